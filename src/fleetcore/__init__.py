@@ -1,0 +1,3 @@
+"""Fleetcore: multi-tenant platform for ride-hailing fleet operators."""
+
+__version__ = "0.1.0"

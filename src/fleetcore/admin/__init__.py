@@ -1,0 +1,1 @@
+"""Administration: tenants, members, roles, audit trail, provider staff, lifecycle (adm_)."""

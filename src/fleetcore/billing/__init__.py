@@ -1,0 +1,1 @@
+"""Fleetcore's own SaaS billing of its tenants through Stripe (bil_)."""

@@ -1,0 +1,1 @@
+"""Cross-cutting building blocks: database, tenancy, settings, money, ids, errors."""

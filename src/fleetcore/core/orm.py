@@ -1,0 +1,207 @@
+"""Declarative base and the column conventions every Fleetcore table follows.
+
+`docs/data-model.md` in the spec decides the conventions; this module is the only place
+they are spelled out, so a domain model reads as a list of business columns:
+
+* tenant-owned tables mix in :class:`TenantOwned` → ``tenant_id`` + ``id`` with the primary key
+  ``(tenant_id, id)``; global tables mix in :class:`GlobalRow` → ``PRIMARY KEY (id)``;
+* references between tenant tables are composite (:func:`tenant_fk`), so PostgreSQL itself
+  refuses a row that points into another tenant;
+* enumerations are ``text`` + ``CHECK`` (:func:`enum_check`) built from a ``StrEnum`` that the
+  API reuses;
+* money is ``numeric(18,4)`` (:data:`MoneyAmount`) beside ``char(3)`` (:data:`CurrencyCode`),
+  checked by :func:`currency_check`;
+* ``updated_at`` and ``version`` are maintained by database triggers (see the migration), not
+  by Python, so no write path can forget them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+from sqlalchemy import (
+    CHAR,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    Text,
+    Uuid,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, ExcludeConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from uuid6 import uuid7
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+LIVE_ROWS = "deleted_at IS NULL"
+"""Predicate of partial unique indexes that hold among rows that are not soft-deleted."""
+
+
+def new_id() -> uuid.UUID:
+    """A new UUIDv7: time-ordered, so primary-key indexes stay compact (PG 15 has no uuidv7())."""
+    return uuid.UUID(bytes=uuid7().bytes)
+
+
+MoneyAmount = Annotated[Decimal, mapped_column(Numeric(18, 4))]
+"""A money amount: numeric(18,4) beside a currency column (money.md)."""
+CurrencyCode = Annotated[str, mapped_column(CHAR(3))]
+"""An ISO 4217 currency code."""
+CountryCode = Annotated[str, mapped_column(CHAR(2))]
+"""An ISO 3166-1 alpha-2 country code."""
+JsonObject = Annotated[dict[str, Any], mapped_column(JSONB, server_default=text("'{}'::jsonb"))]
+"""A JSON object defaulting to ``{}``."""
+JsonList = Annotated[list[Any], mapped_column(JSONB, server_default=text("'[]'::jsonb"))]
+"""A JSON array defaulting to ``[]``."""
+
+
+class Base(DeclarativeBase):
+    """The declarative base of every Fleetcore model."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        uuid.UUID: Uuid(as_uuid=True),
+        str: Text(),
+        datetime: DateTime(timezone=True),
+        date: Date(),
+        int: Integer(),
+        Decimal: Numeric(18, 4),
+        dict[str, Any]: JSONB(),
+        list[Any]: JSONB(),
+    }
+
+
+class TenantOwned:
+    """A row owned by one tenant: ``PRIMARY KEY (tenant_id, id)``, forced RLS on ``tenant_id``."""
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("adm_tenants.id", ondelete="RESTRICT"), primary_key=True, sort_order=-100
+    )
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id, sort_order=-99)
+
+
+class GlobalRow:
+    """A row shared by all tenants (or owned by the provider): ``PRIMARY KEY (id)``."""
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id, sort_order=-100)
+
+
+class Timestamped:
+    """``created_at``/``updated_at`` set by the database, ``created_by``/``updated_by`` actors.
+
+    The actor columns hold a member or provider-employee id (the actor kind is in the audit
+    log), so they carry no foreign key.
+    """
+
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now(), sort_order=900)
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), sort_order=901)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(sort_order=902)
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(sort_order=903)
+
+
+class SoftDeletable:
+    """Soft delete: deleted rows stay for history, are hidden from normal reads, restorable."""
+
+    deleted_at: Mapped[datetime | None] = mapped_column(sort_order=910)
+    deleted_by: Mapped[uuid.UUID | None] = mapped_column(sort_order=911)
+    deletion_reason: Mapped[str | None] = mapped_column(sort_order=912)
+
+
+class Versioned:
+    """Optimistic concurrency: ``version`` is bumped by a trigger on every UPDATE (ETag/If-Match)."""
+
+    version: Mapped[int] = mapped_column(server_default=text("1"), sort_order=920)
+
+
+class WithMetadata:
+    """Free-form integration extras (``metadata`` jsonb; the attribute is ``extra`` because
+    SQLAlchemy reserves ``metadata`` on declarative classes)."""
+
+    extra: Mapped[dict[str, Any]] = mapped_column(
+        "metadata", JSONB, server_default=text("'{}'::jsonb"), sort_order=930
+    )
+
+
+def enum_check(column: str, values: Iterable[str] | type[StrEnum]) -> CheckConstraint:
+    """``CHECK (column IN (...))`` named ``ck_<table>_<column>_valid``."""
+    allowed = [str(v.value) if isinstance(v, StrEnum) else str(v) for v in values]
+    quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in allowed)
+    return CheckConstraint(f"{column} IN ({quoted})", name=f"{column}_valid")
+
+
+def currency_check(column: str = "currency") -> CheckConstraint:
+    """An ISO 4217 code: three upper-case letters (the list itself is validated by the API)."""
+    return CheckConstraint(f"{column} ~ '^[A-Z]{{3}}$'", name=f"{column}_iso4217")
+
+
+def country_check(column: str = "country") -> CheckConstraint:
+    """An ISO 3166-1 alpha-2 code: two upper-case letters."""
+    return CheckConstraint(f"{column} ~ '^[A-Z]{{2}}$'", name=f"{column}_iso3166")
+
+
+def non_negative(*columns: str) -> list[CheckConstraint]:
+    """``CHECK (col >= 0)`` for each column (NULL passes, as in SQL)."""
+    return [CheckConstraint(f"{c} >= 0", name=f"{c}_non_negative") for c in columns]
+
+
+def tenant_fk(column: str, target: str, *, ondelete: str | None = None) -> ForeignKeyConstraint:
+    """Composite tenant-safe reference ``(tenant_id, column) → target(tenant_id, id)``.
+
+    ``ondelete="SET NULL"`` nulls only ``column`` (PostgreSQL ≥ 15 column list), never
+    ``tenant_id``. The default (NO ACTION) refuses a hard delete of a referenced row: business
+    rows are soft-deleted instead.
+    """
+    if ondelete in ("SET NULL", "SET DEFAULT"):
+        ondelete = f"{ondelete} ({column})"
+    return ForeignKeyConstraint(
+        ["tenant_id", column],
+        [f"{target}.tenant_id", f"{target}.id"],
+        ondelete=ondelete,
+    )
+
+
+def live_unique(table: str, *columns: str, where: str = LIVE_ROWS) -> Index:
+    """A unique index among live (not soft-deleted) rows: ``UNIQUE (...) WHERE deleted_at IS NULL``."""
+    name = f"uq_{table}_{'_'.join(columns)}_live"
+    return Index(name, *columns, unique=True, postgresql_where=text(where))
+
+
+def no_overlap(
+    name: str,
+    *equal_columns: str,
+    start: str,
+    end: str,
+    where: str | None = None,
+    bounds: str = "[)",
+    range_type: str = "tstzrange",
+) -> ExcludeConstraint:
+    """An exclusion constraint refusing two rows with equal keys whose ``[start, end)`` overlap.
+
+    ``end`` NULL means open-ended. Needs ``btree_gist`` for the equality columns.
+    """
+    elements: list[tuple[Any, str]] = [(c, "=") for c in equal_columns]
+    elements.append((text(f"{range_type}({start}, {end}, '{bounds}')"), "&&"))
+    return ExcludeConstraint(
+        *elements,
+        name=name,
+        using="gist",
+        where=text(where) if where else None,
+    )

@@ -1,0 +1,1 @@
+"""Fleetcore's own sales pipeline: leads, opportunities, contracts (crm_)."""

@@ -1,0 +1,1 @@
+"""Documents attached to any entity, with expiry and verification (doc_)."""

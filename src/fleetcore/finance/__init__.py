@@ -1,0 +1,1 @@
+"""Ledger accounts and transactions, driver payouts, tolls and fines (fin_)."""

@@ -1,0 +1,1 @@
+"""Vehicles and their assignments, events, maintenance, expenses, insurances, odometer (flt_)."""

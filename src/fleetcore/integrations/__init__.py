@@ -1,0 +1,1 @@
+"""Adapters for external services (Clerk, Stripe, Resend, Traccar, Chatwoot, FreeScout, Sentry, Supabase, platforms)."""

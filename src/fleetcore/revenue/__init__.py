@@ -1,0 +1,1 @@
+"""Platform report imports, driver revenues and reconciliations (rev_)."""

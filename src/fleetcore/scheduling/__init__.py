@@ -1,0 +1,1 @@
+"""Shifts, maintenance schedules, goals and tasks (sch_)."""

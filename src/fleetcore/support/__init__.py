@@ -1,0 +1,1 @@
+"""Support tickets and messages mirrored with Chatwoot/FreeScout, and feedback (sup_)."""

@@ -1,0 +1,1 @@
+"""Platform accounts, trips, settlements and client invoices (trp_)."""
