@@ -126,7 +126,7 @@ class SoftDeletable:
 
 
 class Versioned:
-    """Optimistic concurrency: ``version`` is bumped by a trigger on every UPDATE (ETag/If-Match)."""
+    """Optimistic concurrency: ``version``, bumped by a trigger on every UPDATE (ETag)."""
 
     version: Mapped[int] = mapped_column(server_default=text("1"), sort_order=920)
 
@@ -162,7 +162,9 @@ def non_negative(*columns: str) -> list[CheckConstraint]:
     return [CheckConstraint(f"{c} >= 0", name=f"{c}_non_negative") for c in columns]
 
 
-def tenant_fk(column: str, target: str, *, ondelete: str | None = None) -> ForeignKeyConstraint:
+def tenant_fk(
+    column: str, target: str, *, ondelete: str | None = None, use_alter: bool = False
+) -> ForeignKeyConstraint:
     """Composite tenant-safe reference ``(tenant_id, column) → target(tenant_id, id)``.
 
     ``ondelete="SET NULL"`` nulls only ``column`` (PostgreSQL ≥ 15 column list), never
@@ -175,11 +177,12 @@ def tenant_fk(column: str, target: str, *, ondelete: str | None = None) -> Forei
         ["tenant_id", column],
         [f"{target}.tenant_id", f"{target}.id"],
         ondelete=ondelete,
+        use_alter=use_alter,
     )
 
 
 def live_unique(table: str, *columns: str, where: str = LIVE_ROWS) -> Index:
-    """A unique index among live (not soft-deleted) rows: ``UNIQUE (...) WHERE deleted_at IS NULL``."""
+    """A unique index among live rows: ``UNIQUE (...) WHERE deleted_at IS NULL``."""
     name = f"uq_{table}_{'_'.join(columns)}_live"
     return Index(name, *columns, unique=True, postgresql_where=text(where))
 

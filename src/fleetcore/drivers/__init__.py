@@ -1,1 +1,1 @@
-"""Drivers, their documents, cooperation terms, requests, performance, blacklist, training (rid_)."""
+"""Drivers: documents, cooperation terms, requests, performance, blacklist, training (rid_)."""

@@ -1,1 +1,2 @@
-"""Adapters for external services (Clerk, Stripe, Resend, Traccar, Chatwoot, FreeScout, Sentry, Supabase, platforms)."""
+"""Adapters for external services: Clerk, Stripe, Resend, Traccar, Chatwoot, FreeScout,
+Sentry, Supabase and the ride-hailing platforms."""

@@ -1,1 +1,2 @@
-"""Reference data shared by tenants: car makes and models, vehicle classes, platforms, country regulations (dir_)."""
+"""Reference data shared by tenants: car makes and models, vehicle classes, platforms,
+country regulations (dir_)."""

@@ -1,0 +1,73 @@
+"""FastAPI application factory: routers, middleware, error rendering, health endpoints."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from fleetcore import __version__
+from fleetcore.core.db import session_factory
+from fleetcore.core.errors import install_error_handlers
+from fleetcore.core.migrations import current_revision, head_revision
+from fleetcore.settings import Settings
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def create_app(settings: Settings, engine: Engine) -> FastAPI:
+    """Build the application around an app-role ``engine``."""
+    app = FastAPI(
+        title="Fleetcore API",
+        version=__version__,
+        description="Multi-tenant platform for ride-hailing fleet operators.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def request_id(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        incoming = request.headers.get("x-request-id", "")
+        rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request.state.request_id = rid
+        response = await call_next(request)
+        response.headers["X-Request-Id"] = rid
+        return response
+
+    @app.get("/healthz", tags=["health"], summary="The process is up")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["health"], summary="The database is reachable and migrated")
+    def readyz() -> JSONResponse:
+        head = head_revision()
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            current = current_revision(engine)
+        except SQLAlchemyError as exc:
+            return JSONResponse(
+                {"status": "unavailable", "database": "unreachable", "detail": type(exc).__name__},
+                status_code=503,
+            )
+        if current != head:
+            return JSONResponse(
+                {"status": "unavailable", "database": "not migrated",
+                 "revision": current, "expected": head},
+                status_code=503,
+            )
+        return JSONResponse({"status": "ready", "revision": current})
+
+    return app

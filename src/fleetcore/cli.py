@@ -1,0 +1,193 @@
+"""The ``fleetcore`` command line: serve, database, demo data."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy import text
+
+from fleetcore import __version__
+from fleetcore.core.db import DbContext, check_app_role, context_session, session_factory
+from fleetcore.core.migrations import current_revision, head_revision, upgrade_to_head
+from fleetcore.core.runtime import DatabaseRuntime
+from fleetcore.settings import Settings, get_settings
+
+app = typer.Typer(
+    name="fleetcore",
+    help="Fleetcore: run a ride-hailing fleet — vehicles, drivers, revenue, settlements.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database: migrations and status.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+
+console = Console(stderr=True)
+
+
+def _step(message: str) -> None:
+    console.print(f"[bold cyan]>[/] {message}")
+
+
+def _exit_on_sigterm() -> None:
+    """Turn SIGTERM into a normal exit so the embedded server is stopped on the way out."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _migrate(settings: Settings, runtime: DatabaseRuntime) -> None:
+    if runtime.owner_url is None:
+        engine = runtime.app_engine(settings)
+        try:
+            if current_revision(engine) != head_revision():
+                raise typer.BadParameter(
+                    "The database is not at the current schema and DATABASE_OWNER_URL is not "
+                    "set: run `fleetcore db upgrade` with DATABASE_OWNER_URL first."
+                )
+        finally:
+            engine.dispose()
+        return
+    upgrade_to_head(runtime.owner_url, app_role=settings.fleetcore_app_role)
+
+
+def _prepare(settings: Settings, runtime: DatabaseRuntime, *, demo: bool) -> None:
+    """Migrate, load reference data and, on first run, the demo tenants."""
+    from fleetcore.demo.loader import demo_present, load_demo
+    from fleetcore.reference.service import load_reference_data
+
+    _step("Applying database migrations")
+    _migrate(settings, runtime)
+    engine = runtime.app_engine(settings)
+    try:
+        check_app_role(engine)
+        sessions = session_factory(engine)
+        _step("Loading reference data (platforms, vehicle classes, regulations, car models)")
+        with context_session(sessions, DbContext.system()) as session:
+            load_reference_data(session)
+        if demo:
+            with context_session(sessions, DbContext.system()) as session:
+                present = demo_present(session)
+            if not present:
+                _step("Creating the demo tenants (first run)")
+                load_demo(sessions, progress=console)
+    finally:
+        engine.dispose()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    demo: Annotated[
+        bool, typer.Option(help="Create the demo tenants on first run.")
+    ] = True,
+    workers: Annotated[int, typer.Option(help="HTTP worker processes.")] = 1,
+) -> None:
+    """Start Fleetcore: database (embedded if no DATABASE_URL), migrations, API."""
+    import uvicorn
+
+    from fleetcore.app import create_app
+
+    _exit_on_sigterm()
+    settings = get_settings()
+    runtime = DatabaseRuntime.open(settings, own_embedded=True, on_step=_step)
+    try:
+        _prepare(settings, runtime, demo=demo and settings.fleetcore_demo)
+        engine = runtime.app_engine(settings)
+        check_app_role(engine)
+        application = create_app(settings, engine)
+        url = f"http://{host}:{port}"
+        console.print(
+            f"\n[bold green]Fleetcore {__version__} is running[/] on {url}\n"
+            f"  API docs:  {url}/docs\n  OpenAPI:   {url}/openapi.json\n"
+            f"  Health:    {url}/readyz\n"
+            + (f"  Database:  embedded, {settings.embedded_pgdata}\n" if runtime.embedded else "")
+            + "Press Ctrl+C to stop.\n"
+        )
+        uvicorn.run(application, host=host, port=port, log_level="warning", workers=1)
+        engine.dispose()
+    finally:
+        if runtime.embedded is not None:
+            _step("Stopping the embedded PostgreSQL")
+        runtime.close()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations (as DATABASE_OWNER_URL, or the embedded owner)."""
+    settings = get_settings()
+    runtime = DatabaseRuntime.open(settings, on_step=_step)
+    try:
+        owner = runtime.require_owner_url()
+        upgrade_to_head(owner, app_role=settings.fleetcore_app_role)
+        _step(f"Database at revision {head_revision()}")
+    finally:
+        runtime.close()
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show the database, its schema revision and what is pending."""
+    settings = get_settings()
+    runtime = DatabaseRuntime.open(settings)
+    try:
+        engine = runtime.app_engine(settings)
+        with engine.connect() as conn:
+            server = conn.execute(text("SHOW server_version")).scalar_one()
+            role = conn.execute(text("SELECT current_user")).scalar_one()
+        current, head = current_revision(engine), head_revision()
+        engine.dispose()
+        where = (
+            f"embedded ({settings.embedded_pgdata})" if runtime.embedded else "DATABASE_URL"
+        )
+        typer.echo(f"database:  {where}")
+        typer.echo(f"server:    PostgreSQL {server}, connected as {role}")
+        typer.echo(f"revision:  {current or 'none'} (head {head})")
+        typer.echo("status:    " + ("up to date" if current == head else "migrations pending"))
+        if current != head:
+            raise typer.Exit(code=1)
+    finally:
+        runtime.close()
+
+
+@demo_app.command("load")
+def demo_load(
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 7,
+) -> None:
+    """Create the demo tenants (main fleet + a second, smaller one) if they are absent."""
+    from fleetcore.demo.loader import demo_present, load_demo
+
+    settings = get_settings()
+    runtime = DatabaseRuntime.open(settings, on_step=_step)
+    try:
+        _prepare(settings, runtime, demo=False)
+        engine = runtime.app_engine(settings)
+        sessions = session_factory(engine)
+        with context_session(sessions, DbContext.system()) as session:
+            if demo_present(session):
+                _step("The demo tenants are already present; nothing to do")
+                return
+        load_demo(sessions, seed=seed, progress=console)
+        engine.dispose()
+    finally:
+        runtime.close()
+
+
+@app.command()
+def version() -> None:
+    """Print the Fleetcore version."""
+    typer.echo(__version__)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    """Entry point for ``python -m fleetcore``."""
+    sys.exit(app())

@@ -1,0 +1,121 @@
+"""One error family for the whole API, rendered as RFC 9457 ``application/problem+json``.
+
+Each error has a stable ``type`` URI (``https://fleetcore.dev/problems/<slug>``), a ``title``,
+an HTTP ``status``, a human ``detail`` and, for validation errors, ``errors[]`` of
+``{field, message}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_BASE = "https://fleetcore.dev/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(Exception):  # noqa: N818 - it is an RFC 9457 problem, raised
+    """A client-facing error; subclasses fix the status, slug and title."""
+
+    status: int = 400
+    slug: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(self, detail: str, *, errors: list[dict[str, str]] | None = None,
+                 **extensions: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+        self.extensions = extensions
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        """The problem document."""
+        doc: dict[str, Any] = {
+            "type": PROBLEM_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            doc["instance"] = instance
+        if self.errors:
+            doc["errors"] = self.errors
+        doc.update(self.extensions)
+        return doc
+
+
+class ValidationProblem(Problem):
+    status, slug, title = 422, "validation-error", "The request is not valid"
+
+
+class NotFound(Problem):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(Problem):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class PreconditionFailed(Problem):
+    status, slug, title = 412, "precondition-failed", "The resource has changed"
+
+
+class Unauthorized(Problem):
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(Problem):
+    status, slug, title = 403, "forbidden", "Not allowed"
+
+
+class ServiceUnavailable(Problem):
+    status, slug, title = 503, "service-unavailable", "Service unavailable"
+
+
+def problem_response(problem: Problem, request: Request) -> JSONResponse:
+    """Render ``problem`` for ``request``."""
+    headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
+    return JSONResponse(
+        problem.body(instance=request.url.path),
+        status_code=problem.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
+        parts = parts[1:] or parts
+    return ".".join(parts)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every error the API can raise as problem+json."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _field_path(e.get("loc", ())), "message": str(e.get("msg", "invalid"))}
+            for e in exc.errors()
+        ]
+        fields = ", ".join(sorted({e["field"] for e in errors})) or "the request"
+        problem = ValidationProblem(f"Invalid value for {fields}.", errors=errors)
+        return problem_response(problem, request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        problem = Problem(str(exc.detail))
+        problem.status = exc.status_code
+        slugs = {404: "not-found", 405: "method-not-allowed"}
+        problem.slug = slugs.get(exc.status_code, "http-error")
+        problem.title = str(exc.detail)
+        return problem_response(problem, request)

@@ -1,0 +1,670 @@
+"""Reference data: read the JSON files shipped in ``reference/data/`` and upsert them into the
+global ``dir_`` tables.
+
+The files are the source of truth for the *global* catalogue (``tenant_id`` NULL on car makes
+and models); tenants' private additions are never touched. Loading is idempotent: rows are
+matched on their natural key, changed columns are updated, unchanged rows are left alone (no
+write, so no ``version`` bump or audit row), and nothing is ever deleted — a row dropped from
+the files stays in the database, because vehicles may still reference it.
+
+The loader works on ``Base.metadata.tables[...]`` with SQLAlchemy Core, so it depends on the
+agreed table and column names only, not on the model classes. It flushes nothing of the ORM
+and never commits: the caller owns the transaction (``architecture.md``). Writing global rows
+needs a role or context allowed to write them (the owner role or the provider context).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+from typing import Any
+
+import pycountry
+from sqlalchemy import (
+    Table,
+    bindparam,
+    column,
+    exists,
+    func,
+    insert,
+    literal_column,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import TableValuedAlias
+
+import fleetcore.reference.models  # noqa: F401 - registers the dir_ tables on Base.metadata
+from fleetcore.core.money import is_currency
+from fleetcore.core.orm import Base, new_id
+
+__all__ = [
+    "CarMakeRecord",
+    "CarModelRecord",
+    "CountryRegulationRecord",
+    "PlatformRecord",
+    "ReferenceData",
+    "ReferenceDataReport",
+    "UpsertCounts",
+    "VehicleClassRecord",
+    "iter_car_makes",
+    "iter_country_regulations",
+    "iter_platforms",
+    "iter_vehicle_classes",
+    "load_reference_data",
+    "read_reference_data",
+]
+
+PLATFORMS_FILE = "platforms.json"
+VEHICLE_CLASSES_FILE = "vehicle_classes.json"
+COUNTRY_REGULATIONS_FILE = "country_regulations.json"
+CAR_MAKES_FILE = "car_makes.json"
+
+# Same pattern as the CHECK constraints on dir_platforms.code / dir_vehicle_classes.code.
+_CODE = re.compile(r"[a-z0-9_]+")
+
+
+# --- records --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformRecord:
+    """One ride-hailing platform of ``platforms.json``."""
+
+    code: str
+    name: str
+    website: str | None
+    countries: tuple[str, ...]
+    report_config: Mapping[str, Any]
+    api_config: Mapping[str, Any]
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleClassRecord:
+    """One country's vehicle class of ``vehicle_classes.json``."""
+
+    country: str
+    code: str
+    name: str
+    description: str | None
+    max_age_years: int | None
+    min_seats: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CountryRegulationRecord:
+    """One country's rules for ``[effective_from, effective_to)`` (``country_regulations.json``)."""
+
+    country: str
+    effective_from: date
+    effective_to: date | None
+    max_vehicle_age_years: int | None
+    min_fare: Decimal | None
+    currency: str
+    vat_rate_pct: Decimal
+    professional_card_required: bool
+    professional_card_name: str | None
+    vehicle_permit_required: bool
+    vehicle_permit_name: str | None
+    min_driver_age: int | None
+    min_licence_years: int | None
+    max_daily_driving_hours: Decimal | None
+    source: str
+    notes: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CarModelRecord:
+    """One model of a car make in ``car_makes.json``."""
+
+    name: str
+    default_class_code: str | None
+    year_from: int | None
+    year_to: int | None
+    body_type: str | None
+    seats: int | None
+    energy_types: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CarMakeRecord:
+    """One car make of ``car_makes.json`` with its models."""
+
+    name: str
+    models: tuple[CarModelRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceData:
+    """Everything the loader writes, already parsed and validated."""
+
+    platforms: tuple[PlatformRecord, ...]
+    vehicle_classes: tuple[VehicleClassRecord, ...]
+    country_regulations: tuple[CountryRegulationRecord, ...]
+    car_makes: tuple[CarMakeRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertCounts:
+    """What one table's upsert did."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> int:
+        """Rows inserted or updated."""
+        return self.inserted + self.updated
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceDataReport:
+    """Per-table counts of one :func:`load_reference_data` run."""
+
+    platforms: UpsertCounts = field(default_factory=UpsertCounts)
+    vehicle_classes: UpsertCounts = field(default_factory=UpsertCounts)
+    country_regulations: UpsertCounts = field(default_factory=UpsertCounts)
+    car_makes: UpsertCounts = field(default_factory=UpsertCounts)
+    car_models: UpsertCounts = field(default_factory=UpsertCounts)
+
+    def by_table(self) -> dict[str, UpsertCounts]:
+        """The counts keyed by table name."""
+        return {
+            "dir_platforms": self.platforms,
+            "dir_vehicle_classes": self.vehicle_classes,
+            "dir_country_regulations": self.country_regulations,
+            "dir_car_makes": self.car_makes,
+            "dir_car_models": self.car_models,
+        }
+
+    @property
+    def changed(self) -> int:
+        """Rows inserted or updated over all tables (0 on a repeated run)."""
+        return sum(c.changed for c in self.by_table().values())
+
+
+# --- reading and validating the JSON files ------------------------------------------------
+
+
+def _read(file_name: str) -> list[Any]:
+    text = resources.files("fleetcore.reference").joinpath("data", file_name).read_text("utf-8")
+    # parse_float=Decimal: a number with a fraction never becomes a float on its way to a
+    # numeric column.
+    data = json.loads(text, parse_float=Decimal)
+    if not isinstance(data, list):
+        raise ValueError(f"{file_name}: expected a JSON list at the top level")
+    return data
+
+
+class _Fields:
+    """Typed, strict access to one JSON object; every error names the file, row and key."""
+
+    def __init__(self, where: str, raw: object, allowed: Iterable[str]) -> None:
+        if not isinstance(raw, dict):
+            raise ValueError(f"{where}: expected an object, got {type(raw).__name__}")
+        unknown = set(raw) - set(allowed)
+        if unknown:
+            # A misspelt key would otherwise silently load as NULL.
+            raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+        self.where = where
+        self.raw: dict[str, Any] = raw
+
+    def fail(self, key: str, message: str) -> ValueError:
+        return ValueError(f"{self.where}.{key}: {message}")
+
+    def opt_str(self, key: str) -> str | None:
+        value = self.raw.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, f"expected a non-empty string, got {value!r}")
+        return value
+
+    def str_(self, key: str) -> str:
+        value = self.opt_str(key)
+        if value is None:
+            raise self.fail(key, "is required")
+        return value
+
+    def opt_int(self, key: str) -> int | None:
+        value = self.raw.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(key, f"expected an integer, got {value!r}")
+        return value
+
+    def bool_(self, key: str) -> bool:
+        value = self.raw.get(key)
+        if not isinstance(value, bool):
+            raise self.fail(key, f"expected true or false, got {value!r}")
+        return value
+
+    def opt_decimal(self, key: str) -> Decimal | None:
+        value = self.raw.get(key)
+        if value is None:
+            return None
+        # Strings are the documented form ("10", "12.50"); a bare JSON number arrives as
+        # Decimal or int thanks to parse_float and is accepted too.
+        if isinstance(value, bool) or not isinstance(value, str | Decimal | int):
+            raise self.fail(key, f"expected a decimal string, got {value!r}")
+        try:
+            result = Decimal(value)
+        except InvalidOperation:
+            raise self.fail(key, f"not a decimal: {value!r}") from None
+        if not result.is_finite():
+            raise self.fail(key, f"not a finite decimal: {value!r}")
+        return result
+
+    def decimal(self, key: str) -> Decimal:
+        value = self.opt_decimal(key)
+        if value is None:
+            raise self.fail(key, "is required")
+        return value
+
+    def opt_date(self, key: str) -> date | None:
+        value = self.opt_str(key)
+        if value is None:
+            return None
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise self.fail(key, f"expected YYYY-MM-DD, got {value!r}") from None
+
+    def date_(self, key: str) -> date:
+        value = self.opt_date(key)
+        if value is None:
+            raise self.fail(key, "is required")
+        return value
+
+    def str_list(self, key: str) -> tuple[str, ...]:
+        value = self.raw.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(key, f"expected a list of strings, got {value!r}")
+        if len(set(value)) != len(value):
+            raise self.fail(key, "has duplicates")
+        return tuple(value)
+
+    def json_object(self, key: str) -> dict[str, Any]:
+        value = self.raw.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected an object, got {value!r}")
+        _refuse_decimals(value, f"{self.where}.{key}")
+        return value
+
+    def code(self, key: str) -> str:
+        value = self.str_(key)
+        if not _CODE.fullmatch(value):
+            raise self.fail(key, f"codes are lower-case [a-z0-9_], got {value!r}")
+        return value
+
+    def country(self, key: str) -> str:
+        value = self.str_(key)
+        if not _is_country(value):
+            raise self.fail(key, f"not an ISO 3166-1 alpha-2 code: {value!r}")
+        return value
+
+    def currency(self, key: str) -> str:
+        value = self.str_(key)
+        if not is_currency(value):
+            raise self.fail(key, f"not an ISO 4217 code: {value!r}")
+        return value
+
+
+def _refuse_decimals(value: object, where: str) -> None:
+    # Config objects go to jsonb as they are; a fractional number there would be a Decimal
+    # (parse_float) that the JSON encoder cannot write, and a float if it could. Write such
+    # values as strings in the file.
+    if isinstance(value, Decimal):
+        raise ValueError(f"{where}: write non-integer numbers as strings in config objects")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_decimals(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _refuse_decimals(v, f"{where}[{i}]")
+
+
+def _is_country(code: str) -> bool:
+    return len(code) == 2 and code.isupper() and pycountry.countries.get(alpha_2=code) is not None
+
+
+def _rows(file_name: str, allowed: Sequence[str]) -> Iterator[_Fields]:
+    for index, raw in enumerate(_read(file_name)):
+        yield _Fields(f"{file_name}[{index}]", raw, allowed)
+
+
+def iter_platforms() -> Iterator[PlatformRecord]:
+    """Parse ``platforms.json``."""
+    allowed = ("code", "name", "website", "countries", "report_config", "api_config", "active")
+    for f in _rows(PLATFORMS_FILE, allowed):
+        countries = f.str_list("countries")
+        bad = [c for c in countries if not _is_country(c)]
+        if bad:
+            raise f.fail("countries", f"not ISO 3166-1 alpha-2 codes: {bad}")
+        yield PlatformRecord(
+            code=f.code("code"),
+            name=f.str_("name"),
+            website=f.opt_str("website"),
+            countries=countries,
+            report_config=f.json_object("report_config"),
+            api_config=f.json_object("api_config"),
+            active=f.bool_("active"),
+        )
+
+
+def iter_vehicle_classes() -> Iterator[VehicleClassRecord]:
+    """Parse ``vehicle_classes.json``."""
+    allowed = ("country", "code", "name", "description", "max_age_years", "min_seats")
+    for f in _rows(VEHICLE_CLASSES_FILE, allowed):
+        yield VehicleClassRecord(
+            country=f.country("country"),
+            code=f.code("code"),
+            name=f.str_("name"),
+            description=f.opt_str("description"),
+            max_age_years=f.opt_int("max_age_years"),
+            min_seats=f.opt_int("min_seats"),
+        )
+
+
+_REGULATION_FIELDS = tuple(CountryRegulationRecord.__dataclass_fields__)
+
+
+def iter_country_regulations() -> Iterator[CountryRegulationRecord]:
+    """Parse ``country_regulations.json`` (decimals from strings, dates from YYYY-MM-DD)."""
+    for f in _rows(COUNTRY_REGULATIONS_FILE, _REGULATION_FIELDS):
+        effective_from = f.date_("effective_from")
+        effective_to = f.opt_date("effective_to")
+        if effective_to is not None and effective_to <= effective_from:
+            raise f.fail("effective_to", "must be after effective_from (the end is exclusive)")
+        vat = f.decimal("vat_rate_pct")
+        if not Decimal(0) <= vat <= Decimal(100):
+            raise f.fail("vat_rate_pct", f"must be a percentage 0..100, got {vat}")
+        yield CountryRegulationRecord(
+            country=f.country("country"),
+            effective_from=effective_from,
+            effective_to=effective_to,
+            max_vehicle_age_years=f.opt_int("max_vehicle_age_years"),
+            min_fare=f.opt_decimal("min_fare"),
+            currency=f.currency("currency"),
+            vat_rate_pct=vat,
+            professional_card_required=f.bool_("professional_card_required"),
+            professional_card_name=f.opt_str("professional_card_name"),
+            vehicle_permit_required=f.bool_("vehicle_permit_required"),
+            vehicle_permit_name=f.opt_str("vehicle_permit_name"),
+            min_driver_age=f.opt_int("min_driver_age"),
+            min_licence_years=f.opt_int("min_licence_years"),
+            max_daily_driving_hours=f.opt_decimal("max_daily_driving_hours"),
+            source=f.str_("source"),
+            notes=f.opt_str("notes"),
+        )
+
+
+_MODEL_FIELDS = tuple(CarModelRecord.__dataclass_fields__)
+
+
+def iter_car_makes() -> Iterator[CarMakeRecord]:
+    """Parse ``car_makes.json`` (makes with their models)."""
+    for f in _rows(CAR_MAKES_FILE, ("name", "models")):
+        raw_models = f.raw.get("models", [])
+        if not isinstance(raw_models, list):
+            raise f.fail("models", "expected a list")
+        models = []
+        for index, raw in enumerate(raw_models):
+            m = _Fields(f"{f.where}.models[{index}]", raw, _MODEL_FIELDS)
+            class_code = m.opt_str("default_class_code")
+            if class_code is not None:
+                class_code = m.code("default_class_code")
+            energy_types = m.str_list("energy_types")
+            bad = [e for e in energy_types if not _CODE.fullmatch(e)]
+            if bad:
+                raise m.fail("energy_types", f"codes are lower-case [a-z0-9_], got {bad}")
+            models.append(
+                CarModelRecord(
+                    name=m.str_("name"),
+                    default_class_code=class_code,
+                    year_from=m.opt_int("year_from"),
+                    year_to=m.opt_int("year_to"),
+                    body_type=m.opt_str("body_type"),
+                    seats=m.opt_int("seats"),
+                    energy_types=energy_types,
+                )
+            )
+        yield CarMakeRecord(name=f.str_("name"), models=tuple(models))
+
+
+def read_reference_data() -> ReferenceData:
+    """Parse and validate every packaged reference data file."""
+    return ReferenceData(
+        platforms=tuple(iter_platforms()),
+        vehicle_classes=tuple(iter_vehicle_classes()),
+        country_regulations=tuple(iter_country_regulations()),
+        car_makes=tuple(iter_car_makes()),
+    )
+
+
+# --- loading into the database ------------------------------------------------------------
+
+
+def _table(name: str) -> Table:
+    return Base.metadata.tables[name]
+
+
+def _require_unique(what: str, keys: Iterable[tuple[Any, ...]]) -> None:
+    # Two rows with one natural key in a single INSERT … ON CONFLICT DO UPDATE is an error in
+    # PostgreSQL ("cannot affect row a second time"); say which key instead.
+    duplicates = [k for k, n in Counter(keys).items() if n > 1]
+    if duplicates:
+        raise ValueError(f"{what}: duplicate natural keys {duplicates}")
+
+
+def _upsert(
+    session: Session, table: Table, rows: list[dict[str, Any]], key: Sequence[str]
+) -> UpsertCounts:
+    """INSERT … ON CONFLICT (key) DO UPDATE only the rows whose data columns differ."""
+    if not rows:
+        return UpsertCounts()
+    _require_unique(table.name, (tuple(r[k] for k in key) for r in rows))
+    data_columns = [c for c in rows[0] if c not in key]
+    stmt = pg_insert(table).values([{"id": new_id(), **r} for r in rows])
+    if data_columns:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(key),
+            set_={**{c: stmt.excluded[c] for c in data_columns}, "updated_at": func.now()},
+            # Skipping identical rows keeps a re-run write-free: no dead tuples, no version
+            # bump, no audit row (and it is much faster, see quality.md).
+            where=tuple_(*(table.c[c] for c in data_columns)).is_distinct_from(
+                tuple_(*(stmt.excluded[c] for c in data_columns))
+            ),
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
+    # xmax = 0 on a freshly inserted tuple and non-zero on one updated by ON CONFLICT: the
+    # usual way to tell the two apart in one statement. Skipped rows return nothing.
+    inserted_flags: Sequence[bool] = (
+        session.execute(stmt.returning(literal_column("xmax = 0"))).scalars().all()
+    )
+    inserted = sum(1 for flag in inserted_flags if flag)
+    updated = len(inserted_flags) - inserted
+    return UpsertCounts(
+        inserted=inserted, updated=updated, unchanged=len(rows) - len(inserted_flags)
+    )
+
+
+def _upsert_platforms(session: Session, records: Sequence[PlatformRecord]) -> UpsertCounts:
+    rows = [
+        {
+            "code": r.code,
+            "name": r.name,
+            "website": r.website,
+            "countries": list(r.countries),
+            "report_config": dict(r.report_config),
+            "api_config": dict(r.api_config),
+            "active": r.active,
+        }
+        for r in records
+    ]
+    return _upsert(session, _table("dir_platforms"), rows, ("code",))
+
+
+def _upsert_vehicle_classes(
+    session: Session, records: Sequence[VehicleClassRecord]
+) -> UpsertCounts:
+    rows = [
+        {
+            "country": r.country,
+            "code": r.code,
+            "name": r.name,
+            "description": r.description,
+            "max_age_years": r.max_age_years,
+            "min_seats": r.min_seats,
+        }
+        for r in records
+    ]
+    return _upsert(session, _table("dir_vehicle_classes"), rows, ("country", "code"))
+
+
+_REGULATION_KEY = ("country", "effective_from")
+_REGULATION_DATA = tuple(c for c in _REGULATION_FIELDS if c not in _REGULATION_KEY)
+
+
+def _regulation_source(table: Table, payload: list[dict[str, Any]]) -> TableValuedAlias:
+    # The rows travel as one jsonb parameter unpacked by jsonb_to_recordset with the table's
+    # own column types: one statement whatever the row count, and NULL-only columns still get
+    # their real type (a VALUES list would type them as text).
+    columns = [column(name, table.c[name].type) for name in ("id", *_REGULATION_FIELDS)]
+    return (
+        func.jsonb_to_recordset(bindparam("rows", payload, type_=JSONB))
+        .table_valued(*columns)
+        .render_derived(name="src", with_types=True)
+    )
+
+
+def _upsert_country_regulations(
+    session: Session, records: Sequence[CountryRegulationRecord]
+) -> UpsertCounts:
+    # The table has no unique constraint to put ON CONFLICT on: periods are guarded by an
+    # exclusion constraint, and ON CONFLICT DO UPDATE does not accept those. So: update the
+    # rows matched on (country, effective_from), then insert the others. Updating first lets a
+    # new period follow an existing one whose effective_to the same files just closed.
+    if not records:
+        return UpsertCounts()
+    table = _table("dir_country_regulations")
+    _require_unique(table.name, ((r.country, r.effective_from) for r in records))
+    payload = [
+        {
+            "id": str(new_id()),
+            **{name: _json_scalar(getattr(record, name)) for name in _REGULATION_FIELDS},
+        }
+        for record in records
+    ]
+
+    src = _regulation_source(table, payload)
+    matches = [table.c[k] == src.c[k] for k in _REGULATION_KEY]
+    updated = session.execute(
+        update(table)
+        .where(
+            *matches,
+            tuple_(*(table.c[c] for c in _REGULATION_DATA)).is_distinct_from(
+                tuple_(*(src.c[c] for c in _REGULATION_DATA))
+            ),
+        )
+        .values({**{c: src.c[c] for c in _REGULATION_DATA}, "updated_at": func.now()})
+        .returning(table.c.id)
+    ).all()
+
+    src = _regulation_source(table, payload)
+    matches = [table.c[k] == src.c[k] for k in _REGULATION_KEY]
+    inserted = session.execute(
+        insert(table)
+        .from_select(
+            ["id", *_REGULATION_FIELDS],
+            select(src.c.id, *(src.c[c] for c in _REGULATION_FIELDS)).where(
+                ~exists().where(*matches)
+            ),
+        )
+        .returning(table.c.id)
+    ).all()
+    return UpsertCounts(
+        inserted=len(inserted),
+        updated=len(updated),
+        unchanged=len(records) - len(inserted) - len(updated),
+    )
+
+
+def _json_scalar(value: object) -> object:
+    # jsonb_to_recordset reads numerics and dates from their text form; Decimal and date have
+    # no JSON type of their own.
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _upsert_car_catalogue(
+    session: Session, records: Sequence[CarMakeRecord]
+) -> tuple[UpsertCounts, UpsertCounts]:
+    makes_table = _table("dir_car_makes")
+    makes = _upsert(
+        session,
+        makes_table,
+        [{"tenant_id": None, "name": r.name} for r in records],
+        ("tenant_id", "name"),
+    )
+    # One query for the ids of the global makes, whether just inserted or already there.
+    names = [r.name for r in records]
+    make_ids = dict(
+        session.execute(
+            select(makes_table.c.name, makes_table.c.id).where(
+                makes_table.c.tenant_id.is_(None), makes_table.c.name.in_(names)
+            )
+        )
+        .tuples()
+        .all()
+    )
+    rows = [
+        {
+            "tenant_id": None,
+            "make_id": make_ids[make.name],
+            "name": m.name,
+            "default_class_code": m.default_class_code,
+            "year_from": m.year_from,
+            "year_to": m.year_to,
+            "body_type": m.body_type,
+            "seats": m.seats,
+            "energy_types": list(m.energy_types),
+        }
+        for make in records
+        for m in make.models
+    ]
+    models = _upsert(session, _table("dir_car_models"), rows, ("tenant_id", "make_id", "name"))
+    return makes, models
+
+
+def load_reference_data(session: Session, data: ReferenceData | None = None) -> ReferenceDataReport:
+    """Upsert the packaged reference data into the dir_ tables; a second run changes nothing."""
+    if data is None:
+        data = read_reference_data()
+    platforms = _upsert_platforms(session, data.platforms)
+    vehicle_classes = _upsert_vehicle_classes(session, data.vehicle_classes)
+    country_regulations = _upsert_country_regulations(session, data.country_regulations)
+    car_makes, car_models = _upsert_car_catalogue(session, data.car_makes)
+    return ReferenceDataReport(
+        platforms=platforms,
+        vehicle_classes=vehicle_classes,
+        country_regulations=country_regulations,
+        car_makes=car_makes,
+        car_models=car_models,
+    )

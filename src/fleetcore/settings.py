@@ -1,0 +1,108 @@
+"""Runtime configuration, read from environment variables (documented in the README).
+
+Every variable Fleetcore reads is a field here; nothing else calls ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class PoolMode(StrEnum):
+    SESSION = "session"
+    TRANSACTION = "transaction"
+
+
+class Settings(BaseSettings):
+    """All configuration of a Fleetcore process."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL of the app role (not owner, NOBYPASSRLS). "
+        "Unset: an embedded PostgreSQL is started under the data dir.",
+    )
+    database_owner_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL of the owner role that runs migrations. "
+        "Defaults to DATABASE_URL only for the embedded server.",
+    )
+    database_pool_mode: PoolMode = Field(
+        default=PoolMode.SESSION,
+        description="'transaction' behind PgBouncer/Supavisor in transaction mode: "
+        "disables prepared statements.",
+    )
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    fleetcore_data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("fleetcore", appauthor=False)),
+        description="Where the embedded database, local documents and dev keys live.",
+    )
+    fleetcore_env: Environment = Environment.DEVELOPMENT
+    fleetcore_app_role: str = Field(
+        default="fleetcore_app",
+        description="Database role the migrations grant table privileges to.",
+    )
+    fleetcore_demo: bool = Field(
+        default=True, description="Load the demo tenants on the first `fleetcore serve`."
+    )
+
+    clerk_jwt_key: str | None = None
+    clerk_jwks_url: str | None = None
+    clerk_authorized_parties: list[str] = Field(default_factory=list)
+    clerk_webhook_secret: str | None = None
+    stripe_api_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None
+    resend_api_key: str | None = None
+    resend_api_url: str | None = None
+    resend_webhook_secret: str | None = None
+    email_from: str = "Fleetcore <no-reply@fleetcore.localhost>"
+    sentry_dsn: str | None = None
+    traccar_url: str | None = None
+    traccar_token: str | None = None
+    traccar_webhook_secret: str | None = None
+    chatwoot_url: str | None = None
+    chatwoot_api_token: str | None = None
+    chatwoot_account_id: str | None = None
+    chatwoot_webhook_secret: str | None = None
+    freescout_url: str | None = None
+    freescout_api_key: str | None = None
+    storage_backend: str = "local"
+    supabase_url: str | None = None
+    supabase_service_key: str | None = None
+
+    @field_validator("clerk_authorized_parties", mode="before")
+    @classmethod
+    def _split_parties(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        """True when no DATABASE_URL is configured and Fleetcore runs its own PostgreSQL."""
+        return not self.database_url
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        """Data directory of the embedded PostgreSQL cluster."""
+        return self.fleetcore_data_dir / "postgres"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,254 @@
+"""Catalogue tests: the schema as PostgreSQL sees it keeps the data-model conventions.
+
+They read the live catalogue of the migrated database, so they hold for every table that any
+migration creates — a new table that forgets RLS, tenant-scoped keys or composite references
+fails here.
+"""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, text
+
+from fleetcore.catalogue import (
+    APPEND_ONLY_TABLES,
+    INFRASTRUCTURE_TABLES,
+    SEED_TABLES,
+    import_all_models,
+)
+from fleetcore.core.migrations import include_object
+from fleetcore.core.orm import Base
+
+NULLABLE_TENANT_TABLES = {
+    "dir_car_makes",
+    "dir_car_models",
+    "crm_contracts",
+    "adm_audit_logs",
+    "adm_webhook_deliveries",
+}
+
+
+def _tables(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')"
+                " AND c.relname <> 'alembic_version' AND c.relname NOT LIKE 'procrastinate%'"
+            )
+        )
+        return {r[0] for r in rows}
+
+
+def _tenant_owned(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT table_name FROM information_schema.columns"
+                " WHERE table_schema = 'public' AND column_name = 'tenant_id'"
+                " AND is_nullable = 'NO'"
+            )
+        )
+        return {r[0] for r in rows}
+
+
+def test_seed_has_55_tables() -> None:
+    assert len(SEED_TABLES) == 55
+    assert not SEED_TABLES & INFRASTRUCTURE_TABLES
+
+
+def test_tables_are_exactly_the_seed_plus_infrastructure(owner_engine: Engine) -> None:
+    tables = _tables(owner_engine)
+    assert tables - (SEED_TABLES | INFRASTRUCTURE_TABLES) == set(), "unexpected tables"
+    assert (SEED_TABLES | INFRASTRUCTURE_TABLES) - tables == set(), "missing tables"
+
+
+def test_models_and_migrations_do_not_drift(owner_engine: Engine) -> None:
+    import_all_models()
+    with owner_engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"include_object": include_object, "compare_type": True}
+        )
+        diff = compare_metadata(context, Base.metadata)
+    assert diff == [], f"models and migrations differ: {diff}"
+
+
+def test_every_table_has_forced_rls_and_policies(owner_engine: Engine) -> None:
+    with owner_engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,"
+                " (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid)"
+                " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = 'public' AND c.relkind = 'r'"
+                " AND c.relname <> 'alembic_version' AND c.relname NOT LIKE 'procrastinate%'"
+            )
+        ).all()
+    missing = [r[0] for r in rows if not (r[1] and r[2] and r[3] > 0)]
+    assert rows
+    assert missing == []
+
+
+def test_tenant_tables_policies_key_on_the_transaction_tenant(owner_engine: Engine) -> None:
+    tenant_tables = _tenant_owned(owner_engine)
+    with owner_engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT tablename, string_agg(qual || ' ' || coalesce(with_check, ''), ' ')"
+                " FROM pg_policies WHERE schemaname = 'public' GROUP BY tablename"
+            )
+        ).all()
+    quals = dict(rows)
+    wrong = [
+        t
+        for t in tenant_tables
+        if "tenant_id = (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid"
+        not in (quals.get(t) or "")
+    ]
+    assert len(tenant_tables) > 40
+    assert wrong == []
+
+
+def test_primary_and_unique_keys_of_tenant_tables_include_tenant_id(owner_engine: Engine) -> None:
+    tenant_tables = _tenant_owned(owner_engine)
+    with owner_engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT t.relname, i.relname, ix.indisprimary,"
+                " array(SELECT a.attname FROM unnest(ix.indkey) k"
+                "       JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k)"
+                " FROM pg_index ix JOIN pg_class t ON t.oid = ix.indrelid"
+                " JOIN pg_class i ON i.oid = ix.indexrelid"
+                " JOIN pg_namespace n ON n.oid = t.relnamespace"
+                " WHERE n.nspname = 'public' AND (ix.indisunique OR ix.indisprimary)"
+            )
+        ).all()
+    offenders = [
+        (table, index)
+        for table, index, _primary, columns in rows
+        if table in tenant_tables and "tenant_id" not in columns
+    ]
+    primary_keys = {table: cols for table, _i, primary, cols in rows if primary}
+    assert offenders == []
+    assert all(primary_keys[t] == ["tenant_id", "id"] for t in tenant_tables)
+
+
+def test_references_between_tenant_tables_are_composite(owner_engine: Engine) -> None:
+    tenant_tables = _tenant_owned(owner_engine)
+    with owner_engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT src.relname, dst.relname, con.conname,"
+                " array(SELECT a.attname FROM unnest(con.conkey) k"
+                "       JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k)"
+                " FROM pg_constraint con JOIN pg_class src ON src.oid = con.conrelid"
+                " JOIN pg_class dst ON dst.oid = con.confrelid WHERE con.contype = 'f'"
+            )
+        ).all()
+    between_tenant_tables = [r for r in rows if r[0] in tenant_tables and r[1] in tenant_tables]
+    not_composite = [r[2] for r in between_tenant_tables if r[3][0] != "tenant_id"]
+    assert len(between_tenant_tables) > 50
+    assert not_composite == []
+
+
+def test_only_documented_tables_have_a_nullable_tenant(owner_engine: Engine) -> None:
+    with owner_engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT table_name FROM information_schema.columns WHERE table_schema = 'public'"
+                " AND column_name = 'tenant_id' AND is_nullable = 'YES'"
+            )
+        )
+        nullable = {r[0] for r in rows}
+    assert nullable == NULLABLE_TENANT_TABLES
+
+
+def test_money_columns_are_numeric_18_4_beside_a_currency(owner_engine: Engine) -> None:
+    with owner_engine.connect() as conn:
+        columns = conn.execute(
+            text(
+                "SELECT table_name, column_name, data_type, numeric_precision, numeric_scale"
+                " FROM information_schema.columns WHERE table_schema = 'public'"
+            )
+        ).all()
+    by_table: dict[str, dict[str, tuple[str, int | None, int | None]]] = {}
+    for table, column, dtype, precision, scale in columns:
+        by_table.setdefault(table, {})[column] = (dtype, precision, scale)
+    floats = [(t, c) for t, cols in by_table.items() for c, (d, _p, _s) in cols.items()
+              if d in ("real", "double precision", "money")]
+    assert floats == []
+    # numeric(18,4) columns that are quantities, not money.
+    quantities = {("bil_tenant_usage_metrics", "value"), ("bil_tenant_invoice_lines", "quantity"),
+                  ("sch_goals", "target"), ("sch_goals", "current_value")}
+    money_tables = [
+        t for t, cols in by_table.items()
+        if any(d == "numeric" and (p, s) == (18, 4) and (t, c) not in quantities
+               for c, (d, p, s) in cols.items())
+    ]
+    without_currency = [
+        t for t in money_tables
+        if not any(c == "currency" or c.endswith("_currency") for c in by_table[t])
+    ]
+    assert len(money_tables) > 20
+    assert without_currency == []
+
+
+def test_app_role_cannot_change_append_only_tables(owner_engine: Engine) -> None:
+    with owner_engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT table_name, privilege_type FROM information_schema.role_table_grants"
+                " WHERE grantee = 'fleetcore_app' AND table_schema = 'public'"
+            )
+        ).all()
+        triggers = {
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT tgrelid::regclass::text FROM pg_trigger"
+                    " WHERE tgname LIKE '%append_only'"
+                )
+            )
+        }
+    granted: dict[str, set[str]] = {}
+    for table, privilege in rows:
+        granted.setdefault(table, set()).add(privilege)
+    for table in APPEND_ONLY_TABLES:
+        assert granted[table] == {"SELECT", "INSERT"}, table
+        assert table in triggers, table
+    others = _tables(owner_engine) - APPEND_ONLY_TABLES
+    assert all({"SELECT", "INSERT", "UPDATE", "DELETE"} <= granted[t] for t in others)
+
+
+def test_updated_at_is_maintained_by_a_trigger(owner_engine: Engine) -> None:
+    with owner_engine.connect() as conn:
+        with_updated_at = {
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT table_name FROM information_schema.columns"
+                    " WHERE table_schema = 'public' AND column_name = 'updated_at'"
+                )
+            )
+        }
+        touched = {
+            r[0]
+            for r in conn.execute(
+                text("SELECT tgrelid::regclass::text FROM pg_trigger WHERE tgname LIKE '%_touch'")
+            )
+        }
+    from fleetcore.catalogue import BULK_TABLES
+
+    assert with_updated_at - touched - BULK_TABLES - APPEND_ONLY_TABLES == set()
+
+
+def test_app_role_is_not_owner_and_cannot_bypass_rls(app_engine: Engine) -> None:
+    from fleetcore.core.db import check_app_role
+
+    check_app_role(app_engine)  # raises UnsafeDatabaseRole otherwise
+    with app_engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        ).one()
+    assert tuple(row) == (False, False)

@@ -1,0 +1,30 @@
+"""Loading the shipped reference data into the real schema, as serve does (app role, system)."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from fleetcore.core.db import DbContext, bind_context
+from fleetcore.reference.service import load_reference_data
+
+
+def test_reference_data_loads_once_and_then_changes_nothing(system_db: Session) -> None:
+    first = load_reference_data(system_db)
+    second = load_reference_data(system_db)
+    assert first.changed > 100
+    assert second.changed == 0
+    platforms = set(system_db.execute(text("SELECT code FROM dir_platforms")).scalars())
+    assert {"uber", "bolt", "heetch", "freenow", "careem"} <= platforms
+    countries = set(
+        system_db.execute(text("SELECT DISTINCT country FROM dir_country_regulations")).scalars()
+    )
+    assert {"FR", "GB", "AE", "NL", "BE", "ES", "PT", "DE", "US"} <= countries
+
+
+def test_tenants_read_the_global_catalogue_but_cannot_change_it(system_db: Session) -> None:
+    load_reference_data(system_db)
+    bind_context(system_db, DbContext())  # a tenant context (no tenant needed to read catalogues)
+    assert system_db.execute(text("SELECT count(*) FROM dir_platforms")).scalar_one() >= 5
+    changed = system_db.execute(text("UPDATE dir_platforms SET name = 'Hacked'"))
+    assert changed.rowcount == 0  # type: ignore[attr-defined]
