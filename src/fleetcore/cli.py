@@ -39,7 +39,7 @@ def _exit_on_sigterm() -> None:
     """Turn SIGTERM into a normal exit so the embedded server is stopped on the way out."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(128 + signum)
+        raise SystemExit(0)  # a requested stop is a clean exit
 
     signal.signal(signal.SIGTERM, handler)
 

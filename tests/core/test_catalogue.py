@@ -252,3 +252,37 @@ def test_app_role_is_not_owner_and_cannot_bypass_rls(app_engine: Engine) -> None
             text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
         ).one()
     assert tuple(row) == (False, False)
+
+
+def test_constraints_alembic_cannot_compare_match_the_models(owner_engine: Engine) -> None:
+    """CHECK and exclusion constraints are invisible to ``alembic check``: build the models into
+    a scratch schema (rolled back) and compare every constraint definition with the migrated
+    one, so a model edit without a migration fails here."""
+    import_all_models()
+    query = text(
+        "SELECT rel.relname, con.conname, pg_get_constraintdef(con.oid)"
+        " FROM pg_constraint con JOIN pg_class rel ON rel.oid = con.conrelid"
+        " JOIN pg_namespace n ON n.oid = rel.relnamespace"
+        " WHERE n.nspname = :schema AND con.contype IN ('c', 'x', 'u', 'f', 'p')"
+    )
+    with owner_engine.connect() as conn:
+        migrated = {
+            (t, c): d
+            for t, c, d in conn.execute(query, {"schema": "public"})
+            if t != "alembic_version"
+        }
+        conn.rollback()
+        with conn.begin():
+            conn.execute(text("CREATE SCHEMA drift_check"))
+            conn.execute(text("SET LOCAL search_path = drift_check, public"))
+            scratch = conn.execution_options(schema_translate_map={None: "drift_check"})
+            Base.metadata.create_all(scratch)
+            modelled = {
+                (t, c): d.replace("drift_check.", "")
+                for t, c, d in conn.execute(query, {"schema": "drift_check"})
+            }
+            conn.rollback()
+    assert len(modelled) > 500
+    assert set(modelled) == set(migrated)
+    differing = {k: (modelled[k], migrated[k]) for k in modelled if modelled[k] != migrated[k]}
+    assert differing == {}

@@ -39,18 +39,13 @@ from fleetcore.core.orm import (
     WithMetadata,
     country_check,
     currency_check,
+    e164_check,
+    email_check,
     enum_check,
+    sha256_check,
+    snake_case_check,
     tenant_fk,
 )
-
-SNAKE_CASE = "'^[a-z][a-z0-9_]*$'"
-"""Regex literal for machine codes (actions, entity types, reasons, series)."""
-EMAIL_SHAPE = "'^[^@[:space:]]+@[^@[:space:]]+$'"
-"""Regex literal for a plausible address; full validation is the API's."""
-E164_PHONE = r"'^\+[1-9][0-9]{6,14}$'"
-"""Regex literal for an E.164 phone number."""
-SHA256_HEX = "'^[0-9a-f]{64}$'"
-"""Regex literal for a lower-case hex SHA-256 digest."""
 
 
 class TenantStatus(StrEnum):
@@ -196,8 +191,8 @@ class Member(Base, TenantOwned, Timestamped, SoftDeletable, Versioned, WithMetad
             postgresql_where=text(LIVE_ROWS),
         ),
         Index("ix_adm_members_tenant_id_status", "tenant_id", "status"),
-        CheckConstraint(f"email ~ {EMAIL_SHAPE}", name="email_shape"),
-        CheckConstraint(f"phone ~ {E164_PHONE}", name="phone_e164"),
+        email_check("email"),
+        e164_check("phone"),
         # BCP 47 shape only (en, fr-FR, pt-BR, zh-Hant-TW); the API checks the tag exists.
         CheckConstraint(
             "preferred_language ~ '^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$'", name="language_bcp47"
@@ -276,8 +271,8 @@ class AuditLog(Base, GlobalRow):
             name="person_actor_has_id",
         ),
         # An open list (create, update, delete, restore, login, export, approve, impersonate...).
-        CheckConstraint(f"action ~ {SNAKE_CASE}", name="action_snake_case"),
-        CheckConstraint(f"entity_type ~ {SNAKE_CASE}", name="entity_type_snake_case"),
+        snake_case_check("action"),
+        snake_case_check("entity_type"),
         CheckConstraint("jsonb_typeof(changes) = 'object'", name="changes_is_object"),
         Index("ix_adm_audit_logs_tenant_id_occurred_at", "tenant_id", "occurred_at"),
         Index("ix_adm_audit_logs_tenant_id_entity", "tenant_id", "entity_type", "entity_id"),
@@ -321,7 +316,7 @@ class ProviderEmployee(Base, GlobalRow, Timestamped, SoftDeletable, Versioned):
             unique=True,
             postgresql_where=text(LIVE_ROWS),
         ),
-        CheckConstraint(f"email ~ {EMAIL_SHAPE}", name="email_shape"),
+        email_check("email"),
         CheckConstraint("jsonb_typeof(permissions) = 'array'", name="permissions_is_list"),
     )
 
@@ -387,8 +382,8 @@ class Notification(Base, TenantOwned, Timestamped):
             postgresql_nulls_not_distinct=True,
         ),
         UniqueConstraint("tenant_id", "idempotency_key"),
-        CheckConstraint(f"entity_type ~ {SNAKE_CASE}", name="entity_type_snake_case"),
-        CheckConstraint(f"reason ~ {SNAKE_CASE}", name="reason_snake_case"),
+        snake_case_check("entity_type"),
+        snake_case_check("reason"),
         CheckConstraint(
             "(recipient_type = 'external') = (recipient_id IS NULL)",
             name="recipient_id_unless_external",
@@ -398,7 +393,7 @@ class Notification(Base, TenantOwned, Timestamped):
             name="external_email_has_address",
         ),
         CheckConstraint("channel <> 'in_app' OR recipient_id IS NOT NULL", name="in_app_has_id"),
-        CheckConstraint(f"recipient_email ~ {EMAIL_SHAPE}", name="recipient_email_shape"),
+        email_check("recipient_email"),
         CheckConstraint("status <> 'sent' OR sent_at IS NOT NULL", name="sent_has_sent_at"),
         CheckConstraint("attempts >= 0", name="attempts_non_negative"),
         Index("ix_adm_notifications_tenant_id_status", "tenant_id", "status"),
@@ -433,7 +428,7 @@ class EmailSuppression(Base, TenantOwned, Timestamped):
             text("lower(email)"),
             unique=True,
         ),
-        CheckConstraint(f"email ~ {EMAIL_SHAPE}", name="email_shape"),
+        email_check("email"),
     )
 
 
@@ -460,7 +455,7 @@ class WebhookDelivery(Base, GlobalRow, Timestamped):
         enum_check("provider", WebhookProvider),
         enum_check("status", WebhookDeliveryStatus),
         UniqueConstraint("provider", "delivery_id"),
-        CheckConstraint(f"payload_sha256 ~ {SHA256_HEX}", name="payload_sha256_hex"),
+        sha256_check("payload_sha256"),
         Index("ix_adm_webhook_deliveries_tenant_id_received_at", "tenant_id", "received_at"),
         Index("ix_adm_webhook_deliveries_status_received_at", "status", "received_at"),
     )
@@ -487,7 +482,7 @@ class IdempotencyKey(Base, TenantOwned, Timestamped):
         UniqueConstraint("tenant_id", "key"),
         CheckConstraint("length(key) BETWEEN 1 AND 255", name="key_length"),
         CheckConstraint("method ~ '^[A-Z]+$'", name="method_upper_case"),
-        CheckConstraint(f"request_sha256 ~ {SHA256_HEX}", name="request_sha256_hex"),
+        sha256_check("request_sha256"),
         CheckConstraint("response_status BETWEEN 100 AND 599", name="response_status_http"),
         Index("ix_adm_idempotency_keys_tenant_id_expires_at", "tenant_id", "expires_at"),
     )
@@ -506,7 +501,7 @@ class NumberSequence(Base, TenantOwned, Timestamped):
 
     __table_args__ = (
         UniqueConstraint("tenant_id", "series"),
-        CheckConstraint(f"series ~ {SNAKE_CASE}", name="series_snake_case"),
+        snake_case_check("series"),
         CheckConstraint("next_value > 0", name="next_value_positive"),
         CheckConstraint("padding BETWEEN 0 AND 20", name="padding_range"),
     )

@@ -157,6 +157,41 @@ def country_check(column: str = "country") -> CheckConstraint:
     return CheckConstraint(f"{column} ~ '^[A-Z]{{2}}$'", name=f"{column}_iso3166")
 
 
+EMAIL_PATTERN = "^[^@[:space:]]+@[^@[:space:]]+$"
+"""Shape of an e-mail address (full validation is the API's, with a library)."""
+E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+"""An E.164 phone number (normalised by the API with ``phonenumbers``)."""
+SHA256_PATTERN = "^[0-9a-f]{64}$"
+"""A lower-case hex SHA-256 digest."""
+SNAKE_CASE_PATTERN = "^[a-z][a-z0-9_]*$"
+"""A lower snake_case identifier (actions, entity types, reasons)."""
+
+
+def matches(column: str, pattern: str, name: str) -> CheckConstraint:
+    """``CHECK (column ~ pattern)`` named ``ck_<table>_<name>`` (NULL passes)."""
+    return CheckConstraint(f"{column} ~ '{pattern}'", name=name)
+
+
+def email_check(column: str = "email") -> CheckConstraint:
+    """``column`` looks like an e-mail address."""
+    return matches(column, EMAIL_PATTERN, f"{column}_shape")
+
+
+def e164_check(column: str = "phone") -> CheckConstraint:
+    """``column`` is an E.164 phone number."""
+    return matches(column, E164_PATTERN, f"{column}_e164")
+
+
+def sha256_check(column: str = "sha256") -> CheckConstraint:
+    """``column`` is a hex SHA-256 digest."""
+    return matches(column, SHA256_PATTERN, f"{column}_hex")
+
+
+def snake_case_check(column: str) -> CheckConstraint:
+    """``column`` is a lower snake_case identifier."""
+    return matches(column, SNAKE_CASE_PATTERN, f"{column}_snake_case")
+
+
 def non_negative(*columns: str) -> list[CheckConstraint]:
     """``CHECK (col >= 0)`` for each column (NULL passes, as in SQL)."""
     return [CheckConstraint(f"{c} >= 0", name=f"{c}_non_negative") for c in columns]

@@ -25,14 +25,11 @@ from fleetcore.core.orm import (
     WithMetadata,
     country_check,
     currency_check,
+    e164_check,
+    email_check,
     enum_check,
     non_negative,
 )
-
-EMAIL_SHAPE = "'^[^@[:space:]]+@[^@[:space:]]+$'"
-"""Regex literal for a plausible address; full validation is the API's."""
-E164_PHONE = r"'^\+[1-9][0-9]{6,14}$'"
-"""Regex literal for an E.164 phone number."""
 
 
 class LeadStatus(StrEnum):
@@ -91,8 +88,8 @@ class Lead(Base, GlobalRow, Timestamped, SoftDeletable, Versioned, WithMetadata)
         enum_check("status", LeadStatus),
         enum_check("priority", LeadPriority),
         country_check("country"),
-        CheckConstraint(f"email ~ {EMAIL_SHAPE}", name="email_shape"),
-        CheckConstraint(f"phone ~ {E164_PHONE}", name="phone_e164"),
+        email_check("email"),
+        e164_check("phone"),
         CheckConstraint("fleet_size >= 0", name="fleet_size_non_negative"),
         CheckConstraint(
             "status <> 'converted' OR converted_at IS NOT NULL", name="converted_has_converted_at"
@@ -184,7 +181,7 @@ class Contract(Base, GlobalRow, Timestamped, SoftDeletable, Versioned, WithMetad
             "status <> 'terminated' OR terminated_at IS NOT NULL",
             name="terminated_has_terminated_at",
         ),
-        CheckConstraint(f"signatory_email ~ {EMAIL_SHAPE}", name="signatory_email_shape"),
+        email_check("signatory_email"),
         Index("ix_crm_contracts_tenant_id", "tenant_id"),
         Index("ix_crm_contracts_opportunity_id", "opportunity_id"),
         Index("ix_crm_contracts_status_ends_on", "status", "ends_on"),

@@ -17,6 +17,7 @@ from fleetcore.core.orm import (
     Timestamped,
     Versioned,
     enum_check,
+    sha256_check,
 )
 
 
@@ -83,7 +84,7 @@ class Document(Base, TenantOwned, Timestamped, SoftDeletable, Versioned):
         enum_check("entity_type", DocumentEntityType),
         enum_check("document_type", DocumentType),
         enum_check("storage_backend", StorageBackend),
-        CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256_hex"),
+        sha256_check("sha256"),
         CheckConstraint("size_bytes >= 0", name="size_bytes_non_negative"),
         CheckConstraint("length(file_name) BETWEEN 1 AND 255", name="file_name_length"),
         CheckConstraint("mime_type ~ '^[a-z0-9.+-]+/[a-z0-9.+-]+$'", name="mime_type_shape"),

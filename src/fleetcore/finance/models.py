@@ -39,16 +39,13 @@ from fleetcore.core.orm import (
     enum_check,
     live_unique,
     non_negative,
+    sha256_check,
     tenant_fk,
 )
 
 
 def _in_list(values: tuple[str, ...]) -> str:
     return ", ".join(f"'{v}'" for v in values)
-
-
-def _sha256_check(column: str) -> CheckConstraint:
-    return CheckConstraint(f"{column} ~ '^[0-9a-f]{{64}}$'", name=f"{column}_hex")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,7 +277,7 @@ class Transaction(Base, TenantOwned, Timestamped):
             name="reversal_has_original",
         ),
         CheckConstraint("length(idempotency_key) BETWEEN 1 AND 255", name="idempotency_key_length"),
-        _sha256_check("payload_sha256"),
+        sha256_check("payload_sha256"),
         Index(
             "ix_fin_transactions_tenant_id_debit_posted_at",
             "tenant_id",
@@ -379,7 +376,7 @@ class DriverPaymentBatch(Base, TenantOwned, Timestamped, Versioned, WithMetadata
         CheckConstraint(
             "exported_at IS NULL OR export_sha256 IS NOT NULL", name="exported_has_sha256"
         ),
-        _sha256_check("export_sha256"),
+        sha256_check("export_sha256"),
         Index("ix_fin_driver_payment_batches_tenant_id_status", "tenant_id", "status"),
         Index("ix_fin_driver_payment_batches_tenant_id_period", "tenant_id", "period_start"),
     )

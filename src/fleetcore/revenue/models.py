@@ -35,6 +35,7 @@ from fleetcore.core.orm import (
     enum_check,
     no_overlap,
     non_negative,
+    sha256_check,
     tenant_fk,
 )
 
@@ -108,7 +109,7 @@ class RevenueImport(Base, TenantOwned, Timestamped, Versioned, WithMetadata):
         ),
         enum_check("report_type", ReportType),
         enum_check("status", ImportStatus),
-        CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256_hex"),
+        sha256_check("sha256"),
         *non_negative("size_bytes", "rows_total", "rows_valid", "rows_invalid", "rows_duplicate"),
         CheckConstraint("rows_valid <= rows_total", name="rows_valid_within_total"),
         CheckConstraint("rows_invalid <= rows_total", name="rows_invalid_within_total"),

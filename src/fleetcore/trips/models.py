@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fleetcore.core.orm import (
+    E164_PATTERN,
     LIVE_ROWS,
     Base,
     CurrencyCode,
@@ -102,7 +103,7 @@ class PlatformAccount(Base, TenantOwned, Timestamped, SoftDeletable, Versioned, 
         ),
         # Normalised forms, so the unique index below also catches "+33 6…" vs "+336…" etc.
         CheckConstraint(
-            "external_account_kind <> 'phone' OR external_account_id ~ '^\\+[1-9][0-9]{1,14}$'",
+            f"external_account_kind <> 'phone' OR external_account_id ~ '{E164_PATTERN}'",
             name="phone_e164",
         ),
         CheckConstraint(

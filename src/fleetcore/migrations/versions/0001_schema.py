@@ -1940,7 +1940,7 @@ def upgrade() -> None:
     sa.Column('version', sa.Integer(), server_default=sa.text('1'), nullable=False),
     sa.Column('metadata', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False),
     sa.CheckConstraint("external_account_kind <> 'email' OR (external_account_id = lower(external_account_id) AND external_account_id ~ '@')", name=op.f('ck_trp_platform_accounts_email_lower')),
-    sa.CheckConstraint("external_account_kind <> 'phone' OR external_account_id ~ '^\\+[1-9][0-9]{1,14}$'", name=op.f('ck_trp_platform_accounts_phone_e164')),
+    sa.CheckConstraint("external_account_kind <> 'phone' OR external_account_id ~ '^\\+[1-9][0-9]{6,14}$'", name=op.f('ck_trp_platform_accounts_phone_e164')),
     sa.CheckConstraint("external_account_kind <> 'uuid' OR external_account_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'", name=op.f('ck_trp_platform_accounts_uuid_lower')),
     sa.CheckConstraint("external_account_kind IN ('uuid', 'phone', 'email', 'other')", name=op.f('ck_trp_platform_accounts_external_account_kind_valid')),
     sa.CheckConstraint("payout_receiver IN ('fleet', 'driver')", name=op.f('ck_trp_platform_accounts_payout_receiver_valid')),
