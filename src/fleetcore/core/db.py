@@ -45,6 +45,8 @@ class DbContext:
     actor_id: uuid.UUID | None = None
     request_id: str | None = None
     provider: bool = False
+    ip: str | None = None
+    user_agent: str | None = None
 
     @classmethod
     def for_tenant(
@@ -56,7 +58,7 @@ class DbContext:
         request_id: str | None = None,
     ) -> DbContext:
         """Context of one tenant."""
-        return cls(tenant_id, actor_type, actor_id, request_id, provider=False)
+        return cls(tenant_id, actor_type, actor_id, request_id)
 
     @classmethod
     def system(cls, *, request_id: str | None = None) -> DbContext:
@@ -69,7 +71,9 @@ _SET_CONTEXT = text(
     " set_config('app.actor_type', :actor_type, true),"
     " set_config('app.actor_id', :actor_id, true),"
     " set_config('app.request_id', :request_id, true),"
-    " set_config('app.context', :context, true)"
+    " set_config('app.context', :context, true),"
+    " set_config('app.ip', :ip, true),"
+    " set_config('app.user_agent', :user_agent, true)"
 )
 
 
@@ -81,6 +85,8 @@ def context_parameters(ctx: DbContext) -> dict[str, str]:
         "actor_id": str(ctx.actor_id) if ctx.actor_id else "",
         "request_id": ctx.request_id or "",
         "context": "provider" if ctx.provider else "tenant",
+        "ip": ctx.ip or "",
+        "user_agent": (ctx.user_agent or "")[:512],
     }
 
 
