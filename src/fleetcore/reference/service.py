@@ -626,8 +626,8 @@ def _upsert_car_catalogue(
     # One query for the ids of the global makes, whether just inserted or already there.
     names = [r.name for r in records]
     make_ids: dict[str, Any] = {
-        name: make_id
-        for name, make_id in session.execute(
+        row.name: row.id
+        for row in session.execute(
             select(makes_table.c.name, makes_table.c.id).where(
                 makes_table.c.tenant_id.is_(None), makes_table.c.name.in_(names)
             )
