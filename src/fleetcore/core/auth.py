@@ -1,0 +1,508 @@
+"""Who is calling: Clerk session tokens verified offline, resolved to a member or a staff member.
+
+A token is verified with PyJWT against the configured key (``CLERK_JWT_KEY``, a PEM) or the
+key set at ``CLERK_JWKS_URL``: RS256 only, ``exp``/``nbf`` with a small leeway, ``azp`` against
+``CLERK_AUTHORIZED_PARTIES`` when configured, and pending sessions (``sts: "pending"``) refused.
+Both claim shapes are read: v2 (``o: {id, rol, slg, per}``) and the deprecated v1
+(``org_id``, ``org_role``, ``org_slug``, ``org_permissions``).
+
+In development with no Clerk key, a local RSA key under ``<data dir>/keys`` signs and verifies
+tokens minted by ``fleetcore token``: the same verification path as production, never a bypass.
+
+The organisation in the token routes to a tenant through the ``SECURITY DEFINER`` function
+``tenant_for_clerk_org``; the member is then read under that tenant's row-level security.
+Fleetcore's own staff sign in through the organisation ``FLEETCORE_PROVIDER_ORG_ID`` and open a
+tenant with the ``X-Fleetcore-Tenant`` header; each such request is audited (``impersonate``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from fleetcore.core.db import ActorType, DbContext, bind_context
+from fleetcore.core.errors import Forbidden, NotFound, ServiceUnavailable, Unauthorized
+from fleetcore.settings import Environment, Settings
+
+ALGORITHM = "RS256"
+LEEWAY = timedelta(seconds=5)
+"""Clock skew tolerated on ``exp``/``nbf`` (Clerk's SDK default)."""
+DEV_KEY_FILE = "dev-session-key.pem"
+DEV_ISSUER = "https://clerk.fleetcore.localhost"
+DEV_AUTHORIZED_PARTY = "http://127.0.0.1:8000"
+TENANT_HEADER = "X-Fleetcore-Tenant"
+ALL_PERMISSIONS = "*"
+"""A provider employee permission granting every permission."""
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+# --- problems ----------------------------------------------------------------------------------
+
+
+class InvalidToken(Unauthorized):
+    slug, title = "invalid-token", "The session token is not valid"
+
+
+class TokenExpired(Unauthorized):
+    slug, title = "token-expired", "The session token has expired"
+
+
+class NotAMember(Forbidden):
+    slug, title = "not-a-member", "Not a member of this organisation"
+
+
+class MemberSuspended(Forbidden):
+    slug, title = "member-suspended", "This membership is suspended"
+
+
+class TenantCancelled(Forbidden):
+    slug, title = "tenant-cancelled", "This fleet's subscription is cancelled"
+
+
+class TenantSuspended(Forbidden):
+    slug, title = "tenant-suspended", "This fleet is suspended: read-only"
+
+
+class TenantRequired(Forbidden):
+    slug, title = "tenant-required", "Open a tenant first"
+
+
+class PermissionDenied(Forbidden):
+    slug, title = "permission-denied", "Missing permission"
+
+
+# --- tokens ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClaims:
+    """What Fleetcore reads from a verified session token (v1 and v2 alike)."""
+
+    user_id: str
+    session_id: str | None
+    org_id: str | None
+    org_role: str | None
+    org_slug: str | None
+    org_permissions: tuple[str, ...]
+    version: int
+    expires_at: datetime
+
+
+def _claims_from_payload(payload: dict[str, Any]) -> SessionClaims:
+    sub = payload.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise InvalidToken("The token has no subject (user id).")
+    version = payload.get("v", 1)
+    org = payload.get("o")
+    if isinstance(org, dict):
+        per = org.get("per")
+        permissions = tuple(p for p in str(per).split(",") if p) if per else ()
+        org_id, role, slug = org.get("id"), org.get("rol"), org.get("slg")
+    else:
+        raw_perms = payload.get("org_permissions") or []
+        permissions = tuple(str(p) for p in raw_perms) if isinstance(raw_perms, list) else ()
+        org_id, role, slug = payload.get("org_id"), payload.get("org_role"), payload.get("org_slug")
+    if isinstance(role, str) and role.startswith("org:"):
+        role = role[len("org:") :]
+    return SessionClaims(
+        user_id=sub,
+        session_id=payload.get("sid") if isinstance(payload.get("sid"), str) else None,
+        org_id=org_id if isinstance(org_id, str) and org_id else None,
+        org_role=role if isinstance(role, str) else None,
+        org_slug=slug if isinstance(slug, str) else None,
+        org_permissions=permissions,
+        version=version if isinstance(version, int) else 1,
+        expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
+    )
+
+
+class TokenVerifier:
+    """Verifies Clerk session tokens offline, with a PEM public key or a (cached) JWKS."""
+
+    def __init__(
+        self,
+        *,
+        public_key: str | None = None,
+        jwks_url: str | None = None,
+        authorized_parties: list[str] | tuple[str, ...] = (),
+        leeway: timedelta = LEEWAY,
+    ) -> None:
+        if not public_key and not jwks_url:
+            raise ValueError("A public key or a JWKS URL is required")
+        self._public_key = public_key
+        self._jwks = (
+            jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=3600, timeout=10)
+            if jwks_url and not public_key
+            else None
+        )
+        self.authorized_parties = tuple(authorized_parties)
+        self.leeway = leeway
+
+    def _key(self, token: str) -> Any:
+        if self._jwks is None:
+            return self._public_key
+        try:
+            return self._jwks.get_signing_key_from_jwt(token).key
+        except jwt.PyJWKClientConnectionError as exc:
+            raise ServiceUnavailable("The session key set could not be fetched.") from exc
+        except (jwt.PyJWKClientError, jwt.DecodeError) as exc:
+            raise InvalidToken("The token is not signed by a known key.") from exc
+
+    def verify(self, token: str) -> SessionClaims:
+        """The claims of ``token``, or :class:`InvalidToken` / :class:`TokenExpired`."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.DecodeError as exc:
+            raise InvalidToken("The token is malformed.") from exc
+        if header.get("alg") != ALGORITHM:
+            raise InvalidToken("The token must be signed with RS256.")
+        try:
+            payload: dict[str, Any] = jwt.decode(
+                token,
+                self._key(token),
+                algorithms=[ALGORITHM],
+                leeway=self.leeway,
+                options={"require": ["exp", "sub"], "verify_aud": False},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise TokenExpired("The session token has expired; sign in again.") from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise InvalidToken("The token is not valid yet (nbf/iat in the future).") from exc
+        except jwt.InvalidSignatureError as exc:
+            raise InvalidToken("The token signature does not verify.") from exc
+        except jwt.InvalidTokenError as exc:
+            raise InvalidToken(f"The token is not valid: {exc}.") from exc
+        if self.authorized_parties and payload.get("azp") not in self.authorized_parties:
+            raise InvalidToken("The token was issued for another origin (azp).")
+        if payload.get("sts") == "pending":
+            raise InvalidToken("The session is pending (an organisation task is unfinished).")
+        return _claims_from_payload(payload)
+
+
+# --- development key ---------------------------------------------------------------------------
+
+
+def dev_key_path(settings: Settings) -> Path:
+    """Where the development signing key lives."""
+    return settings.fleetcore_data_dir / "keys" / DEV_KEY_FILE
+
+
+def ensure_dev_private_key(path: Path) -> str:
+    """The PEM private key at ``path``, created (mode 0600) on first use."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        else:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(pem)
+    return path.read_text()
+
+
+def public_key_pem(private_key_pem: str) -> str:
+    """The PEM public key of a PEM private key."""
+    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+def uses_dev_key(settings: Settings) -> bool:
+    """Development without a Clerk key: tokens are signed by the local development key."""
+    return settings.fleetcore_env is Environment.DEVELOPMENT and not (
+        settings.clerk_jwt_key or settings.clerk_jwks_url
+    )
+
+
+class AuthNotConfigured(RuntimeError):  # noqa: N818 - reads as the condition
+    """Production without CLERK_JWT_KEY or CLERK_JWKS_URL."""
+
+
+def check_auth_configuration(settings: Settings) -> None:
+    """Refuse to serve production without a real Clerk key."""
+    if settings.fleetcore_env is Environment.PRODUCTION and not (
+        settings.clerk_jwt_key or settings.clerk_jwks_url
+    ):
+        raise AuthNotConfigured(
+            "FLEETCORE_ENV=production needs CLERK_JWT_KEY (the PEM public key from the Clerk "
+            "dashboard) or CLERK_JWKS_URL to verify session tokens."
+        )
+
+
+def verifier_for(settings: Settings) -> TokenVerifier | None:
+    """The verifier of ``settings``; None when no key is configured (every request is 401)."""
+    parties = settings.clerk_authorized_parties
+    if settings.clerk_jwt_key:
+        return TokenVerifier(public_key=settings.clerk_jwt_key, authorized_parties=parties)
+    if settings.clerk_jwks_url:
+        return TokenVerifier(jwks_url=settings.clerk_jwks_url, authorized_parties=parties)
+    if uses_dev_key(settings):
+        private = ensure_dev_private_key(dev_key_path(settings))
+        return TokenVerifier(public_key=public_key_pem(private), authorized_parties=parties)
+    return None
+
+
+def mint_session_token(
+    private_key_pem: str,
+    *,
+    user_id: str,
+    org_id: str | None,
+    org_slug: str | None = None,
+    org_role: str = "admin",
+    ttl: timedelta = timedelta(hours=1),
+    authorized_party: str = DEV_AUTHORIZED_PARTY,
+    issuer: str = DEV_ISSUER,
+    now: datetime | None = None,
+    extra: dict[str, Any] | None = None,
+) -> str:
+    """A Clerk-v2-shaped session token signed with ``private_key_pem`` (development, tests)."""
+    issued = now or datetime.now(UTC)
+    payload: dict[str, Any] = {
+        "iss": issuer,
+        "sub": user_id,
+        "sid": f"sess_{uuid.uuid4().hex[:24]}",
+        "azp": authorized_party,
+        "iat": int(issued.timestamp()),
+        "nbf": int(issued.timestamp()) - 1,
+        "exp": int((issued + ttl).timestamp()),
+        "jti": uuid.uuid4().hex[:20],
+        "v": 2,
+        "sts": "active",
+        "fva": [0, -1],
+    }
+    if org_id:
+        payload["o"] = {"id": org_id, "rol": org_role, "slg": org_slug or ""}
+    payload.update(extra or {})
+    return jwt.encode(payload, private_key_pem, algorithm=ALGORITHM, headers={"kid": "ins_dev"})
+
+
+# --- actors ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """The authenticated caller of a request: a member of a tenant, or a provider employee."""
+
+    type: ActorType
+    id: uuid.UUID
+    clerk_user_id: str
+    tenant_id: uuid.UUID | None
+    tenant_status: str | None
+    permissions: frozenset[str]
+    session_id: str | None = None
+    email: str | None = None
+
+    @property
+    def is_provider(self) -> bool:
+        """Fleetcore staff (audited in the provider context)."""
+        return self.type is ActorType.PROVIDER_EMPLOYEE
+
+    def can(self, permission: str) -> bool:
+        """Whether this actor holds ``permission``."""
+        return ALL_PERMISSIONS in self.permissions or permission in self.permissions
+
+    def db_context(self, *, request_id: str | None, ip: str | None,
+                   user_agent: str | None) -> DbContext:
+        """The database context this actor's transactions run under."""
+        return DbContext(
+            tenant_id=self.tenant_id,
+            actor_type=self.type,
+            actor_id=self.id,
+            request_id=request_id,
+            provider=self.is_provider,
+            ip=ip,
+            user_agent=user_agent,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """What the audit trail records about the HTTP request."""
+
+    method: str
+    path: str
+    request_id: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    tenant_header: str | None = None
+
+    @property
+    def is_write(self) -> bool:
+        """Whether the request may change data (anything but GET, HEAD, OPTIONS)."""
+        return self.method.upper() not in READ_METHODS
+
+    def base_context(self) -> DbContext:
+        """The context before anyone is known: no tenant, nothing visible."""
+        return DbContext(request_id=self.request_id, ip=self.ip, user_agent=self.user_agent)
+
+
+_MEMBER_SQL = text(
+    """
+    SELECT m.id, m.status, m.email, t.status AS tenant_status,
+           COALESCE((SELECT jsonb_agg(DISTINCT p.perm)
+                       FROM adm_member_roles mr
+                       JOIN adm_roles r ON r.tenant_id = mr.tenant_id AND r.id = mr.role_id
+                                       AND r.deleted_at IS NULL
+                       CROSS JOIN LATERAL jsonb_array_elements_text(r.permissions) AS p(perm)
+                      WHERE mr.tenant_id = m.tenant_id AND mr.member_id = m.id),
+                    '[]'::jsonb) AS permissions
+      FROM adm_members m
+      JOIN adm_tenants t ON t.id = m.tenant_id
+     WHERE m.tenant_id = :tenant_id AND m.clerk_user_id = :user_id AND m.deleted_at IS NULL
+    """
+)
+
+_EMPLOYEE_SQL = text(
+    "SELECT id, status, email, permissions FROM adm_provider_employees"
+    " WHERE clerk_user_id = :user_id AND deleted_at IS NULL"
+)
+
+_TENANT_BY_REF_SQL = text(
+    "SELECT id, status FROM adm_tenants WHERE deleted_at IS NULL"
+    " AND (slug = :ref OR id::text = :ref)"
+)
+
+_IMPERSONATE_SQL = text(
+    "INSERT INTO adm_audit_logs (id, tenant_id, actor_type, actor_id, action, entity_type,"
+    " entity_id, changes, ip, user_agent, request_id)"
+    " VALUES (gen_random_uuid(), :tenant_id, 'provider_employee', :actor_id, 'impersonate',"
+    " 'adm_tenants', :tenant_id, CAST(:changes AS jsonb), CAST(NULLIF(:ip, '') AS inet),"
+    " NULLIF(:user_agent, ''), NULLIF(:request_id, ''))"
+)
+
+
+def _permissions(value: Any) -> frozenset[str]:
+    if isinstance(value, str):
+        value = json.loads(value)
+    return frozenset(str(p) for p in value or ())
+
+
+def resolve_actor(
+    session: Session, claims: SessionClaims, request: RequestInfo, settings: Settings
+) -> Actor:
+    """Resolve ``claims`` to an actor and bind the request's database context on ``session``."""
+    bind_context(session, request.base_context())
+    if claims.org_id is None:
+        raise NotAMember("The session has no active organisation; select one and sign in again.")
+    if settings.fleetcore_provider_org_id and claims.org_id == settings.fleetcore_provider_org_id:
+        return _resolve_employee(session, claims, request)
+    return _resolve_member(session, claims, request)
+
+
+def _resolve_member(session: Session, claims: SessionClaims, request: RequestInfo) -> Actor:
+    tenant_id = session.execute(
+        text("SELECT tenant_for_clerk_org(:org)"), {"org": claims.org_id}
+    ).scalar_one()
+    if tenant_id is None:
+        raise NotAMember("This organisation is not a Fleetcore tenant.")
+    bind_context(session, DbContext(
+        tenant_id=tenant_id, actor_type=ActorType.SYSTEM, request_id=request.request_id,
+        ip=request.ip, user_agent=request.user_agent,
+    ))
+    row = session.execute(
+        _MEMBER_SQL, {"tenant_id": tenant_id, "user_id": claims.user_id}
+    ).mappings().one_or_none()
+    if row is None:
+        raise NotAMember("You are not a member of this fleet.")
+    if row["tenant_status"] == "cancelled":
+        raise TenantCancelled("This fleet's subscription is cancelled; its data is kept.")
+    if row["status"] == "suspended":
+        raise MemberSuspended("Your membership of this fleet is suspended.")
+    actor = Actor(
+        type=ActorType.MEMBER,
+        id=row["id"],
+        clerk_user_id=claims.user_id,
+        tenant_id=tenant_id,
+        tenant_status=row["tenant_status"],
+        permissions=_permissions(row["permissions"]),
+        session_id=claims.session_id,
+        email=row["email"],
+    )
+    if row["tenant_status"] == "suspended" and request.is_write:
+        raise TenantSuspended("This fleet is suspended: it can read and export, not change data.")
+    bind_context(session, actor.db_context(
+        request_id=request.request_id, ip=request.ip, user_agent=request.user_agent
+    ))
+    if row["status"] == "invited":
+        # The first sign-in accepts the invitation (audited by the trigger as the member).
+        session.execute(
+            text("UPDATE adm_members SET status = 'active', last_login_at = now()"
+                 " WHERE tenant_id = :t AND id = :id"),
+            {"t": tenant_id, "id": actor.id},
+        )
+    return actor
+
+
+def _resolve_employee(session: Session, claims: SessionClaims, request: RequestInfo) -> Actor:
+    bind_context(session, DbContext(
+        actor_type=ActorType.SYSTEM, provider=True, request_id=request.request_id,
+        ip=request.ip, user_agent=request.user_agent,
+    ))
+    row = session.execute(_EMPLOYEE_SQL, {"user_id": claims.user_id}).mappings().one_or_none()
+    if row is None:
+        raise NotAMember("You are not a Fleetcore staff member.")
+    if row["status"] != "active":
+        raise MemberSuspended("Your staff account is not active.")
+    tenant_id: uuid.UUID | None = None
+    tenant_status: str | None = None
+    if request.tenant_header:
+        found = session.execute(
+            _TENANT_BY_REF_SQL, {"ref": request.tenant_header.strip()}
+        ).one_or_none()
+        if found is None:
+            raise NotFound(f"No tenant {request.tenant_header!r}.")
+        tenant_id, tenant_status = found
+    actor = Actor(
+        type=ActorType.PROVIDER_EMPLOYEE,
+        id=row["id"],
+        clerk_user_id=claims.user_id,
+        tenant_id=tenant_id,
+        tenant_status=tenant_status,
+        permissions=_permissions(row["permissions"]),
+        session_id=claims.session_id,
+        email=row["email"],
+    )
+    bind_context(session, actor.db_context(
+        request_id=request.request_id, ip=request.ip, user_agent=request.user_agent
+    ))
+    if tenant_id is not None:
+        session.execute(_IMPERSONATE_SQL, {
+            "tenant_id": tenant_id,
+            "actor_id": actor.id,
+            "changes": json.dumps({"request": {"method": request.method, "path": request.path}}),
+            "ip": request.ip or "",
+            "user_agent": (request.user_agent or "")[:512],
+            "request_id": request.request_id or "",
+        })
+    return actor
+
+
+def bearer_token(authorization: str | None, session_cookie: str | None) -> str:
+    """The token of ``Authorization: Bearer`` (or Clerk's ``__session`` cookie)."""
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise InvalidToken("Use 'Authorization: Bearer <session token>'.")
+        return value.strip()
+    if session_cookie:
+        return session_cookie
+    raise Unauthorized("A session token is required (Authorization: Bearer <token>).")

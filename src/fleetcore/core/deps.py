@@ -1,0 +1,128 @@
+"""Request-scoped dependencies: one transaction per request, the caller, and permission checks.
+
+Routes take typed ``Annotated`` dependencies::
+
+    def list_members(actor: Annotated[Actor, require("members:read")], session: DbSession): ...
+
+``require`` authenticates the request, binds the tenant/actor/request context on the request's
+session *before any query of the route*, and checks the permission. The session commits when
+the route returns and rolls back when it raises (``scope="function"``: before the response is
+sent, so a failed commit is never reported as a success).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterator
+from typing import Annotated, Literal
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from fleetcore.core.auth import (
+    TENANT_HEADER,
+    Actor,
+    PermissionDenied,
+    RequestInfo,
+    TenantRequired,
+    TokenVerifier,
+    bearer_token,
+    resolve_actor,
+    verifier_for,
+)
+from fleetcore.core.errors import Unauthorized
+from fleetcore.settings import Settings
+
+Scope = Literal["tenant", "any"]
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """The request's session: one transaction, committed on success, rolled back on error."""
+    factory: sessionmaker[Session] = request.app.state.sessions
+    with factory() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
+"""The request's session (its context is bound once the actor is known)."""
+
+
+def _verifier(request: Request) -> TokenVerifier | None:
+    state = request.app.state
+    if not hasattr(state, "token_verifier"):
+        settings: Settings = state.settings
+        state.token_verifier = verifier_for(settings)
+    verifier: TokenVerifier | None = state.token_verifier
+    return verifier
+
+
+def _client_ip(request: Request) -> str | None:
+    """The peer's IP address (the audit column is ``inet``; a test client or socket has none)."""
+    host = request.client.host if request.client else None
+    try:
+        return str(ipaddress.ip_address(host)) if host else None
+    except ValueError:
+        return None
+
+
+def request_info(request: Request) -> RequestInfo:
+    """The audited facts of ``request``."""
+    return RequestInfo(
+        method=request.method,
+        path=request.url.path,
+        request_id=getattr(request.state, "request_id", None),
+        ip=_client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+        tenant_header=request.headers.get(TENANT_HEADER),
+    )
+
+
+def current_actor(request: Request, session: DbSession) -> Actor:
+    """Authenticate the request and bind its database context."""
+    token = bearer_token(request.headers.get("authorization"), request.cookies.get("__session"))
+    verifier = _verifier(request)
+    if verifier is None:
+        raise Unauthorized(
+            "Authentication is not configured on this server (CLERK_JWT_KEY or CLERK_JWKS_URL)."
+        )
+    claims = verifier.verify(token)
+    settings: Settings = request.app.state.settings
+    actor = resolve_actor(session, claims, request_info(request), settings)
+    request.state.actor = actor
+    return actor
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor, scope="function")]
+"""The authenticated caller, with no particular permission required."""
+
+
+def require(permission: str, *, scope: Scope = "tenant") -> Callable[..., Actor]:
+    """A dependency that authenticates and checks ``permission`` (``resource:action``).
+
+    ``scope="tenant"`` (default) also requires a tenant: provider staff must open one with the
+    ``X-Fleetcore-Tenant`` header, so an all-tenant context never serves tenant endpoints.
+    """
+
+    def check(actor: CurrentActor) -> Actor:
+        if scope == "tenant" and actor.tenant_id is None:
+            raise TenantRequired(
+                f"This endpoint works inside a tenant: send the {TENANT_HEADER} header."
+            )
+        if not actor.can(permission):
+            raise PermissionDenied(f"This needs the permission {permission!r}.",
+                                   permission=permission)
+        return actor
+
+    check.__name__ = f"require_{permission.replace(':', '_')}"
+    check.required_permission = permission  # type: ignore[attr-defined]
+    return check
+
+
+def Require(permission: str, *, scope: Scope = "tenant") -> object:  # noqa: N802 - reads as a type
+    """``Annotated[Actor, Require("vehicles:write")]``: the dependency marker for a route."""
+    return Depends(require(permission, scope=scope), scope="function")
