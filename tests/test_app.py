@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from fleetcore.app import create_app
 from fleetcore.core.db import UnsafeDatabaseRole, check_app_role
+from fleetcore.core.migrations import head_revision
 from fleetcore.settings import Settings
 
 
@@ -23,7 +24,7 @@ def test_healthz_and_readyz(client: TestClient) -> None:
     assert client.get("/healthz").json()["status"] == "ok"
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "revision": "0002"}
+    assert ready.json() == {"status": "ready", "revision": head_revision()}
 
 
 def test_readyz_is_503_when_the_database_is_unreachable() -> None:

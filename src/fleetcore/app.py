@@ -12,6 +12,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from fleetcore import __version__
+from fleetcore.core.auth import check_auth_configuration
 from fleetcore.core.db import session_factory
 from fleetcore.core.errors import install_error_handlers
 from fleetcore.core.migrations import current_revision, head_revision
@@ -22,6 +23,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 def create_app(settings: Settings, engine: Engine) -> FastAPI:
     """Build the application around an app-role ``engine``."""
+    check_auth_configuration(settings)
     app = FastAPI(
         title="Fleetcore API",
         version=__version__,
@@ -34,6 +36,8 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     install_error_handlers(app)
+    _include_routers(app)
+    _install_observability_and_email_webhooks(app)
 
     @app.middleware("http")
     async def request_id(
@@ -71,3 +75,21 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         return JSONResponse({"status": "ready", "revision": current})
 
     return app
+
+
+def _include_routers(app: FastAPI) -> None:
+    """The API's routers (imported here: domains import core, never the app)."""
+    from fleetcore.admin.api import router as admin_router
+    from fleetcore.integrations.clerk.webhooks import router as clerk_webhooks
+
+    app.include_router(admin_router)
+    app.include_router(clerk_webhooks)
+
+
+def _install_observability_and_email_webhooks(app: FastAPI) -> None:
+    """Metrics, log context and ``GET /metrics``; the Resend webhook receiver."""
+    from fleetcore.core.observability import install_observability
+    from fleetcore.integrations.resend.webhooks import router as resend_webhooks
+
+    install_observability(app)
+    app.include_router(resend_webhooks)

@@ -11,10 +11,11 @@ import typer
 from rich.console import Console
 from sqlalchemy import text
 
-from fleetcore import __version__
+from fleetcore import __version__, jobs_cli
 from fleetcore.core.db import DbContext, check_app_role, context_session, session_factory
 from fleetcore.core.migrations import current_revision, head_revision, upgrade_to_head
 from fleetcore.core.runtime import DatabaseRuntime
+from fleetcore.jobs_cli import start_background_worker, start_observability
 from fleetcore.settings import Settings, get_settings
 
 app = typer.Typer(
@@ -91,14 +92,24 @@ def serve(
         bool, typer.Option(help="Create the demo tenants on first run.")
     ] = True,
     workers: Annotated[int, typer.Option(help="HTTP worker processes.")] = 1,
+    job_worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Run a job worker in this process.")
+    ] = True,
 ) -> None:
-    """Start Fleetcore: database (embedded if no DATABASE_URL), migrations, API."""
+    """Start Fleetcore: database (embedded if no DATABASE_URL), migrations, API, job worker."""
     import uvicorn
 
     from fleetcore.app import create_app
+    from fleetcore.core.auth import AuthNotConfigured, check_auth_configuration
 
     _exit_on_sigterm()
     settings = get_settings()
+    start_observability(settings)
+    try:
+        check_auth_configuration(settings)
+    except AuthNotConfigured as exc:
+        console.print(f"[bold red]Refusing to start:[/] {exc}")
+        raise typer.Exit(code=2) from exc
     runtime = DatabaseRuntime.open(settings, own_embedded=True, on_step=_step)
     try:
         _prepare(settings, runtime, demo=demo and settings.fleetcore_demo)
@@ -113,7 +124,12 @@ def serve(
             + (f"  Database:  embedded, {settings.embedded_pgdata}\n" if runtime.embedded else "")
             + "Press Ctrl+C to stop.\n"
         )
-        uvicorn.run(application, host=host, port=port, log_level="warning", workers=1)
+        background = start_background_worker(settings, engine, runtime) if job_worker else None
+        try:
+            uvicorn.run(application, host=host, port=port, log_level="warning", workers=1)
+        finally:
+            if background is not None:
+                background.stop()
         engine.dispose()
     finally:
         if runtime.embedded is not None:
@@ -183,9 +199,77 @@ def demo_load(
 
 
 @app.command()
+def token(
+    tenant: Annotated[str, typer.Option(help="Tenant slug.")] = "lumiere-vtc",
+    email: Annotated[
+        str | None, typer.Option(help="Member e-mail (default: the tenant's owner).")
+    ] = None,
+    role: Annotated[
+        str | None, typer.Option(help="Pick a member holding this role (e.g. finance).")
+    ] = None,
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds.", min=60, max=86400)] = 3600,
+) -> None:
+    """Print a development session token for a member (FLEETCORE_ENV=development, no Clerk key).
+
+    Use it as `Authorization: Bearer <token>`; the API verifies it exactly like a Clerk token.
+    """
+    from datetime import timedelta
+
+    from fleetcore.admin.service import token_subject
+    from fleetcore.core.auth import (
+        DEV_AUTHORIZED_PARTY,
+        dev_key_path,
+        ensure_dev_private_key,
+        mint_session_token,
+        uses_dev_key,
+    )
+    from fleetcore.core.errors import Problem
+
+    settings = get_settings()
+    if not uses_dev_key(settings):
+        console.print(
+            "[bold red]fleetcore token[/] mints development tokens only: it needs "
+            "FLEETCORE_ENV=development and no CLERK_JWT_KEY/CLERK_JWKS_URL (sign in through "
+            "Clerk otherwise)."
+        )
+        raise typer.Exit(code=2)
+    runtime = DatabaseRuntime.open(settings)
+    try:
+        engine = runtime.app_engine(settings)
+        try:
+            with context_session(session_factory(engine), DbContext.system()) as session:
+                subject = token_subject(session, tenant_slug=tenant, email=email, role=role)
+        except Problem as exc:
+            console.print(f"[bold red]{exc.detail}[/]")
+            raise typer.Exit(code=1) from exc
+        finally:
+            engine.dispose()
+    finally:
+        runtime.close()
+    private_key = ensure_dev_private_key(dev_key_path(settings))
+    parties = settings.clerk_authorized_parties
+    minted = mint_session_token(
+        private_key, user_id=subject.clerk_user_id, org_id=subject.clerk_organization_id,
+        org_slug=subject.tenant_slug, org_role=subject.roles[0] if subject.roles else "member",
+        ttl=timedelta(seconds=ttl),
+        authorized_party=parties[0] if parties else DEV_AUTHORIZED_PARTY,
+    )
+    console.print(
+        f"Token for {subject.email} ({', '.join(subject.roles) or 'no role'}) in "
+        f"{subject.tenant_slug}, valid {ttl} s:"
+    )
+    typer.echo(minted)
+
+
+@app.command()
 def version() -> None:
     """Print the Fleetcore version."""
     typer.echo(__version__)
+
+
+app.command("worker")(jobs_cli.worker)
+app.command("jobs")(jobs_cli.jobs)
+app.add_typer(jobs_cli.reminders_app, name="reminders")
 
 
 def main() -> None:  # pragma: no cover - console entry point

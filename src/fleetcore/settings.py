@@ -58,11 +58,19 @@ class Settings(BaseSettings):
     fleetcore_demo: bool = Field(
         default=True, description="Load the demo tenants on the first `fleetcore serve`."
     )
+    fleetcore_log_level: str = Field(
+        default="INFO", description="Level of the JSON logs written to stderr by serve/worker."
+    )
 
     clerk_jwt_key: str | None = None
     clerk_jwks_url: str | None = None
     clerk_authorized_parties: list[str] = Field(default_factory=list)
     clerk_webhook_secret: str | None = None
+    fleetcore_provider_org_id: str | None = Field(
+        default=None,
+        description="Clerk organisation of Fleetcore's own staff: its members sign in as "
+        "provider employees (adm_provider_employees).",
+    )
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
