@@ -54,9 +54,11 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    # The shipped migrations do not change while the process runs: read the head once.
+    head = head_revision()
+
     @app.get("/readyz", tags=["health"], summary="The database is reachable and migrated")
     def readyz() -> JSONResponse:
-        head = head_revision()
         try:
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
