@@ -26,6 +26,9 @@ from fleetcore.core import embedded as embedded_pg
 from fleetcore.core.db import DbContext, bind_context, make_engine, normalise_url
 from fleetcore.core.migrations import upgrade_to_head
 
+# API fixtures (committed tenants, signing keys, the test client) for every domain's tests.
+pytest_plugins = ["api_fixtures"]
+
 TEST_ROLE_PASSWORD = "fleetcore-test"
 
 

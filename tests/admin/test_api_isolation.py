@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from admin_api_support import TenantWorld
 from fastapi.testclient import TestClient
+
+from api_support import TenantWorld
 
 PUBLIC_V1: set[tuple[str, str]] = set()
 """(method, path) of /v1 operations that need no token. Keep it short and justified."""
@@ -94,6 +95,14 @@ def _path_params(path: str) -> list[str]:
     return re.findall(r"{([^}]+)}", path)
 
 
+def _integer_params(operation: dict[str, Any]) -> set[str]:
+    """Path parameters that are integers (queue job ids) rather than uuids."""
+    return {
+        p["name"] for p in operation.get("parameters", [])
+        if p.get("in") == "path" and p.get("schema", {}).get("type") == "integer"
+    }
+
+
 def _fingerprint(read: Callable[..., list[Any]], tenant: uuid.UUID) -> dict[str, str]:
     tables = [r[0] for r in read(
         "SELECT table_name FROM information_schema.columns WHERE table_schema = 'public'"
@@ -128,9 +137,11 @@ def test_every_v1_operation_requires_a_token(client: TestClient) -> None:
 def test_another_tenants_ids_are_404_everywhere_and_change_nothing(
     client: TestClient, tenant_a: TenantWorld, tenant_b: TenantWorld,
     auth: Callable[..., dict[str, str]], read_system: Callable[..., list[Any]],
+    make_failed_job: Callable[[uuid.UUID], int],
 ) -> None:
     spec = client.get("/openapi.json").json()
     foreign, own = _ids(tenant_a), _ids(tenant_b)
+    foreign_job, own_job = make_failed_job(tenant_a.id), make_failed_job(tenant_b.id)
     fallback_foreign = tenant_a.person("owner").member_id
     headers = auth(tenant_b, "owner")
     before = _fingerprint(read_system, tenant_a.id)
@@ -144,9 +155,12 @@ def test_another_tenants_ids_are_404_everywhere_and_change_nothing(
             if not any(choice):
                 continue
             url = path
+            integers = _integer_params(operation)
             for name, use_foreign in zip(params, choice, strict=True):
-                value = (foreign if use_foreign else own).get(
+                value: object = (foreign if use_foreign else own).get(
                     name, fallback_foreign if use_foreign else tenant_b.person().member_id)
+                if name in integers:
+                    value = foreign_job if use_foreign else own_job
                 url = url.replace("{" + name + "}", str(value))
             response = client.request(method.upper(), url, headers=headers,
                                       json=_body(spec, operation, tenant_a.id))
@@ -155,6 +169,9 @@ def test_another_tenants_ids_are_404_everywhere_and_change_nothing(
             tried += 1
     assert tried >= 14
     assert _fingerprint(read_system, tenant_a.id) == before
+    job_status = read_system("SELECT status::text FROM procrastinate_jobs WHERE id = :j",
+                             j=foreign_job)
+    assert job_status[0][0] == "failed"
 
 
 def test_no_list_shows_another_tenants_rows(

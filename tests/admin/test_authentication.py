@@ -8,9 +8,9 @@ from typing import Any
 
 import jwt
 import pytest
-from admin_api_support import AZP, PROVIDER_ORG, Staff, TenantWorld
 from fastapi.testclient import TestClient
 
+from api_support import AZP, PROVIDER_ORG, Staff, TenantWorld
 from fleetcore.core.auth import mint_session_token
 
 PROBLEMS = "https://fleetcore.dev/problems/"

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from admin_api_support import WEBHOOK_SECRET, TenantWorld
 from fastapi.testclient import TestClient
 from svix.webhooks import Webhook
+
+from api_support import WEBHOOK_SECRET, TenantWorld
 
 Read = Callable[..., list[Any]]
 NOW_MS = int(datetime.now(UTC).timestamp() * 1000)

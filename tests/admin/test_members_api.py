@@ -7,8 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from admin_api_support import TenantWorld
 from fastapi.testclient import TestClient
+
+from api_support import TenantWorld
 
 Auth = Callable[..., dict[str, str]]
 

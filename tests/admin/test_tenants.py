@@ -7,11 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from admin_api_support import Staff, TenantWorld
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from api_support import Staff, TenantWorld
 from fleetcore.admin import service
 from fleetcore.admin.models import LifecycleEventType, Member, MemberRole, Role
 from fleetcore.admin.permissions import SYSTEM_ROLES

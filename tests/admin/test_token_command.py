@@ -8,10 +8,10 @@ from typing import Any
 
 import jwt
 import pytest
-from admin_api_support import TenantWorld
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from api_support import TenantWorld
 from fleetcore.app import create_app
 from fleetcore.cli import app as cli
 from fleetcore.settings import Settings, get_settings

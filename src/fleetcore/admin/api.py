@@ -13,6 +13,8 @@ from fleetcore.admin import service
 from fleetcore.admin.models import LifecycleEventType, Member, MemberStatus, Role, Tenant
 from fleetcore.admin.permissions import (
     AuditRead,
+    JobsRead,
+    JobsWrite,
     MembersRead,
     MembersWrite,
     ProviderTenantsWrite,
@@ -22,6 +24,7 @@ from fleetcore.admin.permissions import (
 )
 from fleetcore.admin.schemas import (
     AuditLogOut,
+    JobOut,
     LifecycleChange,
     MemberInvite,
     MemberOut,
@@ -36,6 +39,7 @@ from fleetcore.admin.schemas import (
     TenantOut,
     TenantProvision,
 )
+from fleetcore.core import jobs as core_jobs
 from fleetcore.core.auth import TenantRequired
 from fleetcore.core.deps import CurrentActor, DbSession
 from fleetcore.core.pagination import Page, Pagination
@@ -327,3 +331,29 @@ def cancel_tenant(
 ) -> TenantOut:
     return _lifecycle(actor, session, tenant_id, data, LifecycleEventType.CANCELLED)
 
+
+# --- background jobs -----------------------------------------------------------------------
+
+
+@router.get("/jobs", tags=["jobs"], summary="List the fleet's background jobs (newest first)")
+def list_jobs(
+    actor: JobsRead,
+    session: DbSession,
+    failed: Annotated[bool, Query(description="Only failed jobs.")] = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[JobOut]:
+    jobs = core_jobs.list_jobs(
+        session, failed_only=failed, limit=limit, tenant_id=actor.tenant_id
+    )
+    return [
+        JobOut(id=j.id, task=j.task, status=j.status, attempts=j.attempts, queue=j.queue,
+               scheduled_at=j.scheduled_at, last_event_at=j.last_event_at)
+        for j in jobs
+    ]
+
+
+@router.post("/jobs/{job_id}/retry", tags=["jobs"], status_code=status.HTTP_202_ACCEPTED,
+             summary="Queue a failed job again")
+def retry_job(actor: JobsWrite, session: DbSession, job_id: int) -> dict[str, str]:
+    core_jobs.retry_failed_job(session, job_id, tenant_id=actor.tenant_id)
+    return {"status": "queued"}

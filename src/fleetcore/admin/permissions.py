@@ -57,6 +57,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("billing", "The fleet's Fleetcore subscription, invoices and payment methods."),
     Resource("support", "Support tickets and feedback."),
     Resource("exports", "Data exports.", ("read",)),
+    Resource("jobs", "The fleet's background jobs: failures and retries."),
     Resource("portal", "The driver portal: own car, shifts, documents, requests, statements."),
     Resource("provider_tenants", "All tenants: provision, suspend, reactivate, cancel.",
              provider_only=True),
@@ -142,7 +143,7 @@ SYSTEM_ROLES: tuple[SystemRole, ...] = (
     ),
     SystemRole(
         "viewer", "Read-only access to the fleet's operations and money.",
-        tuple(sorted(_all("read", but=("audit", "billing", "exports")))),
+        tuple(sorted(_all("read", but=("audit", "billing", "exports", "jobs")))),
     ),
 )
 
@@ -222,6 +223,8 @@ AuditRead = Annotated[Actor, Require("audit:read")]
 TenantsRead = Annotated[Actor, Require("tenants:read", scope="any")]
 ProviderTenantsRead = Annotated[Actor, Require("provider_tenants:read", scope="any")]
 ProviderTenantsWrite = Annotated[Actor, Require("provider_tenants:write", scope="any")]
+JobsRead = Annotated[Actor, Require("jobs:read")]
+JobsWrite = Annotated[Actor, Require("jobs:write")]
 
 
 if __name__ == "__main__":  # pragma: no cover - documentation generator

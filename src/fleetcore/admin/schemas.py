@@ -234,3 +234,15 @@ class AuditLogOut(Model):
     ip: Annotated[str | None, BeforeValidator(lambda v: None if v is None else str(v))]
     user_agent: str | None
     request_id: str | None
+
+
+class JobOut(BaseModel):
+    """A background job of the fleet, as an operator sees it."""
+
+    id: int
+    task: str = Field(examples=["fleetcore.admin.jobs.send_notification"])
+    status: str = Field(examples=["failed"])
+    attempts: int
+    queue: str
+    scheduled_at: datetime | None
+    last_event_at: datetime | None

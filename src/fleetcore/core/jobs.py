@@ -358,27 +358,48 @@ class JobSummary:
     last_event_at: datetime | None
 
 
-def list_jobs(session: Session, *, failed_only: bool = False, limit: int = 50) -> list[JobSummary]:
-    """The newest jobs (or failed ones), newest first, with their tenant and last activity."""
+def list_jobs(
+    session: Session,
+    *,
+    failed_only: bool = False,
+    limit: int = 50,
+    tenant_id: uuid.UUID | None = None,
+) -> list[JobSummary]:
+    """The newest jobs (or failed ones), newest first, with their tenant and last activity.
+
+    The queue has no row-level security (a worker takes the next job of any tenant), so a
+    tenant-facing caller passes ``tenant_id`` and sees only the jobs carrying it.
+    """
     rows = session.execute(
         text(
             "SELECT j.id, j.task_name, j.status::text, j.attempts, j.args ->> 'tenant_id',"
             " j.queue_name, j.scheduled_at,"
             " (SELECT max(e.at) FROM procrastinate_events e WHERE e.job_id = j.id)"
             " FROM procrastinate_jobs j"
-            " WHERE NOT :failed_only OR j.status = 'failed'"
+            " WHERE (NOT :failed_only OR j.status = 'failed')"
+            " AND (CAST(:tenant AS text) IS NULL OR j.args ->> 'tenant_id' = :tenant)"
             " ORDER BY j.id DESC LIMIT :limit"
         ),
-        {"failed_only": failed_only, "limit": limit},
+        {
+            "failed_only": failed_only,
+            "limit": limit,
+            "tenant": str(tenant_id) if tenant_id else None,
+        },
     )
     return [JobSummary(*row) for row in rows]
 
 
-def retry_failed_job(session: Session, job_id: int) -> None:
-    """Queue a failed job again, now (its attempts count goes on)."""
+def retry_failed_job(session: Session, job_id: int, *, tenant_id: uuid.UUID | None = None) -> None:
+    """Queue a failed job again, now (its attempts count goes on).
+
+    With ``tenant_id``, another tenant's job is reported as not found.
+    """
     status = session.execute(
-        text("SELECT status::text FROM procrastinate_jobs WHERE id = :id FOR UPDATE"),
-        {"id": job_id},
+        text(
+            "SELECT status::text FROM procrastinate_jobs WHERE id = :id"
+            " AND (CAST(:tenant AS text) IS NULL OR args ->> 'tenant_id' = :tenant) FOR UPDATE"
+        ),
+        {"id": job_id, "tenant": str(tenant_id) if tenant_id else None},
     ).scalar_one_or_none()
     if status is None:
         raise NotFound(f"No job {job_id}.")

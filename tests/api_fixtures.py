@@ -1,4 +1,5 @@
-"""API test fixtures: a test signing key, the app wired to it, and committed tenants.
+"""API test fixtures for every domain (loaded by tests/conftest.py): a test signing key,
+the app wired to it, and committed tenants.
 
 The API opens its own transactions on the app engine, so API tests need *committed* data:
 :func:`make_tenant` provisions a tenant with a unique slug through the admin service in a
@@ -14,12 +15,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from admin_api_support import AZP, PROVIDER_ORG, ROLES, WEBHOOK_SECRET, Person, Staff, TenantWorld
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
+from api_support import AZP, PROVIDER_ORG, ROLES, WEBHOOK_SECRET, Person, Staff, TenantWorld
 from fleetcore.admin import service
 from fleetcore.admin.models import Member, MemberRole
 from fleetcore.admin.schemas import OwnerInvitation, TenantProvision
@@ -181,3 +182,21 @@ def read_system(sessions: Any) -> Callable[..., list[Any]]:
 
     return run
 
+
+@pytest.fixture(scope="session")
+def make_failed_job(sessions: Any) -> Callable[[uuid.UUID], int]:
+    """Put a failed background job of ``tenant_id`` in the queue (committed); its id."""
+
+    def make(tenant_id: uuid.UUID) -> int:
+        with context_session(sessions, DbContext.system()) as session:
+            job_id: int = session.execute(
+                text(
+                    "INSERT INTO procrastinate_jobs (queue_name, task_name, args, status, attempts)"
+                    " VALUES ('default', 'fleetcore.tests.failing', CAST(:args AS jsonb),"
+                    " 'failed', 3) RETURNING id"
+                ),
+                {"args": json.dumps({"tenant_id": str(tenant_id)})},
+            ).scalar_one()
+        return job_id
+
+    return make
