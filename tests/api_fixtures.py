@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
@@ -58,13 +59,20 @@ def api_settings(signing_key: str) -> Settings:
         clerk_jwt_key=public_key_pem(signing_key),
         clerk_authorized_parties=[AZP],
         clerk_webhook_secret=WEBHOOK_SECRET,
+        resend_webhook_secret=WEBHOOK_SECRET,
         fleetcore_provider_org_id=PROVIDER_ORG,
     )
 
 
 @pytest.fixture(scope="session")
-def client(api_settings: Settings, app_engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(api_settings, app_engine)) as test_client:
+def api_app(api_settings: Settings, app_engine: Engine) -> FastAPI:
+    """The application wired to the test key and the test database."""
+    return create_app(api_settings, app_engine)
+
+
+@pytest.fixture(scope="session")
+def client(api_app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(api_app) as test_client:
         yield test_client
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_BASE = "https://fleetcore.dev/problems/"
@@ -109,6 +110,23 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         fields = ", ".join(sorted({e["field"] for e in errors})) or "the request"
         problem = ValidationProblem(f"Invalid value for {fields}.", errors=errors)
+        return problem_response(problem, request)
+
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+        # Values PostgreSQL cannot hold (a NUL character, an out-of-range number) that no
+        # schema rule caught: the client's input, so 422, never a 500.
+        problem = ValidationProblem(
+            "A value in the request cannot be stored (for example a NUL character or a number "
+            "out of range)."
+        )
+        return problem_response(problem, request)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
+        # Services turn the constraints they know into specific problems; this is the safety
+        # net for any other, reported without internals (constraint names stay in the logs).
+        problem = Conflict("The change conflicts with existing data.")
         return problem_response(problem, request)
 
     @app.exception_handler(StarletteHTTPException)
