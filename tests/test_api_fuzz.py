@@ -59,3 +59,13 @@ def test_a_nul_character_is_a_422_not_a_server_error(
     response = client.get("/v1/members", params={"email": "a\x00b"}, headers=auth(world))
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_bad_export_filter_is_a_problem_before_the_download_starts(
+    client: TestClient, make_tenant: Callable[..., TenantWorld],
+    auth: Callable[..., dict[str, str]],
+) -> None:
+    world = make_tenant()
+    response = client.get("/v1/drivers/export.csv", params={"q": "a\x00b"}, headers=auth(world))
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"

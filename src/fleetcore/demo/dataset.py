@@ -37,6 +37,7 @@ from stdnum import luhn
 from stdnum.gb import vat as gb_vat
 
 from fleetcore.admin.permissions import SYSTEM_ROLES
+from fleetcore.core.identifiers import is_valid_vin, vin_check_digit
 from fleetcore.core.money import minor_unit_exponent, round_minor
 
 __all__ = [
@@ -92,34 +93,10 @@ TENANT_TABLE_ORDER: tuple[str, ...] = (
 
 # --- VIN (ISO 3779) --------------------------------------------------------------------------
 
+# Check digit: fleetcore.core.identifiers (re-exported here for older callers).
 _VIN_ALPHABET = "0123456789ABCDEFGHJKLMNPRSTUVWXYZ"  # no I, O, Q
-_VIN_VALUES = {
-    **{str(d): d for d in range(10)},
-    **dict(zip("ABCDEFGH", range(1, 9), strict=True)),
-    **dict(zip("JKLMN", range(1, 6), strict=True)),
-    "P": 7,
-    "R": 9,
-    **dict(zip("STUVWXYZ", range(2, 10), strict=True)),
-}
-_VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
 # Position 10: model year, a 30-year cycle starting with A = 2010 (no I, O, Q, U, Z, 0).
 _VIN_YEARS = "ABCDEFGHJKLMNPRSTVWXY123456789"
-
-
-def vin_check_digit(vin: str) -> str:
-    """The ISO 3779 / FMVSS 115 check digit (position 9) of a 17-character VIN."""
-    if len(vin) != 17 or any(c not in _VIN_VALUES for c in vin):
-        raise ValueError(f"not a 17-character VIN: {vin!r}")
-    remainder = sum(_VIN_VALUES[c] * w for c, w in zip(vin, _VIN_WEIGHTS, strict=True)) % 11
-    return "X" if remainder == 10 else str(remainder)
-
-
-def is_valid_vin(vin: str) -> bool:
-    """True when ``vin`` has 17 allowed characters and a correct check digit."""
-    try:
-        return vin[8] == vin_check_digit(vin)
-    except ValueError:
-        return False
 
 
 # --- dataset types ---------------------------------------------------------------------------

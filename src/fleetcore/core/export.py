@@ -1,0 +1,171 @@
+"""CSV exports of list queries: streamed, formula-injection safe, money as amount + currency.
+
+:func:`csv_response` turns a SQLAlchemy ``select`` (the same filtered query a list endpoint
+pages through, without its limit) and a column spec into a ``text/csv`` StreamingResponse::
+
+    columns = [
+        CsvColumn("id", lambda v: v.id),
+        CsvColumn("licence_plate", lambda v: v.licence_plate),
+        MoneyColumns("purchase_price", lambda v: Money(v.purchase_price, v.currency)),
+    ]
+    return csv_response(session, statement, columns, filename="vehicles.csv")
+
+Decisions:
+
+* The request's session commits and closes *before* the response body is sent (``DbSession``
+  is function-scoped), so the body cannot be read from it. The generator opens its own
+  read-only transaction on the same engine with the same bound context (tenant, actor): RLS
+  applies exactly as it did for the request, and rows are fetched in batches (server-side
+  cursor, ``yield_per``), so a 100,000-row export never sits in memory.
+* Formula injection (CSV injection, OWASP): a text cell starting with ``=``, ``+``, ``-``,
+  ``@``, tab or carriage return is prefixed with ``'`` so that a spreadsheet shows it as text.
+  Values Fleetcore formats itself (numbers, dates, ids, booleans) are never prefixed: a
+  negative amount stays ``-12.50`` and sums in the spreadsheet.
+* Money is two columns, ``<name>_amount`` (the API string, exact minor digits) and
+  ``<name>_currency``; a missing amount leaves both empty.
+* Cells: ``None`` → empty, datetimes ISO 8601 with offset, dates ISO, Decimals in plain
+  notation, enums by value, booleans ``true``/``false``. UTF-8 with a header row, CRLF lines
+  (RFC 4180).
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import itertools
+import operator
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from fastapi.responses import StreamingResponse
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
+
+from fleetcore.core.db import CONTEXT_KEY, DbContext, bind_context
+from fleetcore.core.money import Money
+
+__all__ = [
+    "BATCH_SIZE", "Column", "CsvColumn", "MoneyColumns", "attribute_columns", "csv_cell",
+    "csv_response", "csv_rows",
+]
+
+BATCH_SIZE = 500
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True, slots=True)
+class CsvColumn:
+    """One CSV column: its header and how to read its value from a row."""
+
+    header: str
+    value: Callable[[Any], Any]
+
+    def headers(self) -> list[str]:
+        """The header cells of this column."""
+        return [self.header]
+
+    def cells(self, row: Any) -> list[str]:
+        """The cells of ``row``."""
+        return [csv_cell(self.value(row))]
+
+
+@dataclass(frozen=True, slots=True)
+class MoneyColumns:
+    """A money value as two columns, ``<name>_amount`` and ``<name>_currency``."""
+
+    name: str
+    value: Callable[[Any], Money | None]
+
+    def headers(self) -> list[str]:
+        """The header cells of this column pair."""
+        return [f"{self.name}_amount", f"{self.name}_currency"]
+
+    def cells(self, row: Any) -> list[str]:
+        """The amount and currency cells of ``row``."""
+        money = self.value(row)
+        if money is None:
+            return ["", ""]
+        return [money.amount_str(), money.currency]
+
+
+Column = CsvColumn | MoneyColumns
+"""One entry of a column spec."""
+
+
+def attribute_columns(*names: str) -> list[Column]:
+    """One column per attribute name, headed by that name (ORM rows)."""
+    return [CsvColumn(name, operator.attrgetter(name)) for name in names]
+
+
+def csv_cell(value: Any) -> str:
+    """``value`` as a CSV cell; text that a spreadsheet would run as a formula is quoted."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, int | uuid.UUID):
+        return str(value)
+    if isinstance(value, Money):
+        return str(value)
+    text = str(value)
+    if text.startswith(_FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
+def csv_rows(rows: Iterator[Any], columns: Sequence[Column]) -> Iterator[str]:
+    """The CSV text of ``rows``, header first, one chunk per batch of rows."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([h for c in columns for h in c.headers()])
+    for count, row in enumerate(rows, start=1):
+        writer.writerow([cell for c in columns for cell in c.cells(row)])
+        if count % BATCH_SIZE == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _stream(
+    bind: Any, context: DbContext | None, statement: Select[Any], columns: Sequence[Column]
+) -> Iterator[str]:
+    with Session(bind) as export_session:
+        if context is not None:
+            bind_context(export_session, context)
+        with export_session.begin():
+            export_session.connection().exec_driver_sql("SET TRANSACTION READ ONLY")
+            result = export_session.execute(statement.execution_options(yield_per=BATCH_SIZE))
+            rows: Iterator[Any] = (
+                iter(result.scalars()) if len(statement.column_descriptions) == 1
+                and statement.column_descriptions[0].get("entity") is not None
+                else iter(result)
+            )
+            yield from csv_rows(rows, columns)
+
+
+def csv_response(
+    session: Session, statement: Select[Any], columns: Sequence[Column], *, filename: str
+) -> StreamingResponse:
+    """A streamed ``text/csv`` download of ``statement`` (run with ``session``'s context)."""
+    # Bind and context are read now: the request's session is closed when the body streams.
+    stream = _stream(session.get_bind(), session.info.get(CONTEXT_KEY), statement, columns)
+    # Run the query and take the first chunk before answering, so that a bad filter value is
+    # a problem response (422), not an error after the 200 status has been sent.
+    first = next(stream, "")
+    return StreamingResponse(
+        itertools.chain([first], stream),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
