@@ -38,7 +38,11 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("drivers", "Drivers, cooperation terms, training, blacklist."),
     Resource("driver_requests", "Leave, shift-change and other driver requests."),
     Resource("documents", "Documents, verification and expiry."),
-    Resource("assignments", "Vehicle-to-driver assignments and handovers."),
+    Resource("reference", "Platforms, vehicle classes, country rules and the car catalogue "
+             "(read); the fleet's private car makes and models (write)."),
+    Resource("assignments", "Vehicle-to-driver assignments and handovers; `override`: assign "
+             "despite a failed compliance check, with a recorded reason.",
+             ("read", "write", "override")),
     Resource("maintenance", "Maintenance records and schedules."),
     Resource("insurances", "Vehicle insurance policies."),
     Resource("expenses", "Vehicle expenses."),
@@ -112,17 +116,17 @@ SYSTEM_ROLES: tuple[SystemRole, ...] = (
     SystemRole(
         "owner", "Everything in the fleet, including its subscription and payout approval.",
         tuple(sorted({*_all("read"), *_all("write", but=("exports",)), "settlements:confirm",
-                      "payouts:approve", "exports:read"})),
+                      "payouts:approve", "exports:read", "assignments:override"})),
     ),
     SystemRole(
         "admin", "Everything except the Fleetcore subscription.",
         tuple(sorted({*_all("read"), *_all("write", but=("billing", "tenants")),
-                      "settlements:confirm", "payouts:approve"})),
+                      "settlements:confirm", "payouts:approve", "assignments:override"})),
     ),
     SystemRole(
         "fleet_manager", "Vehicles, drivers, documents, maintenance, schedules and tasks.",
         tuple(sorted({*_all("read", but=("billing", "audit", "ledger", "payouts")),
-                      *_each("write", *_OPERATIONS)})),
+                      *_each("write", *_OPERATIONS, "reference")})),
     ),
     SystemRole(
         "finance", "Imports, reconciliation, settlements, payouts, ledger and invoices.",
@@ -134,7 +138,7 @@ SYSTEM_ROLES: tuple[SystemRole, ...] = (
         "dispatcher", "Assignments, shifts, tasks and driver requests.",
         tuple(sorted({*_each("read", "tenants", "vehicles", "drivers", "driver_requests",
                              "documents", "assignments", "maintenance", "shifts", "tasks",
-                             "trips"),
+                             "trips", "reference"),
                       *_each("write", "assignments", "shifts", "tasks", "driver_requests")})),
     ),
     SystemRole(

@@ -1,0 +1,1341 @@
+"""Fleet: vehicles, assignments (custody), compliance, insurances, expenses and vehicle events.
+
+Every function runs inside the caller's transaction (it may flush, never commits) with the
+database context bound; queries also name the tenant, so isolation holds twice. Foreign ids in
+request bodies are looked up under RLS first: an unknown or another tenant's id is a 422 naming
+the field, never a raw foreign-key error. Database constraint violations that can still happen
+(races) are turned into 409/422 problems naming the field.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from fleetcore.core.auth import Actor, PermissionDenied
+from fleetcore.core.compliance import ComplianceReport, RuleResult, RuleStatus
+from fleetcore.core.errors import Conflict, NotFound, ValidationProblem
+from fleetcore.core.identifiers import InvalidIdentifier, normalise_plate, validate_vin
+from fleetcore.core.orm import new_id
+from fleetcore.core.pagination import PageParams, decode_cursor, encode_cursor, keyset_page
+from fleetcore.core.versioning import check_if_match
+from fleetcore.documents.models import Document, DocumentEntityType, DocumentType
+from fleetcore.drivers import service as drivers_service
+from fleetcore.drivers.models import Driver, DriverStatus
+from fleetcore.fleet.filters import (
+    AssignmentFilter,
+    EventFilter,
+    ExpenseFilter,
+    InsuranceFilter,
+    VehicleFilter,
+    VehicleSort,
+)
+from fleetcore.fleet.models import (
+    AssignmentStatus,
+    ExpenseCategory,
+    FuelType,
+    OdometerReading,
+    OdometerSource,
+    Vehicle,
+    VehicleAssignment,
+    VehicleEvent,
+    VehicleEventSource,
+    VehicleEventType,
+    VehicleExpense,
+    VehicleInsurance,
+    VehicleStatus,
+)
+from fleetcore.fleet.schemas import (
+    AssignmentCancel,
+    AssignmentCreate,
+    AssignmentEnd,
+    ComplianceSummaryOut,
+    EventCreate,
+    EventUpdate,
+    ExpenseCreate,
+    ExpenseUpdate,
+    InsuranceCreate,
+    InsuranceUpdate,
+    MoneyValue,
+    RuleCount,
+    SubjectSummary,
+    VehicleCreate,
+    VehicleUpdate,
+)
+from fleetcore.reference.models import CarMake, CarModel, CountryRegulation, VehicleClass
+from fleetcore.scheduling.models import MaintenanceSchedule
+from fleetcore.trips.models import Trip
+
+WARNING_DAYS = 30
+"""Anything that lapses within this many days is a warning, not yet a failure."""
+
+AGE_EXEMPT_FUELS: dict[str, frozenset[str]] = {
+    # dir_country_regulations FR notes: "hybrid and electric vehicles remain exempt from the
+    # age, size and power criteria, which max_vehicle_age_years cannot express: compliance
+    # must exempt them." The class's own maximum age (a platform rule) still applies.
+    "FR": frozenset({FuelType.HYBRID, FuelType.PLUG_IN_HYBRID, FuelType.ELECTRIC}),
+}
+"""Fuel types a country exempts from its regulatory vehicle age limit."""
+
+PERMIT_MARKER = "permit"
+"""How an operating-permit document is recognised (model gap: there is no document type for
+it). A vehicle document of type ``other`` whose file name or notes contain ``permit``
+(case-insensitive), e.g. ``vignette-vtc-permit.pdf`` or notes "Operating permit: PHV licence"."""
+
+T = TypeVar("T")
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _tenant_of(actor: Actor) -> uuid.UUID:
+    if actor.tenant_id is None:  # require() guarantees it; this keeps mypy and the reader sure
+        raise NotFound("No tenant is open.")
+    return actor.tenant_id
+
+
+def _invalid(field: str, message: str) -> ValidationProblem:
+    return ValidationProblem(f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+_UNIQUE_FIELDS = {
+    "uq_flt_vehicles_tenant_id_vin_live": "vin",
+    "uq_flt_vehicles_tenant_id_licence_plate_live": "licence_plate",
+    "uq_flt_vehicles_tenant_id_traccar_device_id_live": "traccar_device_id",
+}
+
+
+def _flush(session: Session) -> None:
+    """Flush in a savepoint; constraint violations become 409/422 problems naming the field."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        diag = getattr(exc.orig, "diag", None)
+        constraint = getattr(diag, "constraint_name", None) or ""
+        state = getattr(exc.orig, "sqlstate", None)
+        if state == "23505":
+            field = _UNIQUE_FIELDS.get(constraint, constraint)
+            raise Conflict(f"Another live row already has this {field}.",
+                           errors=[{"field": field, "message": "already in use"}]) from exc
+        if state == "23P01":
+            raise Conflict(f"The period overlaps another one ({constraint}).",
+                           errors=[{"field": "period", "message": "overlaps"}]) from exc
+        if state == "23503":
+            raise ValidationProblem("A referenced row does not exist.",
+                                    errors=[{"field": constraint, "message": "not found"}]) from exc
+        if state == "23514":
+            raise ValidationProblem(f"The values break the rule {constraint}.",
+                                    errors=[{"field": constraint, "message": "invalid"}]) from exc
+        raise
+
+
+def _refresh_version(session: Session, row: Any) -> None:
+    """Read back what the touch trigger set (``version``, ``updated_at``)."""
+    _flush(session)
+    session.refresh(row, ["version", "updated_at"])
+
+
+def _soft_delete(session: Session, actor: Actor, row: Any, reason: str | None) -> None:
+    row.deleted_at = _now()
+    row.deleted_by = actor.id
+    row.deletion_reason = reason
+    row.updated_by = actor.id
+    _refresh_version(session, row)
+
+
+def _restore(session: Session, actor: Actor, row: Any) -> None:
+    if row.deleted_at is None:
+        raise Conflict("This row is not deleted.")
+    row.deleted_at = None
+    row.deleted_by = None
+    row.deletion_reason = None
+    row.updated_by = actor.id
+    _refresh_version(session, row)
+
+
+def _get(session: Session, actor: Actor, model: type[T], row_id: uuid.UUID, what: str, *,
+         include_deleted: bool = False, lock: bool = False) -> T:
+    stmt = select(model).where(
+        model.tenant_id == _tenant_of(actor), model.id == row_id  # type: ignore[attr-defined]
+    )
+    if not include_deleted and hasattr(model, "deleted_at"):
+        stmt = stmt.where(model.deleted_at.is_(None))  # type: ignore[attr-defined]
+    if lock:
+        stmt = stmt.with_for_update()
+    row = session.scalar(stmt)
+    if row is None:
+        raise NotFound(f"No such {what}.")
+    return row
+
+
+def _require_row(session: Session, actor: Actor, model: type[Any], row_id: uuid.UUID | None,
+                 field: str, what: str) -> None:
+    """A body's reference must name a live row the tenant sees; else 422 naming ``field``."""
+    if row_id is None:
+        return
+    stmt = select(model.id).where(model.tenant_id == _tenant_of(actor), model.id == row_id)
+    if hasattr(model, "deleted_at"):
+        stmt = stmt.where(model.deleted_at.is_(None))
+    if session.scalar(stmt) is None:
+        raise _invalid(field, f"no such {what}")
+
+
+def _money(value: MoneyValue | None, currency: str | None, field: str) -> Decimal | None:
+    if value is None:
+        return None
+    if currency is not None and value.currency != currency:
+        raise _invalid(field, f"must be in {currency}")
+    return value.money().amount
+
+
+# --- odometer ----------------------------------------------------------------------------------
+
+
+def _trusted_readings() -> tuple[Any, ColumnElement[bool]]:
+    """An alias of the readings and the predicate of a trusted, uncorrected reading."""
+    r = aliased(OdometerReading)
+    c = aliased(OdometerReading)
+    trusted = and_(
+        or_(r.is_anomaly.is_(False), r.confirmed_at.is_not(None)),
+        ~exists().where(c.tenant_id == r.tenant_id, c.corrects_reading_id == r.id),
+    )
+    return r, trusted
+
+
+def _latest_odometer_lateral() -> Any:
+    """LATERAL subquery: the vehicle's latest trusted reading (one index probe per vehicle)."""
+    r, trusted = _trusted_readings()
+    return (
+        select(r.odometer_km.label("odometer_km"), r.read_at.label("read_at"))
+        .where(r.tenant_id == Vehicle.tenant_id, r.vehicle_id == Vehicle.id, trusted)
+        .order_by(r.read_at.desc())
+        .limit(1)
+        .lateral("current_odometer")
+    )
+
+
+def odometer_at(session: Session, vehicle: Vehicle, at: datetime) -> Decimal | None:
+    """The latest trusted reading of ``vehicle`` at or before ``at``."""
+    r, trusted = _trusted_readings()
+    return session.scalar(
+        select(r.odometer_km)
+        .where(r.tenant_id == vehicle.tenant_id, r.vehicle_id == vehicle.id, r.read_at <= at,
+               trusted)
+        .order_by(r.read_at.desc()).limit(1)
+    )
+
+
+def _record_reading(session: Session, actor: Actor, vehicle: Vehicle, at: datetime,
+                    km: Decimal, field: str) -> None:
+    before = odometer_at(session, vehicle, at)
+    if before is not None and km < before:
+        raise _invalid(field, f"{km} km is below the reading of {before} km before it: "
+                              "odometers never go backwards (record a correction instead)")
+    session.add(OdometerReading(
+        tenant_id=vehicle.tenant_id, vehicle_id=vehicle.id, read_at=at, odometer_km=km,
+        source=OdometerSource.HANDOVER.value, recorded_by=actor.id, created_by=actor.id,
+        updated_by=actor.id,
+    ))
+
+
+# --- vehicles ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleView:
+    """A vehicle with its derived current odometer."""
+
+    vehicle: Vehicle
+    odometer_km: Decimal | None
+    odometer_read_at: datetime | None
+
+
+_VEHICLE_SORT_COLUMNS = {
+    VehicleSort.CREATED: None, VehicleSort.CREATED_DESC: None,
+    VehicleSort.PLATE: Vehicle.licence_plate, VehicleSort.PLATE_DESC: Vehicle.licence_plate,
+    VehicleSort.YEAR: Vehicle.year, VehicleSort.YEAR_DESC: Vehicle.year,
+}
+
+
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def vehicles_query(actor: Actor, filters: VehicleFilter) -> Select[Any]:
+    """The filtered vehicles with their current odometer (one statement; list and export)."""
+    odo = _latest_odometer_lateral()
+    stmt = (
+        select(Vehicle, odo.c.odometer_km, odo.c.read_at)
+        .outerjoin(odo, true())
+        .where(Vehicle.tenant_id == _tenant_of(actor))
+    )
+    if not filters.include_deleted:
+        stmt = stmt.where(Vehicle.deleted_at.is_(None))
+    for column, value in (
+        (Vehicle.status, filters.status), (Vehicle.make_id, filters.make_id),
+        (Vehicle.model_id, filters.model_id), (Vehicle.vehicle_class_id, filters.vehicle_class_id),
+        (Vehicle.country, filters.country), (Vehicle.fuel_type, filters.fuel_type),
+        (Vehicle.ownership_type, filters.ownership_type),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if filters.q:
+        term = filters.q.strip()
+        compact = "".join(ch for ch in term if ch.isalnum())
+        clauses = [Vehicle.licence_plate.ilike(_like(term)), Vehicle.vin.ilike(_like(term))]
+        if compact:
+            clauses.append(func.regexp_replace(Vehicle.licence_plate, "[^[:alnum:]]", "", "g")
+                           .ilike(_like(compact)))
+        stmt = stmt.where(or_(*clauses))
+    return stmt
+
+
+def _sort_keys(sort: VehicleSort) -> list[Any]:
+    column = _VEHICLE_SORT_COLUMNS[sort]
+    return [Vehicle.id] if column is None else [column, Vehicle.id]
+
+
+def vehicles_export_query(actor: Actor, filters: VehicleFilter) -> Select[Any]:
+    """The list query in its sort order, unpaged (CSV export)."""
+    keys = _sort_keys(filters.sort)
+    order = [k.desc() for k in keys] if filters.sort.descending else keys
+    return vehicles_query(actor, filters).order_by(*order)
+
+
+def list_vehicles(
+    session: Session, actor: Actor, params: PageParams, filters: VehicleFilter
+) -> tuple[list[VehicleView], str | None]:
+    """A page of the tenant's vehicles with their current odometer, in one query."""
+    keys = _sort_keys(filters.sort)
+    stmt = vehicles_query(actor, filters)
+    descending = filters.sort.descending
+    if params.cursor:
+        values = decode_cursor(params.cursor, len(keys))
+        row_key, after = tuple_(*keys), tuple_(*values)
+        stmt = stmt.where(row_key < after if descending else row_key > after)
+    order = [k.desc() for k in keys] if descending else list(keys)
+    rows = session.execute(stmt.order_by(*order).limit(params.limit + 1)).all()
+    cursor = None
+    if len(rows) > params.limit:
+        rows = rows[: params.limit]
+        last = rows[-1][0]
+        cursor = encode_cursor([getattr(last, k.key) for k in keys])
+    return [VehicleView(v, km, at) for v, km, at in rows], cursor
+
+
+def get_vehicle(session: Session, actor: Actor, vehicle_id: uuid.UUID, *,
+                include_deleted: bool = False) -> VehicleView:
+    """One vehicle of the tenant with its current odometer, or 404."""
+    stmt = vehicles_query(actor, VehicleFilter(include_deleted=include_deleted)).where(
+        Vehicle.id == vehicle_id)
+    row = session.execute(stmt).first()
+    if row is None:
+        raise NotFound("No such vehicle.")
+    return VehicleView(*row)
+
+
+def _check_catalogue(session: Session, actor: Actor, vehicle: Vehicle) -> None:
+    """Make, model and class must exist and be visible: global or the tenant's own rows."""
+    tenant_id = _tenant_of(actor)
+    visible = or_(CarMake.tenant_id.is_(None), CarMake.tenant_id == tenant_id)
+    if session.scalar(select(CarMake.id).where(CarMake.id == vehicle.make_id, visible)) is None:
+        raise _invalid("make_id", "no such car make")
+    if vehicle.model_id is not None:
+        model = session.scalar(select(CarModel).where(
+            CarModel.id == vehicle.model_id,
+            or_(CarModel.tenant_id.is_(None), CarModel.tenant_id == tenant_id)))
+        if model is None:
+            raise _invalid("model_id", "no such car model")
+        if model.make_id != vehicle.make_id:
+            raise _invalid("model_id", "this model belongs to another make")
+    if vehicle.vehicle_class_id is not None:
+        cls = session.scalar(
+            select(VehicleClass).where(VehicleClass.id == vehicle.vehicle_class_id))
+        if cls is None:
+            raise _invalid("vehicle_class_id", "no such vehicle class")
+        if cls.country != vehicle.country:
+            raise _invalid("vehicle_class_id",
+                           f"this class is for {cls.country}, the vehicle is in {vehicle.country}")
+
+
+def _check_vehicle(session: Session, actor: Actor, vehicle: Vehicle) -> None:
+    """Identifiers (normalised in place), dates and catalogue references of ``vehicle``."""
+    with session.no_autoflush:  # checks read; the change is flushed once, by _flush
+        _check_vehicle_values(session, actor, vehicle)
+
+
+def _check_vehicle_values(session: Session, actor: Actor, vehicle: Vehicle) -> None:
+    try:
+        vehicle.licence_plate = normalise_plate(vehicle.licence_plate, vehicle.country)
+    except InvalidIdentifier as exc:
+        raise _invalid("licence_plate", str(exc)) from exc
+    if vehicle.vin is not None:
+        try:
+            vehicle.vin = validate_vin(vehicle.vin, country=vehicle.country)
+        except InvalidIdentifier as exc:
+            raise _invalid("vin", str(exc)) from exc
+    today = _now().date()
+    if vehicle.year > today.year + 1:
+        raise _invalid("year", f"model years run to {today.year + 1} at most")
+    for field in ("first_registration_on", "acquired_on"):
+        value = getattr(vehicle, field)
+        if value is not None and value > today:
+            raise _invalid(field, "cannot be in the future")
+    if vehicle.first_registration_on and vehicle.first_registration_on.year < vehicle.year - 1:
+        raise _invalid("first_registration_on", "is before the model year")
+    _check_catalogue(session, actor, vehicle)
+
+
+def create_vehicle(session: Session, actor: Actor, *, data: VehicleCreate) -> Vehicle:
+    """A vehicle with a validated VIN and plate, unique among the tenant's live vehicles."""
+    values = data.model_dump(exclude={"acquisition_cost", "status", "fuel_type",
+                                      "ownership_type"})
+    cost = data.acquisition_cost
+    vehicle = Vehicle(
+        tenant_id=_tenant_of(actor), **values, status=data.status.value,
+        fuel_type=data.fuel_type.value, ownership_type=data.ownership_type.value,
+        acquisition_cost=cost.money().amount if cost else None,
+        currency=cost.currency if cost else None,
+        created_by=actor.id, updated_by=actor.id,
+    )
+    _check_vehicle(session, actor, vehicle)
+    session.add(vehicle)
+    _refresh_version(session, vehicle)
+    return vehicle
+
+
+_REQUIRED_VEHICLE_FIELDS = frozenset({
+    "make_id", "licence_plate", "country", "year", "fuel_type", "ownership_type", "status"})
+
+
+def update_vehicle(session: Session, actor: Actor, vehicle_id: uuid.UUID, *,
+                   data: VehicleUpdate, if_match: str | None = None) -> Vehicle:
+    """Change a vehicle (If-Match); identifiers and references are checked again."""
+    vehicle = _get(session, actor, Vehicle, vehicle_id, "vehicle", lock=True)
+    check_if_match(if_match, vehicle.version)
+    for field in data.model_fields_set:
+        value = getattr(data, field)
+        if value is None and field in _REQUIRED_VEHICLE_FIELDS:
+            raise _invalid(field, "cannot be null")
+        if field == "acquisition_cost":
+            vehicle.acquisition_cost = value.money().amount if value else None
+            vehicle.currency = value.currency if value else None
+        else:
+            setattr(vehicle, field, getattr(value, "value", value))
+    _check_vehicle(session, actor, vehicle)
+    vehicle.updated_by = actor.id
+    _refresh_version(session, vehicle)
+    return vehicle
+
+
+def _open_assignment(session: Session, vehicle: Vehicle) -> VehicleAssignment | None:
+    now = _now()
+    return session.scalar(
+        select(VehicleAssignment).where(
+            VehicleAssignment.tenant_id == vehicle.tenant_id,
+            VehicleAssignment.vehicle_id == vehicle.id,
+            VehicleAssignment.deleted_at.is_(None),
+            VehicleAssignment.status.in_([AssignmentStatus.SCHEDULED.value,
+                                          AssignmentStatus.ACTIVE.value]),
+            or_(VehicleAssignment.ends_at.is_(None), VehicleAssignment.ends_at > now),
+        ).limit(1)
+    )
+
+
+def delete_vehicle(session: Session, actor: Actor, vehicle_id: uuid.UUID, *,
+                   reason: str | None, if_match: str | None = None) -> None:
+    """Soft-delete a vehicle nobody has or is scheduled to have."""
+    vehicle = _get(session, actor, Vehicle, vehicle_id, "vehicle", lock=True)
+    check_if_match(if_match, vehicle.version)
+    current = _open_assignment(session, vehicle)
+    if current is not None:
+        raise Conflict("The vehicle has a current or scheduled assignment: end or cancel it first.",
+                       assignment_id=str(current.id))
+    _soft_delete(session, actor, vehicle, reason)
+
+
+def restore_vehicle(session: Session, actor: Actor, vehicle_id: uuid.UUID) -> Vehicle:
+    """Bring a soft-deleted vehicle back (409 if its plate or VIN was reused meanwhile)."""
+    vehicle = _get(session, actor, Vehicle, vehicle_id, "vehicle", include_deleted=True,
+                   lock=True)
+    _restore(session, actor, vehicle)
+    return vehicle
+
+
+# --- assignments -------------------------------------------------------------------------------
+
+
+class AssignmentOverlap(Conflict):
+    slug, title = "assignment-overlap", "The assignment overlaps another one"
+
+
+class DriverUnavailable(Conflict):
+    slug, title = "driver-unavailable", "The driver cannot work in this period"
+
+
+class NotCompliant(Conflict):
+    slug, title = "not-compliant", "Compliance rules fail"
+
+
+class NoCustodian(NotFound):
+    slug, title = "no-custodian", "Nobody had the vehicle then"
+
+
+_LIVE_ASSIGNMENT = and_(VehicleAssignment.deleted_at.is_(None),
+                        VehicleAssignment.status != AssignmentStatus.CANCELLED.value)
+
+
+def _overlap_clause(starts_at: datetime, ends_at: datetime | None) -> ColumnElement[bool]:
+    clause = or_(VehicleAssignment.ends_at.is_(None), VehicleAssignment.ends_at > starts_at)
+    if ends_at is not None:
+        clause = and_(clause, VehicleAssignment.starts_at < ends_at)
+    return and_(_LIVE_ASSIGNMENT, clause)
+
+
+def _check_overlaps(session: Session, tenant_id: uuid.UUID, vehicle_id: uuid.UUID,
+                    driver_id: uuid.UUID, starts_at: datetime, ends_at: datetime | None,
+                    exclude: uuid.UUID | None = None) -> None:
+    for which, column, value in (("vehicle", VehicleAssignment.vehicle_id, vehicle_id),
+                                 ("driver", VehicleAssignment.driver_id, driver_id)):
+        stmt = select(VehicleAssignment).where(
+            VehicleAssignment.tenant_id == tenant_id, column == value,
+            _overlap_clause(starts_at, ends_at))
+        if exclude is not None:
+            stmt = stmt.where(VehicleAssignment.id != exclude)
+        other = session.scalars(stmt.order_by(VehicleAssignment.starts_at).limit(1)).first()
+        if other is not None:
+            end = other.ends_at.isoformat() if other.ends_at else "open-ended"
+            raise AssignmentOverlap(
+                f"The {which} is already assigned from {other.starts_at.isoformat()} to {end}.",
+                errors=[{"field": f"{which}_id", "message": "already assigned in this period"}],
+                conflict=which, conflicting_assignment_id=str(other.id),
+            )
+
+
+def _flush_assignment(session: Session, assignment: VehicleAssignment) -> None:
+    """Flush; the exclusion constraints (a race past the checks) become ``assignment-overlap``."""
+    try:
+        _flush(session)
+    except Conflict as exc:
+        if not str(exc).startswith("The period overlaps"):
+            raise
+        which = "driver" if "driver" in str(exc) else "vehicle"
+        # A concurrent writer won the race: name it.
+        _check_overlaps(session, assignment.tenant_id, assignment.vehicle_id,
+                        assignment.driver_id, assignment.starts_at, assignment.ends_at)
+        raise AssignmentOverlap(f"The {which} is already assigned in this period.",
+                                conflict=which) from exc
+
+
+def _lock_vehicle(session: Session, actor: Actor, vehicle_id: uuid.UUID) -> Vehicle:
+    vehicle = session.scalar(select(Vehicle).where(
+        Vehicle.tenant_id == _tenant_of(actor), Vehicle.id == vehicle_id,
+        Vehicle.deleted_at.is_(None)).with_for_update())
+    if vehicle is None:
+        raise _invalid("vehicle_id", "no such vehicle")
+    return vehicle
+
+
+def _lock_driver(session: Session, driver_id: uuid.UUID) -> Driver:
+    try:
+        return drivers_service.lock_driver(session, driver_id)
+    except NotFound as exc:
+        raise _invalid("driver_id", "no such driver") from exc
+
+
+def assign_vehicle(session: Session, actor: Actor, *, data: AssignmentCreate) -> VehicleAssignment:
+    """Give a vehicle to a driver over a period, with every custody and compliance rule.
+
+    Locks the driver then the vehicle row, so two concurrent assignments of either serialise;
+    refuses a blacklisted or on-leave driver, overlaps, and non-compliance unless overridden.
+    """
+    tenant_id = _tenant_of(actor)
+    driver = _lock_driver(session, data.driver_id)
+    vehicle = _lock_vehicle(session, actor, data.vehicle_id)
+    now = _now()
+    if vehicle.status != VehicleStatus.ACTIVE.value:
+        raise Conflict(f"The vehicle is {vehicle.status}: only active vehicles are assigned.",
+                       errors=[{"field": "vehicle_id", "message": f"vehicle is {vehicle.status}"}])
+    if driver.status != DriverStatus.ACTIVE.value:
+        raise Conflict(f"The driver is {driver.status}: only active drivers are assigned.",
+                       errors=[{"field": "driver_id", "message": f"driver is {driver.status}"}])
+    if data.odometer_out_km is not None and data.starts_at > now:
+        raise _invalid("odometer_out_km", "record the handover odometer when the car is handed "
+                                          "over, not for a future start")
+    reasons = drivers_service.availability_conflicts(
+        session, driver.id, data.starts_at, data.ends_at)
+    if reasons:
+        raise DriverUnavailable(" ".join(reasons), reasons=reasons)
+    _check_overlaps(session, tenant_id, vehicle.id, driver.id, data.starts_at, data.ends_at)
+
+    at = max(now, data.starts_at)
+    failures = [
+        {"subject": "vehicle", "rule": r.rule, "reason": r.reason}
+        for r in vehicle_compliance(session, actor, vehicle.id, at).failures
+    ] + [
+        {"subject": "driver", "rule": r.rule, "reason": r.reason}
+        for r in drivers_service.driver_compliance(session, actor, driver.id, at).failures
+    ]
+    override_reason = None
+    if failures:
+        if data.override_reason is None:
+            raise NotCompliant(
+                "Assignment refused: " + "; ".join(f"{f['subject']} {f['rule']}: {f['reason']}"
+                                                   for f in failures),
+                failures=failures,
+            )
+        if not actor.can("assignments:override"):
+            raise PermissionDenied("Overriding compliance needs 'assignments:override'.",
+                                   permission="assignments:override")
+        override_reason = data.override_reason
+
+    if data.ends_at is not None and data.ends_at <= now:
+        status = AssignmentStatus.ENDED
+    elif data.starts_at <= now:
+        status = AssignmentStatus.ACTIVE
+    else:
+        status = AssignmentStatus.SCHEDULED
+    assignment = VehicleAssignment(
+        tenant_id=tenant_id, vehicle_id=vehicle.id, driver_id=driver.id,
+        starts_at=data.starts_at, ends_at=data.ends_at,
+        assignment_type=data.assignment_type.value, status=status.value,
+        odometer_out_km=data.odometer_out_km, notes=data.notes,
+        override_reason=override_reason, overridden_by=actor.id if override_reason else None,
+        created_by=actor.id, updated_by=actor.id,
+    )
+    session.add(assignment)
+    _flush_assignment(session, assignment)
+    if data.odometer_out_km is not None:
+        _record_reading(session, actor, vehicle, data.starts_at, data.odometer_out_km,
+                        "odometer_out_km")
+    session.add(VehicleEvent(
+        tenant_id=tenant_id, vehicle_id=vehicle.id, driver_id=driver.id,
+        assignment_id=assignment.id, event_type=VehicleEventType.HANDOVER.value,
+        occurred_at=data.starts_at, odometer_km=data.odometer_out_km,
+        description=f"Handed over to {driver.first_name} {driver.last_name}"
+        + (f" (compliance overridden: {override_reason})" if override_reason else ""),
+        source=VehicleEventSource.SYSTEM.value, created_by=actor.id, updated_by=actor.id,
+    ))
+    _refresh_version(session, assignment)
+    return assignment
+
+
+def get_assignment(session: Session, actor: Actor, assignment_id: uuid.UUID) -> VehicleAssignment:
+    """One live assignment of the tenant, or 404."""
+    return _get(session, actor, VehicleAssignment, assignment_id, "assignment")
+
+
+def end_assignment(session: Session, actor: Actor, assignment_id: uuid.UUID, *,
+                   data: AssignmentEnd, if_match: str | None = None) -> VehicleAssignment:
+    """End a running assignment: its end, the odometer in (a reading) and a handover event."""
+    assignment = _get(session, actor, VehicleAssignment, assignment_id, "assignment", lock=True)
+    check_if_match(if_match, assignment.version)
+    now = _now()
+    if assignment.status in (AssignmentStatus.ENDED.value, AssignmentStatus.CANCELLED.value):
+        raise Conflict(f"The assignment is already {assignment.status}.")
+    if assignment.starts_at > now:
+        raise Conflict("The assignment has not started: cancel it instead.")
+    ends_at = data.ends_at or now
+    if ends_at <= assignment.starts_at:
+        raise _invalid("ends_at", "must be after the assignment's start")
+    if ends_at > now + timedelta(minutes=5):
+        raise _invalid("ends_at", "cannot end in the future")
+    if assignment.ends_at is not None and ends_at > assignment.ends_at:
+        _check_overlaps(session, assignment.tenant_id, assignment.vehicle_id,
+                        assignment.driver_id, assignment.starts_at, ends_at,
+                        exclude=assignment.id)
+    if data.odometer_in_km is not None and assignment.odometer_out_km is not None \
+            and data.odometer_in_km < assignment.odometer_out_km:
+        raise _invalid("odometer_in_km", f"is below the odometer out "
+                                         f"({assignment.odometer_out_km} km)")
+    vehicle = _get(session, actor, Vehicle, assignment.vehicle_id, "vehicle",
+                   include_deleted=True)
+    if data.odometer_in_km is not None:
+        _record_reading(session, actor, vehicle, ends_at, data.odometer_in_km, "odometer_in_km")
+    assignment.ends_at = ends_at
+    assignment.status = AssignmentStatus.ENDED.value
+    assignment.odometer_in_km = data.odometer_in_km
+    if data.notes:
+        assignment.notes = f"{assignment.notes}\n{data.notes}" if assignment.notes else data.notes
+    assignment.updated_by = actor.id
+    session.add(VehicleEvent(
+        tenant_id=assignment.tenant_id, vehicle_id=assignment.vehicle_id,
+        driver_id=assignment.driver_id, assignment_id=assignment.id,
+        event_type=VehicleEventType.HANDOVER.value, occurred_at=ends_at,
+        odometer_km=data.odometer_in_km, description="Returned by the driver",
+        source=VehicleEventSource.SYSTEM.value, created_by=actor.id, updated_by=actor.id,
+    ))
+    _flush_assignment(session, assignment)
+    _refresh_version(session, assignment)
+    return assignment
+
+
+def cancel_assignment(session: Session, actor: Actor, assignment_id: uuid.UUID, *,
+                      data: AssignmentCancel, if_match: str | None = None) -> VehicleAssignment:
+    """Cancel an assignment that has not started (a started one is ended, not cancelled)."""
+    assignment = _get(session, actor, VehicleAssignment, assignment_id, "assignment", lock=True)
+    check_if_match(if_match, assignment.version)
+    if assignment.status != AssignmentStatus.SCHEDULED.value or assignment.starts_at <= _now():
+        raise Conflict("Only an assignment that has not started can be cancelled; end it instead.")
+    assignment.status = AssignmentStatus.CANCELLED.value
+    if data.reason:
+        line = f"Cancelled: {data.reason}"
+        assignment.notes = f"{assignment.notes}\n{line}" if assignment.notes else line
+    assignment.updated_by = actor.id
+    for event in session.scalars(select(VehicleEvent).where(
+            VehicleEvent.tenant_id == assignment.tenant_id,
+            VehicleEvent.assignment_id == assignment.id, VehicleEvent.deleted_at.is_(None))):
+        event.deleted_at, event.deleted_by = _now(), actor.id
+        event.deletion_reason = "assignment cancelled"
+    _refresh_version(session, assignment)
+    return assignment
+
+
+def list_assignments(
+    session: Session, actor: Actor, params: PageParams, filters: AssignmentFilter
+) -> tuple[list[VehicleAssignment], str | None]:
+    """Assignments (custody history), newest start first."""
+    stmt = assignments_query(actor, filters)
+    return keyset_page(session, stmt, [VehicleAssignment.starts_at, VehicleAssignment.id],
+                       params, descending=True)
+
+
+def assignments_query(actor: Actor, filters: AssignmentFilter) -> Select[Any]:
+    """The filtered live assignments of the tenant (list and export)."""
+    stmt = select(VehicleAssignment).where(
+        VehicleAssignment.tenant_id == _tenant_of(actor), VehicleAssignment.deleted_at.is_(None))
+    for column, value in ((VehicleAssignment.vehicle_id, filters.vehicle_id),
+                          (VehicleAssignment.driver_id, filters.driver_id),
+                          (VehicleAssignment.status, filters.status)):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if filters.since is not None:
+        stmt = stmt.where(or_(VehicleAssignment.ends_at.is_(None),
+                              VehicleAssignment.ends_at > filters.since))
+    if filters.until is not None:
+        stmt = stmt.where(VehicleAssignment.starts_at < filters.until)
+    return stmt
+
+
+def custodian(session: Session, actor: Actor, vehicle_id: uuid.UUID,
+              at: datetime) -> VehicleAssignment:
+    """The assignment covering ``at`` for the vehicle (exactly one, by the exclusion rule)."""
+    get_vehicle(session, actor, vehicle_id, include_deleted=True)
+    found = session.scalar(select(VehicleAssignment).where(
+        VehicleAssignment.tenant_id == _tenant_of(actor),
+        VehicleAssignment.vehicle_id == vehicle_id, _LIVE_ASSIGNMENT,
+        VehicleAssignment.starts_at <= at,
+        or_(VehicleAssignment.ends_at.is_(None), VehicleAssignment.ends_at > at),
+    ))
+    if found is None:
+        raise NoCustodian(f"Nobody had the vehicle at {at.isoformat()}.")
+    return found
+
+
+# --- compliance --------------------------------------------------------------------------------
+
+
+SUBJECT = "vehicle"
+
+
+def _age_years(vehicle: Vehicle, today: date) -> tuple[int, date]:
+    """Whole years since first registration (1 January of the model year when unknown)."""
+    born = vehicle.first_registration_on or date(vehicle.year, 1, 1)
+    years = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    return years, born
+
+
+def _limit_date(born: date, years: int) -> date:
+    try:
+        return born.replace(year=born.year + years)
+    except ValueError:  # 29 February
+        return born.replace(year=born.year + years, day=28)
+
+
+def _age_rule(rule: str, vehicle: Vehicle, limit: int | None, today: date, source: str,
+              exempt: str | None = None) -> RuleResult:
+    if exempt:
+        return RuleResult(rule=rule, status=RuleStatus.NOT_APPLICABLE, reason=exempt)
+    if limit is None:
+        return RuleResult(rule=rule, status=RuleStatus.NOT_APPLICABLE,
+                          reason=f"{source} sets no maximum age.")
+    age, born = _age_years(vehicle, today)
+    until = _limit_date(born, limit)
+    if today >= until:
+        return RuleResult(rule=rule, status=RuleStatus.FAIL,
+                          reason=f"{age} years old; {source} allows {limit} (reached {until}).")
+    if (until - today).days <= WARNING_DAYS:
+        return RuleResult(rule=rule, status=RuleStatus.WARNING,
+                          reason=f"Reaches the {limit}-year limit of {source} on {until}.")
+    return RuleResult(rule=rule, status=RuleStatus.PASS,
+                      reason=f"{age} years old; {source} allows {limit} (until {until}).")
+
+
+def _insurance_rule(policies: Sequence[VehicleInsurance], today: date) -> RuleResult:
+    covering = [p for p in policies if p.starts_on <= today <= p.ends_on]
+    if not covering:
+        return RuleResult(rule="insurance_active", status=RuleStatus.FAIL,
+                          reason="No active insurance policy covers today.")
+    policy = max(covering, key=lambda p: p.ends_on)
+    # A renewal that starts the day after counts as continuous cover.
+    end = policy.ends_on
+    for p in sorted(policies, key=lambda p: p.starts_on):
+        if p.starts_on <= end + timedelta(days=1) and p.ends_on > end:
+            end = p.ends_on
+    if (end - today).days < WARNING_DAYS:
+        return RuleResult(rule="insurance_active", status=RuleStatus.WARNING,
+                          reason=f"Policy {policy.policy_number} ends on {end} with no renewal.",
+                          related_id=policy.id)
+    return RuleResult(rule="insurance_active", status=RuleStatus.PASS,
+                      reason=f"Policy {policy.policy_number} ({policy.provider}) until {end}.",
+                      related_id=policy.id)
+
+
+def _document_rule(rule: str, label: str, docs: Sequence[Document], today: date) -> RuleResult:
+    if not docs:
+        return RuleResult(rule=rule, status=RuleStatus.FAIL, reason=f"No {label} on file.")
+    usable = [d for d in docs if d.rejected_at is None
+              and (d.expires_on is None or d.expires_on >= today)]
+    verified = [d for d in usable if d.verified]
+    if verified:
+        best = max(verified, key=lambda d: d.expires_on or date.max)
+        if best.expires_on is not None and (best.expires_on - today).days <= WARNING_DAYS:
+            return RuleResult(rule=rule, status=RuleStatus.WARNING,
+                              reason=f"The {label} expires on {best.expires_on}.",
+                              related_id=best.id)
+        until = f" until {best.expires_on}" if best.expires_on else ""
+        return RuleResult(rule=rule, status=RuleStatus.PASS,
+                          reason=f"Verified {label}{until}.", related_id=best.id)
+    if usable:
+        return RuleResult(rule=rule, status=RuleStatus.FAIL,
+                          reason=f"The {label} is not verified yet.", related_id=usable[0].id)
+    latest = max(docs, key=lambda d: d.expires_on or date.min)
+    if latest.rejected_at is not None:
+        return RuleResult(rule=rule, status=RuleStatus.FAIL,
+                          reason=f"The {label} was rejected: {latest.rejection_reason}.",
+                          related_id=latest.id)
+    return RuleResult(rule=rule, status=RuleStatus.FAIL,
+                      reason=f"The {label} expired on {latest.expires_on}.", related_id=latest.id)
+
+
+def _permit_rule(regulation: CountryRegulation | None, docs: Sequence[Document],
+                 today: date) -> RuleResult:
+    if regulation is None or not regulation.vehicle_permit_required:
+        return RuleResult(rule="operating_permit", status=RuleStatus.NOT_APPLICABLE,
+                          reason="The country requires no vehicle operating permit.")
+    name = regulation.vehicle_permit_name or "operating permit"
+    if not docs:
+        # Model gap: doc_documents has no document type for the permit, so its absence may
+        # only mean it was never filed as "other … permit". Warn (it shows in the summary and
+        # does not block assignments); a filed permit that is expired, rejected or unverified
+        # fails like any other document.
+        return RuleResult(rule="operating_permit", status=RuleStatus.WARNING,
+                          reason=f"No {name} on file (file it as a vehicle document of type "
+                                 f"'other' whose file name or notes mention '{PERMIT_MARKER}').")
+    return _document_rule("operating_permit", name, docs, today)
+
+
+def _maintenance_rule(schedules: Sequence[MaintenanceSchedule], km: Decimal | None,
+                      today: date) -> RuleResult:
+    overdue = []
+    for s in schedules:
+        if s.next_due_on is not None and s.next_due_on < today:
+            overdue.append(f"{s.maintenance_type} was due on {s.next_due_on}")
+        elif s.next_due_km is not None and km is not None and s.next_due_km <= km:
+            overdue.append(f"{s.maintenance_type} was due at {s.next_due_km} km (now {km} km)")
+    if overdue:
+        return RuleResult(rule="maintenance_not_overdue", status=RuleStatus.FAIL,
+                          reason="Overdue: " + "; ".join(overdue) + ".")
+    return RuleResult(rule="maintenance_not_overdue", status=RuleStatus.PASS,
+                      reason=f"{len(schedules)} maintenance schedule(s), none overdue.")
+
+
+def vehicles_compliance(
+    session: Session, actor: Actor, vehicle_ids: Iterable[uuid.UUID] | None, at: datetime
+) -> dict[uuid.UUID, ComplianceReport]:
+    """Compliance of many vehicles (all live ones when ``vehicle_ids`` is None) in four queries.
+
+    Set-based: one query for the vehicles with their regulation, class and odometer, one each
+    for insurances, documents and maintenance schedules of all of them.
+    """
+    tenant_id = _tenant_of(actor)
+    today = at.date()
+    ids = None if vehicle_ids is None else list(vehicle_ids)
+    if ids is not None and not ids:
+        return {}
+    regulation_on = and_(
+        CountryRegulation.country == Vehicle.country,
+        CountryRegulation.effective_from <= today,
+        or_(CountryRegulation.effective_to.is_(None), CountryRegulation.effective_to > today),
+    )
+    odo = _latest_odometer_lateral()
+    stmt = (
+        select(Vehicle, CountryRegulation, VehicleClass, odo.c.odometer_km)
+        .outerjoin(CountryRegulation, regulation_on)
+        .outerjoin(VehicleClass, VehicleClass.id == Vehicle.vehicle_class_id)
+        .outerjoin(odo, true())
+        .where(Vehicle.tenant_id == tenant_id, Vehicle.deleted_at.is_(None))
+        .order_by(Vehicle.id)
+    )
+    if ids is not None:
+        stmt = stmt.where(Vehicle.id.in_(ids))
+    rows = session.execute(stmt).all()
+    if not rows:
+        return {}
+    found = [v.id for v, *_ in rows]
+    in_scope: ColumnElement[bool] = true() if ids is None else false()
+
+    insurances: dict[uuid.UUID, list[VehicleInsurance]] = defaultdict(list)
+    for p in session.scalars(select(VehicleInsurance).where(
+            VehicleInsurance.tenant_id == tenant_id,
+            or_(in_scope, VehicleInsurance.vehicle_id.in_(found)),
+            VehicleInsurance.active.is_(True), VehicleInsurance.deleted_at.is_(None),
+            VehicleInsurance.ends_on >= today)):
+        insurances[p.vehicle_id].append(p)
+
+    docs: dict[tuple[uuid.UUID, str], list[Document]] = defaultdict(list)
+    for d in session.scalars(select(Document).where(
+            Document.tenant_id == tenant_id,
+            Document.entity_type == DocumentEntityType.VEHICLE.value,
+            or_(in_scope, Document.entity_id.in_(found)),
+            Document.deleted_at.is_(None),
+            or_(Document.document_type.in_([DocumentType.REGISTRATION.value,
+                                            DocumentType.INSPECTION_REPORT.value]),
+                and_(Document.document_type == DocumentType.OTHER.value,
+                     or_(Document.file_name.ilike(f"%{PERMIT_MARKER}%"),
+                         Document.notes.ilike(f"%{PERMIT_MARKER}%")))))):
+        docs[(d.entity_id, d.document_type)].append(d)
+
+    schedules: dict[uuid.UUID, list[MaintenanceSchedule]] = defaultdict(list)
+    for s in session.scalars(select(MaintenanceSchedule).where(
+            MaintenanceSchedule.tenant_id == tenant_id,
+            or_(in_scope, MaintenanceSchedule.vehicle_id.in_(found)),
+            MaintenanceSchedule.active.is_(True), MaintenanceSchedule.deleted_at.is_(None))):
+        schedules[s.vehicle_id].append(s)
+
+    reports = {}
+    for vehicle, regulation, vehicle_class, km in rows:
+        exempt_fuels = AGE_EXEMPT_FUELS.get(vehicle.country, frozenset())
+        exempt = (f"{vehicle.fuel_type} vehicles are exempt from the {vehicle.country} age limit."
+                  if vehicle.fuel_type in exempt_fuels else None)
+        rules = [
+            _age_rule("vehicle_age_regulation", vehicle,
+                      regulation.max_vehicle_age_years if regulation else None, today,
+                      f"the {vehicle.country} regulation", exempt),
+            _age_rule("vehicle_age_class", vehicle,
+                      vehicle_class.max_age_years if vehicle_class else None, today,
+                      f"the {vehicle_class.name} class" if vehicle_class else "No class"),
+            _insurance_rule(insurances[vehicle.id], today),
+            _document_rule("registration_document", "registration certificate",
+                           docs[(vehicle.id, DocumentType.REGISTRATION.value)], today),
+            _document_rule("inspection_document", "inspection report",
+                           docs[(vehicle.id, DocumentType.INSPECTION_REPORT.value)], today),
+            _permit_rule(regulation, docs[(vehicle.id, DocumentType.OTHER.value)], today),
+            _maintenance_rule(schedules[vehicle.id], km, today),
+        ]
+        reports[vehicle.id] = ComplianceReport.of(SUBJECT, vehicle.id, at, rules)
+    return reports
+
+
+def vehicle_compliance(
+    session: Session, actor: Actor, vehicle_id: uuid.UUID, at: datetime
+) -> ComplianceReport:
+    """Every compliance rule of one vehicle at ``at``; NotFound when invisible."""
+    report = vehicles_compliance(session, actor, [vehicle_id], at).get(vehicle_id)
+    if report is None:
+        raise NotFound("No such vehicle.")
+    return report
+
+
+def _summarise(reports: Iterable[ComplianceReport]) -> SubjectSummary:
+    counts: dict[str, RuleCount] = {}
+    total = compliant = 0
+    failing = []
+    for report in reports:
+        total += 1
+        if report.compliant:
+            compliant += 1
+        else:
+            failing.append(report)
+        for rule in report.rules:
+            counts.setdefault(rule.rule, RuleCount(rule=rule.rule)).add(rule.status)
+    return SubjectSummary(subjects=total, compliant=compliant, non_compliant=total - compliant,
+                          rules=list(counts.values()), non_compliant_reports=failing)
+
+
+def compliance_summary(session: Session, actor: Actor, at: datetime) -> ComplianceSummaryOut:
+    """The fleet's compliance: counts per rule and the failing vehicles (and drivers).
+
+    Drivers are included when the actor may read them (``drivers:read``); both parts are
+    computed set-based (a handful of queries whatever the fleet size).
+    """
+    vehicles = _summarise(vehicles_compliance(session, actor, None, at).values())
+    drivers = None
+    if actor.can("drivers:read"):
+        drivers = _summarise(
+            drivers_service.drivers_compliance(session, actor, None, at).values())
+    return ComplianceSummaryOut(evaluated_at=at, vehicles=vehicles, drivers=drivers)
+
+
+# --- insurances --------------------------------------------------------------------------------
+
+
+class InsuranceOverlap(Conflict):
+    slug, title = "insurance-overlap", "The policy overlaps another active policy"
+
+
+def _check_insurance_overlap(session: Session, policy: VehicleInsurance) -> None:
+    if not policy.active:
+        return
+    with session.no_autoflush:  # the pending change is checked here, not flushed into a raw error
+        other = _overlapping_policy(session, policy)
+    if other is not None:
+        raise InsuranceOverlap(
+            f"Policy {other.policy_number} already covers {other.starts_on} to {other.ends_on}.",
+            errors=[{"field": "starts_on", "message": "overlaps another active policy"}],
+            conflicting_insurance_id=str(other.id),
+        )
+
+
+def _overlapping_policy(session: Session, policy: VehicleInsurance) -> VehicleInsurance | None:
+    return session.scalar(select(VehicleInsurance).where(
+        VehicleInsurance.tenant_id == policy.tenant_id,
+        VehicleInsurance.vehicle_id == policy.vehicle_id,
+        VehicleInsurance.id != policy.id, VehicleInsurance.active.is_(True),
+        VehicleInsurance.deleted_at.is_(None),
+        VehicleInsurance.starts_on <= policy.ends_on,
+        VehicleInsurance.ends_on >= policy.starts_on,
+    ).limit(1))
+
+
+def _flush_insurance(session: Session, policy: VehicleInsurance) -> None:
+    _check_insurance_overlap(session, policy)
+    try:
+        _flush(session)
+    except Conflict as exc:
+        raise InsuranceOverlap("The policy overlaps another active policy.") from exc
+
+
+def list_insurances(session: Session, actor: Actor, params: PageParams,
+                    filters: InsuranceFilter) -> tuple[list[VehicleInsurance], str | None]:
+    """The tenant's insurance policies, by id."""
+    return keyset_page(session, insurances_query(actor, filters), [VehicleInsurance.id], params)
+
+
+def insurances_query(actor: Actor, filters: InsuranceFilter) -> Select[Any]:
+    """The filtered insurance policies (list and export)."""
+    stmt = select(VehicleInsurance).where(VehicleInsurance.tenant_id == _tenant_of(actor))
+    if not filters.include_deleted:
+        stmt = stmt.where(VehicleInsurance.deleted_at.is_(None))
+    if filters.vehicle_id is not None:
+        stmt = stmt.where(VehicleInsurance.vehicle_id == filters.vehicle_id)
+    if filters.active is not None:
+        stmt = stmt.where(VehicleInsurance.active.is_(filters.active))
+    if filters.covering is not None:
+        stmt = stmt.where(VehicleInsurance.starts_on <= filters.covering,
+                          VehicleInsurance.ends_on >= filters.covering)
+    return stmt
+
+
+def get_insurance(session: Session, actor: Actor, insurance_id: uuid.UUID, *,
+                  include_deleted: bool = False) -> VehicleInsurance:
+    """One insurance policy, or 404."""
+    return _get(session, actor, VehicleInsurance, insurance_id, "insurance",
+                include_deleted=include_deleted)
+
+
+def create_insurance(session: Session, actor: Actor, *, data: InsuranceCreate) -> VehicleInsurance:
+    """A policy of a live vehicle; refused when it overlaps another active policy."""
+    _require_row(session, actor, Vehicle, data.vehicle_id, "vehicle_id", "vehicle")
+    policy = VehicleInsurance(
+        id=new_id(), tenant_id=_tenant_of(actor), vehicle_id=data.vehicle_id,
+        provider=data.provider,
+        policy_number=data.policy_number, coverage_type=data.coverage_type,
+        currency=data.currency, deductible=_money(data.deductible, data.currency, "deductible"),
+        premium=_money(data.premium, data.currency, "premium"),
+        premium_frequency=data.premium_frequency.value if data.premium_frequency else None,
+        starts_on=data.starts_on, ends_on=data.ends_on, active=data.active, notes=data.notes,
+        created_by=actor.id, updated_by=actor.id,
+    )
+    session.add(policy)
+    _flush_insurance(session, policy)
+    _refresh_version(session, policy)
+    return policy
+
+
+def update_insurance(session: Session, actor: Actor, insurance_id: uuid.UUID, *,
+                     data: InsuranceUpdate, if_match: str | None = None) -> VehicleInsurance:
+    """Change a policy (If-Match); dates and activity are re-checked for overlaps."""
+    policy = _get(session, actor, VehicleInsurance, insurance_id, "insurance", lock=True)
+    check_if_match(if_match, policy.version)
+    for field in data.model_fields_set:
+        value = getattr(data, field)
+        if value is None and field in {"provider", "policy_number", "coverage_type",
+                                       "starts_on", "ends_on", "active"}:
+            raise _invalid(field, "cannot be null")
+        if field in {"deductible", "premium"}:
+            value = _money(value, policy.currency, field)
+        setattr(policy, field, getattr(value, "value", value))
+    if policy.ends_on < policy.starts_on:
+        raise _invalid("ends_on", "must not be before starts_on")
+    if policy.premium is not None and policy.premium_frequency is None:
+        raise _invalid("premium_frequency", "a premium needs its frequency")
+    policy.updated_by = actor.id
+    _flush_insurance(session, policy)
+    _refresh_version(session, policy)
+    return policy
+
+
+def delete_insurance(session: Session, actor: Actor, insurance_id: uuid.UUID, *,
+                     reason: str | None, if_match: str | None = None) -> None:
+    """Soft-delete a policy."""
+    policy = _get(session, actor, VehicleInsurance, insurance_id, "insurance", lock=True)
+    check_if_match(if_match, policy.version)
+    _soft_delete(session, actor, policy, reason)
+
+
+def restore_insurance(session: Session, actor: Actor, insurance_id: uuid.UUID) -> VehicleInsurance:
+    """Bring a deleted policy back (409 when it would now overlap)."""
+    policy = _get(session, actor, VehicleInsurance, insurance_id, "insurance",
+                  include_deleted=True, lock=True)
+    if policy.deleted_at is None:
+        raise Conflict("This row is not deleted.")
+    _check_insurance_overlap(session, policy)
+    _restore(session, actor, policy)
+    return policy
+
+
+# --- expenses ----------------------------------------------------------------------------------
+
+
+def _check_expense_refs(session: Session, actor: Actor, expense: VehicleExpense) -> None:
+    with session.no_autoflush:
+        _check_expense_values(session, actor, expense)
+
+
+def _check_expense_values(session: Session, actor: Actor, expense: VehicleExpense) -> None:
+    _require_row(session, actor, Vehicle, expense.vehicle_id, "vehicle_id", "vehicle")
+    _require_row(session, actor, Driver, expense.driver_id, "driver_id", "driver")
+    _require_row(session, actor, Trip, expense.trip_id, "trip_id", "trip")
+    _require_row(session, actor, Document, expense.receipt_document_id, "receipt_document_id",
+                 "document")
+    if expense.category in (ExpenseCategory.TOLL.value, ExpenseCategory.FINE.value):
+        raise _invalid("category", "tolls and fines are recorded as toll transactions and "
+                                   "traffic fines, never as expenses (one source of truth)")
+    if (expense.is_reimbursable or expense.is_rechargeable) and expense.driver_id is None:
+        raise _invalid("driver_id", "a reimbursable or rechargeable expense names its driver")
+    if expense.tax_amount is not None and expense.tax_amount > expense.amount:
+        raise _invalid("tax_amount", "cannot exceed amount")
+    if expense.incurred_on > _now().date() + timedelta(days=1):
+        raise _invalid("incurred_on", "cannot be in the future")
+
+
+def list_expenses(session: Session, actor: Actor, params: PageParams,
+                  filters: ExpenseFilter) -> tuple[list[VehicleExpense], str | None]:
+    """The tenant's vehicle expenses, newest first."""
+    return keyset_page(session, expenses_query(actor, filters),
+                       [VehicleExpense.incurred_on, VehicleExpense.id], params, descending=True)
+
+
+def expenses_query(actor: Actor, filters: ExpenseFilter) -> Select[Any]:
+    """The filtered expenses (list and export)."""
+    stmt = select(VehicleExpense).where(VehicleExpense.tenant_id == _tenant_of(actor))
+    if not filters.include_deleted:
+        stmt = stmt.where(VehicleExpense.deleted_at.is_(None))
+    for column, value in ((VehicleExpense.vehicle_id, filters.vehicle_id),
+                          (VehicleExpense.driver_id, filters.driver_id),
+                          (VehicleExpense.category, filters.category),
+                          (VehicleExpense.payment_method, filters.payment_method)):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if filters.since is not None:
+        stmt = stmt.where(VehicleExpense.incurred_on >= filters.since)
+    if filters.until is not None:
+        stmt = stmt.where(VehicleExpense.incurred_on < filters.until)
+    return stmt
+
+
+def get_expense(session: Session, actor: Actor, expense_id: uuid.UUID, *,
+                include_deleted: bool = False) -> VehicleExpense:
+    """One expense, or 404."""
+    return _get(session, actor, VehicleExpense, expense_id, "expense",
+                include_deleted=include_deleted)
+
+
+def create_expense(session: Session, actor: Actor, *, data: ExpenseCreate) -> VehicleExpense:
+    """An expense of a live vehicle; its driver, trip and receipt must exist for the tenant."""
+    currency = data.amount.currency
+    expense = VehicleExpense(
+        tenant_id=_tenant_of(actor), vehicle_id=data.vehicle_id, driver_id=data.driver_id,
+        category=data.category.value, payment_method=data.payment_method.value,
+        amount=data.amount.money().amount, currency=currency,
+        tax_amount=_money(data.tax_amount, currency, "tax_amount"),
+        incurred_on=data.incurred_on, incurred_at=data.incurred_at,
+        odometer_km=data.odometer_km, vendor=data.vendor, description=data.description,
+        quantity=data.quantity,
+        quantity_unit=data.quantity_unit.value if data.quantity_unit else None,
+        unit_price=_money(data.unit_price, currency, "unit_price"), trip_id=data.trip_id,
+        receipt_document_id=data.receipt_document_id, is_reimbursable=data.is_reimbursable,
+        is_rechargeable=data.is_rechargeable, created_by=actor.id, updated_by=actor.id,
+    )
+    _check_expense_refs(session, actor, expense)
+    session.add(expense)
+    _refresh_version(session, expense)
+    return expense
+
+
+def update_expense(session: Session, actor: Actor, expense_id: uuid.UUID, *,
+                   data: ExpenseUpdate, if_match: str | None = None) -> VehicleExpense:
+    """Change an expense (If-Match); references and amounts are re-checked."""
+    expense = _get(session, actor, VehicleExpense, expense_id, "expense", lock=True)
+    check_if_match(if_match, expense.version)
+    for field in data.model_fields_set:
+        value = getattr(data, field)
+        if value is None and field in {"category", "payment_method", "amount", "incurred_on",
+                                       "is_reimbursable", "is_rechargeable"}:
+            raise _invalid(field, "cannot be null")
+        if field == "amount":
+            expense.currency = value.currency
+            value = value.money().amount
+        elif field == "tax_amount":
+            value = _money(value, data.amount.currency if data.amount else expense.currency,
+                           field)
+        setattr(expense, field, getattr(value, "value", value))
+    _check_expense_refs(session, actor, expense)
+    expense.updated_by = actor.id
+    _refresh_version(session, expense)
+    return expense
+
+
+def delete_expense(session: Session, actor: Actor, expense_id: uuid.UUID, *,
+                   reason: str | None, if_match: str | None = None) -> None:
+    """Soft-delete an expense (refused once posted to the ledger)."""
+    expense = _get(session, actor, VehicleExpense, expense_id, "expense", lock=True)
+    check_if_match(if_match, expense.version)
+    if expense.transaction_id is not None:
+        raise Conflict("The expense is posted to the ledger: reverse the transaction instead.")
+    _soft_delete(session, actor, expense, reason)
+
+
+def restore_expense(session: Session, actor: Actor, expense_id: uuid.UUID) -> VehicleExpense:
+    """Bring a deleted expense back."""
+    expense = _get(session, actor, VehicleExpense, expense_id, "expense",
+                   include_deleted=True, lock=True)
+    _restore(session, actor, expense)
+    return expense
+
+
+# --- vehicle events ----------------------------------------------------------------------------
+
+
+def list_events(session: Session, actor: Actor, params: PageParams,
+                filters: EventFilter) -> tuple[list[VehicleEvent], str | None]:
+    """The tenant's vehicle events, newest first."""
+    return keyset_page(session, events_query(actor, filters),
+                       [VehicleEvent.occurred_at, VehicleEvent.id], params, descending=True)
+
+
+def events_query(actor: Actor, filters: EventFilter) -> Select[Any]:
+    """The filtered vehicle events (list and export)."""
+    stmt = select(VehicleEvent).where(VehicleEvent.tenant_id == _tenant_of(actor))
+    if not filters.include_deleted:
+        stmt = stmt.where(VehicleEvent.deleted_at.is_(None))
+    for column, value in ((VehicleEvent.vehicle_id, filters.vehicle_id),
+                          (VehicleEvent.driver_id, filters.driver_id),
+                          (VehicleEvent.event_type, filters.event_type),
+                          (VehicleEvent.severity, filters.severity)):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if filters.unresolved is not None:
+        stmt = stmt.where(VehicleEvent.resolved_at.is_(None) if filters.unresolved
+                          else VehicleEvent.resolved_at.is_not(None))
+    if filters.since is not None:
+        stmt = stmt.where(VehicleEvent.occurred_at >= filters.since)
+    if filters.until is not None:
+        stmt = stmt.where(VehicleEvent.occurred_at < filters.until)
+    return stmt
+
+
+def get_event(session: Session, actor: Actor, event_id: uuid.UUID, *,
+              include_deleted: bool = False) -> VehicleEvent:
+    """One vehicle event, or 404."""
+    return _get(session, actor, VehicleEvent, event_id, "vehicle event",
+                include_deleted=include_deleted)
+
+
+def create_event(session: Session, actor: Actor, *, data: EventCreate) -> VehicleEvent:
+    """A manual vehicle event (handovers are written by assignments)."""
+    _require_row(session, actor, Vehicle, data.vehicle_id, "vehicle_id", "vehicle")
+    _require_row(session, actor, Driver, data.driver_id, "driver_id", "driver")
+    if data.occurred_at > _now() + timedelta(minutes=5):
+        raise _invalid("occurred_at", "cannot be in the future")
+    if data.resolved_at is not None and data.resolved_at < data.occurred_at:
+        raise _invalid("resolved_at", "cannot be before occurred_at")
+    event = VehicleEvent(
+        tenant_id=_tenant_of(actor), vehicle_id=data.vehicle_id, driver_id=data.driver_id,
+        event_type=data.event_type.value, severity=data.severity.value,
+        occurred_at=data.occurred_at, odometer_km=data.odometer_km,
+        description=data.description, cost=data.cost.money().amount if data.cost else None,
+        currency=data.cost.currency if data.cost else None,
+        source=VehicleEventSource.MANUAL.value, follow_up_due_on=data.follow_up_due_on,
+        resolved_at=data.resolved_at, created_by=actor.id, updated_by=actor.id,
+    )
+    session.add(event)
+    _refresh_version(session, event)
+    return event
+
+
+def update_event(session: Session, actor: Actor, event_id: uuid.UUID, *, data: EventUpdate,
+                 if_match: str | None = None) -> VehicleEvent:
+    """Change an event's severity, description, cost, follow-up or resolution (If-Match)."""
+    event = _get(session, actor, VehicleEvent, event_id, "vehicle event", lock=True)
+    check_if_match(if_match, event.version)
+    for field in data.model_fields_set:
+        value = getattr(data, field)
+        if field == "severity":
+            if value is None:
+                raise _invalid(field, "cannot be null")
+            event.severity = value.value
+        elif field == "cost":
+            event.cost = value.money().amount if value else None
+            event.currency = value.currency if value else None
+        else:
+            setattr(event, field, value)
+    if event.resolved_at is not None and event.resolved_at < event.occurred_at:
+        raise _invalid("resolved_at", "cannot be before occurred_at")
+    event.updated_by = actor.id
+    _refresh_version(session, event)
+    return event
+
+
+def delete_event(session: Session, actor: Actor, event_id: uuid.UUID, *,
+                 reason: str | None, if_match: str | None = None) -> None:
+    """Soft-delete a vehicle event (handover events belong to their assignment)."""
+    event = _get(session, actor, VehicleEvent, event_id, "vehicle event", lock=True)
+    check_if_match(if_match, event.version)
+    if event.event_type == VehicleEventType.HANDOVER.value and event.assignment_id is not None:
+        raise Conflict("A handover event belongs to its assignment: cancel the assignment.")
+    _soft_delete(session, actor, event, reason)
+
+
+def restore_event(session: Session, actor: Actor, event_id: uuid.UUID) -> VehicleEvent:
+    """Bring a deleted vehicle event back."""
+    event = _get(session, actor, VehicleEvent, event_id, "vehicle event",
+                 include_deleted=True, lock=True)
+    _restore(session, actor, event)
+    return event
