@@ -1,0 +1,1270 @@
+"""Drivers: compliance, availability, and the business rules of the ``rid_`` tables.
+
+Services flush, never commit: the request (or job) owns the transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+import phonenumbers
+from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from fleetcore.admin.models import Member, Tenant
+from fleetcore.core.auth import Actor, PermissionDenied
+from fleetcore.core.compliance import ComplianceReport, RuleResult, RuleStatus
+from fleetcore.core.errors import Conflict, NotFound, Problem, ValidationProblem
+from fleetcore.core.pagination import PageParams, keyset_page
+from fleetcore.core.versioning import check_if_match
+from fleetcore.documents.models import Document
+from fleetcore.drivers.filters import (
+    BlacklistFilter,
+    DriverFilter,
+    PerformanceFilter,
+    RequestFilter,
+    TermsFilter,
+    TrainingFilter,
+    apply_blacklist_filter,
+    apply_driver_filter,
+    apply_performance_filter,
+    apply_request_filter,
+    apply_terms_filter,
+    apply_training_filter,
+    driver_sort_keys,
+)
+from fleetcore.drivers.models import (
+    BlacklistStatus,
+    CooperationTermsStatus,
+    DocumentRequirement,
+    Driver,
+    DriverBlacklist,
+    DriverCooperationTerms,
+    DriverDocument,
+    DriverPerformance,
+    DriverRequest,
+    DriverRequestStatus,
+    DriverRequestType,
+    DriverTraining,
+    SettlementModel,
+    TrainingStatus,
+    TrainingType,
+    VerificationStatus,
+)
+from fleetcore.drivers.schemas import (
+    BlacklistCreate,
+    BlacklistUpdate,
+    CooperationTermsCreate,
+    DriverCreate,
+    DriverDocumentAttach,
+    DriverDocumentUpdate,
+    DriverRequestCreate,
+    DriverUpdate,
+    MoneyIn,
+    TermsTermination,
+    TrainingCreate,
+    TrainingUpdate,
+)
+from fleetcore.fleet.models import Vehicle, VehicleAssignment
+from fleetcore.reference.models import CountryRegulation
+from fleetcore.scheduling.models import Shift
+
+WARNING_DAYS = 30
+"""Anything expiring within this many days is a warning, not yet a failure."""
+
+SUBJECT = "driver"
+
+
+# --- compliance --------------------------------------------------------------------------------
+
+
+def _years_between(earlier: date, later: date) -> int:
+    """Whole years from ``earlier`` to ``later`` (birthday arithmetic, 29 Feb safe)."""
+    years = later.year - earlier.year
+    if (later.month, later.day) < (earlier.month, earlier.day):
+        years -= 1
+    return years
+
+
+def _expiry_rule(
+    rule: str, what: str, expires_on: date | None, today: date,
+    related_id: uuid.UUID | None = None,
+) -> RuleResult:
+    """Pass, warn (within ``WARNING_DAYS``) or fail on an expiry date; no date is a failure."""
+    if expires_on is None:
+        return RuleResult(rule=rule, status=RuleStatus.FAIL,
+                          reason=f"No expiry date recorded for the {what}.", related_id=related_id)
+    if expires_on < today:
+        return RuleResult(rule=rule, status=RuleStatus.FAIL,
+                          reason=f"The {what} expired on {expires_on.isoformat()}.",
+                          related_id=related_id)
+    if expires_on <= today + timedelta(days=WARNING_DAYS):
+        return RuleResult(rule=rule, status=RuleStatus.WARNING,
+                          reason=f"The {what} expires on {expires_on.isoformat()}.",
+                          related_id=related_id)
+    return RuleResult(rule=rule, status=RuleStatus.PASS,
+                      reason=f"The {what} is valid until {expires_on.isoformat()}.",
+                      related_id=related_id)
+
+
+def _licence_rule(driver: Driver, today: date) -> RuleResult:
+    if not driver.licence_number and driver.licence_expires_on is None:
+        return RuleResult(rule="licence_valid", status=RuleStatus.FAIL,
+                          reason="No driving licence on file.")
+    if driver.licence_issued_on is not None and driver.licence_issued_on > today:
+        return RuleResult(rule="licence_valid", status=RuleStatus.FAIL,
+                          reason=f"The driving licence is only valid from "
+                                 f"{driver.licence_issued_on.isoformat()}.")
+    return _expiry_rule("licence_valid", "driving licence", driver.licence_expires_on, today)
+
+
+def _professional_card_rule(
+    driver: Driver, country: str, regulation: CountryRegulation | None, today: date
+) -> RuleResult:
+    rule = "professional_card_valid"
+    if regulation is None:
+        return RuleResult(rule=rule, status=RuleStatus.NOT_APPLICABLE,
+                          reason=f"No ride-hailing regulation on file for {country}.")
+    if not regulation.professional_card_required:
+        return RuleResult(rule=rule, status=RuleStatus.NOT_APPLICABLE,
+                          reason=f"{country} requires no professional card.")
+    name = regulation.professional_card_name or "professional card"
+    if not driver.professional_card_number:
+        return RuleResult(rule=rule, status=RuleStatus.FAIL,
+                          reason=f"{country} requires a {name}; none is on file.")
+    return _expiry_rule(rule, name, driver.professional_card_expires_on, today)
+
+
+def _minimum_age_rule(
+    driver: Driver, regulation: CountryRegulation | None, today: date
+) -> RuleResult:
+    rule = "minimum_age"
+    if regulation is None or regulation.min_driver_age is None:
+        return RuleResult(rule=rule, status=RuleStatus.NOT_APPLICABLE,
+                          reason="The country sets no minimum driver age.")
+    minimum = regulation.min_driver_age
+    if driver.date_of_birth is None:
+        return RuleResult(rule=rule, status=RuleStatus.FAIL,
+                          reason=f"Date of birth unknown; the minimum age is {minimum}.")
+    age = _years_between(driver.date_of_birth, today)
+    if age < minimum:
+        return RuleResult(rule=rule, status=RuleStatus.FAIL,
+                          reason=f"The driver is {age}; the minimum age is {minimum}.")
+    return RuleResult(rule=rule, status=RuleStatus.PASS,
+                      reason=f"The driver is {age} (minimum {minimum}).")
+
+
+def _licence_years_rule(
+    driver: Driver, regulation: CountryRegulation | None, today: date
+) -> RuleResult:
+    rule = "minimum_licence_years"
+    if regulation is None or not regulation.min_licence_years:
+        return RuleResult(rule=rule, status=RuleStatus.NOT_APPLICABLE,
+                          reason="The country sets no minimum years of licence.")
+    minimum = regulation.min_licence_years
+    if driver.licence_issued_on is None:
+        return RuleResult(rule=rule, status=RuleStatus.FAIL,
+                          reason=f"Licence issue date unknown; {minimum} years are required.")
+    years = _years_between(driver.licence_issued_on, today)
+    if years < minimum:
+        return RuleResult(rule=rule, status=RuleStatus.FAIL,
+                          reason=f"Licence held for {years} years; {minimum} are required.")
+    return RuleResult(rule=rule, status=RuleStatus.PASS,
+                      reason=f"Licence held for {years} years (minimum {minimum}).")
+
+
+def _document_rules(
+    links: Sequence[tuple[DriverDocument, Document]], today: date
+) -> list[RuleResult]:
+    rule = "required_documents"
+    required = [(link, doc) for link, doc in links
+                if link.requirement == DocumentRequirement.REQUIRED.value]
+    if not required:
+        return [RuleResult(rule=rule, status=RuleStatus.PASS,
+                           reason="No required documents are outstanding.")]
+    results = []
+    for link, doc in required:
+        what = doc.document_type.replace("_", " ")
+        if doc.deleted_at is not None:
+            results.append(RuleResult(rule=rule, status=RuleStatus.FAIL,
+                                      reason=f"The required {what} was deleted.",
+                                      related_id=doc.id))
+        elif link.verification_status == VerificationStatus.REJECTED.value:
+            results.append(RuleResult(
+                rule=rule, status=RuleStatus.FAIL,
+                reason=f"The {what} was rejected: {link.rejection_reason}.", related_id=doc.id))
+        elif link.verification_status != VerificationStatus.VERIFIED.value:
+            results.append(RuleResult(
+                rule=rule, status=RuleStatus.FAIL,
+                reason=f"The {what} is {link.verification_status}, not verified.",
+                related_id=doc.id))
+        elif doc.expires_on is None:
+            results.append(RuleResult(rule=rule, status=RuleStatus.PASS,
+                                      reason=f"The {what} is verified and does not expire.",
+                                      related_id=doc.id))
+        else:
+            results.append(_expiry_rule(rule, what, doc.expires_on, today, doc.id))
+    return results
+
+
+def _training_rules(trainings: Sequence[DriverTraining], today: date) -> list[RuleResult]:
+    rule = "mandatory_training"
+    by_name: dict[str, list[DriverTraining]] = defaultdict(list)
+    for t in trainings:
+        if t.training_type == TrainingType.MANDATORY.value:
+            by_name[t.training_name].append(t)
+    if not by_name:
+        return [RuleResult(rule=rule, status=RuleStatus.PASS,
+                           reason="No mandatory training is assigned.")]
+    order = {RuleStatus.PASS: 0, RuleStatus.WARNING: 1, RuleStatus.FAIL: 2}
+    results = []
+    for name in sorted(by_name):
+        candidates = []
+        for t in by_name[name]:
+            if t.status != TrainingStatus.COMPLETED.value:
+                candidates.append(RuleResult(
+                    rule=rule, status=RuleStatus.FAIL,
+                    reason=f"Mandatory training {name!r} is {t.status.replace('_', ' ')}.",
+                    related_id=t.id))
+            elif t.expires_on is None:
+                candidates.append(RuleResult(
+                    rule=rule, status=RuleStatus.PASS,
+                    reason=f"Mandatory training {name!r} completed on {t.completed_on}.",
+                    related_id=t.id))
+            else:
+                candidates.append(_expiry_rule(rule, f"training {name!r}", t.expires_on,
+                                               today, t.id))
+        # A retaken training counts: the best outcome of the same training wins.
+        results.append(min(candidates, key=lambda r: order[r.status]))
+    return results
+
+
+def _blacklist_rule(entries: Sequence[DriverBlacklist]) -> RuleResult:
+    rule = "no_active_blacklist"
+    if not entries:
+        return RuleResult(rule=rule, status=RuleStatus.PASS, reason="No active blacklist entry.")
+    entry = entries[0]
+    until = f" until {entry.ends_at.isoformat()}" if entry.ends_at else ""
+    return RuleResult(rule=rule, status=RuleStatus.FAIL,
+                      reason=f"Blacklisted ({entry.category}){until}: {entry.reason}",
+                      related_id=entry.id)
+
+
+def _active_blacklist_at(at: datetime) -> list[ColumnElement[bool]]:
+    return [
+        DriverBlacklist.status == BlacklistStatus.ACTIVE.value,
+        DriverBlacklist.deleted_at.is_(None),
+        DriverBlacklist.starts_at <= at,
+        or_(DriverBlacklist.ends_at.is_(None), DriverBlacklist.ends_at > at),
+    ]
+
+
+def drivers_compliance(
+    session: Session, actor: Actor, driver_ids: Iterable[uuid.UUID] | None, at: datetime
+) -> dict[uuid.UUID, ComplianceReport]:
+    """Compliance of many drivers (all live ones when ``driver_ids`` is None) in four queries.
+
+    Called by the fleet compliance summary and by :func:`driver_compliance`.
+    """
+    today = at.date()
+    ids = None if driver_ids is None else list(driver_ids)
+    if ids is not None and not ids:
+        return {}
+    regulation_on = and_(
+        CountryRegulation.country == Tenant.country,
+        CountryRegulation.effective_from <= today,
+        or_(CountryRegulation.effective_to.is_(None), CountryRegulation.effective_to > today),
+    )
+    stmt = (
+        select(Driver, Tenant.country, CountryRegulation)
+        .join(Tenant, Tenant.id == Driver.tenant_id)
+        .outerjoin(CountryRegulation, regulation_on)
+        .where(Driver.deleted_at.is_(None))
+    )
+    if ids is not None:
+        stmt = stmt.where(Driver.id.in_(ids))
+    rows = session.execute(stmt).all()
+    if not rows:
+        return {}
+    found = [d.id for d, _, _ in rows]
+    docs: dict[uuid.UUID, list[tuple[DriverDocument, Document]]] = defaultdict(list)
+    doc_rows = session.execute(
+        select(DriverDocument, Document)
+        .join(Document, and_(Document.tenant_id == DriverDocument.tenant_id,
+                             Document.id == DriverDocument.document_id))
+        .where(DriverDocument.driver_id.in_(found))
+        .order_by(DriverDocument.created_at, DriverDocument.id)
+    )
+    for link, doc in doc_rows:
+        docs[link.driver_id].append((link, doc))
+    trainings: dict[uuid.UUID, list[DriverTraining]] = defaultdict(list)
+    for t in session.scalars(
+        select(DriverTraining)
+        .where(DriverTraining.driver_id.in_(found), DriverTraining.deleted_at.is_(None))
+    ):
+        trainings[t.driver_id].append(t)
+    bans: dict[uuid.UUID, list[DriverBlacklist]] = defaultdict(list)
+    for b in session.scalars(
+        select(DriverBlacklist)
+        .where(DriverBlacklist.driver_id.in_(found), *_active_blacklist_at(at))
+        .order_by(DriverBlacklist.starts_at)
+    ):
+        bans[b.driver_id].append(b)
+
+    reports = {}
+    for driver, country, regulation in rows:
+        rules = [
+            _licence_rule(driver, today),
+            _professional_card_rule(driver, country, regulation, today),
+            *_document_rules(docs[driver.id], today),
+            _minimum_age_rule(driver, regulation, today),
+            _licence_years_rule(driver, regulation, today),
+            *_training_rules(trainings[driver.id], today),
+            _blacklist_rule(bans[driver.id]),
+        ]
+        reports[driver.id] = ComplianceReport.of(SUBJECT, driver.id, at, rules)
+    return reports
+
+
+def driver_compliance(
+    session: Session, actor: Actor, driver_id: uuid.UUID, at: datetime
+) -> ComplianceReport:
+    """Every compliance rule of one driver at ``at``; NotFound when invisible.
+
+    Called by ``GET /v1/drivers/{id}/compliance`` and by the fleet service before assigning.
+    """
+    report = drivers_compliance(session, actor, [driver_id], at).get(driver_id)
+    if report is None:
+        raise NotFound("No such driver.")
+    return report
+
+
+# --- availability ------------------------------------------------------------------------------
+
+
+def availability_conflicts(
+    session: Session, driver_id: uuid.UUID, starts_at: datetime, ends_at: datetime | None
+) -> list[str]:
+    """Why the driver cannot work in ``[starts_at, ends_at)`` (open-ended when None); [] if free.
+
+    Called by the fleet service (assignments) and the scheduling service (shifts).
+    """
+    reasons: list[str] = []
+    leave = (
+        select(DriverRequest)
+        .where(
+            DriverRequest.driver_id == driver_id,
+            DriverRequest.request_type == DriverRequestType.LEAVE.value,
+            DriverRequest.status == DriverRequestStatus.APPROVED.value,
+            DriverRequest.period_end > starts_at,
+        )
+        .order_by(DriverRequest.period_start)
+    )
+    if ends_at is not None:
+        leave = leave.where(DriverRequest.period_start < ends_at)
+    for request in session.scalars(leave):
+        start, end = request.period_start, request.period_end
+        reasons.append(
+            f"The driver is on approved leave from {start.isoformat() if start else '?'} "
+            f"to {end.isoformat() if end else '?'}."
+        )
+    bans = (
+        select(DriverBlacklist)
+        .where(
+            DriverBlacklist.driver_id == driver_id,
+            DriverBlacklist.status == BlacklistStatus.ACTIVE.value,
+            DriverBlacklist.deleted_at.is_(None),
+            or_(DriverBlacklist.ends_at.is_(None), DriverBlacklist.ends_at > starts_at),
+        )
+        .order_by(DriverBlacklist.starts_at)
+    )
+    if ends_at is not None:
+        bans = bans.where(DriverBlacklist.starts_at < ends_at)
+    for ban in session.scalars(bans):
+        until = f" until {ban.ends_at.isoformat()}" if ban.ends_at else ""
+        reasons.append(
+            f"The driver is blacklisted ({ban.category}) from {ban.starts_at.isoformat()}"
+            f"{until}: {ban.reason}"
+        )
+    return reasons
+
+
+def lock_driver(session: Session, driver_id: uuid.UUID) -> Driver:
+    """The live driver row locked ``FOR UPDATE`` (serialises assignments/shifts per driver).
+
+    Called by the fleet and scheduling services before checking overlaps; NotFound if invisible.
+    """
+    driver = session.scalar(
+        select(Driver)
+        .where(Driver.id == driver_id, Driver.deleted_at.is_(None))
+        .with_for_update()
+    )
+    if driver is None:
+        raise NotFound("No such driver.")
+    return driver
+
+
+# --- shared ------------------------------------------------------------------------------------
+
+
+def _tenant_of(actor: Actor) -> uuid.UUID:
+    if actor.tenant_id is None:  # require() guarantees it; this keeps mypy and the reader sure
+        raise NotFound("No tenant is open.")
+    return actor.tenant_id
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# Database constraint → (HTTP problem class, field, message), so a violation the service did
+# not foresee still answers a clear 409/422 naming the field, never a 500.
+_CONSTRAINTS: dict[str, tuple[type[Problem], str, str]] = {
+    "uq_rid_drivers_tenant_id_email_live": (Conflict, "email", "Another driver has this e-mail."),
+    "uq_rid_drivers_tenant_id_phone_live": (Conflict, "phone", "Another driver has this phone."),
+    "uq_rid_drivers_tenant_id_member_id_live": (
+        Conflict, "member_id", "Another driver is linked to this member."),
+    "uq_rid_driver_documents_tenant_id_driver_id_document_id": (
+        Conflict, "document_id", "This document is already attached to the driver."),
+    "ex_rid_driver_cooperation_terms_period": (
+        Conflict, "effective_from",
+        "The driver already has accepted terms in force in this period (one active term per "
+        "driver): terminate them or start the new terms after they end."),
+}
+
+
+def _flush(session: Session) -> None:
+    """Flush; a constraint violation becomes a problem naming the field."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        diag = getattr(exc.orig, "diag", None)
+        name = getattr(diag, "constraint_name", None) or ""
+        if name in _CONSTRAINTS:
+            problem, field, message = _CONSTRAINTS[name]
+            raise problem(message, errors=[{"field": field, "message": message}]) from exc
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        # Remaining CHECKs are named ck_<table>_<rule>: report the rule, as a 422.
+        if sqlstate == "23514":
+            message = f"The values break the rule {name or 'of the table'}."
+            raise ValidationProblem(message, errors=[{"field": name, "message": message}]) from exc
+        if sqlstate == "23P01":
+            raise Conflict("The period overlaps another one.") from exc
+        if sqlstate == "23503":
+            raise ValidationProblem("A referenced row does not exist.") from exc
+        raise
+
+
+def _refresh_version(session: Session, row: Any) -> None:
+    """Read back what the touch trigger set (``version``, ``updated_at``)."""
+    _flush(session)
+    session.refresh(row)
+
+
+def _field_error(field: str, message: str) -> ValidationProblem:
+    return ValidationProblem(message, errors=[{"field": field, "message": message}])
+
+
+def _tenant_country(session: Session, actor: Actor) -> str:
+    country = session.scalar(select(Tenant.country).where(Tenant.id == _tenant_of(actor)))
+    if country is None:
+        raise NotFound("No tenant is open.")
+    return country
+
+
+def normalise_phone(value: str, country: str) -> str:
+    """``value`` in E.164; national formats are read in ``country``. ValueError if not valid."""
+    try:
+        number = phonenumbers.parse(value, country)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError("not a phone number") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError(f"not a valid phone number (read in {country} when national)")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _live(session: Session, model: Any, row_id: uuid.UUID, what: str, *,
+          include_deleted: bool = False) -> Any:
+    stmt = select(model).where(model.id == row_id)
+    if not include_deleted and hasattr(model, "deleted_at"):
+        stmt = stmt.where(model.deleted_at.is_(None))
+    row = session.scalar(stmt)
+    if row is None:
+        raise NotFound(f"No such {what}.")
+    return row
+
+
+def _driver_for_body(session: Session, driver_id: uuid.UUID) -> Driver:
+    """The live driver a request body names; 422 on ``driver_id`` when unknown or foreign."""
+    driver = session.scalar(
+        select(Driver).where(Driver.id == driver_id, Driver.deleted_at.is_(None)))
+    if driver is None:
+        raise _field_error("driver_id", "No such driver.")
+    return driver
+
+
+# --- drivers -----------------------------------------------------------------------------------
+
+
+def get_driver(session: Session, actor: Actor, driver_id: uuid.UUID, *,
+               include_deleted: bool = False) -> Driver:
+    """One driver of the actor's tenant, or 404 (deleted ones only when asked)."""
+    row: Driver = _live(session, Driver, driver_id, "driver", include_deleted=include_deleted)
+    return row
+
+
+def drivers_query(actor: Actor, spec: DriverFilter) -> Select[Any]:
+    """The filtered, sorted query behind the drivers list and its CSV export."""
+    stmt = apply_driver_filter(
+        select(Driver).where(Driver.tenant_id == _tenant_of(actor)), spec)
+    keys, descending = driver_sort_keys(spec.sort)
+    return stmt.order_by(*[k.desc() if descending else k.asc() for k in keys])
+
+
+def list_drivers(
+    session: Session, actor: Actor, params: PageParams, spec: DriverFilter
+) -> tuple[list[Driver], str | None]:
+    """A page of the tenant's drivers (one query)."""
+    stmt = apply_driver_filter(select(Driver).where(Driver.tenant_id == _tenant_of(actor)), spec)
+    keys, descending = driver_sort_keys(spec.sort)
+    return keyset_page(session, stmt, keys, params, descending=descending)
+
+
+_DRIVER_FIELDS = (
+    "first_name", "last_name", "email", "phone", "date_of_birth", "licence_number",
+    "licence_country", "licence_issued_on", "licence_expires_on", "professional_card_type",
+    "professional_card_number", "professional_card_expires_on", "status", "notes", "member_id",
+    "hired_on", "preferred_language",
+)
+
+
+def _check_driver(session: Session, driver: Driver, country: str, changed: set[str]) -> None:
+    """Field rules that need the tenant or several fields at once; all errors at once."""
+    errors: list[dict[str, str]] = []
+    today = _now().date()
+    if "phone" in changed and driver.phone is not None:
+        try:
+            driver.phone = normalise_phone(driver.phone, country)
+        except ValueError as exc:
+            errors.append({"field": "phone", "message": str(exc)})
+    if "email" in changed and driver.email is not None:
+        driver.email = driver.email.strip()
+    dob = driver.date_of_birth
+    if dob is not None and "date_of_birth" in changed:
+        age = _years_between(dob, today) if dob <= today else -1
+        if age < 16 or age > 100:
+            errors.append({"field": "date_of_birth",
+                           "message": "not plausible: a driver is between 16 and 100 years old"})
+    issued, expires = driver.licence_issued_on, driver.licence_expires_on
+    if issued is not None and expires is not None and expires <= issued:
+        errors.append({"field": "licence_expires_on",
+                       "message": "must be after licence_issued_on"})
+    if issued is not None and issued > today and "licence_issued_on" in changed:
+        errors.append({"field": "licence_issued_on", "message": "must not be in the future"})
+    if issued is not None and dob is not None and issued <= dob:
+        errors.append({"field": "licence_issued_on", "message": "must be after date_of_birth"})
+    if driver.hired_on is not None and dob is not None and driver.hired_on <= dob:
+        errors.append({"field": "hired_on", "message": "must be after date_of_birth"})
+    if "member_id" in changed and driver.member_id is not None and session.scalar(
+        select(Member.id).where(Member.id == driver.member_id, Member.deleted_at.is_(None))
+    ) is None:
+        errors.append({"field": "member_id", "message": "no such member"})
+    if errors:
+        fields = ", ".join(sorted({e["field"] for e in errors}))
+        raise ValidationProblem(f"Invalid value for {fields}.", errors=errors)
+
+
+def create_driver(session: Session, actor: Actor, *, data: DriverCreate) -> Driver:
+    """A new driver (phone normalised to E.164 in the tenant's country)."""
+    values = data.model_dump(include=set(_DRIVER_FIELDS))
+    driver = Driver(tenant_id=_tenant_of(actor), created_by=actor.id, updated_by=actor.id,
+                    **{k: (v.value if isinstance(v, StrEnum) else v) for k, v in values.items()})
+    _check_driver(session, driver, _tenant_country(session, actor), set(_DRIVER_FIELDS))
+    session.add(driver)
+    _refresh_version(session, driver)
+    return driver
+
+
+def update_driver(session: Session, actor: Actor, driver_id: uuid.UUID, *,
+                  data: DriverUpdate, if_match: str | None = None) -> Driver:
+    """Change a driver's fields (only those sent); 412 on a stale ``If-Match``."""
+    driver = get_driver(session, actor, driver_id)
+    check_if_match(if_match, driver.version)
+    country = _tenant_country(session, actor)
+    changed = set(data.model_fields_set) & set(_DRIVER_FIELDS)
+    for name in ("first_name", "last_name", "status", "preferred_language"):
+        if name in changed and getattr(data, name) is None:
+            raise _field_error(name, "may not be null")
+    for name in changed:
+        value = getattr(data, name)
+        setattr(driver, name, value.value if isinstance(value, StrEnum) else value)
+    with session.no_autoflush:
+        _check_driver(session, driver, country, changed)
+    driver.updated_by = actor.id
+    _refresh_version(session, driver)
+    return driver
+
+
+def delete_driver(session: Session, actor: Actor, driver_id: uuid.UUID, *, reason: str | None,
+                  if_match: str | None = None) -> None:
+    """Soft-delete a driver, with its reason (restorable); refused while an assignment is open."""
+    driver = get_driver(session, actor, driver_id)
+    check_if_match(if_match, driver.version)
+    open_assignment = session.scalar(
+        select(VehicleAssignment.id).where(
+            VehicleAssignment.driver_id == driver.id, VehicleAssignment.deleted_at.is_(None),
+            VehicleAssignment.status.in_(("scheduled", "active"))).limit(1))
+    if open_assignment is not None:
+        raise Conflict("The driver has a scheduled or active assignment: end or cancel it first.",
+                       assignment_id=str(open_assignment))
+    driver.deleted_at = _now()
+    driver.deleted_by = actor.id
+    driver.deletion_reason = reason
+    _flush(session)
+
+
+def restore_driver(session: Session, actor: Actor, driver_id: uuid.UUID) -> Driver:
+    """Bring a soft-deleted driver back (409 if another live driver took its e-mail/phone)."""
+    driver = get_driver(session, actor, driver_id, include_deleted=True)
+    if driver.deleted_at is None:
+        raise Conflict("The driver is not deleted.")
+    driver.deleted_at = None
+    driver.deleted_by = None
+    driver.deletion_reason = None
+    driver.updated_by = actor.id
+    _refresh_version(session, driver)
+    return driver
+
+
+# --- driver documents --------------------------------------------------------------------------
+
+
+def driver_documents(
+    session: Session, actor: Actor, driver_id: uuid.UUID
+) -> list[tuple[DriverDocument, Document]]:
+    """The driver's document links with their documents (one query after the driver check)."""
+    get_driver(session, actor, driver_id)
+    rows = session.execute(
+        select(DriverDocument, Document)
+        .join(Document, and_(Document.tenant_id == DriverDocument.tenant_id,
+                             Document.id == DriverDocument.document_id))
+        .where(DriverDocument.driver_id == driver_id)
+        .order_by(DriverDocument.created_at, DriverDocument.id)
+    ).all()
+    return [(link, doc) for link, doc in rows]
+
+
+def _driver_document(session: Session, actor: Actor, driver_id: uuid.UUID,
+                     document_id: uuid.UUID) -> tuple[DriverDocument, Document]:
+    get_driver(session, actor, driver_id)
+    row = session.execute(
+        select(DriverDocument, Document)
+        .join(Document, and_(Document.tenant_id == DriverDocument.tenant_id,
+                             Document.id == DriverDocument.document_id))
+        .where(DriverDocument.driver_id == driver_id, DriverDocument.document_id == document_id)
+    ).first()
+    if row is None:
+        raise NotFound("This document is not attached to the driver.")
+    return row[0], row[1]
+
+
+def attach_document(session: Session, actor: Actor, driver_id: uuid.UUID, *,
+                    data: DriverDocumentAttach) -> tuple[DriverDocument, Document]:
+    """Attach an uploaded document about this driver, as required or optional."""
+    driver = get_driver(session, actor, driver_id)
+    doc = session.scalar(select(Document).where(Document.id == data.document_id,
+                                                Document.deleted_at.is_(None)))
+    if doc is None:
+        raise _field_error("document_id", "No such document.")
+    if doc.entity_type != "driver" or doc.entity_id != driver.id:
+        raise _field_error("document_id", "The document is not about this driver.")
+    link = DriverDocument(tenant_id=driver.tenant_id, driver_id=driver.id, document_id=doc.id,
+                          requirement=data.requirement.value, created_by=actor.id,
+                          updated_by=actor.id)
+    session.add(link)
+    _refresh_version(session, link)
+    return link, doc
+
+
+def update_driver_document(session: Session, actor: Actor, driver_id: uuid.UUID,
+                           document_id: uuid.UUID, *, data: DriverDocumentUpdate,
+                           if_match: str | None = None) -> tuple[DriverDocument, Document]:
+    """Change whether the document is required."""
+    link, doc = _driver_document(session, actor, driver_id, document_id)
+    check_if_match(if_match, link.version)
+    link.requirement = data.requirement.value
+    link.updated_by = actor.id
+    _refresh_version(session, link)
+    return link, doc
+
+
+def verify_driver_document(session: Session, actor: Actor, driver_id: uuid.UUID,
+                           document_id: uuid.UUID) -> tuple[DriverDocument, Document]:
+    """Mark the driver's document verified (refused when it is expired or deleted)."""
+    link, doc = _driver_document(session, actor, driver_id, document_id)
+    if doc.deleted_at is not None:
+        raise Conflict("The document was deleted: attach its replacement instead.")
+    if doc.expires_on is not None and doc.expires_on < _now().date():
+        raise Conflict(f"The document expired on {doc.expires_on.isoformat()}: "
+                       "it cannot be verified.")
+    link.verification_status = VerificationStatus.VERIFIED.value
+    link.verified_by = actor.id
+    link.verified_at = _now()
+    link.rejection_reason = None
+    link.updated_by = actor.id
+    _refresh_version(session, link)
+    return link, doc
+
+
+def reject_driver_document(
+    session: Session, actor: Actor, driver_id: uuid.UUID, document_id: uuid.UUID, *, reason: str
+) -> tuple[DriverDocument, Document]:
+    """Reject the driver's document with a reason (the driver must provide another)."""
+    link, doc = _driver_document(session, actor, driver_id, document_id)
+    link.verification_status = VerificationStatus.REJECTED.value
+    link.verified_by = actor.id
+    link.verified_at = _now()
+    link.rejection_reason = reason
+    link.updated_by = actor.id
+    _refresh_version(session, link)
+    return link, doc
+
+
+def detach_document(session: Session, actor: Actor, driver_id: uuid.UUID,
+                    document_id: uuid.UUID) -> None:
+    """Remove the link (the document itself stays, owned by the documents domain)."""
+    link, _ = _driver_document(session, actor, driver_id, document_id)
+    session.delete(link)
+    _flush(session)
+
+
+# --- cooperation terms -------------------------------------------------------------------------
+
+
+def _money_in(value: MoneyIn | None, currency: str, field: str) -> Decimal | None:
+    if value is None:
+        return None
+    money = value.to_money()
+    if money.currency != currency:
+        raise _field_error(f"{field}.currency", f"must be the terms' currency {currency}")
+    return money.amount
+
+
+def create_cooperation_terms(session: Session, actor: Actor, *,
+                             data: CooperationTermsCreate) -> DriverCooperationTerms:
+    """Offer a version of terms to a driver (pending until accepted)."""
+    driver = _driver_for_body(session, data.driver_id)
+    errors: list[dict[str, str]] = []
+    model = data.settlement_model
+    if model is SettlementModel.REVENUE_SHARE and data.fleet_share_pct is None:
+        errors.append({"field": "fleet_share_pct", "message": "required for revenue_share"})
+    if model is not SettlementModel.REVENUE_SHARE and data.fleet_share_pct is not None:
+        errors.append({"field": "fleet_share_pct", "message": "only for revenue_share"})
+    if model is SettlementModel.FIXED_RENT:
+        if data.rent is None:
+            errors.append({"field": "rent", "message": "required for fixed_rent"})
+        if data.rent_period is None:
+            errors.append({"field": "rent_period", "message": "required for fixed_rent"})
+    elif data.rent is not None or data.rent_period is not None:
+        errors.append({"field": "rent", "message": "only for fixed_rent"})
+    if data.effective_to is not None and data.effective_to <= data.effective_from:
+        errors.append({"field": "effective_to", "message": "must be after effective_from"})
+    if data.weekly_deposit_instalment is not None and data.deposit is None:
+        errors.append({"field": "weekly_deposit_instalment", "message": "needs a deposit"})
+    if errors:
+        fields = ", ".join(sorted({e["field"] for e in errors}))
+        raise ValidationProblem(f"Invalid value for {fields}.", errors=errors)
+    deposit = _money_in(data.deposit, data.currency, "deposit")
+    instalment = _money_in(data.weekly_deposit_instalment, data.currency,
+                           "weekly_deposit_instalment")
+    if instalment is not None and (instalment <= 0 or (deposit is not None
+                                                       and instalment > deposit)):
+        raise _field_error("weekly_deposit_instalment", "must be > 0 and at most the deposit")
+    terms = DriverCooperationTerms(
+        tenant_id=driver.tenant_id, driver_id=driver.id, terms_version=data.terms_version,
+        status=CooperationTermsStatus.PENDING.value, effective_from=data.effective_from,
+        effective_to=data.effective_to, settlement_model=model.value,
+        fleet_share_pct=data.fleet_share_pct,
+        rent_amount=_money_in(data.rent, data.currency, "rent"),
+        rent_period=data.rent_period.value if data.rent_period else None,
+        currency=data.currency, recharge_fuel=data.recharge_fuel,
+        recharge_tolls=data.recharge_tolls, recharge_fines=data.recharge_fines,
+        recharge_other_expenses=data.recharge_other_expenses, deposit_amount=deposit,
+        weekly_deposit_instalment=instalment, created_by=actor.id, updated_by=actor.id,
+    )
+    session.add(terms)
+    _refresh_version(session, terms)
+    return terms
+
+
+def get_cooperation_terms(session: Session, actor: Actor,
+                          terms_id: uuid.UUID) -> DriverCooperationTerms:
+    """One version of terms, or 404."""
+    row: DriverCooperationTerms = _live(session, DriverCooperationTerms, terms_id,
+                                        "cooperation terms")
+    return row
+
+
+def cooperation_terms_query(actor: Actor, spec: TermsFilter) -> Select[Any]:
+    """The filtered terms, oldest first (list and CSV)."""
+    return apply_terms_filter(select(DriverCooperationTerms).where(
+        DriverCooperationTerms.tenant_id == _tenant_of(actor)), spec)
+
+
+def list_cooperation_terms(session: Session, actor: Actor, params: PageParams,
+                           spec: TermsFilter) -> tuple[list[DriverCooperationTerms], str | None]:
+    """A page of cooperation terms."""
+    if spec.driver_id is not None:
+        get_driver(session, actor, spec.driver_id)
+    return keyset_page(session, cooperation_terms_query(actor, spec),
+                       [DriverCooperationTerms.id], params)
+
+
+def accept_cooperation_terms(session: Session, actor: Actor, terms_id: uuid.UUID, *,
+                             ip: str | None, user_agent: str | None) -> DriverCooperationTerms:
+    """Record acceptance (time, IP, user agent) and close the terms in force at the new start."""
+    terms = get_cooperation_terms(session, actor, terms_id)
+    if terms.status != CooperationTermsStatus.PENDING.value:
+        raise Conflict(f"Only pending terms can be accepted; these are {terms.status}.")
+    lock_driver(session, terms.driver_id)
+    now = _now()
+    current = session.scalars(
+        select(DriverCooperationTerms).where(
+            DriverCooperationTerms.driver_id == terms.driver_id,
+            DriverCooperationTerms.id != terms.id,
+            DriverCooperationTerms.status == CooperationTermsStatus.ACTIVE.value,
+            DriverCooperationTerms.deleted_at.is_(None),
+            or_(DriverCooperationTerms.effective_to.is_(None),
+                DriverCooperationTerms.effective_to > terms.effective_from),
+        ).with_for_update()
+    ).all()
+    for old in current:
+        if old.effective_from >= terms.effective_from:
+            raise Conflict(
+                f"The terms in force since {old.effective_from.isoformat()} started after these "
+                "new terms would: the new terms must start later.",
+                errors=[{"field": "effective_from", "message": "before the current terms"}])
+        old.effective_to = terms.effective_from
+        if old.effective_to <= now:
+            old.status = CooperationTermsStatus.EXPIRED.value
+        old.updated_by = actor.id
+    _flush(session)
+    terms.status = CooperationTermsStatus.ACTIVE.value
+    terms.accepted_at = now
+    terms.accepted_ip = ip
+    terms.accepted_user_agent = user_agent[:1000] if user_agent else None
+    terms.updated_by = actor.id
+    _refresh_version(session, terms)
+    return terms
+
+
+def terminate_cooperation_terms(session: Session, actor: Actor, terms_id: uuid.UUID, *,
+                                data: TermsTermination) -> DriverCooperationTerms:
+    """End terms in force (at ``effective_to`` or now) or withdraw pending ones, with a reason."""
+    terms = get_cooperation_terms(session, actor, terms_id)
+    if terms.status not in (CooperationTermsStatus.PENDING.value,
+                            CooperationTermsStatus.ACTIVE.value):
+        raise Conflict(f"The terms are already {terms.status}.")
+    if terms.status == CooperationTermsStatus.ACTIVE.value:
+        end = data.effective_to or _now()
+        if end <= terms.effective_from:
+            raise _field_error("effective_to", "must be after the terms' effective_from")
+        if terms.effective_to is not None and end > terms.effective_to:
+            raise _field_error("effective_to", "must not extend the terms")
+        terms.effective_to = end
+    terms.status = CooperationTermsStatus.TERMINATED.value
+    terms.termination_reason = data.reason
+    terms.updated_by = actor.id
+    _refresh_version(session, terms)
+    return terms
+
+
+# --- driver requests ---------------------------------------------------------------------------
+
+REQUEST_TRANSITIONS: dict[str, frozenset[str]] = {
+    DriverRequestStatus.PENDING.value: frozenset({"under_review", "cancelled"}),
+    DriverRequestStatus.UNDER_REVIEW.value: frozenset({"approved", "rejected", "cancelled"}),
+    DriverRequestStatus.APPROVED.value: frozenset({"completed"}),
+    DriverRequestStatus.REJECTED.value: frozenset(),
+    DriverRequestStatus.CANCELLED.value: frozenset(),
+    DriverRequestStatus.COMPLETED.value: frozenset(),
+}
+"""The driver request state machine: status → statuses it may move to."""
+
+
+class InvalidTransition(Conflict):
+    slug, title = "invalid-transition", "This status change is not allowed"
+
+
+def create_driver_request(session: Session, actor: Actor, *,
+                          data: DriverRequestCreate) -> DriverRequest:
+    """A driver's request, pending review; leave needs a period, an advance an amount."""
+    driver = _driver_for_body(session, data.driver_id)
+    kind = data.request_type
+    errors: list[dict[str, str]] = []
+    if kind is DriverRequestType.LEAVE:
+        for name in ("period_start", "period_end"):
+            if getattr(data, name) is None:
+                errors.append({"field": name, "message": "required for leave"})
+    if (data.period_start is None) != (data.period_end is None):
+        errors.append({"field": "period_end", "message": "give both ends of the period"})
+    if data.period_start and data.period_end and data.period_end <= data.period_start:
+        errors.append({"field": "period_end", "message": "must be after period_start"})
+    if kind is DriverRequestType.ADVANCE_PAYMENT and data.amount is None:
+        errors.append({"field": "amount", "message": "required for advance_payment"})
+    amount = data.amount.to_money() if data.amount else None
+    if amount is not None and amount.amount <= 0:
+        errors.append({"field": "amount.amount", "message": "must be greater than 0"})
+    if kind is DriverRequestType.VEHICLE_CHANGE and data.requested_vehicle_id is None:
+        errors.append({"field": "requested_vehicle_id", "message": "required for vehicle_change"})
+    if data.requested_vehicle_id is not None and session.scalar(
+        select(Vehicle.id).where(Vehicle.id == data.requested_vehicle_id,
+                                 Vehicle.deleted_at.is_(None))
+    ) is None:
+        errors.append({"field": "requested_vehicle_id", "message": "no such vehicle"})
+    if errors:
+        fields = ", ".join(sorted({e["field"] for e in errors}))
+        raise ValidationProblem(f"Invalid value for {fields}.", errors=errors)
+    request = DriverRequest(
+        tenant_id=driver.tenant_id, driver_id=driver.id, request_type=kind.value,
+        status=DriverRequestStatus.PENDING.value, period_start=data.period_start,
+        period_end=data.period_end, details=data.details, reason=data.reason,
+        amount=amount.amount if amount else None, currency=amount.currency if amount else None,
+        requested_vehicle_id=data.requested_vehicle_id, created_by=actor.id, updated_by=actor.id,
+    )
+    session.add(request)
+    _refresh_version(session, request)
+    return request
+
+
+def get_driver_request(session: Session, actor: Actor, request_id: uuid.UUID) -> DriverRequest:
+    """One driver request, or 404."""
+    row: DriverRequest = _live(session, DriverRequest, request_id, "driver request")
+    return row
+
+
+def driver_requests_query(actor: Actor, spec: RequestFilter) -> Select[Any]:
+    """The filtered requests (list and CSV)."""
+    return apply_request_filter(
+        select(DriverRequest).where(DriverRequest.tenant_id == _tenant_of(actor)), spec)
+
+
+def list_driver_requests(session: Session, actor: Actor, params: PageParams,
+                         spec: RequestFilter) -> tuple[list[DriverRequest], str | None]:
+    """A page of driver requests, newest first."""
+    return keyset_page(session, driver_requests_query(actor, spec), [DriverRequest.id], params,
+                       descending=True)
+
+
+def leave_conflicts(session: Session, request: DriverRequest) -> list[dict[str, str]]:
+    """Shifts and assignments of the driver not cancelled that overlap the leave period."""
+    start, end = request.period_start, request.period_end
+    if start is None or end is None:
+        return []
+    conflicts: list[dict[str, str]] = []
+    for shift in session.scalars(select(Shift).where(
+        Shift.driver_id == request.driver_id, Shift.deleted_at.is_(None),
+        Shift.status.in_(("scheduled", "in_progress")),
+        Shift.starts_at < end, Shift.ends_at > start,
+    ).order_by(Shift.starts_at)):
+        conflicts.append({"type": "shift", "id": str(shift.id),
+                          "starts_at": shift.starts_at.isoformat(),
+                          "ends_at": shift.ends_at.isoformat()})
+    for assignment in session.scalars(select(VehicleAssignment).where(
+        VehicleAssignment.driver_id == request.driver_id,
+        VehicleAssignment.deleted_at.is_(None),
+        VehicleAssignment.status.in_(("scheduled", "active")),
+        VehicleAssignment.starts_at < end,
+        or_(VehicleAssignment.ends_at.is_(None), VehicleAssignment.ends_at > start),
+    ).order_by(VehicleAssignment.starts_at)):
+        conflicts.append({"type": "assignment", "id": str(assignment.id),
+                          "starts_at": assignment.starts_at.isoformat(),
+                          "ends_at": assignment.ends_at.isoformat() if assignment.ends_at
+                          else "open"})
+    return conflicts
+
+
+def _create_vehicle_change_assignment(session: Session, actor: Actor,
+                                      request: DriverRequest) -> uuid.UUID:
+    """Create the assignment an approved vehicle change asks for, through the fleet service.
+
+    Every assignment rule applies (compliance, blacklist, leave, no overlap): a driver still
+    holding another vehicle over the period gets the fleet's 409, so the current assignment is
+    ended (with its odometer in) by whoever hands the cars over, then the request is approved.
+    """
+    # Imported here: the fleet service imports this module (compliance, availability).
+    from fleetcore.fleet import schemas as fleet_schemas
+    from fleetcore.fleet import service as fleet_service
+
+    if not actor.can("assignments:write"):
+        raise PermissionDenied("Approving a vehicle change creates an assignment: this needs "
+                               "the permission 'assignments:write'.",
+                               permission="assignments:write")
+    if request.requested_vehicle_id is None:
+        raise _field_error("requested_vehicle_id", "a vehicle change names the vehicle wanted")
+    data = fleet_schemas.AssignmentCreate(
+        vehicle_id=request.requested_vehicle_id, driver_id=request.driver_id,
+        starts_at=request.period_start or _now(), ends_at=request.period_end,
+        notes=f"Vehicle change request {request.id}",
+    )
+    return fleet_service.assign_vehicle(session, actor, data=data).id
+
+
+def transition_driver_request(session: Session, actor: Actor, request_id: uuid.UUID,
+                              target: DriverRequestStatus, *,
+                              notes: str | None = None) -> DriverRequest:
+    """Move a request along its state machine; any other move is a 409 naming from/to."""
+    request = get_driver_request(session, actor, request_id)
+    session.refresh(request, with_for_update=True)
+    current = request.status
+    if target.value not in REQUEST_TRANSITIONS[current]:
+        problem = InvalidTransition(f"A {current} request cannot become {target.value}.",
+                                    to=target.value, allowed=sorted(REQUEST_TRANSITIONS[current]))
+        problem.extensions["from"] = current
+        raise problem
+    now = _now()
+    if target is DriverRequestStatus.APPROVED:
+        if request.request_type == DriverRequestType.LEAVE.value:
+            conflicts = leave_conflicts(session, request)
+            if conflicts:
+                raise Conflict(
+                    f"The driver has {len(conflicts)} shift(s)/assignment(s) in the leave period:"
+                    " cancel or move them before approving.", conflicts=conflicts)
+        elif request.request_type == DriverRequestType.VEHICLE_CHANGE.value:
+            request.resulting_assignment_id = _create_vehicle_change_assignment(
+                session, actor, request)
+    if target in (DriverRequestStatus.UNDER_REVIEW, DriverRequestStatus.APPROVED,
+                  DriverRequestStatus.REJECTED):
+        request.reviewed_by = actor.id
+        request.reviewed_at = now
+    if notes is not None:
+        request.resolution_notes = notes
+    request.status = target.value
+    request.updated_by = actor.id
+    _refresh_version(session, request)
+    return request
+
+
+# --- blacklists --------------------------------------------------------------------------------
+
+
+def create_blacklist(session: Session, actor: Actor, *, data: BlacklistCreate) -> DriverBlacklist:
+    """Blacklist a driver; while active it blocks new assignments and shifts."""
+    driver = _driver_for_body(session, data.driver_id)
+    starts = data.starts_at or _now()
+    if data.ends_at is not None and data.ends_at <= starts:
+        raise _field_error("ends_at", "must be after starts_at")
+    entry = DriverBlacklist(
+        tenant_id=driver.tenant_id, driver_id=driver.id, reason=data.reason,
+        category=data.category.value, starts_at=starts, ends_at=data.ends_at,
+        status=BlacklistStatus.ACTIVE.value, decided_by=actor.id, created_by=actor.id,
+        updated_by=actor.id,
+    )
+    session.add(entry)
+    _refresh_version(session, entry)
+    return entry
+
+
+def get_blacklist(session: Session, actor: Actor, entry_id: uuid.UUID, *,
+                  include_deleted: bool = False) -> DriverBlacklist:
+    """One blacklist entry, or 404."""
+    row: DriverBlacklist = _live(session, DriverBlacklist, entry_id, "blacklist entry",
+                                 include_deleted=include_deleted)
+    return row
+
+
+def blacklists_query(actor: Actor, spec: BlacklistFilter) -> Select[Any]:
+    """The filtered entries (list and CSV)."""
+    return apply_blacklist_filter(
+        select(DriverBlacklist).where(DriverBlacklist.tenant_id == _tenant_of(actor)), spec)
+
+
+def list_blacklists(session: Session, actor: Actor, params: PageParams,
+                    spec: BlacklistFilter) -> tuple[list[DriverBlacklist], str | None]:
+    """A page of blacklist entries."""
+    return keyset_page(session, blacklists_query(actor, spec), [DriverBlacklist.id], params)
+
+
+def update_blacklist(session: Session, actor: Actor, entry_id: uuid.UUID, *,
+                     data: BlacklistUpdate, if_match: str | None = None) -> DriverBlacklist:
+    """Change the reason, category or end of an entry."""
+    entry = get_blacklist(session, actor, entry_id)
+    check_if_match(if_match, entry.version)
+    changed = data.model_fields_set
+    for name in ("reason", "category"):
+        if name in changed:
+            value = getattr(data, name)
+            if value is None:
+                raise _field_error(name, "may not be null")
+            setattr(entry, name, value.value if isinstance(value, StrEnum) else value)
+    if "ends_at" in changed:
+        if data.ends_at is not None and data.ends_at <= entry.starts_at:
+            raise _field_error("ends_at", "must be after starts_at")
+        entry.ends_at = data.ends_at
+    entry.updated_by = actor.id
+    _refresh_version(session, entry)
+    return entry
+
+
+def lift_blacklist(session: Session, actor: Actor, entry_id: uuid.UUID, *,
+                   reason: str) -> DriverBlacklist:
+    """Lift an active entry, with a reason."""
+    entry = get_blacklist(session, actor, entry_id)
+    if entry.status != BlacklistStatus.ACTIVE.value:
+        raise Conflict("The entry is already lifted.")
+    entry.status = BlacklistStatus.LIFTED.value
+    entry.lifted_at = _now()
+    entry.lifted_by = actor.id
+    entry.lift_reason = reason
+    entry.updated_by = actor.id
+    _refresh_version(session, entry)
+    return entry
+
+
+# --- training ----------------------------------------------------------------------------------
+
+_TRAINING_FIELDS = ("training_name", "training_type", "provider", "status", "scheduled_on",
+                    "completed_on", "expires_on", "score", "certificate_document_id")
+
+
+def _check_training(session: Session, training: DriverTraining, changed: set[str]) -> None:
+    errors: list[dict[str, str]] = []
+    if training.status == TrainingStatus.COMPLETED.value and training.completed_on is None:
+        errors.append({"field": "completed_on", "message": "required when completed"})
+    if training.completed_on is not None and training.completed_on > _now().date():
+        errors.append({"field": "completed_on", "message": "must not be in the future"})
+    if (training.expires_on is not None and training.completed_on is not None
+            and training.expires_on < training.completed_on):
+        errors.append({"field": "expires_on", "message": "must not be before completed_on"})
+    if "certificate_document_id" in changed and training.certificate_document_id is not None \
+            and session.scalar(select(Document.id).where(
+                Document.id == training.certificate_document_id,
+                Document.deleted_at.is_(None))) is None:
+        errors.append({"field": "certificate_document_id", "message": "no such document"})
+    if errors:
+        fields = ", ".join(sorted({e["field"] for e in errors}))
+        raise ValidationProblem(f"Invalid value for {fields}.", errors=errors)
+
+
+def create_training(session: Session, actor: Actor, *, data: TrainingCreate) -> DriverTraining:
+    """A training a driver must (mandatory) or may take."""
+    driver = _driver_for_body(session, data.driver_id)
+    values = data.model_dump(include=set(_TRAINING_FIELDS))
+    training = DriverTraining(
+        tenant_id=driver.tenant_id, driver_id=driver.id, created_by=actor.id,
+        updated_by=actor.id,
+        **{k: (v.value if isinstance(v, StrEnum) else v) for k, v in values.items()})
+    _check_training(session, training, set(_TRAINING_FIELDS))
+    session.add(training)
+    _refresh_version(session, training)
+    return training
+
+
+def get_training(session: Session, actor: Actor, training_id: uuid.UUID, *,
+                 include_deleted: bool = False) -> DriverTraining:
+    """One training, or 404."""
+    row: DriverTraining = _live(session, DriverTraining, training_id, "training",
+                                include_deleted=include_deleted)
+    return row
+
+
+def training_query(actor: Actor, spec: TrainingFilter) -> Select[Any]:
+    """The filtered trainings (list and CSV)."""
+    return apply_training_filter(
+        select(DriverTraining).where(DriverTraining.tenant_id == _tenant_of(actor)), spec)
+
+
+def list_training(session: Session, actor: Actor, params: PageParams,
+                  spec: TrainingFilter) -> tuple[list[DriverTraining], str | None]:
+    """A page of trainings."""
+    return keyset_page(session, training_query(actor, spec), [DriverTraining.id], params)
+
+
+def update_training(session: Session, actor: Actor, training_id: uuid.UUID, *,
+                    data: TrainingUpdate, if_match: str | None = None) -> DriverTraining:
+    """Change a training (e.g. record its completion)."""
+    training = get_training(session, actor, training_id)
+    check_if_match(if_match, training.version)
+    changed = set(data.model_fields_set) & set(_TRAINING_FIELDS)
+    session.flush()
+    for name in ("training_name", "training_type", "status"):
+        if name in changed and getattr(data, name) is None:
+            raise _field_error(name, "may not be null")
+    for name in changed:
+        value = getattr(data, name)
+        setattr(training, name, value.value if isinstance(value, StrEnum) else value)
+    with session.no_autoflush:
+        _check_training(session, training, changed)
+    training.updated_by = actor.id
+    _refresh_version(session, training)
+    return training
+
+
+def _soft_delete(session: Session, actor: Actor, row: Any, reason: str | None,
+                 if_match: str | None) -> None:
+    check_if_match(if_match, row.version)
+    row.deleted_at = _now()
+    row.deleted_by = actor.id
+    row.deletion_reason = reason
+    _flush(session)
+
+
+def _restore(session: Session, actor: Actor, row: Any) -> None:
+    if row.deleted_at is None:
+        raise Conflict("It is not deleted.")
+    row.deleted_at = None
+    row.deleted_by = None
+    row.deletion_reason = None
+    row.updated_by = actor.id
+    _refresh_version(session, row)
+
+
+def delete_training(session: Session, actor: Actor, training_id: uuid.UUID, *,
+                    reason: str | None,
+                    if_match: str | None = None) -> None:
+    """Soft-delete a training with a reason."""
+    _soft_delete(session, actor, get_training(session, actor, training_id), reason, if_match)
+
+
+def restore_training(session: Session, actor: Actor, training_id: uuid.UUID) -> DriverTraining:
+    """Bring a deleted training back."""
+    training = get_training(session, actor, training_id, include_deleted=True)
+    _restore(session, actor, training)
+    return training
+
+
+def delete_blacklist(session: Session, actor: Actor, entry_id: uuid.UUID, *,
+                     reason: str | None,
+                     if_match: str | None = None) -> None:
+    """Soft-delete an entry recorded by mistake (lifting is the normal end)."""
+    _soft_delete(session, actor, get_blacklist(session, actor, entry_id), reason, if_match)
+
+
+def restore_blacklist(session: Session, actor: Actor, entry_id: uuid.UUID) -> DriverBlacklist:
+    """Bring a deleted entry back."""
+    entry = get_blacklist(session, actor, entry_id, include_deleted=True)
+    _restore(session, actor, entry)
+    return entry
+
+
+# --- performances ------------------------------------------------------------------------------
+
+
+def performances_query(actor: Actor, spec: PerformanceFilter) -> Select[Any]:
+    """The filtered performance rows (list and CSV)."""
+    return apply_performance_filter(
+        select(DriverPerformance).where(DriverPerformance.tenant_id == _tenant_of(actor)), spec)
+
+
+def list_performances(session: Session, actor: Actor, params: PageParams,
+                      spec: PerformanceFilter) -> tuple[list[DriverPerformance], str | None]:
+    """A page of computed performance figures (read-only)."""
+    return keyset_page(session, performances_query(actor, spec), [DriverPerformance.id], params)

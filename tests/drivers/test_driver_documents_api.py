@@ -1,0 +1,101 @@
+"""A driver's documents: attach, requirement, verify/reject, expiry, detach."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from drivers_support import committed_insert, document_values, driver_body
+from fastapi.testclient import TestClient
+
+from api_support import TenantWorld
+
+Auth = Callable[..., dict[str, str]]
+
+
+def _driver(client: TestClient, world: TenantWorld, auth: Auth, n: int) -> str:
+    response = client.post("/v1/drivers", headers=auth(world), json=driver_body(n))
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def test_attach_verify_reject_and_detach(
+    client: TestClient, tenant_a: TenantWorld, tenant_b: TenantWorld, auth: Auth, sessions: Any
+) -> None:
+    driver = _driver(client, tenant_a, auth, 1)
+    other_driver = _driver(client, tenant_a, auth, 2)
+    doc = committed_insert(sessions, tenant_a.id, "doc_documents",
+                           **document_values(uuid.UUID(driver)))
+    not_his = committed_insert(sessions, tenant_a.id, "doc_documents",
+                               **document_values(uuid.UUID(other_driver)))
+    foreign_driver = _driver(client, tenant_b, auth, 3)
+    foreign = committed_insert(sessions, tenant_b.id, "doc_documents",
+                               **document_values(uuid.UUID(foreign_driver)))
+    url = f"/v1/drivers/{driver}/documents"
+    for document_id in (not_his, foreign, uuid.uuid4()):
+        refused = client.post(url, headers=auth(tenant_a), json={"document_id": str(document_id)})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["field"] == "document_id"
+
+    attached = client.post(url, headers=auth(tenant_a), json={"document_id": str(doc)})
+    assert attached.status_code == 201, attached.text
+    link = attached.json()
+    assert (link["requirement"], link["verification_status"]) == ("required", "pending")
+    assert link["expires_on"] == "2030-01-01"
+    assert link["expired"] is False
+    again = client.post(url, headers=auth(tenant_a), json={"document_id": str(doc)})
+    assert again.status_code == 409
+    assert again.json()["errors"][0]["field"] == "document_id"
+
+    item = f"{url}/{doc}"
+    assert client.post(f"{item}/reject", headers=auth(tenant_a), json={}).status_code == 422
+    rejected = client.post(f"{item}/reject", headers=auth(tenant_a),
+                           json={"reason": "Blurred scan"})
+    assert rejected.status_code == 200
+    assert rejected.json()["verification_status"] == "rejected"
+    assert rejected.json()["rejection_reason"] == "Blurred scan"
+    verified = client.post(f"{item}/verify", headers=auth(tenant_a))
+    assert verified.status_code == 200
+    assert verified.json()["verification_status"] == "verified"
+    assert verified.json()["rejection_reason"] is None
+
+    tag = verified.headers["etag"]
+    optional = client.patch(item, headers={**auth(tenant_a), "If-Match": tag},
+                            json={"requirement": "optional"})
+    assert optional.status_code == 200
+    assert optional.json()["requirement"] == "optional"
+    assert client.patch(item, headers={**auth(tenant_a), "If-Match": tag},
+                        json={"requirement": "required"}).status_code == 412
+
+    listed = client.get(url, headers=auth(tenant_a)).json()
+    assert [d["document_id"] for d in listed] == [str(doc)]
+    assert client.get(url, headers=auth(tenant_b)).status_code == 404
+    assert client.post(f"{item}/verify", headers=auth(tenant_b)).status_code == 404
+    assert client.post(f"{item}/verify", headers=auth(tenant_a, "viewer")).status_code == 403
+
+    assert client.delete(item, headers=auth(tenant_a)).status_code == 204
+    assert client.get(url, headers=auth(tenant_a)).json() == []
+    assert client.post(f"{item}/verify", headers=auth(tenant_a)).status_code == 404
+
+
+def test_an_expired_document_cannot_be_verified_and_fails_compliance(
+    client: TestClient, tenant_a: TenantWorld, auth: Auth, sessions: Any
+) -> None:
+    driver = _driver(client, tenant_a, auth, 4)
+    doc = committed_insert(sessions, tenant_a.id, "doc_documents",
+                           **document_values(uuid.UUID(driver), expires_on=date(2026, 1, 1)))
+    url = f"/v1/drivers/{driver}/documents"
+    assert client.post(url, headers=auth(tenant_a),
+                       json={"document_id": str(doc)}).status_code == 201
+    [listed] = client.get(url, headers=auth(tenant_a)).json()
+    assert listed["expired"] is True
+    refused = client.post(f"{url}/{doc}/verify", headers=auth(tenant_a))
+    assert refused.status_code == 409
+    assert "expired" in refused.json()["detail"]
+    report = client.get(f"/v1/drivers/{driver}/compliance", headers=auth(tenant_a)).json()
+    assert report["compliant"] is False
+    [failure] = [r for r in report["rules"] if r["status"] == "fail"]
+    assert failure["rule"] == "required_documents"
+    assert failure["related_id"] == str(doc)
