@@ -88,9 +88,28 @@ class Settings(BaseSettings):
     chatwoot_webhook_secret: str | None = None
     freescout_url: str | None = None
     freescout_api_key: str | None = None
-    storage_backend: str = "local"
+    storage_backend: str = Field(
+        default="local",
+        description="Where document files live: 'local' (under FLEETCORE_DATA_DIR/documents) "
+        "or 'supabase' (Supabase Storage; needs SUPABASE_URL and SUPABASE_SERVICE_KEY).",
+    )
     supabase_url: str | None = None
     supabase_service_key: str | None = None
+    supabase_storage_bucket: str = Field(
+        default="documents", description="Supabase Storage bucket of the document files."
+    )
+    document_max_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1, description="Largest document upload accepted (bytes)."
+    )
+    document_link_ttl_seconds: int = Field(
+        default=600, ge=10, le=86_400,
+        description="How long a document download link stays valid.",
+    )
+    document_link_secret: str | None = Field(
+        default=None,
+        description="HMAC key of the /files/<token> download links (share it between API "
+        "instances). Unset: a random key kept under FLEETCORE_DATA_DIR/keys.",
+    )
 
     @field_validator("clerk_authorized_parties", mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from typing import Any
 
 import pycountry
 from sqlalchemy import (
+    ColumnElement,
     Table,
     bindparam,
     column,
@@ -34,18 +36,27 @@ from sqlalchemy import (
     func,
     insert,
     literal_column,
+    or_,
     select,
+    true,
     tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import TableValuedAlias
 
 import fleetcore.reference.models  # noqa: F401 - registers the dir_ tables on Base.metadata
+from fleetcore.core.auth import Actor
+from fleetcore.core.errors import Conflict, Forbidden, NotFound, ValidationProblem
 from fleetcore.core.money import is_currency
 from fleetcore.core.orm import Base, new_id
+from fleetcore.core.pagination import PageParams, equal_filters, keyset_page
+from fleetcore.core.versioning import check_if_match
+from fleetcore.reference.models import CarMake, CarModel, CountryRegulation, Platform, VehicleClass
+from fleetcore.reference.schemas import CarMakeCreate, CarMakeUpdate, CarModelCreate, CarModelUpdate
 
 __all__ = [
     "CarMakeRecord",
@@ -667,3 +678,268 @@ def load_reference_data(session: Session, data: ReferenceData | None = None) -> 
         car_makes=car_makes,
         car_models=car_models,
     )
+
+
+# --- the reference API: reads, and the tenant's private car catalogue ----------------------
+#
+# Reads run under RLS like every request: dir_car_makes/dir_car_models show the global rows
+# and the current tenant's own, and the queries say so too (isolation holds twice). Global
+# rows are read-only to tenants (403); another tenant's private rows do not exist (404).
+
+
+def _catalogue_tenant(actor: Actor) -> uuid.UUID:
+    if actor.tenant_id is None:  # require() guarantees it
+        raise NotFound("No tenant is open.")
+    return actor.tenant_id
+
+
+def _visible(model: type[CarMake] | type[CarModel], tenant_id: uuid.UUID) -> ColumnElement[bool]:
+    return or_(model.tenant_id.is_(None), model.tenant_id == tenant_id)
+
+
+def _name_like(column_: Any, q: str) -> ColumnElement[bool]:
+    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    result: ColumnElement[bool] = column_.ilike(f"%{escaped}%", escape="\\")
+    return result
+
+
+def list_platforms(
+    session: Session, params: PageParams, *, active: bool | None = None,
+    country: str | None = None,
+) -> tuple[list[Platform], str | None]:
+    """Ride-hailing platforms by code, optionally active ones or those of one country."""
+    statement = equal_filters(select(Platform), {Platform.active: active})
+    if country is not None:
+        statement = statement.where(Platform.countries.contains([country]))
+    return keyset_page(session, statement, [Platform.code, Platform.id], params)
+
+
+def list_vehicle_classes(
+    session: Session, params: PageParams, *, country: str | None = None
+) -> tuple[list[VehicleClass], str | None]:
+    """Vehicle classes by country and code."""
+    statement = equal_filters(select(VehicleClass), {VehicleClass.country: country})
+    return keyset_page(session, statement,
+                       [VehicleClass.country, VehicleClass.code, VehicleClass.id], params)
+
+
+def list_country_regulations(
+    session: Session, params: PageParams, *, country: str | None = None, at: date | None = None
+) -> tuple[list[CountryRegulation], str | None]:
+    """Country regulations by country and period; ``at`` keeps the ones in force that day."""
+    statement = equal_filters(select(CountryRegulation), {CountryRegulation.country: country})
+    if at is not None:
+        statement = statement.where(
+            CountryRegulation.effective_from <= at,
+            or_(CountryRegulation.effective_to.is_(None), CountryRegulation.effective_to > at),
+        )
+    keys = [CountryRegulation.country, CountryRegulation.effective_from, CountryRegulation.id]
+    return keyset_page(session, statement, keys, params)
+
+
+def _scope_filter(model: type[CarMake] | type[CarModel], tenant_id: uuid.UUID,
+                  scope: str | None) -> ColumnElement[bool]:
+    if scope == "global":
+        return model.tenant_id.is_(None)
+    if scope == "private":
+        return model.tenant_id == tenant_id
+    return _visible(model, tenant_id)
+
+
+def list_car_makes(
+    session: Session, actor: Actor, params: PageParams, *, q: str | None = None,
+    scope: str | None = None,
+) -> tuple[list[CarMake], str | None]:
+    """Car makes by name: the global catalogue and the tenant's own additions."""
+    tenant_id = _catalogue_tenant(actor)
+    statement = select(CarMake).where(_scope_filter(CarMake, tenant_id, scope))
+    if q:
+        statement = statement.where(_name_like(CarMake.name, q))
+    return keyset_page(session, statement, [CarMake.name, CarMake.id], params)
+
+
+def get_car_make(session: Session, actor: Actor, make_id: uuid.UUID) -> CarMake:
+    """A car make the tenant can see (global or its own), or 404."""
+    make = session.scalar(select(CarMake).where(
+        CarMake.id == make_id, _visible(CarMake, _catalogue_tenant(actor))))
+    if make is None:
+        raise NotFound("No such car make.")
+    return make
+
+
+def _own(row: CarMake | CarModel, what: str) -> None:
+    if row.tenant_id is None:
+        raise Forbidden(f"Global catalogue {what}s are read-only: add a private {what} instead.")
+
+
+def _flush_catalogue(session: Session, field_name: str, message: str) -> None:
+    """Flush; a unique violation becomes a 409 naming ``field_name``, a reference a 409 too."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        state = getattr(exc.orig, "sqlstate", None)
+        if state == "23505":
+            raise Conflict(message, errors=[{"field": field_name, "message": message}]) from exc
+        if state == "23503":
+            raise Conflict("The row is still in use (vehicles refer to it).") from exc
+        raise
+
+
+def _refresh(session: Session, row: CarMake | CarModel) -> None:
+    session.flush()
+    session.refresh(row, ["version", "updated_at"])
+
+
+def _check_make_name_free(session: Session, tenant_id: uuid.UUID, name: str,
+                          *, exclude: uuid.UUID | None = None) -> None:
+    clash = session.scalar(select(CarMake).where(
+        _visible(CarMake, tenant_id), func.lower(CarMake.name) == name.lower(),
+        CarMake.id != exclude if exclude else true()))
+    if clash is not None:
+        where = "the global catalogue" if clash.tenant_id is None else "your catalogue"
+        message = f"A car make named {clash.name!r} is already in {where}."
+        raise Conflict(message, errors=[{"field": "name", "message": message}])
+
+
+def create_car_make(session: Session, actor: Actor, *, data: CarMakeCreate) -> CarMake:
+    """A private car make of the tenant; its name must not exist globally or privately."""
+    tenant_id = _catalogue_tenant(actor)
+    _check_make_name_free(session, tenant_id, data.name)
+    make = CarMake(tenant_id=tenant_id, name=data.name, created_by=actor.id,
+                   updated_by=actor.id)
+    session.add(make)
+    _flush_catalogue(session, "name", f"A car make named {data.name!r} already exists.")
+    session.refresh(make)
+    return make
+
+
+def update_car_make(
+    session: Session, actor: Actor, make_id: uuid.UUID, *, data: CarMakeUpdate,
+    if_match: str | None = None,
+) -> CarMake:
+    """Rename one of the tenant's private car makes."""
+    make = get_car_make(session, actor, make_id)
+    _own(make, "make")
+    check_if_match(if_match, make.version)
+    if data.name is not None and data.name != make.name:
+        _check_make_name_free(session, _catalogue_tenant(actor), data.name,
+                              exclude=make.id)
+        make.name = data.name
+        make.updated_by = actor.id
+        _flush_catalogue(session, "name", f"A car make named {data.name!r} already exists.")
+        _refresh(session, make)
+    return make
+
+
+def delete_car_make(
+    session: Session, actor: Actor, make_id: uuid.UUID, *, if_match: str | None = None
+) -> None:
+    """Delete one of the tenant's private car makes that has no models and no vehicles."""
+    make = get_car_make(session, actor, make_id)
+    _own(make, "make")
+    check_if_match(if_match, make.version)
+    models = session.scalar(select(func.count()).select_from(CarModel).where(
+        CarModel.make_id == make.id))
+    if models:
+        raise Conflict(f"The make has {models} model(s): delete them first.")
+    session.delete(make)
+    _flush_catalogue(session, "id", "The make is in use.")
+
+
+def list_car_models(
+    session: Session, actor: Actor, params: PageParams, *, make_id: uuid.UUID | None = None,
+    q: str | None = None, scope: str | None = None,
+) -> tuple[list[CarModel], str | None]:
+    """Car models by name: the global catalogue and the tenant's own additions."""
+    tenant_id = _catalogue_tenant(actor)
+    statement = equal_filters(
+        select(CarModel).where(_scope_filter(CarModel, tenant_id, scope)),
+        {CarModel.make_id: make_id},
+    )
+    if q:
+        statement = statement.where(_name_like(CarModel.name, q))
+    return keyset_page(session, statement, [CarModel.name, CarModel.id], params)
+
+
+def get_car_model(session: Session, actor: Actor, model_id: uuid.UUID) -> CarModel:
+    """A car model the tenant can see (global or its own), or 404."""
+    model = session.scalar(select(CarModel).where(
+        CarModel.id == model_id, _visible(CarModel, _catalogue_tenant(actor))))
+    if model is None:
+        raise NotFound("No such car model.")
+    return model
+
+
+def _check_model_name_free(session: Session, tenant_id: uuid.UUID, make_id: uuid.UUID,
+                           name: str, *, exclude: uuid.UUID | None = None) -> None:
+    clash = session.scalar(select(CarModel).where(
+        _visible(CarModel, tenant_id), CarModel.make_id == make_id,
+        func.lower(CarModel.name) == name.lower(),
+        CarModel.id != exclude if exclude else true()))
+    if clash is not None:
+        message = f"This make already has a model named {clash.name!r}."
+        raise Conflict(message, errors=[{"field": "name", "message": message}])
+
+
+def create_car_model(session: Session, actor: Actor, *, data: CarModelCreate) -> CarModel:
+    """A private car model of the tenant, of a global make or one of its own."""
+    tenant_id = _catalogue_tenant(actor)
+    make = session.scalar(select(CarMake).where(
+        CarMake.id == data.make_id, _visible(CarMake, tenant_id)))
+    if make is None:
+        raise ValidationProblem("No such car make.", errors=[
+            {"field": "make_id", "message": "no such car make"}])
+    _check_model_name_free(session, tenant_id, make.id, data.name)
+    model = CarModel(
+        tenant_id=tenant_id, make_id=make.id, name=data.name,
+        default_class_code=data.default_class_code, year_from=data.year_from,
+        year_to=data.year_to, body_type=data.body_type, seats=data.seats,
+        energy_types=list(dict.fromkeys(data.energy_types)), created_by=actor.id,
+        updated_by=actor.id,
+    )
+    session.add(model)
+    _flush_catalogue(session, "name", f"This make already has a model named {data.name!r}.")
+    session.refresh(model)
+    return model
+
+
+def update_car_model(
+    session: Session, actor: Actor, model_id: uuid.UUID, *, data: CarModelUpdate,
+    if_match: str | None = None,
+) -> CarModel:
+    """Change one of the tenant's private car models."""
+    model = get_car_model(session, actor, model_id)
+    _own(model, "model")
+    check_if_match(if_match, model.version)
+    changes = {name: getattr(data, name) for name in data.model_fields_set}
+    if "name" in changes and changes["name"] is None:
+        raise ValidationProblem("name cannot be null.", errors=[
+            {"field": "name", "message": "cannot be null"}])
+    if "energy_types" in changes:
+        changes["energy_types"] = list(dict.fromkeys(changes["energy_types"] or []))
+    year_from = changes.get("year_from", model.year_from)
+    year_to = changes.get("year_to", model.year_to)
+    if year_from is not None and year_to is not None and year_to < year_from:
+        raise ValidationProblem("year_to must not be before year_from.", errors=[
+            {"field": "year_to", "message": "before year_from"}])
+    if changes.get("name") and changes["name"] != model.name:
+        _check_model_name_free(session, _catalogue_tenant(actor), model.make_id,
+                               changes["name"], exclude=model.id)
+    for name, value in changes.items():
+        setattr(model, name, value)
+    model.updated_by = actor.id
+    _flush_catalogue(session, "name", "This make already has a model with that name.")
+    _refresh(session, model)
+    return model
+
+
+def delete_car_model(
+    session: Session, actor: Actor, model_id: uuid.UUID, *, if_match: str | None = None
+) -> None:
+    """Delete one of the tenant's private car models that no vehicle uses."""
+    model = get_car_model(session, actor, model_id)
+    _own(model, "model")
+    check_if_match(if_match, model.version)
+    session.delete(model)
+    _flush_catalogue(session, "id", "The model is in use.")

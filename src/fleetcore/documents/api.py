@@ -1,0 +1,380 @@
+"""``/v1/documents`` endpoints and the public ``/files/<token>`` download route.
+
+The storage backend is chosen at start-up (``app.state.document_storage``, set by the app
+factory from ``STORAGE_BACKEND``) and reaches the service through :func:`document_storage`.
+``/files/<token>`` is public on purpose: the signed token *is* the authorisation (tenant,
+document, expiry, HMAC); it is refused with a 403 problem when expired or altered.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import Callable, Coroutine
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
+from fastapi import status as http_status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
+from fastapi.routing import APIRoute
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from fleetcore.core.db import DbContext, context_session
+from fleetcore.core.deps import DbSession
+from fleetcore.core.errors import problem_response
+from fleetcore.core.export import CsvColumn, csv_response
+from fleetcore.core.pagination import Page, Pagination
+from fleetcore.core.versioning import etag
+from fleetcore.documents import service
+from fleetcore.documents.filters import DocumentFilter, DocumentSort, apply_document_filter
+from fleetcore.documents.models import Document, DocumentEntityType, DocumentType
+from fleetcore.documents.permissions import DocumentsRead, DocumentsWrite
+from fleetcore.documents.schemas import (
+    DocumentOut,
+    DocumentRejection,
+    DocumentUpdate,
+    DocumentUpload,
+    DownloadLinkOut,
+)
+from fleetcore.documents.storage import DocumentStorage, LocalStorage
+from fleetcore.settings import Settings
+
+router = APIRouter(prefix="/v1")
+files_router = APIRouter()
+
+TAG = "documents"
+# Multipart framing and form fields around the file: a Content-Length above the file limit
+# plus this is refused before the body is read.
+_MULTIPART_OVERHEAD = 64 * 1024
+
+IfMatch = Annotated[
+    str | None,
+    Header(description="The `ETag` last read; a stale one is refused with 412."),
+]
+
+
+# --- dependencies --------------------------------------------------------------------------
+
+
+def local_storage_for(settings: Settings) -> LocalStorage:
+    """The local-disk backend under ``<FLEETCORE_DATA_DIR>/documents``."""
+    return LocalStorage(settings.fleetcore_data_dir / "documents")
+
+
+def document_storage(request: Request) -> DocumentStorage:
+    """The document storage backend chosen at start-up."""
+    state = request.app.state
+    storage: DocumentStorage | None = getattr(state, "document_storage", None)
+    if storage is None:
+        storage = local_storage_for(state.settings)
+        state.document_storage = storage
+    return storage
+
+
+def link_secret(settings: Settings) -> bytes:
+    """``DOCUMENT_LINK_SECRET``, or a random key kept (0600) under the data dir."""
+    if settings.document_link_secret:
+        return settings.document_link_secret.encode()
+    path = settings.fleetcore_data_dir / "keys" / "document-links.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _write_new_key(path)
+    return bytes.fromhex(path.read_text().strip())
+
+
+def _write_new_key(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return  # another process made it first: use theirs
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(32))
+
+
+def link_signer(request: Request) -> service.DownloadLinkSigner:
+    """The signer of ``/files/<token>`` links (its key read once per process)."""
+    state = request.app.state
+    signer: service.DownloadLinkSigner | None = getattr(state, "document_link_signer", None)
+    if signer is None:
+        signer = service.DownloadLinkSigner(link_secret(state.settings))
+        state.document_link_signer = signer
+    return signer
+
+
+Storage = Annotated[DocumentStorage, Depends(document_storage)]
+Signer = Annotated[service.DownloadLinkSigner, Depends(link_signer)]
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+AppSettings = Annotated[Settings, Depends(_settings)]
+
+
+class UploadLimitRoute(APIRoute):
+    """Refuses a request whose ``Content-Length`` is far above the file limit before its body
+    is read and spooled (the service still counts the bytes of every upload)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def limited(request: Request) -> Response:
+            settings: Settings = request.app.state.settings
+            length = request.headers.get("content-length", "")
+            limit = settings.document_max_bytes
+            if length.isdigit() and int(length) > limit + _MULTIPART_OVERHEAD:
+                problem = service.PayloadTooLarge(
+                    f"The file is larger than the limit of {limit} bytes.",
+                    errors=[{"field": "file", "message": f"larger than {limit} bytes"}],
+                    max_bytes=limit,
+                )
+                return problem_response(problem, request)
+            return await handler(request)
+
+        return limited
+
+
+def _with_etag(response: Response, document: Document) -> DocumentOut:
+    response.headers["ETag"] = etag(document.version)
+    return DocumentOut.model_validate(document)
+
+
+# --- list, export, get ---------------------------------------------------------------------
+
+
+def document_filter(
+    entity_type: DocumentEntityType | None = None,
+    entity_id: uuid.UUID | None = None,
+    document_type: DocumentType | None = None,
+    verified: bool | None = None,
+    rejected: bool | None = None,
+    expired: Annotated[bool | None, Query(description="Expired before today (tenant's day).")]
+    = None,
+    expiring_before: Annotated[date | None, Query(description="Expires before this day.")]
+    = None,
+    expiring_within_days: Annotated[
+        int | None,
+        Query(ge=0, le=3650, description="Still valid today and expiring within N days."),
+    ] = None,
+    include_deleted: bool = False,
+    sort: DocumentSort = DocumentSort.CREATED,
+) -> DocumentFilter:
+    """The list filters of the query string."""
+    return DocumentFilter(
+        entity_type=entity_type.value if entity_type else None, entity_id=entity_id,
+        document_type=document_type.value if document_type else None, verified=verified,
+        rejected=rejected, expired=expired, expiring_before=expiring_before,
+        expiring_within_days=expiring_within_days, include_deleted=include_deleted, sort=sort,
+    )
+
+
+Filters = Annotated[DocumentFilter, Depends(document_filter)]
+
+
+@router.get("/documents", tags=[TAG], summary="List documents (filters, expiry tracking)")
+def list_documents(
+    actor: DocumentsRead, session: DbSession, page: Pagination, filters: Filters
+) -> Page[DocumentOut]:
+    documents, cursor = service.list_documents(session, actor, page, filters)
+    return Page(items=[DocumentOut.model_validate(d) for d in documents], next_cursor=cursor)
+
+
+_CSV_COLUMNS = [
+    CsvColumn("id", lambda d: d.id),
+    CsvColumn("entity_type", lambda d: d.entity_type),
+    CsvColumn("entity_id", lambda d: d.entity_id),
+    CsvColumn("document_type", lambda d: d.document_type),
+    CsvColumn("document_number", lambda d: d.document_number),
+    CsvColumn("file_name", lambda d: d.file_name),
+    CsvColumn("mime_type", lambda d: d.mime_type),
+    CsvColumn("size_bytes", lambda d: d.size_bytes),
+    CsvColumn("sha256", lambda d: d.sha256),
+    CsvColumn("issued_on", lambda d: d.issued_on),
+    CsvColumn("expires_on", lambda d: d.expires_on),
+    CsvColumn("verified", lambda d: d.verified),
+    CsvColumn("verified_at", lambda d: d.verified_at),
+    CsvColumn("rejection_reason", lambda d: d.rejection_reason),
+    CsvColumn("created_at", lambda d: d.created_at),
+    CsvColumn("deleted_at", lambda d: d.deleted_at),
+]
+
+
+@router.get("/documents/export.csv", tags=[TAG], summary="Export the filtered documents as CSV",
+            response_class=StreamingResponse,
+            responses={200: {"content": {"text/csv": {}}, "description": "The CSV file."}})
+def export_documents(actor: DocumentsRead, session: DbSession, filters: Filters) -> Response:
+    tenant_id = actor.tenant_id
+    assert tenant_id is not None
+    today = service.tenant_today(session, tenant_id)
+    statement = apply_document_filter(
+        select(Document).where(Document.tenant_id == tenant_id), filters, today=today
+    )
+    order = Document.id.desc() if filters.sort is DocumentSort.NEWEST else Document.id.asc()
+    return csv_response(session, statement.order_by(order), _CSV_COLUMNS,
+                        filename="documents.csv")
+
+
+@router.get("/documents/{document_id}", tags=[TAG], summary="Get a document's metadata")
+def get_document(
+    actor: DocumentsRead, session: DbSession, document_id: uuid.UUID, response: Response,
+    include_deleted: bool = False,
+) -> DocumentOut:
+    document = service.get_document(session, actor, document_id, include_deleted=include_deleted)
+    return _with_etag(response, document)
+
+
+# --- upload --------------------------------------------------------------------------------
+
+
+def upload_document(
+    actor: DocumentsWrite,
+    session: DbSession,
+    storage: Storage,
+    settings: AppSettings,
+    response: Response,
+    file: Annotated[UploadFile, File(description="PDF, JPEG, PNG, WebP or HEIC; judged on its "
+                                                 "content, at most DOCUMENT_MAX_BYTES.")],
+    entity_type: Annotated[DocumentEntityType, Form()],
+    entity_id: Annotated[uuid.UUID, Form()],
+    document_type: Annotated[DocumentType, Form()],
+    document_number: Annotated[str | None, Form(max_length=100)] = None,
+    issued_on: Annotated[date | None, Form()] = None,
+    expires_on: Annotated[date | None, Form()] = None,
+    notes: Annotated[str | None, Form(max_length=2000)] = None,
+) -> DocumentOut:
+    try:
+        data = DocumentUpload(
+            entity_type=entity_type, entity_id=entity_id, document_type=document_type,
+            document_number=document_number, issued_on=issued_on, expires_on=expires_on,
+            notes=notes,
+        )
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", "expires_on") if not e["loc"] else ("body", *e["loc"])}
+             for e in exc.errors()]
+        ) from exc
+    document = service.upload_document(
+        session, actor, storage, data=data, file=file.file, file_name=file.filename,
+        declared_type=file.content_type, max_bytes=settings.document_max_bytes,
+    )
+    response.headers["Location"] = f"/v1/documents/{document.id}"
+    return _with_etag(response, document)
+
+
+router.add_api_route(
+    "/documents", upload_document, methods=["POST"], tags=[TAG],
+    status_code=http_status.HTTP_201_CREATED, summary="Upload a document for an entity",
+    route_class_override=UploadLimitRoute,
+    responses={413: {"description": "The file is larger than the limit."}},
+)
+
+
+# --- update, delete, restore, verify, reject -----------------------------------------------
+
+
+@router.patch("/documents/{document_id}", tags=[TAG], summary="Update a document's metadata")
+def update_document(
+    actor: DocumentsWrite, session: DbSession, document_id: uuid.UUID, data: DocumentUpdate,
+    response: Response, if_match: IfMatch = None,
+) -> DocumentOut:
+    document = service.update_document(session, actor, document_id, data=data,
+                                       if_match=if_match)
+    return _with_etag(response, document)
+
+
+@router.delete("/documents/{document_id}", tags=[TAG], status_code=http_status.HTTP_204_NO_CONTENT,
+               summary="Delete a document (soft: restorable)")
+def delete_document(
+    actor: DocumentsWrite, session: DbSession, document_id: uuid.UUID,
+    reason: Annotated[str | None, Query(max_length=1000)] = None, if_match: IfMatch = None,
+) -> Response:
+    service.delete_document(session, actor, document_id, reason=reason, if_match=if_match)
+    return Response(status_code=http_status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/documents/{document_id}/restore", tags=[TAG], summary="Restore a deleted document")
+def restore_document(
+    actor: DocumentsWrite, session: DbSession, document_id: uuid.UUID, response: Response
+) -> DocumentOut:
+    return _with_etag(response, service.restore_document(session, actor, document_id))
+
+
+@router.post("/documents/{document_id}/verify", tags=[TAG],
+             summary="Mark a document as checked and authentic")
+def verify_document(
+    actor: DocumentsWrite, session: DbSession, document_id: uuid.UUID, response: Response,
+    if_match: IfMatch = None,
+) -> DocumentOut:
+    document = service.verify_document(session, actor, document_id, if_match=if_match)
+    return _with_etag(response, document)
+
+
+@router.post("/documents/{document_id}/reject", tags=[TAG], summary="Reject a document, with why")
+def reject_document(
+    actor: DocumentsWrite, session: DbSession, document_id: uuid.UUID, data: DocumentRejection,
+    response: Response, if_match: IfMatch = None,
+) -> DocumentOut:
+    document = service.reject_document(session, actor, document_id, reason=data.reason,
+                                       if_match=if_match)
+    return _with_etag(response, document)
+
+
+# --- download ------------------------------------------------------------------------------
+
+
+@router.get("/documents/{document_id}/download-link", tags=[TAG],
+            summary="A short-lived link that downloads the file")
+def download_link(
+    actor: DocumentsRead, session: DbSession, document_id: uuid.UUID, storage: Storage,
+    signer: Signer, settings: AppSettings,
+) -> DownloadLinkOut:
+    link = service.create_download_link(session, actor, storage, signer, document_id,
+                                        ttl_seconds=settings.document_link_ttl_seconds)
+    return DownloadLinkOut(url=link.url, expires_at=link.expires_at)
+
+
+def content_disposition(file_name: str) -> str:
+    """``attachment`` with an ASCII fallback name and the exact UTF-8 name (RFC 6266/5987)."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_"
+                       for c in file_name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(file_name, safe='')}"
+
+
+@files_router.get(
+    "/files/{token}", tags=[TAG], summary="Download a file through a signed link (public)",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {t: {} for t in sorted(service.ALLOWED_MIME_TYPES)},
+              "description": "The file."},
+        403: {"description": "The link is expired or not valid."},
+        404: {"description": "The document no longer exists."},
+    },
+)
+def download_file(
+    request: Request, token: str, storage: Storage, signer: Signer,
+) -> Response:
+    target = service.verify_download_token(signer, token)
+    context = DbContext.for_tenant(target.tenant_id,
+                                   request_id=getattr(request.state, "request_id", None))
+    with context_session(request.app.state.sessions, context) as session:
+        document = service.linked_document(session, target)
+        session.expunge(document)
+    chunks = service.open_document_file(storage, document)
+    return StreamingResponse(chunks, media_type=document.mime_type, headers={
+        "Content-Disposition": content_disposition(document.file_name),
+        "Content-Length": str(document.size_bytes),
+        "Cache-Control": "private, no-store",
+        "X-Content-Type-Options": "nosniff",
+        "ETag": f'"{document.sha256}"',
+    })
+
+
+__all__ = ["document_storage", "files_router", "link_signer", "local_storage_for", "router"]

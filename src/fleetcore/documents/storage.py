@@ -1,0 +1,152 @@
+"""Where document bytes live: a small storage interface and its local-disk backend.
+
+The documents service talks to :class:`DocumentStorage` only. The backend is chosen once at
+start-up from ``STORAGE_BACKEND`` (``local`` by default, ``supabase`` in production; the
+Supabase backend lives in ``fleetcore.integrations.supabase``) and handed to the routes through
+a dependency, so the service never imports an integration and tests need no network.
+
+Keys are made by the service from ids (``<tenant_id>/<document_id>``), never from a user's file
+name, so a key cannot climb out of its tenant's folder or collide with another upload.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol, runtime_checkable
+
+CHUNK_SIZE = 64 * 1024
+
+_KEY = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+                  r"/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+class StorageError(Exception):
+    """The backend failed (unreachable, refused, misconfigured)."""
+
+
+class StoredObjectMissing(StorageError):  # noqa: N818 - reads as the condition
+    """The backend has no object under the key."""
+
+
+def document_key(tenant_id: object, document_id: object) -> str:
+    """The storage key of one document: ``<tenant_id>/<document_id>``."""
+    key = f"{tenant_id}/{document_id}"
+    check_key(key)
+    return key
+
+
+def check_key(key: str) -> str:
+    """``key`` if it has the shape the service makes; ValueError otherwise."""
+    if not _KEY.fullmatch(key):
+        raise ValueError(f"not a document storage key: {key!r}")
+    return key
+
+
+@runtime_checkable
+class DocumentStorage(Protocol):
+    """A place to keep document files by key."""
+
+    @property
+    def backend(self) -> str:
+        """The ``doc_documents.storage_backend`` value of this backend (``local``, ``supabase``)."""
+        ...
+
+    def put(self, key: str, data: BinaryIO, content_type: str) -> str:
+        """Store ``data`` (read to its end) under ``key``; returns the stored key."""
+        ...
+
+    def open(self, key: str) -> Iterator[bytes]:
+        """The object's bytes, in chunks; :class:`StoredObjectMissing` if there is none."""
+        ...
+
+    def read(self, key: str) -> bytes:
+        """The whole object."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the object (no error when it is already gone)."""
+        ...
+
+    def signed_url(
+        self, key: str, expires_in: int, *, file_name: str, content_type: str
+    ) -> str | None:
+        """A URL that serves the object for ``expires_in`` seconds without any other credential,
+        or None when the backend has none (Fleetcore then signs its own ``/files/…`` link)."""
+        ...
+
+
+class LocalStorage:
+    """Files under ``<root>/<tenant_id>/<document_id>`` (root: ``<FLEETCORE_DATA_DIR>/documents``).
+
+    A file is written to a temporary name in its final folder, flushed to disk and renamed into
+    place, so a reader never sees a half-written file and a crash leaves only a temporary file.
+    """
+
+    backend = "local"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_of(self, key: str) -> Path:
+        """The file of ``key``."""
+        return self.root / check_key(key)
+
+    def put(self, key: str, data: BinaryIO, content_type: str) -> str:
+        """Write ``data`` to ``key`` atomically (temporary file, fsync, rename)."""
+        target = self.path_of(key)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                while chunk := data.read(CHUNK_SIZE):
+                    handle.write(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return key
+
+    def open(self, key: str) -> Iterator[bytes]:
+        """The file's chunks."""
+        try:
+            handle = self.path_of(key).open("rb")
+        except FileNotFoundError as exc:
+            raise StoredObjectMissing(f"no stored file {key}") from exc
+        return _chunks(handle)
+
+    def read(self, key: str) -> bytes:
+        """The whole file."""
+        return b"".join(self.open(key))
+
+    def delete(self, key: str) -> None:
+        """Remove the file if it is there."""
+        self.path_of(key).unlink(missing_ok=True)
+
+    def signed_url(
+        self, key: str, expires_in: int, *, file_name: str, content_type: str
+    ) -> str | None:
+        """None: local files are served by Fleetcore's own signed ``/files/…`` link."""
+        return None
+
+
+def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(CHUNK_SIZE):
+            yield chunk
+
+
+__all__ = [
+    "CHUNK_SIZE",
+    "DocumentStorage",
+    "LocalStorage",
+    "StorageError",
+    "StoredObjectMissing",
+    "check_key",
+    "document_key",
+]

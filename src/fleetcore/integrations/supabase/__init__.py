@@ -1,0 +1,1 @@
+"""Supabase: Storage as the production document backend (``storage3``)."""
