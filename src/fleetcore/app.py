@@ -82,10 +82,53 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
 def _include_routers(app: FastAPI) -> None:
     """The API's routers (imported here: domains import core, never the app)."""
     from fleetcore.admin.api import router as admin_router
+    from fleetcore.drivers.api import router as drivers_router
+    from fleetcore.fleet.api import router as fleet_router
     from fleetcore.integrations.clerk.webhooks import router as clerk_webhooks
 
     app.include_router(admin_router)
     app.include_router(clerk_webhooks)
+    app.include_router(fleet_router)
+    app.include_router(drivers_router)
+    _include_documents_and_reference(app)
+    _include_scheduling_and_maintenance(app)
+
+
+def _include_scheduling_and_maintenance(app: FastAPI) -> None:
+    """Shifts, tasks, goals; odometer readings, maintenance schedules and records."""
+    from fleetcore.fleet.maintenance_api import router as maintenance_router
+    from fleetcore.scheduling.api import router as scheduling_router
+
+    app.include_router(maintenance_router)
+    app.include_router(scheduling_router)
+
+
+def _include_documents_and_reference(app: FastAPI) -> None:
+    """Documents (with the storage backend of STORAGE_BACKEND), /files links, reference data."""
+    from fleetcore.documents.api import files_router, local_storage_for
+    from fleetcore.documents.api import router as documents_router
+    from fleetcore.reference.api import router as reference_router
+
+    settings: Settings = app.state.settings
+    backend = settings.storage_backend.strip().lower()
+    if backend == "supabase":
+        from fleetcore.integrations.supabase.storage import SupabaseStorage
+
+        if not (settings.supabase_url and settings.supabase_service_key):
+            raise RuntimeError(
+                "STORAGE_BACKEND=supabase needs SUPABASE_URL and SUPABASE_SERVICE_KEY."
+            )
+        app.state.document_storage = SupabaseStorage(
+            settings.supabase_url, settings.supabase_service_key,
+            bucket=settings.supabase_storage_bucket,
+        )
+    elif backend == "local":
+        app.state.document_storage = local_storage_for(settings)
+    else:
+        raise RuntimeError(f"STORAGE_BACKEND must be 'local' or 'supabase', not {backend!r}.")
+    app.include_router(documents_router)
+    app.include_router(files_router)
+    app.include_router(reference_router)
 
 
 def _install_observability_and_email_webhooks(app: FastAPI) -> None:

@@ -1,0 +1,442 @@
+"""``/v1`` scheduling endpoints: shifts, shift series, tasks and goals."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+from fastapi.responses import StreamingResponse
+
+from fleetcore.core.deps import DbSession
+from fleetcore.core.export import CsvColumn, csv_response
+from fleetcore.core.pagination import Page, Pagination
+from fleetcore.core.versioning import etag
+from fleetcore.fleet.maintenance_schemas import money_out
+from fleetcore.scheduling import service
+from fleetcore.scheduling.filters import GoalFilter, ShiftFilter, TaskFilter
+from fleetcore.scheduling.models import (
+    Goal,
+    GoalMetric,
+    GoalScope,
+    GoalStatus,
+    Shift,
+    ShiftStatus,
+    Task,
+    TaskPriority,
+    TaskSource,
+    TaskStatus,
+    TaskType,
+)
+from fleetcore.scheduling.permissions import (
+    GoalsRead,
+    GoalsWrite,
+    ShiftsRead,
+    ShiftsWrite,
+    TasksRead,
+    TasksWrite,
+)
+from fleetcore.scheduling.schemas import (
+    GoalCreate,
+    GoalOut,
+    GoalUpdate,
+    SeriesCancelled,
+    ShiftCreate,
+    ShiftOut,
+    ShiftSeriesCreate,
+    ShiftSeriesCreated,
+    ShiftSeriesOut,
+    ShiftUpdate,
+    TaskCreate,
+    TaskOut,
+    TaskUpdate,
+)
+
+router = APIRouter(prefix="/v1")
+
+IfMatch = Annotated[
+    str | None, Header(description="The `ETag` last read; a stale one is refused with 412.")]
+Reason = Annotated[str | None, Query(max_length=1000, description="Why it is deleted.")]
+
+
+def _with_etag(response: Response, version: int) -> None:
+    response.headers["ETag"] = etag(version)
+
+
+# --- shifts --------------------------------------------------------------------------------
+
+
+def _shift_filter(
+    driver_id: uuid.UUID | None = None, vehicle_id: uuid.UUID | None = None,
+    series_id: uuid.UUID | None = None,
+    shift_status: Annotated[ShiftStatus | None, Query(alias="status")] = None,
+    starts_from: Annotated[datetime | None, Query(
+        alias="from", description="Shifts still running at or after this instant.")] = None,
+    starts_to: Annotated[datetime | None, Query(
+        alias="to", description="Shifts starting before this instant.")] = None,
+    include_deleted: bool = False,
+) -> ShiftFilter:
+    return ShiftFilter(driver_id=driver_id, vehicle_id=vehicle_id, series_id=series_id,
+                       status=shift_status.value if shift_status else None,
+                       starts_from=starts_from, starts_to=starts_to,
+                       include_deleted=include_deleted)
+
+
+_SHIFT_CSV = [
+    CsvColumn("id", lambda s: s.id), CsvColumn("driver_id", lambda s: s.driver_id),
+    CsvColumn("vehicle_id", lambda s: s.vehicle_id), CsvColumn("series_id", lambda s: s.series_id),
+    CsvColumn("starts_at", lambda s: s.starts_at), CsvColumn("ends_at", lambda s: s.ends_at),
+    CsvColumn("status", lambda s: s.status), CsvColumn("notes", lambda s: s.notes),
+]
+
+
+@router.get("/shifts", tags=["shifts"], summary="List shifts by start time")
+def list_shifts(
+    actor: ShiftsRead, session: DbSession, page: Pagination,
+    driver_id: uuid.UUID | None = None, vehicle_id: uuid.UUID | None = None,
+    series_id: uuid.UUID | None = None,
+    shift_status: Annotated[ShiftStatus | None, Query(alias="status")] = None,
+    starts_from: Annotated[datetime | None, Query(
+        alias="from", description="Shifts still running at or after this instant.")] = None,
+    starts_to: Annotated[datetime | None, Query(
+        alias="to", description="Shifts starting before this instant.")] = None,
+    include_deleted: bool = False,
+) -> Page[ShiftOut]:
+    filters = _shift_filter(driver_id, vehicle_id, series_id, shift_status, starts_from,
+                            starts_to, include_deleted)
+    shifts, cursor = service.list_shifts(session, actor, page, filters)
+    return Page(items=[ShiftOut.model_validate(s) for s in shifts], next_cursor=cursor)
+
+
+@router.get("/shifts/export.csv", tags=["shifts"], summary="Shifts as CSV (same filters)",
+            response_class=StreamingResponse)
+def export_shifts(
+    actor: ShiftsRead, session: DbSession,
+    driver_id: uuid.UUID | None = None, vehicle_id: uuid.UUID | None = None,
+    series_id: uuid.UUID | None = None,
+    shift_status: Annotated[ShiftStatus | None, Query(alias="status")] = None,
+    starts_from: Annotated[datetime | None, Query(alias="from")] = None,
+    starts_to: Annotated[datetime | None, Query(alias="to")] = None,
+) -> StreamingResponse:
+    filters = _shift_filter(driver_id, vehicle_id, series_id, shift_status, starts_from,
+                            starts_to)
+    stmt = service.shifts_query(actor, filters).order_by(Shift.starts_at, Shift.id)
+    return csv_response(session, stmt, _SHIFT_CSV, filename="shifts.csv")
+
+
+@router.post("/shifts", tags=["shifts"], status_code=status.HTTP_201_CREATED,
+             summary="Create a shift (no overlap, not during leave or blacklist)")
+def create_shift(
+    actor: ShiftsWrite, session: DbSession, data: ShiftCreate, response: Response
+) -> ShiftOut:
+    shift = service.create_shift(session, actor, data=data)
+    session.refresh(shift)
+    _with_etag(response, shift.version)
+    response.headers["Location"] = f"/v1/shifts/{shift.id}"
+    return ShiftOut.model_validate(shift)
+
+
+@router.get("/shifts/{shift_id}", tags=["shifts"], summary="Get a shift")
+def get_shift(
+    actor: ShiftsRead, session: DbSession, shift_id: uuid.UUID, response: Response
+) -> ShiftOut:
+    shift = service.get_shift(session, actor, shift_id)
+    _with_etag(response, shift.version)
+    return ShiftOut.model_validate(shift)
+
+
+@router.patch("/shifts/{shift_id}", tags=["shifts"], summary="Update a shift")
+def update_shift(
+    actor: ShiftsWrite, session: DbSession, shift_id: uuid.UUID, data: ShiftUpdate,
+    response: Response, if_match: IfMatch = None,
+) -> ShiftOut:
+    shift = service.update_shift(session, actor, shift_id, data=data, if_match=if_match)
+    _with_etag(response, shift.version)
+    return ShiftOut.model_validate(shift)
+
+
+@router.post("/shifts/{shift_id}/cancel", tags=["shifts"], summary="Cancel a shift")
+def cancel_shift(
+    actor: ShiftsWrite, session: DbSession, shift_id: uuid.UUID, response: Response,
+    if_match: IfMatch = None,
+) -> ShiftOut:
+    shift = service.cancel_shift(session, actor, shift_id, if_match=if_match)
+    _with_etag(response, shift.version)
+    return ShiftOut.model_validate(shift)
+
+
+@router.delete("/shifts/{shift_id}", tags=["shifts"], status_code=status.HTTP_204_NO_CONTENT,
+               summary="Delete a shift")
+def delete_shift(
+    actor: ShiftsWrite, session: DbSession, shift_id: uuid.UUID, reason: Reason = None,
+    if_match: IfMatch = None,
+) -> Response:
+    service.delete_shift(session, actor, shift_id, reason=reason, if_match=if_match)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/shifts/{shift_id}/restore", tags=["shifts"], summary="Restore a deleted shift")
+def restore_shift(
+    actor: ShiftsWrite, session: DbSession, shift_id: uuid.UUID, response: Response
+) -> ShiftOut:
+    shift = service.restore_shift(session, actor, shift_id)
+    _with_etag(response, shift.version)
+    return ShiftOut.model_validate(shift)
+
+
+# --- shift series --------------------------------------------------------------------------
+
+
+@router.get("/shift-series", tags=["shifts"], summary="List recurring shift series")
+def list_series(
+    actor: ShiftsRead, session: DbSession, page: Pagination,
+    driver_id: uuid.UUID | None = None, active: bool | None = None,
+) -> Page[ShiftSeriesOut]:
+    rows, cursor = service.list_series(session, actor, page, driver_id=driver_id, active=active)
+    return Page(items=[ShiftSeriesOut.model_validate(s) for s in rows], next_cursor=cursor)
+
+
+@router.post("/shift-series", tags=["shifts"], status_code=status.HTTP_201_CREATED,
+             summary="Create a recurring shift from an RRULE (all occurrences or none)")
+def create_series(
+    actor: ShiftsWrite, session: DbSession, data: ShiftSeriesCreate, response: Response
+) -> ShiftSeriesCreated:
+    series, shifts, horizon = service.create_series(session, actor, data=data)
+    session.refresh(series)
+    _with_etag(response, series.version)
+    response.headers["Location"] = f"/v1/shift-series/{series.id}"
+    return ShiftSeriesCreated(series=ShiftSeriesOut.model_validate(series),
+                              shifts=[ShiftOut.model_validate(s) for s in shifts],
+                              horizon_end=horizon)
+
+
+@router.get("/shift-series/{series_id}", tags=["shifts"], summary="Get a shift series")
+def get_series(
+    actor: ShiftsRead, session: DbSession, series_id: uuid.UUID, response: Response
+) -> ShiftSeriesOut:
+    series = service.get_series(session, actor, series_id)
+    _with_etag(response, series.version)
+    return ShiftSeriesOut.model_validate(series)
+
+
+@router.post("/shift-series/{series_id}/cancel", tags=["shifts"],
+             summary="Stop a series: cancel its future occurrences")
+def cancel_series(
+    actor: ShiftsWrite, session: DbSession, series_id: uuid.UUID, response: Response
+) -> SeriesCancelled:
+    series, cancelled = service.cancel_series(session, actor, series_id)
+    _with_etag(response, series.version)
+    return SeriesCancelled(series=ShiftSeriesOut.model_validate(series),
+                           cancelled_shift_ids=cancelled)
+
+
+# --- tasks ---------------------------------------------------------------------------------
+
+_TASK_CSV = [
+    CsvColumn("id", lambda t: t.id), CsvColumn("title", lambda t: t.title),
+    CsvColumn("task_type", lambda t: t.task_type), CsvColumn("status", lambda t: t.status),
+    CsvColumn("priority", lambda t: t.priority), CsvColumn("assignee_id", lambda t: t.assignee_id),
+    CsvColumn("due_at", lambda t: t.due_at), CsvColumn("completed_at", lambda t: t.completed_at),
+    CsvColumn("source", lambda t: t.source),
+    CsvColumn("related_entity_type", lambda t: t.related_entity_type),
+    CsvColumn("related_entity_id", lambda t: t.related_entity_id),
+]
+
+
+def _task_filter(
+    task_status: TaskStatus | None, assignee_id: uuid.UUID | None,
+    priority: TaskPriority | None, task_type: TaskType | None, source: TaskSource | None,
+    related_entity_type: str | None, related_entity_id: uuid.UUID | None,
+    due_before: datetime | None, include_deleted: bool = False,
+) -> TaskFilter:
+    return TaskFilter(
+        status=task_status.value if task_status else None, assignee_id=assignee_id,
+        priority=priority.value if priority else None,
+        task_type=task_type.value if task_type else None,
+        source=source.value if source else None, related_entity_type=related_entity_type,
+        related_entity_id=related_entity_id, due_before=due_before,
+        include_deleted=include_deleted)
+
+
+EntityTypeQuery = Annotated[str | None, Query(max_length=63, pattern=r"^[a-z_]+$")]
+
+
+@router.get("/tasks", tags=["tasks"], summary="List tasks")
+def list_tasks(
+    actor: TasksRead, session: DbSession, page: Pagination,
+    task_status: Annotated[TaskStatus | None, Query(alias="status")] = None,
+    assignee_id: uuid.UUID | None = None, priority: TaskPriority | None = None,
+    task_type: TaskType | None = None, source: TaskSource | None = None,
+    related_entity_type: EntityTypeQuery = None, related_entity_id: uuid.UUID | None = None,
+    due_before: datetime | None = None, include_deleted: bool = False,
+) -> Page[TaskOut]:
+    filters = _task_filter(task_status, assignee_id, priority, task_type, source,
+                           related_entity_type, related_entity_id, due_before, include_deleted)
+    tasks, cursor = service.list_tasks(session, actor, page, filters)
+    return Page(items=[TaskOut.model_validate(t) for t in tasks], next_cursor=cursor)
+
+
+@router.get("/tasks/export.csv", tags=["tasks"], summary="Tasks as CSV (same filters)",
+            response_class=StreamingResponse)
+def export_tasks(
+    actor: TasksRead, session: DbSession,
+    task_status: Annotated[TaskStatus | None, Query(alias="status")] = None,
+    assignee_id: uuid.UUID | None = None, priority: TaskPriority | None = None,
+    task_type: TaskType | None = None, source: TaskSource | None = None,
+    related_entity_type: EntityTypeQuery = None, related_entity_id: uuid.UUID | None = None,
+    due_before: datetime | None = None,
+) -> StreamingResponse:
+    filters = _task_filter(task_status, assignee_id, priority, task_type, source,
+                           related_entity_type, related_entity_id, due_before)
+    stmt = service.tasks_query(actor, filters).order_by(Task.id)
+    return csv_response(session, stmt, _TASK_CSV, filename="tasks.csv")
+
+
+@router.post("/tasks", tags=["tasks"], status_code=status.HTTP_201_CREATED,
+             summary="Create a task")
+def create_task(
+    actor: TasksWrite, session: DbSession, data: TaskCreate, response: Response
+) -> TaskOut:
+    task = service.create_task(session, actor, data=data)
+    session.refresh(task)
+    _with_etag(response, task.version)
+    response.headers["Location"] = f"/v1/tasks/{task.id}"
+    return TaskOut.model_validate(task)
+
+
+@router.get("/tasks/{task_id}", tags=["tasks"], summary="Get a task")
+def get_task(
+    actor: TasksRead, session: DbSession, task_id: uuid.UUID, response: Response
+) -> TaskOut:
+    task = service.get_task(session, actor, task_id)
+    _with_etag(response, task.version)
+    return TaskOut.model_validate(task)
+
+
+@router.patch("/tasks/{task_id}", tags=["tasks"],
+              summary="Update, assign or move a task along its states")
+def update_task(
+    actor: TasksWrite, session: DbSession, task_id: uuid.UUID, data: TaskUpdate,
+    response: Response, if_match: IfMatch = None,
+) -> TaskOut:
+    task = service.update_task(session, actor, task_id, data=data, if_match=if_match)
+    _with_etag(response, task.version)
+    return TaskOut.model_validate(task)
+
+
+@router.delete("/tasks/{task_id}", tags=["tasks"], status_code=status.HTTP_204_NO_CONTENT,
+               summary="Delete a task")
+def delete_task(
+    actor: TasksWrite, session: DbSession, task_id: uuid.UUID, reason: Reason = None,
+    if_match: IfMatch = None,
+) -> Response:
+    service.delete_task(session, actor, task_id, reason=reason, if_match=if_match)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/tasks/{task_id}/restore", tags=["tasks"], summary="Restore a deleted task")
+def restore_task(
+    actor: TasksWrite, session: DbSession, task_id: uuid.UUID, response: Response
+) -> TaskOut:
+    task = service.restore_task(session, actor, task_id)
+    _with_etag(response, task.version)
+    return TaskOut.model_validate(task)
+
+
+# --- goals ---------------------------------------------------------------------------------
+
+
+def _goal_out(goal: Goal) -> GoalOut:
+    out = GoalOut.model_validate(goal)
+    if goal.metric == GoalMetric.REVENUE:
+        out.target_money = money_out(goal.target, goal.currency)
+    if goal.current_value is not None and goal.target:
+        out.progress_pct = (Decimal(100) * goal.current_value / goal.target).quantize(
+            Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return out
+
+
+_GOAL_CSV = [
+    CsvColumn("id", lambda g: g.id), CsvColumn("name", lambda g: g.name),
+    CsvColumn("scope", lambda g: g.scope), CsvColumn("scope_id", lambda g: g.scope_id),
+    CsvColumn("metric", lambda g: g.metric), CsvColumn("target", lambda g: g.target),
+    CsvColumn("currency", lambda g: g.currency),
+    CsvColumn("period_start", lambda g: g.period_start),
+    CsvColumn("period_end", lambda g: g.period_end),
+    CsvColumn("current_value", lambda g: g.current_value),
+    CsvColumn("computed_at", lambda g: g.computed_at), CsvColumn("status", lambda g: g.status),
+]
+
+
+@router.get("/goals", tags=["goals"], summary="List goals with their progress")
+def list_goals(
+    actor: GoalsRead, session: DbSession, page: Pagination,
+    scope: GoalScope | None = None, scope_id: uuid.UUID | None = None,
+    metric: GoalMetric | None = None,
+    goal_status: Annotated[GoalStatus | None, Query(alias="status")] = None,
+    active_at: Annotated[datetime | None, Query(
+        description="Goals whose period contains this instant.")] = None,
+) -> Page[GoalOut]:
+    filters = GoalFilter(scope=scope.value if scope else None, scope_id=scope_id,
+                         metric=metric.value if metric else None,
+                         status=goal_status.value if goal_status else None, active_at=active_at)
+    goals, cursor = service.list_goals(session, actor, page, filters)
+    return Page(items=[_goal_out(g) for g in goals], next_cursor=cursor)
+
+
+@router.get("/goals/export.csv", tags=["goals"],
+            summary="Goals as CSV (stored progress, same filters)",
+            response_class=StreamingResponse)
+def export_goals(
+    actor: GoalsRead, session: DbSession, scope: GoalScope | None = None,
+    scope_id: uuid.UUID | None = None, metric: GoalMetric | None = None,
+    goal_status: Annotated[GoalStatus | None, Query(alias="status")] = None,
+) -> StreamingResponse:
+    filters = GoalFilter(scope=scope.value if scope else None, scope_id=scope_id,
+                         metric=metric.value if metric else None,
+                         status=goal_status.value if goal_status else None)
+    stmt = service.goals_query(actor, filters).order_by(Goal.id)
+    return csv_response(session, stmt, _GOAL_CSV, filename="goals.csv")
+
+
+@router.post("/goals", tags=["goals"], status_code=status.HTTP_201_CREATED,
+             summary="Create a goal")
+def create_goal(
+    actor: GoalsWrite, session: DbSession, data: GoalCreate, response: Response
+) -> GoalOut:
+    goal = service.create_goal(session, actor, data=data)
+    session.refresh(goal)
+    goal = service.get_goal(session, actor, goal.id)
+    _with_etag(response, goal.version)
+    response.headers["Location"] = f"/v1/goals/{goal.id}"
+    return _goal_out(goal)
+
+
+@router.get("/goals/{goal_id}", tags=["goals"], summary="Get a goal with its progress")
+def get_goal(
+    actor: GoalsRead, session: DbSession, goal_id: uuid.UUID, response: Response
+) -> GoalOut:
+    goal = service.get_goal(session, actor, goal_id)
+    _with_etag(response, goal.version)
+    return _goal_out(goal)
+
+
+@router.patch("/goals/{goal_id}", tags=["goals"], summary="Update a goal")
+def update_goal(
+    actor: GoalsWrite, session: DbSession, goal_id: uuid.UUID, data: GoalUpdate,
+    response: Response, if_match: IfMatch = None,
+) -> GoalOut:
+    goal = service.update_goal(session, actor, goal_id, data=data, if_match=if_match)
+    _with_etag(response, goal.version)
+    return _goal_out(goal)
+
+
+@router.delete("/goals/{goal_id}", tags=["goals"], status_code=status.HTTP_204_NO_CONTENT,
+               summary="Delete a goal")
+def delete_goal(
+    actor: GoalsWrite, session: DbSession, goal_id: uuid.UUID, if_match: IfMatch = None
+) -> Response:
+    service.delete_goal(session, actor, goal_id, if_match=if_match)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
