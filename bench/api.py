@@ -39,6 +39,8 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from fleetcore.core.embedded import EmbeddedPostgres
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -250,6 +252,8 @@ def main() -> None:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+        # Whatever happened to serve, leave no server running on the bench's data dir.
+        EmbeddedPostgres(work / "data" / "postgres").stop()
         if os.environ.get("BENCH_KEEP") is None:
             shutil.rmtree(work, ignore_errors=True)  # the embedded database goes with it
 

@@ -7,14 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from documents_support import DOC_LIMIT
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from fleetcore.app import create_app
 from fleetcore.settings import Settings
-
-DOC_LIMIT = 64 * 1024
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from documents_support import DOC_LIMIT
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api_support import TenantWorld
-from conftest import DOC_LIMIT
 from fleetcore.documents.api import link_signer
 
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -337,3 +337,24 @@ def test_file_names_are_cleaned(name: str) -> None:
     assert 1 <= len(cleaned) <= 255
     assert "/" not in cleaned
     assert not cleaned.startswith(".")
+
+
+def test_a_new_document_asks_staff_to_verify_it_until_it_is_checked(
+    doc_client: TestClient, tenant_a: TenantWorld, auth: Auth,
+    read_system: Callable[..., list[Any]],
+) -> None:
+    headers = auth(tenant_a, "fleet_manager")
+    doc = uploaded(doc_client, headers, tenant_a)
+    key = f"document_verification:{doc['id']}"
+
+    def task() -> list[Any]:
+        return read_system(
+            "SELECT status, task_type, related_entity_id, source FROM sch_tasks"
+            " WHERE tenant_id = :t AND dedup_key = :k", t=tenant_a.id, k=key)
+
+    [(status, task_type, related, source)] = task()
+    assert (status, task_type, str(related), source) == (
+        "open", "document_verification", doc["id"], "system")
+    verified = doc_client.post(f"/v1/documents/{doc['id']}/verify", headers=headers)
+    assert verified.status_code == 200
+    assert [row[0] for row in task()] == ["done"]

@@ -373,20 +373,3 @@ def test_record_rules_schedule_of_another_vehicle_and_status_transitions(fleet: 
     with pytest.raises(Conflict):
         svc.update_maintenance(fleet.session, fleet.actor, job.id,
                                data=MaintenanceUpdate(status="in_progress"))
-
-
-def test_overdue_schedules_get_one_system_task_each(fleet: Fleet) -> None:
-    today = date(2026, 11, 25)
-    late = _schedule(fleet, interval_km=None, last_done_on=date(2025, 1, 1))
-    _schedule(fleet, maintenance_type="brakes", interval_km=None, last_done_on=date(2026, 11, 1))
-    created = svc.ensure_overdue_maintenance_tasks(fleet.session, fleet.tenant_id, today=today)
-    assert len(created) == 1
-    again = svc.ensure_overdue_maintenance_tasks(fleet.session, fleet.tenant_id, today=today)
-    assert again == []
-    row = fleet.session.execute(text(
-        "SELECT source, task_type, related_entity_id, dedup_key FROM sch_tasks WHERE id = :id"),
-        {"id": created[0]}).one()
-    assert row.source == "system"
-    assert row.task_type == "maintenance"
-    assert row.related_entity_id == late.id
-    assert row.dedup_key.startswith(f"maintenance_overdue:{late.id}:")

@@ -46,6 +46,7 @@ from fleetcore.documents.storage import (
     StoredObjectMissing,
     document_key,
 )
+from fleetcore.scheduling.service import close_system_task, ensure_task
 
 ALLOWED_MIME_TYPES: frozenset[str] = frozenset(
     {"application/pdf", "image/jpeg", "image/png", "image/webp", "image/heic"}
@@ -274,8 +275,19 @@ def upload_document(
     except BaseException:
         storage.delete(key)  # the row is not there: the file would be an orphan
         raise
+    ensure_task(
+        session, tenant_id=tenant_id, dedup_key=_verification_task_key(document.id),
+        title=f"Verify {document.document_type.replace('_', ' ')} {document.file_name}",
+        task_type="document_verification", related_entity_type="document",
+        related_entity_id=document.id,
+    )
     session.refresh(document)
     return document
+
+
+def _verification_task_key(document_id: uuid.UUID) -> str:
+    """The dedup key of the staff task asking to verify a new document."""
+    return f"document_verification:{document_id}"
 
 
 def get_document(
@@ -379,6 +391,8 @@ def verify_document(
     document.rejected_at = document.rejection_reason = document.rejected_by = None
     document.updated_by = actor.id
     _refresh_version(session, document)
+    close_system_task(session, tenant_id=document.tenant_id,
+                      dedup_key=_verification_task_key(document.id))
     return document
 
 
@@ -400,6 +414,8 @@ def reject_document(
     document.rejected_by = actor.id
     document.updated_by = actor.id
     _refresh_version(session, document)
+    close_system_task(session, tenant_id=document.tenant_id,
+                      dedup_key=_verification_task_key(document.id))
     return document
 
 

@@ -87,7 +87,6 @@ from fleetcore.fleet.models import (
     VehicleMaintenance,
 )
 from fleetcore.scheduling.models import MaintenanceSchedule
-from fleetcore.scheduling.service import ensure_task
 
 MAX_KM_PER_DAY = Decimal(1500)
 """More than this per 24 h is beyond what a car can drive (two drivers, motorway, all day)."""
@@ -551,37 +550,6 @@ def maintenance_due(
         s.deleted_at.is_(None), s.active.is_(True), live_vehicle)
     stmt = stmt.where(stmt.selected_columns.due_status.in_(statuses))
     return _page_views(session, stmt, params)
-
-
-def ensure_overdue_maintenance_tasks(
-    session: Session, tenant_id: uuid.UUID, *, today: date | None = None
-) -> list[uuid.UUID]:
-    """One system task per overdue active schedule (idempotent); the ids of tasks created.
-
-    The dedup key names the due point (``maintenance_overdue:<schedule>:<due date>/<due km>``),
-    so the next cycle's overdue gets a new task once the current one is done. Meant for a
-    periodic job; safe to call from anywhere.
-    """
-    today = today or tenant_today(session, tenant_id)
-    s = MaintenanceSchedule
-    live_vehicle = exists().where(Vehicle.tenant_id == s.tenant_id, Vehicle.id == s.vehicle_id,
-                                  Vehicle.deleted_at.is_(None))
-    stmt = _with_status(tenant_id, today).where(s.deleted_at.is_(None), s.active.is_(True),
-                                                live_vehicle)
-    stmt = stmt.where(stmt.selected_columns.due_status == DueStatus.OVERDUE.value)
-    created: list[uuid.UUID] = []
-    for view in _views(session.execute(stmt.order_by(s.id))):
-        schedule = view.schedule
-        due = f"{schedule.next_due_on or ''}/{schedule.next_due_km or ''}"
-        kind = schedule.maintenance_type.replace("_", " ")
-        task, new = ensure_task(
-            session, tenant_id=tenant_id, dedup_key=f"maintenance_overdue:{schedule.id}:{due}",
-            title=f"Overdue {kind} (due {due.strip('/')})", task_type="maintenance",
-            related_entity_type="sch_maintenance_schedule", related_entity_id=schedule.id,
-            priority="high")
-        if new:
-            created.append(task.id)
-    return created
 
 
 def create_schedule(

@@ -625,6 +625,21 @@ def ensure_task(
     return task, True
 
 
+def close_system_task(session: Session, *, tenant_id: uuid.UUID, dedup_key: str) -> Task | None:
+    """Mark the open system task with ``dedup_key`` done, when the system sees its work done
+    (e.g. a document verified or rejected); idempotent, None when there is none open."""
+    task = session.scalar(select(Task).where(
+        Task.tenant_id == tenant_id, Task.dedup_key == dedup_key, Task.deleted_at.is_(None),
+        Task.status.in_((TaskStatus.OPEN.value, TaskStatus.IN_PROGRESS.value,
+                         TaskStatus.BLOCKED.value))))
+    if task is None:
+        return None
+    task.status = TaskStatus.DONE.value
+    task.completed_at = datetime.now(UTC)
+    session.flush()
+    return task
+
+
 def update_task(
     session: Session, actor: Actor, task_id: uuid.UUID, *, data: TaskUpdate,
     if_match: str | None = None,
