@@ -62,6 +62,7 @@ def _migrate(settings: Settings, runtime: DatabaseRuntime) -> None:
 
 def _prepare(settings: Settings, runtime: DatabaseRuntime, *, demo: bool) -> None:
     """Migrate, load reference data and, on first run, the demo tenants."""
+    from fleetcore.admin.service import align_system_role_permissions
     from fleetcore.demo.loader import demo_present, load_demo
     from fleetcore.reference.service import load_reference_data
 
@@ -74,6 +75,8 @@ def _prepare(settings: Settings, runtime: DatabaseRuntime, *, demo: bool) -> Non
         _step("Loading reference data (platforms, vehicle classes, regulations, car models)")
         with context_session(sessions, DbContext.system()) as session:
             load_reference_data(session)
+            # Permissions this release adds to the built-in roles reach existing tenants.
+            align_system_role_permissions(session)
         if demo:
             with context_session(sessions, DbContext.system()) as session:
                 present = demo_present(session)

@@ -124,3 +124,22 @@ def test_staff_provision_and_run_the_lifecycle_over_http(
     assert client.get(f"/v1/tenants/{tenant['id']}", headers=auth(tenant_a)).status_code == 404
     listed = client.get("/v1/tenants", headers=auth(tenant_a)).json()["items"]
     assert [t["id"] for t in listed] == [str(tenant_a.id)]
+
+
+def test_built_in_roles_get_the_permissions_of_this_release(system_db: Session) -> None:
+    tenant = service.provision_tenant(system_db, None, data=TenantProvision(
+        name="Older Fleet", slug=f"older-{uuid.uuid4().hex[:8]}", country="FR",
+        default_currency="EUR", timezone="Europe/Paris",
+        owner=OwnerInvitation(email=f"o-{uuid.uuid4().hex[:6]}@example.com", first_name="O"),
+    ))
+    # As if the tenant was provisioned by an earlier release, before "jobs" existed.
+    system_db.execute(
+        text("UPDATE adm_roles SET permissions = '[\"vehicles:read\"]'::jsonb"
+             " WHERE tenant_id = :t AND name = 'owner'"), {"t": tenant.id})
+    assert service.align_system_role_permissions(system_db) >= 1
+    owner = system_db.execute(
+        text("SELECT permissions FROM adm_roles WHERE tenant_id = :t AND name = 'owner'"),
+        {"t": tenant.id}).scalar_one()
+    assert "jobs:read" in owner
+    assert sorted(owner) == sorted(next(r for r in SYSTEM_ROLES if r.name == "owner").permissions)
+    assert service.align_system_role_permissions(system_db) == 0

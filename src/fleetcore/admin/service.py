@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -108,6 +108,27 @@ def seed_system_roles(session: Session, tenant_id: uuid.UUID) -> dict[str, Role]
         roles[spec.name] = role
     session.flush()
     return roles
+
+
+def align_system_role_permissions(session: Session) -> int:
+    """Give every tenant's built-in roles the permissions this release defines for them.
+
+    Set-based (one UPDATE per built-in role, whatever the number of tenants) and idempotent;
+    ``fleetcore serve`` runs it at start-up in the system context, so permissions a release adds
+    (e.g. a new resource) reach existing tenants. Returns the number of roles changed.
+    """
+    changed = 0
+    for spec in SYSTEM_ROLES:
+        permissions = sorted(spec.permissions)
+        result = session.execute(
+            update(Role)
+            .where(Role.is_system.is_(True), Role.name == spec.name,
+                   Role.deleted_at.is_(None), Role.permissions != permissions)
+            .values(permissions=permissions)
+            .execution_options(synchronize_session=False)
+        )
+        changed += result.rowcount or 0  # type: ignore[attr-defined]
+    return changed
 
 
 def list_roles(session: Session, actor: Actor, params: PageParams) -> tuple[list[Role], str | None]:
