@@ -38,24 +38,18 @@ from fleetcore.admin.schemas import (
     RoleUpdate,
     TenantProvision,
 )
-from fleetcore.core.auth import Actor, PermissionDenied
+from fleetcore.core.auth import Actor, PermissionDenied, tenant_of
 from fleetcore.core.db import ActorType
 from fleetcore.core.errors import Conflict, NotFound, ValidationProblem
 from fleetcore.core.orm import new_id
 from fleetcore.core.pagination import PageParams, equal_filters, keyset_page, range_filter
-from fleetcore.core.versioning import check_if_match
+from fleetcore.core.versioning import check_if_match, refresh_version
 
 # --- helpers -------------------------------------------------------------------------------
 
 
 def _actor_id(actor: Actor | None) -> uuid.UUID | None:
     return actor.id if actor is not None else None
-
-
-def _tenant_of(actor: Actor) -> uuid.UUID:
-    if actor.tenant_id is None:  # require() guarantees it; this keeps mypy and the reader sure
-        raise NotFound("No tenant is open.")
-    return actor.tenant_id
 
 
 def _flush_unique(session: Session, field: str, message: str) -> None:
@@ -67,12 +61,6 @@ def _flush_unique(session: Session, field: str, message: str) -> None:
         if getattr(exc.orig, "sqlstate", None) == "23505":
             raise Conflict(message, errors=[{"field": field, "message": message}]) from exc
         raise
-
-
-def _refresh_version(session: Session, row: Any) -> None:
-    """Read back what the touch trigger set (``version``, ``updated_at``)."""
-    session.flush()
-    session.refresh(row, ["version", "updated_at"])
 
 
 # --- roles ---------------------------------------------------------------------------------
@@ -133,14 +121,14 @@ def align_system_role_permissions(session: Session) -> int:
 
 def list_roles(session: Session, actor: Actor, params: PageParams) -> tuple[list[Role], str | None]:
     """The tenant's live roles, by id."""
-    stmt = select(Role).where(Role.tenant_id == _tenant_of(actor), Role.deleted_at.is_(None))
+    stmt = select(Role).where(Role.tenant_id == tenant_of(actor), Role.deleted_at.is_(None))
     return keyset_page(session, stmt, [Role.id], params)
 
 
 def get_role(session: Session, actor: Actor, role_id: uuid.UUID) -> Role:
     """One live role of the actor's tenant, or 404."""
     role = session.scalar(
-        select(Role).where(Role.tenant_id == _tenant_of(actor), Role.id == role_id,
+        select(Role).where(Role.tenant_id == tenant_of(actor), Role.id == role_id,
                            Role.deleted_at.is_(None))
     )
     if role is None:
@@ -172,7 +160,7 @@ def _check_no_escalation(actor: Actor, permissions: Sequence[str]) -> None:
 def create_role(session: Session, actor: Actor, *, data: RoleCreate) -> Role:
     """A custom role of the actor's tenant."""
     role = Role(
-        tenant_id=_tenant_of(actor), name=data.name, description=data.description,
+        tenant_id=tenant_of(actor), name=data.name, description=data.description,
         permissions=_check_permissions(actor, data.permissions), is_system=False,
         created_by=actor.id, updated_by=actor.id,
     )
@@ -198,7 +186,7 @@ def update_role(
         role.permissions = _check_permissions(actor, data.permissions)
     role.updated_by = actor.id
     _flush_unique(session, "name", f"A role named {data.name!r} already exists.")
-    _refresh_version(session, role)
+    refresh_version(session, role)
     return role
 
 
@@ -230,7 +218,7 @@ def _member_query(tenant_id: uuid.UUID) -> Select[Member]:
 
 def get_member(session: Session, actor: Actor, member_id: uuid.UUID) -> Member:
     """One live member of the actor's tenant, or 404."""
-    member = session.scalar(_member_query(_tenant_of(actor)).where(Member.id == member_id))
+    member = session.scalar(_member_query(tenant_of(actor)).where(Member.id == member_id))
     if member is None:
         raise NotFound("No such member.")
     return member
@@ -241,7 +229,7 @@ def list_members(
     email: str | None = None, role_id: uuid.UUID | None = None,
 ) -> tuple[list[Member], str | None]:
     """The tenant's members, filtered, by id."""
-    tenant_id = _tenant_of(actor)
+    tenant_id = tenant_of(actor)
     stmt = equal_filters(_member_query(tenant_id), {Member.status: status})
     if email:
         stmt = stmt.where(func.lower(Member.email) == email.lower())
@@ -289,7 +277,7 @@ def member_grants(
 
 def invite_member(session: Session, actor: Actor, *, data: MemberInvite) -> Member:
     """An ``invited`` member with the given roles (linked to Clerk when they accept)."""
-    tenant_id = _tenant_of(actor)
+    tenant_id = tenant_of(actor)
     roles = [get_role(session, actor, role_id) for role_id in dict.fromkeys(data.role_ids)]
     for role in roles:
         _check_no_escalation(actor, role.permissions)
@@ -323,7 +311,7 @@ def update_member(
                     {"field": "preferred_language", "message": "cannot be null"}])
             setattr(member, field, value)
     member.updated_by = actor.id
-    _refresh_version(session, member)
+    refresh_version(session, member)
     return member
 
 
@@ -343,7 +331,7 @@ def set_member_status(
         status = MemberStatus.ACTIVE if member.clerk_user_id else MemberStatus.INVITED
     member.status = status.value
     member.updated_by = actor.id
-    _refresh_version(session, member)
+    refresh_version(session, member)
     return member
 
 
@@ -413,7 +401,7 @@ def list_audit_logs(
     session: Session, actor: Actor, params: PageParams, filters: AuditFilter
 ) -> tuple[list[AuditLog], str | None]:
     """The tenant's audit rows, newest first."""
-    stmt = select(AuditLog).where(AuditLog.tenant_id == _tenant_of(actor))
+    stmt = select(AuditLog).where(AuditLog.tenant_id == tenant_of(actor))
     stmt = equal_filters(stmt, {
         AuditLog.entity_type: filters.entity_type, AuditLog.entity_id: filters.entity_id,
         AuditLog.actor_id: filters.actor_id, AuditLog.action: filters.action,
@@ -540,7 +528,7 @@ def change_tenant_status(
     tenant.status = target.value
     tenant.updated_by = _actor_id(actor)
     _lifecycle(session, tenant, event, actor, reason, {"from": old, "to": target.value})
-    _refresh_version(session, tenant)
+    refresh_version(session, tenant)
     return tenant
 
 

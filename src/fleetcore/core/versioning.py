@@ -6,6 +6,10 @@ it never saw. Without ``If-Match`` the update applies (last writer wins, as the 
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy.orm import Session
+
 from fleetcore.core.errors import PreconditionFailed
 
 
@@ -27,3 +31,10 @@ def check_if_match(if_match: str | None, version: int) -> None:
             f"The resource is at version {version}; re-read it and apply your change again.",
             current_etag=current,
         )
+
+
+def refresh_version(session: Session, row: Any) -> None:
+    """Flush ``row`` and read back what the touch trigger set (``version``, ``updated_at``),
+    so the response carries the new ETag."""
+    session.flush()
+    session.refresh(row, ["version", "updated_at"])

@@ -25,7 +25,7 @@ from sqlalchemy import column, exists, select, table, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fleetcore.core.auth import Actor
+from fleetcore.core.auth import Actor, tenant_of
 from fleetcore.core.errors import (
     Forbidden,
     NotFound,
@@ -35,7 +35,7 @@ from fleetcore.core.errors import (
 )
 from fleetcore.core.orm import new_id
 from fleetcore.core.pagination import PageParams, keyset_page
-from fleetcore.core.versioning import check_if_match
+from fleetcore.core.versioning import check_if_match, refresh_version
 from fleetcore.documents.filters import DocumentFilter, DocumentSort, apply_document_filter
 from fleetcore.documents.models import Document, DocumentEntityType
 from fleetcore.documents.schemas import DocumentUpdate, DocumentUpload
@@ -92,12 +92,6 @@ class InvalidDownloadLink(Forbidden):
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _tenant_of(actor: Actor) -> uuid.UUID:
-    if actor.tenant_id is None:  # require() guarantees it
-        raise NotFound("No tenant is open.")
-    return actor.tenant_id
-
-
 def tenant_today(session: Session, tenant_id: uuid.UUID) -> date:
     """Today's date in the tenant's time zone."""
     today: date | None = session.scalar(
@@ -121,11 +115,6 @@ def _flush_checked(session: Session) -> None:
                 errors=[{"field": field, "message": f"refused by {name}"}],
             ) from exc
         raise
-
-
-def _refresh_version(session: Session, document: Document) -> None:
-    session.flush()
-    session.refresh(document, ["version", "updated_at"])
 
 
 def clean_file_name(name: str | None) -> str:
@@ -251,7 +240,7 @@ def upload_document(
     max_bytes: int,
 ) -> Document:
     """Store an uploaded file for an entity of the actor's tenant and record its metadata."""
-    tenant_id = _tenant_of(actor)
+    tenant_id = tenant_of(actor)
     _check_entity(session, tenant_id, data.entity_type, data.entity_id)
     received = receive_file(file, max_bytes=max_bytes, declared_type=declared_type)
     document = Document(
@@ -295,7 +284,7 @@ def get_document(
 ) -> Document:
     """One document of the actor's tenant (live unless ``include_deleted``), or 404."""
     statement = select(Document).where(
-        Document.tenant_id == _tenant_of(actor), Document.id == document_id
+        Document.tenant_id == tenant_of(actor), Document.id == document_id
     )
     if not include_deleted:
         statement = statement.where(Document.deleted_at.is_(None))
@@ -309,7 +298,7 @@ def list_documents(
     session: Session, actor: Actor, params: PageParams, spec: DocumentFilter
 ) -> tuple[list[Document], str | None]:
     """The tenant's documents matching ``spec``, one page in ``spec.sort`` order."""
-    tenant_id = _tenant_of(actor)
+    tenant_id = tenant_of(actor)
     needs_today = spec.expired is not None or spec.expiring_within_days is not None
     today = tenant_today(session, tenant_id) if needs_today else datetime.now(UTC).date()
     statement = apply_document_filter(
@@ -347,7 +336,7 @@ def update_document(
         document.verified, document.verified_at, document.verified_by = False, None, None
     document.updated_by = actor.id
     _flush_checked(session)
-    _refresh_version(session, document)
+    refresh_version(session, document)
     return document
 
 
@@ -373,7 +362,7 @@ def restore_document(session: Session, actor: Actor, document_id: uuid.UUID) -> 
         document.deleted_by = None
         document.deletion_reason = None
         document.updated_by = actor.id
-        _refresh_version(session, document)
+        refresh_version(session, document)
     return document
 
 
@@ -390,7 +379,7 @@ def verify_document(
     document.verified_by = actor.id
     document.rejected_at = document.rejection_reason = document.rejected_by = None
     document.updated_by = actor.id
-    _refresh_version(session, document)
+    refresh_version(session, document)
     close_system_task(session, tenant_id=document.tenant_id,
                       dedup_key=_verification_task_key(document.id))
     return document
@@ -413,7 +402,7 @@ def reject_document(
     document.rejection_reason = reason
     document.rejected_by = actor.id
     document.updated_by = actor.id
-    _refresh_version(session, document)
+    refresh_version(session, document)
     close_system_task(session, tenant_id=document.tenant_id,
                       dedup_key=_verification_task_key(document.id))
     return document

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fleetcore.admin.models import Member, Tenant
-from fleetcore.core.auth import Actor, PermissionDenied
+from fleetcore.core.auth import Actor, PermissionDenied, tenant_of
 from fleetcore.core.compliance import ComplianceReport, RuleResult, RuleStatus
 from fleetcore.core.errors import Conflict, NotFound, Problem, ValidationProblem
 from fleetcore.core.pagination import PageParams, keyset_page
@@ -414,12 +414,6 @@ def lock_driver(session: Session, driver_id: uuid.UUID) -> Driver:
 # --- shared ------------------------------------------------------------------------------------
 
 
-def _tenant_of(actor: Actor) -> uuid.UUID:
-    if actor.tenant_id is None:  # require() guarantees it; this keeps mypy and the reader sure
-        raise NotFound("No tenant is open.")
-    return actor.tenant_id
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -474,7 +468,7 @@ def _field_error(field: str, message: str) -> ValidationProblem:
 
 
 def _tenant_country(session: Session, actor: Actor) -> str:
-    country = session.scalar(select(Tenant.country).where(Tenant.id == _tenant_of(actor)))
+    country = session.scalar(select(Tenant.country).where(Tenant.id == tenant_of(actor)))
     if country is None:
         raise NotFound("No tenant is open.")
     return country
@@ -524,7 +518,7 @@ def get_driver(session: Session, actor: Actor, driver_id: uuid.UUID, *,
 def drivers_query(actor: Actor, spec: DriverFilter) -> Select[Any]:
     """The filtered, sorted query behind the drivers list and its CSV export."""
     stmt = apply_driver_filter(
-        select(Driver).where(Driver.tenant_id == _tenant_of(actor)), spec)
+        select(Driver).where(Driver.tenant_id == tenant_of(actor)), spec)
     keys, descending = driver_sort_keys(spec.sort)
     return stmt.order_by(*[k.desc() if descending else k.asc() for k in keys])
 
@@ -533,7 +527,7 @@ def list_drivers(
     session: Session, actor: Actor, params: PageParams, spec: DriverFilter
 ) -> tuple[list[Driver], str | None]:
     """A page of the tenant's drivers (one query)."""
-    stmt = apply_driver_filter(select(Driver).where(Driver.tenant_id == _tenant_of(actor)), spec)
+    stmt = apply_driver_filter(select(Driver).where(Driver.tenant_id == tenant_of(actor)), spec)
     keys, descending = driver_sort_keys(spec.sort)
     return keyset_page(session, stmt, keys, params, descending=descending)
 
@@ -585,7 +579,7 @@ def _check_driver(session: Session, driver: Driver, country: str, changed: set[s
 def create_driver(session: Session, actor: Actor, *, data: DriverCreate) -> Driver:
     """A new driver (phone normalised to E.164 in the tenant's country)."""
     values = data.model_dump(include=set(_DRIVER_FIELDS))
-    driver = Driver(tenant_id=_tenant_of(actor), created_by=actor.id, updated_by=actor.id,
+    driver = Driver(tenant_id=tenant_of(actor), created_by=actor.id, updated_by=actor.id,
                     **{k: (v.value if isinstance(v, StrEnum) else v) for k, v in values.items()})
     _check_driver(session, driver, _tenant_country(session, actor), set(_DRIVER_FIELDS))
     session.add(driver)
@@ -816,7 +810,7 @@ def get_cooperation_terms(session: Session, actor: Actor,
 def cooperation_terms_query(actor: Actor, spec: TermsFilter) -> Select[Any]:
     """The filtered terms, oldest first (list and CSV)."""
     return apply_terms_filter(select(DriverCooperationTerms).where(
-        DriverCooperationTerms.tenant_id == _tenant_of(actor)), spec)
+        DriverCooperationTerms.tenant_id == tenant_of(actor)), spec)
 
 
 def list_cooperation_terms(session: Session, actor: Actor, params: PageParams,
@@ -954,7 +948,7 @@ def get_driver_request(session: Session, actor: Actor, request_id: uuid.UUID) ->
 def driver_requests_query(actor: Actor, spec: RequestFilter) -> Select[Any]:
     """The filtered requests (list and CSV)."""
     return apply_request_filter(
-        select(DriverRequest).where(DriverRequest.tenant_id == _tenant_of(actor)), spec)
+        select(DriverRequest).where(DriverRequest.tenant_id == tenant_of(actor)), spec)
 
 
 def list_driver_requests(session: Session, actor: Actor, params: PageParams,
@@ -1084,7 +1078,7 @@ def get_blacklist(session: Session, actor: Actor, entry_id: uuid.UUID, *,
 def blacklists_query(actor: Actor, spec: BlacklistFilter) -> Select[Any]:
     """The filtered entries (list and CSV)."""
     return apply_blacklist_filter(
-        select(DriverBlacklist).where(DriverBlacklist.tenant_id == _tenant_of(actor)), spec)
+        select(DriverBlacklist).where(DriverBlacklist.tenant_id == tenant_of(actor)), spec)
 
 
 def list_blacklists(session: Session, actor: Actor, params: PageParams,
@@ -1179,7 +1173,7 @@ def get_training(session: Session, actor: Actor, training_id: uuid.UUID, *,
 def training_query(actor: Actor, spec: TrainingFilter) -> Select[Any]:
     """The filtered trainings (list and CSV)."""
     return apply_training_filter(
-        select(DriverTraining).where(DriverTraining.tenant_id == _tenant_of(actor)), spec)
+        select(DriverTraining).where(DriverTraining.tenant_id == tenant_of(actor)), spec)
 
 
 def list_training(session: Session, actor: Actor, params: PageParams,
@@ -1261,7 +1255,7 @@ def restore_blacklist(session: Session, actor: Actor, entry_id: uuid.UUID) -> Dr
 def performances_query(actor: Actor, spec: PerformanceFilter) -> Select[Any]:
     """The filtered performance rows (list and CSV)."""
     return apply_performance_filter(
-        select(DriverPerformance).where(DriverPerformance.tenant_id == _tenant_of(actor)), spec)
+        select(DriverPerformance).where(DriverPerformance.tenant_id == tenant_of(actor)), spec)
 
 
 def list_performances(session: Session, actor: Actor, params: PageParams,

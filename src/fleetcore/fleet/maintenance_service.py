@@ -59,7 +59,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from fleetcore.admin.models import Tenant
-from fleetcore.core.auth import Actor
+from fleetcore.core.auth import Actor, tenant_of
 from fleetcore.core.errors import Conflict, NotFound, ValidationProblem
 from fleetcore.core.pagination import (
     PageParams,
@@ -69,7 +69,7 @@ from fleetcore.core.pagination import (
     keyset_page,
     range_filter,
 )
-from fleetcore.core.versioning import check_if_match
+from fleetcore.core.versioning import check_if_match, refresh_version
 from fleetcore.fleet.maintenance_schemas import (
     DueStatus,
     MaintenanceComplete,
@@ -106,12 +106,6 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _tenant_of(actor: Actor) -> uuid.UUID:
-    if actor.tenant_id is None:
-        raise NotFound("No tenant is open.")
-    return actor.tenant_id
-
-
 def _tenant_zone(session: Session, tenant_id: uuid.UUID) -> zoneinfo.ZoneInfo:
     name = session.scalar(select(Tenant.timezone).where(Tenant.id == tenant_id))
     try:
@@ -146,12 +140,6 @@ def _flush(session: Session, fields: dict[str, str] | None = None) -> None:
         if state in ("23514", "23503", "23502"):
             raise _invalid(field, f"The value breaks the rule {constraint}.") from exc
         raise
-
-
-def _refresh_version(session: Session, row: Any) -> None:
-    """Read back what the touch trigger set (``version``, ``updated_at``)."""
-    session.flush()
-    session.refresh(row, ["version", "updated_at"])
 
 
 def _vehicle(
@@ -272,7 +260,7 @@ def record_odometer_reading(
     contradicted value in ``latest_odometer_km``), ValidationProblem (future time, correction
     without reason). Locks the vehicle row, flushes, never commits.
     """
-    tenant = tenant_id if tenant_id is not None or actor is None else _tenant_of(actor)
+    tenant = tenant_id if tenant_id is not None or actor is None else tenant_of(actor)
     if tenant is None:
         raise NotFound("No tenant is open.")
     _vehicle(session, tenant, vehicle_id, lock=True)
@@ -352,7 +340,7 @@ def get_odometer_reading(
     session: Session, actor: Actor, *, vehicle_id: uuid.UUID, reading_id: uuid.UUID
 ) -> OdometerReading:
     """One reading of a live vehicle, or 404."""
-    tenant = _tenant_of(actor)
+    tenant = tenant_of(actor)
     _vehicle(session, tenant, vehicle_id)
     return _reading(session, tenant, vehicle_id, reading_id)
 
@@ -361,7 +349,7 @@ def confirm_odometer_reading(
     session: Session, actor: Actor, *, vehicle_id: uuid.UUID, reading_id: uuid.UUID
 ) -> OdometerReading:
     """Confirm a flagged reading, so it counts for the current odometer and forecasts."""
-    tenant = _tenant_of(actor)
+    tenant = tenant_of(actor)
     _vehicle(session, tenant, vehicle_id, lock=True)
     reading = _reading(session, tenant, vehicle_id, reading_id)
     if not reading.is_anomaly:
@@ -370,7 +358,7 @@ def confirm_odometer_reading(
         reading.confirmed_at = datetime.now(UTC)
         reading.confirmed_by = actor.id
         reading.updated_by = actor.id
-        _refresh_version(session, reading)
+        refresh_version(session, reading)
     return reading
 
 
@@ -380,7 +368,7 @@ def list_odometer_readings(
     until: datetime | None = None,
 ) -> tuple[list[OdometerReading], str | None]:
     """A vehicle's readings, newest first."""
-    tenant = _tenant_of(actor)
+    tenant = tenant_of(actor)
     _vehicle(session, tenant, vehicle_id)
     stmt = equal_filters(
         select(OdometerReading).where(OdometerReading.tenant_id == tenant,
@@ -476,7 +464,7 @@ def schedule_view(
     session: Session, actor: Actor, schedule_id: uuid.UUID, *, today: date | None = None
 ) -> ScheduleView:
     """One live schedule with its current odometer and due status, or 404."""
-    tenant = _tenant_of(actor)
+    tenant = tenant_of(actor)
     today = today or tenant_today(session, tenant)
     rows = session.execute(_with_status(tenant, today).where(
         MaintenanceSchedule.id == schedule_id, MaintenanceSchedule.deleted_at.is_(None)))
@@ -508,7 +496,7 @@ def list_schedules(
     today: date | None = None,
 ) -> tuple[list[ScheduleView], str | None]:
     """Schedules with their due status (one query per page, the odometer by LATERAL join)."""
-    tenant = _tenant_of(actor)
+    tenant = tenant_of(actor)
     today = today or tenant_today(session, tenant)
     s = MaintenanceSchedule
     stmt = equal_filters(_with_status(tenant, today), {
@@ -525,7 +513,7 @@ def schedules_query(
     due_status: list[str] | None = None, today: date | None = None,
 ) -> Select[Any]:
     """The due-list query without paging (for the CSV export)."""
-    tenant = _tenant_of(actor)
+    tenant = tenant_of(actor)
     today = today or tenant_today(session, tenant)
     s = MaintenanceSchedule
     stmt = equal_filters(_with_status(tenant, today), {s.vehicle_id: vehicle_id}).where(
@@ -540,7 +528,7 @@ def maintenance_due(
     vehicle_id: uuid.UUID | None = None, today: date | None = None,
 ) -> tuple[list[ScheduleView], str | None]:
     """The fleet's active schedules that are due soon or overdue (or ``due_status``)."""
-    tenant = _tenant_of(actor)
+    tenant = tenant_of(actor)
     today = today or tenant_today(session, tenant)
     s = MaintenanceSchedule
     statuses = due_status or [DueStatus.DUE_SOON.value, DueStatus.OVERDUE.value]
@@ -556,7 +544,7 @@ def create_schedule(
     session: Session, actor: Actor, *, data: ScheduleCreate
 ) -> MaintenanceSchedule:
     """A maintenance plan; its next due km/date counts from the last service (or from now)."""
-    tenant = _tenant_of(actor)
+    tenant = tenant_of(actor)
     if data.interval_km is None and data.interval_days is None:
         raise _invalid("interval_km", "Give interval_km and/or interval_days.")
     _vehicle(session, tenant, data.vehicle_id, field="vehicle_id")
@@ -586,7 +574,7 @@ def update_schedule(
     if_match: str | None = None,
 ) -> MaintenanceSchedule:
     """Change a schedule's interval, leads or last service; its next due follows."""
-    tenant = _tenant_of(actor)
+    tenant = tenant_of(actor)
     schedule = _schedule(session, tenant, schedule_id, lock=True)
     check_if_match(if_match, schedule.version)
     fields = data.model_fields_set
@@ -605,7 +593,7 @@ def update_schedule(
     _recompute_next_due(schedule, old_km, old_days)
     schedule.updated_by = actor.id
     _flush(session)
-    _refresh_version(session, schedule)
+    refresh_version(session, schedule)
     return schedule
 
 
@@ -633,7 +621,7 @@ def delete_schedule(
     if_match: str | None = None,
 ) -> None:
     """Soft-delete a schedule (its records keep their link)."""
-    schedule = _schedule(session, _tenant_of(actor), schedule_id)
+    schedule = _schedule(session, tenant_of(actor), schedule_id)
     check_if_match(if_match, schedule.version)
     schedule.deleted_at = datetime.now(UTC)
     schedule.deleted_by = actor.id
@@ -643,7 +631,7 @@ def delete_schedule(
 
 def restore_schedule(session: Session, actor: Actor, schedule_id: uuid.UUID) -> None:
     """Bring back a soft-deleted schedule."""
-    schedule = _schedule(session, _tenant_of(actor), schedule_id, include_deleted=True)
+    schedule = _schedule(session, tenant_of(actor), schedule_id, include_deleted=True)
     if schedule.deleted_at is None:
         return
     schedule.deleted_at = None
@@ -681,12 +669,12 @@ def _record(
 
 def get_maintenance(session: Session, actor: Actor, record_id: uuid.UUID) -> VehicleMaintenance:
     """One live maintenance record, or 404."""
-    return _record(session, _tenant_of(actor), record_id)
+    return _record(session, tenant_of(actor), record_id)
 
 
 def get_schedule(session: Session, actor: Actor, schedule_id: uuid.UUID) -> MaintenanceSchedule:
     """One live maintenance schedule, or 404."""
-    return _schedule(session, _tenant_of(actor), schedule_id)
+    return _schedule(session, tenant_of(actor), schedule_id)
 
 
 def maintenance_query(
@@ -697,7 +685,7 @@ def maintenance_query(
 ) -> Select[Any]:
     """The filtered maintenance records (unpaged; for list and CSV export)."""
     m = VehicleMaintenance
-    stmt = equal_filters(select(m).where(m.tenant_id == _tenant_of(actor)), {
+    stmt = equal_filters(select(m).where(m.tenant_id == tenant_of(actor)), {
         m.vehicle_id: vehicle_id, m.schedule_id: schedule_id, m.status: status,
         m.maintenance_type: maintenance_type})
     stmt = range_filter(stmt, m.scheduled_on, since=scheduled_from, until=scheduled_to)
@@ -723,7 +711,7 @@ def create_maintenance(
     session: Session, actor: Actor, *, data: MaintenanceCreate
 ) -> VehicleMaintenance:
     """A planned maintenance job, optionally fulfilling a schedule of the same vehicle."""
-    tenant = _tenant_of(actor)
+    tenant = tenant_of(actor)
     _vehicle(session, tenant, data.vehicle_id, field="vehicle_id")
     kind = data.maintenance_type.value if data.maintenance_type else None
     if data.schedule_id is not None:
@@ -757,7 +745,7 @@ def update_maintenance(
     if_match: str | None = None,
 ) -> VehicleMaintenance:
     """Edit a maintenance job or move it between scheduled, in progress and cancelled."""
-    record = _record(session, _tenant_of(actor), record_id, lock=True)
+    record = _record(session, tenant_of(actor), record_id, lock=True)
     check_if_match(if_match, record.version)
     fields = data.model_fields_set
     if data.status is not None and data.status.value != record.status:
@@ -786,7 +774,7 @@ def update_maintenance(
     _check_off_road(record.off_road_starts_at, record.off_road_ends_at)
     record.updated_by = actor.id
     _flush(session)
-    _refresh_version(session, record)
+    refresh_version(session, record)
     return record
 
 
@@ -803,7 +791,7 @@ def complete_maintenance(
     if_match: str | None = None,
 ) -> VehicleMaintenance:
     """Complete a job: record its odometer (source maintenance) and advance its schedule."""
-    tenant = _tenant_of(actor)
+    tenant = tenant_of(actor)
     record = _record(session, tenant, record_id, lock=True)
     check_if_match(if_match, record.version)
     if record.status not in (MaintenanceStatus.SCHEDULED.value,
@@ -840,7 +828,7 @@ def complete_maintenance(
         record.next_due_on = schedule.next_due_on
     record.updated_by = actor.id
     _flush(session)
-    _refresh_version(session, record)
+    refresh_version(session, record)
     return record
 
 
@@ -849,7 +837,7 @@ def delete_maintenance(
     if_match: str | None = None,
 ) -> None:
     """Soft-delete a maintenance record."""
-    record = _record(session, _tenant_of(actor), record_id)
+    record = _record(session, tenant_of(actor), record_id)
     check_if_match(if_match, record.version)
     record.deleted_at = datetime.now(UTC)
     record.deleted_by = actor.id
@@ -859,7 +847,7 @@ def delete_maintenance(
 
 def restore_maintenance(session: Session, actor: Actor, record_id: uuid.UUID) -> None:
     """Bring back a soft-deleted maintenance record."""
-    record = _record(session, _tenant_of(actor), record_id, include_deleted=True)
+    record = _record(session, tenant_of(actor), record_id, include_deleted=True)
     if record.deleted_at is None:
         return
     record.deleted_at = None

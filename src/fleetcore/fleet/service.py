@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, se
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from fleetcore.core.auth import Actor, PermissionDenied
+from fleetcore.core.auth import Actor, PermissionDenied, tenant_of
 from fleetcore.core.compliance import ComplianceReport, RuleResult, RuleStatus
 from fleetcore.core.errors import Conflict, NotFound, ValidationProblem
 from fleetcore.core.identifiers import InvalidIdentifier, normalise_plate, validate_vin
@@ -101,12 +101,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _tenant_of(actor: Actor) -> uuid.UUID:
-    if actor.tenant_id is None:  # require() guarantees it; this keeps mypy and the reader sure
-        raise NotFound("No tenant is open.")
-    return actor.tenant_id
-
-
 def _invalid(field: str, message: str) -> ValidationProblem:
     return ValidationProblem(f"{field}: {message}", errors=[{"field": field, "message": message}])
 
@@ -170,7 +164,7 @@ def _restore(session: Session, actor: Actor, row: Any) -> None:
 def _get(session: Session, actor: Actor, model: type[T], row_id: uuid.UUID, what: str, *,
          include_deleted: bool = False, lock: bool = False) -> T:
     stmt = select(model).where(
-        model.tenant_id == _tenant_of(actor), model.id == row_id  # type: ignore[attr-defined]
+        model.tenant_id == tenant_of(actor), model.id == row_id  # type: ignore[attr-defined]
     )
     if not include_deleted and hasattr(model, "deleted_at"):
         stmt = stmt.where(model.deleted_at.is_(None))  # type: ignore[attr-defined]
@@ -187,7 +181,7 @@ def _require_row(session: Session, actor: Actor, model: type[Any], row_id: uuid.
     """A body's reference must name a live row the tenant sees; else 422 naming ``field``."""
     if row_id is None:
         return
-    stmt = select(model.id).where(model.tenant_id == _tenant_of(actor), model.id == row_id)
+    stmt = select(model.id).where(model.tenant_id == tenant_of(actor), model.id == row_id)
     if hasattr(model, "deleted_at"):
         stmt = stmt.where(model.deleted_at.is_(None))
     if session.scalar(stmt) is None:
@@ -282,7 +276,7 @@ def vehicles_query(actor: Actor, filters: VehicleFilter) -> Select[Any]:
     stmt = (
         select(Vehicle, odo.c.odometer_km, odo.c.read_at)
         .outerjoin(odo, true())
-        .where(Vehicle.tenant_id == _tenant_of(actor))
+        .where(Vehicle.tenant_id == tenant_of(actor))
     )
     if not filters.include_deleted:
         stmt = stmt.where(Vehicle.deleted_at.is_(None))
@@ -351,7 +345,7 @@ def get_vehicle(session: Session, actor: Actor, vehicle_id: uuid.UUID, *,
 
 def _check_catalogue(session: Session, actor: Actor, vehicle: Vehicle) -> None:
     """Make, model and class must exist and be visible: global or the tenant's own rows."""
-    tenant_id = _tenant_of(actor)
+    tenant_id = tenant_of(actor)
     visible = or_(CarMake.tenant_id.is_(None), CarMake.tenant_id == tenant_id)
     if session.scalar(select(CarMake.id).where(CarMake.id == vehicle.make_id, visible)) is None:
         raise _invalid("make_id", "no such car make")
@@ -407,7 +401,7 @@ def create_vehicle(session: Session, actor: Actor, *, data: VehicleCreate) -> Ve
                                       "ownership_type"})
     cost = data.acquisition_cost
     vehicle = Vehicle(
-        tenant_id=_tenant_of(actor), **values, status=data.status.value,
+        tenant_id=tenant_of(actor), **values, status=data.status.value,
         fuel_type=data.fuel_type.value, ownership_type=data.ownership_type.value,
         acquisition_cost=cost.money().amount if cost else None,
         currency=cost.currency if cost else None,
@@ -544,7 +538,7 @@ def _flush_assignment(session: Session, assignment: VehicleAssignment) -> None:
 
 def _lock_vehicle(session: Session, actor: Actor, vehicle_id: uuid.UUID) -> Vehicle:
     vehicle = session.scalar(select(Vehicle).where(
-        Vehicle.tenant_id == _tenant_of(actor), Vehicle.id == vehicle_id,
+        Vehicle.tenant_id == tenant_of(actor), Vehicle.id == vehicle_id,
         Vehicle.deleted_at.is_(None)).with_for_update())
     if vehicle is None:
         raise _invalid("vehicle_id", "no such vehicle")
@@ -564,7 +558,7 @@ def assign_vehicle(session: Session, actor: Actor, *, data: AssignmentCreate) ->
     Locks the driver then the vehicle row, so two concurrent assignments of either serialise;
     refuses a blacklisted or on-leave driver, overlaps, and non-compliance unless overridden.
     """
-    tenant_id = _tenant_of(actor)
+    tenant_id = tenant_of(actor)
     driver = _lock_driver(session, data.driver_id)
     vehicle = _lock_vehicle(session, actor, data.vehicle_id)
     now = _now()
@@ -718,7 +712,7 @@ def list_assignments(
 def assignments_query(actor: Actor, filters: AssignmentFilter) -> Select[Any]:
     """The filtered live assignments of the tenant (list and export)."""
     stmt = select(VehicleAssignment).where(
-        VehicleAssignment.tenant_id == _tenant_of(actor), VehicleAssignment.deleted_at.is_(None))
+        VehicleAssignment.tenant_id == tenant_of(actor), VehicleAssignment.deleted_at.is_(None))
     for column, value in ((VehicleAssignment.vehicle_id, filters.vehicle_id),
                           (VehicleAssignment.driver_id, filters.driver_id),
                           (VehicleAssignment.status, filters.status)):
@@ -737,7 +731,7 @@ def custodian(session: Session, actor: Actor, vehicle_id: uuid.UUID,
     """The assignment covering ``at`` for the vehicle (exactly one, by the exclusion rule)."""
     get_vehicle(session, actor, vehicle_id, include_deleted=True)
     found = session.scalar(select(VehicleAssignment).where(
-        VehicleAssignment.tenant_id == _tenant_of(actor),
+        VehicleAssignment.tenant_id == tenant_of(actor),
         VehicleAssignment.vehicle_id == vehicle_id, _LIVE_ASSIGNMENT,
         VehicleAssignment.starts_at <= at,
         or_(VehicleAssignment.ends_at.is_(None), VehicleAssignment.ends_at > at),
@@ -873,7 +867,7 @@ def vehicles_compliance(
     Set-based: one query for the vehicles with their regulation, class and odometer, one each
     for insurances, documents and maintenance schedules of all of them.
     """
-    tenant_id = _tenant_of(actor)
+    tenant_id = tenant_of(actor)
     today = at.date()
     ids = None if vehicle_ids is None else list(vehicle_ids)
     if ids is not None and not ids:
@@ -1039,7 +1033,7 @@ def list_insurances(session: Session, actor: Actor, params: PageParams,
 
 def insurances_query(actor: Actor, filters: InsuranceFilter) -> Select[Any]:
     """The filtered insurance policies (list and export)."""
-    stmt = select(VehicleInsurance).where(VehicleInsurance.tenant_id == _tenant_of(actor))
+    stmt = select(VehicleInsurance).where(VehicleInsurance.tenant_id == tenant_of(actor))
     if not filters.include_deleted:
         stmt = stmt.where(VehicleInsurance.deleted_at.is_(None))
     if filters.vehicle_id is not None:
@@ -1063,7 +1057,7 @@ def create_insurance(session: Session, actor: Actor, *, data: InsuranceCreate) -
     """A policy of a live vehicle; refused when it overlaps another active policy."""
     _require_row(session, actor, Vehicle, data.vehicle_id, "vehicle_id", "vehicle")
     policy = VehicleInsurance(
-        id=new_id(), tenant_id=_tenant_of(actor), vehicle_id=data.vehicle_id,
+        id=new_id(), tenant_id=tenant_of(actor), vehicle_id=data.vehicle_id,
         provider=data.provider,
         policy_number=data.policy_number, coverage_type=data.coverage_type,
         currency=data.currency, deductible=_money(data.deductible, data.currency, "deductible"),
@@ -1154,7 +1148,7 @@ def list_expenses(session: Session, actor: Actor, params: PageParams,
 
 def expenses_query(actor: Actor, filters: ExpenseFilter) -> Select[Any]:
     """The filtered expenses (list and export)."""
-    stmt = select(VehicleExpense).where(VehicleExpense.tenant_id == _tenant_of(actor))
+    stmt = select(VehicleExpense).where(VehicleExpense.tenant_id == tenant_of(actor))
     if not filters.include_deleted:
         stmt = stmt.where(VehicleExpense.deleted_at.is_(None))
     for column, value in ((VehicleExpense.vehicle_id, filters.vehicle_id),
@@ -1181,7 +1175,7 @@ def create_expense(session: Session, actor: Actor, *, data: ExpenseCreate) -> Ve
     """An expense of a live vehicle; its driver, trip and receipt must exist for the tenant."""
     currency = data.amount.currency
     expense = VehicleExpense(
-        tenant_id=_tenant_of(actor), vehicle_id=data.vehicle_id, driver_id=data.driver_id,
+        tenant_id=tenant_of(actor), vehicle_id=data.vehicle_id, driver_id=data.driver_id,
         category=data.category.value, payment_method=data.payment_method.value,
         amount=data.amount.money().amount, currency=currency,
         tax_amount=_money(data.tax_amount, currency, "tax_amount"),
@@ -1252,7 +1246,7 @@ def list_events(session: Session, actor: Actor, params: PageParams,
 
 def events_query(actor: Actor, filters: EventFilter) -> Select[Any]:
     """The filtered vehicle events (list and export)."""
-    stmt = select(VehicleEvent).where(VehicleEvent.tenant_id == _tenant_of(actor))
+    stmt = select(VehicleEvent).where(VehicleEvent.tenant_id == tenant_of(actor))
     if not filters.include_deleted:
         stmt = stmt.where(VehicleEvent.deleted_at.is_(None))
     for column, value in ((VehicleEvent.vehicle_id, filters.vehicle_id),
@@ -1287,7 +1281,7 @@ def create_event(session: Session, actor: Actor, *, data: EventCreate) -> Vehicl
     if data.resolved_at is not None and data.resolved_at < data.occurred_at:
         raise _invalid("resolved_at", "cannot be before occurred_at")
     event = VehicleEvent(
-        tenant_id=_tenant_of(actor), vehicle_id=data.vehicle_id, driver_id=data.driver_id,
+        tenant_id=tenant_of(actor), vehicle_id=data.vehicle_id, driver_id=data.driver_id,
         event_type=data.event_type.value, severity=data.severity.value,
         occurred_at=data.occurred_at, odometer_km=data.odometer_km,
         description=data.description, cost=data.cost.money().amount if data.cost else None,

@@ -53,10 +53,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from fleetcore.admin.models import Member
-from fleetcore.core.auth import Actor
+from fleetcore.core.auth import Actor, tenant_of
 from fleetcore.core.errors import Conflict, NotFound, ValidationProblem
 from fleetcore.core.pagination import PageParams, equal_filters, keyset_page
-from fleetcore.core.versioning import check_if_match
+from fleetcore.core.versioning import check_if_match, refresh_version
 from fleetcore.drivers.models import Driver
 from fleetcore.drivers.service import availability_conflicts, lock_driver
 from fleetcore.fleet.models import Vehicle
@@ -93,12 +93,6 @@ _ALLOWED_FREQ = {"DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _tenant_of(actor: Actor) -> uuid.UUID:
-    if actor.tenant_id is None:
-        raise NotFound("No tenant is open.")
-    return actor.tenant_id
-
-
 def _invalid(field_name: str, message: str, **extensions: Any) -> ValidationProblem:
     return ValidationProblem(message, errors=[{"field": field_name, "message": message}],
                              **extensions)
@@ -123,11 +117,6 @@ def _flush(session: Session, fields: dict[str, str] | None = None) -> None:
         if state in ("23514", "23503", "23502"):
             raise _invalid(name, f"The value breaks the rule {constraint}.") from exc
         raise
-
-
-def _refresh_version(session: Session, row: Any) -> None:
-    session.flush()
-    session.refresh(row, ["version", "updated_at"])
 
 
 def _live_vehicle(session: Session, tenant_id: uuid.UUID, vehicle_id: uuid.UUID) -> None:
@@ -189,7 +178,7 @@ def _check_times(starts_at: datetime, ends_at: datetime) -> None:
 
 def create_shift(session: Session, actor: Actor, *, data: ShiftCreate) -> Shift:
     """A single shift, refused when it overlaps the driver's shifts, leave or blacklist."""
-    tenant = _tenant_of(actor)
+    tenant = tenant_of(actor)
     _check_times(data.starts_at, data.ends_at)
     _lock_driver(session, data.driver_id)
     if data.vehicle_id is not None:
@@ -217,7 +206,7 @@ def _shift(
 
 def get_shift(session: Session, actor: Actor, shift_id: uuid.UUID) -> Shift:
     """One live shift, or 404."""
-    return _shift(session, _tenant_of(actor), shift_id)
+    return _shift(session, tenant_of(actor), shift_id)
 
 
 _SHIFT_TRANSITIONS: dict[str, set[str]] = {
@@ -234,7 +223,7 @@ def update_shift(
     if_match: str | None = None,
 ) -> Shift:
     """Move, re-vehicle, annotate or progress a shift (overlap and availability re-checked)."""
-    tenant = _tenant_of(actor)
+    tenant = tenant_of(actor)
     shift = _shift(session, tenant, shift_id)
     check_if_match(if_match, shift.version)
     fields = data.model_fields_set
@@ -271,7 +260,7 @@ def update_shift(
         shift.notes = data.notes
     shift.updated_by = actor.id
     _flush(session, {"ex_sch_shifts_driver": "starts_at"})
-    _refresh_version(session, shift)
+    refresh_version(session, shift)
     return shift
 
 
@@ -279,7 +268,7 @@ def cancel_shift(
     session: Session, actor: Actor, shift_id: uuid.UUID, *, if_match: str | None = None
 ) -> Shift:
     """Cancel a scheduled shift (its slot becomes free; a series keeps it as an exception)."""
-    shift = _shift(session, _tenant_of(actor), shift_id)
+    shift = _shift(session, tenant_of(actor), shift_id)
     check_if_match(if_match, shift.version)
     if shift.status == ShiftStatus.CANCELLED.value:
         return shift
@@ -288,7 +277,7 @@ def cancel_shift(
                        errors=[{"field": "status", "message": f"is {shift.status}"}])
     shift.status = ShiftStatus.CANCELLED.value
     shift.updated_by = actor.id
-    _refresh_version(session, shift)
+    refresh_version(session, shift)
     return shift
 
 
@@ -297,7 +286,7 @@ def delete_shift(
     if_match: str | None = None,
 ) -> None:
     """Soft-delete a shift (entered by mistake)."""
-    shift = _shift(session, _tenant_of(actor), shift_id)
+    shift = _shift(session, tenant_of(actor), shift_id)
     check_if_match(if_match, shift.version)
     shift.deleted_at = datetime.now(UTC)
     shift.deleted_by = actor.id
@@ -307,7 +296,7 @@ def delete_shift(
 
 def restore_shift(session: Session, actor: Actor, shift_id: uuid.UUID) -> Shift:
     """Bring back a soft-deleted shift, if its slot is still free."""
-    tenant = _tenant_of(actor)
+    tenant = tenant_of(actor)
     shift = _shift(session, tenant, shift_id, include_deleted=True)
     if shift.deleted_at is None:
         return shift
@@ -320,14 +309,14 @@ def restore_shift(session: Session, actor: Actor, shift_id: uuid.UUID) -> Shift:
     shift.deletion_reason = None
     shift.updated_by = actor.id
     _flush(session, {"ex_sch_shifts_driver": "starts_at"})
-    _refresh_version(session, shift)
+    refresh_version(session, shift)
     return shift
 
 
 def shifts_query(actor: Actor, filters: ShiftFilter) -> Select[Any]:
     """The filtered shifts (unpaged; for list and CSV export)."""
     s = Shift
-    stmt = equal_filters(select(s).where(s.tenant_id == _tenant_of(actor)), {
+    stmt = equal_filters(select(s).where(s.tenant_id == tenant_of(actor)), {
         s.driver_id: filters.driver_id, s.vehicle_id: filters.vehicle_id,
         s.series_id: filters.series_id, s.status: filters.status})
     if filters.starts_from is not None:
@@ -436,7 +425,7 @@ def create_series(
     session: Session, actor: Actor, *, data: ShiftSeriesCreate, now: datetime | None = None
 ) -> tuple[ShiftSeries, list[Shift], datetime]:
     """A recurring shift and its materialised occurrences — all of them, or none (409)."""
-    tenant = _tenant_of(actor)
+    tenant = tenant_of(actor)
     duration = timedelta(minutes=data.duration_minutes)
     zone = zoneinfo.ZoneInfo(data.timezone)
     local_start = (data.dtstart.astimezone(zone).replace(tzinfo=None) if data.dtstart.tzinfo
@@ -495,7 +484,7 @@ def _series(session: Session, tenant_id: uuid.UUID, series_id: uuid.UUID) -> Shi
 
 def get_series(session: Session, actor: Actor, series_id: uuid.UUID) -> ShiftSeries:
     """One live shift series, or 404."""
-    return _series(session, _tenant_of(actor), series_id)
+    return _series(session, tenant_of(actor), series_id)
 
 
 def list_series(
@@ -504,7 +493,7 @@ def list_series(
 ) -> tuple[list[ShiftSeries], str | None]:
     """Shift series, by id."""
     stmt = equal_filters(
-        select(ShiftSeries).where(ShiftSeries.tenant_id == _tenant_of(actor),
+        select(ShiftSeries).where(ShiftSeries.tenant_id == tenant_of(actor),
                                   ShiftSeries.deleted_at.is_(None)),
         {ShiftSeries.driver_id: driver_id, ShiftSeries.active: active})
     return keyset_page(session, stmt, [ShiftSeries.id], params)
@@ -514,7 +503,7 @@ def cancel_series(
     session: Session, actor: Actor, series_id: uuid.UUID, *, now: datetime | None = None
 ) -> tuple[ShiftSeries, list[uuid.UUID]]:
     """Stop a series: its scheduled occurrences that have not started yet are cancelled."""
-    tenant = _tenant_of(actor)
+    tenant = tenant_of(actor)
     series = _series(session, tenant, series_id)
     now = now or datetime.now(UTC)
     future = list(session.scalars(select(Shift).where(
@@ -527,7 +516,7 @@ def cancel_series(
     if series.active:
         series.active = False
         series.updated_by = actor.id
-    _refresh_version(session, series)
+    refresh_version(session, series)
     return series, [s.id for s in future]
 
 
@@ -564,12 +553,12 @@ def _task(
 
 def get_task(session: Session, actor: Actor, task_id: uuid.UUID) -> Task:
     """One live task, or 404."""
-    return _task(session, _tenant_of(actor), task_id)
+    return _task(session, tenant_of(actor), task_id)
 
 
 def create_task(session: Session, actor: Actor, *, data: TaskCreate) -> Task:
     """A to-do item made by a member."""
-    tenant = _tenant_of(actor)
+    tenant = tenant_of(actor)
     if (data.related_entity_type is None) != (data.related_entity_id is None):
         raise _invalid("related_entity_id",
                        "Give related_entity_type and related_entity_id together.")
@@ -645,7 +634,7 @@ def update_task(
     if_match: str | None = None,
 ) -> Task:
     """Edit a task, (re)assign it or move it along its state machine."""
-    tenant = _tenant_of(actor)
+    tenant = tenant_of(actor)
     task = _task(session, tenant, task_id)
     check_if_match(if_match, task.version)
     fields = data.model_fields_set
@@ -675,7 +664,7 @@ def update_task(
             setattr(task, name, getattr(data, name))
     task.updated_by = actor.id
     _flush(session)
-    _refresh_version(session, task)
+    refresh_version(session, task)
     return task
 
 
@@ -684,7 +673,7 @@ def delete_task(
     if_match: str | None = None,
 ) -> None:
     """Soft-delete a task."""
-    task = _task(session, _tenant_of(actor), task_id)
+    task = _task(session, tenant_of(actor), task_id)
     check_if_match(if_match, task.version)
     task.deleted_at = datetime.now(UTC)
     task.deleted_by = actor.id
@@ -694,7 +683,7 @@ def delete_task(
 
 def restore_task(session: Session, actor: Actor, task_id: uuid.UUID) -> Task:
     """Bring back a soft-deleted task (409 if a live task took its dedup key meanwhile)."""
-    task = _task(session, _tenant_of(actor), task_id, include_deleted=True)
+    task = _task(session, tenant_of(actor), task_id, include_deleted=True)
     if task.deleted_at is None:
         return task
     task.deleted_at = None
@@ -702,14 +691,14 @@ def restore_task(session: Session, actor: Actor, task_id: uuid.UUID) -> Task:
     task.deletion_reason = None
     task.updated_by = actor.id
     _flush(session, {"dedup_key": "dedup_key"})
-    _refresh_version(session, task)
+    refresh_version(session, task)
     return task
 
 
 def tasks_query(actor: Actor, filters: TaskFilter) -> Select[Any]:
     """The filtered tasks (unpaged; for list and CSV export)."""
     t = Task
-    stmt = equal_filters(select(t).where(t.tenant_id == _tenant_of(actor)), {
+    stmt = equal_filters(select(t).where(t.tenant_id == tenant_of(actor)), {
         t.status: filters.status, t.assignee_id: filters.assignee_id,
         t.priority: filters.priority, t.task_type: filters.task_type, t.source: filters.source,
         t.related_entity_type: filters.related_entity_type,
@@ -831,7 +820,7 @@ def get_goal(
     session: Session, actor: Actor, goal_id: uuid.UUID, *, now: datetime | None = None
 ) -> Goal:
     """One goal with its progress computed now."""
-    tenant = _tenant_of(actor)
+    tenant = tenant_of(actor)
     goal = _goal(session, tenant, goal_id)
     compute_progress(session, tenant, [goal], now=now)
     return goal
@@ -854,7 +843,7 @@ def _check_scope(session: Session, tenant_id: uuid.UUID, scope: str,
 
 def create_goal(session: Session, actor: Actor, *, data: GoalCreate) -> Goal:
     """A target for the tenant, a driver or a vehicle over a period."""
-    tenant = _tenant_of(actor)
+    tenant = tenant_of(actor)
     _check_scope(session, tenant, data.scope.value, data.scope_id)
     if (data.metric is GoalMetric.REVENUE) != (data.currency is not None):
         raise _invalid("currency", "A revenue goal has a currency; other metrics have none.")
@@ -878,7 +867,7 @@ def update_goal(
     if_match: str | None = None,
 ) -> Goal:
     """Change a goal's name, target, period or status."""
-    tenant = _tenant_of(actor)
+    tenant = tenant_of(actor)
     goal = _goal(session, tenant, goal_id)
     check_if_match(if_match, goal.version)
     for name in ("target", "period_start", "period_end", "status"):
@@ -893,7 +882,7 @@ def update_goal(
         raise _invalid("period_end", "The period ends after it starts.")
     goal.updated_by = actor.id
     _flush(session)
-    _refresh_version(session, goal)
+    refresh_version(session, goal)
     compute_progress(session, tenant, [goal])
     return goal
 
@@ -902,7 +891,7 @@ def delete_goal(
     session: Session, actor: Actor, goal_id: uuid.UUID, *, if_match: str | None = None
 ) -> None:
     """Delete a goal (goals have no history worth keeping; cancel one to keep it visible)."""
-    goal = _goal(session, _tenant_of(actor), goal_id)
+    goal = _goal(session, tenant_of(actor), goal_id)
     check_if_match(if_match, goal.version)
     session.delete(goal)
     session.flush()
@@ -911,7 +900,7 @@ def delete_goal(
 def goals_query(actor: Actor, filters: GoalFilter) -> Select[Any]:
     """The filtered goals (unpaged)."""
     g = Goal
-    stmt = equal_filters(select(g).where(g.tenant_id == _tenant_of(actor)), {
+    stmt = equal_filters(select(g).where(g.tenant_id == tenant_of(actor)), {
         g.scope: filters.scope, g.scope_id: filters.scope_id, g.metric: filters.metric,
         g.status: filters.status})
     if filters.active_at is not None:
@@ -926,6 +915,6 @@ def list_goals(
 ) -> tuple[list[Goal], str | None]:
     """Goals with progress computed for the whole page in one query."""
     goals, cursor = keyset_page(session, goals_query(actor, filters), [Goal.id], params)
-    compute_progress(session, _tenant_of(actor), goals, now=now)
+    compute_progress(session, tenant_of(actor), goals, now=now)
     return goals, cursor
 
