@@ -1,0 +1,65 @@
+"""Request/response building blocks every domain's schemas share: money in the API.
+
+Money crosses the API as ``{"amount": "12.50", "currency": "EUR"}`` (money.md): the amount is a
+decimal string, never a JSON number, so no client rounds it through a float.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from fleetcore.core.money import Money, validate_currency
+
+__all__ = ["Currency", "MoneyIn", "MoneyOut", "SignedMoneyIn", "money_out"]
+
+Currency = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=3),
+    AfterValidator(validate_currency),
+    Field(description="ISO 4217 currency code.", examples=["EUR"]),
+]
+
+
+class MoneyIn(BaseModel):
+    """An amount ≥ 0 as a decimal string (at most 4 decimals) with its currency."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"amount": "250.00", "currency": "EUR"}]})
+
+    amount: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,14}(\.[0-9]{1,4})?$")] = Field(
+        description="Non-negative decimal string, at most 4 decimals.", examples=["250.00"])
+    currency: Currency
+
+    def to_money(self) -> Money:
+        """The value as :class:`~fleetcore.core.money.Money`."""
+        return Money.from_api({"amount": self.amount, "currency": self.currency})
+
+
+class SignedMoneyIn(MoneyIn):
+    """An amount that may be negative (adjustments, corrections)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"amount": "-12.50", "currency": "EUR"}]})
+
+    amount: Annotated[str, StringConstraints(pattern=r"^-?[0-9]{1,14}(\.[0-9]{1,4})?$")] = Field(
+        description="Decimal string, may be negative, at most 4 decimals.", examples=["-12.50"])
+
+
+class MoneyOut(BaseModel):
+    """An amount as stored (signed where the field says so) and its currency."""
+
+    model_config = ConfigDict(json_schema_extra={
+        "examples": [{"amount": "250.00", "currency": "EUR"}]})
+
+    amount: str = Field(examples=["250.00"])
+    currency: str = Field(examples=["EUR"])
+
+
+def money_out(amount: Decimal | None, currency: str | None) -> MoneyOut | None:
+    """The API form of an amount column and its currency (None when there is no amount)."""
+    if amount is None or currency is None:
+        return None
+    return MoneyOut(**Money(amount, currency).to_api())
