@@ -16,6 +16,7 @@ from fleetcore.core.auth import check_auth_configuration
 from fleetcore.core.db import session_factory
 from fleetcore.core.errors import install_error_handlers
 from fleetcore.core.migrations import current_revision, head_revision
+from fleetcore.documents.storage import DocumentStorage
 from fleetcore.settings import Settings
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -85,13 +86,43 @@ def _include_routers(app: FastAPI) -> None:
     from fleetcore.drivers.api import router as drivers_router
     from fleetcore.fleet.api import router as fleet_router
     from fleetcore.integrations.clerk.webhooks import router as clerk_webhooks
+    from fleetcore.trips.settlement_api import router as settlements_router
 
     app.include_router(admin_router)
     app.include_router(clerk_webhooks)
     app.include_router(fleet_router)
     app.include_router(drivers_router)
+    app.include_router(settlements_router)
     _include_documents_and_reference(app)
     _include_scheduling_and_maintenance(app)
+    _include_console(app)
+    _include_trips_and_revenue(app)
+    _include_reconciliation_and_performance(app)
+
+
+def _include_reconciliation_and_performance(app: FastAPI) -> None:
+    """Reconciliations of platform reports with trips; driver performance recompute."""
+    from fleetcore.drivers.performance_api import router as performance_router
+    from fleetcore.revenue.reconciliation_api import router as reconciliation_router
+
+    app.include_router(reconciliation_router)
+    app.include_router(performance_router)
+
+
+def _include_trips_and_revenue(app: FastAPI) -> None:
+    """Platform accounts and trips; platform report imports."""
+    from fleetcore.revenue.api import router as imports_router
+    from fleetcore.trips.api import router as trips_router
+
+    app.include_router(trips_router)
+    app.include_router(imports_router)
+
+
+def _include_console(app: FastAPI) -> None:
+    """The web console under /app (pages and its vendored static files)."""
+    from fleetcore.web import install_console
+
+    install_console(app)
 
 
 def _include_scheduling_and_maintenance(app: FastAPI) -> None:
@@ -103,13 +134,10 @@ def _include_scheduling_and_maintenance(app: FastAPI) -> None:
     app.include_router(scheduling_router)
 
 
-def _include_documents_and_reference(app: FastAPI) -> None:
-    """Documents (with the storage backend of STORAGE_BACKEND), /files links, reference data."""
-    from fleetcore.documents.api import files_router, local_storage_for
-    from fleetcore.documents.api import router as documents_router
-    from fleetcore.reference.api import router as reference_router
+def storage_for(settings: Settings) -> DocumentStorage:
+    """The storage backend ``STORAGE_BACKEND`` names (documents and imported report files)."""
+    from fleetcore.documents.api import local_storage_for
 
-    settings: Settings = app.state.settings
     backend = settings.storage_backend.strip().lower()
     if backend == "supabase":
         from fleetcore.integrations.supabase.storage import SupabaseStorage
@@ -118,14 +146,22 @@ def _include_documents_and_reference(app: FastAPI) -> None:
             raise RuntimeError(
                 "STORAGE_BACKEND=supabase needs SUPABASE_URL and SUPABASE_SERVICE_KEY."
             )
-        app.state.document_storage = SupabaseStorage(
+        return SupabaseStorage(
             settings.supabase_url, settings.supabase_service_key,
             bucket=settings.supabase_storage_bucket,
         )
-    elif backend == "local":
-        app.state.document_storage = local_storage_for(settings)
-    else:
-        raise RuntimeError(f"STORAGE_BACKEND must be 'local' or 'supabase', not {backend!r}.")
+    if backend == "local":
+        return local_storage_for(settings)
+    raise RuntimeError(f"STORAGE_BACKEND must be 'local' or 'supabase', not {backend!r}.")
+
+
+def _include_documents_and_reference(app: FastAPI) -> None:
+    """Documents (with the storage backend of STORAGE_BACKEND), /files links, reference data."""
+    from fleetcore.documents.api import files_router
+    from fleetcore.documents.api import router as documents_router
+    from fleetcore.reference.api import router as reference_router
+
+    app.state.document_storage = storage_for(app.state.settings)
     app.include_router(documents_router)
     app.include_router(files_router)
     app.include_router(reference_router)

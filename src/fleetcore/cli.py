@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from sqlalchemy import text
 
-from fleetcore import __version__, jobs_cli
+from fleetcore import __version__, imports_cli, jobs_cli
 from fleetcore.core.db import DbContext, check_app_role, context_session, session_factory
 from fleetcore.core.migrations import current_revision, head_revision, upgrade_to_head
 from fleetcore.core.runtime import DatabaseRuntime
@@ -270,6 +270,7 @@ def version() -> None:
     typer.echo(__version__)
 
 
+app.command("import")(imports_cli.import_report)
 app.command("worker")(jobs_cli.worker)
 app.command("jobs")(jobs_cli.jobs)
 app.add_typer(jobs_cli.reminders_app, name="reminders")

@@ -71,6 +71,17 @@ class Settings(BaseSettings):
         description="Clerk organisation of Fleetcore's own staff: its members sign in as "
         "provider employees (adm_provider_employees).",
     )
+    clerk_sign_in_url: str | None = Field(
+        default=None,
+        description="Clerk's hosted sign-in page (Account Portal), e.g. "
+        "https://accounts.example.com/sign-in: the web console sends people there and reads "
+        "the __session cookie Clerk sets. Unset in development: the console's demo sign-in.",
+    )
+    console_secret: str | None = Field(
+        default=None,
+        description="HMAC key of the web console's CSRF tokens (share it between instances). "
+        "Unset: a random key kept under FLEETCORE_DATA_DIR/keys.",
+    )
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None

@@ -159,3 +159,61 @@ def test_terminate_rules(client: TestClient, tenant_a: TenantWorld, auth: Auth) 
                                json={"reason": "x", "effective_to": "2025-12-01T00:00:00+00:00"})
     assert before_start.status_code == 422
     assert before_start.json()["errors"][0]["field"] == "effective_to"
+
+
+def test_terms_offered_by_mistake_are_deleted_and_restored(
+    client: TestClient, tenant_a: TenantWorld, tenant_b: TenantWorld, auth: Auth
+) -> None:
+    driver = _driver(client, tenant_a, auth)
+    offer = _offer(client, tenant_a, auth, _terms(driver))
+    item = f"{TERMS}/{offer['id']}"
+    etag = client.get(item, headers=auth(tenant_a)).headers["ETag"]
+
+    stale = client.request("DELETE", item, headers={**auth(tenant_a), "If-Match": '"999"'})
+    assert stale.status_code == 412, stale.text
+    assert client.request("DELETE", item, headers=auth(tenant_b)).status_code == 404
+    assert client.request("DELETE", item, headers=auth(tenant_a, "viewer")).status_code == 403
+    deleted = client.request("DELETE", item, json={"reason": "Offered to the wrong driver"},
+                             headers={**auth(tenant_a), "If-Match": etag})
+    assert deleted.status_code == 204, deleted.text
+    assert client.get(item, headers=auth(tenant_a)).status_code == 404
+    listed = client.get(TERMS, headers=auth(tenant_a), params={"driver_id": driver}).json()
+    assert listed["items"] == []
+    with_deleted = client.get(f"/v1/drivers/{driver}/cooperation-terms", headers=auth(tenant_a),
+                              params={"include_deleted": "true"}).json()["items"]
+    assert [t["id"] for t in with_deleted] == [offer["id"]]
+    # Deleted terms are not offered any more: they cannot be accepted.
+    assert client.post(f"{item}/accept", headers=auth(tenant_a)).status_code == 404
+
+    restored = client.post(f"{item}/restore", headers=auth(tenant_a))
+    assert restored.status_code == 200, restored.text
+    assert (restored.json()["status"], restored.json()["id"]) == ("pending", offer["id"])
+    assert restored.headers["ETag"] != etag
+    assert client.post(f"{item}/restore", headers=auth(tenant_a)).status_code == 409
+    assert client.get(item, headers=auth(tenant_a)).status_code == 200
+
+
+def test_accepted_terms_are_terminated_never_deleted(
+    client: TestClient, tenant_a: TenantWorld, auth: Auth, read_system: Any
+) -> None:
+    driver = _driver(client, tenant_a, auth)
+    terms = _offer(client, tenant_a, auth, _terms(driver))
+    assert client.post(f"{TERMS}/{terms['id']}/accept", headers=auth(tenant_a)).status_code == 200
+    refused = client.request("DELETE", f"{TERMS}/{terms['id']}", headers=auth(tenant_a))
+    assert refused.status_code == 409, refused.text
+    assert "Terminate them instead" in refused.json()["detail"]
+    assert read_system("SELECT deleted_at FROM rid_driver_cooperation_terms WHERE id = :id",
+                       id=terms["id"]) == [(None,)]
+    ended = client.post(f"{TERMS}/{terms['id']}/terminate", headers=auth(tenant_a),
+                        json={"reason": "The driver left the fleet."})
+    assert ended.status_code == 200, ended.text
+    # Still the record of a contract once terminated.
+    again = client.request("DELETE", f"{TERMS}/{terms['id']}", headers=auth(tenant_a))
+    assert again.status_code == 409
+    # A withdrawn offer (never accepted) may go.
+    offer = _offer(client, tenant_a, auth, _terms(driver, terms_version="v2",
+                                                  effective_from="2027-01-01T00:00:00+00:00"))
+    assert client.post(f"{TERMS}/{offer['id']}/terminate", headers=auth(tenant_a),
+                       json={"reason": "Withdrawn"}).status_code == 200
+    assert client.request("DELETE", f"{TERMS}/{offer['id']}",
+                          headers=auth(tenant_a)).status_code == 204

@@ -212,3 +212,100 @@ def test_a_vehicle_change_the_fleet_refuses_leaves_the_request_under_review(
     assert refused.status_code == 409, refused.text
     after = client.get(f"{REQUESTS}/{request_id}", headers=auth(tenant_a)).json()
     assert (after["status"], after["resulting_assignment_id"]) == ("under_review", None)
+
+
+@pytest.mark.parametrize("current", ["pending", "under_review"])
+def test_an_open_request_is_changed_with_if_match(
+    client: TestClient, auth: Auth, sessions: Any, machine: tuple[TenantWorld, str],
+    tenant_b: TenantWorld, current: str,
+) -> None:
+    world, driver = machine
+    start = datetime(2027, 3, 1, tzinfo=UTC)
+    request_id = committed_insert(sessions, world.id, "rid_driver_requests",
+                                  driver_id=uuid.UUID(driver), request_type="leave",
+                                  status=current, details="{}", period_start=start,
+                                  period_end=start + timedelta(days=5))
+    item = f"{REQUESTS}/{request_id}"
+    etag = client.get(item, headers=auth(world)).headers["ETag"]
+    change = {"period_end": (start + timedelta(days=7)).isoformat(), "reason": "One more week",
+              "details": {"destination": "Lisbon"}}
+
+    stale = client.patch(item, json=change, headers={**auth(world), "If-Match": '"999"'})
+    assert stale.status_code == 412, stale.text
+    assert client.patch(item, json=change, headers=auth(tenant_b)).status_code == 404
+    assert client.patch(item, json=change, headers=auth(world, "viewer")).status_code == 403
+    changed = client.patch(item, json=change,
+                           headers={**auth(world, "dispatcher"), "If-Match": etag})
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert datetime.fromisoformat(body["period_end"]) == start + timedelta(days=7)
+    assert datetime.fromisoformat(body["period_start"]) == start  # not sent: unchanged
+    assert (body["reason"], body["details"], body["status"]) == (
+        "One more week", {"destination": "Lisbon"}, current)
+    assert changed.headers["ETag"] != etag
+    assert client.get(item, headers=auth(world)).json() == body
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"period_end": "2027-02-01T00:00:00+00:00"}, "period_end"),
+    ({"period_start": None}, "period_start"),
+    ({"requested_vehicle_id": str(uuid.uuid4())}, "requested_vehicle_id"),
+    ({"amount": {"amount": "0", "currency": "EUR"}}, "amount.amount"),
+    ({"request_type": "other"}, "request_type"),
+])
+def test_a_change_keeps_the_rules_of_the_request(
+    client: TestClient, auth: Auth, sessions: Any, machine: tuple[TenantWorld, str],
+    change: dict[str, Any], field: str,
+) -> None:
+    world, driver = machine
+    start = datetime(2027, 3, 1, tzinfo=UTC)
+    request_id = committed_insert(sessions, world.id, "rid_driver_requests",
+                                  driver_id=uuid.UUID(driver), request_type="leave",
+                                  status="pending", details="{}", period_start=start,
+                                  period_end=start + timedelta(days=5))
+    before = client.get(f"{REQUESTS}/{request_id}", headers=auth(world)).json()
+    refused = client.patch(f"{REQUESTS}/{request_id}", json=change, headers=auth(world))
+    assert refused.status_code == 422, refused.text
+    assert field in [e["field"] for e in refused.json()["errors"]]
+    assert client.get(f"{REQUESTS}/{request_id}", headers=auth(world)).json() == before
+
+
+def test_an_advance_needs_its_amount_after_a_change(
+    client: TestClient, auth: Auth, machine: tuple[TenantWorld, str],
+) -> None:
+    world, driver = machine
+    created = client.post(REQUESTS, headers=auth(world), json={
+        "driver_id": driver, "request_type": "advance_payment",
+        "amount": {"amount": "150.00", "currency": "EUR"}})
+    assert created.status_code == 201, created.text
+    item = f"{REQUESTS}/{created.json()['id']}"
+    raised = client.patch(item, headers=auth(world),
+                          json={"amount": {"amount": "175.50", "currency": "EUR"}})
+    assert raised.status_code == 200, raised.text
+    assert raised.json()["amount"] == {"amount": "175.50", "currency": "EUR"}
+    cleared = client.patch(item, headers=auth(world), json={"amount": None})
+    assert cleared.status_code == 422, cleared.text
+    assert "amount" in [e["field"] for e in cleared.json()["errors"]]
+
+
+@pytest.mark.parametrize("current", ["approved", "rejected", "cancelled", "completed"])
+def test_a_decided_request_cannot_be_changed(
+    client: TestClient, auth: Auth, sessions: Any, machine: tuple[TenantWorld, str],
+    current: str,
+) -> None:
+    world, driver = machine
+    decided = datetime.now(UTC) if current in ("approved", "rejected", "completed") else None
+    request_id = committed_insert(sessions, world.id, "rid_driver_requests",
+                                  driver_id=uuid.UUID(driver), request_type="other",
+                                  status=current, details="{}", reviewed_at=decided,
+                                  reason="As filed")
+    item = f"{REQUESTS}/{request_id}"
+    etag = client.get(item, headers=auth(world)).headers["ETag"]
+    refused = client.patch(item, json={"reason": "Changed afterwards"},
+                           headers={**auth(world), "If-Match": etag})
+    assert refused.status_code == 409, refused.text
+    problem = refused.json()
+    assert problem["type"].endswith("/request-decided")
+    assert (problem["status"], problem["request_status"]) == (409, current)
+    after = client.get(item, headers=auth(world))
+    assert (after.json()["reason"], after.headers["ETag"]) == ("As filed", etag)

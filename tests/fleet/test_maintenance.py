@@ -23,13 +23,13 @@ from fleetcore.core.db import ActorType, DbContext, bind_context
 from fleetcore.core.errors import Conflict, NotFound, ValidationProblem
 from fleetcore.core.orm import new_id
 from fleetcore.core.pagination import PageParams
+from fleetcore.core.schemas import MoneyIn
 from fleetcore.fleet import maintenance_service as svc
 from fleetcore.fleet.maintenance_schemas import (
     DueStatus,
     MaintenanceComplete,
     MaintenanceCreate,
     MaintenanceUpdate,
-    MoneyIn,
     OdometerReadingCreate,
     ScheduleCreate,
     ScheduleUpdate,

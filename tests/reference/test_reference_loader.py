@@ -12,7 +12,11 @@ from fleetcore.reference.service import load_reference_data
 def test_reference_data_loads_once_and_then_changes_nothing(system_db: Session) -> None:
     first = load_reference_data(system_db)
     second = load_reference_data(system_db)
-    assert first.changed > 100
+    # On a fresh database the first load inserts everything; another test of the session may
+    # have loaded it already (committed), in which case it is all there, unchanged.
+    rows = sum(c.inserted + c.updated + c.unchanged for c in first.by_table().values())
+    assert rows > 100
+    assert first.changed in (0, rows) or first.changed > 100
     assert second.changed == 0
     platforms = set(system_db.execute(text("SELECT code FROM dir_platforms")).scalars())
     assert {"uber", "bolt", "heetch", "freenow", "careem"} <= platforms

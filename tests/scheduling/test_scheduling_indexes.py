@@ -35,7 +35,7 @@ def test_list_queries_use_indexes(world: World) -> None:
     driver = world.driver()
     vehicle = world.vehicle()
     plans = {
-        "due list": _plan(world, maintenance_service.schedules_query(
+        "due list": _plan(world, maintenance_service.due_query(
             world.session, world.actor, due_status=["overdue"], today=date(2026, 11, 25))),
         "shifts by driver": _plan(world, service.shifts_query(world.actor, ShiftFilter(
             driver_id=driver, starts_from=datetime(2026, 11, 1, tzinfo=UTC),

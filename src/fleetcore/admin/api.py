@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
 from fleetcore.admin import service
-from fleetcore.admin.models import LifecycleEventType, Member, MemberStatus, Role, Tenant
+from fleetcore.admin.models import (
+    AuditLog,
+    LifecycleEventType,
+    Member,
+    MemberRole,
+    MemberStatus,
+    Role,
+    Tenant,
+)
 from fleetcore.admin.permissions import (
     AuditRead,
     JobsRead,
@@ -25,6 +37,7 @@ from fleetcore.admin.permissions import (
 from fleetcore.admin.schemas import (
     AuditLogOut,
     JobOut,
+    JobQueued,
     LifecycleChange,
     MemberInvite,
     MemberOut,
@@ -40,8 +53,17 @@ from fleetcore.admin.schemas import (
     TenantProvision,
 )
 from fleetcore.core import jobs as core_jobs
-from fleetcore.core.auth import TenantRequired
+from fleetcore.core.auth import TenantRequired, tenant_of
 from fleetcore.core.deps import CurrentActor, DbSession
+from fleetcore.core.export import (
+    Column,
+    CsvColumn,
+    DerivedColumns,
+    attribute_columns,
+    csv_list_response,
+    csv_response,
+    csv_responses,
+)
 from fleetcore.core.pagination import Page, Pagination
 from fleetcore.core.versioning import etag
 
@@ -61,6 +83,14 @@ def _member_out(member: Member, roles: list[Role]) -> MemberOut:
 
 def _with_etag(response: Response, version: int) -> None:
     response.headers["ETag"] = etag(version)
+
+
+def _field(index: int, name: str) -> Callable[[Any], Any]:
+    """Read ``name`` of the entity at ``index`` of a result row (exports of joined rows)."""
+    def read(row: Any) -> Any:
+        return getattr(row[index], name)
+
+    return read
 
 
 # --- me ------------------------------------------------------------------------------------
@@ -86,20 +116,55 @@ def me(actor: CurrentActor, session: DbSession) -> MeOut:
 # --- members -------------------------------------------------------------------------------
 
 
-@router.get("/members", tags=["members"], summary="List members")
-def list_members(
-    actor: MembersRead, session: DbSession, page: Pagination,
+@dataclass(frozen=True, slots=True)
+class MemberFilter:
+    status: str | None = None
+    email: str | None = None
+    role_id: uuid.UUID | None = None
+
+
+def _member_filter(
     member_status: Annotated[MemberStatus | None, Query(alias="status")] = None,
     email: Annotated[str | None, Query(max_length=320)] = None,
     role_id: uuid.UUID | None = None,
+) -> MemberFilter:
+    return MemberFilter(status=member_status.value if member_status else None, email=email,
+                        role_id=role_id)
+
+
+MemberFilterQuery = Annotated[MemberFilter, Depends(_member_filter)]
+
+
+@router.get("/members", tags=["members"], summary="List members")
+def list_members(
+    actor: MembersRead, session: DbSession, page: Pagination, filters: MemberFilterQuery,
 ) -> Page[MemberOut]:
     members, cursor = service.list_members(
-        session, actor, page, status=member_status.value if member_status else None,
-        email=email, role_id=role_id,
+        session, actor, page, status=filters.status, email=filters.email,
+        role_id=filters.role_id,
     )
     roles = service.roles_of_members(session, actor.tenant_id, [m.id for m in members]) \
         if actor.tenant_id else {}
     return Page(items=[_member_out(m, roles.get(m.id, [])) for m in members], next_cursor=cursor)
+
+
+_MEMBER_CSV: list[Column] = [
+    *(CsvColumn(name, _field(0, name)) for name in (
+        "id", "email", "first_name", "last_name", "phone", "status", "preferred_language",
+        "invited_at", "last_login_at", "created_at")),
+    CsvColumn("roles", lambda r: r[1]),
+]
+
+
+@router.get("/members/export.csv", tags=["members"], summary="Export the filtered members as CSV",
+            response_class=StreamingResponse, responses=csv_responses(_MEMBER_CSV))
+def export_members(
+    actor: MembersRead, session: DbSession, filters: MemberFilterQuery,
+) -> StreamingResponse:
+    stmt = service.members_query(actor, status=filters.status, email=filters.email,
+                                 role_id=filters.role_id)
+    stmt = stmt.add_columns(service.member_role_names(tenant_of(actor))).order_by(Member.id)
+    return csv_response(session, stmt, _MEMBER_CSV, filename="members.csv")
 
 
 @router.post("/members", tags=["members"], status_code=status.HTTP_201_CREATED,
@@ -162,15 +227,32 @@ def reactivate_member(
     return _status_change(actor, session, member_id, response, MemberStatus.ACTIVE)
 
 
+def _grant_out(grant: MemberRole, role: Role) -> MemberRoleOut:
+    return MemberRoleOut(role_id=role.id, name=role.name, granted_by=grant.granted_by,
+                         granted_at=grant.granted_at)
+
+
 @router.get("/members/{member_id}/roles", tags=["members"], summary="A member's role grants")
 def list_member_roles(
     actor: MembersRead, session: DbSession, member_id: uuid.UUID
 ) -> list[MemberRoleOut]:
-    return [
-        MemberRoleOut(role_id=role.id, name=role.name, granted_by=grant.granted_by,
-                      granted_at=grant.granted_at)
-        for grant, role in service.member_grants(session, actor, member_id)
-    ]
+    return [_grant_out(grant, role)
+            for grant, role in service.member_grants(session, actor, member_id)]
+
+
+_GRANT_CSV: list[Column] = [DerivedColumns(
+    ("role_id", "name", "granted_by", "granted_at"), lambda row: _grant_out(row[0], row[1]))]
+
+
+@router.get("/members/{member_id}/roles/export.csv", tags=["members"],
+            summary="Export a member's role grants as CSV",
+            response_class=StreamingResponse, responses=csv_responses(_GRANT_CSV))
+def export_member_roles(
+    actor: MembersRead, session: DbSession, member_id: uuid.UUID
+) -> StreamingResponse:
+    member = service.get_member(session, actor, member_id)
+    return csv_response(session, service.member_grants_query(member), _GRANT_CSV,
+                        filename="member-roles.csv")
 
 
 @router.put("/members/{member_id}/roles/{role_id}", tags=["members"],
@@ -179,9 +261,7 @@ def grant_role(
     actor: MembersWrite, session: DbSession, member_id: uuid.UUID, role_id: uuid.UUID
 ) -> MemberRoleOut:
     grant = service.grant_role(session, actor, member_id, role_id)
-    role = service.get_role(session, actor, role_id)
-    return MemberRoleOut(role_id=role.id, name=role.name, granted_by=grant.granted_by,
-                         granted_at=grant.granted_at)
+    return _grant_out(grant, service.get_role(session, actor, role_id))
 
 
 @router.delete("/members/{member_id}/roles/{role_id}", tags=["members"],
@@ -200,6 +280,20 @@ def revoke_role(
 def list_roles(actor: RolesRead, session: DbSession, page: Pagination) -> Page[RoleOut]:
     roles, cursor = service.list_roles(session, actor, page)
     return Page(items=[RoleOut.model_validate(r) for r in roles], next_cursor=cursor)
+
+
+_ROLE_CSV: list[Column] = [
+    *attribute_columns("id", "name", "description"),
+    CsvColumn("permissions", lambda r: " ".join(r.permissions)),
+    *attribute_columns("is_system", "created_at", "updated_at"),
+]
+
+
+@router.get("/roles/export.csv", tags=["roles"], summary="Export the roles as CSV",
+            response_class=StreamingResponse, responses=csv_responses(_ROLE_CSV))
+def export_roles(actor: RolesRead, session: DbSession) -> StreamingResponse:
+    return csv_response(session, service.roles_query(actor).order_by(Role.id), _ROLE_CSV,
+                        filename="roles.csv")
 
 
 @router.post("/roles", tags=["roles"], status_code=status.HTTP_201_CREATED,
@@ -245,34 +339,90 @@ def delete_role(
 # --- audit ---------------------------------------------------------------------------------
 
 
-@router.get("/audit-logs", tags=["audit"], summary="Read the audit log, newest first")
-def list_audit_logs(
-    actor: AuditRead, session: DbSession, page: Pagination,
+def _audit_filter(
     entity_type: Annotated[str | None, Query(max_length=63)] = None,
     entity_id: uuid.UUID | None = None,
     actor_id: uuid.UUID | None = None,
     action: Annotated[str | None, Query(max_length=63)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
+) -> service.AuditFilter:
+    return service.AuditFilter(entity_type=entity_type, entity_id=entity_id, actor_id=actor_id,
+                               action=action, since=since, until=until)
+
+
+AuditFilterQuery = Annotated[service.AuditFilter, Depends(_audit_filter)]
+
+
+@router.get("/audit-logs", tags=["audit"], summary="Read the audit log, newest first")
+def list_audit_logs(
+    actor: AuditRead, session: DbSession, page: Pagination, filters: AuditFilterQuery,
 ) -> Page[AuditLogOut]:
-    rows, cursor = service.list_audit_logs(session, actor, page, service.AuditFilter(
-        entity_type=entity_type, entity_id=entity_id, actor_id=actor_id, action=action,
-        since=since, until=until,
-    ))
+    rows, cursor = service.list_audit_logs(session, actor, page, filters)
     return Page(items=[AuditLogOut.model_validate(r) for r in rows], next_cursor=cursor)
+
+
+_AUDIT_CSV: list[Column] = [
+    *attribute_columns("id", "occurred_at", "actor_type", "actor_id", "action", "entity_type",
+                       "entity_id"),
+    CsvColumn("changes", lambda r: json.dumps(r.changes, sort_keys=True, default=str)),
+    CsvColumn("ip", lambda r: str(r.ip) if r.ip is not None else None),
+    *attribute_columns("user_agent", "request_id"),
+]
+
+
+@router.get("/audit-logs/export.csv", tags=["audit"],
+            summary="Export the filtered audit log as CSV, newest first",
+            response_class=StreamingResponse, responses=csv_responses(_AUDIT_CSV))
+def export_audit_logs(
+    actor: AuditRead, session: DbSession, filters: AuditFilterQuery,
+) -> StreamingResponse:
+    stmt = service.audit_logs_query(actor, filters).order_by(
+        AuditLog.occurred_at.desc(), AuditLog.id.desc())
+    return csv_response(session, stmt, _AUDIT_CSV, filename="audit-log.csv")
 
 
 # --- tenants -------------------------------------------------------------------------------
 
 
-@router.get("/tenants", tags=["tenants"], summary="List tenants (staff: all; members: theirs)")
-def list_tenants(
-    actor: TenantsRead, session: DbSession, page: Pagination,
+@dataclass(frozen=True, slots=True)
+class TenantFilter:
+    status: str | None = None
+    slug: str | None = None
+
+
+def _tenant_filter(
     tenant_status: Annotated[str | None, Query(alias="status", max_length=20)] = None,
     slug: Annotated[str | None, Query(max_length=63)] = None,
+) -> TenantFilter:
+    return TenantFilter(status=tenant_status, slug=slug)
+
+
+TenantFilterQuery = Annotated[TenantFilter, Depends(_tenant_filter)]
+
+
+@router.get("/tenants", tags=["tenants"], summary="List tenants (staff: all; members: theirs)")
+def list_tenants(
+    actor: TenantsRead, session: DbSession, page: Pagination, filters: TenantFilterQuery,
 ) -> Page[TenantOut]:
-    tenants, cursor = service.list_tenants(session, actor, page, status=tenant_status, slug=slug)
+    tenants, cursor = service.list_tenants(session, actor, page, status=filters.status,
+                                           slug=filters.slug)
     return Page(items=[TenantOut.model_validate(t) for t in tenants], next_cursor=cursor)
+
+
+_TENANT_CSV = attribute_columns(
+    "id", "name", "slug", "legal_name", "country", "default_currency", "timezone", "status",
+    "contact_email", "trial_ends_at", "created_at")
+
+
+@router.get("/tenants/export.csv", tags=["tenants"],
+            summary="Export the tenants as CSV (staff: all; members: theirs)",
+            response_class=StreamingResponse, responses=csv_responses(_TENANT_CSV))
+def export_tenants(
+    actor: TenantsRead, session: DbSession, filters: TenantFilterQuery,
+) -> StreamingResponse:
+    stmt = service.tenants_query(actor, status=filters.status, slug=filters.slug)
+    return csv_response(session, stmt.order_by(Tenant.id), _TENANT_CSV, filename="tenants.csv")
 
 
 @router.post("/tenants", tags=["tenants"], status_code=status.HTTP_201_CREATED,
@@ -335,15 +485,25 @@ def cancel_tenant(
 # --- background jobs -----------------------------------------------------------------------
 
 
-@router.get("/jobs", tags=["jobs"], summary="List the fleet's background jobs (newest first)")
-def list_jobs(
-    actor: JobsRead,
-    session: DbSession,
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    failed: bool = False
+    limit: int = 50
+
+
+def _job_filter(
     failed: Annotated[bool, Query(description="Only failed jobs.")] = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> list[JobOut]:
+) -> JobFilter:
+    return JobFilter(failed=failed, limit=limit)
+
+
+JobFilterQuery = Annotated[JobFilter, Depends(_job_filter)]
+
+
+def _jobs(actor: JobsRead, session: DbSession, filters: JobFilter) -> list[JobOut]:
     jobs = core_jobs.list_jobs(
-        session, failed_only=failed, limit=limit, tenant_id=actor.tenant_id
+        session, failed_only=filters.failed, limit=filters.limit, tenant_id=actor.tenant_id
     )
     return [
         JobOut(id=j.id, task=j.task, status=j.status, attempts=j.attempts, queue=j.queue,
@@ -352,8 +512,25 @@ def list_jobs(
     ]
 
 
+@router.get("/jobs", tags=["jobs"], summary="List the fleet's background jobs (newest first)")
+def list_jobs(actor: JobsRead, session: DbSession, filters: JobFilterQuery) -> list[JobOut]:
+    return _jobs(actor, session, filters)
+
+
+_JOB_CSV = attribute_columns(
+    "id", "task", "status", "attempts", "queue", "scheduled_at", "last_event_at")
+
+
+@router.get("/jobs/export.csv", tags=["jobs"],
+            summary="Export the fleet's background jobs as CSV (newest first, same filters)",
+            response_class=StreamingResponse, responses=csv_responses(_JOB_CSV))
+def export_jobs(actor: JobsRead, session: DbSession, filters: JobFilterQuery) -> StreamingResponse:
+    # The queue is a bounded operational view (at most 200 jobs), read like the list.
+    return csv_list_response(_jobs(actor, session, filters), _JOB_CSV, filename="jobs.csv")
+
+
 @router.post("/jobs/{job_id}/retry", tags=["jobs"], status_code=status.HTTP_202_ACCEPTED,
              summary="Queue a failed job again")
-def retry_job(actor: JobsWrite, session: DbSession, job_id: int) -> dict[str, str]:
+def retry_job(actor: JobsWrite, session: DbSession, job_id: int) -> JobQueued:
     core_jobs.retry_failed_job(session, job_id, tenant_id=actor.tenant_id)
-    return {"status": "queued"}
+    return JobQueued()

@@ -6,7 +6,7 @@ import re
 import uuid
 import zoneinfo
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import phonenumbers
 import pycountry
@@ -91,7 +91,18 @@ class Input(BaseModel):
 # --- tenants -------------------------------------------------------------------------------
 
 
+_TENANT_EXAMPLE: dict[str, Any] = {
+    "id": "0195f3c2-7a10-7000-8000-000000000004", "name": "Lumière VTC", "slug": "lumiere-vtc",
+    "legal_name": "Lumière VTC SAS", "country": "FR", "default_currency": "EUR",
+    "timezone": "Europe/Paris", "status": "active", "clerk_organization_id": "org_2pLumiere",
+    "contact_email": "ops@lumiere-vtc.fr", "trial_ends_at": None,
+    "created_at": "2026-01-05T08:00:00Z", "updated_at": "2026-11-25T10:15:00Z", "version": 3,
+}
+
+
 class TenantOut(Model):
+    model_config = ConfigDict(json_schema_extra={"examples": [_TENANT_EXAMPLE]})
+
     id: uuid.UUID
     name: str
     slug: str
@@ -109,12 +120,23 @@ class TenantOut(Model):
 
 
 class OwnerInvitation(Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "email": "owner@lumiere-vtc.fr", "first_name": "Inès", "last_name": "Moreau",
+    }]})
+
     email: EmailStr
     first_name: Name | None = None
     last_name: Name | None = None
 
 
 class TenantProvision(Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "name": "Lumière VTC", "slug": "lumiere-vtc", "legal_name": "Lumière VTC SAS",
+        "country": "FR", "default_currency": "EUR", "timezone": "Europe/Paris",
+        "contact_email": "ops@lumiere-vtc.fr", "trial_days": 14,
+        "owner": {"email": "owner@lumiere-vtc.fr", "first_name": "Inès"},
+    }]})
+
     name: Name
     slug: Slug
     legal_name: Name | None = None
@@ -129,6 +151,10 @@ class TenantProvision(Input):
 
 
 class LifecycleChange(Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "reason": "Unpaid invoice INV-2026-0113.",
+    }]})
+
     reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
 
 
@@ -136,11 +162,24 @@ class LifecycleChange(Input):
 
 
 class RoleRef(Model):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000005", "name": "dispatcher",
+    }]})
+
     id: uuid.UUID
     name: str
 
 
 class MemberOut(Model):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000003", "email": "camille.durand@lumiere-vtc.fr",
+        "first_name": "Camille", "last_name": "Durand", "phone": "+33612345678",
+        "status": "active", "preferred_language": "fr", "clerk_user_id": "user_2pCamille",
+        "invited_at": "2026-01-05T08:00:00Z", "last_login_at": "2026-11-25T09:30:00Z",
+        "created_at": "2026-01-05T08:00:00Z", "updated_at": "2026-11-25T10:15:00Z", "version": 2,
+        "roles": [{"id": "0195f3c2-7a10-7000-8000-000000000005", "name": "dispatcher"}],
+    }]})
+
     id: uuid.UUID
     email: str
     first_name: str | None
@@ -158,6 +197,12 @@ class MemberOut(Model):
 
 
 class MemberInvite(Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "email": "camille.durand@lumiere-vtc.fr", "first_name": "Camille", "last_name": "Durand",
+        "phone": "+33612345678", "preferred_language": "fr",
+        "role_ids": ["0195f3c2-7a10-7000-8000-000000000005"],
+    }]})
+
     email: EmailStr
     first_name: Name | None = None
     last_name: Name | None = None
@@ -167,6 +212,10 @@ class MemberInvite(Input):
 
 
 class MemberUpdate(Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "phone": "+33698765432", "preferred_language": "en",
+    }]})
+
     first_name: Name | None = None
     last_name: Name | None = None
     phone: Phone | None = None
@@ -174,10 +223,19 @@ class MemberUpdate(Input):
 
 
 class MemberStatusChange(Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "reason": "Left the company.",
+    }]})
+
     reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
 
 
 class MemberRoleOut(Model):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "role_id": "0195f3c2-7a10-7000-8000-000000000005", "name": "dispatcher",
+        "granted_by": "0195f3c2-7a10-7000-8000-000000000101", "granted_at": "2026-11-25T09:30:00Z",
+    }]})
+
     role_id: uuid.UUID
     name: str
     granted_by: uuid.UUID | None
@@ -188,6 +246,14 @@ class MemberRoleOut(Model):
 
 
 class RoleOut(Model):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000005", "name": "Night dispatch",
+        "description": "Shifts and assignments at night.",
+        "permissions": ["assignments:read", "assignments:write", "shifts:read", "shifts:write"],
+        "is_system": False, "created_at": "2026-11-25T09:30:00Z",
+        "updated_at": "2026-11-25T10:15:00Z", "version": 1,
+    }]})
+
     id: uuid.UUID
     name: str
     description: str | None
@@ -199,12 +265,21 @@ class RoleOut(Model):
 
 
 class RoleCreate(Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "name": "Night dispatch", "description": "Shifts and assignments at night.",
+        "permissions": ["assignments:read", "assignments:write", "shifts:read", "shifts:write"],
+    }]})
+
     name: Name
     description: Annotated[str, StringConstraints(max_length=1000)] | None = None
     permissions: list[Permission] = Field(default_factory=list, max_length=200)
 
 
 class RoleUpdate(Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "permissions": ["shifts:read", "shifts:write"],
+    }]})
+
     name: Name | None = None
     description: Annotated[str, StringConstraints(max_length=1000)] | None = None
     permissions: list[Permission] | None = Field(default=None, max_length=200)
@@ -214,6 +289,14 @@ class RoleUpdate(Input):
 
 
 class MeOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "actor_type": "member", "id": "0195f3c2-7a10-7000-8000-000000000003",
+        "email": "camille.durand@lumiere-vtc.fr",
+        "tenant": _TENANT_EXAMPLE,
+        "permissions": ["drivers:read", "vehicles:read"],
+        "roles": [{"id": "0195f3c2-7a10-7000-8000-000000000005", "name": "dispatcher"}],
+    }]})
+
     actor_type: str
     id: uuid.UUID
     email: str | None
@@ -223,6 +306,15 @@ class MeOut(BaseModel):
 
 
 class AuditLogOut(Model):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000102", "occurred_at": "2026-11-25T09:30:00Z",
+        "actor_type": "member", "actor_id": "0195f3c2-7a10-7000-8000-000000000003",
+        "action": "update", "entity_type": "rid_drivers",
+        "entity_id": "0195f3c2-7a10-7000-8000-000000000002",
+        "changes": {"status": {"before": "onboarding", "after": "active"}}, "ip": "203.0.113.9",
+        "user_agent": "Mozilla/5.0", "request_id": "4f1c2b7e9a0d4c3b8e6f5a4b3c2d1e0f",
+    }]})
+
     id: uuid.UUID
     occurred_at: datetime
     actor_type: str
@@ -239,6 +331,11 @@ class AuditLogOut(Model):
 class JobOut(BaseModel):
     """A background job of the fleet, as an operator sees it."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": 1042, "task": "fleetcore.send_notification", "status": "failed", "attempts": 3,
+        "queue": "emails", "scheduled_at": None, "last_event_at": "2026-11-25T09:30:00Z",
+    }]})
+
     id: int
     task: str = Field(examples=["fleetcore.admin.jobs.send_notification"])
     status: str = Field(examples=["failed"])
@@ -246,3 +343,13 @@ class JobOut(BaseModel):
     queue: str
     scheduled_at: datetime | None
     last_event_at: datetime | None
+
+
+class JobQueued(BaseModel):
+    """A failed job put back in the queue."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "status": "queued",
+    }]})
+
+    status: Literal["queued"] = "queued"

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ScalarSelect, Select, func, literal, select, text, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from fleetcore.admin.models import (
@@ -40,7 +40,14 @@ from fleetcore.admin.schemas import (
 )
 from fleetcore.core.auth import Actor, PermissionDenied, tenant_of
 from fleetcore.core.db import ActorType
-from fleetcore.core.errors import Conflict, NotFound, ValidationProblem
+from fleetcore.core.errors import (
+    UNIQUE_VIOLATION,
+    Conflict,
+    ConstraintProblem,
+    NotFound,
+    ValidationProblem,
+    flush_checked,
+)
 from fleetcore.core.orm import new_id
 from fleetcore.core.pagination import PageParams, equal_filters, keyset_page, range_filter
 from fleetcore.core.versioning import check_if_match, refresh_version
@@ -54,13 +61,7 @@ def _actor_id(actor: Actor | None) -> uuid.UUID | None:
 
 def _flush_unique(session: Session, field: str, message: str) -> None:
     """Flush; a unique violation becomes a 409 naming ``field``."""
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as exc:
-        if getattr(exc.orig, "sqlstate", None) == "23505":
-            raise Conflict(message, errors=[{"field": field, "message": message}]) from exc
-        raise
+    flush_checked(session, {UNIQUE_VIOLATION: ConstraintProblem(field, message)})
 
 
 # --- roles ---------------------------------------------------------------------------------
@@ -119,10 +120,14 @@ def align_system_role_permissions(session: Session) -> int:
     return changed
 
 
+def roles_query(actor: Actor) -> Select[Role]:
+    """The tenant's live roles (list and CSV export)."""
+    return select(Role).where(Role.tenant_id == tenant_of(actor), Role.deleted_at.is_(None))
+
+
 def list_roles(session: Session, actor: Actor, params: PageParams) -> tuple[list[Role], str | None]:
     """The tenant's live roles, by id."""
-    stmt = select(Role).where(Role.tenant_id == tenant_of(actor), Role.deleted_at.is_(None))
-    return keyset_page(session, stmt, [Role.id], params)
+    return keyset_page(session, roles_query(actor), [Role.id], params)
 
 
 def get_role(session: Session, actor: Actor, role_id: uuid.UUID) -> Role:
@@ -204,8 +209,7 @@ def delete_role(
     )
     if holders:
         raise Conflict(f"{holders} member(s) hold this role: revoke it first.")
-    role.deleted_at = datetime.now(UTC)
-    role.deleted_by = actor.id
+    role.mark_deleted(actor.id)
     session.flush()
 
 
@@ -224,11 +228,11 @@ def get_member(session: Session, actor: Actor, member_id: uuid.UUID) -> Member:
     return member
 
 
-def list_members(
-    session: Session, actor: Actor, params: PageParams, *, status: str | None = None,
-    email: str | None = None, role_id: uuid.UUID | None = None,
-) -> tuple[list[Member], str | None]:
-    """The tenant's members, filtered, by id."""
+def members_query(
+    actor: Actor, *, status: str | None = None, email: str | None = None,
+    role_id: uuid.UUID | None = None,
+) -> Select[Member]:
+    """The tenant's live members, filtered (list and CSV export)."""
     tenant_id = tenant_of(actor)
     stmt = equal_filters(_member_query(tenant_id), {Member.status: status})
     if email:
@@ -238,7 +242,28 @@ def list_members(
             select(MemberRole.member_id).where(
                 MemberRole.tenant_id == tenant_id, MemberRole.role_id == role_id)
         ))
+    return stmt
+
+
+def list_members(
+    session: Session, actor: Actor, params: PageParams, *, status: str | None = None,
+    email: str | None = None, role_id: uuid.UUID | None = None,
+) -> tuple[list[Member], str | None]:
+    """The tenant's members, filtered, by id."""
+    stmt = members_query(actor, status=status, email=email, role_id=role_id)
     return keyset_page(session, stmt, [Member.id], params)
+
+
+def member_role_names(tenant_id: uuid.UUID) -> ScalarSelect[Any]:
+    """Correlated subquery: a member's live role names, ``; ``-separated by name (exports)."""
+    return (
+        select(func.string_agg(Role.name, aggregate_order_by(literal("; "), Role.name)))
+        .join(MemberRole, (MemberRole.tenant_id == Role.tenant_id)
+              & (MemberRole.role_id == Role.id))
+        .where(MemberRole.tenant_id == tenant_id, MemberRole.member_id == Member.id,
+               Role.deleted_at.is_(None))
+        .scalar_subquery()
+    )
 
 
 def roles_of_members(
@@ -260,18 +285,22 @@ def roles_of_members(
     return result
 
 
-def member_grants(
-    session: Session, actor: Actor, member_id: uuid.UUID
-) -> list[tuple[MemberRole, Role]]:
-    """The role grants of a member."""
-    member = get_member(session, actor, member_id)
-    rows = session.execute(
+def member_grants_query(member: Member) -> Select[MemberRole, Role]:
+    """The live role grants of a member with their roles, by role name (list and CSV)."""
+    return (
         select(MemberRole, Role)
         .join(Role, (Role.tenant_id == MemberRole.tenant_id) & (Role.id == MemberRole.role_id))
         .where(MemberRole.tenant_id == member.tenant_id, MemberRole.member_id == member.id,
                Role.deleted_at.is_(None))
-        .order_by(Role.name)
+        .order_by(Role.name, Role.id)
     )
+
+
+def member_grants(
+    session: Session, actor: Actor, member_id: uuid.UUID
+) -> list[tuple[MemberRole, Role]]:
+    """The role grants of a member."""
+    rows = session.execute(member_grants_query(get_member(session, actor, member_id)))
     return [(grant, role) for grant, role in rows]
 
 
@@ -397,18 +426,22 @@ class AuditFilter:
     until: datetime | None = None
 
 
-def list_audit_logs(
-    session: Session, actor: Actor, params: PageParams, filters: AuditFilter
-) -> tuple[list[AuditLog], str | None]:
-    """The tenant's audit rows, newest first."""
+def audit_logs_query(actor: Actor, filters: AuditFilter) -> Select[AuditLog]:
+    """The tenant's audit rows, filtered (list and CSV export)."""
     stmt = select(AuditLog).where(AuditLog.tenant_id == tenant_of(actor))
     stmt = equal_filters(stmt, {
         AuditLog.entity_type: filters.entity_type, AuditLog.entity_id: filters.entity_id,
         AuditLog.actor_id: filters.actor_id, AuditLog.action: filters.action,
     })
-    stmt = range_filter(stmt, AuditLog.occurred_at, since=filters.since, until=filters.until)
-    return keyset_page(session, stmt, [AuditLog.occurred_at, AuditLog.id], params,
-                       descending=True)
+    return range_filter(stmt, AuditLog.occurred_at, since=filters.since, until=filters.until)
+
+
+def list_audit_logs(
+    session: Session, actor: Actor, params: PageParams, filters: AuditFilter
+) -> tuple[list[AuditLog], str | None]:
+    """The tenant's audit rows, newest first."""
+    return keyset_page(session, audit_logs_query(actor, filters),
+                       [AuditLog.occurred_at, AuditLog.id], params, descending=True)
 
 
 # --- tenants -------------------------------------------------------------------------------
@@ -491,16 +524,23 @@ def get_tenant(session: Session, actor: Actor | None, tenant_id: uuid.UUID) -> T
     return tenant
 
 
+def tenants_query(
+    actor: Actor, *, status: str | None = None, slug: str | None = None
+) -> Select[Tenant]:
+    """Tenants visible to the actor (all of them for staff), filtered (list and CSV export)."""
+    stmt = select(Tenant).where(Tenant.deleted_at.is_(None))
+    if actor.tenant_id is not None:
+        stmt = stmt.where(Tenant.id == actor.tenant_id)
+    return equal_filters(stmt, {Tenant.status: status, Tenant.slug: slug})
+
+
 def list_tenants(
     session: Session, actor: Actor, params: PageParams, *, status: str | None = None,
     slug: str | None = None,
 ) -> tuple[list[Tenant], str | None]:
     """Tenants visible to the actor (all of them for staff), by id."""
-    stmt = select(Tenant).where(Tenant.deleted_at.is_(None))
-    if actor.tenant_id is not None:
-        stmt = stmt.where(Tenant.id == actor.tenant_id)
-    stmt = equal_filters(stmt, {Tenant.status: status, Tenant.slug: slug})
-    return keyset_page(session, stmt, [Tenant.id], params)
+    return keyset_page(session, tenants_query(actor, status=status, slug=slug), [Tenant.id],
+                       params)
 
 
 _TRANSITIONS: dict[LifecycleEventType, tuple[frozenset[str], TenantStatus]] = {

@@ -13,6 +13,13 @@ The organisation in the token routes to a tenant through the ``SECURITY DEFINER`
 ``tenant_for_clerk_org``; the member is then read under that tenant's row-level security.
 Fleetcore's own staff sign in through the organisation ``FLEETCORE_PROVIDER_ORG_ID`` and open a
 tenant with the ``X-Fleetcore-Tenant`` header; each such request is audited (``impersonate``).
+
+All of that — routing, member and permissions (or staff member, opened tenant and its audit
+row), and the transaction's context — is one statement, ``fc_resolve_member`` /
+``fc_resolve_employee`` (migration 0005, invoker's rights): round trips are what a request
+costs (``docs/decisions/0003-request-round-trips.md``). Nothing is cached between requests, so
+a suspension, a role change or a cancelled subscription applies to the very next request in
+every process.
 """
 
 from __future__ import annotations
@@ -355,39 +362,27 @@ class RequestInfo:
         return DbContext(request_id=self.request_id, ip=self.ip, user_agent=self.user_agent)
 
 
-_MEMBER_SQL = text(
-    """
-    SELECT m.id, m.status, m.email, t.status AS tenant_status,
-           COALESCE((SELECT jsonb_agg(DISTINCT p.perm)
-                       FROM adm_member_roles mr
-                       JOIN adm_roles r ON r.tenant_id = mr.tenant_id AND r.id = mr.role_id
-                                       AND r.deleted_at IS NULL
-                       CROSS JOIN LATERAL jsonb_array_elements_text(r.permissions) AS p(perm)
-                      WHERE mr.tenant_id = m.tenant_id AND mr.member_id = m.id),
-                    '[]'::jsonb) AS permissions
-      FROM adm_members m
-      JOIN adm_tenants t ON t.id = m.tenant_id
-     WHERE m.tenant_id = :tenant_id AND m.clerk_user_id = :user_id AND m.deleted_at IS NULL
-    """
+_RESOLVE_MEMBER_SQL = text(
+    "SELECT tenant_id, tenant_status, member_id, member_status, member_email, role_permissions"
+    " FROM fc_resolve_member(:org_id, :user_id, :write, :request_id, :ip, :user_agent)"
+)
+"""Route the organisation, read the member and its roles, set the context: one round trip
+(migration 0005; ``docs/decisions/0003-request-round-trips.md``)."""
+
+_RESOLVE_EMPLOYEE_SQL = text(
+    "SELECT employee_id, employee_status, employee_email, permissions, tenant_id, tenant_status"
+    " FROM fc_resolve_employee(:user_id, :tenant_ref, :method, :path, :request_id, :ip,"
+    " :user_agent)"
+)
+"""Read the staff member, open (and audit opening) the requested tenant, set the context."""
+
+_ACCEPT_INVITATION_SQL = text(
+    "UPDATE adm_members SET status = 'active', last_login_at = now()"
+    " WHERE tenant_id = :t AND id = :id"
 )
 
-_EMPLOYEE_SQL = text(
-    "SELECT id, status, email, permissions FROM adm_provider_employees"
-    " WHERE clerk_user_id = :user_id AND deleted_at IS NULL"
-)
-
-_TENANT_BY_REF_SQL = text(
-    "SELECT id, status FROM adm_tenants WHERE deleted_at IS NULL"
-    " AND (slug = :ref OR id::text = :ref)"
-)
-
-_IMPERSONATE_SQL = text(
-    "INSERT INTO adm_audit_logs (id, tenant_id, actor_type, actor_id, action, entity_type,"
-    " entity_id, changes, ip, user_agent, request_id)"
-    " VALUES (gen_random_uuid(), :tenant_id, 'provider_employee', :actor_id, 'impersonate',"
-    " 'adm_tenants', :tenant_id, CAST(:changes AS jsonb), CAST(NULLIF(:ip, '') AS inet),"
-    " NULLIF(:user_agent, ''), NULLIF(:request_id, ''))"
-)
+ADMITTED_MEMBER_STATUSES = frozenset({"active", "invited"})
+"""Member statuses that may sign in (``fc_resolve_member`` admits the same ones)."""
 
 
 def _permissions(value: Any) -> frozenset[str]:
@@ -396,103 +391,107 @@ def _permissions(value: Any) -> frozenset[str]:
     return frozenset(str(p) for p in value or ())
 
 
+def _role_permissions(value: Any) -> frozenset[str]:
+    """The union of the member's roles' permission lists (``[[...], [...]]``)."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return frozenset().union(*(_permissions(role) for role in value or ()))
+
+
+def _request_parameters(request: RequestInfo) -> dict[str, str | None]:
+    return {
+        "request_id": request.request_id,
+        "ip": request.ip,
+        "user_agent": (request.user_agent or "")[:512] or None,
+    }
+
+
 def resolve_actor(
     session: Session, claims: SessionClaims, request: RequestInfo, settings: Settings
 ) -> Actor:
-    """Resolve ``claims`` to an actor and bind the request's database context on ``session``."""
-    bind_context(session, request.base_context())
+    """Resolve ``claims`` to an actor and bind the request's database context on ``session``.
+
+    One statement does both (``fc_resolve_member`` / ``fc_resolve_employee``): it sets the
+    transaction-local context before anything else reads tenant data, and the same context is
+    remembered on the session for any later transaction of the request. A refused caller
+    leaves no tenant open; the problem (401/403/404) is raised here from the statuses.
+    """
     if claims.org_id is None:
+        bind_context(session, request.base_context())
         raise NotAMember("The session has no active organisation; select one and sign in again.")
     if settings.fleetcore_provider_org_id and claims.org_id == settings.fleetcore_provider_org_id:
         return _resolve_employee(session, claims, request)
     return _resolve_member(session, claims, request)
 
 
+def _refuse(session: Session, request: RequestInfo, problem: Exception) -> Exception:
+    """``problem``, with the session left in the base context the function already set."""
+    bind_context(session, request.base_context(), applied=True)
+    return problem
+
+
 def _resolve_member(session: Session, claims: SessionClaims, request: RequestInfo) -> Actor:
-    tenant_id = session.execute(
-        text("SELECT tenant_for_clerk_org(:org)"), {"org": claims.org_id}
-    ).scalar_one()
-    if tenant_id is None:
-        raise NotAMember("This organisation is not a Fleetcore tenant.")
-    bind_context(session, DbContext(
-        tenant_id=tenant_id, actor_type=ActorType.SYSTEM, request_id=request.request_id,
-        ip=request.ip, user_agent=request.user_agent,
-    ))
-    row = session.execute(
-        _MEMBER_SQL, {"tenant_id": tenant_id, "user_id": claims.user_id}
-    ).mappings().one_or_none()
-    if row is None:
-        raise NotAMember("You are not a member of this fleet.")
+    row = session.execute(_RESOLVE_MEMBER_SQL, {
+        "org_id": claims.org_id, "user_id": claims.user_id, "write": request.is_write,
+        **_request_parameters(request),
+    }).mappings().one()
+    if row["tenant_id"] is None:
+        raise _refuse(session, request, NotAMember("This organisation is not a Fleetcore tenant."))
+    if row["member_id"] is None:
+        raise _refuse(session, request, NotAMember("You are not a member of this fleet."))
     if row["tenant_status"] == "cancelled":
-        raise TenantCancelled("This fleet's subscription is cancelled; its data is kept.")
-    if row["status"] == "suspended":
-        raise MemberSuspended("Your membership of this fleet is suspended.")
+        raise _refuse(session, request, TenantCancelled(
+            "This fleet's subscription is cancelled; its data is kept."))
+    if row["member_status"] not in ADMITTED_MEMBER_STATUSES:
+        raise _refuse(session, request, MemberSuspended(
+            "Your membership of this fleet is suspended."))
+    if row["tenant_status"] == "suspended" and request.is_write:
+        raise _refuse(session, request, TenantSuspended(
+            "This fleet is suspended: it can read and export, not change data."))
     actor = Actor(
         type=ActorType.MEMBER,
-        id=row["id"],
+        id=row["member_id"],
         clerk_user_id=claims.user_id,
-        tenant_id=tenant_id,
+        tenant_id=row["tenant_id"],
         tenant_status=row["tenant_status"],
-        permissions=_permissions(row["permissions"]),
+        permissions=_role_permissions(row["role_permissions"]),
         session_id=claims.session_id,
-        email=row["email"],
+        email=row["member_email"],
     )
-    if row["tenant_status"] == "suspended" and request.is_write:
-        raise TenantSuspended("This fleet is suspended: it can read and export, not change data.")
     bind_context(session, actor.db_context(
         request_id=request.request_id, ip=request.ip, user_agent=request.user_agent
-    ))
-    if row["status"] == "invited":
+    ), applied=True)
+    if row["member_status"] == "invited":
         # The first sign-in accepts the invitation (audited by the trigger as the member).
-        session.execute(
-            text("UPDATE adm_members SET status = 'active', last_login_at = now()"
-                 " WHERE tenant_id = :t AND id = :id"),
-            {"t": tenant_id, "id": actor.id},
-        )
+        session.execute(_ACCEPT_INVITATION_SQL, {"t": actor.tenant_id, "id": actor.id})
     return actor
 
 
 def _resolve_employee(session: Session, claims: SessionClaims, request: RequestInfo) -> Actor:
-    bind_context(session, DbContext(
-        actor_type=ActorType.SYSTEM, provider=True, request_id=request.request_id,
-        ip=request.ip, user_agent=request.user_agent,
-    ))
-    row = session.execute(_EMPLOYEE_SQL, {"user_id": claims.user_id}).mappings().one_or_none()
-    if row is None:
-        raise NotAMember("You are not a Fleetcore staff member.")
-    if row["status"] != "active":
-        raise MemberSuspended("Your staff account is not active.")
-    tenant_id: uuid.UUID | None = None
-    tenant_status: str | None = None
-    if request.tenant_header:
-        found = session.execute(
-            _TENANT_BY_REF_SQL, {"ref": request.tenant_header.strip()}
-        ).one_or_none()
-        if found is None:
-            raise NotFound(f"No tenant {request.tenant_header!r}.")
-        tenant_id, tenant_status = found
+    tenant_ref = request.tenant_header.strip() if request.tenant_header else None
+    row = session.execute(_RESOLVE_EMPLOYEE_SQL, {
+        "user_id": claims.user_id, "tenant_ref": tenant_ref, "method": request.method,
+        "path": request.path, **_request_parameters(request),
+    }).mappings().one()
+    if row["employee_id"] is None:
+        raise _refuse(session, request, NotAMember("You are not a Fleetcore staff member."))
+    if row["employee_status"] != "active":
+        raise _refuse(session, request, MemberSuspended("Your staff account is not active."))
+    if tenant_ref is not None and row["tenant_id"] is None:
+        raise _refuse(session, request, NotFound(f"No tenant {request.tenant_header!r}."))
     actor = Actor(
         type=ActorType.PROVIDER_EMPLOYEE,
-        id=row["id"],
+        id=row["employee_id"],
         clerk_user_id=claims.user_id,
-        tenant_id=tenant_id,
-        tenant_status=tenant_status,
+        tenant_id=row["tenant_id"],
+        tenant_status=row["tenant_status"],
         permissions=_permissions(row["permissions"]),
         session_id=claims.session_id,
-        email=row["email"],
+        email=row["employee_email"],
     )
     bind_context(session, actor.db_context(
         request_id=request.request_id, ip=request.ip, user_agent=request.user_agent
-    ))
-    if tenant_id is not None:
-        session.execute(_IMPERSONATE_SQL, {
-            "tenant_id": tenant_id,
-            "actor_id": actor.id,
-            "changes": json.dumps({"request": {"method": request.method, "path": request.path}}),
-            "ip": request.ip or "",
-            "user_agent": (request.user_agent or "")[:512],
-            "request_id": request.request_id or "",
-        })
+    ), applied=True)
     return actor
 
 

@@ -5,10 +5,16 @@ The one rule: every transaction that touches tenant data runs with its context s
 ``after_begin`` hook, so it holds for every transaction the session opens, and it is
 transaction-local (``set_config(..., true)``), so a pooled connection never leaks it to the
 next request (it reads back ``''``, which the policies turn into NULL: no rows).
+
+Round trips are the cost of a request (``docs/decisions/0003-request-round-trips.md``): an
+API request's context is set by the same statement that resolves the caller
+(``bind_context(..., applied=True)`` then only remembers it), and a pooled connection is
+checked for liveness without a query (:func:`connection_is_dead`) instead of a pre-ping.
 """
 
 from __future__ import annotations
 
+import select
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +23,9 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from fleetcore.settings import PoolMode
 
@@ -95,10 +103,16 @@ def apply_context(conn: Connection, ctx: DbContext) -> None:
     conn.execute(_SET_CONTEXT, context_parameters(ctx))
 
 
-def bind_context(session: Session, ctx: DbContext) -> None:
-    """Make ``ctx`` the context of every transaction of ``session`` (and of the open one)."""
+def bind_context(session: Session, ctx: DbContext, *, applied: bool = False) -> None:
+    """Make ``ctx`` the context of every transaction of ``session`` (and of the open one).
+
+    ``applied=True``: the open transaction already runs under ``ctx`` because the statement
+    that just ran set it (``fc_resolve_member``/``fc_resolve_employee``, see
+    ``fleetcore.core.auth``); only remember it for the session's later transactions, without
+    another round trip.
+    """
     session.info[CONTEXT_KEY] = ctx
-    if session.in_transaction():
+    if session.in_transaction() and not applied:
         apply_context(session.connection(), ctx)
 
 
@@ -114,18 +128,58 @@ def _apply_bound_context(
 def make_engine(
     url: str, *, pool_mode: PoolMode = PoolMode.SESSION, pool_size: int = 10, **kwargs: Any
 ) -> Engine:
-    """An engine on psycopg 3; behind a transaction-mode pooler, without prepared statements."""
+    """An engine on psycopg 3; behind a transaction-mode pooler, without prepared statements.
+
+    No ``pool_pre_ping``: a checked-out connection is tested by :func:`connection_is_dead`,
+    which needs no round trip, so the pool still recovers after a PostgreSQL restart.
+    """
     connect_args: dict[str, Any] = dict(kwargs.pop("connect_args", {}))
     if pool_mode is PoolMode.TRANSACTION:
         connect_args["prepare_threshold"] = None
-    return create_engine(
+    engine = create_engine(
         normalise_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         connect_args=connect_args,
         **kwargs,
     )
+    event.listen(engine, "checkout", _discard_dead_connection)
+    return engine
+
+
+def connection_is_dead(dbapi_connection: Any) -> bool:
+    """Whether an idle pooled connection is unusable, found without a round trip.
+
+    A pre-ping (``pool_pre_ping``) costs a round trip per checkout, i.e. per request. Instead:
+    an idle connection has nothing to read unless the server spoke unprompted, and what a
+    server says unprompted is almost always goodbye — a restart or shutdown (``FATAL:
+    terminating connection due to administrator command``), ``pg_terminate_backend``, an
+    idle timeout of the server or a pooler — followed by the closed socket. So a readable
+    socket (or a connection psycopg already knows to be closed or broken) means: discard it.
+    The rare harmless unprompted message (a NOTIFY, a changed server parameter) only costs a
+    reconnect. What this cannot see — a peer that vanished without closing the socket — a
+    pre-ping would have waited on as well; the failing statement then invalidates the pool.
+    """
+    if getattr(dbapi_connection, "closed", False) or getattr(dbapi_connection, "broken", False):
+        return True
+    try:
+        fd = dbapi_connection.fileno()
+    except Exception:  # a connection that cannot tell its socket is not usable
+        return True
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))
+    readable, _, failed = select.select([fd], [], [fd], 0)  # platforms without poll()
+    return bool(readable or failed)
+
+
+def _discard_dead_connection(
+    dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
+) -> None:
+    """Pool checkout: a dead connection is replaced by a fresh one (the pool retries)."""
+    if connection_is_dead(dbapi_connection):
+        raise DisconnectionError("The pooled connection was closed by the server.")
 
 
 def normalise_url(url: str) -> str:

@@ -7,12 +7,16 @@ an HTTP ``status``, a human ``detail`` and, for validation errors, ``errors[]`` 
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_BASE = "https://fleetcore.dev/problems/"
@@ -75,6 +79,90 @@ class Forbidden(Problem):
 
 class ServiceUnavailable(Problem):
     status, slug, title = 503, "service-unavailable", "Service unavailable"
+
+
+# --- database constraints → problems ---------------------------------------------------------
+
+UNIQUE_VIOLATION = "23505"
+EXCLUSION_VIOLATION = "23P01"
+FOREIGN_KEY_VIOLATION = "23503"
+CHECK_VIOLATION = "23514"
+NOT_NULL_VIOLATION = "23502"
+
+
+@dataclass(frozen=True, slots=True)
+class ConstraintProblem:
+    """How a service reports one violated constraint: the problem class, the request field it
+    names and the message (the same text goes in ``detail`` and in ``errors[]``)."""
+
+    field: str
+    message: str
+    problem: type[Problem] = Conflict
+    extensions: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def build(self) -> Problem:
+        """The problem to raise."""
+        return self.problem(self.message, errors=[{"field": self.field, "message": self.message}],
+                            **self.extensions)
+
+
+def _constraint_of(exc: IntegrityError) -> tuple[str | None, str]:
+    """The SQLSTATE and constraint name PostgreSQL reported (psycopg's diagnostics)."""
+    orig = exc.orig
+    state = getattr(orig, "sqlstate", None)
+    name = getattr(getattr(orig, "diag", None), "constraint_name", None)
+    return state, name or ""
+
+
+def constraint_problem(
+    exc: IntegrityError, known: Mapping[str, ConstraintProblem] | None = None
+) -> Problem | None:
+    """The problem a constraint violation is reported as; None for any other integrity error.
+
+    ``known`` maps a constraint name to how the service reports it: the exact name first, then
+    a key contained in the name (``"dedup_key"`` matches ``uq_sch_tasks_…_dedup_key_live``),
+    then the SQLSTATE (``UNIQUE_VIOLATION``…) for a whole kind. Any other violation gets the
+    default of its kind, naming the constraint: unique and exclusion → 409, foreign key,
+    check and not-null → 422 (a client sent a value the schema refuses). Services check their
+    rules before writing; this is the backstop for a race or a rule only the database knows,
+    so that it is a clear problem, never a 500.
+    """
+    state, name = _constraint_of(exc)
+    rules = known or {}
+    rule = rules.get(name) if name else None
+    if rule is None and name:
+        rule = next((r for key, r in rules.items() if key and key in name), None)
+    if rule is None and state is not None:
+        rule = rules.get(state)
+    if rule is not None:
+        return rule.build()
+    label = name or "of the table"
+    if state == UNIQUE_VIOLATION:
+        return Conflict(f"Another row already has these values ({label}).",
+                        errors=[{"field": name, "message": "already in use"}])
+    if state == EXCLUSION_VIOLATION:
+        return Conflict(f"The period overlaps another one ({label}).",
+                        errors=[{"field": name, "message": "overlaps another period"}])
+    if state == FOREIGN_KEY_VIOLATION:
+        return ValidationProblem("A referenced row does not exist.",
+                                 errors=[{"field": name, "message": "not found"}])
+    if state in (CHECK_VIOLATION, NOT_NULL_VIOLATION):
+        return ValidationProblem(f"The values break the rule {label}.",
+                                 errors=[{"field": name, "message": "invalid"}])
+    return None
+
+
+def flush_checked(session: Session, known: Mapping[str, ConstraintProblem] | None = None) -> None:
+    """Flush ``session`` in a savepoint; a constraint violation becomes its problem
+    (:func:`constraint_problem`) and the transaction stays usable."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        problem = constraint_problem(exc, known)
+        if problem is None:
+            raise
+        raise problem from exc
 
 
 def problem_response(problem: Problem, request: Request) -> JSONResponse:

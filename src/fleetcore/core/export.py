@@ -10,6 +10,12 @@ pages through, without its limit) and a column spec into a ``text/csv`` Streamin
     ]
     return csv_response(session, statement, columns, filename="vehicles.csv")
 
+Every list endpoint has a sibling ``<list>/export.csv`` taking the same filters and permission
+(``tests/test_exports.py`` walks ``/openapi.json`` for it); its route documents the file with
+``responses=csv_responses(columns)`` (the header row is the example). :class:`DerivedColumns`
+exports what the list shows when a row's API form is computed (e.g. an odometer reading's
+``trusted``). A bounded list read in memory (the jobs view) uses :func:`csv_list_response`.
+
 Decisions:
 
 * The request's session commits and closes *before* the response body is sent (``DbSession``
@@ -50,11 +56,16 @@ from fleetcore.core.db import CONTEXT_KEY, DbContext, bind_context
 from fleetcore.core.money import Money
 
 __all__ = [
-    "BATCH_SIZE", "Column", "CsvColumn", "MoneyColumns", "attribute_columns", "csv_cell",
-    "csv_response", "csv_rows",
+    "BATCH_SIZE", "CSV_MEDIA_TYPE", "Column", "CsvColumn", "DerivedColumns", "MoneyColumns",
+    "attribute_columns", "csv_cell", "csv_header", "csv_list_response", "csv_response",
+    "csv_responses", "csv_rows",
 ]
 
+AnySelect = Select[*tuple[Any, ...]]
+"""A SELECT of any number of columns or entities (what an export streams)."""
+
 BATCH_SIZE = 500
+CSV_MEDIA_TYPE = "text/csv"
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -93,7 +104,25 @@ class MoneyColumns:
         return [money.amount_str(), money.currency]
 
 
-Column = CsvColumn | MoneyColumns
+@dataclass(frozen=True, slots=True)
+class DerivedColumns:
+    """Several columns read from one value derived once per row (e.g. the API model of a row,
+    so that an export shows exactly what the list shows)."""
+
+    names: tuple[str, ...]
+    value: Callable[[Any], Any]
+
+    def headers(self) -> list[str]:
+        """The header cells: the attribute names."""
+        return list(self.names)
+
+    def cells(self, row: Any) -> list[str]:
+        """The named attributes of the value derived from ``row``."""
+        derived = self.value(row)
+        return [csv_cell(getattr(derived, name)) for name in self.names]
+
+
+Column = CsvColumn | MoneyColumns | DerivedColumns
 """One entry of a column spec."""
 
 
@@ -128,7 +157,7 @@ def csv_rows(rows: Iterator[Any], columns: Sequence[Column]) -> Iterator[str]:
     """The CSV text of ``rows``, header first, one chunk per batch of rows."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([h for c in columns for h in c.headers()])
+    writer.writerow(csv_header(columns))
     for count, row in enumerate(rows, start=1):
         writer.writerow([cell for c in columns for cell in c.cells(row)])
         if count % BATCH_SIZE == 0:
@@ -139,7 +168,7 @@ def csv_rows(rows: Iterator[Any], columns: Sequence[Column]) -> Iterator[str]:
 
 
 def _stream(
-    bind: Any, context: DbContext | None, statement: Select[Any], columns: Sequence[Column]
+    bind: Any, context: DbContext | None, statement: AnySelect, columns: Sequence[Column]
 ) -> Iterator[str]:
     with Session(bind) as export_session:
         if context is not None:
@@ -155,8 +184,41 @@ def _stream(
             yield from csv_rows(rows, columns)
 
 
+def csv_header(columns: Sequence[Column]) -> list[str]:
+    """The header cells of a column spec."""
+    return [h for c in columns for h in c.headers()]
+
+
+def csv_responses(
+    columns: Sequence[Column], *, description: str = "The rows as CSV, header row first."
+) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of an export route: ``text/csv`` with its header as example,
+    so the documentation shows the exact columns the file has."""
+    example = ",".join(csv_header(columns)) + "\r\n"
+    return {200: {
+        "description": f"{description} UTF-8, CRLF lines (RFC 4180), streamed.",
+        "content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}, "example": example}},
+    }}
+
+
+def _download(chunks: Iterator[str], filename: str) -> StreamingResponse:
+    return StreamingResponse(
+        chunks,
+        media_type=f"{CSV_MEDIA_TYPE}; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def csv_list_response(
+    rows: Sequence[Any], columns: Sequence[Column], *, filename: str
+) -> StreamingResponse:
+    """A ``text/csv`` download of rows already read (a bounded list, e.g. the newest jobs):
+    the same cells, header and formula protection as :func:`csv_response`."""
+    return _download(csv_rows(iter(rows), columns), filename)
+
+
 def csv_response(
-    session: Session, statement: Select[Any], columns: Sequence[Column], *, filename: str
+    session: Session, statement: AnySelect, columns: Sequence[Column], *, filename: str
 ) -> StreamingResponse:
     """A streamed ``text/csv`` download of ``statement`` (run with ``session``'s context)."""
     # Bind and context are read now: the request's session is closed when the body streams.
@@ -164,8 +226,4 @@ def csv_response(
     # Run the query and take the first chunk before answering, so that a bad filter value is
     # a problem response (422), not an error after the 200 status has been sent.
     first = next(stream, "")
-    return StreamingResponse(
-        itertools.chain([first], stream),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return _download(itertools.chain([first], stream), filename)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -117,12 +117,46 @@ class Timestamped:
     updated_by: Mapped[uuid.UUID | None] = mapped_column(sort_order=903)
 
 
+def _touched_by(row: Timestamped, actor_id: uuid.UUID | None) -> None:
+    row.updated_by = actor_id
+
+
 class SoftDeletable:
-    """Soft delete: deleted rows stay for history, are hidden from normal reads, restorable."""
+    """Soft delete: deleted rows stay for history, are hidden from normal reads, restorable.
+
+    :meth:`mark_deleted` and :meth:`mark_restored` are the only places that write the three
+    columns, so every domain records a deletion the same way (who, when, why) and a restore
+    clears all of it; services add their own rules (If-Match, "still in use"…) around them.
+    """
 
     deleted_at: Mapped[datetime | None] = mapped_column(sort_order=910)
     deleted_by: Mapped[uuid.UUID | None] = mapped_column(sort_order=911)
     deletion_reason: Mapped[str | None] = mapped_column(sort_order=912)
+
+    def mark_deleted(
+        self, by: uuid.UUID | None, reason: str | None = None, *, at: datetime | None = None
+    ) -> None:
+        """Hide the row, recording who deleted it, when (now by default) and why.
+
+        The actor is also the row's ``updated_by``: the deletion is its last change.
+        """
+        self.deleted_at = at or datetime.now(UTC)
+        self.deleted_by = by
+        self.deletion_reason = reason
+        if isinstance(self, Timestamped):
+            _touched_by(self, by)
+
+    def mark_restored(self, by: uuid.UUID | None) -> bool:
+        """Bring the row back (the actor becomes ``updated_by``); False when it was not deleted,
+        so the caller decides whether that is a no-op or a conflict."""
+        if self.deleted_at is None:
+            return False
+        self.deleted_at = None
+        self.deleted_by = None
+        self.deletion_reason = None
+        if isinstance(self, Timestamped):
+            _touched_by(self, by)
+        return True
 
 
 class Versioned:

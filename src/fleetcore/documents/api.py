@@ -28,7 +28,7 @@ from sqlalchemy import select
 from fleetcore.core.db import DbContext, context_session
 from fleetcore.core.deps import DbSession
 from fleetcore.core.errors import problem_response
-from fleetcore.core.export import CsvColumn, csv_response
+from fleetcore.core.export import CsvColumn, csv_response, csv_responses
 from fleetcore.core.pagination import Page, Pagination
 from fleetcore.core.versioning import etag
 from fleetcore.documents import service
@@ -209,7 +209,7 @@ _CSV_COLUMNS = [
 
 @router.get("/documents/export.csv", tags=[TAG], summary="Export the filtered documents as CSV",
             response_class=StreamingResponse,
-            responses={200: {"content": {"text/csv": {}}, "description": "The CSV file."}})
+            responses=csv_responses(_CSV_COLUMNS))
 def export_documents(actor: DocumentsRead, session: DbSession, filters: Filters) -> Response:
     tenant_id = actor.tenant_id
     assert tenant_id is not None
@@ -274,6 +274,12 @@ router.add_api_route(
     status_code=http_status.HTTP_201_CREATED, summary="Upload a document for an entity",
     route_class_override=UploadLimitRoute,
     responses={413: {"description": "The file is larger than the limit."}},
+    openapi_extra={"requestBody": {"content": {"multipart/form-data": {"example": {
+        "file": "permis-karim-benali.pdf", "entity_type": "driver",
+        "entity_id": "0195f3c2-7a10-7000-8000-000000000002", "document_type": "driver_licence",
+        "document_number": "120475200123", "issued_on": "2010-06-01",
+        "expires_on": "2033-06-01",
+    }}}}},
 )
 
 

@@ -79,7 +79,19 @@ class DocumentRejection(BaseModel):
 class DocumentOut(BaseModel):
     """A document's metadata (the file is downloaded through a signed link)."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000007", "entity_type": "driver",
+        "entity_id": "0195f3c2-7a10-7000-8000-000000000002", "document_type": "driver_licence",
+        "document_number": "120475200123", "file_name": "permis-karim-benali.pdf",
+        "mime_type": "application/pdf", "size_bytes": 284133,
+        "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "issued_on": "2010-06-01", "expires_on": "2033-06-01", "notes": None, "status": "verified",
+        "verified": True, "verified_by": "0195f3c2-7a10-7000-8000-000000000003",
+        "verified_at": "2026-11-25T09:30:00Z", "rejection_reason": None, "rejected_by": None,
+        "rejected_at": None, "created_at": "2026-11-25T09:30:00Z",
+        "updated_at": "2026-11-25T10:15:00Z", "created_by": "0195f3c2-7a10-7000-8000-000000000003",
+        "deleted_at": None, "deletion_reason": None, "version": 2,
+    }]})
 
     id: uuid.UUID
     entity_type: DocumentEntityType
@@ -124,6 +136,11 @@ class DocumentOut(BaseModel):
 
 class DownloadLinkOut(BaseModel):
     """A short-lived URL that serves the file to whoever holds it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "url": "https://api.fleetcore.dev/files/eyJkIjoiMDE5NWYzYzIifQ.c2lnbmF0dXJl",
+        "expires_at": "2026-11-25T09:35:00Z",
+    }]})
 
     url: str = Field(examples=["/files/eyJhbGciOiJIUzI1NiJ9.eyJ0aWQiOiI…"])
     expires_at: datetime

@@ -22,16 +22,18 @@ from typing import Any, BinaryIO, cast
 import filetype
 import jwt
 from sqlalchemy import column, exists, select, table, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fleetcore.core.auth import Actor, tenant_of
 from fleetcore.core.errors import (
+    CHECK_VIOLATION,
+    ConstraintProblem,
     Forbidden,
     NotFound,
     Problem,
     ServiceUnavailable,
     ValidationProblem,
+    flush_checked,
 )
 from fleetcore.core.orm import new_id
 from fleetcore.core.pagination import PageParams, keyset_page
@@ -101,20 +103,18 @@ def tenant_today(session: Session, tenant_id: uuid.UUID) -> date:
     return today if today is not None else datetime.now(UTC).date()
 
 
+_CONSTRAINTS: dict[str, ConstraintProblem] = {
+    "expires": ConstraintProblem("expires_on", "The document breaks a rule of the data model.",
+                                 ValidationProblem),
+    CHECK_VIOLATION: ConstraintProblem("document", "The document breaks a rule of the data model.",
+                                       ValidationProblem),
+}
+"""CHECK violations are 422s (the schema checks first, so this is a backstop)."""
+
+
 def _flush_checked(session: Session) -> None:
-    """Flush; a CHECK violation becomes a 422 (the schema checks first, so this is a backstop)."""
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as exc:
-        if getattr(exc.orig, "sqlstate", None) == "23514":
-            name = getattr(getattr(exc.orig, "diag", None), "constraint_name", None) or "document"
-            field = "expires_on" if "expires" in name else "document"
-            raise ValidationProblem(
-                "The document breaks a rule of the data model.",
-                errors=[{"field": field, "message": f"refused by {name}"}],
-            ) from exc
-        raise
+    """Flush; a CHECK violation becomes a 422 naming the field."""
+    flush_checked(session, _CONSTRAINTS)
 
 
 def clean_file_name(name: str | None) -> str:
@@ -347,21 +347,14 @@ def delete_document(
     """Soft-delete a document (its file is kept so that it can be restored)."""
     document = get_document(session, actor, document_id)
     check_if_match(if_match, document.version)
-    document.deleted_at = datetime.now(UTC)
-    document.deleted_by = actor.id
-    document.deletion_reason = reason
-    document.updated_by = actor.id
+    document.mark_deleted(actor.id, reason)
     session.flush()
 
 
 def restore_document(session: Session, actor: Actor, document_id: uuid.UUID) -> Document:
     """Bring a soft-deleted document back (a live one is returned unchanged)."""
     document = get_document(session, actor, document_id, include_deleted=True)
-    if document.deleted_at is not None:
-        document.deleted_at = None
-        document.deleted_by = None
-        document.deletion_reason = None
-        document.updated_by = actor.id
+    if document.mark_restored(actor.id):
         refresh_version(session, document)
     return document
 

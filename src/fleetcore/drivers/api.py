@@ -9,15 +9,23 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
 from fleetcore.core.compliance import ComplianceReport
 from fleetcore.core.deps import DbSession, request_info
-from fleetcore.core.export import CsvColumn, MoneyColumns, csv_response
+from fleetcore.core.export import (
+    Column,
+    CsvColumn,
+    DerivedColumns,
+    MoneyColumns,
+    csv_response,
+    csv_responses,
+)
 from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
+from fleetcore.core.schemas import money_out
 from fleetcore.core.versioning import etag
 from fleetcore.documents.models import Document
 from fleetcore.drivers import service
@@ -53,6 +61,7 @@ from fleetcore.drivers.permissions import (
     DriversWrite,
 )
 from fleetcore.drivers.schemas import (
+    DRIVER_COMPLIANCE_EXAMPLE,
     BlacklistCreate,
     BlacklistOut,
     BlacklistUpdate,
@@ -66,6 +75,7 @@ from fleetcore.drivers.schemas import (
     DriverOut,
     DriverRequestCreate,
     DriverRequestOut,
+    DriverRequestUpdate,
     DriverUpdate,
     PerformanceOut,
     ReasonIn,
@@ -74,7 +84,6 @@ from fleetcore.drivers.schemas import (
     TrainingCreate,
     TrainingOut,
     TrainingUpdate,
-    money_out,
 )
 
 router = APIRouter(prefix="/v1")
@@ -155,7 +164,7 @@ _DRIVER_CSV = _columns(*(
 
 @router.get("/drivers/export.csv", tags=DRIVERS, summary="Export the filtered drivers as CSV",
             response_class=StreamingResponse,
-            responses={200: {"content": {"text/csv": {}}}})
+            responses=csv_responses(_DRIVER_CSV))
 def export_drivers(
     actor: DriversRead, session: DbSession,
     driver_status: Annotated[DriverStatus | None, Query(alias="status")] = None,
@@ -219,7 +228,9 @@ def restore_driver(
 
 
 @router.get("/drivers/{driver_id}/compliance", tags=DRIVERS,
-            summary="A driver's compliance, rule by rule")
+            summary="A driver's compliance, rule by rule",
+            responses={200: {"content": {"application/json": {
+                "example": DRIVER_COMPLIANCE_EXAMPLE}}}})
 def driver_compliance(
     actor: DriversRead, session: DbSession, driver_id: uuid.UUID,
     at: Annotated[AwareDatetime | None, Query(description="The instant (now by default).")]
@@ -253,6 +264,24 @@ def list_driver_documents(
 ) -> list[DriverDocumentOut]:
     return [_document_out(link, doc)
             for link, doc in service.driver_documents(session, actor, driver_id)]
+
+
+_DOCUMENT_CSV: list[Column] = [DerivedColumns((
+    "id", "driver_id", "document_id", "requirement", "verification_status", "verified_by",
+    "verified_at", "rejection_reason", "document_type", "document_number", "file_name",
+    "expires_on", "expired", "document_deleted",
+), lambda row: _document_out(row[0], row[1]))]
+
+
+@router.get("/drivers/{driver_id}/documents/export.csv", tags=DOCUMENTS,
+            summary="Export a driver's documents as CSV",
+            response_class=StreamingResponse, responses=csv_responses(_DOCUMENT_CSV))
+def export_driver_documents(
+    actor: DriversRead, session: DbSession, driver_id: uuid.UUID
+) -> StreamingResponse:
+    service.get_driver(session, actor, driver_id)
+    return csv_response(session, service.driver_documents_query(driver_id), _DOCUMENT_CSV,
+                        filename="driver-documents.csv")
 
 
 @router.post("/drivers/{driver_id}/documents", tags=DOCUMENTS,
@@ -347,34 +376,54 @@ _TERMS_CSV: list[CsvColumn | MoneyColumns] = [
             summary="A driver's cooperation terms, oldest first")
 def list_driver_terms(
     actor: DriversRead, session: DbSession, driver_id: uuid.UUID, page: Pagination,
+    include_deleted: IncludeDeleted = False,
 ) -> Page[CooperationTermsOut]:
-    rows, cursor = service.list_cooperation_terms(session, actor, page,
-                                                  TermsFilter(driver_id=driver_id))
+    rows, cursor = service.list_cooperation_terms(
+        session, actor, page, TermsFilter(driver_id=driver_id, include_deleted=include_deleted))
     return Page(items=[_terms_out(t) for t in rows], next_cursor=cursor)
+
+
+@router.get("/drivers/{driver_id}/cooperation-terms/export.csv", tags=TERMS,
+            summary="Export a driver's cooperation terms as CSV, oldest first",
+            response_class=StreamingResponse, responses=csv_responses(_TERMS_CSV))
+def export_driver_terms(
+    actor: DriversRead, session: DbSession, driver_id: uuid.UUID,
+    include_deleted: IncludeDeleted = False,
+) -> StreamingResponse:
+    service.get_driver(session, actor, driver_id)
+    stmt = service.cooperation_terms_query(
+        actor, TermsFilter(driver_id=driver_id, include_deleted=include_deleted))
+    return csv_response(session, stmt.order_by(DriverCooperationTerms.id), _TERMS_CSV,
+                        filename="driver-cooperation-terms.csv")
+
+
+def _terms_filter(
+    driver_id: uuid.UUID | None = None,
+    terms_status: Annotated[CooperationTermsStatus | None, Query(alias="status")] = None,
+    include_deleted: IncludeDeleted = False,
+) -> TermsFilter:
+    return TermsFilter(driver_id=driver_id, status=terms_status.value if terms_status else None,
+                       include_deleted=include_deleted)
+
+
+TermsFilterQuery = Annotated[TermsFilter, Depends(_terms_filter)]
 
 
 @router.get("/driver-cooperation-terms", tags=TERMS, summary="List cooperation terms")
 def list_terms(
-    actor: DriversRead, session: DbSession, page: Pagination,
-    driver_id: uuid.UUID | None = None,
-    terms_status: Annotated[CooperationTermsStatus | None, Query(alias="status")] = None,
+    actor: DriversRead, session: DbSession, page: Pagination, filters: TermsFilterQuery,
 ) -> Page[CooperationTermsOut]:
-    spec = TermsFilter(driver_id=driver_id,
-                       status=terms_status.value if terms_status else None)
-    rows, cursor = service.list_cooperation_terms(session, actor, page, spec)
+    rows, cursor = service.list_cooperation_terms(session, actor, page, filters)
     return Page(items=[_terms_out(t) for t in rows], next_cursor=cursor)
 
 
 @router.get("/driver-cooperation-terms/export.csv", tags=TERMS,
             summary="Export the filtered cooperation terms as CSV",
-            response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
+            response_class=StreamingResponse, responses=csv_responses(_TERMS_CSV))
 def export_terms(
-    actor: DriversRead, session: DbSession, driver_id: uuid.UUID | None = None,
-    terms_status: Annotated[CooperationTermsStatus | None, Query(alias="status")] = None,
+    actor: DriversRead, session: DbSession, filters: TermsFilterQuery,
 ) -> StreamingResponse:
-    spec = TermsFilter(driver_id=driver_id,
-                       status=terms_status.value if terms_status else None)
-    stmt = service.cooperation_terms_query(actor, spec).order_by(DriverCooperationTerms.id)
+    stmt = service.cooperation_terms_query(actor, filters).order_by(DriverCooperationTerms.id)
     return csv_response(session, stmt, _TERMS_CSV, filename="driver-cooperation-terms.csv")
 
 
@@ -407,6 +456,32 @@ def accept_terms(
     info = request_info(request)
     terms = service.accept_cooperation_terms(session, actor, terms_id, ip=info.ip,
                                              user_agent=info.user_agent)
+    _with_etag(response, terms.version)
+    return _terms_out(terms)
+
+
+@router.delete(
+    "/driver-cooperation-terms/{terms_id}", tags=TERMS, status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete terms offered by mistake (soft, with a reason; restorable)",
+    description="Only terms the driver never accepted can be deleted. Accepted terms are the "
+                "record of the contract (settlements are computed from them): they are "
+                "terminated with `POST /v1/driver-cooperation-terms/{terms_id}/terminate`, "
+                "never deleted, and a delete is refused with 409.")
+def delete_terms(
+    actor: DriversWrite, session: DbSession, terms_id: uuid.UUID,
+    if_match: IfMatch = None, data: Deletion | None = None,
+) -> Response:
+    service.delete_cooperation_terms(session, actor, terms_id,
+                                     reason=data.reason if data else None, if_match=if_match)
+    return _no_content()
+
+
+@router.post("/driver-cooperation-terms/{terms_id}/restore", tags=TERMS,
+             summary="Restore deleted cooperation terms")
+def restore_terms(
+    actor: DriversWrite, session: DbSession, terms_id: uuid.UUID, response: Response
+) -> CooperationTermsOut:
+    terms = service.restore_cooperation_terms(session, actor, terms_id)
     _with_etag(response, terms.version)
     return _terms_out(terms)
 
@@ -469,7 +544,7 @@ _REQUEST_CSV: list[CsvColumn | MoneyColumns] = [
 
 @router.get("/driver-requests/export.csv", tags=REQUESTS,
             summary="Export the filtered driver requests as CSV",
-            response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
+            response_class=StreamingResponse, responses=csv_responses(_REQUEST_CSV))
 def export_requests(
     actor: DriverRequestsRead, session: DbSession, driver_id: uuid.UUID | None = None,
     request_status: Annotated[DriverRequestStatus | None, Query(alias="status")] = None,
@@ -497,6 +572,21 @@ def get_request(
     actor: DriverRequestsRead, session: DbSession, request_id: uuid.UUID, response: Response
 ) -> DriverRequestOut:
     request = service.get_driver_request(session, actor, request_id)
+    _with_etag(response, request.version)
+    return _request_out(request)
+
+
+@router.patch("/driver-requests/{request_id}", tags=REQUESTS,
+              summary="Change an open request (pending or under review)",
+              description="Only the fields sent change. A decided request (approved, rejected, "
+                          "cancelled, completed) is refused with 409 `request-decided`; a stale "
+                          "`If-Match` with 412.")
+def update_request(
+    actor: DriverRequestsWrite, session: DbSession, request_id: uuid.UUID,
+    data: DriverRequestUpdate, response: Response, if_match: IfMatch = None,
+) -> DriverRequestOut:
+    request = service.update_driver_request(session, actor, request_id, data=data,
+                                            if_match=if_match)
     _with_etag(response, request.version)
     return _request_out(request)
 
@@ -580,7 +670,7 @@ _BLACKLIST_CSV = _columns(*(
 
 @router.get("/driver-blacklists/export.csv", tags=BLACKLISTS,
             summary="Export the filtered blacklist entries as CSV",
-            response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
+            response_class=StreamingResponse, responses=csv_responses(_BLACKLIST_CSV))
 def export_blacklists(
     actor: DriversRead, session: DbSession, driver_id: uuid.UUID | None = None,
     entry_status: Annotated[BlacklistStatus | None, Query(alias="status")] = None,
@@ -691,7 +781,7 @@ _TRAINING_CSV = _columns(*(
 
 @router.get("/driver-training/export.csv", tags=TRAINING,
             summary="Export the filtered trainings as CSV",
-            response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
+            response_class=StreamingResponse, responses=csv_responses(_TRAINING_CSV))
 def export_training(
     actor: DriversRead, session: DbSession, driver_id: uuid.UUID | None = None,
     training_status: Annotated[TrainingStatus | None, Query(alias="status")] = None,
@@ -802,7 +892,7 @@ _PERFORMANCE_CSV: list[CsvColumn | MoneyColumns] = [
 
 @router.get("/driver-performances/export.csv", tags=PERFORMANCES,
             summary="Export the filtered performance figures as CSV",
-            response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
+            response_class=StreamingResponse, responses=csv_responses(_PERFORMANCE_CSV))
 def export_performances(
     actor: DriversRead, session: DbSession,
     driver_id: uuid.UUID | None = None, platform_id: uuid.UUID | None = None,

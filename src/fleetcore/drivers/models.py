@@ -195,6 +195,9 @@ class Driver(Base, TenantOwned, Timestamped, SoftDeletable, Versioned, WithMetad
         live_unique("rid_drivers", "tenant_id", "member_id"),
         Index("ix_rid_drivers_tenant_id_status", "tenant_id", "status"),
         Index("ix_rid_drivers_name", "tenant_id", "last_name", "first_name"),
+        # The drivers list's default order (creation), newest or oldest first.
+        Index("ix_rid_drivers_created", "tenant_id", "created_at", "id",
+              postgresql_where=text("deleted_at IS NULL")),
         # Expiry reminders and compliance.
         Index("ix_rid_drivers_licence_expires_on", "tenant_id", "licence_expires_on"),
         Index(

@@ -23,7 +23,7 @@ from pydantic import (
     StringConstraints,
 )
 
-from fleetcore.core.money import Money, is_currency
+from fleetcore.core.schemas import Currency, MoneyIn, MoneyOut
 from fleetcore.drivers.models import (
     BlacklistCategory,
     BlacklistStatus,
@@ -41,12 +41,6 @@ from fleetcore.drivers.models import (
 )
 
 
-def _currency(value: str) -> str:
-    if not is_currency(value):
-        raise ValueError("not an upper-case ISO 4217 currency code (EUR, GBP)")
-    return value
-
-
 def _country(value: str) -> str:
     code = value.upper()
     if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
@@ -60,7 +54,6 @@ def _language(value: str) -> str:
     return value
 
 
-Currency = Annotated[str, AfterValidator(_currency)]
 Country = Annotated[str, AfterValidator(_country)]
 Language = Annotated[str, StringConstraints(max_length=35), AfterValidator(_language)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -81,30 +74,6 @@ class Input(BaseModel):
     """Requests refuse unknown fields, so a typo is an error, not a silent no-op."""
 
     model_config = ConfigDict(extra="forbid")
-
-
-class MoneyIn(Input):
-    """An amount ≥ 0 as a decimal string with its currency (never a JSON number)."""
-
-    amount: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,14}(\.[0-9]{1,4})?$")] = Field(
-        examples=["250.00"])
-    currency: Currency = Field(examples=["EUR"])
-
-    def to_money(self) -> Money:
-        """The value as :class:`~fleetcore.core.money.Money`."""
-        return Money.from_api({"amount": self.amount, "currency": self.currency})
-
-
-class MoneyOut(BaseModel):
-    amount: str = Field(examples=["250.00"])
-    currency: str = Field(examples=["EUR"])
-
-
-def money_out(amount: Decimal | None, currency: str | None) -> MoneyOut | None:
-    """The API form of an amount column and its currency (None when there is no amount)."""
-    if amount is None or currency is None:
-        return None
-    return MoneyOut(**Money(amount, currency).to_api())
 
 
 class Deletion(Input):
@@ -182,6 +151,19 @@ class DriverUpdate(Input):
 
 
 class DriverOut(Model):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000002", "first_name": "Karim", "last_name": "Benali",
+        "email": "karim.benali@example.com", "phone": "+33612345678",
+        "date_of_birth": "1990-04-12", "licence_number": "120475200123", "licence_country": "FR",
+        "licence_issued_on": "2010-06-01", "licence_expires_on": "2033-06-01",
+        "professional_card_type": "vtc", "professional_card_number": "VTC-075-2019-0042",
+        "professional_card_expires_on": "2029-03-31", "status": "active", "rating": "4.87",
+        "notes": None, "member_id": None, "hired_on": "2026-01-05", "preferred_language": "fr",
+        "anonymised_at": None, "created_at": "2026-01-05T08:00:00Z",
+        "updated_at": "2026-11-25T10:15:00Z", "deleted_at": None, "deletion_reason": None,
+        "version": 3,
+    }]})
+
     id: uuid.UUID
     first_name: str
     last_name: str
@@ -209,6 +191,24 @@ class DriverOut(Model):
     version: int
 
 
+DRIVER_COMPLIANCE_EXAMPLE: dict[str, Any] = {
+    "subject_type": "driver", "subject_id": "0195f3c2-7a10-7000-8000-000000000002",
+    "evaluated_at": "2026-11-25T09:30:00Z", "compliant": False,
+    "rules": [
+        {"rule": "licence_valid", "status": "pass",
+         "reason": "The driving licence is valid until 2033-06-01.", "related_id": None},
+        {"rule": "professional_card_valid", "status": "warning",
+         "reason": "The Carte professionnelle VTC expires on 2026-12-15.", "related_id": None},
+        {"rule": "required_documents", "status": "fail",
+         "reason": "The id card is pending, not verified.",
+         "related_id": "0195f3c2-7a10-7000-8000-000000000007"},
+        {"rule": "no_active_blacklist", "status": "pass", "reason": "No active blacklist entry.",
+         "related_id": None},
+    ],
+}
+"""An example ``ComplianceReport`` of a driver (the model is core's, shared by vehicles)."""
+
+
 # --- driver documents --------------------------------------------------------------------------
 
 
@@ -228,6 +228,17 @@ class DriverDocumentUpdate(Input):
 
 
 class DriverDocumentOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000109",
+        "driver_id": "0195f3c2-7a10-7000-8000-000000000002",
+        "document_id": "0195f3c2-7a10-7000-8000-000000000007", "requirement": "required",
+        "verification_status": "verified", "verified_by": "0195f3c2-7a10-7000-8000-000000000003",
+        "verified_at": "2026-11-25T09:30:00Z", "rejection_reason": None,
+        "document_type": "driver_licence", "document_number": "120475200123",
+        "file_name": "permis-karim-benali.pdf", "expires_on": "2033-06-01", "expired": False,
+        "document_deleted": False, "version": 2,
+    }]})
+
     id: uuid.UUID
     driver_id: uuid.UUID
     document_id: uuid.UUID
@@ -283,6 +294,19 @@ class TermsTermination(Input):
 
 
 class CooperationTermsOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000110",
+        "driver_id": "0195f3c2-7a10-7000-8000-000000000002", "terms_version": "2026-11",
+        "status": "active", "accepted_at": "2026-11-25T09:30:00Z", "accepted_ip": "203.0.113.9",
+        "accepted_user_agent": "DriverApp/2.1", "effective_from": "2026-12-01T00:00:00+01:00",
+        "effective_to": None, "settlement_model": "revenue_share", "fleet_share_pct": "25.0000",
+        "rent": None, "rent_period": None, "currency": "EUR", "recharge_fuel": True,
+        "recharge_tolls": False, "recharge_fines": True, "recharge_other_expenses": False,
+        "deposit": {"amount": "1000.00", "currency": "EUR"},
+        "weekly_deposit_instalment": {"amount": "100.00", "currency": "EUR"},
+        "termination_reason": None, "created_at": "2026-11-25T09:30:00Z", "version": 2,
+    }]})
+
     id: uuid.UUID
     driver_id: uuid.UUID
     terms_version: str
@@ -329,6 +353,23 @@ class DriverRequestCreate(Input):
         default=None, description="vehicle_change: the vehicle wanted.")
 
 
+class DriverRequestUpdate(Input):
+    """A change to an open request (pending or under review); only the fields sent change,
+    ``null`` clears one (the rules of its type still apply)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "period_end": "2026-12-28T00:00:00+01:00", "reason": "Family holiday, one more day",
+    }]})
+
+    period_start: AwareDatetime | None = None
+    period_end: AwareDatetime | None = None
+    details: dict[str, Any] | None = None
+    reason: Text | None = None
+    amount: MoneyIn | None = Field(default=None, description="advance_payment: the amount.")
+    requested_vehicle_id: uuid.UUID | None = Field(
+        default=None, description="vehicle_change: the vehicle wanted.")
+
+
 class RequestDecision(Input):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"notes": "Approved: cover arranged."}]})
@@ -337,6 +378,17 @@ class RequestDecision(Input):
 
 
 class DriverRequestOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000111",
+        "driver_id": "0195f3c2-7a10-7000-8000-000000000002", "request_type": "leave",
+        "status": "under_review", "period_start": "2026-12-20T00:00:00+01:00",
+        "period_end": "2026-12-27T00:00:00+01:00", "details": {}, "reason": "Family holiday",
+        "amount": None, "requested_vehicle_id": None,
+        "reviewed_by": "0195f3c2-7a10-7000-8000-000000000003",
+        "reviewed_at": "2026-11-25T09:30:00Z", "resolution_notes": None,
+        "resulting_assignment_id": None, "created_at": "2026-11-25T09:30:00Z", "version": 2,
+    }]})
+
     id: uuid.UUID
     driver_id: uuid.UUID
     request_type: DriverRequestType
@@ -381,6 +433,16 @@ class BlacklistUpdate(Input):
 
 
 class BlacklistOut(Model):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000112",
+        "driver_id": "0195f3c2-7a10-7000-8000-000000000002",
+        "reason": "Fake trips on two platforms.", "category": "fraud",
+        "starts_at": "2026-11-25T09:30:00Z", "ends_at": None, "status": "active",
+        "decided_by": "0195f3c2-7a10-7000-8000-000000000003", "lifted_at": None, "lifted_by": None,
+        "lift_reason": None, "created_at": "2026-11-25T09:30:00Z", "deleted_at": None,
+        "deletion_reason": None, "version": 1,
+    }]})
+
     id: uuid.UUID
     driver_id: uuid.UUID
     reason: str
@@ -436,6 +498,15 @@ class TrainingUpdate(Input):
 
 
 class TrainingOut(Model):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000113",
+        "driver_id": "0195f3c2-7a10-7000-8000-000000000002", "training_name": "Safe driving",
+        "training_type": "mandatory", "provider": "Auto-école Lumière", "status": "completed",
+        "scheduled_on": "2026-10-01", "completed_on": "2026-10-02", "expires_on": "2028-10-02",
+        "score": "18.50", "certificate_document_id": None, "created_at": "2026-11-25T09:30:00Z",
+        "deleted_at": None, "deletion_reason": None, "version": 2,
+    }]})
+
     id: uuid.UUID
     driver_id: uuid.UUID
     training_name: str
@@ -457,6 +528,19 @@ class TrainingOut(Model):
 
 
 class PerformanceOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000114",
+        "driver_id": "0195f3c2-7a10-7000-8000-000000000002",
+        "platform_id": "0195f3c2-7a10-7000-8000-000000000115",
+        "period_start": "2026-11-16T00:00:00+01:00", "period_end": "2026-11-23T00:00:00+01:00",
+        "trips_completed": 86, "trips_cancelled": 3, "acceptance_rate_pct": "92.5000",
+        "cancellation_rate_pct": "3.4000", "average_rating": "4.87", "hours_online": "48.50",
+        "hours_on_trip": "36.25", "distance_km": "1204.6",
+        "gross_revenue": {"amount": "1842.30", "currency": "EUR"},
+        "net_revenue": {"amount": "1381.73", "currency": "EUR"},
+        "computed_at": "2026-11-25T09:30:00Z",
+    }]})
+
     id: uuid.UUID
     driver_id: uuid.UUID
     platform_id: uuid.UUID | None

@@ -14,15 +14,33 @@ from enum import StrEnum
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import ColumnElement, Select, and_, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    DateTime,
+    Select,
+    Uuid,
+    and_,
+    bindparam,
+    column,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from fleetcore.admin.models import Member, Tenant
 from fleetcore.core.auth import Actor, PermissionDenied, tenant_of
 from fleetcore.core.compliance import ComplianceReport, RuleResult, RuleStatus
-from fleetcore.core.errors import Conflict, NotFound, Problem, ValidationProblem
+from fleetcore.core.errors import (
+    Conflict,
+    ConstraintProblem,
+    NotFound,
+    ValidationProblem,
+    flush_checked,
+)
 from fleetcore.core.pagination import PageParams, keyset_page
+from fleetcore.core.schemas import MoneyIn
 from fleetcore.core.versioning import check_if_match
 from fleetcore.documents.models import Document
 from fleetcore.drivers.filters import (
@@ -66,8 +84,8 @@ from fleetcore.drivers.schemas import (
     DriverDocumentAttach,
     DriverDocumentUpdate,
     DriverRequestCreate,
+    DriverRequestUpdate,
     DriverUpdate,
-    MoneyIn,
     TermsTermination,
     TrainingCreate,
     TrainingUpdate,
@@ -349,6 +367,72 @@ def driver_compliance(
 # --- availability ------------------------------------------------------------------------------
 
 
+Slot = tuple[uuid.UUID, datetime, datetime | None]
+"""A driver and a period ``[starts_at, ends_at)`` (open-ended when ``ends_at`` is None)."""
+
+
+def driver_slots(slots: Sequence[Slot]) -> Any:
+    """The slots as a table ``c(driver_id, starts_at, ends_at, n)`` (``unnest`` of three
+    arrays, ``n`` the 1-based position), so one query answers for all of them."""
+    return func.unnest(
+        bindparam("slot_drivers", [d for d, _, _ in slots], type_=ARRAY(Uuid())),
+        bindparam("slot_starts", [st for _, st, _ in slots],
+                  type_=ARRAY(DateTime(timezone=True))),
+        bindparam("slot_ends", [e for _, _, e in slots], type_=ARRAY(DateTime(timezone=True))),
+    ).table_valued(
+        column("driver_id", Uuid()), column("starts_at", DateTime(timezone=True)),
+        column("ends_at", DateTime(timezone=True)), with_ordinality="n",
+    ).render_derived(name="c")
+
+
+def availability_conflicts_many(session: Session, slots: Sequence[Slot]) -> list[list[str]]:
+    """Why each driver cannot work in their slot (approved leave, active blacklist), in the
+    order of ``slots``; ``[]`` for a free slot. Two queries, however many slots.
+
+    Called by :func:`availability_conflicts` and by the scheduling service (a series' new
+    occurrences, created by the API or extended by the nightly job).
+    """
+    reasons: list[list[str]] = [[] for _ in slots]
+    if not slots:
+        return reasons
+    c = driver_slots(slots)
+    leave = (
+        select(c.c.n, DriverRequest)
+        .join(DriverRequest, and_(
+            DriverRequest.driver_id == c.c.driver_id,
+            DriverRequest.request_type == DriverRequestType.LEAVE.value,
+            DriverRequest.status == DriverRequestStatus.APPROVED.value,
+            DriverRequest.period_end > c.c.starts_at,
+            or_(c.c.ends_at.is_(None), DriverRequest.period_start < c.c.ends_at),
+        ))
+        .order_by(c.c.n, DriverRequest.period_start)
+    )
+    for n, request in session.execute(leave):
+        start, end = request.period_start, request.period_end
+        reasons[n - 1].append(
+            f"The driver is on approved leave from {start.isoformat() if start else '?'} "
+            f"to {end.isoformat() if end else '?'}."
+        )
+    bans = (
+        select(c.c.n, DriverBlacklist)
+        .join(DriverBlacklist, and_(
+            DriverBlacklist.driver_id == c.c.driver_id,
+            DriverBlacklist.status == BlacklistStatus.ACTIVE.value,
+            DriverBlacklist.deleted_at.is_(None),
+            or_(DriverBlacklist.ends_at.is_(None), DriverBlacklist.ends_at > c.c.starts_at),
+            or_(c.c.ends_at.is_(None), DriverBlacklist.starts_at < c.c.ends_at),
+        ))
+        .order_by(c.c.n, DriverBlacklist.starts_at)
+    )
+    for n, ban in session.execute(bans):
+        until = f" until {ban.ends_at.isoformat()}" if ban.ends_at else ""
+        reasons[n - 1].append(
+            f"The driver is blacklisted ({ban.category}) from {ban.starts_at.isoformat()}"
+            f"{until}: {ban.reason}"
+        )
+    return reasons
+
+
 def availability_conflicts(
     session: Session, driver_id: uuid.UUID, starts_at: datetime, ends_at: datetime | None
 ) -> list[str]:
@@ -356,44 +440,7 @@ def availability_conflicts(
 
     Called by the fleet service (assignments) and the scheduling service (shifts).
     """
-    reasons: list[str] = []
-    leave = (
-        select(DriverRequest)
-        .where(
-            DriverRequest.driver_id == driver_id,
-            DriverRequest.request_type == DriverRequestType.LEAVE.value,
-            DriverRequest.status == DriverRequestStatus.APPROVED.value,
-            DriverRequest.period_end > starts_at,
-        )
-        .order_by(DriverRequest.period_start)
-    )
-    if ends_at is not None:
-        leave = leave.where(DriverRequest.period_start < ends_at)
-    for request in session.scalars(leave):
-        start, end = request.period_start, request.period_end
-        reasons.append(
-            f"The driver is on approved leave from {start.isoformat() if start else '?'} "
-            f"to {end.isoformat() if end else '?'}."
-        )
-    bans = (
-        select(DriverBlacklist)
-        .where(
-            DriverBlacklist.driver_id == driver_id,
-            DriverBlacklist.status == BlacklistStatus.ACTIVE.value,
-            DriverBlacklist.deleted_at.is_(None),
-            or_(DriverBlacklist.ends_at.is_(None), DriverBlacklist.ends_at > starts_at),
-        )
-        .order_by(DriverBlacklist.starts_at)
-    )
-    if ends_at is not None:
-        bans = bans.where(DriverBlacklist.starts_at < ends_at)
-    for ban in session.scalars(bans):
-        until = f" until {ban.ends_at.isoformat()}" if ban.ends_at else ""
-        reasons.append(
-            f"The driver is blacklisted ({ban.category}) from {ban.starts_at.isoformat()}"
-            f"{until}: {ban.reason}"
-        )
-    return reasons
+    return availability_conflicts_many(session, [(driver_id, starts_at, ends_at)])[0]
 
 
 def lock_driver(session: Session, driver_id: uuid.UUID) -> Driver:
@@ -418,17 +465,19 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-# Database constraint → (HTTP problem class, field, message), so a violation the service did
-# not foresee still answers a clear 409/422 naming the field, never a 500.
-_CONSTRAINTS: dict[str, tuple[type[Problem], str, str]] = {
-    "uq_rid_drivers_tenant_id_email_live": (Conflict, "email", "Another driver has this e-mail."),
-    "uq_rid_drivers_tenant_id_phone_live": (Conflict, "phone", "Another driver has this phone."),
-    "uq_rid_drivers_tenant_id_member_id_live": (
-        Conflict, "member_id", "Another driver is linked to this member."),
-    "uq_rid_driver_documents_tenant_id_driver_id_document_id": (
-        Conflict, "document_id", "This document is already attached to the driver."),
-    "ex_rid_driver_cooperation_terms_period": (
-        Conflict, "effective_from",
+# Database constraints → how they are reported, so a violation the service did not foresee
+# still answers a clear 409/422 naming the field, never a 500.
+_CONSTRAINTS: dict[str, ConstraintProblem] = {
+    "uq_rid_drivers_tenant_id_email_live": ConstraintProblem(
+        "email", "Another driver has this e-mail."),
+    "uq_rid_drivers_tenant_id_phone_live": ConstraintProblem(
+        "phone", "Another driver has this phone."),
+    "uq_rid_drivers_tenant_id_member_id_live": ConstraintProblem(
+        "member_id", "Another driver is linked to this member."),
+    "uq_rid_driver_documents_tenant_id_driver_id_document_id": ConstraintProblem(
+        "document_id", "This document is already attached to the driver."),
+    "ex_rid_driver_cooperation_terms_period": ConstraintProblem(
+        "effective_from",
         "The driver already has accepted terms in force in this period (one active term per "
         "driver): terminate them or start the new terms after they end."),
 }
@@ -436,25 +485,7 @@ _CONSTRAINTS: dict[str, tuple[type[Problem], str, str]] = {
 
 def _flush(session: Session) -> None:
     """Flush; a constraint violation becomes a problem naming the field."""
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as exc:
-        diag = getattr(exc.orig, "diag", None)
-        name = getattr(diag, "constraint_name", None) or ""
-        if name in _CONSTRAINTS:
-            problem, field, message = _CONSTRAINTS[name]
-            raise problem(message, errors=[{"field": field, "message": message}]) from exc
-        sqlstate = getattr(exc.orig, "sqlstate", None)
-        # Remaining CHECKs are named ck_<table>_<rule>: report the rule, as a 422.
-        if sqlstate == "23514":
-            message = f"The values break the rule {name or 'of the table'}."
-            raise ValidationProblem(message, errors=[{"field": name, "message": message}]) from exc
-        if sqlstate == "23P01":
-            raise Conflict("The period overlaps another one.") from exc
-        if sqlstate == "23503":
-            raise ValidationProblem("A referenced row does not exist.") from exc
-        raise
+    flush_checked(session, _CONSTRAINTS)
 
 
 def _refresh_version(session: Session, row: Any) -> None:
@@ -619,21 +650,15 @@ def delete_driver(session: Session, actor: Actor, driver_id: uuid.UUID, *, reaso
     if open_assignment is not None:
         raise Conflict("The driver has a scheduled or active assignment: end or cancel it first.",
                        assignment_id=str(open_assignment))
-    driver.deleted_at = _now()
-    driver.deleted_by = actor.id
-    driver.deletion_reason = reason
+    driver.mark_deleted(actor.id, reason)
     _flush(session)
 
 
 def restore_driver(session: Session, actor: Actor, driver_id: uuid.UUID) -> Driver:
     """Bring a soft-deleted driver back (409 if another live driver took its e-mail/phone)."""
     driver = get_driver(session, actor, driver_id, include_deleted=True)
-    if driver.deleted_at is None:
+    if not driver.mark_restored(actor.id):
         raise Conflict("The driver is not deleted.")
-    driver.deleted_at = None
-    driver.deleted_by = None
-    driver.deletion_reason = None
-    driver.updated_by = actor.id
     _refresh_version(session, driver)
     return driver
 
@@ -646,14 +671,19 @@ def driver_documents(
 ) -> list[tuple[DriverDocument, Document]]:
     """The driver's document links with their documents (one query after the driver check)."""
     get_driver(session, actor, driver_id)
-    rows = session.execute(
+    rows = session.execute(driver_documents_query(driver_id)).all()
+    return [(link, doc) for link, doc in rows]
+
+
+def driver_documents_query(driver_id: uuid.UUID) -> Select[DriverDocument, Document]:
+    """A driver's document links joined to their documents, oldest first (list and CSV)."""
+    return (
         select(DriverDocument, Document)
         .join(Document, and_(Document.tenant_id == DriverDocument.tenant_id,
                              Document.id == DriverDocument.document_id))
         .where(DriverDocument.driver_id == driver_id)
         .order_by(DriverDocument.created_at, DriverDocument.id)
-    ).all()
-    return [(link, doc) for link, doc in rows]
+    )
 
 
 def _driver_document(session: Session, actor: Actor, driver_id: uuid.UUID,
@@ -799,11 +829,11 @@ def create_cooperation_terms(session: Session, actor: Actor, *,
     return terms
 
 
-def get_cooperation_terms(session: Session, actor: Actor,
-                          terms_id: uuid.UUID) -> DriverCooperationTerms:
-    """One version of terms, or 404."""
+def get_cooperation_terms(session: Session, actor: Actor, terms_id: uuid.UUID, *,
+                          include_deleted: bool = False) -> DriverCooperationTerms:
+    """One version of terms, or 404 (deleted ones only when asked)."""
     row: DriverCooperationTerms = _live(session, DriverCooperationTerms, terms_id,
-                                        "cooperation terms")
+                                        "cooperation terms", include_deleted=include_deleted)
     return row
 
 
@@ -881,6 +911,29 @@ def terminate_cooperation_terms(session: Session, actor: Actor, terms_id: uuid.U
     return terms
 
 
+def delete_cooperation_terms(session: Session, actor: Actor, terms_id: uuid.UUID, *,
+                             reason: str | None, if_match: str | None = None) -> None:
+    """Soft-delete terms offered by mistake (restorable). Terms the driver accepted are the
+    contract's record (settlements are computed from them): they are terminated, never
+    deleted, so a 409 says so."""
+    terms = get_cooperation_terms(session, actor, terms_id)
+    check_if_match(if_match, terms.version)
+    if terms.accepted_at is not None:
+        raise Conflict(
+            f"These terms were accepted on {terms.accepted_at.isoformat()}: they stay as the "
+            "record of the contract. Terminate them instead (POST .../terminate).",
+            errors=[{"field": "status", "message": f"accepted terms ({terms.status})"}])
+    _soft_delete(session, actor, terms, reason, None)
+
+
+def restore_cooperation_terms(session: Session, actor: Actor,
+                              terms_id: uuid.UUID) -> DriverCooperationTerms:
+    """Bring deleted terms back (as they were: an offer still pending, or a withdrawn one)."""
+    terms = get_cooperation_terms(session, actor, terms_id, include_deleted=True)
+    _restore(session, actor, terms)
+    return terms
+
+
 # --- driver requests ---------------------------------------------------------------------------
 
 REQUEST_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -898,43 +951,93 @@ class InvalidTransition(Conflict):
     slug, title = "invalid-transition", "This status change is not allowed"
 
 
-def create_driver_request(session: Session, actor: Actor, *,
-                          data: DriverRequestCreate) -> DriverRequest:
-    """A driver's request, pending review; leave needs a period, an advance an amount."""
-    driver = _driver_for_body(session, data.driver_id)
-    kind = data.request_type
+OPEN_REQUEST_STATUSES = frozenset({DriverRequestStatus.PENDING.value,
+                                   DriverRequestStatus.UNDER_REVIEW.value})
+"""A request can still be changed by its driver or staff until it is decided."""
+
+
+class RequestDecided(Conflict):
+    slug, title = "request-decided", "The request is already decided"
+
+
+def _check_request(session: Session, request: DriverRequest, *, vehicle_changed: bool) -> None:
+    """The rules of a request's content, all errors at once: leave needs its period, an advance
+    a positive amount, a vehicle change a live vehicle (creation and every change)."""
+    kind = request.request_type
+    start, end = request.period_start, request.period_end
     errors: list[dict[str, str]] = []
-    if kind is DriverRequestType.LEAVE:
-        for name in ("period_start", "period_end"):
-            if getattr(data, name) is None:
+    if kind == DriverRequestType.LEAVE.value:
+        for name, value in (("period_start", start), ("period_end", end)):
+            if value is None:
                 errors.append({"field": name, "message": "required for leave"})
-    if (data.period_start is None) != (data.period_end is None):
+    if (start is None) != (end is None):
         errors.append({"field": "period_end", "message": "give both ends of the period"})
-    if data.period_start and data.period_end and data.period_end <= data.period_start:
+    if start is not None and end is not None and end <= start:
         errors.append({"field": "period_end", "message": "must be after period_start"})
-    if kind is DriverRequestType.ADVANCE_PAYMENT and data.amount is None:
+    if kind == DriverRequestType.ADVANCE_PAYMENT.value and request.amount is None:
         errors.append({"field": "amount", "message": "required for advance_payment"})
-    amount = data.amount.to_money() if data.amount else None
-    if amount is not None and amount.amount <= 0:
+    if request.amount is not None and request.amount <= 0:
         errors.append({"field": "amount.amount", "message": "must be greater than 0"})
-    if kind is DriverRequestType.VEHICLE_CHANGE and data.requested_vehicle_id is None:
+    if kind == DriverRequestType.VEHICLE_CHANGE.value and request.requested_vehicle_id is None:
         errors.append({"field": "requested_vehicle_id", "message": "required for vehicle_change"})
-    if data.requested_vehicle_id is not None and session.scalar(
-        select(Vehicle.id).where(Vehicle.id == data.requested_vehicle_id,
+    if vehicle_changed and request.requested_vehicle_id is not None and session.scalar(
+        select(Vehicle.id).where(Vehicle.id == request.requested_vehicle_id,
                                  Vehicle.deleted_at.is_(None))
     ) is None:
         errors.append({"field": "requested_vehicle_id", "message": "no such vehicle"})
     if errors:
         fields = ", ".join(sorted({e["field"] for e in errors}))
         raise ValidationProblem(f"Invalid value for {fields}.", errors=errors)
+
+
+def _set_amount(request: DriverRequest, value: MoneyIn | None) -> None:
+    money = value.to_money() if value is not None else None
+    request.amount = money.amount if money else None
+    request.currency = money.currency if money else None
+
+
+def create_driver_request(session: Session, actor: Actor, *,
+                          data: DriverRequestCreate) -> DriverRequest:
+    """A driver's request, pending review; leave needs a period, an advance an amount."""
+    driver = _driver_for_body(session, data.driver_id)
     request = DriverRequest(
-        tenant_id=driver.tenant_id, driver_id=driver.id, request_type=kind.value,
+        tenant_id=driver.tenant_id, driver_id=driver.id, request_type=data.request_type.value,
         status=DriverRequestStatus.PENDING.value, period_start=data.period_start,
         period_end=data.period_end, details=data.details, reason=data.reason,
-        amount=amount.amount if amount else None, currency=amount.currency if amount else None,
         requested_vehicle_id=data.requested_vehicle_id, created_by=actor.id, updated_by=actor.id,
     )
+    _set_amount(request, data.amount)
+    _check_request(session, request, vehicle_changed=True)
     session.add(request)
+    _refresh_version(session, request)
+    return request
+
+
+def update_driver_request(session: Session, actor: Actor, request_id: uuid.UUID, *,
+                          data: DriverRequestUpdate,
+                          if_match: str | None = None) -> DriverRequest:
+    """Change an open request (pending or under review; only the fields sent). Once decided
+    (approved, rejected, cancelled, completed) it is the record of that decision: 409."""
+    request = get_driver_request(session, actor, request_id)
+    # Locked, so a change cannot slip in while a reviewer approves the request.
+    session.refresh(request, with_for_update=True)
+    check_if_match(if_match, request.version)
+    if request.status not in OPEN_REQUEST_STATUSES:
+        raise RequestDecided(
+            f"A {request.status} request cannot be changed: file a new request instead.",
+            errors=[{"field": "status", "message": f"is {request.status}"}],
+            request_status=request.status)
+    changed = data.model_fields_set
+    for name in ("period_start", "period_end", "reason", "requested_vehicle_id"):
+        if name in changed:
+            setattr(request, name, getattr(data, name))
+    if "details" in changed:
+        request.details = data.details or {}
+    if "amount" in changed:
+        _set_amount(request, data.amount)
+    with session.no_autoflush:  # the rules speak before a CHECK constraint would
+        _check_request(session, request, vehicle_changed="requested_vehicle_id" in changed)
+    request.updated_by = actor.id
     _refresh_version(session, request)
     return request
 
@@ -1202,22 +1305,20 @@ def update_training(session: Session, actor: Actor, training_id: uuid.UUID, *,
     return training
 
 
-def _soft_delete(session: Session, actor: Actor, row: Any, reason: str | None,
+_Deletable = DriverTraining | DriverBlacklist | DriverCooperationTerms
+"""The driver rows deleted with a reason and restorable through the API."""
+
+
+def _soft_delete(session: Session, actor: Actor, row: _Deletable, reason: str | None,
                  if_match: str | None) -> None:
     check_if_match(if_match, row.version)
-    row.deleted_at = _now()
-    row.deleted_by = actor.id
-    row.deletion_reason = reason
+    row.mark_deleted(actor.id, reason)
     _flush(session)
 
 
-def _restore(session: Session, actor: Actor, row: Any) -> None:
-    if row.deleted_at is None:
+def _restore(session: Session, actor: Actor, row: _Deletable) -> None:
+    if not row.mark_restored(actor.id):
         raise Conflict("It is not deleted.")
-    row.deleted_at = None
-    row.deleted_by = None
-    row.deletion_reason = None
-    row.updated_by = actor.id
     _refresh_version(session, row)
 
 

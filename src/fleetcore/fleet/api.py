@@ -12,9 +12,17 @@ from pydantic import BaseModel
 
 from fleetcore.core.compliance import ComplianceReport
 from fleetcore.core.deps import DbSession
-from fleetcore.core.export import Column, CsvColumn, MoneyColumns, attribute_columns, csv_response
+from fleetcore.core.export import (
+    Column,
+    CsvColumn,
+    MoneyColumns,
+    attribute_columns,
+    csv_response,
+    csv_responses,
+)
 from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
+from fleetcore.core.schemas import money_out
 from fleetcore.core.versioning import etag
 from fleetcore.fleet import service
 from fleetcore.fleet.filters import (
@@ -50,6 +58,7 @@ from fleetcore.fleet.permissions import (
     VehiclesWrite,
 )
 from fleetcore.fleet.schemas import (
+    VEHICLE_COMPLIANCE_EXAMPLE,
     AssignmentCancel,
     AssignmentCreate,
     AssignmentEnd,
@@ -65,7 +74,6 @@ from fleetcore.fleet.schemas import (
     InsuranceCreate,
     InsuranceOut,
     InsuranceUpdate,
-    MoneyValue,
     VehicleCreate,
     VehicleOut,
     VehicleUpdate,
@@ -83,9 +91,6 @@ _SAFE_TEXT = r"^[^\x00]*$"
 Reason = Annotated[str | None, Query(max_length=1000, pattern=_SAFE_TEXT,
                                      description="Why the row is deleted (kept with it).")]
 IncludeDeleted = Annotated[bool, Query(description="Also soft-deleted rows.")]
-CSV: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {}}, "description": "A CSV file (header row first)."}}
-
 
 def _out(model: type[M], row: Any, **overrides: Any) -> M:
     data = {name: getattr(row, name) for name in model.model_fields
@@ -112,7 +117,7 @@ def _money(amount: Any, currency: str | None) -> Money | None:
 
 def _vehicle_out(view: service.VehicleView) -> VehicleOut:
     v = view.vehicle
-    return _out(VehicleOut, v, acquisition_cost=MoneyValue.of(v.acquisition_cost, v.currency),
+    return _out(VehicleOut, v, acquisition_cost=money_out(v.acquisition_cost, v.currency),
                 current_odometer_km=view.odometer_km, odometer_read_at=view.odometer_read_at)
 
 
@@ -184,7 +189,8 @@ def list_vehicles(
 
 
 @router.get("/vehicles/export.csv", tags=["vehicles"], response_class=StreamingResponse,
-            responses=CSV, summary="Export the filtered vehicles as CSV (streamed)")
+            responses=csv_responses(_VEHICLE_COLUMNS),
+            summary="Export the filtered vehicles as CSV (streamed)")
 def export_vehicles(
     actor: VehiclesRead, session: DbSession,
     vehicle_status: Annotated[VehicleStatus | None, Query(alias="status")] = None,
@@ -255,7 +261,9 @@ def restore_vehicle(
 
 
 @router.get("/vehicles/{vehicle_id}/compliance", tags=["compliance"],
-            summary="Every compliance rule of a vehicle, with reasons")
+            summary="Every compliance rule of a vehicle, with reasons",
+            responses={200: {"content": {"application/json": {
+                "example": VEHICLE_COMPLIANCE_EXAMPLE}}}})
 def vehicle_compliance(
     actor: VehiclesRead, session: DbSession, vehicle_id: uuid.UUID,
     at: Annotated[datetime | None, Query(description="Defaults to now.")] = None,
@@ -294,13 +302,26 @@ def vehicle_assignments(
     return Page(items=[AssignmentOut.model_validate(a) for a in rows], next_cursor=cursor)
 
 
-# --- assignments -----------------------------------------------------------------------------
-
-
 _ASSIGNMENT_COLUMNS = attribute_columns(
     "id", "vehicle_id", "driver_id", "starts_at", "ends_at", "assignment_type", "status",
     "odometer_out_km", "odometer_in_km", "override_reason", "notes",
 )
+_ASSIGNMENT_ORDER = (VehicleAssignment.starts_at.desc(), VehicleAssignment.id.desc())
+
+
+@router.get("/vehicles/{vehicle_id}/assignments/export.csv", tags=["vehicle-assignments"],
+            response_class=StreamingResponse, responses=csv_responses(_ASSIGNMENT_COLUMNS),
+            summary="Export a vehicle's custody history as CSV, newest first")
+def export_vehicle_assignments(
+    actor: AssignmentsRead, session: DbSession, vehicle_id: uuid.UUID,
+) -> StreamingResponse:
+    service.get_vehicle(session, actor, vehicle_id, include_deleted=True)
+    stmt = service.assignments_query(actor, AssignmentFilter(vehicle_id=vehicle_id))
+    return csv_response(session, stmt.order_by(*_ASSIGNMENT_ORDER), _ASSIGNMENT_COLUMNS,
+                        filename="vehicle-assignments.csv")
+
+
+# --- assignments -----------------------------------------------------------------------------
 
 
 def _assignment_filter(
@@ -327,7 +348,7 @@ def list_assignments(
 
 
 @router.get("/vehicle-assignments/export.csv", tags=["vehicle-assignments"],
-            response_class=StreamingResponse, responses=CSV,
+            response_class=StreamingResponse, responses=csv_responses(_ASSIGNMENT_COLUMNS),
             summary="Export the filtered assignments as CSV (streamed)")
 def export_assignments(
     actor: AssignmentsRead, session: DbSession,
@@ -336,8 +357,7 @@ def export_assignments(
     since: datetime | None = None, until: datetime | None = None,
 ) -> StreamingResponse:
     filters = _assignment_filter(vehicle_id, driver_id, assignment_status, since, until)
-    stmt = service.assignments_query(actor, filters).order_by(
-        VehicleAssignment.starts_at.desc(), VehicleAssignment.id.desc())
+    stmt = service.assignments_query(actor, filters).order_by(*_ASSIGNMENT_ORDER)
     return csv_response(session, stmt, _ASSIGNMENT_COLUMNS, filename="vehicle-assignments.csv")
 
 
@@ -390,8 +410,8 @@ def cancel_assignment(
 
 
 def _insurance_out(p: Any) -> InsuranceOut:
-    return _out(InsuranceOut, p, deductible=MoneyValue.of(p.deductible, p.currency),
-                premium=MoneyValue.of(p.premium, p.currency))
+    return _out(InsuranceOut, p, deductible=money_out(p.deductible, p.currency),
+                premium=money_out(p.premium, p.currency))
 
 
 _INSURANCE_COLUMNS: list[Column] = [
@@ -417,7 +437,7 @@ def list_insurances(
 
 
 @router.get("/vehicle-insurances/export.csv", tags=["vehicle-insurances"],
-            response_class=StreamingResponse, responses=CSV,
+            response_class=StreamingResponse, responses=csv_responses(_INSURANCE_COLUMNS),
             summary="Export the filtered insurance policies as CSV (streamed)")
 def export_insurances(
     actor: InsurancesRead, session: DbSession, vehicle_id: uuid.UUID | None = None,
@@ -487,9 +507,9 @@ def restore_insurance(
 
 
 def _expense_out(e: Any) -> ExpenseOut:
-    amount = MoneyValue.of(e.amount, e.currency)
-    return _out(ExpenseOut, e, amount=amount, tax_amount=MoneyValue.of(e.tax_amount, e.currency),
-                unit_price=MoneyValue.of(e.unit_price, e.currency))
+    amount = money_out(e.amount, e.currency)
+    return _out(ExpenseOut, e, amount=amount, tax_amount=money_out(e.tax_amount, e.currency),
+                unit_price=money_out(e.unit_price, e.currency))
 
 
 _EXPENSE_COLUMNS: list[Column] = [
@@ -527,7 +547,7 @@ def list_expenses(
 
 
 @router.get("/vehicle-expenses/export.csv", tags=["vehicle-expenses"],
-            response_class=StreamingResponse, responses=CSV,
+            response_class=StreamingResponse, responses=csv_responses(_EXPENSE_COLUMNS),
             summary="Export the filtered expenses as CSV (streamed)")
 def export_expenses(
     actor: ExpensesRead, session: DbSession,
@@ -598,7 +618,7 @@ def restore_expense(
 
 
 def _event_out(e: Any) -> EventOut:
-    return _out(EventOut, e, cost=MoneyValue.of(e.cost, e.currency))
+    return _out(EventOut, e, cost=money_out(e.cost, e.currency))
 
 
 _EVENT_COLUMNS: list[Column] = [
@@ -636,7 +656,7 @@ def list_events(
 
 
 @router.get("/vehicle-events/export.csv", tags=["vehicle-events"],
-            response_class=StreamingResponse, responses=CSV,
+            response_class=StreamingResponse, responses=csv_responses(_EVENT_COLUMNS),
             summary="Export the filtered vehicle events as CSV (streamed)")
 def export_events(
     actor: VehiclesRead, session: DbSession,

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from fleetcore.core.deps import DbSession
-from fleetcore.core.export import Column, CsvColumn, MoneyColumns, csv_response
+from fleetcore.core.export import (
+    Column,
+    CsvColumn,
+    DerivedColumns,
+    MoneyColumns,
+    csv_response,
+    csv_responses,
+)
 from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
 from fleetcore.core.versioning import etag
@@ -70,20 +78,58 @@ def _reading_out(
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class ReadingFilter:
+    source: str | None = None
+    anomalies: bool | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _reading_filter(
+    source: OdometerSource | None = None,
+    anomaly: Annotated[bool | None, Query(description="Only flagged (or unflagged).")] = None,
+    since: datetime | None = None, until: datetime | None = None,
+) -> ReadingFilter:
+    return ReadingFilter(source=source.value if source else None, anomalies=anomaly,
+                         since=since, until=until)
+
+
+ReadingFilterQuery = Annotated[ReadingFilter, Depends(_reading_filter)]
+
+
 @router.get("/vehicles/{vehicle_id}/odometer-readings", tags=["odometer"],
             summary="A vehicle's odometer readings, newest first")
 def list_odometer_readings(
     actor: OdometerRead, session: DbSession, page: Pagination, vehicle_id: uuid.UUID,
-    source: OdometerSource | None = None,
-    anomaly: Annotated[bool | None, Query(description="Only flagged (or unflagged).")] = None,
-    since: datetime | None = None, until: datetime | None = None,
+    filters: ReadingFilterQuery,
 ) -> Page[OdometerReadingOut]:
     rows, cursor = service.list_odometer_readings(
-        session, actor, page, vehicle_id=vehicle_id, source=source.value if source else None,
-        anomalies=anomaly, since=since, until=until)
+        session, actor, page, vehicle_id=vehicle_id, **asdict(filters))
     corrected = service.corrections_of(session, actor.tenant_id, [r.id for r in rows]) \
         if actor.tenant_id else {}
     return Page(items=[_reading_out(r, corrected.get(r.id)) for r in rows], next_cursor=cursor)
+
+
+_READING_CSV: list[Column] = [DerivedColumns((
+    "id", "vehicle_id", "read_at", "odometer_km", "source", "is_anomaly", "anomaly_reason",
+    "corrects_reading_id", "correction_reason", "corrected_by_id", "trusted", "confirmed_at",
+    "confirmed_by", "recorded_by", "created_at",
+    # A row is (reading, id of the reading correcting it): read as the list shows it.
+), lambda row: _reading_out(row[0], row[1]))]
+
+
+@router.get("/vehicles/{vehicle_id}/odometer-readings/export.csv", tags=["odometer"],
+            summary="Export a vehicle's odometer readings as CSV, newest first (same filters)",
+            response_class=StreamingResponse, responses=csv_responses(_READING_CSV))
+def export_odometer_readings(
+    actor: OdometerRead, session: DbSession, vehicle_id: uuid.UUID, filters: ReadingFilterQuery,
+) -> StreamingResponse:
+    stmt = service.odometer_readings_query(session, actor, vehicle_id=vehicle_id,
+                                           **asdict(filters))
+    stmt = stmt.add_columns(service.correction_id_of_reading()).order_by(
+        OdometerReading.read_at.desc(), OdometerReading.id.desc())
+    return csv_response(session, stmt, _READING_CSV, filename="odometer-readings.csv")
 
 
 @router.post("/vehicles/{vehicle_id}/odometer-readings", tags=["odometer"],
@@ -154,54 +200,81 @@ DueStatuses = Annotated[list[DueStatus] | None, Query(
     alias="due_status", description="Repeat to combine (due_soon, overdue).")]
 
 
+@dataclass(frozen=True, slots=True)
+class DueFilter:
+    due_status: list[str] | None = None
+    vehicle_id: uuid.UUID | None = None
+
+
+def _due_filter(due_status: DueStatuses = None,
+                vehicle_id: uuid.UUID | None = None) -> DueFilter:
+    return DueFilter(due_status=[s.value for s in due_status] if due_status else None,
+                     vehicle_id=vehicle_id)
+
+
+DueFilterQuery = Annotated[DueFilter, Depends(_due_filter)]
+
+
 @router.get("/maintenance/due", tags=["maintenance-schedules"],
             summary="Fleet-wide maintenance due soon or overdue (one query)")
 def maintenance_due(
-    actor: MaintenanceRead, session: DbSession, page: Pagination,
-    due_status: DueStatuses = None, vehicle_id: uuid.UUID | None = None,
+    actor: MaintenanceRead, session: DbSession, page: Pagination, filters: DueFilterQuery,
 ) -> Page[ScheduleOut]:
     views, cursor = service.maintenance_due(
-        session, actor, page, due_status=[s.value for s in due_status] if due_status else None,
-        vehicle_id=vehicle_id)
+        session, actor, page, due_status=filters.due_status, vehicle_id=filters.vehicle_id)
     return Page(items=[_schedule_out(v) for v in views], next_cursor=cursor)
 
 
 @router.get("/maintenance/due/export.csv", tags=["maintenance-schedules"],
-            summary="The due list as CSV (same filters)", response_class=StreamingResponse)
+            summary="The due list as CSV (same filters)", response_class=StreamingResponse,
+            responses=csv_responses(_SCHEDULE_CSV))
 def export_maintenance_due(
-    actor: MaintenanceRead, session: DbSession, due_status: DueStatuses = None,
-    vehicle_id: uuid.UUID | None = None,
+    actor: MaintenanceRead, session: DbSession, filters: DueFilterQuery,
 ) -> StreamingResponse:
-    statuses = [s.value for s in due_status] if due_status else [
-        DueStatus.DUE_SOON.value, DueStatus.OVERDUE.value]
-    stmt = service.schedules_query(session, actor, vehicle_id=vehicle_id, due_status=statuses)
+    stmt = service.due_query(session, actor, due_status=filters.due_status,
+                             vehicle_id=filters.vehicle_id)
     return csv_response(session, stmt, _SCHEDULE_CSV, filename="maintenance-due.csv")
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleFilter:
+    vehicle_id: uuid.UUID | None = None
+    maintenance_type: str | None = None
+    active: bool | None = None
+    due_status: list[str] | None = None
+    include_deleted: bool = False
+
+
+def _schedule_filter(
+    vehicle_id: uuid.UUID | None = None, maintenance_type: MaintenanceType | None = None,
+    active: bool | None = None, due_status: DueStatuses = None, include_deleted: bool = False,
+) -> ScheduleFilter:
+    return ScheduleFilter(
+        vehicle_id=vehicle_id, maintenance_type=maintenance_type.value if maintenance_type
+        else None, active=active,
+        due_status=[s.value for s in due_status] if due_status else None,
+        include_deleted=include_deleted)
+
+
+ScheduleFilterQuery = Annotated[ScheduleFilter, Depends(_schedule_filter)]
 
 
 @router.get("/maintenance-schedules", tags=["maintenance-schedules"],
             summary="List maintenance schedules with their due status")
 def list_schedules(
-    actor: MaintenanceRead, session: DbSession, page: Pagination,
-    vehicle_id: uuid.UUID | None = None, maintenance_type: MaintenanceType | None = None,
-    active: bool | None = None, due_status: DueStatuses = None, include_deleted: bool = False,
+    actor: MaintenanceRead, session: DbSession, page: Pagination, filters: ScheduleFilterQuery,
 ) -> Page[ScheduleOut]:
-    views, cursor = service.list_schedules(
-        session, actor, page, vehicle_id=vehicle_id,
-        maintenance_type=maintenance_type.value if maintenance_type else None, active=active,
-        due_status=[s.value for s in due_status] if due_status else None,
-        include_deleted=include_deleted)
+    views, cursor = service.list_schedules(session, actor, page, **asdict(filters))
     return Page(items=[_schedule_out(v) for v in views], next_cursor=cursor)
 
 
 @router.get("/maintenance-schedules/export.csv", tags=["maintenance-schedules"],
-            summary="Active maintenance schedules as CSV", response_class=StreamingResponse)
+            summary="Maintenance schedules with their due status as CSV (same filters)",
+            response_class=StreamingResponse, responses=csv_responses(_SCHEDULE_CSV))
 def export_schedules(
-    actor: MaintenanceRead, session: DbSession, vehicle_id: uuid.UUID | None = None,
-    due_status: DueStatuses = None,
+    actor: MaintenanceRead, session: DbSession, filters: ScheduleFilterQuery,
 ) -> StreamingResponse:
-    stmt = service.schedules_query(
-        session, actor, vehicle_id=vehicle_id,
-        due_status=[s.value for s in due_status] if due_status else None)
+    stmt = service.schedules_query(session, actor, **asdict(filters))
     return csv_response(session, stmt, _SCHEDULE_CSV, filename="maintenance-schedules.csv")
 
 
@@ -276,40 +349,52 @@ _MAINTENANCE_CSV: list[Column] = [
 ]
 
 
-@router.get("/vehicle-maintenance", tags=["vehicle-maintenance"],
-            summary="List maintenance records")
-def list_maintenance(
-    actor: MaintenanceRead, session: DbSession, page: Pagination,
+@dataclass(frozen=True, slots=True)
+class MaintenanceFilter:
+    vehicle_id: uuid.UUID | None = None
+    schedule_id: uuid.UUID | None = None
+    status: str | None = None
+    maintenance_type: str | None = None
+    scheduled_from: date | None = None
+    scheduled_to: date | None = None
+    include_deleted: bool = False
+
+
+def _maintenance_filter(
     vehicle_id: uuid.UUID | None = None, schedule_id: uuid.UUID | None = None,
     maintenance_status: Annotated[MaintenanceStatus | None, Query(alias="status")] = None,
     maintenance_type: MaintenanceType | None = None,
     scheduled_from: date | None = None, scheduled_to: date | None = None,
     include_deleted: bool = False,
-) -> Page[MaintenanceOut]:
-    rows, cursor = service.list_maintenance(
-        session, actor, page, vehicle_id=vehicle_id, schedule_id=schedule_id,
+) -> MaintenanceFilter:
+    return MaintenanceFilter(
+        vehicle_id=vehicle_id, schedule_id=schedule_id,
         status=maintenance_status.value if maintenance_status else None,
         maintenance_type=maintenance_type.value if maintenance_type else None,
         scheduled_from=scheduled_from, scheduled_to=scheduled_to,
         include_deleted=include_deleted)
+
+
+MaintenanceFilterQuery = Annotated[MaintenanceFilter, Depends(_maintenance_filter)]
+
+
+@router.get("/vehicle-maintenance", tags=["vehicle-maintenance"],
+            summary="List maintenance records")
+def list_maintenance(
+    actor: MaintenanceRead, session: DbSession, page: Pagination,
+    filters: MaintenanceFilterQuery,
+) -> Page[MaintenanceOut]:
+    rows, cursor = service.list_maintenance(session, actor, page, **asdict(filters))
     return Page(items=[MaintenanceOut.of(r) for r in rows], next_cursor=cursor)
 
 
 @router.get("/vehicle-maintenance/export.csv", tags=["vehicle-maintenance"],
-            summary="Maintenance records as CSV (same filters)", response_class=StreamingResponse)
+            summary="Maintenance records as CSV (same filters)", response_class=StreamingResponse,
+            responses=csv_responses(_MAINTENANCE_CSV))
 def export_maintenance(
-    actor: MaintenanceRead, session: DbSession, vehicle_id: uuid.UUID | None = None,
-    schedule_id: uuid.UUID | None = None,
-    maintenance_status: Annotated[MaintenanceStatus | None, Query(alias="status")] = None,
-    maintenance_type: MaintenanceType | None = None,
-    scheduled_from: date | None = None, scheduled_to: date | None = None,
+    actor: MaintenanceRead, session: DbSession, filters: MaintenanceFilterQuery,
 ) -> StreamingResponse:
-    stmt = service.maintenance_query(
-        actor, vehicle_id=vehicle_id, schedule_id=schedule_id,
-        status=maintenance_status.value if maintenance_status else None,
-        maintenance_type=maintenance_type.value if maintenance_type else None,
-        scheduled_from=scheduled_from, scheduled_to=scheduled_to,
-    ).order_by(VehicleMaintenance.id)
+    stmt = service.maintenance_query(actor, **asdict(filters)).order_by(VehicleMaintenance.id)
     return csv_response(session, stmt, _MAINTENANCE_CSV, filename="vehicle-maintenance.csv")
 
 

@@ -9,7 +9,6 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -17,17 +16,9 @@ from pydantic import (
     StringConstraints,
 )
 
-from fleetcore.core.money import Money, is_currency
+from fleetcore.core.schemas import MoneyIn, MoneyOut, money_out
 from fleetcore.fleet.models import MaintenanceStatus, MaintenanceType, OdometerSource
 
-
-def _currency(value: str) -> str:
-    if not is_currency(value):
-        raise ValueError("not an upper-case ISO 4217 currency code (EUR, GBP)")
-    return value
-
-
-Currency = Annotated[str, AfterValidator(_currency)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Km = Annotated[Decimal, Field(ge=0, le=Decimal("99999999.9"), decimal_places=1,
@@ -44,30 +35,6 @@ class Input(BaseModel):
     """Requests refuse unknown fields, so a typo is an error, not a silent no-op."""
 
     model_config = ConfigDict(extra="forbid")
-
-
-class MoneyIn(Input):
-    """An amount ≥ 0 as a decimal string with its currency (never a JSON number)."""
-
-    amount: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,14}(\.[0-9]{1,4})?$")] = Field(
-        examples=["120.00"])
-    currency: Currency = Field(examples=["EUR"])
-
-    def to_money(self) -> Money:
-        """The value as :class:`~fleetcore.core.money.Money`."""
-        return Money.from_api({"amount": self.amount, "currency": self.currency})
-
-
-class MoneyOut(BaseModel):
-    amount: str = Field(examples=["120.00"])
-    currency: str = Field(examples=["EUR"])
-
-
-def money_out(amount: Decimal | None, currency: str | None) -> MoneyOut | None:
-    """The API form of an amount column and its currency (None when there is no amount)."""
-    if amount is None or currency is None:
-        return None
-    return MoneyOut(**Money(amount, currency).to_api())
 
 
 # --- odometer readings ---------------------------------------------------------------------
@@ -91,6 +58,16 @@ class OdometerReadingCreate(Input):
 
 
 class OdometerReadingOut(Model):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000107",
+        "vehicle_id": "0195f3c2-7a10-7000-8000-000000000001",
+        "read_at": "2026-11-25T08:30:00+01:00", "odometer_km": "41250.0", "source": "manual",
+        "is_anomaly": False, "anomaly_reason": None, "corrects_reading_id": None,
+        "correction_reason": None, "corrected_by_id": None, "trusted": True, "confirmed_at": None,
+        "confirmed_by": None, "recorded_by": "0195f3c2-7a10-7000-8000-000000000003",
+        "created_at": "2026-11-25T09:30:00Z", "version": 1,
+    }]})
+
     id: uuid.UUID
     vehicle_id: uuid.UUID
     read_at: datetime
@@ -163,6 +140,17 @@ class ScheduleUpdate(Input):
 
 
 class ScheduleOut(Model):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-00000000000b",
+        "vehicle_id": "0195f3c2-7a10-7000-8000-000000000001", "maintenance_type": "oil_change",
+        "description": "Engine oil and filter", "interval_km": 15000, "interval_days": 365,
+        "last_done_km": "30000.0", "last_done_on": "2026-02-10", "next_due_km": "45000.0",
+        "next_due_on": "2027-02-10", "reminder_lead_km": 1000, "reminder_lead_days": 14,
+        "active": True, "current_odometer_km": "41250.0", "due_status": "ok",
+        "created_at": "2026-11-25T09:30:00Z", "updated_at": "2026-11-25T09:30:00Z",
+        "deleted_at": None, "version": 2,
+    }]})
+
     id: uuid.UUID
     vehicle_id: uuid.UUID
     maintenance_type: MaintenanceType
@@ -239,6 +227,20 @@ class MaintenanceComplete(Input):
 
 
 class MaintenanceOut(Model):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000108",
+        "vehicle_id": "0195f3c2-7a10-7000-8000-000000000001",
+        "schedule_id": "0195f3c2-7a10-7000-8000-00000000000b", "maintenance_type": "oil_change",
+        "status": "completed", "scheduled_on": "2026-11-20", "completed_on": "2026-11-20",
+        "odometer_km": "41000.0", "next_due_km": "56000.0", "next_due_on": "2027-11-20",
+        "provider": "Garage du Parc", "description": "Engine oil and filter",
+        "cost": {"amount": "189.90", "currency": "EUR"},
+        "off_road_starts_at": "2026-11-20T08:00:00+01:00",
+        "off_road_ends_at": "2026-11-20T12:00:00+01:00", "driver_at_fault": False, "notes": None,
+        "created_at": "2026-11-25T09:30:00Z", "updated_at": "2026-11-25T09:30:00Z",
+        "deleted_at": None, "version": 2,
+    }]})
+
     id: uuid.UUID
     vehicle_id: uuid.UUID
     schedule_id: uuid.UUID | None

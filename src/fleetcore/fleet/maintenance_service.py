@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import uuid
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -44,6 +45,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    ScalarSelect,
     Select,
     and_,
     case,
@@ -55,12 +57,17 @@ from sqlalchemy import (
     true,
     tuple_,
 )
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from fleetcore.admin.models import Tenant
 from fleetcore.core.auth import Actor, tenant_of
-from fleetcore.core.errors import Conflict, NotFound, ValidationProblem
+from fleetcore.core.errors import (
+    Conflict,
+    ConstraintProblem,
+    NotFound,
+    ValidationProblem,
+    flush_checked,
+)
 from fleetcore.core.pagination import (
     PageParams,
     decode_cursor,
@@ -123,23 +130,14 @@ def _invalid(field: str, message: str) -> ValidationProblem:
     return ValidationProblem(message, errors=[{"field": field, "message": message}])
 
 
-def _flush(session: Session, fields: dict[str, str] | None = None) -> None:
+_CORRECTED_TWICE = {"corrects_reading_id": ConstraintProblem(
+    "corrects_reading_id", "That reading was already corrected: correct the correction.")}
+"""A race past the "already corrected" check: one correction per reading."""
+
+
+def _flush(session: Session, known: Mapping[str, ConstraintProblem] | None = None) -> None:
     """Flush in a savepoint; a constraint violation becomes a 409/422 naming the field."""
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as exc:
-        state = getattr(exc.orig, "sqlstate", None)
-        diag = getattr(exc.orig, "diag", None)
-        constraint = getattr(diag, "constraint_name", None) or ""
-        field = next((f for key, f in (fields or {}).items() if key in constraint), "body")
-        if state in ("23505", "23P01"):
-            raise Conflict(f"This conflicts with an existing row ({constraint}).",
-                           errors=[{"field": field, "message": "conflicts with another row"}]
-                           ) from exc
-        if state in ("23514", "23503", "23502"):
-            raise _invalid(field, f"The value breaks the rule {constraint}.") from exc
-        raise
+    flush_checked(session, known)
 
 
 def _vehicle(
@@ -293,7 +291,7 @@ def record_odometer_reading(
         reading.read_at = data.read_at or target.read_at
         reading.anomaly_reason = data.reason
         session.add(reading)
-        _flush(session, {"corrects_reading_id": "corrects_reading_id"})
+        _flush(session, _CORRECTED_TWICE)
         return reading
 
     at = data.read_at or now
@@ -362,12 +360,13 @@ def confirm_odometer_reading(
     return reading
 
 
-def list_odometer_readings(
-    session: Session, actor: Actor, params: PageParams, *, vehicle_id: uuid.UUID,
-    source: str | None = None, anomalies: bool | None = None, since: datetime | None = None,
+def odometer_readings_query(
+    session: Session, actor: Actor, *, vehicle_id: uuid.UUID, source: str | None = None,
+    anomalies: bool | None = None, since: datetime | None = None,
     until: datetime | None = None,
-) -> tuple[list[OdometerReading], str | None]:
-    """A vehicle's readings, newest first."""
+) -> Select[Any]:
+    """A vehicle's readings, filtered (list and CSV export); 404 when the vehicle is not the
+    tenant's."""
     tenant = tenant_of(actor)
     _vehicle(session, tenant, vehicle_id)
     stmt = equal_filters(
@@ -375,9 +374,32 @@ def list_odometer_readings(
                                       OdometerReading.vehicle_id == vehicle_id),
         {OdometerReading.source: source, OdometerReading.is_anomaly: anomalies},
     )
-    stmt = range_filter(stmt, OdometerReading.read_at, since=since, until=until)
+    return range_filter(stmt, OdometerReading.read_at, since=since, until=until)
+
+
+def list_odometer_readings(
+    session: Session, actor: Actor, params: PageParams, *, vehicle_id: uuid.UUID,
+    source: str | None = None, anomalies: bool | None = None, since: datetime | None = None,
+    until: datetime | None = None,
+) -> tuple[list[OdometerReading], str | None]:
+    """A vehicle's readings, newest first."""
+    stmt = odometer_readings_query(session, actor, vehicle_id=vehicle_id, source=source,
+                                   anomalies=anomalies, since=since, until=until)
     return keyset_page(session, stmt, [OdometerReading.read_at, OdometerReading.id], params,
                        descending=True)
+
+
+def correction_id_of_reading() -> ScalarSelect[Any]:
+    """Correlated subquery: the id of the reading that corrects each reading (exports; the
+    paged list asks :func:`corrections_of` once per page instead)."""
+    correction = aliased(OdometerReading)
+    return (
+        select(correction.id)
+        .where(correction.tenant_id == OdometerReading.tenant_id,
+               correction.corrects_reading_id == OdometerReading.id)
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 def corrections_of(
@@ -481,7 +503,7 @@ def _page_views(
     if params.cursor:
         (after,) = decode_cursor(params.cursor, 1)
         stmt = stmt.where(tuple_(s.id) > tuple_(after))
-    views = _views(session.execute(stmt.order_by(s.id).limit(params.limit + 1)))
+    views = _views(session.execute(stmt.limit(params.limit + 1)))
     cursor = None
     if len(views) > params.limit:
         views = views[: params.limit]
@@ -489,13 +511,13 @@ def _page_views(
     return views, cursor
 
 
-def list_schedules(
-    session: Session, actor: Actor, params: PageParams, *, vehicle_id: uuid.UUID | None = None,
+def schedules_query(
+    session: Session, actor: Actor, *, vehicle_id: uuid.UUID | None = None,
     maintenance_type: str | None = None, active: bool | None = None,
     due_status: list[str] | None = None, include_deleted: bool = False,
     today: date | None = None,
-) -> tuple[list[ScheduleView], str | None]:
-    """Schedules with their due status (one query per page, the odometer by LATERAL join)."""
+) -> Select[Any]:
+    """Schedules with their due status, filtered, by id (the list and its CSV export)."""
     tenant = tenant_of(actor)
     today = today or tenant_today(session, tenant)
     s = MaintenanceSchedule
@@ -505,29 +527,22 @@ def list_schedules(
         stmt = stmt.where(s.deleted_at.is_(None))
     if due_status:
         stmt = stmt.where(stmt.selected_columns.due_status.in_(due_status))
-    return _page_views(session, stmt, params)
-
-
-def schedules_query(
-    session: Session, actor: Actor, *, vehicle_id: uuid.UUID | None = None,
-    due_status: list[str] | None = None, today: date | None = None,
-) -> Select[Any]:
-    """The due-list query without paging (for the CSV export)."""
-    tenant = tenant_of(actor)
-    today = today or tenant_today(session, tenant)
-    s = MaintenanceSchedule
-    stmt = equal_filters(_with_status(tenant, today), {s.vehicle_id: vehicle_id}).where(
-        s.deleted_at.is_(None), s.active.is_(True))
-    if due_status:
-        stmt = stmt.where(stmt.selected_columns.due_status.in_(due_status))
     return stmt.order_by(s.id)
 
 
-def maintenance_due(
-    session: Session, actor: Actor, params: PageParams, *, due_status: list[str] | None = None,
-    vehicle_id: uuid.UUID | None = None, today: date | None = None,
+def list_schedules(
+    session: Session, actor: Actor, params: PageParams, **filters: Any
 ) -> tuple[list[ScheduleView], str | None]:
-    """The fleet's active schedules that are due soon or overdue (or ``due_status``)."""
+    """Schedules with their due status (one query per page, the odometer by LATERAL join)."""
+    return _page_views(session, schedules_query(session, actor, **filters), params)
+
+
+def due_query(
+    session: Session, actor: Actor, *, due_status: list[str] | None = None,
+    vehicle_id: uuid.UUID | None = None, today: date | None = None,
+) -> Select[Any]:
+    """The fleet's active schedules of live vehicles that are due soon or overdue (or
+    ``due_status``), by id: the due list and its CSV export."""
     tenant = tenant_of(actor)
     today = today or tenant_today(session, tenant)
     s = MaintenanceSchedule
@@ -536,8 +551,16 @@ def maintenance_due(
                                   Vehicle.deleted_at.is_(None))
     stmt = equal_filters(_with_status(tenant, today), {s.vehicle_id: vehicle_id}).where(
         s.deleted_at.is_(None), s.active.is_(True), live_vehicle)
-    stmt = stmt.where(stmt.selected_columns.due_status.in_(statuses))
-    return _page_views(session, stmt, params)
+    return stmt.where(stmt.selected_columns.due_status.in_(statuses)).order_by(s.id)
+
+
+def maintenance_due(
+    session: Session, actor: Actor, params: PageParams, *, due_status: list[str] | None = None,
+    vehicle_id: uuid.UUID | None = None, today: date | None = None,
+) -> tuple[list[ScheduleView], str | None]:
+    """The fleet's active schedules that are due soon or overdue (or ``due_status``)."""
+    return _page_views(session, due_query(session, actor, due_status=due_status,
+                                          vehicle_id=vehicle_id, today=today), params)
 
 
 def create_schedule(
@@ -623,22 +646,15 @@ def delete_schedule(
     """Soft-delete a schedule (its records keep their link)."""
     schedule = _schedule(session, tenant_of(actor), schedule_id)
     check_if_match(if_match, schedule.version)
-    schedule.deleted_at = datetime.now(UTC)
-    schedule.deleted_by = actor.id
-    schedule.deletion_reason = reason
+    schedule.mark_deleted(actor.id, reason)
     session.flush()
 
 
 def restore_schedule(session: Session, actor: Actor, schedule_id: uuid.UUID) -> None:
     """Bring back a soft-deleted schedule."""
     schedule = _schedule(session, tenant_of(actor), schedule_id, include_deleted=True)
-    if schedule.deleted_at is None:
-        return
-    schedule.deleted_at = None
-    schedule.deleted_by = None
-    schedule.deletion_reason = None
-    schedule.updated_by = actor.id
-    _flush(session)
+    if schedule.mark_restored(actor.id):
+        _flush(session)
 
 
 # --- maintenance records -------------------------------------------------------------------
@@ -839,19 +855,12 @@ def delete_maintenance(
     """Soft-delete a maintenance record."""
     record = _record(session, tenant_of(actor), record_id)
     check_if_match(if_match, record.version)
-    record.deleted_at = datetime.now(UTC)
-    record.deleted_by = actor.id
-    record.deletion_reason = reason
+    record.mark_deleted(actor.id, reason)
     session.flush()
 
 
 def restore_maintenance(session: Session, actor: Actor, record_id: uuid.UUID) -> None:
     """Bring back a soft-deleted maintenance record."""
     record = _record(session, tenant_of(actor), record_id, include_deleted=True)
-    if record.deleted_at is None:
-        return
-    record.deleted_at = None
-    record.deleted_by = None
-    record.deletion_reason = None
-    record.updated_by = actor.id
-    _flush(session)
+    if record.mark_restored(actor.id):
+        _flush(session)

@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from fleetcore.core.compliance import ComplianceReport, RuleStatus
-from fleetcore.core.money import Money
+from fleetcore.core.schemas import Currency, MoneyIn, MoneyOut
 from fleetcore.fleet.models import (
     AssignmentStatus,
     AssignmentType,
@@ -55,12 +55,6 @@ def _country(value: str) -> str:
     return code
 
 
-def _currency(value: str) -> str:
-    if len(value) != 3 or pycountry.currencies.get(alpha_3=value.upper()) is None:
-        raise ValueError("not an ISO 4217 currency code")
-    return value.upper()
-
-
 Text = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_no_nul)]
 ShortText = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
@@ -68,7 +62,6 @@ ShortText = Annotated[
 ]
 Identifier = Annotated[str, StringConstraints(max_length=40), AfterValidator(_no_nul)]
 Country = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(_country)]
-Currency = Annotated[str, StringConstraints(min_length=3, max_length=3), AfterValidator(_currency)]
 Km = Annotated[Decimal, Field(ge=0, le=Decimal("9999999.9"), decimal_places=1)]
 Quantity = Annotated[Decimal, Field(ge=0, le=Decimal("999999999.999"), decimal_places=3)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000),
@@ -87,33 +80,25 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class MoneyValue(BaseModel):
-    """Money in the API: a decimal string and an ISO 4217 code (never a float)."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"amount": "12.50", "currency": "EUR"}]})
-
-    amount: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,14}(\.[0-9]{1,4})?$")] = Field(
-        description="Non-negative decimal string, at most 4 decimals.", examples=["12.50"])
-    currency: Currency = Field(examples=["EUR"])
-
-    def money(self) -> Money:
-        """The value as :class:`~fleetcore.core.money.Money`."""
-        return Money(self.amount, self.currency)
-
-    @classmethod
-    def of(cls, amount: Decimal | None, currency: str | None) -> MoneyValue | None:
-        """The API form of a stored amount (None when absent)."""
-        if amount is None or currency is None:
-            return None
-        api = Money(amount, currency).to_api()
-        return cls(amount=api["amount"], currency=api["currency"])
-
-
 # --- vehicles --------------------------------------------------------------------------------
 
 
 class VehicleOut(Model):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000001",
+        "make_id": "0195f3c2-7a10-7000-8000-000000000008",
+        "model_id": "0195f3c2-7a10-7000-8000-000000000009",
+        "vehicle_class_id": "0195f3c2-7a10-7000-8000-000000000103", "vin": "JTDKARFU0K3000001",
+        "licence_plate": "GA-123-BC", "country": "FR", "year": 2024,
+        "first_registration_on": "2024-03-01", "colour": "Black", "seats": 5,
+        "fuel_type": "hybrid", "ownership_type": "leased", "acquired_on": "2024-03-01",
+        "acquisition_cost": {"amount": "31500.00", "currency": "EUR"}, "status": "active",
+        "traccar_device_id": None, "notes": None, "current_odometer_km": "41250.0",
+        "odometer_read_at": "2026-11-25T09:30:00Z", "created_at": "2024-03-01T09:00:00Z",
+        "updated_at": "2026-11-25T10:15:00Z", "deleted_at": None, "deletion_reason": None,
+        "version": 4,
+    }]})
+
     id: uuid.UUID
     make_id: uuid.UUID
     model_id: uuid.UUID | None
@@ -128,7 +113,7 @@ class VehicleOut(Model):
     fuel_type: FuelType
     ownership_type: OwnershipType
     acquired_on: date | None
-    acquisition_cost: MoneyValue | None = None
+    acquisition_cost: MoneyOut | None = None
     status: VehicleStatus
     traccar_device_id: str | None
     notes: str | None
@@ -163,7 +148,7 @@ class VehicleCreate(Input):
     fuel_type: FuelType
     ownership_type: OwnershipType
     acquired_on: date | None = None
-    acquisition_cost: MoneyValue | None = None
+    acquisition_cost: MoneyIn | None = None
     status: VehicleStatus = VehicleStatus.ACTIVE
     traccar_device_id: Identifier | None = None
     notes: Text | None = None
@@ -187,7 +172,7 @@ class VehicleUpdate(Input):
     fuel_type: FuelType | None = None
     ownership_type: OwnershipType | None = None
     acquired_on: date | None = None
-    acquisition_cost: MoneyValue | None = None
+    acquisition_cost: MoneyIn | None = None
     status: VehicleStatus | None = None
     traccar_device_id: Identifier | None = None
     notes: Text | None = None
@@ -203,7 +188,20 @@ class Deletion(Input):
 # --- assignments -----------------------------------------------------------------------------
 
 
+_ASSIGNMENT_EXAMPLE: dict[str, Any] = {
+    "id": "0195f3c2-7a10-7000-8000-000000000006",
+    "vehicle_id": "0195f3c2-7a10-7000-8000-000000000001",
+    "driver_id": "0195f3c2-7a10-7000-8000-000000000002",
+    "starts_at": "2026-11-25T08:00:00+01:00", "ends_at": None, "assignment_type": "permanent",
+    "status": "active", "odometer_out_km": "41250.0", "odometer_in_km": None, "notes": None,
+    "override_reason": None, "overridden_by": None, "created_at": "2026-11-25T09:30:00Z",
+    "updated_at": "2026-11-25T09:30:00Z", "version": 1,
+}
+
+
 class AssignmentOut(Model):
+    model_config = ConfigDict(json_schema_extra={"examples": [_ASSIGNMENT_EXAMPLE]})
+
     id: uuid.UUID
     vehicle_id: uuid.UUID
     driver_id: uuid.UUID
@@ -275,6 +273,11 @@ class AssignmentCancel(Input):
 class CustodianOut(BaseModel):
     """Who had the vehicle at ``at``: the assignment covering that instant."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "vehicle_id": "0195f3c2-7a10-7000-8000-000000000001", "at": "2026-11-25T09:30:00Z",
+        "driver_id": "0195f3c2-7a10-7000-8000-000000000002", "assignment": _ASSIGNMENT_EXAMPLE,
+    }]})
+
     vehicle_id: uuid.UUID
     at: datetime
     driver_id: uuid.UUID
@@ -284,7 +287,27 @@ class CustodianOut(BaseModel):
 # --- compliance ------------------------------------------------------------------------------
 
 
+VEHICLE_COMPLIANCE_EXAMPLE: dict[str, Any] = {
+    "subject_type": "vehicle", "subject_id": "0195f3c2-7a10-7000-8000-000000000001",
+    "evaluated_at": "2026-11-25T09:30:00Z", "compliant": False,
+    "rules": [
+        {"rule": "registration_document", "status": "pass",
+         "reason": "The registration is verified.",
+         "related_id": "0195f3c2-7a10-7000-8000-000000000007"},
+        {"rule": "insurance_valid", "status": "fail",
+         "reason": "No active insurance policy covers today.", "related_id": None},
+        {"rule": "vehicle_age", "status": "warning",
+         "reason": "The vehicle reaches the 6-year limit on 2026-12-01.", "related_id": None},
+    ],
+}
+"""An example ``ComplianceReport`` of a vehicle (the model is core's, shared by drivers)."""
+
+
 class RuleCount(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "rule": "insurance_valid", "passed": 37, "failed": 3, "warnings": 2, "not_applicable": 0,
+    }]})
+
     rule: str
     passed: int = 0
     failed: int = 0
@@ -303,7 +326,17 @@ class RuleCount(BaseModel):
             self.not_applicable += 1
 
 
+_VEHICLES_SUMMARY_EXAMPLE: dict[str, Any] = {
+    "subjects": 40, "compliant": 37, "non_compliant": 3,
+    "rules": [{"rule": "insurance_valid", "passed": 37, "failed": 3, "warnings": 2,
+               "not_applicable": 0}],
+    "non_compliant_reports": [VEHICLE_COMPLIANCE_EXAMPLE],
+}
+
+
 class SubjectSummary(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_VEHICLES_SUMMARY_EXAMPLE]})
+
     subjects: int
     compliant: int
     non_compliant: int
@@ -312,6 +345,10 @@ class SubjectSummary(BaseModel):
 
 
 class ComplianceSummaryOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "evaluated_at": "2026-11-25T09:30:00Z", "vehicles": _VEHICLES_SUMMARY_EXAMPLE,
+        "drivers": None}]})
+
     evaluated_at: datetime
     vehicles: SubjectSummary
     drivers: SubjectSummary | None = Field(
@@ -322,14 +359,25 @@ class ComplianceSummaryOut(BaseModel):
 
 
 class InsuranceOut(Model):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000104",
+        "vehicle_id": "0195f3c2-7a10-7000-8000-000000000001", "provider": "AXA",
+        "policy_number": "VTC-2026-0042", "coverage_type": "comprehensive", "currency": "EUR",
+        "deductible": {"amount": "500.00", "currency": "EUR"},
+        "premium": {"amount": "210.00", "currency": "EUR"}, "premium_frequency": "monthly",
+        "starts_on": "2026-01-01", "ends_on": "2026-12-31", "active": True, "notes": None,
+        "created_at": "2026-11-25T09:30:00Z", "updated_at": "2026-11-25T09:30:00Z",
+        "deleted_at": None, "version": 1,
+    }]})
+
     id: uuid.UUID
     vehicle_id: uuid.UUID
     provider: str
     policy_number: str
     coverage_type: str
     currency: str
-    deductible: MoneyValue | None = None
-    premium: MoneyValue | None = None
+    deductible: MoneyOut | None = None
+    premium: MoneyOut | None = None
     premium_frequency: PremiumFrequency | None
     starts_on: date
     ends_on: date
@@ -354,8 +402,8 @@ class InsuranceCreate(Input):
     policy_number: ShortText
     coverage_type: ShortText
     currency: Currency
-    deductible: MoneyValue | None = None
-    premium: MoneyValue | None = None
+    deductible: MoneyIn | None = None
+    premium: MoneyIn | None = None
     premium_frequency: PremiumFrequency | None = None
     starts_on: date
     ends_on: date
@@ -378,8 +426,8 @@ class InsuranceUpdate(Input):
     provider: ShortText | None = None
     policy_number: ShortText | None = None
     coverage_type: ShortText | None = None
-    deductible: MoneyValue | None = None
-    premium: MoneyValue | None = None
+    deductible: MoneyIn | None = None
+    premium: MoneyIn | None = None
     premium_frequency: PremiumFrequency | None = None
     starts_on: date | None = None
     ends_on: date | None = None
@@ -391,13 +439,27 @@ class InsuranceUpdate(Input):
 
 
 class ExpenseOut(Model):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000105",
+        "vehicle_id": "0195f3c2-7a10-7000-8000-000000000001",
+        "driver_id": "0195f3c2-7a10-7000-8000-000000000002", "category": "fuel",
+        "payment_method": "fuel_card", "amount": {"amount": "62.40", "currency": "EUR"},
+        "tax_amount": {"amount": "10.40", "currency": "EUR"}, "incurred_on": "2026-11-24",
+        "incurred_at": "2026-11-24T18:05:00+01:00", "odometer_km": "41180.0",
+        "vendor": "TotalEnergies Paris 15", "description": "Full tank", "quantity": "34.870",
+        "quantity_unit": "litre", "unit_price": {"amount": "1.7895", "currency": "EUR"},
+        "trip_id": None, "receipt_document_id": "0195f3c2-7a10-7000-8000-000000000007",
+        "is_reimbursable": False, "is_rechargeable": True, "created_at": "2026-11-25T09:30:00Z",
+        "updated_at": "2026-11-25T09:30:00Z", "deleted_at": None, "version": 1,
+    }]})
+
     id: uuid.UUID
     vehicle_id: uuid.UUID
     driver_id: uuid.UUID | None
     category: ExpenseCategory
     payment_method: ExpensePaymentMethod
-    amount: MoneyValue
-    tax_amount: MoneyValue | None = None
+    amount: MoneyOut
+    tax_amount: MoneyOut | None = None
     incurred_on: date
     incurred_at: datetime | None
     odometer_km: Decimal | None
@@ -405,7 +467,7 @@ class ExpenseOut(Model):
     description: str | None
     quantity: Decimal | None
     quantity_unit: EnergyUnit | None
-    unit_price: MoneyValue | None = None
+    unit_price: MoneyOut | None = None
     trip_id: uuid.UUID | None
     receipt_document_id: uuid.UUID | None
     is_reimbursable: bool
@@ -427,8 +489,8 @@ class ExpenseCreate(Input):
     driver_id: uuid.UUID | None = None
     category: ExpenseCategory
     payment_method: ExpensePaymentMethod
-    amount: MoneyValue
-    tax_amount: MoneyValue | None = None
+    amount: MoneyIn
+    tax_amount: MoneyIn | None = None
     incurred_on: date
     incurred_at: Instant | None = None
     odometer_km: Km | None = None
@@ -436,7 +498,7 @@ class ExpenseCreate(Input):
     description: Text | None = None
     quantity: Quantity | None = None
     quantity_unit: EnergyUnit | None = None
-    unit_price: MoneyValue | None = None
+    unit_price: MoneyIn | None = None
     trip_id: uuid.UUID | None = None
     receipt_document_id: uuid.UUID | None = None
     is_reimbursable: bool = False
@@ -451,8 +513,8 @@ class ExpenseCreate(Input):
         return self
 
 
-def _check_expense(amount: MoneyValue | None, tax: MoneyValue | None,
-                   unit_price: MoneyValue | None, quantity: Decimal | None,
+def _check_expense(amount: MoneyIn | None, tax: MoneyIn | None,
+                   unit_price: MoneyIn | None, quantity: Decimal | None,
                    unit: EnergyUnit | None) -> None:
     currency = amount.currency if amount else None
     for other in (tax, unit_price):
@@ -471,8 +533,8 @@ class ExpenseUpdate(Input):
     driver_id: uuid.UUID | None = None
     category: ExpenseCategory | None = None
     payment_method: ExpensePaymentMethod | None = None
-    amount: MoneyValue | None = None
-    tax_amount: MoneyValue | None = None
+    amount: MoneyIn | None = None
+    tax_amount: MoneyIn | None = None
     incurred_on: date | None = None
     incurred_at: Instant | None = None
     odometer_km: Km | None = None
@@ -487,6 +549,19 @@ class ExpenseUpdate(Input):
 
 
 class EventOut(Model):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000106",
+        "vehicle_id": "0195f3c2-7a10-7000-8000-000000000001",
+        "driver_id": "0195f3c2-7a10-7000-8000-000000000002",
+        "assignment_id": "0195f3c2-7a10-7000-8000-000000000006", "event_type": "accident",
+        "severity": "medium", "occurred_at": "2026-11-24T17:30:00+01:00", "odometer_km": "41170.0",
+        "description": "Rear bumper scratched in a car park",
+        "cost": {"amount": "380.00", "currency": "EUR"}, "source": "manual",
+        "external_event_id": None, "follow_up_due_on": "2026-12-01", "resolved_at": None,
+        "created_at": "2026-11-25T09:30:00Z", "updated_at": "2026-11-25T09:30:00Z",
+        "deleted_at": None, "version": 1,
+    }]})
+
     id: uuid.UUID
     vehicle_id: uuid.UUID
     driver_id: uuid.UUID | None
@@ -496,7 +571,7 @@ class EventOut(Model):
     occurred_at: datetime
     odometer_km: Decimal | None
     description: str | None
-    cost: MoneyValue | None = None
+    cost: MoneyOut | None = None
     source: VehicleEventSource
     external_event_id: str | None
     follow_up_due_on: date | None
@@ -521,7 +596,7 @@ class EventCreate(Input):
     occurred_at: Instant
     odometer_km: Km | None = None
     description: Text | None = None
-    cost: MoneyValue | None = None
+    cost: MoneyIn | None = None
     follow_up_due_on: date | None = None
     resolved_at: Instant | None = None
 
@@ -539,11 +614,6 @@ class EventUpdate(Input):
 
     severity: EventSeverity | None = None
     description: Text | None = None
-    cost: MoneyValue | None = None
+    cost: MoneyIn | None = None
     follow_up_due_on: date | None = None
     resolved_at: Instant | None = None
-
-
-def money_fields(row: Any, currency: str | None, *names: str) -> dict[str, MoneyValue | None]:
-    """``{name: MoneyValue}`` for the amount columns ``names`` of ``row``."""
-    return {n: MoneyValue.of(getattr(row, n), currency) for n in names}

@@ -11,22 +11,28 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true, tuple_
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from fleetcore.core.auth import Actor, PermissionDenied, tenant_of
 from fleetcore.core.compliance import ComplianceReport, RuleResult, RuleStatus
-from fleetcore.core.errors import Conflict, NotFound, ValidationProblem
+from fleetcore.core.errors import (
+    Conflict,
+    ConstraintProblem,
+    NotFound,
+    ValidationProblem,
+    flush_checked,
+)
 from fleetcore.core.identifiers import InvalidIdentifier, normalise_plate, validate_vin
-from fleetcore.core.orm import new_id
+from fleetcore.core.orm import SoftDeletable, new_id
 from fleetcore.core.pagination import PageParams, decode_cursor, encode_cursor, keyset_page
+from fleetcore.core.schemas import MoneyIn
 from fleetcore.core.versioning import check_if_match
 from fleetcore.documents.models import Document, DocumentEntityType, DocumentType
 from fleetcore.drivers import service as drivers_service
@@ -65,7 +71,6 @@ from fleetcore.fleet.schemas import (
     ExpenseUpdate,
     InsuranceCreate,
     InsuranceUpdate,
-    MoneyValue,
     RuleCount,
     SubjectSummary,
     VehicleCreate,
@@ -105,36 +110,20 @@ def _invalid(field: str, message: str) -> ValidationProblem:
     return ValidationProblem(f"{field}: {message}", errors=[{"field": field, "message": message}])
 
 
-_UNIQUE_FIELDS = {
-    "uq_flt_vehicles_tenant_id_vin_live": "vin",
-    "uq_flt_vehicles_tenant_id_licence_plate_live": "licence_plate",
-    "uq_flt_vehicles_tenant_id_traccar_device_id_live": "traccar_device_id",
+_CONSTRAINTS: dict[str, ConstraintProblem] = {
+    "uq_flt_vehicles_tenant_id_vin_live": ConstraintProblem(
+        "vin", "Another live vehicle already has this vin."),
+    "uq_flt_vehicles_tenant_id_licence_plate_live": ConstraintProblem(
+        "licence_plate", "Another live vehicle already has this licence_plate."),
+    "uq_flt_vehicles_tenant_id_traccar_device_id_live": ConstraintProblem(
+        "traccar_device_id", "Another live vehicle already has this traccar_device_id."),
 }
+"""How the fleet tables' constraints are reported (others: the default of their kind)."""
 
 
-def _flush(session: Session) -> None:
+def _flush(session: Session, known: Mapping[str, ConstraintProblem] = _CONSTRAINTS) -> None:
     """Flush in a savepoint; constraint violations become 409/422 problems naming the field."""
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as exc:
-        diag = getattr(exc.orig, "diag", None)
-        constraint = getattr(diag, "constraint_name", None) or ""
-        state = getattr(exc.orig, "sqlstate", None)
-        if state == "23505":
-            field = _UNIQUE_FIELDS.get(constraint, constraint)
-            raise Conflict(f"Another live row already has this {field}.",
-                           errors=[{"field": field, "message": "already in use"}]) from exc
-        if state == "23P01":
-            raise Conflict(f"The period overlaps another one ({constraint}).",
-                           errors=[{"field": "period", "message": "overlaps"}]) from exc
-        if state == "23503":
-            raise ValidationProblem("A referenced row does not exist.",
-                                    errors=[{"field": constraint, "message": "not found"}]) from exc
-        if state == "23514":
-            raise ValidationProblem(f"The values break the rule {constraint}.",
-                                    errors=[{"field": constraint, "message": "invalid"}]) from exc
-        raise
+    flush_checked(session, known)
 
 
 def _refresh_version(session: Session, row: Any) -> None:
@@ -143,21 +132,14 @@ def _refresh_version(session: Session, row: Any) -> None:
     session.refresh(row, ["version", "updated_at"])
 
 
-def _soft_delete(session: Session, actor: Actor, row: Any, reason: str | None) -> None:
-    row.deleted_at = _now()
-    row.deleted_by = actor.id
-    row.deletion_reason = reason
-    row.updated_by = actor.id
+def _soft_delete(session: Session, actor: Actor, row: SoftDeletable, reason: str | None) -> None:
+    row.mark_deleted(actor.id, reason)
     _refresh_version(session, row)
 
 
-def _restore(session: Session, actor: Actor, row: Any) -> None:
-    if row.deleted_at is None:
+def _restore(session: Session, actor: Actor, row: SoftDeletable) -> None:
+    if not row.mark_restored(actor.id):
         raise Conflict("This row is not deleted.")
-    row.deleted_at = None
-    row.deleted_by = None
-    row.deletion_reason = None
-    row.updated_by = actor.id
     _refresh_version(session, row)
 
 
@@ -188,12 +170,12 @@ def _require_row(session: Session, actor: Actor, model: type[Any], row_id: uuid.
         raise _invalid(field, f"no such {what}")
 
 
-def _money(value: MoneyValue | None, currency: str | None, field: str) -> Decimal | None:
+def _money(value: MoneyIn | None, currency: str | None, field: str) -> Decimal | None:
     if value is None:
         return None
     if currency is not None and value.currency != currency:
         raise _invalid(field, f"must be in {currency}")
-    return value.money().amount
+    return value.to_money().amount
 
 
 # --- odometer ----------------------------------------------------------------------------------
@@ -403,7 +385,7 @@ def create_vehicle(session: Session, actor: Actor, *, data: VehicleCreate) -> Ve
     vehicle = Vehicle(
         tenant_id=tenant_of(actor), **values, status=data.status.value,
         fuel_type=data.fuel_type.value, ownership_type=data.ownership_type.value,
-        acquisition_cost=cost.money().amount if cost else None,
+        acquisition_cost=cost.to_money().amount if cost else None,
         currency=cost.currency if cost else None,
         created_by=actor.id, updated_by=actor.id,
     )
@@ -427,7 +409,7 @@ def update_vehicle(session: Session, actor: Actor, vehicle_id: uuid.UUID, *,
         if value is None and field in _REQUIRED_VEHICLE_FIELDS:
             raise _invalid(field, "cannot be null")
         if field == "acquisition_cost":
-            vehicle.acquisition_cost = value.money().amount if value else None
+            vehicle.acquisition_cost = value.to_money().amount if value else None
             vehicle.currency = value.currency if value else None
         else:
             setattr(vehicle, field, getattr(value, "value", value))
@@ -478,6 +460,14 @@ class AssignmentOverlap(Conflict):
     slug, title = "assignment-overlap", "The assignment overlaps another one"
 
 
+_ASSIGNMENT_CONSTRAINTS: dict[str, ConstraintProblem] = {
+    **_CONSTRAINTS,
+    **{f"ex_flt_vehicle_assignments_{which}": ConstraintProblem(
+        f"{which}_id", f"The {which} is already assigned in this period.", AssignmentOverlap,
+        {"conflict": which}) for which in ("vehicle", "driver")},
+}
+
+
 class DriverUnavailable(Conflict):
     slug, title = "driver-unavailable", "The driver cannot work in this period"
 
@@ -524,16 +514,12 @@ def _check_overlaps(session: Session, tenant_id: uuid.UUID, vehicle_id: uuid.UUI
 def _flush_assignment(session: Session, assignment: VehicleAssignment) -> None:
     """Flush; the exclusion constraints (a race past the checks) become ``assignment-overlap``."""
     try:
-        _flush(session)
-    except Conflict as exc:
-        if not str(exc).startswith("The period overlaps"):
-            raise
-        which = "driver" if "driver" in str(exc) else "vehicle"
-        # A concurrent writer won the race: name it.
+        _flush(session, _ASSIGNMENT_CONSTRAINTS)
+    except AssignmentOverlap:
+        # A concurrent writer won the race: name its assignment when it is visible.
         _check_overlaps(session, assignment.tenant_id, assignment.vehicle_id,
                         assignment.driver_id, assignment.starts_at, assignment.ends_at)
-        raise AssignmentOverlap(f"The {which} is already assigned in this period.",
-                                conflict=which) from exc
+        raise
 
 
 def _lock_vehicle(session: Session, actor: Actor, vehicle_id: uuid.UUID) -> Vehicle:
@@ -694,8 +680,7 @@ def cancel_assignment(session: Session, actor: Actor, assignment_id: uuid.UUID, 
     for event in session.scalars(select(VehicleEvent).where(
             VehicleEvent.tenant_id == assignment.tenant_id,
             VehicleEvent.assignment_id == assignment.id, VehicleEvent.deleted_at.is_(None))):
-        event.deleted_at, event.deleted_by = _now(), actor.id
-        event.deletion_reason = "assignment cancelled"
+        event.mark_deleted(actor.id, "assignment cancelled")
     _refresh_version(session, assignment)
     return assignment
 
@@ -1017,12 +1002,16 @@ def _overlapping_policy(session: Session, policy: VehicleInsurance) -> VehicleIn
     ).limit(1))
 
 
+_INSURANCE_CONSTRAINTS: dict[str, ConstraintProblem] = {
+    **_CONSTRAINTS,
+    "ex_flt_vehicle_insurances_active": ConstraintProblem(
+        "starts_on", "The policy overlaps another active policy.", InsuranceOverlap),
+}
+
+
 def _flush_insurance(session: Session, policy: VehicleInsurance) -> None:
     _check_insurance_overlap(session, policy)
-    try:
-        _flush(session)
-    except Conflict as exc:
-        raise InsuranceOverlap("The policy overlaps another active policy.") from exc
+    _flush(session, _INSURANCE_CONSTRAINTS)
 
 
 def list_insurances(session: Session, actor: Actor, params: PageParams,
@@ -1177,7 +1166,7 @@ def create_expense(session: Session, actor: Actor, *, data: ExpenseCreate) -> Ve
     expense = VehicleExpense(
         tenant_id=tenant_of(actor), vehicle_id=data.vehicle_id, driver_id=data.driver_id,
         category=data.category.value, payment_method=data.payment_method.value,
-        amount=data.amount.money().amount, currency=currency,
+        amount=data.amount.to_money().amount, currency=currency,
         tax_amount=_money(data.tax_amount, currency, "tax_amount"),
         incurred_on=data.incurred_on, incurred_at=data.incurred_at,
         odometer_km=data.odometer_km, vendor=data.vendor, description=data.description,
@@ -1205,7 +1194,7 @@ def update_expense(session: Session, actor: Actor, expense_id: uuid.UUID, *,
             raise _invalid(field, "cannot be null")
         if field == "amount":
             expense.currency = value.currency
-            value = value.money().amount
+            value = value.to_money().amount
         elif field == "tax_amount":
             value = _money(value, data.amount.currency if data.amount else expense.currency,
                            field)
@@ -1284,7 +1273,7 @@ def create_event(session: Session, actor: Actor, *, data: EventCreate) -> Vehicl
         tenant_id=tenant_of(actor), vehicle_id=data.vehicle_id, driver_id=data.driver_id,
         event_type=data.event_type.value, severity=data.severity.value,
         occurred_at=data.occurred_at, odometer_km=data.odometer_km,
-        description=data.description, cost=data.cost.money().amount if data.cost else None,
+        description=data.description, cost=data.cost.to_money().amount if data.cost else None,
         currency=data.cost.currency if data.cost else None,
         source=VehicleEventSource.MANUAL.value, follow_up_due_on=data.follow_up_due_on,
         resolved_at=data.resolved_at, created_by=actor.id, updated_by=actor.id,
@@ -1306,7 +1295,7 @@ def update_event(session: Session, actor: Actor, event_id: uuid.UUID, *, data: E
                 raise _invalid(field, "cannot be null")
             event.severity = value.value
         elif field == "cost":
-            event.cost = value.money().amount if value else None
+            event.cost = value.to_money().amount if value else None
             event.currency = value.currency if value else None
         else:
             setattr(event, field, value)

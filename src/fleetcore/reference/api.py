@@ -4,16 +4,28 @@ catalogue with the fleet's private makes and models."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator
 
 from fleetcore.core.deps import DbSession
+from fleetcore.core.export import (
+    Column,
+    CsvColumn,
+    MoneyColumns,
+    attribute_columns,
+    csv_response,
+    csv_responses,
+)
+from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
 from fleetcore.core.versioning import etag
 from fleetcore.reference import service
+from fleetcore.reference.models import CarMake, CarModel
 from fleetcore.reference.permissions import ReferenceRead, ReferenceWrite
 from fleetcore.reference.schemas import (
     CarMakeCreate,
@@ -26,6 +38,7 @@ from fleetcore.reference.schemas import (
     CountryRegulationOut,
     PlatformOut,
     VehicleClassOut,
+    catalogue_scope,
 )
 
 router = APIRouter(prefix="/v1")
@@ -54,13 +67,43 @@ ScopeQuery = Annotated[CatalogueScope | None,
                        Query(description="Only global rows, or only the fleet's own.")]
 
 
+@dataclass(frozen=True, slots=True)
+class PlatformFilter:
+    country: str | None = None
+    active: bool | None = None
+
+
+def _platform_filter(country: CountryQuery = None, active: bool | None = None) -> PlatformFilter:
+    return PlatformFilter(country=country, active=active)
+
+
 @router.get("/platforms", tags=["reference"], summary="List ride-hailing platforms")
 def list_platforms(
-    actor: ReferenceRead, session: DbSession, page: Pagination, country: CountryQuery = None,
-    active: bool | None = None,
+    actor: ReferenceRead, session: DbSession, page: Pagination,
+    filters: Annotated[PlatformFilter, Depends(_platform_filter)],
 ) -> Page[PlatformOut]:
-    rows, cursor = service.list_platforms(session, page, active=active, country=country)
+    rows, cursor = service.list_platforms(session, page, active=filters.active,
+                                          country=filters.country)
     return Page(items=[PlatformOut.model_validate(r) for r in rows], next_cursor=cursor)
+
+
+_PLATFORM_CSV: list[Column] = [
+    *attribute_columns("id", "code", "name", "website"),
+    CsvColumn("countries", lambda p: " ".join(p.countries)),
+    *attribute_columns("active"),
+]
+
+
+@router.get("/platforms/export.csv", tags=["reference"],
+            summary="Export the ride-hailing platforms as CSV (same filters)",
+            response_class=StreamingResponse, responses=csv_responses(_PLATFORM_CSV))
+def export_platforms(
+    actor: ReferenceRead, session: DbSession,
+    filters: Annotated[PlatformFilter, Depends(_platform_filter)],
+) -> StreamingResponse:
+    stmt = service.platforms_query(active=filters.active, country=filters.country)
+    return csv_response(session, stmt.order_by(*service.PLATFORM_KEYS), _PLATFORM_CSV,
+                        filename="platforms.csv")
 
 
 @router.get("/vehicle-classes", tags=["reference"], summary="List vehicle classes")
@@ -71,14 +114,67 @@ def list_vehicle_classes(
     return Page(items=[VehicleClassOut.model_validate(r) for r in rows], next_cursor=cursor)
 
 
+_VEHICLE_CLASS_CSV = attribute_columns(
+    "id", "country", "code", "name", "description", "max_age_years", "min_seats")
+
+
+@router.get("/vehicle-classes/export.csv", tags=["reference"],
+            summary="Export the vehicle classes as CSV (same filters)",
+            response_class=StreamingResponse, responses=csv_responses(_VEHICLE_CLASS_CSV))
+def export_vehicle_classes(
+    actor: ReferenceRead, session: DbSession, country: CountryQuery = None,
+) -> StreamingResponse:
+    stmt = service.vehicle_classes_query(country=country)
+    return csv_response(session, stmt.order_by(*service.VEHICLE_CLASS_KEYS), _VEHICLE_CLASS_CSV,
+                        filename="vehicle-classes.csv")
+
+
+@dataclass(frozen=True, slots=True)
+class RegulationFilter:
+    country: str | None = None
+    at: date | None = None
+
+
+def _regulation_filter(
+    country: CountryQuery = None,
+    at: Annotated[date | None, Query(description="Only the rules in force that day.")] = None,
+) -> RegulationFilter:
+    return RegulationFilter(country=country, at=at)
+
+
 @router.get("/country-regulations", tags=["reference"],
             summary="List country regulations (those in force on a day with `at`)")
 def list_country_regulations(
-    actor: ReferenceRead, session: DbSession, page: Pagination, country: CountryQuery = None,
-    at: Annotated[date | None, Query(description="Only the rules in force that day.")] = None,
+    actor: ReferenceRead, session: DbSession, page: Pagination,
+    filters: Annotated[RegulationFilter, Depends(_regulation_filter)],
 ) -> Page[CountryRegulationOut]:
-    rows, cursor = service.list_country_regulations(session, page, country=country, at=at)
+    rows, cursor = service.list_country_regulations(session, page, country=filters.country,
+                                                    at=filters.at)
     return Page(items=[CountryRegulationOut.of(r) for r in rows], next_cursor=cursor)
+
+
+_REGULATION_CSV: list[Column] = [
+    *attribute_columns("id", "country", "effective_from", "effective_to",
+                       "max_vehicle_age_years"),
+    MoneyColumns("min_fare", lambda r: Money(r.min_fare, r.currency)
+                 if r.min_fare is not None else None),
+    *attribute_columns("currency", "vat_rate_pct", "professional_card_required",
+                       "professional_card_name", "vehicle_permit_required",
+                       "vehicle_permit_name", "min_driver_age", "min_licence_years",
+                       "max_daily_driving_hours", "source", "notes"),
+]
+
+
+@router.get("/country-regulations/export.csv", tags=["reference"],
+            summary="Export the country regulations as CSV (same filters)",
+            response_class=StreamingResponse, responses=csv_responses(_REGULATION_CSV))
+def export_country_regulations(
+    actor: ReferenceRead, session: DbSession,
+    filters: Annotated[RegulationFilter, Depends(_regulation_filter)],
+) -> StreamingResponse:
+    stmt = service.country_regulations_query(country=filters.country, at=filters.at)
+    return csv_response(session, stmt.order_by(*service.REGULATION_KEYS), _REGULATION_CSV,
+                        filename="country-regulations.csv")
 
 
 # --- car makes -----------------------------------------------------------------------------
@@ -93,6 +189,24 @@ def list_car_makes(
     rows, cursor = service.list_car_makes(session, actor, page, q=q,
                                           scope=scope.value if scope else None)
     return Page(items=[CarMakeOut.of(r) for r in rows], next_cursor=cursor)
+
+
+_CAR_MAKE_CSV: list[Column] = [
+    *attribute_columns("id", "name"),
+    CsvColumn("scope", catalogue_scope),
+    *attribute_columns("created_at", "updated_at"),
+]
+
+
+@router.get("/car-makes/export.csv", tags=["car catalogue"],
+            summary="Export the car makes as CSV (same filters)",
+            response_class=StreamingResponse, responses=csv_responses(_CAR_MAKE_CSV))
+def export_car_makes(
+    actor: ReferenceRead, session: DbSession, q: SearchQuery = None, scope: ScopeQuery = None,
+) -> StreamingResponse:
+    stmt = service.car_makes_query(actor, q=q, scope=scope.value if scope else None)
+    return csv_response(session, stmt.order_by(CarMake.name, CarMake.id), _CAR_MAKE_CSV,
+                        filename="car-makes.csv")
 
 
 @router.post("/car-makes", tags=["car catalogue"], status_code=status.HTTP_201_CREATED,
@@ -138,15 +252,49 @@ def delete_car_make(
 # --- car models ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class CarModelFilter:
+    make_id: uuid.UUID | None = None
+    q: str | None = None
+    scope: str | None = None
+
+
+def _car_model_filter(make_id: uuid.UUID | None = None, q: SearchQuery = None,
+                      scope: ScopeQuery = None) -> CarModelFilter:
+    return CarModelFilter(make_id=make_id, q=q, scope=scope.value if scope else None)
+
+
 @router.get("/car-models", tags=["car catalogue"],
             summary="List car models (global catalogue and the fleet's own)")
 def list_car_models(
     actor: ReferenceRead, session: DbSession, page: Pagination,
-    make_id: uuid.UUID | None = None, q: SearchQuery = None, scope: ScopeQuery = None,
+    filters: Annotated[CarModelFilter, Depends(_car_model_filter)],
 ) -> Page[CarModelOut]:
-    rows, cursor = service.list_car_models(session, actor, page, make_id=make_id, q=q,
-                                           scope=scope.value if scope else None)
+    rows, cursor = service.list_car_models(session, actor, page, make_id=filters.make_id,
+                                           q=filters.q, scope=filters.scope)
     return Page(items=[CarModelOut.of(r) for r in rows], next_cursor=cursor)
+
+
+_CAR_MODEL_CSV: list[Column] = [
+    *attribute_columns("id", "make_id", "name"),
+    CsvColumn("scope", catalogue_scope),
+    *attribute_columns("default_class_code", "year_from", "year_to", "body_type", "seats"),
+    CsvColumn("energy_types", lambda r: " ".join(r.energy_types)),
+    *attribute_columns("created_at", "updated_at"),
+]
+
+
+@router.get("/car-models/export.csv", tags=["car catalogue"],
+            summary="Export the car models as CSV (same filters)",
+            response_class=StreamingResponse, responses=csv_responses(_CAR_MODEL_CSV))
+def export_car_models(
+    actor: ReferenceRead, session: DbSession,
+    filters: Annotated[CarModelFilter, Depends(_car_model_filter)],
+) -> StreamingResponse:
+    stmt = service.car_models_query(actor, make_id=filters.make_id, q=filters.q,
+                                    scope=filters.scope)
+    return csv_response(session, stmt.order_by(CarModel.name, CarModel.id), _CAR_MODEL_CSV,
+                        filename="car-models.csv")
 
 
 @router.post("/car-models", tags=["car catalogue"], status_code=status.HTTP_201_CREATED,

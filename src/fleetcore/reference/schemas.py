@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from fleetcore.core.money import Money
+from fleetcore.core.schemas import MoneyOut, money_out
 
 CatalogueName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                                  max_length=100)]
@@ -25,13 +25,11 @@ class CatalogueScope(StrEnum):
     PRIVATE = "private"
 
 
-class MoneyOut(BaseModel):
-    amount: str = Field(examples=["12.50"])
-    currency: str = Field(examples=["EUR"])
-
-
 class PlatformOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000115", "code": "uber", "name": "Uber",
+        "website": "https://www.uber.com", "countries": ["FR", "GB", "PT"], "active": True,
+    }]})
 
     id: uuid.UUID
     code: str = Field(examples=["uber"])
@@ -42,7 +40,11 @@ class PlatformOut(BaseModel):
 
 
 class VehicleClassOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000103", "country": "FR", "code": "comfort",
+        "name": "Comfort", "description": "Recent, spacious sedans.", "max_age_years": 6,
+        "min_seats": 4,
+    }]})
 
     id: uuid.UUID
     country: str
@@ -54,6 +56,16 @@ class VehicleClassOut(BaseModel):
 
 
 class CountryRegulationOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000116", "country": "FR",
+        "effective_from": "2025-01-01", "effective_to": None, "max_vehicle_age_years": 6,
+        "min_fare": {"amount": "10.00", "currency": "EUR"}, "currency": "EUR",
+        "vat_rate_pct": "10.0000", "professional_card_required": True,
+        "professional_card_name": "Carte professionnelle VTC", "vehicle_permit_required": True,
+        "vehicle_permit_name": "Vignette VTC", "min_driver_age": 21, "min_licence_years": 3,
+        "max_daily_driving_hours": "10.00", "source": "Code des transports L3120-1", "notes": None,
+    }]})
+
     id: uuid.UUID
     country: str
     effective_from: date
@@ -75,8 +87,7 @@ class CountryRegulationOut(BaseModel):
     @classmethod
     def of(cls, row: Any) -> CountryRegulationOut:
         """The API form of a ``dir_country_regulations`` row."""
-        min_fare = (MoneyOut(**Money(row.min_fare, row.currency).to_api())
-                    if row.min_fare is not None else None)
+        min_fare = money_out(row.min_fare, row.currency)
         hours: Decimal | None = row.max_daily_driving_hours
         return cls(
             id=row.id, country=row.country, effective_from=row.effective_from,
@@ -92,11 +103,17 @@ class CountryRegulationOut(BaseModel):
         )
 
 
-def _scope(row: Any) -> CatalogueScope:
+def catalogue_scope(row: Any) -> CatalogueScope:
+    """Whose catalogue row it is: global (no tenant) or the fleet's own."""
     return CatalogueScope.GLOBAL if row.tenant_id is None else CatalogueScope.PRIVATE
 
 
 class CarMakeOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000008", "name": "Lynk & Co", "scope": "private",
+        "created_at": "2026-11-25T09:30:00Z", "updated_at": "2026-11-25T09:30:00Z", "version": 1,
+    }]})
+
     id: uuid.UUID
     name: str
     scope: CatalogueScope
@@ -107,7 +124,7 @@ class CarMakeOut(BaseModel):
     @classmethod
     def of(cls, row: Any) -> CarMakeOut:
         """The API form of a ``dir_car_makes`` row."""
-        return cls(id=row.id, name=row.name, scope=_scope(row), created_at=row.created_at,
+        return cls(id=row.id, name=row.name, scope=catalogue_scope(row), created_at=row.created_at,
                    updated_at=row.updated_at, version=row.version)
 
 
@@ -126,6 +143,14 @@ class CarMakeUpdate(BaseModel):
 
 
 class CarModelOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000009",
+        "make_id": "0195f3c2-7a10-7000-8000-000000000008", "name": "01", "scope": "private",
+        "default_class_code": "comfort", "year_from": 2017, "year_to": None, "body_type": "SUV",
+        "seats": 5, "energy_types": ["plug_in_hybrid"], "created_at": "2026-11-25T09:30:00Z",
+        "updated_at": "2026-11-25T09:30:00Z", "version": 1,
+    }]})
+
     id: uuid.UUID
     make_id: uuid.UUID
     name: str
@@ -144,7 +169,7 @@ class CarModelOut(BaseModel):
     def of(cls, row: Any) -> CarModelOut:
         """The API form of a ``dir_car_models`` row."""
         return cls(
-            id=row.id, make_id=row.make_id, name=row.name, scope=_scope(row),
+            id=row.id, make_id=row.make_id, name=row.name, scope=catalogue_scope(row),
             default_class_code=row.default_class_code, year_from=row.year_from,
             year_to=row.year_to, body_type=row.body_type, seats=row.seats,
             energy_types=list(row.energy_types), created_at=row.created_at,
@@ -202,7 +227,7 @@ __all__ = [
     "CarModelUpdate",
     "CatalogueScope",
     "CountryRegulationOut",
-    "MoneyOut",
     "PlatformOut",
     "VehicleClassOut",
+    "catalogue_scope",
 ]

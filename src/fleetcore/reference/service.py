@@ -29,6 +29,7 @@ from typing import Any
 import pycountry
 from sqlalchemy import (
     ColumnElement,
+    Select,
     Table,
     bindparam,
     column,
@@ -44,13 +45,21 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import TableValuedAlias
 
 import fleetcore.reference.models  # noqa: F401 - registers the dir_ tables on Base.metadata
 from fleetcore.core.auth import Actor
-from fleetcore.core.errors import Conflict, Forbidden, NotFound, ValidationProblem
+from fleetcore.core.errors import (
+    FOREIGN_KEY_VIOLATION,
+    UNIQUE_VIOLATION,
+    Conflict,
+    ConstraintProblem,
+    Forbidden,
+    NotFound,
+    ValidationProblem,
+    flush_checked,
+)
 from fleetcore.core.money import is_currency
 from fleetcore.core.orm import Base, new_id
 from fleetcore.core.pagination import PageParams, equal_filters, keyset_page
@@ -703,38 +712,68 @@ def _name_like(column_: Any, q: str) -> ColumnElement[bool]:
     return result
 
 
+def platforms_query(*, active: bool | None = None, country: str | None = None) -> Select[Any]:
+    """Ride-hailing platforms, optionally active ones or those of one country (list and CSV)."""
+    statement = equal_filters(select(Platform), {Platform.active: active})
+    if country is not None:
+        statement = statement.where(Platform.countries.contains([country]))
+    return statement
+
+
+PLATFORM_KEYS = (Platform.code, Platform.id)
+"""The order of the platforms list (and its export)."""
+
+
 def list_platforms(
     session: Session, params: PageParams, *, active: bool | None = None,
     country: str | None = None,
 ) -> tuple[list[Platform], str | None]:
     """Ride-hailing platforms by code, optionally active ones or those of one country."""
-    statement = equal_filters(select(Platform), {Platform.active: active})
-    if country is not None:
-        statement = statement.where(Platform.countries.contains([country]))
-    return keyset_page(session, statement, [Platform.code, Platform.id], params)
+    return keyset_page(session, platforms_query(active=active, country=country),
+                       list(PLATFORM_KEYS), params)
+
+
+def vehicle_classes_query(*, country: str | None = None) -> Select[Any]:
+    """Vehicle classes, optionally of one country (list and CSV)."""
+    return equal_filters(select(VehicleClass), {VehicleClass.country: country})
+
+
+VEHICLE_CLASS_KEYS = (VehicleClass.country, VehicleClass.code, VehicleClass.id)
+"""The order of the vehicle classes list (and its export)."""
 
 
 def list_vehicle_classes(
     session: Session, params: PageParams, *, country: str | None = None
 ) -> tuple[list[VehicleClass], str | None]:
     """Vehicle classes by country and code."""
-    statement = equal_filters(select(VehicleClass), {VehicleClass.country: country})
-    return keyset_page(session, statement,
-                       [VehicleClass.country, VehicleClass.code, VehicleClass.id], params)
+    return keyset_page(session, vehicle_classes_query(country=country),
+                       list(VEHICLE_CLASS_KEYS), params)
 
 
-def list_country_regulations(
-    session: Session, params: PageParams, *, country: str | None = None, at: date | None = None
-) -> tuple[list[CountryRegulation], str | None]:
-    """Country regulations by country and period; ``at`` keeps the ones in force that day."""
+def country_regulations_query(
+    *, country: str | None = None, at: date | None = None
+) -> Select[Any]:
+    """Country regulations; ``at`` keeps the ones in force that day (list and CSV)."""
     statement = equal_filters(select(CountryRegulation), {CountryRegulation.country: country})
     if at is not None:
         statement = statement.where(
             CountryRegulation.effective_from <= at,
             or_(CountryRegulation.effective_to.is_(None), CountryRegulation.effective_to > at),
         )
-    keys = [CountryRegulation.country, CountryRegulation.effective_from, CountryRegulation.id]
-    return keyset_page(session, statement, keys, params)
+    return statement
+
+
+REGULATION_KEYS = (CountryRegulation.country, CountryRegulation.effective_from,
+                   CountryRegulation.id)
+"""The order of the country regulations list (and its export)."""
+
+
+def list_country_regulations(
+    session: Session, params: PageParams, *, country: str | None = None, at: date | None = None
+) -> tuple[list[CountryRegulation], str | None]:
+    """Country regulations by country and period; ``at`` keeps the ones in force that day."""
+    return keyset_page(session, country_regulations_query(country=country, at=at),
+                       list(REGULATION_KEYS), params)
 
 
 def _scope_filter(model: type[CarMake] | type[CarModel], tenant_id: uuid.UUID,
@@ -746,16 +785,22 @@ def _scope_filter(model: type[CarMake] | type[CarModel], tenant_id: uuid.UUID,
     return _visible(model, tenant_id)
 
 
+def car_makes_query(actor: Actor, *, q: str | None = None, scope: str | None = None
+                    ) -> Select[Any]:
+    """Car makes: the global catalogue and the tenant's own additions (list and CSV)."""
+    statement = select(CarMake).where(_scope_filter(CarMake, _catalogue_tenant(actor), scope))
+    if q:
+        statement = statement.where(_name_like(CarMake.name, q))
+    return statement
+
+
 def list_car_makes(
     session: Session, actor: Actor, params: PageParams, *, q: str | None = None,
     scope: str | None = None,
 ) -> tuple[list[CarMake], str | None]:
     """Car makes by name: the global catalogue and the tenant's own additions."""
-    tenant_id = _catalogue_tenant(actor)
-    statement = select(CarMake).where(_scope_filter(CarMake, tenant_id, scope))
-    if q:
-        statement = statement.where(_name_like(CarMake.name, q))
-    return keyset_page(session, statement, [CarMake.name, CarMake.id], params)
+    return keyset_page(session, car_makes_query(actor, q=q, scope=scope),
+                       [CarMake.name, CarMake.id], params)
 
 
 def get_car_make(session: Session, actor: Actor, make_id: uuid.UUID) -> CarMake:
@@ -773,17 +818,13 @@ def _own(row: CarMake | CarModel, what: str) -> None:
 
 
 def _flush_catalogue(session: Session, field_name: str, message: str) -> None:
-    """Flush; a unique violation becomes a 409 naming ``field_name``, a reference a 409 too."""
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as exc:
-        state = getattr(exc.orig, "sqlstate", None)
-        if state == "23505":
-            raise Conflict(message, errors=[{"field": field_name, "message": message}]) from exc
-        if state == "23503":
-            raise Conflict("The row is still in use (vehicles refer to it).") from exc
-        raise
+    """Flush; a unique violation becomes a 409 naming ``field_name``; a reference to the row
+    (a delete while vehicles use it) a 409 too."""
+    flush_checked(session, {
+        UNIQUE_VIOLATION: ConstraintProblem(field_name, message),
+        FOREIGN_KEY_VIOLATION: ConstraintProblem(
+            field_name, "The row is still in use (vehicles refer to it)."),
+    })
 
 
 def _refresh(session: Session, row: CarMake | CarModel) -> None:
@@ -847,19 +888,27 @@ def delete_car_make(
     _flush_catalogue(session, "id", "The make is in use.")
 
 
+def car_models_query(
+    actor: Actor, *, make_id: uuid.UUID | None = None, q: str | None = None,
+    scope: str | None = None,
+) -> Select[Any]:
+    """Car models: the global catalogue and the tenant's own additions (list and CSV)."""
+    statement = equal_filters(
+        select(CarModel).where(_scope_filter(CarModel, _catalogue_tenant(actor), scope)),
+        {CarModel.make_id: make_id},
+    )
+    if q:
+        statement = statement.where(_name_like(CarModel.name, q))
+    return statement
+
+
 def list_car_models(
     session: Session, actor: Actor, params: PageParams, *, make_id: uuid.UUID | None = None,
     q: str | None = None, scope: str | None = None,
 ) -> tuple[list[CarModel], str | None]:
     """Car models by name: the global catalogue and the tenant's own additions."""
-    tenant_id = _catalogue_tenant(actor)
-    statement = equal_filters(
-        select(CarModel).where(_scope_filter(CarModel, tenant_id, scope)),
-        {CarModel.make_id: make_id},
-    )
-    if q:
-        statement = statement.where(_name_like(CarModel.name, q))
-    return keyset_page(session, statement, [CarModel.name, CarModel.id], params)
+    return keyset_page(session, car_models_query(actor, make_id=make_id, q=q, scope=scope),
+                       [CarModel.name, CarModel.id], params)
 
 
 def get_car_model(session: Session, actor: Actor, model_id: uuid.UUID) -> CarModel:

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from fleetcore.core.deps import DbSession
-from fleetcore.core.export import CsvColumn, csv_response
+from fleetcore.core.export import attribute_columns, csv_response, csv_responses
 from fleetcore.core.pagination import Page, Pagination
+from fleetcore.core.schemas import money_out
 from fleetcore.core.versioning import etag
-from fleetcore.fleet.maintenance_schemas import money_out
 from fleetcore.scheduling import service
 from fleetcore.scheduling.filters import GoalFilter, ShiftFilter, TaskFilter
 from fleetcore.scheduling.models import (
@@ -23,6 +24,7 @@ from fleetcore.scheduling.models import (
     GoalScope,
     GoalStatus,
     Shift,
+    ShiftSeries,
     ShiftStatus,
     Task,
     TaskPriority,
@@ -84,44 +86,26 @@ def _shift_filter(
                        include_deleted=include_deleted)
 
 
-_SHIFT_CSV = [
-    CsvColumn("id", lambda s: s.id), CsvColumn("driver_id", lambda s: s.driver_id),
-    CsvColumn("vehicle_id", lambda s: s.vehicle_id), CsvColumn("series_id", lambda s: s.series_id),
-    CsvColumn("starts_at", lambda s: s.starts_at), CsvColumn("ends_at", lambda s: s.ends_at),
-    CsvColumn("status", lambda s: s.status), CsvColumn("notes", lambda s: s.notes),
-]
+ShiftFilterQuery = Annotated[ShiftFilter, Depends(_shift_filter)]
+
+_SHIFT_CSV = attribute_columns(
+    "id", "driver_id", "vehicle_id", "series_id", "starts_at", "ends_at", "status", "notes",
+    "deleted_at")
 
 
 @router.get("/shifts", tags=["shifts"], summary="List shifts by start time")
 def list_shifts(
-    actor: ShiftsRead, session: DbSession, page: Pagination,
-    driver_id: uuid.UUID | None = None, vehicle_id: uuid.UUID | None = None,
-    series_id: uuid.UUID | None = None,
-    shift_status: Annotated[ShiftStatus | None, Query(alias="status")] = None,
-    starts_from: Annotated[datetime | None, Query(
-        alias="from", description="Shifts still running at or after this instant.")] = None,
-    starts_to: Annotated[datetime | None, Query(
-        alias="to", description="Shifts starting before this instant.")] = None,
-    include_deleted: bool = False,
+    actor: ShiftsRead, session: DbSession, page: Pagination, filters: ShiftFilterQuery,
 ) -> Page[ShiftOut]:
-    filters = _shift_filter(driver_id, vehicle_id, series_id, shift_status, starts_from,
-                            starts_to, include_deleted)
     shifts, cursor = service.list_shifts(session, actor, page, filters)
     return Page(items=[ShiftOut.model_validate(s) for s in shifts], next_cursor=cursor)
 
 
 @router.get("/shifts/export.csv", tags=["shifts"], summary="Shifts as CSV (same filters)",
-            response_class=StreamingResponse)
+            response_class=StreamingResponse, responses=csv_responses(_SHIFT_CSV))
 def export_shifts(
-    actor: ShiftsRead, session: DbSession,
-    driver_id: uuid.UUID | None = None, vehicle_id: uuid.UUID | None = None,
-    series_id: uuid.UUID | None = None,
-    shift_status: Annotated[ShiftStatus | None, Query(alias="status")] = None,
-    starts_from: Annotated[datetime | None, Query(alias="from")] = None,
-    starts_to: Annotated[datetime | None, Query(alias="to")] = None,
+    actor: ShiftsRead, session: DbSession, filters: ShiftFilterQuery,
 ) -> StreamingResponse:
-    filters = _shift_filter(driver_id, vehicle_id, series_id, shift_status, starts_from,
-                            starts_to)
     stmt = service.shifts_query(actor, filters).order_by(Shift.starts_at, Shift.id)
     return csv_response(session, stmt, _SHIFT_CSV, filename="shifts.csv")
 
@@ -189,13 +173,43 @@ def restore_shift(
 # --- shift series --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class SeriesFilter:
+    driver_id: uuid.UUID | None = None
+    active: bool | None = None
+
+
+def _series_filter(driver_id: uuid.UUID | None = None,
+                   active: bool | None = None) -> SeriesFilter:
+    return SeriesFilter(driver_id=driver_id, active=active)
+
+
+SeriesFilterQuery = Annotated[SeriesFilter, Depends(_series_filter)]
+
+
 @router.get("/shift-series", tags=["shifts"], summary="List recurring shift series")
 def list_series(
-    actor: ShiftsRead, session: DbSession, page: Pagination,
-    driver_id: uuid.UUID | None = None, active: bool | None = None,
+    actor: ShiftsRead, session: DbSession, page: Pagination, filters: SeriesFilterQuery,
 ) -> Page[ShiftSeriesOut]:
-    rows, cursor = service.list_series(session, actor, page, driver_id=driver_id, active=active)
+    rows, cursor = service.list_series(session, actor, page, driver_id=filters.driver_id,
+                                       active=filters.active)
     return Page(items=[ShiftSeriesOut.model_validate(s) for s in rows], next_cursor=cursor)
+
+
+_SERIES_CSV = attribute_columns(
+    "id", "driver_id", "vehicle_id", "rrule", "dtstart", "duration_s", "timezone", "until",
+    "active", "notes", "created_at")
+
+
+@router.get("/shift-series/export.csv", tags=["shifts"],
+            summary="Recurring shift series as CSV (same filters)",
+            response_class=StreamingResponse, responses=csv_responses(_SERIES_CSV))
+def export_series(
+    actor: ShiftsRead, session: DbSession, filters: SeriesFilterQuery,
+) -> StreamingResponse:
+    stmt = service.series_query(actor, driver_id=filters.driver_id, active=filters.active)
+    return csv_response(session, stmt.order_by(ShiftSeries.id), _SERIES_CSV,
+                        filename="shift-series.csv")
 
 
 @router.post("/shift-series", tags=["shifts"], status_code=status.HTTP_201_CREATED,
@@ -234,22 +248,19 @@ def cancel_series(
 
 # --- tasks ---------------------------------------------------------------------------------
 
-_TASK_CSV = [
-    CsvColumn("id", lambda t: t.id), CsvColumn("title", lambda t: t.title),
-    CsvColumn("task_type", lambda t: t.task_type), CsvColumn("status", lambda t: t.status),
-    CsvColumn("priority", lambda t: t.priority), CsvColumn("assignee_id", lambda t: t.assignee_id),
-    CsvColumn("due_at", lambda t: t.due_at), CsvColumn("completed_at", lambda t: t.completed_at),
-    CsvColumn("source", lambda t: t.source),
-    CsvColumn("related_entity_type", lambda t: t.related_entity_type),
-    CsvColumn("related_entity_id", lambda t: t.related_entity_id),
-]
+_TASK_CSV = attribute_columns(
+    "id", "title", "task_type", "status", "priority", "assignee_id", "due_at", "completed_at",
+    "source", "related_entity_type", "related_entity_id", "deleted_at")
+
+EntityTypeQuery = Annotated[str | None, Query(max_length=63, pattern=r"^[a-z_]+$")]
 
 
 def _task_filter(
-    task_status: TaskStatus | None, assignee_id: uuid.UUID | None,
-    priority: TaskPriority | None, task_type: TaskType | None, source: TaskSource | None,
-    related_entity_type: str | None, related_entity_id: uuid.UUID | None,
-    due_before: datetime | None, include_deleted: bool = False,
+    task_status: Annotated[TaskStatus | None, Query(alias="status")] = None,
+    assignee_id: uuid.UUID | None = None, priority: TaskPriority | None = None,
+    task_type: TaskType | None = None, source: TaskSource | None = None,
+    related_entity_type: EntityTypeQuery = None, related_entity_id: uuid.UUID | None = None,
+    due_before: datetime | None = None, include_deleted: bool = False,
 ) -> TaskFilter:
     return TaskFilter(
         status=task_status.value if task_status else None, assignee_id=assignee_id,
@@ -260,36 +271,22 @@ def _task_filter(
         include_deleted=include_deleted)
 
 
-EntityTypeQuery = Annotated[str | None, Query(max_length=63, pattern=r"^[a-z_]+$")]
+TaskFilterQuery = Annotated[TaskFilter, Depends(_task_filter)]
 
 
 @router.get("/tasks", tags=["tasks"], summary="List tasks")
 def list_tasks(
-    actor: TasksRead, session: DbSession, page: Pagination,
-    task_status: Annotated[TaskStatus | None, Query(alias="status")] = None,
-    assignee_id: uuid.UUID | None = None, priority: TaskPriority | None = None,
-    task_type: TaskType | None = None, source: TaskSource | None = None,
-    related_entity_type: EntityTypeQuery = None, related_entity_id: uuid.UUID | None = None,
-    due_before: datetime | None = None, include_deleted: bool = False,
+    actor: TasksRead, session: DbSession, page: Pagination, filters: TaskFilterQuery,
 ) -> Page[TaskOut]:
-    filters = _task_filter(task_status, assignee_id, priority, task_type, source,
-                           related_entity_type, related_entity_id, due_before, include_deleted)
     tasks, cursor = service.list_tasks(session, actor, page, filters)
     return Page(items=[TaskOut.model_validate(t) for t in tasks], next_cursor=cursor)
 
 
 @router.get("/tasks/export.csv", tags=["tasks"], summary="Tasks as CSV (same filters)",
-            response_class=StreamingResponse)
+            response_class=StreamingResponse, responses=csv_responses(_TASK_CSV))
 def export_tasks(
-    actor: TasksRead, session: DbSession,
-    task_status: Annotated[TaskStatus | None, Query(alias="status")] = None,
-    assignee_id: uuid.UUID | None = None, priority: TaskPriority | None = None,
-    task_type: TaskType | None = None, source: TaskSource | None = None,
-    related_entity_type: EntityTypeQuery = None, related_entity_id: uuid.UUID | None = None,
-    due_before: datetime | None = None,
+    actor: TasksRead, session: DbSession, filters: TaskFilterQuery,
 ) -> StreamingResponse:
-    filters = _task_filter(task_status, assignee_id, priority, task_type, source,
-                           related_entity_type, related_entity_id, due_before)
     stmt = service.tasks_query(actor, filters).order_by(Task.id)
     return csv_response(session, stmt, _TASK_CSV, filename="tasks.csv")
 
@@ -358,45 +355,40 @@ def _goal_out(goal: Goal) -> GoalOut:
     return out
 
 
-_GOAL_CSV = [
-    CsvColumn("id", lambda g: g.id), CsvColumn("name", lambda g: g.name),
-    CsvColumn("scope", lambda g: g.scope), CsvColumn("scope_id", lambda g: g.scope_id),
-    CsvColumn("metric", lambda g: g.metric), CsvColumn("target", lambda g: g.target),
-    CsvColumn("currency", lambda g: g.currency),
-    CsvColumn("period_start", lambda g: g.period_start),
-    CsvColumn("period_end", lambda g: g.period_end),
-    CsvColumn("current_value", lambda g: g.current_value),
-    CsvColumn("computed_at", lambda g: g.computed_at), CsvColumn("status", lambda g: g.status),
-]
+_GOAL_CSV = attribute_columns(
+    "id", "name", "scope", "scope_id", "metric", "target", "currency", "period_start",
+    "period_end", "current_value", "computed_at", "status")
 
 
-@router.get("/goals", tags=["goals"], summary="List goals with their progress")
-def list_goals(
-    actor: GoalsRead, session: DbSession, page: Pagination,
+def _goal_filter(
     scope: GoalScope | None = None, scope_id: uuid.UUID | None = None,
     metric: GoalMetric | None = None,
     goal_status: Annotated[GoalStatus | None, Query(alias="status")] = None,
     active_at: Annotated[datetime | None, Query(
         description="Goals whose period contains this instant.")] = None,
+) -> GoalFilter:
+    return GoalFilter(scope=scope.value if scope else None, scope_id=scope_id,
+                      metric=metric.value if metric else None,
+                      status=goal_status.value if goal_status else None, active_at=active_at)
+
+
+GoalFilterQuery = Annotated[GoalFilter, Depends(_goal_filter)]
+
+
+@router.get("/goals", tags=["goals"], summary="List goals with their progress")
+def list_goals(
+    actor: GoalsRead, session: DbSession, page: Pagination, filters: GoalFilterQuery,
 ) -> Page[GoalOut]:
-    filters = GoalFilter(scope=scope.value if scope else None, scope_id=scope_id,
-                         metric=metric.value if metric else None,
-                         status=goal_status.value if goal_status else None, active_at=active_at)
     goals, cursor = service.list_goals(session, actor, page, filters)
     return Page(items=[_goal_out(g) for g in goals], next_cursor=cursor)
 
 
 @router.get("/goals/export.csv", tags=["goals"],
             summary="Goals as CSV (stored progress, same filters)",
-            response_class=StreamingResponse)
+            response_class=StreamingResponse, responses=csv_responses(_GOAL_CSV))
 def export_goals(
-    actor: GoalsRead, session: DbSession, scope: GoalScope | None = None,
-    scope_id: uuid.UUID | None = None, metric: GoalMetric | None = None,
-    goal_status: Annotated[GoalStatus | None, Query(alias="status")] = None,
+    actor: GoalsRead, session: DbSession, filters: GoalFilterQuery,
 ) -> StreamingResponse:
-    filters = GoalFilter(scope=scope.value if scope else None, scope_id=scope_id,
-                         metric=metric.value if metric else None,
-                         status=goal_status.value if goal_status else None)
     stmt = service.goals_query(actor, filters).order_by(Goal.id)
     return csv_response(session, stmt, _GOAL_CSV, filename="goals.csv")
 

@@ -6,7 +6,7 @@ import uuid
 import zoneinfo
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -17,7 +17,7 @@ from pydantic import (
     StringConstraints,
 )
 
-from fleetcore.fleet.maintenance_schemas import Currency, MoneyOut
+from fleetcore.core.schemas import Currency, MoneyOut
 from fleetcore.scheduling.models import (
     GoalMetric,
     GoalScope,
@@ -81,7 +81,28 @@ class ShiftUpdate(Input):
     notes: Text | None = None
 
 
+_SHIFT_EXAMPLE: dict[str, Any] = {
+    "id": "0195f3c2-7a10-7000-8000-000000000120",
+    "driver_id": "0195f3c2-7a10-7000-8000-000000000002",
+    "vehicle_id": "0195f3c2-7a10-7000-8000-000000000001",
+    "series_id": "0195f3c2-7a10-7000-8000-00000000000a",
+    "starts_at": "2026-11-30T08:00:00+01:00", "ends_at": "2026-11-30T16:00:00+01:00",
+    "status": "scheduled", "notes": "Morning round", "created_at": "2026-11-25T09:30:00Z",
+    "updated_at": "2026-11-25T09:30:00Z", "deleted_at": None, "version": 1,
+}
+_SERIES_EXAMPLE: dict[str, Any] = {
+    "id": "0195f3c2-7a10-7000-8000-00000000000a",
+    "driver_id": "0195f3c2-7a10-7000-8000-000000000002",
+    "vehicle_id": "0195f3c2-7a10-7000-8000-000000000001",
+    "rrule": "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR", "dtstart": "2026-11-30T08:00:00+01:00",
+    "duration_s": 28800, "timezone": "Europe/Paris", "until": None, "active": True,
+    "notes": "Morning round", "created_at": "2026-11-25T09:30:00Z", "version": 1,
+}
+
+
 class ShiftOut(Model):
+    model_config = ConfigDict(json_schema_extra={"examples": [_SHIFT_EXAMPLE]})
+
     id: uuid.UUID
     driver_id: uuid.UUID
     vehicle_id: uuid.UUID | None
@@ -120,6 +141,8 @@ class ShiftSeriesCreate(Input):
 
 
 class ShiftSeriesOut(Model):
+    model_config = ConfigDict(json_schema_extra={"examples": [_SERIES_EXAMPLE]})
+
     id: uuid.UUID
     driver_id: uuid.UUID
     vehicle_id: uuid.UUID | None
@@ -135,6 +158,10 @@ class ShiftSeriesOut(Model):
 
 
 class ShiftSeriesCreated(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "series": _SERIES_EXAMPLE, "shifts": [_SHIFT_EXAMPLE],
+        "horizon_end": "2027-02-22T07:00:00Z"}]})
+
     series: ShiftSeriesOut
     shifts: list[ShiftOut] = Field(description="The materialised occurrences.")
     horizon_end: datetime = Field(
@@ -143,6 +170,12 @@ class ShiftSeriesCreated(BaseModel):
 
 
 class SeriesCancelled(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "series": {**_SERIES_EXAMPLE, "active": False, "version": 2},
+        "cancelled_shift_ids": [
+            "0195f3c2-7a10-7000-8000-000000000120", "0195f3c2-7a10-7000-8000-000000000121"],
+    }]})
+
     series: ShiftSeriesOut
     cancelled_shift_ids: list[uuid.UUID]
 
@@ -182,6 +215,20 @@ class TaskUpdate(Input):
 
 
 class TaskOut(Model):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000117",
+        "title": "Verify Karim Benali's driving licence",
+        "description": "Uploaded on 25 November.", "task_type": "document_verification",
+        "related_entity_type": "document",
+        "related_entity_id": "0195f3c2-7a10-7000-8000-000000000007",
+        "assignee_id": "0195f3c2-7a10-7000-8000-000000000003", "priority": "high",
+        "due_at": "2026-11-27T18:00:00+01:00", "status": "open", "completed_at": None,
+        "source": "system",
+        "dedup_key": "document_verification:0195f3c2-7a10-7000-8000-000000000007",
+        "created_at": "2026-11-25T09:30:00Z", "updated_at": "2026-11-25T09:30:00Z",
+        "deleted_at": None, "version": 1,
+    }]})
+
     id: uuid.UUID
     title: str
     description: str | None
@@ -236,6 +283,17 @@ class GoalUpdate(Input):
 
 
 class GoalOut(Model):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000118", "name": "December revenue",
+        "scope": "driver", "scope_id": "0195f3c2-7a10-7000-8000-000000000002", "metric": "revenue",
+        "target": "6000.0000", "currency": "EUR",
+        "target_money": {"amount": "6000.00", "currency": "EUR"},
+        "period_start": "2026-12-01T00:00:00+01:00", "period_end": "2027-01-01T00:00:00+01:00",
+        "current_value": "1842.3000", "progress_pct": "30.71",
+        "computed_at": "2026-11-25T09:30:00Z", "status": "active",
+        "created_at": "2026-11-25T09:30:00Z", "updated_at": "2026-11-25T09:30:00Z", "version": 1,
+    }]})
+
     id: uuid.UUID
     name: str | None
     scope: GoalScope

@@ -18,7 +18,10 @@ Series
     ``conflicts[]`` listing every conflicting occurrence (its start, the shift ids it overlaps,
     the availability reasons), so the dispatcher fixes the plan once instead of discovering a
     half-created series. Occurrences that overlap each other (duration longer than the
-    recurrence) are a 422.
+    recurrence) are a 422. Every night :func:`extend_series` (the job in
+    ``scheduling.jobs``) tops every active series up to the horizon again with the same rules,
+    set-based per tenant; there a conflicting occurrence does not stop the others: it is
+    written as a cancelled exception row whose note says why.
 
 Tasks
     open → in_progress | cancelled; in_progress → done | blocked | cancelled | open;
@@ -42,23 +45,39 @@ from __future__ import annotations
 import itertools
 import uuid
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dateutil.rrule import rrule, rrulestr
-from sqlalchemy import Select, and_, select, text
+from sqlalchemy import Select, and_, or_, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from fleetcore.admin.models import Member
+from fleetcore.admin.models import Member, Tenant
 from fleetcore.core.auth import Actor, tenant_of
-from fleetcore.core.errors import Conflict, NotFound, ValidationProblem
+from fleetcore.core.errors import (
+    UNIQUE_VIOLATION,
+    Conflict,
+    ConstraintProblem,
+    NotFound,
+    ValidationProblem,
+    flush_checked,
+)
+from fleetcore.core.orm import new_id
 from fleetcore.core.pagination import PageParams, equal_filters, keyset_page
 from fleetcore.core.versioning import check_if_match, refresh_version
 from fleetcore.drivers.models import Driver
-from fleetcore.drivers.service import availability_conflicts, lock_driver
+from fleetcore.drivers.service import (
+    Slot,
+    availability_conflicts,
+    availability_conflicts_many,
+    driver_slots,
+    lock_driver,
+)
 from fleetcore.fleet.models import Vehicle
 from fleetcore.scheduling.filters import GoalFilter, ShiftFilter, TaskFilter
 from fleetcore.scheduling.models import (
@@ -98,25 +117,18 @@ def _invalid(field_name: str, message: str, **extensions: Any) -> ValidationProb
                              **extensions)
 
 
-def _flush(session: Session, fields: dict[str, str] | None = None) -> None:
+_SHIFT_CONSTRAINTS = {"ex_sch_shifts_driver": ConstraintProblem(
+    "starts_at", "The driver already has a shift in that period.")}
+"""A race past the overlap check (the exclusion constraint decides)."""
+_SERIES_CONSTRAINTS = {"ex_sch_shifts_driver": ConstraintProblem(
+    "rrule", "An occurrence overlaps a shift of the driver.")}
+_TASK_CONSTRAINTS = {"dedup_key": ConstraintProblem(
+    "dedup_key", "A live task already has this dedup_key.")}
+
+
+def _flush(session: Session, known: Mapping[str, ConstraintProblem] | None = None) -> None:
     """Flush in a savepoint; a constraint violation becomes a 409/422 naming the field."""
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as exc:
-        state = getattr(exc.orig, "sqlstate", None)
-        diag = getattr(exc.orig, "diag", None)
-        constraint = getattr(diag, "constraint_name", None) or ""
-        name = next((f for key, f in (fields or {}).items() if key in constraint), "body")
-        if state == "23P01":
-            raise Conflict("The driver already has a shift in that period.",
-                           errors=[{"field": name, "message": "overlaps another shift"}]) from exc
-        if state == "23505":
-            raise Conflict(f"This conflicts with an existing row ({constraint}).",
-                           errors=[{"field": name, "message": "already exists"}]) from exc
-        if state in ("23514", "23503", "23502"):
-            raise _invalid(name, f"The value breaks the rule {constraint}.") from exc
-        raise
+    flush_checked(session, known)
 
 
 def _live_vehicle(session: Session, tenant_id: uuid.UUID, vehicle_id: uuid.UUID) -> None:
@@ -188,7 +200,7 @@ def create_shift(session: Session, actor: Actor, *, data: ShiftCreate) -> Shift:
                   starts_at=data.starts_at, ends_at=data.ends_at, notes=data.notes,
                   status=ShiftStatus.SCHEDULED.value, created_by=actor.id, updated_by=actor.id)
     session.add(shift)
-    _flush(session, {"ex_sch_shifts_driver": "starts_at"})
+    _flush(session, _SHIFT_CONSTRAINTS)
     return shift
 
 
@@ -259,7 +271,7 @@ def update_shift(
     if "notes" in fields:
         shift.notes = data.notes
     shift.updated_by = actor.id
-    _flush(session, {"ex_sch_shifts_driver": "starts_at"})
+    _flush(session, _SHIFT_CONSTRAINTS)
     refresh_version(session, shift)
     return shift
 
@@ -288,9 +300,7 @@ def delete_shift(
     """Soft-delete a shift (entered by mistake)."""
     shift = _shift(session, tenant_of(actor), shift_id)
     check_if_match(if_match, shift.version)
-    shift.deleted_at = datetime.now(UTC)
-    shift.deleted_by = actor.id
-    shift.deletion_reason = reason
+    shift.mark_deleted(actor.id, reason)
     session.flush()
 
 
@@ -304,11 +314,8 @@ def restore_shift(session: Session, actor: Actor, shift_id: uuid.UUID) -> Shift:
         _lock_driver(session, shift.driver_id)
         _check_shift_slot(session, tenant, shift.driver_id, shift.starts_at, shift.ends_at,
                           exclude=shift.id)
-    shift.deleted_at = None
-    shift.deleted_by = None
-    shift.deletion_reason = None
-    shift.updated_by = actor.id
-    _flush(session, {"ex_sch_shifts_driver": "starts_at"})
+    shift.mark_restored(actor.id)
+    _flush(session, _SHIFT_CONSTRAINTS)
     refresh_version(session, shift)
     return shift
 
@@ -358,12 +365,14 @@ def _parse_rrule(value: str, dtstart_local: datetime) -> rrule:
 
 def expand_series(
     rule: str, dtstart: datetime, zone_name: str, duration: timedelta, *,
-    until: datetime | None = None, now: datetime | None = None,
+    until: datetime | None = None, now: datetime | None = None, since: datetime | None = None,
 ) -> tuple[list[tuple[datetime, datetime]], datetime]:
     """The occurrences ``(starts_at, ends_at)`` of an RRULE and the horizon they stop at.
 
     ``dtstart`` is wall-clock time in ``zone_name`` (an aware value is converted to it first);
     every occurrence keeps that wall-clock time, with its own day's UTC offset (DST-correct).
+    ``since`` skips the occurrences starting before it (the series extension materialises only
+    what is ahead); the rule is still counted from ``dtstart`` (COUNT, BYSETPOS).
     """
     zone = zoneinfo.ZoneInfo(zone_name)
     local = dtstart.astimezone(zone).replace(tzinfo=None) if dtstart.tzinfo else dtstart
@@ -379,6 +388,8 @@ def expand_series(
         if (starts >= window_end or (until is not None and starts > until)
                 or len(occurrences) >= MAX_OCCURRENCES):
             break
+        if since is not None and starts < since:
+            continue
         # Duration is elapsed time: a night shift over the DST change lasts what it says.
         utc_start = starts.astimezone(UTC)
         occurrences.append((utc_start, utc_start + duration))
@@ -395,30 +406,49 @@ class _OccurrenceConflict:
         return {"occurrence_starts_at": self.starts_at.isoformat(),
                 "conflicting_shift_ids": self.conflicting_shift_ids, "reasons": self.reasons}
 
+    def note(self) -> str:
+        """Why the occurrence was not scheduled (the note of its cancelled exception row)."""
+        why = list(self.reasons)
+        if self.conflicting_shift_ids:
+            why.insert(0, "It overlaps the driver's shift(s) "
+                          f"{', '.join(self.conflicting_shift_ids)}.")
+        return "Not scheduled by the series: " + " ".join(why)
+
+
+def _occurrence_conflicts(
+    session: Session, tenant_id: uuid.UUID, slots: list[Slot],
+) -> list[_OccurrenceConflict | None]:
+    """For each ``(driver, starts_at, ends_at)`` slot: the live shifts it overlaps and the
+    driver's leave/blacklist in it, or None when it is free. Three queries for any number of
+    slots and drivers (a new series, or every series of a tenant being extended)."""
+    overlaps: dict[int, list[str]] = {}
+    if slots:
+        c = driver_slots(slots)
+        rows = session.execute(
+            select(c.c.n, Shift.id)
+            .join(Shift, and_(
+                Shift.tenant_id == tenant_id, Shift.driver_id == c.c.driver_id,
+                Shift.status != ShiftStatus.CANCELLED.value, Shift.deleted_at.is_(None),
+                Shift.starts_at < c.c.ends_at, Shift.ends_at > c.c.starts_at))
+            .order_by(c.c.n, Shift.starts_at, Shift.id))
+        for n, shift_id in rows:
+            overlaps.setdefault(n - 1, []).append(str(shift_id))
+    availability = availability_conflicts_many(session, slots)
+    return [
+        _OccurrenceConflict(starts, overlaps.get(i, []), availability[i])
+        if i in overlaps or availability[i] else None
+        for i, (_, starts, _) in enumerate(slots)
+    ]
+
 
 def _series_conflicts(
     session: Session, tenant_id: uuid.UUID, driver_id: uuid.UUID,
     occurrences: list[tuple[datetime, datetime]],
 ) -> list[_OccurrenceConflict]:
-    """Every occurrence that overlaps a live shift or the driver's leave/blacklist.
-
-    Two queries for the whole span; availability is re-asked per occurrence only when the span
-    has a conflict (a leave on a Sunday does not block a Monday-to-Friday series).
-    """
-    first, last = occurrences[0][0], max(e for _, e in occurrences)
-    existing = _overlapping_shifts(session, tenant_id, driver_id, first, last)
-    conflicts: dict[datetime, _OccurrenceConflict] = {}
-    for starts, ends in occurrences:
-        hits = [s for s in existing if s.starts_at < ends and s.ends_at > starts]
-        if hits:
-            conflicts.setdefault(starts, _OccurrenceConflict(starts)).conflicting_shift_ids = [
-                str(s.id) for s in hits]
-    if availability_conflicts(session, driver_id, first, last):
-        for starts, ends in occurrences:
-            reasons = availability_conflicts(session, driver_id, starts, ends)
-            if reasons:
-                conflicts.setdefault(starts, _OccurrenceConflict(starts)).reasons = reasons
-    return [conflicts[k] for k in sorted(conflicts)]
+    """Every occurrence that overlaps a live shift or the driver's leave/blacklist."""
+    found = _occurrence_conflicts(session, tenant_id,
+                                  [(driver_id, starts, ends) for starts, ends in occurrences])
+    return [c for c in found if c is not None]
 
 
 def create_series(
@@ -469,7 +499,7 @@ def create_series(
                     updated_by=actor.id)
               for s, e in occurrences]
     session.add_all(shifts)
-    _flush(session, {"ex_sch_shifts_driver": "rrule"})
+    _flush(session, _SERIES_CONSTRAINTS)
     return series, shifts, horizon
 
 
@@ -492,11 +522,18 @@ def list_series(
     active: bool | None = None,
 ) -> tuple[list[ShiftSeries], str | None]:
     """Shift series, by id."""
-    stmt = equal_filters(
+    return keyset_page(session, series_query(actor, driver_id=driver_id, active=active),
+                       [ShiftSeries.id], params)
+
+
+def series_query(
+    actor: Actor, *, driver_id: uuid.UUID | None = None, active: bool | None = None
+) -> Select[Any]:
+    """The live shift series, filtered (list and CSV export)."""
+    return equal_filters(
         select(ShiftSeries).where(ShiftSeries.tenant_id == tenant_of(actor),
                                   ShiftSeries.deleted_at.is_(None)),
         {ShiftSeries.driver_id: driver_id, ShiftSeries.active: active})
-    return keyset_page(session, stmt, [ShiftSeries.id], params)
 
 
 def cancel_series(
@@ -518,6 +555,117 @@ def cancel_series(
         series.updated_by = actor.id
     refresh_version(session, series)
     return series, [s.id for s in future]
+
+
+# --- series extension (nightly job) ---------------------------------------------------------
+
+INSERT_BATCH = 1000
+"""Rows per INSERT statement when materialising occurrences (well under the bind limit)."""
+LIVE_TENANT_STATUSES = ("trialing", "active", "past_due")
+"""Tenants whose series are extended (a suspended or cancelled fleet plans nothing new)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesExtension:
+    """What one extension of a tenant's series did."""
+
+    series: int
+    """Active series looked at."""
+    created: int
+    """Occurrences scheduled."""
+    skipped: list[dict[str, Any]]
+    """Occurrences recorded as cancelled exceptions, with why (as creation's ``conflicts[]``,
+    plus ``series_id``)."""
+
+
+def tenants_with_active_series(session: Session, *, now: datetime | None = None
+                               ) -> list[uuid.UUID]:
+    """Live tenants with a series that may still have occurrences ahead (provider context)."""
+    now = now or datetime.now(UTC)
+    rows = session.scalars(
+        select(ShiftSeries.tenant_id).distinct()
+        .join(Tenant, Tenant.id == ShiftSeries.tenant_id)
+        .where(ShiftSeries.active.is_(True), ShiftSeries.deleted_at.is_(None),
+               or_(ShiftSeries.until.is_(None), ShiftSeries.until > now),
+               Tenant.deleted_at.is_(None), Tenant.status.in_(LIVE_TENANT_STATUSES))
+        .order_by(ShiftSeries.tenant_id))
+    return list(rows)
+
+
+def extend_series(
+    session: Session, tenant_id: uuid.UUID, *, now: datetime | None = None
+) -> SeriesExtension:
+    """Materialise every active series of the tenant up to :data:`SERIES_HORIZON` ahead.
+
+    The rules of creation hold, set-based for the whole tenant: each new occurrence is checked
+    against the driver's live shifts, approved leave and active blacklist (three queries for
+    all of them), and against the other series' new occurrences of the same driver (the older
+    series wins). Unlike creation, one conflict does not stop the rest: a conflicting
+    occurrence is written as a *cancelled* exception row whose note says why, so the plan shows
+    the gap, the dispatcher sees the reason, and re-expanding the RRULE never brings it back.
+
+    Idempotent: occurrences already materialised (in any state, deleted ones included) are
+    never written again, and the insert does nothing on ``(tenant_id, series_id, starts_at)``
+    if a concurrent run got there first. The drivers are locked like shift commands lock them,
+    so a shift created meanwhile cannot overlap an occurrence.
+    """
+    now = now or datetime.now(UTC)
+    series_rows = list(session.scalars(
+        select(ShiftSeries)
+        .join(Driver, and_(Driver.tenant_id == ShiftSeries.tenant_id,
+                           Driver.id == ShiftSeries.driver_id))
+        .where(ShiftSeries.tenant_id == tenant_id, ShiftSeries.active.is_(True),
+               ShiftSeries.deleted_at.is_(None), Driver.deleted_at.is_(None),
+               or_(ShiftSeries.until.is_(None), ShiftSeries.until > now))
+        .order_by(ShiftSeries.id)))
+    if not series_rows:
+        return SeriesExtension(0, 0, [])
+    session.execute(
+        select(Driver.id)
+        .where(Driver.tenant_id == tenant_id,
+               Driver.id.in_(sorted({s.driver_id for s in series_rows})))
+        .order_by(Driver.id).with_for_update())
+    existing = set(session.execute(
+        select(Shift.series_id, Shift.starts_at)
+        .where(Shift.tenant_id == tenant_id,
+               Shift.series_id.in_([s.id for s in series_rows]), Shift.starts_at >= now)))
+    candidates: list[tuple[ShiftSeries, datetime, datetime]] = []
+    for series in series_rows:
+        occurrences, _ = expand_series(
+            series.rrule, series.dtstart, series.timezone, timedelta(seconds=series.duration_s),
+            until=series.until, now=now, since=now)
+        candidates += [(series, starts, ends) for starts, ends in occurrences
+                       if (series.id, starts) not in existing]
+    conflicts = _occurrence_conflicts(
+        session, tenant_id, [(series.driver_id, start, end) for series, start, end in candidates])
+
+    planned: dict[uuid.UUID, list[tuple[datetime, datetime, uuid.UUID]]] = {}
+    rows: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    for (series, starts, ends), conflict in zip(candidates, conflicts, strict=True):
+        mine = planned.setdefault(series.driver_id, [])
+        if conflict is None:
+            clash = next((other for s, e, other in mine if s < ends and e > starts), None)
+            if clash is not None:
+                conflict = _OccurrenceConflict(starts, reasons=[
+                    f"It overlaps an occurrence of the driver's series {clash}."])
+        if conflict is None:
+            mine.append((starts, ends, series.id))
+        else:
+            skipped.append({**conflict.as_dict(), "series_id": str(series.id)})
+        rows.append({
+            "tenant_id": tenant_id, "id": new_id(), "driver_id": series.driver_id,
+            "vehicle_id": series.vehicle_id, "series_id": series.id, "starts_at": starts,
+            "ends_at": ends,
+            "status": (ShiftStatus.SCHEDULED if conflict is None
+                       else ShiftStatus.CANCELLED).value,
+            "notes": series.notes if conflict is None else conflict.note(),
+        })
+    for first in range(0, len(rows), INSERT_BATCH):
+        session.execute(
+            pg_insert(Shift).values(rows[first:first + INSERT_BATCH])
+            .on_conflict_do_nothing(index_elements=["tenant_id", "series_id", "starts_at"]))
+    return SeriesExtension(len(series_rows), len(rows) - len(skipped), skipped)
 
 
 # --- tasks ---------------------------------------------------------------------------------
@@ -602,7 +750,7 @@ def ensure_task(
             session.add(task)
             session.flush()
     except IntegrityError as exc:
-        if getattr(exc.orig, "sqlstate", None) != "23505":
+        if getattr(exc.orig, "sqlstate", None) != UNIQUE_VIOLATION:
             raise
         session.expunge(task) if task in session else None
         winner = session.scalar(select(Task).where(
@@ -675,22 +823,16 @@ def delete_task(
     """Soft-delete a task."""
     task = _task(session, tenant_of(actor), task_id)
     check_if_match(if_match, task.version)
-    task.deleted_at = datetime.now(UTC)
-    task.deleted_by = actor.id
-    task.deletion_reason = reason
+    task.mark_deleted(actor.id, reason)
     session.flush()
 
 
 def restore_task(session: Session, actor: Actor, task_id: uuid.UUID) -> Task:
     """Bring back a soft-deleted task (409 if a live task took its dedup key meanwhile)."""
     task = _task(session, tenant_of(actor), task_id, include_deleted=True)
-    if task.deleted_at is None:
+    if not task.mark_restored(actor.id):
         return task
-    task.deleted_at = None
-    task.deleted_by = None
-    task.deletion_reason = None
-    task.updated_by = actor.id
-    _flush(session, {"dedup_key": "dedup_key"})
+    _flush(session, _TASK_CONSTRAINTS)
     refresh_version(session, task)
     return task
 

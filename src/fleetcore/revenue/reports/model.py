@@ -115,6 +115,13 @@ class ParsedReport:
     # First and last occurred_at, when the report has dates (weekly summaries have none).
     period_start: datetime | None = None
     period_end: datetime | None = None
+    # Canonical field → the file's header that feeds it, so an error found later (in the
+    # database) names the column as the user sees it.
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def header_of(self, canonical: str) -> str:
+        """The file's header for a canonical field (the field's name when no header feeds it)."""
+        return self.headers.get(canonical, canonical)
 
     @property
     def rows_total(self) -> int:

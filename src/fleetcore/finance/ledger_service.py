@@ -1,0 +1,266 @@
+"""Ledger postings of confirmed settlements (money.md "Ledger rules"; workflows.md Finance 1:
+money posts when a settlement is confirmed — imports and drafts post nothing).
+
+Each settlement line becomes one ``fin_transactions`` entry moving ``|amount|`` between the
+driver's balance and the account the line's money comes from or goes to, so every entry
+balances by construction and the driver's balance moves by exactly the settlement's net:
+
+===============================================  =========================================
+line (source)                                    other account
+===============================================  =========================================
+report-row lines, platform payout taken back     the platform's receivable
+fleet share (and a share returned)               fleet share (the fleet's income)
+rent                                             revenue "Rent" (system account)
+recharged fuel, tolls, fines, expenses; refunds  expense "Recharged costs" (system account)
+deposit instalments                              the driver's deposit (a liability)
+manual adjustments                               suspense (to be reclassified by finance)
+===============================================  =========================================
+
+A positive line (the fleet owes the driver more) debits the other account and credits the
+driver's balance; a negative one the reverse. Allowed flows per transaction type are checked
+before posting (rule 6). The command's idempotency key is ``settlement:<id>``; entry ``n`` (in
+the lines' stable order) is keyed ``settlement:<id>:<n>`` with a hash of its payload: posting
+again is a no-op, posting different entries under the same keys is a 409 (rule 4). All entries
+are written by one statement in the caller's transaction (rule 5); ``posted_at`` is the
+confirmation time (rule 7).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from fleetcore.core.auth import Actor, tenant_of
+from fleetcore.core.errors import Conflict, NotFound
+
+__all__ = ["FLOWS", "SYSTEM_ACCOUNTS", "LedgerAccounts", "post_settlement"]
+
+_NAMESPACE = uuid.UUID("6f1d2c1e-4a53-4bd4-9a0e-8f5b1f0c7a11")
+
+SYSTEM_ACCOUNTS = {"rent": ("revenue", "Rent"), "recharged": ("expense", "Recharged costs")}
+"""Tenant accounts of kinds that may have many accounts: the one postings use is tagged
+``metadata.system`` with its role (created on first use)."""
+
+_DRIVER_SIDE = "driver_balance"
+_COUNTERPARTS = {
+    "receivable": "platform_receivable",
+    "fleet_share": "fleet_share",
+    "rent": "revenue",
+    "recharged": "expense",
+    "deposit": "driver_deposit",
+    "suspense": "suspense",
+}
+
+FLOWS: dict[str, frozenset[str]] = {
+    "platform_earning": frozenset({"receivable"}),
+    "commission": frozenset({"receivable"}),
+    "tip": frozenset({"receivable"}),
+    "promotion": frozenset({"receivable"}),
+    "toll_refund": frozenset({"receivable"}),
+    "cash_collected": frozenset({"receivable"}),
+    "fleet_share": frozenset({"fleet_share"}),
+    "rent": frozenset({"rent"}),
+    "fuel": frozenset({"recharged"}),
+    "toll": frozenset({"recharged"}),
+    "fine": frozenset({"recharged"}),
+    "damage": frozenset({"recharged"}),
+    "expense": frozenset({"recharged"}),
+    "reimbursement": frozenset({"recharged"}),
+    "deposit": frozenset({"deposit"}),
+    "adjustment": frozenset({"receivable", "fleet_share", "suspense"}),
+}
+"""Rule 6: the accounts (besides the driver's balance) each transaction type may move."""
+
+_ROLE_OF_LINE = """
+    CASE
+      WHEN l.source_type = 'manual' THEN 'suspense'
+      WHEN l.line_type = 'fleet_share'
+           OR (l.line_type = 'adjustment' AND l.source_type = 'term') THEN 'fleet_share'
+      WHEN l.source_type IN ('import_row', 'trip', 'settlement') THEN 'receivable'
+      WHEN l.line_type = 'rent' THEN 'rent'
+      WHEN l.line_type = 'deposit' THEN 'deposit'
+      WHEN l.line_type IN ('fuel', 'toll', 'fine', 'damage', 'expense')
+           OR l.source_type IN ('expense', 'toll', 'fine') THEN 'recharged'
+      ELSE 'suspense'
+    END"""
+
+_TYPE_OF_LINE = """
+    CASE
+      WHEN l.line_type = 'adjustment' AND l.source_type = 'expense' THEN 'reimbursement'
+      ELSE l.line_type
+    END"""
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerAccounts:
+    """The accounts one settlement posts to, by role (``driver`` = the driver's balance)."""
+
+    ids: dict[str, uuid.UUID]
+
+
+def _singleton(
+    session: Session, tenant_id: uuid.UUID, kind: str, currency: str, *,
+    driver_id: uuid.UUID | None = None, platform_id: uuid.UUID | None = None, name: str,
+    allow_negative: bool,
+) -> uuid.UUID:
+    """The live account of ``kind`` for (driver, platform, currency), created on first use;
+    the partial unique index makes concurrent creations converge on one row."""
+    params = {"t": tenant_id, "kind": kind, "currency": currency, "driver": driver_id,
+              "platform": platform_id, "name": name, "neg": allow_negative,
+              "owner": "driver" if driver_id else "tenant"}
+    session.execute(text("""
+        INSERT INTO fin_accounts (tenant_id, id, owner_type, driver_id, kind, platform_id, name,
+                                  currency, allow_negative)
+        VALUES (:t, gen_random_uuid(), :owner, :driver, :kind, :platform, :name, :currency,
+                :neg)
+        ON CONFLICT (tenant_id, kind, currency, driver_id, platform_id)
+           WHERE deleted_at IS NULL AND kind IN ('driver_balance', 'driver_deposit',
+                                                 'platform_receivable', 'fleet_share',
+                                                 'suspense')
+        DO NOTHING"""), params)
+    found = session.execute(text("""
+        SELECT id FROM fin_accounts
+         WHERE tenant_id = :t AND kind = :kind AND currency = :currency AND deleted_at IS NULL
+           AND driver_id IS NOT DISTINCT FROM CAST(:driver AS uuid)
+           AND platform_id IS NOT DISTINCT FROM CAST(:platform AS uuid)"""), params).scalar_one()
+    return uuid.UUID(str(found))
+
+
+def _system_account(session: Session, tenant_id: uuid.UUID, role: str, currency: str) -> uuid.UUID:
+    """The tenant's system account for ``role`` (rent revenue, recharged costs) in
+    ``currency``, created on first use under a lock (these kinds have no unique index)."""
+    kind, name = SYSTEM_ACCOUNTS[role]
+    params = {"t": tenant_id, "kind": kind, "currency": currency, "role": role, "name": name,
+              "key": f"ledger-account:{tenant_id}:{role}:{currency}"}
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), params)
+    select_sql = text("""
+        SELECT id FROM fin_accounts
+         WHERE tenant_id = :t AND kind = :kind AND currency = :currency AND deleted_at IS NULL
+           AND owner_type = 'tenant' AND metadata ->> 'system' = :role
+         ORDER BY created_at, id LIMIT 1""")
+    found = session.execute(select_sql, params).scalar_one_or_none()
+    if found is None:
+        session.execute(text("""
+            INSERT INTO fin_accounts (tenant_id, id, owner_type, kind, name, currency,
+                                      allow_negative, metadata)
+            VALUES (:t, gen_random_uuid(), 'tenant', :kind, :name, :currency, true,
+                    jsonb_build_object('system', CAST(:role AS text)))"""), params)
+        found = session.execute(select_sql, params).scalar_one()
+    return uuid.UUID(str(found))
+
+
+def _accounts(
+    session: Session, tenant_id: uuid.UUID, roles: set[str], driver_id: uuid.UUID,
+    platform_id: uuid.UUID | None, currency: str,
+) -> LedgerAccounts:
+    ids = {"driver": _singleton(session, tenant_id, _DRIVER_SIDE, currency, driver_id=driver_id,
+                                name="Driver balance", allow_negative=True)}
+    for role in sorted(roles):
+        if role == "receivable":
+            if platform_id is None:
+                raise Conflict("A driver-level settlement has no platform to owe it.")
+            ids[role] = _singleton(session, tenant_id, "platform_receivable", currency,
+                                   platform_id=platform_id, name="Platform receivable",
+                                   allow_negative=True)
+        elif role == "deposit":
+            ids[role] = _singleton(session, tenant_id, "driver_deposit", currency,
+                                   driver_id=driver_id, name="Deposit held",
+                                   allow_negative=False)
+        elif role in ("fleet_share", "suspense"):
+            ids[role] = _singleton(session, tenant_id, _COUNTERPARTS[role], currency,
+                                   name="Fleet share" if role == "fleet_share" else "Suspense",
+                                   allow_negative=True)
+        else:
+            ids[role] = _system_account(session, tenant_id, role, currency)
+    return LedgerAccounts(ids)
+
+
+def post_settlement(session: Session, actor: Actor, settlement_id: uuid.UUID) -> int:
+    """Post the lines of confirmed settlement ``settlement_id``; the number of entries it has.
+
+    Idempotent: a second call posts nothing; a call that would post other entries under the
+    same keys (the lines changed after posting) is a 409.
+    """
+    tenant_id = tenant_of(actor)
+    header = session.execute(text("""
+        SELECT driver_id, platform_id, currency, confirmed_at, status
+          FROM trp_settlements WHERE tenant_id = :t AND id = :s"""),
+        {"t": tenant_id, "s": settlement_id}).one_or_none()
+    if header is None:
+        raise NotFound("No such settlement.")
+    driver_id, platform_id, currency, confirmed_at, status = header
+    if status == "draft" or confirmed_at is None:
+        raise Conflict("Drafts post nothing: confirm the settlement first.")
+    lines = session.execute(text(f"""
+        SELECT DISTINCT {_ROLE_OF_LINE} AS role, {_TYPE_OF_LINE} AS kind
+          FROM trp_settlement_lines l
+         WHERE l.tenant_id = :t AND l.settlement_id = :s AND l.amount <> 0"""),
+        {"t": tenant_id, "s": settlement_id}).all()
+    for role, kind in lines:
+        if role not in FLOWS.get(kind, frozenset()):
+            raise Conflict(f"A {kind} line may not move money with the {role} account.")
+    accounts = _accounts(session, tenant_id, {r for r, _ in lines}, driver_id, platform_id,
+                         currency)
+    return _insert_entries(session, actor, tenant_id, settlement_id, accounts, confirmed_at)
+
+
+def _insert_entries(
+    session: Session, actor: Actor, tenant_id: uuid.UUID, settlement_id: uuid.UUID,
+    accounts: LedgerAccounts, posted_at: datetime,
+) -> int:
+    role_ids = {role: str(account) for role, account in accounts.ids.items()}
+    params = {
+        "t": tenant_id, "s": settlement_id, "posted_at": posted_at, "actor": actor.id,
+        "event": uuid.uuid5(_NAMESPACE, f"settlement:{settlement_id}"),
+        "key": f"settlement:{settlement_id}",
+        **{f"acc_{role}": role_ids.get(role) for role in ("driver", *_COUNTERPARTS)},
+    }
+    counterpart = "CASE e.role " + " ".join(
+        f"WHEN '{role}' THEN CAST(:acc_{role} AS uuid)" for role in _COUNTERPARTS) + " END"
+    conflicting = session.execute(text(f"""
+        WITH entries AS (
+          SELECT e.*, CASE WHEN e.amount > 0 THEN {counterpart}
+                           ELSE CAST(:acc_driver AS uuid) END AS debit,
+                      CASE WHEN e.amount > 0 THEN CAST(:acc_driver AS uuid)
+                           ELSE {counterpart} END AS credit,
+                 CAST(:key AS text) || ':' || e.n AS idempotency_key
+            FROM (SELECT l.id, l.line_type, l.source_type, l.source_id, l.amount, l.currency,
+                         l.description, {_ROLE_OF_LINE} AS role, {_TYPE_OF_LINE} AS kind,
+                         row_number() OVER (ORDER BY l.consumed_key, l.line_type, l.id) AS n
+                    FROM trp_settlement_lines l
+                   WHERE l.tenant_id = :t AND l.settlement_id = :s AND l.amount <> 0) e),
+        hashed AS (
+          SELECT e.*, encode(sha256(convert_to(concat_ws('|', e.kind, e.debit, e.credit,
+                   abs(e.amount)::text, e.currency, CAST(:posted_at AS timestamptz)::text,
+                   e.id), 'UTF8')), 'hex') AS payload
+            FROM entries e),
+        inserted AS (
+          INSERT INTO fin_transactions (
+            tenant_id, id, event_id, transaction_type, debit_account_id, credit_account_id,
+            amount, currency, posted_at, description, idempotency_key, payload_sha256,
+            settlement_id, settlement_line_id, expense_id, toll_id, fine_id, created_by,
+            updated_by)
+          SELECT :t, gen_random_uuid(), :event, h.kind, h.debit, h.credit, abs(h.amount),
+                 h.currency, :posted_at, h.description, h.idempotency_key, h.payload, :s, h.id,
+                 CASE WHEN h.source_type = 'expense' THEN h.source_id END,
+                 CASE WHEN h.source_type = 'toll' THEN h.source_id END,
+                 CASE WHEN h.source_type = 'fine' THEN h.source_id END, :actor, :actor
+            FROM hashed h
+          ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+          RETURNING 1)
+        SELECT h.idempotency_key, (SELECT count(*) FROM hashed) AS entries
+          FROM hashed h
+          JOIN fin_transactions t ON t.tenant_id = :t AND t.idempotency_key = h.idempotency_key
+         WHERE t.payload_sha256 <> h.payload
+         LIMIT 1"""), params).one_or_none()
+    if conflicting is not None:
+        raise Conflict(
+            f"Ledger entry {conflicting[0]} was already posted with other values: the "
+            "settlement's lines changed after it was posted.", idempotency_key=conflicting[0])
+    return int(session.execute(text(
+        "SELECT count(*) FROM fin_transactions WHERE tenant_id = :t AND settlement_id = :s"),
+        {"t": tenant_id, "s": settlement_id}).scalar_one())

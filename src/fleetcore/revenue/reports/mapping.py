@@ -1,0 +1,489 @@
+"""The column mappings of the report readers, loaded from ``mappings/*.toml``.
+
+Everything that differs between platforms, report types and languages (which headers identify a
+report, how each header is spelled, which canonical field it feeds and with which sign, which
+columns are required) is data, so adding a language or a column is an edit of a TOML file, not
+of this code (``docs/imports.md``). This module loads and checks that data once, normalises
+header spellings, and matches a file's headers against it.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import unicodedata
+from collections.abc import Mapping as MappingABC
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+from importlib.resources.abc import Traversable
+from typing import Any, Literal
+
+from fleetcore.core.money import is_currency
+from fleetcore.revenue.reports.model import CANONICAL_SCHEMA, MONEY, UTC_TIME, UnreadableReport
+
+ColumnType = Literal[
+    "text",  # trimmed text
+    "lower",  # trimmed, lower-case text (Uber descriptions)
+    "id",  # an identifier: trimmed; lower-cased when it is a UUID
+    "uuid",  # a UUID, lower-cased; anything else is a row error
+    "account_id",  # a platform account id: lower-case UUID (kind uuid) or as written (other)
+    "phone",  # a phone number, E.164 (national numbers read in the caller's region)
+    "email",  # an e-mail address, lower-case
+    "plate",  # a licence plate, in its country's spelling when the region is known
+    "money",  # an amount, Decimal(18, 4), never rounded
+    "decimal",  # a quantity (distance), times `scale`, rounded to 3 places
+    "datetime",  # a date and time, with or without a zone, to UTC
+    "unix_time",  # seconds since 1970-01-01 UTC
+    "enum",  # a value translated through the mapping's [values.<column>] table
+    "currency",  # an ISO 4217 code
+]
+COLUMN_TYPES: frozenset[str] = frozenset(ColumnType.__args__)  # type: ignore[attr-defined]
+
+Sign = Literal["+", "-", "abs"]
+
+# Canonical fields a mapping may feed, and the column types each accepts.
+_TEXT_TYPES = frozenset({"text", "lower", "id", "uuid", "account_id", "plate"})
+_FIELD_TYPES: dict[str, frozenset[str]] = {
+    "platform_account_ref": frozenset({"uuid", "account_id", "phone", "email"}),
+    "account_name": frozenset({"text"}),
+    "external_trip_id": _TEXT_TYPES,
+    "external_transaction_id": _TEXT_TYPES,
+    "description": frozenset({"text", "lower"}),
+    "service_type": frozenset({"text", "lower"}),
+    "vehicle_plate": frozenset({"plate", "text"}),
+    "trip_status": frozenset({"enum"}),
+    "payment_method": frozenset({"enum"}),
+    "currency": frozenset({"currency"}),
+    "distance_km": frozenset({"decimal"}),
+}
+for _name, _dtype in CANONICAL_SCHEMA.items():
+    if _dtype == MONEY:
+        _FIELD_TYPES[_name] = frozenset({"money"})
+    elif _dtype == UTC_TIME:
+        _FIELD_TYPES[_name] = frozenset({"datetime", "unix_time"})
+MAPPABLE_FIELDS: frozenset[str] = frozenset(_FIELD_TYPES)
+
+IGNORED = "__ignored__"
+"""The column id under which a mapping's known-but-unused headers are indexed."""
+
+_PACKAGE = "fleetcore.revenue.reports"  # the data is in its mappings/ folder (package data)
+
+# --- header normalisation --------------------------------------------------------------------
+
+_SPACES = re.compile(r"\s+")
+_AROUND_SEPARATORS = re.compile(r"\s*([:|])\s*")
+# "Net earnings|€", "Gross earnings per hour|€/h", "Net earnings | EUR"
+_SUFFIX = re.compile(r"\|\s*(?P<unit>[^|/:]{1,4}?)\s*(?P<rate>/\s*h)?\s*$")
+_TYPOGRAPHY = str.maketrans({"\u2019": "'", "\u2018": "'", "\u2013": "-", "\u2011": "-"})
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderKey:
+    """A header as compared: its normalised text and the currency its suffix names."""
+
+    key: str
+    currency_symbol: str | None = None
+
+
+def normalise_header(raw: str, currency_words: frozenset[str] | None = None) -> HeaderKey:
+    """``raw`` as compared with the mapping's spellings.
+
+    Case-insensitive, whitespace collapsed (non-breaking spaces included), no spaces around ``:``
+    and ``|``, typographic apostrophes and dashes made plain, and a currency suffix (``|€``,
+    ``|€/h``, ``|EUR``) removed and returned apart. A ``|`` that is part of a name
+    (``Other|Adjustment``) is kept: only a known currency symbol or an ISO code is a suffix.
+    """
+    words = currency_words if currency_words is not None else _common().currency_words
+    text = unicodedata.normalize("NFC", raw).translate(_TYPOGRAPHY)
+    text = _SPACES.sub(" ", text).strip()
+    symbol: str | None = None
+    match = _SUFFIX.search(text)
+    if match and (match["unit"] in words or _is_iso_code(match["unit"])):
+        symbol = match["unit"]
+        text = text[: match.start()].rstrip()
+    text = _AROUND_SEPARATORS.sub(r"\1", text)
+    return HeaderKey(text.casefold(), symbol)
+
+
+def _is_iso_code(text: str) -> bool:
+    return len(text) == 3 and text.isascii() and text.isupper() and is_currency(text)
+
+
+# --- common data -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CommonData:
+    """``common.toml``: zone abbreviations, currency symbols, date-order rules."""
+
+    zone_offsets: dict[str, int]  # abbreviation (upper-case) -> minutes east of UTC
+    currency_symbols: dict[str, str]  # symbol -> ISO code
+    ambiguous_symbols: frozenset[str]
+    month_first_regions: frozenset[str]
+    day_first_languages: frozenset[str]
+
+    @property
+    def currency_words(self) -> frozenset[str]:
+        return frozenset(self.currency_symbols) | self.ambiguous_symbols
+
+    def currency_of(self, symbol: str, default: str | None) -> str:
+        """The ISO code a header suffix names; ``default`` (the caller's) decides ambiguous
+        symbols. UnreadableReport when nothing decides."""
+        if _is_iso_code(symbol):
+            return symbol
+        if symbol in self.currency_symbols:
+            return self.currency_symbols[symbol]
+        if default is not None:
+            return default
+        raise UnreadableReport(
+            f"the amounts are in '{symbol}', which names several currencies: give the currency"
+        )
+
+
+_OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")
+
+
+def _data_dir() -> Traversable:
+    return resources.files(_PACKAGE).joinpath("mappings")
+
+
+@cache
+def _common() -> CommonData:
+    raw = tomllib.loads(_data_dir().joinpath("common.toml").read_text("utf-8"))
+    offsets: dict[str, int] = {}
+    for name, text in raw["zones"].items():
+        match = _OFFSET.match(text)
+        if not match:
+            raise ValueError(f"common.toml: zone {name} has offset {text!r}, expected ±HH:MM")
+        minutes = int(match[2]) * 60 + int(match[3])
+        offsets[name.upper()] = -minutes if match[1] == "-" else minutes
+    for symbol, code in raw["currency_symbols"].items():
+        if not is_currency(code):
+            raise ValueError(f"common.toml: {symbol!r} maps to {code!r}, not an ISO 4217 code")
+    return CommonData(
+        zone_offsets=offsets,
+        currency_symbols=dict(raw["currency_symbols"]),
+        ambiguous_symbols=frozenset(raw["currency_ambiguous"]["symbols"]),
+        month_first_regions=frozenset(raw["dates"]["month_first_regions"]),
+        day_first_languages=frozenset(raw["dates"]["day_first_languages"]),
+    )
+
+
+def common() -> CommonData:
+    """The shared reading rules (loaded once)."""
+    return _common()
+
+
+# --- report mappings -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnSpec:
+    """One column a report may have, in every language it is known in."""
+
+    id: str
+    type: str
+    headers: dict[str, tuple[str, ...]]  # language -> spellings as written in the data
+    scale: Decimal | None = None
+    values: dict[str, str] | None = None  # enum: normalised raw value -> canonical value
+
+    def first_header(self, language: str | None = None) -> str:
+        """How the column is usually spelled (in ``language`` when it has a spelling there)."""
+        if language and self.headers.get(language):
+            return self.headers[language][0]
+        return next(iter(self.headers.values()))[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One column in a field's recipe: its sign rule and whether it may be absent."""
+
+    column: str
+    sign: Sign = "+"
+    optional: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """How one canonical field is made from columns.
+
+    ``how`` is ``from`` (one column), ``coalesce`` (first non-empty per row), ``join`` (texts
+    joined by a space) or ``prefer`` (amounts: the first alternative whose columns are present,
+    summed; ``sum`` in the data is ``prefer`` with one all-optional alternative).
+    """
+
+    field: str
+    how: Literal["from", "coalesce", "join", "prefer"]
+    alternatives: tuple[tuple[Term, ...], ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t.column for alt in self.alternatives for t in alt))
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """One platform report type, all its languages."""
+
+    platform: str
+    report_type: str
+    languages: tuple[str, ...]
+    columns: dict[str, ColumnSpec]
+    fields: dict[str, FieldSpec]
+    detect: tuple[tuple[str, ...], ...]
+    required: tuple[tuple[str, ...], ...]
+    required_values: dict[str, str]
+    unique: tuple[str, ...]
+    exclude: frozenset[str]  # normalised headers whose presence rules this report out
+    ignored: dict[str, tuple[str, ...]]
+    # normalised header -> (column id or IGNORED, languages that spell it so)
+    index: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.platform} {self.report_type}"
+
+    def lookup(self, key: str) -> tuple[str, frozenset[str]] | None:
+        return self.index.get(key)
+
+
+def _parse_term(text: str, where: str) -> Term:
+    optional = text.endswith("?")
+    body = text[:-1] if optional else text
+    sign: Sign = "+"
+    if body.startswith("abs:"):
+        sign, body = "abs", body[4:]
+    elif body.startswith("-"):
+        sign, body = "-", body[1:]
+    elif body.startswith("+"):
+        body = body[1:]
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", body):
+        raise ValueError(f"{where}: {text!r} is not a column reference")
+    return Term(body, sign, optional)
+
+
+def _parse_field(name: str, spec: Any, where: str) -> FieldSpec:
+    if isinstance(spec, str):
+        return FieldSpec(name, "from", ((_parse_term(spec, where),),))
+    if not isinstance(spec, MappingABC) or len(spec) != 1:
+        raise ValueError(f"{where}: a field is a column name or one of join/coalesce/sum/prefer")
+    ((how, value),) = spec.items()
+    if how in ("join", "coalesce"):
+        return FieldSpec(name, how, (tuple(_parse_term(t, where) for t in value),))
+    if how == "sum":
+        terms = tuple(_parse_term(t if t.endswith("?") else t + "?", where) for t in value)
+        return FieldSpec(name, "prefer", (terms,))
+    if how == "prefer":
+        return FieldSpec(
+            name, "prefer", tuple(tuple(_parse_term(t, where) for t in alt) for alt in value)
+        )
+    raise ValueError(f"{where}: unknown recipe {how!r}")
+
+
+def _load_mapping(file_name: str, text: str, common_data: CommonData) -> Mapping:
+    raw = tomllib.loads(text)
+    where = file_name
+    languages = tuple(raw["languages"])
+    columns: dict[str, ColumnSpec] = {}
+    values_tables: dict[str, dict[str, str]] = raw.get("values", {})
+    for col_id, spec in raw["columns"].items():
+        col_type = spec["type"]
+        if col_type not in COLUMN_TYPES:
+            raise ValueError(f"{where}: column {col_id} has unknown type {col_type!r}")
+        headers = {lang: tuple(spec[lang]) for lang in spec if lang not in ("type", "scale")}
+        if not headers:
+            raise ValueError(f"{where}: column {col_id} has no header spelling")
+        for lang in headers:
+            if lang not in languages:
+                raise ValueError(f"{where}: column {col_id} uses undeclared language {lang!r}")
+        values = None
+        if col_type == "enum":
+            if col_id not in values_tables:
+                raise ValueError(f"{where}: enum column {col_id} has no [values.{col_id}]")
+            values = {_enum_key(k): v for k, v in values_tables[col_id].items()}
+        scale = Decimal(spec["scale"]) if "scale" in spec else None
+        columns[col_id] = ColumnSpec(col_id, col_type, headers, scale, values)
+
+    fields: dict[str, FieldSpec] = {}
+    for name, spec in raw["fields"].items():
+        if name not in MAPPABLE_FIELDS:
+            raise ValueError(f"{where}: {name!r} is not a canonical field a mapping can feed")
+        parsed = _parse_field(name, spec, f"{where} [fields] {name}")
+        for col_id in parsed.columns:
+            if col_id not in columns:
+                raise ValueError(f"{where}: field {name} uses unknown column {col_id!r}")
+            if columns[col_id].type not in _FIELD_TYPES[name]:
+                raise ValueError(
+                    f"{where}: field {name} cannot take column {col_id} "
+                    f"of type {columns[col_id].type}"
+                )
+        is_money = CANONICAL_SCHEMA[name] == MONEY
+        if (parsed.how == "prefer") != is_money and parsed.how != "from":
+            raise ValueError(f"{where}: field {name}: sum/prefer are for amounts only")
+        if not is_money and any(t.sign != "+" for alt in parsed.alternatives for t in alt):
+            raise ValueError(f"{where}: field {name}: signs are for amounts only")
+        fields[name] = parsed
+    used = {c for f in fields.values() for c in f.columns}
+    unused = set(columns) - used
+    if unused:
+        raise ValueError(
+            f"{where}: columns {sorted(unused)} feed no field: map them or list them in [ignored]"
+        )
+
+    def groups(key: str) -> tuple[tuple[str, ...], ...]:
+        out = tuple(tuple(g) for g in raw.get(key, []))
+        for group in out:
+            for col_id in group:
+                if col_id not in columns:
+                    raise ValueError(f"{where}: {key} names unknown column {col_id!r}")
+        return out
+
+    index: dict[str, tuple[str, frozenset[str]]] = {}
+    words = common_data.currency_words
+
+    def add(header: str, col_id: str, lang: str) -> None:
+        key = normalise_header(header, words).key
+        previous = index.get(key)
+        if previous and previous[0] != col_id:
+            raise ValueError(
+                f"{where}: header {header!r} is spelled the same as column {previous[0]}"
+            )
+        index[key] = (col_id, (previous[1] if previous else frozenset()) | {lang})
+
+    for col in columns.values():
+        for lang, spellings in col.headers.items():
+            for spelling in spellings:
+                add(spelling, col.id, lang)
+    ignored = {lang: tuple(v) for lang, v in raw.get("ignored", {}).items()}
+    for lang, spellings in ignored.items():
+        for spelling in spellings:
+            add(spelling, IGNORED, lang)
+    required_values = dict(raw.get("required_values", {}))
+    for name in required_values:
+        if name not in fields:
+            raise ValueError(f"{where}: required value {name!r} is not a mapped field")
+    unique = tuple(raw.get("unique", []))
+    for name in unique:
+        if name not in fields:
+            raise ValueError(f"{where}: unique {name!r} is not a mapped field")
+    return Mapping(
+        platform=raw["platform"],
+        report_type=raw["report_type"],
+        languages=languages,
+        columns=columns,
+        fields=fields,
+        detect=groups("detect"),
+        required=groups("required"),
+        required_values=required_values,
+        unique=unique,
+        exclude=frozenset(normalise_header(h, words).key for h in raw.get("exclude", [])),
+        ignored=ignored,
+        index=index,
+    )
+
+
+def _enum_key(raw: str) -> str:
+    return re.sub(r"[\s\-]+", "_", raw.strip().lower())
+
+
+@cache
+def _mappings() -> tuple[Mapping, ...]:
+    from fleetcore.revenue.models import ReportType
+
+    common_data = _common()
+    found: list[Mapping] = []
+    for entry in sorted(_data_dir().iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".toml") or entry.name == "common.toml":
+            continue
+        mapping = _load_mapping(entry.name, entry.read_text("utf-8"), common_data)
+        if mapping.report_type not in {t.value for t in ReportType}:
+            raise ValueError(f"{entry.name}: unknown report type {mapping.report_type!r}")
+        found.append(mapping)
+    return tuple(found)
+
+
+def mappings() -> tuple[Mapping, ...]:
+    """Every report mapping, loaded and checked once."""
+    return _mappings()
+
+
+def mapping_for(platform: str, report_type: str) -> Mapping:
+    """The mapping of one report type; UnreadableReport naming the known ones otherwise."""
+    for mapping in _mappings():
+        if mapping.platform == platform and mapping.report_type == report_type:
+            return mapping
+    known = ", ".join(sorted(m.name for m in _mappings()))
+    raise UnreadableReport(f"no reader for {platform} {report_type} (known: {known})")
+
+
+def enum_key(raw: str) -> str:
+    """An enum value as looked up in ``[values.<column>]``: lower-case, ``_`` for spaces."""
+    return _enum_key(raw)
+
+
+# --- matching a file's headers ---------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class HeaderMatch:
+    """A file's headers read with one mapping."""
+
+    mapping: Mapping
+    # position -> column id, IGNORED, or None (unknown)
+    columns: list[str | None]
+    keys: list[HeaderKey]
+    language: str | None
+    recognised: int
+
+    def positions(self, col_id: str) -> list[int]:
+        return [i for i, c in enumerate(self.columns) if c == col_id]
+
+    def present(self, col_id: str) -> bool:
+        return col_id in self.columns
+
+
+def match_headers(mapping: Mapping, headers: Sequence[str]) -> HeaderMatch:
+    """Which column each header is, for one mapping, and the language most headers are in."""
+    words = _common().currency_words
+    keys = [normalise_header(h, words) for h in headers]
+    columns: list[str | None] = []
+    votes: dict[str, int] = {}
+    for key in keys:
+        hit = mapping.lookup(key.key)
+        if hit is None:
+            columns.append(None)
+            continue
+        columns.append(hit[0])
+        if len(hit[1]) < len(mapping.languages):  # spelled alike in every language: no vote
+            for lang in hit[1]:
+                votes[lang] = votes.get(lang, 0) + 1
+    recognised = sum(1 for c in columns if c is not None)
+    language = None
+    if votes:
+        language = max(
+            mapping.languages, key=lambda lang: (votes.get(lang, 0), -_rank(mapping, lang))
+        )
+        if votes.get(language, 0) == 0:
+            language = None
+    if language is None and (len(mapping.languages) == 1 or recognised):
+        language = mapping.languages[0]
+    return HeaderMatch(mapping, columns, keys, language, recognised)
+
+
+def _rank(mapping: Mapping, lang: str) -> int:
+    return mapping.languages.index(lang)
+
+
+def detects(match: HeaderMatch) -> bool:
+    """True when the headers identify the mapping's report type."""
+    if any(k.key in match.mapping.exclude for k in match.keys):
+        return False
+    return any(all(match.present(c) for c in group) for group in match.mapping.detect)
+
+
+def all_known_keys() -> frozenset[str]:
+    """Every normalised header any mapping knows (to find the header row and delimiter)."""
+    return frozenset(k for m in _mappings() for k in m.index)

@@ -1,0 +1,284 @@
+"""Reading one file (CSV, XLSX/XLS/ODS, Bolt orders JSON) into a table of strings.
+
+Every reader returns a :class:`RawTable`: the headers as written, one polars String column per
+header (``c0``, ``c1``…, never inferred: numbers and dates are read by meaning later, once the
+file's decimal mark and date order are known), and each row's line number in the file. Blank
+lines keep their number but are dropped; a row with more fields than the header is flagged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from fleetcore.revenue.reports.decoding import decode, fall_back, find_header
+from fleetcore.revenue.reports.mapping import all_known_keys, common, normalise_header
+from fleetcore.revenue.reports.model import UnreadableReport
+
+ROW = "__row__"
+OVERFLOW = "__overflow__"
+_HEADER_SEARCH_ROWS = 20  # spreadsheets may put a title above the header
+
+
+class NotAReport(UnreadableReport):
+    """No header of any known report: in a zip, such a member is skipped, not fatal."""
+
+
+@dataclass(slots=True)
+class RawTable:
+    """A file's cells as strings, before any mapping is applied."""
+
+    headers: list[str]
+    frame: pl.DataFrame  # c0..c{n-1} String, ROW Int64, OVERFLOW String (first extra field)
+    kind: str  # "csv" | "xlsx" | "json"
+    encoding: str | None = None
+    delimiter: str | None = None
+
+    def column(self, position: int) -> str:
+        return f"c{position}"
+
+
+def _finish(frame: pl.DataFrame, width: int) -> pl.DataFrame:
+    """Drop blank rows (their line numbers stay as they were) and refuse a header-only file."""
+    cells = [f"c{i}" for i in range(width)]
+    blank = pl.all_horizontal([pl.col(c).is_null() for c in cells]) & pl.col(OVERFLOW).is_null()
+    if frame.select(blank.any()).item():  # filtering copies every column: only when needed
+        frame = frame.filter(~blank)
+    if frame.height == 0:
+        raise UnreadableReport("the file has a header but no data rows")
+    return frame
+
+
+# --- CSV -------------------------------------------------------------------------------------
+
+
+def read_csv_table(data: bytes) -> RawTable:
+    """A delimited text file: encoding, header line and delimiter detected, then one polars
+    read with every column as String."""
+    decoded = decode(data, verify=False)
+    try:
+        header = find_header(decoded.data)
+    except UnreadableReport as exc:
+        if exc.reason.startswith("no known report header"):
+            raise NotAReport(exc.reason) from exc
+        raise
+    width = len(header.headers)
+    frame: pl.DataFrame | None = None
+    attempts = [1, 16]
+    while attempts:
+        spare = attempts[0]
+        schema = {f"c{i}": pl.String() for i in range(width)}
+        schema |= {f"x{j}": pl.String() for j in range(spare)}
+        try:
+            frame = pl.read_csv(
+                decoded.data,
+                has_header=False,
+                skip_lines=header.lines_before_data,
+                separator=header.delimiter,
+                quote_char='"',
+                schema=schema,
+                missing_columns="insert",
+                raise_if_empty=False,
+            )
+            break
+        except (pl.exceptions.ComputeError, pl.exceptions.SchemaError) as exc:
+            message = str(exc)
+            if "more fields" in message or "not specified in schema" in message:
+                attempts.pop(0)
+                continue
+            if "invalid utf-8" in message and not decoded.verified:
+                # polars found a byte the first megabyte did not show: decide the encoding
+                # again on the whole file, then read it again.
+                decoded = fall_back(decoded)
+                header = find_header(decoded.data)
+                width = len(header.headers)
+                continue
+            raise UnreadableReport(
+                f"the file cannot be read as CSV: {message.splitlines()[0]}"
+            ) from exc
+    if frame is None:
+        raise UnreadableReport("some lines have many more fields than the header")
+    spares = [c for c in frame.columns if c.startswith("x")]
+    first_line = header.lines_before_data + 1
+    # with_row_index keeps polars' parse chunks as they are (an int_range column would make it
+    # copy every column into one chunk: 200 MB for the benchmark file).
+    frame = (
+        frame.with_columns(pl.coalesce([pl.col(c) for c in spares]).alias(OVERFLOW))
+        .drop(spares)
+        .with_row_index(ROW, offset=first_line)
+        .with_columns(pl.col(ROW).cast(pl.Int64))
+    )
+    if b'"' in decoded.data and decoded.data.count(b"\n") > header.lines_before_data + frame.height:
+        # Some quoted cells span lines: shift the numbers of the rows after them.
+        inner = pl.sum_horizontal(
+            [
+                pl.col(f"c{i}").str.count_matches("\n", literal=True).fill_null(0)
+                for i in range(width)
+            ]
+        )
+        frame = frame.with_columns((pl.col(ROW) + inner.cum_sum() - inner).alias(ROW))
+    return RawTable(
+        headers=header.headers,
+        frame=_finish(frame, width),
+        kind="csv",
+        encoding=decoded.encoding,
+        delimiter=header.delimiter,
+    )
+
+
+# --- spreadsheets ----------------------------------------------------------------------------
+
+
+def read_excel_table(data: bytes) -> RawTable:
+    """The first sheet holding a known header (searched in its first rows); cells as text, row
+    numbers as the spreadsheet shows them."""
+    import fastexcel
+
+    try:
+        reader = fastexcel.read_excel(data)
+    except Exception as exc:  # fastexcel raises its own error types for every corruption
+        raise UnreadableReport(f"the spreadsheet cannot be opened: {exc}") from exc
+    known = all_known_keys()
+    words = common().currency_words
+    for index, name in enumerate(reader.sheet_names):
+        try:
+            sheet = reader.load_sheet(index, header_row=None, dtypes="string", skip_rows=0)
+            table = sheet.to_polars()
+        except Exception as exc:
+            raise UnreadableReport(f"sheet '{name}' cannot be read: {exc}") from exc
+        if table.width == 0 or table.height == 0:
+            continue
+        best_row, best_score = -1, 0
+        for r, cells in enumerate(table.head(_HEADER_SEARCH_ROWS).iter_rows()):
+            score = sum(
+                1 for v in cells if v is not None and normalise_header(str(v), words).key in known
+            )
+            if score > best_score:
+                best_row, best_score = r, score
+        if best_score == 0:
+            continue
+        headers = ["" if v is None else str(v) for v in table.row(best_row)]
+        width = len(headers)
+        body = table.slice(best_row + 1).rename(
+            {old: f"c{i}" for i, old in enumerate(table.columns)}
+        )
+        body = body.with_columns(
+            pl.lit(None, dtype=pl.String).alias(OVERFLOW),
+            (pl.int_range(0, pl.len(), dtype=pl.Int64) + best_row + 2).alias(ROW),
+        )
+        return RawTable(headers=headers, frame=_finish(body, width), kind="xlsx")
+    names = ", ".join(f"'{n}'" for n in reader.sheet_names)
+    raise NotAReport(f"no sheet has a known report header (sheets: {names})")
+
+
+# --- Bolt orders JSON ------------------------------------------------------------------------
+
+
+def _orders(document: Any) -> list[Any]:
+    if isinstance(document, list):
+        return document
+    if not isinstance(document, dict):
+        raise UnreadableReport("the JSON is neither a list of orders nor a Bolt API response")
+    code = document.get("code")
+    if code is not None and str(code) != "0":
+        message = document.get("message") or document.get("error_hint") or "no message"
+        raise UnreadableReport(f"the Bolt API answered an error (code {code}: {message})")
+    data = document.get("data", document)
+    if isinstance(data, dict) and isinstance(data.get("orders"), list):
+        return list(data["orders"])
+    raise NotAReport("the JSON holds no 'orders' list (expected {code: 0, data: {orders: [...]}})")
+
+
+def _scalar(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def read_json_table(data: bytes) -> RawTable:
+    """Bolt's getFleetOrders response (or a bare list of orders): one row per order, nested
+    objects flattened with a dot; numbers kept as their exact text (never through float).
+    Row number = the order's position in the list, from 1."""
+    decoded = decode(data)
+    try:
+        document = json.loads(decoded.body, parse_float=str, parse_int=str, parse_constant=str)
+    except json.JSONDecodeError as exc:
+        raise UnreadableReport(
+            f"the file is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from exc
+    orders = _orders(document)
+    if not orders:
+        raise UnreadableReport("the response holds no orders")
+    columns: dict[str, list[str | None]] = {}
+    for position, order in enumerate(orders):
+        if not isinstance(order, dict):
+            raise UnreadableReport(f"order {position + 1} is not a JSON object")
+        flat: dict[str, str | None] = {}
+        for key, value in order.items():
+            if isinstance(value, dict):
+                for inner, inner_value in value.items():
+                    flat[f"{key}.{inner}"] = _scalar(inner_value)
+            else:
+                flat[str(key)] = _scalar(value)
+        for key in flat:
+            if key not in columns:
+                columns[key] = [None] * position
+        for key, values in columns.items():
+            values.append(flat.get(key))
+    headers = list(columns)
+    frame = pl.DataFrame(
+        {f"c{i}": columns[h] for i, h in enumerate(headers)},
+        schema={f"c{i}": pl.String() for i in range(len(headers))},
+    ).with_columns(
+        pl.lit(None, dtype=pl.String).alias(OVERFLOW),
+        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW),
+    )
+    known = all_known_keys()
+    words = common().currency_words
+    if not any(normalise_header(h, words).key in known for h in headers):
+        raise NotAReport("the orders have no field of a known report")
+    return RawTable(
+        headers=headers, frame=_finish(frame, len(headers)), kind="json", encoding=decoded.encoding
+    )
+
+
+# --- which reader ----------------------------------------------------------------------------
+
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def sniff(data: bytes) -> str:
+    """ "zip", "xlsx", "json" or "csv", from the content (the file name is not trusted)."""
+    import io
+    import zipfile
+
+    if data.startswith(_OLE2):
+        return "xlsx"
+    if data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                names = set(archive.namelist())
+        except zipfile.BadZipFile as exc:
+            raise UnreadableReport(f"the file looks like a zip but is damaged: {exc}") from exc
+        if "xl/workbook.xml" in names or "content.xml" in names:
+            return "xlsx"
+        return "zip"
+    start = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if start in (b"{", b"["):
+        return "json"
+    return "csv"
+
+
+READERS: dict[str, Callable[[bytes], RawTable]] = {
+    "csv": read_csv_table,
+    "xlsx": read_excel_table,
+    "json": read_json_table,
+}

@@ -1,0 +1,967 @@
+"""Platform report imports: upload → validate (the preview) → commit → roll back.
+
+How an import runs (``docs/imports.md`` tells the user's side):
+
+1. ``fleetcore.revenue.reports.read_report`` parses the file into canonical columns (polars,
+   vectorised; a zip gives one report per member, each its own import).
+2. The frame is ``COPY``-ed into a temporary staging table (PostgreSQL refuses ``COPY FROM``
+   into tables under row-level security; the staging table has none and dies with the
+   transaction), and everything that needs the database is checked set-based in SQL: the
+   platform account of each row (through ``trp_platform_accounts``, never by name), duplicates
+   inside the file and against committed imports, trip amounts and times the trips table would
+   refuse, one currency per report.
+3. The preview (counts, ``accounts[]``, ``errors[]``, unknown columns) is stored on the import,
+   the row errors as a CSV in the storage backend. Nothing else is written: staging is gone at
+   the end of the request, and the raw file is kept so commit can re-read it.
+4. Commit re-reads and re-validates the file in its transaction (links or other imports may have
+   changed since the preview), then writes, set-based: ``rev_import_rows``, trips upserted by
+   (platform, external trip id) with unchanged rows skipped, and the driver revenues of every
+   (driver, week) the rows touch. All of it or nothing: one transaction.
+5. Rollback removes what commit wrote, while no confirmed settlement covers the period.
+
+Amounts are never added in Python: sums happen in SQL on ``numeric``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, cast
+
+import polars as pl
+import psycopg
+from sqlalchemy import Select, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from fleetcore.admin.models import Tenant
+from fleetcore.core.auth import Actor, tenant_of
+from fleetcore.core.db import ActorType
+from fleetcore.core.errors import Conflict, NotFound, ValidationProblem
+from fleetcore.core.export import csv_cell
+from fleetcore.core.pagination import PageParams, keyset_page
+from fleetcore.core.periods import period_containing, period_of_week
+from fleetcore.core.versioning import check_if_match, refresh_version
+from fleetcore.documents.storage import DocumentStorage, StorageError
+from fleetcore.reference.models import Platform
+from fleetcore.revenue.models import ImportStatus, ReportType, RevenueImport
+from fleetcore.revenue.reports import (
+    CANONICAL_SCHEMA,
+    ParsedReport,
+    RowError,
+    UnreadableReport,
+    read_report,
+)
+from fleetcore.trips.models import PlatformAccount
+
+MONEY_PRECEDENCE: dict[str, int] = {
+    ReportType.PAYMENTS_ORDER.value: 1,
+    ReportType.PAYMENTS_DRIVER.value: 2,
+    ReportType.BOLT_ORDERS.value: 1,
+    ReportType.BOLT_WEEKLY.value: 2,
+}
+"""Report types that carry money, finest first. For one driver, platform and week the driver
+revenue (and the settlement) is computed from the finest type present, so a weekly summary and
+the per-transaction report of the same week are never added together. Trip activity reports
+carry no money."""
+
+SUMMARY_TYPES = frozenset({ReportType.PAYMENTS_DRIVER.value, ReportType.BOLT_WEEKLY.value})
+"""Weekly per-driver totals: no dates in the file, the period is given by the user."""
+
+MAX_ERRORS_IN_SUMMARY = 1000
+"""Row errors kept in the import's summary; all of them are in the downloadable CSV."""
+
+MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+
+Progress = Callable[[str, int], None]
+"""Progress of a long import: ``("read", percent)`` while the file is parsed, then
+``("stage", rows)`` as rows are copied into staging (CLI progress bar)."""
+
+# A time-ordered UUIDv7 computed in SQL (PostgreSQL 15 has no uuidv7()): the 48-bit Unix
+# millisecond timestamp over the first six bytes of a random UUID, then version 7 and the RFC
+# variant, like the ids the ORM gives (``core.orm.new_id``).
+UUID7_SQL = (
+    "encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing"
+    " substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)"
+    " FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid"
+)
+
+_SQL_TYPES: dict[str, str] = {
+    "row_number": "bigint", "duration_s": "bigint", "distance_km": "numeric(10,3)",
+    "valid": "boolean", "extra": "jsonb",
+}
+
+
+def _sql_type(name: str, dtype: pl.DataType) -> str:
+    if name in _SQL_TYPES:
+        return _SQL_TYPES[name]
+    if isinstance(dtype, pl.Datetime):
+        return "timestamptz"
+    if isinstance(dtype, pl.Decimal):
+        return "numeric(18,4)"
+    return "text"
+
+
+# Which columns identify "the same row" per report type, for duplicate detection.
+_DUPLICATE_KEY: dict[str, str] = {
+    ReportType.PAYMENTS_ORDER.value: "external_transaction_id",
+    ReportType.TRIP_ACTIVITY.value: "external_trip_id",
+    ReportType.BOLT_ORDERS.value: "external_trip_id",
+    ReportType.PAYMENTS_DRIVER.value: "platform_account_ref",
+    ReportType.BOLT_WEEKLY.value: "platform_account_ref",
+}
+
+# Rows that describe a trip itself (and so create or update ``trp_trips``). In Uber's
+# per-transaction report the trip is the "trip completed order" row; tips and fare adjustments
+# of a trip (possibly an older one) stay report rows, settled as what they are.
+_TRIP_ROW: dict[str, str] = {
+    ReportType.PAYMENTS_ORDER.value: (
+        "s.external_trip_id IS NOT NULL AND (s.description IS NULL"
+        " OR strpos(s.description, 'complete') > 0)"),
+    ReportType.TRIP_ACTIVITY.value: "s.external_trip_id IS NOT NULL",
+    ReportType.BOLT_ORDERS.value: "s.external_trip_id IS NOT NULL",
+}
+
+_MONEY_COLUMNS = ("earnings", "fare_gross", "commission", "tip", "tolls", "cash_collected",
+                  "payout", "promotions", "adjustments")
+
+
+class UnreadableImport(ValidationProblem):
+    """The file cannot be read as a whole: one clear reason, nothing recorded."""
+
+    slug, title = "unreadable-report", "The report cannot be read"
+
+
+class DuplicateImport(Conflict):
+    """The same file (sha256) is already validated or committed."""
+
+    slug, title = "duplicate-import", "This report was already imported"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportUpload:
+    """One uploaded report file and what the user said about it."""
+
+    file_name: str
+    data: bytes
+    platform: str | None = None
+    report_type: str | None = None
+    currency: str | None = None
+    # Any day of the week a weekly summary covers (those files carry no dates).
+    period_start: date | None = None
+    # "." or ",": settles a file whose amounts cannot show their decimal mark.
+    decimal_mark: str | None = None
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What validating a staged report found (kept in ``RevenueImport.summary``)."""
+
+    rows_total: int = 0
+    rows_rejected: int = 0
+    rows_duplicate: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    accounts: list[dict[str, Any]] = field(default_factory=list)
+    currency: str | None = None
+
+
+@contextmanager
+def _timed(timings: dict[str, int], phase: str) -> Iterator[None]:
+    """Add the phase's wall time (ms) to ``timings``: kept in the summary, so a slow import
+    says where its time went."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[phase] = timings.get(phase, 0) + round((time.perf_counter() - started) * 1000)
+
+
+# --- small lookups -----------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _field_error(name: str, message: str) -> ValidationProblem:
+    return ValidationProblem(message, errors=[{"field": name, "message": message}])
+
+
+def _tenant_zone(session: Session, tenant_id: uuid.UUID) -> tuple[str, str]:
+    row = session.execute(select(Tenant.timezone, Tenant.country)
+                          .where(Tenant.id == tenant_id)).one_or_none()
+    if row is None:
+        raise NotFound("No tenant is open.")
+    return str(row[0]), str(row[1])
+
+
+def _platform_by_code(session: Session, code: str) -> Platform:
+    platform = session.scalar(select(Platform).where(Platform.code == code))
+    if platform is None:
+        raise _field_error("platform", f"No platform with the code {code!r}.")
+    return platform
+
+
+def _platform_code(session: Session, platform_id: uuid.UUID) -> str:
+    code = session.scalar(select(Platform.code).where(Platform.id == platform_id))
+    if code is None:
+        raise NotFound("No such platform.")
+    return code
+
+
+def _raw(session: Session) -> psycopg.Connection[Any]:
+    """The psycopg connection under the session (for COPY), in the session's transaction."""
+    session.flush()
+    return cast("psycopg.Connection[Any]", session.connection().connection.driver_connection)
+
+
+def _importer(actor: Actor) -> uuid.UUID | None:
+    return actor.id if actor.type is ActorType.MEMBER else None
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def _read(upload: ImportUpload, country: str, timezone: str,
+          progress: Progress | None = None) -> list[ParsedReport]:
+    def reading(percent: int) -> None:
+        if progress is not None:
+            progress("read", percent)
+
+    try:
+        return read_report(upload.data, upload.file_name, platform=upload.platform,
+                           report_type=upload.report_type, currency=upload.currency,
+                           default_region=country, timezone=timezone,
+                           decimal_mark=upload.decimal_mark, progress=reading)
+    except UnreadableReport as exc:
+        where = f" ({exc.source})" if exc.source and exc.source != upload.file_name else ""
+        raise UnreadableImport(f"{exc.reason}{where}",
+                               errors=[{"field": "file", "message": exc.reason}]) from exc
+
+
+def _member_bytes(upload: ImportUpload, source: str) -> bytes:
+    """The bytes of one report: the upload itself, or the zip member it came from."""
+    if source == upload.file_name or not zipfile.is_zipfile(io.BytesIO(upload.data)):
+        return upload.data
+    with zipfile.ZipFile(io.BytesIO(upload.data)) as archive:
+        return archive.read(source)
+
+
+def _period(parsed: ParsedReport, upload_period: date | None,
+            timezone: str) -> tuple[datetime, datetime]:
+    """The weeks the report covers (in the tenant's zone): from its dates, or the week the user
+    named for a weekly summary (which has none)."""
+    if parsed.report_type in SUMMARY_TYPES or parsed.period_start is None:
+        if upload_period is None:
+            raise _field_error(
+                "period_start",
+                "This report has no dates: give any day of the week it covers (period_start).")
+        week = period_of_week(upload_period, timezone)
+        return week.start, week.end
+    assert parsed.period_end is not None
+    return (period_containing(parsed.period_start, timezone).start,
+            period_containing(parsed.period_end, timezone).end)
+
+
+# --- staging and validation --------------------------------------------------------------------
+
+
+def _stage(session: Session, parsed: ParsedReport,
+           progress: Progress | None = None) -> str:
+    """COPY the parsed rows into a new temporary table; returns its name."""
+    stage = f"rev_stage_{uuid.uuid4().hex[:12]}"
+    columns = list(CANONICAL_SCHEMA)
+    ddl = ", ".join(f"{name} {_sql_type(name, dtype)}" for name, dtype in CANONICAL_SCHEMA.items())
+    conn = _raw(session)
+    frame = parsed.rows.select(columns)
+    with conn.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {stage} ({ddl}, driver_id uuid, platform_account_id uuid,"
+            " rejected boolean NOT NULL DEFAULT false, duplicate boolean NOT NULL DEFAULT false,"
+            " reject_column text, reject_value text, reject_reason text) ON COMMIT DROP")
+        with cursor.copy(f"COPY {stage} ({', '.join(columns)}) FROM STDIN (FORMAT csv)") as copy:
+            for chunk in frame.iter_slices(100_000):
+                copy.write(chunk.write_csv(include_header=False))
+                if progress is not None:
+                    progress("stage", chunk.height)
+        cursor.execute(f"UPDATE {stage} SET rejected = true WHERE NOT valid")
+        cursor.execute(f"CREATE INDEX ON {stage} (row_number)")
+        cursor.execute(f"ANALYZE {stage}")
+    return stage
+
+
+def _reject(cursor: psycopg.Cursor[Any], stage: str, where: str, column: str, value: str,
+            reason: str, params: dict[str, Any] | None = None,
+            from_clause: str = "") -> None:
+    """Mark the still-accepted rows matching ``where`` rejected with one reason (SQL texts)."""
+    cursor.execute(
+        f"UPDATE {stage} s SET rejected = true, reject_column = {column},"
+        f" reject_value = {value}, reject_reason = {reason} {from_clause}"
+        f" WHERE NOT s.rejected AND ({where})", params or {})
+
+
+def _validate(session: Session, stage: str, imp: RevenueImport, parsed: ParsedReport,
+              tenant_id: uuid.UUID) -> _Outcome:
+    """The database checks, set-based, and the preview they give."""
+    report_type = parsed.report_type
+    params: dict[str, Any] = {"tenant": tenant_id, "platform": imp.platform_id,
+                              "report_type": report_type, "period_start": imp.period_start,
+                              "import": imp.id}
+    conn = _raw(session)
+    with conn.cursor() as cursor:
+        # Who each row belongs to: the live platform account with that identifier.
+        cursor.execute(
+            f"UPDATE {stage} s SET driver_id = pa.driver_id, platform_account_id = pa.id"
+            " FROM trp_platform_accounts pa WHERE pa.tenant_id = %(tenant)s"
+            " AND pa.platform_id = %(platform)s AND pa.deleted_at IS NULL"
+            " AND pa.external_account_id = s.platform_account_ref", params)
+
+        # One currency per report: the report's is the one most rows carry.
+        cursor.execute(
+            f"SELECT currency FROM {stage} WHERE NOT rejected AND currency IS NOT NULL"
+            " GROUP BY currency ORDER BY count(*) DESC, currency LIMIT 1")
+        found = cursor.fetchone()
+        currency = found[0] if found else None
+        if currency is not None:
+            _reject(cursor, stage, "s.currency IS DISTINCT FROM %(currency)s"
+                    " AND s.currency IS NOT NULL", "'currency'", "s.currency",
+                    "'the currency differs from the report''s (' || %(currency)s || ')'",
+                    {"currency": currency})
+        money = " OR ".join(f"s.{c} IS NOT NULL" for c in _MONEY_COLUMNS)
+        _reject(cursor, stage, f"s.currency IS NULL AND ({money})", "'currency'", "NULL",
+                "'an amount without a currency'")
+
+        # What the trips table would refuse, said per row instead of failing the commit.
+        trip_row = _TRIP_ROW.get(report_type)
+        if trip_row is not None:
+            for column, label in (("fare_gross", "fare"), ("tip", "tip"), ("tolls", "tolls"),
+                                  ("commission", "commission"),
+                                  ("cash_collected", "cash collected"),
+                                  ("distance_km", "distance"), ("duration_s", "duration")):
+                _reject(cursor, stage, f"({trip_row}) AND s.{column} < 0", f"'{column}'",
+                        f"s.{column}::text", f"'a trip''s {label} cannot be negative'")
+            _reject(cursor, stage, f"({trip_row}) AND s.started_at < s.requested_at",
+                    "'started_at'", "s.started_at::text",
+                    "'the trip starts before it was requested'")
+            _reject(cursor, stage,
+                    f"({trip_row}) AND COALESCE(s.ended_at, s.occurred_at) < s.started_at",
+                    "'ended_at'", "COALESCE(s.ended_at, s.occurred_at)::text",
+                    "'the trip ends before it starts'")
+
+        # Duplicates inside the file: the first occurrence stays, later ones are rejected.
+        key = _DUPLICATE_KEY[report_type]
+        cursor.execute(
+            f"UPDATE {stage} s SET rejected = true, duplicate = true,"
+            f" reject_column = '{key}', reject_value = s.{key},"
+            " reject_reason = 'duplicate of row ' || f.first_row"
+            f" FROM (SELECT row_number, min(row_number) OVER (PARTITION BY {key}) AS first_row"
+            f"       FROM {stage} WHERE NOT rejected AND {key} IS NOT NULL) f"
+            " WHERE f.row_number = s.row_number AND f.first_row <> s.row_number")
+
+        # Duplicates of rows already committed by another import of the same kind — rows that
+        # carry money, which must never count twice. A trip activity report carries none: its
+        # re-import is an upsert (corrected trips updated, the others skipped unchanged).
+        same_row = (
+            "r.platform_account_ref = s.platform_account_ref AND i.period_start = %(period_start)s"
+            if report_type in SUMMARY_TYPES else f"r.{key} = s.{key}")
+        cursor.execute(
+            f"UPDATE {stage} s SET rejected = true, duplicate = true,"
+            f" reject_column = '{key}', reject_value = s.{key},"
+            " reject_reason = 'already imported (import ' || r.import_id || ', row '"
+            " || r.row_number || ')'"
+            " FROM rev_import_rows r JOIN rev_revenue_imports i"
+            "   ON i.tenant_id = r.tenant_id AND i.id = r.import_id"
+            " WHERE NOT s.rejected AND r.tenant_id = %(tenant)s"
+            " AND r.platform_id = %(platform)s AND i.status = 'committed'"
+            f" AND i.report_type = %(report_type)s AND i.id <> %(import)s AND {same_row}"
+            " AND %(report_type)s <> 'trip_activity'", params)
+
+        cursor.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE rejected),"
+            f" count(*) FILTER (WHERE duplicate) FROM {stage}")
+        total, rejected, duplicate = cursor.fetchone() or (0, 0, 0)
+        cursor.execute(
+            "SELECT platform_account_ref, max(account_name), count(*), sum(earnings),"
+            " sum(cash_collected), sum(payout), currency, (array_agg(driver_id))[1]"
+            f" FROM {stage} WHERE NOT rejected GROUP BY platform_account_ref, currency"
+            " ORDER BY max(account_name) NULLS LAST, platform_account_ref NULLS LAST")
+        accounts = [
+            {"platform_account": ref, "name": name, "rows": rows,
+             "earnings": _amount(earnings, cur), "cash_collected": _amount(cash, cur),
+             "payout": _amount(payout, cur), "currency": cur,
+             "driver_id": str(driver) if driver else None}
+            for ref, name, rows, earnings, cash, payout, cur, driver in cursor.fetchall()]
+        cursor.execute(
+            f"SELECT row_number, reject_column, reject_value, reject_reason FROM {stage}"
+            " WHERE rejected AND reject_reason IS NOT NULL ORDER BY row_number")
+        # The SQL checks name canonical fields; the user sees the file's headers.
+        sql_errors = [{"row": r, "column": parsed.header_of(c) if c else None, "value": v,
+                       "reason": why} for r, c, v, why in cursor.fetchall()]
+    # The reader already rejects repeats inside the file ("duplicate of row N"); the database
+    # adds the repeats of committed rows. Both count as duplicates.
+    duplicate += len({e.row for e in parsed.errors if e.reason.startswith("duplicate")})
+    errors = sorted([_error_dict(e) for e in parsed.errors] + sql_errors,
+                    key=lambda e: (e["row"], e["column"] or ""))
+    return _Outcome(rows_total=int(total), rows_rejected=int(rejected),
+                    rows_duplicate=int(duplicate), errors=errors, accounts=accounts,
+                    currency=currency)
+
+
+def _amount(value: Any, currency: str | None) -> dict[str, str] | None:
+    if value is None or currency is None:
+        return None
+    from fleetcore.core.money import Money
+
+    return Money(value, currency).to_api()
+
+
+def _error_dict(error: RowError) -> dict[str, Any]:
+    return {"row": error.row, "column": error.column, "value": error.value,
+            "reason": error.reason}
+
+
+def _errors_csv(errors: Sequence[dict[str, Any]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["row", "column", "value", "reason"])
+    for e in errors:
+        # Values come from the uploaded file: a cell a spreadsheet would run is neutralised.
+        writer.writerow([e["row"], csv_cell(e["column"]), csv_cell(e["value"]),
+                         csv_cell(e["reason"])])
+    return buffer.getvalue().encode("utf-8")
+
+
+def _record(session: Session, imp: RevenueImport, parsed: ParsedReport, outcome: _Outcome,
+            storage: DocumentStorage) -> None:
+    """Store the preview on the import (and the full error list in the storage backend)."""
+    imp.rows_total = outcome.rows_total
+    imp.rows_invalid = outcome.rows_rejected
+    imp.rows_duplicate = outcome.rows_duplicate
+    imp.rows_valid = outcome.rows_total - outcome.rows_rejected
+    imp.locale = parsed.locale
+    imp.encoding = parsed.encoding
+    imp.delimiter = parsed.delimiter
+    if outcome.errors:
+        key = f"{imp.tenant_id}/{uuid.uuid4()}"
+        storage.put(key, io.BytesIO(_errors_csv(outcome.errors)), "text/csv")
+        if imp.errors_storage_key:
+            storage.delete(imp.errors_storage_key)
+        imp.errors_storage_key = key
+    imp.error_summary = (f"{len(outcome.errors)} row errors" if outcome.errors else None)
+    previous = dict(imp.summary or {})
+    imp.summary = {
+        **previous,
+        "currency": outcome.currency,
+        "accounts": outcome.accounts,
+        "unknown_accounts": sum(1 for a in outcome.accounts if a["driver_id"] is None),
+        "errors": outcome.errors[:MAX_ERRORS_IN_SUMMARY],
+        "errors_total": len(outcome.errors),
+        "unknown_columns": list(parsed.unknown_columns),
+        "decimal_comma": parsed.decimal_comma,
+    }
+
+
+# --- upload, validate ----------------------------------------------------------------------------
+
+
+def _refuse_duplicate(session: Session, platform_id: uuid.UUID, sha256: str,
+                      exclude: uuid.UUID | None = None) -> None:
+    stmt = select(RevenueImport.id, RevenueImport.status, RevenueImport.file_name).where(
+        RevenueImport.platform_id == platform_id, RevenueImport.sha256 == sha256,
+        RevenueImport.status.in_((ImportStatus.VALIDATED.value, ImportStatus.COMMITTED.value)))
+    if exclude is not None:
+        stmt = stmt.where(RevenueImport.id != exclude)
+    first = session.execute(stmt.limit(1)).one_or_none()
+    if first is not None:
+        raise DuplicateImport(
+            f"This file was already imported as {first.file_name!r} ({first.status}).",
+            existing_import_id=str(first.id),
+            existing_import=f"/v1/revenue-imports/{first.id}")
+
+
+def _flush_import(session: Session, imp: RevenueImport) -> None:
+    """Flush; two uploads of one file at once meet the unique index: the second is a 409."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        name = getattr(getattr(exc.orig, "diag", None), "constraint_name", None) or ""
+        if name == "uq_rev_revenue_imports_sha256_active":
+            assert imp.platform_id is not None
+            _refuse_duplicate(session, imp.platform_id, imp.sha256, exclude=imp.id)
+            raise DuplicateImport("This file is being imported by another request.") from exc
+        raise
+
+
+def upload_import(
+    session: Session, actor: Actor, storage: DocumentStorage, *, upload: ImportUpload,
+    commit: bool = False, progress: Progress | None = None,
+) -> list[RevenueImport]:
+    """Read, store and validate an uploaded report (one import per report in a zip); with
+    ``commit``, commit each straight away from the same staged rows (read once)."""
+    tenant_id = tenant_of(actor)
+    timezone, country = _tenant_zone(session, tenant_id)
+    if upload.platform is not None:
+        _platform_by_code(session, upload.platform)
+    if not upload.data:
+        raise UnreadableImport("The file is empty.",
+                               errors=[{"field": "file", "message": "the file is empty"}])
+    if len(upload.data) > MAX_UPLOAD_BYTES:
+        raise _field_error("file", f"The file is larger than {MAX_UPLOAD_BYTES} bytes.")
+    timings: dict[str, int] = {}
+    with _timed(timings, "read"):
+        reports = _read(upload, country, timezone, progress)
+    imports: list[RevenueImport] = []
+    for parsed in reports:
+        data = _member_bytes(upload, parsed.source)
+        sha256 = hashlib.sha256(data).hexdigest()
+        platform = _platform_by_code(session, parsed.platform)
+        _refuse_duplicate(session, platform.id, sha256)
+        start, end = _period(parsed, upload.period_start, timezone)
+        imp = RevenueImport(
+            tenant_id=tenant_id, platform_id=platform.id, report_type=parsed.report_type,
+            period_start=start, period_end=end, file_name=_clean_name(parsed.source),
+            sha256=sha256, size_bytes=len(data), storage_key="pending",
+            status=ImportStatus.VALIDATING.value, imported_by=_importer(actor),
+            started_at=_now(), summary={}, created_by=actor.id, updated_by=actor.id,
+            extra={"currency": upload.currency, "decimal_mark": upload.decimal_mark,
+                   "source": parsed.source},
+        )
+        session.add(imp)
+        session.flush()
+        imp.storage_key = storage.put(f"{tenant_id}/{imp.id}", io.BytesIO(data),
+                                      "application/octet-stream")
+        with _timed(timings, "stage"):
+            stage = _stage(session, parsed, progress)
+        with _timed(timings, "validate"):
+            outcome = _validate(session, stage, imp, parsed, tenant_id)
+            _record(session, imp, parsed, outcome, storage)
+        imp.status = ImportStatus.VALIDATED.value
+        imp.validated_at = _now()
+        _flush_import(session, imp)
+        if commit:
+            _commit_staged(session, actor, imp, stage, parsed.report_type, timings)
+        imp.summary = {**imp.summary, "timings_ms": dict(timings)}
+        refresh_version(session, imp)
+        _drop(session, stage)
+        imports.append(imp)
+    return imports
+
+
+def _clean_name(name: str) -> str:
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip() or "report"
+    return base[:255]
+
+
+def _drop(session: Session, stage: str) -> None:
+    with _raw(session).cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {stage}")
+
+
+def _reread(session: Session, imp: RevenueImport, storage: DocumentStorage,
+            progress: Progress | None = None) -> ParsedReport:
+    """Parse the stored file again (commit and re-validation see the current database)."""
+    assert imp.platform_id is not None
+    assert imp.report_type is not None
+    try:
+        data = storage.read(imp.storage_key)
+    except StorageError as exc:
+        raise Conflict("The stored report file is missing; upload it again.") from exc
+    timezone, country = _tenant_zone(session, imp.tenant_id)
+    upload = ImportUpload(file_name=imp.file_name, data=data,
+                          platform=_platform_code(session, imp.platform_id),
+                          report_type=imp.report_type,
+                          currency=(imp.extra or {}).get("currency"),
+                          decimal_mark=(imp.extra or {}).get("decimal_mark"))
+    reports = _read(upload, country, timezone, progress)
+    return reports[0]
+
+
+def get_import(session: Session, actor: Actor, import_id: uuid.UUID) -> RevenueImport:
+    """One import, or 404."""
+    imp = session.scalar(select(RevenueImport).where(RevenueImport.id == import_id))
+    if imp is None:
+        raise NotFound("No such import.")
+    return imp
+
+
+def imports_query(actor: Actor, *, status: str | None = None,
+                  platform_id: uuid.UUID | None = None,
+                  report_type: str | None = None) -> Select[Any]:
+    """The filtered imports (list and CSV)."""
+    stmt = select(RevenueImport).where(RevenueImport.tenant_id == tenant_of(actor))
+    if status is not None:
+        stmt = stmt.where(RevenueImport.status == status)
+    if platform_id is not None:
+        stmt = stmt.where(RevenueImport.platform_id == platform_id)
+    if report_type is not None:
+        stmt = stmt.where(RevenueImport.report_type == report_type)
+    return stmt
+
+
+def list_imports(session: Session, actor: Actor, params: PageParams,
+                 **filters: Any) -> tuple[list[RevenueImport], str | None]:
+    """A page of imports, newest first."""
+    return keyset_page(session, imports_query(actor, **filters), [RevenueImport.id], params,
+                       descending=True)
+
+
+def revalidate_import(session: Session, actor: Actor, storage: DocumentStorage,
+                      import_id: uuid.UUID, *, if_match: str | None = None) -> RevenueImport:
+    """Validate a previewed import again (after linking accounts, or another import)."""
+    imp = get_import(session, actor, import_id)
+    check_if_match(if_match, imp.version)
+    if imp.status != ImportStatus.VALIDATED.value:
+        raise Conflict(f"Only a validated import can be validated again (this one is "
+                       f"{imp.status}).")
+    parsed = _reread(session, imp, storage)
+    stage = _stage(session, parsed)
+    _record(session, imp, parsed, _validate(session, stage, imp, parsed, imp.tenant_id), storage)
+    imp.validated_at = _now()
+    imp.updated_by = actor.id
+    refresh_version(session, imp)
+    _drop(session, stage)
+    return imp
+
+
+def import_errors(storage: DocumentStorage, imp: RevenueImport) -> Iterator[bytes]:
+    """The import's row errors as CSV (header only when there are none)."""
+    if imp.errors_storage_key is None:
+        return iter([b"row,column,value,reason\r\n"])
+    return storage.open(imp.errors_storage_key)
+
+
+# --- commit ------------------------------------------------------------------------------------
+
+
+def commit_import(
+    session: Session, actor: Actor, storage: DocumentStorage, import_id: uuid.UUID, *,
+    if_match: str | None = None, progress: Progress | None = None,
+) -> RevenueImport:
+    """Write the import's valid rows, its trips and the driver revenues they change: all or
+    nothing (the request's transaction)."""
+    imp = session.scalar(select(RevenueImport).where(RevenueImport.id == import_id)
+                         .with_for_update())
+    if imp is None:
+        raise NotFound("No such import.")
+    check_if_match(if_match, imp.version)
+    if imp.status != ImportStatus.VALIDATED.value:
+        raise Conflict(f"Only a validated import can be committed (this one is {imp.status}).")
+    timings: dict[str, int] = {}
+    with _timed(timings, "read"):
+        parsed = _reread(session, imp, storage)
+    with _timed(timings, "stage"):
+        stage = _stage(session, parsed, progress)
+    with _timed(timings, "validate"):
+        outcome = _validate(session, stage, imp, parsed, imp.tenant_id)
+        _record(session, imp, parsed, outcome, storage)
+    _commit_staged(session, actor, imp, stage, parsed.report_type, timings)
+    imp.summary = {**imp.summary, "timings_ms": timings}
+    refresh_version(session, imp)
+    _drop(session, stage)
+    return imp
+
+
+def _commit_staged(session: Session, actor: Actor, imp: RevenueImport, stage: str,
+                   report_type: str, timings: dict[str, int]) -> None:
+    """Write the validated staged rows and mark the import committed."""
+    trips = _write(session, stage, imp, report_type, timings)
+    imp.summary = {**imp.summary, "trips": trips}
+    imp.status = ImportStatus.COMMITTED.value
+    imp.committed_at = _now()
+    imp.updated_by = actor.id
+    session.flush()
+    assert imp.platform_id is not None
+    with _timed(timings, "driver_revenues"):
+        _recompute_revenues(session, imp.tenant_id, imp.platform_id,
+                            "r.import_id = %(import)s", {"import": imp.id})
+
+
+def _write(session: Session, stage: str, imp: RevenueImport, report_type: str,
+           timings: dict[str, int]) -> dict[str, int]:
+    """INSERT the import rows, upsert the trips; returns the trip counts."""
+    params = {"tenant": imp.tenant_id, "platform": imp.platform_id, "import": imp.id}
+    conn = _raw(session)
+    with conn.cursor() as cursor, _timed(timings, "import_rows"):
+        cursor.execute(
+            "INSERT INTO rev_import_rows (id, tenant_id, import_id, row_number, platform_id,"
+            " platform_account_ref, driver_id, external_trip_id, external_transaction_id,"
+            " occurred_at, description, earnings, fare_gross, commission, tip, tolls,"
+            " cash_collected, payout, promotions, adjustments, currency, extra_columns)"
+            f" SELECT {UUID7_SQL}, %(tenant)s, %(import)s, row_number, %(platform)s,"
+            " platform_account_ref, driver_id, external_trip_id, external_transaction_id,"
+            " occurred_at, description, earnings, fare_gross, commission, tip, tolls,"
+            # A row without money (trip activity) still names a currency: the fleet's.
+            " cash_collected, payout, promotions, adjustments,"
+            " COALESCE(currency, (SELECT default_currency FROM adm_tenants"
+            "   WHERE id = %(tenant)s)), extra"
+            f" FROM {stage} WHERE NOT rejected ORDER BY row_number", params)
+    with conn.cursor() as cursor, _timed(timings, "trips"):
+        trip_row = _TRIP_ROW.get(report_type)
+        if trip_row is None:
+            return {"created": 0, "updated": 0, "unchanged": 0}
+        # A money report knows nothing of the trip's status and times beyond the moment it
+        # was paid: it fills what it knows and keeps what a trip activity report said.
+        money_only = report_type == ReportType.PAYMENTS_ORDER.value
+        status = "t.status" if money_only else "EXCLUDED.status"
+        kept = ("platform_account_id", "driver_id", "vehicle_id", "service_type",
+                "requested_at", "started_at", "ended_at", "distance_km", "duration_s",
+                "fare_gross", "tip", "tolls", "platform_commission", "cash_collected",
+                "net_earnings", "currency", "payment_method")
+        new_values = ", ".join(f"COALESCE(EXCLUDED.{c}, t.{c})" for c in kept)
+        old_values = ", ".join(f"t.{c}" for c in kept)
+        assignments = ", ".join(f"{c} = COALESCE(EXCLUDED.{c}, t.{c})" for c in kept)
+        cursor.execute(
+            "WITH candidates AS ("
+            " SELECT DISTINCT ON (s.external_trip_id) s.*, v.id AS vehicle_id"
+            # The fleet's plates, compared without spaces and dashes (one hash join).
+            f" FROM {stage} s LEFT JOIN (SELECT DISTINCT ON (plate) plate, id FROM ("
+            "   SELECT regexp_replace(upper(licence_plate), '[^A-Z0-9]', '', 'g') AS plate, id"
+            "   FROM flt_vehicles WHERE tenant_id = %(tenant)s AND deleted_at IS NULL) p"
+            "   ORDER BY plate, id) v"
+            "   ON v.plate = regexp_replace(upper(s.vehicle_plate), '[^A-Z0-9]', '', 'g')"
+            f" WHERE NOT s.rejected AND {trip_row}"
+            " ORDER BY s.external_trip_id, s.row_number),"
+            " written AS ("
+            " INSERT INTO trp_trips AS t (id, tenant_id, platform_id, external_trip_id,"
+            " platform_account_id, driver_id, vehicle_id, status, service_type, requested_at,"
+            " started_at, ended_at, distance_km, duration_s, fare_gross, tip, tolls,"
+            " platform_commission, cash_collected, net_earnings, currency, payment_method,"
+            " import_id)"
+            f" SELECT {UUID7_SQL}, %(tenant)s, %(platform)s, c.external_trip_id,"
+            " c.platform_account_id, c.driver_id, c.vehicle_id,"
+            " COALESCE(c.trip_status, 'completed'), c.service_type, c.requested_at,"
+            " c.started_at, COALESCE(c.ended_at, c.occurred_at), c.distance_km, c.duration_s,"
+            " c.fare_gross, c.tip, c.tolls, c.commission, c.cash_collected, c.earnings,"
+            " CASE WHEN c.fare_gross IS NULL AND c.tip IS NULL AND c.tolls IS NULL"
+            "  AND c.commission IS NULL AND c.cash_collected IS NULL AND c.earnings IS NULL"
+            "  THEN NULL ELSE c.currency END,"
+            " c.payment_method, %(import)s FROM candidates c"
+            " ON CONFLICT (tenant_id, platform_id, external_trip_id) DO UPDATE SET"
+            f" {assignments}, status = {status}, import_id = EXCLUDED.import_id,"
+            " deleted_at = NULL"
+            f" WHERE ({old_values}, t.status, t.deleted_at IS NULL)"
+            f" IS DISTINCT FROM ({new_values}, {status}, true)"
+            " RETURNING (t.xmax = 0) AS inserted)"
+            " SELECT (SELECT count(*) FROM candidates),"
+            " count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"
+            " FROM written", params)
+        candidates, created, updated = cursor.fetchone() or (0, 0, 0)
+    return {"created": int(created), "updated": int(updated),
+            "unchanged": int(candidates) - int(created) - int(updated)}
+
+
+def _recompute_revenues(session: Session, tenant_id: uuid.UUID, platform_id: uuid.UUID | None,
+                        rows_where: str, params: dict[str, Any]) -> None:
+    """Recompute ``rev_driver_revenues`` for every (driver, week) that the import rows matching
+    ``rows_where`` (alias ``r``, joined to their import ``i``) fall in."""
+    timezone, _ = _tenant_zone(session, tenant_id)
+    precedence = ", ".join(f"('{t}', {rank})" for t, rank in MONEY_PRECEDENCE.items())
+    args = {**params, "tenant": tenant_id, "platform": platform_id, "tz": timezone}
+    keys = f"rev_keys_{uuid.uuid4().hex[:12]}"
+    conn = _raw(session)
+    with conn.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {keys} ON COMMIT DROP AS"
+            " SELECT DISTINCT r.driver_id, date_trunc('week',"
+            "   COALESCE(r.occurred_at, i.period_start) AT TIME ZONE %(tz)s) AS week"
+            " FROM rev_import_rows r JOIN rev_revenue_imports i"
+            "   ON i.tenant_id = r.tenant_id AND i.id = r.import_id"
+            " WHERE r.tenant_id = %(tenant)s AND r.platform_id = %(platform)s"
+            f" AND r.driver_id IS NOT NULL AND ({rows_where})", args)
+        _recompute_keys(cursor, keys, args, precedence)
+        cursor.execute(f"DROP TABLE {keys}")
+
+
+def _recompute_keys(cursor: psycopg.Cursor[Any], keys: str, args: dict[str, Any],
+                    precedence: str) -> None:
+    """Upsert (or remove) the driver revenue of each (driver_id, week) in table ``keys``."""
+    week_start = "(k.week AT TIME ZONE %(tz)s)"
+    week_end = "((k.week + interval '7 days') AT TIME ZONE %(tz)s)"
+    cursor.execute(f"ANALYZE {keys}")
+    cursor.execute(
+        "WITH rows AS ("
+        " SELECT k.driver_id, k.week, p.rank, i.id AS from_import, r.currency, r.fare_gross,"
+        " r.commission, r.tip, r.tolls, r.promotions, r.adjustments, r.earnings,"
+        " min(p.rank) OVER (PARTITION BY k.driver_id, k.week) AS finest"
+        f" FROM {keys} k"
+        " JOIN rev_import_rows r ON r.tenant_id = %(tenant)s AND r.driver_id = k.driver_id"
+        "   AND r.platform_id = %(platform)s"
+        " JOIN rev_revenue_imports i ON i.tenant_id = r.tenant_id AND i.id = r.import_id"
+        "   AND i.status = 'committed'"
+        f" JOIN (VALUES {precedence}) p(report_type, rank) ON p.report_type = i.report_type"
+        f" WHERE COALESCE(r.occurred_at, i.period_start) >= {week_start}"
+        f"   AND COALESCE(r.occurred_at, i.period_start) < {week_end}),"
+        " totals AS ("
+        " SELECT r.driver_id, r.week, min(r.currency) AS currency,"
+        "  COALESCE(sum(r.fare_gross), 0) AS gross, COALESCE(sum(r.commission), 0) AS fees,"
+        "  COALESCE(sum(r.tip), 0) AS tips, COALESCE(sum(r.tolls), 0) AS tolls,"
+        "  COALESCE(sum(r.promotions), 0) AS bonuses,"
+        "  COALESCE(sum(r.adjustments), 0) AS adjustments,"
+        "  COALESCE(sum(r.earnings), 0) AS net,"
+        "  max(r.from_import::text)::uuid AS import_id"
+        " FROM rows r WHERE r.rank = r.finest GROUP BY 1, 2),"
+        " trips AS ("
+        " SELECT k.driver_id, k.week, count(t.id) AS n"
+        f" FROM {keys} k JOIN trp_trips t ON t.tenant_id = %(tenant)s"
+        "  AND t.driver_id = k.driver_id AND t.platform_id = %(platform)s"
+        f"  AND t.deleted_at IS NULL AND t.ended_at >= {week_start} AND t.ended_at < {week_end}"
+        " GROUP BY 1, 2),"
+        " upserted AS ("
+        " INSERT INTO rev_driver_revenues AS d (id, tenant_id, driver_id, platform_id,"
+        "  period_start, period_end, gross, platform_fees, tips, tolls, bonuses, adjustments,"
+        "  net, trip_count, currency, import_id)"
+        f" SELECT {UUID7_SQL}, %(tenant)s, k.driver_id, %(platform)s, {week_start}, {week_end},"
+        # A fare correction can make a week's sum negative: the negative part is an
+        # adjustment (the columns are magnitudes), so the totals still add up exactly.
+        "  GREATEST(k.gross, 0), GREATEST(k.fees, 0), GREATEST(k.tips, 0),"
+        "  GREATEST(k.tolls, 0), GREATEST(k.bonuses, 0),"
+        "  k.adjustments + LEAST(k.gross, 0) - LEAST(k.fees, 0) + LEAST(k.tips, 0)"
+        "   + LEAST(k.tolls, 0) + LEAST(k.bonuses, 0),"
+        "  k.net, COALESCE(n.n, 0), k.currency, k.import_id"
+        " FROM totals k LEFT JOIN trips n USING (driver_id, week)"
+        " ON CONFLICT (tenant_id, driver_id, platform_id, period_start) DO UPDATE SET"
+        "  gross = EXCLUDED.gross, platform_fees = EXCLUDED.platform_fees,"
+        "  tips = EXCLUDED.tips, tolls = EXCLUDED.tolls, bonuses = EXCLUDED.bonuses,"
+        "  adjustments = EXCLUDED.adjustments, net = EXCLUDED.net,"
+        "  trip_count = EXCLUDED.trip_count, currency = EXCLUDED.currency,"
+        "  import_id = EXCLUDED.import_id"
+        "  WHERE d.status <> 'settled'"
+        " RETURNING d.driver_id)"
+        " DELETE FROM rev_driver_revenues d USING " + keys + " k"
+        " WHERE d.tenant_id = %(tenant)s AND d.driver_id = k.driver_id"
+        f" AND d.platform_id = %(platform)s AND d.period_start = {week_start}"
+        " AND d.status = 'provisional'"
+        " AND NOT EXISTS (SELECT 1 FROM totals t WHERE t.driver_id = k.driver_id"
+        "  AND t.week = k.week)", args)
+
+
+# --- rollback ----------------------------------------------------------------------------------
+
+
+def rollback_import(session: Session, actor: Actor, import_id: uuid.UUID, *,
+                    if_match: str | None = None) -> RevenueImport:
+    """Undo a committed import while no confirmed settlement covers its period."""
+    imp = session.scalar(select(RevenueImport).where(RevenueImport.id == import_id)
+                         .with_for_update())
+    if imp is None:
+        raise NotFound("No such import.")
+    check_if_match(if_match, imp.version)
+    if imp.status != ImportStatus.COMMITTED.value:
+        raise Conflict(f"Only a committed import can be rolled back (this one is {imp.status}).")
+    settled = session.execute(text(
+        "SELECT id, period_start FROM trp_settlements WHERE tenant_id = :tenant"
+        " AND platform_id = :platform AND status IN ('confirmed', 'paid')"
+        " AND period_start < :end AND period_end > :start LIMIT 1"),
+        {"tenant": imp.tenant_id, "platform": imp.platform_id, "start": imp.period_start,
+         "end": imp.period_end}).one_or_none()
+    if settled is not None:
+        raise Conflict("A confirmed settlement covers this import's period "
+                       f"(week of {settled.period_start:%Y-%m-%d}); it cannot be rolled back.",
+                       settlement_id=str(settled.id))
+    timezone, _ = _tenant_zone(session, imp.tenant_id)
+    precedence = ", ".join(f"('{t}', {rank})" for t, rank in MONEY_PRECEDENCE.items())
+    args = {"tenant": imp.tenant_id, "platform": imp.platform_id, "import": imp.id,
+            "tz": timezone}
+    keys = f"rev_keys_{uuid.uuid4().hex[:12]}"
+    conn = _raw(session)
+    with conn.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {keys} ON COMMIT DROP AS"
+            " SELECT DISTINCT r.driver_id, date_trunc('week',"
+            "   COALESCE(r.occurred_at, i.period_start) AT TIME ZONE %(tz)s) AS week"
+            " FROM rev_import_rows r JOIN rev_revenue_imports i"
+            "   ON i.tenant_id = r.tenant_id AND i.id = r.import_id"
+            " WHERE r.tenant_id = %(tenant)s AND r.import_id = %(import)s"
+            " AND r.driver_id IS NOT NULL", args)
+        # Trips this import last wrote go with it; a trip another import wrote stays.
+        cursor.execute("DELETE FROM trp_trips WHERE tenant_id = %(tenant)s"
+                       " AND import_id = %(import)s", args)
+        cursor.execute("DELETE FROM rev_import_rows WHERE tenant_id = %(tenant)s"
+                       " AND import_id = %(import)s", args)
+        imp.status = ImportStatus.ROLLED_BACK.value
+        imp.rolled_back_at = _now()
+        imp.rolled_back_by = _importer(actor)
+        imp.updated_by = actor.id
+        session.flush()
+        _recompute_keys(cursor, keys, args, precedence)
+        cursor.execute(f"DROP TABLE {keys}")
+    refresh_version(session, imp)
+    return imp
+
+
+# --- linking -----------------------------------------------------------------------------------
+
+
+def link_account_rows(session: Session, account: PlatformAccount) -> int:
+    """Give the account's driver to the report rows and trips waiting for it, recompute their
+    driver revenues, and update the preview of validated imports; returns the rows linked."""
+    if account.driver_id is None:
+        return 0
+    args = {"tenant": account.tenant_id, "platform": account.platform_id,
+            "ref": account.external_account_id, "driver": account.driver_id,
+            "account": account.id}
+    conn = _raw(session)
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "UPDATE rev_import_rows SET driver_id = %(driver)s WHERE tenant_id = %(tenant)s"
+            " AND platform_id = %(platform)s AND platform_account_ref = %(ref)s"
+            " AND driver_id IS NULL", args)
+        linked = cursor.rowcount
+        if linked:
+            cursor.execute(
+                "UPDATE trp_trips t SET driver_id = %(driver)s,"
+                " platform_account_id = %(account)s"
+                " FROM rev_import_rows r WHERE t.tenant_id = %(tenant)s"
+                " AND t.platform_id = %(platform)s AND t.driver_id IS NULL"
+                " AND r.tenant_id = t.tenant_id AND r.platform_id = t.platform_id"
+                " AND r.external_trip_id = t.external_trip_id"
+                " AND r.platform_account_ref = %(ref)s", args)
+    if linked:
+        _recompute_revenues(session, account.tenant_id, account.platform_id,
+                            "r.platform_account_ref = %(ref)s AND r.driver_id = %(driver)s",
+                            {"ref": account.external_account_id, "driver": account.driver_id})
+    _relink_previews(session, account)
+    return linked
+
+
+def _relink_previews(session: Session, account: PlatformAccount) -> None:
+    """An import's summary lists the accounts it found: linking one updates the previews
+    waiting for it and the summaries of committed imports whose rows it just linked."""
+    waiting = session.scalars(select(RevenueImport).where(
+        RevenueImport.platform_id == account.platform_id,
+        RevenueImport.status.in_((ImportStatus.VALIDATED.value, ImportStatus.COMMITTED.value)),
+        RevenueImport.summary["accounts"].contains(
+            [{"platform_account": account.external_account_id, "driver_id": None}])))
+    for imp in waiting:
+        accounts = [dict(a, driver_id=str(account.driver_id))
+                    if a.get("platform_account") == account.external_account_id else a
+                    for a in imp.summary.get("accounts", [])]
+        imp.summary = {**imp.summary, "accounts": accounts,
+                       "unknown_accounts": sum(1 for a in accounts if a["driver_id"] is None)}
+        refresh_version(session, imp)
+
+
+__all__ = [
+    "MONEY_PRECEDENCE",
+    "DuplicateImport",
+    "ImportUpload",
+    "UnreadableImport",
+    "commit_import",
+    "get_import",
+    "import_errors",
+    "imports_query",
+    "link_account_rows",
+    "list_imports",
+    "revalidate_import",
+    "rollback_import",
+    "upload_import",
+]

@@ -1,0 +1,87 @@
+"""Errors of console pages become pages, not problem+json.
+
+The console reuses the API's dependencies (``current_actor``, ``require``) and services, which
+raise :class:`~fleetcore.core.errors.Problem`. :class:`ConsoleRoute` turns them into what a
+person needs: no or a bad session → the sign-in page (with the page to come back to), a missing
+permission → a 403 page saying which, another tenant's or an unknown id → a 404 page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
+from fastapi.routing import APIRoute
+
+from fleetcore.core.errors import Problem, Unauthorized
+from fleetcore.web.rendering import is_htmx, render
+from fleetcore.web.security import (
+    CONSOLE_PATH,
+    SESSION_COOKIE,
+    clear_session_cookie,
+    safe_next,
+)
+
+SIGN_IN_PATH = f"{CONSOLE_PATH}/sign-in"
+
+
+def sign_in_redirect(request: Request, reason: str | None = None) -> Response:
+    """Send the browser to the sign-in page, remembering where it was going."""
+    if request.method == "GET":
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    else:
+        referer = request.headers.get("referer", "")
+        target = referer.split(str(request.base_url).rstrip("/"), 1)[-1] if referer else ""
+    url = f"{SIGN_IN_PATH}?{urlencode({'next': safe_next(target)})}"
+    if reason:
+        url += "&expired=1"
+    response: Response
+    if is_htmx(request):
+        response = Response(status_code=200, headers={"HX-Redirect": url})
+    else:
+        response = RedirectResponse(url, status_code=303)
+    if reason and SESSION_COOKIE in request.cookies:
+        clear_session_cookie(request, response)
+    return response
+
+
+
+def error_page(request: Request, status_code: int, title: str, detail: str) -> Response:
+    """An error page inside the console's layout."""
+    return render(request, "error.html", status_code=status_code, title=title, detail=detail,
+                  console=getattr(request.state, "console", None))
+
+
+def problem_page(request: Request, problem: Problem) -> Response:
+    """The page of a problem raised by a dependency or a service."""
+    if isinstance(problem, Unauthorized):
+        has_token = bool(request.cookies.get(SESSION_COOKIE))
+        return sign_in_redirect(request, problem.detail if has_token else None)
+    return error_page(request, problem.status, problem.title, problem.detail)
+
+
+class ConsoleRoute(APIRoute):
+    """A route whose problems are rendered as console pages."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def console_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Problem as problem:
+                return problem_page(request, problem)
+            except RequestValidationError as exc:
+                # A malformed id in the path is a page that does not exist; a malformed
+                # filter in the query string is a bad link.
+                if any(e.get("loc", ("",))[0] == "path" for e in exc.errors()):
+                    return error_page(request, 404, "Not found",
+                                      "There is no such page in this fleet.")
+                return error_page(request, 400, "Bad link",
+                                  "This link has a value the console does not understand.")
+
+        return console_handler

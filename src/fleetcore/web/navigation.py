@@ -1,0 +1,58 @@
+"""The console's menu: sections of pages, each shown only to members holding its permission.
+
+A new page group is one :class:`NavItem` added to :data:`SECTIONS` (and its router added in
+``web/routes/__init__.py``). An empty section is not shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fleetcore.core.auth import Actor
+
+
+@dataclass(frozen=True, slots=True)
+class NavItem:
+    """One menu entry: its label, path and the permission that shows it (None: everyone)."""
+
+    label: str
+    path: str
+    permission: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NavSection:
+    """A titled group of menu entries."""
+
+    title: str
+    items: tuple[NavItem, ...]
+
+
+SECTIONS: list[NavSection] = [
+    NavSection("Overview", (
+        NavItem("Dashboard", "/app"),
+    )),
+    NavSection("Operations", (
+        NavItem("Vehicles", "/app/vehicles", "vehicles:read"),
+        NavItem("Drivers", "/app/drivers", "drivers:read"),
+        NavItem("Assignments", "/app/assignments", "assignments:read"),
+        NavItem("Documents", "/app/documents", "documents:read"),
+        NavItem("Maintenance due", "/app/maintenance", "maintenance:read"),
+        NavItem("Tasks", "/app/tasks", "tasks:read"),
+    )),
+    NavSection("Revenue", (
+        NavItem("Imports", "/app/imports", "imports:read"),
+        NavItem("Reconciliation", "/app/reconciliations", "reconciliations:read"),
+        NavItem("Settlements", "/app/settlements", "settlements:read"),
+    )),
+]
+
+
+def navigation_for(actor: Actor) -> list[NavSection]:
+    """The sections and entries ``actor`` may open (empty sections left out)."""
+    visible = []
+    for section in SECTIONS:
+        items = tuple(i for i in section.items if i.permission is None or actor.can(i.permission))
+        if items:
+            visible.append(NavSection(section.title, items))
+    return visible

@@ -1,0 +1,52 @@
+"""The console's routes, one module per page group, under ``/app``.
+
+Every route is a :class:`~fleetcore.web.errors.ConsoleRoute` (problems become pages), stays out
+of the OpenAPI document, and checks the CSRF token of unsafe requests before anything else. A
+new page group: a module with ``router = page_router()``, added to :data:`PAGE_GROUPS`, and a
+menu entry in :mod:`fleetcore.web.navigation`.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from fleetcore.core.errors import NotFound
+from fleetcore.web.deps import csrf_protect
+from fleetcore.web.errors import ConsoleRoute
+from fleetcore.web.routes import (
+    assignments,
+    auth,
+    dashboard,
+    documents,
+    drivers,
+    imports,
+    maintenance,
+    reconciliations,
+    settlements,
+    tasks,
+    vehicles,
+)
+from fleetcore.web.routes.base import page_router
+
+PAGE_GROUPS = (auth, dashboard, vehicles, drivers, assignments, documents, maintenance, tasks,
+               imports, reconciliations, settlements)
+
+
+def console_router() -> APIRouter:
+    """All console pages under ``/app``, then a not-found page for any other ``/app`` path."""
+    router = APIRouter(prefix="/app", route_class=ConsoleRoute, include_in_schema=False,
+                       dependencies=[Depends(csrf_protect)])
+    router.add_api_route("", dashboard.dashboard, methods=["GET"])
+    for group in PAGE_GROUPS:
+        router.include_router(group.router)
+    fallback = page_router()
+
+    @fallback.api_route("/{rest:path}", methods=["GET", "POST"])
+    def not_found(rest: str) -> None:
+        raise NotFound("There is no such page in the console.")
+
+    router.include_router(fallback)
+    return router
+
+
+__all__ = ["console_router", "page_router"]

@@ -1,0 +1,59 @@
+"""What every page group's router shares."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import TypeVar
+
+from fastapi import APIRouter
+
+from fleetcore.core.errors import Problem
+from fleetcore.core.pagination import PageParams
+from fleetcore.web.errors import ConsoleRoute
+
+
+def page_router() -> APIRouter:
+    """A router of console pages (problems rendered as pages, not in the OpenAPI document)."""
+    return APIRouter(route_class=ConsoleRoute, include_in_schema=False)
+
+
+LIST_LIMIT = 50
+"""Rows per list page."""
+
+
+class BadLink(Problem):
+    status, slug, title = 400, "bad-link", "Bad link"
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def enum_value(kind: type[E], raw: str | None, name: str) -> str | None:
+    """A filter's enum value (None when empty); a value the enum lacks is a bad link."""
+    if not raw:
+        return None
+    try:
+        return kind(raw).value
+    except ValueError as exc:
+        raise BadLink(f"{raw!r} is not a {name} the console knows.") from exc
+
+
+def uuid_value(raw: str | None, name: str) -> uuid.UUID | None:
+    """A filter's id (None when empty); a malformed one is a bad link."""
+    if not raw:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError as exc:
+        raise BadLink(f"{name} is not an id.") from exc
+
+
+def page(cursor: str | None, limit: int = LIST_LIMIT) -> PageParams:
+    """The page a list link asks for."""
+    return PageParams(limit=limit, cursor=cursor or None)
+
+
+def options(kind: type[StrEnum]) -> list[tuple[str, str]]:
+    """``(value, label)`` of every member of an enum, for a select."""
+    return [(m.value, m.value.replace("_", " ").capitalize()) for m in kind]

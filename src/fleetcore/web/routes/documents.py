@@ -1,0 +1,229 @@
+"""Documents: the list (pending, verified, rejected, expiring), upload, verify and reject.
+
+A driver's document is also attached to the driver (``rid_driver_documents``) when uploaded
+here, and verifying or rejecting it records the decision on both the document and that link:
+driver compliance reads the link, the verification task and vehicle compliance the document.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import UploadFile
+
+from fleetcore.core.errors import Problem, ValidationProblem
+from fleetcore.documents import service as documents_service
+from fleetcore.documents.api import document_storage, link_signer
+from fleetcore.documents.filters import DocumentFilter, DocumentSort
+from fleetcore.documents.models import Document, DocumentEntityType, DocumentType
+from fleetcore.documents.permissions import DocumentsRead, DocumentsWrite
+from fleetcore.documents.schemas import DocumentUpload
+from fleetcore.drivers import service as drivers_service
+from fleetcore.drivers.models import DocumentRequirement
+from fleetcore.drivers.schemas import DriverDocumentAttach
+from fleetcore.settings import Settings
+from fleetcore.web import queries
+from fleetcore.web.deps import Ctx, Form
+from fleetcore.web.forms import (
+    FormInvalid,
+    FormState,
+    apply_problem,
+    attempt,
+    build,
+    optional,
+    text_values,
+)
+from fleetcore.web.rendering import Console, redirect
+from fleetcore.web.routes.base import BadLink, enum_value, options, page, page_router, uuid_value
+
+router = page_router()
+
+STATUSES = [("pending", "Waiting for verification"), ("verified", "Verified"),
+            ("rejected", "Rejected"), ("expired", "Expired")]
+FIELDS = ("subject", "document_type", "document_number", "issued_on", "expires_on", "notes",
+          "requirement")
+
+
+def entity_labels(c: Console, documents: list[Document]) -> dict[uuid.UUID, str]:
+    """What each document is about, by name."""
+    return queries.document_subjects(c.session, c.tenant.id, documents)
+
+
+def _status_filter(status: str | None) -> dict[str, Any]:
+    if not status:
+        return {}
+    mapping: dict[str, dict[str, Any]] = {
+        "pending": {"verified": False, "rejected": False}, "verified": {"verified": True},
+        "rejected": {"rejected": True}, "expired": {"expired": True}}
+    if status not in mapping:
+        raise BadLink(f"{status!r} is not a document status the console knows.")
+    return mapping[status]
+
+
+@router.get("/documents")
+def document_list(
+    c: Ctx, _: DocumentsRead, status: str | None = None, document_type: str | None = None,
+    entity_type: str | None = None, entity_id: str | None = None,
+    expiring: int | None = None, cursor: str | None = None,
+) -> HTMLResponse:
+    """Documents, newest first: what waits for verification, what expires soon."""
+    spec = DocumentFilter(
+        entity_type=enum_value(DocumentEntityType, entity_type, "subject"),
+        entity_id=uuid_value(entity_id, "subject"),
+        document_type=enum_value(DocumentType, document_type, "document type"),
+        expiring_within_days=expiring if expiring and 0 < expiring <= 3650 else None,
+        sort=DocumentSort.NEWEST, **_status_filter(status))
+    documents, next_cursor = documents_service.list_documents(c.session, c.actor, page(cursor),
+                                                              spec)
+    params = {"status": status, "document_type": spec.document_type,
+              "entity_type": spec.entity_type, "entity_id": spec.entity_id,
+              "expiring": spec.expiring_within_days}
+    return c.render("documents/list.html", documents=documents, next_cursor=next_cursor,
+                    labels=entity_labels(c, documents), params=params, statuses=STATUSES,
+                    types=options(DocumentType))
+
+
+# --- upload --------------------------------------------------------------------------------
+
+
+def _form(c: Console, state: FormState, status_code: int = 200) -> HTMLResponse:
+    return c.render(
+        "documents/form.html", status_code=status_code, state=state,
+        vehicles=queries.vehicle_choices(c.session, c.tenant.id, status=None),
+        drivers=queries.driver_choices(c.session, c.tenant.id, status=None),
+        types=options(DocumentType), requirements=options(DocumentRequirement))
+
+
+@router.get("/documents/new")
+def new_document(c: Ctx, _: DocumentsWrite, entity_type: str | None = None,
+                 entity_id: str | None = None) -> HTMLResponse:
+    """The upload form (its subject preselected from a vehicle's or driver's page)."""
+    subject = ""
+    if entity_type in ("vehicle", "driver") and uuid_value(entity_id, "subject"):
+        subject = f"{entity_type}:{entity_id}"
+    return _form(c, FormState(values={"subject": subject, "requirement": "required"}))
+
+
+def _settings(c: Console) -> Settings:
+    settings: Settings = c.request.app.state.settings
+    return settings
+
+
+@router.post("/documents")
+def upload_document(c: Ctx, _: DocumentsWrite, form: Form) -> Response:
+    """Store the file and its metadata (a driver's document is attached to the driver)."""
+    state = FormState(values=text_values(form, FIELDS))
+    upload = form.get("file")
+    entity_type, _sep, raw_id = state.value("subject").partition(":")
+    values = optional(state.values, "document_number", "issued_on", "expires_on", "notes")
+    data: dict[str, Any] = {k: v for k, v in values.items()
+                            if k not in ("subject", "requirement") and v is not None}
+    data.update(entity_type=entity_type or None, entity_id=raw_id or None)
+    if not state.value("subject"):
+        state.add("subject", "choose the vehicle or driver the document is about")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        state.add("file", "choose a file (PDF, JPEG, PNG, WebP or HEIC)")
+    try:
+        body = build(DocumentUpload, data, state)
+        assert isinstance(upload, UploadFile)
+        document = attempt(c.session, lambda: _store(c, body, upload, state))
+    except FormInvalid:
+        return _form(c, state, 422)
+    except Problem as problem:
+        if problem.errors and problem.errors[0].get("field") == "entity_id":
+            problem.errors = [{"field": "subject", "message": problem.errors[0]["message"]}]
+        return _form(c, apply_problem(state, problem), problem.status)
+    where = f"/app/{document.entity_type}s/{document.entity_id}#documents"
+    return redirect(c.request, where, flash=f"{document.file_name} uploaded: it now waits for "
+                                            "verification.")
+
+
+def _store(c: Console, data: DocumentUpload, upload: UploadFile, state: FormState) -> Document:
+    document = documents_service.upload_document(
+        c.session, c.actor, document_storage(c.request), data=data, file=upload.file,
+        file_name=upload.filename, declared_type=upload.content_type,
+        max_bytes=_settings(c).document_max_bytes)
+    if data.entity_type is DocumentEntityType.DRIVER:
+        requirement = state.value("requirement") or DocumentRequirement.REQUIRED.value
+        try:
+            attach = DriverDocumentAttach(document_id=document.id,
+                                          requirement=DocumentRequirement(requirement))
+        except ValueError as exc:
+            raise ValidationProblem("Choose whether the document is required.", errors=[
+                {"field": "requirement", "message": "not a requirement"}]) from exc
+        drivers_service.attach_document(c.session, c.actor, data.entity_id, data=attach)
+    return document
+
+
+# --- decisions -----------------------------------------------------------------------------
+
+
+def _driver_link(c: Console, document: Document) -> bool:
+    """Whether the document is attached to its driver (so the link gets the decision too)."""
+    if document.entity_type != DocumentEntityType.DRIVER.value:
+        return False
+    links = drivers_service.driver_documents(c.session, c.actor, document.entity_id)
+    return any(doc.id == document.id for _link, doc in links)
+
+
+def _decided(c: Console, document: Document, message: str, error: str | None) -> Response:
+    if c.is_htmx:
+        return c.render("documents/_row.html", d=document, labels=entity_labels(c, [document]),
+                        row_error=error)
+    back = c.request.headers.get("referer") or "/app/documents"
+    base = str(c.request.base_url).rstrip("/")
+    target = back[len(base):] if back.startswith(base) else "/app/documents"
+    return redirect(c.request, target, flash=error or message)
+
+
+@router.post("/documents/{document_id}/verify")
+def verify_document(c: Ctx, _: DocumentsWrite, document_id: uuid.UUID) -> Response:
+    """Record that the document was checked (and its driver's copy, when attached)."""
+    document = documents_service.get_document(c.session, c.actor, document_id)
+
+    def verify() -> Document:
+        if _driver_link(c, document):
+            drivers_service.verify_driver_document(c.session, c.actor, document.entity_id,
+                                                   document.id)
+        return documents_service.verify_document(c.session, c.actor, document_id)
+
+    try:
+        document = attempt(c.session, verify)
+    except Problem as problem:
+        return _decided(c, document, "", f"Not verified: {problem.detail}")
+    return _decided(c, document, f"{document.file_name} verified.", None)
+
+
+@router.post("/documents/{document_id}/reject")
+def reject_document(c: Ctx, _: DocumentsWrite, document_id: uuid.UUID, form: Form) -> Response:
+    """Refuse the document with a reason (and its driver's copy, when attached)."""
+    document = documents_service.get_document(c.session, c.actor, document_id)
+    reason = str(form.get("reason") or "").strip()
+
+    def reject() -> Document:
+        if not reason:
+            raise ValidationProblem("Say why the document is rejected.",
+                                    errors=[{"field": "reason", "message": "required"}])
+        if _driver_link(c, document):
+            drivers_service.reject_driver_document(c.session, c.actor, document.entity_id,
+                                                   document.id, reason=reason)
+        return documents_service.reject_document(c.session, c.actor, document_id,
+                                                 reason=reason)
+
+    try:
+        document = attempt(c.session, reject)
+    except Problem as problem:
+        return _decided(c, document, "", f"Not rejected: {problem.detail}")
+    return _decided(c, document, f"{document.file_name} rejected.", None)
+
+
+@router.get("/documents/{document_id}/download")
+def download_document(c: Ctx, _: DocumentsRead, document_id: uuid.UUID) -> Response:
+    """Open the file through a short-lived signed link."""
+    link = documents_service.create_download_link(
+        c.session, c.actor, document_storage(c.request), link_signer(c.request), document_id,
+        ttl_seconds=_settings(c).document_link_ttl_seconds)
+    return RedirectResponse(link.url, status_code=303)
+

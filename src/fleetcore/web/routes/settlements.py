@@ -1,0 +1,273 @@
+"""Settlements: compute a week's drafts, the weeks with their totals, a week's settlements, one
+settlement with its lines and the source of each, manual adjustments and confirmation.
+
+The computation, the adjustment and the confirmation are
+``fleetcore.trips.settlement_service``'s; the pages name the week by any of its days in the
+fleet's calendar and send the version the page showed with every change (a settlement someone
+changed meanwhile is refused, never overwritten).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+from fastapi.responses import HTMLResponse, Response
+
+from fleetcore.core.errors import Problem
+from fleetcore.core.pagination import MAX_LIMIT
+from fleetcore.core.periods import Period, period_of_week
+from fleetcore.trips import settlement_service as service
+from fleetcore.trips.models import Settlement, SettlementLineSource, SettlementStatus
+from fleetcore.trips.permissions import SettlementsConfirm, SettlementsRead, SettlementsWrite
+from fleetcore.trips.settlement_schemas import (
+    AdjustmentCreate,
+    SettlementCompute,
+    SettlementFilter,
+    SettlementSort,
+)
+from fleetcore.web import queries
+from fleetcore.web.deps import Ctx, Form
+from fleetcore.web.forms import (
+    FormInvalid,
+    FormState,
+    apply_problem,
+    attempt,
+    build,
+    money_input,
+    parse_date,
+    text_values,
+)
+from fleetcore.web.rendering import Console, redirect
+from fleetcore.web.routes.base import BadLink, enum_value, page, page_router, uuid_value
+from fleetcore.web.routes.imports import period_text, platform_names, reader_platforms
+
+router = page_router()
+
+ADJUSTMENT_FIELDS = ("amount", "description", "service_date", "version")
+SORTS = [(SettlementSort.NET_DESC.value, "Owed to the driver, most first"),
+         (SettlementSort.NET.value, "Owed by the driver, most first"),
+         (SettlementSort.CREATED.value, "Oldest first")]
+KINDS = [("platform", "Platform settlements"), ("driver", "Driver-level (rent, recharges)")]
+STATUSES = [(s.value, s.value.capitalize()) for s in SettlementStatus]
+SOURCES: dict[str, str] = {
+    SettlementLineSource.IMPORT_ROW.value: "Report row",
+    SettlementLineSource.TRIP.value: "Trip",
+    SettlementLineSource.EXPENSE.value: "Vehicle expense",
+    SettlementLineSource.TOLL.value: "Toll",
+    SettlementLineSource.FINE.value: "Traffic fine",
+    SettlementLineSource.TERM.value: "Cooperation terms",
+    SettlementLineSource.REQUEST.value: "Driver request",
+    SettlementLineSource.SETTLEMENT.value: "This settlement",
+    SettlementLineSource.MANUAL.value: "Manual adjustment",
+}
+"""Where a line comes from, as people say it."""
+LINES_PER_PAGE = MAX_LIMIT
+
+
+def _last_week(c: Console) -> date:
+    """The Monday of last week: the week usually settled next."""
+    return c.today - timedelta(days=c.today.weekday() + 7)
+
+
+def _week(raw: str | None) -> date | None:
+    """The week a link names (any local day of it); a malformed one is a bad link."""
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise BadLink(f"{raw!r} is not a day (YYYY-MM-DD).") from exc
+
+
+# --- the weeks and one week ------------------------------------------------------------------
+
+
+def _overview(c: Console, state: FormState, status_code: int = 200) -> HTMLResponse:
+    weeks = queries.settlement_weeks(c.session, c.tenant.id, c.tenant.timezone)
+    return c.render("revenue/settlements_weeks.html", status_code=status_code, weeks=weeks,
+                    state=state)
+
+
+def _week_page(c: Console, period: Period, *, status: str | None, kind: str | None,
+               platform_id: uuid.UUID | None, sort: str | None,
+               cursor: str | None) -> HTMLResponse:
+    if kind not in (None, "", "platform", "driver"):
+        raise BadLink(f"{kind!r} is not a kind of settlement the console knows.")
+    chosen = SettlementSort(enum_value(SettlementSort, sort, "sort") or SettlementSort.NET_DESC)
+    spec = SettlementFilter(
+        status=enum_value(SettlementStatus, status, "status"), platform_id=platform_id,
+        driver_level={"platform": False, "driver": True}.get(kind or ""),
+        period_from=period.first_day, period_to=period.first_day, sort=chosen)
+    rows, next_cursor = service.list_settlements(c.session, c.actor, page(cursor), spec)
+    totals = queries.settlement_weeks(c.session, c.tenant.id, c.tenant.timezone,
+                                      period_start=period.start)
+    choices = queries.platform_labels(c.session, codes=reader_platforms())
+    names = {p.id: p.name for p in choices}
+    missing = {r.platform_id for r in rows if r.platform_id} - set(names)
+    if missing:
+        names.update(platform_names(c, set(missing)))
+    params = {"week": period.first_day.isoformat(), "status": spec.status, "kind": kind or None,
+              "platform_id": platform_id, "sort": chosen.value}
+    return c.render(
+        "revenue/settlements_week.html", rows=rows, next_cursor=next_cursor, totals=totals,
+        names=names, drivers=queries.driver_names(c.session, c.tenant.id,
+                                                  {r.driver_id for r in rows}),
+        period=period, period_label=period_text(c, period.start, period.end), params=params,
+        state=FormState(values={"week": period.first_day.isoformat()}), sorts=SORTS,
+        kinds=KINDS, statuses=STATUSES, platforms=[(str(p.id), p.name) for p in choices],
+        previous=(period.first_day - timedelta(days=7)).isoformat(),
+        following=(period.first_day + timedelta(days=7)).isoformat())
+
+
+@router.get("/settlements")
+def settlement_list(c: Ctx, _: SettlementsRead, week: str | None = None,
+                    status: str | None = None, kind: str | None = None,
+                    platform_id: str | None = None, sort: str | None = None,
+                    cursor: str | None = None) -> HTMLResponse:
+    """Without a week: the weeks that have settlements, each totalled, and the compute form.
+    With one: that week's settlements (filtered, sorted, a page at a time) and its totals."""
+    day = _week(week)
+    if day is None:
+        return _overview(c, FormState(values={"week": _last_week(c).isoformat()}))
+    return _week_page(c, period_of_week(day, c.tenant.timezone), status=status, kind=kind,
+                      platform_id=uuid_value(platform_id, "platform"), sort=sort,
+                      cursor=cursor)
+
+
+@router.post("/settlements/compute")
+def compute_settlements(c: Ctx, _: SettlementsWrite, form: Form) -> Response:
+    """(Re)build the week's drafts; confirmed settlements stay as they are."""
+    state = FormState(values=text_values(form, ("week",)))
+    day = parse_date(state.value("week"), name="week", state=state)
+    if not state.value("week"):
+        state.add("week", "choose a day of the week to settle")
+    try:
+        data = build(SettlementCompute, {"week": day} if day else {}, state)
+        outcome = attempt(c.session, lambda: service.compute_week(c.session, c.actor,
+                                                                  period=data.week))
+    except FormInvalid:
+        return _overview(c, state, 422)
+    except Problem as problem:
+        return _overview(c, apply_problem(state, problem), problem.status)
+    count = len(outcome.settlements)
+    notes = [f"{count} draft settlement{'' if count == 1 else 's'} computed for the week of "
+             f"{outcome.period.first_day.isoformat()}."]
+    if outcome.unlinked_rows:
+        notes.append(f"{outcome.unlinked_rows} report rows wait for their account to be linked "
+                     "to a driver (on the import's page), then compute again.")
+    if outcome.other_currency_rows:
+        notes.append(f"{outcome.other_currency_rows} rows are in another currency than their "
+                     "settlement and were left out.")
+    return redirect(c.request, f"/app/settlements?week={outcome.period.first_day.isoformat()}",
+                    flash=" ".join(notes))
+
+
+# --- one settlement --------------------------------------------------------------------------
+
+
+def _detail(c: Console, settlement: Settlement, *, status_code: int = 200,
+            state: FormState | None = None, refusal: str | None = None,
+            cursor: str | None = None) -> HTMLResponse:
+    lines, next_cursor = service.list_settlement_lines(
+        c.session, c.actor, settlement.id, page(cursor, LINES_PER_PAGE))
+    rows = queries.import_row_sources(c.session, c.tenant.id, {
+        line.source_id for line in lines
+        if line.source_type == SettlementLineSource.IMPORT_ROW.value and line.source_id})
+    members = queries.member_names(c.session, c.tenant.id, {
+        m for m in [settlement.confirmed_by, *(line.created_by for line in lines
+                                                if line.source_type == "manual")] if m})
+    platform = (platform_names(c, {settlement.platform_id}).get(settlement.platform_id, "")
+                if settlement.platform_id else "")
+    driver = queries.driver_names(c.session, c.tenant.id, {settlement.driver_id}).get(
+        settlement.driver_id, "driver")
+    first_day = c.fmt.local(settlement.period_start).date()
+    return c.render(
+        "revenue/settlement_detail.html", status_code=status_code, s=settlement, lines=lines,
+        next_cursor=next_cursor, rows=rows, members=members, platform=platform, driver=driver,
+        week=first_day.isoformat(),
+        period=period_text(c, settlement.period_start, settlement.period_end),
+        state=state or FormState(values={"version": str(settlement.version)}),
+        refusal=refusal, sources=SOURCES)
+
+
+@router.get("/settlements/{settlement_id}")
+def settlement_detail(c: Ctx, _: SettlementsRead, settlement_id: uuid.UUID,
+                      cursor: str | None = None) -> HTMLResponse:
+    """Totals, lines with their sources, the adjustment form and confirmation (drafts)."""
+    return _detail(c, service.get_settlement(c.session, c.actor, settlement_id), cursor=cursor)
+
+
+def _version(form: Any) -> int:
+    """The version of the settlement the page showed (required with every change)."""
+    raw = str(form.get("version") or "")
+    if not raw.isdigit():
+        raise BadLink("This form does not say which version of the settlement you saw: reload "
+                      "the page and try again.")
+    return int(raw)
+
+
+_STALE = ("This settlement changed since you opened the page (recomputed, adjusted or "
+          "confirmed): look at it again below, then redo your change.")
+
+
+@router.post("/settlements/{settlement_id}/adjustments")
+def add_adjustment(c: Ctx, _: SettlementsWrite, settlement_id: uuid.UUID,
+                   form: Form) -> Response:
+    """Add a signed manual line with its reason to a draft (it survives recomputation)."""
+    settlement = service.get_settlement(c.session, c.actor, settlement_id)
+    state = FormState(values=text_values(form, ADJUSTMENT_FIELDS))
+    expected = _version(form)
+    data: dict[str, Any] = {"description": state.value("description") or None,
+                            "amount": money_input(state.value("amount"), settlement.currency)}
+    if data["amount"] is None:
+        state.add("amount", "give the amount (negative: the driver owes it)")
+    if data["description"] is None:
+        state.add("description", "say why: the driver reads it on the statement")
+    day = parse_date(state.value("service_date"), name="service_date", state=state)
+    if day is not None:
+        data["service_date"] = day
+    try:
+        body = build(AdjustmentCreate, {k: v for k, v in data.items() if v is not None}, state)
+        attempt(c.session, lambda: service.add_adjustment(
+            c.session, c.actor, settlement_id, data=body, expected_version=expected))
+    except FormInvalid:
+        if state.errors.get("amount", "").startswith("String should match pattern"):
+            state.errors["amount"] = "an amount such as -25.00 or 12.50 (at most 4 decimals)"
+        return _detail(c, settlement, status_code=422, state=state)
+    except Problem as problem:
+        if problem.status == 404:
+            raise
+        if problem.status == 412:
+            problem.detail = _STALE
+        c.session.refresh(settlement)
+        if problem.status == 412:  # what is shown now is what the next try is made against
+            state.values["version"] = str(settlement.version)
+        return _detail(c, settlement, status_code=problem.status,
+                       state=apply_problem(state, problem))
+    c.session.refresh(settlement)
+    return redirect(c.request, f"/app/settlements/{settlement_id}#lines",
+                    flash=f"Adjustment added: the net is now "
+                          f"{c.fmt.money(settlement.net, settlement.currency)}.")
+
+
+@router.post("/settlements/{settlement_id}/confirm")
+def confirm_settlement(c: Ctx, _: SettlementsConfirm, settlement_id: uuid.UUID,
+                       form: Form) -> Response:
+    """Confirm the draft as the page showed it: immutable afterwards, posted to the ledger."""
+    settlement = service.get_settlement(c.session, c.actor, settlement_id)
+    expected = _version(form)
+    try:
+        confirmed = attempt(c.session, lambda: service.confirm_settlement(
+            c.session, c.actor, settlement_id, expected))
+    except Problem as problem:
+        if problem.status == 404:
+            raise
+        detail = _STALE if problem.status == 412 else problem.detail
+        c.session.refresh(settlement)
+        return _detail(c, settlement, status_code=problem.status,
+                       refusal=f"Not confirmed: {detail}")
+    return redirect(c.request, f"/app/settlements/{settlement_id}",
+                    flash=f"Confirmed: {c.fmt.money(confirmed.net, confirmed.currency)} posted "
+                          "to the ledger; the settlement can no longer change.")

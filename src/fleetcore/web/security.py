@@ -1,0 +1,187 @@
+"""How the console signs people in and protects its forms.
+
+Sign-in: the console has no session store of its own. It reads Clerk's ``__session`` cookie
+and verifies it exactly like an API bearer token (``fleetcore.core.deps.current_actor``). In
+production that cookie comes from Clerk's hosted sign-in (``CLERK_SIGN_IN_URL``); in
+development with no Clerk key, the demo sign-in mints a token with the local development key,
+as ``fleetcore token`` does, and sets it as ``__session``: the same verification path, never a
+bypass.
+
+Forms: a signed double-submit token. Every console page sets a random nonce cookie
+(``fc_csrf``, HttpOnly, SameSite=Lax) and embeds ``HMAC(secret, nonce)`` in its forms and in
+the ``X-CSRF-Token`` header HTMX sends; an unsafe request must carry both and they must match.
+Another site can neither read the nonce nor compute the token, and a cookie planted by a
+sibling subdomain is useless without the secret. The nonce is rotated at sign-in and sign-out,
+so a token never outlives the session it was shown in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import Request, Response
+from starlette.datastructures import FormData
+
+from fleetcore.core.auth import uses_dev_key
+from fleetcore.core.errors import Forbidden
+from fleetcore.settings import Environment, Settings
+
+SESSION_COOKIE = "__session"
+"""Clerk's session cookie: the console reads it like a bearer token."""
+CSRF_COOKIE = "fc_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+CONSOLE_PATH = "/app"
+DEMO_SESSION_TTL = timedelta(hours=8)
+"""Lifetime of a demo sign-in token (a working day; the CLI's default is one hour)."""
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class CsrfRefused(Forbidden):
+    slug, title = "csrf-refused", "The form could not be verified"
+
+
+class SignInMode(StrEnum):
+    """How people sign in to this server's console."""
+
+    CLERK = "clerk"  # Clerk's hosted sign-in page, then the __session cookie
+    DEMO = "demo"  # development without Clerk: pick a demo member
+    UNCONFIGURED = "unconfigured"  # a Clerk key but no CLERK_SIGN_IN_URL
+
+
+def sign_in_mode(settings: Settings) -> SignInMode:
+    """The sign-in flow this server offers."""
+    if uses_dev_key(settings):
+        return SignInMode.DEMO
+    if settings.clerk_sign_in_url:
+        return SignInMode.CLERK
+    return SignInMode.UNCONFIGURED
+
+
+def clerk_sign_in_redirect(settings: Settings, request: Request, next_path: str) -> str:
+    """Clerk's hosted sign-in URL, asked to come back to ``next_path`` on this server."""
+    assert settings.clerk_sign_in_url is not None
+    back = str(request.base_url).rstrip("/") + next_path
+    separator = "&" if "?" in settings.clerk_sign_in_url else "?"
+    return f"{settings.clerk_sign_in_url}{separator}{urlencode({'redirect_url': back})}"
+
+
+def safe_next(value: str | None) -> str:
+    """A console path to return to after sign-in; anything else (other hosts, schemes,
+    protocol-relative ``//evil``) becomes the dashboard, so the redirect is never open."""
+    if not value:
+        return CONSOLE_PATH
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not value.startswith(CONSOLE_PATH) \
+            or value.startswith("//") or "\\" in value:
+        return CONSOLE_PATH
+    return value
+
+
+# --- secret ------------------------------------------------------------------------------------
+
+
+def console_secret(settings: Settings) -> bytes:
+    """``CONSOLE_SECRET``, or a random key kept (0600) under the data dir."""
+    if settings.console_secret:
+        return settings.console_secret.encode()
+    path = settings.fleetcore_data_dir / "keys" / "console.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _write_new_key(path)
+    return bytes.fromhex(path.read_text().strip())
+
+
+def _write_new_key(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return  # another process made it first: use theirs
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(32))
+
+
+def _secret(request: Request) -> bytes:
+    state = request.app.state
+    key: bytes | None = getattr(state, "console_secret", None)
+    if key is None:
+        key = hashlib.sha256(b"fleetcore console csrf\0" + console_secret(state.settings)).digest()
+        state.console_secret = key
+    return key
+
+
+# --- CSRF ----------------------------------------------------------------------------------
+
+
+def _sign(request: Request, nonce: str) -> str:
+    return hmac.new(_secret(request), nonce.encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_nonce(request: Request) -> str:
+    """The request's nonce: the cookie's, or a new one the response will set."""
+    fresh: str | None = getattr(request.state, "new_csrf_nonce", None)
+    if fresh:
+        return fresh
+    current = request.cookies.get(CSRF_COOKIE, "")
+    if len(current) == 64 and all(c in "0123456789abcdef" for c in current):
+        return current
+    return rotate_csrf_nonce(request)
+
+
+def rotate_csrf_nonce(request: Request) -> str:
+    """Start a new nonce (sign-in, sign-out); the response sets it."""
+    nonce = secrets.token_hex(32)
+    request.state.new_csrf_nonce = nonce
+    return nonce
+
+
+def csrf_token(request: Request) -> str:
+    """The token forms and HTMX requests of this page carry."""
+    return _sign(request, csrf_nonce(request))
+
+
+def set_console_cookies(request: Request, response: Response) -> None:
+    """Set the nonce cookie when this request started a new one."""
+    nonce = getattr(request.state, "new_csrf_nonce", None)
+    if nonce:
+        response.set_cookie(CSRF_COOKIE, nonce, path=CONSOLE_PATH, httponly=True,
+                            samesite="lax", secure=_secure(request))
+
+
+def check_csrf(request: Request, form: FormData | None) -> None:
+    """Refuse an unsafe request whose token does not match its nonce cookie."""
+    if request.method.upper() not in UNSAFE_METHODS:
+        return
+    nonce = request.cookies.get(CSRF_COOKIE, "")
+    sent = request.headers.get(CSRF_HEADER) or (
+        str(form.get(CSRF_FIELD) or "") if form is not None else "")
+    if not nonce or not sent or not hmac.compare_digest(sent, _sign(request, nonce)):
+        raise CsrfRefused("This form has expired or did not come from this console: reload the "
+                          "page and try again.")
+
+
+# --- session cookie ----------------------------------------------------------------------------
+
+
+def _secure(request: Request) -> bool:
+    settings: Settings = request.app.state.settings
+    return request.url.scheme == "https" or settings.fleetcore_env is Environment.PRODUCTION
+
+
+def set_session_cookie(request: Request, response: Response, token: str, ttl: timedelta) -> None:
+    """Hand the browser a session token, as Clerk's own ``__session`` cookie would be."""
+    response.set_cookie(SESSION_COOKIE, token, max_age=int(ttl.total_seconds()), path="/",
+                        httponly=True, samesite="lax", secure=_secure(request))
+
+
+def clear_session_cookie(request: Request, response: Response) -> None:
+    """Forget the session (sign-out, or a token that no longer verifies)."""
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",
+                           secure=_secure(request))

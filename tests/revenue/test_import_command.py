@@ -1,0 +1,64 @@
+"""``fleetcore import FILE --tenant SLUG [--commit] [--json]`` runs the API's import service."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_imports_api import D1, WEEK_FILE
+from typer.testing import CliRunner
+
+from api_support import TenantWorld
+from fleetcore.cli import app as cli
+from fleetcore.settings import get_settings
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, test_database: Any,
+            platforms: None) -> Iterator[Path]:
+    monkeypatch.setenv("FLEETCORE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", test_database.app_url)
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_import_prints_the_summary_and_commits(
+    cli_env: Path, make_tenant: Callable[..., TenantWorld],
+    read_system: Callable[..., list[Any]],
+) -> None:
+    world = make_tenant()
+    report = cli_env / "week.csv"
+    report.write_bytes(WEEK_FILE)
+    runner = CliRunner()
+
+    preview = runner.invoke(cli, ["import", str(report), "--tenant", world.slug,
+                                  "--currency", "EUR", "--json"])
+    assert preview.exit_code == 0, preview.output
+    summary = json.loads(preview.stdout)
+    assert (summary["platform"], summary["report_type"]) == ("uber", "payments_order")
+    assert (summary["rows_total"], summary["rows_valid"], summary["rows_rejected"]) == (7, 5, 2)
+    assert {a["platform_account"] for a in summary["accounts"]} >= {D1}
+    assert all(a["driver_id"] is None for a in summary["accounts"])
+    assert [e["row"] for e in summary["errors"]] == [5, 7]
+    assert summary["status"] == "validated"
+
+    # The preview holds the file: committing it again from the CLI is refused with a pointer.
+    again = runner.invoke(cli, ["import", str(report), "--tenant", world.slug,
+                                "--currency", "EUR", "--commit", "--json"])
+    assert again.exit_code == 1
+    assert json.loads(again.stdout)["existing_import_id"] == summary["id"]
+
+    other = make_tenant()
+    committed = runner.invoke(cli, ["import", str(report), "--tenant", other.slug,
+                                    "--currency", "EUR", "--commit"])
+    assert committed.exit_code == 0, committed.output
+    rows = read_system("SELECT count(*) AS n FROM rev_import_rows WHERE tenant_id = :t",
+                       t=other.id)
+    assert rows[0].n == 5
+
+    unknown = runner.invoke(cli, ["import", str(report), "--tenant", "no-such-fleet"])
+    assert unknown.exit_code == 1

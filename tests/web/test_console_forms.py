@@ -1,0 +1,244 @@
+"""Console forms: refused values come back next to their fields, rules are explained in words,
+and nothing a refused form tried is kept."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from fleet_support import Fleet
+from web_support import PDF, PNG, Browser
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def _local(at: datetime) -> str:
+    return at.astimezone(PARIS).strftime("%Y-%m-%dT%H:%M")
+
+
+def _summary(html: str) -> list[str]:
+    return re.findall(r'(?s)<div class="form-errors".*?</div>', html)
+
+
+def _error(html: str, field: str) -> str:
+    found = re.search(rf'<small id="{field}-error" class="field-error">([^<]*)</small>', html)
+    assert found, f"no error next to {field}"
+    return found.group(1)
+
+
+def test_vehicle_form_errors_appear_next_to_their_fields(
+    fleet: Fleet, signed_in: Callable[..., Browser],
+) -> None:
+    browser = signed_in(fleet.world)
+    body = fleet.vehicle_body(year="1900", fuel_type="",
+                              licence_plate="GA-123-BC")
+    response = browser.post("/app/vehicles", body, page="/app/vehicles/new")
+    assert response.status_code == 422
+    assert "greater than or equal to 1950" in _error(response.text, "year")
+    assert _error(response.text, "fuel_type")
+    assert 'id="year" name="year" value="1900"' in response.text  # what was typed stays
+    assert 'aria-invalid="true" aria-describedby="year-error"' in response.text
+    # The service's own rules (VIN alphabet, per-country plate) land next to their field.
+    response = browser.post("/app/vehicles", fleet.vehicle_body(vin="VF1AB0CD0EF12340Q"),
+                            page="/app/vehicles/new")
+    assert response.status_code == 422
+    assert "Q" in _error(response.text, "vin")
+    assert fleet.sql("SELECT count(*) FROM flt_vehicles")[0][0] == 0
+    # A duplicate plate is a conflict on the plate field.
+    first = fleet.vehicle()
+    again = browser.post("/app/vehicles", fleet.vehicle_body(
+        licence_plate=first["licence_plate"]), page="/app/vehicles/new")
+    assert again.status_code == 409
+    assert "already" in _error(again.text, "licence_plate")
+
+
+def test_add_and_edit_a_vehicle_with_a_stale_version_refused(
+    fleet: Fleet, signed_in: Callable[..., Browser],
+) -> None:
+    browser = signed_in(fleet.world)
+    created = browser.post("/app/vehicles", fleet.vehicle_body(acquisition_cost="24500,50"),
+                           page="/app/vehicles/new")
+    assert created.status_code == 303, _summary(created.text)
+    vehicle_id = created.headers["location"].rsplit("/", 1)[1]
+    row = fleet.sql("SELECT acquisition_cost, currency, version FROM flt_vehicles WHERE id = :v",
+                    v=vehicle_id)[0]
+    assert (str(row[0]), row[1]) == ("24500.5000", "EUR")
+    page = browser.get(created.headers["location"])
+    assert "Vehicle " in page.text
+    assert "added." in page.text
+    assert "added." not in browser.get(created.headers["location"]).text
+    form = browser.get(f"/app/vehicles/{vehicle_id}/edit").text
+    values = dict(re.findall(r'name="([a-z_]+)" value="([^"]*)"', form))
+    values.update(colour="Night blue", status="in_maintenance", version=str(row[2]))
+    saved = browser.post(f"/app/vehicles/{vehicle_id}/edit", values)
+    assert saved.status_code == 303, saved.text[:1000]
+    assert fleet.sql("SELECT colour, status FROM flt_vehicles WHERE id = :v",
+                     v=vehicle_id)[0] == ("Night blue", "in_maintenance")
+    stale = browser.post(f"/app/vehicles/{vehicle_id}/edit", values | {"colour": "Red"})
+    assert stale.status_code == 412
+    assert "Someone else changed this vehicle" in stale.text
+    assert fleet.sql("SELECT colour FROM flt_vehicles WHERE id = :v",
+                     v=vehicle_id)[0][0] == "Night blue"
+
+
+def test_an_overlapping_assignment_is_refused_with_a_clear_message(
+    fleet: Fleet, signed_in: Callable[..., Browser],
+) -> None:
+    vehicle = fleet.compliant_vehicle()
+    first_driver = fleet.driver(first_name="Nadia", last_name="Petit")
+    second_driver = fleet.driver(first_name="Karim", last_name="Benali", phone="+33639980002")
+    browser = signed_in(fleet.world, "dispatcher")
+    start = datetime.now(UTC) - timedelta(hours=2)
+    assigned = browser.post("/app/assignments", {
+        "vehicle_id": vehicle["id"], "driver_id": str(first_driver),
+        "starts_at": _local(start), "assignment_type": "permanent",
+        "odometer_out_km": "12000"}, page="/app/assignments/new")
+    assert assigned.status_code == 303, assigned.text[:1500]
+    assert assigned.headers["location"] == f"/app/vehicles/{vehicle['id']}"
+    refused = browser.post("/app/assignments", {
+        "vehicle_id": vehicle["id"], "driver_id": str(second_driver),
+        "starts_at": _local(start + timedelta(hours=1)), "assignment_type": "temporary"},
+        page="/app/assignments/new")
+    assert refused.status_code == 409
+    assert f"Refused: {vehicle['licence_plate']} · " in refused.text
+    since = start.astimezone(PARIS).strftime("%Y-%m-%d %H:%M")
+    assert f"is already assigned to Nadia Petit from {since} with no end date" in refused.text
+    assert _error(refused.text, "vehicle_id") == "already assigned in this period"
+    assert fleet.sql("SELECT count(*) FROM flt_vehicle_assignments")[0][0] == 1
+    # Ending it frees the car; the odometer in must not be below the odometer out.
+    assignment_id = fleet.sql("SELECT id FROM flt_vehicle_assignments")[0][0]
+    end_page = browser.get(f"/app/assignments/{assignment_id}/end").text
+    version = re.search(r'name="version" value="(\d+)"', end_page).group(1)  # type: ignore[union-attr]
+    below = browser.post(f"/app/assignments/{assignment_id}/end", {
+        "ends_at": _local(datetime.now(UTC)), "odometer_in_km": "11000", "version": version})
+    assert below.status_code == 422
+    assert "below the odometer out" in _error(below.text, "odometer_in_km")
+    ended = browser.post(f"/app/assignments/{assignment_id}/end", {
+        "ends_at": _local(datetime.now(UTC)), "odometer_in_km": "12150", "version": version})
+    assert ended.status_code == 303, ended.text[:1000]
+    assert fleet.sql("SELECT status FROM flt_vehicle_assignments")[0][0] == "ended"
+
+
+def test_failed_compliance_is_explained_rule_by_rule(
+    fleet: Fleet, signed_in: Callable[..., Browser],
+) -> None:
+    vehicle = fleet.vehicle()  # no insurance, no documents
+    driver = fleet.driver()
+    browser = signed_in(fleet.world, "dispatcher")
+    refused = browser.post("/app/assignments", {
+        "vehicle_id": vehicle["id"], "driver_id": str(driver),
+        "starts_at": _local(datetime.now(UTC)), "assignment_type": "permanent"},
+        page="/app/assignments/new")
+    assert refused.status_code == 409
+    assert "Vehicle — insurance active: No active insurance policy covers today." in refused.text
+    assert "Vehicle — registration document: No registration certificate on file." \
+        in refused.text
+    assert "override" not in refused.text.lower()  # a dispatcher cannot override
+    owner = signed_in(fleet.world, "owner")
+    page = owner.post("/app/assignments", {
+        "vehicle_id": vehicle["id"], "driver_id": str(driver),
+        "starts_at": _local(datetime.now(UTC)), "assignment_type": "permanent"},
+        page="/app/assignments/new")
+    assert "give an override reason" in page.text
+    overridden = owner.post("/app/assignments", {
+        "vehicle_id": vehicle["id"], "driver_id": str(driver),
+        "starts_at": _local(datetime.now(UTC)), "assignment_type": "permanent",
+        "override_reason": "Insurance renewed by phone"}, page="/app/assignments/new")
+    assert overridden.status_code == 303, overridden.text[:1000]
+    assert fleet.sql("SELECT override_reason FROM flt_vehicle_assignments")[0][0] \
+        == "Insurance renewed by phone"
+
+
+def test_upload_then_verify_and_reject_documents(
+    fleet: Fleet, signed_in: Callable[..., Browser],
+) -> None:
+    vehicle = fleet.vehicle()
+    browser = signed_in(fleet.world, "fleet_manager")
+    missing = browser.post("/app/documents", {"subject": f"vehicle:{vehicle['id']}",
+                                              "document_type": "registration"},
+                           page="/app/documents/new")
+    assert missing.status_code == 422
+    assert _error(missing.text, "file").startswith("choose a file")
+    wrong = browser.post("/app/documents", {"subject": f"vehicle:{vehicle['id']}",
+                                            "document_type": "registration"},
+                         files={"file": ("notes.txt", b"plain text", "text/plain")},
+                         page="/app/documents/new")
+    assert wrong.status_code == 422
+    assert "content is" in _error(wrong.text, "file")
+    uploaded = browser.post("/app/documents", {
+        "subject": f"vehicle:{vehicle['id']}", "document_type": "registration",
+        "expires_on": "2031-01-31", "document_number": "2026AB123"},
+        files={"file": ("carte-grise.png", PNG, "image/png")}, page="/app/documents/new")
+    assert uploaded.status_code == 303, uploaded.text[:1500]
+    assert uploaded.headers["location"] == f"/app/vehicles/{vehicle['id']}#documents"
+    document_id, verified = fleet.sql("SELECT id, verified FROM doc_documents")[0]
+    assert verified is False
+    assert fleet.sql("SELECT status FROM sch_tasks WHERE related_entity_id = :d",
+                     d=document_id)[0][0] == "open"
+    row = browser.post(f"/app/documents/{document_id}/verify", headers={"HX-Request": "true"})
+    assert row.status_code == 200
+    assert row.text.lstrip().startswith(f'<tr id="doc-row-{document_id}">')
+    assert "badge-verified" in row.text
+    assert fleet.sql("SELECT verified FROM doc_documents")[0][0] is True
+    assert fleet.sql("SELECT status FROM sch_tasks WHERE related_entity_id = :d",
+                     d=document_id)[0][0] == "done"
+    no_reason = browser.post(f"/app/documents/{document_id}/reject", {"reason": " "},
+                             headers={"HX-Request": "true"})
+    assert "Say why the document is rejected" in no_reason.text
+    rejected = browser.post(f"/app/documents/{document_id}/reject", {"reason": "Blurred scan"})
+    assert rejected.status_code == 303
+    assert fleet.sql("SELECT verified, rejection_reason FROM doc_documents")[0] \
+        == (False, "Blurred scan")
+
+
+def test_a_drivers_document_counts_for_the_drivers_compliance(
+    fleet: Fleet, signed_in: Callable[..., Browser],
+) -> None:
+    driver = fleet.driver(first_name="Ana", last_name="Martin")
+    browser = signed_in(fleet.world)
+    uploaded = browser.post("/app/documents", {
+        "subject": f"driver:{driver}", "document_type": "driver_licence",
+        "expires_on": "2031-01-31", "requirement": "required"},
+        files={"file": ("permis.pdf", PDF, "application/pdf")}, page="/app/documents/new")
+    assert uploaded.status_code == 303, uploaded.text[:1500]
+    document_id = fleet.sql("SELECT id FROM doc_documents")[0][0]
+    page = browser.get(f"/app/drivers/{driver}").text
+    assert "The driver licence is pending, not verified." in page
+    assert browser.post(f"/app/documents/{document_id}/verify").status_code == 303
+    assert fleet.sql("SELECT verification_status FROM rid_driver_documents")[0][0] == "verified"
+    page = browser.get(f"/app/drivers/{driver}").text
+    assert "The driver licence is pending" not in page
+
+
+def test_driver_form_and_task_workflow(fleet: Fleet, signed_in: Callable[..., Browser]) -> None:
+    browser = signed_in(fleet.world, "fleet_manager")
+    bad = browser.post("/app/drivers", {"first_name": "Léa", "last_name": "", "phone": "12",
+                                        "status": "active", "preferred_language": "fr",
+                                        "email": "not-an-email"}, page="/app/drivers/new")
+    assert bad.status_code == 422
+    assert _error(bad.text, "last_name")
+    assert _error(bad.text, "email")
+    created = browser.post("/app/drivers", {"first_name": "Léa", "last_name": "Roux",
+                                            "phone": "06 12 34 56 78", "status": "active",
+                                            "preferred_language": "fr"}, page="/app/drivers/new")
+    assert created.status_code == 303, _summary(created.text)
+    assert fleet.sql("SELECT phone FROM rid_drivers")[0][0] == "+33612345678"
+    task = browser.post("/app/tasks", {"title": "Collect the keys", "priority": "urgent",
+                                       "task_type": "other",
+                                       "due_at": _local(datetime.now(UTC) + timedelta(days=1))},
+                        page="/app/tasks")
+    assert task.status_code == 303, task.text[:1000]
+    task_id = fleet.sql("SELECT id FROM sch_tasks WHERE title = 'Collect the keys'")[0][0]
+    started = browser.post(f"/app/tasks/{task_id}/status", {"status": "in_progress"},
+                           headers={"HX-Request": "true"})
+    assert started.status_code == 200
+    assert "badge-in_progress" in started.text
+    done = browser.post(f"/app/tasks/{task_id}/status", {"status": "done"},
+                        headers={"HX-Request": "true"})
+    assert "badge-done" in done.text
+    again = browser.post(f"/app/tasks/{task_id}/status", {"status": "in_progress"},
+                         headers={"HX-Request": "true"})
+    assert "cannot become in_progress" in again.text
+    assert fleet.sql("SELECT status FROM sch_tasks WHERE id = :t", t=task_id)[0][0] == "done"
