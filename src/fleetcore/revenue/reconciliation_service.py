@@ -136,14 +136,15 @@ SELECT i.id FROM rev_revenue_imports i
 _RECONCILE_SQL = f"""
 WITH rep AS (
   SELECT r.external_trip_id AS xid, sum(r.fare_gross) AS fare, sum(r.commission) AS commission,
-         count(*) AS n_rows, count(*) FILTER (WHERE r.currency <> :currency) AS foreign_rows
+         count(*) AS n_rows,
+         count(*) FILTER (WHERE r.currency <> CAST(:currency AS char(3))) AS foreign_rows
     FROM rev_import_rows r
    WHERE {_REPORT_ROWS}
    GROUP BY r.external_trip_id
 ),
 trp AS (
   SELECT t.external_trip_id AS xid, t.fare_gross AS fare, t.platform_commission AS commission,
-         t.currency <> :currency AS foreign_trip
+         t.currency <> CAST(:currency AS char(3)) AS foreign_trip
     FROM trp_trips t
    WHERE {_TRIPS_IN_PERIOD}
 ),
@@ -217,7 +218,7 @@ items AS (
       external_trip_id, trip_id, import_row_id, report_amount, internal_amount, difference,
       currency, details, created_by, updated_by)
   SELECT :tenant, {_ITEM_ID_SQL.format(counter="p.n * 4 + k.slot")}, :reconciliation, k.kind,
-         p.xid, p.trip_id, p.row_id,
+         p.xid, NULL::uuid, NULL::uuid,
          k.report_amount, k.internal_amount,
          COALESCE(k.report_amount, 0) - COALESCE(k.internal_amount, 0), :currency,
          jsonb_build_object(
