@@ -218,7 +218,7 @@ items AS (
       external_trip_id, trip_id, import_row_id, report_amount, internal_amount, difference,
       currency, details, created_by, updated_by)
   SELECT :tenant, {_ITEM_ID_SQL.format(counter="p.n * 4 + k.slot")}, :reconciliation, k.kind,
-         p.xid, NULL::uuid, NULL::uuid,
+         p.xid, p.trip_id, p.row_id,
          k.report_amount, k.internal_amount,
          COALESCE(k.report_amount, 0) - COALESCE(k.internal_amount, 0), :currency,
          jsonb_build_object(
