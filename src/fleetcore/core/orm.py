@@ -61,6 +61,16 @@ def new_id() -> uuid.UUID:
     return uuid.UUID(bytes=uuid7().bytes)
 
 
+UUID7_SQL = (
+    "encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing"
+    " substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)"
+    " FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid"
+)
+""":func:`new_id` in SQL, for set-based inserts (PostgreSQL 15 has no ``uuidv7()``): the 48-bit
+Unix millisecond timestamp over the first six bytes of a random UUID, then the version (7) and
+variant bits, so bulk-inserted rows get time-ordered ids like the ORM's."""
+
+
 MoneyAmount = Annotated[Decimal, mapped_column(Numeric(18, 4))]
 """A money amount: numeric(18,4) beside a currency column (money.md)."""
 CurrencyCode = Annotated[str, mapped_column(CHAR(3))]

@@ -40,19 +40,13 @@ from fleetcore.admin.models import Tenant
 from fleetcore.core.auth import Actor, tenant_of
 from fleetcore.core.db import ActorType
 from fleetcore.core.errors import Conflict, NotFound, ValidationProblem
+from fleetcore.core.orm import UUID7_SQL
 from fleetcore.core.periods import period_of_week
 
 __all__ = ["MAX_PERIOD", "RecomputeResult", "recompute_performances"]
 
 MAX_PERIOD = timedelta(days=366)
 """The longest period recomputed at once (weeks and months are the normal case)."""
-
-# The same time-ordered UUIDv7 expression as the import pipeline (PostgreSQL 15 has no uuidv7()).
-_UUID7_SQL = (
-    "encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing"
-    " substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)"
-    " FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid"
-)
 
 # Report types that carry money, finest first (as the import pipeline ranks them).
 _PRECEDENCE = ("('payments_order', 1), ('bolt_orders', 1), ('payments_driver', 2),"
@@ -126,7 +120,7 @@ written AS (
       period_start, period_end, trips_completed, trips_cancelled, cancellation_rate_pct,
       hours_on_trip, distance_km, gross_revenue, net_revenue, currency, computed_at,
       created_by, updated_by)
-  SELECT :tenant, {_UUID7_SQL}, c.driver_id, c.platform_id, :start, :end, c.completed,
+  SELECT :tenant, {UUID7_SQL}, c.driver_id, c.platform_id, :start, :end, c.completed,
          c.cancelled, c.cancellation_rate, c.hours_on_trip, c.distance, c.gross, c.net,
          c.currency, now(), :actor, :actor
     FROM computed c

@@ -377,4 +377,9 @@ class ReconciliationItem(Base, TenantOwned, Timestamped):
             "reconciliation_id",
             "kind",
         ),
+        # The ON DELETE SET NULL references above must find their items by index: without
+        # these, deleting a trip or a report row (an import rollback) scans every item.
+        Index("ix_rev_reconciliation_items_tenant_id_trip_id", "tenant_id", "trip_id"),
+        Index("ix_rev_reconciliation_items_tenant_id_import_row_id", "tenant_id",
+              "import_row_id"),
     )

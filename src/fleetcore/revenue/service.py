@@ -47,6 +47,7 @@ from fleetcore.core.auth import Actor, tenant_of
 from fleetcore.core.db import ActorType
 from fleetcore.core.errors import Conflict, NotFound, ValidationProblem
 from fleetcore.core.export import csv_cell
+from fleetcore.core.orm import UUID7_SQL
 from fleetcore.core.pagination import PageParams, keyset_page
 from fleetcore.core.periods import period_containing, period_of_week
 from fleetcore.core.versioning import check_if_match, refresh_version
@@ -84,15 +85,6 @@ MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 Progress = Callable[[str, int], None]
 """Progress of a long import: ``("read", percent)`` while the file is parsed, then
 ``("stage", rows)`` as rows are copied into staging (CLI progress bar)."""
-
-# A time-ordered UUIDv7 computed in SQL (PostgreSQL 15 has no uuidv7()): the 48-bit Unix
-# millisecond timestamp over the first six bytes of a random UUID, then version 7 and the RFC
-# variant, like the ids the ORM gives (``core.orm.new_id``).
-UUID7_SQL = (
-    "encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing"
-    " substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)"
-    " FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid"
-)
 
 _SQL_TYPES: dict[str, str] = {
     "row_number": "bigint", "duration_s": "bigint", "distance_km": "numeric(10,3)",
