@@ -47,6 +47,7 @@ from fleetcore.core.auth import Actor, tenant_of
 from fleetcore.core.db import ActorType
 from fleetcore.core.errors import Conflict, NotFound, ValidationProblem
 from fleetcore.core.export import csv_cell
+from fleetcore.core.money import Money
 from fleetcore.core.orm import UUID7_SQL
 from fleetcore.core.pagination import PageParams, keyset_page
 from fleetcore.core.periods import period_containing, period_of_week
@@ -410,8 +411,6 @@ def _validate(session: Session, stage: str, imp: RevenueImport, parsed: ParsedRe
 def _amount(value: Any, currency: str | None) -> dict[str, str] | None:
     if value is None or currency is None:
         return None
-    from fleetcore.core.money import Money
-
     return Money(value, currency).to_api()
 
 

@@ -16,12 +16,17 @@ from typing import Any
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Select, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fleetcore.admin.models import Tenant
 from fleetcore.core.auth import Actor, tenant_of
-from fleetcore.core.errors import Conflict, NotFound, ValidationProblem
+from fleetcore.core.errors import (
+    Conflict,
+    ConstraintProblem,
+    NotFound,
+    ValidationProblem,
+    flush_checked,
+)
 from fleetcore.core.pagination import PageParams, keyset_page
 from fleetcore.core.versioning import check_if_match, refresh_version
 from fleetcore.drivers.models import Driver
@@ -45,7 +50,7 @@ from fleetcore.trips.schemas import PlatformAccountCreate, PlatformAccountUpdate
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 _CONSTRAINTS = {
-    "uq_trp_platform_accounts_external_id_live": (
+    "uq_trp_platform_accounts_external_id_live": ConstraintProblem(
         "external_account_id", "This platform already has an account with this identifier."),
 }
 
@@ -60,15 +65,7 @@ def _field_error(field: str, message: str) -> ValidationProblem:
 
 def _flush(session: Session) -> None:
     """Flush; the duplicate-identifier violation becomes a 409 naming the field."""
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as exc:
-        name = getattr(getattr(exc.orig, "diag", None), "constraint_name", None) or ""
-        if name in _CONSTRAINTS:
-            field, message = _CONSTRAINTS[name]
-            raise Conflict(message, errors=[{"field": field, "message": message}]) from exc
-        raise
+    flush_checked(session, _CONSTRAINTS)
 
 
 def detect_account_kind(value: str) -> ExternalAccountKind:
@@ -224,9 +221,7 @@ def delete_platform_account(session: Session, actor: Actor, account_id: uuid.UUI
     """Soft-delete an account created by mistake (rows it linked keep their driver)."""
     account = get_platform_account(session, actor, account_id)
     check_if_match(if_match, account.version)
-    account.deleted_at = _now()
-    account.deleted_by = actor.id
-    account.deletion_reason = reason
+    account.mark_deleted(actor.id, reason)
     _flush(session)
 
 
@@ -234,12 +229,8 @@ def restore_platform_account(session: Session, actor: Actor,
                              account_id: uuid.UUID) -> PlatformAccount:
     """Bring a deleted account back (409 when another live account took its identifier)."""
     account = get_platform_account(session, actor, account_id, include_deleted=True)
-    if account.deleted_at is None:
+    if not account.mark_restored(actor.id):
         raise Conflict("It is not deleted.")
-    account.deleted_at = None
-    account.deleted_by = None
-    account.deletion_reason = None
-    account.updated_by = actor.id
     _flush(session)
     refresh_version(session, account)
     return account
