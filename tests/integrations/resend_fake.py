@@ -35,13 +35,20 @@ class ResendFake:
     ids_by_key: dict[str, str] = field(default_factory=dict)
     # Scripted answers for the next requests: (status, headers, body).
     script: list[tuple[int, dict[str, str], dict[str, Any]]] = field(default_factory=list)
+    # Which requests the script answers (all when None).
+    script_when: Callable[[FakeRequest], bool] | None = None
     on_request: Callable[[FakeRequest], None] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def answer(self, request: FakeRequest) -> tuple[int, dict[str, str], dict[str, Any]]:
+    def receive(self, request: FakeRequest) -> int:
+        """Record a request as it arrives (before any hook runs); return how many came."""
         with self.lock:
             self.requests.append(request)
-            if self.script:
+            return len(self.requests)
+
+    def answer(self, request: FakeRequest) -> tuple[int, dict[str, str], dict[str, Any]]:
+        with self.lock:
+            if self.script and (self.script_when is None or self.script_when(request)):
                 return self.script.pop(0)
             key = request.idempotency_key
             if key and key in self.ids_by_key:
@@ -73,6 +80,7 @@ def running_resend_fake() -> Iterator[ResendFake]:
                 self._send(404, {}, {"statusCode": 404, "message": "Not found",
                                      "name": "not_found"})
                 return
+            fake.receive(request)
             if fake.on_request is not None:
                 fake.on_request(request)
             status, headers, answer = fake.answer(request)

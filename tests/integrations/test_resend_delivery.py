@@ -103,6 +103,14 @@ def _notification(app_engine: Engine, tenant: uuid.UUID, notification: uuid.UUID
     return dict(row)
 
 
+def _requests_for(fake: ResendFake, notification: uuid.UUID) -> list[FakeRequest]:
+    """The requests about one notification. The suite's database holds other tenants, and a
+    worker also runs due periodic jobs (hourly reminders for every tenant), so other e-mails
+    may reach the fake during a test."""
+    tag = {"name": "notification_id", "value": str(notification)}
+    return [r for r in fake.requests if tag in r.body.get("tags", [])]
+
+
 def _settings(fake: ResendFake, tmp_path: Path, url: str) -> Settings:
     return Settings(database_url=url, fleetcore_data_dir=tmp_path, fleetcore_env="test",
                     resend_api_key="re_test_key_123456", resend_api_url=fake.url)
@@ -124,22 +132,22 @@ def test_a_worker_killed_mid_send_is_retried_and_the_email_goes_out_once(
 
     def kill_the_worker(request: FakeRequest) -> None:
         # Resend accepts the message, but the worker dies before it can commit "sent".
-        if len(resend_fake.requests) == 0:
+        if len(_requests_for(resend_fake, notification)) == 1 and worker.poll() is None:
             worker.kill()
             worker.wait(10)
 
     resend_fake.on_request = kill_the_worker
     try:
         deadline = time.monotonic() + 60
-        while not resend_fake.requests and time.monotonic() < deadline:
-            assert worker.poll() is None or resend_fake.requests, (
+        while not _requests_for(resend_fake, notification) and time.monotonic() < deadline:
+            assert worker.poll() is None or _requests_for(resend_fake, notification), (
                 worker.stdout.read().decode() if worker.stdout else "")
             time.sleep(0.1)
     finally:
         if worker.poll() is None:
             worker.send_signal(signal.SIGKILL)
         worker.wait(10)
-    assert len(resend_fake.requests) == 1
+    assert len(_requests_for(resend_fake, notification)) == 1
     assert _notification(app_engine, tenant, notification)["status"] == "pending"
 
     # A new worker finds the dead worker's job (no heartbeat), retries it, and the provider
@@ -149,17 +157,20 @@ def test_a_worker_killed_mid_send_is_retried_and_the_email_goes_out_once(
                            test_database.app_url, wait=False, install_signal_handlers=False,
                            stalled_after=0.2))
 
-    keys = {r.idempotency_key for r in resend_fake.requests}
-    assert len(resend_fake.requests) == 2
+    ours = _requests_for(resend_fake, notification)
+    keys = {r.idempotency_key for r in ours}
+    assert len(ours) == 2
     assert len(keys) == 1
     assert None not in keys
-    assert len(resend_fake.delivered) == 1
+    delivered = [m for m, body in resend_fake.delivered.items()
+                 if body.get("tags") == ours[0].body["tags"]]
+    assert len(delivered) == 1
     row = _notification(app_engine, tenant, notification)
     assert row["status"] == "sent"
     assert row["idempotency_key"] in keys
-    assert row["provider_message_id"] == next(iter(resend_fake.delivered))
+    assert row["provider_message_id"] == delivered[0]
     assert row["attempts"] == 1  # the killed attempt's write was rolled back with it
-    request = resend_fake.requests[-1]
+    request = ours[-1]
     assert request.authorization == "Bearer re_test_key_123456"
     assert request.user_agent
     assert request.user_agent.startswith("resend-python")
@@ -177,6 +188,7 @@ def test_a_429_is_retried_after_retry_after(
         (429, {"retry-after": "2", "ratelimit-remaining": "0"},
          {"statusCode": 429, "message": "Too many requests", "name": "rate_limit_exceeded"})
     )
+    resend_fake.script_when = lambda r: r in _requests_for(resend_fake, notification)
     settings = _settings(resend_fake, tmp_path, test_database.app_url)
 
     async def until_sent() -> None:
@@ -187,7 +199,7 @@ def test_a_429_is_retried_after_retry_after(
         try:
             for _ in range(150):
                 await asyncio.sleep(0.1)
-                if len(resend_fake.requests) >= 2:
+                if len(_requests_for(resend_fake, notification)) >= 2:
                     await asyncio.sleep(0.5)
                     break
         finally:
@@ -197,8 +209,9 @@ def test_a_429_is_retried_after_retry_after(
 
     asyncio.run(until_sent())
 
-    assert len(resend_fake.requests) == 2
-    first, second = resend_fake.requests
+    ours = _requests_for(resend_fake, notification)
+    assert len(ours) == 2
+    first, second = ours
     assert second.at - first.at >= 1.9
     assert first.idempotency_key == second.idempotency_key
     row = _notification(app_engine, tenant, notification)
