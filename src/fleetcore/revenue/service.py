@@ -813,7 +813,9 @@ def _recompute_keys(cursor: psycopg.Cursor[Any], keys: str, args: dict[str, Any]
         "  COALESCE(sum(r.earnings), 0) AS net,"
         "  max(r.from_import::text)::uuid AS import_id"
         " FROM rows r WHERE r.rank = r.finest GROUP BY 1, 2),"
-        " trips AS ("
+        # Counted once for all keys: inlined, the planner (which cannot know how many rows
+        # this transaction just wrote) re-sorted every trip of the import once per driver.
+        " trips AS MATERIALIZED ("
         " SELECT k.driver_id, k.week, count(t.id) AS n"
         f" FROM {keys} k JOIN trp_trips t ON t.tenant_id = %(tenant)s"
         "  AND t.driver_id = k.driver_id AND t.platform_id = %(platform)s"
