@@ -9,6 +9,7 @@ the field, never a raw foreign-key error. Database constraint violations that ca
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -181,8 +182,12 @@ def _money(value: MoneyIn | None, currency: str | None, field: str) -> Decimal |
 # --- odometer ----------------------------------------------------------------------------------
 
 
+@functools.cache
 def _trusted_readings() -> tuple[Any, ColumnElement[bool]]:
-    """An alias of the readings and the predicate of a trusted, uncorrected reading."""
+    """An alias of the readings and the predicate of a trusted, uncorrected reading.
+
+    Built once: SQL constructs are immutable, and building this one (aliases, EXISTS) cost
+    more than the rest of a ``GET /v1/vehicles/{id}`` route."""
     r = aliased(OdometerReading)
     c = aliased(OdometerReading)
     trusted = and_(
@@ -192,8 +197,10 @@ def _trusted_readings() -> tuple[Any, ColumnElement[bool]]:
     return r, trusted
 
 
+@functools.cache
 def _latest_odometer_lateral() -> Any:
-    """LATERAL subquery: the vehicle's latest trusted reading (one index probe per vehicle)."""
+    """LATERAL subquery: the vehicle's latest trusted reading (one index probe per vehicle).
+    Built once, like :func:`_trusted_readings`."""
     r, trusted = _trusted_readings()
     return (
         select(r.odometer_km.label("odometer_km"), r.read_at.label("read_at"))
