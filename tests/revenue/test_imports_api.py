@@ -346,6 +346,30 @@ def test_bolt_weekly_needs_its_week_and_matches_by_phone(
     assert [r.net for r in revenue] == [Decimal("320.0000")]
 
 
+def test_bolt_weekly_matches_an_account_registered_by_email_when_the_row_has_a_phone(
+    rclient: TestClient, fleet: dict[str, Any], read_system: Callable[..., list[Any]],
+) -> None:
+    headers = fleet["headers"]
+    karim, ana = fleet["drivers"][0], fleet["drivers"][1]
+    for ref, driver in (("Ana@Example.com", ana), ("+33612345678", karim),
+                        # Karim's e-mail names another driver: the row's first identifier wins.
+                        ("karim@example.com", ana)):
+        created = rclient.post("/v1/platform-accounts", headers=headers, json={
+            "platform": "bolt", "external_account_id": ref, "driver_id": driver})
+        assert created.status_code == 201, created.text
+
+    dated = upload(rclient, headers, BOLT_WEEKLY, name="bolt.csv", period_start="2026-11-18",
+                   commit="true")
+    assert dated.status_code == 201, dated.text
+    imp = dated.json()["imports"][0]
+    accounts = {a["platform_account"]: a["driver_id"] for a in imp["accounts"]}
+    assert accounts == {"+33612345678": karim, "+33698765432": ana}
+    revenue = read_system("SELECT driver_id, net FROM rev_driver_revenues WHERE tenant_id = :t",
+                          t=fleet["world"].id)
+    assert {(str(r.driver_id), r.net) for r in revenue} == {
+        (karim, Decimal("320.0000")), (ana, Decimal("160.0000"))}
+
+
 def test_another_tenants_account_never_matches(
     rclient: TestClient, fleet: dict[str, Any], make_tenant: Callable[..., TenantWorld],
     auth: Callable[..., dict[str, str]],

@@ -681,6 +681,7 @@ def bolt_weekly(
             {
                 "platform_account_ref": driver.phone if by_phone else driver.email,
                 "account_kind": "phone" if by_phone else "email",
+                "platform_account_alt": driver.email if "email" in present else None,
                 "account_name": driver.name,
                 "fare_gross": gross,
                 "commission": commission if "commission" in present else None,

@@ -316,6 +316,14 @@ def _validate(session: Session, stage: str, imp: RevenueImport, parsed: ParsedRe
             " FROM trp_platform_accounts pa WHERE pa.tenant_id = %(tenant)s"
             " AND pa.platform_id = %(platform)s AND pa.deleted_at IS NULL"
             " AND pa.external_account_id = s.platform_account_ref", params)
+        if parsed.rows.get_column("platform_account_alt").null_count() < parsed.rows.height:
+            # Else by the row's second identifier (Bolt: the e-mail beside the phone).
+            cursor.execute(
+                f"UPDATE {stage} s SET driver_id = pa.driver_id, platform_account_id = pa.id"
+                " FROM trp_platform_accounts pa WHERE pa.tenant_id = %(tenant)s"
+                " AND pa.platform_id = %(platform)s AND pa.deleted_at IS NULL"
+                " AND s.platform_account_id IS NULL"
+                " AND pa.external_account_id = s.platform_account_alt", params)
 
         # One currency per report: the report's is the one most rows carry.
         cursor.execute(

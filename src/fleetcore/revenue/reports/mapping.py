@@ -48,6 +48,7 @@ Sign = Literal["+", "-", "abs"]
 _TEXT_TYPES = frozenset({"text", "lower", "id", "uuid", "account_id", "plate"})
 _FIELD_TYPES: dict[str, frozenset[str]] = {
     "platform_account_ref": frozenset({"uuid", "account_id", "phone", "email"}),
+    "platform_account_alt": frozenset({"uuid", "account_id", "phone", "email"}),
     "account_name": frozenset({"text"}),
     "external_trip_id": _TEXT_TYPES,
     "external_transaction_id": _TEXT_TYPES,

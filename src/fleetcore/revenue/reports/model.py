@@ -29,6 +29,9 @@ CANONICAL_SCHEMA: dict[str, pl.DataType] = {
     "platform_account_ref": pl.String(),
     # "uuid" | "phone" | "email" | "other" (trp_platform_accounts.external_account_kind).
     "account_kind": pl.String(),
+    # A second identifier of the same driver in the row, normalised like the first (Bolt
+    # weekly: the e-mail beside the phone), so an account registered by either matches.
+    "platform_account_alt": pl.String(),
     # The driver's name as the file spells it: shown to the user, never used to match.
     "account_name": pl.String(),
     "external_trip_id": pl.String(),
