@@ -42,6 +42,7 @@ from fleetcore.core.db import ActorType
 from fleetcore.core.errors import Conflict, NotFound, ValidationProblem
 from fleetcore.core.orm import UUID7_SQL
 from fleetcore.core.periods import period_of_week
+from fleetcore.revenue.models import money_precedence_sql
 
 __all__ = ["MAX_PERIOD", "RecomputeResult", "recompute_performances"]
 
@@ -49,8 +50,7 @@ MAX_PERIOD = timedelta(days=366)
 """The longest period recomputed at once (weeks and months are the normal case)."""
 
 # Report types that carry money, finest first (as the import pipeline ranks them).
-_PRECEDENCE = ("('payments_order', 1), ('bolt_orders', 1), ('payments_driver', 2),"
-               " ('bolt_weekly', 2)")
+_PRECEDENCE = money_precedence_sql()
 
 _COMPUTED = f"""
 trips AS (

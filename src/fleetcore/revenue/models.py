@@ -53,6 +53,28 @@ class ReportType(StrEnum):
     BOLT_ORDERS = "bolt_orders"
 
 
+MONEY_PRECEDENCE: dict[str, int] = {
+    ReportType.PAYMENTS_ORDER.value: 1,
+    ReportType.PAYMENTS_DRIVER.value: 2,
+    ReportType.BOLT_ORDERS.value: 1,
+    ReportType.BOLT_WEEKLY.value: 2,
+}
+"""Report types that carry money, finest first. For one driver, platform and week the driver
+revenue, the performance and the settlement are computed from the finest type present, so a
+weekly summary and the per-transaction report of the same week are never added together. Trip
+activity reports carry no money."""
+
+FINE_REPORT_TYPES: tuple[str, ...] = tuple(
+    t for t, rank in MONEY_PRECEDENCE.items() if rank == min(MONEY_PRECEDENCE.values()))
+"""The per-transaction reports: where present for a span they replace the weekly summaries."""
+
+
+def money_precedence_sql() -> str:
+    """:data:`MONEY_PRECEDENCE` as the rows of a SQL ``VALUES`` list: ``('payments_order', 1),
+    …`` (join it as ``(VALUES …) p(report_type, rank)``)."""
+    return ", ".join(f"('{t}', {rank})" for t, rank in MONEY_PRECEDENCE.items())
+
+
 class ImportStatus(StrEnum):
     UPLOADED = "uploaded"
     VALIDATING = "validating"

@@ -54,7 +54,13 @@ from fleetcore.core.periods import period_containing, period_of_week
 from fleetcore.core.versioning import check_if_match, refresh_version
 from fleetcore.documents.storage import DocumentStorage, StorageError
 from fleetcore.reference.models import Platform
-from fleetcore.revenue.models import ImportStatus, ReportType, RevenueImport
+from fleetcore.revenue.models import (
+    MONEY_PRECEDENCE,
+    ImportStatus,
+    ReportType,
+    RevenueImport,
+    money_precedence_sql,
+)
 from fleetcore.revenue.reports import (
     CANONICAL_SCHEMA,
     ParsedReport,
@@ -63,17 +69,6 @@ from fleetcore.revenue.reports import (
     read_report,
 )
 from fleetcore.trips.models import PlatformAccount
-
-MONEY_PRECEDENCE: dict[str, int] = {
-    ReportType.PAYMENTS_ORDER.value: 1,
-    ReportType.PAYMENTS_DRIVER.value: 2,
-    ReportType.BOLT_ORDERS.value: 1,
-    ReportType.BOLT_WEEKLY.value: 2,
-}
-"""Report types that carry money, finest first. For one driver, platform and week the driver
-revenue (and the settlement) is computed from the finest type present, so a weekly summary and
-the per-transaction report of the same week are never added together. Trip activity reports
-carry no money."""
 
 SUMMARY_TYPES = frozenset({ReportType.PAYMENTS_DRIVER.value, ReportType.BOLT_WEEKLY.value})
 """Weekly per-driver totals: no dates in the file, the period is given by the user."""
@@ -763,7 +758,7 @@ def _recompute_revenues(session: Session, tenant_id: uuid.UUID, platform_id: uui
     """Recompute ``rev_driver_revenues`` for every (driver, week) that the import rows matching
     ``rows_where`` (alias ``r``, joined to their import ``i``) fall in."""
     timezone, _ = _tenant_zone(session, tenant_id)
-    precedence = ", ".join(f"('{t}', {rank})" for t, rank in MONEY_PRECEDENCE.items())
+    precedence = money_precedence_sql()
     args = {**params, "tenant": tenant_id, "platform": platform_id, "tz": timezone}
     keys = f"rev_keys_{uuid.uuid4().hex[:12]}"
     conn = _raw(session)
@@ -882,7 +877,7 @@ def rollback_import(session: Session, actor: Actor, import_id: uuid.UUID, *,
                        f"(week of {settled.period_start:%Y-%m-%d}); it cannot be rolled back.",
                        settlement_id=str(settled.id))
     timezone, _ = _tenant_zone(session, imp.tenant_id)
-    precedence = ", ".join(f"('{t}', {rank})" for t, rank in MONEY_PRECEDENCE.items())
+    precedence = money_precedence_sql()
     args = {"tenant": imp.tenant_id, "platform": imp.platform_id, "import": imp.id,
             "tz": timezone}
     keys = f"rev_keys_{uuid.uuid4().hex[:12]}"

@@ -68,6 +68,7 @@ from fleetcore.core.periods import Period, period_of_week
 from fleetcore.core.versioning import etag
 from fleetcore.drivers.models import DriverCooperationTerms, SettlementModel
 from fleetcore.finance.ledger_service import post_settlement
+from fleetcore.revenue.models import FINE_REPORT_TYPES, MONEY_PRECEDENCE
 from fleetcore.trips.models import (
     Settlement,
     SettlementLine,
@@ -98,10 +99,8 @@ __all__ = [
     "unsettled_rows",
 ]
 
-MONEY_REPORT_TYPES = ("payments_order", "payments_driver", "bolt_orders", "bolt_weekly")
+MONEY_REPORT_TYPES = tuple(MONEY_PRECEDENCE)
 """Report types whose rows carry money (``trip_activity`` only counts trips)."""
-FINE_REPORT_TYPES = ("payments_order", "bolt_orders")
-"""Per-transaction reports: where present for a span they replace the weekly summaries."""
 
 CHARGE_LINE_TYPES = ("rent", "fuel", "toll", "fine", "damage", "expense", "advance", "deposit")
 """Line types summed (negated) into the header's ``charges``."""
