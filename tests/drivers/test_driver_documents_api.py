@@ -99,3 +99,59 @@ def test_an_expired_document_cannot_be_verified_and_fails_compliance(
     [failure] = [r for r in report["rules"] if r["status"] == "fail"]
     assert failure["rule"] == "required_documents"
     assert failure["related_id"] == str(doc)
+
+
+def test_one_decision_whichever_endpoint_records_it(
+    client: TestClient, tenant_a: TenantWorld, auth: Auth, sessions: Any
+) -> None:
+    """A driver's document is verified or rejected once: through /v1/documents or through the
+    driver's documents, both the document and the driver's link get the decision."""
+    headers = auth(tenant_a)
+    driver = _driver(client, tenant_a, auth, 5)
+    doc = committed_insert(sessions, tenant_a.id, "doc_documents",
+                           **document_values(uuid.UUID(driver)))
+    url = f"/v1/drivers/{driver}/documents"
+    assert client.post(url, headers=headers, json={"document_id": str(doc)}).status_code == 201
+
+    def states() -> tuple[Any, ...]:
+        [link] = client.get(url, headers=headers).json()
+        document = client.get(f"/v1/documents/{doc}", headers=headers).json()
+        return (link["verification_status"], link["rejection_reason"], document["verified"],
+                document["rejection_reason"])
+
+    stale = client.get(f"/v1/documents/{doc}", headers=headers).headers["etag"]
+    verified = client.post(f"/v1/documents/{doc}/verify", headers=headers)
+    assert verified.status_code == 200, verified.text
+    assert states() == ("verified", None, True, None)
+    report = client.get(f"/v1/drivers/{driver}/compliance", headers=headers).json()
+    assert all(r["related_id"] != str(doc) for r in report["rules"] if r["status"] == "fail")
+
+    rejected = client.post(f"{url}/{doc}/reject", headers=headers, json={"reason": "Blurred"})
+    assert rejected.status_code == 200, rejected.text
+    assert states() == ("rejected", "Blurred", False, "Blurred")
+    # The document's ETag guards the decision on both records.
+    refused = client.post(f"/v1/documents/{doc}/verify", headers={**headers, "If-Match": stale})
+    assert refused.status_code == 412
+    assert states() == ("rejected", "Blurred", False, "Blurred")
+
+    assert client.post(f"{url}/{doc}/verify", headers=headers).status_code == 200
+    assert states() == ("verified", None, True, None)
+    again = client.post(f"/v1/documents/{doc}/reject", headers=headers,
+                        json={"reason": "Wrong person"})
+    assert again.status_code == 200, again.text
+    assert states() == ("rejected", "Wrong person", False, "Wrong person")
+
+
+def test_an_expired_attached_document_is_refused_through_the_documents_endpoint_too(
+    client: TestClient, tenant_a: TenantWorld, auth: Auth, sessions: Any
+) -> None:
+    headers = auth(tenant_a)
+    driver = _driver(client, tenant_a, auth, 6)
+    doc = committed_insert(sessions, tenant_a.id, "doc_documents",
+                           **document_values(uuid.UUID(driver), expires_on=date(2026, 1, 1)))
+    assert client.post(f"/v1/drivers/{driver}/documents", headers=headers,
+                       json={"document_id": str(doc)}).status_code == 201
+    refused = client.post(f"/v1/documents/{doc}/verify", headers=headers)
+    assert refused.status_code == 409
+    assert "expired" in refused.json()["detail"]
+    assert client.get(f"/v1/documents/{doc}", headers=headers).json()["verified"] is False

@@ -43,6 +43,7 @@ from fleetcore.documents.schemas import (
     DownloadLinkOut,
 )
 from fleetcore.documents.storage import DocumentStorage, LocalStorage
+from fleetcore.drivers import verification_service
 from fleetcore.settings import Settings
 
 router = APIRouter(prefix="/v1")
@@ -319,7 +320,9 @@ def verify_document(
     actor: DocumentsWrite, session: DbSession, document_id: uuid.UUID, response: Response,
     if_match: IfMatch = None,
 ) -> DocumentOut:
-    document = service.verify_document(session, actor, document_id, if_match=if_match)
+    # A driver's attached document is decided with its link: one decision for both.
+    document = verification_service.verify_any_document(session, actor, document_id,
+                                                   if_match=if_match)
     return _with_etag(response, document)
 
 
@@ -328,8 +331,8 @@ def reject_document(
     actor: DocumentsWrite, session: DbSession, document_id: uuid.UUID, data: DocumentRejection,
     response: Response, if_match: IfMatch = None,
 ) -> DocumentOut:
-    document = service.reject_document(session, actor, document_id, reason=data.reason,
-                                       if_match=if_match)
+    document = verification_service.reject_any_document(session, actor, document_id,
+                                                   reason=data.reason, if_match=if_match)
     return _with_etag(response, document)
 
 

@@ -28,7 +28,7 @@ from fleetcore.core.pagination import Page, Pagination
 from fleetcore.core.schemas import money_out
 from fleetcore.core.versioning import etag
 from fleetcore.documents.models import Document
-from fleetcore.drivers import service
+from fleetcore.drivers import service, verification_service
 from fleetcore.drivers.filters import (
     BlacklistFilter,
     DriverFilter,
@@ -314,7 +314,7 @@ def verify_driver_document(
     actor: DriversWrite, session: DbSession, driver_id: uuid.UUID, document_id: uuid.UUID,
     response: Response,
 ) -> DriverDocumentOut:
-    link, doc = service.verify_driver_document(session, actor, driver_id, document_id)
+    link, doc = verification_service.verify_driver_document(session, actor, driver_id, document_id)
     _with_etag(response, link.version)
     return _document_out(link, doc)
 
@@ -325,7 +325,7 @@ def reject_driver_document(
     actor: DriversWrite, session: DbSession, driver_id: uuid.UUID, document_id: uuid.UUID,
     data: ReasonIn, response: Response,
 ) -> DriverDocumentOut:
-    link, doc = service.reject_driver_document(session, actor, driver_id, document_id,
+    link, doc = verification_service.reject_driver_document(session, actor, driver_id, document_id,
                                                reason=data.reason)
     _with_etag(response, link.version)
     return _document_out(link, doc)

@@ -686,8 +686,9 @@ def driver_documents_query(driver_id: uuid.UUID) -> Select[DriverDocument, Docum
     )
 
 
-def _driver_document(session: Session, actor: Actor, driver_id: uuid.UUID,
-                     document_id: uuid.UUID) -> tuple[DriverDocument, Document]:
+def driver_document(session: Session, actor: Actor, driver_id: uuid.UUID,
+                    document_id: uuid.UUID) -> tuple[DriverDocument, Document]:
+    """The driver's link to one of their documents, with the document (404 if not attached)."""
     get_driver(session, actor, driver_id)
     row = session.execute(
         select(DriverDocument, Document)
@@ -722,41 +723,9 @@ def update_driver_document(session: Session, actor: Actor, driver_id: uuid.UUID,
                            document_id: uuid.UUID, *, data: DriverDocumentUpdate,
                            if_match: str | None = None) -> tuple[DriverDocument, Document]:
     """Change whether the document is required."""
-    link, doc = _driver_document(session, actor, driver_id, document_id)
+    link, doc = driver_document(session, actor, driver_id, document_id)
     check_if_match(if_match, link.version)
     link.requirement = data.requirement.value
-    link.updated_by = actor.id
-    _refresh_version(session, link)
-    return link, doc
-
-
-def verify_driver_document(session: Session, actor: Actor, driver_id: uuid.UUID,
-                           document_id: uuid.UUID) -> tuple[DriverDocument, Document]:
-    """Mark the driver's document verified (refused when it is expired or deleted)."""
-    link, doc = _driver_document(session, actor, driver_id, document_id)
-    if doc.deleted_at is not None:
-        raise Conflict("The document was deleted: attach its replacement instead.")
-    if doc.expires_on is not None and doc.expires_on < _now().date():
-        raise Conflict(f"The document expired on {doc.expires_on.isoformat()}: "
-                       "it cannot be verified.")
-    link.verification_status = VerificationStatus.VERIFIED.value
-    link.verified_by = actor.id
-    link.verified_at = _now()
-    link.rejection_reason = None
-    link.updated_by = actor.id
-    _refresh_version(session, link)
-    return link, doc
-
-
-def reject_driver_document(
-    session: Session, actor: Actor, driver_id: uuid.UUID, document_id: uuid.UUID, *, reason: str
-) -> tuple[DriverDocument, Document]:
-    """Reject the driver's document with a reason (the driver must provide another)."""
-    link, doc = _driver_document(session, actor, driver_id, document_id)
-    link.verification_status = VerificationStatus.REJECTED.value
-    link.verified_by = actor.id
-    link.verified_at = _now()
-    link.rejection_reason = reason
     link.updated_by = actor.id
     _refresh_version(session, link)
     return link, doc
@@ -765,7 +734,7 @@ def reject_driver_document(
 def detach_document(session: Session, actor: Actor, driver_id: uuid.UUID,
                     document_id: uuid.UUID) -> None:
     """Remove the link (the document itself stays, owned by the documents domain)."""
-    link, _ = _driver_document(session, actor, driver_id, document_id)
+    link, _ = driver_document(session, actor, driver_id, document_id)
     session.delete(link)
     _flush(session)
 

@@ -21,6 +21,7 @@ from fleetcore.documents.models import Document, DocumentEntityType, DocumentTyp
 from fleetcore.documents.permissions import DocumentsRead, DocumentsWrite
 from fleetcore.documents.schemas import DocumentUpload
 from fleetcore.drivers import service as drivers_service
+from fleetcore.drivers import verification_service
 from fleetcore.drivers.models import DocumentRequirement
 from fleetcore.drivers.schemas import DriverDocumentAttach
 from fleetcore.settings import Settings
@@ -160,14 +161,6 @@ def _store(c: Console, data: DocumentUpload, upload: UploadFile, state: FormStat
 # --- decisions -----------------------------------------------------------------------------
 
 
-def _driver_link(c: Console, document: Document) -> bool:
-    """Whether the document is attached to its driver (so the link gets the decision too)."""
-    if document.entity_type != DocumentEntityType.DRIVER.value:
-        return False
-    links = drivers_service.driver_documents(c.session, c.actor, document.entity_id)
-    return any(doc.id == document.id for _link, doc in links)
-
-
 def _decided(c: Console, document: Document, message: str, error: str | None) -> Response:
     if c.is_htmx:
         return c.render("documents/_row.html", d=document, labels=entity_labels(c, [document]),
@@ -184,10 +177,7 @@ def verify_document(c: Ctx, _: DocumentsWrite, document_id: uuid.UUID) -> Respon
     document = documents_service.get_document(c.session, c.actor, document_id)
 
     def verify() -> Document:
-        if _driver_link(c, document):
-            drivers_service.verify_driver_document(c.session, c.actor, document.entity_id,
-                                                   document.id)
-        return documents_service.verify_document(c.session, c.actor, document_id)
+        return verification_service.verify_any_document(c.session, c.actor, document_id)
 
     try:
         document = attempt(c.session, verify)
@@ -206,11 +196,8 @@ def reject_document(c: Ctx, _: DocumentsWrite, document_id: uuid.UUID, form: For
         if not reason:
             raise ValidationProblem("Say why the document is rejected.",
                                     errors=[{"field": "reason", "message": "required"}])
-        if _driver_link(c, document):
-            drivers_service.reject_driver_document(c.session, c.actor, document.entity_id,
-                                                   document.id, reason=reason)
-        return documents_service.reject_document(c.session, c.actor, document_id,
-                                                 reason=reason)
+        return verification_service.reject_any_document(c.session, c.actor, document_id,
+                                                   reason=reason)
 
     try:
         document = attempt(c.session, reject)
