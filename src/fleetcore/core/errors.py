@@ -69,6 +69,12 @@ class PreconditionFailed(Problem):
     status, slug, title = 412, "precondition-failed", "The resource has changed"
 
 
+class PreconditionRequired(Problem):
+    """A state-changing request that must name the version it was made against (If-Match)."""
+
+    status, slug, title = 428, "precondition-required", "If-Match required"
+
+
 class Unauthorized(Problem):
     status, slug, title = 401, "unauthorized", "Authentication required"
 

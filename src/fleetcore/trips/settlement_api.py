@@ -13,7 +13,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from fleetcore.core.deps import DbSession
-from fleetcore.core.errors import PreconditionFailed
+from fleetcore.core.errors import PreconditionFailed, PreconditionRequired
 from fleetcore.core.export import Column, CsvColumn, MoneyColumns, csv_response, csv_responses
 from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
@@ -231,7 +231,7 @@ def confirm_settlement(
     # The settlement is looked up first: another tenant's id is a 404 whatever the headers.
     service.get_settlement(session, actor, settlement_id)
     if if_match is None:
-        raise service.PreconditionRequired(
+        raise PreconditionRequired(
             "Send If-Match with the settlement's ETag: confirmation applies to the version "
             "you have seen.")
     row = service.confirm_settlement(session, actor, settlement_id, _version(if_match))

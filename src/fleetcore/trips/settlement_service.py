@@ -58,7 +58,6 @@ from fleetcore.core.errors import (
     Conflict,
     NotFound,
     PreconditionFailed,
-    Problem,
     ValidationProblem,
 )
 from fleetcore.core.money import Money, minor_unit_exponent, round_minor, split
@@ -84,7 +83,6 @@ from fleetcore.trips.settlement_schemas import (
 
 __all__ = [
     "ComputeOutcome",
-    "PreconditionRequired",
     "add_adjustment",
     "compute_settlements",
     "compute_week",
@@ -104,12 +102,6 @@ MONEY_REPORT_TYPES = tuple(MONEY_PRECEDENCE)
 
 CHARGE_LINE_TYPES = ("rent", "fuel", "toll", "fine", "damage", "expense", "advance", "deposit")
 """Line types summed (negated) into the header's ``charges``."""
-
-
-class PreconditionRequired(Problem):
-    """A state-changing request that must name the version it was made against."""
-
-    status, slug, title = 428, "precondition-required", "If-Match required"
 
 
 # --- tenant week ---------------------------------------------------------------------------
