@@ -352,8 +352,7 @@ def test_bolt_weekly_matches_an_account_registered_by_email_when_the_row_has_a_p
     headers = fleet["headers"]
     karim, ana = fleet["drivers"][0], fleet["drivers"][1]
     for ref, driver in (("Ana@Example.com", ana), ("+33612345678", karim),
-                        # Karim's e-mail names another driver: the row's first identifier wins.
-                        ("karim@example.com", ana)):
+                        ("karim@example.com", karim)):
         created = rclient.post("/v1/platform-accounts", headers=headers, json={
             "platform": "bolt", "external_account_id": ref, "driver_id": driver})
         assert created.status_code == 201, created.text
@@ -362,12 +361,47 @@ def test_bolt_weekly_matches_an_account_registered_by_email_when_the_row_has_a_p
                    commit="true")
     assert dated.status_code == 201, dated.text
     imp = dated.json()["imports"][0]
-    accounts = {a["platform_account"]: a["driver_id"] for a in imp["accounts"]}
-    assert accounts == {"+33612345678": karim, "+33698765432": ana}
+    accounts = {a["platform_account"]: (a["driver_id"], a["conflict"]) for a in imp["accounts"]}
+    assert accounts == {"+33612345678": (karim, None), "+33698765432": (ana, None)}
     revenue = read_system("SELECT driver_id, net FROM rev_driver_revenues WHERE tenant_id = :t",
                           t=fleet["world"].id)
     assert {(str(r.driver_id), r.net) for r in revenue} == {
         (karim, Decimal("320.0000")), (ana, Decimal("160.0000"))}
+
+
+def test_bolt_weekly_rows_whose_phone_and_email_name_two_drivers_wait_unassigned(
+    rclient: TestClient, fleet: dict[str, Any], read_system: Callable[..., list[Any]],
+) -> None:
+    headers = fleet["headers"]
+    karim, ana = fleet["drivers"][0], fleet["drivers"][1]
+    created = {}
+    for ref, driver in (("+33612345678", karim), ("karim@example.com", ana)):
+        response = rclient.post("/v1/platform-accounts", headers=headers, json={
+            "platform": "bolt", "external_account_id": ref, "driver_id": driver})
+        assert response.status_code == 201, response.text
+        created[ref] = response.json()["id"]
+
+    previewed = upload(rclient, headers, BOLT_WEEKLY, name="bolt.csv",
+                       period_start="2026-11-18")
+    assert previewed.status_code == 201, previewed.text
+    imp = previewed.json()["imports"][0]
+    karims = next(a for a in imp["accounts"] if a["platform_account"] == "+33612345678")
+    assert karims["driver_id"] is None  # never a guess between the two
+    assert "karim@example.com" in karims["conflict"]
+    assert imp["rows_valid"] == 2  # the rows wait; they are not errors
+    assert imp["errors"] == []
+
+    # Put the e-mail's account right, validate again: the rows find their driver.
+    fixed = rclient.delete(f"/v1/platform-accounts/{created['karim@example.com']}",
+                           headers=headers)
+    assert fixed.status_code == 204, fixed.text
+    version = rclient.get(f"/v1/revenue-imports/{imp['id']}", headers=headers).headers["etag"]
+    again = rclient.post(f"/v1/revenue-imports/{imp['id']}/validate",
+                         headers={**headers, "If-Match": version})
+    assert again.status_code == 200, again.text
+    karims = next(a for a in again.json()["accounts"]
+                  if a["platform_account"] == "+33612345678")
+    assert (karims["driver_id"], karims["conflict"]) == (karim, None)
 
 
 def test_another_tenants_account_never_matches(

@@ -10,6 +10,7 @@ amounts come from the generator's own canonical values, never from the code unde
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -31,6 +32,7 @@ from fleetcore.core.periods import period_of_week
 from fleetcore.demo.reports import (
     ReportDriver,
     SampleReport,
+    bolt_weekly,
     inject_bad_number,
     inject_duplicate,
     sample_drivers,
@@ -182,6 +184,29 @@ def test_upload_shows_the_preview_row_errors_and_links_the_unknown_account(
     assert summary[0][0]["unknown_accounts"] == 0
     # A preview writes nothing but the import.
     assert fleet.sql("SELECT count(*) FROM rev_import_rows")[0][0] == 0
+
+
+def test_an_account_whose_phone_and_email_name_two_drivers_is_shown_as_a_conflict(
+    fleet: Fleet, setup: dict[str, Any], signed_in: Callable[..., Browser],
+) -> None:
+    browser = signed_in(fleet.world)
+    [sample] = sample_drivers(1, seed=int(uuid.uuid4().int % 1000) + 5000)
+    # A number the accounts API accepts as valid (the sample range is only "possible").
+    driver = dataclasses.replace(sample, phone=f"+33612{uuid.uuid4().int % 10**6:06d}")
+    for ref, owner in ((driver.phone, setup["karim"]), (driver.email, setup["nadia"])):
+        response = fleet.client.post("/v1/platform-accounts", headers=fleet.headers(), json={
+            "platform": "bolt", "external_account_id": ref, "driver_id": str(owner)})
+        assert response.status_code == 201, response.text
+    report = bolt_weekly([driver], MONDAY, identify="both", seed=3)
+    import_id = _import_id(_upload(browser, to_csv(report), name="bolt.csv",
+                                   period_start=MONDAY.isoformat()))
+    html = browser.get(f"/app/imports/{import_id}").text
+    assert "Conflict" in html
+    assert f"{driver.phone} and {driver.email} are the platform accounts of two" in html
+    # Neither driver is shown as the account's, and no link form offers a third guess.
+    assert "Karim Benali</a>" not in html
+    assert "Nadia Petit</a>" not in html
+    assert "Link to a driver…" not in html
 
 
 def test_commit_and_roll_back_with_the_version_the_page_showed(

@@ -61,6 +61,10 @@ class ImportAccount(BaseModel):
     payout: MoneyOut | None = Field(description="What the platform transfers (signed).")
     currency: str | None
     driver_id: uuid.UUID | None = Field(description="Null until the account is linked.")
+    conflict: str | None = Field(default=None, description=(
+        "Set when the rows name their driver twice (Bolt: phone and e-mail) and the two "
+        "identifiers are the accounts of different drivers: the rows wait, unassigned, until "
+        "the accounts are corrected and the import validated again."))
 
 
 class RowErrorOut(BaseModel):

@@ -273,6 +273,7 @@ def _stage(session: Session, parsed: ParsedReport,
     with conn.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMPORARY TABLE {stage} ({ddl}, driver_id uuid, platform_account_id uuid,"
+            " account_conflict boolean NOT NULL DEFAULT false,"
             " rejected boolean NOT NULL DEFAULT false, duplicate boolean NOT NULL DEFAULT false,"
             " reject_column text, reject_value text, reject_reason text) ON COMMIT DROP")
         with cursor.copy(f"COPY {stage} ({', '.join(columns)}) FROM STDIN (FORMAT csv)") as copy:
@@ -319,6 +320,16 @@ def _validate(session: Session, stage: str, imp: RevenueImport, parsed: ParsedRe
                 " AND pa.platform_id = %(platform)s AND pa.deleted_at IS NULL"
                 " AND s.platform_account_id IS NULL"
                 " AND pa.external_account_id = s.platform_account_alt", params)
+            # Two identifiers naming two different drivers are not settled by a guess: the
+            # rows wait as an unknown account, marked, until the accounts are put right.
+            cursor.execute(
+                f"UPDATE {stage} s SET driver_id = NULL, platform_account_id = NULL,"
+                " account_conflict = true"
+                " FROM trp_platform_accounts pa WHERE pa.tenant_id = %(tenant)s"
+                " AND pa.platform_id = %(platform)s AND pa.deleted_at IS NULL"
+                " AND pa.external_account_id = s.platform_account_alt"
+                " AND pa.driver_id IS NOT NULL AND s.driver_id IS NOT NULL"
+                " AND pa.driver_id <> s.driver_id", params)
 
         # One currency per report: the report's is the one most rows carry.
         cursor.execute(
@@ -386,15 +397,19 @@ def _validate(session: Session, stage: str, imp: RevenueImport, parsed: ParsedRe
         total, rejected, duplicate = cursor.fetchone() or (0, 0, 0)
         cursor.execute(
             "SELECT platform_account_ref, max(account_name), count(*), sum(earnings),"
-            " sum(cash_collected), sum(payout), currency, (array_agg(driver_id))[1]"
+            " sum(cash_collected), sum(payout), currency, (array_agg(driver_id))[1],"
+            " max(platform_account_alt) FILTER (WHERE account_conflict)"
             f" FROM {stage} WHERE NOT rejected GROUP BY platform_account_ref, currency"
             " ORDER BY max(account_name) NULLS LAST, platform_account_ref NULLS LAST")
         accounts = [
             {"platform_account": ref, "name": name, "rows": rows,
              "earnings": _amount(earnings, cur), "cash_collected": _amount(cash, cur),
              "payout": _amount(payout, cur), "currency": cur,
-             "driver_id": str(driver) if driver else None}
-            for ref, name, rows, earnings, cash, payout, cur, driver in cursor.fetchall()]
+             "driver_id": str(driver) if driver else None,
+             **({"conflict": f"{ref} and {alt} are the platform accounts of two different"
+                             " drivers: correct one of them, then validate the import again"}
+                if alt else {})}
+            for ref, name, rows, earnings, cash, payout, cur, driver, alt in cursor.fetchall()]
         cursor.execute(
             f"SELECT row_number, reject_column, reject_value, reject_reason FROM {stage}"
             " WHERE rejected AND reject_reason IS NOT NULL ORDER BY row_number")

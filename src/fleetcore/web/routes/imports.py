@@ -227,10 +227,11 @@ def _detail(c: Console, imp: RevenueImport, *, status_code: int = 200,
     refs = {a.platform_account for a in out.accounts if a.platform_account}
     linked = (queries.account_drivers(c.session, c.tenant.id, imp.platform_id, refs)
               if imp.platform_id else {})
-    drivers_of = {a.platform_account: a.driver_id or linked.get(a.platform_account or "")
-                  for a in out.accounts}
-    waiting = [a for a in out.accounts if a.platform_account and not drivers_of[
-        a.platform_account]]
+    # An account in conflict (its phone and e-mail name two drivers) shows no driver.
+    drivers_of = {a.platform_account: None if a.conflict else (
+        a.driver_id or linked.get(a.platform_account or "")) for a in out.accounts}
+    waiting = [a for a in out.accounts if a.platform_account and not a.conflict
+               and not drivers_of[a.platform_account]]
     can_link = c.can("trips:write") and imp.status in (ImportStatus.VALIDATED.value,
                                                        ImportStatus.COMMITTED.value)
     choices = (queries.driver_choices(c.session, c.tenant.id, status=None)
