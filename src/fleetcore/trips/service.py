@@ -98,8 +98,12 @@ def normalise_account_id(value: str, kind: ExternalAccountKind, country: str) ->
             number = phonenumbers.parse(text, country)
         except phonenumbers.NumberParseException as exc:
             raise ValueError("is not a phone number") from exc
-        if not phonenumbers.is_valid_number(number):
-            raise ValueError("is not a valid phone number")
+        # "Possible" (the right length for its country), not "valid": the identifier is the
+        # key the platform's files carry, read by the importer with the same rule; a number
+        # in a range newer than phonenumbers' metadata must still be recordable, or its rows
+        # could never be linked.
+        if not phonenumbers.is_possible_number(number):
+            raise ValueError("is not a phone number (wrong length for its country)")
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return text
 
