@@ -398,29 +398,35 @@ def test_each_tenant_sees_only_its_own_rows(
     ).scalar_one() == 0
 
 
-def test_every_trip_was_driven_in_the_car_its_driver_had(system: Session) -> None:
+def test_every_trip_was_driven_in_the_car_its_driver_had(system: Session, loaded: Loaded) -> None:
+    # The demo's tenants only: other tests may have committed trips of their own.
+    demo = {"demo": list(loaded.ids.values())}
     unassigned = system.execute(text(
-        "SELECT count(*) FROM trp_trips t WHERE NOT EXISTS ("
+        "SELECT count(*) FROM trp_trips t WHERE t.tenant_id = ANY(:demo) AND NOT EXISTS ("
         " SELECT 1 FROM flt_vehicle_assignments a"
         " WHERE a.tenant_id = t.tenant_id AND a.vehicle_id = t.vehicle_id"
         "   AND a.driver_id = t.driver_id AND a.status <> 'cancelled' AND a.deleted_at IS NULL"
         "   AND tstzrange(a.starts_at, a.ends_at, '[)') @> coalesce(t.started_at, t.requested_at)"
         "   AND tstzrange(a.starts_at, a.ends_at, '[]') @> coalesce(t.ended_at, t.requested_at))"
-    )).scalar_one()
+    ), demo).scalar_one()
     assert unassigned == 0
-    total = system.execute(text("SELECT count(*) FROM trp_trips")).scalar_one()
+    total = system.execute(text("SELECT count(*) FROM trp_trips WHERE tenant_id = ANY(:demo)"),
+                           demo).scalar_one()
     assert total > 30_000
 
 
-def test_tolls_and_fines_land_on_the_driver_who_had_the_car(system: Session) -> None:
+def test_tolls_and_fines_land_on_the_driver_who_had_the_car(system: Session,
+                                                           loaded: Loaded) -> None:
+    demo = {"demo": list(loaded.ids.values())}
     for table, at in (("fin_toll_transactions", "occurred_at"), ("fin_traffic_fines",
                                                                  "offence_at")):
         wrong = system.execute(text(
-            f"SELECT count(*) FROM {table} x WHERE x.vehicle_id IS NOT NULL AND NOT EXISTS ("
+            f"SELECT count(*) FROM {table} x WHERE x.tenant_id = ANY(:demo)"
+            " AND x.vehicle_id IS NOT NULL AND NOT EXISTS ("
             " SELECT 1 FROM flt_vehicle_assignments a WHERE a.tenant_id = x.tenant_id"
             "  AND a.vehicle_id = x.vehicle_id AND a.driver_id = x.driver_id"
             f"  AND tstzrange(a.starts_at, a.ends_at, '[)') @> x.{at})"
-        )).scalar_one()
+        ), demo).scalar_one()
         assert wrong == 0, table
 
 
