@@ -63,6 +63,7 @@ def _migrate(settings: Settings, runtime: DatabaseRuntime) -> None:
 def _prepare(settings: Settings, runtime: DatabaseRuntime, *, demo: bool) -> None:
     """Migrate, load reference data and, on first run, the demo tenants."""
     from fleetcore.admin.service import align_system_role_permissions
+    from fleetcore.app import storage_for
     from fleetcore.demo.loader import demo_present, load_demo
     from fleetcore.reference.service import load_reference_data
 
@@ -82,7 +83,7 @@ def _prepare(settings: Settings, runtime: DatabaseRuntime, *, demo: bool) -> Non
                 present = demo_present(session)
             if not present:
                 _step("Creating the demo tenants (first run)")
-                load_demo(sessions, progress=console)
+                load_demo(sessions, progress=console, storage=storage_for(settings))
     finally:
         engine.dispose()
 
@@ -183,6 +184,7 @@ def demo_load(
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 7,
 ) -> None:
     """Create the demo tenants (main fleet + a second, smaller one) if they are absent."""
+    from fleetcore.app import storage_for
     from fleetcore.demo.loader import demo_present, load_demo
 
     settings = get_settings()
@@ -195,7 +197,7 @@ def demo_load(
             if demo_present(session):
                 _step("The demo tenants are already present; nothing to do")
                 return
-        load_demo(sessions, seed=seed, progress=console)
+        load_demo(sessions, seed=seed, progress=console, storage=storage_for(settings))
         engine.dispose()
     finally:
         runtime.close()

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, Numeric, text
@@ -39,7 +40,9 @@ from fleetcore.demo.dataset import (
     is_valid_vin,
     vin_check_digit,
 )
+from fleetcore.demo.imports import DEMO_REPORT_WEEKS
 from fleetcore.demo.loader import MissingReferenceData
+from fleetcore.documents.storage import LocalStorage
 from fleetcore.reference.service import load_reference_data
 
 SEED = 7
@@ -302,10 +305,10 @@ class Loaded:
 
 
 @pytest.fixture(scope="module")
-def loaded(app_engine: Engine) -> Iterator[Loaded]:
-    """The demo loaded once for this module through ``load_demo`` (as the CLI does), as the app
-    role, inside an outer transaction that is rolled back: ``load_demo``'s commit only releases
-    a savepoint."""
+def loaded(app_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
+    """The demo loaded once for this module through ``load_demo`` (as the CLI does, with the
+    last weeks' reports imported), as the app role, inside an outer transaction that is rolled
+    back: ``load_demo``'s commit only releases a savepoint."""
     with app_engine.connect() as conn:
         outer = conn.begin()
         sessions = sessionmaker(bind=conn, join_transaction_mode="create_savepoint",
@@ -315,7 +318,8 @@ def loaded(app_engine: Engine) -> Iterator[Loaded]:
             with context_session(sessions, DbContext.system()) as setup:
                 load_reference_data(setup)
                 before = demo_present(setup)
-            report = load_demo(sessions, seed=SEED, today=TODAY)
+            report = load_demo(sessions, seed=SEED, today=TODAY,
+                               storage=LocalStorage(tmp_path_factory.mktemp("demo-files")))
             bind_context(session, DbContext.system())
             after = demo_present(session)
             rows = session.execute(text("SELECT slug, id FROM adm_tenants")).all()
@@ -508,3 +512,68 @@ def test_no_document_or_event_lies_in_the_future(dataset: DemoDataset) -> None:
                               ("flt_vehicle_expenses", "incurred_at")):
             assert max(tenant.table(table).column(column)) < tenant.trips_until + timedelta(
                 hours=12), table
+
+
+def test_the_last_weeks_platform_reports_are_imported_and_committed(
+    system: Session, loaded: Loaded, dataset: DemoDataset
+) -> None:
+    """Each tenant's last complete weeks come with their platforms' reports, committed through
+    the import pipeline: every row valid and matched, no trip created, and the drivers' weekly
+    revenues equal to what the demo's own trips add up to (computed here from the dataset)."""
+    assert loaded.report.phases["imports"] > 0
+    for tenant in dataset.tenants:
+        imports = system.execute(text(
+            "SELECT i.file_name, i.status, i.rows_total, i.rows_valid, i.rows_invalid,"
+            " i.summary FROM rev_revenue_imports i WHERE i.tenant_id = :t ORDER BY 1"),
+            {"t": tenant.tenant_id}).all()
+        platforms = {ref.key[0] for ref in tenant.table("trp_trips").column("platform_id")}
+        assert len(imports) == min(DEMO_REPORT_WEEKS, tenant.weeks) * len(platforms), tenant.slug
+        for name, status, total, valid, invalid, summary in imports:
+            assert (status, invalid, valid) == ("committed", 0, total), name
+            assert total > 0
+            assert summary["unknown_accounts"] == 0, name
+            assert summary["trips"]["created"] == 0, name
+
+        zone = ZoneInfo(tenant.timezone)
+        drivers: dict[tuple[Any, str, date], list[Decimal]] = defaultdict(
+            lambda: [Decimal(0), Decimal(0)])
+        imported_weeks = {row.period_start for row in system.execute(text(
+            "SELECT DISTINCT period_start FROM rev_revenue_imports WHERE tenant_id = :t"),
+            {"t": tenant.tenant_id})}
+        for t in tenant.table("trp_trips").dicts():
+            local = t["ended_at"].astimezone(zone) if t["ended_at"] else None
+            if t["status"] != "completed" or local is None:
+                continue
+            monday = datetime.combine(local.date() - timedelta(days=local.weekday()),
+                                      datetime.min.time(), zone)
+            if monday not in imported_weeks:
+                continue
+            sums = drivers[(t["driver_id"], t["platform_id"].key[0], monday.date())]
+            sums[0] += t["fare_gross"]
+            sums[1] += 1
+        revenues = system.execute(text(
+            "SELECT d.driver_id, p.code, d.period_start, d.gross, d.trip_count"
+            " FROM rev_driver_revenues d JOIN dir_platforms p ON p.id = d.platform_id"
+            " WHERE d.tenant_id = :t"), {"t": tenant.tenant_id}).all()
+        found = {(r.driver_id, r.code, r.period_start.astimezone(zone).date()):
+                 [r.gross, r.trip_count] for r in revenues}
+        assert found == dict(drivers), tenant.slug
+
+
+def test_importing_the_uber_reports_gives_the_trips_ubers_earnings(
+    system: Session, loaded: Loaded, dataset: DemoDataset
+) -> None:
+    """Uber's "Your earnings" leaves toll refunds out: the report corrects the demo trips that
+    had a toll, and only those."""
+    rows = system.execute(text(
+        "SELECT t.external_trip_id, t.net_earnings, t.fare_gross - t.platform_commission + t.tip"
+        " AS ubers, t.tolls, t.import_id IS NOT NULL AS imported"
+        " FROM trp_trips t JOIN dir_platforms p ON p.id = t.platform_id"
+        " WHERE p.code = 'uber' AND t.tenant_id = ANY(:demo)"),
+        {"demo": list(loaded.ids.values())}).all()
+    corrected = [r for r in rows if r.imported]
+    assert corrected
+    assert all(r.tolls > 0 and r.net_earnings == r.ubers for r in corrected)
+    generated = {t["external_trip_id"]: t["net_earnings"] for tenant in dataset.tenants
+                 for t in tenant.table("trp_trips").dicts()}
+    assert all(r.net_earnings == generated[r.external_trip_id] for r in rows if not r.imported)

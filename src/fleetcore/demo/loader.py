@@ -41,6 +41,8 @@ from fleetcore.demo.dataset import (
     TenantData,
     generate_demo,
 )
+from fleetcore.demo.imports import import_demo_reports
+from fleetcore.documents.storage import DocumentStorage
 
 __all__ = [
     "DemoReport",
@@ -124,15 +126,31 @@ def load_demo(
     seed: int = 7,
     progress: Console | None = None,
     today: date | None = None,
+    storage: DocumentStorage | None = None,
 ) -> DemoReport:
-    """Generate the demo for ``seed`` and write it in one transaction, then commit."""
+    """Generate the demo for ``seed`` and write it in one transaction, then commit.
+
+    With ``storage`` (where imported report files are kept), the last complete weeks' platform
+    reports are also imported and committed through the import pipeline
+    (:mod:`fleetcore.demo.imports`), in the same transaction.
+    """
     started = time.perf_counter()
     dataset = generate_demo(seed, today)
     generated = time.perf_counter()
     if progress is not None:
         progress.print(f"  generated the demo data (seed {seed}) in {generated - started:.1f} s")
+    imports_seconds: dict[str, float] = {}
     with context_session(sessions, DbContext.system(request_id=f"demo-load:{seed}")) as session:
         report = write_demo(session, dataset, progress=progress)
+        if storage is not None:
+            importing = time.perf_counter()
+            imported = import_demo_reports(session, storage, dataset)
+            imports_seconds["imports"] = time.perf_counter() - importing
+            if progress is not None:
+                files = sum(len(v) for v in imported.values())
+                rows = sum(r.rows for v in imported.values() for r in v)
+                progress.print(f"  imported {files} platform reports ({rows} rows) of the last "
+                               f"weeks in {imports_seconds['imports']:.1f} s")
         committing = time.perf_counter()
     finished = time.perf_counter()
     result = DemoReport(
@@ -144,6 +162,7 @@ def load_demo(
             "generate": generated - started,
             "write": report.elapsed_seconds,
             "commit": finished - committing,
+            **imports_seconds,
             **report.phases,
         },
     )

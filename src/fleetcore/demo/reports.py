@@ -208,22 +208,9 @@ def _ignored(en: str, **others: str) -> dict[str, str]:
 # --- Uber payments_order ---------------------------------------------------------------------
 
 
-def uber_payments_order(
-    drivers: Sequence[ReportDriver],
-    week_start: date = DEFAULT_WEEK,
-    *,
-    trips_per_driver: int = 4,
-    seed: int = 0,
-    currency: str = "EUR",
-    timezone: str = "Europe/Paris",
-    fare_aggregate: bool = True,
-) -> SampleReport:
-    """Uber's per-transaction report: trips ("trip completed order") and one fare adjustment
-    per driver on their first trip. ``fare_aggregate=False`` leaves out the ``…:Fare``
-    aggregate, so readers must add the fare leaves."""
-    rng = random.Random(f"payments_order-{seed}")  # noqa: S311 - sample data
-    start, end = _week(week_start, timezone)
-    columns = [
+def uber_payments_order_columns(*, fare_aggregate: bool = True) -> list[Column]:
+    """The columns of Uber's per-transaction report, in the order the files have them."""
+    return [
         Column("transaction_id", "text"),
         Column("driver_uuid", "text"),
         Column("first_name", "text"),
@@ -249,6 +236,24 @@ def uber_payments_order(
             _ignored("Paid to you:Trip balance:Payouts:Transferred To Bank Account"),
         ),
     ]
+
+
+def uber_payments_order(
+    drivers: Sequence[ReportDriver],
+    week_start: date = DEFAULT_WEEK,
+    *,
+    trips_per_driver: int = 4,
+    seed: int = 0,
+    currency: str = "EUR",
+    timezone: str = "Europe/Paris",
+    fare_aggregate: bool = True,
+) -> SampleReport:
+    """Uber's per-transaction report: trips ("trip completed order") and one fare adjustment
+    per driver on their first trip. ``fare_aggregate=False`` leaves out the ``…:Fare``
+    aggregate, so readers must add the fare leaves."""
+    rng = random.Random(f"payments_order-{seed}")  # noqa: S311 - sample data
+    start, end = _week(week_start, timezone)
+    columns = uber_payments_order_columns(fare_aggregate=fare_aggregate)
     events: list[tuple[datetime, dict[str, Any], dict[str, Any]]] = []
     for driver in drivers:
         moments = _instants(rng, start, end, trips_per_driver + 1)
