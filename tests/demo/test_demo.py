@@ -3,6 +3,7 @@ tenant once written under row-level security."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from collections import Counter, defaultdict
@@ -36,6 +37,7 @@ from fleetcore.demo.dataset import (
     MAIN_SLUG,
     SECOND_SLUG,
     TENANT_TABLE_ORDER,
+    CatalogueRef,
     TenantData,
     is_valid_vin,
     vin_check_digit,
@@ -288,8 +290,22 @@ def test_write_demo_gives_the_caller_its_context_back(db: Session, context: str)
 
 
 def test_write_demo_refuses_without_reference_data(system_db: Session) -> None:
-    with pytest.raises(MissingReferenceData, match="load_reference_data"):
-        write_demo(system_db, generate_demo(SEED, TODAY))
+    """A dataset naming a platform the catalogue lacks is refused before anything is written.
+    (One reference no catalogue holds: the suite's database may have the rest loaded by
+    earlier tests, so "no reference data at all" cannot be set up here.)"""
+    dataset = generate_demo(SEED, TODAY)
+    main = dataset.tenants[0]
+    trips = main.table("trp_trips")
+    platform = trips.columns.index("platform_id")
+    unknown = CatalogueRef("dir_platforms", ("no-such-platform",))
+    rows = ((*trips.rows[0][:platform], unknown, *trips.rows[0][platform + 1:]),
+            *trips.rows[1:])
+    tables = tuple(dataclasses.replace(t, rows=rows) if t is trips else t for t in main.tables)
+    broken = dataclasses.replace(dataset, tenants=(dataclasses.replace(main, tables=tables),
+                                                   *dataset.tenants[1:]))
+    with pytest.raises(MissingReferenceData, match="load_reference_data") as refused:
+        write_demo(system_db, broken)
+    assert "no-such-platform" in str(refused.value)
     assert system_db.info[CONTEXT_KEY] == DbContext.system()
     assert not demo_present(system_db)
 
