@@ -250,3 +250,27 @@ def test_list_runs_the_same_number_of_queries_for_1_and_20_drivers(
         return len(statements)
 
     assert queries_for(1) == queries_for(20)
+
+
+def test_a_form_sending_the_stored_phone_back_does_not_have_it_judged_again(
+    client: TestClient, tenant_a: TenantWorld, auth: Auth, sessions: Any
+) -> None:
+    """The demo's drivers have numbers from the regulators' fiction ranges, which phonenumbers
+    does not count as valid: saving such a driver's form unchanged must not be refused, while
+    entering a new number in such a range still is."""
+    from sqlalchemy import text
+
+    from fleetcore.core.db import DbContext, context_session
+
+    driver = _create(client, tenant_a, auth, 7)
+    with context_session(sessions, DbContext.for_tenant(tenant_a.id)) as session:
+        session.execute(text("UPDATE rid_drivers SET phone = '+33639981001' WHERE id = :id"),
+                        {"id": driver["id"]})
+    url = f"/v1/drivers/{driver['id']}"
+    same = client.patch(url, headers=auth(tenant_a),
+                        json={"phone": "06 39 98 10 01", "notes": "re-saved"})
+    assert same.status_code == 200, same.text
+    assert (same.json()["phone"], same.json()["notes"]) == ("+33639981001", "re-saved")
+    other = client.patch(url, headers=auth(tenant_a), json={"phone": "06 39 98 10 02"})
+    assert other.status_code == 422
+    assert _fields(other) == ["phone"]
