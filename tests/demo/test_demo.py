@@ -418,9 +418,10 @@ def test_each_tenant_sees_only_its_own_rows(
     ).scalar_one() == 0
 
 
-def test_every_trip_was_driven_in_the_car_its_driver_had(system: Session, loaded: Loaded) -> None:
+def test_every_trip_was_driven_in_the_car_its_driver_had(system: Session,
+                                                        dataset: DemoDataset) -> None:
     # The demo's tenants only: other tests may have committed trips of their own.
-    demo = {"demo": list(loaded.ids.values())}
+    demo = {"demo": [t.tenant_id for t in dataset.tenants]}
     unassigned = system.execute(text(
         "SELECT count(*) FROM trp_trips t WHERE t.tenant_id = ANY(:demo) AND NOT EXISTS ("
         " SELECT 1 FROM flt_vehicle_assignments a"
@@ -436,8 +437,8 @@ def test_every_trip_was_driven_in_the_car_its_driver_had(system: Session, loaded
 
 
 def test_tolls_and_fines_land_on_the_driver_who_had_the_car(system: Session,
-                                                           loaded: Loaded) -> None:
-    demo = {"demo": list(loaded.ids.values())}
+                                                           dataset: DemoDataset) -> None:
+    demo = {"demo": [t.tenant_id for t in dataset.tenants]}
     for table, at in (("fin_toll_transactions", "occurred_at"), ("fin_traffic_fines",
                                                                  "offence_at")):
         wrong = system.execute(text(
@@ -586,7 +587,7 @@ def test_importing_the_uber_reports_gives_the_trips_ubers_earnings(
         " AS ubers, t.tolls, t.import_id IS NOT NULL AS imported"
         " FROM trp_trips t JOIN dir_platforms p ON p.id = t.platform_id"
         " WHERE p.code = 'uber' AND t.tenant_id = ANY(:demo)"),
-        {"demo": list(loaded.ids.values())}).all()
+        {"demo": [t.tenant_id for t in dataset.tenants]}).all()
     corrected = [r for r in rows if r.imported]
     assert corrected
     assert all(r.tolls > 0 and r.net_earnings == r.ubers for r in corrected)
