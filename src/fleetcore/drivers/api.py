@@ -280,8 +280,8 @@ def export_driver_documents(
     actor: DriversRead, session: DbSession, driver_id: uuid.UUID
 ) -> StreamingResponse:
     service.get_driver(session, actor, driver_id)
-    return csv_response(session, service.driver_documents_query(driver_id), _DOCUMENT_CSV,
-                        filename="driver-documents.csv")
+    return csv_response(session, service.driver_documents_query(actor, driver_id),
+                        _DOCUMENT_CSV, filename="driver-documents.csv")
 
 
 @router.post("/drivers/{driver_id}/documents", tags=DOCUMENTS,
