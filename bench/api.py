@@ -17,10 +17,10 @@ as the embedded server's superuser), served by the same uvicorn. Targets (qualit
 The load generator runs in this process (httpx, asyncio) on the same 2 cores as the servers,
 so absolute figures are lower than with a separate load machine; the ratio is what counts.
 
-``--sequential N`` first sends N requests one at a time to each of ``/healthz``, ``GET /v1/me``
-and ``GET /v1/vehicles/{id}`` and prints median and p90 latency and the CPU time per request
-of the server and its PostgreSQL: the cost of one request, database round trips included
-(``docs/decisions/0003-request-round-trips.md``).
+``--sequential N`` first sends N requests one at a time to each of ``/healthz``, ``GET /v1/me``,
+``GET /v1/vehicles/{id}`` and ``GET /v1/vehicles?limit=50`` and prints median and p90 latency
+and the CPU time per request of the server and its PostgreSQL: the cost of one request,
+database round trips included (``docs/decisions/0003-request-round-trips.md``).
 ``--seconds 0`` skips the load scenarios. ``--compare SRC`` serves a second stack from the
 ``fleetcore`` package in ``SRC`` (say ``git archive <commit> src | tar -x -C /tmp/old``, then
 ``--compare /tmp/old/src``) on its own database, and alternates the sequential requests between
@@ -261,13 +261,16 @@ def _sequential(stacks: list[Stack], count: int) -> None:
     machine.
     """
     rng = random.Random(7)
-    endpoints = ("GET /healthz", "GET /v1/me", "GET /v1/vehicles/{id}")
+    endpoints = ("GET /healthz", "GET /v1/me", "GET /v1/vehicles/{id}",
+                 "GET /v1/vehicles?limit=50")
 
     def url(endpoint: str, stack: Stack) -> tuple[str, dict[str, str]]:
         if endpoint == "GET /healthz":
             return "/healthz", {}
         if endpoint == "GET /v1/me":
             return "/v1/me", stack.headers
+        if endpoint == "GET /v1/vehicles?limit=50":
+            return "/v1/vehicles?limit=50", stack.headers
         return f"/v1/vehicles/{rng.choice(stack.vehicles)}", stack.headers
 
     timings: dict[tuple[str, str], list[float]] = {
