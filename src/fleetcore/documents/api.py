@@ -8,12 +8,9 @@ document, expiry, HMAC); it is refused with a 403 problem when expired or altere
 
 from __future__ import annotations
 
-import os
-import secrets
 import uuid
 from collections.abc import Callable, Coroutine
 from datetime import date
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -29,6 +26,7 @@ from fleetcore.core.db import DbContext, context_session
 from fleetcore.core.deps import DbSession
 from fleetcore.core.errors import problem_response
 from fleetcore.core.export import CsvColumn, csv_response, csv_responses
+from fleetcore.core.keys import secret_key
 from fleetcore.core.pagination import Page, Pagination
 from fleetcore.core.versioning import etag
 from fleetcore.documents import service
@@ -80,22 +78,7 @@ def document_storage(request: Request) -> DocumentStorage:
 
 def link_secret(settings: Settings) -> bytes:
     """``DOCUMENT_LINK_SECRET``, or a random key kept (0600) under the data dir."""
-    if settings.document_link_secret:
-        return settings.document_link_secret.encode()
-    path = settings.fleetcore_data_dir / "keys" / "document-links.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _write_new_key(path)
-    return bytes.fromhex(path.read_text().strip())
-
-
-def _write_new_key(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return  # another process made it first: use theirs
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_hex(32))
+    return secret_key(settings.document_link_secret, settings.fleetcore_data_dir, "document-links")
 
 
 def link_signer(request: Request) -> service.DownloadLinkSigner:

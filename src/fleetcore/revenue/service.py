@@ -773,26 +773,30 @@ def _recompute_revenues(session: Session, tenant_id: uuid.UUID, platform_id: uui
     """Recompute ``rev_driver_revenues`` for every (driver, week) that the import rows matching
     ``rows_where`` (alias ``r``, joined to their import ``i``) fall in."""
     timezone, _ = _tenant_zone(session, tenant_id)
-    precedence = money_precedence_sql()
     args = {**params, "tenant": tenant_id, "platform": platform_id, "tz": timezone}
-    keys = f"rev_keys_{uuid.uuid4().hex[:12]}"
-    conn = _raw(session)
-    with conn.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE {keys} ON COMMIT DROP AS"
-            " SELECT DISTINCT r.driver_id, date_trunc('week',"
-            "   COALESCE(r.occurred_at, i.period_start) AT TIME ZONE %(tz)s) AS week"
-            " FROM rev_import_rows r JOIN rev_revenue_imports i"
-            "   ON i.tenant_id = r.tenant_id AND i.id = r.import_id"
-            " WHERE r.tenant_id = %(tenant)s AND r.platform_id = %(platform)s"
-            f" AND r.driver_id IS NOT NULL AND ({rows_where})", args)
-        _recompute_keys(cursor, keys, args, precedence)
+    with _raw(session).cursor() as cursor:
+        keys = _affected_weeks(cursor, f"r.platform_id = %(platform)s AND ({rows_where})", args)
+        _recompute_keys(cursor, keys, args)
         cursor.execute(f"DROP TABLE {keys}")
 
 
-def _recompute_keys(cursor: psycopg.Cursor[Any], keys: str, args: dict[str, Any],
-                    precedence: str) -> None:
+def _affected_weeks(cursor: psycopg.Cursor[Any], rows_where: str, args: dict[str, Any]) -> str:
+    """A temporary table of the (driver_id, week) pairs that the tenant's import rows matching
+    ``rows_where`` (alias ``r``, their import ``i``) fall in; returns its name."""
+    keys = f"rev_keys_{uuid.uuid4().hex[:12]}"
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {keys} ON COMMIT DROP AS"
+        " SELECT DISTINCT r.driver_id, date_trunc('week',"
+        "   COALESCE(r.occurred_at, i.period_start) AT TIME ZONE %(tz)s) AS week"
+        " FROM rev_import_rows r JOIN rev_revenue_imports i"
+        "   ON i.tenant_id = r.tenant_id AND i.id = r.import_id"
+        f" WHERE r.tenant_id = %(tenant)s AND r.driver_id IS NOT NULL AND ({rows_where})", args)
+    return keys
+
+
+def _recompute_keys(cursor: psycopg.Cursor[Any], keys: str, args: dict[str, Any]) -> None:
     """Upsert (or remove) the driver revenue of each (driver_id, week) in table ``keys``."""
+    precedence = money_precedence_sql()
     week_start = "(k.week AT TIME ZONE %(tz)s)"
     week_end = "((k.week + interval '7 days') AT TIME ZONE %(tz)s)"
     cursor.execute(f"ANALYZE {keys}")
@@ -892,20 +896,10 @@ def rollback_import(session: Session, actor: Actor, import_id: uuid.UUID, *,
                        f"(week of {settled.period_start:%Y-%m-%d}); it cannot be rolled back.",
                        settlement_id=str(settled.id))
     timezone, _ = _tenant_zone(session, imp.tenant_id)
-    precedence = money_precedence_sql()
     args = {"tenant": imp.tenant_id, "platform": imp.platform_id, "import": imp.id,
             "tz": timezone}
-    keys = f"rev_keys_{uuid.uuid4().hex[:12]}"
-    conn = _raw(session)
-    with conn.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE {keys} ON COMMIT DROP AS"
-            " SELECT DISTINCT r.driver_id, date_trunc('week',"
-            "   COALESCE(r.occurred_at, i.period_start) AT TIME ZONE %(tz)s) AS week"
-            " FROM rev_import_rows r JOIN rev_revenue_imports i"
-            "   ON i.tenant_id = r.tenant_id AND i.id = r.import_id"
-            " WHERE r.tenant_id = %(tenant)s AND r.import_id = %(import)s"
-            " AND r.driver_id IS NOT NULL", args)
+    with _raw(session).cursor() as cursor:
+        keys = _affected_weeks(cursor, "r.import_id = %(import)s", args)
         # Trips this import last wrote go with it; a trip another import wrote stays.
         cursor.execute("DELETE FROM trp_trips WHERE tenant_id = %(tenant)s"
                        " AND import_id = %(import)s", args)
@@ -916,7 +910,7 @@ def rollback_import(session: Session, actor: Actor, import_id: uuid.UUID, *,
         imp.rolled_back_by = _importer(actor)
         imp.updated_by = actor.id
         session.flush()
-        _recompute_keys(cursor, keys, args, precedence)
+        _recompute_keys(cursor, keys, args)
         cursor.execute(f"DROP TABLE {keys}")
     refresh_version(session, imp)
     return imp

@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from datetime import timedelta
 from enum import StrEnum
-from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import Request, Response
@@ -31,6 +29,7 @@ from starlette.datastructures import FormData
 
 from fleetcore.core.auth import uses_dev_key
 from fleetcore.core.errors import Forbidden
+from fleetcore.core.keys import secret_key
 from fleetcore.settings import Environment, Settings
 
 SESSION_COOKIE = "__session"
@@ -90,22 +89,7 @@ def safe_next(value: str | None) -> str:
 
 def console_secret(settings: Settings) -> bytes:
     """``CONSOLE_SECRET``, or a random key kept (0600) under the data dir."""
-    if settings.console_secret:
-        return settings.console_secret.encode()
-    path = settings.fleetcore_data_dir / "keys" / "console.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _write_new_key(path)
-    return bytes.fromhex(path.read_text().strip())
-
-
-def _write_new_key(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return  # another process made it first: use theirs
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_hex(32))
+    return secret_key(settings.console_secret, settings.fleetcore_data_dir, "console")
 
 
 def _secret(request: Request) -> bytes:
