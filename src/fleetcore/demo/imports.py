@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from fleetcore.core.auth import ALL_PERMISSIONS, Actor
 from fleetcore.core.db import ActorType, DbContext, bind_context
+from fleetcore.core.periods import Period, period_containing, period_of_week
 from fleetcore.demo.dataset import DemoDataset, TenantData
 from fleetcore.demo.reports import (
     SampleReport,
@@ -51,17 +51,12 @@ class DemoImport:
     rows: int
 
 
-def _weeks(tenant: TenantData) -> list[tuple[datetime, datetime]]:
-    """The last complete weeks before the tenant's current one, oldest first (tenant time)."""
-    zone = ZoneInfo(tenant.timezone)
-    today = tenant.trips_until.astimezone(zone)
-    monday = (today - timedelta(days=today.weekday())).replace(hour=0, minute=0, second=0)
-    weeks = []
-    for back in range(DEMO_REPORT_WEEKS, 0, -1):
-        start = (monday - timedelta(weeks=back)).replace(tzinfo=None)
-        end = start + timedelta(weeks=1)
-        weeks.append((start.replace(tzinfo=zone), end.replace(tzinfo=zone)))
-    return [w for w in weeks if w[0] >= tenant.trips_from]
+def _weeks(tenant: TenantData) -> list[Period]:
+    """The last complete weeks before the tenant's current one, oldest first."""
+    current = period_containing(tenant.trips_until, tenant.timezone).first_day
+    weeks = [period_of_week(current - timedelta(weeks=back), tenant.timezone)
+             for back in range(DEMO_REPORT_WEEKS, 0, -1)]
+    return [w for w in weeks if w.start >= tenant.trips_from]
 
 
 def demo_reports(tenant: TenantData) -> list[DemoImport]:
@@ -73,9 +68,10 @@ def demo_reports(tenant: TenantData) -> list[DemoImport]:
     plates = {v["id"]: v["licence_plate"] for v in tenant.table("flt_vehicles").dicts()}
     trips = [t for t in tenant.table("trp_trips").dicts() if t["status"] == "completed"]
     reports = []
-    for start, end in _weeks(tenant):
+    for period in _weeks(tenant):
+        start, end = period.start, period.end
         week = [t for t in trips if start <= t["ended_at"] < end]
-        label = f"{start:%Y-%m-%d}"
+        label = period.first_day.isoformat()
         uber = [t for t in week if t["platform_id"].key == ("uber",)]
         if uber:
             report = _uber(tenant, uber, accounts, drivers, start, end)
