@@ -198,11 +198,9 @@ def init_sentry(
         traces_sample_rate=traces_sample_rate,
         before_send=before_send,  # type: ignore[arg-type]
         before_breadcrumb=lambda crumb, _hint: scrub(crumb),
-        integrations=[
-            StarletteIntegration(transaction_style="endpoint"),
-            FastApiIntegration(transaction_style="endpoint"),
-            SqlalchemyIntegration(),
-        ],
+        # sentry-sdk 3 names a transaction by its route template ("/v1/vehicles/{id}"): no ids
+        # or other personal values reach the transaction name.
+        integrations=[StarletteIntegration(), FastApiIntegration(), SqlalchemyIntegration()],
     )
     return True
 
