@@ -74,14 +74,24 @@ def _stop(process: subprocess.Popen[bytes]) -> str:
     return process.stdout.read().decode() if process.stdout else ""
 
 
-def _processes_on(data_dir: Path) -> list[str]:
-    result = subprocess.run(
-        ["pgrep", "-f", "--", str(data_dir)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return result.stdout.split()
+def _processes_on(data_dir: Path, grace: float = 5.0) -> list[str]:
+    """Processes still naming ``data_dir`` once ``grace`` seconds have passed.
+
+    A backend can take a moment to exit after its postmaster has answered the stop on a
+    loaded machine; one still there after the grace period is a leak.
+    """
+    deadline = time.monotonic() + grace
+    while True:
+        result = subprocess.run(
+            ["pgrep", "-a", "-f", "--", str(data_dir)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        left = result.stdout.splitlines()
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)
 
 
 def test_serve_starts_on_the_embedded_database_and_stops_cleanly(tmp_path: Path) -> None:
