@@ -67,6 +67,36 @@ MONEY_FIELDS = (
 # --- Uber payments_order, English ------------------------------------------------------------
 
 
+def test_uber_payments_order_with_go_timestamps_reads_every_row() -> None:
+    """Uber's per-transaction export writes ``vs reporting`` as Go's ``time.String()``
+    (``2025-03-04 18:22:11.123 +0000 UTC``): each row is read, to the millisecond."""
+    lines = sample("uber_payments_order_en.csv").decode("utf-8-sig").splitlines()
+    header = lines[0].split(",")
+    column = header.index("vs reporting")
+    stamps = iter(
+        [
+            "2026-11-16 07:15:02.123 +0000 UTC",
+            "2026-11-16 22:40:00 +0000 UTC",
+            "2026-11-17 10:02:11.5 +0100 CET",
+        ]
+    )
+    rewritten = [lines[0]]
+    for line in lines[1:]:
+        cells = line.split(",")
+        if len(cells) > column and cells[column].endswith(" CET"):
+            cells[column] = next(stamps, "2026-11-17 11:00:00.000 +0000 UTC")
+        rewritten.append(",".join(cells))
+    data = ("\ufeff" + "\n".join(rewritten) + "\n").encode()
+
+    report = read_one(data, "payments.csv", currency="EUR")
+
+    assert not [e for e in report.errors if e.column == "vs reporting"]
+    assert row(report, 2)["occurred_at"] == datetime(2026, 11, 16, 7, 15, 2, 123000, tzinfo=UTC)
+    assert row(report, 3)["occurred_at"] == datetime(2026, 11, 16, 22, 40, tzinfo=UTC)
+    assert row(report, 4)["occurred_at"] == datetime(2026, 11, 17, 9, 2, 11, 500000, tzinfo=UTC)
+
+
+
 def test_uber_payments_order_reads_mixed_separators_and_lower_case_transaction_uuid() -> None:
     data = sample("uber_payments_order_en.csv")
     assert data.startswith(b"\xef\xbb\xbf")

@@ -1,17 +1,34 @@
 """Reading report timestamps to UTC, vectorised.
 
-Seen in exports: ``2026-11-16 08:15:02 CET`` (Uber's ``vs reporting``: a zone *abbreviation*,
-converted with the fixed offsets of ``common.toml``), ISO 8601 with ``Z`` or an offset,
-``16/11/2026 08:15`` (day first, or month first in the US), ``16.11.2026 08:15``, Excel cells
-read as ``2026-11-16 08:15:02``, and unix seconds (Bolt's API). A time without a zone is local
-time in the fleet's zone (the caller's ``timezone``); a local time that does not exist or
-happens twice at a clock change is a row error, not a guess. Whether ``03/04/2026`` is 3 April
-or 4 March is decided once for the file (a day above 12 anywhere; else the language or the
-fleet's country); when nothing decides, those cells are row errors.
+The shapes the platforms' exports really write (each one is a case of
+``tests/revenue/test_report_parsing.py::test_timestamps_to_utc``; ``docs/imports.md`` keeps the
+same table for operators):
+
+=====================================  ============================================================
+``2026-11-16 08:15:02 CET``            Uber ``vs reporting``: a zone *abbreviation*, converted with
+                                       the fixed offsets of ``common.toml``
+``2025-03-04 18:22:11.123 +0000 UTC``  Uber ``vs reporting`` in the per-transaction export: Go's
+                                       ``time.String()`` — fraction (0-9 digits), numeric offset,
+                                       then an abbreviation (``UTC``, ``CET``, or ``+03`` where the
+                                       zone has none). The numeric offset decides.
+``2026-11-16T08:15:02Z``               ISO 8601 with ``Z`` or an offset (``+01:00``, ``+0100``,
+``2026-11-16T08:15:02.250+01:00``      ``UTC+1``), with or without a fraction
+``16/11/2026 08:15``                   day first, or month first in the US (decided for the file)
+``16.11.2026 08:15``                   dotted, day first
+``2026-11-16 08:15:02``                Excel cells; no zone: the fleet's local time
+``1763280000``                         unix seconds (Bolt's API), ``parse_unix_seconds``
+=====================================  ============================================================
+
+A time without a zone is local time in the fleet's zone (the caller's ``timezone``); a local
+time that does not exist or happens twice at a clock change is a row error, not a guess.
+Whether ``03/04/2026`` is 3 April or 4 March is decided once for the file (a day above 12
+anywhere; else the language or the fleet's country); when nothing decides, those cells are row
+errors.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -28,9 +45,28 @@ _SLASH = r"^\s*(\d{1,2})/(\d{1,2})/\d{4}"
 _GENERAL = (
     r"^\s*(?P<date>\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4})"
     r"(?:[T ,]+(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<f>\d{1,9}))?)?)?"
-    r"\s*(?P<zone>Z|[A-Za-z]{2,5}|(?:UTC|GMT)?[+-]\d{1,2}(?::?\d{2})?)?\s*$"
+    r"\s*(?P<zone>Z|[A-Za-z]{2,5}|(?:UTC|GMT)?[+-]\d{1,2}(?::?\d{2})?)?"
+    # Go's time.String() writes an abbreviation after the numeric offset ("+0000 UTC").
+    r"(?:\s+(?P<abbr>[A-Za-z]{2,5}|[+-]\d{2,4}))?\s*$"
 )
 _OFFSET = r"^(?:UTC|GMT)?([+-])(\d{1,2}):?(\d{2})?$"
+_TAIL_OFFSET = re.compile(
+    r"(?:UTC|GMT)?([+-])(\d{1,2}):?(\d{2})?(?:\s+(?:[A-Z]{2,5}|[+-]\d{2,4}))?"
+)
+_FRACTION = r"^[.,](\d{1,9})"
+
+
+def _tail_offset(tail: str, zones: dict[str, int]) -> int | None:
+    """Minutes east of UTC for what follows ``YYYY-MM-DD HH:MM:SS[.fff]`` (``" CET"``,
+    ``" +0100"``, ``" +0000 UTC"``); None when it is not a zone we read."""
+    text = tail.strip().upper()
+    if text in zones:
+        return zones[text]
+    match = _TAIL_OFFSET.fullmatch(text)
+    if match is None:
+        return None
+    sign = -1 if match.group(1) == "-" else 1
+    return sign * (int(match.group(2)) * 60 + int(match.group(3) or 0))
 
 
 def detect_date_order(
@@ -90,22 +126,27 @@ def parse_datetimes(
 ) -> ParsedTimes:
     """``raw`` (strings) to UTC instants, with a reason for every cell that cannot be read.
 
-    The dominant shape (``YYYY-MM-DD HH:MM:SS`` plus an optional zone) takes a fast path of
-    two slices and one strptime; the other rows alone go through the general pattern.
+    The dominant shapes (``YYYY-MM-DD HH:MM:SS``, an optional fraction, an optional zone)
+    take a fast path of slices and one strptime; the other rows alone go through the general
+    pattern.
     """
     zones = rules.zone_offsets
     frame = raw.rename("raw").to_frame()
-    # What follows the 19 characters of "YYYY-MM-DD HH:MM:SS" takes a handful of values in a
-    # file (" CET", " CEST", ""): read each once, map every row through them.
-    tails = frame.select(pl.col("raw").str.slice(19).alias("t")).get_column("t")
+    # What follows the 19 characters of "YYYY-MM-DD HH:MM:SS" is an optional fraction (a
+    # different one on every row) and a zone that takes a handful of values in a file (" CET",
+    # " +0000 UTC", ""): split the fraction off, read each zone once, map every row through them.
+    after = frame.select(pl.col("raw").str.slice(19).alias("t")).get_column("t")
+    fraction = after.str.extract(_FRACTION, 1)
+    tails = after.str.replace(_FRACTION, "")
     distinct = tails.drop_nulls().unique().to_list()
-    offsets = {t: zones.get(t.strip().upper()) for t in distinct}
+    offsets = {t: _tail_offset(t, zones) for t in distinct}
     naive_tails = [t for t in distinct if not t.strip()]
+    micros = fraction.str.pad_end(6, "0").str.slice(0, 6).cast(pl.Int64, strict=False)
     fast = frame.select(
-        pl.col("raw")
-        .str.slice(0, 19)
-        .str.strptime(_LOCAL, "%Y-%m-%d %H:%M:%S", strict=False)
-        .alias("local"),
+        (
+            pl.col("raw").str.slice(0, 19).str.strptime(_LOCAL, "%Y-%m-%d %H:%M:%S", strict=False)
+            + pl.duration(microseconds=pl.lit(micros).fill_null(0))
+        ).alias("local"),
         pl.lit(tails).replace_strict(offsets, default=None, return_dtype=pl.Int32).alias("offset"),
         pl.lit(tails).is_in(naive_tails).alias("naive"),
         pl.lit(None, dtype=pl.String).alias("reason"),
@@ -174,6 +215,7 @@ def _general(raw: pl.Series, order: DateOrder | None, zones: dict[str, int]) -> 
             g.struct.field("s").alias("s"),
             g.struct.field("f").alias("f"),
             g.struct.field("zone").str.to_uppercase().alias("zone"),
+            g.struct.field("abbr").alias("abbr"),
         )
     )
     date = pl.col("date")
@@ -221,7 +263,12 @@ def _general(raw: pl.Series, order: DateOrder | None, zones: dict[str, int]) -> 
         + numeric.struct.field("3").cast(pl.Int32, strict=False).fill_null(0)
     )
     named = zone.replace_strict(zones, default=None, return_dtype=pl.Int32)
-    offset = pl.coalesce(named, numeric_minutes).cast(pl.Int32)
+    # An abbreviation is read only after a numeric offset (Go's "+0100 CET"), which decides.
+    offset = (
+        pl.when(pl.col("abbr").is_null() | numeric_minutes.is_not_null())
+        .then(pl.coalesce(named, numeric_minutes))
+        .cast(pl.Int32)
+    )
     local = text.str.strptime(_LOCAL, "%Y-%m-%d %H:%M:%S", strict=False) + pl.duration(
         microseconds=micros
     )
@@ -229,7 +276,7 @@ def _general(raw: pl.Series, order: DateOrder | None, zones: dict[str, int]) -> 
         local.alias("local"),
         offset.alias("offset"),
         zone.is_null().alias("naive"),
-        pl.when(date.is_null())
+        pl.when(date.is_null() | (pl.col("abbr").is_not_null() & numeric_minutes.is_null()))
         .then(pl.lit("not a date and time"))
         .when(unknown_order)
         .then(
