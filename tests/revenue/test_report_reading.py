@@ -310,6 +310,42 @@ def test_bolt_weekly_en_trailing_empty_column_currency_suffix_phone_or_email() -
     assert report.unknown_columns == []  # the trailing empty column is tolerated silently
 
 
+def test_an_empty_required_total_is_a_row_error_but_an_empty_breakdown_is_zero() -> None:
+    """Bolt's weekly file with an empty ``Net earnings`` cell: the row cannot be settled (it
+    is not 0); an empty ``Rider tips`` cell is how Bolt writes nothing."""
+    data = (
+        "Driver,Driver's Phone,Email,Gross earnings (total)|€,Collected cash|€,"
+        "Rider tips|€,Net earnings|€,\n"
+        "Ann Example,+33 6 39 98 01 23,,100.00,0.00,,75.00,\n"
+        "Bob Example,+33 6 39 98 01 24,,100.00,0.00,2.00,,\n"
+        "Cy Example,+33 6 39 98 01 25,,100.00,0.00,2.00,   ,\n"
+    ).encode()
+    report = read_one(data, "bolt.csv", default_region="FR")
+    assert row(report, 2)["valid"] is True
+    assert row(report, 2)["tip"] == D("0")
+    assert row(report, 2)["earnings"] == D("75.00")
+    for line in (3, 4):
+        assert row(report, line)["valid"] is False
+        assert row(report, line)["earnings"] is None
+    reasons = {(e.row, e.column): e.reason for e in report.errors}
+    assert reasons[(3, "Net earnings|€")] == (
+        "Net earnings is empty: a required amount, never read as 0"
+    )
+    assert (4, "Net earnings|€") in reasons
+
+
+def test_a_mapping_may_only_require_money_cells() -> None:
+    from fleetcore.revenue.reports.mapping import _load_mapping, common
+
+    text = (
+        'platform = "x"\nreport_type = "y"\nlanguages = ["en"]\ndetect = [["a"]]\n'
+        'required = [["a"]]\n[columns.a]\ntype = "text"\nempty = "a is empty"\nen = ["A"]\n'
+        '[fields]\naccount_name = "a"\n'
+    )
+    with pytest.raises(ValueError, match="'empty'"):
+        _load_mapping("x.toml", text, common())
+
+
 def test_bolt_weekly_national_phone_without_region_is_a_row_error() -> None:
     report = read_one(sample("bolt_weekly_en.csv"), "bolt.csv")
     assert (

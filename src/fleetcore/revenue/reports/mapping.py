@@ -190,6 +190,9 @@ class ColumnSpec:
     headers: dict[str, tuple[str, ...]]  # language -> spellings as written in the data
     scale: Decimal | None = None
     values: dict[str, str] | None = None  # enum: normalised raw value -> canonical value
+    # Money columns: an empty cell is 0 ("nothing"), unless the column is a required total,
+    # when it is a row error with this reason (``empty = "…"`` in the mapping file).
+    empty_error: str | None = None
 
     def first_header(self, language: str | None = None) -> str:
         """How the column is usually spelled (in ``language`` when it has a spelling there)."""
@@ -294,7 +297,9 @@ def _load_mapping(file_name: str, text: str, common_data: CommonData) -> Mapping
         col_type = spec["type"]
         if col_type not in COLUMN_TYPES:
             raise ValueError(f"{where}: column {col_id} has unknown type {col_type!r}")
-        headers = {lang: tuple(spec[lang]) for lang in spec if lang not in ("type", "scale")}
+        headers = {
+            lang: tuple(spec[lang]) for lang in spec if lang not in ("type", "scale", "empty")
+        }
         if not headers:
             raise ValueError(f"{where}: column {col_id} has no header spelling")
         for lang in headers:
@@ -306,7 +311,13 @@ def _load_mapping(file_name: str, text: str, common_data: CommonData) -> Mapping
                 raise ValueError(f"{where}: enum column {col_id} has no [values.{col_id}]")
             values = {_enum_key(k): v for k, v in values_tables[col_id].items()}
         scale = Decimal(spec["scale"]) if "scale" in spec else None
-        columns[col_id] = ColumnSpec(col_id, col_type, headers, scale, values)
+        empty_error = spec.get("empty")
+        if empty_error is not None and (col_type != "money" or not isinstance(empty_error, str)):
+            raise ValueError(
+                f"{where}: column {col_id}: 'empty' (the row error of an empty cell) is a text, "
+                "for money columns"
+            )
+        columns[col_id] = ColumnSpec(col_id, col_type, headers, scale, values, empty_error)
 
     fields: dict[str, FieldSpec] = {}
     for name, spec in raw["fields"].items():

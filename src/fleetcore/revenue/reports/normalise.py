@@ -325,7 +325,14 @@ def _column(
             scale=spec.scale,
             value_ref=pl.col(f"v:{spec.id}"),
         )
-        return parsed.value, parsed.reason
+        if spec.empty_error is None:
+            return parsed.value, parsed.reason
+        # A required total left empty is not "nothing": the row cannot be settled.
+        empty = pl.col(raw).is_null() | (pl.col(raw).str.strip_chars() == "")
+        return (
+            pl.when(empty).then(None).otherwise(parsed.value),
+            pl.when(empty).then(pl.lit(spec.empty_error)).otherwise(parsed.reason),
+        )
     if kind == "unix_time":
         return times.parse_unix_seconds(raw)
     if kind == "id":
