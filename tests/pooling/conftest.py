@@ -40,6 +40,14 @@ def pgbouncer(test_database: Any) -> Iterator[PgBouncer]:
         bouncer.stop()
 
 
+@pytest.fixture(autouse=True)
+def _pgbouncer_log(pgbouncer: PgBouncer) -> Iterator[None]:
+    """What PgBouncer logged during a test, printed (so shown when the test fails)."""
+    before = len(pgbouncer.log())
+    yield
+    print(f"PgBouncer log ({pgbouncer.directory}):\n{pgbouncer.log()[before:][-4000:]}")
+
+
 @pytest.fixture(scope="session")
 def pooled_settings(api_settings: Settings, pgbouncer: PgBouncer) -> Settings:
     """The API's test settings with ``DATABASE_URL`` at PgBouncer, in transaction pool mode."""
