@@ -305,7 +305,15 @@ async def run_worker_async(
     prepare_threshold_off: bool = False,
     queues: Sequence[str] | None = None,
 ) -> None:
-    """Run a worker until stopped (or, with ``wait=False``, until the queue is empty)."""
+    """Run a worker until stopped (or, with ``wait=False``, until the queue is empty).
+
+    ``prepare_threshold_off`` is for a worker behind a transaction-mode pooler
+    (``DATABASE_POOL_MODE=transaction``): no prepared statements, and no LISTEN. The pooler
+    gives the listening connection's server connection to other clients between statements, so
+    a NOTIFY reaches whichever client holds it then, or none (PgBouncer drops it: "got packet
+    'A' from server when not linked"); the worker finds new jobs by polling every
+    ``fetch_job_polling_interval`` seconds instead (``tests/pooling``).
+    """
     pool_kwargs: dict[str, Any] = {"prepare_threshold": None} if prepare_threshold_off else {}
     connector = PsycopgConnector(
         conninfo=procrastinate_conninfo(url),
@@ -321,6 +329,7 @@ async def run_worker_async(
                 "wait": wait,
                 "fetch_job_polling_interval": fetch_job_polling_interval,
                 "install_signal_handlers": install_signal_handlers,
+                "listen_notify": not prepare_threshold_off,
                 "update_heartbeat_interval": max(1.0, stalled_after / 6),
                 "stalled_worker_timeout": stalled_after,
                 "additional_context": {ENVIRONMENT_KEY: environment},
