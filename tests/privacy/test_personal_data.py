@@ -24,6 +24,8 @@ from sqlalchemy.exc import DBAPIError
 from api_support import TenantWorld
 from fleetcore.core.db import DbContext, context_session
 from fleetcore.core.orm import new_id
+from fleetcore.documents.storage import StorageError
+from fleetcore.privacy.service import delete_files
 
 Auth = Callable[..., dict[str, str]]
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -111,9 +113,9 @@ def _seed(client: TestClient, world: TenantWorld, auth: Auth, sessions: Any,
 
     tenant = world.id
     driver = uuid.UUID(driver_id)
-    member_email = f"portal.{tag}@example.com"
+    member_email, member_phone = f"portal.{tag}@example.com", f"+33612{_digits(6)}"
     member_id = _insert(sessions, tenant, "adm_members", email=member_email,
-                        first_name=f"Memb{tag}", last_name=last, phone=f"+33612{_digits(6)}",
+                        first_name=f"Memb{tag}", last_name=last, phone=member_phone,
                         clerk_user_id=f"user_{tag}", status="active")
     _sql(sessions, tenant, "UPDATE rid_drivers SET member_id = :m, status = 'terminated'"
          " WHERE id = :d", m=member_id, d=driver)
@@ -138,7 +140,30 @@ def _seed(client: TestClient, world: TenantWorld, auth: Auth, sessions: Any,
             related_entity_type="driver", related_entity_id=driver)
     _insert(sessions, tenant, "adm_email_suppressions", email=email, reason="bounce")
 
+    make = _sql(sessions, tenant, "SELECT id FROM dir_car_makes LIMIT 1")[0][0]
+    vehicle = _insert(sessions, tenant, "flt_vehicles", make_id=make,
+                      licence_plate=f"PL-{_digits(6)}", country="FR", year=2020,
+                      fuel_type="hybrid", ownership_type="owned")
+    _insert(sessions, tenant, "flt_vehicle_assignments", vehicle_id=vehicle, driver_id=driver,
+            starts_at=LONG_AGO, ends_at=LONG_AGO + timedelta(days=30),
+            assignment_type="permanent", status="ended", notes=f"Assignment note {tag}")
+    _insert(sessions, tenant, "sch_shifts", driver_id=driver, starts_at=LONG_AGO,
+            ends_at=LONG_AGO + timedelta(hours=8), notes=f"Shift note {tag}")
+    ticket = _insert(sessions, tenant, "sup_tickets", reporter_type="driver", reporter_id=driver,
+                     subject=f"Ticket {tag}", description=f"My name is {first}")
+    _insert(sessions, tenant, "sup_ticket_messages", ticket_id=ticket, sender_type="driver",
+            sender_id=driver, body=f"Message {tag}")
+    _insert(sessions, tenant, "sup_customer_feedback", submitted_by_type="driver",
+            submitted_by_id=driver, rating=4, comment=f"Feedback {tag}")
+
     platform = _sql(sessions, tenant, "SELECT id FROM dir_platforms WHERE code = 'uber'")[0][0]
+    # A report row the import could not match, naming the driver by phone and by name.
+    report = _insert(sessions, tenant, "rev_revenue_imports", platform_id=platform,
+                     file_name="weekly.csv", sha256=hashlib.sha256(tag.encode()).hexdigest(),
+                     size_bytes=10, storage_key=f"{tenant}/{new_id()}")
+    _insert(sessions, tenant, "rev_import_rows", import_id=report, row_number=1,
+            platform_id=platform, currency="EUR", platform_account_ref=bolt_phone,
+            extra_columns={"Driver name": f"{first} {last}"})
     account = _sql(sessions, tenant, "SELECT id FROM trp_platform_accounts WHERE driver_id = :d"
                    " AND platform_id = :p", d=driver, p=platform)[0][0]
     started = datetime.now(UTC) - timedelta(days=1) if recent_trip else LONG_AGO
@@ -172,7 +197,9 @@ def _seed(client: TestClient, world: TenantWorld, auth: Auth, sessions: Any,
     values = [first, last, email, new_email, phone, licence, card, notes, iban, bolt_email,
               bolt_phone, member_email, f"Memb{tag}", user_agent, f"Reason {tag}",
               f"Called {tag}", f"Blacklisted {tag}", f"Lifted {tag}", f"scan-0-{tag}",
-              f"DOC0{tag}", f"Scan note 0 {tag}", f"user_{tag}"]
+              f"DOC0{tag}", f"Scan note 0 {tag}", f"user_{tag}", member_phone,
+              f"Assignment note {tag}", f"Shift note {tag}", f"Ticket {tag}",
+              f"Message {tag}", f"Feedback {tag}"]
     return Person(driver_id, member_id, values, ["1958-02-19", "203.0.113.77"], document_ids,
                   trip_id, settlement_id, transactions)
 
@@ -190,20 +217,19 @@ def _leftovers(owner_engine: Engine, tenant: uuid.UUID, person: Person) -> list[
             "SELECT table_name FROM information_schema.columns WHERE table_schema = 'public'"
             " AND column_name = 'tenant_id'"))}
         assert len(tables) > 60
+        values = [v.lower() for v in person.values]
         for table in tables:
-            for value in person.values:
-                hit = conn.execute(text(
-                    f"SELECT count(*) FROM {table} x WHERE strpos(lower(x::text), lower(:v)) > 0"),
-                    {"v": value}).scalar_one()
-                if hit:
-                    found.append(f"{table}: {value}")
+            # One pass over the table, each row read as text once.
+            found += [f"{table}: {v}" for v in conn.execute(text(
+                f"SELECT DISTINCT v FROM {table} x CROSS JOIN LATERAL"
+                " (SELECT lower(x::text) AS body) b, unnest(CAST(:vs AS text[])) v"
+                " WHERE strpos(b.body, v) > 0"), {"vs": values}).scalars()]
             if table in with_tenant:
-                for value in person.tenant_scoped_values:
-                    hit = conn.execute(text(
-                        f"SELECT count(*) FROM {table} x WHERE x.tenant_id = :t"
-                        " AND strpos(x::text, :v) > 0"), {"v": value, "t": tenant}).scalar_one()
-                    if hit:
-                        found.append(f"{table}: {value}")
+                found += [f"{table}: {v}" for v in conn.execute(text(
+                    f"SELECT DISTINCT v FROM {table} x CROSS JOIN LATERAL"
+                    " (SELECT x::text AS body) b, unnest(CAST(:vs AS text[])) v"
+                    " WHERE x.tenant_id = :t AND strpos(b.body, v) > 0"),
+                    {"vs": person.tenant_scoped_values, "t": tenant}).scalars()]
     return found
 
 
@@ -217,7 +243,8 @@ def test_erasure_leaves_nothing_personal_anywhere_and_keeps_the_money(
     assert all(f.exists() for f in files)
     before = _leftovers(owner_engine, tenant_a.id, person)
     # The seed really put every value somewhere, the audit trail included.
-    assert {v.split(": ", 1)[1] for v in before} == {*person.values, *person.tenant_scoped_values}
+    assert {v.split(": ", 1)[1] for v in before} == {
+        *(v.lower() for v in person.values), *person.tenant_scoped_values}
     assert any(v.startswith("adm_audit_logs: ") for v in before)
 
     erased = privacy_client.post(f"/v1/drivers/{driver}/erase", headers=auth(tenant_a),
@@ -259,6 +286,8 @@ def test_erasure_leaves_nothing_personal_anywhere_and_keeps_the_money(
     assert len(audit) == 1
     assert audit[0][0]["reason"] == "Request by e-mail, ticket 4711"
     assert audit[0][0]["documents_deleted"] == 2
+    assert sorted(audit[0][0]["storage_keys"]) == sorted(
+        f"{tenant_a.id}/{d}" for d in person.document_ids)
     # Erased once: a second request says so.
     again = privacy_client.post(f"/v1/drivers/{driver}/erase", headers=auth(tenant_a),
                                 json={"reason": "Twice"})
@@ -435,3 +464,26 @@ def _changed_nothing(conn: Any, statement: str, driver: uuid.UUID) -> bool:
             return bool(conn.execute(text(statement), {"d": driver}).rowcount == 0)
     except DBAPIError as exc:
         return "append-only" in str(exc)
+
+
+class _FailingStorage:
+    """A storage whose deletes fail for one key."""
+
+    backend = "local"
+
+    def __init__(self) -> None:
+        self.deleted: list[str] = []
+
+    def delete(self, key: str) -> None:
+        if key.endswith("1"):
+            raise StorageError("bucket unreachable")
+        self.deleted.append(key)
+
+
+def test_files_that_cannot_be_deleted_are_reported(caplog: pytest.LogCaptureFixture) -> None:
+    storage = _FailingStorage()
+    keys = [f"{uuid.uuid4()}/{uuid.uuid4().hex[:-1]}{n}" for n in (0, 1)]
+    failed = delete_files(storage, keys)  # type: ignore[arg-type]
+    assert failed == [keys[1]]
+    assert storage.deleted == [keys[0]]
+    assert keys[1] in caplog.text

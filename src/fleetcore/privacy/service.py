@@ -637,6 +637,8 @@ def erase_driver(session: Session, actor: Actor, driver_id: uuid.UUID, *, reason
         "reason": reason, "rows": erasure.rows_anonymised,
         "documents_deleted": erasure.documents_deleted,
         "audit_entries_scrubbed": erasure.audit_entries_scrubbed,
+        # Ids only: what to delete by hand if the storage fails after the commit.
+        "storage_keys": erasure.storage_keys,
     })
     return erasure
 
@@ -658,6 +660,8 @@ def erase_member(session: Session, actor: Actor, member_id: uuid.UUID, *, reason
         "reason": reason, "rows": erasure.rows_anonymised,
         "documents_deleted": erasure.documents_deleted,
         "audit_entries_scrubbed": erasure.audit_entries_scrubbed,
+        # Ids only: what to delete by hand if the storage fails after the commit.
+        "storage_keys": erasure.storage_keys,
     })
     return erasure
 
