@@ -330,6 +330,16 @@ def test_erasure_is_refused_with_reasons_while_retention_applies(
                                  json={"reason": "Asked"})
     assert denied.status_code == 403
 
+    # The fleet's own retention period: 0 days, and the recent trip no longer blocks.
+    _sql(sessions, tenant_a.id, "UPDATE rid_drivers SET status = 'inactive' WHERE id = :d",
+         d=uuid.UUID(person.driver_id))
+    _sql(sessions, tenant_a.id, "DELETE FROM trp_settlements WHERE driver_id = :d"
+         " AND status = 'draft'", d=uuid.UUID(person.driver_id))
+    _sql(sessions, tenant_a.id, "UPDATE adm_tenants SET settings = settings"
+         " || '{\"personal_data_retention_days\": 0}'::jsonb WHERE id = :t", t=tenant_a.id)
+    allowed = privacy_client.post(url, headers=auth(tenant_a), json={"reason": "Asked"})
+    assert allowed.status_code == 200, allowed.text
+
 
 def test_export_holds_every_row_and_the_document_files(
     privacy_client: TestClient, tenant_a: TenantWorld, auth: Auth, sessions: Any,
