@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
@@ -66,6 +66,16 @@ from fleetcore.core.export import (
 )
 from fleetcore.core.pagination import Page, Pagination
 from fleetcore.core.versioning import etag
+from fleetcore.documents.api import Storage
+from fleetcore.privacy import service as privacy_service
+from fleetcore.privacy.permissions import PrivacyManage
+from fleetcore.privacy.schemas import (
+    EXPORT_RESPONSES,
+    ZIP_MEDIA_TYPE,
+    ErasureOut,
+    ErasureRequest,
+    erasure_out,
+)
 
 router = APIRouter(prefix="/v1")
 
@@ -534,3 +544,29 @@ def export_jobs(actor: JobsRead, session: DbSession, filters: JobFilterQuery) ->
 def retry_job(actor: JobsWrite, session: DbSession, job_id: int) -> JobQueued:
     core_jobs.retry_failed_job(session, job_id, tenant_id=actor.tenant_id)
     return JobQueued()
+
+
+# --- personal data (docs/privacy.md) -------------------------------------------------------
+
+
+@router.get("/members/{member_id}/export", tags=["members"], response_class=Response,
+            summary="Export everything held about a member (JSON and documents, one zip)",
+            responses=EXPORT_RESPONSES)
+def export_member_data(
+    actor: PrivacyManage, session: DbSession, storage: Storage, member_id: uuid.UUID
+) -> Response:
+    export = privacy_service.export_member(session, actor, storage, member_id)
+    return Response(export.content, media_type=ZIP_MEDIA_TYPE, headers={
+        "Content-Disposition": f'attachment; filename="{export.file_name}"'})
+
+
+@router.post("/members/{member_id}/erase", tags=["members"],
+             summary="Erase a member's personal data (refused with 409 while retention applies)")
+def erase_member_data(
+    actor: PrivacyManage, session: DbSession, storage: Storage, background: BackgroundTasks,
+    member_id: uuid.UUID, data: ErasureRequest,
+) -> ErasureOut:
+    erasure = privacy_service.erase_member(session, actor, member_id, reason=data.reason)
+    # After the response, so after the request's commit (see erase_driver_data).
+    background.add_task(privacy_service.delete_files, storage, erasure.storage_keys)
+    return erasure_out(erasure)

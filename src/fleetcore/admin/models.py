@@ -179,6 +179,8 @@ class Member(Base, TenantOwned, Timestamped, SoftDeletable, Versioned, WithMetad
     preferred_language: Mapped[str] = mapped_column(server_default="en")
     invited_at: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
+    # Set when personal data was erased on request (docs/privacy.md).
+    anonymised_at: Mapped[datetime | None]
 
     __table_args__ = (
         enum_check("status", MemberStatus),

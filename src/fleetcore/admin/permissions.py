@@ -61,6 +61,8 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("billing", "The fleet's Fleetcore subscription, invoices and payment methods."),
     Resource("support", "Support tickets and feedback."),
     Resource("exports", "Data exports.", ("read",)),
+    Resource("privacy", "A person's data on request: export it all, or erase it once the "
+             "retention period allows (docs/privacy.md).", ("manage",)),
     Resource("jobs", "The fleet's background jobs: failures and retries."),
     Resource("portal", "The driver portal: own car, shifts, documents, requests, statements."),
     Resource("provider_tenants", "All tenants: provision, suspend, reactivate, cancel.",
@@ -116,12 +118,14 @@ SYSTEM_ROLES: tuple[SystemRole, ...] = (
     SystemRole(
         "owner", "Everything in the fleet, including its subscription and payout approval.",
         tuple(sorted({*_all("read"), *_all("write", but=("exports",)), "settlements:confirm",
-                      "payouts:approve", "exports:read", "assignments:override"})),
+                      "payouts:approve", "exports:read", "assignments:override",
+                      "privacy:manage"})),
     ),
     SystemRole(
         "admin", "Everything except the Fleetcore subscription.",
         tuple(sorted({*_all("read"), *_all("write", but=("billing", "tenants")),
-                      "settlements:confirm", "payouts:approve", "assignments:override"})),
+                      "settlements:confirm", "payouts:approve", "assignments:override",
+                      "privacy:manage"})),
     ),
     SystemRole(
         "fleet_manager", "Vehicles, drivers, documents, maintenance, schedules and tasks.",

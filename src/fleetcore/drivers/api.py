@@ -9,7 +9,16 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import (
+    APIRouter,
+    BackgroundTasks,
+    Depends,
+    Header,
+    Query,
+    Request,
+    Response,
+    status,
+)
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
@@ -27,6 +36,7 @@ from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
 from fleetcore.core.schemas import money_out
 from fleetcore.core.versioning import etag
+from fleetcore.documents.api import Storage
 from fleetcore.documents.models import Document
 from fleetcore.drivers import service, verification_service
 from fleetcore.drivers.filters import (
@@ -84,6 +94,15 @@ from fleetcore.drivers.schemas import (
     TrainingCreate,
     TrainingOut,
     TrainingUpdate,
+)
+from fleetcore.privacy import service as privacy_service
+from fleetcore.privacy.permissions import PrivacyManage
+from fleetcore.privacy.schemas import (
+    EXPORT_RESPONSES,
+    ZIP_MEDIA_TYPE,
+    ErasureOut,
+    ErasureRequest,
+    erasure_out,
 )
 
 router = APIRouter(prefix="/v1")
@@ -902,3 +921,30 @@ def export_performances(
                              period_since=period_since, period_until=period_until)
     stmt = service.performances_query(actor, spec).order_by(DriverPerformance.id)
     return csv_response(session, stmt, _PERFORMANCE_CSV, filename="driver-performances.csv")
+
+
+# --- personal data (docs/privacy.md) -------------------------------------------------------
+
+
+@router.get("/drivers/{driver_id}/export", tags=DRIVERS, response_class=Response,
+            summary="Export everything held about a driver (JSON and documents, one zip)",
+            responses=EXPORT_RESPONSES)
+def export_driver_data(
+    actor: PrivacyManage, session: DbSession, storage: Storage, driver_id: uuid.UUID
+) -> Response:
+    export = privacy_service.export_driver(session, actor, storage, driver_id)
+    return Response(export.content, media_type=ZIP_MEDIA_TYPE, headers={
+        "Content-Disposition": f'attachment; filename="{export.file_name}"'})
+
+
+@router.post("/drivers/{driver_id}/erase", tags=DRIVERS,
+             summary="Erase a driver's personal data (refused with 409 while retention applies)")
+def erase_driver_data(
+    actor: PrivacyManage, session: DbSession, storage: Storage, background: BackgroundTasks,
+    driver_id: uuid.UUID, data: ErasureRequest,
+) -> ErasureOut:
+    erasure = privacy_service.erase_driver(session, actor, driver_id, reason=data.reason)
+    # Background tasks run after the response, so after the request's commit: a rolled-back
+    # erasure never deletes a file its rows still point to.
+    background.add_task(privacy_service.delete_files, storage, erasure.storage_keys)
+    return erasure_out(erasure)
