@@ -41,6 +41,7 @@ from fleetcore.demo.dataset import (
     TenantData,
     generate_demo,
 )
+from fleetcore.demo.documents import store_demo_documents
 from fleetcore.demo.imports import import_demo_reports
 from fleetcore.documents.storage import DocumentStorage
 
@@ -130,8 +131,9 @@ def load_demo(
 ) -> DemoReport:
     """Generate the demo for ``seed`` and write it in one transaction, then commit.
 
-    With ``storage`` (where imported report files are kept), the last complete weeks' platform
-    reports are also imported and committed through the import pipeline
+    With ``storage`` (where documents and imported report files are kept), the demo
+    documents' files are stored (:mod:`fleetcore.demo.documents`), and the last complete weeks'
+    platform reports are imported and committed through the import pipeline
     (:mod:`fleetcore.demo.imports`), in the same transaction.
     """
     started = time.perf_counter()
@@ -143,6 +145,10 @@ def load_demo(
     with context_session(sessions, DbContext.system(request_id=f"demo-load:{seed}")) as session:
         report = write_demo(session, dataset, progress=progress)
         if storage is not None:
+            for tenant in dataset.tenants:
+                documents = tenant.table("doc_documents")
+                store_demo_documents(storage, (dict(zip(documents.columns, row, strict=True))
+                                               for row in documents.rows))
             importing = time.perf_counter()
             imported = import_demo_reports(session, storage, dataset)
             imports_seconds["imports"] = time.perf_counter() - importing
