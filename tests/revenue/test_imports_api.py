@@ -623,3 +623,30 @@ def test_texts_from_the_file_are_bounded_in_the_summary_and_in_lists(
     assert all(len(e["value"]) == 200 for e in item["errors"])
     one = rclient.get(f"/v1/revenue-imports/{imp['id']}", headers=headers).json()
     assert len(one["accounts"][0]["name"]) == 200
+
+
+def test_a_rollback_rebuilds_the_draft_settlements_built_from_its_rows(
+    rclient: TestClient, fleet: dict[str, Any], read_system: Callable[..., list[Any]],
+) -> None:
+    """Drafts are derived: a rollback leaves none holding lines of rows or trips it removed
+    (confirming one would post money for a report that is gone)."""
+    headers = fleet["headers"]
+    imp = upload(rclient, headers, WEEK_FILE, currency="EUR", commit="true").json()["imports"][0]
+    computed = rclient.post("/v1/settlements/compute", headers=headers,
+                            json={"week": "2026-11-18"})
+    assert computed.status_code == 200, computed.text
+    tenant = fleet["world"].id
+    sourced = ("SELECT count(*) AS n FROM trp_settlement_lines l WHERE l.tenant_id = :t"
+               " AND l.source_type IN ('import_row', 'trip')")
+    assert read_system(sourced, t=tenant)[0].n > 0
+
+    rolled = rclient.post(f"/v1/revenue-imports/{imp['id']}/rollback", headers=headers)
+    assert rolled.status_code == 200, rolled.text
+    assert read_system(sourced, t=tenant)[0].n == 0
+    dangling = read_system(
+        "SELECT count(*) AS n FROM trp_settlement_lines l WHERE l.tenant_id = :t AND ("
+        " (l.source_type = 'import_row' AND NOT EXISTS (SELECT 1 FROM rev_import_rows r"
+        "   WHERE r.tenant_id = l.tenant_id AND r.id = l.source_id))"
+        " OR (l.source_type = 'trip' AND NOT EXISTS (SELECT 1 FROM trp_trips x"
+        "   WHERE x.tenant_id = l.tenant_id AND x.id = l.source_id)))", t=tenant)
+    assert dangling[0].n == 0

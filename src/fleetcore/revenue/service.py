@@ -71,6 +71,7 @@ from fleetcore.revenue.reports import (
     read_report,
     zip_member,
 )
+from fleetcore.trips import settlement_service
 from fleetcore.trips.models import PlatformAccount
 
 SUMMARY_TYPES = frozenset({ReportType.PAYMENTS_DRIVER.value, ReportType.BOLT_WEEKLY.value})
@@ -949,6 +950,7 @@ def rollback_import(session: Session, actor: Actor, import_id: uuid.UUID, *,
             "tz": timezone}
     with _raw(session).cursor() as cursor:
         _refuse_referenced(cursor, args)
+        drafts = _drafts_using(cursor, args)
         keys = _affected_weeks(cursor, "r.import_id = %(import)s", args)
         try:
             with session.begin_nested():
@@ -968,8 +970,32 @@ def rollback_import(session: Session, actor: Actor, import_id: uuid.UUID, *,
         session.flush()
         _recompute_keys(cursor, keys, args)
         cursor.execute(f"DROP TABLE {keys}")
+    # Draft settlements are derived from the rows: the ones built from this import's rows or
+    # trips are rebuilt (keeping their manual adjustments), so none is left to confirm money
+    # from a report that is gone.
+    for week, drivers in sorted(drafts.items()):
+        settlement_service.compute_settlements(session, actor, period=week,
+                                               driver_ids=sorted(drivers))
     refresh_version(session, imp)
     return imp
+
+
+def _drafts_using(cursor: psycopg.Cursor[Any], args: dict[str, Any]) -> dict[date, set[uuid.UUID]]:
+    """The (tenant-local first day of the week → drivers) of the draft settlements with a line
+    whose source is one of the import's rows or trips."""
+    cursor.execute(
+        "SELECT DISTINCT (s.period_start AT TIME ZONE %(tz)s)::date, s.driver_id"
+        " FROM trp_settlement_lines l JOIN trp_settlements s"
+        "   ON s.tenant_id = l.tenant_id AND s.id = l.settlement_id AND s.status = 'draft'"
+        " WHERE l.tenant_id = %(tenant)s AND ("
+        "  (l.source_type = 'import_row' AND l.source_id IN (SELECT r.id FROM rev_import_rows r"
+        "    WHERE r.tenant_id = %(tenant)s AND r.import_id = %(import)s))"
+        "  OR (l.source_type = 'trip' AND l.source_id IN (SELECT t.id FROM trp_trips t"
+        "    WHERE t.tenant_id = %(tenant)s AND t.import_id = %(import)s)))", args)
+    drafts: dict[date, set[uuid.UUID]] = {}
+    for week, driver in cursor.fetchall():
+        drafts.setdefault(week, set()).add(driver)
+    return drafts
 
 
 # What a rollback deletes, and which rows of the database say which of them they point at.
