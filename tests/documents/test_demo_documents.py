@@ -120,3 +120,15 @@ def test_a_document_recorded_by_an_older_demo_is_a_404_not_a_500(
     missing = doc_client.get(link.json()["url"])
     assert missing.status_code == 404
     assert missing.json()["detail"] == "The document's file is missing from storage."
+
+
+def test_the_demo_records_its_documents_in_the_servers_storage_backend(
+    demo: DemoDataset,
+) -> None:
+    from fleetcore.demo.loader import with_storage_backend
+
+    assert {r["storage_backend"] for r in _rows(demo)} == {"local"}
+    moved = with_storage_backend(demo, "supabase")
+    assert {r["storage_backend"] for r in _rows(moved)} == {"supabase"}
+    assert [{**r, "storage_backend": "local"} for r in _rows(moved)] == list(_rows(demo))
+    assert moved.tenants[0].table("trp_trips") == demo.tenants[0].table("trp_trips")

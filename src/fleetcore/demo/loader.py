@@ -14,6 +14,7 @@ generate, write and commit in one transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -138,6 +139,8 @@ def load_demo(
     """
     started = time.perf_counter()
     dataset = generate_demo(seed, today)
+    if storage is not None and storage.backend != "local":
+        dataset = with_storage_backend(dataset, storage.backend)
     generated = time.perf_counter()
     if progress is not None:
         progress.print(f"  generated the demo data (seed {seed}) in {generated - started:.1f} s")
@@ -175,6 +178,22 @@ def load_demo(
     if progress is not None:
         progress.print(f"  [green]demo tenants ready[/]: {result.summary()}")
     return result
+
+
+def with_storage_backend(dataset: DemoDataset, backend: str) -> DemoDataset:
+    """``dataset`` with its documents recorded in ``backend`` (the generator says ``local``): a
+    document names the backend its file is in, and a server only serves its own."""
+    tenants = []
+    for tenant in dataset.tenants:
+        tables = []
+        for rows in tenant.tables:
+            if rows.table == "doc_documents" and rows.rows:
+                at = rows.columns.index("storage_backend")
+                rows = dataclasses.replace(rows, rows=tuple(
+                    (*row[:at], backend, *row[at + 1:]) for row in rows.rows))
+            tables.append(rows)
+        tenants.append(dataclasses.replace(tenant, tables=tuple(tables)))
+    return dataclasses.replace(dataset, tenants=tuple(tenants))
 
 
 def write_demo(
