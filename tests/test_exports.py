@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -26,6 +28,8 @@ from starlette.routing import BaseRoute
 from api_support import TenantWorld
 from fleet_support import fr_plate, vin
 from fleetcore.core.db import DbContext, context_session
+from fleetcore.core.export import CsvColumn, MoneyColumns, csv_rows
+from fleetcore.core.money import Money
 from fleetcore.core.orm import new_id
 
 Auth = Callable[..., dict[str, str]]
@@ -311,3 +315,56 @@ def test_jobs_export_is_the_tenants_own_queue(
     theirs = _csv(client.get("/v1/jobs/export.csv", headers=auth(tenant_b),
                              params={"failed": "true"}))
     assert str(job) not in {r["id"] for r in theirs}
+
+
+# --- formulas in European spreadsheets ----------------------------------------------------
+
+_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+_TRAPS = [
+    "Dupont;=1+1", "Dupont; =1+1", "Dupont,=1+1", "Dupont, -2+3", "Dupont\t=1+1",
+    "Dupont;@SUM(A1)", 'Dupont;"=1+1"', "Dupont\n=1+1", "Dupont\r\n+1", " =1+1", "=1+1",
+    "Dupont ; ; =cmd|' /C calc'!A0", "a;b,c\td",
+]
+
+
+def _formula_cells(text: str, separator: str) -> list[str]:
+    """Cells a spreadsheet splitting ``text`` on ``separator`` (honouring quotes only where a
+    cell starts, as Excel does) would run: they start, after spaces, with a formula character
+    and are not plain numbers."""
+    return [cell for row in csv.reader(io.StringIO(text), delimiter=separator) for cell in row
+            if cell.lstrip(" ").startswith(("=", "+", "-", "@", "\t", "\r"))
+            and not _NUMBER.match(cell.strip())]
+
+
+@pytest.mark.parametrize("separator", [",", ";", "\t"])
+def test_no_cell_becomes_a_formula_whichever_separator_the_spreadsheet_splits_on(
+    separator: str,
+) -> None:
+    columns = [CsvColumn("id", lambda r: r[0]), CsvColumn("name", lambda r: r[1]),
+               MoneyColumns("amount", lambda r: Money(Decimal(r[2]), "EUR")),
+               CsvColumn("balance", lambda r: Decimal(r[2]))]
+    rows = [(n, trap, "-12.50") for n, trap in enumerate(_TRAPS)]
+    text_out = "".join(csv_rows(iter(rows), columns))
+    assert _formula_cells(text_out, separator) == []
+    # Read back as the comma-separated file it is: one row per record, the names whole (with
+    # their neutralising quote marks), the numbers still numbers.
+    back = list(csv.DictReader(io.StringIO(text_out, newline="")))
+    assert [r["id"] for r in back] == [str(n) for n in range(len(_TRAPS))]
+    assert all(r["amount_amount"] == "-12.50" and r["balance"] == "-12.50" for r in back)
+    assert back[0]["name"] == "Dupont;'=1+1"
+    assert back[-1]["name"] == "a;b,c\td"  # nothing to neutralise: unchanged
+    assert back[10]["name"] == "'=1+1"
+
+
+def test_members_export_survives_a_semicolon_split(
+    client: TestClient, tenant_a: TenantWorld, auth: Auth,
+) -> None:
+    invited = client.post("/v1/members", headers=auth(tenant_a, "admin"), json={
+        "email": f"semi-{uuid.uuid4().hex[:8]}@example.com", "first_name": "Jean",
+        "last_name": "Dupont;=1+1", "role_ids": [str(tenant_a.roles["dispatcher"])]})
+    assert invited.status_code == 201, invited.text
+    exported = client.get("/v1/members/export.csv", headers=auth(tenant_a),
+                          params={"status": "invited"})
+    assert exported.status_code == 200
+    for separator in (",", ";"):
+        assert _formula_cells(exported.text, separator) == [], separator

@@ -71,8 +71,14 @@ def import_report(
         actor = Actor(type=ActorType.SYSTEM, id=CLI_ACTOR_ID, clerk_user_id="fleetcore-cli",
                       tenant_id=found.id, tenant_status=found.status,
                       permissions=frozenset({ALL_PERMISSIONS}))
+        try:
+            with file.open("rb") as handle:
+                data = service.read_upload(handle)  # no further than the upload limit
+        except Problem as problem:
+            console.print(f"[bold red]{problem.detail}[/]")
+            raise typer.Exit(code=1) from problem
         upload = service.ImportUpload(
-            file_name=file.name, data=file.read_bytes(),
+            file_name=file.name, data=data,
             platform=platform.lower() if platform else None, report_type=report_type,
             currency=currency.upper() if currency else None, period_start=day,
             decimal_mark=decimal_mark)

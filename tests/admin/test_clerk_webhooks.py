@@ -17,9 +17,9 @@ Read = Callable[..., list[Any]]
 NOW_MS = int(datetime.now(UTC).timestamp() * 1000)
 
 
-def _send(client: TestClient, event: dict[str, Any], *, msg_id: str | None = None,
+def _send(client: TestClient, event: dict[str, Any] | str, *, msg_id: str | None = None,
           secret: str = WEBHOOK_SECRET, at: datetime | None = None) -> Any:
-    body = json.dumps(event)
+    body = event if isinstance(event, str) else json.dumps(event)
     msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
     when = at or datetime.now(UTC)
     signature = Webhook(secret).sign(msg_id, when, body)
@@ -91,6 +91,19 @@ def test_bad_signature_and_stale_timestamp_are_400_and_store_nothing(
     assert _deliveries(read_system, "msg_badsig") == []
     assert _deliveries(read_system, "msg_stale") == []
     assert _member(read_system, tenant_a, "user_sig") is None
+
+
+def test_a_deeply_nested_body_with_a_valid_signature_is_400_and_stores_nothing(
+    client: TestClient, read_system: Read
+) -> None:
+    for depth in (200_000, 100):
+        body = '{"type": "user.created", "data": ' + '{"a": ' * depth + "1" + "}" * depth + "}"
+        msg_id = f"msg_deep_{depth}"
+        refused = _send(client, body, msg_id=msg_id)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["type"].endswith("/invalid-webhook")
+        assert "levels deep" in refused.json()["detail"]
+        assert _deliveries(read_system, msg_id) == []
 
 
 def test_membership_creates_the_member_once_per_delivery(

@@ -4,6 +4,7 @@ tenant once written under row-level security."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 import uuid
 from collections import Counter, defaultdict
@@ -318,6 +319,7 @@ class Loaded:
     present_before: bool
     present_after: bool
     ids: dict[str, uuid.UUID]
+    storage: LocalStorage
 
 
 @pytest.fixture(scope="module")
@@ -334,13 +336,13 @@ def loaded(app_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iter
             with context_session(sessions, DbContext.system()) as setup:
                 load_reference_data(setup)
                 before = demo_present(setup)
-            report = load_demo(sessions, seed=SEED, today=TODAY,
-                               storage=LocalStorage(tmp_path_factory.mktemp("demo-files")))
+            storage = LocalStorage(tmp_path_factory.mktemp("demo-files"))
+            report = load_demo(sessions, seed=SEED, today=TODAY, storage=storage)
             bind_context(session, DbContext.system())
             after = demo_present(session)
             rows = session.execute(text("SELECT slug, id FROM adm_tenants")).all()
             ids: dict[str, uuid.UUID] = {row.slug: row.id for row in rows}
-            yield Loaded(session, report, before, after, ids)
+            yield Loaded(session, report, before, after, ids, storage)
         finally:
             session.close()
             outer.rollback()
@@ -370,6 +372,20 @@ def test_every_generated_row_is_written(
             assert count == len(tenant.table(table)), (tenant.slug, table)
     assert loaded.report.elapsed_seconds > 0
     assert loaded.report.total_rows > 35_000
+
+
+def test_every_demo_document_has_its_file_in_storage(
+    system: Session, loaded: Loaded, dataset: DemoDataset
+) -> None:
+    documents = system.execute(text(
+        "SELECT storage_key, size_bytes, sha256, mime_type FROM doc_documents"
+        " WHERE tenant_id = ANY(:tenants)"), {"tenants": [t.tenant_id for t in dataset.tenants]},
+    ).all()
+    assert len(documents) > 200
+    for key, size, sha256, mime_type in documents:
+        data = loaded.storage.read(key)
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (size, sha256)
+        assert data.startswith(b"%PDF" if mime_type == "application/pdf" else b"\xff\xd8")
 
 
 def test_promised_counts(system: Session, loaded: Loaded) -> None:

@@ -105,6 +105,21 @@ def test_a_bad_signature_is_refused_and_nothing_is_stored(
     assert _suppressions(app_engine, sent["tenant"]) == []
 
 
+@pytest.mark.parametrize("depth", [200_000, 100])
+def test_a_deeply_nested_body_with_a_valid_signature_is_400_and_stores_nothing(
+    client: TestClient, app_engine: Engine, sent: dict[str, Any], depth: int
+) -> None:
+    body = (b'{"type": "email.bounced", "data": {"email_id": "' + sent["email_id"].encode()
+            + b'", "to": ["driver@x.test"], "tags": ' + b"[" * depth + b"]" * depth + b"}}")
+    delivery = f"msg_deep_{depth}"
+    response = client.post("/webhooks/resend", content=body, headers=_headers(body, delivery))
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "levels deep" in response.json()["detail"]
+    assert _deliveries(app_engine, delivery) == []
+    assert _suppressions(app_engine, sent["tenant"]) == []
+
+
 @pytest.mark.parametrize("tags", [None, {"tenant_id": "x"}, [{"name": "reason", "value": "y"}]])
 def test_a_signed_bounce_suppresses_the_address_once(
     client: TestClient, app_engine: Engine, sent: dict[str, Any], tags: Any

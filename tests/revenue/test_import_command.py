@@ -62,3 +62,26 @@ def test_import_prints_the_summary_and_commits(
 
     unknown = runner.invoke(cli, ["import", str(report), "--tenant", "no-such-fleet"])
     assert unknown.exit_code == 1
+
+
+def test_import_refuses_files_over_the_limits_with_the_reason(
+    cli_env: Path, make_tenant: Callable[..., TenantWorld], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fleetcore.revenue.reports import limits
+
+    world = make_tenant()
+    runner = CliRunner()
+    deep = cli_env / "orders.json"
+    deep.write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    refused = runner.invoke(cli, ["import", str(deep), "--tenant", world.slug, "--json"])
+    assert refused.exit_code == 1
+    assert refused.exception is None or isinstance(refused.exception, SystemExit)
+    assert json.loads(refused.stdout)["status"] == 422
+    assert "levels deep" in refused.output
+
+    report = cli_env / "week.csv"
+    report.write_bytes(WEEK_FILE)
+    monkeypatch.setattr(limits, "MAX_UPLOAD_BYTES", 1024)
+    too_big = runner.invoke(cli, ["import", str(report), "--tenant", world.slug])
+    assert too_big.exit_code == 1
+    assert "The file is larger than 1 KB." in too_big.output

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
+import zipfile
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -495,3 +497,156 @@ def test_the_errors_csv_never_hands_a_formula_to_a_spreadsheet(
     rows = list(csv.DictReader(io.StringIO(
         rclient.get(imp["errors_csv"], headers=fleet["headers"]).text)))
     assert rows[0]["value"].startswith("'=HYPERLINK")
+
+
+# --- no 500 from input, bounded input and output --------------------------------------------
+
+
+def test_a_rollback_that_other_records_depend_on_is_a_409_saying_what_blocks_it(
+    rclient: TestClient, fleet: dict[str, Any], test_database: Any,
+    read_system: Callable[..., list[Any]],
+) -> None:
+    headers = fleet["headers"]
+    imp = upload(rclient, headers, WEEK_FILE, currency="EUR", commit="true").json()["imports"][0]
+    tenant = fleet["world"].id
+    with psycopg.connect(test_database.owner_url.replace("+psycopg", ""), autocommit=True) as c:
+        c.execute("SELECT set_config('app.tenant_id', %s, false)", (str(tenant),))
+        c.execute(
+            "INSERT INTO fin_toll_transactions (id, tenant_id, plate, occurred_at, amount,"
+            " currency, source, trip_id, external_reference)"
+            " SELECT gen_random_uuid(), t.tenant_id, 'GH-482-KL', t.ended_at, 2.40, 'EUR',"
+            " 'manual', t.id, 'toll-' || t.external_trip_id FROM trp_trips t"
+            " WHERE t.tenant_id = %s AND t.import_id = %s", (tenant, imp["id"]))
+        tolls = c.execute("SELECT count(*) FROM fin_toll_transactions WHERE tenant_id = %s",
+                          (tenant,)).fetchone()
+    assert tolls is not None
+    assert tolls[0] >= 2
+    before = {table: read_system(f"SELECT count(*) AS n FROM {table} WHERE tenant_id = :t",
+                                 t=tenant)[0].n
+              for table in ("rev_import_rows", "trp_trips", "rev_driver_revenues")}
+
+    refused = rclient.post(f"/v1/revenue-imports/{imp['id']}/rollback", headers=headers)
+    assert refused.status_code == 409, refused.text
+    problem = refused.json()
+    assert "fin_toll_transactions" in problem["detail"]
+    assert problem["blocked_by"] == {"fin_toll_transactions": tolls[0]}
+    # Nothing half-done: the import, its rows, trips and revenues are as they were.
+    assert rclient.get(f"/v1/revenue-imports/{imp['id']}",
+                       headers=headers).json()["status"] == "committed"
+    for table, count in before.items():
+        assert read_system(f"SELECT count(*) AS n FROM {table} WHERE tenant_id = :t",
+                           t=tenant)[0].n == count, table
+
+
+def _zip(name: str, data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("name", "data", "says"), [
+    ("orders.json", b"[" * 200_000 + b"]" * 200_000, "levels deep"),
+    ("week.csv", WEEK_FILE.replace(b"\r\n", b"," + b"h" * 200_000 + b"\r\n", 1), "64 KB"),
+    ("week.zip", _zip("week.csv", uber_file(uber_row(
+        "5d1c0a6e-0000-4c3d-9e8f-000000000009", D1, "K" * (100 * 1024 * 1024), "trip-009",
+        "trip completed order", "2026-11-17 08:15:02 CET", "15.00", "15.00", "20.00",
+        "-5.00"))), "column 'Driver first name'"),
+])
+def test_files_over_the_reading_limits_are_refused_with_the_limit_named(
+    rclient: TestClient, fleet: dict[str, Any], name: str, data: bytes, says: str,
+) -> None:
+    response = upload(rclient, fleet["headers"], data, name=name, currency="EUR")
+    assert response.status_code == 422, response.text[:300]
+    problem = response.json()
+    assert problem["type"].endswith("/unreadable-report")
+    assert says in problem["detail"]
+    assert len(response.content) < 2_000
+    assert rclient.get("/v1/revenue-imports", headers=fleet["headers"]).json()["items"] == []
+
+
+def test_files_over_the_size_limits_are_413(
+    rclient: TestClient, fleet: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fleetcore.revenue.reports import limits
+
+    monkeypatch.setattr(limits, "MAX_UPLOAD_BYTES", len(WEEK_FILE) - 1)
+    too_big = upload(rclient, fleet["headers"], WEEK_FILE, currency="EUR")
+    assert too_big.status_code == 413, too_big.text
+    assert too_big.json()["type"].endswith("/report-too-large")
+    assert too_big.json()["errors"][0]["field"] == "file"
+    monkeypatch.setattr(limits, "MAX_UPLOAD_BYTES", 512 * 1024 * 1024)
+    monkeypatch.setattr(limits, "MAX_MEMBER_BYTES", len(WEEK_FILE) - 1)
+    inflated = upload(rclient, fleet["headers"], _zip("week.csv", WEEK_FILE), name="week.zip",
+                      currency="EUR")
+    assert inflated.status_code == 413, inflated.text
+    assert "week.csv: it inflates to more than" in inflated.json()["detail"]
+
+
+def test_texts_from_the_file_are_bounded_in_the_summary_and_in_lists(
+    rclient: TestClient, fleet: dict[str, Any], test_database: Any,
+) -> None:
+    headers = fleet["headers"]
+    long_name = "Karim " + "K" * 3_000  # under the cell limit, far over what a list shows
+    rows = [uber_row(f"5d1c0a6e-0000-4c3d-9e8f-{n:012d}", D2, long_name, f"trip-{n}",
+                     "trip completed order", "2026-11-17 08:15:02 CET", "15.00",
+                     "bad" + "9" * 2_000 if n < 30 else "15.00", "20.00", "-5.00")
+            for n in range(35)]
+    imp = upload(rclient, headers, uber_file(*rows), currency="EUR").json()["imports"][0]
+    assert imp["errors_total"] == 30
+    assert len(imp["errors"]) == 30  # one import shows its summary's errors
+    assert all(len(e["value"]) <= 200 for e in imp["errors"])
+    (account,) = imp["accounts"]
+    assert account["name"].startswith("Karim KKK")
+    assert len(account["name"]) == 200
+    assert imp["accounts_total"] == 1
+    errors_csv = rclient.get(imp["errors_csv"], headers=headers).text
+    assert "bad" + "9" * 2_000 in errors_csv  # the full values stay in the CSV
+
+    # An import recorded before texts were bounded: the list still answers in kilobytes.
+    with psycopg.connect(test_database.owner_url.replace("+psycopg", ""), autocommit=True) as c:
+        c.execute("SELECT set_config('app.tenant_id', %s, false)", (str(fleet["world"].id),))
+        legacy_errors = [{"row": n, "column": "Paid to you : Your earnings",
+                          "value": "9" * 100_000, "reason": "not a number"}
+                         for n in range(2, 1_002)]
+        c.execute(
+            "UPDATE rev_revenue_imports SET summary = jsonb_set(jsonb_set(summary,"
+            " '{accounts,0,name}', to_jsonb(repeat('A', 5000000))), '{errors}', %s::jsonb)"
+            " WHERE id = %s", (json.dumps(legacy_errors), imp["id"]))
+    listed = rclient.get("/v1/revenue-imports", headers=headers, params={"limit": 50})
+    assert listed.status_code == 200
+    assert len(listed.content) < 30_000
+    (item,) = listed.json()["items"]
+    assert len(item["accounts"][0]["name"]) == 200
+    assert len(item["errors"]) == 20
+    assert item["errors_total"] == 30
+    assert all(len(e["value"]) == 200 for e in item["errors"])
+    one = rclient.get(f"/v1/revenue-imports/{imp['id']}", headers=headers).json()
+    assert len(one["accounts"][0]["name"]) == 200
+
+
+def test_a_rollback_rebuilds_the_draft_settlements_built_from_its_rows(
+    rclient: TestClient, fleet: dict[str, Any], read_system: Callable[..., list[Any]],
+) -> None:
+    """Drafts are derived: a rollback leaves none holding lines of rows or trips it removed
+    (confirming one would post money for a report that is gone)."""
+    headers = fleet["headers"]
+    imp = upload(rclient, headers, WEEK_FILE, currency="EUR", commit="true").json()["imports"][0]
+    computed = rclient.post("/v1/settlements/compute", headers=headers,
+                            json={"week": "2026-11-18"})
+    assert computed.status_code == 200, computed.text
+    tenant = fleet["world"].id
+    sourced = ("SELECT count(*) AS n FROM trp_settlement_lines l WHERE l.tenant_id = :t"
+               " AND l.source_type IN ('import_row', 'trip')")
+    assert read_system(sourced, t=tenant)[0].n > 0
+
+    rolled = rclient.post(f"/v1/revenue-imports/{imp['id']}/rollback", headers=headers)
+    assert rolled.status_code == 200, rolled.text
+    assert read_system(sourced, t=tenant)[0].n == 0
+    dangling = read_system(
+        "SELECT count(*) AS n FROM trp_settlement_lines l WHERE l.tenant_id = :t AND ("
+        " (l.source_type = 'import_row' AND NOT EXISTS (SELECT 1 FROM rev_import_rows r"
+        "   WHERE r.tenant_id = l.tenant_id AND r.id = l.source_id))"
+        " OR (l.source_type = 'trip' AND NOT EXISTS (SELECT 1 FROM trp_trips x"
+        "   WHERE x.tenant_id = l.tenant_id AND x.id = l.source_id)))", t=tenant)
+    assert dangling[0].n == 0

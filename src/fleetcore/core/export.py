@@ -24,9 +24,15 @@ Decisions:
   applies exactly as it did for the request, and rows are fetched in batches (server-side
   cursor, ``yield_per``), so a 100,000-row export never sits in memory.
 * Formula injection (CSV injection, OWASP): a text cell starting with ``=``, ``+``, ``-``,
-  ``@``, tab or carriage return is prefixed with ``'`` so that a spreadsheet shows it as text.
-  Values Fleetcore formats itself (numbers, dates, ids, booleans) are never prefixed: a
-  negative amount stays ``-12.50`` and sums in the spreadsheet.
+  ``@``, tab or carriage return (after any spaces) is prefixed with ``'`` so that a spreadsheet
+  shows it as text. The file is comma-separated, but a French or German Excel splits lines on
+  ``;`` (and a paste splits on tabs) without knowing about our quotes in mid-line: so inside a
+  text cell, every ``,``, ``;``, tab or line break followed (after spaces or quotes) by one of those
+  characters gets a ``'`` before that character too — ``Dupont;=1+1`` is written
+  ``Dupont;'=1+1``, free of formulas whichever separator the spreadsheet uses
+  (``tests/test_exports.py`` parses the output both ways). Cells holding a separator, a quote
+  or a line break are quoted. Values Fleetcore formats itself (numbers, dates, ids, booleans)
+  are never prefixed: a negative amount stays ``-12.50`` and sums in the spreadsheet.
 * Money is two columns, ``<name>_amount`` (the API string, exact minor digits) and
   ``<name>_currency``; a missing amount leaves both empty.
 * Cells: ``None`` → empty, datetimes ISO 8601 with offset, dates ISO, Decimals in plain
@@ -36,11 +42,11 @@ Decisions:
 
 from __future__ import annotations
 
-import csv
 import enum
 import io
 import itertools
 import operator
+import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -57,8 +63,8 @@ from fleetcore.core.money import Money
 
 __all__ = [
     "BATCH_SIZE", "CSV_MEDIA_TYPE", "Column", "CsvColumn", "DerivedColumns", "MoneyColumns",
-    "attribute_columns", "csv_cell", "csv_header", "csv_list_response", "csv_response",
-    "csv_responses", "csv_rows",
+    "attribute_columns", "csv_cell", "csv_header", "csv_line", "csv_list_response",
+    "csv_response", "csv_responses", "csv_rows",
 ]
 
 AnySelect = Select[*tuple[Any, ...]]
@@ -67,6 +73,11 @@ AnySelect = Select[*tuple[Any, ...]]
 BATCH_SIZE = 500
 CSV_MEDIA_TYPE = "text/csv"
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet splitting on one of these separators starts a new cell after it (a line break:
+# a new line, once a mid-line quote is not seen as one): where that cell would start (after
+# spaces or quotes) with a formula character, a ' goes in front of it.
+_FORMULA_AFTER_SEPARATOR = re.compile(r"([,;\t\r\n][ \"]*)(?=[=+\-@\t\r])")
+_NEEDS_QUOTES = re.compile(r"[,;\t\"\r\n]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,19 +158,27 @@ def csv_cell(value: Any) -> str:
         return str(value)
     if isinstance(value, Money):
         return str(value)
-    text = str(value)
-    if text.startswith(_FORMULA_STARTS):
+    text = _FORMULA_AFTER_SEPARATOR.sub(r"\1'", str(value))
+    if text.lstrip(" ").startswith(_FORMULA_STARTS):
         return "'" + text
     return text
+
+
+def csv_line(cells: Sequence[str]) -> str:
+    """One CSV line (CRLF) of cells already made safe by :func:`csv_cell`: comma-separated, a
+    cell quoted (quotes doubled) when it holds a separator (``,``, ``;``, tab), a quote or a
+    line break, so every spreadsheet keeps it whole."""
+    return ",".join(
+        '"' + cell.replace('"', '""') + '"' if _NEEDS_QUOTES.search(cell) else cell
+        for cell in cells) + "\r\n"
 
 
 def csv_rows(rows: Iterator[Any], columns: Sequence[Column]) -> Iterator[str]:
     """The CSV text of ``rows``, header first, one chunk per batch of rows."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(csv_header(columns))
+    buffer.write(csv_line(csv_header(columns)))
     for count, row in enumerate(rows, start=1):
-        writer.writerow([cell for c in columns for cell in c.cells(row)])
+        buffer.write(csv_line([cell for c in columns for cell in c.cells(row)]))
         if count % BATCH_SIZE == 0:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Select, and_, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from fleetcore.core.bounded_json import load_json
 from fleetcore.core.errors import ValidationProblem
 
 DEFAULT_LIMIT = 50
@@ -94,7 +95,7 @@ def decode_cursor(cursor: str, width: int) -> list[Any]:
     """The key values in ``cursor``; a 422 naming ``cursor`` when it was not made by us."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        values = load_json(base64.urlsafe_b64decode(padded.encode()), max_depth=2)
         if not isinstance(values, list) or len(values) != width:
             raise ValueError("wrong width")
         return [_decode_value(v) for v in values]

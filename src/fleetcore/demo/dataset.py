@@ -39,6 +39,7 @@ from stdnum.gb import vat as gb_vat
 from fleetcore.admin.permissions import SYSTEM_ROLES
 from fleetcore.core.identifiers import is_valid_vin, vin_check_digit
 from fleetcore.core.money import minor_unit_exponent, round_minor
+from fleetcore.demo.documents import PLACEHOLDER_NOTE, demo_document_file, mime_type_of
 
 __all__ = [
     "MAIN_SLUG",
@@ -1477,12 +1478,17 @@ class _Details:
         uploaded_on: date,
         state: str,
     ) -> uuid.UUID:
-        """A ``doc_documents`` metadata row (no file is stored for demo documents)."""
+        """A ``doc_documents`` row; its file (:mod:`fleetcore.demo.documents`) is stored by the
+        loader under the row's key."""
         b, rng = self.b, self.rng
         uploaded_on = min(uploaded_on, b.today)
         doc_id = b.new_id(b.local(uploaded_on, 11, rng.randint(0, 59)))
         reviewed = min(b.local(uploaded_on + timedelta(days=rng.randint(0, 3)), 15),
                        b.now - timedelta(hours=1))
+        # The size drawn before files existed is still drawn: the rest of the demo keeps the
+        # same random sequence (and so the same data) for a seed.
+        rng.randint(90_000, 2_400_000)
+        content = demo_document_file(doc_id, doc_type, file_name)
         b.add("doc_documents", {
             "id": doc_id,
             "entity_type": entity_type,
@@ -1491,13 +1497,13 @@ class _Details:
             "document_number": number,
             "file_name": file_name,
             "storage_backend": "local",
-            "storage_key": f"demo/{b.slug}/{doc_id}/{file_name}",
-            "mime_type": "image/jpeg" if file_name.endswith(".jpg") else "application/pdf",
-            "size_bytes": rng.randint(90_000, 2_400_000),
-            "sha256": hashlib.sha256(f"fleetcore-demo:{doc_id}".encode()).hexdigest(),
+            "storage_key": f"{b.tenant_id}/{doc_id}",
+            "mime_type": mime_type_of(file_name),
+            "size_bytes": len(content),
+            "sha256": hashlib.sha256(content).hexdigest(),
             "issued_on": issued_on,
             "expires_on": expires_on,
-            "notes": "Demo record: no file is stored.",
+            "notes": PLACEHOLDER_NOTE,
             "verified": state == "verified",
             "verified_by": self.manager if state == "verified" else None,
             "verified_at": reviewed if state == "verified" else None,

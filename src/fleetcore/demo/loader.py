@@ -14,6 +14,7 @@ generate, write and commit in one transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -41,6 +42,7 @@ from fleetcore.demo.dataset import (
     TenantData,
     generate_demo,
 )
+from fleetcore.demo.documents import store_demo_documents
 from fleetcore.demo.imports import import_demo_reports
 from fleetcore.documents.storage import DocumentStorage
 
@@ -130,12 +132,15 @@ def load_demo(
 ) -> DemoReport:
     """Generate the demo for ``seed`` and write it in one transaction, then commit.
 
-    With ``storage`` (where imported report files are kept), the last complete weeks' platform
-    reports are also imported and committed through the import pipeline
+    With ``storage`` (where documents and imported report files are kept), the demo
+    documents' files are stored (:mod:`fleetcore.demo.documents`), and the last complete weeks'
+    platform reports are imported and committed through the import pipeline
     (:mod:`fleetcore.demo.imports`), in the same transaction.
     """
     started = time.perf_counter()
     dataset = generate_demo(seed, today)
+    if storage is not None and storage.backend != "local":
+        dataset = with_storage_backend(dataset, storage.backend)
     generated = time.perf_counter()
     if progress is not None:
         progress.print(f"  generated the demo data (seed {seed}) in {generated - started:.1f} s")
@@ -143,6 +148,10 @@ def load_demo(
     with context_session(sessions, DbContext.system(request_id=f"demo-load:{seed}")) as session:
         report = write_demo(session, dataset, progress=progress)
         if storage is not None:
+            for tenant in dataset.tenants:
+                documents = tenant.table("doc_documents")
+                store_demo_documents(storage, (dict(zip(documents.columns, row, strict=True))
+                                               for row in documents.rows))
             importing = time.perf_counter()
             imported = import_demo_reports(session, storage, dataset)
             imports_seconds["imports"] = time.perf_counter() - importing
@@ -169,6 +178,22 @@ def load_demo(
     if progress is not None:
         progress.print(f"  [green]demo tenants ready[/]: {result.summary()}")
     return result
+
+
+def with_storage_backend(dataset: DemoDataset, backend: str) -> DemoDataset:
+    """``dataset`` with its documents recorded in ``backend`` (the generator says ``local``): a
+    document names the backend its file is in, and a server only serves its own."""
+    tenants = []
+    for tenant in dataset.tenants:
+        tables = []
+        for rows in tenant.tables:
+            if rows.table == "doc_documents" and rows.rows:
+                at = rows.columns.index("storage_backend")
+                rows = dataclasses.replace(rows, rows=tuple(
+                    (*row[:at], backend, *row[at + 1:]) for row in rows.rows))
+            tables.append(rows)
+        tenants.append(dataclasses.replace(tenant, tables=tuple(tables)))
+    return dataclasses.replace(dataset, tenants=tuple(tenants))
 
 
 def write_demo(

@@ -32,6 +32,12 @@ class StoredObjectMissing(StorageError):  # noqa: N818 - reads as the condition
     """The backend has no object under the key."""
 
 
+class NotAStorageKey(StoredObjectMissing, ValueError):  # noqa: N818 - reads as the condition
+    """A key of another shape than the service makes: no object can be stored under it (a row
+    written by an older version, by hand, or by a bug), so reading it is "missing" — a 404 —,
+    not a crash."""
+
+
 def document_key(tenant_id: object, document_id: object) -> str:
     """The storage key of one document: ``<tenant_id>/<document_id>``."""
     key = f"{tenant_id}/{document_id}"
@@ -40,9 +46,10 @@ def document_key(tenant_id: object, document_id: object) -> str:
 
 
 def check_key(key: str) -> str:
-    """``key`` if it has the shape the service makes; ValueError otherwise."""
+    """``key`` if it has the shape the service makes; :class:`NotAStorageKey` (a
+    ``ValueError`` and a :class:`StoredObjectMissing`) otherwise."""
     if not _KEY.fullmatch(key):
-        raise ValueError(f"not a document storage key: {key!r}")
+        raise NotAStorageKey(f"not a document storage key: {key[:100]!r}")
     return key
 
 
@@ -145,6 +152,7 @@ __all__ = [
     "CHUNK_SIZE",
     "DocumentStorage",
     "LocalStorage",
+    "NotAStorageKey",
     "StorageError",
     "StoredObjectMissing",
     "check_key",

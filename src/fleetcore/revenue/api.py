@@ -55,7 +55,9 @@ def _out(session: Session, imp: RevenueImport, response: Response | None = None)
         "or waiting), and row errors. Nothing is committed unless `commit` is true. The same "
         "file is refused while an earlier import of it is validated or committed (409 with "
         "`existing_import`). A file that cannot be read as a whole is refused with one reason "
-        "(422 `unreadable-report`)."),
+        "(422 `unreadable-report`); a file, or what a zip inflates to, over the size limits is a "
+        "413 `report-too-large` (limits: `docs/imports.md`)."),
+    responses={413: {"description": "The file, or what it inflates to, is over the limit."}},
     openapi_extra={"requestBody": {"content": {"multipart/form-data": {"example": {
         "file": "2026-11-16-payments_order.csv", "platform": "uber",
         "report_type": "payments_order", "currency": "EUR", "commit": False,
@@ -79,7 +81,7 @@ def upload_import(
     = False,
 ) -> ImportUploadOut:
     upload = service.ImportUpload(
-        file_name=file.filename or "report", data=file.file.read(),
+        file_name=file.filename or "report", data=service.read_upload(file.file),
         platform=platform.strip().lower() if platform else None,
         report_type=report_type.value if report_type else None,
         currency=currency.upper() if currency else None, period_start=period_start,
@@ -102,8 +104,8 @@ def list_imports(
         session, actor, page, status=import_status.value if import_status else None,
         platform_id=platform_id, report_type=report_type.value if report_type else None)
     codes = _codes(session, rows)
-    return Page(items=[ImportOut.of(r, codes.get(r.platform_id) if r.platform_id else None)
-                       for r in rows], next_cursor=cursor)
+    return Page(items=[ImportOut.of(r, codes.get(r.platform_id) if r.platform_id else None,
+                                    listed=True) for r in rows], next_cursor=cursor)
 
 
 def _attr(name: str) -> Any:

@@ -15,6 +15,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fleetcore.core.schemas import MoneyOut
 from fleetcore.revenue.models import ImportStatus, ReportType, RevenueImport
+from fleetcore.revenue.reports.limits import clip
+
+MAX_TEXT = 200
+"""Characters shown of any text that comes from a file (summaries written before texts were
+bounded at write time included)."""
+
+LIST_ERRORS = 20
+LIST_ACCOUNTS = 100
+LIST_COLUMNS = 100
+"""Row errors and accounts an import shows in a list (``GET /v1/revenue-imports``); one import
+(``GET /v1/revenue-imports/{id}``) shows what its summary keeps (1,000 errors, 1,000 accounts),
+and ``errors.csv`` every error."""
 
 _EXAMPLE_ID = "0194f3a2-7c1e-7b4a-9d2f-3e5a6b7c8d04"
 
@@ -34,7 +46,7 @@ IMPORT_EXAMPLE: dict[str, Any] = {
                   "cash_collected": {"amount": "120.00", "currency": "EUR"},
                   "payout": {"amount": "692.40", "currency": "EUR"}, "currency": "EUR",
                   "driver_id": None}],
-    "unknown_accounts": 1,
+    "accounts_total": 1, "unknown_accounts": 1,
     "errors": [{"row": 17, "column": "Paid to you", "value": "12,3,4",
                 "reason": "not a number"},
                {"row": 58, "column": "external_transaction_id",
@@ -101,9 +113,14 @@ class ImportOut(BaseModel):
     rows_valid: int
     rows_rejected: int
     rows_duplicate: int
-    accounts: list[ImportAccount]
+    accounts: list[ImportAccount] = Field(description=(
+        "The platform accounts of the report (the first 100 in a list of imports, the first "
+        "1,000 in one import)."))
+    accounts_total: int = Field(description="How many platform accounts the report has.")
     unknown_accounts: int
-    errors: list[RowErrorOut]
+    errors: list[RowErrorOut] = Field(description=(
+        "The first row errors (20 in a list of imports, 1,000 in one import; every one in "
+        "`errors_csv`). Texts from the file are cut to 200 characters."))
     errors_total: int
     errors_csv: str
     unknown_columns: list[str]
@@ -120,9 +137,14 @@ class ImportOut(BaseModel):
     version: int
 
     @classmethod
-    def of(cls, imp: RevenueImport, platform_code: str | None) -> ImportOut:
-        """The API form of an import row."""
+    def of(cls, imp: RevenueImport, platform_code: str | None, *,
+           listed: bool = False) -> ImportOut:
+        """The API form of an import row (``listed``: the shorter form of a list page)."""
         summary: dict[str, Any] = imp.summary or {}
+        accounts = list(summary.get("accounts", []))
+        errors = list(summary.get("errors", []))
+        if listed:
+            accounts, errors = accounts[:LIST_ACCOUNTS], errors[:LIST_ERRORS]
         return cls(
             id=imp.id, platform=platform_code, platform_id=imp.platform_id,
             report_type=ReportType(imp.report_type) if imp.report_type else None,
@@ -130,18 +152,27 @@ class ImportOut(BaseModel):
             size_bytes=imp.size_bytes, period_start=imp.period_start,
             period_end=imp.period_end, rows_total=imp.rows_total, rows_valid=imp.rows_valid,
             rows_rejected=imp.rows_invalid, rows_duplicate=imp.rows_duplicate,
-            accounts=[ImportAccount.model_validate(a) for a in summary.get("accounts", [])],
+            accounts=[ImportAccount.model_validate(
+                _clipped(a, ("platform_account", "name", "conflict"))) for a in accounts],
+            accounts_total=int(summary.get("accounts_total", len(summary.get("accounts", [])))),
             unknown_accounts=int(summary.get("unknown_accounts", 0)),
-            errors=[RowErrorOut.model_validate(e) for e in summary.get("errors", [])],
+            errors=[RowErrorOut.model_validate(_clipped(e, ("column", "value", "reason")))
+                    for e in errors],
             errors_total=int(summary.get("errors_total", 0)),
             errors_csv=f"/v1/revenue-imports/{imp.id}/errors.csv",
-            unknown_columns=list(summary.get("unknown_columns", [])),
+            unknown_columns=[str(clip(str(c), MAX_TEXT)) for c in
+                             list(summary.get("unknown_columns", []))[:LIST_COLUMNS]],
             trips=TripCounts.model_validate(summary["trips"]) if summary.get("trips") else None,
             currency=summary.get("currency"), locale=imp.locale, encoding=imp.encoding,
             delimiter=imp.delimiter, started_at=imp.started_at, validated_at=imp.validated_at,
             committed_at=imp.committed_at, rolled_back_at=imp.rolled_back_at,
             created_at=imp.created_at, version=imp.version,
         )
+
+
+def _clipped(entry: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {**entry, **{k: clip(entry[k], MAX_TEXT) for k in keys
+                        if isinstance(entry.get(k), str)}}
 
 
 class ImportUploadOut(BaseModel):

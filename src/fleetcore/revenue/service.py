@@ -24,7 +24,6 @@ Amounts are never added in Python: sums happen in SQL on ``numeric``.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import time
@@ -34,10 +33,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 import polars as pl
 import psycopg
+from psycopg import sql
 from sqlalchemy import Select, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -45,8 +45,8 @@ from sqlalchemy.orm import Session
 from fleetcore.admin.models import Tenant
 from fleetcore.core.auth import Actor, tenant_of
 from fleetcore.core.db import ActorType
-from fleetcore.core.errors import Conflict, NotFound, ValidationProblem
-from fleetcore.core.export import csv_cell
+from fleetcore.core.errors import Conflict, NotFound, Problem, ValidationProblem
+from fleetcore.core.export import csv_cell, csv_line
 from fleetcore.core.money import Money
 from fleetcore.core.orm import UUID7_SQL
 from fleetcore.core.pagination import PageParams, keyset_page
@@ -64,10 +64,14 @@ from fleetcore.revenue.models import (
 from fleetcore.revenue.reports import (
     CANONICAL_SCHEMA,
     ParsedReport,
+    ReportTooLarge,
     RowError,
     UnreadableReport,
+    limits,
     read_report,
+    zip_member,
 )
+from fleetcore.trips import settlement_service
 from fleetcore.trips.models import PlatformAccount
 
 SUMMARY_TYPES = frozenset({ReportType.PAYMENTS_DRIVER.value, ReportType.BOLT_WEEKLY.value})
@@ -76,7 +80,14 @@ SUMMARY_TYPES = frozenset({ReportType.PAYMENTS_DRIVER.value, ReportType.BOLT_WEE
 MAX_ERRORS_IN_SUMMARY = 1000
 """Row errors kept in the import's summary; all of them are in the downloadable CSV."""
 
-MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+MAX_TEXT_IN_SUMMARY = 200
+"""Characters kept of any text taken from a file into the summary (account names, cell values,
+column names): a list of imports never carries more than this per text, whatever the file."""
+
+MAX_ACCOUNTS_IN_SUMMARY = 1000
+"""Platform accounts listed in the import's summary (``accounts_total`` counts them all)."""
+
+MAX_UNKNOWN_COLUMNS_IN_SUMMARY = 100
 
 Progress = Callable[[str, int], None]
 """Progress of a long import: ``("read", percent)`` while the file is parsed, then
@@ -126,6 +137,12 @@ class UnreadableImport(ValidationProblem):
     """The file cannot be read as a whole: one clear reason, nothing recorded."""
 
     slug, title = "unreadable-report", "The report cannot be read"
+
+
+class ImportTooLarge(Problem):
+    """The file, or what a zip inflates to, is over a size limit (``reports.limits``)."""
+
+    status, slug, title = 413, "report-too-large", "The report file is too large"
 
 
 class DuplicateImport(Conflict):
@@ -230,17 +247,37 @@ def _read(upload: ImportUpload, country: str, timezone: str,
                            default_region=country, timezone=timezone,
                            decimal_mark=upload.decimal_mark, progress=reading)
     except UnreadableReport as exc:
-        where = f" ({exc.source})" if exc.source and exc.source != upload.file_name else ""
-        raise UnreadableImport(f"{exc.reason}{where}",
-                               errors=[{"field": "file", "message": exc.reason}]) from exc
+        raise _unreadable(exc, upload.file_name) from exc
+
+
+def _unreadable(exc: UnreadableReport, file_name: str) -> Problem:
+    where = f" ({exc.source})" if exc.source and exc.source != file_name else ""
+    problem = ImportTooLarge if isinstance(exc, ReportTooLarge) else UnreadableImport
+    return problem(f"{exc.reason}{where}", errors=[{"field": "file", "message": exc.reason}])
+
+
+def read_upload(stream: BinaryIO) -> bytes:
+    """An uploaded file's bytes, read no further than ``MAX_UPLOAD_BYTES`` (413 beyond)."""
+    data = stream.read(limits.MAX_UPLOAD_BYTES + 1)
+    if len(data) > limits.MAX_UPLOAD_BYTES:
+        raise _too_large_upload()
+    return data
+
+
+def _too_large_upload() -> ImportTooLarge:
+    message = f"the file is larger than {limits.size_text(limits.MAX_UPLOAD_BYTES)}"
+    return ImportTooLarge(f"The file is larger than {limits.size_text(limits.MAX_UPLOAD_BYTES)}.",
+                          errors=[{"field": "file", "message": message}])
 
 
 def _member_bytes(upload: ImportUpload, source: str) -> bytes:
     """The bytes of one report: the upload itself, or the zip member it came from."""
     if source == upload.file_name or not zipfile.is_zipfile(io.BytesIO(upload.data)):
         return upload.data
-    with zipfile.ZipFile(io.BytesIO(upload.data)) as archive:
-        return archive.read(source)
+    try:
+        return zip_member(upload.data, source)
+    except UnreadableReport as exc:
+        raise _unreadable(exc, upload.file_name) from exc
 
 
 def _period(parsed: ParsedReport, upload_period: date | None,
@@ -439,12 +476,11 @@ def _error_dict(error: RowError) -> dict[str, Any]:
 
 def _errors_csv(errors: Sequence[dict[str, Any]]) -> bytes:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["row", "column", "value", "reason"])
+    buffer.write(csv_line(["row", "column", "value", "reason"]))
     for e in errors:
         # Values come from the uploaded file: a cell a spreadsheet would run is neutralised.
-        writer.writerow([e["row"], csv_cell(e["column"]), csv_cell(e["value"]),
-                         csv_cell(e["reason"])])
+        buffer.write(csv_line([csv_cell(e["row"]), csv_cell(e["column"]), csv_cell(e["value"]),
+                               csv_cell(e["reason"])]))
     return buffer.getvalue().encode("utf-8")
 
 
@@ -469,13 +505,27 @@ def _record(session: Session, imp: RevenueImport, parsed: ParsedReport, outcome:
     imp.summary = {
         **previous,
         "currency": outcome.currency,
-        "accounts": outcome.accounts,
+        "accounts": [_short_texts(a, ("platform_account", "name", "conflict"))
+                     for a in outcome.accounts[:MAX_ACCOUNTS_IN_SUMMARY]],
+        "accounts_total": len(outcome.accounts),
         "unknown_accounts": sum(1 for a in outcome.accounts if a["driver_id"] is None),
-        "errors": outcome.errors[:MAX_ERRORS_IN_SUMMARY],
+        "errors": [_short_texts(e, ("column", "value", "reason"))
+                   for e in outcome.errors[:MAX_ERRORS_IN_SUMMARY]],
         "errors_total": len(outcome.errors),
-        "unknown_columns": list(parsed.unknown_columns),
+        "unknown_columns": [_short(c) for c in
+                            parsed.unknown_columns[:MAX_UNKNOWN_COLUMNS_IN_SUMMARY]],
         "decimal_comma": parsed.decimal_comma,
     }
+
+
+def _short(text: str | None) -> str | None:
+    return limits.clip(text, MAX_TEXT_IN_SUMMARY)
+
+
+def _short_texts(entry: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """``entry`` with the texts under ``keys`` (taken from the file) cut to the summary's
+    bound: the full values stay in the errors CSV."""
+    return {**entry, **{k: _short(entry[k]) for k in keys if isinstance(entry.get(k), str)}}
 
 
 # --- upload, validate ----------------------------------------------------------------------------
@@ -523,8 +573,8 @@ def upload_import(
     if not upload.data:
         raise UnreadableImport("The file is empty.",
                                errors=[{"field": "file", "message": "the file is empty"}])
-    if len(upload.data) > MAX_UPLOAD_BYTES:
-        raise _field_error("file", f"The file is larger than {MAX_UPLOAD_BYTES} bytes.")
+    if len(upload.data) > limits.MAX_UPLOAD_BYTES:
+        raise _too_large_upload()
     timings: dict[str, int] = {}
     with _timed(timings, "read"):
         reports = _read(upload, country, timezone, progress)
@@ -899,12 +949,20 @@ def rollback_import(session: Session, actor: Actor, import_id: uuid.UUID, *,
     args = {"tenant": imp.tenant_id, "platform": imp.platform_id, "import": imp.id,
             "tz": timezone}
     with _raw(session).cursor() as cursor:
+        _refuse_referenced(cursor, args)
+        drafts = _drafts_using(cursor, args)
         keys = _affected_weeks(cursor, "r.import_id = %(import)s", args)
-        # Trips this import last wrote go with it; a trip another import wrote stays.
-        cursor.execute("DELETE FROM trp_trips WHERE tenant_id = %(tenant)s"
-                       " AND import_id = %(import)s", args)
-        cursor.execute("DELETE FROM rev_import_rows WHERE tenant_id = %(tenant)s"
-                       " AND import_id = %(import)s", args)
+        try:
+            with session.begin_nested():
+                # Trips this import last wrote go with it; a trip another import wrote stays.
+                cursor.execute("DELETE FROM trp_trips WHERE tenant_id = %(tenant)s"
+                               " AND import_id = %(import)s", args)
+                cursor.execute("DELETE FROM rev_import_rows WHERE tenant_id = %(tenant)s"
+                               " AND import_id = %(import)s", args)
+        except psycopg.errors.ForeignKeyViolation as exc:
+            # A reference written since the check above (a race): the same answer.
+            raise Conflict("Other records refer to this import's trips or rows "
+                           f"({exc.diag.table_name}); it cannot be rolled back.") from exc
         imp.status = ImportStatus.ROLLED_BACK.value
         imp.rolled_back_at = _now()
         imp.rolled_back_by = _importer(actor)
@@ -912,8 +970,77 @@ def rollback_import(session: Session, actor: Actor, import_id: uuid.UUID, *,
         session.flush()
         _recompute_keys(cursor, keys, args)
         cursor.execute(f"DROP TABLE {keys}")
+    # Draft settlements are derived from the rows: the ones built from this import's rows or
+    # trips are rebuilt (keeping their manual adjustments), so none is left to confirm money
+    # from a report that is gone.
+    for week, drivers in sorted(drafts.items()):
+        settlement_service.compute_settlements(session, actor, period=week,
+                                               driver_ids=sorted(drivers))
     refresh_version(session, imp)
     return imp
+
+
+def _drafts_using(cursor: psycopg.Cursor[Any], args: dict[str, Any]) -> dict[date, set[uuid.UUID]]:
+    """The (tenant-local first day of the week → drivers) of the draft settlements with a line
+    whose source is one of the import's rows or trips."""
+    cursor.execute(
+        "SELECT DISTINCT (s.period_start AT TIME ZONE %(tz)s)::date, s.driver_id"
+        " FROM trp_settlement_lines l JOIN trp_settlements s"
+        "   ON s.tenant_id = l.tenant_id AND s.id = l.settlement_id AND s.status = 'draft'"
+        " WHERE l.tenant_id = %(tenant)s AND ("
+        "  (l.source_type = 'import_row' AND l.source_id IN (SELECT r.id FROM rev_import_rows r"
+        "    WHERE r.tenant_id = %(tenant)s AND r.import_id = %(import)s))"
+        "  OR (l.source_type = 'trip' AND l.source_id IN (SELECT t.id FROM trp_trips t"
+        "    WHERE t.tenant_id = %(tenant)s AND t.import_id = %(import)s)))", args)
+    drafts: dict[date, set[uuid.UUID]] = {}
+    for week, driver in cursor.fetchall():
+        drafts.setdefault(week, set()).add(driver)
+    return drafts
+
+
+# What a rollback deletes, and which rows of the database say which of them they point at.
+_ROLLED_BACK: dict[str, str] = {
+    "trp_trips": "d.tenant_id = %(tenant)s AND d.import_id = %(import)s",
+    "rev_import_rows": "d.tenant_id = %(tenant)s AND d.import_id = %(import)s",
+}
+
+
+def _refuse_referenced(cursor: psycopg.Cursor[Any], args: dict[str, Any]) -> None:
+    """409 naming what blocks a rollback: rows of other tables (tolls, fines, expenses, ledger
+    entries…) that point at the trips or rows the import wrote through a foreign key that
+    neither cascades nor nulls. They are facts of their own, not part of the import: the user
+    unlinks them first. The references are read from the catalogue, so a table added later is
+    covered without a change here."""
+    cursor.execute(
+        "SELECT c.conrelid::regclass::text, c.confrelid::regclass::text,"
+        " array_agg(a.attname::text ORDER BY k.n), array_agg(f.attname::text ORDER BY k.n)"
+        " FROM pg_constraint c"
+        " CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(col, ref, n)"
+        " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.col"
+        " JOIN pg_attribute f ON f.attrelid = c.confrelid AND f.attnum = k.ref"
+        " WHERE c.contype = 'f' AND c.confdeltype IN ('a', 'r')"
+        " AND c.confrelid = ANY (%(tables)s::regclass[])"
+        " AND NOT c.conrelid = ANY (%(tables)s::regclass[])"
+        " GROUP BY c.oid, c.conrelid, c.confrelid ORDER BY 1, 2",
+        {"tables": list(_ROLLED_BACK)})
+    blocked: dict[str, int] = {}
+    for table, referenced, columns, keys in cursor.fetchall():
+        found = sql.SQL(
+            "SELECT count(*) FROM {table} x WHERE ({columns}) IN"
+            " (SELECT {keys} FROM {referenced} d WHERE {where})").format(
+            table=sql.Identifier(table), referenced=sql.Identifier(referenced),
+            columns=sql.SQL(", ").join(sql.Identifier("x", c) for c in columns),
+            keys=sql.SQL(", ").join(sql.Identifier("d", k) for k in keys),
+            where=sql.SQL(_ROLLED_BACK[referenced]))
+        cursor.execute(found, args)
+        count = int((cursor.fetchone() or (0,))[0])
+        if count:
+            blocked[table] = blocked.get(table, 0) + count
+    if blocked:
+        listed = ", ".join(f"{n} in {table}" for table, n in blocked.items())
+        raise Conflict(f"Other records refer to the trips or rows of this import ({listed}); "
+                       "unlink them from its trips first, then roll it back.",
+                       blocked_by=blocked)
 
 
 # --- linking -----------------------------------------------------------------------------------
@@ -960,11 +1087,15 @@ def _relink_previews(session: Session, account: PlatformAccount) -> None:
         RevenueImport.summary["accounts"].contains(
             [{"platform_account": account.external_account_id, "driver_id": None}])))
     for imp in waiting:
+        listed = imp.summary.get("accounts", [])
         accounts = [dict(a, driver_id=str(account.driver_id))
                     if a.get("platform_account") == account.external_account_id else a
-                    for a in imp.summary.get("accounts", [])]
-        imp.summary = {**imp.summary, "accounts": accounts,
-                       "unknown_accounts": sum(1 for a in accounts if a["driver_id"] is None)}
+                    for a in listed]
+        # The summary may list only the first accounts: count down rather than recount.
+        linked = sum(1 for a in listed if a.get("driver_id") is None) \
+            - sum(1 for a in accounts if a.get("driver_id") is None)
+        unknown = int(imp.summary.get("unknown_accounts", 0)) - linked
+        imp.summary = {**imp.summary, "accounts": accounts, "unknown_accounts": max(unknown, 0)}
         refresh_version(session, imp)
 
 

@@ -10,7 +10,6 @@ answers 500, so Svix retries.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +22,7 @@ from svix.webhooks import Webhook, WebhookVerificationError
 from fleetcore.admin import identity_sync, service
 from fleetcore.admin.identity_sync import SyncOutcome
 from fleetcore.admin.models import WebhookDeliveryStatus, WebhookProvider
+from fleetcore.core.bounded_json import JsonTooDeep, load_json
 from fleetcore.core.db import ActorType, DbContext, context_session
 from fleetcore.core.errors import Problem, ServiceUnavailable
 from fleetcore.integrations.clerk import mapping
@@ -72,7 +72,9 @@ def verify(secret: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
     except WebhookVerificationError as exc:
         raise InvalidWebhook(f"The signature does not verify: {exc}.") from exc
     try:
-        event = json.loads(body)
+        event = load_json(body)
+    except JsonTooDeep as exc:
+        raise InvalidWebhook(f"The body is not a Clerk event: {exc}.") from exc
     except ValueError as exc:
         raise InvalidWebhook("The body is not JSON.") from exc
     if not isinstance(event, dict) or not isinstance(event.get("type"), str) \

@@ -8,7 +8,6 @@ recorded once per ``svix-id`` (``adm_webhook_deliveries``); ``email.bounced`` an
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -19,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from svix.webhooks import Webhook, WebhookVerificationError
 
 from fleetcore.admin.notifications import EmailEvent, record_email_event
+from fleetcore.core.bounded_json import JsonTooDeep, load_json
 from fleetcore.core.errors import Problem, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def _tags(value: Any) -> dict[str, str]:
 
 def parse_event(delivery_id: str, body: bytes) -> EmailEvent:
     """The parts of a Resend event that Fleetcore acts on."""
-    document = json.loads(body)
+    document = load_json(body)
     if not isinstance(document, dict):
         raise ValueError("not a JSON object")
     raw_data = document.get("data")
@@ -91,6 +91,8 @@ async def resend_webhook(request: Request) -> JSONResponse:
     delivery_id = request.headers.get("svix-id") or request.headers.get("webhook-id") or ""
     try:
         event = parse_event(delivery_id, body)
+    except JsonTooDeep as error:
+        raise Problem(f"The body is not a Resend event: {error}.") from error
     except (ValueError, TypeError) as error:
         raise Problem("The body is not a Resend event.") from error
     outcome = await run_in_threadpool(_record, request.app.state.sessions, event)

@@ -17,16 +17,18 @@ import zipfile
 from collections.abc import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from fleetcore.revenue.reports import limits
 from fleetcore.revenue.reports.model import (
     CANONICAL_SCHEMA,
     MONEY,
     UTC_TIME,
     ParsedReport,
+    ReportTooLarge,
     RowError,
     UnreadableReport,
 )
 from fleetcore.revenue.reports.normalise import ReadOptions, normalise_table
-from fleetcore.revenue.reports.readers import READERS, NotAReport, sniff
+from fleetcore.revenue.reports.readers import READERS, NotAReport, inflate, sniff
 
 __all__ = [
     "CANONICAL_SCHEMA",
@@ -34,15 +36,14 @@ __all__ = [
     "UTC_TIME",
     "ParsedReport",
     "ReportList",
+    "ReportTooLarge",
     "RowError",
     "UnreadableReport",
     "read_report",
+    "zip_member",
 ]
 
 REPORT_EXTENSIONS = frozenset({".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls", ".ods", ".json"})
-MAX_MEMBER_BYTES = 512 * 1024 * 1024
-"""A zip member larger than this once inflated is refused (zip bombs; memory budget)."""
-MAX_ZIP_BYTES = 1024 * 1024 * 1024
 
 
 class ReportList(list[ParsedReport]):
@@ -93,7 +94,7 @@ def read_report(
         try:
             parsed = _read_one(data, file_name, kind, options, report)
         except UnreadableReport as exc:
-            raise UnreadableReport(exc.reason, source=file_name) from exc
+            raise type(exc)(exc.reason, source=file_name) from exc
         if progress is not None:
             progress(100)
         return ReportList([parsed])
@@ -128,8 +129,6 @@ def _read_zip(
     A member that is a report but cannot be read refuses the whole upload."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         members = [m for m in archive.infolist() if not m.is_dir()]
-        if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
-            raise UnreadableReport("the zip inflates to more than 1 GB", source=file_name)
         reports: list[ParsedReport] = []
         skipped: list[tuple[str, str]] = []
         candidates = []
@@ -142,31 +141,64 @@ def _read_zip(
                 skipped.append((member.filename, "a zip inside the zip is not opened"))
             elif extension not in REPORT_EXTENSIONS:
                 skipped.append((member.filename, "not a report file (CSV, XLSX or JSON)"))
-            elif member.file_size > MAX_MEMBER_BYTES:
-                raise UnreadableReport(
-                    f"{member.filename}: larger than 512 MB once inflated", source=member.filename
-                )
+            elif member.file_size > limits.MAX_MEMBER_BYTES:
+                raise ReportTooLarge(
+                    f"{member.filename}: {_too_large('it inflates', limits.MAX_MEMBER_BYTES)}",
+                    source=member.filename)
             else:
                 candidates.append(member)
+        # The sizes a zip declares are only a first answer (a bomb may lie): every member is
+        # also counted while it inflates, against its own limit and the whole zip's.
+        declared = sum(m.file_size for m in candidates)
+        if declared > limits.MAX_ZIP_BYTES:
+            raise ReportTooLarge(_too_large("the zip inflates", limits.MAX_ZIP_BYTES),
+                                 source=file_name)
+        budget = limits.MAX_ZIP_BYTES
         for number, member in enumerate(candidates):
             scaled = _scaled(progress, number, len(candidates))
             try:
-                body = archive.read(member)
+                whole_zip = budget < limits.MAX_MEMBER_BYTES
+                body = inflate(archive, member, budget if whole_zip else limits.MAX_MEMBER_BYTES)
+                budget -= len(body)
+            except ReportTooLarge as exc:
+                reason = (_too_large("the zip inflates", limits.MAX_ZIP_BYTES) if whole_zip
+                          else _too_large("it inflates", limits.MAX_MEMBER_BYTES))
+                raise ReportTooLarge(f"{member.filename}: {reason}",
+                                     source=member.filename) from exc
+            except (zipfile.BadZipFile, RuntimeError, OSError, EOFError) as exc:
+                raise UnreadableReport(
+                    f"{member.filename}: cannot be extracted ({exc})", source=member.filename
+                ) from exc
+            try:
                 reports.append(_read_one(body, member.filename, sniff(body), options, scaled))
             except NotAReport as exc:
                 skipped.append((member.filename, exc.reason))
+            except ReportTooLarge as exc:
+                raise ReportTooLarge(f"{member.filename}: {exc.reason}",
+                                     source=member.filename) from exc
             except UnreadableReport as exc:
                 raise UnreadableReport(
                     f"{member.filename}: {exc.reason}", source=member.filename
-                ) from exc
-            except (zipfile.BadZipFile, RuntimeError, OSError) as exc:
-                raise UnreadableReport(
-                    f"{member.filename}: cannot be extracted ({exc})", source=member.filename
                 ) from exc
     if not reports:
         reasons = "; ".join(f"{name}: {why}" for name, why in skipped) or "it is empty"
         raise UnreadableReport(f"the zip holds no report ({reasons})", source=file_name)
     return reports, skipped
+
+
+def _too_large(what: str, limit: int) -> str:
+    return f"{what} to more than {limits.size_text(limit)}"
+
+
+def zip_member(data: bytes, name: str) -> bytes:
+    """The bytes of one member of the zip ``data`` (read under the same size limit as when the
+    zip was first read)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        try:
+            return inflate(archive, archive.getinfo(name), limits.MAX_MEMBER_BYTES)
+        except ReportTooLarge as exc:
+            raise ReportTooLarge(f"{name}: {_too_large('it inflates', limits.MAX_MEMBER_BYTES)}",
+                                 source=name) from exc
 
 
 def _scaled(

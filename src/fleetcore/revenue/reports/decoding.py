@@ -14,6 +14,7 @@ import csv
 import io
 from dataclasses import dataclass
 
+from fleetcore.revenue.reports import limits
 from fleetcore.revenue.reports.mapping import all_known_keys, common, normalise_header
 from fleetcore.revenue.reports.model import UnreadableReport
 
@@ -153,6 +154,8 @@ def _header_score(text: str) -> int:
     words = common().currency_words
     for line in text.split("\n"):
         if line.strip() and not line.strip().lower().startswith("sep="):
+            if len(line) > limits.MAX_HEADER_BYTES:
+                return 0  # refused as too long once the encoding is settled
             return max(
                 sum(
                     1
@@ -235,6 +238,12 @@ def find_header(data: bytes) -> HeaderLine:
     if index >= len(lines):
         raise UnreadableReport("the file is empty")
     line = lines[index].lstrip("\ufeff")
+    size = len(line.encode("utf-8"))
+    if size > limits.MAX_HEADER_BYTES:
+        more = "" if index + 1 < len(lines) else " or more"
+        raise UnreadableReport(
+            f"line {index + 1}, the header, is {size} bytes{more} long: more than the "
+            f"{limits.size_text(limits.MAX_HEADER_BYTES)} a report header may be")
     known = all_known_keys()
     words = common().currency_words
     best: tuple[int, int, str, list[str]] | None = None

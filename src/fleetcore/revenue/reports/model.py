@@ -99,6 +99,11 @@ class UnreadableReport(ValueError):  # noqa: N818 - reads as what it is
         self.source = source
 
 
+class ReportTooLarge(UnreadableReport):
+    """The file, a zip member or everything a zip inflates to is over its size limit
+    (``fleetcore.revenue.reports.limits``): refused before it is read any further."""
+
+
 @dataclass(slots=True)
 class ParsedReport:
     """One report file read and normalised."""

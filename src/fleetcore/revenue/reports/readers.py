@@ -8,16 +8,20 @@ lines keep their number but are dropped; a row with more fields than the header 
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
+from fleetcore.core.bounded_json import JsonTooDeep, load_json
+from fleetcore.revenue.reports import limits
 from fleetcore.revenue.reports.decoding import decode, fall_back, find_header
 from fleetcore.revenue.reports.mapping import all_known_keys, common, normalise_header
-from fleetcore.revenue.reports.model import UnreadableReport
+from fleetcore.revenue.reports.model import ReportTooLarge, UnreadableReport
 
 ROW = "__row__"
 OVERFLOW = "__overflow__"
@@ -42,15 +46,49 @@ class RawTable:
         return f"c{position}"
 
 
-def _finish(frame: pl.DataFrame, width: int) -> pl.DataFrame:
-    """Drop blank rows (their line numbers stay as they were) and refuse a header-only file."""
+def _finish(frame: pl.DataFrame, width: int, headers: list[str]) -> pl.DataFrame:
+    """Drop blank rows (their line numbers stay as they were) and refuse a header-only file,
+    or one whose headers or cells are over their size limits."""
+    check_headers(headers)
     cells = [f"c{i}" for i in range(width)]
+    _check_cells(frame, cells, headers)
     blank = pl.all_horizontal([pl.col(c).is_null() for c in cells]) & pl.col(OVERFLOW).is_null()
     if frame.select(blank.any()).item():  # filtering copies every column: only when needed
         frame = frame.filter(~blank)
     if frame.height == 0:
         raise UnreadableReport("the file has a header but no data rows")
     return frame
+
+
+def check_headers(headers: list[str]) -> None:
+    """Refuse headers longer than ``MAX_HEADER_BYTES`` altogether."""
+    size = sum(len(h.encode("utf-8")) + 1 for h in headers)
+    if size > limits.MAX_HEADER_BYTES:
+        raise UnreadableReport(
+            f"the header is longer than {limits.size_text(limits.MAX_HEADER_BYTES)}: "
+            f"{len(headers)} columns, {size} bytes (not a platform report)")
+
+
+def _check_cells(frame: pl.DataFrame, cells: list[str], headers: list[str]) -> None:
+    """Refuse the file at its first cell over ``MAX_CELL_BYTES`` (one vectorised pass; the row
+    and column are looked up only when there is one)."""
+    limit = limits.MAX_CELL_BYTES
+    columns = [c for c in (*cells, OVERFLOW) if c in frame.columns]
+    longest = frame.select(
+        pl.max_horizontal([pl.col(c).str.len_bytes().max() for c in columns])
+    ).item()
+    if longest is None or longest <= limit:
+        return
+    too_long = pl.any_horizontal([pl.col(c).str.len_bytes() > limit for c in columns])
+    row = frame.filter(too_long).head(1)
+    for position, name in enumerate(columns):
+        size = row.get_column(name).str.len_bytes().item()
+        if size is not None and size > limit:
+            header = headers[position] if position < len(headers) else "(beyond the header)"
+            shown = header if len(header) <= 60 else header[:57] + "..."
+            raise UnreadableReport(
+                f"row {row.get_column(ROW).item()}, column '{shown}': the cell holds "
+                f"{size} bytes, more than the {limits.size_text(limit)} a report cell may hold")
 
 
 # --- CSV -------------------------------------------------------------------------------------
@@ -123,7 +161,7 @@ def read_csv_table(data: bytes) -> RawTable:
         frame = frame.with_columns((pl.col(ROW) + inner.cum_sum() - inner).alias(ROW))
     return RawTable(
         headers=header.headers,
-        frame=_finish(frame, width),
+        frame=_finish(frame, width, header.headers),
         kind="csv",
         encoding=decoded.encoding,
         delimiter=header.delimiter,
@@ -138,6 +176,8 @@ def read_excel_table(data: bytes) -> RawTable:
     numbers as the spreadsheet shows them."""
     import fastexcel
 
+    if data.startswith(b"PK"):
+        _check_inflated(data)
     try:
         reader = fastexcel.read_excel(data)
     except Exception as exc:  # fastexcel raises its own error types for every corruption
@@ -170,7 +210,7 @@ def read_excel_table(data: bytes) -> RawTable:
             pl.lit(None, dtype=pl.String).alias(OVERFLOW),
             (pl.int_range(0, pl.len(), dtype=pl.Int64) + best_row + 2).alias(ROW),
         )
-        return RawTable(headers=headers, frame=_finish(body, width), kind="xlsx")
+        return RawTable(headers=headers, frame=_finish(body, width, headers), kind="xlsx")
     names = ", ".join(f"'{n}'" for n in reader.sheet_names)
     raise NotAReport(f"no sheet has a known report header (sheets: {names})")
 
@@ -209,15 +249,19 @@ def read_json_table(data: bytes) -> RawTable:
     Row number = the order's position in the list, from 1."""
     decoded = decode(data)
     try:
-        document = json.loads(decoded.body, parse_float=str, parse_int=str, parse_constant=str)
+        document = load_json(decoded.body, max_depth=limits.MAX_JSON_DEPTH,
+                             parse_float=str, parse_int=str, parse_constant=str)
     except json.JSONDecodeError as exc:
         raise UnreadableReport(
             f"the file is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from exc
+    except JsonTooDeep as exc:
+        raise UnreadableReport(f"the file is not a report: {exc}") from exc
     orders = _orders(document)
     if not orders:
         raise UnreadableReport("the response holds no orders")
     columns: dict[str, list[str | None]] = {}
+    header_bytes = 0
     for position, order in enumerate(orders):
         if not isinstance(order, dict):
             raise UnreadableReport(f"order {position + 1} is not a JSON object")
@@ -230,6 +274,11 @@ def read_json_table(data: bytes) -> RawTable:
                 flat[str(key)] = _scalar(value)
         for key in flat:
             if key not in columns:
+                # Checked as fields appear: orders that each bring new fields would otherwise
+                # grow a table of orders x fields.
+                header_bytes += len(key.encode("utf-8")) + 1
+                if header_bytes > limits.MAX_HEADER_BYTES:
+                    check_headers([*columns, key])
                 columns[key] = [None] * position
         for key, values in columns.items():
             values.append(flat.get(key))
@@ -246,8 +295,52 @@ def read_json_table(data: bytes) -> RawTable:
     if not any(normalise_header(h, words).key in known for h in headers):
         raise NotAReport("the orders have no field of a known report")
     return RawTable(
-        headers=headers, frame=_finish(frame, len(headers)), kind="json", encoding=decoded.encoding
+        headers=headers, frame=_finish(frame, len(headers), headers), kind="json",
+        encoding=decoded.encoding
     )
+
+
+# --- zip archives ----------------------------------------------------------------------------
+
+_INFLATE_CHUNK = 1 << 20
+
+
+def inflate(archive: zipfile.ZipFile, member: zipfile.ZipInfo, limit: int) -> bytes:
+    """The member's bytes, counted while they inflate: :class:`ReportTooLarge` as soon as they
+    pass ``limit`` (the size the zip declares is not trusted)."""
+    chunks: list[bytes] = []
+    total = 0
+    with archive.open(member) as stream:
+        while chunk := stream.read(_INFLATE_CHUNK):
+            total += len(chunk)
+            if total > limit:
+                raise ReportTooLarge(f"it inflates to more than {limits.size_text(limit)}")
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_inflated(data: bytes) -> None:
+    """An XLSX is a zip: its parts together must stay under ``MAX_MEMBER_BYTES`` once inflated
+    (counted, not declared) before the spreadsheet reader inflates them in memory."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        return  # the spreadsheet reader says what is wrong with it
+    budget = limits.MAX_MEMBER_BYTES
+    with archive:
+        for member in archive.infolist():
+            size = 0
+            try:
+                with archive.open(member) as stream:
+                    while chunk := stream.read(_INFLATE_CHUNK):
+                        size += len(chunk)
+                        if size > budget:
+                            raise ReportTooLarge(
+                                "the spreadsheet inflates to more than "
+                                f"{limits.size_text(limits.MAX_MEMBER_BYTES)}")
+            except (zipfile.BadZipFile, RuntimeError, OSError, EOFError):
+                return
+            budget -= size
 
 
 # --- which reader ----------------------------------------------------------------------------

@@ -179,7 +179,8 @@ def upload_import(c: Ctx, _: ImportsWrite, form: Form) -> Response:
         imports = attempt(c.session, lambda: revenue_service.upload_import(
             c.session, c.actor, document_storage(c.request),
             upload=revenue_service.ImportUpload(
-                file_name=upload.filename or "report", data=upload.file.read(),
+                file_name=upload.filename or "report",
+                data=revenue_service.read_upload(upload.file),
                 platform=data.platform, report_type=data.report_type.value
                 if data.report_type else None, currency=data.currency,
                 period_start=data.period_start, decimal_mark=data.decimal_mark),
