@@ -85,12 +85,13 @@ def sessions(app_engine: Engine) -> Any:
 def make_tenant(sessions: Any) -> Callable[..., TenantWorld]:
     """Provision a tenant (committed) with a member holding each built-in role."""
 
-    def make(*, status: str | None = None, trial_days: int = 14) -> TenantWorld:
+    def make(*, status: str | None = None, trial_days: int = 14,
+             currency: str = "EUR") -> TenantWorld:
         tag = uuid.uuid4().hex[:10]
         with context_session(sessions, DbContext.system()) as session:
             tenant = service.provision_tenant(session, None, data=TenantProvision(
                 name=f"Test Fleet {tag}", slug=f"test-{tag}", country="FR",
-                default_currency="EUR", timezone="Europe/Paris",
+                default_currency=currency, timezone="Europe/Paris",
                 clerk_organization_id=f"org_{tag}", trial_days=trial_days,
                 owner=OwnerInvitation(email=f"owner-{tag}@example.com", first_name="Olive"),
             ))

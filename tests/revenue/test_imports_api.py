@@ -650,3 +650,83 @@ def test_a_rollback_rebuilds_the_draft_settlements_built_from_its_rows(
         " OR (l.source_type = 'trip' AND NOT EXISTS (SELECT 1 FROM trp_trips x"
         "   WHERE x.tenant_id = l.tenant_id AND x.id = l.source_id)))", t=tenant)
     assert dangling[0].n == 0
+
+
+# --- what a file does not state: its currency, its week ------------------------------------------
+
+
+def test_a_file_without_a_currency_takes_the_fleets_and_says_so(
+    rclient: TestClient, fleet: dict[str, Any],
+) -> None:
+    """Uber's CSVs carry no currency: the fleet's (EUR here) is used, and the summary says
+    where it came from; one given with the upload is used as given."""
+    response = upload(rclient, fleet["headers"], WEEK_FILE)
+    assert response.status_code == 201, response.text
+    (imp,) = response.json()["imports"]
+    assert (imp["currency"], imp["currency_source"]) == ("EUR", "fleet")
+    assert {a["earnings"]["currency"] for a in imp["accounts"] if a["earnings"]} == {"EUR"}
+    assert imp["period_source"] == "file"
+    listed = rclient.get("/v1/revenue-imports", headers=fleet["headers"]).json()["items"]
+    assert listed[0]["currency_source"] == "fleet"
+
+
+def test_a_currency_stated_by_the_file_wins_over_the_fleets(
+    rclient: TestClient, make_tenant: Callable[..., TenantWorld],
+    auth: Callable[..., dict[str, str]],
+) -> None:
+    headers = auth(make_tenant(currency="GBP"))
+    response = upload(rclient, headers, BOLT_WEEKLY, name="bolt.csv", period_start="2026-11-18")
+    assert response.status_code == 201, response.text
+    (imp,) = response.json()["imports"]
+    assert (imp["currency"], imp["currency_source"]) == ("EUR", "file")
+    given = upload(rclient, headers, WEEK_FILE, currency="EUR")
+    assert given.status_code == 201, given.text
+    assert (given.json()["imports"][0]["currency"],
+            given.json()["imports"][0]["currency_source"]) == ("EUR", "given")
+    fleets = upload(rclient, headers, WEEK_FILE.replace(b"\r\n", b"\n"))
+    assert fleets.status_code == 201, fleets.text
+    assert (fleets.json()["imports"][0]["currency"],
+            fleets.json()["imports"][0]["currency_source"]) == ("GBP", "fleet")
+
+
+UBER_WEEKLY = (
+    "\ufeffDriver UUID,Driver first name,Driver surname,Total earnings,Total earnings:Net fare,"
+    "Total earnings:Tip,Payouts,Payouts:Cash collected\r\n"
+    f"{D1},Karim,Martin,320.00,310.00,10.00,-250.00,-70.00\r\n"
+).encode()
+
+
+def test_a_weekly_summary_takes_its_week_from_ubers_download_name(
+    rclient: TestClient, fleet: dict[str, Any],
+) -> None:
+    name = "20261116-20261123-payments_driver-lumiere_vtc.csv"
+    response = upload(rclient, fleet["headers"], UBER_WEEKLY, name=name)
+    assert response.status_code == 201, response.text
+    (imp,) = response.json()["imports"]
+    assert imp["report_type"] == "payments_driver"
+    assert imp["period_start"] == "2026-11-15T23:00:00Z"  # Monday 16 November, Paris
+    assert imp["period_end"] == "2026-11-22T23:00:00Z"
+    assert imp["period_source"] == "file name"
+    assert (imp["currency"], imp["currency_source"]) == ("EUR", "fleet")
+
+
+@pytest.mark.parametrize(
+    ("name", "period_start", "message"),
+    [
+        ("20261116-20261130-payments_driver-x.csv", None, "not one week"),
+        ("20261116-20261123-payments_driver-x.csv", "2026-11-25",
+         "period_start names the week of 2026-11-23"),
+        ("payments_driver.csv", None, "give any day of the week"),
+    ],
+)
+def test_a_weekly_summarys_week_is_refused_when_the_name_and_the_caller_cannot_agree(
+    rclient: TestClient, fleet: dict[str, Any], name: str, period_start: str | None,
+    message: str,
+) -> None:
+    form = {"period_start": period_start} if period_start else {}
+    response = upload(rclient, fleet["headers"], UBER_WEEKLY, name=name, **form)
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["errors"][0]["field"] == "period_start"
+    assert message in problem["detail"]
+    assert rclient.get("/v1/revenue-imports", headers=fleet["headers"]).json()["items"] == []

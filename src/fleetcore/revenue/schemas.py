@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -54,7 +54,8 @@ IMPORT_EXAMPLE: dict[str, Any] = {
                 "reason": "duplicate of row 57"}],
     "errors_total": 2, "errors_csv": f"/v1/revenue-imports/{_EXAMPLE_ID}/errors.csv",
     "unknown_columns": ["Paid to you:Your earnings:Fare:Moon surcharge"],
-    "trips": None, "currency": "EUR", "locale": "en", "encoding": "utf-8-sig",
+    "trips": None, "currency": "EUR", "currency_source": "fleet", "period_source": "file",
+    "locale": "en", "encoding": "utf-8-sig",
     "delimiter": ",", "started_at": "2026-11-23T09:00:00Z",
     "validated_at": "2026-11-23T09:00:02Z", "committed_at": None, "rolled_back_at": None,
     "created_at": "2026-11-23T09:00:00Z", "version": 2}
@@ -126,6 +127,14 @@ class ImportOut(BaseModel):
     unknown_columns: list[str]
     trips: TripCounts | None
     currency: str | None
+    currency_source: Literal["file", "given", "fleet"] | None = Field(description=(
+        "Where the currency came from: the file's own (header suffixes or a currency column), "
+        "the one given with the upload, or the fleet's default currency for a file that states "
+        "none (Uber's CSVs)."))
+    period_source: Literal["file", "period_start", "file name"] | None = Field(description=(
+        "Where the period came from: the dates in the file, the `period_start` given with the "
+        "upload, or the download's name (`20261116-20261123-payments_driver-….csv`) for a "
+        "weekly summary, which has no dates."))
     locale: str | None
     encoding: str | None
     delimiter: str | None
@@ -163,7 +172,8 @@ class ImportOut(BaseModel):
             unknown_columns=[str(clip(str(c), MAX_TEXT)) for c in
                              list(summary.get("unknown_columns", []))[:LIST_COLUMNS]],
             trips=TripCounts.model_validate(summary["trips"]) if summary.get("trips") else None,
-            currency=summary.get("currency"), locale=imp.locale, encoding=imp.encoding,
+            currency=summary.get("currency"), currency_source=summary.get("currency_source"),
+            period_source=summary.get("period_source"), locale=imp.locale, encoding=imp.encoding,
             delimiter=imp.delimiter, started_at=imp.started_at, validated_at=imp.validated_at,
             committed_at=imp.committed_at, rolled_back_at=imp.rolled_back_at,
             created_at=imp.created_at, version=imp.version,

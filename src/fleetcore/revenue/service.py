@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import time
 import uuid
 import zipfile
@@ -201,11 +202,18 @@ def _field_error(name: str, message: str) -> ValidationProblem:
 
 
 def _tenant_zone(session: Session, tenant_id: uuid.UUID) -> tuple[str, str]:
-    row = session.execute(select(Tenant.timezone, Tenant.country)
+    timezone, country, _ = _tenant_defaults(session, tenant_id)
+    return timezone, country
+
+
+def _tenant_defaults(session: Session, tenant_id: uuid.UUID) -> tuple[str, str, str]:
+    """The fleet's time zone, country and currency: what a report that does not say its own
+    is read with."""
+    row = session.execute(select(Tenant.timezone, Tenant.country, Tenant.default_currency)
                           .where(Tenant.id == tenant_id)).one_or_none()
     if row is None:
         raise NotFound("No tenant is open.")
-    return str(row[0]), str(row[1])
+    return str(row[0]), str(row[1]), str(row[2])
 
 
 def _platform_by_code(session: Session, code: str) -> Platform:
@@ -236,7 +244,8 @@ def _importer(actor: Actor) -> uuid.UUID | None:
 
 
 def _read(upload: ImportUpload, country: str, timezone: str,
-          progress: Progress | None = None) -> list[ParsedReport]:
+          progress: Progress | None = None, *,
+          fleet_currency: str | None = None) -> list[ParsedReport]:
     def reading(percent: int) -> None:
         if progress is not None:
             progress("read", percent)
@@ -244,6 +253,7 @@ def _read(upload: ImportUpload, country: str, timezone: str,
     try:
         return read_report(upload.data, upload.file_name, platform=upload.platform,
                            report_type=upload.report_type, currency=upload.currency,
+                           fleet_currency=fleet_currency,
                            default_region=country, timezone=timezone,
                            decimal_mark=upload.decimal_mark, progress=reading)
     except UnreadableReport as exc:
@@ -280,20 +290,54 @@ def _member_bytes(upload: ImportUpload, source: str) -> bytes:
         raise _unreadable(exc, upload.file_name) from exc
 
 
+_NAMED_PERIOD = re.compile(r"(?:^|[/\\])(\d{8})-(\d{8})-[^/\\]*$")
+"""Uber names its downloads ``20251103-20251110-payments_driver-<org>.csv``: start and end."""
+
+
+def _period_from_name(name: str) -> date | None:
+    """The first day of the week a download's name gives (``YYYYMMDD-YYYYMMDD-…``), or None
+    when the name has no such prefix. A span that is not one week is refused."""
+    match = _NAMED_PERIOD.search(name)
+    if match is None:
+        return None
+    try:
+        first = datetime.strptime(match.group(1), "%Y%m%d").date()
+        last = datetime.strptime(match.group(2), "%Y%m%d").date()
+    except ValueError:
+        return None
+    if not 0 < (last - first).days <= 7:
+        raise _field_error(
+            "period_start",
+            f"The file name {_clean_name(name)!r} spans {match.group(1)}-{match.group(2)}, not one"
+            " week: give any day of the week it covers (period_start).")
+    return first
+
+
 def _period(parsed: ParsedReport, upload_period: date | None,
-            timezone: str) -> tuple[datetime, datetime]:
-    """The weeks the report covers (in the tenant's zone): from its dates, or the week the user
-    named for a weekly summary (which has none)."""
+            timezone: str) -> tuple[datetime, datetime, str]:
+    """The weeks the report covers (in the tenant's zone) and where that came from: its dates
+    (``file``), or for a weekly summary (which has none) the week the user named
+    (``period_start``) or the one its download name gives (``file name``)."""
     if parsed.report_type in SUMMARY_TYPES or parsed.period_start is None:
-        if upload_period is None:
+        named = _period_from_name(parsed.source)
+        if upload_period is None and named is None:
             raise _field_error(
                 "period_start",
                 "This report has no dates: give any day of the week it covers (period_start).")
-        week = period_of_week(upload_period, timezone)
-        return week.start, week.end
+        weeks = {source: period_of_week(day, timezone)
+                 for source, day in (("period_start", upload_period), ("file name", named))
+                 if day is not None}
+        if len({w.start for w in weeks.values()}) > 1:
+            raise _field_error(
+                "period_start",
+                f"period_start names the week of {weeks['period_start'].first_day}, but the"
+                f" file name {_clean_name(parsed.source)!r} the week of"
+                f" {weeks['file name'].first_day}.")
+        source, week = next(iter(weeks.items()))
+        return week.start, week.end, source
     assert parsed.period_end is not None
     return (period_containing(parsed.period_start, timezone).start,
-            period_containing(parsed.period_end, timezone).end)
+            period_containing(parsed.period_end, timezone).end, "file")
 
 
 # --- staging and validation --------------------------------------------------------------------
@@ -505,6 +549,9 @@ def _record(session: Session, imp: RevenueImport, parsed: ParsedReport, outcome:
     imp.summary = {
         **previous,
         "currency": outcome.currency,
+        # Where the currency came from: "file", "given" (the caller's) or "fleet" (the
+        # tenant's default, for files that carry none, such as Uber's CSVs).
+        "currency_source": parsed.currency_source,
         "accounts": [_short_texts(a, ("platform_account", "name", "conflict"))
                      for a in outcome.accounts[:MAX_ACCOUNTS_IN_SUMMARY]],
         "accounts_total": len(outcome.accounts),
@@ -567,7 +614,7 @@ def upload_import(
     """Read, store and validate an uploaded report (one import per report in a zip); with
     ``commit``, commit each straight away from the same staged rows (read once)."""
     tenant_id = tenant_of(actor)
-    timezone, country = _tenant_zone(session, tenant_id)
+    timezone, country, fleet_currency = _tenant_defaults(session, tenant_id)
     if upload.platform is not None:
         _platform_by_code(session, upload.platform)
     if not upload.data:
@@ -577,22 +624,23 @@ def upload_import(
         raise _too_large_upload()
     timings: dict[str, int] = {}
     with _timed(timings, "read"):
-        reports = _read(upload, country, timezone, progress)
+        reports = _read(upload, country, timezone, progress, fleet_currency=fleet_currency)
     imports: list[RevenueImport] = []
     for parsed in reports:
         data = _member_bytes(upload, parsed.source)
         sha256 = hashlib.sha256(data).hexdigest()
         platform = _platform_by_code(session, parsed.platform)
         _refuse_duplicate(session, platform.id, sha256)
-        start, end = _period(parsed, upload.period_start, timezone)
+        start, end, period_source = _period(parsed, upload.period_start, timezone)
         imp = RevenueImport(
             tenant_id=tenant_id, platform_id=platform.id, report_type=parsed.report_type,
             period_start=start, period_end=end, file_name=_clean_name(parsed.source),
             sha256=sha256, size_bytes=len(data), storage_key="pending",
             status=ImportStatus.VALIDATING.value, imported_by=_importer(actor),
-            started_at=_now(), summary={}, created_by=actor.id, updated_by=actor.id,
+            started_at=_now(), created_by=actor.id, updated_by=actor.id,
             extra={"currency": upload.currency, "decimal_mark": upload.decimal_mark,
-                   "source": parsed.source},
+                   "source": parsed.source, "fleet_currency": fleet_currency},
+            summary={"period_source": period_source},
         )
         session.add(imp)
         session.flush()
@@ -640,7 +688,8 @@ def _reread(session: Session, imp: RevenueImport, storage: DocumentStorage,
                           report_type=imp.report_type,
                           currency=(imp.extra or {}).get("currency"),
                           decimal_mark=(imp.extra or {}).get("decimal_mark"))
-    reports = _read(upload, country, timezone, progress)
+    reports = _read(upload, country, timezone, progress,
+                    fleet_currency=(imp.extra or {}).get("fleet_currency"))
     return reports[0]
 
 

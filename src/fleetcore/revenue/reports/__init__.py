@@ -17,6 +17,7 @@ import zipfile
 from collections.abc import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from fleetcore.core.money import is_currency
 from fleetcore.revenue.reports import limits
 from fleetcore.revenue.reports.model import (
     CANONICAL_SCHEMA,
@@ -62,6 +63,7 @@ def read_report(
     platform: str | None = None,
     report_type: str | None = None,
     currency: str | None = None,
+    fleet_currency: str | None = None,
     default_region: str | None = None,
     timezone: str | None = None,
     decimal_mark: str | None = None,
@@ -71,6 +73,8 @@ def read_report(
 
     ``platform`` / ``report_type`` skip detection (the headers must still fit); ``currency``
     (ISO 4217) is for files that carry none (Uber payments) and must agree with one that does;
+    ``fleet_currency`` (the fleet's own) is used only when the file states none and no
+    ``currency`` is given (``ParsedReport.currency_source`` says which one was used);
     ``default_region`` (ISO country, e.g. "FR") reads nationally written phone numbers and
     plates and decides ``03/04/2026`` when the file does not; ``timezone`` (IANA, the fleet's)
     reads times written without a zone. ``decimal_mark`` ("." or ",") settles a file whose
@@ -87,7 +91,10 @@ def read_report(
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise UnreadableReport(f"{timezone!r} is not a time zone (e.g. Europe/Paris)") from exc
     region = default_region.upper() if default_region else None
-    options = ReadOptions(platform, report_type, currency, region, timezone, decimal_mark)
+    if fleet_currency is not None and not is_currency(fleet_currency):
+        raise UnreadableReport(f"'{fleet_currency}' is not an ISO 4217 currency code")
+    options = ReadOptions(platform, report_type, currency, region, timezone, decimal_mark,
+                          fleet_currency)
     report = progress
     kind = sniff(data)
     if kind != "zip":

@@ -120,6 +120,9 @@ class ParsedReport:
     encoding: str | None = None  # "utf-8-sig", "utf-8", "cp1252"
     delimiter: str | None = None
     decimal_comma: bool = False
+    # Where the currency came from: "file" (header suffixes or a currency column), "given"
+    # (the caller's), "fleet" (the fleet's own, for a file that states none); None: no money.
+    currency_source: str | None = None
     # First and last occurred_at, when the report has dates (weekly summaries have none).
     period_start: datetime | None = None
     period_end: datetime | None = None

@@ -63,6 +63,8 @@ class ReadOptions:
     default_region: str | None = None
     timezone: str | None = None
     decimal_mark: str | None = None  # "." or ",": only when the file cannot show it
+    # The fleet's currency: for a file that states none when the caller gives none.
+    fleet_currency: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -510,8 +512,14 @@ def normalise_table(
     currency_column = "currency" in mapping.fields and any(
         present(c) for c in mapping.fields["currency"].columns
     )
+    currency_source: str | None = "file" if codes or currency_column else None
+    if file_currency is not None and not codes:
+        currency_source = "given"
     if money_columns and file_currency is None and not currency_column:
-        raise UnreadableReport("the file does not say its currency: give the currency")
+        if options.fleet_currency is None:
+            raise UnreadableReport("the file does not say its currency: give the currency")
+        # Uber's CSVs carry no currency: the fleet's own is the only candidate left.
+        file_currency, currency_source = options.fleet_currency, "fleet"
     step(45)
 
     # Read every mapped column: values materialised, reasons kept as expressions.
@@ -717,6 +725,7 @@ def normalise_table(
         encoding=table.encoding,
         delimiter=table.delimiter,
         decimal_comma=style == "comma",
+        currency_source=currency_source,
         period_start=period[0],
         period_end=period[1],
         headers={
