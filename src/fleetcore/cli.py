@@ -273,6 +273,7 @@ def version() -> None:
 
 
 app.command("import")(imports_cli.import_report)
+app.add_typer(imports_cli.imports_app, name="imports")
 app.command("worker")(jobs_cli.worker)
 app.command("jobs")(jobs_cli.jobs)
 app.add_typer(jobs_cli.reminders_app, name="reminders")

@@ -46,11 +46,22 @@ def test_import_prints_the_summary_and_commits(
     assert [e["row"] for e in summary["errors"]] == [5, 7]
     assert summary["status"] == "validated"
 
-    # The preview holds the file: committing it again from the CLI is refused with a pointer.
+    # Importing the same file again replaces the preview; with --commit, it commits.
     again = runner.invoke(cli, ["import", str(report), "--tenant", world.slug,
                                 "--currency", "EUR", "--commit", "--json"])
-    assert again.exit_code == 1
-    assert json.loads(again.stdout)["existing_import_id"] == summary["id"]
+    assert again.exit_code == 0, again.output
+    replaced = json.loads(again.stdout)
+    assert replaced["replaces"] == [summary["id"]]
+    assert replaced["status"] == "committed"
+    assert replaced["id"] != summary["id"]
+    imports = read_system("SELECT id, status FROM rev_revenue_imports WHERE tenant_id = :t",
+                          t=world.id)
+    assert [(str(i.id), i.status) for i in imports] == [(replaced["id"], "committed")]
+    # A committed file is not replaced: it is a duplicate, with a pointer to it.
+    third = runner.invoke(cli, ["import", str(report), "--tenant", world.slug,
+                                "--currency", "EUR", "--json"])
+    assert third.exit_code == 1
+    assert json.loads(third.stdout)["existing_import_id"] == replaced["id"]
 
     other = make_tenant()
     committed = runner.invoke(cli, ["import", str(report), "--tenant", other.slug,

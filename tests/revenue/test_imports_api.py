@@ -730,3 +730,68 @@ def test_a_weekly_summarys_week_is_refused_when_the_name_and_the_caller_cannot_a
     assert problem["errors"][0]["field"] == "period_start"
     assert message in problem["detail"]
     assert rclient.get("/v1/revenue-imports", headers=fleet["headers"]).json()["items"] == []
+
+
+# --- finishing a preview: discard, or upload again -----------------------------------------------
+
+
+def _stored(rclient: TestClient, key: str) -> bool:
+    storage = rclient.app.state.document_storage  # type: ignore[attr-defined]
+    try:
+        storage.read(key)
+    except Exception:  # the backend's "missing" error
+        return False
+    return True
+
+
+def test_a_preview_is_discarded_with_its_file_and_a_committed_import_is_not(
+    rclient: TestClient, fleet: dict[str, Any], read_system: Callable[..., list[Any]],
+    make_tenant: Callable[..., TenantWorld], auth: Callable[..., dict[str, str]],
+) -> None:
+    headers = fleet["headers"]
+    preview = upload(rclient, headers, WEEK_FILE)
+    assert preview.status_code == 201, preview.text
+    imp = preview.json()["imports"][0]
+    (row,) = read_system("SELECT storage_key, errors_storage_key FROM rev_revenue_imports"
+                         " WHERE id = :i", i=imp["id"])
+    assert _stored(rclient, row.storage_key) and _stored(rclient, row.errors_storage_key)
+
+    stale = rclient.delete(f"/v1/revenue-imports/{imp['id']}",
+                           headers={**headers, "If-Match": 'W/"999"'})
+    assert stale.status_code == 412, stale.text
+    foreign = rclient.delete(f"/v1/revenue-imports/{imp['id']}", headers=auth(make_tenant()))
+    assert foreign.status_code == 404
+
+    current = rclient.get(f"/v1/revenue-imports/{imp['id']}", headers=headers)
+    gone = rclient.delete(f"/v1/revenue-imports/{imp['id']}",
+                          headers={**headers, "If-Match": current.headers["ETag"]})
+    assert gone.status_code == 204, gone.text
+    assert rclient.get(f"/v1/revenue-imports/{imp['id']}", headers=headers).status_code == 404
+    assert not _stored(rclient, row.storage_key)
+    assert not _stored(rclient, row.errors_storage_key)
+    audit = read_system("SELECT action FROM adm_audit_logs WHERE entity_id = :i"
+                        " ORDER BY occurred_at, id", i=imp["id"])
+    assert audit[-1].action == "delete"
+
+    committed = upload(rclient, headers, WEEK_FILE, commit="true").json()["imports"][0]
+    refused = rclient.delete(f"/v1/revenue-imports/{committed['id']}", headers=headers)
+    assert refused.status_code == 409
+    assert "Roll it back instead" in refused.json()["detail"]
+
+
+def test_uploading_a_file_again_replaces_its_preview(
+    rclient: TestClient, fleet: dict[str, Any], read_system: Callable[..., list[Any]],
+) -> None:
+    headers = fleet["headers"]
+    first = upload(rclient, headers, WEEK_FILE).json()["imports"][0]
+    (old,) = read_system("SELECT storage_key FROM rev_revenue_imports WHERE id = :i",
+                         i=first["id"])
+    second = upload(rclient, headers, WEEK_FILE)
+    assert second.status_code == 201, second.text
+    replacing = second.json()["imports"][0]
+    assert replacing["replaces"] == [first["id"]]
+    assert replacing["id"] != first["id"]
+    assert rclient.get(f"/v1/revenue-imports/{first['id']}", headers=headers).status_code == 404
+    assert not _stored(rclient, old.storage_key)
+    listed = rclient.get("/v1/revenue-imports", headers=headers).json()["items"]
+    assert [i["id"] for i in listed] == [replacing["id"]]

@@ -11,6 +11,7 @@ name, so a key cannot climb out of its tenant's folder or collide with another u
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tempfile
@@ -18,10 +19,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction
+
 CHUNK_SIZE = 64 * 1024
 
 _KEY = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
                   r"/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+logger = logging.getLogger(__name__)
 
 
 class StorageError(Exception):
@@ -158,3 +164,48 @@ __all__ = [
     "check_key",
     "document_key",
 ]
+
+
+_PENDING = "fleetcore.storage.delete_after_commit"
+
+
+def delete_after_commit(session: Session, storage: DocumentStorage, keys: list[str]) -> None:
+    """Delete the stored files under ``keys`` once ``session``'s transaction commits.
+
+    Rows that point at a file are deleted in the transaction, the file only after it: a
+    rolled-back transaction (or savepoint, around the call) keeps both; a storage failure
+    after the commit leaves an unreferenced file (logged), never a row pointing at a missing
+    one.
+    """
+    if not keys:
+        return
+    if not event.contains(session, "after_commit", _delete_pending):
+        event.listen(session, "after_commit", _delete_pending)
+        event.listen(session, "after_soft_rollback", _forget_pending)
+    current = session.get_nested_transaction() or session.get_transaction()
+    pending: list[tuple[SessionTransaction | None, DocumentStorage, str]] = (
+        session.info.setdefault(_PENDING, []))
+    pending.extend((current, storage, key) for key in keys)
+
+
+def _delete_pending(session: Session) -> None:
+    for _, storage, key in session.info.pop(_PENDING, []):
+        try:
+            storage.delete(key)
+        except (StorageError, ValueError):
+            logger.warning("stored file %s could not be deleted", key)
+
+
+def _forget_pending(session: Session, previous: SessionTransaction) -> None:
+    """A rolled-back transaction or savepoint keeps the files it was to delete."""
+
+    def inside(transaction: SessionTransaction | None) -> bool:
+        while transaction is not None:
+            if transaction is previous:
+                return True
+            transaction = transaction.parent
+        return False
+
+    pending = session.info.get(_PENDING)
+    if pending:
+        session.info[_PENDING] = [p for p in pending if not inside(p[0])]

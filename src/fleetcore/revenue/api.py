@@ -175,3 +175,16 @@ def rollback_import(actor: ImportsWrite, session: DbSession, import_id: uuid.UUI
                     response: Response, if_match: IfMatch = None) -> ImportOut:
     imp = service.rollback_import(session, actor, import_id, if_match=if_match)
     return _out(session, imp, response)
+
+
+@router.delete("/revenue-imports/{import_id}", tags=TAGS, status_code=status.HTTP_204_NO_CONTENT,
+               summary="Discard a preview (an import that wrote nothing)",
+               description=(
+                   "Deletes a `validated` (or `failed`) import and, once the request commits, its "
+                   "stored file and errors CSV. A committed import is rolled back instead "
+                   "(`POST …/rollback`): 409. Uploading the same file again also replaces its "
+                   "preview."))
+def discard_import(actor: ImportsWrite, session: DbSession, storage: Storage,
+                   import_id: uuid.UUID, if_match: IfMatch = None) -> Response:
+    service.discard_import(session, actor, storage, import_id, if_match=if_match)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -55,7 +55,7 @@ IMPORT_EXAMPLE: dict[str, Any] = {
     "errors_total": 2, "errors_csv": f"/v1/revenue-imports/{_EXAMPLE_ID}/errors.csv",
     "unknown_columns": ["Paid to you:Your earnings:Fare:Moon surcharge"],
     "trips": None, "currency": "EUR", "currency_source": "fleet", "period_source": "file",
-    "locale": "en", "encoding": "utf-8-sig",
+    "replaces": [], "locale": "en", "encoding": "utf-8-sig",
     "delimiter": ",", "started_at": "2026-11-23T09:00:00Z",
     "validated_at": "2026-11-23T09:00:02Z", "committed_at": None, "rolled_back_at": None,
     "created_at": "2026-11-23T09:00:00Z", "version": 2}
@@ -135,6 +135,8 @@ class ImportOut(BaseModel):
         "Where the period came from: the dates in the file, the `period_start` given with the "
         "upload, or the download's name (`20261116-20261123-payments_driver-….csv`) for a "
         "weekly summary, which has no dates."))
+    replaces: list[uuid.UUID] = Field(default_factory=list, description=(
+        "The earlier previews of the same file that this upload replaced (deleted)."))
     locale: str | None
     encoding: str | None
     delimiter: str | None
@@ -173,7 +175,9 @@ class ImportOut(BaseModel):
                              list(summary.get("unknown_columns", []))[:LIST_COLUMNS]],
             trips=TripCounts.model_validate(summary["trips"]) if summary.get("trips") else None,
             currency=summary.get("currency"), currency_source=summary.get("currency_source"),
-            period_source=summary.get("period_source"), locale=imp.locale, encoding=imp.encoding,
+            period_source=summary.get("period_source"),
+            replaces=[uuid.UUID(i) for i in summary.get("replaces", [])],
+            locale=imp.locale, encoding=imp.encoding,
             delimiter=imp.delimiter, started_at=imp.started_at, validated_at=imp.validated_at,
             committed_at=imp.committed_at, rolled_back_at=imp.rolled_back_at,
             created_at=imp.created_at, version=imp.version,

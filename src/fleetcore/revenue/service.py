@@ -53,7 +53,7 @@ from fleetcore.core.orm import UUID7_SQL
 from fleetcore.core.pagination import PageParams, keyset_page
 from fleetcore.core.periods import period_containing, period_of_week
 from fleetcore.core.versioning import check_if_match, refresh_version
-from fleetcore.documents.storage import DocumentStorage, StorageError
+from fleetcore.documents.storage import DocumentStorage, StorageError, delete_after_commit
 from fleetcore.reference.models import Platform
 from fleetcore.revenue.models import (
     MONEY_PRECEDENCE,
@@ -630,6 +630,7 @@ def upload_import(
         data = _member_bytes(upload, parsed.source)
         sha256 = hashlib.sha256(data).hexdigest()
         platform = _platform_by_code(session, parsed.platform)
+        replaced = _replace_previews(session, storage, platform.id, sha256)
         _refuse_duplicate(session, platform.id, sha256)
         start, end, period_source = _period(parsed, upload.period_start, timezone)
         imp = RevenueImport(
@@ -640,7 +641,8 @@ def upload_import(
             started_at=_now(), created_by=actor.id, updated_by=actor.id,
             extra={"currency": upload.currency, "decimal_mark": upload.decimal_mark,
                    "source": parsed.source, "fleet_currency": fleet_currency},
-            summary={"period_source": period_source},
+            summary={"period_source": period_source,
+                     "replaces": [str(i) for i in replaced]},
         )
         session.add(imp)
         session.flush()
@@ -661,6 +663,53 @@ def upload_import(
         _drop(session, stage)
         imports.append(imp)
     return imports
+
+
+DISCARDABLE = frozenset({ImportStatus.UPLOADED.value, ImportStatus.VALIDATING.value,
+                         ImportStatus.VALIDATED.value, ImportStatus.FAILED.value})
+"""An import that wrote nothing (a preview, or one that failed) can be discarded; a committed
+one is rolled back instead, and a rolled-back one stays as the record of what happened."""
+
+
+def discard_import(session: Session, actor: Actor, storage: DocumentStorage,
+                   import_id: uuid.UUID, *, if_match: str | None = None) -> None:
+    """Delete a preview that will not be committed: the import, and once the transaction
+    commits, its stored file and errors CSV. The deletion is in the audit trail."""
+    imp = session.scalar(select(RevenueImport).where(RevenueImport.id == import_id)
+                         .with_for_update())
+    if imp is None:
+        raise NotFound("No such import.")
+    check_if_match(if_match, imp.version)
+    if imp.status not in DISCARDABLE:
+        hint = (" Roll it back instead (POST …/rollback)."
+                if imp.status == ImportStatus.COMMITTED.value else "")
+        raise Conflict(f"Only a preview can be discarded (this import is {imp.status}).{hint}")
+    _forget(session, storage, [imp])
+
+
+def _replace_previews(session: Session, storage: DocumentStorage, platform_id: uuid.UUID,
+                      sha256: str) -> list[uuid.UUID]:
+    """Uploading a file again replaces its earlier preview (never a committed import): the
+    ids of the previews replaced."""
+    previews = list(session.scalars(
+        select(RevenueImport).where(
+            RevenueImport.platform_id == platform_id, RevenueImport.sha256 == sha256,
+            RevenueImport.status == ImportStatus.VALIDATED.value)
+        .with_for_update()))
+    _forget(session, storage, previews)
+    return [p.id for p in previews]
+
+
+def _forget(session: Session, storage: DocumentStorage, imports: list[RevenueImport]) -> None:
+    """Delete imports that wrote nothing; their files go once the transaction commits."""
+    if not imports:
+        return
+    keys = [key for imp in imports for key in (imp.storage_key, imp.errors_storage_key)
+            if key and key != "pending"]
+    for imp in imports:
+        session.delete(imp)
+    session.flush()
+    delete_after_commit(session, storage, keys)
 
 
 def _clean_name(name: str) -> str:

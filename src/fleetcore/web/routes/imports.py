@@ -322,7 +322,7 @@ def link_account(c: Ctx, _: ImportsRead, __: TripsWrite, import_id: uuid.UUID,
 
 
 def _act(c: Console, import_id: uuid.UUID, form: Any, action: str) -> Response:
-    """Commit, check again or roll back the import the page showed (its version as
+    """Commit, check again, roll back or discard the import the page showed (its version as
     ``If-Match``); a refusal is said at the top of the import's page."""
     storage = document_storage(c.request)
     imp = revenue_service.get_import(c.session, c.actor, import_id)
@@ -334,6 +334,8 @@ def _act(c: Console, import_id: uuid.UUID, form: Any, action: str) -> Response:
             c.session, c.actor, storage, import_id, if_match=expected),
         "rollback": lambda: revenue_service.rollback_import(
             c.session, c.actor, import_id, if_match=expected),
+        "discard": lambda: revenue_service.discard_import(
+            c.session, c.actor, storage, import_id, if_match=expected),
     }
     try:
         done = attempt(c.session, calls[action])
@@ -347,6 +349,9 @@ def _act(c: Console, import_id: uuid.UUID, form: Any, action: str) -> Response:
         c.session.refresh(imp)
         return _detail(c, imp, status_code=problem.status,
                        refusal=f"Not {_DONE[action]}: {detail}")
+    if done is None:  # discarded: the import is gone
+        return redirect(c.request, "/app/imports",
+                        flash=f"Discarded the preview of {imp.file_name}: nothing was written.")
     messages = {
         "commit": f"Committed: {done.rows_valid} rows written, trips and driver revenues "
                   "updated.",
@@ -358,7 +363,8 @@ def _act(c: Console, import_id: uuid.UUID, form: Any, action: str) -> Response:
     return redirect(c.request, f"/app/imports/{import_id}", flash=messages[action])
 
 
-_DONE = {"commit": "committed", "validate": "checked again", "rollback": "rolled back"}
+_DONE = {"commit": "committed", "validate": "checked again", "rollback": "rolled back",
+         "discard": "discarded"}
 
 
 @router.post("/imports/{import_id}/commit")
@@ -377,3 +383,9 @@ def revalidate_import(c: Ctx, _: ImportsWrite, import_id: uuid.UUID, form: Form)
 def rollback_import(c: Ctx, _: ImportsWrite, import_id: uuid.UUID, form: Form) -> Response:
     """Undo a committed import while no confirmed settlement covers its period."""
     return _act(c, import_id, form, "rollback")
+
+
+@router.post("/imports/{import_id}/discard")
+def discard_import(c: Ctx, _: ImportsWrite, import_id: uuid.UUID, form: Form) -> Response:
+    """Delete a preview that will not be committed (its file goes with it)."""
+    return _act(c, import_id, form, "discard")
