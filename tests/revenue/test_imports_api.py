@@ -754,7 +754,8 @@ def test_a_preview_is_discarded_with_its_file_and_a_committed_import_is_not(
     imp = preview.json()["imports"][0]
     (row,) = read_system("SELECT storage_key, errors_storage_key FROM rev_revenue_imports"
                          " WHERE id = :i", i=imp["id"])
-    assert _stored(rclient, row.storage_key) and _stored(rclient, row.errors_storage_key)
+    assert _stored(rclient, row.storage_key)
+    assert _stored(rclient, row.errors_storage_key)
 
     stale = rclient.delete(f"/v1/revenue-imports/{imp['id']}",
                            headers={**headers, "If-Match": 'W/"999"'})
