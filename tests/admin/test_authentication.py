@@ -65,6 +65,12 @@ def test_token_failures_are_401(
     pending = token(owner.user_id, tenant_a.org_id, extra={"sts": "pending"})
     _problem(client.get("/v1/me", headers=_bearer(pending)), 401, "invalid-token")
 
+    for absurd in ({"exp": 10**20}, {"exp": 1e300}, {"nbf": float("inf")}, {"iat": "x"}):
+        claims = {"sub": owner.user_id, "azp": AZP, "nbf": now, "iat": now, "exp": now + 900,
+                  "v": 2, "o": {"id": tenant_a.org_id, "rol": "admin"}, **absurd}
+        _problem(client.get("/v1/me", headers=_bearer(
+            jwt.encode(claims, signing_key, algorithm="RS256"))), 401, "invalid-token")
+
     good = token(owner.user_id, tenant_a.org_id)
     head, _, sig = good.split(".")
     other_payload = token(tenant_a.person("viewer").user_id, tenant_a.org_id).split(".")[1]

@@ -151,6 +151,24 @@ def test_missing_subject_or_expiry(verifier: TokenVerifier, key: str) -> None:
         verifier.verify(_raw(key, {"sub": None}))
 
 
+ABSURD_CLAIMS = [
+    {"exp": 10**20}, {"exp": 2**64}, {"exp": 1e300}, {"exp": float("inf")},
+    {"exp": float("nan")}, {"exp": float("-inf")}, {"exp": "tomorrow"}, {"exp": [1]},
+    {"exp": {"at": 1}}, {"nbf": 10**20}, {"nbf": float("inf")}, {"nbf": "now"},
+    {"nbf": float("nan")}, {"iat": 10**20}, {"iat": float("inf")}, {"iat": "now"},
+    {"iat": float("-inf")}, {"exp": 253402300800},  # the first second of year 10000
+]
+
+
+@pytest.mark.parametrize("claims", ABSURD_CLAIMS, ids=repr)
+def test_absurd_time_claims_are_invalid_tokens(
+    verifier: TokenVerifier, key: str, claims: dict[str, Any]
+) -> None:
+    # Infinity and NaN are what a JSON parser makes of 1e400 and NaN: PyJWT writes them so.
+    with pytest.raises(Unauthorized):
+        verifier.verify(_raw(key, claims))
+
+
 def test_pending_session_is_refused(verifier: TokenVerifier, key: str) -> None:
     with pytest.raises(InvalidToken, match="pending"):
         verifier.verify(_mint(key, extra={"sts": "pending"}))

@@ -130,8 +130,16 @@ def _claims_from_payload(payload: dict[str, Any]) -> SessionClaims:
         org_slug=slug if isinstance(slug, str) else None,
         org_permissions=permissions,
         version=version if isinstance(version, int) else 1,
-        expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
+        expires_at=_expiry(payload["exp"]),
     )
+
+
+def _expiry(exp: Any) -> datetime:
+    """``exp`` as a time; one past what a calendar holds (``10**20``) is a bad token, not a 500."""
+    try:
+        return datetime.fromtimestamp(int(exp), UTC)
+    except (OverflowError, ValueError, OSError, TypeError) as exc:
+        raise InvalidToken("The token's expiry (exp) is out of range.") from exc
 
 
 class TokenVerifier:
@@ -174,10 +182,11 @@ class TokenVerifier:
             raise InvalidToken("The token is malformed.") from exc
         if header.get("alg") != ALGORITHM:
             raise InvalidToken("The token must be signed with RS256.")
+        key = self._key(token)
         try:
             payload: dict[str, Any] = jwt.decode(
                 token,
-                self._key(token),
+                key,
                 algorithms=[ALGORITHM],
                 leeway=self.leeway,
                 options={"require": ["exp", "sub"], "verify_aud": False},
@@ -190,6 +199,9 @@ class TokenVerifier:
             raise InvalidToken("The token signature does not verify.") from exc
         except jwt.InvalidTokenError as exc:
             raise InvalidToken(f"The token is not valid: {exc}.") from exc
+        except (OverflowError, ValueError, TypeError) as exc:
+            # A claim PyJWT compares without checking its range first: the token's fault.
+            raise InvalidToken("The token has a claim out of range.") from exc
         if self.authorized_parties and payload.get("azp") not in self.authorized_parties:
             raise InvalidToken("The token was issued for another origin (azp).")
         if payload.get("sts") == "pending":
