@@ -508,7 +508,8 @@ def _resolve_employee(session: Session, claims: SessionClaims, request: RequestI
 
 
 def bearer_token(authorization: str | None, session_cookie: str | None) -> str:
-    """The token of ``Authorization: Bearer`` (or Clerk's ``__session`` cookie)."""
+    """The token of ``Authorization: Bearer``, else ``session_cookie`` (which only the console,
+    having checked its CSRF token, passes: ``fleetcore.core.deps.accept_session_cookie``)."""
     if authorization:
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
