@@ -160,13 +160,19 @@ ABSURD_CLAIMS = [
 ]
 
 
-@pytest.mark.parametrize("claims", ABSURD_CLAIMS, ids=repr)
-def test_absurd_time_claims_are_invalid_tokens(
-    verifier: TokenVerifier, key: str, claims: dict[str, Any]
-) -> None:
+def test_absurd_time_claims_are_invalid_tokens(verifier: TokenVerifier, key: str) -> None:
     # Infinity and NaN are what a JSON parser makes of 1e400 and NaN: PyJWT writes them so.
-    with pytest.raises(Unauthorized):
-        verifier.verify(_raw(key, claims))
+    outcomes = {}
+    for claims in ABSURD_CLAIMS:
+        try:
+            verifier.verify(_raw(key, claims))
+        except Unauthorized:
+            outcomes[repr(claims)] = "401"
+        except Exception as exc:  # anything else would be a 500
+            outcomes[repr(claims)] = type(exc).__name__
+        else:
+            outcomes[repr(claims)] = "accepted"
+    assert outcomes == dict.fromkeys(outcomes, "401")
 
 
 def test_pending_session_is_refused(verifier: TokenVerifier, key: str) -> None:

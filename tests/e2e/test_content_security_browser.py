@@ -50,6 +50,7 @@ def test_the_docs_inline_script_is_allowed_by_its_hash(console_url: str, page: P
     response = page.goto(f"{console_url}/docs")
     assert response is not None
     assert response.status == 200
+    assert "'sha256-" in (response.headers.get("content-security-policy") or "")
     # Swagger UI itself comes from its CDN (unreachable offline); what matters here is that
     # the policy refuses nothing the page is made of.
     page.wait_for_load_state("load")
