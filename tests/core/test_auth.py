@@ -13,8 +13,8 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from fleetcore.core.auth import (
     AuthNotConfigured,
@@ -172,6 +172,40 @@ def test_absurd_time_claims_are_invalid_tokens(verifier: TokenVerifier, key: str
             outcomes[repr(claims)] = type(exc).__name__
         else:
             outcomes[repr(claims)] = "accepted"
+    assert outcomes == dict.fromkeys(outcomes, "401")
+
+
+def _raw_json(key: str, payload: str) -> str:
+    """A token of ``payload`` exactly as written (PyJWT will not encode a lone surrogate)."""
+    private = serialization.load_pem_private_key(key.encode(), password=None)
+    assert isinstance(private, rsa.RSAPrivateKey)
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    header = b64(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
+    signing_input = f"{header}.{b64(payload.encode())}"
+    signature = private.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input}.{b64(signature)}"
+
+
+def test_claims_that_are_not_text_are_invalid_tokens(verifier: TokenVerifier, key: str) -> None:
+    now = int(datetime.now(UTC).timestamp())
+    base = {"sub": "user_1", "azp": AZP, "iat": now, "nbf": now, "exp": now + 600, "v": 2,
+            "sid": "sess_1", "o": {"id": "org_1", "rol": "admin", "slg": "acme", "per": "a"}}
+    outcomes = {}
+    for path in ("sub", "sid", "o.id", "o.rol", "o.slg", "o.per"):
+        for bad in ("\\u0000", "\\ud800"):
+            claims = json.loads(json.dumps(base))
+            target = claims["o"] if path.startswith("o.") else claims
+            target[path.removeprefix("o.")] = "BAD"
+            token = _raw_json(key, json.dumps(claims).replace('"BAD"', f'"x{bad}"'))
+            try:
+                verifier.verify(token)
+            except Unauthorized:
+                outcomes[(path, bad)] = "401"
+            else:
+                outcomes[(path, bad)] = "accepted"
     assert outcomes == dict.fromkeys(outcomes, "401")
 
 

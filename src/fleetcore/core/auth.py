@@ -122,7 +122,7 @@ def _claims_from_payload(payload: dict[str, Any]) -> SessionClaims:
         org_id, role, slug = payload.get("org_id"), payload.get("org_role"), payload.get("org_slug")
     if isinstance(role, str) and role.startswith("org:"):
         role = role[len("org:") :]
-    return SessionClaims(
+    claims = SessionClaims(
         user_id=sub,
         session_id=payload.get("sid") if isinstance(payload.get("sid"), str) else None,
         org_id=org_id if isinstance(org_id, str) and org_id else None,
@@ -132,6 +132,23 @@ def _claims_from_payload(payload: dict[str, Any]) -> SessionClaims:
         version=version if isinstance(version, int) else 1,
         expires_at=_expiry(payload["exp"]),
     )
+    texts = (claims.user_id, claims.session_id, claims.org_id, claims.org_role, claims.org_slug,
+             *claims.org_permissions)
+    if not all(_is_text(t) for t in texts if t is not None):
+        raise InvalidToken("The token has a claim that is not text (a NUL or a lone surrogate).")
+    return claims
+
+
+def _is_text(value: str) -> bool:
+    """Whether ``value`` is text PostgreSQL can hold: JSON may carry NUL and lone surrogates
+    (``\\u0000``, ``\\ud800``), which a query parameter cannot (a 500, not a refusal)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _expiry(exp: Any) -> datetime:
