@@ -15,6 +15,7 @@ from fleetcore import __version__
 from fleetcore.core.auth import check_auth_configuration
 from fleetcore.core.db import session_factory
 from fleetcore.core.errors import install_error_handlers
+from fleetcore.core.http_security import install_security_headers
 from fleetcore.core.migrations import current_revision, head_revision
 from fleetcore.documents.storage import DocumentStorage
 from fleetcore.settings import Settings
@@ -37,6 +38,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     install_error_handlers(app)
+    install_security_headers(app, settings)
     _include_routers(app)
     _install_observability_and_email_webhooks(app)
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import signal
 import sys
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
-from sqlalchemy import text
+from rich.markup import escape
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from fleetcore import __version__, imports_cli, jobs_cli
 from fleetcore.core.db import DbContext, check_app_role, context_session, session_factory
@@ -203,6 +205,27 @@ def demo_load(
         runtime.close()
 
 
+def _fail(message: str) -> NoReturn:
+    """Say what went wrong in one line (no traceback) and exit 1."""
+    console.print(f"[bold red]{escape(message)}[/]", soft_wrap=True)
+    raise typer.Exit(code=1)
+
+
+def _require_migrated(engine: Engine, settings: Settings) -> None:
+    """Exit with one line when the database cannot be read or is not at the current schema."""
+    where = (f"in {settings.fleetcore_data_dir}" if settings.uses_embedded_database
+             else "at DATABASE_URL")
+    try:
+        current = current_revision(engine)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or type(exc).__name__).strip().splitlines()
+        _fail(f"Cannot read the Fleetcore database {where}: {reason[0] if reason else exc}.")
+    head = head_revision()
+    if current != head:
+        _fail(f"The Fleetcore database {where} is not migrated (revision {current or 'none'}, "
+              f"expected {head}): run `fleetcore serve` (or `fleetcore db upgrade`) first.")
+
+
 @app.command()
 def token(
     tenant: Annotated[str, typer.Option(help="Tenant slug.")] = "lumiere-vtc",
@@ -238,15 +261,19 @@ def token(
             "Clerk otherwise)."
         )
         raise typer.Exit(code=2)
+    if settings.uses_embedded_database and not (settings.embedded_pgdata / "PG_VERSION").exists():
+        # Starting the embedded server here would create an empty database and then fail on it.
+        _fail(f"No Fleetcore database in {settings.fleetcore_data_dir}: run `fleetcore serve` "
+              "first (or set FLEETCORE_DATA_DIR to the directory it uses, or DATABASE_URL).")
     runtime = DatabaseRuntime.open(settings)
     try:
         engine = runtime.app_engine(settings)
         try:
+            _require_migrated(engine, settings)
             with context_session(session_factory(engine), DbContext.system()) as session:
                 subject = token_subject(session, tenant_slug=tenant, email=email, role=role)
         except Problem as exc:
-            console.print(f"[bold red]{exc.detail}[/]")
-            raise typer.Exit(code=1) from exc
+            _fail(exc.detail)
         finally:
             engine.dispose()
     finally:

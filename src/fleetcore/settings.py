@@ -5,13 +5,15 @@ Every variable Fleetcore reads is a field here; nothing else calls ``os.environ`
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 import platformdirs
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Environment(StrEnum):
@@ -64,7 +66,13 @@ class Settings(BaseSettings):
 
     clerk_jwt_key: str | None = None
     clerk_jwks_url: str | None = None
-    clerk_authorized_parties: list[str] = Field(default_factory=list)
+    # NoDecode: the value reaches the validator as written, not JSON-decoded first (a single
+    # URL or a comma-separated list is not JSON, and crashed start-up).
+    clerk_authorized_parties: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins a session token's azp may name: one URL, a comma-separated list "
+        "or a JSON list. Unset: any azp.",
+    )
     clerk_webhook_secret: str | None = None
     fleetcore_provider_org_id: str | None = Field(
         default=None,
@@ -125,9 +133,26 @@ class Settings(BaseSettings):
     @field_validator("clerk_authorized_parties", mode="before")
     @classmethod
     def _split_parties(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [p.strip() for p in value.split(",") if p.strip()]
-        return value
+        """``http://a``, ``http://a,http://b`` or ``["http://a", "http://b"]``."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                parsed = json.loads(text)
+            except ValueError as exc:
+                raise ValueError(f"CLERK_AUTHORIZED_PARTIES is not a valid JSON list: {exc}") \
+                    from exc
+            if not isinstance(parsed, list) or not all(isinstance(p, str) for p in parsed):
+                raise ValueError("CLERK_AUTHORIZED_PARTIES as JSON must be a list of strings.")
+            parties = parsed
+        elif text.startswith("{"):
+            raise ValueError("CLERK_AUTHORIZED_PARTIES is one URL, a comma-separated list of "
+                             "URLs or a JSON list of them.")
+        else:
+            parties = text.split(",")
+        # An azp is an origin: no trailing slash (Clerk writes none).
+        return [p.strip().rstrip("/") for p in parties if p.strip()]
 
     @property
     def uses_embedded_database(self) -> bool:

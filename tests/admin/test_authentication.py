@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from fastapi.testclient import TestClient
 
 from api_support import AZP, PROVIDER_ORG, Staff, TenantWorld
@@ -64,6 +68,29 @@ def test_token_failures_are_401(
 
     pending = token(owner.user_id, tenant_a.org_id, extra={"sts": "pending"})
     _problem(client.get("/v1/me", headers=_bearer(pending)), 401, "invalid-token")
+
+    for absurd in ({"exp": 10**20}, {"exp": 1e300}, {"nbf": float("inf")}, {"iat": "x"}):
+        claims = {"sub": owner.user_id, "azp": AZP, "nbf": now, "iat": now, "exp": now + 900,
+                  "v": 2, "o": {"id": tenant_a.org_id, "rol": "admin"}, **absurd}
+        _problem(client.get("/v1/me", headers=_bearer(
+            jwt.encode(claims, signing_key, algorithm="RS256"))), 401, "invalid-token")
+
+    # A lone surrogate in the subject or the organisation: not text PostgreSQL can take.
+    for field in ("sub", "org"):
+        claims = {"sub": owner.user_id, "azp": AZP, "nbf": now, "iat": now, "exp": now + 900,
+                  "v": 2, "o": {"id": tenant_a.org_id, "rol": "admin"}}
+        if field == "sub":
+            claims["sub"] = "BAD"
+        else:
+            claims["o"] = {"id": "BAD", "rol": "admin"}
+        payload = json.dumps(claims).replace('"BAD"', '"x\\ud800"').encode()
+        header = base64.urlsafe_b64encode(b'{"alg":"RS256","typ":"JWT"}').rstrip(b"=")
+        body = base64.urlsafe_b64encode(payload).rstrip(b"=")
+        key = serialization.load_pem_private_key(signing_key.encode(), password=None)
+        assert isinstance(key, rsa.RSAPrivateKey)
+        signature = key.sign(header + b"." + body, padding.PKCS1v15(), hashes.SHA256())
+        forged = b".".join([header, body, base64.urlsafe_b64encode(signature).rstrip(b"=")])
+        _problem(client.get("/v1/me", headers=_bearer(forged.decode())), 401, "invalid-token")
 
     good = token(owner.user_id, tenant_a.org_id)
     head, _, sig = good.split(".")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,18 @@ from api_support import TenantWorld
 from fleetcore.app import create_app
 from fleetcore.cli import app as cli
 from fleetcore.settings import Settings, get_settings
+
+
+@pytest.fixture(autouse=True)
+def quiet_root_logger() -> Iterator[None]:
+    """No log handler left by an earlier `serve` (bound to a closed CliRunner stream) writes
+    into these commands' output; the ones `serve` adds here are removed afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    root.handlers[:] = []
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
@@ -71,3 +84,55 @@ def test_token_refuses_outside_development(monkeypatch: pytest.MonkeyPatch, tmp_
         assert "CLERK_JWT_KEY" in serve.output
     finally:
         get_settings.cache_clear()
+
+
+def _one_line(output: str) -> str:
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1, output
+    return lines[0]
+
+
+def test_token_before_the_first_serve_says_what_to_do(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FLEETCORE_ENV", "development")
+    monkeypatch.setenv("FLEETCORE_DATA_DIR", str(tmp_path))
+    for name in ("DATABASE_URL", "DATABASE_OWNER_URL", "CLERK_JWT_KEY", "CLERK_JWKS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["token"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1, result.output
+    line = _one_line(result.output)
+    assert f"No Fleetcore database in {tmp_path}" in line
+    assert "fleetcore serve" in line
+    assert not (tmp_path / "postgres").exists(), "no empty database is created"
+    assert not (tmp_path / "keys").exists()
+
+
+def test_token_against_an_unmigrated_database_says_what_to_do(
+    dev_env: Path, monkeypatch: pytest.MonkeyPatch, test_database: Any
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    # The server's maintenance database: reachable by the app role, never migrated.
+    bare = make_url(test_database.app_url).set(database="postgres")
+    monkeypatch.setenv("DATABASE_URL", bare.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    result = CliRunner().invoke(cli, ["token"])
+    assert result.exit_code == 1, result.output
+    line = _one_line(result.output)
+    assert "not migrated" in line
+    assert "fleetcore serve" in line
+    assert "password" not in line.lower()
+    assert "fleetcore-test" not in line
+
+
+def test_token_for_a_missing_tenant_is_one_line(dev_env: Path) -> None:
+    result = CliRunner().invoke(cli, ["token", "--tenant", "no-such-fleet"])
+    assert result.exit_code == 1
+    line = _one_line(result.output)
+    assert "no-such-fleet" in line
+    assert "fleetcore demo load" in line

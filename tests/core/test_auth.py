@@ -13,8 +13,8 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from fleetcore.core.auth import (
     AuthNotConfigured,
@@ -149,6 +149,64 @@ def test_missing_subject_or_expiry(verifier: TokenVerifier, key: str) -> None:
         verifier.verify(_raw(key, {"exp": None}))
     with pytest.raises(InvalidToken):
         verifier.verify(_raw(key, {"sub": None}))
+
+
+ABSURD_CLAIMS = [
+    {"exp": 10**20}, {"exp": 2**64}, {"exp": 1e300}, {"exp": float("inf")},
+    {"exp": float("nan")}, {"exp": float("-inf")}, {"exp": "tomorrow"}, {"exp": [1]},
+    {"exp": {"at": 1}}, {"nbf": 10**20}, {"nbf": float("inf")}, {"nbf": "now"},
+    {"nbf": float("nan")}, {"iat": 10**20}, {"iat": float("inf")}, {"iat": "now"},
+    {"iat": float("-inf")}, {"exp": 253402300800},  # the first second of year 10000
+]
+
+
+def test_absurd_time_claims_are_invalid_tokens(verifier: TokenVerifier, key: str) -> None:
+    # Infinity and NaN are what a JSON parser makes of 1e400 and NaN: PyJWT writes them so.
+    outcomes = {}
+    for claims in ABSURD_CLAIMS:
+        try:
+            verifier.verify(_raw(key, claims))
+        except Unauthorized:
+            outcomes[repr(claims)] = "401"
+        except Exception as exc:  # anything else would be a 500
+            outcomes[repr(claims)] = type(exc).__name__
+        else:
+            outcomes[repr(claims)] = "accepted"
+    assert outcomes == dict.fromkeys(outcomes, "401")
+
+
+def _raw_json(key: str, payload: str) -> str:
+    """A token of ``payload`` exactly as written (PyJWT will not encode a lone surrogate)."""
+    private = serialization.load_pem_private_key(key.encode(), password=None)
+    assert isinstance(private, rsa.RSAPrivateKey)
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    header = b64(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
+    signing_input = f"{header}.{b64(payload.encode())}"
+    signature = private.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input}.{b64(signature)}"
+
+
+def test_claims_that_are_not_text_are_invalid_tokens(verifier: TokenVerifier, key: str) -> None:
+    now = int(datetime.now(UTC).timestamp())
+    base = {"sub": "user_1", "azp": AZP, "iat": now, "nbf": now, "exp": now + 600, "v": 2,
+            "sid": "sess_1", "o": {"id": "org_1", "rol": "admin", "slg": "acme", "per": "a"}}
+    outcomes = {}
+    for path in ("sub", "sid", "o.id", "o.rol", "o.slg", "o.per"):
+        for bad in ("\\u0000", "\\ud800"):
+            claims = json.loads(json.dumps(base))
+            target = claims["o"] if path.startswith("o.") else claims
+            target[path.removeprefix("o.")] = "BAD"
+            token = _raw_json(key, json.dumps(claims).replace('"BAD"', f'"x{bad}"'))
+            try:
+                verifier.verify(token)
+            except Unauthorized:
+                outcomes[(path, bad)] = "401"
+            else:
+                outcomes[(path, bad)] = "accepted"
+    assert outcomes == dict.fromkeys(outcomes, "401")
 
 
 def test_pending_session_is_refused(verifier: TokenVerifier, key: str) -> None:

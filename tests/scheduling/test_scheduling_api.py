@@ -217,3 +217,49 @@ def test_tasks_and_goals_over_http(
     assert [g["id"] for g in listed] == [goal.json()["id"]]
     gone = client.delete(f"/v1/goals/{goal.json()['id']}", headers=auth(tenant_a))
     assert gone.status_code == 204
+
+
+def _tasks_about(sessions: Any, tenant: TenantWorld, entity_id: uuid.UUID) -> int:
+    with context_session(sessions, DbContext.for_tenant(tenant.id)) as session:
+        return int(session.execute(text(
+            "SELECT count(*) FROM sch_tasks WHERE related_entity_id = :id"),
+            {"id": entity_id}).scalar_one())
+
+
+def test_a_task_relates_only_to_an_entity_of_the_callers_fleet(
+    client: TestClient, sessions: Any, tenant_a: TenantWorld, tenant_b: TenantWorld,
+    auth: Auth, fleet: dict[str, uuid.UUID],
+) -> None:
+    with context_session(sessions, DbContext.for_tenant(tenant_b.id)) as session:
+        theirs = _insert(session, "rid_drivers", tenant_id=tenant_b.id, first_name="Zoe",
+                         last_name="Other", status="active")
+    with context_session(sessions, DbContext.for_tenant(tenant_a.id)) as session:
+        gone = _insert(session, "rid_drivers", tenant_id=tenant_a.id, first_name="Old",
+                       last_name="Gone", status="inactive", deleted_at=datetime.now(UTC))
+    made_up = new_id()
+    for entity_type, entity_id in (("driver", theirs), ("driver", made_up), ("driver", gone),
+                                   ("vehicle", fleet["driver"]), ("document", made_up)):
+        refused = client.post("/v1/tasks", headers=auth(tenant_a), json={
+            "title": "Call", "related_entity_type": entity_type,
+            "related_entity_id": str(entity_id)})
+        assert refused.status_code == 404, (entity_type, refused.text)
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["errors"][0]["field"] == "related_entity_id"
+        assert _tasks_about(sessions, tenant_a, entity_id) == 0
+    assert _tasks_about(sessions, tenant_b, theirs) == 0
+
+    unknown = client.post("/v1/tasks", headers=auth(tenant_a), json={
+        "title": "Call", "related_entity_type": "spaceship", "related_entity_id": str(made_up)})
+    assert unknown.status_code == 422
+    assert "related_entity_type" in unknown.text
+
+    for entity_type, entity_id in (("driver", fleet["driver"]), ("vehicle", fleet["vehicle"])):
+        ok = client.post("/v1/tasks", headers=auth(tenant_a), json={
+            "title": "Call", "related_entity_type": entity_type,
+            "related_entity_id": str(entity_id)})
+        assert ok.status_code == 201, ok.text
+        assert ok.json()["related_entity_id"] == str(entity_id)
+        # The reference cannot be moved by an update either.
+        moved = client.patch(f"/v1/tasks/{ok.json()['id']}", headers=auth(tenant_a), json={
+            "related_entity_type": "driver", "related_entity_id": str(theirs)})
+        assert moved.status_code == 422

@@ -232,3 +232,16 @@ def test_goal_validation(world: World) -> None:
     updated = service.update_goal(world.session, world.actor, goal.id,
                                   data=GoalUpdate(target=Decimal("20")))
     assert updated.target == Decimal("20")
+
+
+def test_every_task_entity_type_names_a_tenant_table() -> None:
+    from fleetcore.catalogue import import_all_models
+    from fleetcore.core.orm import Base
+    from fleetcore.scheduling.models import TASK_ENTITY_TABLES, TaskEntityType
+
+    import_all_models()
+    assert set(TASK_ENTITY_TABLES) == set(TaskEntityType)
+    for name, soft_deleted in TASK_ENTITY_TABLES.values():
+        columns = Base.metadata.tables[name].c
+        assert "tenant_id" in columns, name
+        assert ("deleted_at" in columns) is soft_deleted, name

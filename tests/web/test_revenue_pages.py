@@ -305,7 +305,8 @@ def test_the_upload_answers_htmx_with_a_redirect_or_the_form_to_swap(
     assert 'hx-post="/app/imports"' in page
     assert 'method="post"' in page
     assert 'id="upload-progress"' in page
-    assert "htmx:xhr:progress" in page
+    assert "/app/static/console.js" in page  # the progress script (no inline script: CSP)
+    assert "htmx:xhr:progress" in browser.get("/app/static/console.js").text
     htmx = {"HX-Request": "true"}
     refused = browser.post("/app/imports", {"currency": "EUR"}, page="/app/imports/new",
                            headers=htmx)

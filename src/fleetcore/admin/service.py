@@ -596,7 +596,8 @@ def token_subject(
     tenant = session.scalar(select(Tenant).where(Tenant.slug == tenant_slug,
                                                  Tenant.deleted_at.is_(None)))
     if tenant is None:
-        raise NotFound(f"No tenant with slug {tenant_slug!r}.")
+        raise NotFound(f"No tenant with slug {tenant_slug!r} (the demo tenants come with the "
+                       "first `fleetcore serve`, or `fleetcore demo load`).")
     if not tenant.clerk_organization_id:
         raise Conflict(f"Tenant {tenant_slug!r} has no clerk_organization_id: nobody can sign in.")
     stmt = (

@@ -122,7 +122,7 @@ def _claims_from_payload(payload: dict[str, Any]) -> SessionClaims:
         org_id, role, slug = payload.get("org_id"), payload.get("org_role"), payload.get("org_slug")
     if isinstance(role, str) and role.startswith("org:"):
         role = role[len("org:") :]
-    return SessionClaims(
+    claims = SessionClaims(
         user_id=sub,
         session_id=payload.get("sid") if isinstance(payload.get("sid"), str) else None,
         org_id=org_id if isinstance(org_id, str) and org_id else None,
@@ -130,8 +130,33 @@ def _claims_from_payload(payload: dict[str, Any]) -> SessionClaims:
         org_slug=slug if isinstance(slug, str) else None,
         org_permissions=permissions,
         version=version if isinstance(version, int) else 1,
-        expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
+        expires_at=_expiry(payload["exp"]),
     )
+    texts = (claims.user_id, claims.session_id, claims.org_id, claims.org_role, claims.org_slug,
+             *claims.org_permissions)
+    if not all(_is_text(t) for t in texts if t is not None):
+        raise InvalidToken("The token has a claim that is not text (a NUL or a lone surrogate).")
+    return claims
+
+
+def _is_text(value: str) -> bool:
+    """Whether ``value`` is text PostgreSQL can hold: JSON may carry NUL and lone surrogates
+    (``\\u0000``, ``\\ud800``), which a query parameter cannot (a 500, not a refusal)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _expiry(exp: Any) -> datetime:
+    """``exp`` as a time; one past what a calendar holds (``10**20``) is a bad token, not a 500."""
+    try:
+        return datetime.fromtimestamp(int(exp), UTC)
+    except (OverflowError, ValueError, OSError, TypeError) as exc:
+        raise InvalidToken("The token's expiry (exp) is out of range.") from exc
 
 
 class TokenVerifier:
@@ -174,10 +199,11 @@ class TokenVerifier:
             raise InvalidToken("The token is malformed.") from exc
         if header.get("alg") != ALGORITHM:
             raise InvalidToken("The token must be signed with RS256.")
+        key = self._key(token)
         try:
             payload: dict[str, Any] = jwt.decode(
                 token,
-                self._key(token),
+                key,
                 algorithms=[ALGORITHM],
                 leeway=self.leeway,
                 options={"require": ["exp", "sub"], "verify_aud": False},
@@ -190,6 +216,9 @@ class TokenVerifier:
             raise InvalidToken("The token signature does not verify.") from exc
         except jwt.InvalidTokenError as exc:
             raise InvalidToken(f"The token is not valid: {exc}.") from exc
+        except (OverflowError, ValueError, TypeError) as exc:
+            # A claim PyJWT compares without checking its range first: the token's fault.
+            raise InvalidToken("The token has a claim out of range.") from exc
         if self.authorized_parties and payload.get("azp") not in self.authorized_parties:
             raise InvalidToken("The token was issued for another origin (azp).")
         if payload.get("sts") == "pending":
@@ -496,7 +525,8 @@ def _resolve_employee(session: Session, claims: SessionClaims, request: RequestI
 
 
 def bearer_token(authorization: str | None, session_cookie: str | None) -> str:
-    """The token of ``Authorization: Bearer`` (or Clerk's ``__session`` cookie)."""
+    """The token of ``Authorization: Bearer``, else ``session_cookie`` (which only the console,
+    having checked its CSRF token, passes: ``fleetcore.core.deps.accept_session_cookie``)."""
     if authorization:
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():

@@ -82,9 +82,34 @@ def request_info(request: Request) -> RequestInfo:
     )
 
 
+SESSION_COOKIE = "__session"
+"""Clerk's session cookie: it authenticates console pages, never ``/v1``."""
+_COOKIE_ACCEPTED = "session_cookie_accepted"
+
+
+def accept_session_cookie(request: Request) -> None:
+    """Let ``request`` authenticate with the ``__session`` cookie.
+
+    A browser attaches that cookie to any request to this host, also one another site's page
+    starts, so only a route that has checked the request came from its own page (the console's
+    CSRF token) may call this. ``/v1`` takes ``Authorization: Bearer`` only.
+    """
+    setattr(request.state, _COOKIE_ACCEPTED, True)
+
+
+def _session_token(request: Request) -> str:
+    authorization = request.headers.get("authorization")
+    if getattr(request.state, _COOKIE_ACCEPTED, False):
+        return bearer_token(authorization, request.cookies.get(SESSION_COOKIE))
+    if not authorization and SESSION_COOKIE in request.cookies:
+        raise Unauthorized("The API takes 'Authorization: Bearer <session token>'; the "
+                           "console's session cookie is not accepted here.")
+    return bearer_token(authorization, None)
+
+
 def current_actor(request: Request, session: DbSession) -> Actor:
     """Authenticate the request and bind its database context."""
-    token = bearer_token(request.headers.get("authorization"), request.cookies.get("__session"))
+    token = _session_token(request)
     verifier = _verifier(request)
     if verifier is None:
         raise Unauthorized(

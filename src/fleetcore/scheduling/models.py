@@ -88,6 +88,55 @@ class TaskSource(StrEnum):
     SYSTEM = "system"
 
 
+class TaskEntityType(StrEnum):
+    """What a task can be about (``related_entity_type``); each names one tenant table."""
+
+    DOCUMENT = "document"
+    VEHICLE = "vehicle"
+    DRIVER = "driver"
+    MEMBER = "member"
+    VEHICLE_ASSIGNMENT = "vehicle_assignment"
+    VEHICLE_INSURANCE = "vehicle_insurance"
+    VEHICLE_MAINTENANCE = "vehicle_maintenance"
+    VEHICLE_EXPENSE = "vehicle_expense"
+    MAINTENANCE_SCHEDULE = "maintenance_schedule"
+    SHIFT = "shift"
+    DRIVER_TRAINING = "driver_training"
+    DRIVER_REQUEST = "driver_request"
+    TRAFFIC_FINE = "traffic_fine"
+    TOLL_TRANSACTION = "toll_transaction"
+    PLATFORM_ACCOUNT = "platform_account"
+    REVENUE_IMPORT = "revenue_import"
+    RECONCILIATION = "reconciliation"
+    SETTLEMENT = "settlement"
+    PAYMENT_BATCH = "payment_batch"
+
+
+TASK_ENTITY_TABLES: dict[TaskEntityType, tuple[str, bool]] = {
+    TaskEntityType.DOCUMENT: ("doc_documents", True),
+    TaskEntityType.VEHICLE: ("flt_vehicles", True),
+    TaskEntityType.DRIVER: ("rid_drivers", True),
+    TaskEntityType.MEMBER: ("adm_members", True),
+    TaskEntityType.VEHICLE_ASSIGNMENT: ("flt_vehicle_assignments", True),
+    TaskEntityType.VEHICLE_INSURANCE: ("flt_vehicle_insurances", True),
+    TaskEntityType.VEHICLE_MAINTENANCE: ("flt_vehicle_maintenance", True),
+    TaskEntityType.VEHICLE_EXPENSE: ("flt_vehicle_expenses", True),
+    TaskEntityType.MAINTENANCE_SCHEDULE: ("sch_maintenance_schedules", True),
+    TaskEntityType.SHIFT: ("sch_shifts", True),
+    TaskEntityType.DRIVER_TRAINING: ("rid_driver_training", True),
+    TaskEntityType.DRIVER_REQUEST: ("rid_driver_requests", False),
+    TaskEntityType.TRAFFIC_FINE: ("fin_traffic_fines", True),
+    TaskEntityType.TOLL_TRANSACTION: ("fin_toll_transactions", False),
+    TaskEntityType.PLATFORM_ACCOUNT: ("trp_platform_accounts", True),
+    TaskEntityType.REVENUE_IMPORT: ("rev_revenue_imports", False),
+    TaskEntityType.RECONCILIATION: ("rev_reconciliations", False),
+    TaskEntityType.SETTLEMENT: ("trp_settlements", False),
+    TaskEntityType.PAYMENT_BATCH: ("fin_driver_payment_batches", False),
+}
+"""The table of each related entity type (all tenant-owned: the tenant's RLS applies) and
+whether its rows are soft-deleted (``deleted_at``)."""
+
+
 class ShiftSeries(Base, TenantOwned, Timestamped, SoftDeletable, Versioned):
     """A recurring shift: an RFC 5545 RRULE whose occurrences are materialised in ``sch_shifts``."""
 

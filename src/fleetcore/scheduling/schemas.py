@@ -23,6 +23,7 @@ from fleetcore.scheduling.models import (
     GoalScope,
     GoalStatus,
     ShiftStatus,
+    TaskEntityType,
     TaskPriority,
     TaskSource,
     TaskStatus,
@@ -41,7 +42,6 @@ def _timezone(value: str) -> str:
 TimeZone = Annotated[str, AfterValidator(_timezone)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-EntityType = Annotated[str, StringConstraints(pattern=r"^[a-z_]+$", max_length=63)]
 
 
 class Model(BaseModel):
@@ -192,7 +192,9 @@ class TaskCreate(Input):
     title: Title
     description: Text | None = None
     task_type: TaskType = TaskType.OTHER
-    related_entity_type: EntityType | None = None
+    related_entity_type: TaskEntityType | None = Field(
+        default=None, description="What the task is about; related_entity_id names a live row "
+        "of that type in the caller's fleet (404 otherwise).")
     related_entity_id: uuid.UUID | None = None
     assignee_id: uuid.UUID | None = None
     priority: TaskPriority = TaskPriority.NORMAL

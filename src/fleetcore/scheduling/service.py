@@ -51,7 +51,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dateutil.rrule import rrule, rrulestr
-from sqlalchemy import Select, and_, or_, select, text
+from sqlalchemy import Select, and_, column, exists, or_, select, table, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -81,6 +81,7 @@ from fleetcore.drivers.service import (
 from fleetcore.fleet.models import Vehicle
 from fleetcore.scheduling.filters import GoalFilter, ShiftFilter, TaskFilter
 from fleetcore.scheduling.models import (
+    TASK_ENTITY_TABLES,
     Goal,
     GoalMetric,
     GoalScope,
@@ -88,6 +89,7 @@ from fleetcore.scheduling.models import (
     ShiftSeries,
     ShiftStatus,
     Task,
+    TaskEntityType,
     TaskSource,
     TaskStatus,
 )
@@ -687,6 +689,20 @@ def _check_assignee(session: Session, tenant_id: uuid.UUID, member_id: uuid.UUID
         raise _invalid("assignee_id", "No such member in this fleet.")
 
 
+def _check_related_entity(
+    session: Session, tenant_id: uuid.UUID, entity_type: TaskEntityType, entity_id: uuid.UUID
+) -> None:
+    """404 unless ``entity_id`` is a live ``entity_type`` of the tenant (RLS hides the others)."""
+    name, soft_deleted = TASK_ENTITY_TABLES[entity_type]
+    target = table(name, column("tenant_id"), column("id"), column("deleted_at"))
+    condition = and_(target.c.tenant_id == tenant_id, target.c.id == entity_id)
+    if soft_deleted:
+        condition = and_(condition, target.c.deleted_at.is_(None))
+    if not session.scalar(select(exists().where(condition))):
+        raise NotFound(f"No {entity_type.value} {entity_id} in this fleet.", errors=[
+            {"field": "related_entity_id", "message": f"no such {entity_type.value}"}])
+
+
 def _task(
     session: Session, tenant_id: uuid.UUID, task_id: uuid.UUID, *, include_deleted: bool = False
 ) -> Task:
@@ -710,11 +726,14 @@ def create_task(session: Session, actor: Actor, *, data: TaskCreate) -> Task:
     if (data.related_entity_type is None) != (data.related_entity_id is None):
         raise _invalid("related_entity_id",
                        "Give related_entity_type and related_entity_id together.")
+    if data.related_entity_type is not None and data.related_entity_id is not None:
+        _check_related_entity(session, tenant, data.related_entity_type, data.related_entity_id)
     if data.assignee_id is not None:
         _check_assignee(session, tenant, data.assignee_id)
     task = Task(
         tenant_id=tenant, title=data.title, description=data.description,
-        task_type=data.task_type.value, related_entity_type=data.related_entity_type,
+        task_type=data.task_type.value,
+        related_entity_type=data.related_entity_type.value if data.related_entity_type else None,
         related_entity_id=data.related_entity_id, assignee_id=data.assignee_id,
         priority=data.priority.value, due_at=data.due_at, status=TaskStatus.OPEN.value,
         source=TaskSource.MANUAL.value, created_by=actor.id, updated_by=actor.id)

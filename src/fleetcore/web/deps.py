@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 from starlette.datastructures import FormData
 
 from fleetcore.core.auth import TENANT_HEADER, TenantRequired
-from fleetcore.core.deps import CurrentActor, DbSession
+from fleetcore.core.deps import CurrentActor, DbSession, accept_session_cookie
 from fleetcore.web.rendering import Console, console_context
 from fleetcore.web.security import UNSAFE_METHODS, check_csrf
 
@@ -39,11 +39,12 @@ Form = Annotated[FormData, Depends(form_data)]
 
 
 async def csrf_protect(request: Request) -> None:
-    """Refuse an unsafe console request without the page's CSRF token (before anything)."""
-    if request.method.upper() not in UNSAFE_METHODS:
-        return
-    content_type = request.headers.get("content-type", "")
-    form = await request.form() if content_type.startswith(
-        ("application/x-www-form-urlencoded", "multipart/form-data")) else None
-    check_csrf(request, form)
+    """Refuse an unsafe console request without the page's CSRF token (before anything); a
+    request that passes may then sign in with the ``__session`` cookie (the API may not)."""
+    if request.method.upper() in UNSAFE_METHODS:
+        content_type = request.headers.get("content-type", "")
+        form = await request.form() if content_type.startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")) else None
+        check_csrf(request, form)
+    accept_session_cookie(request)
 

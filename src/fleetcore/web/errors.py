@@ -17,11 +17,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
+from fleetcore.core.deps import SESSION_COOKIE
 from fleetcore.core.errors import Problem, Unauthorized
 from fleetcore.web.rendering import is_htmx, render
 from fleetcore.web.security import (
     CONSOLE_PATH,
-    SESSION_COOKIE,
     clear_session_cookie,
     safe_next,
 )

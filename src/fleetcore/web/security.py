@@ -1,7 +1,8 @@
 """How the console signs people in and protects its forms.
 
 Sign-in: the console has no session store of its own. It reads Clerk's ``__session`` cookie
-and verifies it exactly like an API bearer token (``fleetcore.core.deps.current_actor``). In
+and verifies it exactly like an API bearer token (``fleetcore.core.deps.current_actor``), once
+its CSRF check has passed (``/v1`` never takes the cookie: bearer tokens only). In
 production that cookie comes from Clerk's hosted sign-in (``CLERK_SIGN_IN_URL``); in
 development with no Clerk key, the demo sign-in mints a token with the local development key,
 as ``fleetcore token`` does, and sets it as ``__session``: the same verification path, never a
@@ -28,12 +29,11 @@ from fastapi import Request, Response
 from starlette.datastructures import FormData
 
 from fleetcore.core.auth import uses_dev_key
+from fleetcore.core.deps import SESSION_COOKIE
 from fleetcore.core.errors import Forbidden
 from fleetcore.core.keys import secret_key
 from fleetcore.settings import Environment, Settings
 
-SESSION_COOKIE = "__session"
-"""Clerk's session cookie: the console reads it like a bearer token."""
 CSRF_COOKIE = "fc_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"

@@ -1,0 +1,141 @@
+"""Security headers on every response: what a browser may load, frame, send and remember.
+
+- HTML (the console under ``/app``): a Content-Security-Policy that allows this origin's own
+  scripts, styles and images only — no inline script or style, no ``eval`` (the console's
+  templates and vendored assets are built for it; a test checks the templates) — forms posted
+  to this origin or Clerk's sign-in origin, and no framing.
+- ``/docs`` (Swagger UI): FastAPI's page loads Swagger UI from its CDN and starts it from an
+  inline script, so the docs get their own policy: those CDN origins, and that inline script by
+  its SHA-256 hash (computed from the page as served), nothing else inline.
+- JSON (the API, problems, health): ``default-src 'none'``, as nothing in it is to be loaded.
+- Everything: ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY`` and
+  ``frame-ancestors 'none'`` (no clickjacking), ``Referrer-Policy: same-origin``; and in
+  production ``Strict-Transport-Security`` (one year, subdomains).
+
+A response that sets one of these headers itself keeps its own value.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fleetcore.settings import Environment, Settings
+
+HSTS = "max-age=31536000; includeSubDomains"
+API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+_EXTERNAL_ASSET = re.compile(rb'<(?:script|link)\b[^>]*\b(?:src|href)="(https://[^/"]+)/')
+_INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.S)
+_JSON_TYPES = ("application/json", "application/problem+json")
+
+
+def page_policy(form_origins: Iterable[str] = ()) -> str:
+    """The policy of the console's pages (and any other HTML but the docs)."""
+    forms = " ".join(["'self'", *form_origins])
+    return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+            f"form-action {forms}; frame-ancestors 'none'")
+
+
+def docs_policy(html: bytes) -> str:
+    """The policy of a Swagger UI page: its CDN origins and its inline scripts' hashes."""
+    origins = " ".join(sorted({m.decode() for m in _EXTERNAL_ASSET.findall(html)}))
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
+        for script in _INLINE_SCRIPT.findall(html))
+    return (f"default-src 'none'; script-src {origins} {hashes}; style-src {origins}; "
+            f"img-src 'self' data: {origins}; connect-src 'self'; object-src 'none'; "
+            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+class SecurityHeaders:
+    """ASGI middleware adding the headers above (pure ASGI: no per-request task or copy)."""
+
+    def __init__(self, app: ASGIApp, *, hsts: bool, docs_path: str | None,
+                 form_origins: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.hsts = hsts
+        self.docs_path = docs_path
+        self.page_policy = page_policy(form_origins)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if self.docs_path and (path == self.docs_path or path.startswith(self.docs_path + "/")):
+            await self._docs(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self._add(MutableHeaders(scope=message), None)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    async def _docs(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Hold the (small) docs page until its body is known, to hash its inline script."""
+        start: Message | None = None
+        body: list[bytes] = []
+
+        async def collect(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            if message["type"] != "http.response.body" or start is None:
+                await send(message)
+                return
+            body.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            html = b"".join(body)
+            self._add(MutableHeaders(scope=start), docs_policy(html))
+            await send(start)
+            await send({"type": "http.response.body", "body": html})
+
+        await self.app(scope, receive, collect)
+
+    def _add(self, headers: MutableHeaders, docs: str | None) -> None:
+        content_type = headers.get("content-type", "")
+        if docs is not None and content_type.startswith("text/html"):
+            policy: str | None = docs
+        elif content_type.startswith("text/html"):
+            policy = self.page_policy
+        elif content_type.startswith(_JSON_TYPES):
+            policy = API_POLICY
+        else:
+            policy = None  # files and static assets: nothing in them runs or loads
+        if policy is not None:
+            headers.setdefault("Content-Security-Policy", policy)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        if self.hsts:
+            headers.setdefault("Strict-Transport-Security", HSTS)
+
+
+def _origin(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def install_security_headers(app: FastAPI, settings: Settings) -> None:
+    """Add :class:`SecurityHeaders` to ``app`` (HSTS in production; forms may go to Clerk)."""
+    clerk = _origin(settings.clerk_sign_in_url)
+    app.add_middleware(
+        SecurityHeaders,
+        hsts=settings.fleetcore_env is Environment.PRODUCTION,
+        docs_path=app.docs_url,
+        form_origins=(clerk,) if clerk else (),
+    )
