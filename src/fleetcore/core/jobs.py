@@ -304,8 +304,13 @@ async def run_worker_async(
     install_signal_handlers: bool = True,
     prepare_threshold_off: bool = False,
     queues: Sequence[str] | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> None:
-    """Run a worker until stopped (or, with ``wait=False``, until the queue is empty)."""
+    """Run a worker until stopped (or, with ``wait=False``, until the queue is empty).
+
+    ``on_ready`` is called once the worker has reached the database (its pool is open and the
+    stalled jobs are put back), just before it starts taking jobs.
+    """
     pool_kwargs: dict[str, Any] = {"prepare_threshold": None} if prepare_threshold_off else {}
     connector = PsycopgConnector(
         conninfo=procrastinate_conninfo(url),
@@ -316,6 +321,8 @@ async def run_worker_async(
     with queue.replace_connector(connector):
         async with queue.open_async():
             await retry_stalled_jobs_async(queue, stalled_after=stalled_after)
+            if on_ready is not None:
+                on_ready()
             options: WorkerOptions = {
                 "concurrency": concurrency,
                 "wait": wait,
