@@ -15,6 +15,7 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from enum import StrEnum
@@ -139,6 +140,13 @@ async def run(
             outage_started = None
         health.state = WorkerState.RUNNING
 
+    def lost(reason: str) -> None:
+        nonlocal outage_started
+        health.state = WorkerState.RECONNECTING
+        if outage_started is None:
+            outage_started = time.monotonic()
+            logger.warning("the job worker lost the database (%s); reconnecting", reason)
+
     async def run_once() -> None:
         await run_worker_async(
             environment,
@@ -157,6 +165,8 @@ async def run(
         return
     stop = _stop_on_signals() if install_signal_handlers else None
     conninfo = procrastinate_conninfo(url)
+    side_task_failures = _SideTaskFailures(lost)
+    logging.getLogger("procrastinate").addHandler(side_task_failures)
     try:
         while True:
             try:
@@ -166,16 +176,30 @@ async def run(
                 reason = f"{type(exc).__name__}: {exc}".strip()
             if stop is not None and stop.is_set():
                 return
-            health.state = WorkerState.RECONNECTING
-            if outage_started is None:
-                outage_started = time.monotonic()
-                logger.warning("the job worker lost the database (%s); reconnecting", reason)
+            lost(reason)
             await _wait_for_database(conninfo, reconnect_max_delay)
     except asyncio.CancelledError:
         if stop is None or not stop.is_set():
             raise
     finally:
+        logging.getLogger("procrastinate").removeHandler(side_task_failures)
         health.state = WorkerState.STOPPED
+
+
+class _SideTaskFailures(logging.Handler):
+    """Procrastinate reports that a task of its worker failed (its listener lost the
+    connection) only in a log record, then takes seconds to stop (it waits for its pool to hand
+    out a connection to unregister): the record marks the worker as reconnecting at once, so
+    ``/readyz`` does not call it running meanwhile. Only records of this worker's thread."""
+
+    def __init__(self, on_failure: Callable[[str], None]) -> None:
+        super().__init__(logging.WARNING)
+        self._thread = threading.get_ident()
+        self._on_failure = on_failure
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self._thread and getattr(record, "action", None) == "side_task_failed":
+            self._on_failure(f"its {getattr(record, 'task_name', 'side')} task failed")
 
 
 async def _wait_for_database(conninfo: str, max_delay: float) -> None:

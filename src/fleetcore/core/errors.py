@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -230,6 +232,31 @@ def problem_response(problem: Problem, request: Request) -> JSONResponse:
     )
 
 
+OUTAGE_LOG_INTERVAL = 10.0
+"""Seconds between two log lines about requests answered 503 for want of a database."""
+
+
+class _ThrottledLog:
+    """A warning at most once per ``interval`` seconds, saying how many it left out."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._last = -interval
+        self._left_out = 0
+        self._lock = threading.Lock()
+
+    def warning(self, message: str, *args: object) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last < self._interval:
+                self._left_out += 1
+                return
+            left_out, self._left_out, self._last = self._left_out, 0, now
+        if left_out:
+            message += f" (and {left_out} more since the previous report)"
+        logger.warning(message, *args)
+
+
 def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
@@ -271,12 +298,14 @@ def install_error_handlers(app: FastAPI) -> None:
         problem = Conflict("The change conflicts with existing data.")
         return problem_response(problem, request)
 
+    outage_log = _ThrottledLog(OUTAGE_LOG_INTERVAL)
+
     async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        # Logged once per request at WARNING, without a traceback: an outage is an operations
-        # event (the /readyz probe reports it), not a bug.
+        # An outage is an operations event (the /readyz probe reports it), not a bug: a
+        # WARNING without a traceback, at most one every OUTAGE_LOG_INTERVAL seconds.
         problem = database_unavailable(exc) or ServiceUnavailable("Service unavailable.")
-        logger.warning("database unavailable on %s %s: %s", request.method, request.url.path,
-                       type(exc).__name__)
+        outage_log.warning("database unavailable on %s %s: %s", request.method,
+                           request.url.path, f"{type(exc).__name__}: {exc}"[:300])
         return problem_response(problem, request)
 
     for exc_class in DATABASE_UNAVAILABLE:
