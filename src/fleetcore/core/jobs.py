@@ -50,6 +50,12 @@ ENVIRONMENT_KEY = "fleetcore"
 STALLED_AFTER_SECONDS = 60.0
 """A running job whose worker sent no heartbeat for this long is retried."""
 
+QUEUE_POOL_TIMEOUT_SECONDS = 5.0
+"""How long the worker waits for a connection of its queue pool (jobs themselves use the app's
+engine, so it is never busy for long). Bounded, so that a worker stopping after losing the
+database gives up unregistering within seconds instead of waiting for its pool's reconnection
+backoff, and is restarted as soon as the database answers (``fleetcore.worker.run``)."""
+
 queue = App(connector=PsycopgConnector())
 """The procrastinate app every task registers on; :func:`run_worker_async` gives it a
 connector."""
@@ -317,6 +323,7 @@ async def run_worker_async(
         min_size=1,
         max_size=concurrency + 3,
         kwargs=pool_kwargs,
+        timeout=QUEUE_POOL_TIMEOUT_SECONDS,
     )
     with queue.replace_connector(connector):
         async with queue.open_async():
