@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -27,6 +28,16 @@ def test_healthz_and_readyz(client: TestClient) -> None:
     assert ready.json() == {"status": "ready", "revision": head_revision()}
 
 
+def test_readyz_probes_are_quiet(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    client.get("/readyz")  # the first request may warm things up
+    with caplog.at_level(logging.DEBUG):
+        for _ in range(3):
+            assert client.get("/readyz").status_code == 200
+    chatter = [r for r in caplog.records if r.name.startswith("alembic")
+               or (r.levelno >= logging.INFO and not r.name.startswith("httpx"))]
+    assert chatter == []
+
+
 def test_readyz_is_503_when_the_database_is_unreachable() -> None:
     from fleetcore.core.db import make_engine
 
@@ -35,6 +46,7 @@ def test_readyz_is_503_when_the_database_is_unreachable() -> None:
         response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["database"] == "unreachable"
+    assert int(response.headers["retry-after"]) > 0
 
 
 def test_openapi_and_docs(client: TestClient) -> None:

@@ -5,18 +5,19 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from fleetcore import __version__
 from fleetcore.core.auth import check_auth_configuration
 from fleetcore.core.db import session_factory
-from fleetcore.core.errors import install_error_handlers
+from fleetcore.core.errors import ServiceUnavailable, install_error_handlers
 from fleetcore.core.http_security import install_security_headers
-from fleetcore.core.migrations import current_revision, head_revision
+from fleetcore.core.migrations import head_revision, read_revision
 from fleetcore.documents.storage import DocumentStorage
 from fleetcore.settings import Settings
 
@@ -62,24 +63,36 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
 
     @app.get("/readyz", tags=["health"], summary="The database is reachable and migrated")
     def readyz() -> JSONResponse:
+        # One connection, two plain queries, no Alembic context (it logs on every build).
         try:
             with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            current = current_revision(engine)
+                current = read_revision(conn)
         except SQLAlchemyError as exc:
-            return JSONResponse(
-                {"status": "unavailable", "database": "unreachable", "detail": type(exc).__name__},
-                status_code=503,
-            )
+            return _unready({"database": "unreachable", "detail": type(exc).__name__})
         if current != head:
-            return JSONResponse(
-                {"status": "unavailable", "database": "not migrated",
-                 "revision": current, "expected": head},
-                status_code=503,
-            )
+            return _unready({"database": "not migrated", "revision": current, "expected": head})
+        worker: JobWorkerProbe | None = getattr(app.state, "job_worker", None)
+        if worker is not None and not worker.healthy:
+            return _unready({"database": "ready", "worker": worker.state})
         return JSONResponse({"status": "ready", "revision": current})
 
     return app
+
+
+class JobWorkerProbe(Protocol):
+    """What ``/readyz`` asks of an in-process job worker (``fleetcore.worker``), set as
+    ``app.state.job_worker`` by ``fleetcore serve``."""
+
+    @property
+    def healthy(self) -> bool: ...
+
+    @property
+    def state(self) -> str: ...
+
+
+def _unready(details: dict[str, object]) -> JSONResponse:
+    return JSONResponse({"status": "unavailable", **details}, status_code=503,
+                        headers={"Retry-After": str(ServiceUnavailable.retry_after)})
 
 
 def _include_routers(app: FastAPI) -> None:

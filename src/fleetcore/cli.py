@@ -131,6 +131,7 @@ def serve(
             + "Press Ctrl+C to stop.\n"
         )
         background = start_background_worker(settings, engine, runtime) if job_worker else None
+        application.state.job_worker = background  # /readyz reports a worker that is not running
         try:
             uvicorn.run(application, host=host, port=port, log_level="warning", workers=1)
         finally:

@@ -166,3 +166,34 @@ def test_backoff_is_exponential_honours_retry_after_and_stops() -> None:
     assert Backoff(base=600, cap=900).get_retry_decision(
         exception=RuntimeError(), job=job(5)
     ).retry_at < datetime.now(UTC) + timedelta(seconds=901)  # type: ignore[union-attr]
+
+
+def test_a_supervised_worker_stops_on_sigterm_instead_of_restarting(
+    app_engine: Engine, test_database: Any, empty_queue: None, tmp_path: Path,
+) -> None:
+    """``fleetcore worker`` restarts its worker when the database goes away, but SIGTERM (or
+    Ctrl+C) still ends it: the stop is not mistaken for an outage."""
+    import os
+    import signal
+
+    from fleetcore.worker import WorkerHealth, WorkerState
+
+    settings = Settings(database_url=test_database.app_url, fleetcore_data_dir=tmp_path,
+                        fleetcore_env="test")
+    health = WorkerHealth()
+
+    async def run_then_terminate() -> None:
+        worker = asyncio.create_task(run_worker(
+            settings, app_engine, test_database.app_url, health=health,
+            fetch_job_polling_interval=0.2,
+        ))
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if health.state is WorkerState.RUNNING:
+                break
+        assert health.state is WorkerState.RUNNING
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(worker, 20)
+
+    asyncio.run(run_then_terminate())
+    assert health.state is WorkerState.STOPPED

@@ -30,6 +30,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from fleetcore.settings import PoolMode
 
 CONTEXT_KEY = "fleetcore.db_context"
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 class ActorType(StrEnum):
@@ -136,6 +137,10 @@ def make_engine(
     connect_args: dict[str, Any] = dict(kwargs.pop("connect_args", {}))
     if pool_mode is PoolMode.TRANSACTION:
         connect_args["prepare_threshold"] = None
+    if "connect_timeout" not in url:
+        # A database that vanished from the network (no refusal, no reset) must not hold a
+        # request for the kernel's TCP timeout: after 5 s it is a 503 like any other outage.
+        connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
     engine = create_engine(
         normalise_url(url),
         pool_size=pool_size,

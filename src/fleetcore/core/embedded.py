@@ -67,19 +67,39 @@ def _running_as_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
+def _nologin_shell() -> str:
+    """The shell that refuses logins on this system."""
+    for candidate in ("/usr/sbin/nologin", "/sbin/nologin", "/usr/bin/nologin"):
+        if Path(candidate).exists():
+            return candidate
+    return "/bin/false"
+
+
+def system_user_command(shell: str) -> list[str]:
+    """``useradd`` for the server's user: a system account (no home, a uid below the login
+    range, no password ageing) whose shell refuses logins — nobody signs in as it."""
+    return ["useradd", "--system", "--no-create-home", "--shell", shell, SYSTEM_USER]
+
+
 def _ensure_system_user() -> tuple[int, int]:
     import pwd
 
+    shell = _nologin_shell()
     try:
         entry = pwd.getpwnam(SYSTEM_USER)
     except KeyError:
         subprocess.run(  # noqa: S603 - fixed argv, no shell
-            ["useradd",  # noqa: S607 - useradd from the system PATH, as root "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-             SYSTEM_USER],
-            check=True,
-            capture_output=True,
+            system_user_command(shell), check=True, capture_output=True,
         )
         entry = pwd.getpwnam(SYSTEM_USER)
+    else:
+        if entry.pw_shell not in (shell, "/bin/false", "/usr/sbin/nologin", "/sbin/nologin"):
+            # Created by an older Fleetcore as an ordinary login user: keep its uid (it owns
+            # the data dir) and only take its login shell away.
+            subprocess.run(  # noqa: S603 - fixed argv, no shell
+                ["usermod", "--shell", shell, SYSTEM_USER],  # noqa: S607 - from PATH, as root
+                check=False, capture_output=True,
+            )
     return entry.pw_uid, entry.pw_gid
 
 

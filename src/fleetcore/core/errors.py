@@ -8,16 +8,31 @@ an HTTP ``status``, a human ``detail`` and, for validation errors, ``errors[]`` 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, IntegrityError
+from psycopg_pool import PoolTimeout
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolCheckoutTimeout
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
 
 PROBLEM_BASE = "https://fleetcore.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -84,7 +99,38 @@ class Forbidden(Problem):
 
 
 class ServiceUnavailable(Problem):
+    """A passing condition (the database is away or restarting): the client should retry
+    after ``retry_after`` seconds, sent as the ``Retry-After`` header."""
+
     status, slug, title = 503, "service-unavailable", "Service unavailable"
+    retry_after: int = 5
+
+
+# --- the database went away → 503 ------------------------------------------------------------
+
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OperationalError,  # connection refused/closed, server shutting down, timeouts, deadlocks
+    InterfaceError,  # the driver's connection object is closed
+    DisconnectionError,  # the pool's liveness check gave up on a connection
+    PoolCheckoutTimeout,  # every pooled connection busy (or hanging) past pool_timeout
+    psycopg.OperationalError,  # the same, raised by psycopg outside SQLAlchemy
+    psycopg.InterfaceError,
+    PoolTimeout,  # psycopg_pool (the job queue's connector)
+)
+"""Failures that say nothing about the request and pass when the database is back; integrity,
+data and programming errors are not among them."""
+
+
+def database_unavailable(exc: BaseException) -> ServiceUnavailable | None:
+    """The 503 problem ``exc`` is reported as when it means "the database is not there right
+    now"; None for any other error (a constraint, a bad value, a bug)."""
+    if isinstance(exc, DATABASE_UNAVAILABLE) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    ):
+        return ServiceUnavailable(
+            "The database is unavailable (restarting or unreachable). Try again shortly."
+        )
+    return None
 
 
 # --- database constraints → problems ---------------------------------------------------------
@@ -173,13 +219,42 @@ def flush_checked(session: Session, known: Mapping[str, ConstraintProblem] | Non
 
 def problem_response(problem: Problem, request: Request) -> JSONResponse:
     """Render ``problem`` for ``request``."""
-    headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
+    headers: dict[str, str] | None = None
+    if problem.status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif isinstance(problem, ServiceUnavailable):
+        headers = {"Retry-After": str(problem.retry_after)}
     return JSONResponse(
         problem.body(instance=request.url.path),
         status_code=problem.status,
         media_type=PROBLEM_MEDIA_TYPE,
         headers=headers,
     )
+
+
+OUTAGE_LOG_INTERVAL = 10.0
+"""Seconds between two log lines about requests answered 503 for want of a database."""
+
+
+class _ThrottledLog:
+    """A warning at most once per ``interval`` seconds, saying how many it left out."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._last = -interval
+        self._left_out = 0
+        self._lock = threading.Lock()
+
+    def warning(self, message: str, *args: object) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last < self._interval:
+                self._left_out += 1
+                return
+            left_out, self._left_out, self._last = self._left_out, 0, now
+        if left_out:
+            message += f" (and {left_out} more since the previous report)"
+        logger.warning(message, *args)
 
 
 def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -222,6 +297,19 @@ def install_error_handlers(app: FastAPI) -> None:
         # net for any other, reported without internals (constraint names stay in the logs).
         problem = Conflict("The change conflicts with existing data.")
         return problem_response(problem, request)
+
+    outage_log = _ThrottledLog(OUTAGE_LOG_INTERVAL)
+
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # An outage is an operations event (the /readyz probe reports it), not a bug: a
+        # WARNING without a traceback, at most one every OUTAGE_LOG_INTERVAL seconds.
+        problem = database_unavailable(exc) or ServiceUnavailable("Service unavailable.")
+        outage_log.warning("database unavailable on %s %s: %s", request.method,
+                           request.url.path, f"{type(exc).__name__}: {exc}"[:300])
+        return problem_response(problem, request)
+
+    for exc_class in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(exc_class, _database_unavailable)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -50,6 +50,12 @@ ENVIRONMENT_KEY = "fleetcore"
 STALLED_AFTER_SECONDS = 60.0
 """A running job whose worker sent no heartbeat for this long is retried."""
 
+QUEUE_POOL_TIMEOUT_SECONDS = 5.0
+"""How long the worker waits for a connection of its queue pool (jobs themselves use the app's
+engine, so it is never busy for long). Bounded, so that a worker stopping after losing the
+database gives up unregistering within seconds instead of waiting for its pool's reconnection
+backoff, and is restarted as soon as the database answers (``fleetcore.worker.run``)."""
+
 queue = App(connector=PsycopgConnector())
 """The procrastinate app every task registers on; :func:`run_worker_async` gives it a
 connector."""
@@ -304,6 +310,7 @@ async def run_worker_async(
     install_signal_handlers: bool = True,
     prepare_threshold_off: bool = False,
     queues: Sequence[str] | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> None:
     """Run a worker until stopped (or, with ``wait=False``, until the queue is empty).
 
@@ -313,6 +320,9 @@ async def run_worker_async(
     a NOTIFY reaches whichever client holds it then, or none (PgBouncer drops it: "got packet
     'A' from server when not linked"); the worker finds new jobs by polling every
     ``fetch_job_polling_interval`` seconds instead (``tests/pooling``).
+
+    ``on_ready`` is called once the worker has reached the database (its pool is open and the
+    stalled jobs are put back), just before it starts taking jobs.
     """
     pool_kwargs: dict[str, Any] = {"prepare_threshold": None} if prepare_threshold_off else {}
     connector = PsycopgConnector(
@@ -320,10 +330,13 @@ async def run_worker_async(
         min_size=1,
         max_size=concurrency + 3,
         kwargs=pool_kwargs,
+        timeout=QUEUE_POOL_TIMEOUT_SECONDS,
     )
     with queue.replace_connector(connector):
         async with queue.open_async():
             await retry_stalled_jobs_async(queue, stalled_after=stalled_after)
+            if on_ready is not None:
+                on_ready()
             options: WorkerOptions = {
                 "concurrency": concurrency,
                 "wait": wait,

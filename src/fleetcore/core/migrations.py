@@ -10,9 +10,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 
 from fleetcore.core.db import normalise_url
 
@@ -50,10 +49,26 @@ def head_revision() -> str | None:
     return script.get_current_head()
 
 
+def read_revision(conn: Connection) -> str | None:
+    """The revision the database is at, read on ``conn`` with one plain query (None when never
+    migrated).
+
+    Alembic's ``MigrationContext`` would do the same but logs two INFO lines each time it is
+    built, which ``/readyz`` probes (every few seconds, forever) must not.
+    """
+    exists = conn.execute(text("SELECT to_regclass('alembic_version') IS NOT NULL")).scalar()
+    if not exists:
+        return None
+    revisions = list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    if len(revisions) > 1:
+        raise RuntimeError(f"The database is at several revisions at once: {revisions}")
+    return revisions[0] if revisions else None
+
+
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at (None when never migrated)."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return read_revision(conn)
 
 
 def is_current(engine: Engine) -> bool:

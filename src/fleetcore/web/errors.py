@@ -18,7 +18,13 @@ from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
 from fleetcore.core.deps import SESSION_COOKIE
-from fleetcore.core.errors import Problem, Unauthorized
+from fleetcore.core.errors import (
+    DATABASE_UNAVAILABLE,
+    Problem,
+    ServiceUnavailable,
+    Unauthorized,
+    database_unavailable,
+)
 from fleetcore.web.rendering import is_htmx, render
 from fleetcore.web.security import (
     CONSOLE_PATH,
@@ -75,6 +81,13 @@ class ConsoleRoute(APIRoute):
                 return await handler(request)
             except Problem as problem:
                 return problem_page(request, problem)
+            except DATABASE_UNAVAILABLE as exc:
+                unavailable = database_unavailable(exc) or ServiceUnavailable("Unavailable.")
+                page = error_page(request, 503, "Back in a moment",
+                                  "The console cannot reach its database right now (it may be "
+                                  "restarting). Reload the page in a few seconds.")
+                page.headers["Retry-After"] = str(unavailable.retry_after)
+                return page
             except RequestValidationError as exc:
                 # A malformed id in the path is a page that does not exist; a malformed
                 # filter in the query string is a bad link.
