@@ -176,7 +176,7 @@ def test_rows_of_a_confirmed_settlement_cannot_be_rolled_back(db: Session) -> No
     row = books.row(report, uber, ana, at(WEEK + timedelta(days=1)), fare_gross="30.00")
     (draft,) = service.compute_settlements(db, books.actor, period=WEEK)
     service.confirm_settlement(db, books.actor, draft.id, draft.version)
-    with pytest.raises(Conflict, match="settled by a confirmed settlement"):
+    with pytest.raises(Conflict, match=rf"settled by a confirmed settlement \(week of {WEEK}\)"):
         rollback_import(db, books.actor, report)
     # Past the service, the row cannot be deleted from under the confirmed line either.
     with pytest.raises(DBAPIError, match="refused"), db.begin_nested():

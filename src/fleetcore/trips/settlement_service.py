@@ -985,13 +985,13 @@ def hold_drafts_fed_by_import(
         _lock_week(session, tenant_id, start)
     # Read again under the locks: no computation or confirmation of these weeks can run now.
     fed = session.execute(query, args).all()
+    zone = ZoneInfo(_tenant_zone(session, tenant_id)[0])
     confirmed = [row for row in fed if row.status != SettlementStatus.DRAFT.value]
     if confirmed:
         raise Conflict(
             f"Rows of this import are settled by a {confirmed[0].status} settlement (week of "
-            f"{confirmed[0].period_start:%Y-%m-%d}); it cannot be rolled back.",
+            f"{confirmed[0].period_start.astimezone(zone):%Y-%m-%d}); it cannot be rolled back.",
             settlement_id=str(confirmed[0].id))
-    zone = ZoneInfo(_tenant_zone(session, tenant_id)[0])
     weeks: dict[date, set[uuid.UUID]] = defaultdict(set)
     for row in fed:
         weeks[row.period_start.astimezone(zone).date()].add(row.driver_id)
