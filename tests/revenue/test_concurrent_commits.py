@@ -74,7 +74,7 @@ def test_two_files_of_the_same_transactions_committed_at_once_count_once(
     actor = _actor(world)
     storage = storage_for(revenue_settings)
     context = DbContext.for_tenant(world.id, actor_type=ActorType.MEMBER, actor_id=actor.id)
-    both_validated = threading.Barrier(2, timeout=30)
+    both_validated = threading.Barrier(2, timeout=60)
     write = service._write
 
     def write_after_both_validated(*args: Any, **kwargs: Any) -> dict[str, int]:
