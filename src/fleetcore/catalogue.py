@@ -77,6 +77,13 @@ APPEND_ONLY_TABLES: frozenset[str] = frozenset(
 )
 """Rows that are never updated or deleted (enforced by privileges and triggers)."""
 
+FINAL_ONCE_CONFIRMED_TABLES: frozenset[str] = frozenset({"trp_settlements", "trp_settlement_lines"})
+"""Rows that never change once their settlement is confirmed (a ``<table>_final`` trigger:
+only a confirmed settlement's payout may still move on)."""
+
+NOT_UPDATED_BY_APP_TABLES: frozenset[str] = frozenset({"trp_settlement_lines"})
+"""Rows the app role inserts and deletes but never updates (drafts are rebuilt, not edited)."""
+
 BULK_TABLES: frozenset[str] = frozenset(
     {"trp_trips", "rev_import_rows", "trp_settlement_lines", "rev_reconciliation_items"}
 )

@@ -13,7 +13,9 @@ from sqlalchemy import Engine, text
 
 from fleetcore.catalogue import (
     APPEND_ONLY_TABLES,
+    FINAL_ONCE_CONFIRMED_TABLES,
     INFRASTRUCTURE_TABLES,
+    NOT_UPDATED_BY_APP_TABLES,
     SEED_TABLES,
     import_all_models,
 )
@@ -245,8 +247,25 @@ def test_app_role_cannot_change_append_only_tables(owner_engine: Engine) -> None
     for table in APPEND_ONLY_TABLES:
         assert granted[table] == {"SELECT", "INSERT"}, table
         assert table in triggers, table
-    others = _tables(owner_engine) - APPEND_ONLY_TABLES
+    for table in NOT_UPDATED_BY_APP_TABLES:
+        assert granted[table] == {"SELECT", "INSERT", "DELETE"}, table
+    others = _tables(owner_engine) - APPEND_ONLY_TABLES - NOT_UPDATED_BY_APP_TABLES
     assert all({"SELECT", "INSERT", "UPDATE", "DELETE"} <= granted[t] for t in others)
+
+
+def test_confirmed_settlements_are_guarded_by_a_trigger(owner_engine: Engine) -> None:
+    with owner_engine.connect() as conn:
+        guarded = {
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT tgrelid::regclass::text FROM pg_trigger WHERE tgname LIKE '%\\_final'"
+                    # Row-level (1), BEFORE (2), on DELETE (8) and UPDATE (16).
+                    " AND tgtype & 27 = 27"
+                )
+            )
+        }
+    assert guarded == FINAL_ONCE_CONFIRMED_TABLES
 
 
 def test_updated_at_is_maintained_by_a_trigger(owner_engine: Engine) -> None:

@@ -188,6 +188,13 @@ class ImportRow(Base, TenantOwned, Timestamped):
     driver_id: Mapped[uuid.UUID | None]
     external_trip_id: Mapped[str | None]
     external_transaction_id: Mapped[str | None]
+    # The identity of the money this row carries, as the platform knows it, written by commit:
+    # the transaction id of a per-transaction report (Uber), the order reference of a Bolt
+    # order, ``week:<week start>:<account>`` for a weekly summary; NULL for rows that carry
+    # none (trip activity). Unique per tenant and platform, so a transaction committed twice —
+    # even by two imports committing at the same moment — is refused by the database
+    # (decision 0006).
+    transaction_key: Mapped[str | None]
     occurred_at: Mapped[datetime | None]
     # The platform's row description (e.g. "trip completed order", "trip fare adjust order").
     description: Mapped[str | None]
@@ -216,6 +223,15 @@ class ImportRow(Base, TenantOwned, Timestamped):
         ),
         tenant_fk("driver_id", "rid_drivers"),
         UniqueConstraint("tenant_id", "import_id", "row_number"),
+        # Each platform transaction counts once, whatever file or import brought it.
+        Index(
+            "uq_rev_import_rows_transaction_key",
+            "tenant_id",
+            "platform_id",
+            "transaction_key",
+            unique=True,
+            postgresql_where=text("transaction_key IS NOT NULL"),
+        ),
         currency_check(),
         CheckConstraint("row_number >= 1", name="row_number_positive"),
         Index(

@@ -17,7 +17,12 @@ How an import runs (``docs/imports.md`` tells the user's side):
    changed since the preview), then writes, set-based: ``rev_import_rows``, trips upserted by
    (platform, external trip id) with unchanged rows skipped, and the driver revenues of every
    (driver, week) the rows touch. All of it or nothing: one transaction.
-5. Rollback removes what commit wrote, while no confirmed settlement covers the period.
+5. Rollback removes what commit wrote, while no confirmed settlement covers the period or
+   consumed its rows, and rebuilds the draft settlements its rows fed, in the same transaction.
+
+Each platform transaction counts once: committed rows carry their ``transaction_key``, unique per
+tenant and platform in the database, so two imports of the same transactions committed at the
+same moment cannot both count (``docs/decisions/0006-money-settled-once.md``).
 
 Amounts are never added in Python: sums happen in SQL on ``numeric``.
 """
@@ -72,8 +77,8 @@ from fleetcore.revenue.reports import (
     read_report,
     zip_member,
 )
-from fleetcore.trips import settlement_service
 from fleetcore.trips.models import PlatformAccount
+from fleetcore.trips.settlement_service import hold_drafts_fed_by_import, recompute_held_drafts
 
 SUMMARY_TYPES = frozenset({ReportType.PAYMENTS_DRIVER.value, ReportType.BOLT_WEEKLY.value})
 """Weekly per-driver totals: no dates in the file, the period is given by the user."""
@@ -119,6 +124,36 @@ _DUPLICATE_KEY: dict[str, str] = {
     ReportType.BOLT_WEEKLY.value: "platform_account_ref",
 }
 
+
+def _transaction_key_sql(report_type: str, row: str) -> str | None:
+    """SQL of what ``rev_import_rows.transaction_key`` holds for a staged row (alias ``row``):
+    the identity of the money it carries, unique per tenant and platform (decision 0006) — the
+    transaction id, Bolt's order reference, or ``week:<week start, UTC>:<account>`` for a
+    weekly summary (one total per account and week, whatever the file). None for reports that
+    carry no money (trip activity). Reads ``%(period_start)s``, the import's week."""
+    if report_type in SUMMARY_TYPES:
+        return ("'week:' || to_char(CAST(%(period_start)s AS timestamptz) AT TIME ZONE 'UTC',"
+                f" 'YYYY-MM-DD\"T\"HH24:MI\"Z\"') || ':' || {row}.platform_account_ref")
+    if report_type not in MONEY_PRECEDENCE:
+        return None
+    return f"{row}.{_DUPLICATE_KEY[report_type]}"
+
+
+@contextmanager
+def _each_transaction_once(imp: RevenueImport) -> Iterator[None]:
+    """Turn the unique transaction key's refusal (a concurrent commit of the same transactions
+    won the race) into a 409: validated again, this import shows them as duplicates."""
+    try:
+        yield
+    except psycopg.errors.UniqueViolation as exc:
+        if exc.diag.constraint_name != "uq_rev_import_rows_transaction_key":
+            raise
+        raise TransactionsCommittedMeanwhile(
+            "Another import committed some of these platform transactions while this one was "
+            "being committed; nothing of this import was written. Validate it again: those "
+            "rows show as already imported.", import_id=str(imp.id)) from exc
+
+
 # Rows that describe a trip itself (and so create or update ``trp_trips``). In Uber's
 # per-transaction report the trip is the "trip completed order" row; tips and fare adjustments
 # of a trip (possibly an older one) stay report rows, settled as what they are.
@@ -150,6 +185,12 @@ class DuplicateImport(Conflict):
     """The same file (sha256) is already validated or committed."""
 
     slug, title = "duplicate-import", "This report was already imported"
+
+
+class TransactionsCommittedMeanwhile(Conflict):
+    """Another import committed some of the same platform transactions at the same moment."""
+
+    slug, title = "transactions-already-imported", "These transactions were just imported"
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,23 +495,21 @@ def _validate(session: Session, stage: str, imp: RevenueImport, parsed: ParsedRe
             f"       FROM {stage} WHERE NOT rejected AND {key} IS NOT NULL) f"
             " WHERE f.row_number = s.row_number AND f.first_row <> s.row_number")
 
-        # Duplicates of rows already committed by another import of the same kind — rows that
-        # carry money, which must never count twice. A trip activity report carries none: its
-        # re-import is an upsert (corrected trips updated, the others skipped unchanged).
-        same_row = (
-            "r.platform_account_ref = s.platform_account_ref AND i.period_start = %(period_start)s"
-            if report_type in SUMMARY_TYPES else f"r.{key} = s.{key}")
-        cursor.execute(
-            f"UPDATE {stage} s SET rejected = true, duplicate = true,"
-            f" reject_column = '{key}', reject_value = s.{key},"
-            " reject_reason = 'already imported (import ' || r.import_id || ', row '"
-            " || r.row_number || ')'"
-            " FROM rev_import_rows r JOIN rev_revenue_imports i"
-            "   ON i.tenant_id = r.tenant_id AND i.id = r.import_id"
-            " WHERE NOT s.rejected AND r.tenant_id = %(tenant)s"
-            " AND r.platform_id = %(platform)s AND i.status = 'committed'"
-            f" AND i.report_type = %(report_type)s AND i.id <> %(import)s AND {same_row}"
-            " AND %(report_type)s <> 'trip_activity'", params)
+        # Duplicates of rows already committed — rows that carry money, which must never count
+        # twice: the same transaction key (the unique index that makes this a database rule
+        # also finds them). A trip activity report carries none: its re-import is an upsert
+        # (corrected trips updated, the others skipped unchanged).
+        transaction_key = _transaction_key_sql(report_type, "s")
+        if transaction_key is not None:
+            cursor.execute(
+                f"UPDATE {stage} s SET rejected = true, duplicate = true,"
+                f" reject_column = '{key}', reject_value = s.{key},"
+                " reject_reason = 'already imported (import ' || r.import_id || ', row '"
+                " || r.row_number || ')'"
+                " FROM rev_import_rows r"
+                " WHERE NOT s.rejected AND r.tenant_id = %(tenant)s"
+                " AND r.platform_id = %(platform)s AND r.import_id <> %(import)s"
+                f" AND r.transaction_key = {transaction_key}", params)
 
         cursor.execute(
             f"SELECT count(*), count(*) FILTER (WHERE rejected),"
@@ -830,7 +869,8 @@ def commit_import(
 def _commit_staged(session: Session, actor: Actor, imp: RevenueImport, stage: str,
                    report_type: str, timings: dict[str, int]) -> None:
     """Write the validated staged rows and mark the import committed."""
-    trips = _write(session, stage, imp, report_type, timings)
+    with _each_transaction_once(imp):
+        trips = _write(session, stage, imp, report_type, timings)
     imp.summary = {**imp.summary, "trips": trips}
     imp.status = ImportStatus.COMMITTED.value
     imp.committed_at = _now()
@@ -845,22 +885,25 @@ def _commit_staged(session: Session, actor: Actor, imp: RevenueImport, stage: st
 def _write(session: Session, stage: str, imp: RevenueImport, report_type: str,
            timings: dict[str, int]) -> dict[str, int]:
     """INSERT the import rows, upsert the trips; returns the trip counts."""
-    params = {"tenant": imp.tenant_id, "platform": imp.platform_id, "import": imp.id}
+    params = {"tenant": imp.tenant_id, "platform": imp.platform_id, "import": imp.id,
+              "period_start": imp.period_start}
     conn = _raw(session)
     with conn.cursor() as cursor, _timed(timings, "import_rows"):
         cursor.execute(
             "INSERT INTO rev_import_rows (id, tenant_id, import_id, row_number, platform_id,"
             " platform_account_ref, driver_id, external_trip_id, external_transaction_id,"
+            " transaction_key,"
             " occurred_at, description, earnings, fare_gross, commission, tip, tolls,"
             " cash_collected, payout, promotions, adjustments, currency, extra_columns)"
             f" SELECT {UUID7_SQL}, %(tenant)s, %(import)s, row_number, %(platform)s,"
             " platform_account_ref, driver_id, external_trip_id, external_transaction_id,"
+            f" {_transaction_key_sql(report_type, 's') or 'NULL'},"
             " occurred_at, description, earnings, fare_gross, commission, tip, tolls,"
             # A row without money (trip activity) still names a currency: the fleet's.
             " cash_collected, payout, promotions, adjustments,"
             " COALESCE(currency, (SELECT default_currency FROM adm_tenants"
             "   WHERE id = %(tenant)s)), extra"
-            f" FROM {stage} WHERE NOT rejected ORDER BY row_number", params)
+            f" FROM {stage} s WHERE NOT rejected ORDER BY row_number", params)
     with conn.cursor() as cursor, _timed(timings, "trips"):
         trip_row = _TRIP_ROW.get(report_type)
         if trip_row is None:
@@ -1043,6 +1086,8 @@ def rollback_import(session: Session, actor: Actor, import_id: uuid.UUID, *,
         raise Conflict("A confirmed settlement covers this import's period "
                        f"(week of {settled.period_start:%Y-%m-%d}); it cannot be rolled back.",
                        settlement_id=str(settled.id))
+    # Lock the weeks its report rows settle (409 when a confirmed settlement consumed any).
+    held = hold_drafts_fed_by_import(session, actor, imp.id)
     timezone, _ = _tenant_zone(session, imp.tenant_id)
     args = {"tenant": imp.tenant_id, "platform": imp.platform_id, "import": imp.id,
             "tz": timezone}
@@ -1068,12 +1113,14 @@ def rollback_import(session: Session, actor: Actor, import_id: uuid.UUID, *,
         session.flush()
         _recompute_keys(cursor, keys, args)
         cursor.execute(f"DROP TABLE {keys}")
-    # Draft settlements are derived from the rows: the ones built from this import's rows or
-    # trips are rebuilt (keeping their manual adjustments), so none is left to confirm money
-    # from a report that is gone.
-    for week, drivers in sorted(drafts.items()):
-        settlement_service.compute_settlements(session, actor, period=week,
-                                               driver_ids=sorted(drivers))
+    # Draft settlements are derived from the rows: the ones built from this import's rows
+    # (their lines lost them: ON DELETE SET NULL) or trips are rebuilt from what is left,
+    # keeping their manual adjustments, so none is left to confirm money from a report that
+    # is gone.
+    for week, drivers in held:
+        drafts.setdefault(week, set()).update(drivers)
+    recompute_held_drafts(session, actor,
+                          [(week, sorted(drivers)) for week, drivers in sorted(drafts.items())])
     refresh_version(session, imp)
     return imp
 
@@ -1201,6 +1248,7 @@ __all__ = [
     "MONEY_PRECEDENCE",
     "DuplicateImport",
     "ImportUpload",
+    "TransactionsCommittedMeanwhile",
     "UnreadableImport",
     "commit_import",
     "get_import",

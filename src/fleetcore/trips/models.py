@@ -426,6 +426,11 @@ class SettlementLine(Base, TenantOwned, Timestamped):
     currency: Mapped[CurrencyCode]
     source_type: Mapped[str]
     source_id: Mapped[uuid.UUID | None]
+    # The report row of an ``import_row`` line, by a real foreign key: a row cannot vanish
+    # under a confirmed settlement (the final-state trigger refuses the SET NULL), and the
+    # lines of a draft whose import is rolled back lose it, so that draft cannot be confirmed
+    # until it is recomputed (rollback recomputes it in the same transaction).
+    import_row_id: Mapped[uuid.UUID | None]
     service_date: Mapped[date | None]
     # What this line consumes, "<source_type>:<source_id>" (rent: "term:<term id>:<day>", so a
     # rent day is charged once; manual: "manual:<line id>"). One source may give several lines
@@ -457,6 +462,11 @@ class SettlementLine(Base, TenantOwned, Timestamped):
             ["trp_settlements.tenant_id", "trp_settlements.id", "trp_settlements.currency"],
             name="fk_trp_settlement_lines_settlement_currency",
             ondelete="CASCADE",
+        ),
+        tenant_fk("import_row_id", "rev_import_rows", ondelete="SET NULL"),
+        CheckConstraint(
+            "import_row_id IS NULL OR (source_type = 'import_row' AND source_id = import_row_id)",
+            name="import_row_is_source",
         ),
         ExcludeConstraint(
             ("tenant_id", "="),
@@ -494,6 +504,13 @@ class SettlementLine(Base, TenantOwned, Timestamped):
             "tenant_id",
             "source_type",
             "source_id",
+        ),
+        # Deleting report rows (an import rollback) finds the lines to release by index.
+        Index(
+            "ix_trp_settlement_lines_tenant_id_import_row_id",
+            "tenant_id",
+            "import_row_id",
+            postgresql_where=text("import_row_id IS NOT NULL"),
         ),
     )
 

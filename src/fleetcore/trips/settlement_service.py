@@ -32,7 +32,10 @@ Rules that make the money exact and explainable:
 Computation is set-based: a handful of statements per week whatever the number of drivers and
 rows (drafts deleted, two ``INSERT … SELECT`` with data-modifying CTEs that write headers and
 lines together). Recomputing replaces drafts and keeps their manual adjustment lines; confirmed
-and paid settlements are never touched. Services flush, never commit.
+and paid settlements are never touched — the database refuses any change to them and their lines
+but the payout's ``confirmed → paid`` (decision 0006). Lines of report rows reference them by a
+foreign key: an import's rollback rebuilds the drafts its rows fed, and confirmation refuses a
+draft whose rows are gone. Services flush, never commit.
 """
 
 from __future__ import annotations
@@ -88,8 +91,10 @@ __all__ = [
     "compute_week",
     "confirm_settlement",
     "get_settlement",
+    "hold_drafts_fed_by_import",
     "list_settlement_lines",
     "list_settlements",
+    "recompute_held_drafts",
     "settlement_period",
     "settlements_query",
     "sorted_settlements_query",
@@ -247,10 +252,11 @@ _WRITE = f"""
       RETURNING id, driver_id, platform_id)
     INSERT INTO trp_settlement_lines (
       tenant_id, id, settlement_id, line_type, description, amount, currency, source_type,
-      source_id, service_date, consumed_key, created_by, updated_by)
+      source_id, import_row_id, service_date, consumed_key, created_by, updated_by)
     SELECT :t, gen_random_uuid(), s.id, l.line_type, l.description, l.amount, l.currency,
            l.source_type,
            CASE WHEN l.source_type = 'settlement' THEN s.id ELSE l.source_id END,
+           CASE WHEN l.source_type = 'import_row' THEN l.source_id END,
            l.service_date, replace(l.consumed_key, '{{{{settlement}}}}', s.id::text),
            coalesce(l.created_by, :actor), :actor
       FROM chosen l
@@ -943,6 +949,64 @@ def _consumed_problem(conflicts: list[dict[str, str]]) -> Conflict:
     return Conflict(detail, conflicts=conflicts)
 
 
+def _refuse_missing_sources(session: Session, settlement: Settlement) -> None:
+    """409 when report rows of the draft are gone (their import was rolled back after it was
+    computed): it would post money no report holds any more. The database refuses it too
+    (``trp_settlement_lines_source_present``)."""
+    missing = session.execute(text("""
+        SELECT count(*) FROM trp_settlement_lines
+         WHERE tenant_id = :t AND settlement_id = :s AND source_type = 'import_row'
+           AND import_row_id IS NULL"""), {"t": settlement.tenant_id, "s": settlement.id}
+    ).scalar_one()
+    if missing:
+        raise Conflict(
+            f"{missing} line(s) of this settlement come from report rows that no longer exist "
+            "(their import was rolled back): recompute the week, then confirm.",
+            missing_sources=int(missing))
+
+
+def hold_drafts_fed_by_import(
+    session: Session, actor: Actor, import_id: uuid.UUID,
+) -> list[tuple[date, list[uuid.UUID]]]:
+    """Before an import's report rows are deleted (its rollback): lock the weeks of the
+    settlements they feed, refuse (409) when a confirmed one consumed any of them, and return
+    the (local week day, drivers) of the drafts to recompute once the rows are gone
+    (:func:`recompute_held_drafts`, same transaction)."""
+    tenant_id = tenant_of(actor)
+    query = text("""
+        SELECT DISTINCT s.period_start, s.driver_id, s.status, s.id
+          FROM rev_import_rows r
+          JOIN trp_settlement_lines l ON l.tenant_id = r.tenant_id AND l.import_row_id = r.id
+          JOIN trp_settlements s ON s.tenant_id = l.tenant_id AND s.id = l.settlement_id
+         WHERE r.tenant_id = :t AND r.import_id = :i
+         ORDER BY s.period_start, s.driver_id""")
+    args = {"t": tenant_id, "i": import_id}
+    for start in sorted({row.period_start for row in session.execute(query, args)}):
+        _lock_week(session, tenant_id, start)
+    # Read again under the locks: no computation or confirmation of these weeks can run now.
+    fed = session.execute(query, args).all()
+    zone = ZoneInfo(_tenant_zone(session, tenant_id)[0])
+    confirmed = [row for row in fed if row.status != SettlementStatus.DRAFT.value]
+    if confirmed:
+        raise Conflict(
+            f"Rows of this import are settled by a {confirmed[0].status} settlement (week of "
+            f"{confirmed[0].period_start.astimezone(zone):%Y-%m-%d}); it cannot be rolled back.",
+            settlement_id=str(confirmed[0].id))
+    weeks: dict[date, set[uuid.UUID]] = defaultdict(set)
+    for row in fed:
+        weeks[row.period_start.astimezone(zone).date()].add(row.driver_id)
+    return [(week, sorted(drivers)) for week, drivers in sorted(weeks.items())]
+
+
+def recompute_held_drafts(
+    session: Session, actor: Actor, held: list[tuple[date, list[uuid.UUID]]],
+) -> None:
+    """Rebuild the drafts :func:`hold_drafts_fed_by_import` returned, now that the import's rows
+    are gone (manual adjustments kept, as in every recomputation)."""
+    for week, drivers in held:
+        compute_week(session, actor, period=week, driver_ids=drivers)
+
+
 def confirm_settlement(
     session: Session, actor: Actor, settlement_id: uuid.UUID, expected_version: int | None,
 ) -> Settlement:
@@ -959,6 +1023,7 @@ def confirm_settlement(
     conflicts = _conflicts(session, settlement)
     if conflicts:
         raise _consumed_problem(conflicts)
+    _refuse_missing_sources(session, settlement)
     settlement.status = SettlementStatus.CONFIRMED.value
     settlement.confirmed_at = datetime.now(UTC)
     settlement.confirmed_by = actor.id
