@@ -120,6 +120,21 @@ def test_a_deeply_nested_body_with_a_valid_signature_is_400_and_stores_nothing(
     assert _suppressions(app_engine, sent["tenant"]) == []
 
 
+def test_a_body_over_the_webhook_limit_is_413_and_stores_nothing(
+    client: TestClient, app_engine: Engine, sent: dict[str, Any]
+) -> None:
+    from fleetcore.core.deps import MAX_WEBHOOK_BODY_BYTES
+
+    body = (b'{"type": "email.bounced", "data": {"email_id": "' + sent["email_id"].encode()
+            + b'", "to": ["driver@x.test"], "pad": "' + b"x" * MAX_WEBHOOK_BODY_BYTES + b'"}}')
+    response = client.post("/webhooks/resend", content=body,
+                           headers=_headers(body, "msg_too_large"))
+    assert response.status_code == 413, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert _deliveries(app_engine, "msg_too_large") == []
+    assert _suppressions(app_engine, sent["tenant"]) == []
+
+
 @pytest.mark.parametrize("tags", [None, {"tenant_id": "x"}, [{"name": "reason", "value": "y"}]])
 def test_a_signed_bounce_suppresses_the_address_once(
     client: TestClient, app_engine: Engine, sent: dict[str, Any], tags: Any

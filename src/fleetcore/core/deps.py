@@ -30,7 +30,7 @@ from fleetcore.core.auth import (
     resolve_actor,
     verifier_for,
 )
-from fleetcore.core.errors import Unauthorized
+from fleetcore.core.errors import PayloadTooLarge, Unauthorized
 from fleetcore.settings import Settings
 
 Scope = Literal["tenant", "any"]
@@ -151,3 +151,29 @@ def require(permission: str, *, scope: Scope = "tenant") -> Callable[..., Actor]
 def Require(permission: str, *, scope: Scope = "tenant") -> object:  # noqa: N802 - reads as a type
     """``Annotated[Actor, Require("vehicles:write")]``: the dependency marker for a route."""
     return Depends(require(permission, scope=scope), scope="function")
+
+
+MAX_WEBHOOK_BODY_BYTES = 1024 * 1024
+"""A webhook delivery (Clerk, Resend, …) is a few KB; a larger body is refused before its
+signature is checked, so an unsigned sender cannot make the process hold megabytes."""
+
+
+async def bounded_body(request: Request, max_bytes: int = MAX_WEBHOOK_BODY_BYTES) -> bytes:
+    """The request body, read no further than ``max_bytes`` (413 problem beyond)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(max_bytes: int) -> PayloadTooLarge:
+    limit = f"{max_bytes // 1024} KB"
+    return PayloadTooLarge(f"The body is larger than {limit}.",
+                           errors=[{"field": "body", "message": f"larger than {limit}"}])

@@ -90,6 +90,10 @@ class PreconditionRequired(Problem):
     status, slug, title = 428, "precondition-required", "If-Match required"
 
 
+class PayloadTooLarge(Problem):
+    status, slug, title = 413, "payload-too-large", "The request body is too large"
+
+
 class Unauthorized(Problem):
     status, slug, title = 401, "unauthorized", "Authentication required"
 

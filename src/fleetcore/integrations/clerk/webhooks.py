@@ -24,6 +24,7 @@ from fleetcore.admin.identity_sync import SyncOutcome
 from fleetcore.admin.models import WebhookDeliveryStatus, WebhookProvider
 from fleetcore.core.bounded_json import JsonTooDeep, load_json
 from fleetcore.core.db import ActorType, DbContext, context_session
+from fleetcore.core.deps import bounded_body
 from fleetcore.core.errors import Problem, ServiceUnavailable
 from fleetcore.integrations.clerk import mapping
 from fleetcore.settings import Settings
@@ -88,7 +89,7 @@ async def receive_clerk_event(request: Request) -> JSONResponse:
     settings: Settings = request.app.state.settings
     if not settings.clerk_webhook_secret:
         raise ServiceUnavailable("CLERK_WEBHOOK_SECRET is not configured.")
-    body = await request.body()
+    body = await bounded_body(request)
     headers = {k.lower(): v for k, v in request.headers.items()}
     event = verify(settings.clerk_webhook_secret, body, headers)
     delivery_id = headers.get("svix-id") or headers.get("webhook-id") or ""

@@ -19,6 +19,7 @@ from svix.webhooks import Webhook, WebhookVerificationError
 
 from fleetcore.admin.notifications import EmailEvent, record_email_event
 from fleetcore.core.bounded_json import JsonTooDeep, load_json
+from fleetcore.core.deps import bounded_body
 from fleetcore.core.errors import Problem, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ async def resend_webhook(request: Request) -> JSONResponse:
     secret = request.app.state.settings.resend_webhook_secret
     if not secret:
         raise ServiceUnavailable("RESEND_WEBHOOK_SECRET is not configured.")
-    body = await request.body()
+    body = await bounded_body(request)
     try:
         Webhook(secret).verify(body, dict(request.headers))
     except WebhookVerificationError as error:
