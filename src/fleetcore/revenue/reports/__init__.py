@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import posixpath
 import zipfile
+import zlib
 from collections.abc import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -105,7 +106,12 @@ def read_report(
         if progress is not None:
             progress(100)
         return ReportList([parsed])
-    reports, skipped = _read_zip(data, file_name, options, progress)
+    try:
+        reports, skipped = _read_zip(data, file_name, options, progress)
+    except _BROKEN_ZIP as exc:
+        if isinstance(exc, UnreadableReport):
+            raise
+        raise UnreadableReport(f"the zip cannot be opened ({exc})", source=file_name) from exc
     if progress is not None:
         progress(100)
     return ReportList(reports, skipped)
@@ -172,7 +178,7 @@ def _read_zip(
                           else _too_large("it inflates", limits.MAX_MEMBER_BYTES))
                 raise ReportTooLarge(f"{member.filename}: {reason}",
                                      source=member.filename) from exc
-            except (zipfile.BadZipFile, RuntimeError, OSError, EOFError) as exc:
+            except _BROKEN_ZIP as exc:
                 raise UnreadableReport(
                     f"{member.filename}: cannot be extracted ({exc})", source=member.filename
                 ) from exc
@@ -193,6 +199,12 @@ def _read_zip(
     return reports, skipped
 
 
+_BROKEN_ZIP = (zipfile.BadZipFile, zlib.error, RuntimeError, OSError, EOFError, ValueError,
+               NotImplementedError)
+"""What ``zipfile`` raises on a damaged or unsupported archive (bad headers, a corrupt deflate
+stream, an offset before the start, an encrypted or unknown compression method)."""
+
+
 def _too_large(what: str, limit: int) -> str:
     return f"{what} to more than {limits.size_text(limit)}"
 
@@ -200,12 +212,14 @@ def _too_large(what: str, limit: int) -> str:
 def zip_member(data: bytes, name: str) -> bytes:
     """The bytes of one member of the zip ``data`` (read under the same size limit as when the
     zip was first read)."""
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        try:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
             return inflate(archive, archive.getinfo(name), limits.MAX_MEMBER_BYTES)
-        except ReportTooLarge as exc:
-            raise ReportTooLarge(f"{name}: {_too_large('it inflates', limits.MAX_MEMBER_BYTES)}",
-                                 source=name) from exc
+    except ReportTooLarge as exc:
+        raise ReportTooLarge(f"{name}: {_too_large('it inflates', limits.MAX_MEMBER_BYTES)}",
+                             source=name) from exc
+    except _BROKEN_ZIP as exc:
+        raise UnreadableReport(f"{name}: cannot be extracted ({exc})", source=name) from exc
 
 
 def _scaled(

@@ -148,6 +148,15 @@ def _legacy(data: bytes, utf8_error: UnicodeDecodeError) -> Decoded:
     ) from utf8_error
 
 
+def _fields(line: str, delimiter: str) -> list[str]:
+    """The fields of one header line; none when the csv module cannot split it (a bare
+    carriage return inside a field, say), so the line is simply no known header."""
+    try:
+        return next(csv.reader(io.StringIO(line), delimiter=delimiter), [])
+    except csv.Error:
+        return []
+
+
 def _header_score(text: str) -> int:
     """How many fields of the first non-blank line are headers some mapping knows."""
     known = all_known_keys()
@@ -159,7 +168,7 @@ def _header_score(text: str) -> int:
             return max(
                 sum(
                     1
-                    for h in next(csv.reader(io.StringIO(line.rstrip("\r")), delimiter=d), [])
+                    for h in _fields(line.rstrip("\r"), d)
                     if normalise_header(h, words).key in known
                 )
                 for d in DELIMITERS
@@ -248,7 +257,7 @@ def find_header(data: bytes) -> HeaderLine:
     words = common().currency_words
     best: tuple[int, int, str, list[str]] | None = None
     for delimiter in (forced,) if forced else DELIMITERS:
-        fields = next(csv.reader(io.StringIO(line), delimiter=delimiter), [])
+        fields = _fields(line, delimiter)
         score = sum(1 for h in fields if normalise_header(h, words).key in known)
         candidate = (score, len(fields), delimiter, fields)
         if best is None or candidate[:2] > best[:2]:
