@@ -356,5 +356,6 @@ def test_the_transaction_pool_mode_reaches_every_worker(
 
     monkeypatch.setattr(fleetcore.worker, "run_worker_async", fake_run_worker_async)
     settings = pooled_settings.model_copy(update={"fleetcore_data_dir": tmp_path})
-    asyncio.run(fleetcore.worker.run(settings, None, "unused"))  # type: ignore[arg-type]
+    asyncio.run(fleetcore.worker.run(  # type: ignore[arg-type]
+        settings, None, "unused", wait=False))
     assert seen["prepare_threshold_off"] is True

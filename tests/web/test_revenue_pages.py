@@ -257,6 +257,26 @@ def test_commit_and_roll_back_with_the_version_the_page_showed(
     assert fleet.sql("SELECT status FROM rev_revenue_imports")[0][0] == "rolled_back"
 
 
+def test_discard_a_preview_with_the_version_the_page_showed(
+    fleet: Fleet, setup: dict[str, Any], signed_in: Callable[..., Browser],
+) -> None:
+    browser = signed_in(fleet.world)
+    import_id = _import_id(_upload(browser, setup["file"]))
+    page = f"/app/imports/{import_id}"
+    html = browser.get(page).text
+    assert "Discard this preview" in html
+    version = _version(html, "discard")
+    stale = browser.post(f"{page}/discard", {"version": str(int(version) - 1)}, page=page)
+    assert stale.status_code == 412
+    assert "Not discarded" in stale.text
+    assert fleet.sql("SELECT count(*) FROM rev_revenue_imports")[0][0] == 1
+    gone = browser.post(f"{page}/discard", {"version": version}, page=page)
+    assert gone.status_code == 303
+    assert gone.headers["location"].endswith("/app/imports")
+    assert "Discarded the preview of" in browser.get("/app/imports").text
+    assert fleet.sql("SELECT count(*) FROM rev_revenue_imports")[0][0] == 0
+
+
 def test_the_upload_form_refuses_bad_input_next_to_the_field(
     fleet: Fleet, setup: dict[str, Any], signed_in: Callable[..., Browser],
 ) -> None:
@@ -282,13 +302,25 @@ def test_the_upload_form_refuses_bad_input_next_to_the_field(
     assert weekly.status_code == 422
     assert "give any day of the week it covers" in _error(weekly.text, "period_start")
     assert fleet.sql("SELECT count(*) FROM rev_revenue_imports")[0][0] == 0
-    # With the week it is read; the same file twice is refused with the earlier import.
+    # With the week it is read; the same file again replaces its preview.
     first = _import_id(_upload(browser, summary, name="summary.csv",
                                period_start=MONDAY.isoformat()))
+    second = _import_id(_upload(browser, summary, name="summary.csv",
+                                period_start=MONDAY.isoformat()))
+    assert second != first
+    assert fleet.sql("SELECT id::text FROM rev_revenue_imports WHERE sha256 ="
+                     " (SELECT sha256 FROM rev_revenue_imports WHERE id = :i)",
+                     i=second) == [(second,)]
+    # Once committed, the same file again is refused with the earlier import.
+    commit = browser.post(f"/app/imports/{second}/commit",
+                          data={"version": fleet.sql(
+                              "SELECT version FROM rev_revenue_imports WHERE id = :i",
+                              i=second)[0][0]})
+    assert commit.status_code in (302, 303), commit.text
     again = _upload(browser, summary, name="summary.csv", period_start=MONDAY.isoformat())
     assert again.status_code == 409
     assert "already imported" in again.text
-    assert f'href="/app/imports/{first}"' in again.text
+    assert f'href="/app/imports/{second}"' in again.text
     # "Commit straight away" commits the valid rows in the same request.
     straight = _upload(browser, setup["file"], commit="1")
     committed = _import_id(straight)
