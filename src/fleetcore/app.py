@@ -88,6 +88,8 @@ def _include_routers(app: FastAPI) -> None:
     from fleetcore.integrations.clerk.webhooks import router as clerk_webhooks
     from fleetcore.trips.settlement_api import router as settlements_router
 
+    # First: routes are matched in order, and Traccar forwards every position of every device.
+    _include_gps(app)
     app.include_router(admin_router)
     app.include_router(clerk_webhooks)
     app.include_router(fleet_router)
@@ -98,6 +100,15 @@ def _include_routers(app: FastAPI) -> None:
     _include_console(app)
     _include_trips_and_revenue(app)
     _include_reconciliation_and_performance(app)
+
+
+def _include_gps(app: FastAPI) -> None:
+    """Traccar forwarding receivers; the forwarding token and the devices seen."""
+    from fleetcore.fleet.gps_api import router as gps_router
+    from fleetcore.integrations.traccar.webhooks import router as traccar_webhooks
+
+    app.include_router(gps_router)
+    app.include_router(traccar_webhooks)
 
 
 def _include_reconciliation_and_performance(app: FastAPI) -> None:

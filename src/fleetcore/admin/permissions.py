@@ -62,6 +62,8 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("support", "Support tickets and feedback."),
     Resource("exports", "Data exports.", ("read",)),
     Resource("jobs", "The fleet's background jobs: failures and retries."),
+    Resource("integrations", "Integration credentials: the Traccar forwarding token (write "
+             "issues a new one and revokes the old)."),
     Resource("portal", "The driver portal: own car, shifts, documents, requests, statements."),
     Resource("provider_tenants", "All tenants: provision, suspend, reactivate, cancel.",
              provider_only=True),
