@@ -6,8 +6,8 @@ Starts ``fleetcore serve`` on a fresh embedded database with the demo data (``be
 stack), issues the demo fleet's Traccar token (``POST /v1/integrations/traccar/token``) and
 links one device per sender to a vehicle of the fleet. Then ``wrk`` (Debian package) with
 ``--senders`` connections on 2 threads posts what Traccar forwards: for each device, positions
-one minute apart (``forward.type=json``, odometer rising 0.5 km per fix), every tenth position
-sent twice, and one request in twenty-five an overspeed event (``event.forward.url``) — each
+10 s apart (``forward.type=json``, odometer rising 0.1 km per fix: 36 km/h), every tenth position
+sent twice, and one request in fifty an overspeed event (``event.forward.url``) — each
 event sent twice.
 
 The baseline, measured in the same run against the same database: a bare Starlette endpoint
@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -47,12 +48,13 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from api import Stack, _free_port, _start_stack, _wait
 
-STEP = timedelta(minutes=1)
-"""Time between two fixes of one device."""
-KM_PER_FIX = Decimal("0.5")
+STEP = timedelta(seconds=10)
+"""Time between two fixes of one device (a tracker reporting every 10 s while moving)."""
+KM_PER_FIX = Decimal("0.1")
+"""Distance between two fixes (36 km/h)."""
 SPACING = timedelta(minutes=15)
 """Fleetcore's GPS reading spacing (fleet.maintenance_service.GPS_READING_SPACING)."""
-EVENT_EVERY = 25
+EVENT_EVERY = 50
 DUPLICATE_EVERY = 10
 
 BASELINE_APP = textwrap.dedent(
@@ -126,6 +128,7 @@ function setup(thread)
 end
 local token, t0, base_km, per_thread, event_every, dup_every = "%(token)s", %(t0)d, %(base_km)s,
   %(per_thread)d, %(event_every)d, %(dup_every)d
+local step_s, km_per_fix = %(step_s)d, %(km_per_fix)s
 local seq, tid = 0, 0
 function init(args) tid = tonumber(wrk.thread:get("tid")) end
 local function iso(epoch)
@@ -142,13 +145,14 @@ local function body_for(n)
     local eid = (tid + 1) * 100000000 + n
     return "/webhooks/traccar/events", '{"event":{"id":' .. eid .. ',"attributes":'
       .. '{"speed":49.68,"speedLimit":27.0},"deviceId":' .. (1000 + device)
-      .. ',"type":"deviceOverspeed","eventTime":"' .. iso(t0 + k * 60) .. '","positionId":0,'
+      .. ',"type":"deviceOverspeed","eventTime":"' .. iso(t0 + k * step_s) .. '","positionId":0,'
       .. '"geofenceId":0,"maintenanceId":0},"device":' .. dev .. '}'
   end
-  local km = base_km + k * 0.5
+  local km = base_km + k * km_per_fix
   return "/webhooks/traccar/positions", '{"position":{"id":' .. ((device + 1) * 1000000 + k)
-    .. ',"deviceId":' .. (1000 + device) .. ',"protocol":"osmand","fixTime":"' .. iso(t0 + k * 60)
-    .. '","valid":true,"latitude":52.52,"longitude":13.40,"speed":0.0,"course":0.0,'
+    .. ',"deviceId":' .. (1000 + device) .. ',"protocol":"osmand","fixTime":"'
+    .. iso(t0 + k * step_s) .. '","valid":true,"latitude":52.52,"longitude":13.40,'
+    .. '"speed":0.0,"course":0.0,'
     .. '"attributes":{"odometer":' .. string.format("%%.1f", km * 1000) .. '}},"device":' .. dev
     .. '}'
 end
@@ -275,7 +279,10 @@ def _check_fleetcore(stack: Stack, sent: tuple[dict[str, list[int]], set[int], d
         for k in sorted(set(ks)):
             at = t0 + k * STEP
             if k <= must_fix.get(device, -1) and not any(abs(t - at) < SPACING for t in times):
-                problems.append(f"{device}: fix {k} ({at}) lost: no reading within {SPACING}")
+                near = [f"{(t - t0) / STEP:.0f}" for t in times if abs(t - at) < 3 * SPACING]
+                problems.append(f"{device}: fix {k} ({at}) lost: no reading within {SPACING} "
+                                f"(readings at fixes {', '.join(near)}; last fix sent "
+                                f"{max(ks)}, last certain {must_fix[device]})")
     return problems
 
 
@@ -333,10 +340,13 @@ def main() -> None:
             lua = work / f"senders-{run}.lua"
             lua.write_text(LUA % {"token": token, "t0": int(t0.timestamp()),
                                   "base_km": str(base_km), "per_thread": per_thread,
-                                  "event_every": EVENT_EVERY, "dup_every": DUPLICATE_EVERY})
+                                  "event_every": EVENT_EVERY, "dup_every": DUPLICATE_EVERY,
+                                  "step_s": int(STEP.total_seconds()),
+                                  "km_per_fix": str(KM_PER_FIX)})
             _prepare(stack, args.senders, t0, base_km)
             for label, url in (("baseline", base_url), ("fleetcore", stack.base)):
                 rps, generated, errors, p99, total = _wrk(url, lua, args.senders, args.seconds)
+                time.sleep(2)  # let requests cut by the end of the run finish before reading
                 sent = _sent(generated, per_thread, tail=per_thread)
                 problems = (_check_baseline(stack, sent) if label == "baseline"
                             else _check_fleetcore(stack, sent, t0, base_km))

@@ -51,6 +51,8 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         response.headers["X-Request-Id"] = rid
         return response
 
+    _install_traccar_forwarding_lane(app)
+
     @app.get("/healthz", tags=["health"], summary="The process is up")
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
@@ -109,6 +111,13 @@ def _include_gps(app: FastAPI) -> None:
 
     app.include_router(gps_router)
     app.include_router(traccar_webhooks)
+
+
+def _install_traccar_forwarding_lane(app: FastAPI) -> None:
+    """Outermost: Traccar's forwards go around the API's middleware (decision 0005)."""
+    from fleetcore.integrations.traccar.webhooks import ForwardingLane
+
+    app.add_middleware(ForwardingLane)
 
 
 def _include_reconciliation_and_performance(app: FastAPI) -> None:

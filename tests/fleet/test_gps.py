@@ -171,6 +171,12 @@ def test_missing_or_wrong_token_is_a_401_problem_and_writes_nothing(
         wrong = traccar.post(kind, payload, token="fct_" + "x" * 43)
         assert wrong.status_code == 401
         assert wrong.json()["type"].endswith("unauthorized")
+        assert wrong.json()["instance"] == f"/webhooks/traccar/{kind}"
+        assert wrong.headers["www-authenticate"] == "Bearer"
+        assert len(wrong.headers["x-request-id"]) == 32
+        echoed = client.post(f"/webhooks/traccar/{kind}", json=payload,
+                             headers={"X-Request-Id": "trace-1"})
+        assert echoed.headers["x-request-id"] == "trace-1"
         # A malformed body from a stranger says no more than 401.
         assert traccar.post(kind, b"{not json", token="fct_nope").status_code == 401
         assert traccar.post(kind, b"{not json").status_code == 400

@@ -40,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Select, Text, cast, func, or_, select, text, update
+from sqlalchemy import Engine, Select, Text, cast, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -150,30 +150,39 @@ class PositionRoute:
     reading_due: bool
 
 
-_POSITION = text(
+_POSITION = (
     "SELECT tenant_id, device_id, vehicle_id, reading_due FROM fc_traccar_position("
-    ":token, :request_id, :unique_id, :traccar_id, :name, :fix_time, :spacing, :seen_every)"
+    "%s, %s, %s, %s, %s, %s, %s, %s)"
 )
 
 
 def route_position(
-    conn: Connection, *, token: str, request_id: str | None, device: DeviceReport,
-    fix: GpsFix,
+    engine: Engine, *, token: str, request_id: str | None, device: DeviceReport, fix: GpsFix,
 ) -> PositionRoute | None:
     """Route a position by its token and register its device, in one statement (None: no
     tenant has this token).
 
-    Run it on an autocommit connection: the function is its own transaction (migration 0011).
+    The function is its own transaction (autocommit, migration 0011), read-only for most
+    positions; it runs on the pool's driver connection directly, since the ORM and SQLAlchemy's
+    statement machinery would cost as much Python time as the rest of the request.
     """
-    row = conn.execute(_POSITION, {
-        "token": token_sha256(token), "request_id": request_id or "",
-        "unique_id": device.unique_id, "traccar_id": device.traccar_id, "name": device.name,
-        "fix_time": fix.fix_time, "spacing": maintenance_service.GPS_READING_SPACING,
-        "seen_every": SEEN_EVERY,
-    }).one()
-    if row.tenant_id is None:
+    pooled = engine.raw_connection()
+    try:
+        driver = pooled.driver_connection
+        assert driver is not None
+        driver.autocommit = True
+        try:
+            row = driver.execute(_POSITION, (
+                token_sha256(token), request_id or "", device.unique_id, device.traccar_id,
+                device.name, fix.fix_time, maintenance_service.GPS_READING_SPACING,
+                SEEN_EVERY)).fetchone()
+        finally:
+            driver.autocommit = False
+    finally:
+        pooled.close()
+    if row is None or row[0] is None:
         return None
-    return PositionRoute(row.tenant_id, row.device_id, row.vehicle_id, bool(row.reading_due))
+    return PositionRoute(row[0], row[1], row[2], bool(row[3]))
 
 
 def tenant_for_token(session: Session, token: str) -> uuid.UUID | None:
@@ -199,25 +208,33 @@ def vehicle_for_device(
 
 
 def register_device(session: Session, tenant_id: uuid.UUID, device: DeviceReport) -> uuid.UUID:
-    """The device's row (created on first sight; name and Traccar id kept current)."""
-    d = GpsDevice.__table__.c
-    stmt = insert(GpsDevice).values(
-        tenant_id=tenant_id, id=uuid.uuid4(), unique_id=device.unique_id,
-        traccar_id=device.traccar_id, name=device.name)
-    traccar_id = func.coalesce(stmt.excluded.traccar_id, d.traccar_id)
-    name = func.coalesce(stmt.excluded.name, d.name)
-    upsert = stmt.on_conflict_do_update(
-        index_elements=["tenant_id", "unique_id"],
-        set_={"last_seen_at": func.now(), "traccar_id": traccar_id, "name": name},
-        where=or_(d.last_seen_at < func.now() - SEEN_EVERY,
-                  d.traccar_id.is_distinct_from(traccar_id), d.name.is_distinct_from(name)),
-    ).returning(d.id)
-    found: uuid.UUID | None = session.scalar(upsert)
-    if found is None:
-        found = session.scalar(select(GpsDevice.id).where(
-            GpsDevice.tenant_id == tenant_id, GpsDevice.unique_id == device.unique_id))
-    assert found is not None
-    return found
+    """The device's row: created on first sight; name, Traccar id and ``last_seen_at`` kept
+    current, written only when they changed or every :data:`SEEN_EVERY` (read first: a
+    redelivered event then writes nothing here)."""
+    d = GpsDevice
+    row = session.execute(select(
+        d.id, d.traccar_id, d.name, d.last_seen_at < func.now() - SEEN_EVERY,
+    ).where(d.tenant_id == tenant_id, d.unique_id == device.unique_id)).one_or_none()
+    if row is None:
+        found: uuid.UUID | None = session.scalar(
+            insert(GpsDevice).values(
+                tenant_id=tenant_id, id=uuid.uuid4(), unique_id=device.unique_id,
+                traccar_id=device.traccar_id, name=device.name)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "unique_id"])
+            .returning(GpsDevice.id))
+        if found is None:  # a concurrent forward registered it first
+            found = session.scalar(select(d.id).where(
+                d.tenant_id == tenant_id, d.unique_id == device.unique_id))
+        assert found is not None
+        return found
+    device_id, traccar_id, name, stale = row
+    new_traccar_id = device.traccar_id if device.traccar_id is not None else traccar_id
+    new_name = device.name if device.name is not None else name
+    if stale or (new_traccar_id, new_name) != (traccar_id, name):
+        session.execute(update(GpsDevice).where(d.tenant_id == tenant_id, d.id == device_id)
+                        .values(last_seen_at=func.now(), traccar_id=new_traccar_id,
+                                name=new_name))
+    return device_id
 
 
 def _record_status(session: Session, tenant_id: uuid.UUID, device_id: uuid.UUID,

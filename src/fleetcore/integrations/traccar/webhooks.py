@@ -6,22 +6,28 @@ writes nothing. A body that is not a Traccar forward is a 400. Everything else i
 with 200 — duplicates, unknown event types, devices no vehicle names yet — because Traccar
 counts any other answer as a failure (and event forwarding never retries). Effects are
 idempotent (``fleet/gps_service.py``), so redeliveries and reordering change nothing twice.
+
+Both are served by :class:`ForwardingLane` ahead of the API's middleware stack (decision 0005);
+the routes below declare them for ``/openapi.json`` and serve them if the lane is not installed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+import uuid
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fleetcore.core.db import ActorType, DbContext, bind_context
-from fleetcore.core.errors import Problem, Unauthorized
+from fleetcore.core.errors import Problem, Unauthorized, problem_response
 from fleetcore.fleet import gps_service
 from fleetcore.integrations.traccar import mapping
 
@@ -75,9 +81,8 @@ def _take_position(
 ) -> str | None:
     # The common case is one autocommit statement (fc_traccar_position, migration 0011); only a
     # fix due as an odometer reading opens a transaction of its own.
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        route = gps_service.route_position(conn, token=token, request_id=request_id,
-                                           device=device, fix=fix)
+    route = gps_service.route_position(engine, token=token, request_id=request_id,
+                                       device=device, fix=fix)
     if route is None:
         return None
     if route.vehicle_id is None:
@@ -95,9 +100,10 @@ def _take_position(
     return "accepted"
 
 
-@router.post("/webhooks/traccar/positions",
-             summary="Traccar position forwarding (forward.type=json, Bearer token)")
-async def receive_traccar_position(request: Request) -> JSONResponse:
+POSITIONS_PATH = "/webhooks/traccar/positions"
+
+
+async def _position_response(request: Request) -> JSONResponse:
     token = _bearer(request)
     sessions: sessionmaker[Session] = request.app.state.sessions
     try:
@@ -110,6 +116,48 @@ async def receive_traccar_position(request: Request) -> JSONResponse:
     if outcome is None:
         raise _unknown_token()
     return JSONResponse({"status": outcome})
+
+
+@router.post(POSITIONS_PATH,
+             summary="Traccar position forwarding (forward.type=json, Bearer token)")
+async def receive_traccar_position(request: Request) -> JSONResponse:
+    return await _position_response(request)
+
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class ForwardingLane:
+    """Serves Traccar's forwards (``POST /webhooks/traccar/positions`` and ``…/events``) ahead
+    of the API's middleware stack.
+
+    Forwards are nearly all of the traffic a fleet sends and need none of what that stack does
+    for the API (route matching over every route, metrics per route template, log context):
+    going around it is most of what separates the receiver from a bare endpoint (decision
+    0005). The routes stay declared for the OpenAPI document. It keeps the API's contract:
+    ``X-Request-Id`` echoed (or made), problems rendered as ``application/problem+json``,
+    unexpected errors left to the server-error middleware (500, Sentry). Installed outermost
+    (``app.add_middleware`` after every other middleware).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lane = _LANES.get(scope["path"]) if scope["type"] == "http" else None
+        if lane is None or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        incoming = request.headers.get("x-request-id", "")
+        request.state.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        response: Response
+        try:
+            response = await lane(request)
+        except Problem as problem:
+            response = problem_response(problem, request)
+        response.headers["X-Request-Id"] = request.state.request_id
+        await response(scope, receive, send)
 
 
 def _take_event(
@@ -127,9 +175,10 @@ def _take_event(
                                         event=event, fix=fix)
 
 
-@router.post("/webhooks/traccar/events",
-             summary="Traccar event forwarding (event.forward.url, Bearer token)")
-async def receive_traccar_event(request: Request) -> JSONResponse:
+EVENTS_PATH = "/webhooks/traccar/events"
+
+
+async def _event_response(request: Request) -> JSONResponse:
     token = _bearer(request)
     sessions: sessionmaker[Session] = request.app.state.sessions
     try:
@@ -140,3 +189,11 @@ async def receive_traccar_event(request: Request) -> JSONResponse:
     if outcome is None:
         raise _unknown_token()
     return JSONResponse({"status": outcome})
+
+
+@router.post(EVENTS_PATH, summary="Traccar event forwarding (event.forward.url, Bearer token)")
+async def receive_traccar_event(request: Request) -> JSONResponse:
+    return await _event_response(request)
+
+
+_LANES = {POSITIONS_PATH: _position_response, EVENTS_PATH: _event_response}
