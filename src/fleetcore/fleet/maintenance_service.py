@@ -355,6 +355,9 @@ def record_gps_odometer_reading(
     """
     if read_at > datetime.now(UTC) + FUTURE_TOLERANCE:
         return None
+    # Most fixes are not due: say so without taking the lock; decide again under it.
+    if not gps_reading_due(session, tenant_id, vehicle_id, read_at):
+        return None
     _vehicle(session, tenant_id, vehicle_id, lock=True)
     if not gps_reading_due(session, tenant_id, vehicle_id, read_at):
         return None

@@ -87,7 +87,7 @@ def _take_position(
         return None
     if route.vehicle_id is None:
         return "unlinked"
-    if not route.reading_due:
+    if not route.reading_due or (fix.odometer_km is None and fix.total_distance_km is None):
         return "accepted"
     ctx = DbContext.for_tenant(route.tenant_id, actor_type=ActorType.INTEGRATION,
                                request_id=request_id)
