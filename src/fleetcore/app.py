@@ -54,6 +54,8 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         response.headers["X-Request-Id"] = rid
         return response
 
+    _install_traccar_forwarding_lane(app)
+
     @app.get("/healthz", tags=["health"], summary="The process is up")
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
@@ -103,6 +105,8 @@ def _include_routers(app: FastAPI) -> None:
     from fleetcore.integrations.clerk.webhooks import router as clerk_webhooks
     from fleetcore.trips.settlement_api import router as settlements_router
 
+    # First: routes are matched in order, and Traccar forwards every position of every device.
+    _include_gps(app)
     app.include_router(admin_router)
     app.include_router(clerk_webhooks)
     app.include_router(fleet_router)
@@ -113,6 +117,22 @@ def _include_routers(app: FastAPI) -> None:
     _include_console(app)
     _include_trips_and_revenue(app)
     _include_reconciliation_and_performance(app)
+
+
+def _include_gps(app: FastAPI) -> None:
+    """Traccar forwarding receivers; the forwarding token and the devices seen."""
+    from fleetcore.fleet.gps_api import router as gps_router
+    from fleetcore.integrations.traccar.webhooks import router as traccar_webhooks
+
+    app.include_router(gps_router)
+    app.include_router(traccar_webhooks)
+
+
+def _install_traccar_forwarding_lane(app: FastAPI) -> None:
+    """Outermost: Traccar's forwards go around the API's middleware (decision 0005)."""
+    from fleetcore.integrations.traccar.webhooks import ForwardingLane
+
+    app.add_middleware(ForwardingLane)
 
 
 def _include_reconciliation_and_performance(app: FastAPI) -> None:

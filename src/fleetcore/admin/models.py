@@ -151,6 +151,8 @@ class Tenant(Base, GlobalRow, Timestamped, SoftDeletable, Versioned, WithMetadat
     status: Mapped[str] = mapped_column(server_default=TenantStatus.TRIALING.value)
     clerk_organization_id: Mapped[str | None] = mapped_column(unique=True)
     stripe_customer_id: Mapped[str | None] = mapped_column(unique=True)
+    # SHA-256 of the fleet's Traccar forwarding token (the token is shown once, never stored).
+    traccar_token_sha256: Mapped[str | None] = mapped_column(CHAR(64), unique=True)
     contact_email: Mapped[str | None]
     settings: Mapped[JsonObject]
     trial_ends_at: Mapped[datetime | None]
@@ -161,6 +163,7 @@ class Tenant(Base, GlobalRow, Timestamped, SoftDeletable, Versioned, WithMetadat
         currency_check("default_currency"),
         CheckConstraint("slug ~ '^[a-z0-9]+(-[a-z0-9]+)*$'", name="slug_url_safe"),
         CheckConstraint("vat_rate_pct BETWEEN 0 AND 100", name="vat_rate_pct_range"),
+        sha256_check("traccar_token_sha256"),
     )
 
 

@@ -64,6 +64,8 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("privacy", "A person's data on request: export it all, or erase it once the "
              "retention period allows (docs/privacy.md).", ("manage",)),
     Resource("jobs", "The fleet's background jobs: failures and retries."),
+    Resource("integrations", "Integration credentials: the Traccar forwarding token (write "
+             "issues a new one and revokes the old)."),
     Resource("portal", "The driver portal: own car, shifts, documents, requests, statements."),
     Resource("provider_tenants", "All tenants: provision, suspend, reactivate, cancel.",
              provider_only=True),

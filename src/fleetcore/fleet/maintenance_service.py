@@ -323,6 +323,66 @@ def record_odometer_reading(
     return reading
 
 
+GPS_READING_SPACING = timedelta(minutes=15)
+"""A GPS fix becomes a reading only when the vehicle has no GPS reading this close to it."""
+
+
+def gps_reading_due(
+    session: Session, tenant_id: uuid.UUID, vehicle_id: uuid.UUID, at: datetime
+) -> bool:
+    """No GPS reading of the vehicle lies within :data:`GPS_READING_SPACING` of ``at``."""
+    r = OdometerReading
+    return session.scalar(select(r.id).where(
+        r.tenant_id == tenant_id, r.vehicle_id == vehicle_id,
+        r.source == OdometerSource.GPS.value,
+        r.read_at > at - GPS_READING_SPACING, r.read_at < at + GPS_READING_SPACING,
+    ).limit(1)) is None
+
+
+def record_gps_odometer_reading(
+    session: Session, *, tenant_id: uuid.UUID, vehicle_id: uuid.UUID, odometer_km: Decimal,
+    read_at: datetime,
+) -> OdometerReading | None:
+    """Keep a GPS odometer fix as a reading (None when not due or the car has not moved).
+
+    Forwarded positions are many, duplicated and out of order: a fix is kept only when no GPS
+    reading lies within :data:`GPS_READING_SPACING` of it and the odometer moved since the
+    reading before it. A fix that contradicts its neighbours (below an earlier reading, above a
+    later one — manual, handover, maintenance or platform alike) or that is implausible is
+    kept flagged (``is_anomaly`` with the reason), never refused and never overwriting the
+    other reading: staff confirm it or correct the wrong one. Locks the vehicle row (so two
+    fixes of one car are judged one after the other), flushes, never commits.
+    """
+    if read_at > datetime.now(UTC) + FUTURE_TOLERANCE:
+        return None
+    # Most fixes are not due: say so without taking the lock; decide again under it.
+    if not gps_reading_due(session, tenant_id, vehicle_id, read_at):
+        return None
+    _vehicle(session, tenant_id, vehicle_id, lock=True)
+    if not gps_reading_due(session, tenant_id, vehicle_id, read_at):
+        return None
+    previous = _neighbour(session, tenant_id, vehicle_id, read_at, before=True)
+    following = _neighbour(session, tenant_id, vehicle_id, read_at, before=False)
+    if previous is not None and previous.odometer_km == odometer_km:
+        return None
+    reason: str | None = None
+    if previous is not None and odometer_km < previous.odometer_km:
+        reason = (f"GPS reads {odometer_km} km, below the {previous.source} reading of "
+                  f"{previous.odometer_km} km at {previous.read_at.isoformat()}.")
+    elif following is not None and odometer_km > following.odometer_km:
+        reason = (f"GPS reads {odometer_km} km, above the later {following.source} reading of "
+                  f"{following.odometer_km} km at {following.read_at.isoformat()}.")
+    elif previous is not None:
+        reason = _anomaly_reason(session, tenant_id, vehicle_id, previous, odometer_km, read_at)
+    reading = OdometerReading(
+        tenant_id=tenant_id, vehicle_id=vehicle_id, odometer_km=odometer_km, read_at=read_at,
+        source=OdometerSource.GPS.value, is_anomaly=reason is not None, anomaly_reason=reason,
+    )
+    session.add(reading)
+    _flush(session)
+    return reading
+
+
 def _reading(
     session: Session, tenant_id: uuid.UUID, vehicle_id: uuid.UUID, reading_id: uuid.UUID
 ) -> OdometerReading:

@@ -1,5 +1,5 @@
 """Fleet tables (``flt_``): vehicles, who has them when, what happens to them, what they cost,
-their insurance policies and odometer readings."""
+their insurance policies, odometer readings and the GPS devices that report for them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Numeric,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fleetcore.core.orm import (
@@ -510,6 +519,47 @@ class OdometerReading(Base, TenantOwned, Timestamped, Versioned):
         # A reading is corrected at most once (correct the correction to amend it again), so
         # the effective value of every reading is unambiguous.
         UniqueConstraint("tenant_id", "corrects_reading_id"),
+    )
+
+
+class GpsDevice(Base, TenantOwned, Timestamped):
+    """A Traccar device that forwarded to this tenant: linked to the vehicle whose
+    ``traccar_device_id`` names its ``uniqueId`` (or numeric id), else listed for linking.
+
+    Written by the forwarding receivers only (``fleet/gps_service.py``); ``last_seen_at`` moves
+    at most every few minutes, so telemetry does not rewrite (and audit) the row per position.
+    """
+
+    __tablename__ = "flt_gps_devices"
+
+    # Traccar's ``uniqueId`` (usually the IMEI): stable across Traccar servers.
+    unique_id: Mapped[str]
+    # Traccar's numeric ``deviceId`` on the tenant's server (changes if re-created there).
+    traccar_id: Mapped[int | None] = mapped_column(BigInteger)
+    name: Mapped[str | None]
+    # The last status event (``online``, ``offline``, ``unknown``, ``inactive``) and its time.
+    status: Mapped[str | None]
+    status_at: Mapped[datetime | None]
+    first_seen_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_seen_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # Calibration of Traccar's ``totalDistance`` (GPS distance since the device was added) to
+    # the vehicle's odometer: ``km = calibration_km + (totalDistance - calibration_total_km)``,
+    # taken from the vehicle's trusted odometer when the device first reported for it.
+    calibrated_vehicle_id: Mapped[uuid.UUID | None]
+    calibration_km: Mapped[OdometerKm | None]
+    calibration_total_km: Mapped[OdometerKm | None]
+
+    __table_args__ = (
+        tenant_fk("calibrated_vehicle_id", "flt_vehicles"),
+        UniqueConstraint("tenant_id", "unique_id"),
+        CheckConstraint("length(btrim(unique_id)) > 0", name="unique_id_not_blank"),
+        CheckConstraint(
+            "(calibrated_vehicle_id IS NULL) = (calibration_km IS NULL)"
+            " AND (calibration_km IS NULL) = (calibration_total_km IS NULL)",
+            name="calibration_complete",
+        ),
+        *non_negative("calibration_km", "calibration_total_km"),
+        Index("ix_flt_gps_devices_traccar_id", "tenant_id", "traccar_id"),
     )
 
 

@@ -1,0 +1,1 @@
+"""Traccar: receivers of its position and event forwarding (``docs/gps.md``)."""

@@ -1,0 +1,441 @@
+"""Traccar forwarding: the token, device mapping, odometer from GPS and vehicle events.
+
+Payloads are replayed in the shapes Traccar forwards (reference: integrations.md §4):
+``{"position", "device"}`` for ``forward.type=json`` and ``{"event", "position"?, "device",
+"geofence"?, "maintenance"?}`` for ``event.forward.url`` — with duplicates, reordering, unknown
+types, status events without a position and nulls inside the models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from fleet_support import Fleet
+
+T0 = (datetime.now(UTC) - timedelta(days=2)).replace(hour=8, minute=0, second=0, microsecond=0)
+"""The morning of the replayed day (in the past: readings may not be in the future)."""
+
+
+def _iso(at: datetime) -> str:
+    # Traccar's Jackson format: milliseconds and a +00:00 offset.
+    return at.strftime("%Y-%m-%dT%H:%M:%S.000+00:00")
+
+
+def _device(unique_id: str = "123456", traccar_id: int = 3, **extra: Any) -> dict[str, Any]:
+    return {"id": traccar_id, "name": "B-FC 101", "uniqueId": unique_id, "status": "online",
+            "lastUpdate": None, "positionId": 0, "groupId": 0, "phone": None, "model": None,
+            "contact": None, "category": None, "disabled": False, "calendarId": 0,
+            "expirationTime": None, "attributes": {}, **extra}
+
+
+def _position(at: datetime, *, position_id: int = 901, traccar_id: int = 3,
+              attributes: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    return {"id": position_id, "deviceId": traccar_id, "protocol": "osmand",
+            "serverTime": _iso(at + timedelta(seconds=1)), "deviceTime": _iso(at),
+            "fixTime": _iso(at), "outdated": False, "valid": True, "latitude": 52.52,
+            "longitude": 13.40, "altitude": 34.0, "speed": 0.0, "course": 0.0, "address": None,
+            "accuracy": 0.0, "network": None, "geofenceIds": None,
+            "attributes": attributes if attributes is not None else {}, **extra}
+
+
+def _event(event_id: int | None, kind: str, at: datetime, *, position: dict[str, Any] | None = None,
+           device: dict[str, Any] | None = None, attributes: dict[str, Any] | None = None,
+           **parts: Any) -> dict[str, Any]:
+    event = {"id": event_id, "attributes": attributes, "deviceId": 3, "type": kind,
+             "eventTime": _iso(at), "positionId": position["id"] if position else 0,
+             "geofenceId": parts.pop("geofence_id", 0), "maintenanceId": 0}
+    body: dict[str, Any] = {"event": event, "device": device or _device()}
+    if position is not None:
+        body["position"] = position
+    body.update(parts)
+    return body
+
+
+class Traccar:
+    """A tenant's Traccar server as seen from Fleetcore: it posts with the tenant's token."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        response = fleet.client.post("/v1/integrations/traccar/token", headers=fleet.headers())
+        assert response.status_code == 201, response.text
+        self.token = response.json()["token"]
+
+    def post(self, kind: str, body: Any, token: str | None = None) -> Any:
+        headers = {"Authorization": f"Bearer {token or self.token}"}
+        if isinstance(body, bytes):
+            return self.fleet.client.post(f"/webhooks/traccar/{kind}", content=body,
+                                          headers=headers)
+        return self.fleet.client.post(f"/webhooks/traccar/{kind}", json=body, headers=headers)
+
+    def event(self, body: dict[str, Any]) -> str:
+        response = self.post("events", body)
+        assert response.status_code == 200, response.text
+        return str(response.json()["status"])
+
+    def position(self, body: dict[str, Any]) -> str:
+        response = self.post("positions", body)
+        assert response.status_code == 200, response.text
+        return str(response.json()["status"])
+
+
+def _events(fleet: Fleet, vehicle_id: str) -> list[Any]:
+    return fleet.sql(
+        "SELECT event_type, severity, occurred_at, driver_id, odometer_km, description,"
+        " external_event_id, metadata FROM flt_vehicle_events"
+        " WHERE vehicle_id = :v AND source = 'traccar' ORDER BY occurred_at, external_event_id",
+        v=vehicle_id)
+
+
+def _readings(fleet: Fleet, vehicle_id: str) -> list[tuple[Any, ...]]:
+    rows = fleet.sql(
+        "SELECT read_at, odometer_km, source, is_anomaly, anomaly_reason"
+        " FROM flt_odometer_readings WHERE vehicle_id = :v ORDER BY read_at, source",
+        v=vehicle_id)
+    return [tuple(r) for r in rows]
+
+
+def _assign(fleet: Fleet, vehicle_id: str, driver_id: uuid.UUID, starts: datetime,
+            ends: datetime | None) -> None:
+    fleet.insert("flt_vehicle_assignments", vehicle_id=uuid.UUID(vehicle_id), driver_id=driver_id,
+                 starts_at=starts, ends_at=ends, assignment_type="temporary",
+                 status="ended" if ends else "active")
+
+
+def _reading(fleet: Fleet, vehicle_id: str, km: str, at: datetime, source: str = "manual") -> None:
+    fleet.insert("flt_odometer_readings", vehicle_id=uuid.UUID(vehicle_id), read_at=at,
+                 odometer_km=Decimal(km), source=source)
+
+
+# --- the token ---------------------------------------------------------------------------------
+
+
+def test_token_is_shown_once_stored_hashed_and_rotation_revokes_the_old_one(
+    api_fleet: Fleet, read_system: Any,
+) -> None:
+    fleet = api_fleet
+    assert fleet.client.get("/v1/integrations/traccar",
+                            headers=fleet.headers()).json() == {"token_created_at": None}
+    first = Traccar(fleet)
+    stored = read_system("SELECT t::text AS everything, traccar_token_sha256 FROM adm_tenants t"
+                         " WHERE id = :t", t=fleet.world.id)
+    assert first.token not in stored[0].everything
+    assert stored[0].traccar_token_sha256 == hashlib.sha256(first.token.encode()).hexdigest()
+    status = fleet.client.get("/v1/integrations/traccar", headers=fleet.headers()).json()
+    assert status["token_created_at"] is not None
+    assert "token" not in status
+    audit = read_system("SELECT changes::text FROM adm_audit_logs WHERE tenant_id = :t"
+                        " AND entity_type = 'adm_tenants'", t=fleet.world.id)
+    assert audit
+    assert all(first.token not in row[0] for row in audit)
+    assert all(stored[0].traccar_token_sha256 not in row[0] for row in audit)
+
+    assert first.position({"position": _position(T0), "device": _device()}) == "unlinked"
+    second = Traccar(fleet)
+    assert second.token != first.token
+    refused = first.post("positions", {"position": _position(T0), "device": _device()})
+    assert refused.status_code == 401
+    assert second.position({"position": _position(T0), "device": _device()}) == "unlinked"
+
+
+def test_the_token_endpoint_needs_integrations_write(api_fleet: Fleet) -> None:
+    client = api_fleet.client
+    assert client.post("/v1/integrations/traccar/token").status_code == 401
+    for role in ("fleet_manager", "dispatcher", "viewer", "finance", "driver"):
+        response = client.post("/v1/integrations/traccar/token",
+                               headers=api_fleet.headers(role))
+        assert response.status_code == 403, role
+    assert client.post("/v1/integrations/traccar/token",
+                       headers=api_fleet.headers("admin")).status_code == 201
+
+
+def test_missing_or_wrong_token_is_a_401_problem_and_writes_nothing(
+    api_fleet: Fleet, other_api_fleet: Fleet,
+) -> None:
+    traccar = Traccar(api_fleet)
+    body = {"position": _position(T0), "device": _device("777")}
+    event = _event(5, "ignitionOn", T0, device=_device("777"))
+    client = api_fleet.client
+    for kind, payload in (("positions", body), ("events", event)):
+        missing = client.post(f"/webhooks/traccar/{kind}", json=payload)
+        assert missing.status_code == 401
+        assert missing.headers["content-type"].startswith("application/problem+json")
+        basic = client.post(f"/webhooks/traccar/{kind}", json=payload,
+                            headers={"Authorization": "Basic dXNlcjpwdw=="})
+        assert basic.status_code == 401
+        wrong = traccar.post(kind, payload, token="fct_" + "x" * 43)
+        assert wrong.status_code == 401
+        assert wrong.json()["type"].endswith("unauthorized")
+        assert wrong.json()["instance"] == f"/webhooks/traccar/{kind}"
+        assert wrong.headers["www-authenticate"] == "Bearer"
+        assert len(wrong.headers["x-request-id"]) == 32
+        echoed = client.post(f"/webhooks/traccar/{kind}", json=payload,
+                             headers={"X-Request-Id": "trace-1"})
+        assert echoed.headers["x-request-id"] == "trace-1"
+        # A malformed body from a stranger says no more than 401.
+        assert traccar.post(kind, b"{not json", token="fct_nope").status_code == 401
+        assert traccar.post(kind, b"{not json").status_code == 400
+        assert traccar.post(kind, {"hello": "world"}).status_code == 400
+    for fleet in (api_fleet, other_api_fleet):
+        assert fleet.sql("SELECT count(*) FROM flt_gps_devices")[0][0] == 0
+
+
+def test_another_tenants_token_never_writes_into_this_tenant(
+    api_fleet: Fleet, other_api_fleet: Fleet,
+) -> None:
+    mine = api_fleet.vehicle(traccar_device_id="123456")
+    _reading(api_fleet, mine["id"], "1000.0", T0 - timedelta(days=1))
+    theirs = Traccar(other_api_fleet)
+    assert theirs.event(_event(77, "ignitionOn", T0, position=_position(
+        T0, attributes={"odometer": 2_000_000.0}))) == "unlinked"
+    assert theirs.position({"position": _position(T0 + timedelta(hours=1), attributes={
+        "odometer": 2_100_000.0}), "device": _device()}) == "unlinked"
+    assert _events(api_fleet, mine["id"]) == []
+    assert [r[2] for r in _readings(api_fleet, mine["id"])] == ["manual"]
+    assert api_fleet.sql("SELECT count(*) FROM flt_gps_devices")[0][0] == 0
+    listed = other_api_fleet.client.get("/v1/gps-devices?linked=false",
+                                        headers=other_api_fleet.headers()).json()["items"]
+    assert [(d["unique_id"], d["vehicle_id"]) for d in listed] == [("123456", None)]
+    assert api_fleet.client.get("/v1/gps-devices",
+                                headers=api_fleet.headers()).json()["items"] == []
+
+
+# --- device mapping ----------------------------------------------------------------------------
+
+
+def test_devices_map_by_unique_id_or_numeric_id_and_unknown_ones_are_listed(
+    api_fleet: Fleet,
+) -> None:
+    fleet = api_fleet
+    traccar = Traccar(fleet)
+    by_imei = fleet.vehicle(traccar_device_id="359881234567890")
+    by_number = fleet.vehicle(traccar_device_id="42")
+    imei = _device("359881234567890", 7)
+    numbered = _device("SIM-42", 42)
+    stranger = _device("999", 9)
+    assert traccar.event(_event(1, "ignitionOn", T0, device=imei)) == "stored"
+    assert traccar.event(_event(2, "ignitionOn", T0, device=numbered)) == "stored"
+    assert traccar.event(_event(3, "ignitionOn", T0, device=stranger)) == "unlinked"
+    assert [e.external_event_id for e in _events(fleet, by_imei["id"])] == ["1"]
+    assert [e.external_event_id for e in _events(fleet, by_number["id"])] == ["2"]
+
+    headers = fleet.headers("viewer")
+    to_link = fleet.client.get("/v1/gps-devices?linked=false", headers=headers).json()["items"]
+    assert [(d["unique_id"], d["traccar_id"]) for d in to_link] == [("999", 9)]
+    linked = fleet.client.get("/v1/gps-devices?linked=true", headers=headers).json()["items"]
+    assert sorted((d["unique_id"], d["vehicle_id"]) for d in linked) == sorted(
+        [("359881234567890", by_imei["id"]), ("SIM-42", by_number["id"])])
+
+    # Linking is setting the vehicle's traccar_device_id: the next delivery lands.
+    third = fleet.vehicle(traccar_device_id="999")
+    assert traccar.event(_event(4, "ignitionOff", T0 + timedelta(hours=1),
+                                device=stranger)) == "stored"
+    assert [e.description for e in _events(fleet, third["id"])] == ["Ignition off"]
+    assert fleet.client.get("/v1/gps-devices?linked=false",
+                            headers=headers).json()["items"] == []
+
+
+# --- vehicle events ----------------------------------------------------------------------------
+
+
+def test_events_are_stored_once_on_the_right_vehicle_with_the_driver_of_that_minute(
+    api_fleet: Fleet,
+) -> None:
+    fleet = api_fleet
+    traccar = Traccar(fleet)
+    car = fleet.vehicle(traccar_device_id="123456")
+    _reading(fleet, car["id"], "125000.0", T0 - timedelta(days=1))
+    ana, ben = fleet.driver(first_name="Ana"), fleet.driver(first_name="Ben")
+    handover = T0 + timedelta(hours=2)
+    _assign(fleet, car["id"], ana, T0 - timedelta(days=1), handover)
+    _assign(fleet, car["id"], ben, handover, None)
+
+    ignition = _event(77, "ignitionOn", T0 + timedelta(seconds=5), position=_position(
+        T0 + timedelta(seconds=4), attributes={"ignition": True, "odometer": 125_010_000.0,
+                                               "totalDistance": 98765.4}))
+    overspeed = _event(78, "deviceOverspeed", T0 + timedelta(hours=1),
+                       attributes={"speed": 49.68, "speedLimit": 27.0},
+                       position=_position(T0 + timedelta(hours=1), position_id=950,
+                                          attributes={"odometer": 125_060_000.0}))
+    # One minute before the handover is Ana's; the minute of the handover is Ben's.
+    geofence = _event(79, "geofenceEnter", handover - timedelta(minutes=1), geofence_id=4,
+                      geofence={"id": 4, "name": "Depot", "area": None, "attributes": None})
+    geofence_exit = _event(80, "geofenceExit", handover, geofence_id=4, geofence=None)
+    alarm = _event(81, "alarm", handover + timedelta(hours=1), attributes={"alarm": "sos"},
+                   position=_position(handover + timedelta(hours=1), position_id=990,
+                                      attributes=None))
+    maintenance = _event(82, "maintenance", handover + timedelta(hours=2),
+                         maintenance={"id": 2, "name": "Oil change", "type": "totalDistance",
+                                      "start": 0.0, "period": 15000000.0, "attributes": {}})
+    crossed = _event(83, "geofenceCrossed", handover + timedelta(hours=3))
+    offline = _event(84, "deviceOffline", handover + timedelta(hours=4))
+    online_late = _event(85, "deviceOnline", handover + timedelta(hours=3, minutes=30))
+
+    # Reordered, with every delivery but the unknown type sent twice.
+    outcomes = [traccar.event(body) for body in (
+        maintenance, overspeed, offline, alarm, ignition, geofence_exit, overspeed, crossed,
+        geofence, online_late, ignition, alarm, maintenance, geofence, geofence_exit, offline,
+        online_late)]
+    assert outcomes == ["stored", "stored", "status", "stored", "stored", "stored", "duplicate",
+                        "ignored", "stored", "status", "duplicate", "duplicate", "duplicate",
+                        "duplicate", "duplicate", "status", "status"]
+
+    rows = _events(fleet, car["id"])
+    facts = [(r.event_type, r.severity, r.occurred_at, r.driver_id, r.odometer_km,
+              r.description, r.external_event_id) for r in rows]
+    assert facts == [
+        ("other", "info", T0 + timedelta(seconds=5), ana, Decimal("125010.0"), "Ignition on",
+         "77"),
+        ("overspeed", "high", T0 + timedelta(hours=1), ana, Decimal("125060.0"),
+         "Overspeed: 92 km/h where the limit is 50 km/h", "78"),
+        ("geofence", "info", handover - timedelta(minutes=1), ana, None,
+         "Entered geofence Depot", "79"),
+        ("geofence", "info", handover, ben, None, "Left geofence #4", "80"),
+        ("other", "critical", handover + timedelta(hours=1), ben, None, "Alarm: sos", "81"),
+        ("maintenance", "medium", handover + timedelta(hours=2), ben, None,
+         "Maintenance due: Oil change", "82"),
+    ]
+    assert rows[1].metadata["traccar"] == {"type": "deviceOverspeed", "event_id": 78,
+                                           "position_id": 950, "speed_kmh": "92",
+                                           "speed_limit_kmh": "50"}
+    device = fleet.sql("SELECT status, status_at FROM flt_gps_devices WHERE unique_id = '123456'")
+    assert tuple(device[0]) == ("offline", handover + timedelta(hours=4))
+    # The events' positions fed the odometer like forwarded positions do.
+    assert [r[:4] for r in _readings(fleet, car["id"])] == [
+        (T0 - timedelta(days=1), Decimal("125000.0"), "manual", False),
+        (T0 + timedelta(seconds=4), Decimal("125010.0"), "gps", False),
+        (T0 + timedelta(hours=1), Decimal("125060.0"), "gps", False),
+    ]
+
+
+def test_events_without_an_id_or_with_nulls_everywhere_are_kept_once(api_fleet: Fleet) -> None:
+    fleet = api_fleet
+    traccar = Traccar(fleet)
+    car = fleet.vehicle(traccar_device_id="123456")
+    bare = {"event": {"id": None, "attributes": None, "deviceId": 3, "type": "alarm",
+                      "eventTime": _iso(T0), "positionId": None, "geofenceId": None,
+                      "maintenanceId": None},
+            "device": _device(attributes=None, name=None),
+            "position": None, "geofence": None, "maintenance": None}
+    assert traccar.event(bare) == "stored"
+    assert traccar.event(bare) == "duplicate"
+    no_type = {"event": {"id": 12, "type": None}, "device": {"uniqueId": "123456"}}
+    assert traccar.event(no_type) == "ignored"
+    rows = _events(fleet, car["id"])
+    assert [(r.event_type, r.severity, r.description, r.driver_id) for r in rows] == [
+        ("other", "medium", "Alarm: unspecified", None)]
+    assert rows[0].external_event_id == f"alarm:123456:{T0.isoformat()}"
+
+
+# --- odometer ----------------------------------------------------------------------------------
+
+
+def test_positions_feed_the_odometer_once_spaced_and_flag_what_disagrees(
+    api_fleet: Fleet,
+) -> None:
+    fleet = api_fleet
+    traccar = Traccar(fleet)
+    car = fleet.vehicle(traccar_device_id="123456")
+    _reading(fleet, car["id"], "120000.0", T0 - timedelta(days=1))
+    schedule = fleet.client.post("/v1/maintenance-schedules", headers=fleet.headers(), json={
+        "vehicle_id": car["id"], "maintenance_type": "oil_change", "interval_km": 15000,
+        "last_done_km": "105060.0", "reminder_lead_km": 500})
+    assert schedule.status_code == 201, schedule.text
+    assert (schedule.json()["current_odometer_km"], schedule.json()["due_status"]) == (
+        "120000.0", "due_soon")
+
+    def due() -> tuple[str, str]:
+        got = fleet.client.get(f"/v1/maintenance-schedules/{schedule.json()['id']}",
+                               headers=fleet.headers()).json()
+        return got["current_odometer_km"], got["due_status"]
+
+    def fix(minutes: int, metres: float | None, position_id: int) -> dict[str, Any]:
+        attributes = {"odometer": metres} if metres is not None else {"odometer": None}
+        return {"position": _position(T0 + timedelta(minutes=minutes), position_id=position_id,
+                                      attributes=attributes), "device": _device()}
+
+    first = [
+        fix(0, 120_050_000.0, 1),     # kept
+        fix(0, 120_050_000.0, 1),     # duplicate
+        fix(40, 120_090_000.0, 3),    # kept (arrives before the 20-minute fix)
+        fix(20, 120_070_000.0, 2),    # kept late, between its neighbours
+        fix(5, 120_055_000.0, 4),     # within 15 minutes of a GPS reading: not kept
+        fix(60, None, 5),             # null odometer: nothing to keep
+        fix(80, 120_090_000.0, 6),    # the car has not moved: not kept
+    ]
+    assert {traccar.position(body) for body in first} == {"accepted"}
+    # GPS readings move maintenance due.
+    assert due() == ("120090.0", "overdue")
+
+    _reading(fleet, car["id"], "120300.0", T0 + timedelta(hours=6))
+    later = [
+        fix(120, 120_400_000.0, 7),   # above the later manual reading: flagged
+        fix(7 * 60, 120_250_000.0, 8),  # below the manual reading before it: flagged
+        fix(8 * 60, 125_000_000.0, 9),  # 4,700 km in 2 h: flagged
+    ]
+    assert {traccar.position(body) for body in later} == {"accepted"}
+    readings = _readings(fleet, car["id"])
+    assert [r[:4] for r in readings] == [
+        (T0 - timedelta(days=1), Decimal("120000.0"), "manual", False),
+        (T0, Decimal("120050.0"), "gps", False),
+        (T0 + timedelta(minutes=20), Decimal("120070.0"), "gps", False),
+        (T0 + timedelta(minutes=40), Decimal("120090.0"), "gps", False),
+        (T0 + timedelta(minutes=120), Decimal("120400.0"), "gps", True),
+        (T0 + timedelta(hours=6), Decimal("120300.0"), "manual", False),
+        (T0 + timedelta(hours=7), Decimal("120250.0"), "gps", True),
+        (T0 + timedelta(hours=8), Decimal("125000.0"), "gps", True),
+    ]
+    manual = (T0 + timedelta(hours=6)).isoformat()
+    assert readings[4][4] == (f"GPS reads 120400.0 km, above the later manual reading of "
+                              f"120300.0 km at {manual}.")
+    assert readings[6][4] == (f"GPS reads 120250.0 km, below the manual reading of 120300.0 km "
+                              f"at {manual}.")
+    assert readings[7][4].startswith("4700.0 km in 2.0 h since the reading of ")
+    # Flagged readings stay out of the current odometer (the manual one is not overwritten).
+    assert due() == ("120300.0", "overdue")
+
+
+def test_total_distance_is_calibrated_to_the_vehicles_odometer(api_fleet: Fleet) -> None:
+    fleet = api_fleet
+    traccar = Traccar(fleet)
+    car = fleet.vehicle(traccar_device_id="123456")
+    bare = fleet.vehicle(traccar_device_id="654321")
+
+    def fix(minutes: int, metres: float, unique_id: str = "123456") -> dict[str, Any]:
+        return {"position": _position(T0 + timedelta(minutes=minutes),
+                                      attributes={"totalDistance": metres, "distance": 12.5}),
+                "device": _device(unique_id)}
+
+    # Without any reading there is nothing to calibrate against: nothing kept.
+    traccar.position(fix(0, 5000.0, "654321"))
+    assert _readings(fleet, bare["id"]) == []
+
+    _reading(fleet, car["id"], "50000.0", T0 - timedelta(hours=1))
+    for body in (fix(0, 98765.4), fix(30, 148765.4), fix(60, 160265.4), fix(30, 148765.4)):
+        traccar.position(body)
+    assert [r[:4] for r in _readings(fleet, car["id"])] == [
+        (T0 - timedelta(hours=1), Decimal("50000.0"), "manual", False),
+        (T0 + timedelta(minutes=30), Decimal("50050.0"), "gps", False),
+        (T0 + timedelta(minutes=60), Decimal("50061.5"), "gps", False),
+    ]
+    calibration = fleet.sql("SELECT calibrated_vehicle_id, calibration_km, calibration_total_km"
+                            " FROM flt_gps_devices WHERE unique_id = '123456'")
+    assert tuple(calibration[0]) == (uuid.UUID(car["id"]), Decimal("50000.0"), Decimal("98.8"))
+
+
+def test_positions_of_an_unknown_device_register_it_and_keep_nothing_else(
+    api_fleet: Fleet, client: TestClient,
+) -> None:
+    traccar = Traccar(api_fleet)
+    body = {"position": _position(T0, attributes={"odometer": 1000.0}),
+            "device": _device("unknown-1", 11)}
+    assert traccar.position(body) == "unlinked"
+    assert traccar.position(body) == "unlinked"
+    rows = api_fleet.sql("SELECT unique_id, traccar_id, name FROM flt_gps_devices")
+    assert [tuple(r) for r in rows] == [("unknown-1", 11, "B-FC 101")]
+    assert api_fleet.sql("SELECT count(*) FROM flt_odometer_readings")[0][0] == 0
