@@ -11,7 +11,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.pool import NullPool
 
 from fleetcore.core.db import normalise_url
 
@@ -39,7 +40,19 @@ def alembic_config(url: str, *, app_role: str = "fleetcore_app") -> Config:
 
 
 def upgrade_to_head(url: str, *, app_role: str = "fleetcore_app") -> None:
-    """Apply every pending migration as the owner role."""
+    """Apply every pending migration as the owner role.
+
+    A database already at the head is left alone after reading one row: running Alembic's
+    environment would import every model and open a migration context for nothing, which is
+    most of a warm start's database step.
+    """
+    engine = create_engine(normalise_url(url), poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            if read_revision(conn) == head_revision():
+                return
+    finally:
+        engine.dispose()
     command.upgrade(alembic_config(url, app_role=app_role), "head")
 
 
