@@ -8,7 +8,9 @@ types, status events without a position and nulls inside the models.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -229,6 +231,12 @@ def test_devices_map_by_unique_id_or_numeric_id_and_unknown_ones_are_listed(
     assert [(d["unique_id"], d["traccar_id"]) for d in to_link] == [("999", 9)]
     linked = fleet.client.get("/v1/gps-devices?linked=true", headers=headers).json()["items"]
     assert sorted((d["unique_id"], d["vehicle_id"]) for d in linked) == sorted(
+        [("359881234567890", by_imei["id"]), ("SIM-42", by_number["id"])])
+    # The export has the same devices and vehicles, with the same filter.
+    exported = fleet.client.get("/v1/gps-devices/export.csv?linked=true", headers=headers)
+    assert exported.status_code == 200, exported.text
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert sorted((r["unique_id"], r["vehicle_id"]) for r in rows) == sorted(
         [("359881234567890", by_imei["id"]), ("SIM-42", by_number["id"])])
 
     # Linking is setting the vehicle's traccar_device_id: the next delivery lands.

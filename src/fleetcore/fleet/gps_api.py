@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Query, status
+from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRouter
 
 from fleetcore.core.deps import DbSession
+from fleetcore.core.export import CsvColumn, csv_response, csv_responses
 from fleetcore.core.pagination import Page, Pagination
 from fleetcore.fleet import gps_service as service
 from fleetcore.fleet.gps_schemas import GpsDeviceOut, TraccarIntegrationOut, TraccarTokenOut
@@ -29,6 +31,31 @@ def issue_traccar_token(actor: IntegrationsWrite, session: DbSession) -> Traccar
             summary="Whether the fleet has a Traccar forwarding token")
 def get_traccar_integration(actor: IntegrationsRead, session: DbSession) -> TraccarIntegrationOut:
     return TraccarIntegrationOut(token_created_at=service.traccar_token_created_at(session, actor))
+
+
+_DEVICE_CSV = [
+    CsvColumn("id", lambda r: r[0].id),
+    CsvColumn("unique_id", lambda r: r[0].unique_id),
+    CsvColumn("traccar_id", lambda r: r[0].traccar_id),
+    CsvColumn("name", lambda r: r[0].name),
+    CsvColumn("status", lambda r: r[0].status),
+    CsvColumn("status_at", lambda r: r[0].status_at),
+    CsvColumn("first_seen_at", lambda r: r[0].first_seen_at),
+    CsvColumn("last_seen_at", lambda r: r[0].last_seen_at),
+    CsvColumn("vehicle_id", lambda r: r[1]),
+]
+
+
+@router.get("/gps-devices/export.csv", tags=["gps"],
+            summary="Export the GPS devices as CSV", response_class=StreamingResponse,
+            responses=csv_responses(_DEVICE_CSV))
+def export_gps_devices(
+    actor: VehiclesRead, session: DbSession,
+    linked: Annotated[bool | None, Query(
+        description="Only devices some vehicle names (true) or none does (false).")] = None,
+) -> StreamingResponse:
+    stmt = service.devices_export_query(actor, linked=linked)
+    return csv_response(session, stmt, _DEVICE_CSV, filename="gps-devices.csv")
 
 
 @router.get("/gps-devices", tags=["gps"],

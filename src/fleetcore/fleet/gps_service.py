@@ -271,6 +271,14 @@ def devices_query(actor: Actor, *, linked: bool | None = None) -> Select[Any]:
     return stmt
 
 
+def devices_export_query(actor: Actor, *, linked: bool | None = None) -> Select[Any]:
+    """:func:`devices_query` with the vehicle each device reports for (``vehicle_id``), one
+    statement for a streamed export."""
+    return (devices_query(actor, linked=linked)
+            .add_columns(_vehicle_naming(GpsDevice).label("vehicle_id"))
+            .order_by(GpsDevice.id))
+
+
 def list_devices(
     session: Session, actor: Actor, params: PageParams, *, linked: bool | None = None
 ) -> tuple[list[tuple[GpsDevice, uuid.UUID | None]], str | None]:
