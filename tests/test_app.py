@@ -78,3 +78,15 @@ def test_unknown_path_is_a_problem_document(client: TestClient) -> None:
 def test_the_app_refuses_a_role_that_owns_the_tables(owner_engine: Engine) -> None:
     with pytest.raises(UnsafeDatabaseRole, match="owns"):
         check_app_role(owner_engine)
+
+
+def test_the_root_leads_to_the_console_and_there_is_a_favicon(client: TestClient) -> None:
+    root = client.get("/", follow_redirects=False)
+    assert root.status_code == 307
+    assert root.headers["location"] == "/app"
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200
+    assert icon.headers["content-type"].startswith("image/svg+xml")
+    assert b"<svg" in icon.content
+    page = client.get("/app/sign-in")
+    assert 'rel="icon" href="/app/static/favicon.svg' in page.text

@@ -43,3 +43,20 @@ def test_every_bound_admits_the_installed_version() -> None:
         if not requirement.specifier.contains(installed, prereleases=True):
             outside.append(f"{requirement}: {installed}")
     assert outside == []
+
+
+def test_every_file_the_package_reads_is_in_its_package_data() -> None:
+    """A wheel holds the Python modules and the files ``package-data`` names: a template,
+    script or mapping added without its pattern works in an editable install and is missing
+    from a real one."""
+    from fnmatch import fnmatch
+
+    with PYPROJECT.open("rb") as handle:
+        patterns = tomllib.load(handle)["tool"]["setuptools"]["package-data"]["fleetcore"]
+    package = PYPROJECT.parent / "src" / "fleetcore"
+    missing = [
+        str(path.relative_to(package)) for path in package.rglob("*")
+        if path.is_file() and path.suffix not in (".py", ".pyc") and "__pycache__" not in path.parts
+        and not any(fnmatch(str(path.relative_to(package)), p) for p in patterns)
+    ]
+    assert missing == []

@@ -113,6 +113,7 @@ def test_serve_starts_on_the_embedded_database_and_stops_cleanly(tmp_path: Path)
     assert process.returncode == 0, output
     assert "Applying database migrations" in output
     assert "Creating the demo tenants" in output
+    assert f"Console:   http://127.0.0.1:{port}/app" in output
     assert _processes_on(data_dir) == []
 
     # Warm restart: same data, no first-run steps.

@@ -125,6 +125,7 @@ def serve(
         url = f"http://{host}:{port}"
         console.print(
             f"\n[bold green]Fleetcore {__version__} is running[/] on {url}\n"
+            f"  Console:   {url}/app\n"
             f"  API docs:  {url}/docs\n  OpenAPI:   {url}/openapi.json\n"
             f"  Health:    {url}/readyz\n"
             + (f"  Database:  embedded, {settings.embedded_pgdata}\n" if runtime.embedded else "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -22,6 +23,16 @@ def install_console(app: FastAPI) -> None:
 
     app.mount("/app/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     app.include_router(console_router())
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        """A person who opens the server's address lands on the console."""
+        return RedirectResponse("/app", status_code=307)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> RedirectResponse:
+        """Browsers ask for /favicon.ico whatever the page says: the console's icon."""
+        return RedirectResponse("/app/static/favicon.svg", status_code=308)
 
 
 __all__ = ["install_console"]
