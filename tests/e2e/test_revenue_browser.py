@@ -106,9 +106,26 @@ def test_import_a_report_see_its_row_errors_link_the_account_and_commit(
     expect(page.locator("#accounts tbody tr").filter(has_text=unknown.uuid)).to_contain_text(
         "Nadia Petit")
 
-    # Commit the valid rows.
+    # Commit the valid rows: the console asks first; saying no sends nothing.
+    asked: list[str] = []
+
+    def answer(dialog: Any, accept: bool) -> None:
+        asked.append(dialog.message)
+        if accept:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    page.once("dialog", lambda dialog: answer(dialog, False))
+    page.get_by_role("button", name=f"Commit {valid} valid rows").click()
+    expect(page.get_by_role("button", name=f"Commit {valid} valid rows")).to_be_visible()
+    assert fleet.sql("SELECT status FROM rev_revenue_imports WHERE id = :i",
+                     i=import_id) == [("validated",)]
+    page.once("dialog", lambda dialog: answer(dialog, True))
     page.get_by_role("button", name=f"Commit {valid} valid rows").click()
     expect(page.locator(".flash")).to_contain_text(f"Committed: {valid} rows written")
+    assert len(asked) == 2
+    assert asked[0].startswith(f"Commit {valid} valid rows of ")
     expect(page.locator("h1")).to_contain_text("Committed")
     expect(page.get_by_role("button", name="Roll back this import")).to_be_visible()
     assert fleet.sql("SELECT status, rows_valid FROM rev_revenue_imports WHERE id = :i",

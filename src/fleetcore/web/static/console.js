@@ -6,6 +6,12 @@
    2xx by default; the event fires on the swap target, so it is heard on the document). */
 (function () {
   "use strict";
+  /* Irreversible actions ask first: a form with data-confirm="…" is sent only once the person
+     says yes (without JavaScript it is sent as it is; the server still checks the version). */
+  document.addEventListener("submit", function (event) {
+    var form = event.target, message = form && form.getAttribute && form.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) { event.preventDefault(); event.stopImmediatePropagation(); }
+  }, true);
   document.addEventListener("htmx:beforeSwap", function (event) {
     var status = event.detail.xhr.status, config = event.detail.requestConfig;
     if (config && config.elt && config.elt.id === "upload-form" && status >= 400 && status < 500) {
