@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -176,6 +177,11 @@ FILES: dict[str, tuple[str, Callable[..., gen.SampleReport], dict[str, Any], gen
     "bolt weekly PT Excel": ("bolt", gen.bolt_weekly, {"language": "pt", "negative_cash": True},
                              gen.excel_fr(language="pt")),
     "bolt orders JSON": ("bolt", gen.bolt_orders, {}, NATIVE),
+    # Packaging and damage seen in the wild: a spreadsheet, a portal zip, accents mis-decoded.
+    "uber order, XLSX": ("uber", gen.uber_payments_order, {}, NATIVE),
+    "uber weekly FR, mis-decoded": ("uber", gen.uber_payments_driver, {"language": "fr"},
+                                    replace(NATIVE, language="fr")),
+    "bolt weekly EN, zip": ("bolt", gen.bolt_weekly, {}, replace(NATIVE, encoding="utf-8")),
 }
 # The cell that holds a row's earnings, per report type and shape (to break the identity).
 EARNINGS_CELL = {"payments_order": "your_earnings", "bolt_weekly": "net_earnings"}
@@ -183,11 +189,12 @@ EARNINGS_CELL = {"payments_order": "your_earnings", "bolt_weekly": "net_earnings
 plan = st.fixed_dictionaries({
     "uber": st.sampled_from([k for k in FILES if k.startswith("uber")]),
     "bolt": st.sampled_from([k for k in FILES if k.startswith("bolt")]),
+    "files": st.sampled_from(["uber", "bolt", "both"]),
     "seed": st.integers(0, 10_000),
     "drivers": st.integers(1, 3),
     "pcts": st.lists(st.decimals(min_value=0, max_value=100, places=2, allow_nan=False,
                                  allow_infinity=False), min_size=3, max_size=3),
-    "break_row": st.one_of(st.none(), st.integers(0, 4)),
+    "break_row": st.one_of(st.none(), st.integers(0, 3)),
     "delta": st.tuples(st.sampled_from([-1, 1]), st.integers(1, 500)).map(
         lambda sc: Decimal(sc[0] * sc[1]) / 100),
 })
@@ -197,7 +204,15 @@ def _write(key: str, report: gen.SampleReport) -> tuple[bytes, str]:
     """The report as its platform hands it out: JSON for the API, else the file's shape."""
     if report.report_type == "bolt_orders":
         return gen.to_json(report), "orders.json"
-    return gen.to_csv(report, FILES[key][3]), f"{report.report_type}.csv"
+    options, name = FILES[key][3], report.report_type
+    if key.endswith("XLSX"):
+        return gen.to_xlsx(report, options), f"{name}.xlsx"
+    data = gen.to_csv(report, options)
+    if key.endswith("mis-decoded"):
+        return gen.mis_decoded(data), f"{name}.csv"
+    if key.endswith("zip"):
+        return gen.to_zip({f"{name}.csv": data}), f"{name}.zip"
+    return data, f"{name}.csv"
 
 
 def _breakable(report: gen.SampleReport) -> bool:
@@ -239,13 +254,20 @@ def _hand_net(rows: list[dict[str, Any]], pct: Decimal) -> Decimal:
     return earned - share
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@pytest.mark.parametrize("key", list(FILES))
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=plan)
 def test_generated_files_of_every_type_settle_to_the_cent_and_post_once(
     rclient: TestClient, make_tenant: Callable[..., TenantWorld],
     auth: Callable[..., dict[str, str]], sessions: Any, read_system: Callable[..., list[Any]],
-    data: dict[str, Any],
+    key: str, data: dict[str, Any],
 ) -> None:
+    """Every file type (``key``) is tested, alone or with a file of the other platform; about
+    three examples each (CI budget, no deadline)."""
+    data = {**data, FILES[key][0]: key}
+    chosen = {"uber": ["uber"], "bolt": ["bolt"], "both": ["uber", "bolt"]}[data["files"]]
+    if FILES[key][0] not in chosen:
+        chosen = [*chosen, FILES[key][0]]
     world = make_tenant()
     headers = auth(world)
     people = gen.sample_drivers(data["drivers"], seed=data["seed"])
@@ -256,15 +278,15 @@ def test_generated_files_of_every_type_settle_to_the_cent_and_post_once(
 
     expected: dict[tuple[str, str], Decimal] = {}
     valid_rows = 0  # only valid rows are committed
-    for platform in ("uber", "bolt"):
-        key = data[platform]
-        _, make, options, _ = FILES[key]
+    for platform in chosen:
+        file_key = data[platform]
+        _, make, options, _ = FILES[file_key]
         report = copy.deepcopy(make(people, WEEK, seed=data["seed"], **options))
         broken = data["break_row"]
         if broken is not None and broken < len(report.rows) and _breakable(report):
             _break(report, broken, data["delta"])
-        content, name = _write(key, report)
-        event(key)
+        content, name = _write(file_key, report)
+        event(file_key)
         for person in people:
             ref = {"payments_order": person.uuid, "payments_driver": person.uuid,
                    "bolt_weekly": person.phone, "bolt_orders": person.bolt_uuid}
@@ -272,6 +294,8 @@ def test_generated_files_of_every_type_settle_to_the_cent_and_post_once(
         form = {"period_start": WEEK.isoformat()} if report.report_type in (
             "payments_driver", "bolt_weekly") else {}
         imp = _upload(rclient, headers, content, name, **form)
+        if file_key.endswith("mis-decoded"):
+            assert "repaired" in imp["encoding"], imp["encoding"]
         rejected = sum(1 for row in report.expected if not row["valid"])
         assert (imp["rows_valid"], imp["rows_rejected"]) == (
             len(report.expected) - rejected, rejected), imp["errors"]
