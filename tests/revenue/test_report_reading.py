@@ -344,6 +344,15 @@ def test_a_missing_fare_or_commission_is_derived_from_the_earnings_identity() ->
     assert amounts(week, "fare_gross", "commission", "tip", "earnings") == {
         "fare_gross": D("800.00"), "commission": D("200.00"), "tip": D("10.00"),
         "earnings": D("610.00")}
+    # Neither a fare nor a fee column: the fare is the earnings after the fee, less the tip.
+    summary = (
+        b"Driver UUID,Total earnings,Total earnings:Tip\n"
+        b"6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d,320.00,10.00\n"
+    )
+    only_total = row(read_one(summary, currency="EUR"), 2)
+    assert amounts(only_total, "fare_gross", "commission", "tip", "earnings") == {
+        "fare_gross": D("310.00"), "commission": None, "tip": D("10.00"),
+        "earnings": D("320.00")}
 
 
 def test_an_empty_required_total_is_a_row_error_but_an_empty_breakdown_is_zero() -> None:

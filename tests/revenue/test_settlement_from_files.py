@@ -158,6 +158,28 @@ def test_a_row_whose_amounts_do_not_add_up_is_a_row_error_and_is_not_settled(
     assert settled[drivers[1]]["net"]["amount"] == "300.00"
 
 
+def test_a_summary_without_fare_or_fee_columns_counts_its_tips_once(
+    rclient: TestClient, make_tenant: Callable[..., TenantWorld],
+    auth: Callable[..., dict[str, str]], sessions: Any,
+) -> None:
+    """Uber's weekly summary with only Total earnings (320.00, after Uber's fee) and its Tip
+    (10.00): the fare after the fee is 310.00, the fleet's 25 % is taken on it, and the tip is
+    credited once: 320.00 - 77.50 = 242.50 (not 330.00 - 80.00 = 250.00)."""
+    world = make_tenant()
+    headers = auth(world)
+    person = gen.sample_drivers(1, seed=9)[0]
+    driver = _driver(rclient, headers, person)
+    _link(rclient, headers, "uber", person.uuid, driver)
+    _terms(sessions, world.id, driver, "25")
+    data = f"Driver UUID,Total earnings,Total earnings:Tip\r\n{person.uuid},320.00,10.00\r\n"
+    _upload(rclient, headers, data.encode(), "summary.csv", period_start=WEEK.isoformat())
+    (settlement,) = [s for s in _compute(rclient, headers) if s["platform_id"] is not None]
+    assert {k: settlement[k]["amount"] for k in ("gross", "commission", "tips", "fleet_share",
+                                                 "net")} == {
+        "gross": "310.00", "commission": "0.00", "tips": "10.00", "fleet_share": "77.50",
+        "net": "242.50"}
+
+
 # --- every report type, generated ---------------------------------------------------------------
 
 # (platform, report type, shape/language, file options): the shapes real exports come in.

@@ -419,15 +419,17 @@ def _signed_sum(terms: list[tuple[pl.Expr, str]]) -> pl.Expr:
 
 def _derive_from_identity(mapping: Mapping, fields: dict[str, pl.Expr]) -> str | None:
     """Complete ``fields`` from the mapping's identity ``earnings = fare_gross - commission +
-    …``: when the file has earnings and exactly one of fare_gross and commission, the other is
-    what makes the identity hold (the English Bolt weekly export has no commission column).
-    Returns the field derived, if any. A term no column feeds counts as 0."""
+    …``: when the file has earnings and one of fare_gross and commission, the other is what
+    makes the identity hold (the English Bolt weekly export has no commission column). With
+    neither, fare_gross is the earnings less the other terms (after the platform's fee, which
+    the file does not show: commission stays NULL), so a tip is never counted in the fare as
+    well. Returns the field derived, if any. A term no column feeds counts as 0."""
     if not mapping.identity or "earnings" not in fields:
         return None
     missing = [name for name in ("fare_gross", "commission") if name not in fields]
-    if len(missing) != 1:
+    if not missing:
         return None
-    (target,) = missing
+    target = missing[0]
     others = _signed_sum([(fields[n], sign) for n, sign in mapping.identity if n in fields])
     if target == "commission":  # earnings = others - commission
         fields[target] = (others - fields["earnings"]).cast(MONEY, strict=False)
