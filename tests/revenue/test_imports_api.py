@@ -65,8 +65,8 @@ WEEK_FILE = uber_file(
              "trip completed order", "2026-11-20 13:00:00 CET", "8.00", "eight", "10.00",
              "-2.00"),
     uber_row("5d1c0a6e-0000-4c3d-9e8f-000000000006", D2, "Ana", "trip-000",
-             "trip fare adjust order", "2026-11-21 09:00:00 CET", "-1.50", "-1.50", "0.00",
-             "0.00"),
+             "trip fare adjust order", "2026-11-21 09:00:00 CET", "-1.50", "-1.50", "-2.00",
+             "0.50"),
 )
 
 

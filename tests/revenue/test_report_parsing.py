@@ -219,6 +219,40 @@ def test_the_loader_refuses_unmapped_columns_and_wrong_types() -> None:
         _load_mapping("broken.toml", wrong, common())
 
 
+def test_every_money_report_has_an_earnings_identity_and_the_loader_checks_it() -> None:
+    """docs/imports.md, "Normalisation by meaning": the identity derives a missing fare or
+    commission and rejects rows that do not add up; a report with money must state it."""
+    identities = {m.name: m.identity for m in mappings()}
+    assert identities == {
+        "uber payments_order": (("fare_gross", "+"), ("commission", "-"), ("tip", "+"),
+                                ("promotions", "+"), ("adjustments", "+")),
+        "uber payments_driver": (("fare_gross", "+"), ("commission", "-"), ("tip", "+"),
+                                 ("promotions", "+"), ("adjustments", "+")),
+        "uber trip_activity": (),
+        "bolt bolt_weekly": (("fare_gross", "+"), ("commission", "-"), ("tip", "+"),
+                             ("tolls", "+")),
+        "bolt bolt_orders": (("fare_gross", "+"), ("commission", "-"), ("tip", "+"),
+                             ("tolls", "+")),
+    }
+    base = BROKEN.format(field="a").replace(
+        "[fields]\n", "[columns.b]\ntype = \"money\"\nen = [\"B\"]\n"
+        "[columns.c]\ntype = \"money\"\nen = [\"C\"]\n[fields]\n"
+        "fare_gross = \"b\"\ncommission = \"c\"\n")
+    for identity, message in (
+        ('["fare_gross", "-commission", "cash_collected"]', "is not a mapped amount"),
+        ('["fare_gross", "abs:commission"]', "only \\+ and - signs"),
+        ('["fare_gross", "commission"]', "earnings = fare_gross - commission"),
+        ('["earnings", "fare_gross", "-commission"]', "on its left side only"),
+    ):
+        text = base.replace('required = [["a"]]\n', f'required = [["a"]]\nidentity = {identity}\n')
+        with pytest.raises(ValueError, match=message):
+            _load_mapping("broken.toml", text, common())
+    fine = base.replace('required = [["a"]]\n', 'required = [["a"]]\nidentity = '
+                        '["fare_gross", "-commission"]\n')
+    assert _load_mapping("broken.toml", fine, common()).identity == (
+        ("fare_gross", "+"), ("commission", "-"))
+
+
 @pytest.mark.parametrize(
     ("raw", "key", "symbol"),
     [

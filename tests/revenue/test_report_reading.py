@@ -175,6 +175,15 @@ def test_uber_payments_order_reads_mixed_separators_and_lower_case_transaction_u
             8, "transaction UUID", "1d5e7a8c-0b3f-4a61-9c2d-5e8f7a6b4c3d", "duplicate of row 2"
         ),
         RowError(8, "Driver UUID", None, "missing Driver UUID"),
+        # Its earnings are not made of its fare, fee and tip (empty: 0).
+        RowError(
+            8,
+            "Paid to you : Your earnings",
+            "1.00",
+            "the amounts do not add up (off by 1.00): Paid to you : Your earnings 1.00 ≠ "
+            "Paid to you : Your earnings : Fare 0.00 - Paid to you:Your earnings:Service fee "
+            "0.00 + Paid to you:Your earnings:Tip 0.00 = 0.00",
+        ),
     ]
     assert report.rows["valid"].to_list() == [True, True, True, True, False, False]
     assert report.unknown_columns == ["Paid to you:Your earnings:Fare:Airport Surcharge"]
@@ -211,7 +220,8 @@ def test_uber_weekly_summary_fr_excel_cp1252_semicolon_decimal_comma_nbsp() -> N
     assert amounts(elodie, *MONEY_FIELDS) == {
         "earnings": D("1238.00"),
         "fare_gross": D("1180.40"),
-        "commission": None,
+        # No Platform fee column: derived from the identity (the net fare is net of Uber's fee).
+        "commission": D("0"),
         "tip": D("12.60"),
         "tolls": D("8.40"),
         "cash_collected": D("210.00"),
@@ -280,7 +290,8 @@ def test_bolt_weekly_en_trailing_empty_column_currency_suffix_phone_or_email() -
     assert amounts(elodie, *MONEY_FIELDS) == {
         "earnings": D("623.80"),
         "fare_gross": D("812.40"),
-        "commission": None,
+        # No commission column: gross + tips - net (812.40 + 14.50 - 623.80).
+        "commission": D("203.10"),
         "tip": D("14.50"),
         "tolls": None,
         "cash_collected": D("210.00"),
@@ -308,6 +319,40 @@ def test_bolt_weekly_en_trailing_empty_column_currency_suffix_phone_or_email() -
         )
     ]
     assert report.unknown_columns == []  # the trailing empty column is tolerated silently
+
+
+def test_a_missing_fare_or_commission_is_derived_from_the_earnings_identity() -> None:
+    """earnings = fare_gross - commission + tip (+ …): an Uber per-transaction file without its
+    Fare columns has the fare derived (never earnings + fee, which would count the tip twice);
+    a Bolt English weekly file, which has no commission column, has the commission derived."""
+    uber = (
+        b"transaction UUID,Driver UUID,vs reporting,Paid to you,Paid to you : Your earnings,"
+        b"Paid to you:Your earnings:Service fee,Paid to you:Your earnings:Tip\n"
+        b"1d5e7a8c-0b3f-4a61-9c2d-5e8f7a6b4c3d,6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d,"
+        b"2026-11-16 08:15:02 CET,19.50,19.50,-5.50,3.00\n"
+    )
+    trip = row(read_one(uber, currency="EUR"), 2)
+    assert amounts(trip, "earnings", "fare_gross", "commission", "tip") == {
+        "earnings": D("19.50"), "fare_gross": D("22.00"), "commission": D("5.50"),
+        "tip": D("3.00")}
+    assert trip["valid"] is True
+    bolt = (
+        "Driver,Driver's Phone,Gross earnings (total)|€,Rider tips|€,Net earnings|€\n"
+        "Ana,+33639980123,800.00,10.00,610.00\n"
+    ).encode()
+    week = row(read_one(bolt), 2)
+    assert amounts(week, "fare_gross", "commission", "tip", "earnings") == {
+        "fare_gross": D("800.00"), "commission": D("200.00"), "tip": D("10.00"),
+        "earnings": D("610.00")}
+    # Neither a fare nor a fee column: the fare is the earnings after the fee, less the tip.
+    summary = (
+        b"Driver UUID,Total earnings,Total earnings:Tip\n"
+        b"6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d,320.00,10.00\n"
+    )
+    only_total = row(read_one(summary, currency="EUR"), 2)
+    assert amounts(only_total, "fare_gross", "commission", "tip", "earnings") == {
+        "fare_gross": D("310.00"), "commission": None, "tip": D("10.00"),
+        "earnings": D("320.00")}
 
 
 def test_an_empty_required_total_is_a_row_error_but_an_empty_breakdown_is_zero() -> None:

@@ -11,7 +11,9 @@ can check exact totals:
   earnings + toll refund - cash collected;
 * Uber weekly summary: ``earnings`` = net fare + promotions + tip + taxes - platform fee,
   ``payout`` (transferred to the bank) = earnings + tolls - cash collected;
-* Bolt weekly: ``earnings`` = gross - commission + tips + tolls, ``payout`` = earnings - cash;
+* Bolt weekly: ``earnings`` = gross - commission + tips + tolls, ``payout`` = earnings - cash
+  (the English export has no commission column: its rows still carry one, which the reader
+  derives from that identity);
 * Bolt orders: ``earnings`` = ride price + booking fee + cancellation fee + toll + tip -
   commission.
 
@@ -451,7 +453,8 @@ def uber_payments_driver(
                     "account_name": driver.name,
                     "earnings": earnings,
                     "fare_gross": fare,
-                    "commission": fee if "platform_fee" in present else None,
+                    # Without a Platform fee column it is derived from the identity: 0.
+                    "commission": fee,
                     "tip": tip,
                     "promotions": promotions if "promotions" in present else None,
                     "adjustments": taxes if "taxes" in present else None,
@@ -648,7 +651,9 @@ def bolt_weekly(
     sign = Decimal(-1) if negative_cash else Decimal(1)
     for driver in drivers:
         gross = _money(rng, "300.00", "1500.00")
-        commission = _pct(gross, 25) if "commission" in present else ZERO
+        # Bolt takes its commission in every locale; the English export just does not show
+        # it (the reader derives it from gross, tips and net).
+        commission = _pct(gross, 25)
         tips = _money(rng, "0.00", "35.00")
         tolls = _money(rng, "0.00", "20.00") if "tolls" in present else ZERO
         cash = _money(rng, "0.00", "250.00")
@@ -689,7 +694,7 @@ def bolt_weekly(
                 "platform_account_alt": driver.email if "email" in present else None,
                 "account_name": driver.name,
                 "fare_gross": gross,
-                "commission": commission if "commission" in present else None,
+                "commission": commission,
                 "tip": tips,
                 "tolls": tolls if "tolls" in present else None,
                 "cash_collected": cash,

@@ -243,6 +243,9 @@ class Mapping:
     unique: tuple[str, ...]
     exclude: frozenset[str]  # normalised headers whose presence rules this report out
     ignored: dict[str, tuple[str, ...]]
+    # The money identity of a row: ``earnings`` = the sum of these fields with their signs
+    # (``("fare_gross", "+"), ("commission", "-"), …``); empty when the report carries no money.
+    identity: tuple[tuple[str, Sign], ...] = ()
     # normalised header -> (column id or IGNORED, languages that spell it so)
     index: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
 
@@ -381,6 +384,20 @@ def _load_mapping(file_name: str, text: str, common_data: CommonData) -> Mapping
     for name in unique:
         if name not in fields:
             raise ValueError(f"{where}: unique {name!r} is not a mapped field")
+    identity: list[tuple[str, Sign]] = []
+    for text in raw.get("identity", []):
+        term = _parse_term(text, f"{where} identity")
+        if term.sign == "abs" or term.optional:
+            raise ValueError(f"{where}: identity term {text!r}: only + and - signs")
+        if term.column not in fields or CANONICAL_SCHEMA[term.column] != MONEY:
+            raise ValueError(f"{where}: identity term {text!r} is not a mapped amount")
+        identity.append((term.column, term.sign))
+    if identity:
+        terms = dict(identity)
+        if terms.get("fare_gross") != "+" or terms.get("commission") != "-":
+            raise ValueError(f"{where}: the identity is earnings = fare_gross - commission + …")
+        if "earnings" not in fields or "earnings" in terms:
+            raise ValueError(f"{where}: the identity needs earnings, on its left side only")
     return Mapping(
         platform=raw["platform"],
         report_type=raw["report_type"],
@@ -393,6 +410,7 @@ def _load_mapping(file_name: str, text: str, common_data: CommonData) -> Mapping
         unique=unique,
         exclude=frozenset(normalise_header(h, words).key for h in raw.get("exclude", [])),
         ignored=ignored,
+        identity=tuple(identity),
         index=index,
     )
 

@@ -75,7 +75,11 @@ class _Check:
 
     reason: pl.Expr
     position: int | None  # the file column the error points at (None: the whole row)
-    value: str | None  # work-frame column holding the value to quote
+    # The value to quote: a work-frame column, or an expression over it (computed, like the
+    # reason, for the failing rows alone).
+    value: str | pl.Expr | None
+    # Which rows fail, when that is cheaper to tell than building ``reason`` for every row.
+    failing: pl.Expr | None = None
 
 
 # --- choosing the mapping --------------------------------------------------------------------
@@ -382,20 +386,92 @@ def _signed(term: Term) -> pl.Expr:
     return value
 
 
-def _money_field(spec: FieldSpec, present: Callable[[str], bool]) -> pl.Expr | None:
-    """The first alternative whose required columns are there (and at least one column),
-    summed with each column's sign rule; None when no alternative applies."""
+def _used_terms(spec: FieldSpec, present: Callable[[str], bool]) -> list[Term]:
+    """The columns of the first alternative whose required columns are there (and that has at
+    least one column); empty when no alternative applies."""
     for alternative in spec.alternatives:
         if not all(present(t.column) for t in alternative if not t.optional):
             continue
         used = [t for t in alternative if present(t.column)]
-        if not used:
-            continue
-        total = _signed(used[0])
-        for term in used[1:]:
-            total = total + _signed(term)
-        return total.cast(MONEY, strict=False)
-    return None
+        if used:
+            return used
+    return []
+
+
+def _money_field(spec: FieldSpec, present: Callable[[str], bool]) -> pl.Expr | None:
+    """The first alternative whose required columns are there (and at least one column),
+    summed with each column's sign rule; None when no alternative applies."""
+    used = _used_terms(spec, present)
+    if not used:
+        return None
+    total = _signed(used[0])
+    for term in used[1:]:
+        total = total + _signed(term)
+    return total.cast(MONEY, strict=False)
+
+
+def _signed_sum(terms: list[tuple[pl.Expr, str]]) -> pl.Expr:
+    total: pl.Expr = pl.lit(0).cast(MONEY)
+    for expr, sign in terms:
+        total = total - expr if sign == "-" else total + expr
+    return total
+
+
+def _derive_from_identity(mapping: Mapping, fields: dict[str, pl.Expr]) -> str | None:
+    """Complete ``fields`` from the mapping's identity ``earnings = fare_gross - commission +
+    …``: when the file has earnings and one of fare_gross and commission, the other is what
+    makes the identity hold (the English Bolt weekly export has no commission column). With
+    neither, fare_gross is the earnings less the other terms (after the platform's fee, which
+    the file does not show: commission stays NULL), so a tip is never counted in the fare as
+    well. Returns the field derived, if any. A term no column feeds counts as 0."""
+    if not mapping.identity or "earnings" not in fields:
+        return None
+    missing = [name for name in ("fare_gross", "commission") if name not in fields]
+    if not missing:
+        return None
+    target = missing[0]
+    others = _signed_sum([(fields[n], sign) for n, sign in mapping.identity if n in fields])
+    if target == "commission":  # earnings = others - commission
+        fields[target] = (others - fields["earnings"]).cast(MONEY, strict=False)
+    else:  # earnings = fare_gross + others
+        fields[target] = (fields["earnings"] - others).cast(MONEY, strict=False)
+    return target
+
+
+def _amount_text(expr: pl.Expr) -> pl.Expr:
+    """An amount as text with at least two decimals and no trailing zeros beyond them."""
+    return expr.cast(pl.String).str.replace(r"^(-?\d+\.\d\d\d*?)0*$", "${1}")
+
+
+def _identity_check(
+    mapping: Mapping, label: Callable[[str], str], built: set[str]
+) -> tuple[pl.Expr, pl.Expr] | None:
+    """Which rows break the identity, and their row error naming every term's column and
+    amount; None when the file lacks earnings, fare_gross or commission (nothing to check)."""
+    if not mapping.identity or not all(
+        f"f:{n}" in built for n in ("earnings", "fare_gross", "commission")
+    ):
+        return None
+    terms = [(n, sign) for n, sign in mapping.identity if f"f:{n}" in built]
+    expected = _signed_sum([(pl.col(f"f:{n}"), sign) for n, sign in terms])
+    difference = pl.col("f:earnings") - expected
+    parts: list[pl.Expr | str] = [
+        f"{label('earnings')} ", _amount_text(pl.col("f:earnings")), " ≠ "
+    ]
+    for i, (name, sign) in enumerate(terms):
+        operator = "" if i == 0 else (" - " if sign == "-" else " + ")
+        parts += [f"{operator}{label(name)} ", _amount_text(pl.col(f"f:{name}"))]
+    message = pl.concat_str(
+        [
+            pl.lit("the amounts do not add up (off by "),
+            _amount_text(difference.cast(MONEY, strict=False)),
+            pl.lit("): "),
+            *[p if isinstance(p, pl.Expr) else pl.lit(p) for p in parts],
+            pl.lit(" = "),
+            _amount_text(expected.cast(MONEY, strict=False)),
+        ]
+    )
+    return difference != 0, pl.when(difference != 0).then(message).otherwise(_NULL_TEXT)
 
 
 _KIND = {"uuid": "uuid", "phone": "phone", "email": "email"}
@@ -596,6 +672,7 @@ def normalise_table(
         built_field = _field(recipe, present)
         if built_field is not None:
             fields[name] = built_field
+    derived = _derive_from_identity(mapping, fields)
     if "platform_account_ref" in mapping.fields:
         fields["account_kind"] = _account_kind(
             mapping.fields["platform_account_ref"], mapping, present
@@ -634,6 +711,17 @@ def normalise_table(
                 quoted,
             )
         )
+    if derived is None:
+
+        def label(field: str) -> str:
+            used = _used_terms(mapping.fields[field], present)
+            return " + ".join(headers[positions[t.column]] for t in used) or "no column"
+
+        identity = _identity_check(mapping, label, built)
+        if identity is not None:
+            where, _ = source_of("earnings")
+            failing, reason = identity
+            checks.append(_Check(reason, where, _amount_text(pl.col("f:earnings")), failing))
     for field in mapping.unique:
         if f"f:{field}" not in frame.columns:
             continue
@@ -775,13 +863,22 @@ def _evaluate(
         return pl.DataFrame({"none": pl.Series([False] * frame.height)}), []
     # ROW keeps the frame's height when every reason happens to be a literal.
     masks = frame.select(
-        pl.col(ROW), *[c.reason.is_not_null().alias(f"m{i}") for i, c in enumerate(checks)]
+        pl.col(ROW),
+        *[
+            (c.reason.is_not_null() if c.failing is None else c.failing.fill_null(False)).alias(
+                f"m{i}"
+            )
+            for i, c in enumerate(checks)
+        ],
     ).drop(ROW)
     errors: list[tuple[int | None, RowError]] = []
     for i, (check, count) in enumerate(zip(checks, masks.sum().row(0), strict=True)):
         if not count:
             continue
-        value = pl.col(check.value) if check.value else _NULL_TEXT
+        if isinstance(check.value, pl.Expr):
+            value = check.value
+        else:
+            value = pl.col(check.value) if check.value else _NULL_TEXT
         bad = frame.filter(masks[f"m{i}"]).select(
             pl.col(ROW), value.alias("value"), check.reason.alias("reason")
         )
