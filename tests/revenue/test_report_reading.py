@@ -1,5 +1,5 @@
 """Platform report readers on hand-written files shaped like the real exports
-(shared/reference/integrations.md §8), not produced by the sample generator: exact canonical
+(the platforms' real export shapes, docs/imports.md), not produced by the sample generator: exact canonical
 values (amounts as Decimals, signs by meaning) and exact row errors."""
 
 from __future__ import annotations
