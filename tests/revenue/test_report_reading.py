@@ -1,6 +1,6 @@
-"""Platform report readers on hand-written files shaped like the real exports
-(the platforms' real export shapes, docs/imports.md), not produced by the sample generator: exact canonical
-values (amounts as Decimals, signs by meaning) and exact row errors."""
+"""Platform report readers on hand-written files shaped like the real exports (docs/imports.md),
+not produced by the sample generator: exact canonical values (amounts as Decimals, signs by
+meaning) and exact row errors."""
 
 from __future__ import annotations
 
