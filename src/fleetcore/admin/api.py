@@ -85,7 +85,6 @@ from fleetcore.privacy.schemas import (
 router = APIRouter(prefix="/v1")
 
 
-
 def _member_out(member: Member, roles: list[Role]) -> MemberOut:
     out = MemberOut.model_validate(member)
     out.roles = [RoleRef.model_validate(r) for r in roles]

@@ -44,7 +44,6 @@ from fleetcore.reference.schemas import (
 router = APIRouter(prefix="/v1")
 
 
-
 def _country(value: str) -> str:
     code = value.upper()
     if not service._is_country(code):

@@ -26,7 +26,6 @@ router = APIRouter(prefix="/v1")
 TAGS: list[Any] = ["revenue imports"]
 
 
-
 def _codes(session: Session, rows: list[RevenueImport]) -> dict[uuid.UUID, str]:
     ids = {r.platform_id for r in rows if r.platform_id is not None}
     if not ids:
