@@ -7,8 +7,9 @@ permissions it needs, :func:`check_resource_contract` proves over HTTP:
 * 403 for a built-in role that lacks the write permission — create, patch and delete are
   refused and nothing changed (same list, same ETag);
 * 404 for another tenant's id on get, patch and delete — and that row is unchanged;
-* create (201, ``Location``, ``ETag``) → read (same ETag) → update with ``If-Match`` (new ETag)
-  → a stale ``If-Match`` is 412 → delete (soft) → 404 on read and gone from the list.
+* create (201, ``Location``, ``ETag``) → read (same ETag) → update or delete without
+  ``If-Match`` is 428 → update with ``If-Match`` (new ETag) → a stale ``If-Match`` is 412 →
+  delete (soft) → 404 on read and gone from the list.
 
 A resource gets all of it with one line::
 
@@ -133,21 +134,31 @@ def check_resource_contract(
         client.post(contract.path, json=contract.create_body(ctx), headers=limited),
         client.patch(item_path.format(row_id), json=contract.patch_body,
                      headers={**limited, "If-Match": etag}),
-        client.delete(item_path.format(row_id), headers=limited),
+        client.delete(item_path.format(row_id), headers={**limited, "If-Match": etag}),
     ]
     assert [r.status_code for r in refused] == [403, 403, 403], [r.text for r in refused]
     assert _ids(client, contract, owner) == before
     assert client.get(item_path.format(row_id), headers=owner).headers["etag"] == etag
 
-    # 404: another tenant neither sees nor touches the row.
+    # 404: another tenant neither sees nor touches the row (even naming its version).
     stranger = auth(other, "owner")
     for response in (
         client.get(item_path.format(row_id), headers=stranger),
-        client.patch(item_path.format(row_id), json=contract.patch_body, headers=stranger),
-        client.delete(item_path.format(row_id), headers=stranger),
+        client.patch(item_path.format(row_id), json=contract.patch_body,
+                     headers={**stranger, "If-Match": etag}),
+        client.delete(item_path.format(row_id), headers={**stranger, "If-Match": etag}),
     ):
         assert response.status_code == 404, (response.request.method, response.text)
     assert row_id not in _ids(client, contract, stranger)
+    assert client.get(item_path.format(row_id), headers=owner).headers["etag"] == etag
+
+    # update without If-Match → 428, nothing changed.
+    for response in (
+        client.patch(item_path.format(row_id), json=contract.patch_body, headers=owner),
+        client.delete(item_path.format(row_id), headers=owner),
+    ):
+        assert response.status_code == 428, (response.request.method, response.text)
+        assert response.json()["type"].endswith("/precondition-required")
     assert client.get(item_path.format(row_id), headers=owner).headers["etag"] == etag
 
     # update with If-Match → new ETag; the old one is now stale → 412.

@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from starlette.routing import BaseRoute
 
-from api_support import TenantWorld
+from api_support import TenantWorld, if_match
 from fleet_support import fr_plate, vin
 from fleetcore.core.db import DbContext, context_session
 from fleetcore.core.export import CsvColumn, MoneyColumns, csv_rows
@@ -190,7 +190,8 @@ def test_audit_log_export_is_filtered_and_newest_first(
     role = client.post("/v1/roles", headers=auth(tenant_a), json={
         "name": f"Auditor {uuid.uuid4().hex[:6]}", "permissions": ["audit:read"]})
     assert role.status_code == 201, role.text
-    renamed = client.patch(f"/v1/roles/{role.json()['id']}", headers=auth(tenant_a),
+    renamed = client.patch(f"/v1/roles/{role.json()['id']}", headers=if_match(
+        client, f"/v1/roles/{role.json()['id']}", auth(tenant_a)),
                            json={"description": "Reads the trail"})
     assert renamed.status_code == 200, renamed.text
 

@@ -18,6 +18,7 @@ from fleetcore.core.db import session_factory
 from fleetcore.core.errors import ServiceUnavailable, install_error_handlers
 from fleetcore.core.http_security import install_security_headers
 from fleetcore.core.migrations import head_revision, read_revision
+from fleetcore.core.versioning import document_required_if_match
 from fleetcore.documents.storage import DocumentStorage
 from fleetcore.settings import Settings
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     install_error_handlers(app)
     install_security_headers(app, settings)
     _include_routers(app)
+    document_required_if_match(app)
     _install_observability_and_email_webhooks(app)
 
     @app.middleware("http")

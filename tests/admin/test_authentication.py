@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from fastapi.testclient import TestClient
 
-from api_support import AZP, PROVIDER_ORG, Staff, TenantWorld
+from api_support import AZP, PROVIDER_ORG, Staff, TenantWorld, if_match
 from fleetcore.core.auth import mint_session_token
 
 PROBLEMS = "https://fleetcore.dev/problems/"
@@ -137,11 +137,13 @@ def test_suspended_member_is_403(
     client: TestClient, tenant_a: TenantWorld, auth: Callable[..., dict[str, str]]
 ) -> None:
     viewer = tenant_a.person("viewer")
-    suspended = client.post(f"/v1/members/{viewer.member_id}/suspend", headers=auth(tenant_a))
+    suspended = client.post(f"/v1/members/{viewer.member_id}/suspend", headers=if_match(
+        client, f"/v1/members/{viewer.member_id}/suspend", auth(tenant_a)))
     assert suspended.status_code == 200, suspended.text
     assert suspended.json()["status"] == "suspended"
     _problem(client.get("/v1/me", headers=auth(tenant_a, "viewer")), 403, "member-suspended")
-    client.post(f"/v1/members/{viewer.member_id}/reactivate", headers=auth(tenant_a))
+    client.post(f"/v1/members/{viewer.member_id}/reactivate", headers=if_match(
+        client, f"/v1/members/{viewer.member_id}/reactivate", auth(tenant_a)))
     assert client.get("/v1/me", headers=auth(tenant_a, "viewer")).status_code == 200
 
 
@@ -239,8 +241,12 @@ def test_staff_list_tenants_and_must_open_one_for_tenant_data(
 
     # A change made by staff is audited with the employee as actor; the opening as well.
     viewer = tenant_a.person("viewer")
+    # (The version read directly: a read by staff would be one more audited opening.)
+    version = read_system("SELECT version FROM adm_members WHERE id = :m",
+                          m=viewer.member_id)[0][0]
     changed = client.patch(f"/v1/members/{viewer.member_id}", json={"last_name": "Changed"},
-                           headers=staff_auth(staff, str(tenant_a.id)))
+                           headers={**staff_auth(staff, str(tenant_a.id)),
+                                    "If-Match": f'"{version}"'})
     assert changed.status_code == 200, changed.text
     rows = read_system(
         "SELECT action, actor_type, entity_type FROM adm_audit_logs"

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from svix.webhooks import Webhook
 
-from api_support import WEBHOOK_SECRET, TenantWorld
+from api_support import WEBHOOK_SECRET, TenantWorld, if_match
 
 Read = Callable[..., list[Any]]
 NOW_MS = int(datetime.now(UTC).timestamp() * 1000)
@@ -225,7 +225,10 @@ def test_a_local_role_change_wins_over_clerk(
     client.put(f"/v1/members/{member.id}/roles/{tenant_a.roles['finance']}",
                headers=auth(tenant_a))
     client.delete(f"/v1/members/{member.id}/roles/{tenant_a.roles['admin']}",
-                  headers=auth(tenant_a))
+                  headers=if_match(
+                      client,
+                      f"/v1/members/{member.id}/roles/{tenant_a.roles['admin']}",
+                      auth(tenant_a)))
     _send(client, _event("organizationMembership.updated", _membership(
         tenant_a, "user_local", "local@example.com", role="org:viewer",
         updated_at=NOW_MS + 1000)))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api_support import TenantWorld
+from api_support import TenantWorld, if_match
 
 Auth = Callable[..., dict[str, str]]
 
@@ -120,7 +120,8 @@ def test_member_actions_on_an_unknown_id_are_404(
 ) -> None:
     unknown = uuid.uuid4()
     assert client.get(f"/v1/members/{unknown}", headers=auth(tenant_a)).status_code == 404
-    assert client.post(f"/v1/members/{unknown}/suspend", headers=auth(tenant_a)).status_code == 404
+    assert client.post(f"/v1/members/{unknown}/suspend", headers=if_match(
+        client, f"/v1/members/{unknown}/suspend", auth(tenant_a))).status_code == 404
     assert client.get("/v1/members/not-a-uuid", headers=auth(tenant_a)).status_code == 422
 
 
@@ -143,14 +144,23 @@ def test_role_grants_and_escalation(
                           headers=auth(tenant_a, "admin"))
     assert escalate.status_code == 403
     revoke = client.delete(f"/v1/members/{viewer.member_id}/roles/{tenant_a.roles['finance']}",
-                           headers=auth(tenant_a, "admin"))
+                           headers=if_match(
+                               client,
+                               f"/v1/members/{viewer.member_id}/roles/{tenant_a.roles['finance']}",
+                               auth(tenant_a, "admin")))
     assert revoke.status_code == 204
     owner = tenant_a.person("owner")
     last_owner = client.delete(f"/v1/members/{owner.member_id}/roles/{tenant_a.roles['owner']}",
-                               headers=auth(tenant_a))
+                               headers=if_match(
+                                   client,
+                                   f"/v1/members/{owner.member_id}/roles/{tenant_a.roles['owner']}",
+                                   auth(tenant_a)))
     assert last_owner.status_code == 409
     assert client.post(f"/v1/members/{owner.member_id}/suspend",
-                       headers=auth(tenant_a)).status_code == 409
+                       headers=if_match(
+                           client,
+                           f"/v1/members/{owner.member_id}/suspend",
+                           auth(tenant_a))).status_code == 409
 
 
 def test_custom_roles_crud_and_system_roles_are_fixed(
@@ -176,14 +186,19 @@ def test_custom_roles_crud_and_system_roles_are_fixed(
     assert renamed.status_code == 200
     assert renamed.json()["version"] == 2
     system = tenant_a.roles["viewer"]
-    assert client.delete(f"/v1/roles/{system}", headers=auth(tenant_a)).status_code == 409
+    assert client.delete(f"/v1/roles/{system}", headers=if_match(
+        client, f"/v1/roles/{system}", auth(tenant_a))).status_code == 409
     assert client.patch(f"/v1/roles/{system}", json={"permissions": []},
-                        headers=auth(tenant_a)).status_code == 409
+                        headers=if_match(
+                            client, f"/v1/roles/{system}", auth(tenant_a))).status_code == 409
     member = tenant_a.person("viewer").member_id
     client.put(f"/v1/members/{member}/roles/{role['id']}", headers=auth(tenant_a))
-    assert client.delete(f"/v1/roles/{role['id']}", headers=auth(tenant_a)).status_code == 409
-    client.delete(f"/v1/members/{member}/roles/{role['id']}", headers=auth(tenant_a))
-    assert client.delete(f"/v1/roles/{role['id']}", headers=auth(tenant_a)).status_code == 204
+    assert client.delete(f"/v1/roles/{role['id']}", headers=if_match(
+        client, f"/v1/roles/{role['id']}", auth(tenant_a))).status_code == 409
+    client.delete(f"/v1/members/{member}/roles/{role['id']}", headers=if_match(
+        client, f"/v1/members/{member}/roles/{role['id']}", auth(tenant_a)))
+    assert client.delete(f"/v1/roles/{role['id']}", headers=if_match(
+        client, f"/v1/roles/{role['id']}", auth(tenant_a))).status_code == 204
     assert client.get(f"/v1/roles/{role['id']}", headers=auth(tenant_a)).status_code == 404
 
 
@@ -192,8 +207,11 @@ def test_audit_log_records_the_request_and_filters(
 ) -> None:
     member = tenant_a.person("dispatcher").member_id
     changed = client.patch(f"/v1/members/{member}", json={"first_name": "Dina"},
-                           headers={**auth(tenant_a, "admin"), "X-Request-Id": "req-audit-1",
-                                    "User-Agent": "audit-test/1.0"})
+                           headers=if_match(
+                               client,
+                               f"/v1/members/{member}",
+                               {**auth(tenant_a, "admin"), "X-Request-Id": "req-audit-1",
+                                    "User-Agent": "audit-test/1.0"}))
     assert changed.status_code == 200
     rows = client.get("/v1/audit-logs", params={"entity_id": str(member), "action": "update"},
                       headers=auth(tenant_a)).json()["items"]

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from api_support import Staff, TenantWorld
+from api_support import Staff, TenantWorld, if_match
 from fleetcore.admin import service
 from fleetcore.admin.models import LifecycleEventType, Member, MemberRole, Role
 from fleetcore.admin.permissions import SYSTEM_ROLES
@@ -102,12 +102,17 @@ def test_staff_provision_and_run_the_lifecycle_over_http(
 
     for action, status in (("suspend", "suspended"), ("reactivate", "active"),
                            ("cancel", "cancelled")):
-        response = client.post(f"/v1/tenants/{tenant['id']}/{action}", headers=staff_auth(staff),
+        response = client.post(f"/v1/tenants/{tenant['id']}/{action}",
+                               headers=if_match(client, f"/v1/tenants/{tenant['id']}",
+                                                staff_auth(staff)),
                                json={"reason": f"test {action}"})
         assert response.status_code == 200, response.text
         assert response.json()["status"] == status
     assert client.post(f"/v1/tenants/{tenant['id']}/reactivate",
-                       headers=staff_auth(staff)).status_code == 409
+                       headers=if_match(
+                           client,
+                           f"/v1/tenants/{tenant['id']}/reactivate",
+                           staff_auth(staff))).status_code == 409
     events = read_system(
         "SELECT event_type, performed_by_type, performed_by_id FROM adm_tenant_lifecycle_events"
         " WHERE tenant_id = :t ORDER BY effective_at, created_at", t=tenant["id"])
@@ -120,7 +125,10 @@ def test_staff_provision_and_run_the_lifecycle_over_http(
     own = client.get(f"/v1/tenants/{tenant_a.id}", headers=auth(tenant_a))
     assert own.status_code == 200
     assert client.post(f"/v1/tenants/{tenant_a.id}/suspend",
-                       headers=auth(tenant_a)).status_code == 403
+                       headers=if_match(
+                           client,
+                           f"/v1/tenants/{tenant_a.id}/suspend",
+                           auth(tenant_a))).status_code == 403
     assert client.get(f"/v1/tenants/{tenant['id']}", headers=auth(tenant_a)).status_code == 404
     listed = client.get("/v1/tenants", headers=auth(tenant_a)).json()["items"]
     assert [t["id"] for t in listed] == [str(tenant_a.id)]

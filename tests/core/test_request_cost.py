@@ -24,7 +24,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from api_support import PROVIDER_ORG, Staff, TenantWorld
+from api_support import PROVIDER_ORG, Staff, TenantWorld, if_match
 from fleet_support import Fleet
 from fleetcore.core import embedded as embedded_pg
 from fleetcore.core.auth import (
@@ -392,12 +392,16 @@ def test_the_same_token_loses_access_at_once_on_suspension_and_role_change(
 
     role = tenant_a.roles["fleet_manager"]
     revoked = client.delete(f"/v1/members/{manager.member_id}/roles/{role}",
-                            headers=auth(tenant_a))
+                            headers=if_match(
+                                client,
+                                f"/v1/members/{manager.member_id}/roles/{role}",
+                                auth(tenant_a)))
     assert revoked.status_code == 204, revoked.text
     assert client.get("/v1/vehicles", headers=headers).status_code == 403
     assert client.get("/v1/me", headers=headers).json()["permissions"] == []
 
-    suspended = client.post(f"/v1/members/{manager.member_id}/suspend", headers=auth(tenant_a))
+    suspended = client.post(f"/v1/members/{manager.member_id}/suspend", headers=if_match(
+        client, f"/v1/members/{manager.member_id}/suspend", auth(tenant_a)))
     assert suspended.status_code == 200, suspended.text
     assert client.get("/v1/me", headers=headers).status_code == 403
 

@@ -15,7 +15,7 @@ from documents_support import DOC_LIMIT
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api_support import TenantWorld
+from api_support import TenantWorld, if_match
 from fleetcore.documents.api import link_signer
 
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -158,7 +158,8 @@ def test_get_update_with_if_match_and_verification_withdrawn_on_change(
     assert got.headers["ETag"] == f'"{doc["version"]}"'
     assert doc_client.get(url, headers=auth(tenant_b)).status_code == 404
 
-    verified = doc_client.post(f"{url}/verify", headers=headers)
+    verified = doc_client.post(f"{url}/verify", headers=if_match(
+        doc_client, f"{url}/verify", headers))
     assert verified.status_code == 200
     assert verified.json()["status"] == "verified"
     stale = doc_client.patch(url, headers={**headers, "If-Match": got.headers["ETag"]},
@@ -168,14 +169,17 @@ def test_get_update_with_if_match_and_verification_withdrawn_on_change(
                              json={"notes": "Scanned at the office"})
     assert notes.status_code == 200
     assert notes.json()["verified"] is True
-    moved = doc_client.patch(url, headers=headers, json={"expires_on": "2031-01-01"})
+    moved = doc_client.patch(url, headers=if_match(
+        doc_client, url, headers), json={"expires_on": "2031-01-01"})
     assert moved.status_code == 200
     assert moved.json()["verified"] is False
     assert moved.json()["status"] == "pending"
-    backwards = doc_client.patch(url, headers=headers, json={"issued_on": "2032-01-01"})
+    backwards = doc_client.patch(url, headers=if_match(
+        doc_client, url, headers), json={"issued_on": "2032-01-01"})
     assert backwards.status_code == 422
     assert backwards.json()["errors"][0]["field"] == "expires_on"
-    unknown = doc_client.patch(url, headers=headers, json={"sha256": "0" * 64})
+    unknown = doc_client.patch(url, headers=if_match(
+        doc_client, url, headers), json={"sha256": "0" * 64})
     assert unknown.status_code == 422
 
 
@@ -185,24 +189,30 @@ def test_verify_and_reject_with_a_reason(
     headers = auth(tenant_a, "fleet_manager")
     doc = uploaded(doc_client, headers, tenant_a)
     url = f"/v1/documents/{doc['id']}"
-    assert doc_client.post(f"{url}/reject", headers=headers, json={}).status_code == 422
-    blank = doc_client.post(f"{url}/reject", headers=headers, json={"reason": "  "})
+    assert doc_client.post(f"{url}/reject", headers=if_match(
+        doc_client, f"{url}/reject", headers), json={}).status_code == 422
+    blank = doc_client.post(f"{url}/reject", headers=if_match(
+        doc_client, f"{url}/reject", headers), json={"reason": "  "})
     assert blank.status_code == 422
-    rejected = doc_client.post(f"{url}/reject", headers=headers,
+    rejected = doc_client.post(f"{url}/reject", headers=if_match(
+        doc_client, f"{url}/reject", headers),
                                json={"reason": "The scan is unreadable."})
     assert rejected.status_code == 200
     body = rejected.json()
     assert body["status"] == "rejected"
     assert body["rejection_reason"] == "The scan is unreadable."
     assert body["rejected_by"] == str(tenant_a.person("fleet_manager").member_id)
-    verified = doc_client.post(f"{url}/verify", headers=headers).json()
+    verified = doc_client.post(f"{url}/verify", headers=if_match(
+        doc_client, f"{url}/verify", headers)).json()
     assert verified["status"] == "verified"
     assert verified["rejection_reason"] is None
     assert verified["verified_by"] == str(tenant_a.person("fleet_manager").member_id)
-    again = doc_client.post(f"{url}/reject", headers=headers, json={"reason": "Forged."}).json()
+    again = doc_client.post(f"{url}/reject", headers=if_match(
+        doc_client, f"{url}/reject", headers), json={"reason": "Forged."}).json()
     assert again["verified"] is False
     assert again["verified_at"] is None
-    dispatcher = doc_client.post(f"{url}/verify", headers=auth(tenant_a, "dispatcher"))
+    dispatcher = doc_client.post(f"{url}/verify", headers=if_match(
+        doc_client, f"{url}/verify", auth(tenant_a, "dispatcher")))
     assert dispatcher.status_code == 403
 
 
@@ -214,10 +224,12 @@ def test_soft_delete_and_restore(
     url = f"/v1/documents/{doc['id']}"
     stale = doc_client.delete(url, headers={**headers, "If-Match": '"999"'})
     assert stale.status_code == 412
-    assert doc_client.delete(url, headers=headers, params={"reason": "duplicate"}).status_code \
+    assert doc_client.delete(url, headers=if_match(
+        doc_client, url, headers), params={"reason": "duplicate"}).status_code \
         == 204
     assert doc_client.get(url, headers=headers).status_code == 404
-    assert doc_client.post(f"{url}/verify", headers=headers).status_code == 404
+    assert doc_client.post(f"{url}/verify", headers=if_match(
+        doc_client, f"{url}/verify", headers)).status_code == 404
     listed = doc_client.get("/v1/documents", headers=headers).json()["items"]
     assert doc["id"] not in [d["id"] for d in listed]
     deleted = doc_client.get(url, headers=headers, params={"include_deleted": True}).json()
@@ -241,7 +253,8 @@ def test_list_filters_expiry_and_pagination(
                      expires_on=TODAY + timedelta(days=90))
     undated = uploaded(doc_client, headers, tenant_a, entity_type="tenant",
                        entity_id=tenant_a.id, document_type="contract")
-    doc_client.post(f"/v1/documents/{later['id']}/verify", headers=headers)
+    doc_client.post(f"/v1/documents/{later['id']}/verify", headers=if_match(
+        doc_client, f"/v1/documents/{later['id']}/verify", headers))
 
     def ids(**params: Any) -> list[str]:
         response = doc_client.get("/v1/documents", headers=headers, params=params)
@@ -317,7 +330,8 @@ def test_download_link_serves_the_file_and_refuses_tampered_or_expired_tokens(
     # Another tenant's id in a validly signed token finds nothing under that tenant's RLS.
     crossed, _ = signer.sign(tenant_b.id, uuid.UUID(doc["id"]), ttl_seconds=60)
     assert doc_client.get(f"/files/{crossed}").status_code == 404
-    doc_client.delete(f"/v1/documents/{doc['id']}", headers=auth(tenant_a))
+    doc_client.delete(f"/v1/documents/{doc['id']}", headers=if_match(
+        doc_client, f"/v1/documents/{doc['id']}", auth(tenant_a)))
     assert doc_client.get(url).status_code == 404
 
 
@@ -355,6 +369,7 @@ def test_a_new_document_asks_staff_to_verify_it_until_it_is_checked(
     [(status, task_type, related, source)] = task()
     assert (status, task_type, str(related), source) == (
         "open", "document_verification", doc["id"], "system")
-    verified = doc_client.post(f"/v1/documents/{doc['id']}/verify", headers=headers)
+    verified = doc_client.post(f"/v1/documents/{doc['id']}/verify", headers=if_match(
+        doc_client, f"/v1/documents/{doc['id']}/verify", headers))
     assert verified.status_code == 200
     assert [row[0] for row in task()] == ["done"]

@@ -15,7 +15,7 @@ from drivers_support import committed_insert, driver_body
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from api_support import TenantWorld
+from api_support import TenantWorld, if_match
 from fleetcore.core.db import DbContext, context_session
 from fleetcore.drivers import service
 
@@ -59,11 +59,13 @@ def test_blacklist_blocks_until_lifted_with_a_reason(
     assert report["compliant"] is False
 
     url = f"{BLACKLISTS}/{entry['id']}"
-    assert client.post(f"{url}/lift", headers=auth(tenant_a), json={}).status_code == 422
-    lifted = client.post(f"{url}/lift", headers=auth(tenant_a), json={"reason": "Appeal won"})
+    assert client.post(f"{url}/lift", headers=if_match(
+        client, f"{url}/lift", auth(tenant_a)), json={}).status_code == 422
+    lifted = client.post(f"{url}/lift", headers=if_match(
+        client, f"{url}/lift", auth(tenant_a)), json={"reason": "Appeal won"})
     assert lifted.status_code == 200
     assert (lifted.json()["status"], lifted.json()["lift_reason"]) == ("lifted", "Appeal won")
-    assert client.post(f"{url}/lift", headers=auth(tenant_a),
+    assert client.post(f"{url}/lift", headers=if_match(client, f"{url}/lift", auth(tenant_a)),
                        json={"reason": "again"}).status_code == 409
     with context_session(sessions, DbContext.for_tenant(tenant_a.id)) as session:
         assert service.availability_conflicts(session, uuid.UUID(driver), now, None) == []
@@ -81,7 +83,7 @@ def test_deleted_blacklist_entries_restore(
     entry = client.post(BLACKLISTS, headers=auth(tenant_a), json={
         "driver_id": driver, "category": "other", "reason": "Wrong driver"}).json()
     url = f"{BLACKLISTS}/{entry['id']}"
-    assert client.request("DELETE", url, headers=auth(tenant_a),
+    assert client.request("DELETE", url, headers=if_match(client, url, auth(tenant_a)),
                           json={"reason": "Recorded by mistake"}).status_code == 204
     assert client.get(url, headers=auth(tenant_a)).status_code == 404
     listed = client.get(BLACKLISTS, params={"include_deleted": "true"},
@@ -124,9 +126,10 @@ def test_mandatory_training_drives_compliance(
     compliance = f"/v1/drivers/{driver}/compliance"
     assert client.get(compliance, headers=auth(tenant_a)).json()["compliant"] is False
     url = f"{TRAINING}/{planned.json()['id']}"
-    missing_date = client.patch(url, headers=auth(tenant_a), json={"status": "completed"})
+    missing_date = client.patch(url, headers=if_match(
+        client, url, auth(tenant_a)), json={"status": "completed"})
     assert missing_date.status_code == 422
-    done = client.patch(url, headers=auth(tenant_a),
+    done = client.patch(url, headers=if_match(client, url, auth(tenant_a)),
                         json={"status": "completed", "completed_on": "2026-11-01",
                               "expires_on": "2028-11-01", "score": "87.5"})
     assert done.status_code == 200, done.text
@@ -137,7 +140,8 @@ def test_mandatory_training_drives_compliance(
     assert [t["id"] for t in listed] == [planned.json()["id"]]
     assert client.get(TRAINING, params={"expiring_before": "2027-01-01", "driver_id": driver},
                       headers=auth(tenant_a)).json()["items"] == []
-    assert client.request("DELETE", url, headers=auth(tenant_a)).status_code == 204
+    assert client.request("DELETE", url, headers=if_match(
+        client, url, auth(tenant_a))).status_code == 204
     assert client.post(f"{url}/restore", headers=auth(tenant_a)).status_code == 200
 
 

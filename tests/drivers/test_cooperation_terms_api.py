@@ -9,7 +9,7 @@ import pytest
 from drivers_support import driver_body
 from fastapi.testclient import TestClient
 
-from api_support import TenantWorld
+from api_support import TenantWorld, if_match
 
 Auth = Callable[..., dict[str, str]]
 TERMS = "/v1/driver-cooperation-terms"
@@ -92,19 +92,26 @@ def test_accepting_records_evidence_and_closes_the_terms_in_force(
     driver = _driver(client, tenant_a, auth)
     first = _offer(client, tenant_a, auth, _terms(driver))
     accepted = client.post(f"{TERMS}/{first['id']}/accept",
-                           headers={**auth(tenant_a), "User-Agent": "DriverApp/2.1"})
+                           headers=if_match(
+                               client,
+                               f"{TERMS}/{first['id']}/accept",
+                               {**auth(tenant_a), "User-Agent": "DriverApp/2.1"}))
     assert accepted.status_code == 200, accepted.text
     body = accepted.json()
     assert body["status"] == "active"
     assert body["accepted_at"] is not None
     assert body["accepted_user_agent"] == "DriverApp/2.1"
     assert client.post(f"{TERMS}/{first['id']}/accept",
-                       headers=auth(tenant_a)).status_code == 409
+                       headers=if_match(
+                           client,
+                           f"{TERMS}/{first['id']}/accept",
+                           auth(tenant_a))).status_code == 409
 
     second = _offer(client, tenant_a, auth, _terms(
         driver, terms_version="v2", fleet_share_pct="20",
         effective_from="2026-06-01T00:00:00+00:00"))
-    assert client.post(f"{TERMS}/{second['id']}/accept", headers=auth(tenant_a)).status_code == 200
+    assert client.post(f"{TERMS}/{second['id']}/accept", headers=if_match(
+        client, f"{TERMS}/{second['id']}/accept", auth(tenant_a))).status_code == 200
     old = client.get(f"{TERMS}/{first['id']}", headers=auth(tenant_a)).json()
     assert old["effective_to"] == "2026-06-01T00:00:00Z"
     assert old["status"] == "expired"
@@ -114,7 +121,8 @@ def test_accepting_records_evidence_and_closes_the_terms_in_force(
 
     earlier = _offer(client, tenant_a, auth, _terms(
         driver, terms_version="v0", effective_from="2026-03-01T00:00:00+00:00"))
-    refused = client.post(f"{TERMS}/{earlier['id']}/accept", headers=auth(tenant_a))
+    refused = client.post(f"{TERMS}/{earlier['id']}/accept", headers=if_match(
+        client, f"{TERMS}/{earlier['id']}/accept", auth(tenant_a)))
     assert refused.status_code == 409
     assert refused.json()["errors"][0]["field"] == "effective_from"
 
@@ -124,8 +132,10 @@ def test_overlapping_accepted_terms_are_a_clear_409(
 ) -> None:
     driver = _driver(client, tenant_a, auth)
     first = _offer(client, tenant_a, auth, _terms(driver))
-    assert client.post(f"{TERMS}/{first['id']}/accept", headers=auth(tenant_a)).status_code == 200
-    ended = client.post(f"{TERMS}/{first['id']}/terminate", headers=auth(tenant_a),
+    assert client.post(f"{TERMS}/{first['id']}/accept", headers=if_match(
+        client, f"{TERMS}/{first['id']}/accept", auth(tenant_a))).status_code == 200
+    ended = client.post(f"{TERMS}/{first['id']}/terminate", headers=if_match(
+        client, f"{TERMS}/{first['id']}/terminate", auth(tenant_a)),
                         json={"reason": "Renegotiated",
                               "effective_to": "2026-09-01T00:00:00+00:00"})
     assert ended.status_code == 200, ended.text
@@ -133,29 +143,37 @@ def test_overlapping_accepted_terms_are_a_clear_409(
     # Terminated terms keep their real end, so new terms inside it overlap them.
     overlapping = _offer(client, tenant_a, auth, _terms(
         driver, effective_from="2026-08-01T00:00:00+00:00"))
-    refused = client.post(f"{TERMS}/{overlapping['id']}/accept", headers=auth(tenant_a))
+    refused = client.post(f"{TERMS}/{overlapping['id']}/accept", headers=if_match(
+        client, f"{TERMS}/{overlapping['id']}/accept", auth(tenant_a)))
     assert refused.status_code == 409, refused.text
     assert refused.json()["errors"][0]["field"] == "effective_from"
     after = _offer(client, tenant_a, auth, _terms(
         driver, effective_from="2026-09-01T00:00:00+00:00"))
-    assert client.post(f"{TERMS}/{after['id']}/accept", headers=auth(tenant_a)).status_code == 200
+    assert client.post(f"{TERMS}/{after['id']}/accept", headers=if_match(
+        client, f"{TERMS}/{after['id']}/accept", auth(tenant_a))).status_code == 200
 
 
 def test_terminate_rules(client: TestClient, tenant_a: TenantWorld, auth: Auth) -> None:
     driver = _driver(client, tenant_a, auth)
     offer = _offer(client, tenant_a, auth, _terms(driver))
-    assert client.post(f"{TERMS}/{offer['id']}/terminate", headers=auth(tenant_a),
+    assert client.post(f"{TERMS}/{offer['id']}/terminate", headers=if_match(
+        client, f"{TERMS}/{offer['id']}/terminate", auth(tenant_a)),
                        json={}).status_code == 422
-    withdrawn = client.post(f"{TERMS}/{offer['id']}/terminate", headers=auth(tenant_a),
+    withdrawn = client.post(f"{TERMS}/{offer['id']}/terminate", headers=if_match(
+        client, f"{TERMS}/{offer['id']}/terminate", auth(tenant_a)),
                             json={"reason": "Offer withdrawn"})
     assert withdrawn.status_code == 200
     assert withdrawn.json()["effective_to"] is None
-    assert client.post(f"{TERMS}/{offer['id']}/terminate", headers=auth(tenant_a),
+    assert client.post(f"{TERMS}/{offer['id']}/terminate", headers=if_match(
+        client, f"{TERMS}/{offer['id']}/terminate", auth(tenant_a)),
                        json={"reason": "again"}).status_code == 409
-    assert client.post(f"{TERMS}/{offer['id']}/accept", headers=auth(tenant_a)).status_code == 409
+    assert client.post(f"{TERMS}/{offer['id']}/accept", headers=if_match(
+        client, f"{TERMS}/{offer['id']}/accept", auth(tenant_a))).status_code == 409
     live = _offer(client, tenant_a, auth, _terms(driver))
-    client.post(f"{TERMS}/{live['id']}/accept", headers=auth(tenant_a))
-    before_start = client.post(f"{TERMS}/{live['id']}/terminate", headers=auth(tenant_a),
+    client.post(f"{TERMS}/{live['id']}/accept", headers=if_match(
+        client, f"{TERMS}/{live['id']}/accept", auth(tenant_a)))
+    before_start = client.post(f"{TERMS}/{live['id']}/terminate", headers=if_match(
+        client, f"{TERMS}/{live['id']}/terminate", auth(tenant_a)),
                                json={"reason": "x", "effective_to": "2025-12-01T00:00:00+00:00"})
     assert before_start.status_code == 422
     assert before_start.json()["errors"][0]["field"] == "effective_to"
@@ -171,8 +189,10 @@ def test_terms_offered_by_mistake_are_deleted_and_restored(
 
     stale = client.request("DELETE", item, headers={**auth(tenant_a), "If-Match": '"999"'})
     assert stale.status_code == 412, stale.text
-    assert client.request("DELETE", item, headers=auth(tenant_b)).status_code == 404
-    assert client.request("DELETE", item, headers=auth(tenant_a, "viewer")).status_code == 403
+    assert client.request("DELETE", item, headers=if_match(
+        client, item, auth(tenant_b))).status_code == 404
+    assert client.request("DELETE", item, headers=if_match(
+        client, item, auth(tenant_a, "viewer"))).status_code == 403
     deleted = client.request("DELETE", item, json={"reason": "Offered to the wrong driver"},
                              headers={**auth(tenant_a), "If-Match": etag})
     assert deleted.status_code == 204, deleted.text
@@ -183,7 +203,8 @@ def test_terms_offered_by_mistake_are_deleted_and_restored(
                               params={"include_deleted": "true"}).json()["items"]
     assert [t["id"] for t in with_deleted] == [offer["id"]]
     # Deleted terms are not offered any more: they cannot be accepted.
-    assert client.post(f"{item}/accept", headers=auth(tenant_a)).status_code == 404
+    assert client.post(f"{item}/accept", headers=if_match(
+        client, f"{item}/accept", auth(tenant_a))).status_code == 404
 
     restored = client.post(f"{item}/restore", headers=auth(tenant_a))
     assert restored.status_code == 200, restored.text
@@ -198,22 +219,28 @@ def test_accepted_terms_are_terminated_never_deleted(
 ) -> None:
     driver = _driver(client, tenant_a, auth)
     terms = _offer(client, tenant_a, auth, _terms(driver))
-    assert client.post(f"{TERMS}/{terms['id']}/accept", headers=auth(tenant_a)).status_code == 200
-    refused = client.request("DELETE", f"{TERMS}/{terms['id']}", headers=auth(tenant_a))
+    assert client.post(f"{TERMS}/{terms['id']}/accept", headers=if_match(
+        client, f"{TERMS}/{terms['id']}/accept", auth(tenant_a))).status_code == 200
+    refused = client.request("DELETE", f"{TERMS}/{terms['id']}", headers=if_match(
+        client, f"{TERMS}/{terms['id']}", auth(tenant_a)))
     assert refused.status_code == 409, refused.text
     assert "Terminate them instead" in refused.json()["detail"]
     assert read_system("SELECT deleted_at FROM rid_driver_cooperation_terms WHERE id = :id",
                        id=terms["id"]) == [(None,)]
-    ended = client.post(f"{TERMS}/{terms['id']}/terminate", headers=auth(tenant_a),
+    ended = client.post(f"{TERMS}/{terms['id']}/terminate", headers=if_match(
+        client, f"{TERMS}/{terms['id']}/terminate", auth(tenant_a)),
                         json={"reason": "The driver left the fleet."})
     assert ended.status_code == 200, ended.text
     # Still the record of a contract once terminated.
-    again = client.request("DELETE", f"{TERMS}/{terms['id']}", headers=auth(tenant_a))
+    again = client.request("DELETE", f"{TERMS}/{terms['id']}", headers=if_match(
+        client, f"{TERMS}/{terms['id']}", auth(tenant_a)))
     assert again.status_code == 409
     # A withdrawn offer (never accepted) may go.
     offer = _offer(client, tenant_a, auth, _terms(driver, terms_version="v2",
                                                   effective_from="2027-01-01T00:00:00+00:00"))
-    assert client.post(f"{TERMS}/{offer['id']}/terminate", headers=auth(tenant_a),
+    assert client.post(f"{TERMS}/{offer['id']}/terminate", headers=if_match(
+        client, f"{TERMS}/{offer['id']}/terminate", auth(tenant_a)),
                        json={"reason": "Withdrawn"}).status_code == 200
     assert client.request("DELETE", f"{TERMS}/{offer['id']}",
-                          headers=auth(tenant_a)).status_code == 204
+                          headers=if_match(
+                              client, f"{TERMS}/{offer['id']}", auth(tenant_a))).status_code == 204

@@ -10,7 +10,7 @@ from typing import Any
 from drivers_support import committed_insert, document_values, driver_body
 from fastapi.testclient import TestClient
 
-from api_support import TenantWorld
+from api_support import TenantWorld, if_match
 
 Auth = Callable[..., dict[str, str]]
 
@@ -50,13 +50,16 @@ def test_attach_verify_reject_and_detach(
     assert again.json()["errors"][0]["field"] == "document_id"
 
     item = f"{url}/{doc}"
-    assert client.post(f"{item}/reject", headers=auth(tenant_a), json={}).status_code == 422
-    rejected = client.post(f"{item}/reject", headers=auth(tenant_a),
+    assert client.post(f"{item}/reject", headers=if_match(
+        client, f"{item}/reject", auth(tenant_a)), json={}).status_code == 422
+    rejected = client.post(f"{item}/reject", headers=if_match(
+        client, f"{item}/reject", auth(tenant_a)),
                            json={"reason": "Blurred scan"})
     assert rejected.status_code == 200
     assert rejected.json()["verification_status"] == "rejected"
     assert rejected.json()["rejection_reason"] == "Blurred scan"
-    verified = client.post(f"{item}/verify", headers=auth(tenant_a))
+    verified = client.post(f"{item}/verify", headers=if_match(
+        client, f"{item}/verify", auth(tenant_a)))
     assert verified.status_code == 200
     assert verified.json()["verification_status"] == "verified"
     assert verified.json()["rejection_reason"] is None
@@ -72,12 +75,15 @@ def test_attach_verify_reject_and_detach(
     listed = client.get(url, headers=auth(tenant_a)).json()
     assert [d["document_id"] for d in listed] == [str(doc)]
     assert client.get(url, headers=auth(tenant_b)).status_code == 404
-    assert client.post(f"{item}/verify", headers=auth(tenant_b)).status_code == 404
-    assert client.post(f"{item}/verify", headers=auth(tenant_a, "viewer")).status_code == 403
+    assert client.post(f"{item}/verify", headers=if_match(
+        client, f"{item}/verify", auth(tenant_b))).status_code == 404
+    assert client.post(f"{item}/verify", headers=if_match(
+        client, f"{item}/verify", auth(tenant_a, "viewer"))).status_code == 403
 
-    assert client.delete(item, headers=auth(tenant_a)).status_code == 204
+    assert client.delete(item, headers=if_match(client, item, auth(tenant_a))).status_code == 204
     assert client.get(url, headers=auth(tenant_a)).json() == []
-    assert client.post(f"{item}/verify", headers=auth(tenant_a)).status_code == 404
+    assert client.post(f"{item}/verify", headers=if_match(
+        client, f"{item}/verify", auth(tenant_a))).status_code == 404
 
 
 def test_an_expired_document_cannot_be_verified_and_fails_compliance(
@@ -91,7 +97,8 @@ def test_an_expired_document_cannot_be_verified_and_fails_compliance(
                        json={"document_id": str(doc)}).status_code == 201
     [listed] = client.get(url, headers=auth(tenant_a)).json()
     assert listed["expired"] is True
-    refused = client.post(f"{url}/{doc}/verify", headers=auth(tenant_a))
+    refused = client.post(f"{url}/{doc}/verify", headers=if_match(
+        client, f"{url}/{doc}/verify", auth(tenant_a)))
     assert refused.status_code == 409
     assert "expired" in refused.json()["detail"]
     report = client.get(f"/v1/drivers/{driver}/compliance", headers=auth(tenant_a)).json()
@@ -120,13 +127,15 @@ def test_one_decision_whichever_endpoint_records_it(
                 document["rejection_reason"])
 
     stale = client.get(f"/v1/documents/{doc}", headers=headers).headers["etag"]
-    verified = client.post(f"/v1/documents/{doc}/verify", headers=headers)
+    verified = client.post(f"/v1/documents/{doc}/verify", headers=if_match(
+        client, f"/v1/documents/{doc}/verify", headers))
     assert verified.status_code == 200, verified.text
     assert states() == ("verified", None, True, None)
     report = client.get(f"/v1/drivers/{driver}/compliance", headers=headers).json()
     assert all(r["related_id"] != str(doc) for r in report["rules"] if r["status"] == "fail")
 
-    rejected = client.post(f"{url}/{doc}/reject", headers=headers, json={"reason": "Blurred"})
+    rejected = client.post(f"{url}/{doc}/reject", headers=if_match(
+        client, f"{url}/{doc}/reject", headers), json={"reason": "Blurred"})
     assert rejected.status_code == 200, rejected.text
     assert states() == ("rejected", "Blurred", False, "Blurred")
     # The document's ETag guards the decision on both records.
@@ -134,9 +143,11 @@ def test_one_decision_whichever_endpoint_records_it(
     assert refused.status_code == 412
     assert states() == ("rejected", "Blurred", False, "Blurred")
 
-    assert client.post(f"{url}/{doc}/verify", headers=headers).status_code == 200
+    assert client.post(f"{url}/{doc}/verify", headers=if_match(
+        client, f"{url}/{doc}/verify", headers)).status_code == 200
     assert states() == ("verified", None, True, None)
-    again = client.post(f"/v1/documents/{doc}/reject", headers=headers,
+    again = client.post(f"/v1/documents/{doc}/reject", headers=if_match(
+        client, f"/v1/documents/{doc}/reject", headers),
                         json={"reason": "Wrong person"})
     assert again.status_code == 200, again.text
     assert states() == ("rejected", "Wrong person", False, "Wrong person")
@@ -151,7 +162,8 @@ def test_an_expired_attached_document_is_refused_through_the_documents_endpoint_
                            **document_values(uuid.UUID(driver), expires_on=date(2026, 1, 1)))
     assert client.post(f"/v1/drivers/{driver}/documents", headers=headers,
                        json={"document_id": str(doc)}).status_code == 201
-    refused = client.post(f"/v1/documents/{doc}/verify", headers=headers)
+    refused = client.post(f"/v1/documents/{doc}/verify", headers=if_match(
+        client, f"/v1/documents/{doc}/verify", headers))
     assert refused.status_code == 409
     assert "expired" in refused.json()["detail"]
     assert client.get(f"/v1/documents/{doc}", headers=headers).json()["verified"] is False

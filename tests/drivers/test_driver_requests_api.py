@@ -11,7 +11,7 @@ import pytest
 from drivers_support import committed_insert, driver_body
 from fastapi.testclient import TestClient
 
-from api_support import TenantWorld
+from api_support import TenantWorld, if_match
 from fleet_support import Fleet
 from fleetcore.core.orm import new_id
 from fleetcore.drivers.service import REQUEST_TRANSITIONS
@@ -55,8 +55,8 @@ def test_every_transition_is_allowed_or_refused_as_a_409(
     request_id = committed_insert(sessions, world.id, "rid_driver_requests",
                                   driver_id=uuid.UUID(driver), request_type="other",
                                   status=current, details="{}", reviewed_at=decided)
-    response = client.post(f"{REQUESTS}/{request_id}/{action}", headers=auth(world),
-                           json={"notes": "ok"})
+    response = client.post(f"{REQUESTS}/{request_id}/{action}", json={"notes": "ok"},
+                           headers=if_match(client, f"{REQUESTS}/{request_id}", auth(world)))
     target = ACTIONS[action]
     if (current, target) in ALLOWED:
         assert response.status_code == 200, response.text
@@ -114,7 +114,10 @@ def test_create_list_and_permissions(
         "driver_id": driver, "request_type": "other"}).status_code == 403
     assert client.get(f"{REQUESTS}/{body['id']}", headers=auth(tenant_b)).status_code == 404
     assert client.post(f"{REQUESTS}/{body['id']}/review",
-                       headers=auth(tenant_b)).status_code == 404
+                       headers=if_match(
+                           client,
+                           f"{REQUESTS}/{body['id']}/review",
+                           auth(tenant_b))).status_code == 404
     exported = client.get(f"{REQUESTS}/export.csv", params={"driver_id": driver},
                           headers=auth(world))
     assert exported.status_code == 200
@@ -135,7 +138,8 @@ def _leave(client: TestClient, world: TenantWorld, auth: Auth, driver: str, star
         "period_end": (start + timedelta(days=days)).isoformat()})
     assert created.status_code == 201, created.text
     request_id = str(created.json()["id"])
-    assert client.post(f"{REQUESTS}/{request_id}/review", headers=auth(world)).status_code == 200
+    assert client.post(f"{REQUESTS}/{request_id}/review", headers=if_match(
+        client, f"{REQUESTS}/{request_id}/review", auth(world))).status_code == 200
     return request_id
 
 
@@ -153,7 +157,8 @@ def test_leave_is_refused_over_planned_work_and_then_blocks_it(
                               driver_id=uuid.UUID(driver), starts_at=start - timedelta(days=3),
                               assignment_type="permanent", status="scheduled")
     request_id = _leave(client, tenant_a, auth, driver, start)
-    refused = client.post(f"{REQUESTS}/{request_id}/approve", headers=auth(tenant_a))
+    refused = client.post(f"{REQUESTS}/{request_id}/approve", headers=if_match(
+        client, f"{REQUESTS}/{request_id}/approve", auth(tenant_a)))
     assert refused.status_code == 409, refused.text
     conflicts = refused.json()["conflicts"]
     assert {(c["type"], c["id"]) for c in conflicts} == {("shift", str(shift)),
@@ -161,7 +166,8 @@ def test_leave_is_refused_over_planned_work_and_then_blocks_it(
     fleet.sql("UPDATE sch_shifts SET status = 'cancelled' WHERE id = :id", id=shift)
     fleet.sql("UPDATE flt_vehicle_assignments SET status = 'cancelled' WHERE id = :id",
               id=assignment)
-    approved = client.post(f"{REQUESTS}/{request_id}/approve", headers=auth(tenant_a))
+    approved = client.post(f"{REQUESTS}/{request_id}/approve", headers=if_match(
+        client, f"{REQUESTS}/{request_id}/approve", auth(tenant_a)))
     assert approved.status_code == 200, approved.text
     assert approved.json()["reviewed_at"] is not None
     # The approved leave now blocks an assignment in its period (fleet service → drivers).
@@ -187,8 +193,10 @@ def test_approving_a_vehicle_change_creates_the_assignment(
         "period_end": (start + timedelta(days=5)).isoformat()})
     assert created.status_code == 201, created.text
     request_id = created.json()["id"]
-    client.post(f"{REQUESTS}/{request_id}/review", headers=auth(tenant_a))
-    approved = client.post(f"{REQUESTS}/{request_id}/approve", headers=auth(tenant_a))
+    client.post(f"{REQUESTS}/{request_id}/review", headers=if_match(
+        client, f"{REQUESTS}/{request_id}/review", auth(tenant_a)))
+    approved = client.post(f"{REQUESTS}/{request_id}/approve", headers=if_match(
+        client, f"{REQUESTS}/{request_id}/approve", auth(tenant_a)))
     assert approved.status_code == 200, approved.text
     assignment_id = approved.json()["resulting_assignment_id"]
     assert assignment_id is not None
@@ -207,8 +215,10 @@ def test_a_vehicle_change_the_fleet_refuses_leaves_the_request_under_review(
         "driver_id": driver, "request_type": "vehicle_change",
         "requested_vehicle_id": uninsured["id"]})
     request_id = created.json()["id"]
-    client.post(f"{REQUESTS}/{request_id}/review", headers=auth(tenant_a))
-    refused = client.post(f"{REQUESTS}/{request_id}/approve", headers=auth(tenant_a))
+    client.post(f"{REQUESTS}/{request_id}/review", headers=if_match(
+        client, f"{REQUESTS}/{request_id}/review", auth(tenant_a)))
+    refused = client.post(f"{REQUESTS}/{request_id}/approve", headers=if_match(
+        client, f"{REQUESTS}/{request_id}/approve", auth(tenant_a)))
     assert refused.status_code == 409, refused.text
     after = client.get(f"{REQUESTS}/{request_id}", headers=auth(tenant_a)).json()
     assert (after["status"], after["resulting_assignment_id"]) == ("under_review", None)
@@ -232,8 +242,10 @@ def test_an_open_request_is_changed_with_if_match(
 
     stale = client.patch(item, json=change, headers={**auth(world), "If-Match": '"999"'})
     assert stale.status_code == 412, stale.text
-    assert client.patch(item, json=change, headers=auth(tenant_b)).status_code == 404
-    assert client.patch(item, json=change, headers=auth(world, "viewer")).status_code == 403
+    assert client.patch(item, json=change, headers=if_match(
+        client, item, auth(tenant_b))).status_code == 404
+    assert client.patch(item, json=change, headers=if_match(
+        client, item, auth(world, "viewer"))).status_code == 403
     changed = client.patch(item, json=change,
                            headers={**auth(world, "dispatcher"), "If-Match": etag})
     assert changed.status_code == 200, changed.text
@@ -264,7 +276,8 @@ def test_a_change_keeps_the_rules_of_the_request(
                                   status="pending", details="{}", period_start=start,
                                   period_end=start + timedelta(days=5))
     before = client.get(f"{REQUESTS}/{request_id}", headers=auth(world)).json()
-    refused = client.patch(f"{REQUESTS}/{request_id}", json=change, headers=auth(world))
+    refused = client.patch(f"{REQUESTS}/{request_id}", json=change, headers=if_match(
+        client, f"{REQUESTS}/{request_id}", auth(world)))
     assert refused.status_code == 422, refused.text
     assert field in [e["field"] for e in refused.json()["errors"]]
     assert client.get(f"{REQUESTS}/{request_id}", headers=auth(world)).json() == before
@@ -279,11 +292,11 @@ def test_an_advance_needs_its_amount_after_a_change(
         "amount": {"amount": "150.00", "currency": "EUR"}})
     assert created.status_code == 201, created.text
     item = f"{REQUESTS}/{created.json()['id']}"
-    raised = client.patch(item, headers=auth(world),
+    raised = client.patch(item, headers=if_match(client, item, auth(world)),
                           json={"amount": {"amount": "175.50", "currency": "EUR"}})
     assert raised.status_code == 200, raised.text
     assert raised.json()["amount"] == {"amount": "175.50", "currency": "EUR"}
-    cleared = client.patch(item, headers=auth(world), json={"amount": None})
+    cleared = client.patch(item, headers=if_match(client, item, auth(world)), json={"amount": None})
     assert cleared.status_code == 422, cleared.text
     assert "amount" in [e["field"] for e in cleared.json()["errors"]]
 

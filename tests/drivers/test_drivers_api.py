@@ -12,7 +12,7 @@ from drivers_support import driver_body
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event
 
-from api_support import TenantWorld
+from api_support import TenantWorld, if_match
 
 Auth = Callable[..., dict[str, str]]
 
@@ -79,7 +79,8 @@ def test_phone_and_email_are_unique_among_live_drivers(
                              json=driver_body(5, email="DRIVER4@example.com"))
     assert same_email.status_code == 409
     assert _fields(same_email) == ["email"]
-    deleted = client.request("DELETE", f"/v1/drivers/{first['id']}", headers=auth(tenant_a),
+    deleted = client.request("DELETE", f"/v1/drivers/{first['id']}", headers=if_match(
+        client, f"/v1/drivers/{first['id']}", auth(tenant_a)),
                              json={"reason": "duplicate"})
     assert deleted.status_code == 204
     _create(client, tenant_a, auth, 4)  # a deleted driver frees its phone and e-mail
@@ -104,11 +105,13 @@ def test_get_patch_with_etags_and_stale_if_match(
     stale = client.patch(f"/v1/drivers/{driver['id']}",
                          headers={**auth(tenant_a), "If-Match": tag}, json={"notes": "x"})
     assert stale.status_code == 412
-    bad_order = client.patch(f"/v1/drivers/{driver['id']}", headers=auth(tenant_a),
+    bad_order = client.patch(f"/v1/drivers/{driver['id']}", headers=if_match(
+        client, f"/v1/drivers/{driver['id']}", auth(tenant_a)),
                              json={"licence_expires_on": "2001-01-01"})
     assert bad_order.status_code == 422
     assert _fields(bad_order) == ["licence_expires_on"]
-    null_name = client.patch(f"/v1/drivers/{driver['id']}", headers=auth(tenant_a),
+    null_name = client.patch(f"/v1/drivers/{driver['id']}", headers=if_match(
+        client, f"/v1/drivers/{driver['id']}", auth(tenant_a)),
                              json={"first_name": None})
     assert null_name.status_code == 422
 
@@ -118,8 +121,9 @@ def test_soft_delete_needs_a_reason_and_restore_brings_it_back(
 ) -> None:
     driver = _create(client, tenant_a, auth, 7)
     url = f"/v1/drivers/{driver['id']}"
-    assert client.request("DELETE", url, headers=auth(tenant_a), json={}).status_code == 422
-    assert client.request("DELETE", url, headers=auth(tenant_a),
+    assert client.request("DELETE", url, headers=if_match(
+        client, url, auth(tenant_a)), json={}).status_code == 422
+    assert client.request("DELETE", url, headers=if_match(client, url, auth(tenant_a)),
                           json={"reason": "left"}).status_code == 204
     assert client.get(url, headers=auth(tenant_a)).status_code == 404
     listed = client.get("/v1/drivers", headers=auth(tenant_a)).json()["items"]
@@ -128,7 +132,7 @@ def test_soft_delete_needs_a_reason_and_restore_brings_it_back(
                               headers=auth(tenant_a)).json()["items"]
     [row] = [d for d in with_deleted if d["id"] == driver["id"]]
     assert row["deletion_reason"] == "left"
-    assert client.request("DELETE", url, headers=auth(tenant_a),
+    assert client.request("DELETE", url, headers=if_match(client, url, auth(tenant_a)),
                           json={"reason": "again"}).status_code == 404
     restored = client.post(f"{url}/restore", headers=auth(tenant_a))
     assert restored.status_code == 200
@@ -222,7 +226,8 @@ def test_permissions_and_tenant_isolation(
     assert client.get("/v1/drivers", headers=auth(tenant_a, "driver")).status_code == 403
     url = f"/v1/drivers/{driver['id']}"
     assert client.get(url, headers=auth(tenant_b)).status_code == 404
-    assert client.patch(url, headers=auth(tenant_b), json={"notes": "x"}).status_code == 404
+    assert client.patch(url, headers=if_match(
+        client, url, auth(tenant_b)), json={"notes": "x"}).status_code == 404
     assert client.get(f"{url}/compliance", headers=auth(tenant_b)).status_code == 404
     listed = client.get("/v1/drivers", headers=auth(tenant_b)).json()["items"]
     assert driver["id"] not in [d["id"] for d in listed]
@@ -267,10 +272,11 @@ def test_a_form_sending_the_stored_phone_back_does_not_have_it_judged_again(
         session.execute(text("UPDATE rid_drivers SET phone = '+33639981001' WHERE id = :id"),
                         {"id": driver["id"]})
     url = f"/v1/drivers/{driver['id']}"
-    same = client.patch(url, headers=auth(tenant_a),
+    same = client.patch(url, headers=if_match(client, url, auth(tenant_a)),
                         json={"phone": "06 39 98 10 01", "notes": "re-saved"})
     assert same.status_code == 200, same.text
     assert (same.json()["phone"], same.json()["notes"]) == ("+33639981001", "re-saved")
-    other = client.patch(url, headers=auth(tenant_a), json={"phone": "06 39 98 10 02"})
+    other = client.patch(url, headers=if_match(
+        client, url, auth(tenant_a)), json={"phone": "06 39 98 10 02"})
     assert other.status_code == 422
     assert _fields(other) == ["phone"]

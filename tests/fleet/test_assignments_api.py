@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from api_support import if_match
 from fleet_support import Fleet
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -149,15 +150,17 @@ def test_end_records_odometer_in_and_refuses_going_backwards(api_fleet: Fleet) -
     assignment = _assign(api_fleet, vehicle, driver, odometer_out_km="1000.0").json()
     url = f"/v1/vehicle-assignments/{assignment['id']}"
     backwards = api_fleet.client.post(f"{url}/end", json={"odometer_in_km": "999.0"},
-                                      headers=api_fleet.headers())
+                                      headers=if_match(
+                                          api_fleet.client, f"{url}/end", api_fleet.headers()))
     assert backwards.status_code == 422
     assert backwards.json()["errors"][0]["field"] == "odometer_in_km"
     future = api_fleet.client.post(
         f"{url}/end", json={"ends_at": (NOW + timedelta(days=1)).isoformat()},
-        headers=api_fleet.headers())
+        headers=if_match(api_fleet.client, f"{url}/end", api_fleet.headers()))
     assert future.status_code == 422
     ended = api_fleet.client.post(f"{url}/end", json={"odometer_in_km": "1180.5"},
-                                  headers=api_fleet.headers())
+                                  headers=if_match(
+                                      api_fleet.client, f"{url}/end", api_fleet.headers()))
     assert ended.status_code == 200, ended.text
     assert ended.json()["status"] == "ended"
     assert ended.json()["ends_at"] is not None
@@ -167,7 +170,8 @@ def test_end_records_odometer_in_and_refuses_going_backwards(api_fleet: Fleet) -
     events = api_fleet.sql("SELECT count(*) FROM flt_vehicle_events WHERE assignment_id = :a"
                            " AND event_type = 'handover'", a=assignment["id"])
     assert events[0][0] == 2
-    again = api_fleet.client.post(f"{url}/end", headers=api_fleet.headers())
+    again = api_fleet.client.post(f"{url}/end", headers=if_match(
+        api_fleet.client, f"{url}/end", api_fleet.headers()))
     assert again.status_code == 409
 
 
@@ -175,7 +179,10 @@ def test_cancel_only_before_the_start(api_fleet: Fleet) -> None:
     vehicle, driver = api_fleet.compliant_vehicle(), api_fleet.driver()
     running = _assign(api_fleet, vehicle, driver).json()
     assert api_fleet.client.post(f"/v1/vehicle-assignments/{running['id']}/cancel",
-                                 headers=api_fleet.headers()).status_code == 409
+                                 headers=if_match(
+                                     api_fleet.client,
+                                     f"/v1/vehicle-assignments/{running['id']}/cancel",
+                                     api_fleet.headers())).status_code == 409
     other_vehicle = api_fleet.compliant_vehicle()
     planned = _assign(api_fleet, other_vehicle, api_fleet.driver(),
                       starts_at=(NOW + timedelta(days=3)).isoformat()).json()
@@ -184,7 +191,10 @@ def test_cancel_only_before_the_start(api_fleet: Fleet) -> None:
                                   headers=api_fleet.headers(**{"If-Match": '"99"'}))
     assert stale.status_code == 412
     cancelled = api_fleet.client.post(f"/v1/vehicle-assignments/{planned['id']}/cancel",
-                                      json={"reason": "Driver ill"}, headers=api_fleet.headers())
+                                      json={"reason": "Driver ill"}, headers=if_match(
+                                          api_fleet.client,
+                                          f"/v1/vehicle-assignments/{planned['id']}/cancel",
+                                          api_fleet.headers()))
     assert cancelled.status_code == 200
     assert cancelled.json()["status"] == "cancelled"
     assert "Driver ill" in cancelled.json()["notes"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from api_support import if_match
 from fleet_support import Fleet
 
 
@@ -21,14 +22,23 @@ def test_active_insurance_policies_of_a_vehicle_never_overlap(api_fleet: Fleet) 
     renewal = api_fleet.insurance(vehicle["id"], starts_on="2027-01-01", ends_on="2027-12-31")
     # Stretching the first policy into the renewal is refused too; an inactive one is not.
     stretched = api_fleet.client.patch(f"/v1/vehicle-insurances/{first['id']}",
-                                       json={"ends_on": "2027-02-01"}, headers=api_fleet.headers())
+                                       json={"ends_on": "2027-02-01"}, headers=if_match(
+                                           api_fleet.client,
+                                           f"/v1/vehicle-insurances/{first['id']}",
+                                           api_fleet.headers()))
     assert stretched.status_code == 409
     inactive = api_fleet.client.patch(f"/v1/vehicle-insurances/{renewal['id']}",
-                                      json={"active": False}, headers=api_fleet.headers())
+                                      json={"active": False}, headers=if_match(
+                                          api_fleet.client,
+                                          f"/v1/vehicle-insurances/{renewal['id']}",
+                                          api_fleet.headers()))
     assert inactive.status_code == 200
     assert api_fleet.client.patch(f"/v1/vehicle-insurances/{first['id']}",
                                   json={"ends_on": "2027-02-01"},
-                                  headers=api_fleet.headers()).status_code == 200
+                                  headers=if_match(
+                                      api_fleet.client,
+                                      f"/v1/vehicle-insurances/{first['id']}",
+                                      api_fleet.headers())).status_code == 200
     listed = api_fleet.client.get("/v1/vehicle-insurances", headers=api_fleet.headers(),
                                   params={"vehicle_id": vehicle["id"], "active": "true"}).json()
     assert [p["id"] for p in listed["items"]] == [first["id"]]
@@ -124,7 +134,8 @@ def test_vehicle_events_are_manual_and_handovers_belong_to_assignments(api_fleet
     assert accident.status_code == 201, accident.text
     assert accident.json()["source"] == "manual"
     assert accident.json()["cost"] == {"amount": "450.00", "currency": "EUR"}
-    resolved = api_fleet.client.patch(f"/v1/vehicle-events/{accident.json()['id']}", headers=h,
+    event_url = f"/v1/vehicle-events/{accident.json()['id']}"
+    resolved = api_fleet.client.patch(event_url, headers=if_match(api_fleet.client, event_url, h),
                                       json={"resolved_at": now.isoformat()})
     assert resolved.status_code == 200
     unresolved = api_fleet.client.get("/v1/vehicle-events", headers=h, params={
@@ -137,6 +148,10 @@ def test_vehicle_events_are_manual_and_handovers_belong_to_assignments(api_fleet
         "vehicle_id": vehicle["id"], "event_type": "handover"}).json()["items"]
     assert [e["assignment_id"] for e in events] == [assignment["id"]]
     assert api_fleet.client.delete(f"/v1/vehicle-events/{events[0]['id']}",
-                                   headers=h).status_code == 409
+                                   headers=if_match(
+                                       api_fleet.client,
+                                       f"/v1/vehicle-events/{events[0]['id']}",
+                                       h)).status_code == 409
     # A vehicle with a running assignment cannot be deleted.
-    assert api_fleet.client.delete(f"/v1/vehicles/{vehicle['id']}", headers=h).status_code == 409
+    assert api_fleet.client.delete(f"/v1/vehicles/{vehicle['id']}", headers=if_match(
+        api_fleet.client, f"/v1/vehicles/{vehicle['id']}", h)).status_code == 409

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import Engine, event, text
 
+from api_support import if_match
 from fleet_support import Fleet, vin
 from fleetcore.core.db import DbContext, context_session
 from fleetcore.core.orm import new_id
@@ -73,7 +74,8 @@ def test_a_live_vin_or_plate_is_unique_and_the_409_names_the_field(api_fleet: Fl
     assert same_vin.status_code == 409
     assert _errors(same_vin) == ["vin"]
     # Once deleted, the plate is free again; restoring the old one then conflicts.
-    assert api_fleet.client.delete(f"/v1/vehicles/{first['id']}", headers=api_fleet.headers(),
+    assert api_fleet.client.delete(f"/v1/vehicles/{first['id']}", headers=if_match(
+        api_fleet.client, f"/v1/vehicles/{first['id']}", api_fleet.headers()),
                                    params={"reason": "Sold"}).status_code == 204
     again = api_fleet.client.post("/v1/vehicles", headers=api_fleet.headers(),
                                   json=api_fleet.vehicle_body(licence_plate=first["licence_plate"]))
@@ -108,19 +110,21 @@ def test_make_and_model_must_be_visible_to_the_tenant(
 def test_patch_revalidates_and_refuses_nulls(api_fleet: Fleet) -> None:
     vehicle = api_fleet.vehicle()
     url = f"/v1/vehicles/{vehicle['id']}"
-    bad = api_fleet.client.patch(url, json={"licence_plate": "nope!"}, headers=api_fleet.headers())
+    bad = api_fleet.client.patch(url, json={"licence_plate": "nope!"}, headers=if_match(
+        api_fleet.client, url, api_fleet.headers()))
     assert bad.status_code == 422
     assert _errors(bad) == ["licence_plate"]
-    null = api_fleet.client.patch(url, json={"country": None}, headers=api_fleet.headers())
+    null = api_fleet.client.patch(url, json={"country": None}, headers=if_match(
+        api_fleet.client, url, api_fleet.headers()))
     assert _errors(null) == ["country"]
     # Moving the car to Britain re-checks the plate with British rules.
     moved = api_fleet.client.patch(url, json={"country": "GB", "licence_plate": "la19abc"},
-                                   headers=api_fleet.headers())
+                                   headers=if_match(api_fleet.client, url, api_fleet.headers()))
     assert moved.status_code == 200, moved.text
     assert moved.json()["licence_plate"] == "LA19 ABC"
     money = api_fleet.client.patch(
         url, json={"acquisition_cost": {"amount": "23500.00", "currency": "EUR"}},
-        headers=api_fleet.headers())
+        headers=if_match(api_fleet.client, url, api_fleet.headers()))
     assert money.json()["acquisition_cost"] == {"amount": "23500.00", "currency": "EUR"}
 
 
@@ -174,7 +178,8 @@ def test_list_filters_searches_sorts_and_paginates(api_fleet: Fleet) -> None:
         if not cursor:
             break
     assert pages == [[diesel["id"], electric["id"]], [retired["id"]]]
-    api_fleet.client.delete(f"/v1/vehicles/{retired['id']}", headers=h)
+    api_fleet.client.delete(f"/v1/vehicles/{retired['id']}", headers=if_match(
+        api_fleet.client, f"/v1/vehicles/{retired['id']}", h))
     assert retired["id"] not in ids()
     assert retired["id"] in ids(include_deleted="true")
     assert api_fleet.client.get("/v1/vehicles", params={"cursor": "garbage"},
@@ -185,7 +190,10 @@ def test_delete_is_soft_with_a_reason_and_restore_brings_it_back(api_fleet: Flee
     vehicle = api_fleet.vehicle()
     url = f"/v1/vehicles/{vehicle['id']}"
     assert api_fleet.client.delete(url, params={"reason": "Written off"},
-                                   headers=api_fleet.headers()).status_code == 204
+                                   headers=if_match(
+                                       api_fleet.client,
+                                       url,
+                                       api_fleet.headers())).status_code == 204
     assert api_fleet.client.get(url, headers=api_fleet.headers()).status_code == 404
     gone = api_fleet.client.get(url, params={"include_deleted": "true"},
                                 headers=api_fleet.headers()).json()

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from api_support import TenantWorld
+from api_support import TenantWorld, if_match
 from fleetcore.core.db import DbContext, context_session
 from fleetcore.core.orm import new_id
 from fleetcore.documents.storage import StorageError
@@ -85,7 +85,8 @@ def _seed(client: TestClient, world: TenantWorld, auth: Auth, sessions: Any,
     assert created.status_code == 201, created.text
     driver_id = created.json()["id"]
     # Audit history from edits: the old e-mail and notes are in the trail's "before" values.
-    edited = client.patch(f"/v1/drivers/{driver_id}", headers=auth(world),
+    edited = client.patch(f"/v1/drivers/{driver_id}", headers=if_match(
+        client, f"/v1/drivers/{driver_id}", auth(world)),
                           json={"email": new_email, "notes": f"{notes} (updated)"})
     assert edited.status_code == 200, edited.text
 
@@ -247,7 +248,8 @@ def test_erasure_leaves_nothing_personal_anywhere_and_keeps_the_money(
         *(v.lower() for v in person.values), *person.tenant_scoped_values}
     assert any(v.startswith("adm_audit_logs: ") for v in before)
 
-    erased = privacy_client.post(f"/v1/drivers/{driver}/erase", headers=auth(tenant_a),
+    erased = privacy_client.post(f"/v1/drivers/{driver}/erase", headers=if_match(
+        privacy_client, f"/v1/drivers/{driver}/erase", auth(tenant_a)),
                                  json={"reason": "Request by e-mail, ticket 4711"})
     assert erased.status_code == 200, erased.text
     result = erased.json()
@@ -289,7 +291,8 @@ def test_erasure_leaves_nothing_personal_anywhere_and_keeps_the_money(
     assert sorted(audit[0][0]["storage_keys"]) == sorted(
         f"{tenant_a.id}/{d}" for d in person.document_ids)
     # Erased once: a second request says so.
-    again = privacy_client.post(f"/v1/drivers/{driver}/erase", headers=auth(tenant_a),
+    again = privacy_client.post(f"/v1/drivers/{driver}/erase", headers=if_match(
+        privacy_client, f"/v1/drivers/{driver}/erase", auth(tenant_a)),
                                 json={"reason": "Twice"})
     assert again.status_code == 409
 
@@ -300,7 +303,8 @@ def test_erasure_is_refused_with_reasons_while_retention_applies(
 ) -> None:
     person = _seed(privacy_client, tenant_a, auth, sessions, recent_trip=True)
     url = f"/v1/drivers/{person.driver_id}/erase"
-    refused = privacy_client.post(url, headers=auth(tenant_a), json={"reason": "Asked"})
+    refused = privacy_client.post(url, headers=if_match(
+        privacy_client, url, auth(tenant_a)), json={"reason": "Asked"})
     assert refused.status_code == 409, refused.text
     problem = refused.json()
     assert "retention period of 1095 days" in problem["detail"]
@@ -311,7 +315,8 @@ def test_erasure_is_refused_with_reasons_while_retention_applies(
     _insert(sessions, tenant_a.id, "trp_settlements", driver_id=uuid.UUID(person.driver_id),
             period_start=datetime(2026, 11, 2, tzinfo=UTC),
             period_end=datetime(2026, 11, 9, tzinfo=UTC), currency="EUR", status="draft")
-    refused = privacy_client.post(url, headers=auth(tenant_a), json={"reason": "Asked"})
+    refused = privacy_client.post(url, headers=if_match(
+        privacy_client, url, auth(tenant_a)), json={"reason": "Asked"})
     assert refused.status_code == 409
     messages = " | ".join(e["message"] for e in refused.json()["errors"])
     assert "the driver is active" in messages
@@ -337,7 +342,8 @@ def test_erasure_is_refused_with_reasons_while_retention_applies(
          " AND status = 'draft'", d=uuid.UUID(person.driver_id))
     _sql(sessions, tenant_a.id, "UPDATE adm_tenants SET settings = settings"
          " || '{\"personal_data_retention_days\": 0}'::jsonb WHERE id = :t", t=tenant_a.id)
-    allowed = privacy_client.post(url, headers=auth(tenant_a), json={"reason": "Asked"})
+    allowed = privacy_client.post(url, headers=if_match(
+        privacy_client, url, auth(tenant_a)), json={"reason": "Asked"})
     assert allowed.status_code == 200, allowed.text
 
 
@@ -393,7 +399,8 @@ def test_another_tenant_can_neither_export_nor_erase(
         ("GET", f"/v1/members/{person.member_id}/export", None),
         ("POST", f"/v1/members/{person.member_id}/erase", {"reason": "Not mine"}),
     ):
-        response = privacy_client.request(method, url, headers=auth(tenant_b), json=body)
+        response = privacy_client.request(method, url, json=body,
+                                          headers={**auth(tenant_b), "If-Match": '"1"'})
         assert response.status_code == 404, (url, response.text)
     row = read_system("SELECT first_name, anonymised_at FROM rid_drivers WHERE id = :d",
                       d=person.driver_id)[0]
@@ -411,20 +418,25 @@ def test_a_member_is_erased_once_suspended_and_past_retention(
                         status="active", clerk_user_id=f"user_{tag}",
                         last_login_at=datetime.now(UTC) - timedelta(days=2))
     url = f"/v1/members/{member_id}/erase"
-    refused = privacy_client.post(url, headers=auth(tenant_a), json={"reason": "Left us"})
+    refused = privacy_client.post(url, headers=if_match(
+        privacy_client, url, auth(tenant_a)), json={"reason": "Left us"})
     assert refused.status_code == 409
     assert {e["message"].split(":")[0] for e in refused.json()["errors"]} >= {
         "the member is active"}
     _sql(sessions, tenant_a.id, "UPDATE adm_members SET status = 'suspended',"
          " last_login_at = :t, invited_at = NULL WHERE id = :m",
          t=datetime.now(UTC) - timedelta(days=4000), m=member_id)
-    erased = privacy_client.post(url, headers=auth(tenant_a), json={"reason": "Left us"})
+    erased = privacy_client.post(url, headers=if_match(
+        privacy_client, url, auth(tenant_a)), json={"reason": "Left us"})
     assert erased.status_code == 200, erased.text
     person = Person("", member_id, [email, name, f"user_{tag}"], [])
     assert _leftovers(owner_engine, tenant_a.id, person) == []
     # The owner cannot erase themselves.
     me = privacy_client.post(f"/v1/members/{tenant_a.person().member_id}/erase",
-                             headers=auth(tenant_a), json={"reason": "Myself"})
+                             headers=if_match(
+                                 privacy_client,
+                                 f"/v1/members/{tenant_a.person().member_id}/erase",
+                                 auth(tenant_a)), json={"reason": "Myself"})
     assert me.status_code == 409
     assert date.today().year > 2000
 

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from api_support import TenantWorld
+from api_support import TenantWorld, if_match
 from fleetcore.core.db import DbContext, context_session
 
 Auth = Callable[..., dict[str, str]]
@@ -91,7 +91,8 @@ def test_private_makes_and_models_stay_in_their_tenant(
     assert names(a, scope="private") == [name]
     assert name not in names(b)
     assert client.get(f"/v1/car-makes/{make['id']}", headers=b).status_code == 404
-    assert client.patch(f"/v1/car-makes/{make['id']}", headers=b,
+    assert client.patch(f"/v1/car-makes/{make['id']}", headers=if_match(
+        client, f"/v1/car-makes/{make['id']}", b),
                         json={"name": "Stolen"}).status_code == 404
     # Tenant B may add a make of the same name: names are unique per scope.
     assert client.post("/v1/car-makes", headers=b, json={"name": name}).status_code == 201
@@ -127,7 +128,8 @@ def test_private_makes_and_models_stay_in_their_tenant(
                        params={"make_id": str(catalogue["make"])}).json()["items"]
     assert [m["name"] for m in other] == ["Sedan"]
 
-    in_use = client.delete(f"/v1/car-makes/{make['id']}", headers=a)
+    in_use = client.delete(f"/v1/car-makes/{make['id']}", headers=if_match(
+        client, f"/v1/car-makes/{make['id']}", a))
     assert in_use.status_code == 409
     model_url = f"/v1/car-models/{model.json()['id']}"
     stale = client.patch(model_url, headers={**a, "If-Match": '"99"'}, json={"seats": 5})
@@ -135,11 +137,12 @@ def test_private_makes_and_models_stay_in_their_tenant(
     changed = client.patch(model_url, headers={**a, "If-Match": model.headers["ETag"]},
                            json={"seats": 5, "year_to": 2019})
     assert changed.status_code == 422  # year_to before the stored year_from
-    changed = client.patch(model_url, headers=a, json={"seats": 5})
+    changed = client.patch(model_url, headers=if_match(client, model_url, a), json={"seats": 5})
     assert changed.status_code == 200
     assert changed.json()["version"] == 2
-    assert client.delete(model_url, headers=a).status_code == 204
-    assert client.delete(f"/v1/car-makes/{make['id']}", headers=a).status_code == 204
+    assert client.delete(model_url, headers=if_match(client, model_url, a)).status_code == 204
+    assert client.delete(f"/v1/car-makes/{make['id']}", headers=if_match(
+        client, f"/v1/car-makes/{make['id']}", a)).status_code == 204
     assert client.get(f"/v1/car-makes/{make['id']}", headers=a).status_code == 404
 
 
@@ -152,11 +155,13 @@ def test_the_global_catalogue_is_read_only_to_tenants(
     assert got.status_code == 200
     assert got.json()["scope"] == "global"
     for response in (
-        client.patch(make_url, headers=headers, json={"name": "Mine"}),
-        client.delete(make_url, headers=headers),
-        client.patch(f"/v1/car-models/{catalogue['model']}", headers=headers,
+        client.patch(make_url, headers=if_match(client, make_url, headers), json={"name": "Mine"}),
+        client.delete(make_url, headers=if_match(client, make_url, headers)),
+        client.patch(f"/v1/car-models/{catalogue['model']}", headers=if_match(
+            client, f"/v1/car-models/{catalogue['model']}", headers),
                      json={"seats": 2}),
-        client.delete(f"/v1/car-models/{catalogue['model']}", headers=headers),
+        client.delete(f"/v1/car-models/{catalogue['model']}", headers=if_match(
+            client, f"/v1/car-models/{catalogue['model']}", headers)),
     ):
         assert response.status_code == 403, response.text
     assert client.post("/v1/car-makes", headers=auth(tenant_a, "viewer"),

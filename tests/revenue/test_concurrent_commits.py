@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api_support import TenantWorld
+from api_support import TenantWorld, if_match
 from fleetcore.app import storage_for
 from fleetcore.core.auth import ALL_PERMISSIONS, Actor
 from fleetcore.core.db import ActorType, DbContext, context_session
@@ -109,7 +109,8 @@ def test_two_files_of_the_same_transactions_committed_at_once_count_once(
         assert isinstance(refused[0], service.TransactionsCommittedMeanwhile), refused[0]
         assert refused[0].status == 409
         (loser,) = set(imports) - set(committed)
-        again = rclient.post(f"/v1/revenue-imports/{loser}/validate", headers=headers)
+        again = rclient.post(f"/v1/revenue-imports/{loser}/validate", headers=if_match(
+            rclient, f"/v1/revenue-imports/{loser}/validate", headers))
         assert again.status_code == 200, again.text
         assert (again.json()["rows_valid"], again.json()["rows_duplicate"]) == (0, COUNT)
 

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from api_support import TenantWorld
+from api_support import TenantWorld, if_match
 
 D1 = "9f8e2c1a-4b3d-4e5f-8a7b-6c5d4e3f2a1b"
 D2 = "2b7d0c4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f"
@@ -140,7 +140,8 @@ def test_commit_writes_rows_trips_and_revenues_once(
     stale = rclient.post(f"/v1/revenue-imports/{imp['id']}/commit",
                          headers={**headers, "If-Match": '"1"'})
     assert stale.status_code == 412
-    committed = rclient.post(f"/v1/revenue-imports/{imp['id']}/commit", headers=headers)
+    committed = rclient.post(f"/v1/revenue-imports/{imp['id']}/commit", headers=if_match(
+        rclient, f"/v1/revenue-imports/{imp['id']}/commit", headers))
     assert committed.status_code == 200, committed.text
     body = committed.json()
     assert body["status"] == "committed"
@@ -170,7 +171,8 @@ def test_commit_writes_rows_trips_and_revenues_once(
     # The week starts on Monday 16 November 2026, 00:00 in Paris.
     assert revenues[0].period_start.isoformat() == "2026-11-15T23:00:00+00:00"
 
-    again = rclient.post(f"/v1/revenue-imports/{imp['id']}/commit", headers=headers)
+    again = rclient.post(f"/v1/revenue-imports/{imp['id']}/commit", headers=if_match(
+        rclient, f"/v1/revenue-imports/{imp['id']}/commit", headers))
     assert again.status_code == 409
     twice = upload(rclient, headers, WEEK_FILE, currency="EUR")
     assert twice.status_code == 409
@@ -225,7 +227,8 @@ def test_rollback_removes_what_commit_wrote_and_allows_a_retry(
 ) -> None:
     headers = fleet["headers"]
     imp = upload(rclient, headers, WEEK_FILE, currency="EUR", commit="true").json()["imports"][0]
-    rolled = rclient.post(f"/v1/revenue-imports/{imp['id']}/rollback", headers=headers)
+    rolled = rclient.post(f"/v1/revenue-imports/{imp['id']}/rollback", headers=if_match(
+        rclient, f"/v1/revenue-imports/{imp['id']}/rollback", headers))
     assert rolled.status_code == 200, rolled.text
     assert rolled.json()["status"] == "rolled_back"
     tenant = fleet["world"].id
@@ -251,7 +254,8 @@ def test_rollback_refused_once_the_period_is_settled(
             " i.period_end, 'fleet', 'EUR', 'confirmed', now(), gen_random_uuid()"
             " FROM rev_revenue_imports i WHERE i.id = %s",
             (fleet["drivers"][0], imp["id"]))
-    refused = rclient.post(f"/v1/revenue-imports/{imp['id']}/rollback", headers=headers)
+    refused = rclient.post(f"/v1/revenue-imports/{imp['id']}/rollback", headers=if_match(
+        rclient, f"/v1/revenue-imports/{imp['id']}/rollback", headers))
     assert refused.status_code == 409
     assert "settlement" in refused.json()["detail"]
 
@@ -273,7 +277,8 @@ def test_a_failure_mid_commit_leaves_nothing(
                   f" EXECUTE FUNCTION {trigger}()")
     try:
         with pytest.raises(psycopg.errors.RaiseException):
-            rclient.post(f"/v1/revenue-imports/{imp['id']}/commit", headers=headers)
+            rclient.post(f"/v1/revenue-imports/{imp['id']}/commit", headers=if_match(
+                rclient, f"/v1/revenue-imports/{imp['id']}/commit", headers))
     finally:
         with psycopg.connect(owner, autocommit=True) as c:
             c.execute(f"DROP TRIGGER {trigger} ON trp_trips")
@@ -284,7 +289,8 @@ def test_a_failure_mid_commit_leaves_nothing(
                            t=tenant)[0].n == 0, table
     assert rclient.get(f"/v1/revenue-imports/{imp['id']}",
                        headers=headers).json()["status"] == "validated"
-    done = rclient.post(f"/v1/revenue-imports/{imp['id']}/commit", headers=headers)
+    done = rclient.post(f"/v1/revenue-imports/{imp['id']}/commit", headers=if_match(
+        rclient, f"/v1/revenue-imports/{imp['id']}/commit", headers))
     assert done.status_code == 200, done.text
 
 
@@ -395,7 +401,10 @@ def test_bolt_weekly_rows_whose_phone_and_email_name_two_drivers_wait_unassigned
 
     # Put the e-mail's account right, validate again: the rows find their driver.
     fixed = rclient.delete(f"/v1/platform-accounts/{created['karim@example.com']}",
-                           headers=headers)
+                           headers=if_match(
+                               rclient,
+                               f"/v1/platform-accounts/{created['karim@example.com']}",
+                               headers))
     assert fixed.status_code == 204, fixed.text
     version = rclient.get(f"/v1/revenue-imports/{imp['id']}", headers=headers).headers["etag"]
     again = rclient.post(f"/v1/revenue-imports/{imp['id']}/validate",
@@ -525,7 +534,8 @@ def test_a_rollback_that_other_records_depend_on_is_a_409_saying_what_blocks_it(
                                  t=tenant)[0].n
               for table in ("rev_import_rows", "trp_trips", "rev_driver_revenues")}
 
-    refused = rclient.post(f"/v1/revenue-imports/{imp['id']}/rollback", headers=headers)
+    refused = rclient.post(f"/v1/revenue-imports/{imp['id']}/rollback", headers=if_match(
+        rclient, f"/v1/revenue-imports/{imp['id']}/rollback", headers))
     assert refused.status_code == 409, refused.text
     problem = refused.json()
     assert "fin_toll_transactions" in problem["detail"]
@@ -640,7 +650,8 @@ def test_a_rollback_rebuilds_the_draft_settlements_built_from_its_rows(
                " AND l.source_type IN ('import_row', 'trip')")
     assert read_system(sourced, t=tenant)[0].n > 0
 
-    rolled = rclient.post(f"/v1/revenue-imports/{imp['id']}/rollback", headers=headers)
+    rolled = rclient.post(f"/v1/revenue-imports/{imp['id']}/rollback", headers=if_match(
+        rclient, f"/v1/revenue-imports/{imp['id']}/rollback", headers))
     assert rolled.status_code == 200, rolled.text
     assert read_system(sourced, t=tenant)[0].n == 0
     dangling = read_system(
@@ -760,7 +771,8 @@ def test_a_preview_is_discarded_with_its_file_and_a_committed_import_is_not(
     stale = rclient.delete(f"/v1/revenue-imports/{imp['id']}",
                            headers={**headers, "If-Match": 'W/"999"'})
     assert stale.status_code == 412, stale.text
-    foreign = rclient.delete(f"/v1/revenue-imports/{imp['id']}", headers=auth(make_tenant()))
+    foreign = rclient.delete(f"/v1/revenue-imports/{imp['id']}", headers=if_match(
+        rclient, f"/v1/revenue-imports/{imp['id']}", auth(make_tenant())))
     assert foreign.status_code == 404
 
     current = rclient.get(f"/v1/revenue-imports/{imp['id']}", headers=headers)
@@ -775,7 +787,8 @@ def test_a_preview_is_discarded_with_its_file_and_a_committed_import_is_not(
     assert audit[-1].action == "delete"
 
     committed = upload(rclient, headers, WEEK_FILE, commit="true").json()["imports"][0]
-    refused = rclient.delete(f"/v1/revenue-imports/{committed['id']}", headers=headers)
+    refused = rclient.delete(f"/v1/revenue-imports/{committed['id']}", headers=if_match(
+        rclient, f"/v1/revenue-imports/{committed['id']}", headers))
     assert refused.status_code == 409
     assert "Roll it back instead" in refused.json()["detail"]
 

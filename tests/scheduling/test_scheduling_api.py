@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from api_support import TenantWorld
+from api_support import TenantWorld, if_match
 from fleetcore.core.db import DbContext, context_session
 from fleetcore.core.orm import new_id
 
@@ -62,7 +62,8 @@ def test_odometer_readings_over_http(
     jump = client.post(url, headers=auth(tenant_a), json={"odometer_km": "15000"})
     assert jump.json()["is_anomaly"]
     assert not jump.json()["trusted"]
-    confirmed = client.post(f"{url}/{jump.json()['id']}/confirm", headers=auth(tenant_a))
+    confirmed = client.post(f"{url}/{jump.json()['id']}/confirm", headers=if_match(
+        client, f"{url}/{jump.json()['id']}/confirm", auth(tenant_a)))
     assert confirmed.status_code == 200
     assert confirmed.json()["trusted"]
     listed = client.get(url, headers=auth(tenant_a, "viewer")).json()["items"]
@@ -110,7 +111,10 @@ def test_maintenance_schedule_and_record_over_http(
     assert job.status_code == 201, job.text
     assert job.json()["cost"] == {"amount": "150.00", "currency": "EUR"}
     done = client.post(f"/v1/vehicle-maintenance/{job.json()['id']}/complete",
-                       headers=auth(tenant_a), json={
+                       headers=if_match(
+                           client,
+                           f"/v1/vehicle-maintenance/{job.json()['id']}/complete",
+                           auth(tenant_a)), json={
                            "completed_on": (datetime.now(UTC) - timedelta(days=1)).date()
                            .isoformat(), "odometer_km": "44600.0",
                            "cost": {"amount": "189.90", "currency": "EUR"}})
@@ -130,7 +134,10 @@ def test_maintenance_schedule_and_record_over_http(
     assert "189.90,EUR" in csv.text
 
     deleted = client.delete(f"/v1/vehicle-maintenance/{job.json()['id']}",
-                            headers=auth(tenant_a), params={"reason": "Duplicate"})
+                            headers=if_match(
+                                client,
+                                f"/v1/vehicle-maintenance/{job.json()['id']}",
+                                auth(tenant_a)), params={"reason": "Duplicate"})
     assert deleted.status_code == 204
     assert client.get(f"/v1/vehicle-maintenance/{job.json()['id']}",
                       headers=auth(tenant_a)).status_code == 404
@@ -169,7 +176,10 @@ def test_shifts_and_series_over_http(
         "to": "2027-03-27T00:00:00+01:00"}).json()["items"]
     assert len(listed) == 2
     cancelled = client.post(f"/v1/shift-series/{series.json()['series']['id']}/cancel",
-                            headers=auth(tenant_a))
+                            headers=if_match(
+                                client,
+                                f"/v1/shift-series/{series.json()['series']['id']}/cancel",
+                                auth(tenant_a)))
     assert cancelled.status_code == 200
     assert len(cancelled.json()["cancelled_shift_ids"]) == 5
     denied = client.post("/v1/shifts", headers=auth(tenant_a, "viewer"), json={
@@ -191,7 +201,7 @@ def test_tasks_and_goals_over_http(
         "assignee_id": str(tenant_a.person("admin").member_id), "priority": "high"})
     assert task.status_code == 201, task.text
     url = f"/v1/tasks/{task.json()['id']}"
-    skip = client.patch(url, headers=auth(tenant_a), json={"status": "done"})
+    skip = client.patch(url, headers=if_match(client, url, auth(tenant_a)), json={"status": "done"})
     assert skip.status_code == 409
     started = client.patch(url, headers={**auth(tenant_a), "If-Match": task.headers["etag"]},
                            json={"status": "in_progress"})
@@ -199,7 +209,7 @@ def test_tasks_and_goals_over_http(
     stale = client.patch(url, headers={**auth(tenant_a), "If-Match": task.headers["etag"]},
                          json={"status": "done"})
     assert stale.status_code == 412
-    done = client.patch(url, headers=auth(tenant_a), json={"status": "done"})
+    done = client.patch(url, headers=if_match(client, url, auth(tenant_a)), json={"status": "done"})
     assert done.json()["completed_at"] is not None
     mine = client.get("/v1/tasks", headers=auth(tenant_a), params={
         "assignee_id": str(tenant_a.person("admin").member_id), "status": "done"})
@@ -215,7 +225,8 @@ def test_tasks_and_goals_over_http(
     assert goal.json()["progress_pct"] == "0.00"
     listed = client.get("/v1/goals", headers=auth(tenant_a, "viewer")).json()["items"]
     assert [g["id"] for g in listed] == [goal.json()["id"]]
-    gone = client.delete(f"/v1/goals/{goal.json()['id']}", headers=auth(tenant_a))
+    gone = client.delete(f"/v1/goals/{goal.json()['id']}", headers=if_match(
+        client, f"/v1/goals/{goal.json()['id']}", auth(tenant_a)))
     assert gone.status_code == 204
 
 
@@ -260,6 +271,7 @@ def test_a_task_relates_only_to_an_entity_of_the_callers_fleet(
         assert ok.status_code == 201, ok.text
         assert ok.json()["related_entity_id"] == str(entity_id)
         # The reference cannot be moved by an update either.
-        moved = client.patch(f"/v1/tasks/{ok.json()['id']}", headers=auth(tenant_a), json={
+        moved = client.patch(f"/v1/tasks/{ok.json()['id']}", headers=if_match(
+            client, f"/v1/tasks/{ok.json()['id']}", auth(tenant_a)), json={
             "related_entity_type": "driver", "related_entity_id": str(theirs)})
         assert moved.status_code == 422

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from settlement_fixtures import WEEK, Books, at, committed_books, midnight
 
-from api_support import TenantWorld
+from api_support import TenantWorld, if_match
 
 Auth = Callable[..., dict[str, str]]
 
@@ -107,7 +107,8 @@ def test_compute_read_adjust_confirm(
     again = client.post(f"/v1/settlements/{platform['id']}/confirm",
                         headers={**owner, "If-Match": confirmed.headers["etag"]})
     assert again.status_code == 409
-    immutable = client.post(f"/v1/settlements/{platform['id']}/adjustments", headers=owner,
+    immutable = client.post(f"/v1/settlements/{platform['id']}/adjustments", headers=if_match(
+        client, f"/v1/settlements/{platform['id']}/adjustments", owner),
                             json={"amount": {"amount": "1.00", "currency": "EUR"},
                                   "description": "Too late"})
     assert immutable.status_code == 409

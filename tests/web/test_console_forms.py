@@ -177,20 +177,38 @@ def test_upload_then_verify_and_reject_documents(
     assert verified is False
     assert fleet.sql("SELECT status FROM sch_tasks WHERE related_entity_id = :d",
                      d=document_id)[0][0] == "open"
-    row = browser.post(f"/app/documents/{document_id}/verify", headers={"HX-Request": "true"})
+    # Every action posts the version the page showed (If-Match at the service).
+    row = browser.post(f"/app/documents/{document_id}/verify",
+                       {"version": _version(fleet, "doc_documents", document_id)},
+                       headers={"HX-Request": "true"})
     assert row.status_code == 200
     assert row.text.lstrip().startswith(f'<tr id="doc-row-{document_id}">')
     assert "badge-verified" in row.text
     assert fleet.sql("SELECT verified FROM doc_documents")[0][0] is True
     assert fleet.sql("SELECT status FROM sch_tasks WHERE related_entity_id = :d",
                      d=document_id)[0][0] == "done"
-    no_reason = browser.post(f"/app/documents/{document_id}/reject", {"reason": " "},
-                             headers={"HX-Request": "true"})
+    seen = _version(fleet, "doc_documents", document_id)
+    no_reason = browser.post(f"/app/documents/{document_id}/reject",
+                             {"reason": " ", "version": seen}, headers={"HX-Request": "true"})
     assert "Say why the document is rejected" in no_reason.text
-    rejected = browser.post(f"/app/documents/{document_id}/reject", {"reason": "Blurred scan"})
+    unversioned = browser.post(f"/app/documents/{document_id}/reject",
+                               {"reason": "Blurred scan"}, headers={"HX-Request": "true"})
+    assert "does not say which version of the document" in unversioned.text
+    stale = browser.post(f"/app/documents/{document_id}/reject",
+                         {"reason": "Blurred scan", "version": str(int(seen) - 1)},
+                         headers={"HX-Request": "true"})
+    assert "re-read it" in stale.text
+    assert fleet.sql("SELECT verified FROM doc_documents")[0][0] is True
+    rejected = browser.post(f"/app/documents/{document_id}/reject",
+                            {"reason": "Blurred scan", "version": seen})
     assert rejected.status_code == 303
     assert fleet.sql("SELECT verified, rejection_reason FROM doc_documents")[0] \
         == (False, "Blurred scan")
+
+
+def _version(fleet: Fleet, table: str, row_id: object) -> str:
+    """The version of a row as its page shows it (the hidden ``version`` of its forms)."""
+    return str(fleet.sql(f"SELECT version FROM {table} WHERE id = :i", i=row_id)[0][0])
 
 
 def test_a_drivers_document_counts_for_the_drivers_compliance(
@@ -206,7 +224,8 @@ def test_a_drivers_document_counts_for_the_drivers_compliance(
     document_id = fleet.sql("SELECT id FROM doc_documents")[0][0]
     page = browser.get(f"/app/drivers/{driver}").text
     assert "The driver licence is pending, not verified." in page
-    assert browser.post(f"/app/documents/{document_id}/verify").status_code == 303
+    assert browser.post(f"/app/documents/{document_id}/verify", {
+        "version": _version(fleet, "doc_documents", document_id)}).status_code == 303
     assert fleet.sql("SELECT verification_status FROM rid_driver_documents")[0][0] == "verified"
     page = browser.get(f"/app/drivers/{driver}").text
     assert "The driver licence is pending" not in page
@@ -231,14 +250,17 @@ def test_driver_form_and_task_workflow(fleet: Fleet, signed_in: Callable[..., Br
                         page="/app/tasks")
     assert task.status_code == 303, task.text[:1000]
     task_id = fleet.sql("SELECT id FROM sch_tasks WHERE title = 'Collect the keys'")[0][0]
-    started = browser.post(f"/app/tasks/{task_id}/status", {"status": "in_progress"},
-                           headers={"HX-Request": "true"})
+    started = browser.post(f"/app/tasks/{task_id}/status", {
+        "status": "in_progress", "version": _version(fleet, "sch_tasks", task_id)},
+        headers={"HX-Request": "true"})
     assert started.status_code == 200
     assert "badge-in_progress" in started.text
-    done = browser.post(f"/app/tasks/{task_id}/status", {"status": "done"},
-                        headers={"HX-Request": "true"})
+    done = browser.post(f"/app/tasks/{task_id}/status", {
+        "status": "done", "version": _version(fleet, "sch_tasks", task_id)},
+        headers={"HX-Request": "true"})
     assert "badge-done" in done.text
-    again = browser.post(f"/app/tasks/{task_id}/status", {"status": "in_progress"},
-                         headers={"HX-Request": "true"})
+    again = browser.post(f"/app/tasks/{task_id}/status", {
+        "status": "in_progress", "version": _version(fleet, "sch_tasks", task_id)},
+        headers={"HX-Request": "true"})
     assert "cannot become in_progress" in again.text
     assert fleet.sql("SELECT status FROM sch_tasks WHERE id = :t", t=task_id)[0][0] == "done"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Response, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
@@ -65,7 +65,12 @@ from fleetcore.core.export import (
     csv_responses,
 )
 from fleetcore.core.pagination import Page, Pagination
-from fleetcore.core.versioning import etag
+from fleetcore.core.versioning import (
+    RequiredIfMatch,
+    check_if_match,
+    etag,
+    lock_and_check_if_match,
+)
 from fleetcore.documents.api import Storage
 from fleetcore.privacy import service as privacy_service
 from fleetcore.privacy.permissions import PrivacyManage
@@ -78,11 +83,6 @@ from fleetcore.privacy.schemas import (
 )
 
 router = APIRouter(prefix="/v1")
-
-IfMatch = Annotated[
-    str | None,
-    Header(description="The `ETag` last read; a stale one is refused with 412."),
-]
 
 
 def _member_out(member: Member, roles: list[Role]) -> MemberOut:
@@ -202,8 +202,9 @@ def get_member(
 
 @router.patch("/members/{member_id}", tags=["members"], summary="Update a member")
 def update_member(
-    actor: MembersWrite, session: DbSession, member_id: uuid.UUID, data: MemberUpdate,
-    response: Response, if_match: IfMatch = None,
+    actor: MembersWrite, session: DbSession, if_match: RequiredIfMatch,
+    member_id: uuid.UUID, data: MemberUpdate,
+    response: Response,
 ) -> MemberOut:
     member = service.update_member(session, actor, member_id, data=data, if_match=if_match)
     _with_etag(response, member.version)
@@ -211,8 +212,9 @@ def update_member(
     return _member_out(member, roles)
 
 
-def _status_change(actor: MembersWrite, session: DbSession, member_id: uuid.UUID,
+def _status_change(actor: MembersWrite, session: DbSession, if_match: str, member_id: uuid.UUID,
                    response: Response, target: MemberStatus) -> MemberOut:
+    lock_and_check_if_match(session, Member, if_match, Member.id == member_id)
     member = service.set_member_status(session, actor, member_id, status=target)
     _with_etag(response, member.version)
     roles = service.roles_of_members(session, member.tenant_id, [member.id])[member.id]
@@ -222,19 +224,19 @@ def _status_change(actor: MembersWrite, session: DbSession, member_id: uuid.UUID
 @router.post("/members/{member_id}/suspend", tags=["members"],
              summary="Suspend a member (no sign-in; data kept)")
 def suspend_member(
-    actor: MembersWrite, session: DbSession, member_id: uuid.UUID, response: Response,
-    data: MemberStatusChange | None = None,
+    actor: MembersWrite, session: DbSession, if_match: RequiredIfMatch, member_id: uuid.UUID,
+    response: Response, data: MemberStatusChange | None = None,
 ) -> MemberOut:
-    return _status_change(actor, session, member_id, response, MemberStatus.SUSPENDED)
+    return _status_change(actor, session, if_match, member_id, response, MemberStatus.SUSPENDED)
 
 
 @router.post("/members/{member_id}/reactivate", tags=["members"],
              summary="Reactivate a suspended member")
 def reactivate_member(
-    actor: MembersWrite, session: DbSession, member_id: uuid.UUID, response: Response,
-    data: MemberStatusChange | None = None,
+    actor: MembersWrite, session: DbSession, if_match: RequiredIfMatch, member_id: uuid.UUID,
+    response: Response, data: MemberStatusChange | None = None,
 ) -> MemberOut:
-    return _status_change(actor, session, member_id, response, MemberStatus.ACTIVE)
+    return _status_change(actor, session, if_match, member_id, response, MemberStatus.ACTIVE)
 
 
 def _grant_out(grant: MemberRole, role: Role) -> MemberRoleOut:
@@ -329,8 +331,9 @@ def get_role(
 
 @router.patch("/roles/{role_id}", tags=["roles"], summary="Update a custom role")
 def update_role(
-    actor: RolesWrite, session: DbSession, role_id: uuid.UUID, data: RoleUpdate,
-    response: Response, if_match: IfMatch = None,
+    actor: RolesWrite, session: DbSession, if_match: RequiredIfMatch,
+    role_id: uuid.UUID, data: RoleUpdate,
+    response: Response,
 ) -> RoleOut:
     role = service.update_role(session, actor, role_id, data=data, if_match=if_match)
     _with_etag(response, role.version)
@@ -340,7 +343,7 @@ def update_role(
 @router.delete("/roles/{role_id}", tags=["roles"], status_code=status.HTTP_204_NO_CONTENT,
                summary="Delete a custom role nobody holds")
 def delete_role(
-    actor: RolesWrite, session: DbSession, role_id: uuid.UUID, if_match: IfMatch = None
+    actor: RolesWrite, session: DbSession, if_match: RequiredIfMatch, role_id: uuid.UUID
 ) -> Response:
     service.delete_role(session, actor, role_id, if_match=if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -457,8 +460,9 @@ def get_tenant(
     return TenantOut.model_validate(tenant)
 
 
-def _lifecycle(actor: TenantsRead, session: DbSession, tenant_id: uuid.UUID,
+def _lifecycle(actor: TenantsRead, session: DbSession, if_match: str, tenant_id: uuid.UUID,
                data: LifecycleChange | None, event: LifecycleEventType) -> TenantOut:
+    check_if_match(if_match, service.get_tenant(session, actor, tenant_id).version)
     tenant = service.change_tenant_status(
         session, actor, tenant_id, event=event, reason=data.reason if data else None
     )
@@ -468,28 +472,28 @@ def _lifecycle(actor: TenantsRead, session: DbSession, tenant_id: uuid.UUID,
 @router.post("/tenants/{tenant_id}/suspend", tags=["tenants"],
              summary="Suspend a tenant: read-only for its members (staff)")
 def suspend_tenant(
-    actor: TenantsRead, session: DbSession, tenant_id: uuid.UUID,
+    actor: TenantsRead, session: DbSession, if_match: RequiredIfMatch, tenant_id: uuid.UUID,
     data: LifecycleChange | None = None,
 ) -> TenantOut:
-    return _lifecycle(actor, session, tenant_id, data, LifecycleEventType.SUSPENDED)
+    return _lifecycle(actor, session, if_match, tenant_id, data, LifecycleEventType.SUSPENDED)
 
 
 @router.post("/tenants/{tenant_id}/reactivate", tags=["tenants"],
              summary="Reactivate a suspended tenant (staff)")
 def reactivate_tenant(
-    actor: TenantsRead, session: DbSession, tenant_id: uuid.UUID,
+    actor: TenantsRead, session: DbSession, if_match: RequiredIfMatch, tenant_id: uuid.UUID,
     data: LifecycleChange | None = None,
 ) -> TenantOut:
-    return _lifecycle(actor, session, tenant_id, data, LifecycleEventType.REACTIVATED)
+    return _lifecycle(actor, session, if_match, tenant_id, data, LifecycleEventType.REACTIVATED)
 
 
 @router.post("/tenants/{tenant_id}/cancel", tags=["tenants"],
              summary="Cancel a tenant: no sign-in, data kept (staff)")
 def cancel_tenant(
-    actor: TenantsRead, session: DbSession, tenant_id: uuid.UUID,
+    actor: TenantsRead, session: DbSession, if_match: RequiredIfMatch, tenant_id: uuid.UUID,
     data: LifecycleChange | None = None,
 ) -> TenantOut:
-    return _lifecycle(actor, session, tenant_id, data, LifecycleEventType.CANCELLED)
+    return _lifecycle(actor, session, if_match, tenant_id, data, LifecycleEventType.CANCELLED)
 
 
 # --- background jobs -----------------------------------------------------------------------
@@ -563,9 +567,10 @@ def export_member_data(
 @router.post("/members/{member_id}/erase", tags=["members"],
              summary="Erase a member's personal data (refused with 409 while retention applies)")
 def erase_member_data(
-    actor: PrivacyManage, session: DbSession, storage: Storage, background: BackgroundTasks,
-    member_id: uuid.UUID, data: ErasureRequest,
+    actor: PrivacyManage, session: DbSession, if_match: RequiredIfMatch, storage: Storage,
+    background: BackgroundTasks, member_id: uuid.UUID, data: ErasureRequest,
 ) -> ErasureOut:
+    lock_and_check_if_match(session, Member, if_match, Member.id == member_id)
     erasure = privacy_service.erase_member(session, actor, member_id, reason=data.reason)
     # After the response, so after the request's commit (see erase_driver_data).
     background.add_task(privacy_service.delete_files, storage, erasure.storage_keys)

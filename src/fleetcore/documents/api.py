@@ -14,7 +14,7 @@ from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi import status as http_status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
@@ -28,7 +28,7 @@ from fleetcore.core.errors import problem_response
 from fleetcore.core.export import CsvColumn, csv_response, csv_responses
 from fleetcore.core.keys import secret_key
 from fleetcore.core.pagination import Page, Pagination
-from fleetcore.core.versioning import etag
+from fleetcore.core.versioning import RequiredIfMatch, etag
 from fleetcore.documents import service
 from fleetcore.documents.filters import DocumentFilter, DocumentSort, apply_document_filter
 from fleetcore.documents.models import Document, DocumentEntityType, DocumentType
@@ -51,11 +51,6 @@ TAG = "documents"
 # Multipart framing and form fields around the file: a Content-Length above the file limit
 # plus this is refused before the body is read.
 _MULTIPART_OVERHEAD = 64 * 1024
-
-IfMatch = Annotated[
-    str | None,
-    Header(description="The `ETag` last read; a stale one is refused with 412."),
-]
 
 
 # --- dependencies --------------------------------------------------------------------------
@@ -272,8 +267,9 @@ router.add_api_route(
 
 @router.patch("/documents/{document_id}", tags=[TAG], summary="Update a document's metadata")
 def update_document(
-    actor: DocumentsWrite, session: DbSession, document_id: uuid.UUID, data: DocumentUpdate,
-    response: Response, if_match: IfMatch = None,
+    actor: DocumentsWrite, session: DbSession, if_match: RequiredIfMatch,
+    document_id: uuid.UUID, data: DocumentUpdate,
+    response: Response,
 ) -> DocumentOut:
     document = service.update_document(session, actor, document_id, data=data,
                                        if_match=if_match)
@@ -283,8 +279,8 @@ def update_document(
 @router.delete("/documents/{document_id}", tags=[TAG], status_code=http_status.HTTP_204_NO_CONTENT,
                summary="Delete a document (soft: restorable)")
 def delete_document(
-    actor: DocumentsWrite, session: DbSession, document_id: uuid.UUID,
-    reason: Annotated[str | None, Query(max_length=1000)] = None, if_match: IfMatch = None,
+    actor: DocumentsWrite, session: DbSession, if_match: RequiredIfMatch, document_id: uuid.UUID,
+    reason: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> Response:
     service.delete_document(session, actor, document_id, reason=reason, if_match=if_match)
     return Response(status_code=http_status.HTTP_204_NO_CONTENT)
@@ -300,8 +296,8 @@ def restore_document(
 @router.post("/documents/{document_id}/verify", tags=[TAG],
              summary="Mark a document as checked and authentic")
 def verify_document(
-    actor: DocumentsWrite, session: DbSession, document_id: uuid.UUID, response: Response,
-    if_match: IfMatch = None,
+    actor: DocumentsWrite, session: DbSession, if_match: RequiredIfMatch,
+    document_id: uuid.UUID, response: Response,
 ) -> DocumentOut:
     # A driver's attached document is decided with its link: one decision for both.
     document = verification_service.verify_any_document(session, actor, document_id,
@@ -311,8 +307,9 @@ def verify_document(
 
 @router.post("/documents/{document_id}/reject", tags=[TAG], summary="Reject a document, with why")
 def reject_document(
-    actor: DocumentsWrite, session: DbSession, document_id: uuid.UUID, data: DocumentRejection,
-    response: Response, if_match: IfMatch = None,
+    actor: DocumentsWrite, session: DbSession, if_match: RequiredIfMatch,
+    document_id: uuid.UUID, data: DocumentRejection,
+    response: Response,
 ) -> DocumentOut:
     document = verification_service.reject_any_document(session, actor, document_id,
                                                    reason=data.reason, if_match=if_match)

@@ -13,7 +13,6 @@ from fastapi import (
     APIRouter,
     BackgroundTasks,
     Depends,
-    Header,
     Query,
     Request,
     Response,
@@ -35,7 +34,7 @@ from fleetcore.core.export import (
 from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
 from fleetcore.core.schemas import money_out
-from fleetcore.core.versioning import etag
+from fleetcore.core.versioning import RequiredIfMatch, etag, lock_and_check_if_match
 from fleetcore.documents.api import Storage
 from fleetcore.documents.models import Document
 from fleetcore.drivers import service, verification_service
@@ -52,6 +51,7 @@ from fleetcore.drivers.models import (
     BlacklistCategory,
     BlacklistStatus,
     CooperationTermsStatus,
+    Driver,
     DriverBlacklist,
     DriverCooperationTerms,
     DriverDocument,
@@ -107,10 +107,6 @@ from fleetcore.privacy.schemas import (
 
 router = APIRouter(prefix="/v1")
 
-IfMatch = Annotated[
-    str | None,
-    Header(description="The `ETag` last read; a stale one is refused with 412."),
-]
 IncludeDeleted = Annotated[bool, Query(description="Also list soft-deleted rows.")]
 DRIVERS: list[str | Enum] = ["drivers"]
 DOCUMENTS: list[str | Enum] = ["driver documents"]
@@ -218,8 +214,9 @@ def get_driver(
 
 @router.patch("/drivers/{driver_id}", tags=DRIVERS, summary="Update a driver")
 def update_driver(
-    actor: DriversWrite, session: DbSession, driver_id: uuid.UUID, data: DriverUpdate,
-    response: Response, if_match: IfMatch = None,
+    actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch,
+    driver_id: uuid.UUID, data: DriverUpdate,
+    response: Response,
 ) -> DriverOut:
     driver = service.update_driver(session, actor, driver_id, data=data, if_match=if_match)
     _with_etag(response, driver.version)
@@ -229,8 +226,8 @@ def update_driver(
 @router.delete("/drivers/{driver_id}", tags=DRIVERS, status_code=status.HTTP_204_NO_CONTENT,
                summary="Delete a driver (soft, with a reason; restorable)")
 def delete_driver(
-    actor: DriversWrite, session: DbSession, driver_id: uuid.UUID,
-    if_match: IfMatch = None, data: Deletion | None = None,
+    actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch,
+    driver_id: uuid.UUID, data: Deletion | None = None,
 ) -> Response:
     service.delete_driver(session, actor, driver_id, reason=data.reason if data else None,
                           if_match=if_match)
@@ -315,11 +312,23 @@ def attach_driver_document(
     return _document_out(link, doc)
 
 
+@router.get("/drivers/{driver_id}/documents/{document_id}", tags=DOCUMENTS,
+            summary="One of a driver's documents (its ETag is what changes to it name)")
+def get_driver_document(
+    actor: DriversRead, session: DbSession, driver_id: uuid.UUID, document_id: uuid.UUID,
+    response: Response,
+) -> DriverDocumentOut:
+    link, doc = service.driver_document(session, actor, driver_id, document_id)
+    _with_etag(response, link.version)
+    return _document_out(link, doc)
+
+
 @router.patch("/drivers/{driver_id}/documents/{document_id}", tags=DOCUMENTS,
               summary="Change whether a driver's document is required")
 def update_driver_document(
-    actor: DriversWrite, session: DbSession, driver_id: uuid.UUID, document_id: uuid.UUID,
-    data: DriverDocumentUpdate, response: Response, if_match: IfMatch = None,
+    actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch,
+    driver_id: uuid.UUID, document_id: uuid.UUID,
+    data: DriverDocumentUpdate, response: Response,
 ) -> DriverDocumentOut:
     link, doc = service.update_driver_document(session, actor, driver_id, document_id,
                                                data=data, if_match=if_match)
@@ -327,12 +336,22 @@ def update_driver_document(
     return _document_out(link, doc)
 
 
+def _check_link(session: DbSession, if_match: str, driver_id: uuid.UUID,
+                document_id: uuid.UUID) -> None:
+    """412 unless ``if_match`` is the ETag of the driver's document as read here (the link's
+    version, the ETag this resource's reads and changes carry)."""
+    lock_and_check_if_match(session, DriverDocument, if_match,
+                            DriverDocument.driver_id == driver_id,
+                            DriverDocument.document_id == document_id)
+
+
 @router.post("/drivers/{driver_id}/documents/{document_id}/verify", tags=DOCUMENTS,
              summary="Verify a driver's document")
 def verify_driver_document(
-    actor: DriversWrite, session: DbSession, driver_id: uuid.UUID, document_id: uuid.UUID,
-    response: Response,
+    actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch, driver_id: uuid.UUID,
+    document_id: uuid.UUID, response: Response,
 ) -> DriverDocumentOut:
+    _check_link(session, if_match, driver_id, document_id)
     link, doc = verification_service.verify_driver_document(session, actor, driver_id, document_id)
     _with_etag(response, link.version)
     return _document_out(link, doc)
@@ -341,9 +360,10 @@ def verify_driver_document(
 @router.post("/drivers/{driver_id}/documents/{document_id}/reject", tags=DOCUMENTS,
              summary="Reject a driver's document with a reason")
 def reject_driver_document(
-    actor: DriversWrite, session: DbSession, driver_id: uuid.UUID, document_id: uuid.UUID,
-    data: ReasonIn, response: Response,
+    actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch, driver_id: uuid.UUID,
+    document_id: uuid.UUID, data: ReasonIn, response: Response,
 ) -> DriverDocumentOut:
+    _check_link(session, if_match, driver_id, document_id)
     link, doc = verification_service.reject_driver_document(session, actor, driver_id, document_id,
                                                reason=data.reason)
     _with_etag(response, link.version)
@@ -354,8 +374,10 @@ def reject_driver_document(
                status_code=status.HTTP_204_NO_CONTENT,
                summary="Detach a document from a driver (the document stays)")
 def detach_driver_document(
-    actor: DriversWrite, session: DbSession, driver_id: uuid.UUID, document_id: uuid.UUID
+    actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch, driver_id: uuid.UUID,
+    document_id: uuid.UUID,
 ) -> Response:
+    _check_link(session, if_match, driver_id, document_id)
     service.detach_document(session, actor, driver_id, document_id)
     return _no_content()
 
@@ -469,9 +491,11 @@ def get_terms(
 @router.post("/driver-cooperation-terms/{terms_id}/accept", tags=TERMS,
              summary="Record the driver's acceptance (closes the terms in force)")
 def accept_terms(
-    actor: DriversWrite, session: DbSession, terms_id: uuid.UUID, request: Request,
-    response: Response,
+    actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch, terms_id: uuid.UUID,
+    request: Request, response: Response,
 ) -> CooperationTermsOut:
+    lock_and_check_if_match(session, DriverCooperationTerms, if_match,
+                            DriverCooperationTerms.id == terms_id)
     info = request_info(request)
     terms = service.accept_cooperation_terms(session, actor, terms_id, ip=info.ip,
                                              user_agent=info.user_agent)
@@ -487,8 +511,8 @@ def accept_terms(
                 "terminated with `POST /v1/driver-cooperation-terms/{terms_id}/terminate`, "
                 "never deleted, and a delete is refused with 409.")
 def delete_terms(
-    actor: DriversWrite, session: DbSession, terms_id: uuid.UUID,
-    if_match: IfMatch = None, data: Deletion | None = None,
+    actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch,
+    terms_id: uuid.UUID, data: Deletion | None = None,
 ) -> Response:
     service.delete_cooperation_terms(session, actor, terms_id,
                                      reason=data.reason if data else None, if_match=if_match)
@@ -508,9 +532,11 @@ def restore_terms(
 @router.post("/driver-cooperation-terms/{terms_id}/terminate", tags=TERMS,
              summary="Terminate terms in force, or withdraw an offer")
 def terminate_terms(
-    actor: DriversWrite, session: DbSession, terms_id: uuid.UUID, data: TermsTermination,
-    response: Response,
+    actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch, terms_id: uuid.UUID,
+    data: TermsTermination, response: Response,
 ) -> CooperationTermsOut:
+    lock_and_check_if_match(session, DriverCooperationTerms, if_match,
+                            DriverCooperationTerms.id == terms_id)
     terms = service.terminate_cooperation_terms(session, actor, terms_id, data=data)
     _with_etag(response, terms.version)
     return _terms_out(terms)
@@ -601,8 +627,9 @@ def get_request(
                           "cancelled, completed) is refused with 409 `request-decided`; a stale "
                           "`If-Match` with 412.")
 def update_request(
-    actor: DriverRequestsWrite, session: DbSession, request_id: uuid.UUID,
-    data: DriverRequestUpdate, response: Response, if_match: IfMatch = None,
+    actor: DriverRequestsWrite, session: DbSession, if_match: RequiredIfMatch,
+    request_id: uuid.UUID,
+    data: DriverRequestUpdate, response: Response,
 ) -> DriverRequestOut:
     request = service.update_driver_request(session, actor, request_id, data=data,
                                             if_match=if_match)
@@ -610,8 +637,10 @@ def update_request(
     return _request_out(request)
 
 
-def _transition(actor: Any, session: DbSession, request_id: uuid.UUID, response: Response,
-                target: DriverRequestStatus, data: RequestDecision | None) -> DriverRequestOut:
+def _transition(actor: Any, session: DbSession, if_match: str, request_id: uuid.UUID,
+                response: Response, target: DriverRequestStatus,
+                data: RequestDecision | None) -> DriverRequestOut:
+    lock_and_check_if_match(session, DriverRequest, if_match, DriverRequest.id == request_id)
     request = service.transition_driver_request(session, actor, request_id, target,
                                                 notes=data.notes if data else None)
     _with_etag(response, request.version)
@@ -620,39 +649,48 @@ def _transition(actor: Any, session: DbSession, request_id: uuid.UUID, response:
 
 @router.post("/driver-requests/{request_id}/review", tags=REQUESTS,
              summary="Start reviewing a pending request")
-def review_request(actor: DriverRequestsWrite, session: DbSession, request_id: uuid.UUID,
-                   response: Response, data: RequestDecision | None = None) -> DriverRequestOut:
-    return _transition(actor, session, request_id, response, DriverRequestStatus.UNDER_REVIEW,
-                       data)
+def review_request(actor: DriverRequestsWrite, session: DbSession, if_match: RequiredIfMatch,
+                   request_id: uuid.UUID, response: Response,
+                   data: RequestDecision | None = None) -> DriverRequestOut:
+    return _transition(actor, session, if_match, request_id, response,
+                       DriverRequestStatus.UNDER_REVIEW, data)
 
 
 @router.post("/driver-requests/{request_id}/approve", tags=REQUESTS,
              summary="Approve a request under review (a leave is refused over planned work; "
                      "a vehicle change creates the assignment)")
-def approve_request(actor: DriverRequestsWrite, session: DbSession, request_id: uuid.UUID,
-                    response: Response, data: RequestDecision | None = None) -> DriverRequestOut:
-    return _transition(actor, session, request_id, response, DriverRequestStatus.APPROVED, data)
+def approve_request(actor: DriverRequestsWrite, session: DbSession, if_match: RequiredIfMatch,
+                    request_id: uuid.UUID, response: Response,
+                    data: RequestDecision | None = None) -> DriverRequestOut:
+    return _transition(actor, session, if_match, request_id, response,
+                       DriverRequestStatus.APPROVED, data)
 
 
 @router.post("/driver-requests/{request_id}/reject", tags=REQUESTS,
              summary="Reject a request under review")
-def reject_request(actor: DriverRequestsWrite, session: DbSession, request_id: uuid.UUID,
-                   response: Response, data: RequestDecision | None = None) -> DriverRequestOut:
-    return _transition(actor, session, request_id, response, DriverRequestStatus.REJECTED, data)
+def reject_request(actor: DriverRequestsWrite, session: DbSession, if_match: RequiredIfMatch,
+                   request_id: uuid.UUID, response: Response,
+                   data: RequestDecision | None = None) -> DriverRequestOut:
+    return _transition(actor, session, if_match, request_id, response,
+                       DriverRequestStatus.REJECTED, data)
 
 
 @router.post("/driver-requests/{request_id}/cancel", tags=REQUESTS,
              summary="Cancel a pending or under-review request")
-def cancel_request(actor: DriverRequestsWrite, session: DbSession, request_id: uuid.UUID,
-                   response: Response, data: RequestDecision | None = None) -> DriverRequestOut:
-    return _transition(actor, session, request_id, response, DriverRequestStatus.CANCELLED, data)
+def cancel_request(actor: DriverRequestsWrite, session: DbSession, if_match: RequiredIfMatch,
+                   request_id: uuid.UUID, response: Response,
+                   data: RequestDecision | None = None) -> DriverRequestOut:
+    return _transition(actor, session, if_match, request_id, response,
+                       DriverRequestStatus.CANCELLED, data)
 
 
 @router.post("/driver-requests/{request_id}/complete", tags=REQUESTS,
              summary="Mark an approved request completed")
-def complete_request(actor: DriverRequestsWrite, session: DbSession, request_id: uuid.UUID,
-                     response: Response, data: RequestDecision | None = None) -> DriverRequestOut:
-    return _transition(actor, session, request_id, response, DriverRequestStatus.COMPLETED, data)
+def complete_request(actor: DriverRequestsWrite, session: DbSession, if_match: RequiredIfMatch,
+                     request_id: uuid.UUID, response: Response,
+                     data: RequestDecision | None = None) -> DriverRequestOut:
+    return _transition(actor, session, if_match, request_id, response,
+                       DriverRequestStatus.COMPLETED, data)
 
 
 # --- blacklists --------------------------------------------------------------------------------
@@ -725,8 +763,9 @@ def get_blacklist(
 @router.patch("/driver-blacklists/{entry_id}", tags=BLACKLISTS,
               summary="Update a blacklist entry")
 def update_blacklist(
-    actor: DriversWrite, session: DbSession, entry_id: uuid.UUID, data: BlacklistUpdate,
-    response: Response, if_match: IfMatch = None,
+    actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch,
+    entry_id: uuid.UUID, data: BlacklistUpdate,
+    response: Response,
 ) -> BlacklistOut:
     entry = service.update_blacklist(session, actor, entry_id, data=data, if_match=if_match)
     _with_etag(response, entry.version)
@@ -736,9 +775,10 @@ def update_blacklist(
 @router.post("/driver-blacklists/{entry_id}/lift", tags=BLACKLISTS,
              summary="Lift a blacklist entry with a reason")
 def lift_blacklist(
-    actor: DriversWrite, session: DbSession, entry_id: uuid.UUID, data: ReasonIn,
-    response: Response,
+    actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch, entry_id: uuid.UUID,
+    data: ReasonIn, response: Response,
 ) -> BlacklistOut:
+    lock_and_check_if_match(session, DriverBlacklist, if_match, DriverBlacklist.id == entry_id)
     entry = service.lift_blacklist(session, actor, entry_id, reason=data.reason)
     _with_etag(response, entry.version)
     return BlacklistOut.model_validate(entry)
@@ -748,8 +788,8 @@ def lift_blacklist(
                status_code=status.HTTP_204_NO_CONTENT,
                summary="Delete an entry recorded by mistake (soft, with a reason)")
 def delete_blacklist(
-    actor: DriversWrite, session: DbSession, entry_id: uuid.UUID,
-    if_match: IfMatch = None, data: Deletion | None = None,
+    actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch,
+    entry_id: uuid.UUID, data: Deletion | None = None,
 ) -> Response:
     service.delete_blacklist(session, actor, entry_id, reason=data.reason if data else None,
                           if_match=if_match)
@@ -835,8 +875,9 @@ def get_training(
 
 @router.patch("/driver-training/{training_id}", tags=TRAINING, summary="Update a training")
 def update_training(
-    actor: DriversWrite, session: DbSession, training_id: uuid.UUID, data: TrainingUpdate,
-    response: Response, if_match: IfMatch = None,
+    actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch,
+    training_id: uuid.UUID, data: TrainingUpdate,
+    response: Response,
 ) -> TrainingOut:
     training = service.update_training(session, actor, training_id, data=data,
                                        if_match=if_match)
@@ -848,8 +889,8 @@ def update_training(
                status_code=status.HTTP_204_NO_CONTENT,
                summary="Delete a training (soft, with a reason)")
 def delete_training(
-    actor: DriversWrite, session: DbSession, training_id: uuid.UUID,
-    if_match: IfMatch = None, data: Deletion | None = None,
+    actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch,
+    training_id: uuid.UUID, data: Deletion | None = None,
 ) -> Response:
     service.delete_training(session, actor, training_id, reason=data.reason if data else None,
                           if_match=if_match)
@@ -940,9 +981,10 @@ def export_driver_data(
 @router.post("/drivers/{driver_id}/erase", tags=DRIVERS,
              summary="Erase a driver's personal data (refused with 409 while retention applies)")
 def erase_driver_data(
-    actor: PrivacyManage, session: DbSession, storage: Storage, background: BackgroundTasks,
-    driver_id: uuid.UUID, data: ErasureRequest,
+    actor: PrivacyManage, session: DbSession, if_match: RequiredIfMatch, storage: Storage,
+    background: BackgroundTasks, driver_id: uuid.UUID, data: ErasureRequest,
 ) -> ErasureOut:
+    lock_and_check_if_match(session, Driver, if_match, Driver.id == driver_id)
     erasure = privacy_service.erase_driver(session, actor, driver_id, reason=data.reason)
     # Background tasks run after the response, so after the request's commit: a rolled-back
     # erasure never deletes a file its rows still point to.

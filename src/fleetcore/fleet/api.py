@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
@@ -23,7 +23,7 @@ from fleetcore.core.export import (
 from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
 from fleetcore.core.schemas import money_out
-from fleetcore.core.versioning import etag
+from fleetcore.core.versioning import RequiredIfMatch, etag
 from fleetcore.fleet import service
 from fleetcore.fleet.filters import (
     AssignmentFilter,
@@ -83,10 +83,6 @@ router = APIRouter(prefix="/v1")
 
 M = TypeVar("M", bound=BaseModel)
 
-IfMatch = Annotated[
-    str | None,
-    Header(description="The `ETag` last read; a stale one is refused with 412."),
-]
 _SAFE_TEXT = r"^[^\x00]*$"
 Reason = Annotated[str | None, Query(max_length=1000, pattern=_SAFE_TEXT,
                                      description="Why the row is deleted (kept with it).")]
@@ -232,8 +228,9 @@ def get_vehicle(
 
 @router.patch("/vehicles/{vehicle_id}", tags=["vehicles"], summary="Update a vehicle")
 def update_vehicle(
-    actor: VehiclesWrite, session: DbSession, vehicle_id: uuid.UUID, data: VehicleUpdate,
-    response: Response, if_match: IfMatch = None,
+    actor: VehiclesWrite, session: DbSession, if_match: RequiredIfMatch,
+    vehicle_id: uuid.UUID, data: VehicleUpdate,
+    response: Response,
 ) -> VehicleOut:
     vehicle = service.update_vehicle(session, actor, vehicle_id, data=data, if_match=if_match)
     _with_etag(response, vehicle.version)
@@ -243,8 +240,8 @@ def update_vehicle(
 @router.delete("/vehicles/{vehicle_id}", tags=["vehicles"],
                status_code=status.HTTP_204_NO_CONTENT, summary="Soft-delete a vehicle")
 def delete_vehicle(
-    actor: VehiclesWrite, session: DbSession, vehicle_id: uuid.UUID, reason: Reason = None,
-    if_match: IfMatch = None,
+    actor: VehiclesWrite, session: DbSession, if_match: RequiredIfMatch,
+    vehicle_id: uuid.UUID, reason: Reason = None,
 ) -> Response:
     service.delete_vehicle(session, actor, vehicle_id, reason=reason, if_match=if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -385,8 +382,9 @@ def get_assignment(
 @router.post("/vehicle-assignments/{assignment_id}/end", tags=["vehicle-assignments"],
              summary="End an assignment (odometer in, handover event)")
 def end_assignment(
-    actor: AssignmentsWrite, session: DbSession, assignment_id: uuid.UUID, response: Response,
-    data: AssignmentEnd | None = None, if_match: IfMatch = None,
+    actor: AssignmentsWrite, session: DbSession, if_match: RequiredIfMatch,
+    assignment_id: uuid.UUID, response: Response,
+    data: AssignmentEnd | None = None,
 ) -> AssignmentOut:
     assignment = service.end_assignment(session, actor, assignment_id,
                                         data=data or AssignmentEnd(), if_match=if_match)
@@ -397,8 +395,9 @@ def end_assignment(
 @router.post("/vehicle-assignments/{assignment_id}/cancel", tags=["vehicle-assignments"],
              summary="Cancel an assignment that has not started")
 def cancel_assignment(
-    actor: AssignmentsWrite, session: DbSession, assignment_id: uuid.UUID, response: Response,
-    data: AssignmentCancel | None = None, if_match: IfMatch = None,
+    actor: AssignmentsWrite, session: DbSession, if_match: RequiredIfMatch,
+    assignment_id: uuid.UUID, response: Response,
+    data: AssignmentCancel | None = None,
 ) -> AssignmentOut:
     assignment = service.cancel_assignment(session, actor, assignment_id,
                                            data=data or AssignmentCancel(), if_match=if_match)
@@ -475,8 +474,9 @@ def get_insurance(
 @router.patch("/vehicle-insurances/{insurance_id}", tags=["vehicle-insurances"],
               summary="Update an insurance policy")
 def update_insurance(
-    actor: InsurancesWrite, session: DbSession, insurance_id: uuid.UUID, data: InsuranceUpdate,
-    response: Response, if_match: IfMatch = None,
+    actor: InsurancesWrite, session: DbSession, if_match: RequiredIfMatch,
+    insurance_id: uuid.UUID, data: InsuranceUpdate,
+    response: Response,
 ) -> InsuranceOut:
     policy = service.update_insurance(session, actor, insurance_id, data=data, if_match=if_match)
     _with_etag(response, policy.version)
@@ -486,8 +486,8 @@ def update_insurance(
 @router.delete("/vehicle-insurances/{insurance_id}", tags=["vehicle-insurances"],
                status_code=status.HTTP_204_NO_CONTENT, summary="Soft-delete an insurance policy")
 def delete_insurance(
-    actor: InsurancesWrite, session: DbSession, insurance_id: uuid.UUID, reason: Reason = None,
-    if_match: IfMatch = None,
+    actor: InsurancesWrite, session: DbSession, if_match: RequiredIfMatch,
+    insurance_id: uuid.UUID, reason: Reason = None,
 ) -> Response:
     service.delete_insurance(session, actor, insurance_id, reason=reason, if_match=if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -586,8 +586,9 @@ def get_expense(
 @router.patch("/vehicle-expenses/{expense_id}", tags=["vehicle-expenses"],
               summary="Update a vehicle expense")
 def update_expense(
-    actor: ExpensesWrite, session: DbSession, expense_id: uuid.UUID, data: ExpenseUpdate,
-    response: Response, if_match: IfMatch = None,
+    actor: ExpensesWrite, session: DbSession, if_match: RequiredIfMatch,
+    expense_id: uuid.UUID, data: ExpenseUpdate,
+    response: Response,
 ) -> ExpenseOut:
     expense = service.update_expense(session, actor, expense_id, data=data, if_match=if_match)
     _with_etag(response, expense.version)
@@ -597,8 +598,8 @@ def update_expense(
 @router.delete("/vehicle-expenses/{expense_id}", tags=["vehicle-expenses"],
                status_code=status.HTTP_204_NO_CONTENT, summary="Soft-delete a vehicle expense")
 def delete_expense(
-    actor: ExpensesWrite, session: DbSession, expense_id: uuid.UUID, reason: Reason = None,
-    if_match: IfMatch = None,
+    actor: ExpensesWrite, session: DbSession, if_match: RequiredIfMatch,
+    expense_id: uuid.UUID, reason: Reason = None,
 ) -> Response:
     service.delete_expense(session, actor, expense_id, reason=reason, if_match=if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -694,8 +695,9 @@ def get_event(
 @router.patch("/vehicle-events/{event_id}", tags=["vehicle-events"],
               summary="Update a vehicle event (severity, follow-up, resolution)")
 def update_event(
-    actor: VehiclesWrite, session: DbSession, event_id: uuid.UUID, data: EventUpdate,
-    response: Response, if_match: IfMatch = None,
+    actor: VehiclesWrite, session: DbSession, if_match: RequiredIfMatch,
+    event_id: uuid.UUID, data: EventUpdate,
+    response: Response,
 ) -> EventOut:
     event = service.update_event(session, actor, event_id, data=data, if_match=if_match)
     _with_etag(response, event.version)
@@ -705,8 +707,8 @@ def update_event(
 @router.delete("/vehicle-events/{event_id}", tags=["vehicle-events"],
                status_code=status.HTTP_204_NO_CONTENT, summary="Soft-delete a vehicle event")
 def delete_event(
-    actor: VehiclesWrite, session: DbSession, event_id: uuid.UUID, reason: Reason = None,
-    if_match: IfMatch = None,
+    actor: VehiclesWrite, session: DbSession, if_match: RequiredIfMatch,
+    event_id: uuid.UUID, reason: Reason = None,
 ) -> Response:
     service.delete_event(session, actor, event_id, reason=reason, if_match=if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

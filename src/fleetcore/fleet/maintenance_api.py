@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from fleetcore.core.deps import DbSession
@@ -21,7 +21,7 @@ from fleetcore.core.export import (
 )
 from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
-from fleetcore.core.versioning import etag
+from fleetcore.core.versioning import RequiredIfMatch, etag, lock_and_check_if_match
 from fleetcore.fleet import maintenance_service as service
 from fleetcore.fleet.maintenance_schemas import (
     DueStatus,
@@ -52,8 +52,6 @@ from fleetcore.scheduling.permissions import (
 
 router = APIRouter(prefix="/v1")
 
-IfMatch = Annotated[
-    str | None, Header(description="The `ETag` last read; a stale one is refused with 412.")]
 Reason = Annotated[str | None, Query(max_length=1000, description="Why it is deleted.")]
 
 
@@ -162,9 +160,11 @@ def get_odometer_reading(
 @router.post("/vehicles/{vehicle_id}/odometer-readings/{reading_id}/confirm", tags=["odometer"],
              summary="Confirm a reading flagged as implausible")
 def confirm_odometer_reading(
-    actor: OdometerWrite, session: DbSession, vehicle_id: uuid.UUID, reading_id: uuid.UUID,
-    response: Response, data: OdometerConfirm | None = None,
+    actor: OdometerWrite, session: DbSession, if_match: RequiredIfMatch, vehicle_id: uuid.UUID,
+    reading_id: uuid.UUID, response: Response, data: OdometerConfirm | None = None,
 ) -> OdometerReadingOut:
+    lock_and_check_if_match(session, OdometerReading, if_match, OdometerReading.id == reading_id,
+                            OdometerReading.vehicle_id == vehicle_id)
     reading = service.confirm_odometer_reading(session, actor, vehicle_id=vehicle_id,
                                                reading_id=reading_id)
     corrected = service.corrections_of(session, reading.tenant_id, [reading.id])
@@ -303,8 +303,9 @@ def get_schedule(
 @router.patch("/maintenance-schedules/{schedule_id}", tags=["maintenance-schedules"],
               summary="Update a maintenance schedule")
 def update_schedule(
-    actor: MaintenanceWrite, session: DbSession, schedule_id: uuid.UUID, data: ScheduleUpdate,
-    response: Response, if_match: IfMatch = None,
+    actor: MaintenanceWrite, session: DbSession, if_match: RequiredIfMatch,
+    schedule_id: uuid.UUID, data: ScheduleUpdate,
+    response: Response,
 ) -> ScheduleOut:
     service.update_schedule(session, actor, schedule_id, data=data, if_match=if_match)
     view = service.schedule_view(session, actor, schedule_id)
@@ -315,8 +316,8 @@ def update_schedule(
 @router.delete("/maintenance-schedules/{schedule_id}", tags=["maintenance-schedules"],
                status_code=status.HTTP_204_NO_CONTENT, summary="Delete a maintenance schedule")
 def delete_schedule(
-    actor: MaintenanceWrite, session: DbSession, schedule_id: uuid.UUID,
-    reason: Reason = None, if_match: IfMatch = None,
+    actor: MaintenanceWrite, session: DbSession, if_match: RequiredIfMatch, schedule_id: uuid.UUID,
+    reason: Reason = None,
 ) -> Response:
     service.delete_schedule(session, actor, schedule_id, reason=reason, if_match=if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -423,8 +424,9 @@ def get_maintenance(
 @router.patch("/vehicle-maintenance/{record_id}", tags=["vehicle-maintenance"],
               summary="Update a maintenance record")
 def update_maintenance(
-    actor: MaintenanceWrite, session: DbSession, record_id: uuid.UUID, data: MaintenanceUpdate,
-    response: Response, if_match: IfMatch = None,
+    actor: MaintenanceWrite, session: DbSession, if_match: RequiredIfMatch,
+    record_id: uuid.UUID, data: MaintenanceUpdate,
+    response: Response,
 ) -> MaintenanceOut:
     record = service.update_maintenance(session, actor, record_id, data=data, if_match=if_match)
     _with_etag(response, record.version)
@@ -434,8 +436,8 @@ def update_maintenance(
 @router.post("/vehicle-maintenance/{record_id}/complete", tags=["vehicle-maintenance"],
              summary="Complete a job: odometer reading recorded, schedule advanced")
 def complete_maintenance(
-    actor: MaintenanceWrite, session: DbSession, record_id: uuid.UUID,
-    data: MaintenanceComplete, response: Response, if_match: IfMatch = None,
+    actor: MaintenanceWrite, session: DbSession, if_match: RequiredIfMatch, record_id: uuid.UUID,
+    data: MaintenanceComplete, response: Response,
 ) -> MaintenanceOut:
     record = service.complete_maintenance(session, actor, record_id, data=data,
                                           if_match=if_match)
@@ -446,8 +448,8 @@ def complete_maintenance(
 @router.delete("/vehicle-maintenance/{record_id}", tags=["vehicle-maintenance"],
                status_code=status.HTTP_204_NO_CONTENT, summary="Delete a maintenance record")
 def delete_maintenance(
-    actor: MaintenanceWrite, session: DbSession, record_id: uuid.UUID, reason: Reason = None,
-    if_match: IfMatch = None,
+    actor: MaintenanceWrite, session: DbSession, if_match: RequiredIfMatch,
+    record_id: uuid.UUID, reason: Reason = None,
 ) -> Response:
     service.delete_maintenance(session, actor, record_id, reason=reason, if_match=if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

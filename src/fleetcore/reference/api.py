@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator
 
@@ -23,7 +23,7 @@ from fleetcore.core.export import (
 )
 from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
-from fleetcore.core.versioning import etag
+from fleetcore.core.versioning import RequiredIfMatch, etag
 from fleetcore.reference import service
 from fleetcore.reference.models import CarMake, CarModel
 from fleetcore.reference.permissions import ReferenceRead, ReferenceWrite
@@ -42,11 +42,6 @@ from fleetcore.reference.schemas import (
 )
 
 router = APIRouter(prefix="/v1")
-
-IfMatch = Annotated[
-    str | None,
-    Header(description="The `ETag` last read; a stale one is refused with 412."),
-]
 
 
 def _country(value: str) -> str:
@@ -232,8 +227,9 @@ def get_car_make(
 @router.patch("/car-makes/{make_id}", tags=["car catalogue"],
               summary="Rename a private car make (global ones are read-only)")
 def update_car_make(
-    actor: ReferenceWrite, session: DbSession, make_id: uuid.UUID, data: CarMakeUpdate,
-    response: Response, if_match: IfMatch = None,
+    actor: ReferenceWrite, session: DbSession, if_match: RequiredIfMatch,
+    make_id: uuid.UUID, data: CarMakeUpdate,
+    response: Response,
 ) -> CarMakeOut:
     make = service.update_car_make(session, actor, make_id, data=data, if_match=if_match)
     response.headers["ETag"] = etag(make.version)
@@ -243,7 +239,7 @@ def update_car_make(
 @router.delete("/car-makes/{make_id}", tags=["car catalogue"],
                status_code=status.HTTP_204_NO_CONTENT, summary="Delete a private car make")
 def delete_car_make(
-    actor: ReferenceWrite, session: DbSession, make_id: uuid.UUID, if_match: IfMatch = None
+    actor: ReferenceWrite, session: DbSession, if_match: RequiredIfMatch, make_id: uuid.UUID
 ) -> Response:
     service.delete_car_make(session, actor, make_id, if_match=if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -320,8 +316,9 @@ def get_car_model(
 @router.patch("/car-models/{model_id}", tags=["car catalogue"],
               summary="Change a private car model (global ones are read-only)")
 def update_car_model(
-    actor: ReferenceWrite, session: DbSession, model_id: uuid.UUID, data: CarModelUpdate,
-    response: Response, if_match: IfMatch = None,
+    actor: ReferenceWrite, session: DbSession, if_match: RequiredIfMatch,
+    model_id: uuid.UUID, data: CarModelUpdate,
+    response: Response,
 ) -> CarModelOut:
     model = service.update_car_model(session, actor, model_id, data=data, if_match=if_match)
     response.headers["ETag"] = etag(model.version)
@@ -331,7 +328,7 @@ def update_car_model(
 @router.delete("/car-models/{model_id}", tags=["car catalogue"],
                status_code=status.HTTP_204_NO_CONTENT, summary="Delete a private car model")
 def delete_car_model(
-    actor: ReferenceWrite, session: DbSession, model_id: uuid.UUID, if_match: IfMatch = None
+    actor: ReferenceWrite, session: DbSession, if_match: RequiredIfMatch, model_id: uuid.UUID
 ) -> Response:
     service.delete_car_model(session, actor, model_id, if_match=if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

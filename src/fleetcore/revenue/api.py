@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from fleetcore.core.deps import DbSession
 from fleetcore.core.export import CsvColumn, csv_response, csv_responses
 from fleetcore.core.pagination import Page, Pagination
-from fleetcore.core.versioning import etag
+from fleetcore.core.versioning import RequiredIfMatch, etag
 from fleetcore.documents.api import Storage
 from fleetcore.reference.models import Platform
 from fleetcore.revenue import service
@@ -24,11 +24,6 @@ from fleetcore.revenue.schemas import ImportOut, ImportUploadOut
 
 router = APIRouter(prefix="/v1")
 TAGS: list[Any] = ["revenue imports"]
-
-IfMatch = Annotated[
-    str | None,
-    Header(description="The `ETag` last read; a stale one is refused with 412."),
-]
 
 
 def _codes(session: Session, rows: list[RevenueImport]) -> dict[uuid.UUID, str]:
@@ -153,26 +148,27 @@ def import_errors(actor: ImportsRead, session: DbSession, storage: Storage,
 
 @router.post("/revenue-imports/{import_id}/validate", tags=TAGS,
              summary="Validate a previewed import again (after linking accounts)")
-def revalidate_import(actor: ImportsWrite, session: DbSession, storage: Storage,
-                      import_id: uuid.UUID, response: Response,
-                      if_match: IfMatch = None) -> ImportOut:
+def revalidate_import(actor: ImportsWrite, session: DbSession, if_match: RequiredIfMatch,
+storage: Storage,
+                      import_id: uuid.UUID, response: Response) -> ImportOut:
     imp = service.revalidate_import(session, actor, storage, import_id, if_match=if_match)
     return _out(session, imp, response)
 
 
 @router.post("/revenue-imports/{import_id}/commit", tags=TAGS,
              summary="Commit a validated import: rows, trips and driver revenues, atomically")
-def commit_import(actor: ImportsWrite, session: DbSession, storage: Storage,
-                  import_id: uuid.UUID, response: Response,
-                  if_match: IfMatch = None) -> ImportOut:
+def commit_import(actor: ImportsWrite, session: DbSession, if_match: RequiredIfMatch,
+storage: Storage,
+                  import_id: uuid.UUID, response: Response) -> ImportOut:
     imp = service.commit_import(session, actor, storage, import_id, if_match=if_match)
     return _out(session, imp, response)
 
 
 @router.post("/revenue-imports/{import_id}/rollback", tags=TAGS,
              summary="Roll back a committed import while its period is not settled")
-def rollback_import(actor: ImportsWrite, session: DbSession, import_id: uuid.UUID,
-                    response: Response, if_match: IfMatch = None) -> ImportOut:
+def rollback_import(actor: ImportsWrite, session: DbSession, if_match: RequiredIfMatch,
+import_id: uuid.UUID,
+                    response: Response) -> ImportOut:
     imp = service.rollback_import(session, actor, import_id, if_match=if_match)
     return _out(session, imp, response)
 
@@ -184,7 +180,8 @@ def rollback_import(actor: ImportsWrite, session: DbSession, import_id: uuid.UUI
                    "stored file and errors CSV. A committed import is rolled back instead "
                    "(`POST …/rollback`): 409. Uploading the same file again also replaces its "
                    "preview."))
-def discard_import(actor: ImportsWrite, session: DbSession, storage: Storage,
-                   import_id: uuid.UUID, if_match: IfMatch = None) -> Response:
+def discard_import(actor: ImportsWrite, session: DbSession, if_match: RequiredIfMatch,
+storage: Storage,
+                   import_id: uuid.UUID) -> Response:
     service.discard_import(session, actor, storage, import_id, if_match=if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

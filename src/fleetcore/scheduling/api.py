@@ -8,14 +8,14 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from fleetcore.core.deps import DbSession
 from fleetcore.core.export import attribute_columns, csv_response, csv_responses
 from fleetcore.core.pagination import Page, Pagination
 from fleetcore.core.schemas import money_out
-from fleetcore.core.versioning import etag
+from fleetcore.core.versioning import RequiredIfMatch, etag, lock_and_check_if_match
 from fleetcore.scheduling import service
 from fleetcore.scheduling.filters import GoalFilter, ShiftFilter, TaskFilter
 from fleetcore.scheduling.models import (
@@ -58,8 +58,6 @@ from fleetcore.scheduling.schemas import (
 
 router = APIRouter(prefix="/v1")
 
-IfMatch = Annotated[
-    str | None, Header(description="The `ETag` last read; a stale one is refused with 412.")]
 Reason = Annotated[str | None, Query(max_length=1000, description="Why it is deleted.")]
 
 
@@ -133,8 +131,9 @@ def get_shift(
 
 @router.patch("/shifts/{shift_id}", tags=["shifts"], summary="Update a shift")
 def update_shift(
-    actor: ShiftsWrite, session: DbSession, shift_id: uuid.UUID, data: ShiftUpdate,
-    response: Response, if_match: IfMatch = None,
+    actor: ShiftsWrite, session: DbSession, if_match: RequiredIfMatch,
+    shift_id: uuid.UUID, data: ShiftUpdate,
+    response: Response,
 ) -> ShiftOut:
     shift = service.update_shift(session, actor, shift_id, data=data, if_match=if_match)
     _with_etag(response, shift.version)
@@ -143,8 +142,8 @@ def update_shift(
 
 @router.post("/shifts/{shift_id}/cancel", tags=["shifts"], summary="Cancel a shift")
 def cancel_shift(
-    actor: ShiftsWrite, session: DbSession, shift_id: uuid.UUID, response: Response,
-    if_match: IfMatch = None,
+    actor: ShiftsWrite, session: DbSession, if_match: RequiredIfMatch,
+    shift_id: uuid.UUID, response: Response,
 ) -> ShiftOut:
     shift = service.cancel_shift(session, actor, shift_id, if_match=if_match)
     _with_etag(response, shift.version)
@@ -154,8 +153,8 @@ def cancel_shift(
 @router.delete("/shifts/{shift_id}", tags=["shifts"], status_code=status.HTTP_204_NO_CONTENT,
                summary="Delete a shift")
 def delete_shift(
-    actor: ShiftsWrite, session: DbSession, shift_id: uuid.UUID, reason: Reason = None,
-    if_match: IfMatch = None,
+    actor: ShiftsWrite, session: DbSession, if_match: RequiredIfMatch,
+    shift_id: uuid.UUID, reason: Reason = None,
 ) -> Response:
     service.delete_shift(session, actor, shift_id, reason=reason, if_match=if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -238,8 +237,10 @@ def get_series(
 @router.post("/shift-series/{series_id}/cancel", tags=["shifts"],
              summary="Stop a series: cancel its future occurrences")
 def cancel_series(
-    actor: ShiftsWrite, session: DbSession, series_id: uuid.UUID, response: Response
+    actor: ShiftsWrite, session: DbSession, if_match: RequiredIfMatch, series_id: uuid.UUID,
+    response: Response,
 ) -> SeriesCancelled:
+    lock_and_check_if_match(session, ShiftSeries, if_match, ShiftSeries.id == series_id)
     series, cancelled = service.cancel_series(session, actor, series_id)
     _with_etag(response, series.version)
     return SeriesCancelled(series=ShiftSeriesOut.model_validate(series),
@@ -315,8 +316,9 @@ def get_task(
 @router.patch("/tasks/{task_id}", tags=["tasks"],
               summary="Update, assign or move a task along its states")
 def update_task(
-    actor: TasksWrite, session: DbSession, task_id: uuid.UUID, data: TaskUpdate,
-    response: Response, if_match: IfMatch = None,
+    actor: TasksWrite, session: DbSession, if_match: RequiredIfMatch,
+    task_id: uuid.UUID, data: TaskUpdate,
+    response: Response,
 ) -> TaskOut:
     task = service.update_task(session, actor, task_id, data=data, if_match=if_match)
     _with_etag(response, task.version)
@@ -326,8 +328,8 @@ def update_task(
 @router.delete("/tasks/{task_id}", tags=["tasks"], status_code=status.HTTP_204_NO_CONTENT,
                summary="Delete a task")
 def delete_task(
-    actor: TasksWrite, session: DbSession, task_id: uuid.UUID, reason: Reason = None,
-    if_match: IfMatch = None,
+    actor: TasksWrite, session: DbSession, if_match: RequiredIfMatch,
+    task_id: uuid.UUID, reason: Reason = None,
 ) -> Response:
     service.delete_task(session, actor, task_id, reason=reason, if_match=if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -417,8 +419,9 @@ def get_goal(
 
 @router.patch("/goals/{goal_id}", tags=["goals"], summary="Update a goal")
 def update_goal(
-    actor: GoalsWrite, session: DbSession, goal_id: uuid.UUID, data: GoalUpdate,
-    response: Response, if_match: IfMatch = None,
+    actor: GoalsWrite, session: DbSession, if_match: RequiredIfMatch,
+    goal_id: uuid.UUID, data: GoalUpdate,
+    response: Response,
 ) -> GoalOut:
     goal = service.update_goal(session, actor, goal_id, data=data, if_match=if_match)
     _with_etag(response, goal.version)
@@ -428,7 +431,7 @@ def update_goal(
 @router.delete("/goals/{goal_id}", tags=["goals"], status_code=status.HTTP_204_NO_CONTENT,
                summary="Delete a goal")
 def delete_goal(
-    actor: GoalsWrite, session: DbSession, goal_id: uuid.UUID, if_match: IfMatch = None
+    actor: GoalsWrite, session: DbSession, if_match: RequiredIfMatch, goal_id: uuid.UUID
 ) -> Response:
     service.delete_goal(session, actor, goal_id, if_match=if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

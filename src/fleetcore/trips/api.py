@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
@@ -15,7 +15,7 @@ from fleetcore.core.export import CsvColumn, MoneyColumns, csv_response, csv_res
 from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
 from fleetcore.core.schemas import money_out
-from fleetcore.core.versioning import etag
+from fleetcore.core.versioning import RequiredIfMatch, etag
 from fleetcore.trips import service
 from fleetcore.trips.filters import PlatformAccountFilter, TripFilter
 from fleetcore.trips.models import PlatformAccount, PlatformAccountStatus, Trip, TripStatus
@@ -32,10 +32,6 @@ router = APIRouter(prefix="/v1")
 ACCOUNTS: list[Any] = ["platform accounts"]
 TRIPS: list[Any] = ["trips"]
 
-IfMatch = Annotated[
-    str | None,
-    Header(description="The `ETag` last read; a stale one is refused with 412."),
-]
 IncludeDeleted = Annotated[bool, Query(description="Also list soft-deleted rows.")]
 
 
@@ -118,9 +114,9 @@ def get_platform_account(actor: TripsRead, session: DbSession, account_id: uuid.
 
 @router.patch("/platform-accounts/{account_id}", tags=ACCOUNTS,
               summary="Link a platform account to a driver, or change it")
-def update_platform_account(actor: TripsWrite, session: DbSession, account_id: uuid.UUID,
-                            data: PlatformAccountUpdate, response: Response,
-                            if_match: IfMatch = None) -> PlatformAccountOut:
+def update_platform_account(actor: TripsWrite, session: DbSession, if_match: RequiredIfMatch,
+account_id: uuid.UUID,
+                            data: PlatformAccountUpdate, response: Response) -> PlatformAccountOut:
     account = service.update_platform_account(session, actor, account_id, data=data,
                                               if_match=if_match)
     return _account_out(account, response)
@@ -129,8 +125,8 @@ def update_platform_account(actor: TripsWrite, session: DbSession, account_id: u
 @router.delete("/platform-accounts/{account_id}", tags=ACCOUNTS,
                status_code=status.HTTP_204_NO_CONTENT,
                summary="Delete an account recorded by mistake (soft, with a reason)")
-def delete_platform_account(actor: TripsWrite, session: DbSession, account_id: uuid.UUID,
-                            if_match: IfMatch = None, data: Deletion | None = None) -> Response:
+def delete_platform_account(actor: TripsWrite, session: DbSession, if_match: RequiredIfMatch,
+account_id: uuid.UUID, data: Deletion | None = None) -> Response:
     service.delete_platform_account(session, actor, account_id,
                                     reason=data.reason if data else None, if_match=if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -9,15 +9,14 @@ from enum import Enum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from fleetcore.core.deps import DbSession
-from fleetcore.core.errors import PreconditionFailed, PreconditionRequired
 from fleetcore.core.export import Column, CsvColumn, MoneyColumns, csv_response, csv_responses
 from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
-from fleetcore.core.versioning import etag
+from fleetcore.core.versioning import RequiredIfMatch, etag, if_match_version
 from fleetcore.trips import settlement_service as service
 from fleetcore.trips.models import (
     Settlement,
@@ -40,24 +39,12 @@ from fleetcore.trips.settlement_schemas import (
 router = APIRouter(prefix="/v1")
 
 TAGS: list[str | Enum] = ["settlements"]
-IfMatch = Annotated[
-    str | None, Header(description="The `ETag` last read; a stale one is refused with 412.")]
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such settlement in this tenant."},
     409: {"description": "The settlement is not a draft, or a source is already settled."},
     412: {"description": "The settlement changed since it was read."},
 }
-
-
-def _version(if_match: str | None) -> int | None:
-    """The version an ``If-Match`` names (``*`` or absent: none); 412 when unreadable."""
-    if if_match is None or if_match.strip() == "*":
-        return None
-    tag = if_match.split(",")[0].strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise PreconditionFailed(f"If-Match {if_match!r} is not an ETag of this API.")
-    return int(tag)
 
 
 def _out(row: Settlement, zone: ZoneInfo) -> SettlementOut:
@@ -208,11 +195,12 @@ def export_settlement_lines(
              status_code=status.HTTP_201_CREATED,
              summary="Add a manual adjustment to a draft settlement", responses=_PROBLEMS)
 def add_adjustment(
-    actor: SettlementsWrite, session: DbSession, settlement_id: uuid.UUID,
-    data: AdjustmentCreate, response: Response, if_match: IfMatch = None,
+    actor: SettlementsWrite, session: DbSession, if_match: RequiredIfMatch,
+    settlement_id: uuid.UUID,
+    data: AdjustmentCreate, response: Response,
 ) -> SettlementLineOut:
     line = service.add_adjustment(session, actor, settlement_id, data=data,
-                                  expected_version=_version(if_match))
+                                  expected_version=if_match_version(if_match))
     settlement = service.get_settlement(session, actor, settlement_id)
     response.headers["ETag"] = etag(settlement.version)
     response.headers["Location"] = f"/v1/settlements/{settlement_id}/lines?line_type=adjustment"
@@ -221,19 +209,12 @@ def add_adjustment(
 
 @router.post("/settlements/{settlement_id}/confirm", tags=TAGS,
              summary="Confirm a draft settlement (immutable afterwards)",
-             responses={**_PROBLEMS, 428: {"description": "If-Match is required."}})
+             responses=_PROBLEMS)
 def confirm_settlement(
-    actor: SettlementsConfirm, session: DbSession, settlement_id: uuid.UUID, response: Response,
-    if_match: Annotated[str | None, Header(
-        description="The `ETag` of the settlement as read: required, so that what is "
-                    "confirmed is what was seen.")] = None,
+    actor: SettlementsConfirm, session: DbSession, if_match: RequiredIfMatch,
+    settlement_id: uuid.UUID, response: Response,
 ) -> SettlementOut:
-    # The settlement is looked up first: another tenant's id is a 404 whatever the headers.
-    service.get_settlement(session, actor, settlement_id)
-    if if_match is None:
-        raise PreconditionRequired(
-            "Send If-Match with the settlement's ETag: confirmation applies to the version "
-            "you have seen.")
-    row = service.confirm_settlement(session, actor, settlement_id, _version(if_match))
+    row = service.confirm_settlement(session, actor, settlement_id,
+                                     if_match_version(if_match))
     response.headers["ETag"] = etag(row.version)
     return _out(row, service.tenant_zone(session, actor))

@@ -10,7 +10,6 @@ from typing import Any
 from fastapi.responses import HTMLResponse, Response
 
 from fleetcore.core.errors import NotFound, Problem
-from fleetcore.core.versioning import etag
 from fleetcore.fleet import service as fleet_service
 from fleetcore.fleet.filters import AssignmentFilter
 from fleetcore.fleet.models import AssignmentStatus, AssignmentType, VehicleAssignment
@@ -29,7 +28,14 @@ from fleetcore.web.forms import (
     text_values,
 )
 from fleetcore.web.rendering import Console, redirect
-from fleetcore.web.routes.base import enum_value, options, page, page_router, uuid_value
+from fleetcore.web.routes.base import (
+    enum_value,
+    form_if_match,
+    options,
+    page,
+    page_router,
+    uuid_value,
+)
 
 router = page_router()
 
@@ -174,7 +180,7 @@ def end_assignment(c: Ctx, _: AssignmentsWrite, assignment_id: uuid.UUID,
         data = build(AssignmentEnd, {k: v for k, v in values.items() if v is not None}, state)
         attempt(c.session, lambda: fleet_service.end_assignment(
             c.session, c.actor, assignment_id, data=data,
-            if_match=etag(int(version)) if version.isdigit() else None))
+            if_match=form_if_match(version, "assignment")))
     except FormInvalid:
         return _end_form(c, assignment, state, 422)
     except Problem as problem:
@@ -191,7 +197,8 @@ def cancel_assignment(c: Ctx, _: AssignmentsWrite, assignment_id: uuid.UUID,
     reason = str(form.get("reason") or "").strip() or None
     try:
         attempt(c.session, lambda: fleet_service.cancel_assignment(
-            c.session, c.actor, assignment_id, data=AssignmentCancel(reason=reason)))
+            c.session, c.actor, assignment_id, data=AssignmentCancel(reason=reason),
+            if_match=form_if_match(form.get("version"), "assignment")))
     except Problem as problem:
         return redirect(c.request, f"/app/vehicles/{assignment.vehicle_id}",
                         flash=f"Not cancelled: {problem.detail}")

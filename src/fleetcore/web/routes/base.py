@@ -10,6 +10,7 @@ from fastapi import APIRouter
 
 from fleetcore.core.errors import Problem
 from fleetcore.core.pagination import PageParams
+from fleetcore.core.versioning import etag
 from fleetcore.web.errors import ConsoleRoute
 
 
@@ -24,6 +25,17 @@ LIST_LIMIT = 50
 
 class BadLink(Problem):
     status, slug, title = 400, "bad-link", "Bad link"
+
+
+def form_if_match(version: object, what: str) -> str:
+    """The ``If-Match`` of a form: the version of the row the page showed, as the API requires
+    it (never absent, so a change made meanwhile by someone else is refused, not
+    overwritten)."""
+    version = str(version or "")
+    if not version.isdigit():
+        raise BadLink(f"This form does not say which version of the {what} you saw: reload "
+                      "the page and try again.")
+    return etag(int(version))
 
 
 E = TypeVar("E", bound=StrEnum)

@@ -37,7 +37,15 @@ from fleetcore.web.forms import (
     text_values,
 )
 from fleetcore.web.rendering import Console, redirect
-from fleetcore.web.routes.base import BadLink, enum_value, options, page, page_router, uuid_value
+from fleetcore.web.routes.base import (
+    BadLink,
+    enum_value,
+    form_if_match,
+    options,
+    page,
+    page_router,
+    uuid_value,
+)
 
 router = page_router()
 
@@ -172,12 +180,14 @@ def _decided(c: Console, document: Document, message: str, error: str | None) ->
 
 
 @router.post("/documents/{document_id}/verify")
-def verify_document(c: Ctx, _: DocumentsWrite, document_id: uuid.UUID) -> Response:
+def verify_document(c: Ctx, _: DocumentsWrite, document_id: uuid.UUID, form: Form) -> Response:
     """Record that the document was checked (and its driver's copy, when attached)."""
     document = documents_service.get_document(c.session, c.actor, document_id)
 
     def verify() -> Document:
-        return verification_service.verify_any_document(c.session, c.actor, document_id)
+        return verification_service.verify_any_document(
+            c.session, c.actor, document_id,
+            if_match=form_if_match(form.get("version"), "document"))
 
     try:
         document = attempt(c.session, verify)
@@ -196,8 +206,9 @@ def reject_document(c: Ctx, _: DocumentsWrite, document_id: uuid.UUID, form: For
         if not reason:
             raise ValidationProblem("Say why the document is rejected.",
                                     errors=[{"field": "reason", "message": "required"}])
-        return verification_service.reject_any_document(c.session, c.actor, document_id,
-                                                   reason=reason)
+        return verification_service.reject_any_document(
+            c.session, c.actor, document_id, reason=reason,
+            if_match=form_if_match(form.get("version"), "document"))
 
     try:
         document = attempt(c.session, reject)

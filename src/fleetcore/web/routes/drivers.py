@@ -12,7 +12,6 @@ from fastapi.responses import HTMLResponse, Response
 
 from fleetcore.core.errors import Problem
 from fleetcore.core.pagination import PageParams
-from fleetcore.core.versioning import etag
 from fleetcore.documents import service as documents_service
 from fleetcore.documents.filters import DocumentFilter, DocumentSort
 from fleetcore.drivers import service as drivers_service
@@ -41,7 +40,7 @@ from fleetcore.web.forms import (
     text_values,
 )
 from fleetcore.web.rendering import Console, redirect
-from fleetcore.web.routes.base import enum_value, options, page, page_router
+from fleetcore.web.routes.base import enum_value, form_if_match, options, page, page_router
 
 router = page_router()
 
@@ -146,7 +145,7 @@ def update_driver(c: Ctx, _: DriversWrite, driver_id: uuid.UUID, form: Form) -> 
         data = build(DriverUpdate, _data(state.values), state)
         attempt(c.session, lambda: drivers_service.update_driver(
             c.session, c.actor, driver_id, data=data,
-            if_match=etag(int(version)) if version.isdigit() else None))
+            if_match=form_if_match(version, "driver")))
     except FormInvalid:
         return _form(c, state, driver=driver, status_code=422)
     except Problem as problem:

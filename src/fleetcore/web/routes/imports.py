@@ -46,7 +46,14 @@ from fleetcore.web.forms import (
     text_values,
 )
 from fleetcore.web.rendering import Console, redirect
-from fleetcore.web.routes.base import BadLink, enum_value, page, page_router, uuid_value
+from fleetcore.web.routes.base import (
+    BadLink,
+    enum_value,
+    form_if_match,
+    page,
+    page_router,
+    uuid_value,
+)
 
 router = page_router()
 
@@ -109,13 +116,8 @@ def period_text(c: Console, start: datetime | None, end: datetime | None) -> str
 
 
 def if_match(form: Any, what: str) -> str:
-    """The ``If-Match`` of a form: the version of the row the page showed (never absent, so
-    a change made meanwhile by someone else is refused, not overwritten)."""
-    version = str(form.get("version") or "")
-    if not version.isdigit():
-        raise BadLink(f"This form does not say which version of the {what} you saw: reload "
-                      "the page and try again.")
-    return etag(int(version))
+    """The ``If-Match`` of a form: the version of the row the page showed."""
+    return form_if_match(form.get("version"), what)
 
 
 # --- list and upload -------------------------------------------------------------------------

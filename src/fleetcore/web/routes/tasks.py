@@ -26,7 +26,7 @@ from fleetcore.web.forms import (
     text_values,
 )
 from fleetcore.web.rendering import Console, redirect
-from fleetcore.web.routes.base import BadLink, enum_value, options, page, page_router
+from fleetcore.web.routes.base import BadLink, enum_value, form_if_match, options, page, page_router
 
 router = page_router()
 
@@ -98,7 +98,8 @@ def move_task(c: Ctx, _: TasksWrite, task_id: uuid.UUID, form: Form) -> Response
     task: Task
     try:
         task = attempt(c.session, lambda: scheduling_service.update_task(
-            c.session, c.actor, task_id, data=TaskUpdate(status=new_status)))
+            c.session, c.actor, task_id, data=TaskUpdate(status=new_status),
+            if_match=form_if_match(form.get("version"), "task")))
     except Problem as problem:
         if problem.status == 404:
             raise

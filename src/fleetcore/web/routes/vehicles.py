@@ -12,7 +12,6 @@ from fastapi.responses import HTMLResponse, Response
 
 from fleetcore.core.errors import Problem
 from fleetcore.core.pagination import PageParams
-from fleetcore.core.versioning import etag
 from fleetcore.documents import service as documents_service
 from fleetcore.documents.filters import DocumentFilter, DocumentSort
 from fleetcore.fleet import maintenance_service
@@ -42,7 +41,7 @@ from fleetcore.web.forms import (
     text_values,
 )
 from fleetcore.web.rendering import Console, redirect
-from fleetcore.web.routes.base import enum_value, options, page, page_router
+from fleetcore.web.routes.base import enum_value, form_if_match, options, page, page_router
 
 router = page_router()
 
@@ -193,7 +192,7 @@ def update_vehicle(c: Ctx, _: VehiclesWrite, vehicle_id: uuid.UUID, form: Form) 
         data = build(VehicleUpdate, _data(c, state.values), state)
         attempt(c.session, lambda: fleet_service.update_vehicle(
             c.session, c.actor, vehicle_id, data=data,
-            if_match=etag(int(version)) if version.isdigit() else None))
+            if_match=form_if_match(version, "vehicle")))
     except FormInvalid:
         return _form(c, state, vehicle=view.vehicle, status_code=422)
     except Problem as problem:
