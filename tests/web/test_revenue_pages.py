@@ -97,7 +97,7 @@ def _import_id(response: Any) -> str:
 
 
 def _version(html: str, action: str) -> str:
-    found = re.search(rf'action="/app/[a-z]+/[0-9a-f-]+/{action}">\s*<input type="hidden" '
+    found = re.search(rf'action="/app/[a-z]+/[0-9a-f-]+/{action}"[^>]*>\s*<input type="hidden" '
                       r'name="csrf_token" value="[0-9a-f]+"><input type="hidden" '
                       r'name="version" value="(\d+)"', html)
     assert found, f"no {action} form with a version"
