@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from pathlib import Path
 from types import FrameType
 from typing import Annotated, NoReturn
 
@@ -28,8 +29,12 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database: migrations and status.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+mappings_app = typer.Typer(
+    help="Platform report mappings (docs/mappings.md).", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
+app.add_typer(mappings_app, name="mappings")
 
 console = Console(stderr=True)
 
@@ -116,6 +121,7 @@ def serve(
     except AuthNotConfigured as exc:
         console.print(f"[bold red]Refusing to start:[/] {exc}")
         raise typer.Exit(code=2) from exc
+    _check_mappings(settings.fleetcore_mappings_dir)
     runtime = DatabaseRuntime.open(settings, own_embedded=True, on_step=_step)
     try:
         _prepare(settings, runtime, demo=demo and settings.fleetcore_demo)
@@ -143,6 +149,40 @@ def serve(
         if runtime.embedded is not None:
             _step("Stopping the embedded PostgreSQL")
         runtime.close()
+
+
+def _check_mappings(extension_dir: Path | None) -> None:
+    """Load every report mapping (packaged and the operator's) now, so that a broken mapping
+    file refuses the start-up in one line instead of failing the first import."""
+    from fleetcore.revenue.reports.mapping import MappingError, load_mappings
+
+    try:
+        load_mappings(extension_dir)
+    except MappingError as exc:
+        console.print(f"[bold red]Refusing to start:[/] invalid report mapping: {escape(str(exc))}",
+                      soft_wrap=True)
+        raise typer.Exit(code=2) from exc
+
+
+@mappings_app.command("check")
+def mappings_check(
+    directory: Annotated[Path | None, typer.Argument(
+        help="Directory of mapping files (default: FLEETCORE_MAPPINGS_DIR).")] = None,
+) -> None:
+    """Check the report mappings (packaged + DIR) and list what is loaded; exit 1 if invalid."""
+    from fleetcore.revenue.reports.mapping import MappingError, load_mappings
+
+    extension_dir = directory if directory is not None else get_settings().fleetcore_mappings_dir
+    try:
+        loaded = load_mappings(extension_dir)
+    except MappingError as exc:
+        _fail(f"Invalid report mapping: {exc}")
+    for mapping in sorted(loaded, key=lambda m: (m.platform, m.report_type)):
+        origin = mapping.source if "/" in mapping.source else f"packaged {mapping.source}"
+        typer.echo(f"{mapping.platform:<10} {mapping.report_type:<17} "
+                   f"{','.join(mapping.languages):<10} {origin}")
+    where = f"packaged + {extension_dir}" if extension_dir is not None else "packaged only"
+    console.print(f"{len(loaded)} mappings valid ({where})")
 
 
 @db_app.command("upgrade")

@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Select, select
@@ -130,12 +131,18 @@ def import_report(
     ``fleetcore imports commit|discard ID`` finishes it (or run this again with --commit: the
     same file replaces its preview)."""
     from fleetcore.revenue import service
+    from fleetcore.revenue.reports.mapping import MappingError, mappings
     from fleetcore.revenue.schemas import ImportOut
 
     try:
         day = date.fromisoformat(period_start) if period_start else None
     except ValueError as exc:
         raise typer.BadParameter("use YYYY-MM-DD", param_hint="--period-start") from exc
+    try:
+        mappings()  # a broken FLEETCORE_MAPPINGS_DIR file: one line, before any database work
+    except MappingError as exc:
+        console.print(f"[bold red]Invalid report mapping:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(code=2) from exc
     with _tenant_transaction(tenant, as_json=as_json) as opened:
         with file.open("rb") as handle:
             data = service.read_upload(handle)  # no further than the upload limit

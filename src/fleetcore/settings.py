@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     fleetcore_demo: bool = Field(
         default=True, description="Load the demo tenants on the first `fleetcore serve`."
     )
+    fleetcore_mappings_dir: Path | None = Field(
+        default=None,
+        description="Directory of extra report mapping files (*.toml, docs/mappings.md), "
+        "loaded with the packaged ones; a file named like a packaged one replaces it.",
+    )
     fleetcore_log_level: str = Field(
         default="INFO", description="Level of the JSON logs written to stderr by serve/worker."
     )

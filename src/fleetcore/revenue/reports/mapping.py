@@ -5,6 +5,10 @@ report, how each header is spelled, which canonical field it feeds and with whic
 columns are required) is data, so adding a language or a column is an edit of a TOML file, not
 of this code (``docs/imports.md``). This module loads and checks that data once, normalises
 header spellings, and matches a file's headers against it.
+
+The format is a public extension point (``docs/mappings.md``): an operator's
+``FLEETCORE_MAPPINGS_DIR`` adds mapping files to the packaged ones (a file named like a packaged
+one replaces it), checked by the same rules.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ import unicodedata
 from collections.abc import Mapping as MappingABC
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Any, Literal
 
 from fleetcore.core.money import is_currency
@@ -248,6 +253,8 @@ class Mapping:
     identity: tuple[tuple[str, Sign], ...] = ()
     # normalised header -> (column id or IGNORED, languages that spell it so)
     index: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
+    # Where it was loaded from: the packaged file's name, or an extension file's path.
+    source: str = ""
 
     @property
     def name(self) -> str:
@@ -290,9 +297,51 @@ def _parse_field(name: str, spec: Any, where: str) -> FieldSpec:
     raise ValueError(f"{where}: unknown recipe {how!r}")
 
 
+class MappingError(ValueError):
+    """A mapping file that cannot be loaded; the message starts with the file and says why."""
+
+
+_TOP_LEVEL_KEYS = frozenset({
+    "platform", "report_type", "languages", "detect", "required", "exclude", "unique",
+    "identity", "required_values", "columns", "values", "fields", "ignored",
+})
+
+
 def _load_mapping(file_name: str, text: str, common_data: CommonData) -> Mapping:
-    raw = tomllib.loads(text)
+    """One mapping file, checked; :class:`MappingError` naming ``file_name`` otherwise."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise MappingError(f"{file_name}: not valid TOML: {exc}") from exc
+    unknown = sorted(set(raw) - _TOP_LEVEL_KEYS)
+    if unknown:
+        raise MappingError(f"{file_name}: unknown keys {unknown}")
+    for key in ("platform", "report_type", "languages", "detect", "columns", "fields"):
+        if key not in raw:
+            raise MappingError(f"{file_name}: missing {key!r}")
+    try:
+        return _build_mapping(file_name, raw, common_data)
+    except MappingError:
+        raise
+    except ValueError as exc:
+        raise MappingError(str(exc)) from exc
+    except (KeyError, TypeError, AttributeError, InvalidOperation) as exc:
+        raise MappingError(
+            f"{file_name}: malformed ({type(exc).__name__}: {exc}); see docs/mappings.md"
+        ) from exc
+
+
+def _build_mapping(file_name: str, raw: dict[str, Any], common_data: CommonData) -> Mapping:
     where = file_name
+    platform = raw["platform"]
+    if not isinstance(platform, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", platform):
+        raise ValueError(f"{where}: platform {raw['platform']!r} is not a lower-case code")
+    if not isinstance(raw["languages"], list) or not raw["languages"] or not all(
+        isinstance(lang, str) for lang in raw["languages"]
+    ):
+        raise ValueError(f"{where}: languages is a non-empty list of language codes")
+    if not raw["detect"]:
+        raise ValueError(f"{where}: detect needs at least one group of columns")
     languages = tuple(raw["languages"])
     columns: dict[str, ColumnSpec] = {}
     values_tables: dict[str, dict[str, str]] = raw.get("values", {})
@@ -303,6 +352,11 @@ def _load_mapping(file_name: str, text: str, common_data: CommonData) -> Mapping
         headers = {
             lang: tuple(spec[lang]) for lang in spec if lang not in ("type", "scale", "empty")
         }
+        for lang, spellings in headers.items():
+            if not spellings or not all(isinstance(h, str) and h.strip() for h in spellings):
+                raise ValueError(
+                    f"{where}: column {col_id}: {lang} is a list of header spellings"
+                )
         if not headers:
             raise ValueError(f"{where}: column {col_id} has no header spelling")
         for lang in headers:
@@ -412,6 +466,7 @@ def _load_mapping(file_name: str, text: str, common_data: CommonData) -> Mapping
         ignored=ignored,
         identity=tuple(identity),
         index=index,
+        source=file_name,
     )
 
 
@@ -419,33 +474,73 @@ def _enum_key(raw: str) -> str:
     return re.sub(r"[\s\-]+", "_", raw.strip().lower())
 
 
-@cache
-def _mappings() -> tuple[Mapping, ...]:
+def _extension_dir() -> Path | None:
+    """``FLEETCORE_MAPPINGS_DIR``, read when the mappings are first needed."""
+    from fleetcore.settings import get_settings
+
+    return get_settings().fleetcore_mappings_dir
+
+
+def load_mappings(extension_dir: Path | None = None) -> tuple[Mapping, ...]:
+    """The packaged mappings and the ``*.toml`` files of ``extension_dir``, all checked.
+
+    An extension file named like a packaged one replaces it; ``common.toml`` is not
+    replaceable. Two files describing the same platform and report type are refused, as is
+    any file the checks refuse: :class:`MappingError` names the file and says why.
+    """
     from fleetcore.revenue.models import ReportType
 
     common_data = _common()
-    found: list[Mapping] = []
+    texts: dict[str, tuple[str, str]] = {}  # file name -> (where, text)
     for entry in sorted(_data_dir().iterdir(), key=lambda e: e.name):
-        if not entry.name.endswith(".toml") or entry.name == "common.toml":
-            continue
-        mapping = _load_mapping(entry.name, entry.read_text("utf-8"), common_data)
-        if mapping.report_type not in {t.value for t in ReportType}:
-            raise ValueError(f"{entry.name}: unknown report type {mapping.report_type!r}")
-        found.append(mapping)
-    return tuple(found)
+        if entry.name.endswith(".toml") and entry.name != "common.toml":
+            texts[entry.name] = (entry.name, entry.read_text("utf-8"))
+    if extension_dir is not None:
+        if not extension_dir.is_dir():
+            raise MappingError(f"{extension_dir}: not a directory of mapping files")
+        for path in sorted(extension_dir.glob("*.toml")):
+            if path.name == "common.toml":
+                raise MappingError(f"{path}: common.toml is packaged only, not replaceable")
+            try:
+                text = path.read_text("utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise MappingError(f"{path}: cannot be read: {exc}") from exc
+            texts[path.name] = (str(path), text)
+    report_types = {t.value for t in ReportType}
+    found: dict[tuple[str, str], Mapping] = {}
+    for where, text in texts.values():
+        mapping = _load_mapping(where, text, common_data)
+        if mapping.report_type not in report_types:
+            raise MappingError(
+                f"{where}: unknown report type {mapping.report_type!r} "
+                f"(known: {', '.join(sorted(report_types))}; a new one needs code)"
+            )
+        key = (mapping.platform, mapping.report_type)
+        if key in found:
+            raise MappingError(
+                f"{where}: {mapping.name} is already described by {found[key].source} "
+                "(to replace a packaged mapping, give the file the same name)"
+            )
+        found[key] = mapping
+    return tuple(found.values())
+
+
+@cache
+def _mappings(extension_dir: Path | None) -> tuple[Mapping, ...]:
+    return load_mappings(extension_dir)
 
 
 def mappings() -> tuple[Mapping, ...]:
-    """Every report mapping, loaded and checked once."""
-    return _mappings()
+    """Every report mapping (packaged and ``FLEETCORE_MAPPINGS_DIR``), loaded and checked once."""
+    return _mappings(_extension_dir())
 
 
 def mapping_for(platform: str, report_type: str) -> Mapping:
     """The mapping of one report type; UnreadableReport naming the known ones otherwise."""
-    for mapping in _mappings():
+    for mapping in mappings():
         if mapping.platform == platform and mapping.report_type == report_type:
             return mapping
-    known = ", ".join(sorted(m.name for m in _mappings()))
+    known = ", ".join(sorted(m.name for m in mappings()))
     raise UnreadableReport(f"no reader for {platform} {report_type} (known: {known})")
 
 
@@ -516,4 +611,4 @@ def detects(match: HeaderMatch) -> bool:
 
 def all_known_keys() -> frozenset[str]:
     """Every normalised header any mapping knows (to find the header row and delimiter)."""
-    return frozenset(k for m in _mappings() for k in m.index)
+    return frozenset(k for m in mappings() for k in m.index)
