@@ -3,11 +3,13 @@ ones and checked by the same rules, at start-up and by ``fleetcore mappings chec
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -155,3 +157,84 @@ def test_the_mapping_guide_documents_every_key_type_and_field() -> None:
                      and f"[{n}" not in guide and f"`[{n}]`" not in guide)
     assert missing == []
     assert "../shared" not in guide
+
+
+# A made-up export shape (not any platform's real one) for a platform with no packaged mapping:
+# what an operator's FLEETCORE_MAPPINGS_DIR mapping for it goes through.
+INVENTED = """
+platform = "heetch"
+report_type = "payments_driver"
+languages = ["fr"]
+detect = [["driver_id", "net"]]
+required = [["driver_id"], ["net"]]
+unique = ["platform_account_ref"]
+identity = ["fare_gross", "-commission"]
+
+[required_values]
+platform_account_ref = "missing driver id"
+
+[columns.driver_id]
+type = "account_id"
+fr = ["Identifiant (exemple)"]
+
+[columns.gross]
+type = "money"
+fr = ["Brut (exemple)"]
+
+[columns.fee]
+type = "money"
+fr = ["Frais (exemple)"]
+
+[columns.net]
+type = "money"
+empty = "net is empty"
+fr = ["Net (exemple)"]
+
+[fields]
+platform_account_ref = "driver_id"
+fare_gross = "gross"
+commission = "fee"
+earnings = "net"
+"""
+
+
+def test_an_extension_mapping_for_another_platform_is_previewed_by_the_import_command(
+    tmp_path: Path, fresh_settings: pytest.MonkeyPatch, test_database: Any, platforms: None,
+    make_tenant: Callable[..., Any],
+) -> None:
+    mappings_dir = tmp_path / "mappings"
+    mappings_dir.mkdir()
+    (mappings_dir / "example.toml").write_text(INVENTED, "utf-8")
+    report = tmp_path / "week.csv"
+    report.write_text("Identifiant (exemple);Brut (exemple);Frais (exemple);Net (exemple)\n"
+                      "drv-1;100,00;25,00;75,00\n"
+                      "drv-2;100,00;25,00;70,00\n", "utf-8")
+    fresh_settings.setenv("FLEETCORE_DATA_DIR", str(tmp_path / "data"))
+    fresh_settings.setenv("DATABASE_URL", test_database.app_url)
+    fresh_settings.setenv("FLEETCORE_MAPPINGS_DIR", str(mappings_dir))
+    get_settings.cache_clear()
+    world = make_tenant()
+
+    result = CliRunner().invoke(cli, ["import", str(report), "--tenant", world.slug,
+                                      "--period-start", "2026-11-16", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["platform"], summary["report_type"]) == ("heetch", "payments_driver")
+    assert (summary["rows_total"], summary["rows_valid"], summary["rows_rejected"]) == (2, 1, 1)
+    assert "do not add up" in summary["errors"][0]["reason"]
+    assert summary["status"] == "validated"
+
+
+def test_the_import_command_names_an_invalid_extension_mapping(
+    tmp_path: Path, fresh_settings: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "heetch.toml").write_text(BROKEN, "utf-8")
+    report = tmp_path / "week.csv"
+    report.write_text("a,b\n1,2\n", "utf-8")
+    fresh_settings.setenv("FLEETCORE_MAPPINGS_DIR", str(tmp_path))
+    fresh_settings.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none")
+    get_settings.cache_clear()
+    result = CliRunner().invoke(cli, ["import", str(report), "--tenant", "any"])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid report mapping: {tmp_path / 'heetch.toml'}: missing 'detect'" in \
+        result.output.replace("\n", "")
