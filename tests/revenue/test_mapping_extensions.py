@@ -80,6 +80,8 @@ def test_a_second_file_for_a_packaged_report_type_is_refused(tmp_path: Path) -> 
     ("text", "reason"),
     [
         (BROKEN, "missing 'detect'"),
+        (BROKEN.replace('"bolt_weekly"', '["bolt_weekly"]') + 'detect = [["a"]]\n'
+         "[columns]\n[fields]\n", "report_type is a text"),
         ("platform = [", "not valid TOML"),
         (BROKEN.replace("bolt_weekly", "heetch_weekly")
          + 'detect = [["a"]]\n[columns.a]\ntype = "text"\nfr = ["A"]\n[fields]\n'

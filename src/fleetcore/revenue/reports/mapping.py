@@ -336,6 +336,8 @@ def _build_mapping(file_name: str, raw: dict[str, Any], common_data: CommonData)
     platform = raw["platform"]
     if not isinstance(platform, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", platform):
         raise ValueError(f"{where}: platform {raw['platform']!r} is not a lower-case code")
+    if not isinstance(raw["report_type"], str):
+        raise ValueError(f"{where}: report_type is a text (a ReportType value)")
     if not isinstance(raw["languages"], list) or not raw["languages"] or not all(
         isinstance(lang, str) for lang in raw["languages"]
     ):
