@@ -265,3 +265,6 @@ def test_no_silent_100_percent_over_http(
     changes = books.sql("SELECT changes FROM adm_audit_logs WHERE action = 'confirm_without_terms'"
                         " AND entity_id = :s", s=uuid.UUID(platform["id"]))
     assert [c[0]["reason"] for c in changes] == ["Trial week"]
+    exported = client.get("/v1/settlements/export.csv", headers=owner).text
+    (row,) = [r for r in csv.DictReader(io.StringIO(exported)) if r["id"] == platform["id"]]
+    assert (row["needs_terms"], row["days_without_terms"]) == ("true", "2026-11-17")

@@ -127,6 +127,9 @@ _CSV: list[Column] = [
     *[_money(n) for n in ("gross", "commission", "tips", "promotions", "toll_refunds",
                           "cash_collected", "fleet_share", "charges", "adjustments", "net")],
     CsvColumn("confirmed_at", lambda s: s.confirmed_at),
+    CsvColumn("needs_terms", lambda s: s.needs_terms),
+    CsvColumn("days_without_terms",
+              lambda s: " ".join(d.isoformat() for d in s.days_without_terms)),
 ]
 
 
