@@ -271,7 +271,7 @@ def confirm_settlement(c: Ctx, _: SettlementsConfirm, settlement_id: uuid.UUID,
     reason = confirm.value("reason")
     if without_terms and not reason:
         confirm.add("reason", "say why the driver keeps these earnings whole")
-    elif len(reason) > REASON_MAX:
+    elif without_terms and len(reason) > REASON_MAX:
         confirm.add("reason", f"at most {REASON_MAX} characters")
     if confirm.errors:
         return _detail(c, settlement, status_code=422, confirm=confirm,
