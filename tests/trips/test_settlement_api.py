@@ -227,3 +227,44 @@ def test_bad_requests_are_problems(
     assert weird.status_code == 412
     missing = client.get(f"/v1/settlements/{uuid.uuid4()}", headers=owner)
     assert missing.status_code == 404
+
+
+def test_no_silent_100_percent_over_http(
+    client: TestClient, tenant_a: TenantWorld, auth: Auth, sessions: Any,
+) -> None:
+    books = committed_books(sessions, tenant_a.id)
+    uber = books.platform("uber")
+    bob = books.driver("Bob")  # no accepted terms at all
+    ref = books.account(bob, uber)
+    books.row(books.report(uber), uber, bob, at(WEEK + timedelta(days=1)), ref=ref, trip="t9",
+              fare_gross="60.00", commission="15.00")
+    owner = auth(tenant_a)
+    result = _compute(client, owner)
+    (platform,) = [s for s in result["settlements"] if s["driver_id"] == str(bob)]
+    assert (platform["needs_terms"], platform["days_without_terms"]) == (True, ["2026-11-17"])
+    assert (platform["fleet_share"]["amount"], platform["net"]["amount"]) == ("0.00", "45.00")
+    assert result["settlements_needing_terms"] == 1
+    url = f"/v1/settlements/{platform['id']}/confirm"
+
+    refused = client.post(url, headers={**owner, "If-Match": '"1"'})
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["days_without_terms"] == ["2026-11-17"]
+    assert refused.json()["platform_id"] == str(uber)
+    no_reason = client.post(url, headers={**owner, "If-Match": '"1"'},
+                            json={"without_terms": True})
+    assert no_reason.status_code == 422
+    unversioned = client.post(url, headers=owner,
+                              json={"without_terms": True, "reason": "Trial week"})
+    assert unversioned.status_code == 428
+
+    confirmed = client.post(url, headers={**owner, "If-Match": '"1"'},
+                            json={"without_terms": True, "reason": "Trial week"})
+    assert confirmed.status_code == 200, confirmed.text
+    assert (confirmed.json()["status"], confirmed.json()["needs_terms"]) == ("confirmed", True)
+    changes = books.sql("SELECT changes FROM adm_audit_logs WHERE action = 'confirm_without_terms'"
+                        " AND entity_id = :s", s=uuid.UUID(platform["id"]))
+    assert [c[0]["reason"] for c in changes] == ["Trial week"]
+    exported = client.get("/v1/settlements/export.csv", headers=owner).text
+    (row,) = [r for r in csv.DictReader(io.StringIO(exported)) if r["id"] == platform["id"]]
+    assert (row["needs_terms"], row["days_without_terms"]) == ("true", "2026-11-17")

@@ -171,6 +171,7 @@ def test_rows_of_a_confirmed_settlement_cannot_be_rolled_back(db: Session) -> No
     books = books_on(db)
     uber = books.platform()
     ana = books.driver()
+    books.terms(ana, midnight(date(2026, 1, 1)), pct="25")
     # An import of a later week holding a row of this week (a late correction).
     report = books.report(uber, week=AFTER)
     row = books.row(report, uber, ana, at(WEEK + timedelta(days=1)), fare_gross="30.00")

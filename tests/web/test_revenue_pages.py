@@ -547,6 +547,48 @@ def test_compute_adjust_and_confirm_a_settlement(
     assert euros(net_after) in totals
 
 
+def test_a_settlement_without_terms_is_flagged_and_confirmed_only_with_a_reason(
+    fleet: Fleet, setup: dict[str, Any], signed_in: Callable[..., Browser],
+) -> None:
+    browser = signed_in(fleet.world)
+    _committed(browser, setup["file"])  # Karim has no accepted terms
+    computed = browser.post("/app/settlements/compute", {"week": str(MONDAY)},
+                            page="/app/settlements")
+    assert computed.status_code == 303, computed.text[:2000]
+    assert "1 draft settlement needs terms" in browser.get(computed.headers["location"]).text
+    week = browser.get(computed.headers["location"]).text
+    assert "needs terms</small>" in week
+    settlement_id, days = fleet.sql("SELECT id, days_without_terms FROM trp_settlements"
+                                    " WHERE driver_id = :d", d=setup["karim"])[0]
+    assert days
+    page = f"/app/settlements/{settlement_id}"
+    detail = browser.get(page).text
+    assert 'id="needs-terms"' in detail
+    assert 'name="without_terms"' in detail
+    version = _version(detail, "confirm")
+
+    refused = browser.post(f"{page}/confirm", {"version": version}, page=page)
+    assert refused.status_code == 409
+    assert "Not confirmed: Earnings on" in refused.text
+    assert "no accepted cooperation terms" in refused.text
+    no_reason = browser.post(f"{page}/confirm", {"version": version, "without_terms": "1"},
+                             page=page)
+    assert no_reason.status_code == 422
+    assert "say why" in _error(no_reason.text, "reason")
+    assert fleet.sql("SELECT status FROM trp_settlements WHERE id = :s",
+                     s=settlement_id)[0][0] == "draft"
+
+    confirmed = browser.post(f"{page}/confirm", {"version": version, "without_terms": "1",
+                                                 "reason": "Trial week, agreed"}, page=page)
+    assert confirmed.status_code == 303, confirmed.text[:2000]
+    assert fleet.sql("SELECT status FROM trp_settlements WHERE id = :s",
+                     s=settlement_id)[0][0] == "confirmed"
+    (changes,) = fleet.sql("SELECT changes FROM adm_audit_logs WHERE entity_id = :s"
+                           " AND action = 'confirm_without_terms'", s=settlement_id)[0]
+    assert changes["reason"] == "Trial week, agreed"
+    assert 'name="without_terms"' not in browser.get(page).text
+
+
 # --- dashboard, pages, permissions --------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from enum import StrEnum
 from sqlalchemy import (
     CheckConstraint,
     Computed,
+    Date,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -22,7 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import ExcludeConstraint
+from sqlalchemy.dialects.postgresql import ARRAY, ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fleetcore.core.orm import (
@@ -301,6 +302,16 @@ class Settlement(Base, TenantOwned, Timestamped, Versioned):
     confirmed_by: Mapped[uuid.UUID | None]
     # The batch that pays (or reserved) this settlement.
     payment_batch_id: Mapped[uuid.UUID | None]
+    # Local days of the platform earnings that had no accepted cooperation terms in force when
+    # the draft was computed (no fleet share taken: the driver keeps everything). Written when
+    # the draft is inserted, never afterwards.
+    days_without_terms: Mapped[list[date]] = mapped_column(
+        ARRAY(Date), server_default=text("'{}'"))
+
+    @property
+    def needs_terms(self) -> bool:
+        """Earnings on days without accepted terms: confirming needs an explicit decision."""
+        return bool(self.days_without_terms)
 
     __table_args__ = (
         tenant_fk("driver_id", "rid_drivers"),

@@ -29,6 +29,7 @@ from fleetcore.trips.settlement_schemas import (
     AdjustmentCreate,
     SettlementCompute,
     SettlementComputeOut,
+    SettlementConfirm,
     SettlementFilter,
     SettlementLineOut,
     SettlementOut,
@@ -42,7 +43,8 @@ TAGS: list[str | Enum] = ["settlements"]
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such settlement in this tenant."},
-    409: {"description": "The settlement is not a draft, or a source is already settled."},
+    409: {"description": "The settlement is not a draft, a source is already settled, or it "
+                         "needs terms and no decision to confirm without them was given."},
     412: {"description": "The settlement changed since it was read."},
 }
 
@@ -87,7 +89,8 @@ def compute_settlements(
         period_start=outcome.period.start, period_end=outcome.period.end,
         period_first_day=outcome.period.first_day,
         settlements=[_out(s, zone) for s in outcome.settlements],
-        unlinked_rows=outcome.unlinked_rows, other_currency_rows=outcome.other_currency_rows)
+        unlinked_rows=outcome.unlinked_rows, other_currency_rows=outcome.other_currency_rows,
+        settlements_needing_terms=sum(s.needs_terms for s in outcome.settlements))
 
 
 @router.get("/settlements", tags=TAGS, summary="List settlements")
@@ -124,6 +127,9 @@ _CSV: list[Column] = [
     *[_money(n) for n in ("gross", "commission", "tips", "promotions", "toll_refunds",
                           "cash_collected", "fleet_share", "charges", "adjustments", "net")],
     CsvColumn("confirmed_at", lambda s: s.confirmed_at),
+    CsvColumn("needs_terms", lambda s: s.needs_terms),
+    CsvColumn("days_without_terms",
+              lambda s: " ".join(d.isoformat() for d in s.days_without_terms)),
 ]
 
 
@@ -212,9 +218,11 @@ def add_adjustment(
              responses=_PROBLEMS)
 def confirm_settlement(
     actor: SettlementsConfirm, session: DbSession, if_match: RequiredIfMatch,
-    settlement_id: uuid.UUID, response: Response,
+    settlement_id: uuid.UUID, response: Response, data: SettlementConfirm | None = None,
 ) -> SettlementOut:
+    """A settlement that ``needs_terms`` is confirmed only with ``without_terms`` and a
+    reason (recorded in the audit trail); without them, 409 naming the days."""
     row = service.confirm_settlement(session, actor, settlement_id,
-                                     if_match_version(if_match))
+                                     if_match_version(if_match), decision=data)
     response.headers["ETag"] = etag(row.version)
     return _out(row, service.tenant_zone(session, actor))

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from fleetcore.core.schemas import MoneyOut, SignedMoneyIn, money_out
 from fleetcore.trips.models import (
@@ -111,6 +111,33 @@ class AdjustmentCreate(BaseModel):
     service_date: date | None = Field(default=None, examples=["2026-11-19"])
 
 
+class SettlementConfirm(BaseModel):
+    """An explicit decision that goes with a confirmation (the body may be left out).
+
+    A settlement whose earnings fell on days without accepted cooperation terms
+    (``needs_terms``) took no fleet share on them; it is confirmed only with
+    ``without_terms: true`` and the reason, recorded in the audit trail.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "without_terms": True,
+        "reason": "Trial week agreed orally: the driver keeps all earnings",
+    }]})
+
+    without_terms: bool = Field(
+        default=False, description="Confirm although some earnings had no accepted terms "
+                                   "(the driver keeps them whole).")
+    reason: Description | None = Field(
+        default=None, description="Why; required with without_terms, kept in the audit trail.",
+        examples=["Trial week agreed orally: the driver keeps all earnings"])
+
+    @model_validator(mode="after")
+    def _reason_with_decision(self) -> SettlementConfirm:
+        if self.without_terms and self.reason is None:
+            raise ValueError("give the reason for confirming without terms")
+        return self
+
+
 # --- responses -----------------------------------------------------------------------------
 
 _SETTLEMENT_EXAMPLE: dict[str, Any] = {
@@ -122,6 +149,7 @@ _SETTLEMENT_EXAMPLE: dict[str, Any] = {
     "cash_collected": _eur("120.00"), "fleet_share": _eur("187.50"), "charges": _eur("0.00"),
     "adjustments": _eur("0.00"), "net": _eur("484.50"), "currency": "EUR", "status": "draft",
     "confirmed_at": None, "confirmed_by": None, "payment_batch_id": None,
+    "needs_terms": False, "days_without_terms": [],
     "created_at": "2026-11-23T08:00:00Z", "updated_at": "2026-11-23T08:00:00Z", "version": 1,
 }
 
@@ -155,6 +183,12 @@ class SettlementOut(BaseModel):
     confirmed_at: datetime | None
     confirmed_by: uuid.UUID | None
     payment_batch_id: uuid.UUID | None
+    needs_terms: bool = Field(
+        description="Earnings fell on days without accepted cooperation terms: no fleet share "
+                    "was taken on them. Confirming needs an explicit decision "
+                    "(without_terms and a reason).")
+    days_without_terms: list[date] = Field(
+        description="The local days of those earnings (empty unless needs_terms).")
     created_at: datetime
     updated_at: datetime
     version: int
@@ -180,6 +214,7 @@ class SettlementOut(BaseModel):
             adjustments=money(row.adjustments), net=money(row.net), currency=row.currency,
             status=SettlementStatus(row.status), confirmed_at=row.confirmed_at,
             confirmed_by=row.confirmed_by, payment_batch_id=row.payment_batch_id,
+            needs_terms=row.needs_terms, days_without_terms=list(row.days_without_terms),
             created_at=row.created_at, updated_at=row.updated_at, version=row.version,
         )
 
@@ -190,7 +225,7 @@ class SettlementComputeOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "period_start": "2026-11-16T00:00:00Z", "period_end": "2026-11-23T00:00:00Z",
         "period_first_day": "2026-11-16", "settlements": [_SETTLEMENT_EXAMPLE],
-        "unlinked_rows": 3, "other_currency_rows": 0,
+        "unlinked_rows": 3, "other_currency_rows": 0, "settlements_needing_terms": 0,
     }]})
 
     period_start: datetime
@@ -202,6 +237,10 @@ class SettlementComputeOut(BaseModel):
                     "driver: settled once linked and recomputed.")
     other_currency_rows: int = Field(
         description="Rows in another currency than their settlement: left unsettled.")
+    settlements_needing_terms: int = Field(
+        description="Drafts with earnings on days without accepted cooperation terms "
+                    "(needs_terms): the driver keeps those earnings whole unless terms are "
+                    "accepted and the week recomputed.")
 
 
 class SettlementLineOut(BaseModel):

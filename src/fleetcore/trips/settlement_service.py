@@ -80,6 +80,7 @@ from fleetcore.trips.models import (
 )
 from fleetcore.trips.settlement_schemas import (
     AdjustmentCreate,
+    SettlementConfirm,
     SettlementFilter,
     SettlementSort,
 )
@@ -243,11 +244,12 @@ _WRITE = f"""
       INSERT INTO trp_settlements (
         tenant_id, id, driver_id, platform_id, period_start, period_end, payout_receiver,
         trip_count, gross, commission, tips, promotions, toll_refunds, cash_collected,
-        fleet_share, charges, adjustments, net, currency, status, created_by, updated_by)
+        fleet_share, charges, adjustments, net, currency, status, created_by, updated_by,
+        days_without_terms)
       SELECT :t, gen_random_uuid(), x.driver_id, x.platform_id, :start, :end, x.receiver,
              {{trip_count}}, x.gross, x.commission, x.tips, x.promotions, x.toll_refunds,
              x.cash, x.fleet_share, x.charges, x.adjustments, x.net, x.currency, 'draft',
-             :actor, :actor
+             :actor, :actor, {{days_without_terms}}
         FROM totals x
       RETURNING id, driver_id, platform_id)
     INSERT INTO trp_settlement_lines (
@@ -383,7 +385,13 @@ _PLATFORM_STATEMENT = (
              AND coalesce(tr.ended_at, tr.started_at, tr.requested_at) < :end), 0),
           (SELECT count(DISTINCT r.external_trip_id) FROM rows_t r
             WHERE r.driver_id = x.driver_id AND r.platform_id = x.platform_id
-              AND NOT r.late AND r.g > 0), 0)""")
+              AND NOT r.late AND r.g > 0), 0)""",
+        # No silent 100 %: the days whose earnings found no accepted terms (no fleet share).
+        days_without_terms="""coalesce((
+          SELECT array_agg(DISTINCT r.local_day ORDER BY r.local_day) FROM rows_t r
+           WHERE r.driver_id = x.driver_id AND r.platform_id = x.platform_id
+             AND r.currency = x.currency AND r.term_id IS NULL
+             AND round(r.g, r.e) - round(r.k, r.e) <> 0), '{}')""")
 )
 """Platform settlements of the week: one statement."""
 
@@ -478,7 +486,7 @@ _DRIVER_LINES = f"""
 
 _DRIVER_STATEMENT = (
     "WITH" + _DRIVER_LINES + _MANUAL.format(driver_level="true") + ","
-    + _WRITE.format(trip_count="0")
+    + _WRITE.format(trip_count="0", days_without_terms="'{}'")
 )
 """Driver-level settlements of the week: one statement."""
 
@@ -1007,15 +1015,62 @@ def recompute_held_drafts(
         compute_week(session, actor, period=week, driver_ids=drivers)
 
 
+def _platform_name(session: Session, settlement: Settlement) -> str | None:
+    if settlement.platform_id is None:
+        return None
+    name = session.execute(text("SELECT name FROM dir_platforms WHERE id = :p"),
+                           {"p": settlement.platform_id}).scalar_one_or_none()
+    return str(name) if name is not None else None
+
+
+def _refuse_silent_terms(
+    session: Session, actor: Actor, settlement: Settlement, decision: SettlementConfirm | None,
+) -> None:
+    """No silent 100 %: 409 when earnings had no accepted terms on some days and no explicit
+    decision to confirm without them was given; with one, record it in the audit trail."""
+    if not settlement.needs_terms:
+        return
+    days = [d.isoformat() for d in settlement.days_without_terms]
+    platform = _platform_name(session, settlement)
+    if decision is None or not decision.without_terms:
+        raise Conflict(
+            f"Earnings on {', '.join(days)}"
+            + (f" ({platform})" if platform else "")
+            + " had no accepted cooperation terms, so no fleet share was taken and the driver "
+            "keeps them whole. Accept the driver's terms and recompute the week, or confirm "
+            "without terms giving the reason.",
+            needs_terms=True, days_without_terms=days,
+            platform_id=str(settlement.platform_id) if settlement.platform_id else None,
+            platform=platform)
+    session.execute(text(
+        "INSERT INTO adm_audit_logs (id, tenant_id, actor_type, actor_id, action, entity_type,"
+        " entity_id, changes, ip, user_agent, request_id, occurred_at)"
+        " VALUES (gen_random_uuid(), :t, fc_audit_actor_type(),"
+        " coalesce(NULLIF(current_setting('app.actor_id', true), '')::uuid, :actor),"
+        " 'confirm_without_terms', 'trp_settlements', :s, CAST(:changes AS jsonb),"
+        " NULLIF(current_setting('app.ip', true), '')::inet,"
+        " NULLIF(current_setting('app.user_agent', true), ''),"
+        " NULLIF(current_setting('app.request_id', true), ''), clock_timestamp())"),
+        {"t": settlement.tenant_id, "s": settlement.id, "actor": actor.id,
+         "changes": json.dumps({
+            "without_terms": True, "reason": decision.reason, "days_without_terms": days,
+            "platform_id": str(settlement.platform_id) if settlement.platform_id else None,
+            "net": str(settlement.net), "currency": settlement.currency,
+            "version": settlement.version})})
+
+
 def confirm_settlement(
     session: Session, actor: Actor, settlement_id: uuid.UUID, expected_version: int | None,
+    *, decision: SettlementConfirm | None = None,
 ) -> Settlement:
     """Confirm a draft: it becomes immutable, its sources are consumed for good, and its lines
     post to the ledger (:func:`fleetcore.finance.ledger_service.post_settlement`).
 
-    409 when it is not a draft (confirming twice) or when one of its sources is already in
+    409 when it is not a draft (confirming twice), when one of its sources is already in
     another confirmed settlement (the database's exclusion constraint refuses it even under
-    concurrency; the check before it names the conflicts); 412 on a stale version.
+    concurrency; the check before it names the conflicts), or when it ``needs_terms`` and
+    ``decision`` does not say to confirm without terms (the decision, with its reason, goes
+    into the audit trail); 412 on a stale version.
     """
     settlement = _locked_settlement(session, actor, settlement_id)
     _refuse_unless_draft(settlement)
@@ -1024,6 +1079,7 @@ def confirm_settlement(
     if conflicts:
         raise _consumed_problem(conflicts)
     _refuse_missing_sources(session, settlement)
+    _refuse_silent_terms(session, actor, settlement, decision)
     settlement.status = SettlementStatus.CONFIRMED.value
     settlement.confirmed_at = datetime.now(UTC)
     settlement.confirmed_by = actor.id

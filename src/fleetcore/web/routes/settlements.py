@@ -24,6 +24,7 @@ from fleetcore.trips.permissions import SettlementsConfirm, SettlementsRead, Set
 from fleetcore.trips.settlement_schemas import (
     AdjustmentCreate,
     SettlementCompute,
+    SettlementConfirm,
     SettlementFilter,
     SettlementSort,
 )
@@ -46,6 +47,8 @@ from fleetcore.web.routes.imports import period_text, platform_names, reader_pla
 router = page_router()
 
 ADJUSTMENT_FIELDS = ("amount", "description", "service_date", "version")
+CONFIRM_FIELDS = ("without_terms", "reason")
+REASON_MAX = 500
 SORTS = [(SettlementSort.NET_DESC.value, "Owed to the driver, most first"),
          (SettlementSort.NET.value, "Owed by the driver, most first"),
          (SettlementSort.CREATED.value, "Oldest first")]
@@ -157,6 +160,11 @@ def compute_settlements(c: Ctx, _: SettlementsWrite, form: Form) -> Response:
     if outcome.unlinked_rows:
         notes.append(f"{outcome.unlinked_rows} report rows wait for their account to be linked "
                      "to a driver (on the import's page), then compute again.")
+    flagged = sum(s.needs_terms for s in outcome.settlements)
+    if flagged:
+        notes.append(f"{flagged} draft settlement{' needs' if flagged == 1 else 's need'} "
+                     "terms: earnings on days without accepted cooperation terms, no fleet "
+                     "share taken (marked below).")
     if outcome.other_currency_rows:
         notes.append(f"{outcome.other_currency_rows} rows are in another currency than their "
                      "settlement and were left out.")
@@ -169,7 +177,7 @@ def compute_settlements(c: Ctx, _: SettlementsWrite, form: Form) -> Response:
 
 def _detail(c: Console, settlement: Settlement, *, status_code: int = 200,
             state: FormState | None = None, refusal: str | None = None,
-            cursor: str | None = None) -> HTMLResponse:
+            cursor: str | None = None, confirm: FormState | None = None) -> HTMLResponse:
     lines, next_cursor = service.list_settlement_lines(
         c.session, c.actor, settlement.id, page(cursor, LINES_PER_PAGE))
     rows = queries.import_row_sources(c.session, c.tenant.id, {
@@ -189,7 +197,7 @@ def _detail(c: Console, settlement: Settlement, *, status_code: int = 200,
         week=first_day.isoformat(),
         period=period_text(c, settlement.period_start, settlement.period_end),
         state=state or FormState(values={"version": str(settlement.version)}),
-        refusal=refusal, sources=SOURCES)
+        refusal=refusal, sources=SOURCES, confirm=confirm or FormState(values={}))
 
 
 @router.get("/settlements/{settlement_id}")
@@ -258,15 +266,27 @@ def confirm_settlement(c: Ctx, _: SettlementsConfirm, settlement_id: uuid.UUID,
     """Confirm the draft as the page showed it: immutable afterwards, posted to the ledger."""
     settlement = service.get_settlement(c.session, c.actor, settlement_id)
     expected = _version(form)
+    confirm = FormState(values=text_values(form, CONFIRM_FIELDS))
+    without_terms = bool(confirm.value("without_terms"))
+    reason = confirm.value("reason")
+    if without_terms and not reason:
+        confirm.add("reason", "say why the driver keeps these earnings whole")
+    elif without_terms and len(reason) > REASON_MAX:
+        confirm.add("reason", f"at most {REASON_MAX} characters")
+    if confirm.errors:
+        return _detail(c, settlement, status_code=422, confirm=confirm,
+                       refusal=f"Not confirmed: {confirm.errors['reason']}.")
+    decision = (SettlementConfirm(without_terms=True, reason=reason)
+                if without_terms else None)
     try:
         confirmed = attempt(c.session, lambda: service.confirm_settlement(
-            c.session, c.actor, settlement_id, expected))
+            c.session, c.actor, settlement_id, expected, decision=decision))
     except Problem as problem:
         if problem.status == 404:
             raise
         detail = _STALE if problem.status == 412 else problem.detail
         c.session.refresh(settlement)
-        return _detail(c, settlement, status_code=problem.status,
+        return _detail(c, settlement, status_code=problem.status, confirm=confirm,
                        refusal=f"Not confirmed: {detail}")
     return redirect(c.request, f"/app/settlements/{settlement_id}",
                     flash=f"Confirmed: {c.fmt.money(confirmed.net, confirmed.currency)} posted "
