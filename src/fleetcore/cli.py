@@ -127,19 +127,22 @@ def serve(
         _prepare(settings, runtime, demo=demo and settings.fleetcore_demo)
         engine = runtime.app_engine(settings)
         check_app_role(engine)
-        application = create_app(settings, engine)
-        url = f"http://{host}:{port}"
-        console.print(
-            f"\n[bold green]Fleetcore {__version__} is running[/] on {url}\n"
-            f"  Console:   {url}/app\n"
-            f"  API docs:  {url}/docs\n  OpenAPI:   {url}/openapi.json\n"
-            f"  Health:    {url}/readyz\n"
-            + (f"  Database:  embedded, {settings.embedded_pgdata}\n" if runtime.embedded else "")
-            + "Press Ctrl+C to stop.\n"
-        )
+        # The job worker starts first: it reaches the database (mostly waiting) while this
+        # thread builds the app, so a warm start is ready sooner.
         background = start_background_worker(settings, engine, runtime) if job_worker else None
-        application.state.job_worker = background  # /readyz reports a worker that is not running
         try:
+            application = create_app(settings, engine)
+            application.state.job_worker = background  # /readyz: a worker that is not running
+            url = f"http://{host}:{port}"
+            console.print(
+                f"\n[bold green]Fleetcore {__version__} is running[/] on {url}\n"
+                f"  Console:   {url}/app\n"
+                f"  API docs:  {url}/docs\n  OpenAPI:   {url}/openapi.json\n"
+                f"  Health:    {url}/readyz\n"
+                + (f"  Database:  embedded, {settings.embedded_pgdata}\n"
+                   if runtime.embedded else "")
+                + "Press Ctrl+C to stop.\n"
+            )
             uvicorn.run(application, host=host, port=port, log_level="warning", workers=1)
         finally:
             if background is not None:

@@ -43,7 +43,6 @@ from fleetcore.demo.dataset import (
     generate_demo,
 )
 from fleetcore.demo.documents import store_demo_documents
-from fleetcore.demo.imports import import_demo_reports
 from fleetcore.documents.storage import DocumentStorage
 
 __all__ = [
@@ -153,6 +152,10 @@ def load_demo(
                 store_demo_documents(storage, (dict(zip(documents.columns, row, strict=True))
                                                for row in documents.rows))
             importing = time.perf_counter()
+            # Imported here: the report writer (and polars) only matter on a first run, and
+            # every warm start checks demo_present through this module.
+            from fleetcore.demo.imports import import_demo_reports
+
             imported = import_demo_reports(session, storage, dataset)
             imports_seconds["imports"] = time.perf_counter() - importing
             if progress is not None:
