@@ -295,6 +295,13 @@ def test_erasure_leaves_nothing_personal_anywhere_and_keeps_the_money(
         privacy_client, f"/v1/drivers/{driver}/erase", auth(tenant_a)),
                                 json={"reason": "Twice"})
     assert again.status_code == 409
+    # Nothing personal can be written back through an edit.
+    edit = privacy_client.patch(f"/v1/drivers/{driver}", headers=if_match(
+        privacy_client, f"/v1/drivers/{driver}", auth(tenant_a)),
+                                json={"first_name": "Restored"})
+    assert edit.status_code == 409, edit.text
+    assert "erased" in edit.json()["detail"]
+    assert _leftovers(owner_engine, tenant_a.id, person) == []
 
 
 def test_erasure_is_refused_with_reasons_while_retention_applies(
@@ -430,6 +437,11 @@ def test_a_member_is_erased_once_suspended_and_past_retention(
         privacy_client, url, auth(tenant_a)), json={"reason": "Left us"})
     assert erased.status_code == 200, erased.text
     person = Person("", member_id, [email, name, f"user_{tag}"], [])
+    assert _leftovers(owner_engine, tenant_a.id, person) == []
+    # An erased member is no longer listed (404) and, if reached, not edited (409).
+    edit = privacy_client.patch(f"/v1/members/{member_id}", headers={
+        **auth(tenant_a), "If-Match": 'W/"1"'}, json={"first_name": name})
+    assert edit.status_code in (404, 409), edit.text
     assert _leftovers(owner_engine, tenant_a.id, person) == []
     # The owner cannot erase themselves.
     me = privacy_client.post(f"/v1/members/{tenant_a.person().member_id}/erase",

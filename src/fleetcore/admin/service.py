@@ -332,6 +332,10 @@ def update_member(
     """Change a member's name, phone or language."""
     member = get_member(session, actor, member_id)
     check_if_match(if_match, member.version)
+    if member.anonymised_at is not None:
+        # Erased on request: writing a name or a number back would undo the erasure.
+        raise Conflict(f"This member's personal data was erased on "
+                       f"{member.anonymised_at:%Y-%m-%d}: an erased member is not edited.")
     for field in ("first_name", "last_name", "phone", "preferred_language"):
         if field in data.model_fields_set:
             value = getattr(data, field)

@@ -632,6 +632,10 @@ def update_driver(session: Session, actor: Actor, driver_id: uuid.UUID, *,
     """Change a driver's fields (only those sent); 412 on a stale ``If-Match``."""
     driver = get_driver(session, actor, driver_id)
     check_if_match(if_match, driver.version)
+    if driver.anonymised_at is not None:
+        # Erased on request: writing names or numbers back would undo the erasure.
+        raise Conflict(f"This driver's personal data was erased on "
+                       f"{driver.anonymised_at:%Y-%m-%d}: an erased driver is not edited.")
     country = _tenant_country(session, actor)
     changed = set(data.model_fields_set) & set(_DRIVER_FIELDS)
     if "phone" in changed and data.phone is not None and _same_phone(data.phone, driver.phone,
