@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
@@ -72,14 +72,15 @@ from fleetcore.core.versioning import (
     lock_and_check_if_match,
 )
 from fleetcore.documents.api import Storage
+from fleetcore.documents.storage import delete_after_commit
 from fleetcore.privacy import service as privacy_service
 from fleetcore.privacy.permissions import PrivacyManage
 from fleetcore.privacy.schemas import (
     EXPORT_RESPONSES,
-    ZIP_MEDIA_TYPE,
     ErasureOut,
     ErasureRequest,
     erasure_out,
+    export_response,
 )
 
 router = APIRouter(prefix="/v1")
@@ -560,18 +561,16 @@ def export_member_data(
     actor: PrivacyManage, session: DbSession, storage: Storage, member_id: uuid.UUID
 ) -> Response:
     export = privacy_service.export_member(session, actor, storage, member_id)
-    return Response(export.content, media_type=ZIP_MEDIA_TYPE, headers={
-        "Content-Disposition": f'attachment; filename="{export.file_name}"'})
+    return export_response(export)
 
 
 @router.post("/members/{member_id}/erase", tags=["members"],
              summary="Erase a member's personal data (refused with 409 while retention applies)")
 def erase_member_data(
     actor: PrivacyManage, session: DbSession, if_match: RequiredIfMatch, storage: Storage,
-    background: BackgroundTasks, member_id: uuid.UUID, data: ErasureRequest,
+    member_id: uuid.UUID, data: ErasureRequest,
 ) -> ErasureOut:
     lock_and_check_if_match(session, Member, if_match, Member.id == member_id)
     erasure = privacy_service.erase_member(session, actor, member_id, reason=data.reason)
-    # After the response, so after the request's commit (see erase_driver_data).
-    background.add_task(privacy_service.delete_files, storage, erasure.storage_keys)
+    delete_after_commit(session, storage, erasure.storage_keys)
     return erasure_out(erasure)

@@ -188,12 +188,27 @@ def delete_after_commit(session: Session, storage: DocumentStorage, keys: list[s
     pending.extend((current, storage, key) for key in keys)
 
 
-def _delete_pending(session: Session) -> None:
-    for _, storage, key in session.info.pop(_PENDING, []):
+def delete_stored(storage: DocumentStorage, keys: list[str]) -> list[str]:
+    """Delete the files under ``keys``; the keys that could not be deleted (logged with the
+    keys, for a retry by hand: no row points at them any more)."""
+    failed: list[str] = []
+    for key in keys:
         try:
             storage.delete(key)
         except (StorageError, ValueError):
-            logger.warning("stored file %s could not be deleted", key)
+            failed.append(key)
+    if failed:
+        logger.error("%d stored file(s) could not be deleted: %s", len(failed), ", ".join(failed))
+    return failed
+
+
+def _delete_pending(session: Session) -> None:
+    pending = session.info.pop(_PENDING, [])
+    by_storage: dict[int, tuple[DocumentStorage, list[str]]] = {}
+    for _, storage, key in pending:
+        by_storage.setdefault(id(storage), (storage, []))[1].append(key)
+    for storage, keys in by_storage.values():
+        delete_stored(storage, keys)
 
 
 def _forget_pending(session: Session, previous: SessionTransaction) -> None:

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 from fastapi import (
     APIRouter,
-    BackgroundTasks,
     Depends,
     Query,
     Request,
@@ -37,6 +36,7 @@ from fleetcore.core.schemas import money_out
 from fleetcore.core.versioning import RequiredIfMatch, etag, lock_and_check_if_match
 from fleetcore.documents.api import Storage
 from fleetcore.documents.models import Document
+from fleetcore.documents.storage import delete_after_commit
 from fleetcore.drivers import service, verification_service
 from fleetcore.drivers.filters import (
     BlacklistFilter,
@@ -99,10 +99,10 @@ from fleetcore.privacy import service as privacy_service
 from fleetcore.privacy.permissions import PrivacyManage
 from fleetcore.privacy.schemas import (
     EXPORT_RESPONSES,
-    ZIP_MEDIA_TYPE,
     ErasureOut,
     ErasureRequest,
     erasure_out,
+    export_response,
 )
 
 router = APIRouter(prefix="/v1")
@@ -974,19 +974,17 @@ def export_driver_data(
     actor: PrivacyManage, session: DbSession, storage: Storage, driver_id: uuid.UUID
 ) -> Response:
     export = privacy_service.export_driver(session, actor, storage, driver_id)
-    return Response(export.content, media_type=ZIP_MEDIA_TYPE, headers={
-        "Content-Disposition": f'attachment; filename="{export.file_name}"'})
+    return export_response(export)
 
 
 @router.post("/drivers/{driver_id}/erase", tags=DRIVERS,
              summary="Erase a driver's personal data (refused with 409 while retention applies)")
 def erase_driver_data(
     actor: PrivacyManage, session: DbSession, if_match: RequiredIfMatch, storage: Storage,
-    background: BackgroundTasks, driver_id: uuid.UUID, data: ErasureRequest,
+    driver_id: uuid.UUID, data: ErasureRequest,
 ) -> ErasureOut:
     lock_and_check_if_match(session, Driver, if_match, Driver.id == driver_id)
     erasure = privacy_service.erase_driver(session, actor, driver_id, reason=data.reason)
-    # Background tasks run after the response, so after the request's commit: a rolled-back
-    # erasure never deletes a file its rows still point to.
-    background.add_task(privacy_service.delete_files, storage, erasure.storage_keys)
+    # Once the request commits: a rolled-back erasure never deletes a file its rows point to.
+    delete_after_commit(session, storage, erasure.storage_keys)
     return erasure_out(erasure)

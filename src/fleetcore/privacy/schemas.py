@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from fastapi import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from fleetcore.privacy.service import Erasure
+from fleetcore.privacy.service import Erasure, ExportFile
 
 
 class ErasureRequest(BaseModel):
@@ -50,6 +51,12 @@ EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {200: {
                                  "example": "(zip archive)"}},
 }}
 """The OpenAPI ``responses`` of a personal-data export route."""
+
+
+def export_response(export: ExportFile) -> Response:
+    """A personal-data export as the zip download it is served as."""
+    return Response(export.content, media_type=ZIP_MEDIA_TYPE, headers={
+        "Content-Disposition": f'attachment; filename="{export.file_name}"'})
 
 
 def erasure_out(erasure: Erasure) -> ErasureOut:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from fleetcore.core.auth import Actor, tenant_of
 from fleetcore.core.errors import Conflict, NotFound
-from fleetcore.documents.storage import DocumentStorage, StorageError
+from fleetcore.documents.storage import DocumentStorage, StorageError, delete_stored
 
 logger = logging.getLogger(__name__)
 
@@ -672,13 +672,4 @@ def delete_files(storage: DocumentStorage, keys: list[str]) -> list[str]:
     Their rows are already gone, so a failure leaves an unreferenced file, never a row
     pointing at a missing one; the keys are logged for a retry (docs/privacy.md).
     """
-    failed: list[str] = []
-    for key in keys:
-        try:
-            storage.delete(key)
-        except (StorageError, ValueError):
-            failed.append(key)
-    if failed:
-        logger.error("erasure: %d document file(s) could not be deleted: %s",
-                     len(failed), ", ".join(failed))
-    return failed
+    return delete_stored(storage, keys)
