@@ -33,7 +33,8 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         version=__version__,
         description="Multi-tenant platform for ride-hailing fleet operators.",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        # /docs is served by the console from the vendored Swagger UI (no CDN: works offline).
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings

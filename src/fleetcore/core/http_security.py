@@ -4,9 +4,8 @@
   scripts, styles and images only — no inline script or style, no ``eval`` (the console's
   templates and vendored assets are built for it; a test checks the templates) — forms posted
   to this origin or Clerk's sign-in origin, and no framing.
-- ``/docs`` (Swagger UI): FastAPI's page loads Swagger UI from its CDN and starts it from an
-  inline script, so the docs get their own policy: those CDN origins, and that inline script by
-  its SHA-256 hash (computed from the page as served), nothing else inline.
+- ``/docs`` (Swagger UI, vendored: no CDN): its own policy, as strict as the console's but for
+  ``data:`` images Swagger UI draws with.
 - JSON (the API, problems, health): ``default-src 'none'``, as nothing in it is to be loaded.
 - Everything: ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY`` and
   ``frame-ancestors 'none'`` (no clickjacking), ``Referrer-Policy: same-origin``; and in
@@ -17,9 +16,6 @@ A response that sets one of these headers itself keeps its own value.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -31,8 +27,6 @@ from fleetcore.settings import Environment, Settings
 
 HSTS = "max-age=31536000; includeSubDomains"
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
-_EXTERNAL_ASSET = re.compile(rb'<(?:script|link)\b[^>]*\b(?:src|href)="(https://[^/"]+)/')
-_INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.S)
 _JSON_TYPES = ("application/json", "application/problem+json")
 
 
@@ -44,15 +38,11 @@ def page_policy(form_origins: Iterable[str] = ()) -> str:
             f"form-action {forms}; frame-ancestors 'none'")
 
 
-def docs_policy(html: bytes) -> str:
-    """The policy of a Swagger UI page: its CDN origins and its inline scripts' hashes."""
-    origins = " ".join(sorted({m.decode() for m in _EXTERNAL_ASSET.findall(html)}))
-    hashes = " ".join(
-        f"'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
-        for script in _INLINE_SCRIPT.findall(html))
-    return (f"default-src 'none'; script-src {origins} {hashes}; style-src {origins}; "
-            f"img-src 'self' data: {origins}; connect-src 'self'; object-src 'none'; "
-            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+DOCS_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+               "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+               "form-action 'self'; frame-ancestors 'none'")
+"""The policy of ``/docs``: Swagger UI from this server's vendored files, started by a file of
+its own (no inline script), fetching only this server's OpenAPI document."""
 
 
 class SecurityHeaders:
@@ -70,39 +60,14 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if self.docs_path and (path == self.docs_path or path.startswith(self.docs_path + "/")):
-            await self._docs(scope, receive, send)
-            return
+        docs = self.docs_path is not None and path == self.docs_path
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                self._add(MutableHeaders(scope=message), None)
+                self._add(MutableHeaders(scope=message), DOCS_POLICY if docs else None)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-    async def _docs(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Hold the (small) docs page until its body is known, to hash its inline script."""
-        start: Message | None = None
-        body: list[bytes] = []
-
-        async def collect(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                start = message
-                return
-            if message["type"] != "http.response.body" or start is None:
-                await send(message)
-                return
-            body.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
-            html = b"".join(body)
-            self._add(MutableHeaders(scope=start), docs_policy(html))
-            await send(start)
-            await send({"type": "http.response.body", "body": html})
-
-        await self.app(scope, receive, collect)
 
     def _add(self, headers: MutableHeaders, docs: str | None) -> None:
         content_type = headers.get("content-type", "")
@@ -136,6 +101,6 @@ def install_security_headers(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(
         SecurityHeaders,
         hsts=settings.fleetcore_env is Environment.PRODUCTION,
-        docs_path=app.docs_url,
+        docs_path="/docs",
         form_origins=(clerk,) if clerk else (),
     )
