@@ -38,7 +38,18 @@ def test_vehicle_form_errors_appear_next_to_their_fields(
     assert response.status_code == 422
     assert "greater than or equal to 1950" in _error(response.text, "year")
     assert _error(response.text, "fuel_type")
+    assert _error(response.text, "fuel_type") == "Choose a fuel type"
     assert 'id="year" name="year" value="1900"' in response.text  # what was typed stays
+    # Pydantic's words ("Input should be a valid UUID, invalid length: found 0") become
+    # people's: a blank select asks for a choice, a garbled number asks for a number.
+    blank = browser.post("/app/vehicles", fleet.vehicle_body(make_id="", year="twenty",
+                                                             first_registration_on="1/3/24"),
+                         page="/app/vehicles/new")
+    assert blank.status_code == 422
+    assert _error(blank.text, "make_id") == "Choose a make"
+    assert _error(blank.text, "year") == "Enter a number"
+    assert _error(blank.text, "first_registration_on") == "Enter a date (YYYY-MM-DD)"
+    assert "Input should" not in blank.text
     assert 'aria-invalid="true" aria-describedby="year-error"' in response.text
     # The service's own rules (VIN alphabet, per-country plate) land next to their field.
     response = browser.post("/app/vehicles", fleet.vehicle_body(vin="VF1AB0CD0EF12340Q"),

@@ -582,8 +582,9 @@ def assign_vehicle(session: Session, actor: Actor, *, data: AssignmentCreate) ->
     if failures:
         if data.override_reason is None:
             raise NotCompliant(
-                "Assignment refused: " + "; ".join(f"{f['subject']} {f['rule']}: {f['reason']}"
-                                                   for f in failures),
+                "Assignment refused: " + "; ".join(
+                    f"{f['subject']} — {f['rule'].replace('_', ' ')}: {f['reason']}"
+                    for f in failures),
                 failures=failures,
             )
         if not actor.can("assignments:override"):

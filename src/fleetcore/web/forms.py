@@ -119,6 +119,48 @@ def _message(raw: str) -> str:
     return raw
 
 
+def _noun(name: str) -> str:
+    """``make_id`` → ``make``, ``odometer_out_km`` → ``odometer out km``."""
+    return name.removesuffix("_id").replace("_", " ")
+
+
+def _article(noun: str) -> str:
+    return "an" if noun[:1].lower() in "aeiou" else "a"
+
+
+def people_words(error: dict[str, Any], name: str) -> str:
+    """Pydantic's message for ``name`` as a person reads it next to the field.
+
+    A select left on its blank choice arrives as an empty string: "Input should be a valid
+    UUID, invalid length: found 0" becomes "Choose a make". Other parsing errors say what to
+    type; a rule of ours (``Value error, …``) keeps its own words.
+    """
+    kind = str(error.get("type", ""))
+    given = error.get("input")
+    blank = given is None or (isinstance(given, str) and not given.strip())
+    noun = _noun(name) if name else "value"
+    if kind == "missing" or (blank and kind not in ("value_error", "assertion_error")):
+        if name.endswith("_id") or kind in ("enum", "literal_error"):
+            return f"Choose {_article(noun)} {noun}"
+        return f"Fill in the {noun}"
+    if kind.startswith("uuid"):
+        return f"Choose {_article(noun)} {noun} from the list"
+    if kind in ("enum", "literal_error"):
+        expected = (error.get("ctx") or {}).get("expected")
+        return f"Choose one of {expected}" if expected else f"Choose {_article(noun)} {noun}"
+    if kind.startswith(("decimal", "float", "int")):
+        return "Enter a number" + ("" if kind.endswith(("parsing", "type")) else
+                                   f" ({_message(str(error.get('msg', '')))})".lower())
+    if kind.startswith("date") and not kind.startswith("datetime"):
+        return "Enter a date (YYYY-MM-DD)"
+    if kind.startswith(("datetime", "time")):
+        return "Enter a date and time (YYYY-MM-DD HH:MM)"
+    if kind == "string_too_long":
+        limit = (error.get("ctx") or {}).get("max_length")
+        return f"Too long: at most {limit} characters" if limit else "Too long"
+    return _message(str(error.get("msg", "invalid")))
+
+
 def _field_of(loc: tuple[Any, ...], message: str, known: Iterable[str]) -> str:
     names = [str(p) for p in loc if not isinstance(p, int)]
     if names:
@@ -136,12 +178,12 @@ def build(model: type[M], data: dict[str, Any], state: FormState) -> M:
         built = model.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
-            message = _message(str(error.get("msg", "invalid")))
-            name = _field_of(tuple(error.get("loc", ())), message, model.model_fields)
+            raw = _message(str(error.get("msg", "invalid")))
+            name = _field_of(tuple(error.get("loc", ())), raw, model.model_fields)
             if name:
-                state.add(name, message)
+                state.add(name, people_words(dict(error), name))
             else:
-                state.message = message
+                state.message = raw
         raise FormInvalid(state) from exc
     if state.invalid:
         raise FormInvalid(state)
