@@ -89,6 +89,27 @@ def test_task_filters(world: World) -> None:
     assert len(ids()) == 3
 
 
+def test_tasks_sort_by_due_date_across_pages(world: World) -> None:
+    """``sort="due"``: soonest due first, undated last, and the cursor walks that order
+    without losing or repeating a task (dated and undated ones straddle the pages)."""
+    now = datetime.now(UTC)
+    made = [_task(world, title=f"T{n}", due_at=now + timedelta(days=d) if d is not None else None)
+            for n, d in enumerate([5, None, 1, 3, None, 1, 8])]
+    expected = [t.id for t in sorted(made, key=lambda t: (
+        t.due_at or datetime.max.replace(tzinfo=UTC), t.id))]
+    seen: list[uuid.UUID] = []
+    cursor = None
+    while True:
+        rows, cursor = service.list_tasks(world.session, world.actor,
+                                          PageParams(limit=2, cursor=cursor),
+                                          TaskFilter(sort="due"))
+        seen += [r.id for r in rows]
+        if cursor is None:
+            break
+    assert seen == expected
+    assert next(t.title for t in made if t.id == seen[-1]) in ("T1", "T4")
+
+
 def test_ensure_task_is_idempotent_on_its_dedup_key(world: World) -> None:
     first, created = service.ensure_task(
         world.session, tenant_id=world.tenant_id, dedup_key="document_verification:42",

@@ -202,3 +202,27 @@ def test_static_assets_are_vendored_with_their_licences(browser: Browser) -> Non
 def test_console_routes_stay_out_of_the_api_document(browser: Browser) -> None:
     spec = browser.get("/openapi.json").json()
     assert not [p for p in spec["paths"] if p.startswith("/app")]
+
+
+def test_tasks_link_to_what_they_are_about_and_sort_by_due_date(
+    fleet: Fleet, signed_in: Callable[..., Browser],
+) -> None:
+    driver = fleet.driver(first_name="Nadia", last_name="Petit")
+    about = uuid.uuid4()
+    fleet.insert("sch_tasks", title="Later", task_type="other", priority="normal",
+                 status="open", source="manual", due_at=NOW + timedelta(days=9))
+    fleet.insert("sch_tasks", title="Undated", task_type="other", priority="normal",
+                 status="open", source="manual")
+    fleet.insert("sch_tasks", title="Sooner", task_type="other", priority="normal",
+                 status="open", source="manual", due_at=NOW + timedelta(days=1),
+                 related_entity_type="driver", related_entity_id=driver)
+    fleet.insert("sch_tasks", title="Check the import", task_type="other", priority="normal",
+                 status="open", source="system", dedup_key="import-check",
+                 due_at=NOW + timedelta(days=3),
+                 related_entity_type="revenue_import", related_entity_id=about)
+    page = signed_in(fleet.world).get("/app/tasks")
+    assert page.status_code == 200
+    order = [page.text.index(t) for t in ("Sooner", "Check the import", "Later", "Undated")]
+    assert order == sorted(order)
+    assert f'href="/app/drivers/{driver}"' in page.text
+    assert f'href="/app/imports/{about}"' in page.text

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Select, and_, tuple_
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, QueryableAttribute, Session
 
 from fleetcore.core.bounded_json import load_json
 from fleetcore.core.errors import ValidationProblem
@@ -109,7 +109,7 @@ def decode_cursor(cursor: str, width: int) -> list[Any]:
 def keyset_page(
     session: Session,
     statement: Select[Any],
-    keys: Sequence[InstrumentedAttribute[Any]],
+    keys: Sequence[QueryableAttribute[Any]],
     params: PageParams,
     *,
     descending: bool = False,

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.responses import StreamingResponse
@@ -262,6 +262,9 @@ def _task_filter(
     task_type: TaskType | None = None, source: TaskSource | None = None,
     related_entity_type: EntityTypeQuery = None, related_entity_id: uuid.UUID | None = None,
     due_before: datetime | None = None, include_deleted: bool = False,
+    sort: Annotated[Literal["created", "due"], Query(
+        description="`created` (creation order) or `due` (soonest due first, undated last)",
+    )] = "created",
 ) -> TaskFilter:
     return TaskFilter(
         status=task_status.value if task_status else None, assignee_id=assignee_id,
@@ -269,7 +272,7 @@ def _task_filter(
         task_type=task_type.value if task_type else None,
         source=source.value if source else None, related_entity_type=related_entity_type,
         related_entity_id=related_entity_id, due_before=due_before,
-        include_deleted=include_deleted)
+        include_deleted=include_deleted, sort=sort)
 
 
 TaskFilterQuery = Annotated[TaskFilter, Depends(_task_filter)]

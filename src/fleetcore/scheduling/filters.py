@@ -33,6 +33,8 @@ class TaskFilter:
     related_entity_id: uuid.UUID | None = None
     due_before: datetime | None = None
     include_deleted: bool = False
+    # "created" (the default: creation order) or "due" (soonest due first, undated last).
+    sort: str = "created"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,11 +4,12 @@ goals and the staff's tasks."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Index, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, ColumnElement, Index, UniqueConstraint, func, literal, text
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fleetcore.core.orm import (
@@ -282,6 +283,10 @@ class Goal(Base, TenantOwned, Timestamped, Versioned):
     )
 
 
+NO_DUE_DATE = datetime(9999, 12, 31, tzinfo=UTC)
+"""Where a task without a due date sorts among dated ones: last."""
+
+
 class Task(Base, TenantOwned, Timestamped, SoftDeletable, Versioned):
     """An item on the staff's to-do list, created by a member or by the system."""
 
@@ -303,6 +308,16 @@ class Task(Base, TenantOwned, Timestamped, SoftDeletable, Versioned):
     # What a system task is about (e.g. "document_verification:<document id>"): the system
     # creates each such task once.
     dedup_key: Mapped[str | None]
+
+    @hybrid_property
+    def due_order(self) -> datetime:
+        """The due date to sort by (undated tasks last): a keyset key that is never NULL."""
+        return self.due_at or NO_DUE_DATE
+
+    @due_order.inplace.expression
+    @classmethod
+    def _due_order_expression(cls) -> ColumnElement[datetime]:
+        return func.coalesce(cls.due_at, literal(NO_DUE_DATE)).label("due_order")
 
     __table_args__ = (
         tenant_fk("assignee_id", "adm_members"),

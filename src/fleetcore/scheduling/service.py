@@ -874,8 +874,9 @@ def tasks_query(actor: Actor, filters: TaskFilter) -> Select[Any]:
 def list_tasks(
     session: Session, actor: Actor, params: PageParams, filters: TaskFilter
 ) -> tuple[list[Task], str | None]:
-    """Tasks, filtered, by id (creation order)."""
-    return keyset_page(session, tasks_query(actor, filters), [Task.id], params)
+    """Tasks, filtered, by id (creation order) or, with ``sort="due"``, soonest due first."""
+    keys = [Task.due_order, Task.id] if filters.sort == "due" else [Task.id]
+    return keyset_page(session, tasks_query(actor, filters), keys, params)
 
 
 # --- goals ---------------------------------------------------------------------------------

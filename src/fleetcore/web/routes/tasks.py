@@ -38,13 +38,22 @@ ACTIONS: dict[str, list[tuple[str, str]]] = {
                                    ("cancelled", "Cancel")],
     TaskStatus.BLOCKED.value: [("in_progress", "Resume"), ("cancelled", "Cancel")],
 }
+TASK_LINKS: dict[str, tuple[str, str]] = {
+    # Where a task about an entity opens: its page (``{id}`` filled in) and the link's words.
+    "vehicle": ("/vehicles/{id}", "Open the vehicle"),
+    "driver": ("/drivers/{id}", "Open the driver"),
+    "document": ("/documents?status=pending", "Documents to verify"),
+    "revenue_import": ("/imports/{id}", "Open the import"),
+    "reconciliation": ("/reconciliations/{id}", "Open the reconciliation"),
+    "settlement": ("/settlements/{id}", "Open the settlement"),
+}
 OPEN_STATES = (TaskStatus.OPEN.value, TaskStatus.IN_PROGRESS.value, TaskStatus.BLOCKED.value)
 
 
 def _page(c: Console, *, status: str | None, priority: str | None, mine: bool,
           cursor: str | None, state: FormState, status_code: int = 200) -> HTMLResponse:
     filters = TaskFilter(status=status, priority=priority,
-                         assignee_id=c.actor.id if mine else None)
+                         assignee_id=c.actor.id if mine else None, sort="due")
     tasks, next_cursor = scheduling_service.list_tasks(c.session, c.actor, page(cursor), filters)
     members = queries.member_choices(c.session, c.tenant.id) if c.can("tasks:write") else []
     assignees = queries.member_names(c.session, c.tenant.id,
@@ -52,7 +61,7 @@ def _page(c: Console, *, status: str | None, priority: str | None, mine: bool,
     params = {"status": status, "priority": priority, "mine": "1" if mine else None}
     return c.render("tasks/list.html", status_code=status_code, tasks=tasks,
                     next_cursor=next_cursor, params=params, state=state, members=members,
-                    assignees=assignees, actions=ACTIONS, statuses=options(TaskStatus),
+                    assignees=assignees, actions=ACTIONS, links=TASK_LINKS, statuses=options(TaskStatus),
                     priorities=options(TaskPriority), types=options(TaskType))
 
 
@@ -109,6 +118,6 @@ def move_task(c: Ctx, _: TasksWrite, task_id: uuid.UUID, form: Form) -> Response
         assignees = queries.member_names(c.session, c.tenant.id,
                                          {task.assignee_id} if task.assignee_id else set())
         return c.render("tasks/_row.html", t=task, assignees=assignees, actions=ACTIONS,
-                        row_error=error)
+                        links=TASK_LINKS, row_error=error)
     return redirect(c.request, "/app/tasks",
                     flash=error or f"“{task.title}” is now {task.status.replace('_', ' ')}.")
