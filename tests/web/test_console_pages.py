@@ -48,8 +48,8 @@ def test_every_page_renders_for_a_fleet_with_data(
     browser = signed_in(fleet.world)
     vehicle, spare = data["vehicle"], data["spare"]
     expectations = {
-        "/app": ["This week at", "Compliance by rule", "Fleet utilisation", "Call the insurer",
-                 "Overdue", spare["licence_plate"]],
+        "/app": ["This week at", "Week of ", "Compliance by rule", "Fleet utilisation",
+                 "Call the insurer", "Overdue", spare["licence_plate"]],
         "/app/vehicles": [vehicle["licence_plate"], spare["licence_plate"], "Nadia Petit"],
         f"/app/vehicles?q={spare['licence_plate'][:5]}": [spare["licence_plate"]],
         f"/app/vehicles/{vehicle['id']}": [vehicle["licence_plate"], "Insurance active",

@@ -74,6 +74,9 @@ def dashboard(c: Ctx) -> HTMLResponse:
                                                     TaskFilter(status="open"))
         context["tasks"] = {"rows": tasks, "more": more is not None}
     context["labels"] = labels
+    monday = queries.week_starts(c.today, 1)[-1]
+    context["week"] = (monday, monday + timedelta(days=6))
+    context["now"] = now
     return c.render("dashboard.html", **context)
 
 

@@ -61,8 +61,9 @@ def _page(c: Console, *, status: str | None, priority: str | None, mine: bool,
     params = {"status": status, "priority": priority, "mine": "1" if mine else None}
     return c.render("tasks/list.html", status_code=status_code, tasks=tasks,
                     next_cursor=next_cursor, params=params, state=state, members=members,
-                    assignees=assignees, actions=ACTIONS, links=TASK_LINKS, statuses=options(TaskStatus),
-                    priorities=options(TaskPriority), types=options(TaskType))
+                    assignees=assignees, actions=ACTIONS, links=TASK_LINKS,
+                    statuses=options(TaskStatus), priorities=options(TaskPriority),
+                    types=options(TaskType))
 
 
 @router.get("/tasks")
