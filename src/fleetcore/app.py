@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import re
-import uuid
-from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,8 +18,6 @@ from fleetcore.core.migrations import head_revision, read_revision
 from fleetcore.core.versioning import document_required_if_match
 from fleetcore.documents.storage import DocumentStorage
 from fleetcore.settings import Settings
-
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def create_app(settings: Settings, engine: Engine) -> FastAPI:
@@ -45,17 +40,6 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     _include_routers(app)
     document_required_if_match(app)
     _install_observability_and_email_webhooks(app)
-
-    @app.middleware("http")
-    async def request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        incoming = request.headers.get("x-request-id", "")
-        rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        request.state.request_id = rid
-        response = await call_next(request)
-        response.headers["X-Request-Id"] = rid
-        return response
 
     _install_traccar_forwarding_lane(app)
 
