@@ -139,6 +139,34 @@ def test_insurance_must_cover_today_and_warns_before_it_lapses(world: World) -> 
     assert world.rules(old)["insurance_active"][0] is RuleStatus.FAIL
 
 
+def test_a_verified_insurance_certificate_proves_cover_until_its_end_date(
+    world: World,
+) -> None:
+    """A new car with its certificate uploaded and verified is insured (no policy form
+    needed); unverified, undated or expired certificates prove nothing."""
+    car = world.vehicle(compliant=False)
+    world.document(car, "insurance_certificate", verified=False,
+                   expires_on=date(2027, 6, 30))
+    status, reason = world.rules(car)["insurance_active"]
+    assert status is RuleStatus.FAIL
+    assert "not verified yet" in reason
+    world.document(car, "insurance_certificate", expires_on=None)
+    assert world.rules(car)["insurance_active"][0] is RuleStatus.FAIL
+    world.document(car, "insurance_certificate", expires_on=TODAY - timedelta(days=1))
+    assert world.rules(car)["insurance_active"][0] is RuleStatus.FAIL
+    world.document(car, "insurance_certificate", expires_on=TODAY + timedelta(days=10))
+    assert world.rules(car)["insurance_active"][0] is RuleStatus.WARNING
+    world.document(car, "insurance_certificate", expires_on=date(2027, 6, 30))
+    assert world.rules(car)["insurance_active"] == (
+        RuleStatus.PASS, "Verified insurance certificate until 2027-06-30 (no policy recorded).")
+    # A recorded policy speaks first.
+    insured = world.vehicle(compliant=False)
+    world.insurance(insured, date(2026, 1, 1), date(2027, 12, 31))
+    world.document(insured, "insurance_certificate", expires_on=TODAY + timedelta(days=3))
+    assert world.rules(insured)["insurance_active"][0] is RuleStatus.PASS
+    assert "Policy" in world.rules(insured)["insurance_active"][1]
+
+
 def test_documents_must_be_valid_and_verified(world: World) -> None:
     vid = world.vehicle(compliant=False)
     rules = world.rules(vid)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from fleet_support import Fleet
@@ -132,6 +133,42 @@ def test_an_overlapping_assignment_is_refused_with_a_clear_message(
     assert fleet.sql("SELECT status FROM flt_vehicle_assignments")[0][0] == "ended"
 
 
+def test_a_new_car_gets_its_insurance_from_the_console(
+    fleet: Fleet, signed_in: Callable[..., Browser],
+) -> None:
+    """The insurance form: refused dates come back on their fields, an overlapping policy is
+    refused on its start, and a recorded policy makes the car's insurance rule pass."""
+    vehicle = fleet.vehicle()
+    browser = signed_in(fleet.world)
+    page = f"/app/vehicles/{vehicle['id']}/insurances/new"
+    detail = browser.get(f"/app/vehicles/{vehicle['id']}")
+    assert page in detail.text
+    form = browser.get(page)
+    assert form.status_code == 200
+    assert 'name="ends_on"' in form.text
+    body = {"provider": "AXA", "policy_number": "VTC-1", "coverage_type": "comprehensive",
+            "starts_on": "2026-01-01", "ends_on": "2025-12-31", "premium": "210,50",
+            "premium_frequency": "monthly"}
+    backwards = browser.post(f"/app/vehicles/{vehicle['id']}/insurances", body, page=page)
+    assert backwards.status_code == 422
+    assert "ends_on" in backwards.text
+    assert fleet.sql("SELECT count(*) FROM flt_vehicle_insurances")[0][0] == 0
+    body["ends_on"] = "2030-12-31"
+    made = browser.post(f"/app/vehicles/{vehicle['id']}/insurances", body, page=page)
+    assert made.status_code == 303, made.text[:1000]
+    assert fleet.sql("SELECT policy_number, premium, currency FROM flt_vehicle_insurances"
+                     ) == [("VTC-1", Decimal("210.5000"), "EUR")]
+    overlap = browser.post(f"/app/vehicles/{vehicle['id']}/insurances",
+                           {**body, "policy_number": "VTC-2"}, page=page)
+    assert overlap.status_code == 409
+    assert "overlaps another active policy" in _error(overlap.text, "starts_on")
+    after = browser.get(f"/app/vehicles/{vehicle['id']}")
+    assert "Policy VTC-1 (AXA)" in after.text
+    # A dispatcher without insurances:write sees no form.
+    dispatcher = signed_in(fleet.world, "dispatcher")
+    assert dispatcher.get(page).status_code == 403
+
+
 def test_failed_compliance_is_explained_rule_by_rule(
     fleet: Fleet, signed_in: Callable[..., Browser],
 ) -> None:
@@ -143,7 +180,7 @@ def test_failed_compliance_is_explained_rule_by_rule(
         "starts_at": _local(datetime.now(UTC)), "assignment_type": "permanent"},
         page="/app/assignments/new")
     assert refused.status_code == 409
-    assert "Vehicle — insurance active: No active insurance policy covers today." in refused.text
+    assert "Vehicle — insurance active: No active insurance policy covers today" in refused.text
     assert "Vehicle — registration document: No registration certificate on file." \
         in refused.text
     assert "override" not in refused.text.lower()  # a dispatcher cannot override

@@ -773,11 +773,32 @@ def _age_rule(rule: str, vehicle: Vehicle, limit: int | None, today: date, sourc
                       reason=f"{age} years old; {source} allows {limit} (until {until}).")
 
 
-def _insurance_rule(policies: Sequence[VehicleInsurance], today: date) -> RuleResult:
+def _certificate_rule(certificates: Sequence[Document], today: date) -> RuleResult:
+    """Cover proven by a verified insurance certificate alone (no policy recorded): it counts
+    until the end date printed on it; one without an end date proves nothing about today."""
+    dated = [d for d in certificates if d.verified and d.rejected_at is None
+             and d.expires_on is not None and d.expires_on >= today]
+    if not dated:
+        pending = [d for d in certificates if not d.verified and d.rejected_at is None]
+        reason = ("No active insurance policy covers today; the insurance certificate on file "
+                  "is not verified yet." if pending else
+                  "No active insurance policy covers today (add the policy, or upload and "
+                  "verify the insurance certificate with its end date).")
+        return RuleResult(rule="insurance_active", status=RuleStatus.FAIL, reason=reason,
+                          related_id=pending[0].id if pending else None)
+    best = max(dated, key=lambda d: d.expires_on or date.min)
+    end = best.expires_on or today
+    status = RuleStatus.WARNING if (end - today).days < WARNING_DAYS else RuleStatus.PASS
+    return RuleResult(rule="insurance_active", status=status,
+                      reason=f"Verified insurance certificate until {end} (no policy recorded).",
+                      related_id=best.id)
+
+
+def _insurance_rule(policies: Sequence[VehicleInsurance], today: date,
+                    certificates: Sequence[Document] = ()) -> RuleResult:
     covering = [p for p in policies if p.starts_on <= today <= p.ends_on]
     if not covering:
-        return RuleResult(rule="insurance_active", status=RuleStatus.FAIL,
-                          reason="No active insurance policy covers today.")
+        return _certificate_rule(certificates, today)
     policy = max(covering, key=lambda p: p.ends_on)
     # A renewal that starts the day after counts as continuous cover.
     end = policy.ends_on
@@ -902,7 +923,8 @@ def vehicles_compliance(
             or_(in_scope, Document.entity_id.in_(found)),
             Document.deleted_at.is_(None),
             or_(Document.document_type.in_([DocumentType.REGISTRATION.value,
-                                            DocumentType.INSPECTION_REPORT.value]),
+                                            DocumentType.INSPECTION_REPORT.value,
+                                            DocumentType.INSURANCE_CERTIFICATE.value]),
                 and_(Document.document_type == DocumentType.OTHER.value,
                      or_(Document.file_name.ilike(f"%{PERMIT_MARKER}%"),
                          Document.notes.ilike(f"%{PERMIT_MARKER}%")))))):
@@ -927,7 +949,8 @@ def vehicles_compliance(
             _age_rule("vehicle_age_class", vehicle,
                       vehicle_class.max_age_years if vehicle_class else None, today,
                       f"the {vehicle_class.name} class" if vehicle_class else "No class"),
-            _insurance_rule(insurances[vehicle.id], today),
+            _insurance_rule(insurances[vehicle.id], today,
+                            docs[(vehicle.id, DocumentType.INSURANCE_CERTIFICATE.value)]),
             _document_rule("registration_document", "registration certificate",
                            docs[(vehicle.id, DocumentType.REGISTRATION.value)], today),
             _document_rule("inspection_document", "inspection report",

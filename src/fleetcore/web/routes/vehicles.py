@@ -4,9 +4,10 @@ expenses, events, compliance), and the add/edit forms."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
+from dateutil.relativedelta import relativedelta
 from fastapi import Query
 from fastapi.responses import HTMLResponse, Response
 
@@ -24,9 +25,15 @@ from fleetcore.fleet.filters import (
     VehicleFilter,
     VehicleSort,
 )
-from fleetcore.fleet.models import FuelType, OwnershipType, Vehicle, VehicleStatus
-from fleetcore.fleet.permissions import VehiclesRead, VehiclesWrite
-from fleetcore.fleet.schemas import VehicleCreate, VehicleUpdate
+from fleetcore.fleet.models import (
+    FuelType,
+    OwnershipType,
+    PremiumFrequency,
+    Vehicle,
+    VehicleStatus,
+)
+from fleetcore.fleet.permissions import InsurancesWrite, VehiclesRead, VehiclesWrite
+from fleetcore.fleet.schemas import InsuranceCreate, VehicleCreate, VehicleUpdate
 from fleetcore.reference import service as reference_service
 from fleetcore.web import queries
 from fleetcore.web.deps import Ctx, Form
@@ -252,3 +259,49 @@ def vehicle_detail(c: Ctx, _: VehiclesRead, vehicle_id: uuid.UUID) -> HTMLRespon
     driver_ids |= {e.driver_id for e in events if e.driver_id}
     context["drivers"] = queries.driver_names(c.session, tenant, driver_ids)
     return c.render("vehicles/detail.html", **context)
+
+
+# --- insurance policies --------------------------------------------------------------------
+
+INSURANCE_FIELDS = ("provider", "policy_number", "coverage_type", "starts_on", "ends_on",
+                    "deductible", "premium", "premium_frequency", "notes")
+
+
+def _insurance_form(c: Console, vehicle: Vehicle, state: FormState,
+                    status_code: int = 200) -> HTMLResponse:
+    return c.render("vehicles/insurance_form.html", status_code=status_code, state=state,
+                    vehicle=vehicle, frequencies=options(PremiumFrequency))
+
+
+@router.get("/vehicles/{vehicle_id}/insurances/new")
+def new_insurance(c: Ctx, _: InsurancesWrite, vehicle_id: uuid.UUID) -> HTMLResponse:
+    """The add-a-policy form of a vehicle (a new car cannot be assigned uninsured)."""
+    vehicle = fleet_service.get_vehicle(c.session, c.actor, vehicle_id).vehicle
+    start = c.today
+    end = start + relativedelta(years=1) - timedelta(days=1)  # a year's cover, both days in
+    return _insurance_form(c, vehicle, FormState(values={
+        "starts_on": start.isoformat(), "ends_on": end.isoformat(),
+        "coverage_type": "comprehensive"}))
+
+
+@router.post("/vehicles/{vehicle_id}/insurances")
+def create_insurance(c: Ctx, _: InsurancesWrite, vehicle_id: uuid.UUID, form: Form) -> Response:
+    """Record a policy; an overlap with another active policy is refused on its dates."""
+    vehicle = fleet_service.get_vehicle(c.session, c.actor, vehicle_id).vehicle
+    state = FormState(values=text_values(form, INSURANCE_FIELDS))
+    values: dict[str, Any] = optional(state.values, "notes", "premium_frequency")
+    values["deductible"] = money_input(values.get("deductible"), c.tenant.currency)
+    values["premium"] = money_input(values.get("premium"), c.tenant.currency)
+    values.update(vehicle_id=str(vehicle_id), currency=c.tenant.currency)
+    try:
+        data = build(InsuranceCreate, {k: v for k, v in values.items() if v is not None}, state)
+        policy = attempt(c.session, lambda: fleet_service.create_insurance(
+            c.session, c.actor, data=data))
+    except FormInvalid:
+        return _insurance_form(c, vehicle, state, 422)
+    except Problem as problem:
+        if problem.slug == "insurance-overlap":
+            state.add("starts_on", "overlaps another active policy of this vehicle")
+        return _insurance_form(c, vehicle, apply_problem(state, problem), problem.status)
+    return redirect(c.request, f"/app/vehicles/{vehicle_id}#insurances",
+                    flash=f"Policy {policy.policy_number} recorded for {vehicle.licence_plate}.")
