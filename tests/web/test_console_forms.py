@@ -312,3 +312,49 @@ def test_driver_form_and_task_workflow(fleet: Fleet, signed_in: Callable[..., Br
         headers={"HX-Request": "true"})
     assert "cannot become in_progress" in again.text
     assert fleet.sql("SELECT status FROM sch_tasks WHERE id = :t", t=task_id)[0][0] == "done"
+
+
+def test_cooperation_terms_are_offered_and_accepted_from_the_console(
+    fleet: Fleet, signed_in: Callable[..., Browser],
+) -> None:
+    driver = fleet.driver(first_name="Nadia", last_name="Petit")
+    browser = signed_in(fleet.world)
+    page = f"/app/drivers/{driver}/terms/new"
+    assert page in browser.get(f"/app/drivers/{driver}").text
+    body = {"terms_version": "2026-12", "settlement_model": "revenue_share",
+            "effective_from": "2026-12-07T00:00", "fleet_share_pct": "", "rent_period": "week",
+            "recharge_tolls": "on", "recharge_fines": "on"}
+    missing = browser.post(f"/app/drivers/{driver}/terms", body, page=page)
+    assert missing.status_code == 422
+    assert _error(missing.text, "fleet_share_pct") == "required for revenue_share"
+    assert 'id="recharge_tolls" name="recharge_tolls" checked' in missing.text  # kept
+    offered = browser.post(f"/app/drivers/{driver}/terms", {**body, "fleet_share_pct": "25"},
+                           page=page)
+    assert offered.status_code == 303, offered.text[:1000]
+    rows = fleet.sql("SELECT id, status, fleet_share_pct, rent_period, recharge_tolls,"
+                     " recharge_fines, recharge_fuel, effective_from FROM"
+                     " rid_driver_cooperation_terms")
+    assert len(rows) == 1
+    terms_id, status, share, period, tolls, fines, fuel, start = rows[0]
+    assert (status, share, period, tolls, fines, fuel) == (
+        "pending", Decimal("25.0000"), None, True, True, False)
+    assert start == datetime(2026, 12, 7, tzinfo=PARIS)
+    detail = browser.get(f"/app/drivers/{driver}")
+    assert f"/terms/{terms_id}/accept" in detail.text
+    stale = browser.post(f"/app/drivers/{driver}/terms/{terms_id}/accept", {"version": "99"},
+                         page=f"/app/drivers/{driver}")
+    assert stale.status_code == 303
+    assert fleet.sql("SELECT status FROM rid_driver_cooperation_terms")[0][0] == "pending"
+    accepted = browser.post(f"/app/drivers/{driver}/terms/{terms_id}/accept", {"version": "1"},
+                            page=f"/app/drivers/{driver}")
+    assert accepted.status_code == 303
+    status, accepted_at = fleet.sql(
+        "SELECT status, accepted_at FROM rid_driver_cooperation_terms")[0]
+    assert status == "active"
+    assert accepted_at is not None
+    # Fixed rent needs its rent.
+    rent = browser.post(f"/app/drivers/{driver}/terms", {
+        **body, "settlement_model": "fixed_rent", "effective_from": "2027-01-04T00:00"},
+        page=page)
+    assert rent.status_code == 422
+    assert _error(rent.text, "rent") == "required for fixed_rent"

@@ -4,14 +4,16 @@ performance, compliance, custody) and the add/edit forms."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Query
 from fastapi.responses import HTMLResponse, Response
 
-from fleetcore.core.errors import Problem
+from fleetcore.core.deps import request_info
+from fleetcore.core.errors import NotFound, Problem
 from fleetcore.core.pagination import PageParams
+from fleetcore.core.versioning import lock_and_check_if_match
 from fleetcore.documents import service as documents_service
 from fleetcore.documents.filters import DocumentFilter, DocumentSort
 from fleetcore.drivers import service as drivers_service
@@ -23,9 +25,16 @@ from fleetcore.drivers.filters import (
     TermsFilter,
     TrainingFilter,
 )
-from fleetcore.drivers.models import Driver, DriverStatus, ProfessionalCardType
+from fleetcore.drivers.models import (
+    Driver,
+    DriverCooperationTerms,
+    DriverStatus,
+    ProfessionalCardType,
+    RentPeriod,
+    SettlementModel,
+)
 from fleetcore.drivers.permissions import DriversRead, DriversWrite
-from fleetcore.drivers.schemas import DriverCreate, DriverUpdate
+from fleetcore.drivers.schemas import CooperationTermsCreate, DriverCreate, DriverUpdate
 from fleetcore.fleet import service as fleet_service
 from fleetcore.fleet.filters import AssignmentFilter
 from fleetcore.web import queries
@@ -36,6 +45,8 @@ from fleetcore.web.forms import (
     apply_problem,
     attempt,
     build,
+    local_datetime,
+    money_input,
     optional,
     text_values,
 )
@@ -194,3 +205,89 @@ def driver_detail(c: Ctx, _: DriversRead, driver_id: uuid.UUID) -> HTMLResponse:
         context["vehicle_labels"] = queries.vehicle_labels(
             c.session, c.tenant.id, {a.vehicle_id for a in assignments})
     return c.render("drivers/detail.html", **context)
+
+
+# --- cooperation terms ---------------------------------------------------------------------
+
+TERMS_FIELDS = ("terms_version", "effective_from", "effective_to", "settlement_model",
+                "fleet_share_pct", "rent", "rent_period", "deposit", "weekly_deposit_instalment")
+RECHARGES = (("recharge_fuel", "Fuel"), ("recharge_tolls", "Tolls"),
+             ("recharge_fines", "Traffic fines"), ("recharge_other_expenses", "Other expenses"))
+
+
+def _terms_form(c: Console, driver: Driver, state: FormState,
+                status_code: int = 200) -> HTMLResponse:
+    return c.render("drivers/terms_form.html", status_code=status_code, state=state,
+                    driver=driver, models=options(SettlementModel), periods=options(RentPeriod),
+                    recharges=RECHARGES)
+
+
+@router.get("/drivers/{driver_id}/terms/new")
+def new_terms(c: Ctx, _: DriversWrite, driver_id: uuid.UUID) -> HTMLResponse:
+    """Offer a driver a version of cooperation terms (revenue share or rent, recharges)."""
+    driver = drivers_service.get_driver(c.session, c.actor, driver_id)
+    monday = c.today - timedelta(days=c.today.weekday())
+    start = monday + timedelta(weeks=1)
+    return _terms_form(c, driver, FormState(values={
+        "terms_version": f"{c.today:%Y-%m}", "settlement_model": "revenue_share",
+        "effective_from": f"{start.isoformat()}T00:00", "rent_period": "week"}))
+
+
+@router.post("/drivers/{driver_id}/terms")
+def create_terms(c: Ctx, _: DriversWrite, driver_id: uuid.UUID, form: Form) -> Response:
+    """Record the offered terms (pending until the driver's acceptance is recorded)."""
+    driver = drivers_service.get_driver(c.session, c.actor, driver_id)
+    state = FormState(values=text_values(form, TERMS_FIELDS))
+    for name, _label in RECHARGES:
+        if form.get(name):
+            state.values[name] = "on"
+    values: dict[str, Any] = optional(state.values, "effective_to", "fleet_share_pct",
+                                      "rent_period")
+    for name in ("effective_from", "effective_to"):
+        values[name] = local_datetime(values.get(name), c.tenant.zone, name=name, state=state)
+    if not state.values.get("effective_from"):
+        state.add("effective_from", "Fill in the start")
+    for name in ("rent", "deposit", "weekly_deposit_instalment"):
+        values[name] = money_input(values.get(name), c.tenant.currency)
+    if values.get("settlement_model") != SettlementModel.FIXED_RENT.value:
+        values.pop("rent_period", None)  # the form always sends a period; only rent uses it
+    values.update({name: name in state.values for name, _label in RECHARGES},
+                  driver_id=str(driver_id), currency=c.tenant.currency)
+    try:
+        data = build(CooperationTermsCreate,
+                     {k: v for k, v in values.items() if v is not None}, state)
+        terms = attempt(c.session, lambda: drivers_service.create_cooperation_terms(
+            c.session, c.actor, data=data))
+    except FormInvalid:
+        return _terms_form(c, driver, state, 422)
+    except Problem as problem:
+        return _terms_form(c, driver, apply_problem(state, problem), problem.status)
+    return redirect(c.request, f"/app/drivers/{driver_id}#terms",
+                    flash=f"Terms {terms.terms_version} offered to {driver.first_name} "
+                          f"{driver.last_name}: record the acceptance once signed.")
+
+
+@router.post("/drivers/{driver_id}/terms/{terms_id}/accept")
+def accept_terms(c: Ctx, _: DriversWrite, driver_id: uuid.UUID, terms_id: uuid.UUID,
+                 form: Form) -> Response:
+    """Record the driver's acceptance; the terms in force until then end where these start."""
+    if_match = form_if_match(form.get("version"), "terms")
+    try:
+        attempt(c.session, lambda: _accept(c, terms_id, driver_id, if_match))
+    except Problem as problem:
+        if problem.status == 412:
+            problem.detail = "These terms changed meanwhile: reload the page and try again."
+        return redirect(c.request, f"/app/drivers/{driver_id}#terms", flash=problem.detail)
+    return redirect(c.request, f"/app/drivers/{driver_id}#terms",
+                    flash="Acceptance recorded: these terms are in force from their start.")
+
+
+def _accept(c: Console, terms_id: uuid.UUID, driver_id: uuid.UUID, if_match: str) -> None:
+    if drivers_service.get_cooperation_terms(c.session, c.actor, terms_id).driver_id != driver_id:
+        raise NotFound("No such cooperation terms for this driver.")
+    lock_and_check_if_match(c.session, DriverCooperationTerms, if_match,
+                            DriverCooperationTerms.id == terms_id,
+                            DriverCooperationTerms.driver_id == driver_id)
+    info = request_info(c.request)
+    drivers_service.accept_cooperation_terms(c.session, c.actor, terms_id, ip=info.ip,
+                                             user_agent=info.user_agent)
