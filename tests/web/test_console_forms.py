@@ -358,3 +358,56 @@ def test_cooperation_terms_are_offered_and_accepted_from_the_console(
         page=page)
     assert rent.status_code == 422
     assert _error(rent.text, "rent") == "required for fixed_rent"
+
+
+def test_expenses_odometer_and_maintenance_are_recorded_from_the_vehicle_page(
+    fleet: Fleet, signed_in: Callable[..., Browser],
+) -> None:
+    vehicle = fleet.vehicle()
+    vid = vehicle["id"]
+    browser = signed_in(fleet.world)
+    detail = browser.get(f"/app/vehicles/{vid}").text
+    for kind in ("expenses", "odometer", "maintenance-schedules", "maintenance"):
+        assert f"/app/vehicles/{vid}/{kind}/new" in detail
+        assert browser.get(f"/app/vehicles/{vid}/{kind}/new").status_code == 200
+    assert browser.get(f"/app/vehicles/{vid}/nonsense/new").status_code == 404
+
+    page = f"/app/vehicles/{vid}/expenses/new"
+    bad = browser.post(f"/app/vehicles/{vid}/expenses", {
+        "category": "", "payment_method": "cash", "amount": "abc", "incurred_on": "2026-12-01"},
+        page=page)
+    assert bad.status_code == 422
+    assert _error(bad.text, "category") == "Choose a category"
+    assert _error(bad.text, "amount")
+    assert fleet.sql("SELECT count(*) FROM flt_vehicle_expenses")[0][0] == 0
+    ok = browser.post(f"/app/vehicles/{vid}/expenses", {
+        "category": "fuel", "payment_method": "fuel_card", "amount": "62,40",
+        "incurred_on": "2026-12-01", "quantity": "34.87", "quantity_unit": "litre",
+        "vendor": "Total"}, page=page)
+    assert ok.status_code == 303, ok.text[:1000]
+    assert fleet.sql("SELECT category, amount, currency, vendor FROM flt_vehicle_expenses") == [
+        ("fuel", Decimal("62.4000"), "EUR", "Total")]
+
+    page = f"/app/vehicles/{vid}/odometer/new"
+    first = browser.post(f"/app/vehicles/{vid}/odometer", {"odometer_km": "45210"}, page=page)
+    assert first.status_code == 303, first.text[:1000]
+    backwards = browser.post(f"/app/vehicles/{vid}/odometer", {"odometer_km": "45000"},
+                             page=page)
+    assert backwards.status_code == 409
+    assert _error(backwards.text, "odometer_km")
+
+    page = f"/app/vehicles/{vid}/maintenance-schedules/new"
+    plan = browser.post(f"/app/vehicles/{vid}/maintenance-schedules", {
+        "maintenance_type": "oil_change", "interval_km": "15000", "interval_days": "365"},
+        page=page)
+    assert plan.status_code == 303, plan.text[:1000]
+    page = f"/app/vehicles/{vid}/maintenance/new"
+    job = browser.post(f"/app/vehicles/{vid}/maintenance", {
+        "maintenance_type": "tyres", "scheduled_on": "2026-12-15", "provider": "Garage du Centre",
+        "cost": "320"}, page=page)
+    assert job.status_code == 303, job.text[:1000]
+    assert fleet.sql("SELECT maintenance_type, provider FROM flt_vehicle_maintenance") == [
+        ("tyres", "Garage du Centre")]
+    # Permissions are the API's: a driver-facing role without expenses:write gets no form.
+    viewer = signed_in(fleet.world, "viewer")
+    assert viewer.get(f"/app/vehicles/{vid}/expenses/new").status_code == 403

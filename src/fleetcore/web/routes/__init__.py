@@ -24,12 +24,14 @@ from fleetcore.web.routes import (
     reconciliations,
     settlements,
     tasks,
+    vehicle_records,
     vehicles,
 )
 from fleetcore.web.routes.base import page_router
 
-PAGE_GROUPS = (auth, dashboard, vehicles, drivers, assignments, documents, maintenance, tasks,
-               imports, reconciliations, settlements)
+# vehicle_records after vehicles: its /vehicles/{id}/{kind} routes come after the fixed ones.
+PAGE_GROUPS = (auth, dashboard, vehicles, vehicle_records, drivers, assignments, documents,
+               maintenance, tasks, imports, reconciliations, settlements)
 
 
 def console_router() -> APIRouter:

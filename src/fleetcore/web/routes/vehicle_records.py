@@ -1,0 +1,209 @@
+"""What a manager records about one vehicle from its page: expenses, odometer readings,
+maintenance schedules and maintenance jobs.
+
+Each form is declared once (:class:`RecordForm`: its fields, the API model it builds, the
+service call) and served by the same two routes, ``GET …/{kind}/new`` and ``POST …/{kind}``,
+rendered by one template. Values go through the API's own request models, so the console
+refuses what the API refuses, with the message next to the field.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel
+
+from fleetcore.core.auth import PermissionDenied
+from fleetcore.core.errors import NotFound, Problem
+from fleetcore.fleet import maintenance_service
+from fleetcore.fleet import service as fleet_service
+from fleetcore.fleet.maintenance_schemas import (
+    MaintenanceCreate,
+    OdometerReadingCreate,
+    ScheduleCreate,
+)
+from fleetcore.fleet.models import (
+    EnergyUnit,
+    ExpenseCategory,
+    ExpensePaymentMethod,
+    MaintenanceType,
+    Vehicle,
+)
+from fleetcore.fleet.permissions import VehiclesRead
+from fleetcore.fleet.schemas import ExpenseCreate
+from fleetcore.web.deps import Ctx, Form
+from fleetcore.web.forms import (
+    FormInvalid,
+    FormState,
+    apply_problem,
+    attempt,
+    build,
+    local_datetime,
+    money_input,
+    text_values,
+)
+from fleetcore.web.rendering import Console, redirect
+from fleetcore.web.routes.base import options, page_router
+
+router = page_router()
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One input: ``kind`` is text, number, date, datetime-local, money, select, textarea or
+    checkbox; ``choices`` names a select's options."""
+
+    name: str
+    label: str
+    kind: str = "text"
+    required: bool = False
+    hint: str | None = None
+    choices: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordForm:
+    """A record of a vehicle the console can add: its fields, model, service and permission."""
+
+    title: str
+    permission: str
+    model: type[BaseModel]
+    fields: tuple[Field, ...]
+    save: Callable[[Console, Vehicle, Any], object]
+    anchor: str
+    done: str
+    defaults: Callable[[Console], dict[str, str]] = lambda c: {}
+    takes_vehicle_id: bool = True
+
+
+def _expense(c: Console, vehicle: Vehicle, data: Any) -> object:
+    return fleet_service.create_expense(c.session, c.actor, data=data)
+
+
+def _reading(c: Console, vehicle: Vehicle, data: Any) -> object:
+    return maintenance_service.record_odometer_reading(c.session, c.actor,
+                                                       vehicle_id=vehicle.id, data=data)
+
+
+def _schedule(c: Console, vehicle: Vehicle, data: Any) -> object:
+    return maintenance_service.create_schedule(c.session, c.actor, data=data)
+
+
+def _job(c: Console, vehicle: Vehicle, data: Any) -> object:
+    return maintenance_service.create_maintenance(c.session, c.actor, data=data)
+
+
+def _today(c: Console) -> dict[str, str]:
+    return {"incurred_on": c.today.isoformat(), "scheduled_on": c.today.isoformat()}
+
+
+FORMS: dict[str, RecordForm] = {
+    "expenses": RecordForm(
+        "Add an expense", "expenses:write", ExpenseCreate, (
+            Field("category", "Category", "select", True, None, options(ExpenseCategory)),
+            Field("payment_method", "Paid with", "select", True,
+                  "Driver paid: the fleet owes it back", options(ExpensePaymentMethod)),
+            Field("amount", "Amount (incl. tax)", "money", True),
+            Field("tax_amount", "Of which tax", "money"),
+            Field("incurred_on", "Date", "date", True),
+            Field("vendor", "Vendor"),
+            Field("odometer_km", "Odometer (km)", "number"),
+            Field("quantity", "Quantity", "number", hint="Fuel or energy"),
+            Field("quantity_unit", "Unit", "select", choices=options(EnergyUnit)),
+            Field("description", "Description", "textarea"),
+        ), _expense, "expenses", "Expense recorded.", _today),
+    "odometer": RecordForm(
+        "Record the odometer", "vehicles:write", OdometerReadingCreate, (
+            Field("odometer_km", "Odometer (km)", "number", True),
+            Field("read_at", "Read at", "datetime-local", hint="Empty: now"),
+        ), _reading, "maintenance", "Odometer reading recorded.", takes_vehicle_id=False),
+    "maintenance-schedules": RecordForm(
+        "Plan recurring maintenance", "maintenance:write", ScheduleCreate, (
+            Field("maintenance_type", "Maintenance", "select", True, None,
+                  options(MaintenanceType)),
+            Field("interval_km", "Every (km)", "number"),
+            Field("interval_days", "Every (days)", "number"),
+            Field("last_done_km", "Last done at (km)", "number"),
+            Field("last_done_on", "Last done on", "date"),
+            Field("description", "Description", "textarea"),
+        ), _schedule, "maintenance", "Maintenance plan saved."),
+    "maintenance": RecordForm(
+        "Book a maintenance job", "maintenance:write", MaintenanceCreate, (
+            Field("maintenance_type", "Maintenance", "select", True, None,
+                  options(MaintenanceType)),
+            Field("scheduled_on", "On", "date", True),
+            Field("provider", "Garage"),
+            Field("cost", "Expected cost", "money"),
+            Field("description", "Description", "textarea"),
+        ), _job, "maintenance", "Maintenance job booked.", _today),
+}
+
+
+def _form_of(c: Console, kind: str) -> RecordForm:
+    form = FORMS.get(kind)
+    if form is None:
+        raise NotFound("There is no such page in the console.")
+    if not c.can(form.permission):
+        raise PermissionDenied(f"This needs the '{form.permission}' permission.",
+                               permission=form.permission)
+    return form
+
+
+def _render(c: Console, vehicle: Vehicle, kind: str, form: RecordForm, state: FormState,
+            status_code: int = 200) -> HTMLResponse:
+    return c.render("vehicles/record_form.html", status_code=status_code, state=state,
+                    vehicle=vehicle, kind=kind, form=form)
+
+
+def _values(c: Console, form: RecordForm, state: FormState) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for f in form.fields:
+        raw = state.values.get(f.name, "")
+        if f.kind == "checkbox":
+            values[f.name] = bool(raw)
+        elif raw == "":
+            if f.kind == "select" and f.required:
+                values[f.name] = ""  # refused as "Choose a …", not "Fill in …"
+            continue
+        elif f.kind == "money":
+            values[f.name] = money_input(raw, c.tenant.currency)
+        elif f.kind == "datetime-local":
+            values[f.name] = local_datetime(raw, c.tenant.zone, name=f.name, state=state)
+        else:
+            values[f.name] = raw
+    return values
+
+
+@router.get("/vehicles/{vehicle_id}/{kind}/new")
+def new_record(c: Ctx, _: VehiclesRead, vehicle_id: uuid.UUID, kind: str) -> HTMLResponse:
+    """The form adding a ``kind`` record to a vehicle."""
+    form = _form_of(c, kind)
+    vehicle = fleet_service.get_vehicle(c.session, c.actor, vehicle_id).vehicle
+    return _render(c, vehicle, kind, form, FormState(values=form.defaults(c)))
+
+
+@router.post("/vehicles/{vehicle_id}/{kind}")
+def create_record(c: Ctx, _: VehiclesRead, vehicle_id: uuid.UUID, kind: str,
+                  form_data: Form) -> Response:
+    """Save the record; the form comes back with the refused fields marked."""
+    form = _form_of(c, kind)
+    vehicle = fleet_service.get_vehicle(c.session, c.actor, vehicle_id).vehicle
+    state = FormState(values=text_values(form_data, [f.name for f in form.fields]))
+    values = _values(c, form, state)
+    if form.takes_vehicle_id:
+        values["vehicle_id"] = str(vehicle_id)
+    try:
+        data = build(form.model, values, state)
+        attempt(c.session, lambda: form.save(c, vehicle, data))
+    except FormInvalid:
+        return _render(c, vehicle, kind, form, state, 422)
+    except Problem as problem:
+        return _render(c, vehicle, kind, form, apply_problem(state, problem), problem.status)
+    return redirect(c.request, f"/app/vehicles/{vehicle_id}#{form.anchor}", flash=form.done)
+
+
+__all__ = ["FORMS", "router"]
