@@ -7,9 +7,14 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from fleet_support import Fleet
+from fleetcore.core.db import DbContext, context_session
+from fleetcore.reference.service import load_reference_data
 from web_support import PDF, PNG, Browser
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -411,3 +416,40 @@ def test_expenses_odometer_and_maintenance_are_recorded_from_the_vehicle_page(
     # Permissions are the API's: a driver-facing role without expenses:write gets no form.
     viewer = signed_in(fleet.world, "viewer")
     assert viewer.get(f"/app/vehicles/{vid}/expenses/new").status_code == 403
+
+
+@pytest.fixture
+def reference_platforms(sessions: Any) -> None:
+    """The reference platforms (uber, bolt) that platform accounts name."""
+    with context_session(sessions, DbContext.system()) as session:
+        load_reference_data(session)
+
+
+@pytest.mark.usefixtures("reference_platforms")
+def test_a_platform_account_is_linked_from_the_drivers_page(
+    fleet: Fleet, signed_in: Callable[..., Browser], other_fleet: Fleet,
+) -> None:
+    driver = fleet.driver(first_name="Nadia", last_name="Petit")
+    browser = signed_in(fleet.world)
+    page = f"/app/drivers/{driver}/platform-accounts/new"
+    assert page in browser.get(f"/app/drivers/{driver}").text
+    blank = browser.post(f"/app/drivers/{driver}/platform-accounts", {
+        "platform": "", "external_account_id": "", "payout_receiver": "fleet"}, page=page)
+    assert blank.status_code == 422
+    assert _error(blank.text, "external_account_id")
+    uuid_upper = "9F8E2C1A-4B3D-4E5F-8A7B-6C5D4E3F2A1B"
+    made = browser.post(f"/app/drivers/{driver}/platform-accounts", {
+        "platform": "uber", "external_account_id": uuid_upper, "payout_receiver": "fleet"},
+        page=page)
+    assert made.status_code == 303, made.text[:1000]
+    assert fleet.sql("SELECT external_account_id, driver_id FROM trp_platform_accounts") == [
+        (uuid_upper.lower(), driver)]
+    detail = browser.get(f"/app/drivers/{driver}").text
+    assert uuid_upper.lower() in detail
+    again = browser.post(f"/app/drivers/{driver}/platform-accounts", {
+        "platform": "uber", "external_account_id": uuid_upper, "payout_receiver": "fleet"},
+        page=page)
+    assert again.status_code == 409
+    # Another fleet's driver is not found from this fleet.
+    stranger = other_fleet.driver()
+    assert browser.get(f"/app/drivers/{stranger}/platform-accounts/new").status_code == 404

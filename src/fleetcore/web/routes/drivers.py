@@ -37,6 +37,11 @@ from fleetcore.drivers.permissions import DriversRead, DriversWrite
 from fleetcore.drivers.schemas import CooperationTermsCreate, DriverCreate, DriverUpdate
 from fleetcore.fleet import service as fleet_service
 from fleetcore.fleet.filters import AssignmentFilter
+from fleetcore.trips import service as trips_service
+from fleetcore.trips.filters import PlatformAccountFilter
+from fleetcore.trips.models import PayoutReceiver
+from fleetcore.trips.permissions import TripsWrite
+from fleetcore.trips.schemas import PlatformAccountCreate
 from fleetcore.web import queries
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import (
@@ -189,6 +194,11 @@ def driver_detail(c: Ctx, _: DriversRead, driver_id: uuid.UUID) -> HTMLResponse:
         "vehicle_labels": {},
         "drivers": {driver.id: f"{driver.first_name} {driver.last_name}"},
     }
+    context["accounts"] = None
+    if c.can("trips:read"):
+        context["accounts"], _more = trips_service.list_platform_accounts(
+            c.session, c.actor, rows, PlatformAccountFilter(driver_id=driver_id))
+        context["platforms"] = {p.id: p.name for p in queries.platform_labels(c.session)}
     if c.can("driver_requests:read"):
         context["requests"] = drivers_service.list_driver_requests(
             c.session, c.actor, rows, RequestFilter(driver_id=driver_id))[0]
@@ -291,3 +301,45 @@ def _accept(c: Console, terms_id: uuid.UUID, driver_id: uuid.UUID, if_match: str
     info = request_info(c.request)
     drivers_service.accept_cooperation_terms(c.session, c.actor, terms_id, ip=info.ip,
                                              user_agent=info.user_agent)
+
+
+# --- platform accounts ---------------------------------------------------------------------
+
+ACCOUNT_FIELDS = ("platform", "external_account_id", "payout_receiver", "display_name")
+
+
+def _account_form(c: Console, driver: Driver, state: FormState,
+                  status_code: int = 200) -> HTMLResponse:
+    platforms = queries.platform_labels(c.session)
+    return c.render("drivers/account_form.html", status_code=status_code, state=state,
+                    driver=driver, platforms=[(p.code, p.name) for p in platforms],
+                    receivers=options(PayoutReceiver))
+
+
+@router.get("/drivers/{driver_id}/platform-accounts/new")
+def new_platform_account(c: Ctx, _: TripsWrite, driver_id: uuid.UUID) -> HTMLResponse:
+    """Link how a platform names this driver (Uber driver UUID, Bolt phone or e-mail)."""
+    driver = drivers_service.get_driver(c.session, c.actor, driver_id)
+    return _account_form(c, driver, FormState(values={"payout_receiver": "fleet"}))
+
+
+@router.post("/drivers/{driver_id}/platform-accounts")
+def create_platform_account(c: Ctx, _: TripsWrite, driver_id: uuid.UUID,
+                            form: Form) -> Response:
+    """Save the account; report rows waiting for it are given to the driver."""
+    driver = drivers_service.get_driver(c.session, c.actor, driver_id)
+    state = FormState(values=text_values(form, ACCOUNT_FIELDS))
+    values: dict[str, Any] = optional(state.values, "display_name")
+    values["driver_id"] = str(driver_id)
+    try:
+        data = build(PlatformAccountCreate,
+                     {k: v for k, v in values.items() if v is not None}, state)
+        account = attempt(c.session, lambda: trips_service.create_platform_account(
+            c.session, c.actor, data=data))
+    except FormInvalid:
+        return _account_form(c, driver, state, 422)
+    except Problem as problem:
+        return _account_form(c, driver, apply_problem(state, problem), problem.status)
+    return redirect(c.request, f"/app/drivers/{driver_id}#accounts",
+                    flash=f"Account {account.external_account_id} linked to "
+                          f"{driver.first_name} {driver.last_name}.")
