@@ -20,6 +20,7 @@ from fleetcore.web.routes import (
     documents,
     drivers,
     imports,
+    ledger,
     maintenance,
     reconciliations,
     settlements,
@@ -29,7 +30,7 @@ from fleetcore.web.routes import (
 from fleetcore.web.routes.base import page_router
 
 PAGE_GROUPS = (auth, dashboard, vehicles, drivers, assignments, documents, maintenance, tasks,
-               imports, reconciliations, settlements)
+               imports, reconciliations, settlements, ledger)
 
 
 def console_router() -> APIRouter:
