@@ -13,11 +13,14 @@ from settlement_fixtures import Books, at, books_on, midnight
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from fleetcore.core.errors import NotFound
+from fleetcore.core.errors import Conflict, NotFound
 from fleetcore.core.pagination import PageParams
+from fleetcore.core.schemas import MoneyIn
+from fleetcore.core.versioning import etag
 from fleetcore.finance import service as ledger
 from fleetcore.finance.ledger_service import post_settlement
 from fleetcore.fleet import service as fleet_service
+from fleetcore.fleet.schemas import ExpenseUpdate
 from fleetcore.trips import settlement_service as settlements
 
 MARCH_WEEK = date(2026, 3, 23)
@@ -205,11 +208,17 @@ def test_a_recharged_expense_is_posted_in_full(db: Session) -> None:
                        e=fuel)[0][0]
     assert posted is not None
     version = books.sql("SELECT version FROM flt_vehicle_expenses WHERE id = :e", e=fuel)[0][0]
-    from fleetcore.core.errors import Conflict
-    from fleetcore.core.versioning import etag
     with pytest.raises(Conflict, match="posted to the ledger"):
         fleet_service.delete_expense(db, books.actor, fuel, reason="typo",
                                      if_match=etag(version))
+    # What was posted cannot change behind the ledger's back; a note still can.
+    with pytest.raises(Conflict, match="amount can no longer change"):
+        fleet_service.update_expense(
+            db, books.actor, fuel, if_match=etag(version),
+            data=ExpenseUpdate(amount=MoneyIn(amount="40.00", currency="EUR")))
+    noted = fleet_service.update_expense(db, books.actor, fuel, if_match=etag(version),
+                                         data=ExpenseUpdate(vendor="TotalEnergies"))
+    assert noted.vendor == "TotalEnergies"
     # Posting again changes nothing.
     count = len(entries)
     assert post_settlement(db, books.actor, settlement.id) == count
