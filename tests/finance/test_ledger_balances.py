@@ -4,8 +4,10 @@ each statement entry names its source; a recharged expense is posted in full."""
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ from settlement_fixtures import Books, at, books_on, midnight
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+import fleetcore.migrations
 from fleetcore.core.errors import Conflict, NotFound
 from fleetcore.core.pagination import PageParams
 from fleetcore.core.schemas import MoneyIn
@@ -259,3 +262,57 @@ def test_another_tenants_driver_has_no_statement(db: Session) -> None:
     # RLS, not the WHERE clause: the other tenant's rows are not even visible.
     assert db.execute(text("SELECT count(*) FROM fin_transactions WHERE tenant_id = :t"),
                       {"t": ours.tenant_id}).scalar_one() == 0
+
+
+def _migration() -> Any:
+    path = (Path(fleetcore.migrations.__file__).parent / "versions"
+            / "0013_ledger_economic_date.py")
+    spec = importlib.util.spec_from_file_location("migration_0013", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_backfill_gives_existing_entries_the_dates_postings_give(db: Session) -> None:
+    """Migration 0013's backfill computes, for entries posted before it, the economic date the
+    posting code and the trigger give new ones (checked on fresh postings, reversal aside)."""
+    books = books_on(db, zone="America/New_York")
+    uber = books.platform()
+    ana = books.driver()
+    ref = books.account(ana, uber)
+    books.terms(ana, midnight(date(2026, 1, 1), "America/New_York"), model="fixed_rent",
+                rent="70.00", rent_period="week")
+    _earning_week(books, ana, uber, ref, MARCH_WEEK, "100.00", "20.00")
+    _confirm(db, books, MARCH_WEEK)
+    entry = books.sql("SELECT * FROM fin_transactions WHERE tenant_id = :t LIMIT 1",
+                      t=books.tenant_id)[0]
+    books.sql("""
+        INSERT INTO fin_transactions (tenant_id, id, event_id, transaction_type,
+          debit_account_id, credit_account_id, amount, currency, posted_at, idempotency_key,
+          payload_sha256)
+        VALUES (:t, gen_random_uuid(), gen_random_uuid(), 'adjustment', :d, :c, 1, 'EUR',
+                '2026-04-01T02:00:00Z', 'manual:2', repeat('0', 64))""",
+              t=books.tenant_id, d=entry.credit_account_id, c=entry.debit_account_id)
+    rows = books.sql(f"""
+        SELECT t.effective_on, {_migration().ECONOMIC_DATE} AS backfilled
+          FROM fin_transactions t JOIN adm_tenants a ON a.id = t.tenant_id
+         WHERE t.tenant_id = :t""", t=books.tenant_id)
+    assert len(rows) > 3
+    assert all(r.effective_on == r.backfilled for r in rows)
+    # 02:00 UTC on 1 April is still 31 March in New York.
+    assert date(2026, 3, 31) in {r.effective_on for r in rows}
+
+
+def test_the_ledger_stays_append_only_after_the_migration(db: Session) -> None:
+    triggers = dict(db.execute(text(
+        "SELECT tgname, tgenabled FROM pg_trigger"
+        " WHERE tgrelid = 'fin_transactions'::regclass AND NOT tgisinternal")).all())
+    for name in ("fin_transactions_append_only", "fin_transactions_no_truncate",
+                 "fin_transactions_audit", "fin_transactions_effective_on"):
+        assert triggers.get(name) == "O", (name, triggers)  # "O": enabled
+    grants = {r[0] for r in db.execute(text(
+        "SELECT privilege_type FROM information_schema.role_table_grants"
+        " WHERE table_name = 'fin_transactions' AND grantee = current_user"))}
+    assert grants == {"SELECT", "INSERT"}

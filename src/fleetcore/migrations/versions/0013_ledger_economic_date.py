@@ -47,13 +47,16 @@ TRIGGER = (
     " FOR EACH ROW EXECUTE FUNCTION fc_ledger_effective_on()"
 )
 
-BACKFILL = """
-UPDATE fin_transactions t
-   SET effective_on = coalesce(
+ECONOMIC_DATE = """coalesce(
          (SELECT (s.period_end AT TIME ZONE a.timezone)::date - 1
             FROM trp_settlements s
            WHERE s.tenant_id = t.tenant_id AND s.id = t.settlement_id),
-         (t.posted_at AT TIME ZONE a.timezone)::date)
+         (t.posted_at AT TIME ZONE a.timezone)::date)"""
+"""The economic date of entry ``t`` of tenant ``a`` (a settlement's: its week's last day)."""
+
+BACKFILL = f"""
+UPDATE fin_transactions t
+   SET effective_on = {ECONOMIC_DATE}
   FROM adm_tenants a
  WHERE a.id = t.tenant_id
 """
