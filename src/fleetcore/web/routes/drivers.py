@@ -191,7 +191,7 @@ def driver_detail(c: Ctx, _: DriversRead, driver_id: uuid.UUID) -> HTMLResponse:
     if c.can("ledger:read"):
         context["balances"] = ledger.driver_balances(
             c.session, c.actor, driver_ids=[driver_id],
-            as_of=ledger.tenant_today(c.session, c.actor))
+            as_of=c.today)
     if c.can("assignments:read"):
         assignments, _more = fleet_service.list_assignments(
             c.session, c.actor, rows, AssignmentFilter(driver_id=driver_id))

@@ -37,7 +37,7 @@ def driver_ledger(
 ) -> HTMLResponse:
     """The balance as of a day (today by default) and the statement of account."""
     driver = drivers_service.get_driver(c.session, c.actor, driver_id, include_deleted=True)
-    day = _day(as_of, "as_of") or ledger.tenant_today(c.session, c.actor)
+    day = _day(as_of, "as_of") or c.today
     balances = [(b, *position_of(Money(b.balance, b.currency)))
                 for b in ledger.driver_balances(c.session, c.actor, driver_ids=[driver_id],
                                                 as_of=day)]
