@@ -146,6 +146,11 @@ def test_the_statement_resolves_sources_and_pages_with_a_running_balance(db: Ses
         running += entry.amount
         assert entry.balance == running
     assert [e.effective_on for e in everything] == sorted(e.effective_on for e in everything)
+    # The platform and driver-level settlements of a week share their date and posting time:
+    # each one's entries still come together.
+    runs = [e.event_id for i, e in enumerate(everything)
+            if i == 0 or everything[i - 1].event_id != e.event_id]
+    assert len(runs) == len(set(runs)) == 3
     (total,) = ledger.driver_balances(db, books.actor, driver_ids=[ana])
     assert everything[-1].balance == total.balance == Decimal("60.00") - Decimal(
         "30.00") + Decimal("30.00")

@@ -166,6 +166,7 @@ class LedgerEntry:
     event_id: uuid.UUID
     effective_on: date
     posted_at: datetime
+    idempotency_key: str
     transaction_type: str
     description: str | None
     amount: Decimal
@@ -242,9 +243,11 @@ _STATEMENT = """
     running AS (
       SELECT t.*, x.signed, x.other,
              sum(x.signed) OVER (PARTITION BY t.currency
-                                 ORDER BY t.effective_on, t.posted_at, t.id) AS balance
+                                 ORDER BY t.effective_on, t.posted_at,
+                                          t.idempotency_key) AS balance
         FROM touching x JOIN fin_transactions t ON t.tenant_id = :t AND t.id = x.id)
-    SELECT r.id, r.event_id, r.effective_on, r.posted_at, r.transaction_type, r.description,
+    SELECT r.id, r.event_id, r.effective_on, r.posted_at, r.idempotency_key,
+           r.transaction_type, r.description,
            r.signed AS amount, r.currency, r.balance, o.kind AS counterpart_kind,
            o.name AS counterpart_name, r.reversal_of_id,
            (SELECT v.id FROM fin_transactions v
@@ -265,15 +268,16 @@ _STATEMENT = """
              ON l.tenant_id = r.tenant_id AND l.id = r.settlement_line_id
       LEFT JOIN rev_import_rows ir ON ir.tenant_id = r.tenant_id AND ir.id = l.import_row_id
      WHERE true {since} {until} {after}
-     ORDER BY r.effective_on, r.posted_at, r.id
+     ORDER BY r.effective_on, r.posted_at, r.idempotency_key
      {limit}"""
 
 
 def statement_entries(
     session: Session, actor: Actor, driver_id: uuid.UUID, filters: LedgerFilter, *,
-    after: tuple[date, datetime, uuid.UUID] | None = None, limit: int | None = None,
+    after: tuple[date, datetime, str] | None = None, limit: int | None = None,
 ) -> list[LedgerEntry]:
-    """The driver's entries in statement order (economic date, posting time, id), after the
+    """The driver's entries in statement order (economic date, posting time, then the
+    idempotency key, which keeps one event's entries together), after the
     key ``after``, at most ``limit`` (``None``: all — the CSV export). The running balance of
     each entry counts every earlier entry, also those before ``filters.since``."""
     require_driver(session, actor, driver_id)
@@ -282,7 +286,8 @@ def statement_entries(
         currency="AND currency = :currency" if filters.currency else "",
         since="AND r.effective_on >= :since" if filters.since else "",
         until="AND r.effective_on <= :until" if filters.until else "",
-        after="AND (r.effective_on, r.posted_at, r.id) > (:a_on, :a_at, :a_id)" if after else "",
+        after="AND (r.effective_on, r.posted_at, r.idempotency_key) > (:a_on, :a_at, :a_key)"
+        if after else "",
         limit="LIMIT :limit" if limit is not None else "")
     if filters.currency:
         params["currency"] = filters.currency
@@ -291,7 +296,7 @@ def statement_entries(
     if filters.until:
         params["until"] = filters.until
     if after:
-        params.update(a_on=after[0], a_at=after[1], a_id=after[2])
+        params.update(a_on=after[0], a_at=after[1], a_key=after[2])
     if limit is not None:
         params["limit"] = limit
     return [LedgerEntry(**row._asdict()) for row in session.execute(text(sql), params)]
@@ -305,8 +310,7 @@ def driver_statement(
     after = None
     if params.cursor:
         on, at, entry = decode_cursor(params.cursor, 3)
-        if not (isinstance(on, date) and isinstance(at, datetime)
-                and isinstance(entry, uuid.UUID)):
+        if not (isinstance(on, date) and isinstance(at, datetime) and isinstance(entry, str)):
             raise ValidationProblem(
                 "The cursor is not valid: pass back `next_cursor` unchanged.",
                 errors=[{"field": "cursor", "message": "not a cursor of this list"}])
@@ -317,7 +321,7 @@ def driver_statement(
         return rows, None
     rows = rows[: params.limit]
     last = rows[-1]
-    return rows, encode_cursor([last.effective_on, last.posted_at, last.id])
+    return rows, encode_cursor([last.effective_on, last.posted_at, last.idempotency_key])
 
 
 # --- reversals ------------------------------------------------------------------------------
