@@ -88,6 +88,7 @@ def _include_routers(app: FastAPI) -> None:
     """The API's routers (imported here: domains import core, never the app)."""
     from fleetcore.admin.api import router as admin_router
     from fleetcore.drivers.api import router as drivers_router
+    from fleetcore.finance.api import router as ledger_router
     from fleetcore.fleet.api import router as fleet_router
     from fleetcore.integrations.clerk.webhooks import router as clerk_webhooks
     from fleetcore.trips.settlement_api import router as settlements_router
@@ -99,6 +100,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(fleet_router)
     app.include_router(drivers_router)
     app.include_router(settlements_router)
+    app.include_router(ledger_router)
     _include_documents_and_reference(app)
     _include_scheduling_and_maintenance(app)
     _include_console(app)

@@ -67,9 +67,10 @@ def test_drafts_post_nothing_and_confirmation_posts_each_line(db: Session) -> No
     lines = sum(len(books.lines(s.id)) for s in settlements)
     entries = books.sql("SELECT transaction_type, amount, settlement_line_id, idempotency_key"
                         " FROM fin_transactions WHERE tenant_id = :t", t=books.tenant_id)
-    assert len(entries) == lines
+    # One entry per line, plus the full cost of the recharged fuel the fleet paid.
+    assert len(entries) == lines + 1
     assert all(e.amount > 0 for e in entries)
-    assert len({e.idempotency_key for e in entries}) == lines
+    assert len({e.idempotency_key for e in entries}) == lines + 1
     balances = _balances(books)
     net = sum(s.net for s in settlements)
     # The driver's balance is what the fleet owes them: the sum of the confirmed nets.
@@ -79,7 +80,11 @@ def test_drafts_post_nothing_and_confirmation_posts_each_line(db: Session) -> No
         "25.00") + Decimal("5.00") - Decimal("30.00")
     assert platform.net == Decimal("50.00")
     assert balances[("revenue", "rent")] == Decimal("70.00")
-    assert balances[("expense", "recharged")] == Decimal("-40.00") + Decimal("12.00")
+    # The fuel's cost (40.00, paid by the fleet) and its recharge net to zero; the parking the
+    # driver paid is the fleet's cost, reimbursed.
+    assert balances[("expense", "recharged")] == Decimal("40.00") - Decimal("40.00") + Decimal(
+        "12.00")
+    assert balances[("bank", "paid_bank")] == Decimal("-40.00")
     assert balances[("driver_deposit", str(ana))] == Decimal("20.00")
     kinds = {e.transaction_type for e in entries}
     assert {"platform_earning", "commission", "tip", "cash_collected", "rent", "fuel",

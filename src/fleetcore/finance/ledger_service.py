@@ -22,14 +22,25 @@ before posting (rule 6). The command's idempotency key is ``settlement:<id>``; e
 the lines' stable order) is keyed ``settlement:<id>:<n>`` with a hash of its payload: posting
 again is a no-op, posting different entries under the same keys is a 409 (rule 4). All entries
 are written by one statement in the caller's transaction (rule 5); ``posted_at`` is the
-confirmation time (rule 7).
+confirmation time (rule 7) and ``effective_on`` (the economic date balances "as of" read) the
+last local day of the settled week, so a March week confirmed in April counts in March.
+
+**A recharged expense is posted in full.** The recharge line only moves the cost from the fleet
+to the driver (debit the driver's balance, credit "Recharged costs"); the cost itself — what the
+fleet paid the vendor — is posted beside it, from the same settlement, as its own entry keyed
+``settlement:<id>:<n>:cost``: debit "Recharged costs", credit the account that paid ("Fleet
+payments" for a card or transfer, "Fleet cash" for cash). So the ledger shows the full expense
+and its recovery, "Recharged costs" nets to zero for a fully recharged expense, and the expense
+row is marked posted (``transaction_id``: the cost entry), which refuses its deletion. An
+expense the driver paid (``driver_paid``) has no fleet cost to post: the driver's money is
+already on their balance through the reimbursement line when there is one.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -41,7 +52,12 @@ __all__ = ["FLOWS", "SYSTEM_ACCOUNTS", "LedgerAccounts", "post_settlement"]
 
 _NAMESPACE = uuid.UUID("6f1d2c1e-4a53-4bd4-9a0e-8f5b1f0c7a11")
 
-SYSTEM_ACCOUNTS = {"rent": ("revenue", "Rent"), "recharged": ("expense", "Recharged costs")}
+SYSTEM_ACCOUNTS = {
+    "rent": ("revenue", "Rent"),
+    "recharged": ("expense", "Recharged costs"),
+    "paid_bank": ("bank", "Fleet payments"),
+    "paid_cash": ("cash", "Fleet cash"),
+}
 """Tenant accounts of kinds that may have many accounts: the one postings use is tagged
 ``metadata.system`` with its role (created on first use)."""
 
@@ -53,6 +69,8 @@ _COUNTERPARTS = {
     "recharged": "expense",
     "deposit": "driver_deposit",
     "suspense": "suspense",
+    "paid_bank": "bank",
+    "paid_cash": "cash",
 }
 
 FLOWS: dict[str, frozenset[str]] = {
@@ -74,6 +92,18 @@ FLOWS: dict[str, frozenset[str]] = {
     "adjustment": frozenset({"receivable", "fleet_share", "suspense"}),
 }
 """Rule 6: the accounts (besides the driver's balance) each transaction type may move."""
+
+COST_FLOWS = frozenset({"paid_bank", "paid_cash"})
+"""Rule 6 for the cost of a recharged expense: "Recharged costs" against the paying account."""
+
+_COST_ROLE = """
+    CASE WHEN x.payment_method = 'cash' THEN 'paid_cash' ELSE 'paid_bank' END"""
+
+_FLEET_PAID_COSTS = """
+    FROM trp_settlement_lines l
+    JOIN flt_vehicle_expenses x ON x.tenant_id = l.tenant_id AND x.id = l.source_id
+   WHERE l.tenant_id = :t AND l.settlement_id = :s AND l.source_type = 'expense'
+     AND l.line_type <> 'adjustment' AND l.amount < 0 AND x.payment_method <> 'driver_paid'"""
 
 _ROLE_OF_LINE = """
     CASE
@@ -187,12 +217,14 @@ def post_settlement(session: Session, actor: Actor, settlement_id: uuid.UUID) ->
     """
     tenant_id = tenant_of(actor)
     header = session.execute(text("""
-        SELECT driver_id, platform_id, currency, confirmed_at, status
-          FROM trp_settlements WHERE tenant_id = :t AND id = :s"""),
+        SELECT s.driver_id, s.platform_id, s.currency, s.confirmed_at, s.status,
+               (s.period_end AT TIME ZONE a.timezone)::date - 1 AS last_day
+          FROM trp_settlements s JOIN adm_tenants a ON a.id = s.tenant_id
+         WHERE s.tenant_id = :t AND s.id = :s"""),
         {"t": tenant_id, "s": settlement_id}).one_or_none()
     if header is None:
         raise NotFound("No such settlement.")
-    driver_id, platform_id, currency, confirmed_at, status = header
+    driver_id, platform_id, currency, confirmed_at, status, last_day = header
     if status == "draft" or confirmed_at is None:
         raise Conflict("Drafts post nothing: confirm the settlement first.")
     lines = session.execute(text(f"""
@@ -203,18 +235,24 @@ def post_settlement(session: Session, actor: Actor, settlement_id: uuid.UUID) ->
     for role, kind in lines:
         if role not in FLOWS.get(kind, frozenset()):
             raise Conflict(f"A {kind} line may not move money with the {role} account.")
-    accounts = _accounts(session, tenant_id, {r for r, _ in lines}, driver_id, platform_id,
-                         currency)
-    return _insert_entries(session, actor, tenant_id, settlement_id, accounts, confirmed_at)
+    cost_roles = set(session.execute(text(f"SELECT DISTINCT {_COST_ROLE} {_FLEET_PAID_COSTS}"),
+                                     {"t": tenant_id, "s": settlement_id}).scalars())
+    if not cost_roles <= COST_FLOWS:
+        raise Conflict("A recharged expense may only be paid from the fleet's bank or cash.")
+    roles = {r for r, _ in lines} | cost_roles | ({"recharged"} if cost_roles else set())
+    accounts = _accounts(session, tenant_id, roles, driver_id, platform_id, currency)
+    return _insert_entries(session, actor, tenant_id, settlement_id, accounts, confirmed_at,
+                           last_day)
 
 
 def _insert_entries(
     session: Session, actor: Actor, tenant_id: uuid.UUID, settlement_id: uuid.UUID,
-    accounts: LedgerAccounts, posted_at: datetime,
+    accounts: LedgerAccounts, posted_at: datetime, effective_on: date,
 ) -> int:
     role_ids = {role: str(account) for role, account in accounts.ids.items()}
     params = {
         "t": tenant_id, "s": settlement_id, "posted_at": posted_at, "actor": actor.id,
+        "effective_on": effective_on, "cost": ":cost",
         "event": uuid.uuid5(_NAMESPACE, f"settlement:{settlement_id}"),
         "key": f"settlement:{settlement_id}",
         **{f"acc_{role}": role_ids.get(role) for role in ("driver", *_COUNTERPARTS)},
@@ -233,19 +271,31 @@ def _insert_entries(
                          row_number() OVER (ORDER BY l.consumed_key, l.line_type, l.id) AS n
                     FROM trp_settlement_lines l
                    WHERE l.tenant_id = :t AND l.settlement_id = :s AND l.amount <> 0) e),
+        costs AS (
+          SELECT e.id, e.line_type, e.source_type, e.source_id, e.amount, e.currency,
+                 'Paid by the fleet: ' || e.description AS description, e.role, e.kind, e.n,
+                 CAST(:acc_recharged AS uuid) AS debit,
+                 CASE {_COST_ROLE} WHEN 'paid_cash' THEN CAST(:acc_paid_cash AS uuid)
+                                   ELSE CAST(:acc_paid_bank AS uuid) END AS credit,
+                 e.idempotency_key || CAST(:cost AS text) AS idempotency_key
+            FROM entries e
+            JOIN flt_vehicle_expenses x ON x.tenant_id = :t AND x.id = e.source_id
+           WHERE e.source_type = 'expense' AND e.line_type <> 'adjustment' AND e.amount < 0
+             AND x.payment_method <> 'driver_paid'),
         hashed AS (
           SELECT e.*, encode(sha256(convert_to(concat_ws('|', e.kind, e.debit, e.credit,
                    abs(e.amount)::text, e.currency, CAST(:posted_at AS timestamptz)::text,
                    e.id), 'UTF8')), 'hex') AS payload
-            FROM entries e),
+            FROM (SELECT * FROM entries UNION ALL SELECT * FROM costs) e),
         inserted AS (
           INSERT INTO fin_transactions (
             tenant_id, id, event_id, transaction_type, debit_account_id, credit_account_id,
-            amount, currency, posted_at, description, idempotency_key, payload_sha256,
-            settlement_id, settlement_line_id, expense_id, toll_id, fine_id, created_by,
-            updated_by)
+            amount, currency, posted_at, effective_on, description, idempotency_key,
+            payload_sha256, settlement_id, settlement_line_id, expense_id, toll_id, fine_id,
+            created_by, updated_by)
           SELECT :t, gen_random_uuid(), :event, h.kind, h.debit, h.credit, abs(h.amount),
-                 h.currency, :posted_at, h.description, h.idempotency_key, h.payload, :s, h.id,
+                 h.currency, :posted_at, :effective_on, h.description, h.idempotency_key,
+                 h.payload, :s, h.id,
                  CASE WHEN h.source_type = 'expense' THEN h.source_id END,
                  CASE WHEN h.source_type = 'toll' THEN h.source_id END,
                  CASE WHEN h.source_type = 'fine' THEN h.source_id END, :actor, :actor
@@ -261,6 +311,13 @@ def _insert_entries(
         raise Conflict(
             f"Ledger entry {conflicting[0]} was already posted with other values: the "
             "settlement's lines changed after it was posted.", idempotency_key=conflicting[0])
+    # The expense is posted: it points at its cost entry (and can no longer be deleted).
+    session.execute(text("""
+        UPDATE flt_vehicle_expenses x SET transaction_id = t.id
+          FROM fin_transactions t
+         WHERE t.tenant_id = :t AND t.settlement_id = :s AND right(t.idempotency_key, 5) = :cost
+           AND x.tenant_id = t.tenant_id AND x.id = t.expense_id AND x.transaction_id IS NULL"""),
+        {"t": tenant_id, "s": settlement_id, "cost": ":cost"})
     return int(session.execute(text(
         "SELECT count(*) FROM fin_transactions WHERE tenant_id = :t AND settlement_id = :s"),
         {"t": tenant_id, "s": settlement_id}).scalar_one())

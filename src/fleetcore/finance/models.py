@@ -227,6 +227,10 @@ class Transaction(Base, TenantOwned, Timestamped):
     currency: Mapped[CurrencyCode]
     # Business (effective) time; created_at is record time. "As of" reports filter on this.
     posted_at: Mapped[datetime]
+    # Economic date (tenant's local day): the last day of the settled week for a settlement's
+    # entries, else the local day of ``posted_at`` (a BEFORE INSERT trigger fills it when not
+    # given). Balances "as of D" sum the entries with ``effective_on <= D`` (migration 0013).
+    effective_on: Mapped[date]
     description: Mapped[str | None]
     # One key per entry (the command's key plus the entry's position in the event): a replay
     # finds it; the same key with another payload hash is a 409.
@@ -291,6 +295,17 @@ class Transaction(Base, TenantOwned, Timestamped):
             "posted_at",
         ),
         Index("ix_fin_transactions_tenant_id_event_id", "tenant_id", "event_id"),
+        # Balances as of a day: index-only scans per account side (finance.ledger).
+        *(
+            Index(
+                f"ix_fin_transactions_tenant_id_{side}_effective_on",
+                "tenant_id",
+                f"{side}_account_id",
+                "effective_on",
+                postgresql_include=["amount"],
+            )
+            for side in ("credit", "debit")
+        ),
         *(
             Index(
                 f"ix_fin_transactions_tenant_id_{col}",

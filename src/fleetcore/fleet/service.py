@@ -1213,11 +1213,20 @@ def create_expense(session: Session, actor: Actor, *, data: ExpenseCreate) -> Ve
     return expense
 
 
+_POSTED_FIELDS = frozenset({"amount", "driver_id", "category", "payment_method", "incurred_on",
+                            "is_reimbursable", "is_rechargeable"})
+"""What a settlement posted of an expense (its cost and recharge): frozen once posted."""
+
+
 def update_expense(session: Session, actor: Actor, expense_id: uuid.UUID, *,
                    data: ExpenseUpdate, if_match: str | None = None) -> VehicleExpense:
     """Change an expense (If-Match); references and amounts are re-checked."""
     expense = _get(session, actor, VehicleExpense, expense_id, "expense", lock=True)
     check_if_match(if_match, expense.version)
+    posted = data.model_fields_set & _POSTED_FIELDS
+    if expense.transaction_id is not None and posted:
+        raise Conflict(f"The expense is posted to the ledger: {', '.join(sorted(posted))} can "
+                       "no longer change (reverse the entries instead).")
     for field in data.model_fields_set:
         value = getattr(data, field)
         if value is None and field in {"category", "payment_method", "amount", "incurred_on",

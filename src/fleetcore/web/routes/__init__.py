@@ -20,6 +20,7 @@ from fleetcore.web.routes import (
     documents,
     drivers,
     imports,
+    ledger,
     maintenance,
     reconciliations,
     settlements,
@@ -31,7 +32,7 @@ from fleetcore.web.routes.base import page_router
 
 # vehicle_records after vehicles: its /vehicles/{id}/{kind} routes come after the fixed ones.
 PAGE_GROUPS = (auth, dashboard, vehicles, vehicle_records, drivers, assignments, documents,
-               maintenance, tasks, imports, reconciliations, settlements)
+               maintenance, tasks, imports, reconciliations, settlements, ledger)
 
 
 def console_router() -> APIRouter:

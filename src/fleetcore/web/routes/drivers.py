@@ -35,6 +35,7 @@ from fleetcore.drivers.models import (
 )
 from fleetcore.drivers.permissions import DriversRead, DriversWrite
 from fleetcore.drivers.schemas import CooperationTermsCreate, DriverCreate, DriverUpdate
+from fleetcore.finance import service as ledger
 from fleetcore.fleet import service as fleet_service
 from fleetcore.fleet.filters import AssignmentFilter
 from fleetcore.trips import service as trips_service
@@ -191,7 +192,7 @@ def driver_detail(c: Ctx, _: DriversRead, driver_id: uuid.UUID) -> HTMLResponse:
         "performance": drivers_service.list_performances(
             c.session, c.actor, PageParams(limit=8), PerformanceFilter(driver_id=driver_id))[0],
         "requests": None, "documents": None, "requirements": {}, "assignments": None,
-        "vehicle_labels": {},
+        "vehicle_labels": {}, "balances": None,
         "drivers": {driver.id: f"{driver.first_name} {driver.last_name}"},
     }
     context["accounts"] = None
@@ -208,6 +209,10 @@ def driver_detail(c: Ctx, _: DriversRead, driver_id: uuid.UUID) -> HTMLResponse:
                 entity_type="driver", entity_id=driver_id, sort=DocumentSort.NEWEST))
         links = drivers_service.driver_documents(c.session, c.actor, driver_id)
         context["requirements"] = {doc.id: link.requirement for link, doc in links}
+    if c.can("ledger:read"):
+        context["balances"] = ledger.driver_balances(
+            c.session, c.actor, driver_ids=[driver_id],
+            as_of=c.today)
     if c.can("assignments:read"):
         assignments, _more = fleet_service.list_assignments(
             c.session, c.actor, rows, AssignmentFilter(driver_id=driver_id))
