@@ -493,3 +493,15 @@ def transition_fine(session: Session, actor: Actor, fine_id: uuid.UUID, *, actio
     if fine.driver_id is not None or action is FineAction.CANCEL:
         session.execute(_CLOSE_TASKS, {"t": tenant, "keys": [f"{FINE_TASK}:{fine.id}"]})
     return fine
+
+
+def attach_scan(session: Session, actor: Actor, fine_id: uuid.UUID,
+                document_id: uuid.UUID) -> TrafficFine:
+    """Link the scan of the notice, uploaded after the fine was recorded (the console uploads
+    it as a document of the fine in the same transaction as the fine itself)."""
+    fine = get_fine(session, actor, fine_id, lock=True)
+    _require(session, tenant_of(actor), Document, document_id, "scan_document_id", "document")
+    fine.scan_document_id = document_id
+    fine.updated_by = actor.id
+    _flush(session, fine)
+    return fine

@@ -19,17 +19,19 @@ from fleetcore.web.routes import (
     dashboard,
     documents,
     drivers,
+    fines,
     imports,
     maintenance,
     reconciliations,
     settlements,
     tasks,
+    tolls,
     vehicles,
 )
 from fleetcore.web.routes.base import page_router
 
 PAGE_GROUPS = (auth, dashboard, vehicles, drivers, assignments, documents, maintenance, tasks,
-               imports, reconciliations, settlements)
+               imports, reconciliations, settlements, tolls, fines)
 
 
 def console_router() -> APIRouter:
