@@ -8,8 +8,10 @@ import uuid
 from typing import Any
 
 from finance_support import Books, paris
+from sqlalchemy import Engine
 
 from api_support import if_match
+from web_support import count_statements
 
 HANDOVER = paris(2026, 11, 16, 10, 0)
 
@@ -214,3 +216,33 @@ def test_expenses_point_to_the_toll_and_fine_endpoints(books: Books) -> None:
         "amount": {"amount": "4.10", "currency": "EUR"}, "incurred_on": "2026-11-16"})
     assert refused.status_code == 422
     assert "/v1/toll-transactions" in refused.json()["errors"][0]["message"]
+
+
+def test_an_import_costs_the_same_statements_for_3_or_600_lines(
+    books: Books, app_engine: Engine,
+) -> None:
+    """Resolution is set-based: plates, custody and tasks of a whole statement in a fixed
+    number of statements, whatever its length (no query per line)."""
+    plate, *_ = _fleet(books)
+
+    def statement(lines: int, day: int) -> str:
+        rows = [f"{day:02d}/11/2026;{8 + i // 60 % 12:02d}:{i % 60:02d};"
+                f"{plate if i % 3 else 'ZZ-' + str(100 + i) + '-ZZ'};APRR;;Fleury;1,{i % 90 + 10}"
+                for i in range(lines)]
+        return "Date;Heure;Immatriculation;Société;Gare d'entrée;Gare de sortie;Montant TTC\n" \
+            + "\n".join(rows) + "\n"
+
+    counts = []
+    for lines, day in ((3, 20), (600, 21)):
+        with count_statements(app_engine) as counter:
+            response = _import(books, statement(lines, day), "utf-8")
+        assert response.status_code == 201, response.text
+        assert response.json()["created"] == lines
+        assert response.json()["unassigned"] == len(response.json()["task_ids"]) == lines // 3
+        counts.append(len(counter.statements))
+    assert counts[0] == counts[1]
+
+    export = books.client.get("/v1/toll-transactions/export.csv", headers=books.headers(),
+                              params={"status": "unassigned"})
+    assert export.status_code == 200
+    assert len(export.text.strip().splitlines()) == 1 + 1 + 200

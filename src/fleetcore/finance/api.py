@@ -9,9 +9,18 @@ from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
 from fleetcore.core.deps import DbSession
+from fleetcore.core.export import (
+    Column,
+    MoneyColumns,
+    attribute_columns,
+    csv_response,
+    csv_responses,
+)
+from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
 from fleetcore.core.schemas import money_out
 from fleetcore.core.versioning import RequiredIfMatch, etag
@@ -24,6 +33,7 @@ from fleetcore.finance.schemas import (
     FineOut,
     ResolveOut,
     StatementFormatOut,
+    StatementFormatsOut,
     TollCreate,
     TollDispute,
     TollImportOut,
@@ -71,21 +81,52 @@ def fine_out(row: TrafficFine, task_id: uuid.UUID | None = None) -> FineOut:
 
 # --- tolls -------------------------------------------------------------------------------------
 
+PlateQuery = Annotated[str | None, Query(max_length=20, pattern=r"^[0-9A-Za-z -]*$",
+                                         description="Part of the plate, as written anywhere.")]
+TollStatusQuery = Annotated[TollStatus | None, Query(alias="status")]
+
+_TOLL_COLUMNS: list[Column] = [
+    *attribute_columns("id", "occurred_at", "plate", "vehicle_id", "driver_id", "operator",
+                       "gate"),
+    MoneyColumns("amount", lambda r: Money(r.amount, r.currency)),
+    *attribute_columns("status", "source", "external_reference", "trip_id"),
+]
+
+
+def _toll_filter(toll_status: TollStatus | None, vehicle_id: uuid.UUID | None,
+                 driver_id: uuid.UUID | None, since: datetime | None, until: datetime | None,
+                 plate: str | None) -> service.TollFilter:
+    return service.TollFilter(status=toll_status.value if toll_status else None,
+                              vehicle_id=vehicle_id, driver_id=driver_id, since=since,
+                              until=until, plate=plate)
+
 
 @router.get("/toll-transactions", tags=TOLLS, summary="List toll charges, latest first")
 def list_tolls(
     actor: TollsRead, session: DbSession, page: Pagination,
-    toll_status: Annotated[TollStatus | None, Query(alias="status")] = None,
+    toll_status: TollStatusQuery = None,
     vehicle_id: uuid.UUID | None = None, driver_id: uuid.UUID | None = None,
-    since: datetime | None = None, until: datetime | None = None,
-    plate: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9A-Za-z -]*$")] = None,
+    since: datetime | None = None, until: datetime | None = None, plate: PlateQuery = None,
 ) -> Page[TollOut]:
-    rows, cursor = service.list_tolls(session, actor, page, service.TollFilter(
-        status=toll_status.value if toll_status else None, vehicle_id=vehicle_id,
-        driver_id=driver_id, since=since, until=until, plate=plate))
+    rows, cursor = service.list_tolls(session, actor, page, _toll_filter(
+        toll_status, vehicle_id, driver_id, since, until, plate))
     tasks = service.open_tasks(session, actor.tenant_id, [r.id for r in rows], fines=False) \
         if actor.tenant_id else {}
     return Page(items=[toll_out(r, tasks.get(r.id)) for r in rows], next_cursor=cursor)
+
+
+@router.get("/toll-transactions/export.csv", tags=TOLLS, response_class=StreamingResponse,
+            responses=csv_responses(_TOLL_COLUMNS),
+            summary="Export the filtered toll charges as CSV (streamed)")
+def export_tolls(
+    actor: TollsRead, session: DbSession, toll_status: TollStatusQuery = None,
+    vehicle_id: uuid.UUID | None = None, driver_id: uuid.UUID | None = None,
+    since: datetime | None = None, until: datetime | None = None, plate: PlateQuery = None,
+) -> StreamingResponse:
+    stmt = service.tolls_query(actor, _toll_filter(
+        toll_status, vehicle_id, driver_id, since, until, plate)).order_by(
+        TollTransaction.occurred_at.desc(), TollTransaction.id.desc())
+    return csv_response(session, stmt, _TOLL_COLUMNS, filename="toll-transactions.csv")
 
 
 @router.post("/toll-transactions", tags=TOLLS, status_code=status.HTTP_201_CREATED,
@@ -141,10 +182,10 @@ def resolve_tolls(actor: TollsWrite, session: DbSession) -> ResolveOut:
 
 @router.get("/toll-statement-formats", tags=TOLLS,
             summary="The toll-operator statement formats the import reads")
-def statement_formats(_: TollsRead) -> list[StatementFormatOut]:
-    return [StatementFormatOut(
+def statement_formats(_: TollsRead) -> StatementFormatsOut:
+    return StatementFormatsOut(formats=[StatementFormatOut(
         name=f.name, label=f.label, currency=f.currency, decimal_mark=f.decimal_mark,
-        columns={c: list(h) for c, h in f.headers.items()}) for f in formats().values()]
+        columns={c: list(h) for c, h in f.headers.items()}) for f in formats().values()])
 
 
 @router.get("/toll-transactions/{toll_id}", tags=TOLLS, summary="Get a toll charge")
@@ -177,20 +218,52 @@ class FineStep(BaseModel):
     driver_id: uuid.UUID | None = None
 
 
+FineStatusQuery = Annotated[TrafficFineStatus | None, Query(alias="status")]
+DeadlineQuery = Annotated[date | None, Query(description="Designation deadline before this day.")]
+
+_FINE_COLUMNS: list[Column] = [
+    *attribute_columns("id", "fine_reference", "issuing_authority", "offence_type",
+                       "offence_at", "offence_place", "plate", "vehicle_id", "driver_id"),
+    MoneyColumns("amount", lambda r: Money(r.amount, r.currency)),
+    *attribute_columns("due_on", "designation_deadline_on", "designated_at", "charged_at",
+                       "status", "scan_document_id"),
+]
+
+
+def _fine_filter(fine_status: TrafficFineStatus | None, vehicle_id: uuid.UUID | None,
+                 driver_id: uuid.UUID | None, deadline_before: date | None
+                 ) -> service.FineFilter:
+    return service.FineFilter(status=fine_status.value if fine_status else None,
+                              vehicle_id=vehicle_id, driver_id=driver_id,
+                              deadline_before=deadline_before)
+
+
 @router.get("/traffic-fines", tags=FINES, summary="List traffic fines, latest offence first")
 def list_fines(
     actor: FinesRead, session: DbSession, page: Pagination,
-    fine_status: Annotated[TrafficFineStatus | None, Query(alias="status")] = None,
+    fine_status: FineStatusQuery = None,
     vehicle_id: uuid.UUID | None = None, driver_id: uuid.UUID | None = None,
-    deadline_before: Annotated[date | None, Query(
-        description="Designation deadline before this day.")] = None,
+    deadline_before: DeadlineQuery = None,
 ) -> Page[FineOut]:
-    rows, cursor = service.list_fines(session, actor, page, service.FineFilter(
-        status=fine_status.value if fine_status else None, vehicle_id=vehicle_id,
-        driver_id=driver_id, deadline_before=deadline_before))
+    rows, cursor = service.list_fines(session, actor, page, _fine_filter(
+        fine_status, vehicle_id, driver_id, deadline_before))
     tasks = service.open_tasks(session, actor.tenant_id, [r.id for r in rows], fines=True) \
         if actor.tenant_id else {}
     return Page(items=[fine_out(r, tasks.get(r.id)) for r in rows], next_cursor=cursor)
+
+
+@router.get("/traffic-fines/export.csv", tags=FINES, response_class=StreamingResponse,
+            responses=csv_responses(_FINE_COLUMNS),
+            summary="Export the filtered traffic fines as CSV (streamed)")
+def export_fines(
+    actor: FinesRead, session: DbSession, fine_status: FineStatusQuery = None,
+    vehicle_id: uuid.UUID | None = None, driver_id: uuid.UUID | None = None,
+    deadline_before: DeadlineQuery = None,
+) -> StreamingResponse:
+    stmt = service.fines_query(actor, _fine_filter(
+        fine_status, vehicle_id, driver_id, deadline_before)).order_by(
+        TrafficFine.offence_at.desc(), TrafficFine.id.desc())
+    return csv_response(session, stmt, _FINE_COLUMNS, filename="traffic-fines.csv")
 
 
 @router.post("/traffic-fines", tags=FINES, status_code=status.HTTP_201_CREATED,
@@ -214,19 +287,36 @@ def get_fine(actor: FinesRead, session: DbSession, fine_id: uuid.UUID,
     return fine_out(fine, tasks.get(fine.id))
 
 
-@router.post(
-    "/traffic-fines/{fine_id}/{action}", tags=FINES,
-    summary="Move a fine along: designate, pay, contest, cancel, recharge",
-    description=(
-        "`designate` (received → driver_designated: the driver who had the vehicle, or "
-        "`driver_id`), `pay` (received/contested → paid: the fleet paid the authority), "
-        "`contest` (received/driver_designated → contested), `cancel` (received/contested/"
-        "driver_designated → cancelled), `recharge` (paid → recharged). Paid and recharged "
-        "fines become `fine` lines of the driver's settlement when the terms recharge fines."))
-def transition_fine(actor: FinesWrite, session: DbSession, if_match: RequiredIfMatch,
-                    fine_id: uuid.UUID, action: FineAction, response: Response,
-                    data: FineStep | None = None) -> FineOut:
-    fine = service.transition_fine(session, actor, fine_id, action=action,
-                                   driver_id=data.driver_id if data else None, if_match=if_match)
-    _with_etag(response, fine.version)
-    return fine_out(fine)
+_STEPS: dict[FineAction, str] = {
+    FineAction.DESIGNATE: "Designate the driver (received → driver_designated): the driver who "
+                          "had the vehicle at the offence, or `driver_id`. The driver then pays "
+                          "the authority; nothing is recharged.",
+    FineAction.PAY: "The fleet paid the authority (received/contested → paid); sets "
+                    "`charged_at`, the week the recharge lands in when the terms recharge fines.",
+    FineAction.CONTEST: "Contest the fine (received/driver_designated → contested).",
+    FineAction.CANCEL: "Cancel the fine (received/contested/driver_designated → cancelled).",
+    FineAction.RECHARGE: "Recharge a paid fine to the driver (paid → recharged); `driver_id` "
+                         "names the driver when nobody was resolved.",
+}
+
+
+def _step_route(action: FineAction) -> None:
+    """``POST /v1/traffic-fines/{fine_id}/<action>`` (If-Match), one route per step."""
+
+    def step(actor: FinesWrite, session: DbSession, if_match: RequiredIfMatch,
+             fine_id: uuid.UUID, response: Response, data: FineStep | None = None) -> FineOut:
+        fine = service.transition_fine(session, actor, fine_id, action=action,
+                                       driver_id=data.driver_id if data else None,
+                                       if_match=if_match)
+        _with_etag(response, fine.version)
+        return fine_out(fine)
+
+    step.__name__ = f"{action.value}_fine"
+    router.add_api_route(
+        f"/traffic-fines/{{fine_id}}/{action.value}", step, methods=["POST"], tags=FINES,
+        summary=f"{action.value.capitalize()} a traffic fine", description=_STEPS[action],
+        response_model=FineOut)
+
+
+for _action in FineAction:
+    _step_route(_action)

@@ -137,15 +137,21 @@ class ResolveOut(BaseModel):
 
 
 class StatementFormatOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "name": "generic", "label": "Generic toll export", "currency": None,
-        "decimal_mark": "dot", "columns": {"plate": ["Plate", "Licence plate"]}}]})
-
     name: str
     label: str
     currency: str | None
     decimal_mark: str | None
     columns: dict[str, list[str]]
+
+
+class StatementFormatsOut(BaseModel):
+    """The statement formats the import reads (``toll_mappings/*.toml``)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"formats": [{
+        "name": "generic", "label": "Generic toll export", "currency": None,
+        "decimal_mark": "dot", "columns": {"plate": ["Plate", "Licence plate"]}}]}]})
+
+    formats: list[StatementFormatOut]
 
 
 # --- fines -------------------------------------------------------------------------------------

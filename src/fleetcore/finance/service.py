@@ -99,39 +99,46 @@ def _flush(session: Session, row: Any) -> None:
 
 _PLATE_KEY_SQL = "regexp_replace(upper({col}), '[^0-9A-Z]', '', 'g')"
 
-_RESOLVE = """
-    WITH src AS (
-      SELECT DISTINCT ON (o.id) o.id, o.{at} AS at, coalesce(o.vehicle_id, v.id) AS vehicle_id
-        FROM {table} o
-        LEFT JOIN flt_vehicles v
-          ON o.vehicle_id IS NULL AND v.tenant_id = o.tenant_id
-         AND {plate_v} = {plate_o}
-       WHERE o.tenant_id = :t AND o.id = ANY(CAST(:ids AS uuid[])) AND {pending}
-       -- A live vehicle before a deleted one that once had the plate.
-       ORDER BY o.id, v.deleted_at NULLS FIRST, v.id),
+_PLATES = f"""
+    plates AS (
+      -- The fleet's plates by letters and digits: a live vehicle before a deleted one that
+      -- once had the plate. Joined by hash with the charges, never looked up per charge.
+      SELECT DISTINCT ON (k.key) k.key, k.id FROM (
+        SELECT {_PLATE_KEY_SQL.format(col="v.licence_plate")} AS key, v.id, v.deleted_at
+          FROM flt_vehicles v WHERE v.tenant_id = :t) k
+       ORDER BY k.key, k.deleted_at NULLS FIRST, k.id)"""
+
+_CUSTODY = """
+        LEFT JOIN flt_vehicle_assignments a
+          ON a.tenant_id = :t AND a.vehicle_id = {vehicle} AND a.deleted_at IS NULL
+         AND a.status <> 'cancelled' AND a.starts_at <= {at}
+         AND (a.ends_at IS NULL OR a.ends_at > {at})"""
+"""Who had the vehicle at that instant: ``[starts_at, ends_at)``, so the handover minute is the
+incoming driver's; at most one row (the exclusion constraint of assignments)."""
+
+_RESOLVE = f"""
+    WITH {_PLATES},
+    src AS (
+      SELECT o.id, o.{{at}} AS at, coalesce(o.vehicle_id, p.id) AS vehicle_id
+        FROM {{table}} o
+        LEFT JOIN plates p
+          ON o.vehicle_id IS NULL AND p.key = {_PLATE_KEY_SQL.format(col="o.plate")}
+       WHERE o.tenant_id = :t AND o.id = ANY(CAST(:ids AS uuid[])) AND {{pending}}),
     who AS (
       SELECT s.id, s.vehicle_id, a.driver_id
-        FROM src s
-        LEFT JOIN flt_vehicle_assignments a
-          ON a.tenant_id = :t AND a.vehicle_id = s.vehicle_id AND a.deleted_at IS NULL
-         AND a.status <> 'cancelled' AND a.starts_at <= s.at
-         AND (a.ends_at IS NULL OR a.ends_at > s.at))
-    UPDATE {table} o
-       SET vehicle_id = w.vehicle_id, driver_id = w.driver_id{status}
+        FROM src s {_CUSTODY.format(vehicle="s.vehicle_id", at="s.at")})
+    UPDATE {{table}} o
+       SET vehicle_id = w.vehicle_id, driver_id = w.driver_id{{status}}
       FROM who w
      WHERE o.tenant_id = :t AND o.id = w.id
     RETURNING o.id, o.driver_id"""
 
 _RESOLVE_TOLLS = text(_RESOLVE.format(
     table="fin_toll_transactions", at="occurred_at", pending="o.status = 'unassigned'",
-    plate_v=_PLATE_KEY_SQL.format(col="v.licence_plate"),
-    plate_o=_PLATE_KEY_SQL.format(col="o.plate"),
     status=", status = CASE WHEN w.driver_id IS NULL THEN 'unassigned' ELSE 'assigned' END"))
 _RESOLVE_FINES = text(_RESOLVE.format(
     table="fin_traffic_fines", at="offence_at",
-    pending="o.status = 'received' AND o.deleted_at IS NULL",
-    plate_v=_PLATE_KEY_SQL.format(col="v.licence_plate"),
-    plate_o=_PLATE_KEY_SQL.format(col="o.plate"), status=""))
+    pending="o.status = 'received' AND o.deleted_at IS NULL", status=""))
 
 _TASKS = """
     INSERT INTO sch_tasks (tenant_id, id, title, description, task_type, related_entity_type,
@@ -184,26 +191,31 @@ class Resolution:
     task_ids: list[uuid.UUID]
 
 
-def _resolve(session: Session, tenant: uuid.UUID, ids: Sequence[uuid.UUID], *,
-             fines: bool) -> Resolution:
-    """Resolve ``ids`` to their drivers (one statement), open a task for each one nobody had,
-    and close the tasks of those now assigned."""
-    if not ids:
-        return Resolution([], [], [])
-    timezone = _zone(session, tenant)[0]
-    params = {"t": tenant, "ids": list(ids), "tz": timezone}
-    rows = session.execute(_RESOLVE_FINES if fines else _RESOLVE_TOLLS, params).all()
+def _resolved(session: Session, tenant: uuid.UUID, rows: Sequence[Any], *,
+              fines: bool, close: bool = True) -> Resolution:
+    """Open a task for each charge of ``rows`` (``id, driver_id``) nobody had the vehicle for,
+    and (``close``) close the tasks of those now assigned."""
     assigned = [r.id for r in rows if r.driver_id is not None]
     unassigned = [r.id for r in rows if r.driver_id is None]
     tasks: list[uuid.UUID] = []
     if unassigned:
-        tasks = list(session.execute(_FINE_TASKS if fines else _TOLL_TASKS,
-                                     {**params, "ids": unassigned}).scalars())
-    if assigned:
+        tasks = list(session.execute(_FINE_TASKS if fines else _TOLL_TASKS, {
+            "t": tenant, "ids": unassigned, "tz": _zone(session, tenant)[0]}).scalars())
+    if assigned and close:
         key = FINE_TASK if fines else TOLL_TASK
         session.execute(_CLOSE_TASKS, {"t": tenant, "keys": [f"{key}:{i}" for i in assigned]})
     session.expire_all()
     return Resolution(assigned, unassigned, tasks)
+
+
+def _resolve(session: Session, tenant: uuid.UUID, ids: Sequence[uuid.UUID], *,
+             fines: bool) -> Resolution:
+    """Resolve the stored charges ``ids`` to their drivers (one statement), with their tasks."""
+    if not ids:
+        return Resolution([], [], [])
+    rows = session.execute(_RESOLVE_FINES if fines else _RESOLVE_TOLLS,
+                           {"t": tenant, "ids": list(ids)}).all()
+    return _resolved(session, tenant, rows, fines=fines)
 
 
 def open_tasks(session: Session, tenant: uuid.UUID, ids: Iterable[uuid.UUID], *,
@@ -304,18 +316,30 @@ class ImportResult:
 
 
 _INSERT_CHARGES = text(f"""
-    INSERT INTO fin_toll_transactions (tenant_id, id, plate, operator, gate, occurred_at, amount,
-                                       currency, source, status, external_reference,
-                                       created_by, updated_by, metadata)
-    SELECT :t, {UUID7_SQL}, c.plate, c.operator, c.gate, c.occurred_at, c.amount, c.currency,
-           'import', 'unassigned', c.external_reference, :actor, :actor,
-           jsonb_build_object('statement_format', CAST(:format AS text),
-                              'statement_file', CAST(:file AS text), 'row', c.row)
-      FROM jsonb_to_recordset(CAST(:charges AS jsonb)) AS c(
+    WITH {_PLATES},
+    c AS (
+      SELECT * FROM jsonb_to_recordset(CAST(:charges AS jsonb)) AS c(
              row int, plate text, operator text, gate text, occurred_at timestamptz,
-             amount numeric, currency text, external_reference text)
+             amount numeric, currency text, external_reference text)),
+    who AS (
+      -- Resolved as they are inserted: one write per charge (and one audit row), no update.
+      SELECT c.*, p.id AS vehicle_id, a.driver_id
+        FROM c
+        LEFT JOIN plates p ON p.key = {_PLATE_KEY_SQL.format(col="c.plate")}
+        {_CUSTODY.format(vehicle="p.id", at="c.occurred_at")})
+    INSERT INTO fin_toll_transactions (tenant_id, id, vehicle_id, driver_id, plate, operator,
+                                       gate, occurred_at, amount, currency, source, status,
+                                       external_reference, created_by, updated_by, metadata)
+    SELECT :t, {UUID7_SQL}, w.vehicle_id, w.driver_id, w.plate, w.operator, w.gate,
+           w.occurred_at, w.amount, w.currency, 'import',
+           CASE WHEN w.driver_id IS NULL THEN 'unassigned' ELSE 'assigned' END,
+           w.external_reference, :actor, :actor,
+           jsonb_build_object('statement_format', CAST(:format AS text),
+                              'statement_file', CAST(:file AS text), 'row', w.row)
+      FROM who w
+     ORDER BY w.row
     ON CONFLICT (tenant_id, external_reference) DO NOTHING
-    RETURNING id""")
+    RETURNING id, driver_id""")
 
 
 def _row_problem(statement: Statement) -> ValidationProblem:
@@ -350,10 +374,11 @@ def import_statement(session: Session, actor: Actor, *, data: bytes, file_name: 
                 "occurred_at": c.occurred_at.isoformat(), "amount": str(c.amount),
                 "currency": c.currency, "external_reference": c.external_reference}
                for c in statement.charges]
-    created = list(session.execute(_INSERT_CHARGES, {
+    rows = session.execute(_INSERT_CHARGES, {
         "t": tenant, "actor": actor.id, "format": statement.format.name,
-        "file": file_name[:200], "charges": json.dumps(payload)}).scalars())
-    resolution = _resolve(session, tenant, created, fines=False)
+        "file": file_name[:200], "charges": json.dumps(payload)}).all()
+    resolution = _resolved(session, tenant, rows, fines=False, close=False)  # new rows
+    created = [r.id for r in rows]
     return ImportResult(statement.format.name, len(statement.charges), created,
                         len(statement.charges) - len(created), resolution)
 
