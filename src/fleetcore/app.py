@@ -106,6 +106,7 @@ def _include_routers(app: FastAPI) -> None:
     _include_console(app)
     _include_trips_and_revenue(app)
     _include_reconciliation_and_performance(app)
+    _include_tolls_and_fines(app)
 
 
 def _include_gps(app: FastAPI) -> None:
@@ -140,6 +141,13 @@ def _include_trips_and_revenue(app: FastAPI) -> None:
 
     app.include_router(trips_router)
     app.include_router(imports_router)
+
+
+def _include_tolls_and_fines(app: FastAPI) -> None:
+    """Toll transactions (and operator statement imports) and traffic fines."""
+    from fleetcore.finance.charges_api import router as charges_router
+
+    app.include_router(charges_router)
 
 
 def _include_console(app: FastAPI) -> None:

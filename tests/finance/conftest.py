@@ -1,15 +1,18 @@
 """Finance tests build their books with the settlement builders of ``tests/trips``, and look at
-the console through a browser-like client (as ``tests/web`` does)."""
+the console through a browser-like client (as ``tests/web`` does); toll and fine tests keep
+their books through the API (``finance_support.Books``)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from finance_support import Books
 from sqlalchemy import Engine
 
 from api_support import TenantWorld
@@ -43,3 +46,15 @@ def signed_in(ledger_console_app: FastAPI,
             return browser
 
         yield sign_in
+
+
+@pytest.fixture
+def books(tenant_a: TenantWorld, client: TestClient, auth: Callable[..., dict[str, str]],
+          sessions: Any) -> Books:
+    return Books(tenant_a, client, auth, sessions)
+
+
+@pytest.fixture
+def other_books(tenant_b: TenantWorld, client: TestClient,
+                auth: Callable[..., dict[str, str]], sessions: Any) -> Books:
+    return Books(tenant_b, client, auth, sessions)

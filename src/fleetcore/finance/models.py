@@ -578,6 +578,8 @@ class TrafficFine(Base, TenantOwned, Timestamped, SoftDeletable, Versioned, With
     designated_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(server_default=TrafficFineStatus.RECEIVED.value)
     scan_document_id: Mapped[uuid.UUID | None]
+    # When the fleet paid it (or recharged it): the week its recharge lands in (migration 0014).
+    charged_at: Mapped[datetime | None]
 
     __table_args__ = (
         tenant_fk("vehicle_id", "flt_vehicles"),

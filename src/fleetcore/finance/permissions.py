@@ -1,5 +1,5 @@
-"""The permissions the finance routes take: reading the ledger (``ledger:read``: balances and
-statements of account)."""
+"""The permissions the finance routes take (catalogue: ``admin/permissions.py``): reading the
+ledger (``ledger:read``: balances and statements of account), tolls and traffic fines."""
 
 from __future__ import annotations
 
@@ -10,3 +10,7 @@ from fleetcore.core.deps import Require
 
 LedgerRead = Annotated[Actor, Require("ledger:read")]
 LedgerWrite = Annotated[Actor, Require("ledger:write")]
+TollsRead = Annotated[Actor, Require("tolls:read")]
+TollsWrite = Annotated[Actor, Require("tolls:write")]
+FinesRead = Annotated[Actor, Require("fines:read")]
+FinesWrite = Annotated[Actor, Require("fines:write")]

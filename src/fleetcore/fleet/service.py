@@ -1149,8 +1149,9 @@ def _check_expense_values(session: Session, actor: Actor, expense: VehicleExpens
     _require_row(session, actor, Document, expense.receipt_document_id, "receipt_document_id",
                  "document")
     if expense.category in (ExpenseCategory.TOLL.value, ExpenseCategory.FINE.value):
-        raise _invalid("category", "tolls and fines are recorded as toll transactions and "
-                                   "traffic fines, never as expenses (one source of truth)")
+        raise _invalid("category", "tolls and fines are recorded with POST "
+                                   "/v1/toll-transactions (or a statement import) and POST "
+                                   "/v1/traffic-fines, never as expenses (one source of truth)")
     if (expense.is_reimbursable or expense.is_rechargeable) and expense.driver_id is None:
         raise _invalid("driver_id", "a reimbursable or rechargeable expense names its driver")
     if expense.tax_amount is not None and expense.tax_amount > expense.amount:

@@ -11,9 +11,9 @@ What a computation builds, for one tenant week (``core.periods``: local Monday t
   of the platform account) one more line takes back what the driver already received, so the
   settlement is the receivable "fleet share owed by the driver";
 * a **driver-level settlement** (``platform_id`` NULL) per driver: rent by days in force
-  (``term:<id>:<day>``), deposit instalments, expenses, tolls and fines recharged when the
-  terms say so, and reimbursements of expenses the driver paid — so nothing is charged once per
-  platform.
+  (``term:<id>:<day>``), deposit instalments, expenses, tolls (week of the passage) and fines
+  (week they are charged: ``charged_at``, else the offence) recharged when the terms say so,
+  and reimbursements of expenses the driver paid — so nothing is charged once per platform.
 
 Rules that make the money exact and explainable:
 
@@ -474,10 +474,12 @@ _DRIVER_LINES = f"""
        WHERE f.tenant_id = :t AND f.driver_id IS NOT NULL AND f.deleted_at IS NULL
          AND f.status IN ('paid', 'recharged') AND tm.recharge_fines
          AND {_DRIVER_FILTER.format(col="f.driver_id")}
-         AND f.offence_at < :end
-         AND (f.offence_at >= :start
-              OR {_SETTLED_DAY.format(driver="f.driver_id",
-                                      day="(f.offence_at AT TIME ZONE :tz)::date")})
+         -- The week it is charged (paid or recharged), not the offence's (weeks earlier).
+         AND coalesce(f.charged_at, f.offence_at) < :end
+         AND (coalesce(f.charged_at, f.offence_at) >= :start
+              OR {_SETTLED_DAY.format(
+                    driver="f.driver_id",
+                    day="(coalesce(f.charged_at, f.offence_at) AT TIME ZONE :tz)::date")})
          AND {_UNCONSUMED.format(key="'fine:' || f.id::text")}
          AND {_SLOT_FREE.format(driver="f.driver_id", platform="NULL::uuid")}),
     candidate_lines AS (

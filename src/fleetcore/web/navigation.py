@@ -45,6 +45,10 @@ SECTIONS: list[NavSection] = [
         NavItem("Reconciliation", "/app/reconciliations", "reconciliations:read"),
         NavItem("Settlements", "/app/settlements", "settlements:read"),
     )),
+    NavSection("Finance", (
+        NavItem("Tolls", "/app/tolls", "tolls:read"),
+        NavItem("Fines", "/app/fines", "fines:read"),
+    )),
 ]
 
 

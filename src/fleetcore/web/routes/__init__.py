@@ -19,12 +19,14 @@ from fleetcore.web.routes import (
     dashboard,
     documents,
     drivers,
+    fines,
     imports,
     ledger,
     maintenance,
     reconciliations,
     settlements,
     tasks,
+    tolls,
     vehicle_records,
     vehicles,
 )
@@ -32,7 +34,7 @@ from fleetcore.web.routes.base import page_router
 
 # vehicle_records after vehicles: its /vehicles/{id}/{kind} routes come after the fixed ones.
 PAGE_GROUPS = (auth, dashboard, vehicles, vehicle_records, drivers, assignments, documents,
-               maintenance, tasks, imports, reconciliations, settlements, ledger)
+               maintenance, tasks, imports, reconciliations, settlements, ledger, tolls, fines)
 
 
 def console_router() -> APIRouter:
