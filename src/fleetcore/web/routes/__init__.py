@@ -15,21 +15,25 @@ from fleetcore.web.deps import csrf_protect
 from fleetcore.web.errors import ConsoleRoute
 from fleetcore.web.routes import (
     assignments,
+    audit,
     auth,
+    calendar,
     dashboard,
     documents,
     drivers,
     imports,
     maintenance,
     reconciliations,
+    search,
     settlements,
     tasks,
+    trips,
     vehicles,
 )
 from fleetcore.web.routes.base import page_router
 
-PAGE_GROUPS = (auth, dashboard, vehicles, drivers, assignments, documents, maintenance, tasks,
-               imports, reconciliations, settlements)
+PAGE_GROUPS = (auth, dashboard, search, vehicles, drivers, calendar, assignments, documents,
+               maintenance, tasks, trips, imports, reconciliations, settlements, audit)
 
 
 def console_router() -> APIRouter:
