@@ -420,3 +420,48 @@ def test_every_list_downloads_its_rows_with_the_pages_filters(
                  "/app/assignments/export.csv", "/app/documents/export.csv",
                  "/app/tasks/export.csv"):
         assert portal.get(path).status_code == 403, path
+
+
+# --- no query per row --------------------------------------------------------------------------
+
+
+def _fleet_of(fleet: Fleet, n: int) -> None:
+    """``n`` vehicles, each with its driver, a trip and a platform account (e-mail kind)."""
+    uber = _platform(fleet, "uber")
+    for i in range(n):
+        vehicle = fleet.insert("flt_vehicles", make_id=fleet.make_id, model_id=fleet.model_id,
+                               licence_plate=fr_plate(), vin=vin(), country="FR", year=2024,
+                               fuel_type="hybrid", ownership_type="leased", status="active")
+        driver = fleet.driver(first_name=f"Same{i}", last_name="Costa",
+                              phone=f"+3363996{i:04d}")
+        _trip(fleet, uber, f"COST-{i}", driver=driver, vehicle=str(vehicle), ended_at=NOW)
+        fleet.insert("trp_platform_accounts", platform_id=uber, driver_id=driver,
+                     external_account_id="shared@example.com" if i == 0
+                     else f"costa{i}@example.com", external_account_kind="email",
+                     status="active")
+
+
+def test_new_pages_cost_the_same_for_3_or_30_rows(
+    make_console_fleet: Callable[[], Fleet], signed_in: Callable[..., Browser],
+    app_engine: Engine,
+) -> None:
+    small, large = make_console_fleet(), make_console_fleet()
+    _fleet_of(small, 3)
+    _fleet_of(large, 30)
+    paths = ("/app/trips", "/app/audit", "/app/search?q=costa",
+             "/app/search?q=shared@example.com", "/app/assignments/calendar")
+    costs = {}
+    for path in paths:
+        counts = []
+        for fleet in (small, large):
+            browser = signed_in(fleet.world)
+            browser.get(path)  # warm first-use caches
+            with count_statements(app_engine) as counter:
+                response = browser.get(path)
+            assert response.status_code == 200, (path, response.text[:500])
+            counts.append(len(counter.statements))
+        costs[path] = tuple(counts)
+    assert all(a == b for a, b in costs.values()), costs
+    page = signed_in(large.world).get("/app/trips").text
+    assert page.count("COST-") == 30
+    assert page.count("Costa</a>") == 30
