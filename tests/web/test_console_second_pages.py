@@ -346,6 +346,8 @@ def test_search_finds_vehicles_drivers_and_accounts_of_this_fleet_only(
         assert str(their_karim) not in found.text, q
     account = browser.get("/app/search", params={"q": "  Karim.Uber@EXAMPLE.com "})
     assert "karim.uber@example.com" in account.text
+    assert "<strong>Uber</strong>" in account.text
+    assert f'href="/app/drivers/{karim}">Karim Benali</a>' in account.text
     assert account.text.count(f'href="/app/drivers/{karim}"') == 1
     assert str(their_karim) not in account.text
     assert "No vehicle has" in account.text
@@ -462,6 +464,11 @@ def test_new_pages_cost_the_same_for_3_or_30_rows(
             counts.append(len(counter.statements))
         costs[path] = tuple(counts)
     assert all(a == b for a, b in costs.values()), costs
+    # Search: one statement per kind (vehicles, drivers, platform accounts), names included.
+    browser = signed_in(large.world)
+    with count_statements(app_engine) as empty:
+        browser.get("/app/search?q=")
+    assert costs["/app/search?q=costa"][1] - len(empty.statements) == 3
     page = signed_in(large.world).get("/app/trips").text
     assert page.count("COST-") == 30
     assert page.count("Costa</a>") == 30

@@ -11,11 +11,12 @@ per kind, under the request's row-level security, so another fleet's rows never 
   phone's significant digits — so ``06 39 98 00 01`` finds ``+33639980001``);
 * platform accounts: the text read as the platform identifier it looks like (UUID, e-mail,
   phone in the fleet's country: ``trips.service.normalise_account_id``, as imports store it)
-  and matched exactly.
+  and matched exactly, the platform's and the driver's names joined in.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Query
@@ -24,12 +25,13 @@ from fastapi.responses import HTMLResponse
 from fleetcore.core.pagination import PageParams
 from fleetcore.drivers import service as drivers_service
 from fleetcore.drivers.filters import DriverFilter, DriverSort
+from fleetcore.drivers.models import Driver
 from fleetcore.fleet import service as fleet_service
 from fleetcore.fleet.filters import VehicleFilter, VehicleSort
+from fleetcore.reference.models import Platform
 from fleetcore.trips import service as trips_service
 from fleetcore.trips.filters import PlatformAccountFilter
 from fleetcore.trips.models import PlatformAccount
-from fleetcore.web import queries
 from fleetcore.web.deps import Ctx
 from fleetcore.web.rendering import Console
 from fleetcore.web.routes.base import page_router
@@ -41,16 +43,31 @@ SHOWN = 10
 MIN_CHARS = 2
 
 
-def _accounts(c: Console, text: str) -> list[PlatformAccount]:
+@dataclass(frozen=True, slots=True)
+class AccountHit:
+    """A platform account found, with its platform's and its driver's names."""
+
+    account: PlatformAccount
+    platform: str
+    driver: str | None
+
+
+def _accounts(c: Console, text: str) -> list[AccountHit]:
+    """The live accounts whose identifier is ``text`` read as the platform identifier it looks
+    like — one statement: the service's account query with the two names joined."""
     kind = trips_service.detect_account_kind(text)
     try:
         ref = trips_service.normalise_account_id(text, kind, c.tenant.country)
     except ValueError:
         return []
-    rows, _more = trips_service.list_platform_accounts(
-        c.session, c.actor, PageParams(limit=SHOWN),
-        PlatformAccountFilter(external_account_id=ref))
-    return rows
+    stmt = (trips_service.platform_accounts_query(
+        c.actor, PlatformAccountFilter(external_account_id=ref))
+        .add_columns(Platform.name, Driver.first_name, Driver.last_name)
+        .join(Platform, Platform.id == PlatformAccount.platform_id)
+        .outerjoin(Driver, Driver.id == PlatformAccount.driver_id)
+        .order_by(Platform.name, PlatformAccount.id).limit(SHOWN))
+    return [AccountHit(account, platform, f"{first} {last}" if first is not None else None)
+            for account, platform, first, last in c.session.execute(stmt)]
 
 
 @router.get("/search")
@@ -59,8 +76,7 @@ def search(c: Ctx, q: Annotated[str | None, Query(max_length=100)] = None) -> HT
     text = (q or "").strip()
     context: dict[str, Any] = {"q": text, "too_short": 0 < len(text) < MIN_CHARS,
                                "vehicles": None, "drivers": None, "accounts": None,
-                               "more_vehicles": False, "more_drivers": False,
-                               "platforms": {}, "account_drivers": {}}
+                               "more_vehicles": False, "more_drivers": False}
     if len(text) >= MIN_CHARS:
         if c.can("vehicles:read"):
             context["vehicles"], more = fleet_service.list_vehicles(
@@ -73,11 +89,5 @@ def search(c: Ctx, q: Annotated[str | None, Query(max_length=100)] = None) -> HT
                 DriverFilter(q=text, sort=DriverSort.NAME))
             context["more_drivers"] = more is not None
         if c.can("trips:read"):
-            accounts = _accounts(c, text)
-            context["accounts"] = accounts
-            if accounts:
-                context["platforms"] = {p.id: p.name for p in queries.platform_labels(
-                    c.session, ids={a.platform_id for a in accounts})}
-                context["account_drivers"] = queries.driver_names(
-                    c.session, c.tenant.id, {a.driver_id for a in accounts if a.driver_id})
+            context["accounts"] = _accounts(c, text)
     return c.render("search.html", **context)
