@@ -472,3 +472,20 @@ def test_new_pages_cost_the_same_for_3_or_30_rows(
     page = signed_in(large.world).get("/app/trips").text
     assert page.count("COST-") == 30
     assert page.count("Costa</a>") == 30
+
+
+def test_the_tasks_next_page_and_csv_keep_any_status(
+    fleet: Fleet, signed_in: Callable[..., Browser],
+) -> None:
+    fleet.sql("INSERT INTO sch_tasks (tenant_id, id, title, task_type, priority, status, source,"
+              " completed_at) SELECT :t, gen_random_uuid(), 'Finished ' || n, 'other', 'normal',"
+              " 'done', 'manual', now() FROM generate_series(1, 52) n", t=fleet.world.id)
+    browser = signed_in(fleet.world)
+    first = browser.get("/app/tasks?status=")
+    assert first.text.count("Finished ") == 50
+    found = re.search(r'href="(/app/tasks\?status=&amp;cursor=[^"]+)"', first.text)
+    assert found, "the next page forgets that any status was asked for"
+    second = browser.get(found.group(1).replace("&amp;", "&"))
+    assert second.text.count("Finished ") == 2
+    assert 'href="/app/tasks/export.csv?status="' in first.text
+    assert "No tasks here" in browser.get("/app/tasks").text  # the default: open ones
