@@ -9,7 +9,8 @@ from fleet_support import Fleet
 
 PAGES = ("/app", "/app/vehicles", "/app/drivers", "/app/assignments", "/app/documents",
          "/app/maintenance", "/app/tasks", "/app/imports", "/app/imports/new",
-         "/app/reconciliations", "/app/settlements")
+         "/app/reconciliations", "/app/settlements", "/app/trips", "/app/audit",
+         "/app/assignments/calendar", "/app/search?q=zz")
 
 
 def _refusals(page: Page) -> list[str]:
@@ -42,6 +43,11 @@ def test_console_pages_run_under_their_policy(console_url: str, page: Page,
     page.goto(f"{console_url}/app/vehicles")
     page.locator("#q").fill("zz-no-such-plate")
     expect(page.locator("#main")).to_contain_text("No vehicle", ignore_case=True)
+    # The trips filters reload the table (and its CSV link) in place.
+    page.goto(f"{console_url}/app/trips")
+    page.locator("#status").select_option("no_show")
+    expect(page.locator("#results a[download]")).to_have_attribute(
+        "href", "/app/trips/export.csv?status=no_show")
     assert refused == []
 
 

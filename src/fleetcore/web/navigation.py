@@ -36,11 +36,13 @@ SECTIONS: list[NavSection] = [
         NavItem("Vehicles", "/app/vehicles", "vehicles:read"),
         NavItem("Drivers", "/app/drivers", "drivers:read"),
         NavItem("Assignments", "/app/assignments", "assignments:read"),
+        NavItem("Assignment calendar", "/app/assignments/calendar", "assignments:read"),
         NavItem("Documents", "/app/documents", "documents:read"),
         NavItem("Maintenance due", "/app/maintenance", "maintenance:read"),
         NavItem("Tasks", "/app/tasks", "tasks:read"),
     )),
     NavSection("Revenue", (
+        NavItem("Trips", "/app/trips", "trips:read"),
         NavItem("Imports", "/app/imports", "imports:read"),
         NavItem("Reconciliation", "/app/reconciliations", "reconciliations:read"),
         NavItem("Settlements", "/app/settlements", "settlements:read"),
@@ -48,6 +50,9 @@ SECTIONS: list[NavSection] = [
     NavSection("Finance", (
         NavItem("Tolls", "/app/tolls", "tolls:read"),
         NavItem("Fines", "/app/fines", "fines:read"),
+    )),
+    NavSection("Administration", (
+        NavItem("Audit log", "/app/audit", "audit:read"),
     )),
 ]
 
@@ -60,3 +65,11 @@ def navigation_for(actor: Actor) -> list[NavSection]:
         if items:
             visible.append(NavSection(section.title, items))
     return visible
+
+
+def active_path(sections: list[NavSection], path: str) -> str | None:
+    """The menu entry of the page at ``path``: the longest entry path it is or lies under (so
+    ``/app/assignments/calendar`` is the calendar's page, not the assignments')."""
+    matches = [item.path for section in sections for item in section.items
+               if path == item.path or (item.path != "/app" and path.startswith(item.path + "/"))]
+    return max(matches, key=len, default=None)

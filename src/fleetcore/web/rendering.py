@@ -29,7 +29,7 @@ from fleetcore.admin.models import Tenant
 from fleetcore.core.auth import Actor
 from fleetcore.core.errors import NotFound
 from fleetcore.core.money import Money
-from fleetcore.web.navigation import NavSection, navigation_for
+from fleetcore.web.navigation import NavSection, active_path, navigation_for
 from fleetcore.web.security import CONSOLE_PATH, csrf_token, set_console_cookies
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -198,7 +198,8 @@ def render(request: Request, template: str, *, status_code: int = 200,
     flash = unquote(request.cookies.get(FLASH_COOKIE, ""))[:300]
     body = environment().get_template(template).render(
         request=request, console=console, csrf=csrf_token(request), flash=flash,
-        path=request.url.path, nav=console.nav if console else [], **context,
+        path=request.url.path, nav=console.nav if console else [],
+        nav_active=active_path(console.nav, request.url.path) if console else None, **context,
     )
     response = HTMLResponse(body, status_code=status_code)
     set_console_cookies(request, response)

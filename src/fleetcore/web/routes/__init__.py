@@ -15,7 +15,9 @@ from fleetcore.web.deps import csrf_protect
 from fleetcore.web.errors import ConsoleRoute
 from fleetcore.web.routes import (
     assignments,
+    audit,
     auth,
+    calendar,
     dashboard,
     documents,
     drivers,
@@ -24,17 +26,21 @@ from fleetcore.web.routes import (
     ledger,
     maintenance,
     reconciliations,
+    search,
     settlements,
     tasks,
     tolls,
+    trips,
     vehicle_records,
     vehicles,
 )
 from fleetcore.web.routes.base import page_router
 
-# vehicle_records after vehicles: its /vehicles/{id}/{kind} routes come after the fixed ones.
-PAGE_GROUPS = (auth, dashboard, vehicles, vehicle_records, drivers, assignments, documents,
-               maintenance, tasks, imports, reconciliations, settlements, ledger, tolls, fines)
+# vehicle_records after vehicles: its /vehicles/{id}/{kind} routes come after the fixed ones;
+# calendar before assignments (its fixed path before their /assignments/{id}).
+PAGE_GROUPS = (auth, dashboard, search, vehicles, vehicle_records, drivers, calendar,
+               assignments, documents, maintenance, tasks, trips, imports, reconciliations,
+               settlements, ledger, tolls, fines, audit)
 
 
 def console_router() -> APIRouter:

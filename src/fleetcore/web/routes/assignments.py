@@ -7,9 +7,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from fleetcore.core.errors import NotFound, Problem
+from fleetcore.fleet import api as fleet_api
 from fleetcore.fleet import service as fleet_service
 from fleetcore.fleet.filters import AssignmentFilter
 from fleetcore.fleet.models import AssignmentStatus, AssignmentType, VehicleAssignment
@@ -54,15 +55,20 @@ def assignment_labels(c: Console, assignments: list[VehicleAssignment]) -> dict[
     }
 
 
+def _list_filter(status: str | None, vehicle_id: str | None,
+                 driver_id: str | None) -> AssignmentFilter:
+    return AssignmentFilter(vehicle_id=uuid_value(vehicle_id, "vehicle"),
+                            driver_id=uuid_value(driver_id, "driver"),
+                            status=enum_value(AssignmentStatus, status, "status"))
+
+
 @router.get("/assignments")
 def assignment_list(
     c: Ctx, _: AssignmentsRead, status: str | None = None, vehicle_id: str | None = None,
     driver_id: str | None = None, cursor: str | None = None,
 ) -> HTMLResponse:
     """Custody history, newest start first, by vehicle, driver or status."""
-    filters = AssignmentFilter(vehicle_id=uuid_value(vehicle_id, "vehicle"),
-                               driver_id=uuid_value(driver_id, "driver"),
-                               status=enum_value(AssignmentStatus, status, "status"))
+    filters = _list_filter(status, vehicle_id, driver_id)
     rows, next_cursor = fleet_service.list_assignments(c.session, c.actor, page(cursor), filters)
     params = {"status": filters.status, "vehicle_id": filters.vehicle_id,
               "driver_id": filters.driver_id}
@@ -72,6 +78,19 @@ def assignment_list(
         vehicle_choices=queries.vehicle_choices(c.session, c.tenant.id, status=None),
         driver_choices=queries.driver_choices(c.session, c.tenant.id, status=None),
         **assignment_labels(c, rows))
+
+
+@router.get("/assignments/export.csv")
+def assignment_export(
+    c: Ctx, _: AssignmentsRead, status: str | None = None, vehicle_id: str | None = None,
+    driver_id: str | None = None,
+) -> StreamingResponse:
+    """The filtered custody history as the API's CSV (``GET /v1/vehicle-assignments/
+    export.csv``)."""
+    f = _list_filter(status, vehicle_id, driver_id)
+    return fleet_api.export_assignments(
+        c.actor, c.session, vehicle_id=f.vehicle_id, driver_id=f.driver_id,
+        assignment_status=AssignmentStatus(f.status) if f.status else None)
 
 
 # --- assign --------------------------------------------------------------------------------

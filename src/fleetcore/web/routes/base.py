@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter
 
@@ -59,6 +61,21 @@ def uuid_value(raw: str | None, name: str) -> uuid.UUID | None:
         return uuid.UUID(raw)
     except ValueError as exc:
         raise BadLink(f"{name} is not an id.") from exc
+
+
+def day_value(raw: str | None, name: str) -> date | None:
+    """A filter's day (``YYYY-MM-DD``, None when empty); anything else is a bad link."""
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise BadLink(f"{name} is not a day (YYYY-MM-DD).") from exc
+
+
+def day_start(day: date, zone: ZoneInfo) -> datetime:
+    """The instant (UTC) a local calendar day starts in ``zone``."""
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
 def page(cursor: str | None, limit: int = LIST_LIMIT) -> PageParams:

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from fleetcore.core.errors import Problem, ValidationProblem
+from fleetcore.documents import api as documents_api
 from fleetcore.documents import service as documents_service
 from fleetcore.documents.api import document_storage, link_signer
 from fleetcore.documents.filters import DocumentFilter, DocumentSort
@@ -71,6 +72,16 @@ def _status_filter(status: str | None) -> dict[str, Any]:
     return mapping[status]
 
 
+def _list_filter(status: str | None, document_type: str | None, entity_type: str | None,
+                 entity_id: str | None, expiring: int | None) -> DocumentFilter:
+    return DocumentFilter(
+        entity_type=enum_value(DocumentEntityType, entity_type, "subject"),
+        entity_id=uuid_value(entity_id, "subject"),
+        document_type=enum_value(DocumentType, document_type, "document type"),
+        expiring_within_days=expiring if expiring and 0 < expiring <= 3650 else None,
+        sort=DocumentSort.NEWEST, **_status_filter(status))
+
+
 @router.get("/documents")
 def document_list(
     c: Ctx, _: DocumentsRead, status: str | None = None, document_type: str | None = None,
@@ -78,12 +89,7 @@ def document_list(
     expiring: int | None = None, cursor: str | None = None,
 ) -> HTMLResponse:
     """Documents, newest first: what waits for verification, what expires soon."""
-    spec = DocumentFilter(
-        entity_type=enum_value(DocumentEntityType, entity_type, "subject"),
-        entity_id=uuid_value(entity_id, "subject"),
-        document_type=enum_value(DocumentType, document_type, "document type"),
-        expiring_within_days=expiring if expiring and 0 < expiring <= 3650 else None,
-        sort=DocumentSort.NEWEST, **_status_filter(status))
+    spec = _list_filter(status, document_type, entity_type, entity_id, expiring)
     documents, next_cursor = documents_service.list_documents(c.session, c.actor, page(cursor),
                                                               spec)
     params = {"status": status, "document_type": spec.document_type,
@@ -92,6 +98,16 @@ def document_list(
     return c.render("documents/list.html", documents=documents, next_cursor=next_cursor,
                     labels=entity_labels(c, documents), params=params, statuses=STATUSES,
                     types=options(DocumentType))
+
+
+@router.get("/documents/export.csv")
+def document_export(
+    c: Ctx, _: DocumentsRead, status: str | None = None, document_type: str | None = None,
+    entity_type: str | None = None, entity_id: str | None = None, expiring: int | None = None,
+) -> Response:
+    """The filtered documents as the API's CSV (``GET /v1/documents/export.csv``)."""
+    spec = _list_filter(status, document_type, entity_type, entity_id, expiring)
+    return documents_api.export_documents(c.actor, c.session, spec)
 
 
 # --- upload --------------------------------------------------------------------------------

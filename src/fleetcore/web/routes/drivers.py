@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Query
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from fleetcore.core.deps import request_info
 from fleetcore.core.errors import NotFound, Problem
@@ -16,6 +16,7 @@ from fleetcore.core.pagination import PageParams
 from fleetcore.core.versioning import lock_and_check_if_match
 from fleetcore.documents import service as documents_service
 from fleetcore.documents.filters import DocumentFilter, DocumentSort
+from fleetcore.drivers import api as drivers_api
 from fleetcore.drivers import service as drivers_service
 from fleetcore.drivers.filters import (
     DriverFilter,
@@ -73,15 +74,19 @@ SORTS = [(DriverSort.NAME.value, "Name A→Z"), (DriverSort.NAME_DESC.value, "Na
 DETAIL_ROWS = 10
 
 
+def _list_filter(q: str | None, status: str | None, sort: str | None) -> DriverFilter:
+    return DriverFilter(status=enum_value(DriverStatus, status, "status"),
+                        q=q.strip() if q and q.strip() else None,
+                        sort=DriverSort(enum_value(DriverSort, sort, "sort") or DriverSort.NAME))
+
+
 @router.get("/drivers")
 def driver_list(
     c: Ctx, _: DriversRead, q: Annotated[str | None, Query(max_length=100)] = None,
     status: str | None = None, sort: str | None = None, cursor: str | None = None,
 ) -> HTMLResponse:
     """The fleet's drivers by name, e-mail or phone, with their car and compliance."""
-    spec = DriverFilter(status=enum_value(DriverStatus, status, "status"),
-                        q=q.strip() if q and q.strip() else None,
-                        sort=DriverSort(enum_value(DriverSort, sort, "sort") or DriverSort.NAME))
+    spec = _list_filter(q, status, sort)
     drivers, next_cursor = drivers_service.list_drivers(c.session, c.actor, page(cursor), spec)
     ids = [d.id for d in drivers]
     now = datetime.now(UTC)
@@ -95,6 +100,18 @@ def driver_list(
     return c.render(template, drivers=drivers, custody=custody, vehicles=vehicles,
                     compliance=compliance, params=params, next_cursor=next_cursor,
                     statuses=options(DriverStatus), sorts=SORTS)
+
+
+@router.get("/drivers/export.csv")
+def driver_export(
+    c: Ctx, _: DriversRead, q: Annotated[str | None, Query(max_length=100)] = None,
+    status: str | None = None, sort: str | None = None,
+) -> StreamingResponse:
+    """The filtered drivers as the API's CSV (``GET /v1/drivers/export.csv``)."""
+    spec = _list_filter(q, status, sort)
+    return drivers_api.export_drivers(
+        c.actor, c.session, driver_status=DriverStatus(spec.status) if spec.status else None,
+        q=spec.q, sort=spec.sort)
 
 
 # --- add and edit --------------------------------------------------------------------------

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from fleetcore.core.errors import Problem
+from fleetcore.scheduling import api as scheduling_api
 from fleetcore.scheduling import service as scheduling_service
 from fleetcore.scheduling.filters import TaskFilter
 from fleetcore.scheduling.models import Task, TaskPriority, TaskStatus, TaskType
@@ -50,10 +51,15 @@ TASK_LINKS: dict[str, tuple[str, str]] = {
 OPEN_STATES = (TaskStatus.OPEN.value, TaskStatus.IN_PROGRESS.value, TaskStatus.BLOCKED.value)
 
 
+def _list_filter(c: Console, *, status: str | None, priority: str | None,
+                 mine: bool) -> TaskFilter:
+    return TaskFilter(status=status, priority=priority,
+                      assignee_id=c.actor.id if mine else None, sort="due")
+
+
 def _page(c: Console, *, status: str | None, priority: str | None, mine: bool,
           cursor: str | None, state: FormState, status_code: int = 200) -> HTMLResponse:
-    filters = TaskFilter(status=status, priority=priority,
-                         assignee_id=c.actor.id if mine else None, sort="due")
+    filters = _list_filter(c, status=status, priority=priority, mine=mine)
     tasks, next_cursor = scheduling_service.list_tasks(c.session, c.actor, page(cursor), filters)
     members = queries.member_choices(c.session, c.tenant.id) if c.can("tasks:write") else []
     assignees = queries.member_names(c.session, c.tenant.id,
@@ -74,6 +80,15 @@ def task_list(c: Ctx, _: TasksRead, status: str | None = "open", priority: str |
                  priority=enum_value(TaskPriority, priority, "priority"), mine=mine,
                  cursor=cursor, state=FormState(values={"priority": "normal",
                                                         "task_type": "other"}))
+
+
+@router.get("/tasks/export.csv")
+def task_export(c: Ctx, _: TasksRead, status: str | None = "open", priority: str | None = None,
+                mine: bool = False) -> StreamingResponse:
+    """The listed tasks as the API's CSV (``GET /v1/tasks/export.csv``)."""
+    filters = _list_filter(c, status=enum_value(TaskStatus, status, "status"),
+                           priority=enum_value(TaskPriority, priority, "priority"), mine=mine)
+    return scheduling_api.export_tasks(c.actor, c.session, filters)
 
 
 @router.post("/tasks")

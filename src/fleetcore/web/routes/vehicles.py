@@ -9,12 +9,13 @@ from typing import Annotated, Any
 
 from dateutil.relativedelta import relativedelta
 from fastapi import Query
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from fleetcore.core.errors import Problem
 from fleetcore.core.pagination import PageParams
 from fleetcore.documents import service as documents_service
 from fleetcore.documents.filters import DocumentFilter, DocumentSort
+from fleetcore.fleet import api as fleet_api
 from fleetcore.fleet import maintenance_service
 from fleetcore.fleet import service as fleet_service
 from fleetcore.fleet.filters import (
@@ -64,6 +65,17 @@ SORTS = [(s.value, label) for s, label in (
 DETAIL_ROWS = 10
 
 
+def _list_filter(q: str | None, status: str | None, fuel_type: str | None,
+                 ownership_type: str | None, sort: str | None) -> VehicleFilter:
+    return VehicleFilter(
+        status=enum_value(VehicleStatus, status, "status"),
+        fuel_type=enum_value(FuelType, fuel_type, "fuel type"),
+        ownership_type=enum_value(OwnershipType, ownership_type, "ownership"),
+        q=q.strip() if q and q.strip() else None,
+        sort=VehicleSort(enum_value(VehicleSort, sort, "sort") or VehicleSort.CREATED_DESC),
+    )
+
+
 @router.get("/vehicles")
 def vehicle_list(
     c: Ctx, _: VehiclesRead,
@@ -72,13 +84,7 @@ def vehicle_list(
     ownership_type: str | None = None, sort: str | None = None, cursor: str | None = None,
 ) -> HTMLResponse:
     """The fleet's vehicles with plate/VIN search and filters (HTMX swaps the table)."""
-    filters = VehicleFilter(
-        status=enum_value(VehicleStatus, status, "status"),
-        fuel_type=enum_value(FuelType, fuel_type, "fuel type"),
-        ownership_type=enum_value(OwnershipType, ownership_type, "ownership"),
-        q=q.strip() if q and q.strip() else None,
-        sort=VehicleSort(enum_value(VehicleSort, sort, "sort") or VehicleSort.CREATED_DESC),
-    )
+    filters = _list_filter(q, status, fuel_type, ownership_type, sort)
     views, next_cursor = fleet_service.list_vehicles(c.session, c.actor, page(cursor), filters)
     ids = [v.vehicle.id for v in views]
     now = datetime.now(UTC)
@@ -97,6 +103,22 @@ def vehicle_list(
         "ownerships": options(OwnershipType), "sorts": SORTS}
     template = "vehicles/_table.html" if c.is_htmx else "vehicles/list.html"
     return c.render(template, **context)
+
+
+@router.get("/vehicles/export.csv")
+def vehicle_export(
+    c: Ctx, _: VehiclesRead,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    status: str | None = None, fuel_type: str | None = None,
+    ownership_type: str | None = None, sort: str | None = None,
+) -> StreamingResponse:
+    """The filtered vehicles as the API's CSV (``GET /v1/vehicles/export.csv``)."""
+    f = _list_filter(q, status, fuel_type, ownership_type, sort)
+    return fleet_api.export_vehicles(
+        c.actor, c.session, vehicle_status=VehicleStatus(f.status) if f.status else None,
+        fuel_type=FuelType(f.fuel_type) if f.fuel_type else None,
+        ownership_type=OwnershipType(f.ownership_type) if f.ownership_type else None,
+        q=f.q, sort=f.sort)
 
 
 # --- add and edit --------------------------------------------------------------------------
