@@ -106,6 +106,7 @@ def _include_routers(app: FastAPI) -> None:
     from fleetcore.fleet.api import router as fleet_router
     from fleetcore.integrations.clerk.webhooks import router as clerk_webhooks
     from fleetcore.trips.settlement_api import router as settlements_router
+    from fleetcore.trips.statement_api import router as statements_router
 
     # First: routes are matched in order, and Traccar forwards every position of every device.
     _include_gps(app)
@@ -114,6 +115,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(fleet_router)
     app.include_router(drivers_router)
     app.include_router(settlements_router)
+    app.include_router(statements_router)
     _include_documents_and_reference(app)
     _include_scheduling_and_maintenance(app)
     _include_console(app)
