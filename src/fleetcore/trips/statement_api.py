@@ -54,8 +54,10 @@ def get_statement(
 @router.get("/drivers/{driver_id}/statements.pdf", tags=TAGS,
             summary="A driver's statement of one week as PDF",
             response_class=Response,
-            responses={**_PROBLEMS, 200: {"content": {"application/pdf": {}},
-                                          "description": "The statement (PDF)."}})
+            responses={**_PROBLEMS, 200: {
+                "description": "The statement (PDF).",
+                "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"},
+                                                "example": "%PDF-1.7 …"}}}})
 def get_statement_pdf(
     actor: SettlementsRead, session: DbSession, driver_id: uuid.UUID, week: WeekQuery,
     lang: Language = None, currency: Currency = None,

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from fleetcore.core.money import Money
 from fleetcore.core.schemas import MoneyOut
@@ -75,7 +75,37 @@ class StatementPaymentGroupOut(BaseModel):
     payments: list[StatementPaymentOut]
 
 
+_EUR = "EUR"
+_EXAMPLE: dict[str, object] = {
+    "driver_id": "0194f3a2-7c1e-7b4a-9d2f-3e5a6b7c8d9f", "driver_name": "Ana Borg",
+    "language": "en", "week": "2026-11-16", "period_start": "2026-11-15T23:00:00Z",
+    "period_end": "2026-11-22T23:00:00Z", "status": "confirmed",
+    "fleet": {"name": "Borg Cabs", "legal_name": "Borg Cabs SAS", "country": "FR",
+              "vat_number": "FR40303265045", "registration_number": None, "address": None,
+              "contact_email": "owner@borg.example"},
+    "groups": [
+        {"key": "earnings", "label": "Earnings — Uber",
+         "platform_id": "0194f3a2-7c1e-7b4a-9d2f-3e5a6b7c8da0",
+         "amount": {"amount": "100.00", "currency": _EUR},
+         "sources": [{"line_id": "0194f3a2-7c1e-7b4a-9d2f-3e5a6b7c8da2",
+                      "settlement_id": "0194f3a2-7c1e-7b4a-9d2f-3e5a6b7c8d9e",
+                      "line_type": "platform_earning", "source_type": "import_row",
+                      "source_id": "0194f3a2-7c1e-7b4a-9d2f-3e5a6b7c8da1", "reference": "t1",
+                      "description": "trip completed order", "service_date": "2026-11-16",
+                      "amount": {"amount": "100.00", "currency": _EUR}}]},
+        {"key": "commission", "label": "Platform commission", "platform_id": None,
+         "amount": {"amount": "-25.00", "currency": _EUR}, "sources": []}],
+    "total": {"amount": "75.00", "currency": _EUR},
+    "payment": {"state": "to_be_paid", "amount": {"amount": "75.00", "currency": _EUR},
+                "payments": []},
+    "ledger": {"amount": "75.00", "currency": _EUR},
+    "settlement_ids": ["0194f3a2-7c1e-7b4a-9d2f-3e5a6b7c8d9e"], "other_currencies": [],
+}
+
+
 class StatementOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
+
     driver_id: uuid.UUID
     driver_name: str
     language: StatementLanguage
@@ -129,6 +159,10 @@ class StatementOut(BaseModel):
 
 
 class StatementSendOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "driver_id": "0194f3a2-7c1e-7b4a-9d2f-3e5a6b7c8d9f", "week": "2026-11-16",
+        "email": "ana@fleet.example", "job": "4711"}]})
+
     driver_id: uuid.UUID
     week: date
     email: str = Field(description="Where the statement is sent.")
