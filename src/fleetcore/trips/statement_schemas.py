@@ -10,6 +10,7 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -76,7 +77,7 @@ class StatementPaymentGroupOut(BaseModel):
 
 
 _EUR = "EUR"
-_EXAMPLE: dict[str, object] = {
+_EXAMPLE: dict[str, Any] = {
     "driver_id": "0194f3a2-7c1e-7b4a-9d2f-3e5a6b7c8d9f", "driver_name": "Ana Borg",
     "language": "en", "week": "2026-11-16", "period_start": "2026-11-15T23:00:00Z",
     "period_end": "2026-11-22T23:00:00Z", "status": "confirmed",
