@@ -23,13 +23,14 @@ from fleetcore.web.routes import (
     maintenance,
     reconciliations,
     settlements,
+    statements,
     tasks,
     vehicles,
 )
 from fleetcore.web.routes.base import page_router
 
 PAGE_GROUPS = (auth, dashboard, vehicles, drivers, assignments, documents, maintenance, tasks,
-               imports, reconciliations, settlements)
+               imports, reconciliations, settlements, statements)
 
 
 def console_router() -> APIRouter:
