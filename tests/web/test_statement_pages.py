@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+
 from pypdf import PdfReader
 from sqlalchemy import Engine
 
@@ -52,7 +53,7 @@ def test_the_statement_page_pdf_and_email(
     assert "Provisional (not confirmed yet)" in html  # drafts
     assert 'data-group="rent"' in html
     assert 'data-group="expenses"' in html
-    assert "€110.00" in html  # −70 rent − 40 fuel, carried
+    assert "€110.00" in html  # rent 70 and fuel 40, carried
     assert 'data-state="carried"' in html
     assert html.count('data-source="term:') == 7  # the seven rent days, each with its source
     assert len(counter.statements) < 40, counter.statements[-10:]
