@@ -227,17 +227,21 @@ def _drivers_week(db: Session) -> tuple[Books, dict[str, uuid.UUID]]:
     return books, people
 
 
-def test_self_billed_invoices_follow_the_confirmed_weeks(db: Session) -> None:
+def _self_billed(books: Books) -> list[Any]:
+    return books.sql("SELECT * FROM trp_client_invoices WHERE tenant_id = :t"
+                     " AND driver_id IS NOT NULL ORDER BY invoice_number", t=books.tenant_id)
+
+
+def test_a_confirmed_week_yields_its_self_billed_invoice(db: Session) -> None:
     books, people = _drivers_week(db)
     settlements = settlement_service.compute_settlements(db, books.actor, period=WEEK)
     for s in settlements:
         if s.driver_id != people["Dan"]:  # Dan's week stays a draft
-            settlement_service.confirm_settlement(db, books.actor, s.id, s.version,
-                                                  decision=None)
-    issued = service.issue_self_billed_invoices(db, books.actor, WEEK + timedelta(days=3))
-    # Ana only: Bob is salaried, Cleo's week is negative (rent), Dan's is not confirmed.
-    assert [i.driver_id for i in issued] == [people["Ana"]]
-    (ana,) = issued
+            settlement_service.confirm_settlement(db, books.actor, s.id, s.version)
+    # Confirming Ana's week issued her invoice; Bob is salaried, Cleo's week is negative
+    # (rent), Dan's is not confirmed.
+    (ana,) = _self_billed(books)
+    assert ana.driver_id == people["Ana"]
     statement = build_statement(db, books.actor, people["Ana"], WEEK)
     assert ana.total == statement.total == Decimal("75.00")  # 100 after commission - 25 %
     assert (ana.subtotal, ana.tax, ana.tax_rate_pct) == (Decimal("62.50"), Decimal("12.50"),
@@ -246,12 +250,13 @@ def test_self_billed_invoices_follow_the_confirmed_weeks(db: Session) -> None:
     assert (ana.series, ana.status, ana.kind) == (f"self_billing_{YEAR}", "issued", "invoice")
     assert (ana.client_name, ana.client_tax_id) == ("Ana Borg", "FR12345678901")
     assert (ana.period_start, ana.period_end) == (WEEK, WEEK + timedelta(days=6))
-    # Again: nothing more. Once Dan's week is confirmed, his invoice takes the next number.
-    assert service.issue_self_billed_invoices(db, books.actor, WEEK) == []
+    # Issuing the week again: nothing more. Once Dan's week is confirmed, his invoice takes
+    # the next number.
+    assert service.issue_self_billed_invoices(db, books.actor, WEEK + timedelta(days=3)) == []
     dan = next(s for s in settlements if s.driver_id == people["Dan"])
     settlement_service.confirm_settlement(db, books.actor, dan.id, dan.version)
-    (dans,) = service.issue_self_billed_invoices(db, books.actor, WEEK)
-    assert dans.invoice_number == f"AF-{YEAR}-000002"
+    dans = _self_billed(books)[1]
+    assert (dans.driver_id, dans.invoice_number) == (people["Dan"], f"AF-{YEAR}-000002")
     assert dans.tax == 0  # not VAT-registered: no VAT on a franchise driver's invoice
     # A correction of a self-billed invoice is a credit note in its series.
     note = service.create_credit_note(db, books.actor, ana.id, amount=Decimal("7.50"),
@@ -281,8 +286,9 @@ def test_self_billing_off_is_refused_and_other_tenants_see_nothing(db: Session) 
 def test_concurrent_self_billing_runs_issue_each_invoice_once(
     tenant_b: TenantWorld, sessions: Any,
 ) -> None:
+    """Weeks confirmed before self-billing was turned on are issued by the explicit run; three
+    runs at once issue each invoice once, numbered 1..4."""
     books = committed_books(sessions, tenant_b.id)
-    _vat(books, "20", self_billing=True)
     uber = books.platform()
     drivers = []
     for n in range(4):
@@ -295,6 +301,7 @@ def test_concurrent_self_billing_runs_issue_each_invoice_once(
     with context_session(sessions, DbContext.for_tenant(tenant_b.id)) as session:
         for s in settlement_service.compute_settlements(session, books.actor, period=WEEK):
             settlement_service.confirm_settlement(session, books.actor, s.id, s.version)
+    _vat(books, "20", self_billing=True)
     barrier = threading.Barrier(3)
     results: list[list[str]] = []
     errors: list[BaseException] = []

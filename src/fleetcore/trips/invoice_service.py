@@ -50,6 +50,7 @@ __all__ = [
     "create_credit_note",
     "finalise_invoice",
     "get_invoice",
+    "issue_after_confirmation",
     "issue_self_billed_invoices",
     "split_tax",
 ]
@@ -298,11 +299,14 @@ def _audit_reason(session: Session, actor: Actor, note: ClientInvoice, reason: s
 # --- self-billed invoices ------------------------------------------------------------------
 
 
-def issue_self_billed_invoices(session: Session, actor: Actor, week: date) -> list[ClientInvoice]:
+def issue_self_billed_invoices(session: Session, actor: Actor, week: date, *,
+                               driver_ids: list[uuid.UUID] | None = None,
+                               ) -> list[ClientInvoice]:
     """Issue the self-billed invoices of the tenant week holding ``week``: one per
-    independent-contractor driver whose settlements of the week are all confirmed and total
-    more than zero (per currency), and who has none for that week yet. Numbers are taken in
-    one step, in the drivers' name order. 409 when the tenant has self-billing off.
+    independent-contractor driver (of ``driver_ids``, default all) whose settlements of the
+    week are all confirmed and total more than zero (per currency), and who has none for that
+    week yet. Numbers are taken in one step, in the drivers' name order. 409 when the tenant
+    has self-billing off.
 
     Idempotent: issuing the week again issues only what is missing.
     """
@@ -311,6 +315,24 @@ def issue_self_billed_invoices(session: Session, actor: Actor, week: date) -> li
     if not tax.self_billing:
         raise Conflict("Self-billing is off for this fleet (tax settings): drivers invoice "
                        "the fleet themselves.")
+    return _issue(session, actor, tax, week, driver_ids)
+
+
+def issue_after_confirmation(session: Session, actor: Actor, driver_id: uuid.UUID,
+                             period_start: datetime) -> list[ClientInvoice]:
+    """Called when a settlement is confirmed: when self-billing is on and that completes the
+    driver's week, its self-billed invoice is issued in the same transaction (nothing
+    otherwise)."""
+    tax = _tenant_tax(session, tenant_of(actor))
+    if not tax.self_billing:
+        return []
+    week = period_start.astimezone(ZoneInfo(tax.zone)).date()
+    return _issue(session, actor, tax, week, [driver_id])
+
+
+def _issue(session: Session, actor: Actor, tax: _TenantTax, week: date,
+           driver_ids: list[uuid.UUID] | None) -> list[ClientInvoice]:
+    tenant_id = tenant_of(actor)
     period = period_of_week(week, tax.zone)
     today = tax.today()
     series = yearly_series(SELF_BILLING_SERIES, today.year)
@@ -327,6 +349,7 @@ def issue_self_billed_invoices(session: Session, actor: Actor, week: date) -> li
           FROM trp_settlements s
           JOIN rid_drivers d ON d.tenant_id = s.tenant_id AND d.id = s.driver_id
          WHERE s.tenant_id = :t AND s.period_start = :start
+           AND (CAST(:drivers AS uuid[]) IS NULL OR s.driver_id = ANY(CAST(:drivers AS uuid[])))
            AND EXISTS (
              SELECT 1 FROM rid_driver_cooperation_terms c
               WHERE c.tenant_id = s.tenant_id AND c.driver_id = s.driver_id
@@ -347,7 +370,7 @@ def issue_self_billed_invoices(session: Session, actor: Actor, week: date) -> li
         HAVING sum(s.net) > 0
          ORDER BY d.last_name, d.first_name, s.driver_id, s.currency"""),
         {"t": tenant_id, "start": period.start, "end": period.end,
-         "first": period.first_day}).all()
+         "first": period.first_day, "drivers": driver_ids}).all()
     if not due:
         return []
     taken = take_numbers(session, tenant_id, series, len(due))
