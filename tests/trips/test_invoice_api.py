@@ -91,3 +91,15 @@ def test_self_billing_off_and_another_tenant(
                                   else None, headers={**stranger, "If-Match": '"1"'})
         assert response.status_code == 404, (path, response.text)
     assert client.post("/v1/client-invoices", json=BODY, headers=stranger).status_code == 409
+
+
+def test_invoice_pdf(client: TestClient, tenant_a: TenantWorld, auth: Auth,
+                     books: Books) -> None:
+    owner = auth(tenant_a)
+    draft = client.post("/v1/client-invoices", json=BODY, headers=owner).json()
+    pdf = client.get(f"/v1/client-invoices/{draft['id']}.pdf", headers=owner)
+    assert pdf.status_code == 200, pdf.text
+    assert pdf.content.startswith(b"%PDF")
+    assert f"draft-{draft['id']}.pdf" in pdf.headers["content-disposition"]
+    missing = client.get(f"/v1/client-invoices/{uuid.uuid4()}.pdf", headers=owner)
+    assert missing.status_code == 404

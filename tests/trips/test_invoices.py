@@ -325,3 +325,43 @@ def test_concurrent_self_billing_runs_issue_each_invoice_once(
     assert numbers == [f"AF-{YEAR}-{k:06d}" for k in range(1, 5)]
     assert sorted(len(batch) for batch in results) == [0, 0, 4]
 
+
+
+def test_invoice_documents_carry_the_countrys_mentions(db: Session) -> None:
+    """A French self-billed invoice says it is self-billed and, for a driver without VAT,
+    the franchise mention; a client invoice lists its trips; a credit note names the
+    invoice it corrects — in the PDF too."""
+    import io
+
+    from pypdf import PdfReader
+
+    from fleetcore.trips.invoice_render import render_invoice_html, render_invoice_pdf
+
+    books, _ = _drivers_week(db)
+    books.sql("UPDATE adm_tenants SET legal_name = 'Borg VTC SAS' WHERE id = :t",
+              t=books.tenant_id)
+    for s in settlement_service.compute_settlements(db, books.actor, period=WEEK):
+        settlement_service.confirm_settlement(db, books.actor, s.id, s.version)
+    ana, dan = _self_billed(books)
+    html = render_invoice_html(db, service.get_invoice(db, books.actor, dan.id))
+    assert "Autofacturation : facture établie par Borg VTC SAS au nom et pour le compte de " \
+           "Dan Borg." in html
+    assert "TVA non applicable, art. 293 B du CGI." in html
+    ana_html = render_invoice_html(db, service.get_invoice(db, books.actor, ana.id))
+    assert "293 B" not in ana_html  # Ana charges VAT
+    assert "FR12345678901" in ana_html
+
+    _trip(books, books.platform("bolt"), "acme", date(2026, 11, 2), "60.00")
+    invoice = service.finalise_invoice(
+        db, books.actor, service.create_client_invoice(db, books.actor, _draft()).id, None)
+    note = service.create_credit_note(db, books.actor, invoice.id, amount=None, reason="x",
+                                      expected_version=None)
+    note = service.finalise_invoice(db, books.actor, note.id, None)
+    note_html = render_invoice_html(db, note)
+    assert f"Rectifie la facture n° {invoice.invoice_number}." in note_html
+    pdf = render_invoice_pdf(db, invoice)
+    assert pdf.startswith(b"%PDF")
+    words = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    assert str(invoice.invoice_number) in words
+    assert "ACME SAS" in words
+    assert "Course t-" in words

@@ -16,6 +16,7 @@ from fleetcore.core.deps import DbSession
 from fleetcore.core.errors import ValidationProblem
 from fleetcore.core.versioning import RequiredIfMatch, etag, if_match_version
 from fleetcore.trips import invoice_service as service
+from fleetcore.trips.invoice_render import invoice_filename, render_invoice_pdf
 from fleetcore.trips.invoice_schemas import (
     ClientInvoiceCreate,
     ClientInvoiceOut,
@@ -51,6 +52,23 @@ def create_client_invoice(
     row = service.create_client_invoice(session, actor, data.to_draft())
     response.headers["Location"] = f"/v1/client-invoices/{row.id}"
     return _sent(row, response)
+
+
+# Before "/client-invoices/{invoice_id}": that path would take "<id>.pdf" as the id.
+@router.get("/client-invoices/{invoice_id}.pdf", tags=TAGS,
+            summary="An invoice or credit note as PDF (with its country's mentions)",
+            response_class=Response,
+            responses={404: _PROBLEMS[404], 200: {
+                "description": "The invoice (PDF).",
+                "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"},
+                                                "example": "%PDF-1.7 …"}}}})
+def get_client_invoice_pdf(
+    actor: InvoicesRead, session: DbSession, invoice_id: uuid.UUID,
+) -> Response:
+    row = service.get_invoice(session, actor, invoice_id)
+    return Response(render_invoice_pdf(session, row), media_type="application/pdf",
+                    headers={"Content-Disposition":
+                             f'attachment; filename="{invoice_filename(row)}"'})
 
 
 @router.get("/client-invoices/{invoice_id}", tags=TAGS, summary="Get an invoice or credit note",
