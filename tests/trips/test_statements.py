@@ -162,6 +162,9 @@ def test_french_and_english_html_and_pdf(db: Session) -> None:
     words = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     assert "Ana Borg" in words
     assert "Total de la semaine" in words
+    assert "Revenus — Bolt" in words
+    assert "b1" in words  # the sources are printed, not only the groups
+    assert "A1 Senlis" in words
     assert total.replace(".", ",") in words
     assert "<html" in render_statement_document(english)
 
