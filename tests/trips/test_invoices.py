@@ -23,6 +23,7 @@ from fleetcore.core.errors import Conflict, NotFound
 from fleetcore.trips import invoice_service as service
 from fleetcore.trips import settlement_service
 from fleetcore.trips.invoice_service import ClientInvoiceDraft, split_tax
+from fleetcore.trips.statement_render import render_statement_html
 from fleetcore.trips.statement_service import build_statement
 
 YEAR = datetime.now(UTC).year  # numbers are per year of issue (today, in the tenant's zone)
@@ -242,7 +243,9 @@ def test_a_confirmed_week_yields_its_self_billed_invoice(db: Session) -> None:
     # (rent), Dan's is not confirmed.
     (ana,) = _self_billed(books)
     assert ana.driver_id == people["Ana"]
-    statement = build_statement(db, books.actor, people["Ana"], WEEK)
+    statement = build_statement(db, books.actor, people["Ana"], WEEK, language="fr")
+    assert statement.invoice_number == ana.invoice_number
+    assert f"Autofacture n° {ana.invoice_number}" in render_statement_html(statement)
     assert ana.total == statement.total == Decimal("75.00")  # 100 after commission - 25 %
     assert (ana.subtotal, ana.tax, ana.tax_rate_pct) == (Decimal("62.50"), Decimal("12.50"),
                                                          Decimal("20"))

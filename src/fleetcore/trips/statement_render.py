@@ -43,6 +43,7 @@ LABELS: dict[str, dict[str, str]] = {
         "src_expense": "Expense", "src_toll": "Toll", "src_fine": "Fine",
         "src_term": "Cooperation terms", "src_request": "Your request",
         "src_settlement": "Settlement", "src_manual": "Manual adjustment",
+        "invoice": "Self-billed invoice {number}",
     },
     "fr": {
         "title": "Relevé", "week": "Semaine", "driver": "Chauffeur", "issued_by": "Émis par",
@@ -67,6 +68,7 @@ LABELS: dict[str, dict[str, str]] = {
         "src_expense": "Dépense", "src_toll": "Péage", "src_fine": "Amende",
         "src_term": "Conditions de collaboration", "src_request": "Votre demande",
         "src_settlement": "Décompte", "src_manual": "Ajustement manuel",
+        "invoice": "Autofacture n° {number}",
     },
 }
 """The statement's words in each language (keys are the same in every language)."""

@@ -101,6 +101,7 @@ _EXAMPLE: dict[str, Any] = {
                 "payments": []},
     "ledger": {"amount": "75.00", "currency": _EUR},
     "settlement_ids": ["0194f3a2-7c1e-7b4a-9d2f-3e5a6b7c8d9e"], "other_currencies": [],
+    "invoice_number": "AF-2026-000042",
 }
 
 
@@ -124,6 +125,8 @@ class StatementOut(BaseModel):
                                                 "the week (equal to total once confirmed).")
     settlement_ids: list[uuid.UUID]
     other_currencies: list[str]
+    invoice_number: str | None = Field(
+        default=None, description="The week's self-billed invoice, when the fleet self-bills.")
 
     @classmethod
     def of(cls, s: Statement, labels: dict[str, str]) -> StatementOut:
@@ -156,7 +159,8 @@ class StatementOut(BaseModel):
                                               net=_money(p.net, p.currency), paid_at=p.paid_at)
                           for p in s.payments]),
             ledger=_money(s.ledger, c) if s.ledger is not None else None,
-            settlement_ids=s.settlement_ids, other_currencies=s.other_currencies)
+            settlement_ids=s.settlement_ids, other_currencies=s.other_currencies,
+            invoice_number=s.invoice_number)
 
 
 class StatementSendOut(BaseModel):

@@ -149,6 +149,8 @@ class Statement:
     """The driver's balance movement posted for these settlements (None while any is a draft)."""
     other_currencies: list[str]
     timezone: str
+    invoice_number: str | None = None
+    """The week's self-billed invoice, when the fleet self-bills (docs/statements.md)."""
 
     @property
     def payment_state(self) -> str:
@@ -240,7 +242,13 @@ def statement_of(
                            [s.payment_batch_id for s in settlements if s.payment_batch_id],
                            chosen),
         ledger=None if drafts or not ids else _ledger(session, tenant_id, driver_id, ids),
-        other_currencies=[c for c in currencies if c != chosen], timezone=zone)
+        other_currencies=[c for c in currencies if c != chosen], timezone=zone,
+        invoice_number=session.execute(text("""
+            SELECT invoice_number FROM trp_client_invoices
+             WHERE tenant_id = :t AND driver_id = :d AND kind = 'invoice'
+               AND period_start = :first AND currency = :c AND deleted_at IS NULL"""),
+            {"t": tenant_id, "d": driver_id, "first": period.first_day, "c": chosen},
+        ).scalar_one_or_none())
 
 
 def _groups(session: Session, tenant_id: uuid.UUID, settlement_ids: list[uuid.UUID],
