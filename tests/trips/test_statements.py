@@ -186,3 +186,44 @@ def test_empty_week_and_group_of() -> None:
     assert group_of("adjustment", "manual") == "adjustments"
     assert group_of("carry_over", "settlement") == "carried"
     assert group_of("tip", "import_row") == "earnings"
+
+
+def test_a_fixed_number_of_queries_whatever_the_number_of_lines(db: Session) -> None:
+    """200 report rows (the console's old 200 raw lines) or 2: the same queries."""
+    import time
+
+    from sqlalchemy import event
+
+    counts = []
+    for rows in (2, 200):
+        books = books_on(db)
+        uber = books.platform()
+        ana = books.driver()
+        ref = books.account(ana, uber)
+        books.terms(ana, midnight(date(2026, 1, 1)), pct="20")
+        report = books.report(uber)
+        books.sql("""
+            INSERT INTO rev_import_rows (tenant_id, id, import_id, row_number, platform_id,
+                   driver_id, occurred_at, currency, platform_account_ref, external_trip_id,
+                   description, fare_gross, commission)
+            SELECT :t, gen_random_uuid(), :i, n + 1, :p, :d,
+                   :at + n * interval '1 minute', 'EUR', :ref, 'trip-' || n, 'trip', 10, 2
+              FROM generate_series(1, :rows) n""",
+                  t=books.tenant_id, i=report, p=uber, d=ana, at=at(WEEK), ref=ref, rows=rows)
+        _confirm_week(db, books)
+        seen: list[str] = []
+
+        def count(*args: Any, seen: list[str] = seen) -> None:
+            seen.append(args[2])
+
+        connection = db.connection()
+        event.listen(connection, "before_cursor_execute", count)
+        started = time.perf_counter()
+        statement = build_statement(db, books.actor, ana, WEEK)
+        elapsed = time.perf_counter() - started
+        event.remove(connection, "before_cursor_execute", count)
+        assert sum(len(g.sources) for g in statement.groups) == 2 * rows + 1
+        assert statement.total == rows * Decimal("6.40")  # (10 - 2) less 20 %
+        counts.append(len(seen))
+        assert elapsed < 5
+    assert counts[0] == counts[1]
