@@ -91,7 +91,9 @@ def _include_routers(app: FastAPI) -> None:
     from fleetcore.finance.api import router as ledger_router
     from fleetcore.fleet.api import router as fleet_router
     from fleetcore.integrations.clerk.webhooks import router as clerk_webhooks
+    from fleetcore.trips.invoice_api import router as invoices_router
     from fleetcore.trips.settlement_api import router as settlements_router
+    from fleetcore.trips.statement_api import router as statements_router
 
     # First: routes are matched in order, and Traccar forwards every position of every device.
     _include_gps(app)
@@ -101,6 +103,8 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(drivers_router)
     app.include_router(settlements_router)
     app.include_router(ledger_router)
+    app.include_router(statements_router)
+    app.include_router(invoices_router)
     _include_documents_and_reference(app)
     _include_scheduling_and_maintenance(app)
     _include_console(app)

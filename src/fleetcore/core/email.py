@@ -19,6 +19,15 @@ from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
+class EmailAttachment:
+    """A file sent with a message (a statement's PDF)."""
+
+    filename: str
+    content: bytes
+    content_type: str = "application/pdf"
+
+
+@dataclass(frozen=True, slots=True)
 class OutgoingEmail:
     """One message to one recipient, rendered (subject, HTML and text)."""
 
@@ -31,6 +40,7 @@ class OutgoingEmail:
     idempotency_key: str
     # Provider tags (ASCII letters, digits, '_' and '-'): they come back in webhooks.
     tags: dict[str, str] = field(default_factory=dict)
+    attachments: tuple[EmailAttachment, ...] = ()
 
 
 class EmailSendError(Exception):
@@ -87,6 +97,10 @@ class OutboxEmailSender:
             mime[f"X-Tag-{_SAFE_NAME.sub('-', name)}"] = value
         mime.set_content(message.text)
         mime.add_alternative(message.html, subtype="html")
+        for attachment in message.attachments:
+            main, _, sub = attachment.content_type.partition("/")
+            mime.add_attachment(attachment.content, maintype=main, subtype=sub or "octet-stream",
+                                filename=attachment.filename)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         path = self.outbox / f"{stamp}-{digest}.eml"
         temporary = path.with_suffix(".tmp")

@@ -574,11 +574,21 @@ class ClientInvoice(Base, TenantOwned, Timestamped, SoftDeletable, Versioned):
     due_on: Mapped[date | None]
     paid_on: Mapped[date | None]
     pdf_document_id: Mapped[uuid.UUID | None]
+    # A self-billed invoice names its driver (the supplier the fleet invoices for); NULL for
+    # client invoices. One per driver, week and currency; corrections are credit notes.
+    driver_id: Mapped[uuid.UUID | None]
 
     __table_args__ = (
         tenant_fk("corrects_invoice_id", "trp_client_invoices"),
         tenant_fk("pdf_document_id", "doc_documents"),
+        tenant_fk("driver_id", "rid_drivers"),
         UniqueConstraint("tenant_id", "series", "invoice_number"),
+        CheckConstraint("driver_id IS NULL OR starts_with(series, 'self_billing')",
+                        name="self_billed_series"),
+        Index("uq_trp_client_invoices_self_billed_week", "tenant_id", "driver_id",
+              "period_start", "currency", unique=True,
+              postgresql_where=text("driver_id IS NOT NULL AND kind = 'invoice' AND "
+                                    "deleted_at IS NULL")),
         enum_check("kind", ClientInvoiceKind),
         enum_check("status", ClientInvoiceStatus),
         currency_check(),

@@ -71,6 +71,7 @@ from fleetcore.core.versioning import etag
 from fleetcore.drivers.models import DriverCooperationTerms, SettlementModel
 from fleetcore.finance.ledger_service import post_settlement
 from fleetcore.revenue.models import FINE_REPORT_TYPES, MONEY_PRECEDENCE
+from fleetcore.trips.invoice_service import issue_after_confirmation
 from fleetcore.trips.models import (
     Settlement,
     SettlementLine,
@@ -1098,5 +1099,8 @@ def confirm_settlement(
     # money.md: money posts to the ledger when (and only when) a settlement is confirmed,
     # in the same transaction as the confirmation.
     post_settlement(session, actor, settlement.id)
+    # A week fully confirmed yields its self-billed invoice where the tenant self-bills
+    # (docs/statements.md), in this transaction.
+    issue_after_confirmation(session, actor, settlement.driver_id, settlement.period_start)
     session.refresh(settlement)
     return settlement

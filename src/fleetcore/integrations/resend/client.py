@@ -8,6 +8,8 @@ test fake. ``Idempotency-Key`` is the notification's key: Resend answers a repea
 
 from __future__ import annotations
 
+import base64
+
 import resend
 from resend.exceptions import RateLimitError, ResendError
 
@@ -46,6 +48,12 @@ class ResendEmailSender:
             "text": message.text,
             "tags": [{"name": k, "value": v} for k, v in message.tags.items()],
         }
+        if message.attachments:
+            # Resend takes attachments as base64 content with a file name.
+            params["attachments"] = [
+                {"filename": a.filename, "content": base64.b64encode(a.content).decode("ascii"),
+                 "content_type": a.content_type}
+                for a in message.attachments]
         try:
             response = resend.Emails.send(params, {"idempotency_key": message.idempotency_key})
         except RateLimitError as error:

@@ -28,6 +28,7 @@ from fleetcore.web.routes import (
     reconciliations,
     search,
     settlements,
+    statements,
     tasks,
     tolls,
     trips,
@@ -40,7 +41,7 @@ from fleetcore.web.routes.base import page_router
 # calendar before assignments (its fixed path before their /assignments/{id}).
 PAGE_GROUPS = (auth, dashboard, search, vehicles, vehicle_records, drivers, calendar,
                assignments, documents, maintenance, tasks, trips, imports, reconciliations,
-               settlements, ledger, tolls, fines, audit)
+               settlements, statements, ledger, tolls, fines, audit)
 
 
 def console_router() -> APIRouter:
