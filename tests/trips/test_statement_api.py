@@ -124,5 +124,8 @@ def test_another_tenant_or_driver_is_not_found(
     bad = client.get(f"/v1/drivers/{ana}/statements", params={"week": "2026-02-30"},
                      headers=auth(tenant_a))
     assert bad.status_code == 422
+    # Without a week: last week's statement (the week before the current one).
     no_week = client.get(f"/v1/drivers/{ana}/statements", headers=auth(tenant_a))
-    assert no_week.status_code == 422
+    assert no_week.status_code == 200
+    last_monday = date.today() - timedelta(days=date.today().weekday() + 7)
+    assert no_week.json()["week"] == last_monday.isoformat()

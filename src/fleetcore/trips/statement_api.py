@@ -4,7 +4,7 @@ grouped, each group with its sources — as JSON or PDF, and e-mailing it to the
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from enum import Enum
 from typing import Annotated, Any
 
@@ -30,7 +30,13 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such driver in this tenant."},
     422: {"description": "A bad week, language or currency."},
 }
-WeekQuery = Annotated[Week, Query(description="Any local day of the week (YYYY-MM-DD).")]
+WeekQuery = Annotated[Week | None, Query(
+    description="Any local day of the week (YYYY-MM-DD); default: last week.")]
+
+
+def _week(week: date | None) -> date:
+    """The week asked for, or last week (the latest a driver usually asks about)."""
+    return week if week is not None else date.today() - timedelta(days=7)
 Language = Annotated[StatementLanguage | None, Query(
     description="The statement's language; default: the driver's preferred language.")]
 Currency = Annotated[str | None, Query(
@@ -41,12 +47,12 @@ Currency = Annotated[str | None, Query(
 @router.get("/drivers/{driver_id}/statements", tags=TAGS, responses=_PROBLEMS,
             summary="A driver's statement of one week (all platforms and charges)")
 def get_statement(
-    actor: SettlementsRead, session: DbSession, driver_id: uuid.UUID, week: WeekQuery,
+    actor: SettlementsRead, session: DbSession, driver_id: uuid.UUID, week: WeekQuery = None,
     lang: Language = None, currency: Currency = None,
 ) -> StatementOut:
     """Groups sum to ``total``, the sum of the week's settlements' nets; ``ledger`` is the
     driver's balance movement posted for them (equal to ``total`` once confirmed)."""
-    statement = build_statement(session, actor, driver_id, week,
+    statement = build_statement(session, actor, driver_id, _week(week),
                                 language=lang.value if lang else None, currency=currency)
     return StatementOut.of(statement, LABELS[statement.language])
 
@@ -59,10 +65,10 @@ def get_statement(
                 "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"},
                                                 "example": "%PDF-1.7 …"}}}})
 def get_statement_pdf(
-    actor: SettlementsRead, session: DbSession, driver_id: uuid.UUID, week: WeekQuery,
+    actor: SettlementsRead, session: DbSession, driver_id: uuid.UUID, week: WeekQuery = None,
     lang: Language = None, currency: Currency = None,
 ) -> Response:
-    statement = build_statement(session, actor, driver_id, week,
+    statement = build_statement(session, actor, driver_id, _week(week),
                                 language=lang.value if lang else None, currency=currency)
     return Response(
         render_statement_pdf(statement), media_type="application/pdf",
@@ -76,10 +82,10 @@ def get_statement_pdf(
              responses={**_PROBLEMS, 422: {"description": "The driver has no e-mail address, "
                                                          "or a bad week."}})
 def send_statement_email(
-    actor: SettlementsWrite, session: DbSession, driver_id: uuid.UUID, week: WeekQuery,
+    actor: SettlementsWrite, session: DbSession, driver_id: uuid.UUID, week: WeekQuery = None,
 ) -> StatementSendOut:
     """Queues the e-mail in this request's transaction; the job renders and sends it."""
-    statement = build_statement(session, actor, driver_id, week)
+    statement = build_statement(session, actor, driver_id, _week(week))
     address = driver_email(session, tenant_of(actor), driver_id)
     if address is None:
         message = "The driver has no e-mail address."
