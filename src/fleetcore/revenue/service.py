@@ -391,7 +391,8 @@ def _stage(session: Session, parsed: ParsedReport, imp: RevenueImport,
     stage = f"rev_stage_{uuid.uuid4().hex[:12]}"
     columns = list(CANONICAL_SCHEMA)
     ddl = ", ".join(f"{name} {_sql_type(name, dtype)}" for name, dtype in CANONICAL_SCHEMA.items())
-    frame = _with_accounts(session, parsed.rows.select(columns), imp)
+    frame = parsed.rows.select(columns)
+    matched = _account_columns(session, frame, imp)
     conn = _raw(session)
     with conn.cursor() as cursor:
         cursor.execute(
@@ -399,10 +400,11 @@ def _stage(session: Session, parsed: ParsedReport, imp: RevenueImport,
             " account_conflict boolean NOT NULL DEFAULT false,"
             " rejected boolean NOT NULL DEFAULT false, duplicate boolean NOT NULL DEFAULT false,"
             " reject_column text, reject_value text, reject_reason text) ON COMMIT DROP")
-        with cursor.copy(f"COPY {stage} ({', '.join(frame.columns)}) FROM STDIN"
-                         " (FORMAT csv)") as copy:
+        names = [*columns, *(e.meta.output_name() for e in matched)]
+        with cursor.copy(f"COPY {stage} ({', '.join(names)}) FROM STDIN (FORMAT csv)") as copy:
+            # The added columns are made per slice: memory for them does not grow with the file.
             for chunk in frame.iter_slices(100_000):
-                copy.write(chunk.write_csv(include_header=False))
+                copy.write(chunk.with_columns(matched).write_csv(include_header=False))
                 if progress is not None:
                     progress("stage", chunk.height)
         cursor.execute(f"CREATE INDEX ON {stage} (row_number)")
@@ -410,11 +412,11 @@ def _stage(session: Session, parsed: ParsedReport, imp: RevenueImport,
     return stage
 
 
-def _with_accounts(session: Session, frame: pl.DataFrame, imp: RevenueImport) -> pl.DataFrame:
-    """``frame`` with the live platform account each row names (never matched by name) and its
-    driver, whether two identifiers name two drivers, and ``rejected`` for the rows the reader
-    refused. Matched while staging — the fleet's accounts are a small table — instead of
-    rewriting every staged row with an ``UPDATE``."""
+def _account_columns(session: Session, frame: pl.DataFrame, imp: RevenueImport) -> list[pl.Expr]:
+    """The staged columns added to ``frame``'s: the live platform account each row names (never
+    matched by name) and its driver, whether two identifiers name two drivers, and ``rejected``
+    for the rows the reader refused. Matched while staging — the fleet's accounts are a small
+    table — instead of rewriting every staged row with an ``UPDATE``."""
     accounts = session.execute(
         select(PlatformAccount.external_account_id, PlatformAccount.driver_id, PlatformAccount.id)
         .where(PlatformAccount.tenant_id == imp.tenant_id,
@@ -440,11 +442,10 @@ def _with_accounts(session: Session, frame: pl.DataFrame, imp: RevenueImport) ->
         # wait as an unknown account, marked, until the accounts are put right.
         conflict = (alt_driver.is_not_null() & driver.is_not_null()
                     & (alt_driver != driver)).fill_null(False)
-    return frame.with_columns(
-        pl.when(conflict).then(None).otherwise(driver).alias("driver_id"),
-        pl.when(conflict).then(None).otherwise(account).alias("platform_account_id"),
-        conflict.alias("account_conflict"),
-        (~pl.col("valid")).fill_null(value=False).alias("rejected"))
+    return [pl.when(conflict).then(None).otherwise(driver).alias("driver_id"),
+            pl.when(conflict).then(None).otherwise(account).alias("platform_account_id"),
+            conflict.alias("account_conflict"),
+            (~pl.col("valid")).fill_null(value=False).alias("rejected")]
 
 
 _Rule = tuple[str, str, str, str]
