@@ -4,6 +4,8 @@ replace — same SQLSTATE, same constraint name, both sides, under row-level sec
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from typing import Any
 
@@ -144,3 +146,96 @@ def test_removing_referenced_rows_outside_read_committed_is_refused(
             assert getattr(caught.value.orig, "sqlstate", None) == "40001"
         finally:
             outer.rollback()
+
+
+def _committed_fleet(app_engine: Engine) -> dict[str, uuid.UUID]:
+    """A tenant with a platform and a driver, committed (the races below need two sessions)."""
+    with Session(bind=app_engine) as session, session.begin():
+        bind_context(session, DbContext.system())
+        ids = {"tenant": _insert(session, "adm_tenants", name="Race",
+                                 slug=f"race-{uuid.uuid4().hex[:8]}", country="FR",
+                                 default_currency="EUR", timezone="Europe/Paris"),
+               "platform": _insert(session, "dir_platforms", code=f"p_{uuid.uuid4().hex[:10]}",
+                                   name="P")}
+        bind_context(session, DbContext.for_tenant(ids["tenant"]))
+        ids["driver"] = _insert(session, "rid_drivers", tenant_id=ids["tenant"],
+                                first_name="Ana", last_name="Race")
+    return ids
+
+
+def _blocked(app_engine: Engine, statement: str) -> bool:
+    """Whether a session is waiting on a lock while running ``statement`` (its first words)."""
+    with app_engine.connect() as conn:
+        return bool(conn.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND starts_with(query, :q)"), {"q": statement.split(" (")[0].split(" WHERE")[0]})
+            .scalar_one())
+
+
+def _in_thread(app_engine: Engine, tenant: uuid.UUID, statement: str,
+               params: dict[str, Any]) -> tuple[threading.Thread, list[BaseException]]:
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with Session(bind=app_engine) as session, session.begin():
+                bind_context(session, DbContext.for_tenant(tenant))
+                session.execute(text("SET LOCAL lock_timeout = '20s'"))
+                session.execute(text(statement), params)
+        except BaseException as exc:  # handed to the test
+            failures.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, failures
+
+
+def _wait_until_blocked(app_engine: Engine, statement: str) -> None:
+    deadline = time.monotonic() + 20
+    while not _blocked(app_engine, statement):
+        assert time.monotonic() < deadline, "the second session never waited for the first"
+        time.sleep(0.05)
+
+
+DELETE_DRIVER = "DELETE FROM rid_drivers WHERE id = :d"
+INSERT_TRIP = ("INSERT INTO trp_trips (tenant_id, id, platform_id, external_trip_id, driver_id)"
+               " VALUES (:t, :id, :p, :x, :d)")
+
+
+def test_a_driver_deleted_while_a_trip_naming_it_commits_is_refused(app_engine: Engine) -> None:
+    """The trip's check locks the driver: the delete waits, then sees the committed trip."""
+    ids = _committed_fleet(app_engine)
+    with Session(bind=app_engine) as writer:
+        writer.begin()
+        bind_context(writer, DbContext.for_tenant(ids["tenant"]))
+        writer.execute(text(INSERT_TRIP), {"t": ids["tenant"], "id": new_id(),
+                                           "p": ids["platform"], "x": "race-1",
+                                           "d": ids["driver"]})
+        thread, failures = _in_thread(app_engine, ids["tenant"], DELETE_DRIVER,
+                                      {"d": ids["driver"]})
+        _wait_until_blocked(app_engine, DELETE_DRIVER)
+        writer.commit()
+    thread.join(30)
+    assert len(failures) == 1
+    orig = getattr(failures[0], "orig", None)
+    assert getattr(orig, "sqlstate", None) == "23503"
+    assert orig.diag.constraint_name == "fk_trp_trips_tenant_id_driver_id"  # type: ignore[union-attr]
+
+
+def test_a_trip_naming_a_driver_deleted_meanwhile_is_refused(app_engine: Engine) -> None:
+    """The delete holds the driver's row: the trip's lock waits, then finds it gone."""
+    ids = _committed_fleet(app_engine)
+    with Session(bind=app_engine) as deleter:
+        deleter.begin()
+        bind_context(deleter, DbContext.for_tenant(ids["tenant"]))
+        deleter.execute(text(DELETE_DRIVER), {"d": ids["driver"]})
+        thread, failures = _in_thread(app_engine, ids["tenant"], INSERT_TRIP, {
+            "t": ids["tenant"], "id": new_id(), "p": ids["platform"], "x": "race-2",
+            "d": ids["driver"]})
+        _wait_until_blocked(app_engine, INSERT_TRIP)
+        deleter.commit()
+    thread.join(30)
+    assert len(failures) == 1
+    orig = getattr(failures[0], "orig", None)
+    assert getattr(orig, "sqlstate", None) == "23503"
+    assert orig.diag.constraint_name == "fk_trp_trips_tenant_id_driver_id"  # type: ignore[union-attr]
