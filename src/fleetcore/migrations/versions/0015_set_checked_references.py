@@ -219,7 +219,9 @@ def downgrade() -> None:
         for suffix, on in (("ins", table), ("upd", table), ("del_ref", referenced),
                            ("upd_ref", referenced), ("trunc_ref", referenced)):
             op.execute(f"DROP TRIGGER IF EXISTS {_short(name, suffix)} ON {on}")
-        op.create_foreign_key(name, table, referenced, list(columns), list(keys))
+        # The tenant's key was RESTRICT (TenantOwned), the others NO ACTION.
+        op.create_foreign_key(name, table, referenced, list(columns), list(keys),
+                              ondelete="RESTRICT" if referenced == "adm_tenants" else None)
     for function in ("fc_set_checked_reference_present", "fc_set_checked_reference_kept",
                      "fc_set_checked_reference_no_truncate"):
         op.execute(f"DROP FUNCTION IF EXISTS {function}()")
