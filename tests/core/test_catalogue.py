@@ -20,7 +20,7 @@ from fleetcore.catalogue import (
     import_all_models,
 )
 from fleetcore.core.migrations import include_object
-from fleetcore.core.orm import Base
+from fleetcore.core.orm import SET_CHECKED_REFERENCES, Base
 
 NULLABLE_TENANT_TABLES = {
     "dir_car_makes",
@@ -41,6 +41,26 @@ def _tables(engine: Engine) -> set[str]:
             )
         )
         return {r[0] for r in rows}
+
+
+def _set_checked(engine: Engine) -> list[tuple[str, str, str, list[str], list[str]]]:
+    """The set-checked references (decision 0008): (constraint, referencing table, referenced
+    table, referencing columns, referenced columns), read from their statement triggers."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT t.tgrelid::regclass::text, encode(t.tgargs, 'escape')"
+                " FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid"
+                " WHERE p.proname = 'fc_set_checked_reference_present'"
+                " AND t.tgtype & 4 = 4"  # the INSERT trigger: one per reference
+            )
+        ).all()
+    out = []
+    for table, raw in rows:
+        args = raw.split("\\000")[:-1]
+        name, referenced, pairs = args[0], args[1], args[2:]
+        out.append((name, table, referenced, pairs[0::2], pairs[1::2]))
+    return sorted(out)
 
 
 def _tenant_owned(engine: Engine) -> set[str]:
@@ -148,6 +168,7 @@ def test_references_between_tenant_tables_are_composite(owner_engine: Engine) ->
                 " JOIN pg_class dst ON dst.oid = con.confrelid WHERE con.contype = 'f'"
             )
         ).all()
+    rows = [*rows, *((t, r, name, cols) for name, t, r, cols, _k in _set_checked(owner_engine))]
     between_tenant_tables = [r for r in rows if r[0] in tenant_tables and r[1] in tenant_tables]
     not_composite = [r[2] for r in between_tenant_tables if r[3][0] != "tenant_id"]
     assert len(between_tenant_tables) > 50
@@ -174,12 +195,52 @@ def test_tenant_tables_reference_their_tenant_or_an_owner_that_does(
             )
         ).all()
     references_tenant = {r[0] for r in rows if r[1] == "adm_tenants" and r[2] == ["tenant_id"]}
+    references_tenant |= {t for _n, t, r, cols, _k in _set_checked(owner_engine)
+                          if r == "adm_tenants" and cols == ["tenant_id"]}
     without = _tenant_owned(owner_engine) - references_tenant - {"adm_tenants"}
     assert without == set(TENANT_IMPLIED_BY)
     for table, (owner, columns) in TENANT_IMPLIED_BY.items():
         # The implying reference exists and none of its columns can be NULL (MATCH SIMPLE
         # would skip the check for a row with a NULL in it).
         assert (table, owner, columns, True) in rows
+
+
+def test_set_checked_references_are_guarded_on_both_sides(owner_engine: Engine) -> None:
+    """A reference checked per statement instead of by a foreign key (decision 0008) keeps all
+    that the key did: checked on insert and update of the referencing table, removal and
+    truncation of the referenced rows refused while referenced; and it is the one the models
+    declare, not also a foreign key."""
+    checked = _set_checked(owner_engine)
+    assert {(t, r) for _n, t, r, _c, _k in checked} == {
+        (table, target) for table, targets in SET_CHECKED_REFERENCES.items() for target in targets}
+    assert {n for n, *_ in checked} == {
+        "fk_rev_import_rows_tenant_id_driver_id", "fk_trp_trips_tenant_id_driver_id",
+        "fk_trp_trips_tenant_id_platform_account_id", "fk_trp_trips_tenant_id_import_id",
+        "fk_trp_trips_tenant_id"}
+    with owner_engine.connect() as conn:
+        triggers = conn.execute(
+            text(
+                "SELECT t.tgrelid::regclass::text, p.proname, t.tgtype::int,"
+                " encode(t.tgargs, 'escape') FROM pg_trigger t JOIN pg_proc p"
+                " ON p.oid = t.tgfoid WHERE p.proname LIKE 'fc_set_checked_reference%'"
+                " AND t.tgenabled = 'O'"
+            )
+        ).all()
+        keys = {r[0] for r in conn.execute(text("SELECT conname FROM pg_constraint"
+                                                " WHERE contype = 'f'"))}
+    # tgtype bits: 1 row, 2 before, 4 insert, 8 delete, 16 update, 32 truncate.
+    found = {(table, function, kind & ~1 & ~2, raw.split("\\000")[0])
+             for table, function, kind, raw in triggers}
+    for name, table, referenced, columns, referenced_columns in checked:
+        assert len(columns) == len(referenced_columns) >= 1
+        assert name not in keys
+        assert {(table, "fc_set_checked_reference_present", 4, name),
+                (table, "fc_set_checked_reference_present", 16, name),
+                (referenced, "fc_set_checked_reference_kept", 8, name),
+                (referenced, "fc_set_checked_reference_kept", 16, name),
+                (referenced, "fc_set_checked_reference_no_truncate", 32, name)} <= found
+    # Statement triggers (not per row), all of them.
+    assert all(kind & 1 == 0 for _t, _f, kind, _a in triggers)
 
 
 def test_only_documented_tables_have_a_nullable_tenant(owner_engine: Engine) -> None:

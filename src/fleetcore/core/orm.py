@@ -37,11 +37,12 @@ from sqlalchemy import (
     Numeric,
     Text,
     Uuid,
+    event,
     func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, ExcludeConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column
 from uuid6 import uuid7
 
 NAMING_CONVENTION: dict[str, str] = {
@@ -258,6 +259,28 @@ def tenant_fk(
         ondelete=ondelete,
         use_alter=use_alter,
     )
+
+
+SET_CHECKED_REFERENCES: dict[str, set[str]] = {}
+"""Referencing table → the tables it references through a set-checked reference: checked once
+per statement by triggers instead of a foreign key (decision 0008, migration 0015)."""
+
+
+def set_checked_reference(table: str, target: str) -> None:
+    """Declare that ``table`` references ``target`` through a set-checked reference, so that
+    a flush still inserts ``target``'s rows first (the unit of work orders tables by their
+    foreign keys, and by these)."""
+    SET_CHECKED_REFERENCES.setdefault(table, set()).add(target)
+
+
+@event.listens_for(Mapper, "before_configured")
+def _order_set_checked_references() -> None:
+    tables = Base.metadata.tables
+    for table, targets in SET_CHECKED_REFERENCES.items():
+        if table in tables:
+            for target in targets:
+                if target in tables:
+                    tables[table].add_is_dependent_on(tables[target])
 
 
 def live_unique(table: str, *columns: str, where: str = LIVE_ROWS) -> Index:

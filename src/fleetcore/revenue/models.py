@@ -36,6 +36,7 @@ from fleetcore.core.orm import (
     enum_check,
     no_overlap,
     non_negative,
+    set_checked_reference,
     sha256_check,
     tenant_fk,
 )
@@ -221,7 +222,7 @@ class ImportRow(Base, TenantOwned, Timestamped):
             ],
             ondelete="CASCADE",
         ),
-        tenant_fk("driver_id", "rid_drivers"),
+        # driver_id is a set-checked reference (decision 0008): see set_checked_reference below.
         UniqueConstraint("tenant_id", "import_id", "row_number"),
         # Each platform transaction counts once, whatever file or import brought it.
         Index(
@@ -247,6 +248,9 @@ class ImportRow(Base, TenantOwned, Timestamped):
             "external_trip_id",
         ),
     )
+
+
+set_checked_reference("rev_import_rows", "rid_drivers")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -384,39 +384,89 @@ def _period(parsed: ParsedReport, upload_period: date | None,
 # --- staging and validation --------------------------------------------------------------------
 
 
-def _stage(session: Session, parsed: ParsedReport,
+def _stage(session: Session, parsed: ParsedReport, imp: RevenueImport,
            progress: Progress | None = None) -> str:
-    """COPY the parsed rows into a new temporary table; returns its name."""
+    """COPY the parsed rows, with the platform account each belongs to, into a new temporary
+    table; returns its name."""
     stage = f"rev_stage_{uuid.uuid4().hex[:12]}"
     columns = list(CANONICAL_SCHEMA)
     ddl = ", ".join(f"{name} {_sql_type(name, dtype)}" for name, dtype in CANONICAL_SCHEMA.items())
-    conn = _raw(session)
     frame = parsed.rows.select(columns)
+    matched = _account_columns(session, frame, imp)
+    conn = _raw(session)
     with conn.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMPORARY TABLE {stage} ({ddl}, driver_id uuid, platform_account_id uuid,"
             " account_conflict boolean NOT NULL DEFAULT false,"
             " rejected boolean NOT NULL DEFAULT false, duplicate boolean NOT NULL DEFAULT false,"
             " reject_column text, reject_value text, reject_reason text) ON COMMIT DROP")
-        with cursor.copy(f"COPY {stage} ({', '.join(columns)}) FROM STDIN (FORMAT csv)") as copy:
+        names = [*columns, *(e.meta.output_name() for e in matched)]
+        with cursor.copy(f"COPY {stage} ({', '.join(names)}) FROM STDIN (FORMAT csv)") as copy:
+            # The added columns are made per slice: memory for them does not grow with the file.
             for chunk in frame.iter_slices(100_000):
-                copy.write(chunk.write_csv(include_header=False))
+                copy.write(chunk.with_columns(matched).write_csv(include_header=False))
                 if progress is not None:
                     progress("stage", chunk.height)
-        cursor.execute(f"UPDATE {stage} SET rejected = true WHERE NOT valid")
         cursor.execute(f"CREATE INDEX ON {stage} (row_number)")
         cursor.execute(f"ANALYZE {stage}")
     return stage
 
 
-def _reject(cursor: psycopg.Cursor[Any], stage: str, where: str, column: str, value: str,
-            reason: str, params: dict[str, Any] | None = None,
-            from_clause: str = "") -> None:
-    """Mark the still-accepted rows matching ``where`` rejected with one reason (SQL texts)."""
+def _account_columns(session: Session, frame: pl.DataFrame, imp: RevenueImport) -> list[pl.Expr]:
+    """The staged columns added to ``frame``'s: the live platform account each row names (never
+    matched by name) and its driver, whether two identifiers name two drivers, and ``rejected``
+    for the rows the reader refused. Matched while staging — the fleet's accounts are a small
+    table — instead of rewriting every staged row with an ``UPDATE``."""
+    accounts = session.execute(
+        select(PlatformAccount.external_account_id, PlatformAccount.driver_id, PlatformAccount.id)
+        .where(PlatformAccount.tenant_id == imp.tenant_id,
+               PlatformAccount.platform_id == imp.platform_id,
+               PlatformAccount.deleted_at.is_(None))).all()
+    drivers = {ref: str(driver) if driver else None for ref, driver, _ in accounts}
+    ids = {ref: str(account) for ref, _, account in accounts}
+
+    def lookup(column: str, mapping: dict[str, str | None]) -> pl.Expr:
+        return pl.col(column).replace_strict(mapping, default=None, return_dtype=pl.String())
+
+    account = lookup("platform_account_ref", dict(ids))
+    driver = lookup("platform_account_ref", drivers)
+    conflict = pl.lit(False)
+    if frame.get_column("platform_account_alt").null_count() < frame.height:
+        # Else by the row's second identifier (Bolt: the e-mail beside the phone).
+        by_ref = account.is_not_null()
+        alt_driver = lookup("platform_account_alt", drivers)
+        driver = pl.when(by_ref).then(driver).otherwise(alt_driver)
+        account = pl.when(by_ref).then(account).otherwise(
+            lookup("platform_account_alt", dict(ids)))
+        # Two identifiers naming two different drivers are not settled by a guess: the rows
+        # wait as an unknown account, marked, until the accounts are put right.
+        conflict = (alt_driver.is_not_null() & driver.is_not_null()
+                    & (alt_driver != driver)).fill_null(False)
+    return [pl.when(conflict).then(None).otherwise(driver).alias("driver_id"),
+            pl.when(conflict).then(None).otherwise(account).alias("platform_account_id"),
+            conflict.alias("account_conflict"),
+            (~pl.col("valid")).fill_null(value=False).alias("rejected")]
+
+
+_Rule = tuple[str, str, str, str]
+"""A row check: (SQL condition on the staged row ``s``, column, value, reason) as SQL texts."""
+
+
+def _reject(cursor: psycopg.Cursor[Any], stage: str, rules: Sequence[_Rule],
+            params: dict[str, Any] | None = None) -> None:
+    """Mark the still-accepted rows matching any of ``rules`` rejected, each with the reason of
+    the first rule it breaks: one pass over the staged rows for all of them."""
+    if not rules:
+        return
+
+    def first(pick: int) -> str:
+        return "CASE " + " ".join(f"WHEN {rule[0]} THEN {rule[pick]}" for rule in rules) + " END"
+
     cursor.execute(
-        f"UPDATE {stage} s SET rejected = true, reject_column = {column},"
-        f" reject_value = {value}, reject_reason = {reason} {from_clause}"
-        f" WHERE NOT s.rejected AND ({where})", params or {})
+        f"UPDATE {stage} s SET rejected = true, reject_column = {first(1)},"
+        f" reject_value = {first(2)}, reject_reason = {first(3)}"
+        f" WHERE NOT s.rejected AND ({' OR '.join(f'({rule[0]})' for rule in rules)})",
+        params or {})
 
 
 def _validate(session: Session, stage: str, imp: RevenueImport, parsed: ParsedReport,
@@ -428,45 +478,20 @@ def _validate(session: Session, stage: str, imp: RevenueImport, parsed: ParsedRe
                               "import": imp.id}
     conn = _raw(session)
     with conn.cursor() as cursor:
-        # Who each row belongs to: the live platform account with that identifier.
-        cursor.execute(
-            f"UPDATE {stage} s SET driver_id = pa.driver_id, platform_account_id = pa.id"
-            " FROM trp_platform_accounts pa WHERE pa.tenant_id = %(tenant)s"
-            " AND pa.platform_id = %(platform)s AND pa.deleted_at IS NULL"
-            " AND pa.external_account_id = s.platform_account_ref", params)
-        if parsed.rows.get_column("platform_account_alt").null_count() < parsed.rows.height:
-            # Else by the row's second identifier (Bolt: the e-mail beside the phone).
-            cursor.execute(
-                f"UPDATE {stage} s SET driver_id = pa.driver_id, platform_account_id = pa.id"
-                " FROM trp_platform_accounts pa WHERE pa.tenant_id = %(tenant)s"
-                " AND pa.platform_id = %(platform)s AND pa.deleted_at IS NULL"
-                " AND s.platform_account_id IS NULL"
-                " AND pa.external_account_id = s.platform_account_alt", params)
-            # Two identifiers naming two different drivers are not settled by a guess: the
-            # rows wait as an unknown account, marked, until the accounts are put right.
-            cursor.execute(
-                f"UPDATE {stage} s SET driver_id = NULL, platform_account_id = NULL,"
-                " account_conflict = true"
-                " FROM trp_platform_accounts pa WHERE pa.tenant_id = %(tenant)s"
-                " AND pa.platform_id = %(platform)s AND pa.deleted_at IS NULL"
-                " AND pa.external_account_id = s.platform_account_alt"
-                " AND pa.driver_id IS NOT NULL AND s.driver_id IS NOT NULL"
-                " AND pa.driver_id <> s.driver_id", params)
-
         # One currency per report: the report's is the one most rows carry.
         cursor.execute(
             f"SELECT currency FROM {stage} WHERE NOT rejected AND currency IS NOT NULL"
             " GROUP BY currency ORDER BY count(*) DESC, currency LIMIT 1")
         found = cursor.fetchone()
         currency = found[0] if found else None
+        rules: list[_Rule] = []
         if currency is not None:
-            _reject(cursor, stage, "s.currency IS DISTINCT FROM %(currency)s"
-                    " AND s.currency IS NOT NULL", "'currency'", "s.currency",
-                    "'the currency differs from the report''s (' || %(currency)s || ')'",
-                    {"currency": currency})
+            rules.append(("s.currency IS DISTINCT FROM %(currency)s AND s.currency IS NOT NULL",
+                          "'currency'", "s.currency",
+                          "'the currency differs from the report''s (' || %(currency)s || ')'"))
         money = " OR ".join(f"s.{c} IS NOT NULL" for c in _MONEY_COLUMNS)
-        _reject(cursor, stage, f"s.currency IS NULL AND ({money})", "'currency'", "NULL",
-                "'an amount without a currency'")
+        rules.append((f"s.currency IS NULL AND ({money})", "'currency'", "NULL::text",
+                      "'an amount without a currency'"))
 
         # What the trips table would refuse, said per row instead of failing the commit.
         trip_row = _TRIP_ROW.get(report_type)
@@ -475,25 +500,28 @@ def _validate(session: Session, stage: str, imp: RevenueImport, parsed: ParsedRe
                                   ("commission", "commission"),
                                   ("cash_collected", "cash collected"),
                                   ("distance_km", "distance"), ("duration_s", "duration")):
-                _reject(cursor, stage, f"({trip_row}) AND s.{column} < 0", f"'{column}'",
-                        f"s.{column}::text", f"'a trip''s {label} cannot be negative'")
-            _reject(cursor, stage, f"({trip_row}) AND s.started_at < s.requested_at",
-                    "'started_at'", "s.started_at::text",
-                    "'the trip starts before it was requested'")
-            _reject(cursor, stage,
-                    f"({trip_row}) AND COALESCE(s.ended_at, s.occurred_at) < s.started_at",
-                    "'ended_at'", "COALESCE(s.ended_at, s.occurred_at)::text",
-                    "'the trip ends before it starts'")
+                rules.append((f"({trip_row}) AND s.{column} < 0", f"'{column}'",
+                              f"s.{column}::text", f"'a trip''s {label} cannot be negative'"))
+            rules.append((f"({trip_row}) AND s.started_at < s.requested_at", "'started_at'",
+                          "s.started_at::text", "'the trip starts before it was requested'"))
+            rules.append((f"({trip_row}) AND COALESCE(s.ended_at, s.occurred_at) < s.started_at",
+                          "'ended_at'", "COALESCE(s.ended_at, s.occurred_at)::text",
+                          "'the trip ends before it starts'"))
+        _reject(cursor, stage, rules, {"currency": currency})
 
-        # Duplicates inside the file: the first occurrence stays, later ones are rejected.
+        # Duplicates inside the file: the first occurrence stays, later ones are rejected (the
+        # reader already refuses most; the rewrite only when a hashed count finds any left).
         key = _DUPLICATE_KEY[report_type]
-        cursor.execute(
-            f"UPDATE {stage} s SET rejected = true, duplicate = true,"
-            f" reject_column = '{key}', reject_value = s.{key},"
-            " reject_reason = 'duplicate of row ' || f.first_row"
-            f" FROM (SELECT row_number, min(row_number) OVER (PARTITION BY {key}) AS first_row"
-            f"       FROM {stage} WHERE NOT rejected AND {key} IS NOT NULL) f"
-            " WHERE f.row_number = s.row_number AND f.first_row <> s.row_number")
+        cursor.execute(f"SELECT EXISTS (SELECT FROM {stage} WHERE NOT rejected"
+                       f" AND {key} IS NOT NULL GROUP BY {key} HAVING count(*) > 1)")
+        if (cursor.fetchone() or (False,))[0]:
+            cursor.execute(
+                f"UPDATE {stage} s SET rejected = true, duplicate = true,"
+                f" reject_column = '{key}', reject_value = s.{key},"
+                " reject_reason = 'duplicate of row ' || f.first_row"
+                f" FROM (SELECT row_number, min(row_number) OVER (PARTITION BY {key})"
+                f"  AS first_row FROM {stage} WHERE NOT rejected AND {key} IS NOT NULL) f"
+                " WHERE f.row_number = s.row_number AND f.first_row <> s.row_number")
 
         # Duplicates of rows already committed — rows that carry money, which must never count
         # twice: the same transaction key (the unique index that makes this a database rule
@@ -688,7 +716,7 @@ def upload_import(
         imp.storage_key = storage.put(f"{tenant_id}/{imp.id}", io.BytesIO(data),
                                       "application/octet-stream")
         with _timed(timings, "stage"):
-            stage = _stage(session, parsed, progress)
+            stage = _stage(session, parsed, imp, progress)
         with _timed(timings, "validate"):
             outcome = _validate(session, stage, imp, parsed, tenant_id)
             _record(session, imp, parsed, outcome, storage)
@@ -819,7 +847,7 @@ def revalidate_import(session: Session, actor: Actor, storage: DocumentStorage,
         raise Conflict(f"Only a validated import can be validated again (this one is "
                        f"{imp.status}).")
     parsed = _reread(session, imp, storage)
-    stage = _stage(session, parsed)
+    stage = _stage(session, parsed, imp)
     _record(session, imp, parsed, _validate(session, stage, imp, parsed, imp.tenant_id), storage)
     imp.validated_at = _now()
     imp.updated_by = actor.id
@@ -855,7 +883,7 @@ def commit_import(
     with _timed(timings, "read"):
         parsed = _reread(session, imp, storage)
     with _timed(timings, "stage"):
-        stage = _stage(session, parsed, progress)
+        stage = _stage(session, parsed, imp, progress)
     with _timed(timings, "validate"):
         outcome = _validate(session, stage, imp, parsed, imp.tenant_id)
         _record(session, imp, parsed, outcome, storage)
@@ -878,8 +906,20 @@ def _commit_staged(session: Session, actor: Actor, imp: RevenueImport, stage: st
     session.flush()
     assert imp.platform_id is not None
     with _timed(timings, "driver_revenues"):
-        _recompute_revenues(session, imp.tenant_id, imp.platform_id,
-                            "r.import_id = %(import)s", {"import": imp.id})
+        # The (driver, week) pairs the import touches are its accepted staged rows': read
+        # from staging, not back from the million rows just written.
+        timezone, _ = _tenant_zone(session, imp.tenant_id)
+        args = {"tenant": imp.tenant_id, "platform": imp.platform_id, "tz": timezone,
+                "period_start": imp.period_start}
+        keys = f"rev_keys_{uuid.uuid4().hex[:12]}"
+        with _raw(session).cursor() as cursor:
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {keys} ON COMMIT DROP AS"
+                " SELECT DISTINCT driver_id, date_trunc('week', COALESCE(occurred_at,"
+                "   CAST(%(period_start)s AS timestamptz)) AT TIME ZONE %(tz)s) AS week"
+                f" FROM {stage} WHERE NOT rejected AND driver_id IS NOT NULL", args)
+            _recompute_keys(cursor, keys, args)
+            cursor.execute(f"DROP TABLE {keys}")
 
 
 def _write(session: Session, stage: str, imp: RevenueImport, report_type: str,
@@ -921,7 +961,11 @@ def _write(session: Session, stage: str, imp: RevenueImport, report_type: str,
         assignments = ", ".join(f"{c} = COALESCE(EXCLUDED.{c}, t.{c})" for c in kept)
         cursor.execute(
             "WITH candidates AS ("
-            " SELECT DISTINCT ON (s.external_trip_id) s.*, v.id AS vehicle_id"
+            " SELECT DISTINCT ON (s.external_trip_id) s.external_trip_id,"
+            " s.platform_account_id, s.driver_id, s.trip_status, s.service_type,"
+            " s.requested_at, s.started_at, s.ended_at, s.occurred_at, s.distance_km,"
+            " s.duration_s, s.fare_gross, s.tip, s.tolls, s.commission, s.cash_collected,"
+            " s.earnings, s.currency, s.payment_method, v.id AS vehicle_id"
             # The fleet's plates, compared without spaces and dashes (one hash join).
             f" FROM {stage} s LEFT JOIN (SELECT DISTINCT ON (plate) plate, id FROM ("
             "   SELECT regexp_replace(upper(licence_plate), '[^A-Z0-9]', '', 'g') AS plate, id"

@@ -40,6 +40,7 @@ from fleetcore.core.orm import (
     currency_check,
     enum_check,
     non_negative,
+    set_checked_reference,
     tenant_fk,
 )
 
@@ -159,6 +160,8 @@ class Trip(Base, TenantOwned, Timestamped, SoftDeletable, WithMetadata):
 
     __tablename__ = "trp_trips"
 
+    # Set-checked, not a foreign key (below).
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, sort_order=-100)
     platform_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("dir_platforms.id"))
     # The platform's id (Uber Trip UUID, Bolt order_reference).
     external_trip_id: Mapped[str]
@@ -192,11 +195,11 @@ class Trip(Base, TenantOwned, Timestamped, SoftDeletable, WithMetadata):
     import_id: Mapped[uuid.UUID | None]
     client_invoice_id: Mapped[uuid.UUID | None]
 
+    # tenant_id, platform_account_id, driver_id and import_id are set-checked
+    # references, not foreign keys: checked once per statement by triggers of migration 0015
+    # (decision 0008; an import writes up to a million trips), under the same names.
     __table_args__ = (
-        tenant_fk("platform_account_id", "trp_platform_accounts"),
-        tenant_fk("driver_id", "rid_drivers"),
         tenant_fk("vehicle_id", "flt_vehicles"),
-        tenant_fk("import_id", "rev_revenue_imports"),
         tenant_fk("client_invoice_id", "trp_client_invoices"),
         # Plain unique (deleted rows included): a re-import upserts, never duplicates.
         UniqueConstraint("tenant_id", "platform_id", "external_trip_id"),
@@ -251,6 +254,11 @@ class Trip(Base, TenantOwned, Timestamped, SoftDeletable, WithMetadata):
 # ---------------------------------------------------------------------------------------------
 # trp_settlements
 # ---------------------------------------------------------------------------------------------
+
+
+
+for _target in ("adm_tenants", "trp_platform_accounts", "rid_drivers", "rev_revenue_imports"):
+    set_checked_reference("trp_trips", _target)
 
 
 class SettlementStatus(StrEnum):
