@@ -1,4 +1,4 @@
-"""Set-checked references (decision 0008, migration 0015): the references of the bulk tables
+"""Set-checked references (decision 0008, migration 0016): the references of the bulk tables
 that are checked once per statement by triggers keep every promise of the foreign keys they
 replace — same SQLSTATE, same constraint name, both sides, under row-level security."""
 

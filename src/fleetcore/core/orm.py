@@ -263,7 +263,7 @@ def tenant_fk(
 
 SET_CHECKED_REFERENCES: dict[str, set[str]] = {}
 """Referencing table → the tables it references through a set-checked reference: checked once
-per statement by triggers instead of a foreign key (decision 0008, migration 0015)."""
+per statement by triggers instead of a foreign key (decision 0008, migration 0016)."""
 
 
 def set_checked_reference(table: str, target: str) -> None:

@@ -22,16 +22,16 @@ row-level security; a trigger cannot). Its vehicle and client invoice references
 keys (NULL on imported trips, so nearly free), as does a report row's reference to its import
 (``ON DELETE CASCADE``, decision 0004).
 
-Revision ID: 0015
-Revises: 0012
+Revision ID: 0016
+Revises: 0015
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision: str = "0015"
-down_revision: str | None = "0012"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels = None
 depends_on = None
 
