@@ -196,7 +196,7 @@ class Trip(Base, TenantOwned, Timestamped, SoftDeletable, WithMetadata):
     client_invoice_id: Mapped[uuid.UUID | None]
 
     # tenant_id, platform_account_id, driver_id and import_id are set-checked
-    # references, not foreign keys: checked once per statement by triggers of migration 0015
+    # references, not foreign keys: checked once per statement by triggers of migration 0016
     # (decision 0008; an import writes up to a million trips), under the same names.
     __table_args__ = (
         tenant_fk("vehicle_id", "flt_vehicles"),
