@@ -52,6 +52,7 @@ SECTIONS: list[NavSection] = [
         NavItem("Fines", "/app/fines", "fines:read"),
     )),
     NavSection("Administration", (
+        NavItem("Members", "/app/members", "members:read"),
         NavItem("Audit log", "/app/audit", "audit:read"),
     )),
 ]

@@ -25,6 +25,7 @@ from fleetcore.web.routes import (
     imports,
     ledger,
     maintenance,
+    members,
     reconciliations,
     search,
     settlements,
@@ -41,7 +42,7 @@ from fleetcore.web.routes.base import page_router
 # calendar before assignments (its fixed path before their /assignments/{id}).
 PAGE_GROUPS = (auth, dashboard, search, vehicles, vehicle_records, drivers, calendar,
                assignments, documents, maintenance, tasks, trips, imports, reconciliations,
-               settlements, statements, ledger, tolls, fines, audit)
+               settlements, statements, ledger, tolls, fines, members, audit)
 
 
 def console_router() -> APIRouter:
