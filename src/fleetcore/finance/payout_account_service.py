@@ -134,7 +134,8 @@ def list_payout_accounts(session: Session, actor: Actor, driver_id: uuid.UUID) -
         Account.kind.in_((AccountKind.BANK.value, AccountKind.STRIPE_CONNECT.value)),
         Account.deleted_at.is_(None),
     ).order_by((Account.status == AccountStatus.ACTIVE.value).desc(),
-               Account.created_at.desc(), Account.id)))
+               Account.created_at.desc(), Account.id
+    ).execution_options(populate_existing=True)))
 
 
 def get_tenant_row(session: Session, actor: Actor) -> Tenant:

@@ -112,7 +112,8 @@ def get_batch(session: Session, actor: Actor, batch_id: uuid.UUID, *,
     """One batch of the tenant (404 otherwise)."""
     stmt = select(DriverPaymentBatch).where(DriverPaymentBatch.tenant_id == tenant_of(actor),
                                             DriverPaymentBatch.id == batch_id)
-    row = session.scalar(stmt.with_for_update() if lock else stmt)
+    row = session.scalar((stmt.with_for_update() if lock else stmt)
+                         .execution_options(populate_existing=True))
     if row is None:
         raise NotFound("No such payment batch.")
     return row
@@ -154,7 +155,8 @@ def get_payment(session: Session, actor: Actor, payment_id: uuid.UUID, *,
     """One payment of the tenant (404 otherwise)."""
     stmt = select(DriverPayment).where(DriverPayment.tenant_id == tenant_of(actor),
                                        DriverPayment.id == payment_id)
-    row = session.scalar(stmt.with_for_update() if lock else stmt)
+    row = session.scalar((stmt.with_for_update() if lock else stmt)
+                         .execution_options(populate_existing=True))
     if row is None:
         raise NotFound("No such driver payment.")
     return row
@@ -536,7 +538,8 @@ def fail_payments(session: Session, actor: Actor, payment_ids: list[uuid.UUID], 
     when = at or datetime.now(UTC)
     rows = list(session.scalars(select(DriverPayment).where(
         DriverPayment.tenant_id == tenant_id, DriverPayment.id.in_(payment_ids),
-        DriverPayment.status.in_(("pending", "processing", "paid"))).with_for_update()))
+        DriverPayment.status.in_(("pending", "processing", "paid"))).with_for_update()
+        .execution_options(populate_existing=True)))
     if not rows:
         return []
     reverse_payments(session, actor, [r.id for r in rows], posted_at=when, reason=reason)
@@ -686,7 +689,7 @@ def apply_transfer_event(
     stmt = select(DriverPayment).where(DriverPayment.tenant_id == tenant_id)
     stmt = stmt.where(DriverPayment.stripe_transfer_id == transfer_id) if payment_id is None \
         else stmt.where(DriverPayment.id == payment_id)
-    payment = session.scalar(stmt.with_for_update())
+    payment = session.scalar(stmt.with_for_update().execution_options(populate_existing=True))
     if payment is None:
         return "ignored"
     if payment.stripe_transfer_id not in (None, transfer_id):
