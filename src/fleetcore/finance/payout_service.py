@@ -77,17 +77,16 @@ def available_balances() -> str:
     return """
         SELECT a.driver_id, e.balance, coalesce(r.reserved, 0) AS reserved,
                e.balance - coalesce(r.reserved, 0) AS available
-          FROM fin_accounts a
-          JOIN LATERAL (
-                SELECT coalesce(sum(x.amount), 0) AS balance
-                  FROM (SELECT t.amount, t.settlement_id FROM fin_transactions t
-                         WHERE t.tenant_id = a.tenant_id AND t.credit_account_id = a.id
-                        UNION ALL
-                        SELECT -t.amount, t.settlement_id FROM fin_transactions t
-                         WHERE t.tenant_id = a.tenant_id AND t.debit_account_id = a.id) x
-                  LEFT JOIN trp_settlements s ON s.tenant_id = a.tenant_id
-                       AND s.id = x.settlement_id
-                 WHERE s.id IS NULL OR s.period_end <= :pe) e ON true
+          FROM (SELECT m.account_id, sum(m.amount) AS balance
+                  FROM fin_transactions t
+                 CROSS JOIN LATERAL (VALUES (t.credit_account_id, t.amount),
+                                            (t.debit_account_id, -t.amount)) m(account_id, amount)
+                  LEFT JOIN trp_settlements s ON s.tenant_id = t.tenant_id
+                       AND s.id = t.settlement_id
+                 WHERE t.tenant_id = :t AND t.currency = :c
+                   AND (s.id IS NULL OR s.period_end <= :pe)
+                 GROUP BY m.account_id) e
+          JOIN fin_accounts a ON a.tenant_id = :t AND a.id = e.account_id
           LEFT JOIN (
                 SELECT p.driver_id, sum(p.net) AS reserved
                   FROM fin_driver_payments p
@@ -98,8 +97,7 @@ def available_balances() -> str:
                    AND b.status IN ('approved', 'processing', 'paid', 'partially_failed')
                    AND b.id IS DISTINCT FROM CAST(:exclude AS uuid)
                  GROUP BY p.driver_id) r ON r.driver_id = a.driver_id
-         WHERE a.tenant_id = :t AND a.kind = 'driver_balance' AND a.currency = :c
-           AND a.deleted_at IS NULL
+         WHERE a.kind = 'driver_balance' AND a.currency = :c AND a.deleted_at IS NULL
            AND (CAST(:drivers AS uuid[]) IS NULL OR a.driver_id = ANY(CAST(:drivers AS uuid[])))
     """
 
@@ -183,15 +181,25 @@ def _tenant(session: Session, tenant_id: uuid.UUID) -> tuple[str, str, dict[str,
     return str(zone), str(currency), dict(settings or {})
 
 
+def _destination_where(method: str) -> str:
+    """Which of a driver's accounts (``d``) a batch paid by ``method`` pays into."""
+    if method == PaymentBatchMethod.STRIPE_CONNECT:
+        return "d.kind = 'stripe_connect'"
+    if method == PaymentBatchMethod.SEPA_TRANSFER:
+        return "d.kind = 'bank' AND d.iban IS NOT NULL"
+    return "d.kind IN ('bank', 'stripe_connect')"
+
+
+def _tune(session: Session) -> None:
+    """Settings of this transaction for the set-based payout queries: no JIT (compiling
+    them costs seconds, more than the work it would speed up)."""
+    session.execute(text("SET LOCAL jit = off"))
+
+
 def _destination_sql(method: str) -> str:
     """The driver's live payout account for ``method`` (newest first), as a scalar subquery
     over ``p`` (a payment row)."""
-    if method == PaymentBatchMethod.STRIPE_CONNECT:
-        where = "d.kind = 'stripe_connect'"
-    elif method == PaymentBatchMethod.SEPA_TRANSFER:
-        where = "d.kind = 'bank' AND d.iban IS NOT NULL"
-    else:
-        where = "d.kind IN ('bank', 'stripe_connect')"
+    where = _destination_where(method)
     return f"""(SELECT d.id FROM fin_accounts d
                  WHERE d.tenant_id = p.tenant_id AND d.driver_id = p.driver_id
                    AND d.currency = p.currency AND d.owner_type = 'driver'
@@ -217,8 +225,9 @@ def draft_batch(session: Session, actor: Actor, *, data: BatchDraft) -> DriverPa
     params = {"t": tenant_id, "c": currency, "pe": end, "drivers": drivers, "exclude": None,
               "b": batch.id, "actor": actor.id}
     balances = available_balances()
-    session.execute(text(f"""
-        WITH balances AS ({balances}),
+    _tune(session)
+    carried = session.execute(text(f"""
+        WITH balances AS MATERIALIZED ({balances}),
         items AS (
           SELECT s.driver_id, s.id, s.platform_id, s.period_start, s.net
             FROM trp_settlements s
@@ -250,26 +259,34 @@ def draft_batch(session: Session, actor: Actor, *, data: BatchDraft) -> DriverPa
                  coalesce(d.settlements, '[]'::jsonb) AS settlements,
                  coalesce(d.deducted, '[]'::jsonb) AS deducted
             FROM balances b LEFT JOIN per_driver d ON d.driver_id = b.driver_id
-           WHERE b.available > 0)
-        INSERT INTO fin_driver_payments (
-          tenant_id, id, batch_id, driver_id, gross, deductions, deductions_detail, net,
-          currency, metadata, created_by, updated_by)
-        SELECT :t, gen_random_uuid(), :b, r.driver_id,
-               r.owed + greatest(r.carried, 0), r.owing + greatest(-r.carried, 0),
-               r.deducted || CASE WHEN r.carried < 0 THEN jsonb_build_array(jsonb_build_object(
-                   'type', 'carried_over', 'description', 'Balance owed from earlier periods',
-                   'amount', (-r.carried)::text)) ELSE '[]'::jsonb END,
-               r.available, :c,
-               jsonb_build_object('settlements', r.settlements,
-                                  'carried_over', r.carried::text),
-               :actor, :actor
-          FROM rows r"""), params)
-    session.execute(text(f"""
-        UPDATE fin_driver_payments p SET destination_account_id = {_destination_sql(batch.method)}
-         WHERE p.tenant_id = :t AND p.batch_id = :b"""), params)
-    carried = session.execute(text(f"""
-        SELECT count(*), coalesce(sum(b.available), 0) FROM ({balances}) b
-         WHERE b.available < 0"""), params).one()
+           WHERE b.available > 0),
+        destinations AS (
+          SELECT DISTINCT ON (d.driver_id) d.driver_id, d.id
+            FROM fin_accounts d
+           WHERE d.tenant_id = :t AND d.currency = :c AND d.owner_type = 'driver'
+             AND d.status = 'active' AND d.deleted_at IS NULL
+             AND {_destination_where(batch.method)}
+           ORDER BY d.driver_id, d.created_at DESC, d.id DESC),
+        inserted AS (
+          INSERT INTO fin_driver_payments (
+            tenant_id, id, batch_id, driver_id, destination_account_id, gross, deductions,
+            deductions_detail, net, currency, metadata, created_by, updated_by)
+          SELECT :t, gen_random_uuid(), :b, r.driver_id, dest.id,
+                 r.owed + greatest(r.carried, 0), r.owing + greatest(-r.carried, 0),
+                 r.deducted || CASE WHEN r.carried < 0 THEN jsonb_build_array(
+                     jsonb_build_object('type', 'carried_over',
+                                        'description', 'Balance owed from earlier periods',
+                                        'amount', (-r.carried)::text)) ELSE '[]'::jsonb END,
+                 r.available, :c,
+                 jsonb_build_object('settlements', r.settlements,
+                                    'carried_over', r.carried::text),
+                 :actor, :actor
+            FROM rows r LEFT JOIN destinations dest ON dest.driver_id = r.driver_id
+          RETURNING 1)
+        SELECT count(*) FILTER (WHERE b.available < 0),
+               coalesce(sum(b.available) FILTER (WHERE b.available < 0), 0),
+               (SELECT count(*) FROM inserted)
+          FROM balances b"""), params).one()
     batch.extra = {"carried_negative": {"drivers": int(carried[0]),
                                         "amount": str(carried[1])}}
     _refresh_totals(session, batch)
@@ -322,12 +339,14 @@ def approve_batch(session: Session, actor: Actor, batch_id: uuid.UUID,
         raise FourEyes("This tenant requires a second approver: the member who drafted the "
                        "batch cannot approve it.")
     _lock_money(session, batch.tenant_id, batch.currency)
+    _tune(session)
     params = {"t": batch.tenant_id, "c": batch.currency, "pe": batch.period_end,
               "drivers": None, "exclude": batch.id, "b": batch.id}
     balances = available_balances()
     short = session.execute(text(f"""
+        WITH balances AS MATERIALIZED ({balances})
         SELECT p.driver_id, p.net, coalesce(b.available, 0) AS available
-          FROM fin_driver_payments p LEFT JOIN ({balances}) b ON b.driver_id = p.driver_id
+          FROM fin_driver_payments p LEFT JOIN balances b ON b.driver_id = p.driver_id
          WHERE p.tenant_id = :t AND p.batch_id = :b AND p.status = 'pending'
            AND p.net > coalesce(b.available, 0)
          ORDER BY p.driver_id LIMIT 20"""), params).all()
