@@ -239,3 +239,16 @@ def test_concurrent_double_approval_pays_once(sessions: Any) -> None:
          WHERE p.tenant_id = :t AND b.status = 'approved' GROUP BY p.driver_id""",
                          t=fleet.tenant_id)
     assert dict(reserved) == {ana: Decimal("100.00"), bob: Decimal("70.00")}
+
+
+def test_payments_are_audited_once_per_statement(db: Session) -> None:
+    fleet = fleet_on(db)
+    for name in ("Ana", "Bob", "Cleo"):
+        fleet.owe(fleet.driver(name), "12.00")
+    batch = service.draft_batch(db, fleet.actor, data=draft(PaymentBatchMethod.MANUAL))
+    service.cancel_batch(db, fleet.actor, batch.id, etag(batch.version))
+    rows = fleet.sql("SELECT action, changes, actor_id FROM adm_audit_logs"
+                     " WHERE entity_type = 'fin_driver_payments' AND tenant_id = :t"
+                     " ORDER BY occurred_at", t=fleet.tenant_id)
+    assert [(r.action, r.changes) for r in rows] == [
+        ("bulk_insert", {"rows": 3}), ("bulk_update", {"rows": 3})]

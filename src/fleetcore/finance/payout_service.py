@@ -19,6 +19,8 @@ A batch is two-phase: **approval reserves, payment posts, failure/void releases*
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
@@ -190,10 +192,21 @@ def _destination_where(method: str) -> str:
     return "d.kind IN ('bank', 'stripe_connect')"
 
 
-def _tune(session: Session) -> None:
-    """Settings of this transaction for the set-based payout queries: no JIT (compiling
-    them costs seconds, more than the work it would speed up)."""
-    session.execute(text("SET LOCAL jit = off"))
+@contextmanager
+def _tuned(session: Session) -> Iterator[None]:
+    """Planner settings for the set-based balance statements, reset afterwards: no JIT
+    (compiling them costs seconds, more than the work it saves) and no nested loops — the
+    planner cannot estimate how many accounts the per-account aggregate yields (it guesses 2),
+    and a nested loop over 10,000 of them is quadratic."""
+    jit, nestloop = session.execute(text(
+        "SELECT current_setting('jit'), current_setting('enable_nestloop'),"
+        " set_config('jit', 'off', true), set_config('enable_nestloop', 'off', true)")).one()[:2]
+    try:
+        yield
+    finally:
+        session.execute(text("SELECT set_config('jit', :jit, true),"
+                             " set_config('enable_nestloop', :nestloop, true)"),
+                        {"jit": jit, "nestloop": nestloop})
 
 
 def _destination_sql(method: str) -> str:
@@ -225,8 +238,18 @@ def draft_batch(session: Session, actor: Actor, *, data: BatchDraft) -> DriverPa
     params = {"t": tenant_id, "c": currency, "pe": end, "drivers": drivers, "exclude": None,
               "b": batch.id, "actor": actor.id}
     balances = available_balances()
-    _tune(session)
-    carried = session.execute(text(f"""
+    with _tuned(session):
+        carried = _draft_payments(session, batch.method, balances, params)
+    batch.extra = {"carried_negative": {"drivers": int(carried[0]),
+                                        "amount": str(carried[1])}}
+    _refresh_totals(session, batch)
+    return batch
+
+
+def _draft_payments(session: Session, method: str, balances: str,
+                    params: dict[str, Any]) -> Any:
+    """Insert a draft's payments (one statement); (drivers carried negative, their total)."""
+    return session.execute(text(f"""
         WITH balances AS MATERIALIZED ({balances}),
         items AS (
           SELECT s.driver_id, s.id, s.platform_id, s.period_start, s.net
@@ -265,7 +288,7 @@ def draft_batch(session: Session, actor: Actor, *, data: BatchDraft) -> DriverPa
             FROM fin_accounts d
            WHERE d.tenant_id = :t AND d.currency = :c AND d.owner_type = 'driver'
              AND d.status = 'active' AND d.deleted_at IS NULL
-             AND {_destination_where(batch.method)}
+             AND {_destination_where(method)}
            ORDER BY d.driver_id, d.created_at DESC, d.id DESC),
         inserted AS (
           INSERT INTO fin_driver_payments (
@@ -287,10 +310,6 @@ def draft_batch(session: Session, actor: Actor, *, data: BatchDraft) -> DriverPa
                coalesce(sum(b.available) FILTER (WHERE b.available < 0), 0),
                (SELECT count(*) FROM inserted)
           FROM balances b"""), params).one()
-    batch.extra = {"carried_negative": {"drivers": int(carried[0]),
-                                        "amount": str(carried[1])}}
-    _refresh_totals(session, batch)
-    return batch
 
 
 def _refresh_totals(session: Session, batch: DriverPaymentBatch) -> None:
@@ -339,17 +358,17 @@ def approve_batch(session: Session, actor: Actor, batch_id: uuid.UUID,
         raise FourEyes("This tenant requires a second approver: the member who drafted the "
                        "batch cannot approve it.")
     _lock_money(session, batch.tenant_id, batch.currency)
-    _tune(session)
     params = {"t": batch.tenant_id, "c": batch.currency, "pe": batch.period_end,
               "drivers": None, "exclude": batch.id, "b": batch.id}
     balances = available_balances()
-    short = session.execute(text(f"""
-        WITH balances AS MATERIALIZED ({balances})
-        SELECT p.driver_id, p.net, coalesce(b.available, 0) AS available
-          FROM fin_driver_payments p LEFT JOIN balances b ON b.driver_id = p.driver_id
-         WHERE p.tenant_id = :t AND p.batch_id = :b AND p.status = 'pending'
-           AND p.net > coalesce(b.available, 0)
-         ORDER BY p.driver_id LIMIT 20"""), params).all()
+    with _tuned(session):
+        short = session.execute(text(f"""
+            WITH balances AS MATERIALIZED ({balances})
+            SELECT p.driver_id, p.net, coalesce(b.available, 0) AS available
+              FROM fin_driver_payments p LEFT JOIN balances b ON b.driver_id = p.driver_id
+             WHERE p.tenant_id = :t AND p.batch_id = :b AND p.status = 'pending'
+               AND p.net > coalesce(b.available, 0)
+             ORDER BY p.driver_id LIMIT 20"""), params).all()
     if short:
         raise Conflict(
             "Another approved batch already reserves part of these balances: cancel this draft "
@@ -602,9 +621,10 @@ def reissue_payment(session: Session, actor: Actor, payment_id: uuid.UUID,
     batch = get_batch(session, actor, payment.batch_id, lock=True)
     _lock_money(session, batch.tenant_id, batch.currency)
     balances = available_balances()
-    available = session.execute(text(f"SELECT available FROM ({balances}) b"), {
-        "t": batch.tenant_id, "c": batch.currency, "pe": batch.period_end,
-        "drivers": [str(payment.driver_id)], "exclude": None}).scalar_one_or_none()
+    with _tuned(session):
+        available = session.execute(text(f"SELECT available FROM ({balances}) b"), {
+            "t": batch.tenant_id, "c": batch.currency, "pe": batch.period_end,
+            "drivers": [str(payment.driver_id)], "exclude": None}).scalar_one_or_none()
     if available is None or Decimal(available) < payment.net:
         raise Conflict(f"The driver's available balance ({available or 0}) no longer covers "
                        f"this payment ({payment.net}): cancel it and pay in a later batch.")
