@@ -109,5 +109,6 @@ def test_stripe_batch_refused_without_keys(
     batch = client.post(BATCHES, json={**DRAFT, "method": "manual"}, headers=owner).json()
     url = f"{BATCHES}/{batch['id']}"
     refused = client.post(f"{url}/transfers", headers=if_match(client, url, owner))
-    assert refused.status_code == 503
+    assert refused.status_code == 409
+    assert refused.json()["type"].endswith("/stripe-not-configured")
     assert "STRIPE_API_KEY" in refused.json()["detail"]

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 
 from fleetcore.core.deps import DbSession
-from fleetcore.core.errors import ServiceUnavailable
+from fleetcore.core.errors import Conflict
 from fleetcore.core.pagination import Page, Pagination
 from fleetcore.core.versioning import RequiredIfMatch, check_if_match, etag
 from fleetcore.finance import payout_account_service as accounts
@@ -36,6 +36,10 @@ from fleetcore.finance.permissions import PayoutsApprove, PayoutsRead, PayoutsWr
 from fleetcore.finance.sepa_service import export_sepa
 
 router = APIRouter(prefix="/v1")
+
+
+class StripeNotConfigured(Conflict):
+    slug, title = "stripe-not-configured", "Stripe Connect is not configured"
 
 TAGS: list[str | Enum] = ["payouts"]
 
@@ -153,7 +157,7 @@ def mark_sent(
 
 @router.post("/driver-payment-batches/{batch_id}/transfers", tags=TAGS,
              summary="Send the batch's Stripe Connect transfers",
-             responses={**_PROBLEMS, 503: {"description": "Stripe is not configured."}})
+             responses=_PROBLEMS)
 def send_transfers(
     actor: PayoutsApprove, session: DbSession, if_match: RequiredIfMatch, batch_id: uuid.UUID,
     request: Request, response: Response,
@@ -162,8 +166,8 @@ def send_transfers(
     pays twice. Their outcome also arrives by ``transfer.*`` webhooks."""
     sender = getattr(request.app.state, "transfer_sender", None)
     if sender is None:
-        raise ServiceUnavailable("Stripe Connect is not configured (STRIPE_API_KEY): pay this "
-                                 "batch by SEPA file or by hand.")
+        raise StripeNotConfigured("Stripe Connect is not configured on this server "
+                                  "(STRIPE_API_KEY): pay this batch by SEPA file or by hand.")
     return _batch(service.send_transfers(session, actor, batch_id, if_match, sender), response)
 
 
