@@ -47,9 +47,20 @@ def test_permissions_if_match_and_isolation(
     assert client.post(f"{url}/approve", headers=auth(tenant_a)).status_code == 428
     stale = client.post(f"{url}/approve", headers={**auth(tenant_a), "If-Match": '"999"'})
     assert stale.status_code == 412
+    viewer = client.post(f"{url}/approve", headers=if_match(client, url, auth(tenant_a, "viewer")))
+    assert viewer.status_code == 403
     payments = client.get(f"{url}/payments", headers=auth(tenant_a, "finance")).json()
     assert len(payments["items"]) == 1
     assert client.get(url, headers=auth(tenant_a)).json()["status"] == "draft"
+    # Another tenant cannot give this tenant's driver a bank account, nor list theirs.
+    driver = payments["items"][0]["driver_id"]
+    foreign = client.post(f"/v1/drivers/{driver}/bank-accounts",
+                          json={"iban": "DE89370400440532013000"}, headers=auth(tenant_b))
+    assert foreign.status_code == 404
+    assert client.get(f"/v1/drivers/{driver}/payout-accounts", headers=auth(tenant_b)
+                      ).status_code == 404
+    assert client.get(f"/v1/driver-payments/{payments['items'][0]['id']}",
+                      headers=auth(tenant_b)).status_code == 404
 
 
 def test_sepa_payout_through_the_api(
