@@ -60,6 +60,7 @@ def api_settings(signing_key: str) -> Settings:
         clerk_authorized_parties=[AZP],
         clerk_webhook_secret=WEBHOOK_SECRET,
         resend_webhook_secret=WEBHOOK_SECRET,
+        stripe_webhook_secret=WEBHOOK_SECRET,
         fleetcore_provider_org_id=PROVIDER_ORG,
     )
 

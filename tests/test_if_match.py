@@ -37,6 +37,10 @@ NOT_LOCKED: dict[tuple[str, str], str] = {
     ("POST", "/v1/vehicles/{vehicle_id}/odometer-readings"): "creates a reading",
     ("POST", "/v1/drivers/{driver_id}/statements/send"):
         "queues an e-mail of the statement; it changes nothing (a statement has no version)",
+    ("POST", "/v1/drivers/{driver_id}/bank-accounts"):
+        "creates a payout account (the previous one is closed, kept)",
+    ("POST", "/v1/drivers/{driver_id}/stripe-accounts"):
+        "creates a payout account (the previous one is closed, kept)",
 }
 """Non-create operations on an existing resource that take no ``If-Match``, and why. Restores
 (``…/restore``) are exempt as a family: a deleted row has no readable representation (its

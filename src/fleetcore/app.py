@@ -111,6 +111,18 @@ def _include_routers(app: FastAPI) -> None:
     _include_trips_and_revenue(app)
     _include_reconciliation_and_performance(app)
     _include_tolls_and_fines(app)
+    _include_payouts(app)
+
+
+def _include_payouts(app: FastAPI) -> None:
+    """Driver payout batches, SEPA files, Stripe Connect transfers and their webhooks."""
+    from fleetcore.finance.payout_api import router as payouts_router
+    from fleetcore.integrations.stripe.connect import transfer_sender
+    from fleetcore.integrations.stripe.webhooks import router as stripe_webhooks
+
+    app.include_router(payouts_router)
+    app.include_router(stripe_webhooks)
+    app.state.transfer_sender = transfer_sender(app.state.settings)
 
 
 def _include_gps(app: FastAPI) -> None:

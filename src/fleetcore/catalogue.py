@@ -85,7 +85,8 @@ NOT_UPDATED_BY_APP_TABLES: frozenset[str] = frozenset({"trp_settlement_lines"})
 """Rows the app role inserts and deletes but never updates (drafts are rebuilt, not edited)."""
 
 BULK_TABLES: frozenset[str] = frozenset(
-    {"trp_trips", "rev_import_rows", "trp_settlement_lines", "rev_reconciliation_items"}
+    {"trp_trips", "rev_import_rows", "trp_settlement_lines", "rev_reconciliation_items",
+     "fin_driver_payments"}
 )
 """Tables written in bulk: audited per statement, never per row."""
 

@@ -48,7 +48,8 @@ from sqlalchemy.orm import Session
 from fleetcore.core.auth import Actor, tenant_of
 from fleetcore.core.errors import Conflict, NotFound
 
-__all__ = ["FLOWS", "SYSTEM_ACCOUNTS", "LedgerAccounts", "post_settlement"]
+__all__ = ["FLOWS", "SYSTEM_ACCOUNTS", "LedgerAccounts", "post_payments", "post_settlement",
+           "reverse_payments"]
 
 _NAMESPACE = uuid.UUID("6f1d2c1e-4a53-4bd4-9a0e-8f5b1f0c7a11")
 
@@ -57,6 +58,10 @@ SYSTEM_ACCOUNTS = {
     "recharged": ("expense", "Recharged costs"),
     "paid_bank": ("bank", "Fleet payments"),
     "paid_cash": ("cash", "Fleet cash"),
+    # Where a driver payment's money leaves the fleet: its bank (SEPA file, by hand) or its
+    # Stripe balance (Connect transfers).
+    "payouts_bank": ("bank", "Driver payouts (bank)"),
+    "payouts_stripe": ("bank", "Driver payouts (Stripe balance)"),
 }
 """Tenant accounts of kinds that may have many accounts: the one postings use is tagged
 ``metadata.system`` with its role (created on first use)."""
@@ -90,6 +95,8 @@ FLOWS: dict[str, frozenset[str]] = {
     "reimbursement": frozenset({"recharged"}),
     "deposit": frozenset({"deposit"}),
     "adjustment": frozenset({"receivable", "fleet_share", "suspense"}),
+    # A payment debits the driver's balance and credits the account the money leaves from.
+    "payout": frozenset({"payouts_bank", "payouts_stripe"}),
 }
 """Rule 6: the accounts (besides the driver's balance) each transaction type may move."""
 
@@ -321,3 +328,98 @@ def _insert_entries(
     return int(session.execute(text(
         "SELECT count(*) FROM fin_transactions WHERE tenant_id = :t AND settlement_id = :s"),
         {"t": tenant_id, "s": settlement_id}).scalar_one())
+
+
+# --- driver payments (payouts) ---------------------------------------------------------------
+
+
+def payout_role(method: str) -> str:
+    """The system account a batch paid by ``method`` pays from (rule 6: ``FLOWS["payout"]``)."""
+    role = "payouts_stripe" if method == "stripe_connect" else "payouts_bank"
+    if role not in FLOWS["payout"]:  # pragma: no cover - the table above says otherwise
+        raise Conflict(f"A payout may not move money with the {role} account.")
+    return role
+
+
+def post_payments(
+    session: Session, actor: Actor, batch_id: uuid.UUID, payment_ids: list[uuid.UUID],
+    *, posted_at: datetime,
+) -> int:
+    """Post one ``payout`` entry per paid payment of ``batch_id`` among ``payment_ids``
+    (debit the driver's balance, credit the batch method's payout account); the number of
+    entries now posted for them.
+
+    The key of an entry is ``payment:<id>:<attempt>:payout``: posting again is a no-op, a
+    reissued payment (next attempt) posts anew, and other values under a posted key are a 409.
+    One statement for the whole set (rule 5: the caller's transaction).
+    """
+    tenant_id = tenant_of(actor)
+    method, currency = session.execute(text(
+        "SELECT method, currency FROM fin_driver_payment_batches WHERE tenant_id = :t"
+        " AND id = :b"), {"t": tenant_id, "b": batch_id}).one()
+    counterpart = _system_account(session, tenant_id, payout_role(method), currency)
+    conflicting = session.execute(text("""
+        WITH entries AS (
+          SELECT p.id, p.net, p.currency, a.id AS debit, CAST(:credit AS uuid) AS credit,
+                 'payment:' || p.id || ':' || p.attempt || ':' || 'payout' AS idempotency_key
+            FROM fin_driver_payments p
+            JOIN fin_accounts a ON a.tenant_id = p.tenant_id AND a.driver_id = p.driver_id
+                 AND a.kind = 'driver_balance' AND a.currency = p.currency
+                 AND a.deleted_at IS NULL
+           WHERE p.tenant_id = :t AND p.batch_id = :b AND p.id = ANY(:ids)
+             AND p.status = 'paid'),
+        hashed AS (
+          SELECT e.*, encode(sha256(convert_to(concat_ws('|', 'payout', e.debit, e.credit,
+                   e.net::text, e.currency, e.id), 'UTF8')), 'hex') AS payload
+            FROM entries e),
+        inserted AS (
+          INSERT INTO fin_transactions (
+            tenant_id, id, event_id, transaction_type, debit_account_id, credit_account_id,
+            amount, currency, posted_at, description, idempotency_key, payload_sha256,
+            payment_id, created_by, updated_by)
+          SELECT :t, gen_random_uuid(), h.id, 'payout', h.debit, h.credit, h.net, h.currency,
+                 :posted_at, 'Driver payment', h.idempotency_key, h.payload, h.id, :actor,
+                 :actor
+            FROM hashed h
+          ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+          RETURNING 1)
+        SELECT h.idempotency_key
+          FROM hashed h
+          JOIN fin_transactions t ON t.tenant_id = :t AND t.idempotency_key = h.idempotency_key
+         WHERE t.payload_sha256 <> h.payload
+         LIMIT 1"""), {"t": tenant_id, "b": batch_id, "ids": payment_ids, "credit": counterpart,
+                       "posted_at": posted_at, "actor": actor.id}).one_or_none()
+    if conflicting is not None:
+        raise Conflict(f"Ledger entry {conflicting[0]} was already posted with other values.",
+                       idempotency_key=conflicting[0])
+    return int(session.execute(text(
+        "SELECT count(*) FROM fin_transactions WHERE tenant_id = :t AND payment_id = ANY(:ids)"
+        " AND transaction_type = 'payout'"), {"t": tenant_id, "ids": payment_ids}).scalar_one())
+
+
+def reverse_payments(
+    session: Session, actor: Actor, payment_ids: list[uuid.UUID], *, posted_at: datetime,
+    reason: str,
+) -> int:
+    """Reverse the payout entry of the current attempt of each of ``payment_ids`` that has one
+    (a failed or returned payment gives the money back to the driver's balance); the number of
+    reversals written. Rule 2: a reversal mirrors its original and is written at most once
+    (the unique ``reversal_of_id`` and the ``…:reversal`` key make a replay a no-op)."""
+    tenant_id = tenant_of(actor)
+    result = session.execute(text("""
+        INSERT INTO fin_transactions (
+          tenant_id, id, event_id, transaction_type, debit_account_id, credit_account_id,
+          amount, currency, posted_at, description, idempotency_key, payload_sha256,
+          reversal_of_id, payment_id, created_by, updated_by)
+        SELECT t.tenant_id, gen_random_uuid(), t.event_id, 'reversal', t.credit_account_id,
+               t.debit_account_id, t.amount, t.currency, :posted_at, :reason,
+               t.idempotency_key || ':' || 'reversal',
+               encode(sha256(convert_to('reversal|' || t.id, 'UTF8')), 'hex'), t.id,
+               t.payment_id, :actor, :actor
+          FROM fin_driver_payments p
+          JOIN fin_transactions t ON t.tenant_id = p.tenant_id
+               AND t.idempotency_key = 'payment:' || p.id || ':' || p.attempt || ':' || 'payout'
+         WHERE p.tenant_id = :t AND p.id = ANY(:ids)
+        ON CONFLICT DO NOTHING"""), {"t": tenant_id, "ids": payment_ids, "actor": actor.id,
+                                     "posted_at": posted_at, "reason": reason[:500]})
+    return int(getattr(result, "rowcount", 0) or 0)

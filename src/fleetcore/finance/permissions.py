@@ -1,5 +1,7 @@
 """The permissions the finance routes take (catalogue: ``admin/permissions.py``): reading the
-ledger (``ledger:read``: balances and statements of account), tolls and traffic fines."""
+ledger (``ledger:read``: balances and statements of account), tolls and traffic fines, payout
+batches and payments (``payouts``; approving a batch, and the settings that govern approval,
+are ``payouts:approve``)."""
 
 from __future__ import annotations
 
@@ -14,3 +16,6 @@ TollsRead = Annotated[Actor, Require("tolls:read")]
 TollsWrite = Annotated[Actor, Require("tolls:write")]
 FinesRead = Annotated[Actor, Require("fines:read")]
 FinesWrite = Annotated[Actor, Require("fines:write")]
+PayoutsRead = Annotated[Actor, Require("payouts:read")]
+PayoutsWrite = Annotated[Actor, Require("payouts:write")]
+PayoutsApprove = Annotated[Actor, Require("payouts:approve")]

@@ -1,0 +1,284 @@
+"""``/v1/driver-payment-batches``, ``/v1/driver-payments``, drivers' payout accounts and
+``/v1/payout-settings``: draft a period's payouts, approve (reserves), pay by SEPA file or
+Stripe Connect transfers, record failures, returns, reissues and cancellations.
+
+Every state transition takes ``If-Match`` (428 without, 412 when stale).
+"""
+
+from __future__ import annotations
+
+import uuid
+from enum import Enum
+from typing import Any
+
+from fastapi import APIRouter, Request, Response, status
+
+from fleetcore.core.deps import DbSession
+from fleetcore.core.errors import Conflict
+from fleetcore.core.pagination import Page, Pagination
+from fleetcore.core.versioning import RequiredIfMatch, check_if_match, etag
+from fleetcore.finance import payout_account_service as accounts
+from fleetcore.finance import payout_service as service
+from fleetcore.finance.models import DriverPaymentStatus, PaymentBatchStatus
+from fleetcore.finance.payout_schemas import (
+    BankAccountIn,
+    BatchDraft,
+    BatchOut,
+    PaymentFailure,
+    PaymentOut,
+    PaymentsPaid,
+    PayoutAccountOut,
+    PayoutSettingsIn,
+    PayoutSettingsOut,
+    StripeAccountIn,
+)
+from fleetcore.finance.permissions import PayoutsApprove, PayoutsRead, PayoutsWrite
+from fleetcore.finance.sepa_service import export_sepa
+
+router = APIRouter(prefix="/v1")
+
+
+class StripeNotConfigured(Conflict):
+    slug, title = "stripe-not-configured", "Stripe Connect is not configured"
+
+TAGS: list[str | Enum] = ["payouts"]
+
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such batch or payment in this tenant."},
+    409: {"description": "Not in a state that allows it, or the money is reserved by another "
+                         "batch."},
+    412: {"description": "It changed since it was read."},
+}
+
+
+def _batch(row: Any, response: Response) -> BatchOut:
+    response.headers["ETag"] = etag(row.version)
+    return BatchOut.of(row)
+
+
+def _payment(row: Any, response: Response) -> PaymentOut:
+    response.headers["ETag"] = etag(row.version)
+    return PaymentOut.of(row)
+
+
+@router.post("/driver-payment-batches", tags=TAGS, status_code=status.HTTP_201_CREATED,
+             summary="Draft a payout batch for a period",
+             responses={422: {"description": "A bad period or currency."}})
+def draft_batch(
+    actor: PayoutsWrite, session: DbSession, data: BatchDraft, response: Response,
+) -> BatchOut:
+    """One payment per driver whose available balance is positive, itemised; negative
+    balances are carried (counted in ``carried_negative``), never paid. Nothing is reserved
+    or posted until approval."""
+    row = service.draft_batch(session, actor, data=data)
+    response.headers["Location"] = f"/v1/driver-payment-batches/{row.id}"
+    return _batch(row, response)
+
+
+@router.get("/driver-payment-batches", tags=TAGS, summary="List payout batches")
+def list_batches(
+    actor: PayoutsRead, session: DbSession, page: Pagination,
+    batch_status: PaymentBatchStatus | None = None,
+) -> Page[BatchOut]:
+    rows, cursor = service.list_batches(
+        session, actor, page, status=batch_status.value if batch_status else None)
+    return Page(items=[BatchOut.of(r) for r in rows], next_cursor=cursor)
+
+
+@router.get("/driver-payment-batches/{batch_id}", tags=TAGS, summary="Get a payout batch",
+            responses={404: _PROBLEMS[404]})
+def get_batch(
+    actor: PayoutsRead, session: DbSession, batch_id: uuid.UUID, response: Response,
+) -> BatchOut:
+    return _batch(service.get_batch(session, actor, batch_id), response)
+
+
+@router.get("/driver-payment-batches/{batch_id}/payments", tags=TAGS,
+            summary="A batch's payments, itemised", responses={404: _PROBLEMS[404]})
+def list_payments(
+    actor: PayoutsRead, session: DbSession, page: Pagination, batch_id: uuid.UUID,
+    payment_status: DriverPaymentStatus | None = None,
+) -> Page[PaymentOut]:
+    rows, cursor = service.list_payments(
+        session, actor, batch_id, page,
+        status=payment_status.value if payment_status else None)
+    return Page(items=[PaymentOut.of(r) for r in rows], next_cursor=cursor)
+
+
+@router.post("/driver-payment-batches/{batch_id}/approve", tags=TAGS,
+             summary="Approve a draft batch (reserves its amounts)",
+             responses={**_PROBLEMS, 403: {"description": "No payouts:approve, or four-eyes: "
+                                                          "the drafter cannot approve."}})
+def approve_batch(
+    actor: PayoutsApprove, session: DbSession, if_match: RequiredIfMatch, batch_id: uuid.UUID,
+    response: Response,
+) -> BatchOut:
+    return _batch(service.approve_batch(session, actor, batch_id, if_match), response)
+
+
+@router.post("/driver-payment-batches/{batch_id}/cancel", tags=TAGS,
+             summary="Cancel a batch nothing of which was sent (releases its reservations)",
+             responses=_PROBLEMS)
+def cancel_batch(
+    actor: PayoutsWrite, session: DbSession, if_match: RequiredIfMatch, batch_id: uuid.UUID,
+    response: Response,
+) -> BatchOut:
+    return _batch(service.cancel_batch(session, actor, batch_id, if_match), response)
+
+
+@router.get("/driver-payment-batches/{batch_id}/sepa", tags=TAGS,
+            summary="The batch's SEPA credit-transfer file (pain.001.001.03)",
+            response_class=Response, responses={
+                **_PROBLEMS, 200: {"description": "The pain.001 file, validated.", "content": {
+                    "application/xml": {"schema": {"type": "string"}, "example": (
+                        '<?xml version=\'1.0\' encoding=\'UTF-8\'?>\n<Document xmlns='
+                        '"urn:iso:std:iso:20022:tech:xsd:pain.001.001.03">…</Document>')}}}})
+def download_sepa(actor: PayoutsWrite, session: DbSession, batch_id: uuid.UUID) -> Response:
+    """The first download exports the approved batch (its payments become ``processing``);
+    later downloads return the same bytes. Then mark it sent."""
+    document = export_sepa(session, actor, batch_id)
+    return Response(document, media_type="application/xml", headers={
+        "Content-Disposition": f'attachment; filename="payouts-{batch_id}.xml"'})
+
+
+@router.post("/driver-payment-batches/{batch_id}/sent", tags=TAGS,
+             summary="Record that the batch's payments were sent (posts them)",
+             responses=_PROBLEMS)
+def mark_sent(
+    actor: PayoutsWrite, session: DbSession, if_match: RequiredIfMatch, batch_id: uuid.UUID,
+    response: Response, data: PaymentsPaid | None = None,
+) -> BatchOut:
+    """The SEPA file was submitted to the bank (or a manual batch was paid): each open payment
+    (or the listed ones) is paid and posts its ledger entry."""
+    row = service.mark_paid(session, actor, batch_id, if_match,
+                            payment_ids=data.payment_ids if data else None)
+    return _batch(row, response)
+
+
+@router.post("/driver-payment-batches/{batch_id}/transfers", tags=TAGS,
+             summary="Send the batch's Stripe Connect transfers",
+             responses=_PROBLEMS)
+def send_transfers(
+    actor: PayoutsApprove, session: DbSession, if_match: RequiredIfMatch, batch_id: uuid.UUID,
+    request: Request, response: Response,
+) -> BatchOut:
+    """One transfer per pending payment, keyed by the payment id and attempt: a retry never
+    pays twice. Their outcome also arrives by ``transfer.*`` webhooks."""
+    sender = getattr(request.app.state, "transfer_sender", None)
+    if sender is None:
+        raise StripeNotConfigured("Stripe Connect is not configured on this server "
+                                  "(STRIPE_API_KEY): pay this batch by SEPA file or by hand.")
+    return _batch(service.send_transfers(session, actor, batch_id, if_match, sender), response)
+
+
+@router.get("/driver-payments/{payment_id}", tags=TAGS, summary="Get a driver payment",
+            responses={404: _PROBLEMS[404]})
+def get_payment(
+    actor: PayoutsRead, session: DbSession, payment_id: uuid.UUID, response: Response,
+) -> PaymentOut:
+    return _payment(service.get_payment(session, actor, payment_id), response)
+
+
+@router.post("/driver-payments/{payment_id}/fail", tags=TAGS,
+             summary="Record a failed or returned payment (reverses its posting)",
+             responses=_PROBLEMS)
+def fail_payment(
+    actor: PayoutsWrite, session: DbSession, if_match: RequiredIfMatch, payment_id: uuid.UUID,
+    data: PaymentFailure, response: Response,
+) -> PaymentOut:
+    row = service.fail_payment(session, actor, payment_id, if_match, reason=data.reason)
+    return _payment(row, response)
+
+
+@router.post("/driver-payments/{payment_id}/reissue", tags=TAGS,
+             summary="Pay a failed payment again (next attempt)", responses=_PROBLEMS)
+def reissue_payment(
+    actor: PayoutsApprove, session: DbSession, if_match: RequiredIfMatch,
+    payment_id: uuid.UUID, response: Response,
+) -> PaymentOut:
+    return _payment(service.reissue_payment(session, actor, payment_id, if_match), response)
+
+
+@router.post("/driver-payments/{payment_id}/paid", tags=TAGS,
+             summary="Record a payment paid by hand (posts it)", responses=_PROBLEMS)
+def pay_payment(
+    actor: PayoutsWrite, session: DbSession, if_match: RequiredIfMatch, payment_id: uuid.UUID,
+    response: Response,
+) -> PaymentOut:
+    payment = service.get_payment(session, actor, payment_id)
+    check_if_match(if_match, payment.version)
+    service.mark_paid(session, actor, payment.batch_id, None, payment_ids=[payment.id])
+    return _payment(service.get_payment(session, actor, payment_id), response)
+
+
+@router.post("/driver-payments/{payment_id}/cancel", tags=TAGS,
+             summary="Cancel a pending or failed payment (releases it)", responses=_PROBLEMS)
+def cancel_payment(
+    actor: PayoutsWrite, session: DbSession, if_match: RequiredIfMatch, payment_id: uuid.UUID,
+    response: Response,
+) -> PaymentOut:
+    return _payment(service.cancel_payment(session, actor, payment_id, if_match), response)
+
+
+# --- payout accounts and settings ------------------------------------------------------------
+
+
+@router.post("/drivers/{driver_id}/bank-accounts", tags=TAGS,
+             status_code=status.HTTP_201_CREATED,
+             summary="Save a driver's bank account (IBAN/BIC validated) for SEPA payouts",
+             responses={404: {"description": "No such driver."},
+                        422: {"description": "The IBAN or BIC is not valid."}})
+def add_bank_account(
+    actor: PayoutsWrite, session: DbSession, driver_id: uuid.UUID, data: BankAccountIn,
+    response: Response,
+) -> PayoutAccountOut:
+    """Replaces the driver's previous bank account in that currency (closed, kept)."""
+    row = accounts.add_bank_account(session, actor, driver_id, data=data)
+    response.headers["ETag"] = etag(row.version)
+    return PayoutAccountOut.of(row)
+
+
+@router.post("/drivers/{driver_id}/stripe-accounts", tags=TAGS,
+             status_code=status.HTTP_201_CREATED,
+             summary="Save a driver's Stripe Connect account for transfers",
+             responses={404: {"description": "No such driver."},
+                        409: {"description": "Another driver has this Stripe account."}})
+def add_stripe_account(
+    actor: PayoutsWrite, session: DbSession, driver_id: uuid.UUID, data: StripeAccountIn,
+    response: Response,
+) -> PayoutAccountOut:
+    row = accounts.add_stripe_account(session, actor, driver_id, data=data)
+    response.headers["ETag"] = etag(row.version)
+    return PayoutAccountOut.of(row)
+
+
+@router.get("/drivers/{driver_id}/payout-accounts", tags=TAGS,
+            summary="A driver's bank and Stripe accounts (IBAN masked)",
+            responses={404: {"description": "No such driver."}})
+def list_payout_accounts(
+    actor: PayoutsRead, session: DbSession, driver_id: uuid.UUID,
+) -> list[PayoutAccountOut]:
+    return [PayoutAccountOut.of(a)
+            for a in accounts.list_payout_accounts(session, actor, driver_id)]
+
+
+@router.get("/payout-settings", tags=TAGS, summary="The tenant's payout settings")
+def get_payout_settings(
+    actor: PayoutsRead, session: DbSession, response: Response,
+) -> PayoutSettingsOut:
+    tenant = accounts.get_tenant_row(session, actor)
+    response.headers["ETag"] = etag(tenant.version)
+    return PayoutSettingsOut.of(service.payout_settings(session, actor))
+
+
+@router.put("/payout-settings", tags=TAGS,
+            summary="Set four-eyes approval and the fleet's bank account for SEPA files",
+            responses={412: _PROBLEMS[412], 422: {"description": "A bad IBAN or BIC."}})
+def put_payout_settings(
+    actor: PayoutsApprove, session: DbSession, if_match: RequiredIfMatch,
+    data: PayoutSettingsIn, response: Response,
+) -> PayoutSettingsOut:
+    """The ETag is the tenant's (``GET /v1/payout-settings``)."""
+    tenant = accounts.update_payout_settings(session, actor, data=data, if_match=if_match)
+    response.headers["ETag"] = etag(tenant.version)
+    return PayoutSettingsOut.of(service.payout_settings(session, actor))
