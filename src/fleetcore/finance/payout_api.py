@@ -165,6 +165,7 @@ def send_transfers(
     """One transfer per pending payment, keyed by the payment id and attempt: a retry never
     pays twice. Their outcome also arrives by ``transfer.*`` webhooks."""
     sender = getattr(request.app.state, "transfer_sender", None)
+    service.get_batch(session, actor, batch_id)  # another fleet's batch: 404 before anything
     if sender is None:
         raise StripeNotConfigured("Stripe Connect is not configured on this server "
                                   "(STRIPE_API_KEY): pay this batch by SEPA file or by hand.")
