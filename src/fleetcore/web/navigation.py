@@ -48,6 +48,7 @@ SECTIONS: list[NavSection] = [
         NavItem("Settlements", "/app/settlements", "settlements:read"),
     )),
     NavSection("Finance", (
+        NavItem("Payouts", "/app/payouts", "payouts:read"),
         NavItem("Tolls", "/app/tolls", "tolls:read"),
         NavItem("Fines", "/app/fines", "fines:read"),
     )),

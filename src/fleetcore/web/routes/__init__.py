@@ -26,6 +26,7 @@ from fleetcore.web.routes import (
     ledger,
     maintenance,
     members,
+    payouts,
     reconciliations,
     search,
     settlements,
@@ -42,7 +43,8 @@ from fleetcore.web.routes.base import page_router
 # calendar before assignments (its fixed path before their /assignments/{id}).
 PAGE_GROUPS = (auth, dashboard, search, vehicles, vehicle_records, drivers, calendar,
                assignments, documents, maintenance, tasks, trips, imports, reconciliations,
-               settlements, statements, ledger, tolls, fines, members, audit)
+               settlements, statements, ledger, payouts, tolls, fines, members,
+               audit)
 
 
 def console_router() -> APIRouter:
