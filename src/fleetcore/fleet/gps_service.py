@@ -1,6 +1,8 @@
 """GPS telemetry (Traccar forwarding): the tenant's token, devices, odometer and vehicle events.
 
-Fleetcore keeps derived facts only (workflows.md, GPS); raw positions stay in Traccar.
+Fleetcore keeps derived facts (workflows.md, GPS) and a bounded track: one point per vehicle
+and minute (``flt_gps_track``, kept ``FLEETCORE_GPS_TRACK_DAYS``) to validate trips and draw the
+live map; the full position history stays in Traccar.
 
 Routing
     Traccar posts with ``Authorization: Bearer <token>``; the tenant is the one whose
@@ -125,6 +127,11 @@ class GpsFix:
     fix_time: datetime | None
     odometer_km: Decimal | None = None
     total_distance_km: Decimal | None = None
+    # Where and how fast (None: the fix has no valid position); kept once per vehicle and
+    # minute in ``flt_gps_track``.
+    latitude: Decimal | None = None
+    longitude: Decimal | None = None
+    speed_kmh: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +159,7 @@ class PositionRoute:
 
 _POSITION = (
     "SELECT tenant_id, device_id, vehicle_id, reading_due FROM fc_traccar_position("
-    "%s, %s, %s, %s, %s, %s, %s, %s)"
+    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 
 
@@ -175,7 +182,7 @@ def route_position(
             row = driver.execute(_POSITION, (
                 token_sha256(token), request_id or "", device.unique_id, device.traccar_id,
                 device.name, fix.fix_time, maintenance_service.GPS_READING_SPACING,
-                SEEN_EVERY)).fetchone()
+                SEEN_EVERY, fix.latitude, fix.longitude, fix.speed_kmh)).fetchone()
         finally:
             driver.autocommit = False
     finally:
