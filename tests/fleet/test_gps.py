@@ -447,3 +447,42 @@ def test_positions_of_an_unknown_device_register_it_and_keep_nothing_else(
     rows = api_fleet.sql("SELECT unique_id, traccar_id, name FROM flt_gps_devices")
     assert [tuple(r) for r in rows] == [("unknown-1", 11, "B-FC 101")]
     assert api_fleet.sql("SELECT count(*) FROM flt_odometer_readings")[0][0] == 0
+
+
+def _track(fleet: Fleet, vehicle_id: str) -> list[tuple[Any, ...]]:
+    rows = fleet.sql("SELECT minute, fix_time, latitude, longitude, speed_kmh FROM flt_gps_track"
+                     " WHERE vehicle_id = :v ORDER BY minute", v=vehicle_id)
+    return [tuple(r) for r in rows]
+
+
+def test_positions_keep_one_track_point_per_vehicle_and_minute(api_fleet: Fleet) -> None:
+    fleet = api_fleet
+    traccar = Traccar(fleet)
+    car = fleet.vehicle(traccar_device_id="track-1")
+    minute = T0.replace(hour=9)
+
+    def send(at: datetime, lat: float, speed: float = 10.0, **extra: Any) -> str:
+        return traccar.position({"position": _position(at, latitude=lat, longitude=2.35,
+                                                       speed=speed, **extra),
+                                 "device": _device("track-1")})
+
+    # Out of order and twice: 09:00:40 arrives before 09:00:10 and 09:01:05; the first fix
+    # Fleetcore sees of a minute is the one kept, later fixes of that minute change nothing.
+    assert send(minute + timedelta(seconds=40), 48.5) == "accepted"
+    assert send(minute + timedelta(seconds=10), 48.1) == "accepted"
+    assert send(minute + timedelta(seconds=40), 48.5) == "accepted"
+    assert send(minute + timedelta(minutes=1, seconds=5), 48.6, speed=0.0) == "accepted"
+    # No satellite fix (valid: false), and coordinates out of range: nothing kept.
+    assert send(minute + timedelta(minutes=2), 48.7, valid=False) == "accepted"
+    assert send(minute + timedelta(minutes=3), 91.0) == "accepted"
+    # An unknown device's positions are not kept (no vehicle to keep them for).
+    assert traccar.position({"position": _position(minute, latitude=1.0, longitude=1.0),
+                             "device": _device("nobody-1", 12)}) == "unlinked"
+
+    assert _track(fleet, car["id"]) == [
+        (minute, minute + timedelta(seconds=40), Decimal("48.500000"), Decimal("2.350000"),
+         Decimal("18.5")),  # 10 knots
+        (minute + timedelta(minutes=1), minute + timedelta(minutes=1, seconds=5),
+         Decimal("48.600000"), Decimal("2.350000"), Decimal("0.0")),
+    ]
+    assert fleet.sql("SELECT count(*) FROM flt_gps_track")[0][0] == 2

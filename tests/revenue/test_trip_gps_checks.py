@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from fleetcore.core.auth import Actor
 from fleetcore.core.db import DbContext, bind_context
 from fleetcore.core.money import Money
+from fleetcore.fleet.gps_jobs import purge_gps_track
 from fleetcore.revenue.models import Reconciliation
 from fleetcore.revenue.reconciliation_service import reconcile_period
 
@@ -234,3 +235,17 @@ def test_another_tenants_track_is_never_read(world: tuple[RecData, Actor, Gps]) 
 
     assert items(data.session, result.id) == []
     assert data.session.scalar(text("SELECT count(*) FROM flt_gps_track")) == 0
+
+
+def test_the_track_is_bounded_by_the_nightly_purge(world: tuple[RecData, Actor, Gps]) -> None:
+    data, _actor, gps = world
+    car = gps.vehicle()
+    gps.track(car, at(8), 3, PARIS, NORTH)
+    gps.track(car, at(8) + timedelta(days=3), 2, PARIS, NORTH)
+    bind_context(data.session, DbContext.system())  # the job's context: every tenant
+
+    deleted = purge_gps_track(data.session, keep_days=2, now=at(9) + timedelta(days=4))
+
+    bind_context(data.session, DbContext.for_tenant(data.tenant_id))
+    assert deleted == 3
+    assert data.session.scalar(text("SELECT count(*) FROM flt_gps_track")) == 2
