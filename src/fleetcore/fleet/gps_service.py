@@ -394,3 +394,82 @@ def record_event(
         .returning(VehicleEvent.id))
     return "stored" if stored is not None else "duplicate"
 
+
+
+# --- the live map -----------------------------------------------------------------------------
+
+RECENT_EVENTS = timedelta(hours=24)
+"""How far back the map's recent events go."""
+EVENTS_PER_VEHICLE = 3
+MAP_VEHICLES = 2000
+"""At most this many vehicles on the map (the most recently seen first)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MapEvent:
+    event_type: str
+    severity: str
+    occurred_at: datetime
+    description: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class VehiclePosition:
+    """A vehicle on the live map: its last track point (None: none kept), who has it now,
+    and its recent events."""
+
+    vehicle_id: uuid.UUID
+    licence_plate: str
+    fix_time: datetime | None
+    latitude: Decimal | None
+    longitude: Decimal | None
+    speed_kmh: Decimal | None
+    driver_id: uuid.UUID | None
+    driver_name: str | None
+    events: list[MapEvent]
+
+
+_MAP_SQL = text("""
+SELECT v.id, v.licence_plate, p.fix_time, p.latitude, p.longitude, p.speed_kmh,
+       a.driver_id, CASE WHEN :names THEN d.first_name || ' ' || d.last_name END AS driver_name,
+       COALESCE(ev.events, '[]'::jsonb) AS events
+  FROM flt_vehicles v
+  LEFT JOIN LATERAL (
+       SELECT p.fix_time, p.latitude, p.longitude, p.speed_kmh FROM flt_gps_track p
+        WHERE p.tenant_id = v.tenant_id AND p.vehicle_id = v.id
+        ORDER BY p.minute DESC LIMIT 1) p ON true
+  LEFT JOIN LATERAL (
+       SELECT a.driver_id FROM flt_vehicle_assignments a
+        WHERE a.tenant_id = v.tenant_id AND a.vehicle_id = v.id AND a.deleted_at IS NULL
+          AND a.status <> 'cancelled' AND a.starts_at <= now()
+          AND (a.ends_at IS NULL OR a.ends_at > now())
+        ORDER BY a.starts_at DESC LIMIT 1) a ON true
+  LEFT JOIN rid_drivers d ON d.tenant_id = v.tenant_id AND d.id = a.driver_id
+  LEFT JOIN LATERAL (
+       SELECT jsonb_agg(jsonb_build_object(
+                'event_type', e.event_type, 'severity', e.severity,
+                'occurred_at', e.occurred_at, 'description', e.description)
+              ORDER BY e.occurred_at DESC) AS events
+         FROM (SELECT e.* FROM flt_vehicle_events e
+                WHERE e.tenant_id = v.tenant_id AND e.vehicle_id = v.id
+                  AND e.deleted_at IS NULL AND e.occurred_at > now() - CAST(:since AS interval)
+                ORDER BY e.occurred_at DESC LIMIT :per_vehicle) e) ev ON true
+ WHERE v.tenant_id = :tenant AND v.deleted_at IS NULL
+   AND (v.traccar_device_id IS NOT NULL OR p.fix_time IS NOT NULL)
+ ORDER BY p.fix_time DESC NULLS LAST, v.licence_plate
+ LIMIT :limit
+""")
+
+
+def vehicle_positions(session: Session, actor: Actor) -> list[VehiclePosition]:
+    """The fleet's tracked vehicles (a tracker named, or a point kept) for the live map, in one
+    statement. Driver names only for members who may read drivers."""
+    rows = session.execute(_MAP_SQL, {
+        "tenant": tenant_of(actor), "names": actor.can("drivers:read"), "since": RECENT_EVENTS,
+        "per_vehicle": EVENTS_PER_VEHICLE, "limit": MAP_VEHICLES})
+    return [VehiclePosition(
+        vehicle_id=r.id, licence_plate=r.licence_plate, fix_time=r.fix_time,
+        latitude=r.latitude, longitude=r.longitude, speed_kmh=r.speed_kmh,
+        driver_id=r.driver_id, driver_name=r.driver_name,
+        events=[MapEvent(e["event_type"], e["severity"], datetime.fromisoformat(e["occurred_at"]),
+                         e["description"]) for e in r.events]) for r in rows]

@@ -20,6 +20,7 @@ from fleetcore.web.routes import (
     documents,
     drivers,
     imports,
+    live_map,
     maintenance,
     reconciliations,
     settlements,
@@ -29,7 +30,7 @@ from fleetcore.web.routes import (
 from fleetcore.web.routes.base import page_router
 
 PAGE_GROUPS = (auth, dashboard, vehicles, drivers, assignments, documents, maintenance, tasks,
-               imports, reconciliations, settlements)
+               live_map, imports, reconciliations, settlements)
 
 
 def console_router() -> APIRouter:
