@@ -16,9 +16,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from fleet_support import Fleet
+from fleetcore.integrations.traccar.webhooks import LANE_APPLICATION, POSITIONS_PATH
 
 T0 = (datetime.now(UTC) - timedelta(days=2)).replace(hour=8, minute=0, second=0, microsecond=0)
 """The morning of the replayed day (in the past: readings may not be in the future)."""
@@ -486,3 +488,32 @@ def test_positions_keep_one_track_point_per_vehicle_and_minute(api_fleet: Fleet)
          Decimal("48.600000"), Decimal("2.350000"), Decimal("0.0")),
     ]
     assert fleet.sql("SELECT count(*) FROM flt_gps_track")[0][0] == 2
+
+
+def test_positions_take_the_lanes_pool_with_a_lifespan_and_threads_without(
+    api_fleet: Fleet, api_app: FastAPI,
+) -> None:
+    fleet = api_fleet
+    traccar = Traccar(fleet)
+    car = fleet.vehicle(traccar_device_id="lane-1")
+    at = T0.replace(hour=11)
+
+    def body(minute: int) -> dict[str, Any]:
+        return {"position": _position(at + timedelta(minutes=minute), latitude=48.0 + minute,
+                                      longitude=2.0), "device": _device("lane-1")}
+
+    # The session's client runs the app's lifespan: the lane's own async pool serves it.
+    assert traccar.position(body(0)) == "accepted"
+    lane = fleet.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = :a",
+                     a=LANE_APPLICATION)[0][0]
+    assert lane >= 1
+    # A client without a lifespan (each request on its own event loop): the worker threads.
+    bare = TestClient(api_app)
+    response = bare.post(POSITIONS_PATH, json=body(1),
+                         headers={"Authorization": f"Bearer {traccar.token}"})
+    assert (response.status_code, response.json()) == (200, {"status": "accepted"})
+    unknown = bare.post(POSITIONS_PATH, json=body(2), headers={"Authorization": "Bearer nope"})
+    assert unknown.status_code == 401
+    assert unknown.headers["content-type"] == "application/problem+json"
+    assert [r[2] for r in _track(fleet, car["id"])] == [Decimal("48.000000"),
+                                                          Decimal("49.000000")]

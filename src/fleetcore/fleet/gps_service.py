@@ -42,6 +42,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import psycopg
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine, Select, Text, cast, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
@@ -179,14 +182,44 @@ def route_position(
         assert driver is not None
         driver.autocommit = True
         try:
-            row = driver.execute(_POSITION, (
-                token_sha256(token), request_id or "", device.unique_id, device.traccar_id,
-                device.name, fix.fix_time, maintenance_service.GPS_READING_SPACING,
-                SEEN_EVERY, fix.latitude, fix.longitude, fix.speed_kmh)).fetchone()
+            row = driver.execute(_POSITION, _position_params(token, request_id, device,
+                                                             fix)).fetchone()
         finally:
             driver.autocommit = False
     finally:
         pooled.close()
+    if row is None or row[0] is None:
+        return None
+    return PositionRoute(row[0], row[1], row[2], bool(row[3]))
+
+
+def _position_params(token: str, request_id: str | None, device: DeviceReport,
+                     fix: GpsFix) -> tuple[Any, ...]:
+    return (token_sha256(token), request_id or "", device.unique_id, device.traccar_id,
+            device.name, fix.fix_time, maintenance_service.GPS_READING_SPACING, SEEN_EVERY,
+            fix.latitude, fix.longitude, fix.speed_kmh)
+
+
+async def route_position_async(
+    pool: AsyncConnectionPool[AsyncConnection[tuple[Any, ...]]], *, token: str,
+    request_id: str | None, device: DeviceReport, fix: GpsFix,
+) -> PositionRoute | None:
+    """:func:`route_position` on the forwarding lane's own async pool of autocommit
+    connections (``integrations/traccar/webhooks.py``): no hop into a worker thread.
+
+    A connection a database restart closed fails once and leaves the pool; the statement is
+    idempotent, so it is sent again once on a fresh connection.
+    """
+    params = _position_params(token, request_id, device, fix)
+    for attempt in (1, 2):
+        try:
+            async with pool.connection() as conn:
+                cursor = await conn.execute(_POSITION, params)
+                row = await cursor.fetchone()
+            break
+        except psycopg.OperationalError:
+            if attempt == 2:
+                raise
     if row is None or row[0] is None:
         return None
     return PositionRoute(row[0], row[1], row[2], bool(row[3]))

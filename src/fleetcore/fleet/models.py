@@ -573,6 +573,8 @@ class GpsTrackPoint(Base, TenantOwned):
 
     __tablename__ = "flt_gps_track"
 
+    # No key of its own to adm_tenants: the vehicle's stands for it (migration 0016).
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, sort_order=-100)
     vehicle_id: Mapped[uuid.UUID]
     # ``date_trunc('minute', fix_time)``: one point per vehicle and minute.
     minute: Mapped[datetime]

@@ -5,8 +5,11 @@
   platform trip against GPS movement needs (was the car moving, was it near the pickup and the
   drop-off) and what the live map shows; Traccar keeps the full history. Bounded: 1,440 points
   per vehicle and day at most, deleted after ``FLEETCORE_GPS_TRACK_DAYS`` by a nightly job
-  (``fleet/gps_jobs.py``). Tenant-owned (forced RLS, composite reference to the vehicle), not
-  audited: points are telemetry written by the receiver, never edited by anyone.
+  (``fleet/gps_jobs.py``). Tenant-owned (forced RLS), not audited: points are telemetry written
+  by the receiver, never edited by anyone. Its one reference, (tenant, vehicle) → the vehicle,
+  stands for the tenant's too (as for ``rev_import_rows``, decision 0004): a key of its own to
+  ``adm_tenants`` would take a share lock on the one tenant row per point, which every
+  concurrent forward of the fleet then contends for.
 * ``fc_traccar_position`` gains the fix's coordinates and speed and writes the minute's track
   point when the minute has none yet (read first, so the other positions of the minute still
   write nothing). A transaction that wrote only telemetry commits with
@@ -50,8 +53,6 @@ CREATE TABLE flt_gps_track (
     CONSTRAINT fk_flt_gps_track_tenant_id_vehicle_id
         FOREIGN KEY (tenant_id, vehicle_id) REFERENCES flt_vehicles (tenant_id, id)
         ON DELETE CASCADE,
-    CONSTRAINT fk_flt_gps_track_tenant_id FOREIGN KEY (tenant_id)
-        REFERENCES adm_tenants (id) ON DELETE RESTRICT,
     CONSTRAINT ck_flt_gps_track_latitude_range CHECK (latitude BETWEEN -90 AND 90),
     CONSTRAINT ck_flt_gps_track_longitude_range CHECK (longitude BETWEEN -180 AND 180),
     CONSTRAINT ck_flt_gps_track_speed_kmh_non_negative CHECK (speed_kmh >= 0),
