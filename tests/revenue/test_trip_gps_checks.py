@@ -10,14 +10,15 @@ from typing import Any
 
 import pytest
 from reconciliation_fixtures import WEEK_END, WEEK_START, RecData, insert, new_tenant, rec_world
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from fleetcore.core.auth import Actor
 from fleetcore.core.db import DbContext, bind_context
 from fleetcore.core.money import Money
 from fleetcore.fleet.gps_jobs import purge_gps_track
-from fleetcore.revenue.models import Reconciliation
+from fleetcore.revenue.models import Reconciliation, ReconciliationItem
+from fleetcore.revenue.reconciliation_schemas import item_out
 from fleetcore.revenue.reconciliation_service import reconcile_period
 
 DAY = WEEK_START + timedelta(days=2)  # Wednesday 2026-11-18, 00:00 UTC
@@ -194,6 +195,17 @@ def test_planted_trip_gps_cash_and_shift_mismatches_are_found_exactly(
         str(car), str(driver), 21)
     assert datetime.fromisoformat(shift["since"]) == at(20, 0)
     assert datetime.fromisoformat(shift["until"]) == at(20, 21)
+    # The API form spells the details out.
+    api = {o.kind.value: o for o in (item_out(i) for i in data.session.scalars(
+        select(ReconciliationItem).where(ReconciliationItem.reconciliation_id == result.id)))}
+    assert api["pickup_far"].vehicle_id == car
+    assert api["pickup_far"].reason == details["pickup_far"]["reason"]
+    assert api["trip_not_moving"].gps == {"gps_points": 15, "max_speed_kmh": "1.5",
+                                          "spread_m": details["trip_not_moving"]["spread_m"]}
+    assert api["cash_mismatch"].report_cash is not None
+    assert api["cash_mismatch"].report_cash.amount == "20.00"
+    assert api["use_outside_shift"].gps is not None
+    assert api["use_outside_shift"].gps["moving_minutes"] == 21
     # Flagged once as a vehicle event, whatever the number of runs.
     again = run(data, actor)
     assert again.outside_shift_count == 1
