@@ -1,6 +1,6 @@
 """Traccar forwarding benchmark: 16 concurrent senders posting positions and events.
 
-    python bench/traccar.py [--seconds 15] [--senders 16] [--runs 1]
+    python bench/traccar.py [--seconds 15] [--senders 16] [--runs 1] [--warmup 5]
 
 Starts ``fleetcore serve`` on a fresh embedded database with the demo data (``bench/api.py``'s
 stack), issues the demo fleet's Traccar token (``POST /v1/integrations/traccar/token``) and
@@ -21,9 +21,10 @@ Target (quality.md): Fleetcore ≥ 50% of the baseline's positions/s, 0 lost or 
 may be cut by the end of the run, so that tail is excused):
 
 * baseline: one row per distinct position and event sent, none twice (its keys);
-* Fleetcore (derived facts only, docs/gps.md): every event id sent is one
+* Fleetcore (derived facts and a minute-level track, docs/gps.md): every event id sent is one
   ``flt_vehicle_events`` row; GPS odometer readings are never within 15 minutes of each other,
-  every fix sent has one within 15 minutes, and each reading's km is the one its fix carried.
+  every fix sent has one within 15 minutes, and each reading's km is the one its fix carried;
+  every minute with a fix sent has exactly one ``flt_gps_track`` point, and no other minute.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ import httpx
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from api import Stack, _free_port, _start_stack, _wait
+from api import Stack, _cpu_seconds, _free_port, _stack_cpu, _start_stack, _wait
 
 STEP = timedelta(seconds=10)
 """Time between two fixes of one device (a tracker reporting every 10 s while moving)."""
@@ -238,6 +239,7 @@ def _prepare(stack: Stack, senders: int, t0: datetime, base_km: Decimal) -> None
         conn.execute("DELETE FROM flt_vehicle_events WHERE source = 'traccar'")
         conn.execute("DELETE FROM flt_odometer_readings WHERE vehicle_id = ANY(%s)", (chosen,))
         conn.execute("DELETE FROM flt_gps_devices")
+        conn.execute("DELETE FROM flt_gps_track WHERE vehicle_id = ANY(%s)", (chosen,))
         for vehicle in chosen:
             conn.execute(
                 "INSERT INTO flt_odometer_readings (tenant_id, id, vehicle_id, read_at,"
@@ -259,6 +261,11 @@ def _check_fleetcore(stack: Stack, sent: tuple[dict[str, list[int]], set[int], d
                 " FROM flt_odometer_readings r JOIN flt_vehicles v ON v.id = r.vehicle_id"
                 " WHERE r.source = 'gps' ORDER BY 1, 2"):
             readings.setdefault(device, []).append((read_at, km, anomaly))
+        track: dict[str, list[datetime]] = {}
+        for device, minute in conn.execute(
+                "SELECT v.traccar_device_id, t.minute FROM flt_gps_track t"
+                " JOIN flt_vehicles v ON v.id = t.vehicle_id ORDER BY 1, 2"):
+            track.setdefault(device, []).append(minute)
     if len(stored) != len(set(stored)):
         problems.append(f"{len(stored) - len(set(stored))} events doubled")
     if set(stored) - events:
@@ -276,6 +283,15 @@ def _check_fleetcore(stack: Stack, sent: tuple[dict[str, list[int]], set[int], d
             if k not in ks or km != base_km + k * KM_PER_FIX or anomaly:
                 problems.append(f"{device}: reading {at} {km} km (anomaly {anomaly}) "
                                 "is no fix that was sent")
+        # The track: one point per minute with a fix, none for a minute without.
+        minutes = track.get(device, [])
+        sent_minutes = {(t0 + k * STEP).replace(second=0) for k in ks}
+        certain = {(t0 + k * STEP).replace(second=0) for k in ks
+                   if k <= must_fix.get(device, -1)}
+        if len(minutes) != len(set(minutes)) or set(minutes) - sent_minutes:
+            problems.append(f"{device}: track points doubled or never sent")
+        if certain - set(minutes):
+            problems.append(f"{device}: {len(certain - set(minutes))} track minutes lost")
         for k in sorted(set(ks)):
             at = t0 + k * STEP
             if k <= must_fix.get(device, -1) and not any(abs(t - at) < SPACING for t in times):
@@ -303,11 +319,26 @@ def _check_baseline(stack: Stack, sent: tuple[dict[str, list[int]], set[int], di
     return problems
 
 
+def _phase_cpu(stack: Stack, baseline_pid: int, label: str) -> tuple[float, float] | None:
+    """CPU seconds used so far by the side under test: its server process and the database
+    (postmaster and backends; the two sides share it, and only one side runs at a time).
+
+    Requests per CPU-second hardly depend on what else a shared machine is running, unlike
+    requests per second: printed beside them as the steadier comparison."""
+    both = _stack_cpu(stack)
+    if both is None:
+        return None
+    server = both[0] if label == "fleetcore" else _cpu_seconds(baseline_pid)
+    return None if server is None else (server, both[1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--senders", type=int, default=16)
     parser.add_argument("--runs", type=int, default=1, help="baseline/Fleetcore pairs")
+    parser.add_argument("--warmup", type=float, default=5,
+                        help="seconds of unmeasured load on each side before the first run")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found: apt-get install wrk")
@@ -343,15 +374,31 @@ def main() -> None:
                                   "event_every": EVENT_EVERY, "dup_every": DUPLICATE_EVERY,
                                   "step_s": int(STEP.total_seconds()),
                                   "km_per_fix": str(KM_PER_FIX)})
+            if run == 1 and args.warmup > 0:
+                # Both sides once before measuring: pools filled, statements prepared, caches
+                # warm (what a server that has been up for a minute has). Its effects are
+                # cleared by the preparation below.
+                _prepare(stack, args.senders, t0, base_km)
+                for url in (base_url, stack.base):
+                    _wrk(url, lua, args.senders, args.warmup)
+                time.sleep(2)
             _prepare(stack, args.senders, t0, base_km)
             for label, url in (("baseline", base_url), ("fleetcore", stack.base)):
+                before = _phase_cpu(stack, baseline.pid, label)
                 rps, generated, errors, p99, total = _wrk(url, lua, args.senders, args.seconds)
                 time.sleep(2)  # let requests cut by the end of the run finish before reading
+                after = _phase_cpu(stack, baseline.pid, label)
+                split = (None if before is None or after is None else
+                         tuple(1000 * (a - b) / max(total, 1) for a, b in zip(after, before,
+                                                                              strict=True)))
+                cpu_ms = None if split is None else sum(split)
                 sent = _sent(generated, per_thread, tail=per_thread)
                 problems = (_check_baseline(stack, sent) if label == "baseline"
                             else _check_fleetcore(stack, sent, t0, base_km))
-                rows.append((run, label, rps, p99, total, errors, problems))
-                print(f"run {run} {label:<9} {rps:8.0f} req/s   p99 {p99:6.1f} ms   "
+                rows.append((run, label, rps, p99, total, errors, problems, cpu_ms))
+                cpu = (f"{cpu_ms:.2f} ms CPU/req ({split[0]:.2f} server + {split[1]:.2f} "
+                       "database)" if cpu_ms is not None and split else "CPU n/a")
+                print(f"run {run} {label:<9} {rps:8.0f} req/s   p99 {p99:6.1f} ms   {cpu}   "
                       f"{total} requests   non-2xx {errors}   "
                       f"{'OK: 0 lost or doubled' if not problems else problems[:5]}",
                       flush=True)
@@ -359,8 +406,10 @@ def main() -> None:
         for run in range(1, args.runs + 1):
             bare = next(r for r in rows if r[0] == run and r[1] == "baseline")
             ours = next(r for r in rows if r[0] == run and r[1] == "fleetcore")
+            by_cpu = (f"; per CPU-second {bare[7] / ours[7]:.0%}"
+                      if bare[7] and ours[7] else "")
             print(f"run {run}: Fleetcore at {ours[2] / bare[2]:.0%} of the baseline "
-                  f"(target ≥ 50%), load average {os.getloadavg()[0]:.1f}")
+                  f"(target ≥ 50%){by_cpu}, load average {os.getloadavg()[0]:.1f}")
     finally:
         for process in reversed(processes):
             process.terminate()

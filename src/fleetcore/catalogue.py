@@ -66,7 +66,7 @@ INFRASTRUCTURE_TABLES: frozenset[str] = frozenset(
         "trp_settlement_lines", "rev_import_rows", "rev_reconciliation_items",
         "flt_odometer_readings", "sch_shift_series", "adm_notifications",
         "adm_email_suppressions", "adm_webhook_deliveries", "adm_idempotency_keys",
-        "adm_number_sequences", "flt_gps_devices",
+        "adm_number_sequences", "flt_gps_devices", "flt_gps_track",
     }
 )
 # fmt: on

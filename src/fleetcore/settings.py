@@ -106,6 +106,19 @@ class Settings(BaseSettings):
     traccar_url: str | None = None
     traccar_token: str | None = None
     traccar_webhook_secret: str | None = None
+    fleetcore_gps_track_days: int = Field(
+        default=90, ge=1, le=3660,
+        description="How long the minute-level GPS track (flt_gps_track) is kept, in days.",
+    )
+    fleetcore_map_tiles_url: str = Field(
+        default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        description="Tile URL template of the console's live map ({z}/{x}/{y}; {s} allowed). "
+        "Empty: no tiles, the map page lists the vehicles only.",
+    )
+    fleetcore_map_tiles_attribution: str = Field(
+        default="© OpenStreetMap contributors",
+        description="Attribution shown under the map tiles (plain text).",
+    )
     chatwoot_url: str | None = None
     chatwoot_api_token: str | None = None
     chatwoot_account_id: str | None = None

@@ -37,7 +37,8 @@ from fleetcore.settings import Environment, PoolMode, Settings
 logger = logging.getLogger(__name__)
 
 TASK_MODULES: tuple[str, ...] = (
-    "fleetcore.admin.jobs", "fleetcore.scheduling.jobs", "fleetcore.trips.statement_jobs")
+    "fleetcore.admin.jobs", "fleetcore.scheduling.jobs", "fleetcore.trips.statement_jobs",
+    "fleetcore.fleet.gps_jobs")
 """Modules that register tasks on ``core.jobs.queue``; a worker imports them all."""
 
 

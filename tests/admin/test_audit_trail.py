@@ -14,6 +14,8 @@ from fleetcore.core.orm import new_id
 NOT_AUDITED = {
     "adm_audit_logs", "adm_idempotency_keys", "adm_notifications", "adm_webhook_deliveries",
     "adm_number_sequences", "adm_email_suppressions",
+    # GPS telemetry written by the Traccar receiver once per vehicle and minute (migration 0018).
+    "flt_gps_track",
 }
 
 

@@ -177,7 +177,8 @@ def test_references_between_tenant_tables_are_composite(owner_engine: Engine) ->
 
 # Tables whose tenant is implied by a composite reference that cannot be NULL (decision 0004).
 TENANT_IMPLIED_BY = {"rev_import_rows": ("rev_revenue_imports", ["tenant_id", "import_id",
-                                                                 "platform_id"])}
+                                                                 "platform_id"]),
+                     "flt_gps_track": ("flt_vehicles", ["tenant_id", "vehicle_id"])}
 
 
 def test_tenant_tables_reference_their_tenant_or_an_owner_that_does(

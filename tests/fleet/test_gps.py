@@ -16,9 +16,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from fleet_support import Fleet
+from fleetcore.integrations.traccar.webhooks import LANE_APPLICATION, POSITIONS_PATH
 
 T0 = (datetime.now(UTC) - timedelta(days=2)).replace(hour=8, minute=0, second=0, microsecond=0)
 """The morning of the replayed day (in the past: readings may not be in the future)."""
@@ -447,3 +449,71 @@ def test_positions_of_an_unknown_device_register_it_and_keep_nothing_else(
     rows = api_fleet.sql("SELECT unique_id, traccar_id, name FROM flt_gps_devices")
     assert [tuple(r) for r in rows] == [("unknown-1", 11, "B-FC 101")]
     assert api_fleet.sql("SELECT count(*) FROM flt_odometer_readings")[0][0] == 0
+
+
+def _track(fleet: Fleet, vehicle_id: str) -> list[tuple[Any, ...]]:
+    rows = fleet.sql("SELECT minute, fix_time, latitude, longitude, speed_kmh FROM flt_gps_track"
+                     " WHERE vehicle_id = :v ORDER BY minute", v=vehicle_id)
+    return [tuple(r) for r in rows]
+
+
+def test_positions_keep_one_track_point_per_vehicle_and_minute(api_fleet: Fleet) -> None:
+    fleet = api_fleet
+    traccar = Traccar(fleet)
+    car = fleet.vehicle(traccar_device_id="track-1")
+    minute = T0.replace(hour=9)
+
+    def send(at: datetime, lat: float, speed: float = 10.0, **extra: Any) -> str:
+        return traccar.position({"position": _position(at, latitude=lat, longitude=2.35,
+                                                       speed=speed, **extra),
+                                 "device": _device("track-1")})
+
+    # Out of order and twice: 09:00:40 arrives before 09:00:10 and 09:01:05; the first fix
+    # Fleetcore sees of a minute is the one kept, later fixes of that minute change nothing.
+    assert send(minute + timedelta(seconds=40), 48.5) == "accepted"
+    assert send(minute + timedelta(seconds=10), 48.1) == "accepted"
+    assert send(minute + timedelta(seconds=40), 48.5) == "accepted"
+    assert send(minute + timedelta(minutes=1, seconds=5), 48.6, speed=0.0) == "accepted"
+    # No satellite fix (valid: false), and coordinates out of range: nothing kept.
+    assert send(minute + timedelta(minutes=2), 48.7, valid=False) == "accepted"
+    assert send(minute + timedelta(minutes=3), 91.0) == "accepted"
+    # An unknown device's positions are not kept (no vehicle to keep them for).
+    assert traccar.position({"position": _position(minute, latitude=1.0, longitude=1.0),
+                             "device": _device("nobody-1", 12)}) == "unlinked"
+
+    assert _track(fleet, car["id"]) == [
+        (minute, minute + timedelta(seconds=40), Decimal("48.500000"), Decimal("2.350000"),
+         Decimal("18.5")),  # 10 knots
+        (minute + timedelta(minutes=1), minute + timedelta(minutes=1, seconds=5),
+         Decimal("48.600000"), Decimal("2.350000"), Decimal("0.0")),
+    ]
+    assert fleet.sql("SELECT count(*) FROM flt_gps_track")[0][0] == 2
+
+
+def test_positions_take_the_lanes_pool_with_a_lifespan_and_threads_without(
+    api_fleet: Fleet, api_app: FastAPI,
+) -> None:
+    fleet = api_fleet
+    traccar = Traccar(fleet)
+    car = fleet.vehicle(traccar_device_id="lane-1")
+    at = T0.replace(hour=11)
+
+    def body(minute: int) -> dict[str, Any]:
+        return {"position": _position(at + timedelta(minutes=minute), latitude=48.0 + minute,
+                                      longitude=2.0), "device": _device("lane-1")}
+
+    # The session's client runs the app's lifespan: the lane's own async pool serves it.
+    assert traccar.position(body(0)) == "accepted"
+    lane = fleet.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = :a",
+                     a=LANE_APPLICATION)[0][0]
+    assert lane >= 1
+    # A client without a lifespan (each request on its own event loop): the worker threads.
+    bare = TestClient(api_app)
+    response = bare.post(POSITIONS_PATH, json=body(1),
+                         headers={"Authorization": f"Bearer {traccar.token}"})
+    assert (response.status_code, response.json()) == (200, {"status": "accepted"})
+    unknown = bare.post(POSITIONS_PATH, json=body(2), headers={"Authorization": "Bearer nope"})
+    assert unknown.status_code == 401
+    assert unknown.headers["content-type"] == "application/problem+json"
+    assert [r[2] for r in _track(fleet, car["id"])] == [Decimal("48.000000"),
+                                                          Decimal("49.000000")]

@@ -30,10 +30,12 @@ API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 _JSON_TYPES = ("application/json", "application/problem+json")
 
 
-def page_policy(form_origins: Iterable[str] = ()) -> str:
-    """The policy of the console's pages (and any other HTML but the docs)."""
+def page_policy(form_origins: Iterable[str] = (), img_origins: Iterable[str] = ()) -> str:
+    """The policy of the console's pages (and any other HTML but the docs); ``img_origins``:
+    where a page may also load images from (the live map's tile server)."""
     forms = " ".join(["'self'", *form_origins])
-    return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    images = " ".join(["'self'", "data:", *img_origins])
+    return (f"default-src 'self'; script-src 'self'; style-src 'self'; img-src {images}; "
             "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
             f"form-action {forms}; frame-ancestors 'none'")
 
@@ -93,6 +95,16 @@ def _origin(url: str | None) -> str | None:
         return None
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def map_page_policy(settings: Settings) -> str:
+    """The console's policy plus the tile server's origin for images (the live map)."""
+    clerk = _origin(settings.clerk_sign_in_url)
+    template = settings.fleetcore_map_tiles_url
+    tiles = _origin(template.replace("{s}", "a"))  # {s}: Leaflet's subdomains a, b, c
+    if tiles and "://{s}." in template:
+        tiles = tiles.replace("://a.", "://*.", 1)
+    return page_policy((clerk,) if clerk else (), (tiles,) if tiles else ())
 
 
 def install_security_headers(app: FastAPI, settings: Settings) -> None:

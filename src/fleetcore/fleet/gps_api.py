@@ -12,7 +12,13 @@ from fleetcore.core.deps import DbSession
 from fleetcore.core.export import CsvColumn, csv_response, csv_responses
 from fleetcore.core.pagination import Page, Pagination
 from fleetcore.fleet import gps_service as service
-from fleetcore.fleet.gps_schemas import GpsDeviceOut, TraccarIntegrationOut, TraccarTokenOut
+from fleetcore.fleet.gps_schemas import (
+    GpsDeviceOut,
+    TraccarIntegrationOut,
+    TraccarTokenOut,
+    VehiclePositionOut,
+    VehiclePositionsOut,
+)
 from fleetcore.fleet.permissions import IntegrationsRead, IntegrationsWrite, VehiclesRead
 
 router = APIRouter(prefix="/v1")
@@ -72,3 +78,10 @@ def list_gps_devices(
         out.vehicle_id = vehicle_id
         items.append(out)
     return Page(items=items, next_cursor=cursor)
+
+
+@router.get("/vehicle-positions", tags=["gps"],
+            summary="Tracked vehicles' last GPS positions, current drivers and recent events")
+def list_vehicle_positions(actor: VehiclesRead, session: DbSession) -> VehiclePositionsOut:
+    return VehiclePositionsOut(items=[VehiclePositionOut.model_validate(p)
+                                      for p in service.vehicle_positions(session, actor)])

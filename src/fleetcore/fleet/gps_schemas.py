@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -54,3 +55,50 @@ class GpsDeviceOut(BaseModel):
     vehicle_id: uuid.UUID | None = Field(
         default=None, description="The vehicle whose traccar_device_id names this device; null "
         "until one does (set it on the vehicle to link).")
+
+
+class MapEventOut(BaseModel):
+    """A recent vehicle event (last 24 h) shown on the live map."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    event_type: str
+    severity: str
+    occurred_at: datetime
+    description: str | None
+
+
+class VehiclePositionOut(BaseModel):
+    """A tracked vehicle's last GPS position (null: none kept yet), its driver now, and its
+    recent events."""
+
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
+        "vehicle_id": "0193f0c2-6c1e-7a51-9d1a-3f8a2f6c1b11", "licence_plate": "GF-482-KT",
+        "fix_time": "2026-12-07T11:40:07Z", "latitude": "48.856600", "longitude": "2.352200",
+        "speed_kmh": "31.5", "driver_id": "0193f0c2-6c1e-7a51-9d1a-3f8a2f6c1b12",
+        "driver_name": "Amine Benali",
+        "events": [{"event_type": "overspeed", "severity": "medium",
+                    "occurred_at": "2026-12-07T10:02:00Z",
+                    "description": "Overspeed: 104 km/h (limit 90 km/h)"}]}]})
+
+    vehicle_id: uuid.UUID
+    licence_plate: str
+    fix_time: datetime | None = Field(description="When the last kept point was fixed.")
+    latitude: Decimal | None
+    longitude: Decimal | None
+    speed_kmh: Decimal | None
+    driver_id: uuid.UUID | None = Field(description="The driver the vehicle is assigned to now.")
+    driver_name: str | None = Field(
+        description="Only for members who may read drivers (drivers:read).")
+    events: list[MapEventOut]
+
+
+_POSITION_EXAMPLE = VehiclePositionOut.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
+
+
+class VehiclePositionsOut(BaseModel):
+    """The fleet's tracked vehicles, the most recently seen first (at most 2,000)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [_POSITION_EXAMPLE]}]})
+
+    items: list[VehiclePositionOut]

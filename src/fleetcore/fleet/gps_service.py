@@ -1,6 +1,8 @@
 """GPS telemetry (Traccar forwarding): the tenant's token, devices, odometer and vehicle events.
 
-Fleetcore keeps derived facts only (workflows.md, GPS); raw positions stay in Traccar.
+Fleetcore keeps derived facts (workflows.md, GPS) and a bounded track: one point per vehicle
+and minute (``flt_gps_track``, kept ``FLEETCORE_GPS_TRACK_DAYS``) to validate trips and draw the
+live map; the full position history stays in Traccar.
 
 Routing
     Traccar posts with ``Authorization: Bearer <token>``; the tenant is the one whose
@@ -40,6 +42,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import psycopg
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine, Select, Text, cast, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
@@ -125,6 +130,11 @@ class GpsFix:
     fix_time: datetime | None
     odometer_km: Decimal | None = None
     total_distance_km: Decimal | None = None
+    # Where and how fast (None: the fix has no valid position); kept once per vehicle and
+    # minute in ``flt_gps_track``.
+    latitude: Decimal | None = None
+    longitude: Decimal | None = None
+    speed_kmh: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +162,7 @@ class PositionRoute:
 
 _POSITION = (
     "SELECT tenant_id, device_id, vehicle_id, reading_due FROM fc_traccar_position("
-    "%s, %s, %s, %s, %s, %s, %s, %s)"
+    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 
 
@@ -172,14 +182,44 @@ def route_position(
         assert driver is not None
         driver.autocommit = True
         try:
-            row = driver.execute(_POSITION, (
-                token_sha256(token), request_id or "", device.unique_id, device.traccar_id,
-                device.name, fix.fix_time, maintenance_service.GPS_READING_SPACING,
-                SEEN_EVERY)).fetchone()
+            row = driver.execute(_POSITION, _position_params(token, request_id, device,
+                                                             fix)).fetchone()
         finally:
             driver.autocommit = False
     finally:
         pooled.close()
+    if row is None or row[0] is None:
+        return None
+    return PositionRoute(row[0], row[1], row[2], bool(row[3]))
+
+
+def _position_params(token: str, request_id: str | None, device: DeviceReport,
+                     fix: GpsFix) -> tuple[Any, ...]:
+    return (token_sha256(token), request_id or "", device.unique_id, device.traccar_id,
+            device.name, fix.fix_time, maintenance_service.GPS_READING_SPACING, SEEN_EVERY,
+            fix.latitude, fix.longitude, fix.speed_kmh)
+
+
+async def route_position_async(
+    pool: AsyncConnectionPool[AsyncConnection[tuple[Any, ...]]], *, token: str,
+    request_id: str | None, device: DeviceReport, fix: GpsFix,
+) -> PositionRoute | None:
+    """:func:`route_position` on the forwarding lane's own async pool of autocommit
+    connections (``integrations/traccar/webhooks.py``): no hop into a worker thread.
+
+    A connection a database restart closed fails once and leaves the pool; the statement is
+    idempotent, so it is sent again once on a fresh connection.
+    """
+    params = _position_params(token, request_id, device, fix)
+    for attempt in (1, 2):
+        try:
+            async with pool.connection() as conn:
+                cursor = await conn.execute(_POSITION, params)
+                row = await cursor.fetchone()
+            break
+        except psycopg.OperationalError:
+            if attempt == 2:
+                raise
     if row is None or row[0] is None:
         return None
     return PositionRoute(row[0], row[1], row[2], bool(row[3]))
@@ -387,3 +427,82 @@ def record_event(
         .returning(VehicleEvent.id))
     return "stored" if stored is not None else "duplicate"
 
+
+
+# --- the live map -----------------------------------------------------------------------------
+
+RECENT_EVENTS = timedelta(hours=24)
+"""How far back the map's recent events go."""
+EVENTS_PER_VEHICLE = 3
+MAP_VEHICLES = 2000
+"""At most this many vehicles on the map (the most recently seen first)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MapEvent:
+    event_type: str
+    severity: str
+    occurred_at: datetime
+    description: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class VehiclePosition:
+    """A vehicle on the live map: its last track point (None: none kept), who has it now,
+    and its recent events."""
+
+    vehicle_id: uuid.UUID
+    licence_plate: str
+    fix_time: datetime | None
+    latitude: Decimal | None
+    longitude: Decimal | None
+    speed_kmh: Decimal | None
+    driver_id: uuid.UUID | None
+    driver_name: str | None
+    events: list[MapEvent]
+
+
+_MAP_SQL = text("""
+SELECT v.id, v.licence_plate, p.fix_time, p.latitude, p.longitude, p.speed_kmh,
+       a.driver_id, CASE WHEN :names THEN d.first_name || ' ' || d.last_name END AS driver_name,
+       COALESCE(ev.events, '[]'::jsonb) AS events
+  FROM flt_vehicles v
+  LEFT JOIN LATERAL (
+       SELECT p.fix_time, p.latitude, p.longitude, p.speed_kmh FROM flt_gps_track p
+        WHERE p.tenant_id = v.tenant_id AND p.vehicle_id = v.id
+        ORDER BY p.minute DESC LIMIT 1) p ON true
+  LEFT JOIN LATERAL (
+       SELECT a.driver_id FROM flt_vehicle_assignments a
+        WHERE a.tenant_id = v.tenant_id AND a.vehicle_id = v.id AND a.deleted_at IS NULL
+          AND a.status <> 'cancelled' AND a.starts_at <= now()
+          AND (a.ends_at IS NULL OR a.ends_at > now())
+        ORDER BY a.starts_at DESC LIMIT 1) a ON true
+  LEFT JOIN rid_drivers d ON d.tenant_id = v.tenant_id AND d.id = a.driver_id
+  LEFT JOIN LATERAL (
+       SELECT jsonb_agg(jsonb_build_object(
+                'event_type', e.event_type, 'severity', e.severity,
+                'occurred_at', e.occurred_at, 'description', e.description)
+              ORDER BY e.occurred_at DESC) AS events
+         FROM (SELECT e.* FROM flt_vehicle_events e
+                WHERE e.tenant_id = v.tenant_id AND e.vehicle_id = v.id
+                  AND e.deleted_at IS NULL AND e.occurred_at > now() - CAST(:since AS interval)
+                ORDER BY e.occurred_at DESC LIMIT :per_vehicle) e) ev ON true
+ WHERE v.tenant_id = :tenant AND v.deleted_at IS NULL
+   AND (v.traccar_device_id IS NOT NULL OR p.fix_time IS NOT NULL)
+ ORDER BY p.fix_time DESC NULLS LAST, v.licence_plate
+ LIMIT :limit
+""")
+
+
+def vehicle_positions(session: Session, actor: Actor) -> list[VehiclePosition]:
+    """The fleet's tracked vehicles (a tracker named, or a point kept) for the live map, in one
+    statement. Driver names only for members who may read drivers."""
+    rows = session.execute(_MAP_SQL, {
+        "tenant": tenant_of(actor), "names": actor.can("drivers:read"), "since": RECENT_EVENTS,
+        "per_vehicle": EVENTS_PER_VEHICLE, "limit": MAP_VEHICLES})
+    return [VehiclePosition(
+        vehicle_id=r.id, licence_plate=r.licence_plate, fix_time=r.fix_time,
+        latitude=r.latitude, longitude=r.longitude, speed_kmh=r.speed_kmh,
+        driver_id=r.driver_id, driver_name=r.driver_name,
+        events=[MapEvent(e["event_type"], e["severity"], datetime.fromisoformat(e["occurred_at"]),
+                         e["description"]) for e in r.events]) for r in rows]

@@ -563,6 +563,36 @@ class GpsDevice(Base, TenantOwned, Timestamped):
     )
 
 
+class GpsTrackPoint(Base, TenantOwned):
+    """The vehicle's position once per minute (the first fix of the minute), from Traccar.
+
+    Written by ``fc_traccar_position`` only (migration 0018); read to validate trips against
+    GPS movement and to draw the live map. Bounded: deleted after
+    ``FLEETCORE_GPS_TRACK_DAYS`` (``fleet/gps_jobs.py``); the full history stays in Traccar.
+    """
+
+    __tablename__ = "flt_gps_track"
+
+    # No key of its own to adm_tenants: the vehicle's stands for it (migration 0018).
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, sort_order=-100)
+    vehicle_id: Mapped[uuid.UUID]
+    # ``date_trunc('minute', fix_time)``: one point per vehicle and minute.
+    minute: Mapped[datetime]
+    fix_time: Mapped[datetime]
+    latitude: Mapped[Decimal] = mapped_column(Numeric(9, 6))
+    longitude: Mapped[Decimal] = mapped_column(Numeric(9, 6))
+    speed_kmh: Mapped[Decimal | None] = mapped_column(Numeric(6, 1))
+
+    __table_args__ = (
+        tenant_fk("vehicle_id", "flt_vehicles", ondelete="CASCADE"),
+        UniqueConstraint("tenant_id", "vehicle_id", "minute"),
+        CheckConstraint("latitude BETWEEN -90 AND 90", name="latitude_range"),
+        CheckConstraint("longitude BETWEEN -180 AND 180", name="longitude_range"),
+        *non_negative("speed_kmh"),
+        CheckConstraint("minute = date_trunc('minute', fix_time)", name="minute_truncated"),
+    )
+
+
 # Declared after the class: a DESC key needs the mapped column.
 Index(
     "ix_flt_odometer_readings_vehicle_read_at",

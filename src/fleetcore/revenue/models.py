@@ -350,6 +350,11 @@ class Reconciliation(Base, TenantOwned, Timestamped):
     missing_platform_count: Mapped[int] = mapped_column(server_default=text("0"))
     fare_mismatch_count: Mapped[int] = mapped_column(server_default=text("0"))
     commission_mismatch_count: Mapped[int] = mapped_column(server_default=text("0"))
+    cash_mismatch_count: Mapped[int] = mapped_column(server_default=text("0"))
+    # Trips whose GPS contradicts them (not moving, far from the pickup or the drop-off).
+    gps_mismatch_count: Mapped[int] = mapped_column(server_default=text("0"))
+    # Stretches of vehicle movement outside the shifts of the driver who had it.
+    outside_shift_count: Mapped[int] = mapped_column(server_default=text("0"))
     # Report total - internal total (signed).
     amount_discrepancy: Mapped[MoneyAmount] = mapped_column(server_default=text("0"))
     currency: Mapped[CurrencyCode]
@@ -369,6 +374,9 @@ class Reconciliation(Base, TenantOwned, Timestamped):
             "missing_platform_count",
             "fare_mismatch_count",
             "commission_mismatch_count",
+            "cash_mismatch_count",
+            "gps_mismatch_count",
+            "outside_shift_count",
         ),
         CheckConstraint("period_end > period_start", name="period_end_after_start"),
         CheckConstraint("finished_at >= started_at", name="finished_after_started"),
@@ -391,6 +399,14 @@ class ReconciliationItemKind(StrEnum):
     MISSING_PLATFORM = "missing_platform"
     FARE_MISMATCH = "fare_mismatch"
     COMMISSION_MISMATCH = "commission_mismatch"
+    # The trip's cash (what the driver declared) differs from the report's beyond tolerance.
+    CASH_MISMATCH = "cash_mismatch"
+    # GPS checks (``fleet/gps_checks.py``): no movement during the trip, GPS far from the
+    # pickup or the drop-off, the vehicle moving outside its driver's shifts.
+    TRIP_NOT_MOVING = "trip_not_moving"
+    PICKUP_FAR = "pickup_far"
+    DROPOFF_FAR = "dropoff_far"
+    USE_OUTSIDE_SHIFT = "use_outside_shift"
 
 
 class ReconciliationItem(Base, TenantOwned, Timestamped):

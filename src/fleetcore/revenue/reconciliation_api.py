@@ -98,7 +98,8 @@ _RUN_CSV: list[Column] = [
                        "status"),
     _run_money("tolerance", "tolerance_amount"),
     *attribute_columns("matched_count", "missing_internal_count", "missing_platform_count",
-                       "fare_mismatch_count", "commission_mismatch_count"),
+                       "fare_mismatch_count", "commission_mismatch_count",
+                       "cash_mismatch_count", "gps_mismatch_count", "outside_shift_count"),
     _run_money("amount_discrepancy", "amount_discrepancy"),
     *attribute_columns("run_by", "started_at", "finished_at", "error"),
 ]
@@ -150,7 +151,9 @@ _ITEM_CSV: list[Column] = [
     CsvColumn("trip_at", lambda i: detail_time(i.details, "trip_at")),
     CsvColumn("trip_outside_period", lambda i: bool(i.details.get("trip_outside_period"))),
     *(_detail_money(k) for k in ("report_fare", "internal_fare", "report_commission",
-                                 "internal_commission")),
+                                 "internal_commission", "report_cash", "internal_cash")),
+    CsvColumn("vehicle_id", lambda i: detail_uuid(i.details, "vehicle_id")),
+    CsvColumn("reason", lambda i: i.details.get("reason")),
 ]
 
 

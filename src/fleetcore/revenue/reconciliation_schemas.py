@@ -57,7 +57,8 @@ class ReconciliationOut(BaseModel):
         "period_start": "2026-11-15T23:00:00Z", "period_end": "2026-11-22T23:00:00Z",
         "status": "completed", "tolerance": {"amount": "0.05", "currency": "EUR"},
         "matched_count": 1204, "missing_internal_count": 3, "missing_platform_count": 1,
-        "fare_mismatch_count": 2, "commission_mismatch_count": 0,
+        "fare_mismatch_count": 2, "commission_mismatch_count": 0, "cash_mismatch_count": 1,
+        "gps_mismatch_count": 2, "outside_shift_count": 1,
         "amount_discrepancy": {"amount": "41.30", "currency": "EUR"}, "currency": "EUR",
         "run_by": "0194f3a2-7c1e-7b4a-9d2f-3e5a6b7c8d01", "started_at": "2026-11-23T09:00:00Z",
         "finished_at": "2026-11-23T09:00:01Z", "error": None,
@@ -78,6 +79,15 @@ class ReconciliationOut(BaseModel):
     missing_platform_count: int = Field(description="Trips with money not in the report.")
     fare_mismatch_count: int
     commission_mismatch_count: int
+    cash_mismatch_count: int = Field(
+        description="Trips whose cash collected differs from the report's beyond the tolerance.")
+    gps_mismatch_count: int = Field(
+        description="Trips the vehicle's GPS contradicts: `trip_not_moving`, `pickup_far`, "
+        "`dropoff_far` items.")
+    outside_shift_count: int = Field(
+        description="Stretches of vehicle movement outside the shifts of the driver who had it "
+        "(`use_outside_shift` items; they belong to no platform, so every platform's run of "
+        "the period lists them).")
     amount_discrepancy: MoneyOut = Field(
         description="Report fares - internal fares over the period, signed: the drift.")
     currency: str
@@ -102,7 +112,9 @@ def reconciliation_out(run: Reconciliation) -> ReconciliationOut:
         matched_count=run.matched_count, missing_internal_count=run.missing_internal_count,
         missing_platform_count=run.missing_platform_count,
         fare_mismatch_count=run.fare_mismatch_count,
-        commission_mismatch_count=run.commission_mismatch_count, amount_discrepancy=drift,
+        commission_mismatch_count=run.commission_mismatch_count,
+        cash_mismatch_count=run.cash_mismatch_count, gps_mismatch_count=run.gps_mismatch_count,
+        outside_shift_count=run.outside_shift_count, amount_discrepancy=drift,
         currency=run.currency, run_by=run.run_by, started_at=run.started_at,
         finished_at=run.finished_at, error=run.error,
         items=f"/v1/reconciliations/{run.id}/items", created_at=run.created_at)
@@ -132,7 +144,10 @@ class ReconciliationItemOut(BaseModel):
     kind: ReconciliationItemKind = Field(
         description="`missing_internal`: in the report, not in the period's trips; "
         "`missing_platform`: a trip the report does not have; `fare_mismatch` / "
-        "`commission_mismatch`: both have it, the amounts differ beyond the tolerance.")
+        "`commission_mismatch` / `cash_mismatch`: both have it, the amounts differ beyond the "
+        "tolerance; `trip_not_moving`, `pickup_far`, `dropoff_far`: the vehicle's GPS "
+        "contradicts the trip; `use_outside_shift`: the vehicle moved outside the shifts of "
+        "the driver who had it (no trip). `reason` says why in words.")
     external_trip_id: str | None
     trip_id: uuid.UUID | None = Field(
         description="The internal trip (for `missing_internal`: the same trip id found in "
@@ -158,6 +173,19 @@ class ReconciliationItemOut(BaseModel):
     internal_fare: MoneyOut | None
     report_commission: MoneyOut | None
     internal_commission: MoneyOut | None
+    report_cash: MoneyOut | None = None
+    internal_cash: MoneyOut | None = None
+    reason: str | None = Field(default=None, description="Why, in words (GPS and shift items).")
+    vehicle_id: uuid.UUID | None = Field(default=None, description="GPS and shift items.")
+    gps: dict[str, Any] | None = Field(
+        default=None,
+        description="What the GPS check measured: `gps_points`, `max_speed_kmh`, `spread_m` "
+        "(`trip_not_moving`), `distance_m` (`pickup_far`, `dropoff_far`), `since`, `until`, "
+        "`moving_minutes` (`use_outside_shift`).")
+
+
+_GPS_KEYS = ("gps_points", "max_speed_kmh", "spread_m", "distance_m", "since", "until",
+             "moving_minutes")
 
 
 def detail_decimal(details: dict[str, Any], key: str) -> Decimal | None:
@@ -202,7 +230,11 @@ def item_out(item: ReconciliationItem) -> ReconciliationItemOut:
         report_fare=_detail_amount(details, "report_fare", currency),
         internal_fare=_detail_amount(details, "internal_fare", currency),
         report_commission=_detail_amount(details, "report_commission", currency),
-        internal_commission=_detail_amount(details, "internal_commission", currency))
+        internal_commission=_detail_amount(details, "internal_commission", currency),
+        report_cash=_detail_amount(details, "report_cash", currency),
+        internal_cash=_detail_amount(details, "internal_cash", currency),
+        reason=details.get("reason"), vehicle_id=detail_uuid(details, "vehicle_id"),
+        gps={k: details[k] for k in _GPS_KEYS if k in details} or None)
 
 
 __all__ = [

@@ -15,7 +15,12 @@ Each trip id is classified once, in one ``FULL OUTER JOIN`` pass: ``matched``,
 the trips, not in the report), ``fare_mismatch`` and/or ``commission_mismatch`` when
 ``|report - internal|`` is beyond the tolerance (a difference equal to the tolerance is
 matched). A trip that carries no money (no fare, no commission) and is absent from the report
-is not a discrepancy: payment reports list paid trips only.
+is not a discrepancy: payment reports list paid trips only. ``cash_mismatch``: the trip's cash
+collected differs from the report's beyond the tolerance (only when both state one).
+
+Beside it, in the same transaction, :mod:`fleetcore.revenue.trip_checks` checks the period's
+trips against the vehicles' GPS track (not moving, pickup or drop-off far) and the vehicles'
+use against the drivers' shifts, and writes those items into the same run.
 
 How: one statement, so counts and items come from one snapshot. One ``FULL OUTER JOIN`` pass
 whose single aggregate counts, sums the drift and collects the discrepant pairs
@@ -52,6 +57,7 @@ from fleetcore.core.errors import NotFound, ValidationProblem
 from fleetcore.core.money import Money
 from fleetcore.core.pagination import PageParams, equal_filters, keyset_page, range_filter
 from fleetcore.reference.models import Platform
+from fleetcore.revenue import trip_checks
 from fleetcore.revenue.models import (
     DriverRevenueStatus,
     ImportStatus,
@@ -136,7 +142,7 @@ SELECT i.id FROM rev_revenue_imports i
 _RECONCILE_SQL = f"""
 WITH rep AS (
   SELECT r.external_trip_id AS xid, sum(r.fare_gross) AS fare, sum(r.commission) AS commission,
-         count(*) AS n_rows,
+         sum(r.cash_collected) AS cash, count(*) AS n_rows,
          count(*) FILTER (WHERE r.currency <> CAST(:currency AS char(3))) AS foreign_rows
     FROM rev_import_rows r
    WHERE {_REPORT_ROWS}
@@ -144,17 +150,20 @@ WITH rep AS (
 ),
 trp AS (
   SELECT t.external_trip_id AS xid, t.fare_gross AS fare, t.platform_commission AS commission,
-         t.currency <> CAST(:currency AS char(3)) AS foreign_trip
+         t.cash_collected AS cash, t.currency <> CAST(:currency AS char(3)) AS foreign_trip
     FROM trp_trips t
    WHERE {_TRIPS_IN_PERIOD}
 ),
 pairs AS (
   -- One row per trip id, its discrepancies as bits (computed once; OFFSET 0 keeps the
   -- subquery so the aggregates below read the bits instead of recomputing them):
-  -- 1 missing_internal, 2 missing_platform, 4 fare_mismatch, 8 commission_mismatch.
+  -- 1 missing_internal, 2 missing_platform, 4 fare_mismatch, 8 commission_mismatch,
+  -- 16 cash_mismatch (only when both sides state cash: a report without a cash column
+  -- contradicts nothing).
   SELECT COALESCE(rep.xid, trp.xid) AS xid,
          rep.fare AS report_fare, trp.fare AS internal_fare,
          rep.commission AS report_commission, trp.commission AS internal_commission,
+         rep.cash AS report_cash, trp.cash AS internal_cash,
          CASE WHEN trp.xid IS NULL THEN 1
               WHEN rep.xid IS NULL THEN
                 -- A trip with no money has nothing to find in a payment report.
@@ -164,6 +173,7 @@ pairs AS (
                         THEN 4 ELSE 0 END
                  + CASE WHEN abs(COALESCE(rep.commission, 0) - COALESCE(trp.commission, 0))
                              > :tolerance THEN 8 ELSE 0 END
+                 + CASE WHEN abs(rep.cash - trp.cash) > :tolerance THEN 16 ELSE 0 END
          END AS bits,
          rep.xid IS NOT NULL AND trp.xid IS NOT NULL AS paired, rep.n_rows,
          COALESCE(rep.foreign_rows, 0)
@@ -177,6 +187,7 @@ summary AS (
          count(*) FILTER (WHERE bits = 2) AS missing_platform,
          count(*) FILTER (WHERE bits & 4 <> 0) AS fare_mismatch,
          count(*) FILTER (WHERE bits & 8 <> 0) AS commission_mismatch,
+         count(*) FILTER (WHERE bits & 16 <> 0) AS cash_mismatch,
          COALESCE(sum(report_fare), 0) - COALESCE(sum(internal_fare), 0) AS drift,
          COALESCE(sum(foreign_rows), 0) AS foreign_rows,
          -- The discrepant pairs only, collected by the same pass that counts.
@@ -186,6 +197,8 @@ summary AS (
          array_agg(internal_fare) FILTER (WHERE bits <> 0) AS internal_fares,
          array_agg(report_commission) FILTER (WHERE bits <> 0) AS report_commissions,
          array_agg(internal_commission) FILTER (WHERE bits <> 0) AS internal_commissions,
+         array_agg(report_cash) FILTER (WHERE bits <> 0) AS report_cashes,
+         array_agg(internal_cash) FILTER (WHERE bits <> 0) AS internal_cashes,
          array_agg(n_rows) FILTER (WHERE bits <> 0) AS n_rowss
     FROM pairs
 ),
@@ -199,9 +212,10 @@ discrepant AS MATERIALIZED (
          src.id AS row_id, src.driver_id AS row_driver
     FROM summary s
    CROSS JOIN LATERAL unnest(s.xids, s.bitss, s.report_fares, s.internal_fares,
-         s.report_commissions, s.internal_commissions, s.n_rowss) WITH ORDINALITY
+         s.report_commissions, s.internal_commissions, s.report_cashes, s.internal_cashes,
+         s.n_rowss) WITH ORDINALITY
          AS u(xid, bits, report_fare, internal_fare, report_commission, internal_commission,
-              n_rows, n)
+              report_cash, internal_cash, n_rows, n)
     LEFT JOIN LATERAL (
          SELECT t.id, t.driver_id, {_TRIP_TIME} AS at FROM trp_trips t
           WHERE t.tenant_id = :tenant AND t.platform_id = :platform
@@ -217,7 +231,7 @@ items AS (
   INSERT INTO rev_reconciliation_items (tenant_id, id, reconciliation_id, kind,
       external_trip_id, trip_id, import_row_id, report_amount, internal_amount, difference,
       currency, details, created_by, updated_by)
-  SELECT :tenant, {_ITEM_ID_SQL.format(counter="p.n * 4 + k.slot")}, :reconciliation, k.kind,
+  SELECT :tenant, {_ITEM_ID_SQL.format(counter="p.n * 8 + k.slot")}, :reconciliation, k.kind,
          p.xid, p.trip_id, p.row_id,
          k.report_amount, k.internal_amount,
          COALESCE(k.report_amount, 0) - COALESCE(k.internal_amount, 0), :currency,
@@ -229,20 +243,22 @@ items AS (
            -- Amounts as strings: a JSON number would come back as a float.
            'report_fare', p.report_fare::text, 'internal_fare', p.internal_fare::text,
            'report_commission', p.report_commission::text,
-           'internal_commission', p.internal_commission::text),
+           'internal_commission', p.internal_commission::text,
+           'report_cash', p.report_cash::text, 'internal_cash', p.internal_cash::text),
          :actor, :actor
     FROM discrepant p
    CROSS JOIN LATERAL (VALUES
          ('missing_internal', p.report_fare, NULL::numeric, 1, 0),
          ('missing_platform', NULL::numeric, p.internal_fare, 2, 1),
          ('fare_mismatch', p.report_fare, p.internal_fare, 4, 2),
-         ('commission_mismatch', p.report_commission, p.internal_commission, 8, 3))
+         ('commission_mismatch', p.report_commission, p.internal_commission, 8, 3),
+         ('cash_mismatch', p.report_cash, p.internal_cash, 16, 4))
          AS k(kind, report_amount, internal_amount, bit, slot)
    WHERE p.bits & k.bit <> 0
   RETURNING (details ->> 'driver_id')::uuid AS driver_id
 )
 SELECT s.matched, s.missing_internal, s.missing_platform, s.fare_mismatch,
-       s.commission_mismatch, s.drift, s.foreign_rows,
+       s.commission_mismatch, s.cash_mismatch, s.drift, s.foreign_rows,
        (SELECT count(*) FROM items) AS written,
        (SELECT array_agg(DISTINCT driver_id) FILTER (WHERE driver_id IS NOT NULL) FROM items)
          AS drivers
@@ -329,6 +345,7 @@ class _Outcome:
     missing_platform: int
     fare_mismatch: int
     commission_mismatch: int
+    cash_mismatch: int
     drift: Decimal
     foreign_rows: int
     written: int
@@ -380,7 +397,8 @@ def reconcile_period(
             run = header()
             params["reconciliation"] = run.id
             outcome = _run(session, params)
-            _finish(session, run, outcome)
+            checks = trip_checks.run_checks(session, params)
+            _finish(session, run, outcome, checks)
         return run
     except _MixedCurrencies:
         found = session.execute(text(_CURRENCIES_SQL), params).all()
@@ -413,17 +431,22 @@ def _run(session: Session, params: dict[str, Any]) -> _Outcome:
     return _Outcome(
         matched=int(row.matched), missing_internal=int(row.missing_internal),
         missing_platform=int(row.missing_platform), fare_mismatch=int(row.fare_mismatch),
-        commission_mismatch=int(row.commission_mismatch), drift=Decimal(row.drift),
+        commission_mismatch=int(row.commission_mismatch),
+        cash_mismatch=int(row.cash_mismatch), drift=Decimal(row.drift),
         foreign_rows=int(row.foreign_rows), written=int(row.written))
 
 
-def _finish(session: Session, run: Reconciliation, outcome: _Outcome) -> None:
+def _finish(session: Session, run: Reconciliation, outcome: _Outcome,
+            checks: trip_checks.CheckOutcome) -> None:
     run.status = ReconciliationStatus.COMPLETED.value
     run.matched_count = outcome.matched
     run.missing_internal_count = outcome.missing_internal
     run.missing_platform_count = outcome.missing_platform
     run.fare_mismatch_count = outcome.fare_mismatch
     run.commission_mismatch_count = outcome.commission_mismatch
+    run.cash_mismatch_count = outcome.cash_mismatch
+    run.gps_mismatch_count = checks.gps_mismatch
+    run.outside_shift_count = checks.outside_shift
     run.amount_discrepancy = outcome.drift
     run.finished_at = func.clock_timestamp()
     session.flush()

@@ -34,6 +34,7 @@ SECTIONS: list[NavSection] = [
     )),
     NavSection("Operations", (
         NavItem("Vehicles", "/app/vehicles", "vehicles:read"),
+        NavItem("Live map", "/app/map", "vehicles:read"),
         NavItem("Drivers", "/app/drivers", "drivers:read"),
         NavItem("Assignments", "/app/assignments", "assignments:read"),
         NavItem("Assignment calendar", "/app/assignments/calendar", "assignments:read"),

@@ -115,11 +115,28 @@ def fix(position: dict[str, Any]) -> GpsFix:
         at = at or parse_time(position.get(key))
     odometer = _number(attributes.get("odometer"))
     total = _number(attributes.get("totalDistance"))
+    lat, lon = _coordinate(position.get("latitude"), 90), _coordinate(position.get("longitude"),
+                                                                         180)
+    # ``valid: false``: no satellite fix; the coordinates are the last known ones, not kept.
+    located = position.get("valid") is not False and lat is not None and lon is not None
+    speed = _number(position.get("speed"))
     return GpsFix(
         fix_time=at,
         odometer_km=odometer / METRES_PER_KM if odometer is not None and odometer > 0 else None,
         total_distance_km=total / METRES_PER_KM if total is not None and total >= 0 else None,
+        latitude=lat if located else None,
+        longitude=lon if located else None,
+        speed_kmh=(speed * KMH_PER_KNOT).quantize(Decimal("0.1"), ROUND_HALF_UP)
+        if located and speed is not None and Decimal(0) <= speed < Decimal(10000) else None,
     )
+
+
+def _coordinate(value: Any, bound: int) -> Decimal | None:
+    """A latitude or longitude to 6 decimals (about 10 cm), None when absent or out of range."""
+    number = _number(value)
+    if number is None or not -bound <= number <= bound:
+        return None
+    return number.quantize(Decimal("0.000001"), ROUND_HALF_UP)
 
 
 def position_delivery(document: Any) -> tuple[DeviceReport, GpsFix]:

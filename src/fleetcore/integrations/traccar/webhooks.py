@@ -13,6 +13,7 @@ the routes below declare them for ``/openapi.json`` and serve them if the lane i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -21,15 +22,25 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fleetcore.core.db import ActorType, DbContext, bind_context
-from fleetcore.core.errors import Problem, Unauthorized, problem_response
+from fleetcore.core.db import CONNECT_TIMEOUT_SECONDS, ActorType, DbContext, bind_context
+from fleetcore.core.errors import (
+    DATABASE_UNAVAILABLE,
+    Problem,
+    ServiceUnavailable,
+    Unauthorized,
+    database_unavailable,
+    problem_response,
+)
 from fleetcore.fleet import gps_service
 from fleetcore.integrations.traccar import mapping
+from fleetcore.settings import PoolMode, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +52,11 @@ class InvalidDelivery(Problem):
 
 
 def _bearer(request: Request) -> str:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return _bearer_token(request.headers.get("authorization", ""))
+
+
+def _bearer_token(authorization: str) -> str:
+    scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or len(token) > 200:
         raise Unauthorized("Send the tenant's Traccar token as 'Authorization: Bearer <token>' "
@@ -75,20 +90,16 @@ def _invalid(sessions: sessionmaker[Session], token: str, exc: Exception) -> Pro
     return InvalidDelivery(str(exc)) if _check_token(sessions, token) else _unknown_token()
 
 
-def _take_position(
-    engine: Engine, sessions: sessionmaker[Session], token: str, request_id: str | None,
-    device: gps_service.DeviceReport, fix: gps_service.GpsFix,
-) -> str | None:
-    # The common case is one autocommit statement (fc_traccar_position, migration 0011); only a
-    # fix due as an odometer reading opens a transaction of its own.
-    route = gps_service.route_position(engine, token=token, request_id=request_id,
-                                       device=device, fix=fix)
-    if route is None:
-        return None
-    if route.vehicle_id is None:
-        return "unlinked"
-    if not route.reading_due or (fix.odometer_km is None and fix.total_distance_km is None):
-        return "accepted"
+def _reading_due(route: gps_service.PositionRoute, fix: gps_service.GpsFix) -> bool:
+    return route.vehicle_id is not None and route.reading_due and (
+        fix.odometer_km is not None or fix.total_distance_km is not None)
+
+
+def _record_reading(sessions: sessionmaker[Session], route: gps_service.PositionRoute,
+                    fix: gps_service.GpsFix, request_id: str | None) -> None:
+    """A fix due as an odometer reading: its own transaction (vehicle locked, rule checked
+    again, cross-checks)."""
+    assert route.vehicle_id is not None
     ctx = DbContext.for_tenant(route.tenant_id, actor_type=ActorType.INTEGRATION,
                                request_id=request_id)
     with sessions() as session:
@@ -97,30 +108,63 @@ def _take_position(
             gps_service.record_fix(session, tenant_id=route.tenant_id,
                                    device_id=route.device_id, vehicle_id=route.vehicle_id,
                                    fix=fix)
-    return "accepted"
+
+
+def _take_position(
+    engine: Engine, sessions: sessionmaker[Session], token: str, request_id: str | None,
+    device: gps_service.DeviceReport, fix: gps_service.GpsFix,
+) -> gps_service.PositionRoute | None:
+    # The common case is one autocommit statement (fc_traccar_position, migrations 0011 and
+    # 0016); only a fix due as an odometer reading opens a transaction of its own.
+    route = gps_service.route_position(engine, token=token, request_id=request_id,
+                                       device=device, fix=fix)
+    if route is not None and _reading_due(route, fix):
+        _record_reading(sessions, route, fix, request_id)
+    return route
 
 
 POSITIONS_PATH = "/webhooks/traccar/positions"
+_ACCEPTED = b'{"status":"accepted"}'
+_UNLINKED = b'{"status":"unlinked"}'
 
 
-async def _position_response(request: Request) -> JSONResponse:
+async def _position_response(request: Request) -> Response:
     token = _bearer(request)
-    sessions: sessionmaker[Session] = request.app.state.sessions
+    payload = await _position_outcome(request.app, request.scope.get(_POOL_KEY), token,
+                                      await request.body(),
+                                      getattr(request.state, "request_id", None))
+    return Response(payload, media_type="application/json")
+
+
+async def _position_outcome(app: Any, pool: _Pool | None, token: str, body: bytes,
+                            request_id: str | None) -> bytes:
+    """What a position forward is answered (200 body), or the problem it raises."""
+    sessions: sessionmaker[Session] = app.state.sessions
     try:
-        device, fix = mapping.position_delivery(_document(await request.body()))
+        device, fix = mapping.position_delivery(_document(body))
     except mapping.PayloadError as exc:
         raise await run_in_threadpool(_invalid, sessions, token, exc) from exc
-    outcome = await run_in_threadpool(
-        _take_position, request.app.state.engine, sessions, token,
-        getattr(request.state, "request_id", None), device, fix)
-    if outcome is None:
+    route: gps_service.PositionRoute | None
+    if pool is not None:
+        # The lane's own async pool: no hop into a worker thread for the common case.
+        try:
+            route = await gps_service.route_position_async(
+                pool, token=token, request_id=request_id, device=device, fix=fix)
+        except DATABASE_UNAVAILABLE as exc:
+            raise database_unavailable(exc) or ServiceUnavailable(str(exc)) from exc
+        if route is not None and _reading_due(route, fix):
+            await run_in_threadpool(_record_reading, sessions, route, fix, request_id)
+    else:
+        route = await run_in_threadpool(_take_position, app.state.engine, sessions, token,
+                                        request_id, device, fix)
+    if route is None:
         raise _unknown_token()
-    return JSONResponse({"status": outcome})
+    return _UNLINKED if route.vehicle_id is None else _ACCEPTED
 
 
-@router.post(POSITIONS_PATH,
+@router.post(POSITIONS_PATH, response_class=JSONResponse,
              summary="Traccar position forwarding (forward.type=json, Bearer token)")
-async def receive_traccar_position(request: Request) -> JSONResponse:
+async def receive_traccar_position(request: Request) -> Response:
     return await _position_response(request)
 
 
@@ -142,12 +186,22 @@ class ForwardingLane:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.pool: _Pool | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, self._lifespan(scope, receive), send)
+            return
         lane = _LANES.get(scope["path"]) if scope["type"] == "http" else None
         if lane is None or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
+        if self.pool is not None and asyncio.get_running_loop() is self.loop:
+            scope[_POOL_KEY] = self.pool
+            if lane is _position_response:
+                await _position_lane(scope, receive, send, self.pool)
+                return
         request = Request(scope, receive)
         incoming = request.headers.get("x-request-id", "")
         request.state.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
@@ -158,6 +212,83 @@ class ForwardingLane:
             response = problem_response(problem, request)
         response.headers["X-Request-Id"] = request.state.request_id
         await response(scope, receive, send)
+
+
+    def _lifespan(self, scope: Scope, receive: Receive) -> Receive:
+        """The server's start and stop open and close the lane's pool, on the server's loop.
+
+        Only then: a client that sends requests without a lifespan (a test client outside a
+        ``with`` block runs each request on a new loop) is served through the worker threads
+        instead, and never leaves a pool behind on a dead loop.
+        """
+
+        async def wrapped() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._open(scope["app"])
+            elif message["type"] == "lifespan.shutdown" and self.pool is not None:
+                pool, self.pool = self.pool, None
+                await pool.close()
+            return message
+
+        return wrapped
+
+    def _open(self, app: Any) -> None:
+        settings: Settings = app.state.settings
+        engine: Engine = app.state.engine
+        kwargs: dict[str, Any] = {"autocommit": True, "application_name": LANE_APPLICATION}
+        if settings.database_pool_mode is PoolMode.TRANSACTION:
+            kwargs["prepare_threshold"] = None
+        conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        if "connect_timeout" not in conninfo:
+            kwargs["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+        self.loop = asyncio.get_running_loop()
+        self.pool = _Pool(conninfo, min_size=1, max_size=settings.database_pool_size,
+                          kwargs=kwargs, timeout=CONNECT_TIMEOUT_SECONDS, open=False,
+                          name="traccar-lane")
+        # Not waiting: a database that is not up yet fails forwards with 503, not the start.
+        self.loop.create_task(self.pool.open(wait=False))
+
+
+async def _position_lane(scope: Scope, receive: Receive, send: Send, pool: _Pool) -> None:
+    """A position on the lane's pool, in plain ASGI: the forwards' bulk, so no Request or
+    Response objects (their header parsing and copying cost as much as the rest); the same
+    answers as :func:`_position_response` (problems through :func:`problem_response`)."""
+    authorization = incoming = ""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            authorization = value.decode("latin-1")
+        elif name == b"x-request-id":
+            incoming = value.decode("latin-1")
+    request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    try:
+        payload = await _position_outcome(scope["app"], pool, _bearer_token(authorization),
+                                          b"".join(chunks), request_id)
+    except Problem as problem:
+        request = Request(scope, receive)
+        request.state.request_id = request_id
+        response = problem_response(problem, request)
+        response.headers["X-Request-Id"] = request_id
+        await response(scope, receive, send)
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload)),
+        (b"x-request-id", request_id.encode())]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+_POOL_KEY = "fleetcore.traccar_pool"
+LANE_APPLICATION = "fleetcore-traccar-lane"
+"""``application_name`` of the lane's connections (``pg_stat_activity``)."""
+_Pool = AsyncConnectionPool[AsyncConnection[tuple[Any, ...]]]
 
 
 def _take_event(

@@ -24,6 +24,7 @@ from fleetcore.web.routes import (
     fines,
     imports,
     ledger,
+    live_map,
     maintenance,
     members,
     payouts,
@@ -42,8 +43,8 @@ from fleetcore.web.routes.base import page_router
 # vehicle_records after vehicles: its /vehicles/{id}/{kind} routes come after the fixed ones;
 # calendar before assignments (its fixed path before their /assignments/{id}).
 PAGE_GROUPS = (auth, dashboard, search, vehicles, vehicle_records, drivers, calendar,
-               assignments, documents, maintenance, tasks, trips, imports, reconciliations,
-               settlements, statements, ledger, payouts, tolls, fines, members,
+               assignments, documents, maintenance, tasks, live_map, trips, imports,
+               reconciliations, settlements, statements, ledger, payouts, tolls, fines, members,
                audit)
 
 

@@ -63,6 +63,11 @@ KINDS: dict[str, str] = {
     ReconciliationItemKind.MISSING_PLATFORM.value: "In the trips, not in the report",
     ReconciliationItemKind.FARE_MISMATCH.value: "Fare differs",
     ReconciliationItemKind.COMMISSION_MISMATCH.value: "Commission differs",
+    ReconciliationItemKind.CASH_MISMATCH.value: "Cash differs",
+    ReconciliationItemKind.TRIP_NOT_MOVING.value: "Car not moving during the trip (GPS)",
+    ReconciliationItemKind.PICKUP_FAR.value: "Car far from the pickup (GPS)",
+    ReconciliationItemKind.DROPOFF_FAR.value: "Car far from the drop-off (GPS)",
+    ReconciliationItemKind.USE_OUTSIDE_SHIFT.value: "Car used outside shifts (GPS)",
 }
 """Each kind of discrepancy as people say it."""
 STATUSES = [(s.value, s.value.capitalize()) for s in ReconciliationStatus]
@@ -172,7 +177,8 @@ def run_reconciliation(c: Ctx, _: ReconciliationsWrite, form: Form) -> Response:
         flash = f"The run failed: {run.error}"
     else:
         found = (run.missing_internal_count + run.missing_platform_count
-                 + run.fare_mismatch_count + run.commission_mismatch_count)
+                 + run.fare_mismatch_count + run.commission_mismatch_count
+                 + run.cash_mismatch_count + run.gps_mismatch_count + run.outside_shift_count)
         flash = (f"Reconciled: {run.matched_count} trips match, "
                  f"{found} discrepanc{'y' if found == 1 else 'ies'}.")
     return redirect(c.request, f"/app/reconciliations/{run.id}", flash=flash)
