@@ -32,6 +32,8 @@ from fleetcore.admin.permissions import (
     ProviderTenantsWrite,
     RolesRead,
     RolesWrite,
+    SettingsRead,
+    SettingsWrite,
     TenantsRead,
 )
 from fleetcore.admin.schemas import (
@@ -51,6 +53,8 @@ from fleetcore.admin.schemas import (
     RoleUpdate,
     TenantOut,
     TenantProvision,
+    TenantSettingsOut,
+    TenantSettingsUpdate,
 )
 from fleetcore.core import jobs as core_jobs
 from fleetcore.core.auth import TenantRequired, tenant_of
@@ -348,6 +352,32 @@ def delete_role(
 ) -> Response:
     service.delete_role(session, actor, role_id, if_match=if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# --- the fleet's own settings ------------------------------------------------------------
+
+
+@router.get("/tenant-settings", tags=["tenants"], summary="The fleet's own settings")
+def get_tenant_settings(
+    actor: SettingsRead, session: DbSession, response: Response
+) -> TenantSettingsOut:
+    """Legal identity (printed on statements and invoices), contact, time zone, currency and
+    tax settings (VAT, self-billing)."""
+    tenant = service.own_tenant(session, actor)
+    _with_etag(response, tenant.version)
+    return service.tenant_settings(tenant)
+
+
+@router.patch("/tenant-settings", tags=["tenants"], summary="Change the fleet's own settings",
+              responses={409: {"description": "The currency or time zone of a fleet that "
+                                              "already has trips or settlements."}})
+def update_tenant_settings(
+    actor: SettingsWrite, session: DbSession, if_match: RequiredIfMatch,
+    data: TenantSettingsUpdate, response: Response,
+) -> TenantSettingsOut:
+    tenant = service.update_tenant_settings(session, actor, data=data, if_match=if_match)
+    _with_etag(response, tenant.version)
+    return service.tenant_settings(tenant)
 
 
 # --- audit ---------------------------------------------------------------------------------

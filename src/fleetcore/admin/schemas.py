@@ -6,6 +6,7 @@ import re
 import uuid
 import zoneinfo
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import phonenumbers
@@ -117,6 +118,60 @@ class TenantOut(Model):
     created_at: datetime
     updated_at: datetime
     version: int
+
+
+_SETTINGS_EXAMPLE: dict[str, Any] = {
+    "name": "Lumière VTC", "legal_name": "Lumière VTC SAS", "country": "FR",
+    "default_currency": "EUR", "timezone": "Europe/Paris", "contact_email": "ops@lumiere-vtc.fr",
+    "vat_number": "FR40123456789", "vat_rate_pct": "20.0000", "self_billing": True,
+    "prices_include_vat": True, "siret": "12345678900012",
+    "address": "12 rue de la Paix, 75002 Paris", "version": 3,
+}
+
+
+class TenantSettingsOut(BaseModel):
+    """The fleet's own settings: its legal identity (on statements and invoices), time zone,
+    currency and tax settings."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_SETTINGS_EXAMPLE]})
+
+    name: str
+    legal_name: str | None
+    country: str
+    default_currency: str
+    timezone: str
+    contact_email: str | None
+    vat_number: str | None
+    vat_rate_pct: Decimal | None
+    self_billing: bool = Field(description="Issue a self-billed invoice per confirmed week to "
+                                           "independent drivers.")
+    prices_include_vat: bool
+    siret: str | None
+    address: str | None
+    version: int
+
+
+class TenantSettingsUpdate(Input):
+    """What the owner changes (absent fields are kept). The currency and the time zone decide
+    the weeks and the money of every settlement: they change only while the fleet has none."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"legal_name": "Lumière VTC SAS", "vat_number": "FR40123456789", "self_billing": True}]})
+
+    name: Name | None = None
+    legal_name: Name | None = None
+    default_currency: Currency | None = None
+    timezone: TimeZone | None = None
+    contact_email: EmailStr | None = None
+    vat_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=4,
+                                                 max_length=20)] | None = None
+    vat_rate_pct: Annotated[Decimal, Field(ge=0, le=100, max_digits=7,
+                                           decimal_places=4)] | None = None
+    self_billing: bool | None = None
+    prices_include_vat: bool | None = None
+    siret: Annotated[str, StringConstraints(pattern=r"^\d{14}$")] | None = None
+    address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                              max_length=500)] | None = None
 
 
 class OwnerInvitation(Input):

@@ -37,6 +37,8 @@ from fleetcore.admin.schemas import (
     RoleCreate,
     RoleUpdate,
     TenantProvision,
+    TenantSettingsOut,
+    TenantSettingsUpdate,
 )
 from fleetcore.core.auth import Actor, PermissionDenied, tenant_of
 from fleetcore.core.db import ActorType
@@ -663,3 +665,66 @@ def finish_webhook_delivery(
         ),
         {"status": status.value, "tenant_id": tenant_id, "error": error, "id": delivery},
     )
+
+
+# --- the fleet's own settings ----------------------------------------------------------------
+
+_TAX_KEYS = ("self_billing", "prices_include_vat", "siret", "address")
+
+
+def tenant_settings(tenant: Tenant) -> TenantSettingsOut:
+    """The fleet's settings as the API shows them (tax ones from ``tax_settings``)."""
+    tax: dict[str, Any] = tenant.tax_settings if isinstance(tenant.tax_settings, dict) else {}
+    return TenantSettingsOut(
+        name=tenant.name, legal_name=tenant.legal_name, country=tenant.country,
+        default_currency=tenant.default_currency, timezone=tenant.timezone,
+        contact_email=tenant.contact_email, vat_number=tenant.vat_number,
+        vat_rate_pct=tenant.vat_rate_pct, self_billing=tax.get("self_billing") is True,
+        prices_include_vat=tax.get("prices_include_vat", True) is not False,
+        siret=tax.get("siret"), address=tax.get("address"), version=tenant.version)
+
+
+def own_tenant(session: Session, actor: Actor, *, lock: bool = False) -> Tenant:
+    """The actor's fleet (row-level security shows no other)."""
+    stmt = select(Tenant).where(Tenant.id == tenant_of(actor), Tenant.deleted_at.is_(None))
+    tenant = session.scalar(stmt.with_for_update() if lock else stmt)
+    if tenant is None:
+        raise NotFound("No such tenant.")
+    return tenant
+
+
+def update_tenant_settings(session: Session, actor: Actor, *, data: TenantSettingsUpdate,
+                           if_match: str) -> Tenant:
+    """Change the fleet's identity, contact and tax settings. The currency and the time zone
+    are refused (409, naming the field) once the fleet has trips or settlements: its weeks and
+    amounts were computed with them."""
+    tenant = own_tenant(session, actor, lock=True)
+    check_if_match(if_match, tenant.version)
+    changes = data.model_dump(exclude_unset=True)
+    frozen = [f for f in ("default_currency", "timezone")
+              if f in changes and changes[f] != getattr(tenant, f)]
+    if frozen and session.scalar(text(
+            "SELECT EXISTS (SELECT 1 FROM trp_trips WHERE tenant_id = :t)"
+            " OR EXISTS (SELECT 1 FROM trp_settlements WHERE tenant_id = :t)"),
+            {"t": tenant.id}):
+        raise Conflict(
+            "The fleet already has trips or settlements, computed in its currency and weeks: "
+            "its currency and time zone can no longer change.",
+            errors=[{"field": f, "message": "fixed once the fleet has trips or settlements"}
+                    for f in frozen])
+    tax = dict(tenant.tax_settings or {})
+    for key in _TAX_KEYS:
+        if key in changes:
+            if changes[key] is None:
+                tax.pop(key, None)
+            else:
+                tax[key] = changes.pop(key)
+            changes.pop(key, None)
+    for field, value in changes.items():
+        if value is None and field in ("name", "default_currency", "timezone"):
+            continue  # required columns: absent means unchanged
+        setattr(tenant, field, value)
+    tenant.tax_settings = tax
+    tenant.updated_by = actor.id
+    refresh_version(session, tenant)
+    return tenant

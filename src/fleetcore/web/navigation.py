@@ -54,6 +54,7 @@ SECTIONS: list[NavSection] = [
         NavItem("Fines", "/app/fines", "fines:read"),
     )),
     NavSection("Administration", (
+        NavItem("Settings", "/app/settings", "tenants:read"),
         NavItem("Members", "/app/members", "members:read"),
         NavItem("Audit log", "/app/audit", "audit:read"),
     )),

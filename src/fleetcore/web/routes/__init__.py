@@ -30,6 +30,7 @@ from fleetcore.web.routes import (
     payouts,
     reconciliations,
     search,
+    settings,
     settlements,
     statements,
     tasks,
@@ -45,7 +46,7 @@ from fleetcore.web.routes.base import page_router
 PAGE_GROUPS = (auth, dashboard, search, vehicles, vehicle_records, drivers, calendar,
                assignments, documents, maintenance, tasks, live_map, trips, imports,
                reconciliations, settlements, statements, ledger, payouts, tolls, fines, members,
-               audit)
+               settings, audit)
 
 
 def console_router() -> APIRouter:
