@@ -101,7 +101,9 @@ def test_serve_starts_on_the_embedded_database_and_stops_cleanly(tmp_path: Path)
     try:
         _wait_ready(process, port)
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").json()["status"] == "ok"
-        assert httpx.get(f"http://127.0.0.1:{port}/openapi.json").status_code == 200
+        # The first /openapi.json builds the whole document (seconds on a loaded machine).
+        assert httpx.get(f"http://127.0.0.1:{port}/openapi.json",
+                         timeout=60).status_code == 200
         socket_dir = data_dir / "postgres"
         conninfo = f"host={socket_dir} user={APP_ROLE} dbname={DATABASE}"
         with psycopg.connect(conninfo) as conn:

@@ -123,3 +123,37 @@ def test_stripe_batch_refused_without_keys(
     assert refused.status_code == 409
     assert refused.json()["type"].endswith("/stripe-not-configured")
     assert "STRIPE_API_KEY" in refused.json()["detail"]
+
+
+def test_batches_payments_and_accounts_export_as_csv(
+    client: TestClient, sessions: Any, tenant_a: TenantWorld, tenant_b: TenantWorld, auth: Any,
+) -> None:
+    import csv
+    import io
+
+    _, drivers = _world_with_balances(sessions, tenant_a)
+    owner = auth(tenant_a, "owner")
+    assert client.post(f"/v1/drivers/{drivers[0]}/bank-accounts",
+                       json={"iban": "DE89 3704 0044 0532 0130 00"}, headers=owner
+                       ).status_code == 201
+    batch = client.post(BATCHES, json=DRAFT, headers=owner).json()
+
+    def rows(url: str, headers: dict[str, str]) -> list[dict[str, str]]:
+        response = client.get(url, headers=headers)
+        assert response.status_code == 200, response.text
+        return list(csv.DictReader(io.StringIO(response.text)))
+
+    batches = rows(f"{BATCHES}/export.csv", owner)
+    assert [(b["id"], b["net_total_amount"], b["status"]) for b in batches] == [
+        (batch["id"], "120.50", "draft")]
+    assert rows(f"{BATCHES}/export.csv?batch_status=approved", owner) == []
+    payments = rows(f"{BATCHES}/{batch['id']}/payments/export.csv", owner)
+    assert [(p["driver_id"], p["net_amount"]) for p in payments] == [(str(drivers[0]), "120.50")]
+    accounts = rows(f"/v1/drivers/{drivers[0]}/payout-accounts/export.csv", owner)
+    assert [a["iban_masked"] for a in accounts] == ["DE89…3000"]
+    assert "0532013000" not in str(accounts)
+    # Another fleet sees none of it.
+    other = auth(tenant_b, "owner")
+    assert rows(f"{BATCHES}/export.csv", other) == []
+    assert client.get(f"{BATCHES}/{batch['id']}/payments/export.csv",
+                      headers=other).status_code == 404

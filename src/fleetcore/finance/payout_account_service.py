@@ -14,7 +14,7 @@ from typing import Any
 
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
-from sqlalchemy import select, text
+from sqlalchemy import Select, select, text
 from sqlalchemy.orm import Session
 
 from fleetcore.admin.models import Tenant
@@ -125,17 +125,23 @@ def add_stripe_account(session: Session, actor: Actor, driver_id: uuid.UUID, *,
     return account
 
 
-def list_payout_accounts(session: Session, actor: Actor, driver_id: uuid.UUID) -> list[Account]:
-    """A driver's live bank and Stripe accounts, active first, newest first."""
+def payout_accounts_query(session: Session, actor: Actor, driver_id: uuid.UUID) -> Select[Any]:
+    """A driver's live bank and Stripe accounts, active first, newest first (list and CSV);
+    404 for a driver not of this fleet."""
     tenant_id = tenant_of(actor)
     _driver(session, tenant_id, driver_id)
-    return list(session.scalars(select(Account).where(
+    return select(Account).where(
         Account.tenant_id == tenant_id, Account.driver_id == driver_id,
         Account.kind.in_((AccountKind.BANK.value, AccountKind.STRIPE_CONNECT.value)),
         Account.deleted_at.is_(None),
     ).order_by((Account.status == AccountStatus.ACTIVE.value).desc(),
-               Account.created_at.desc(), Account.id
-    ).execution_options(populate_existing=True)))
+               Account.created_at.desc(), Account.id)
+
+
+def list_payout_accounts(session: Session, actor: Actor, driver_id: uuid.UUID) -> list[Account]:
+    """A driver's live bank and Stripe accounts, active first, newest first."""
+    return list(session.scalars(payout_accounts_query(session, actor, driver_id)
+                                .execution_options(populate_existing=True)))
 
 
 def get_tenant_row(session: Session, actor: Actor) -> Tenant:

@@ -12,14 +12,29 @@ from enum import Enum
 from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import StreamingResponse
 
 from fleetcore.core.deps import DbSession
 from fleetcore.core.errors import Conflict
+from fleetcore.core.export import (
+    Column,
+    DerivedColumns,
+    MoneyColumns,
+    attribute_columns,
+    csv_response,
+    csv_responses,
+)
+from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
 from fleetcore.core.versioning import RequiredIfMatch, check_if_match, etag
 from fleetcore.finance import payout_account_service as accounts
 from fleetcore.finance import payout_service as service
-from fleetcore.finance.models import DriverPaymentStatus, PaymentBatchStatus
+from fleetcore.finance.models import (
+    DriverPayment,
+    DriverPaymentBatch,
+    DriverPaymentStatus,
+    PaymentBatchStatus,
+)
 from fleetcore.finance.payout_schemas import (
     BankAccountIn,
     BatchDraft,
@@ -85,6 +100,28 @@ def list_batches(
     return Page(items=[BatchOut.of(r) for r in rows], next_cursor=cursor)
 
 
+_BATCH_CSV: list[Column] = [
+    *attribute_columns("id", "period_start", "period_end", "status", "method"),
+    MoneyColumns("gross_total", lambda r: Money(r.gross_total, r.currency)),
+    MoneyColumns("deductions_total", lambda r: Money(r.deductions_total, r.currency)),
+    MoneyColumns("net_total", lambda r: Money(r.net_total, r.currency)),
+    *attribute_columns("payment_count", "approved_by", "approved_at", "exported_at",
+                       "external_reference"),
+]
+
+
+@router.get("/driver-payment-batches/export.csv", tags=TAGS, response_class=StreamingResponse,
+            responses=csv_responses(_BATCH_CSV),
+            summary="Export the payout batches as CSV (same filters)")
+def export_batches(
+    actor: PayoutsRead, session: DbSession, batch_status: PaymentBatchStatus | None = None,
+) -> StreamingResponse:
+    stmt = service.batches_query(actor, status=batch_status.value if batch_status else None)
+    return csv_response(session, stmt.order_by(DriverPaymentBatch.period_start.desc(),
+                                               DriverPaymentBatch.id.desc()),
+                        _BATCH_CSV, filename="payout-batches.csv")
+
+
 @router.get("/driver-payment-batches/{batch_id}", tags=TAGS, summary="Get a payout batch",
             responses={404: _PROBLEMS[404]})
 def get_batch(
@@ -103,6 +140,29 @@ def list_payments(
         session, actor, batch_id, page,
         status=payment_status.value if payment_status else None)
     return Page(items=[PaymentOut.of(r) for r in rows], next_cursor=cursor)
+
+
+_PAYMENT_CSV: list[Column] = [
+    *attribute_columns("id", "batch_id", "driver_id", "destination_account_id"),
+    MoneyColumns("gross", lambda r: Money(r.gross, r.currency)),
+    MoneyColumns("deductions", lambda r: Money(r.deductions, r.currency)),
+    MoneyColumns("net", lambda r: Money(r.net, r.currency)),
+    *attribute_columns("status", "attempt", "end_to_end_id", "stripe_transfer_id", "paid_at",
+                       "failure_reason"),
+]
+
+
+@router.get("/driver-payment-batches/{batch_id}/payments/export.csv", tags=TAGS,
+            response_class=StreamingResponse, responses=csv_responses(_PAYMENT_CSV),
+            summary="Export a batch's payments as CSV (same filters)")
+def export_payments(
+    actor: PayoutsRead, session: DbSession, batch_id: uuid.UUID,
+    payment_status: DriverPaymentStatus | None = None,
+) -> StreamingResponse:
+    stmt = service.payments_query(session, actor, batch_id,
+                                  status=payment_status.value if payment_status else None)
+    return csv_response(session, stmt.order_by(DriverPayment.id), _PAYMENT_CSV,
+                        filename="payments.csv")
 
 
 @router.post("/driver-payment-batches/{batch_id}/approve", tags=TAGS,
@@ -261,6 +321,21 @@ def list_payout_accounts(
 ) -> list[PayoutAccountOut]:
     return [PayoutAccountOut.of(a)
             for a in accounts.list_payout_accounts(session, actor, driver_id)]
+
+
+_ACCOUNT_CSV: list[Column] = [DerivedColumns(
+    ("id", "driver_id", "kind", "name", "currency", "iban_masked", "bic", "stripe_account_id",
+     "status"), PayoutAccountOut.of)]
+
+
+@router.get("/drivers/{driver_id}/payout-accounts/export.csv", tags=TAGS,
+            response_class=StreamingResponse, responses=csv_responses(_ACCOUNT_CSV),
+            summary="Export a driver's payout accounts as CSV (IBAN masked)")
+def export_payout_accounts(
+    actor: PayoutsRead, session: DbSession, driver_id: uuid.UUID,
+) -> StreamingResponse:
+    return csv_response(session, accounts.payout_accounts_query(session, actor, driver_id),
+                        _ACCOUNT_CSV, filename="payout-accounts.csv")
 
 
 @router.get("/payout-settings", tags=TAGS, summary="The tenant's payout settings")

@@ -119,13 +119,19 @@ def get_batch(session: Session, actor: Actor, batch_id: uuid.UUID, *,
     return row
 
 
+def batches_query(actor: Actor, *, status: str | None = None) -> Select[Any]:
+    """The tenant's batches, optionally of one status (list and CSV)."""
+    stmt = select(DriverPaymentBatch).where(DriverPaymentBatch.tenant_id == tenant_of(actor))
+    if status is not None:
+        stmt = stmt.where(DriverPaymentBatch.status == status)
+    return stmt
+
+
 def list_batches(
     session: Session, actor: Actor, params: PageParams, *, status: str | None = None,
 ) -> tuple[list[DriverPaymentBatch], str | None]:
     """A page of the tenant's batches, newest period first (one query)."""
-    stmt = select(DriverPaymentBatch).where(DriverPaymentBatch.tenant_id == tenant_of(actor))
-    if status is not None:
-        stmt = stmt.where(DriverPaymentBatch.status == status)
+    stmt = batches_query(actor, status=status)
     return keyset_page(session, stmt, [DriverPaymentBatch.period_start, DriverPaymentBatch.id],
                        params, descending=True)
 
