@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -28,6 +29,16 @@ def _unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _assert_503(response: httpx.Response, path: str) -> None:
+    assert response.status_code == 503, (path, response.text[:300])
+    assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE, path
+    assert int(response.headers["retry-after"]) > 0, path
+    assert response.headers["x-request-id"] == "traccar-down-1", path
+    problem = response.json()
+    assert problem["status"] == 503, path
+    assert "database is unavailable" in problem["detail"], path
 
 
 @pytest.fixture
@@ -62,13 +73,11 @@ def test_forwards_on_the_lanes_pool_answer_503_with_retry_after_when_the_databas
     client, lane = down
     # The lifespan opened the lane's pool (not waiting for the database): the pool path.
     assert lane.pool is not None
+    headers = {"Authorization": "Bearer fct_any-token", "X-Request-Id": "traccar-down-1"}
     for path, body in ((POSITIONS_PATH, POSITION), (EVENTS_PATH, EVENT)):
-        response = client.post(path, json=body, headers={
-            "Authorization": "Bearer fct_any-token", "X-Request-Id": "traccar-down-1"})
-        assert response.status_code == 503, (path, response.text[:300])
-        assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE, path
-        assert int(response.headers["retry-after"]) > 0, path
-        assert response.headers["x-request-id"] == "traccar-down-1", path
-        problem = response.json()
-        assert problem["status"] == 503, path
-        assert "database is unavailable" in problem["detail"], path
+        _assert_503(client.post(path, json=body, headers=headers), path)
+    # A client without a lifespan is served through the worker threads: the same answer (the
+    # lane is outside the app's exception handlers and maps the database's absence itself).
+    bare = TestClient(client.app)
+    for path, body in ((POSITIONS_PATH, POSITION), (EVENTS_PATH, EVENT)):
+        _assert_503(bare.post(path, json=body, headers=headers), path)

@@ -167,6 +167,19 @@ async def receive_traccar_position(request: Request) -> Response:
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+def _as_problem(exc: Exception) -> Problem:
+    """What the lane answers for ``exc``: the problem it is, or a 503 when the database is
+    away (the lane is outside the app's exception handlers, so it maps them itself, on the
+    pool's path and the worker threads' alike); anything else is re-raised for the
+    server-error middleware (500, Sentry)."""
+    if isinstance(exc, Problem):
+        return exc
+    unavailable = database_unavailable(exc)
+    if unavailable is None:
+        raise exc
+    return unavailable
+
+
 class ForwardingLane:
     """Serves Traccar's forwards (``POST /webhooks/traccar/positions`` and ``…/events``) ahead
     of the API's middleware stack.
@@ -204,8 +217,8 @@ class ForwardingLane:
         response: Response
         try:
             response = await lane(request)
-        except Problem as problem:
-            response = problem_response(problem, request)
+        except Exception as exc:  # re-raised unless a problem to answer
+            response = problem_response(_as_problem(exc), request)
         response.headers["X-Request-Id"] = request.state.request_id
         await response(scope, receive, send)
 
@@ -269,7 +282,8 @@ async def _plain_lane(scope: Scope, receive: Receive, send: Send, pool: _Pool,
     try:
         payload = await outcome(scope["app"], pool, _bearer_token(authorization),
                                 b"".join(chunks), request_id)
-    except Problem as problem:
+    except Exception as exc:  # re-raised unless a problem to answer
+        problem = _as_problem(exc)
         request = Request(scope, receive)
         request.state.request_id = request_id
         response = problem_response(problem, request)
