@@ -332,6 +332,15 @@ def _phase_cpu(stack: Stack, baseline_pid: int, label: str) -> tuple[float, floa
     return None if server is None else (server, both[1])
 
 
+def _py_spy(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes]:
+    """py-spy sampling ``pid`` for ``seconds`` (``-f raw``: one collapsed stack per line with
+    its sample count; ``--gil``: only samples holding the GIL, i.e. the server's Python time)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return subprocess.Popen([spy, "record", "-p", str(pid), "-f", "raw", "-o", str(out),
+                             "-d", str(int(seconds)), "-r", "200", "--gil", "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=15)
@@ -339,6 +348,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="baseline/Fleetcore pairs")
     parser.add_argument("--warmup", type=float, default=5,
                         help="seconds of unmeasured load on each side before the first run")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="py-spy raw (collapsed stacks) of fleetcore serve during the "
+                             "first measured Fleetcore run, written to this file")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found: apt-get install wrk")
@@ -365,6 +377,7 @@ def main() -> None:
         base_url = f"http://127.0.0.1:{base_port}"
         _wait(f"{base_url}/healthz", baseline, log=work / "baseline.log")
         rows = []
+        loads: dict[tuple[int, str], tuple[float, float]] = {}
         for run in range(1, args.runs + 1):
             base_km = Decimal(200_000 + run * 10_000)
             t0 = (datetime.now(UTC) - timedelta(days=2)).replace(second=0, microsecond=0)
@@ -384,8 +397,14 @@ def main() -> None:
                 time.sleep(2)
             _prepare(stack, args.senders, t0, base_km)
             for label, url in (("baseline", base_url), ("fleetcore", stack.base)):
+                load_before = os.getloadavg()[0]
+                spy = (_py_spy(stack.serve_pid, args.profile, args.seconds)
+                       if args.profile and run == 1 and label == "fleetcore" else None)
                 before = _phase_cpu(stack, baseline.pid, label)
                 rps, generated, errors, p99, total = _wrk(url, lua, args.senders, args.seconds)
+                loads[run, label] = (load_before, os.getloadavg()[0])
+                if spy is not None:
+                    spy.wait(timeout=args.seconds + 30)
                 time.sleep(2)  # let requests cut by the end of the run finish before reading
                 after = _phase_cpu(stack, baseline.pid, label)
                 split = (None if before is None or after is None else
@@ -399,6 +418,7 @@ def main() -> None:
                 cpu = (f"{cpu_ms:.2f} ms CPU/req ({split[0]:.2f} server + {split[1]:.2f} "
                        "database)" if cpu_ms is not None and split else "CPU n/a")
                 print(f"run {run} {label:<9} {rps:8.0f} req/s   p99 {p99:6.1f} ms   {cpu}   "
+                      f"load {loads[run, label][0]:.1f} → {loads[run, label][1]:.1f}   "
                       f"{total} requests   non-2xx {errors}   "
                       f"{'OK: 0 lost or doubled' if not problems else problems[:5]}",
                       flush=True)
@@ -408,8 +428,9 @@ def main() -> None:
             ours = next(r for r in rows if r[0] == run and r[1] == "fleetcore")
             by_cpu = (f"; per CPU-second {bare[7] / ours[7]:.0%}"
                       if bare[7] and ours[7] else "")
+            load = [x for side in ("baseline", "fleetcore") for x in loads[run, side]]
             print(f"run {run}: Fleetcore at {ours[2] / bare[2]:.0%} of the baseline "
-                  f"(target ≥ 50%){by_cpu}, load average {os.getloadavg()[0]:.1f}")
+                  f"(target ≥ 50%){by_cpu}, load average {min(load):.1f} to {max(load):.1f}")
     finally:
         for process in reversed(processes):
             process.terminate()

@@ -517,3 +517,70 @@ def test_positions_take_the_lanes_pool_with_a_lifespan_and_threads_without(
     assert unknown.headers["content-type"] == "application/problem+json"
     assert [r[2] for r in _track(fleet, car["id"])] == [Decimal("48.000000"),
                                                           Decimal("49.000000")]
+
+
+def test_positions_inside_events_keep_track_points_on_both_paths(
+    api_fleet: Fleet, api_app: FastAPI,
+) -> None:
+    fleet = api_fleet
+    traccar = Traccar(fleet)
+    car = fleet.vehicle(traccar_device_id="123456")
+    at = T0.replace(hour=13)
+    overspeed = _event(501, "deviceOverspeed", at + timedelta(seconds=20),
+                       attributes={"speed": 60.0},
+                       position=_position(at + timedelta(seconds=20), latitude=50.1,
+                                          longitude=8.6, speed=60.0))
+    # On the lane's pool (the session client runs the lifespan), then redelivered: one point.
+    assert traccar.event(overspeed) == "stored"
+    assert traccar.event(overspeed) == "duplicate"
+    # A status event's position keeps its point too; one without a valid fix keeps none.
+    offline = _event(502, "deviceOffline", at + timedelta(minutes=1, seconds=3),
+                     position=_position(at + timedelta(minutes=1), latitude=50.2, longitude=8.7))
+    assert traccar.event(offline) == "status"
+    blind = _event(503, "ignitionOff", at + timedelta(minutes=2),
+                   position=_position(at + timedelta(minutes=2), latitude=50.3, longitude=8.8,
+                                      valid=False))
+    assert traccar.event(blind) == "stored"
+    # Through the worker threads (no lifespan): the same statement, the same point.
+    bare = TestClient(api_app)
+    alarm = _event(504, "alarm", at + timedelta(minutes=3), attributes={"alarm": "sos"},
+                   position=_position(at + timedelta(minutes=3), latitude=50.4, longitude=8.9))
+    response = bare.post("/webhooks/traccar/events", json=alarm,
+                         headers={"Authorization": f"Bearer {traccar.token}"})
+    assert (response.status_code, response.json()) == (200, {"status": "stored"})
+    assert [(r[0], r[2], r[4]) for r in _track(fleet, car["id"])] == [
+        (at, Decimal("50.100000"), Decimal("111.1")),  # 60 knots
+        (at + timedelta(minutes=1), Decimal("50.200000"), Decimal("0.0")),
+        (at + timedelta(minutes=3), Decimal("50.400000"), Decimal("0.0")),
+    ]
+    assert [r.external_event_id for r in _events(fleet, car["id"])] == ["501", "503", "504"]
+
+
+def test_an_events_total_distance_calibrates_the_device_then_is_read_in_one_statement(
+    api_fleet: Fleet,
+) -> None:
+    fleet = api_fleet
+    traccar = Traccar(fleet)
+    car = fleet.vehicle(traccar_device_id="123456")
+    _reading(fleet, car["id"], "50000.0", T0 - timedelta(hours=1))
+
+    def ignition(event_id: int, minutes: int, metres: float) -> dict[str, Any]:
+        return _event(event_id, "ignitionOn", T0 + timedelta(minutes=minutes),
+                      position=_position(T0 + timedelta(minutes=minutes), position_id=event_id,
+                                         attributes={"totalDistance": metres}))
+
+    # The first fix pairs 98.8 km of totalDistance with the vehicle's 50,000.0 km (the ORM's
+    # part); the later ones are read by fc_traccar_event from that calibration — 50,050.05 km
+    # rounds to even (50,050.0), 50,061.55 to 50,061.6 — and become spaced readings.
+    for body, outcome in ((ignition(601, 0, 98_800.0), "stored"),
+                          (ignition(602, 30, 148_850.0), "stored"),
+                          (ignition(603, 60, 160_350.0), "stored"),
+                          (ignition(602, 30, 148_850.0), "duplicate")):
+        assert traccar.event(body) == outcome
+    assert [(r.external_event_id, r.odometer_km) for r in _events(fleet, car["id"])] == [
+        ("601", Decimal("50000.0")), ("602", Decimal("50050.0")), ("603", Decimal("50061.6"))]
+    assert [r[:4] for r in _readings(fleet, car["id"])] == [
+        (T0 - timedelta(hours=1), Decimal("50000.0"), "manual", False),
+        (T0 + timedelta(minutes=30), Decimal("50050.0"), "gps", False),
+        (T0 + timedelta(minutes=60), Decimal("50061.6"), "gps", False),
+    ]

@@ -44,6 +44,7 @@ from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine, Select, Text, cast, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
@@ -210,19 +211,90 @@ async def route_position_async(
     A connection a database restart closed fails once and leaves the pool; the statement is
     idempotent, so it is sent again once on a fresh connection.
     """
-    params = _position_params(token, request_id, device, fix)
-    for attempt in (1, 2):
-        try:
-            async with pool.connection() as conn:
-                cursor = await conn.execute(_POSITION, params)
-                row = await cursor.fetchone()
-            break
-        except psycopg.OperationalError:
-            if attempt == 2:
-                raise
+    row = await _fetch_one(pool, _POSITION, _position_params(token, request_id, device, fix))
     if row is None or row[0] is None:
         return None
     return PositionRoute(row[0], row[1], row[2], bool(row[3]))
+
+
+@dataclass(frozen=True, slots=True)
+class EventRoute:
+    """What ``fc_traccar_event`` did with a forwarded event (migration 0022)."""
+
+    position: PositionRoute
+    outcome: str
+    """``stored``, ``duplicate``, ``status``, ``unlinked``, ``ignored`` — or ``calibrate``: the
+    event's fix carries only ``totalDistance`` for a device not calibrated to its vehicle yet,
+    and nothing of the event was written (:func:`record_event` does it)."""
+
+
+_EVENT = (
+    "SELECT tenant_id, device_id, vehicle_id, reading_due, outcome FROM fc_traccar_event("
+    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
+def _event_params(token: str, request_id: str | None, device: DeviceReport, event: GpsEvent,
+                  fix: GpsFix | None) -> tuple[Any, ...]:
+    position = _position_params(token, request_id, device, fix or GpsFix(fix_time=None))
+    return (*position,
+            fix.odometer_km.quantize(KM) if fix is not None and fix.odometer_km is not None
+            else None,
+            fix.total_distance_km if fix is not None else None,
+            event.status, event.kind.value if event.kind is not None else None,
+            event.severity.value, event.occurred_at, event.description, event.external_id,
+            Jsonb(event.extra))
+
+
+def _event_route(row: Any) -> EventRoute | None:
+    if row is None or row[0] is None:
+        return None
+    return EventRoute(PositionRoute(row[0], row[1], row[2], bool(row[3])), str(row[4]))
+
+
+def route_event(
+    engine: Engine, *, token: str, request_id: str | None, device: DeviceReport,
+    event: GpsEvent, fix: GpsFix | None,
+) -> EventRoute | None:
+    """Apply a forwarded event in one autocommit statement (``fc_traccar_event``: the
+    position's part like :func:`route_position`, then the device status and the vehicle event,
+    idempotent); None: no tenant has this token. A due odometer reading is the caller's."""
+    pooled = engine.raw_connection()
+    try:
+        driver = pooled.driver_connection
+        assert driver is not None
+        driver.autocommit = True
+        try:
+            row = driver.execute(_EVENT, _event_params(token, request_id, device, event,
+                                                       fix)).fetchone()
+        finally:
+            driver.autocommit = False
+    finally:
+        pooled.close()
+    return _event_route(row)
+
+
+async def route_event_async(
+    pool: AsyncConnectionPool[AsyncConnection[tuple[Any, ...]]], *, token: str,
+    request_id: str | None, device: DeviceReport, event: GpsEvent, fix: GpsFix | None,
+) -> EventRoute | None:
+    """:func:`route_event` on the forwarding lane's async pool (retried once on a connection
+    a restart closed: the statement is idempotent)."""
+    return _event_route(await _fetch_one(pool, _EVENT, _event_params(token, request_id, device,
+                                                                      event, fix)))
+
+
+async def _fetch_one(pool: AsyncConnectionPool[AsyncConnection[tuple[Any, ...]]], sql: str,
+                     params: tuple[Any, ...]) -> Any:
+    for attempt in (1, 2):
+        try:
+            async with pool.connection() as conn:
+                cursor = await conn.execute(sql, params)
+                return await cursor.fetchone()
+        except psycopg.OperationalError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def tenant_for_token(session: Session, token: str) -> uuid.UUID | None:

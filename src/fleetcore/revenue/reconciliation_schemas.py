@@ -85,9 +85,11 @@ class ReconciliationOut(BaseModel):
         description="Trips the vehicle's GPS contradicts: `trip_not_moving`, `pickup_far`, "
         "`dropoff_far` items.")
     outside_shift_count: int = Field(
-        description="Stretches of vehicle movement outside the shifts of the driver who had it "
-        "(`use_outside_shift` items; they belong to no platform, so every platform's run of "
-        "the period lists them).")
+        description="Stretches of vehicle movement in the period outside the shifts of the "
+        "driver who had it. They belong to no platform, so they are not items of the run: each "
+        "is one vehicle event (`GET /v1/vehicle-events`, source `system`), recorded once "
+        "whatever the number of runs; every platform's run of the period counts the same "
+        "stretches.")
     amount_discrepancy: MoneyOut = Field(
         description="Report fares - internal fares over the period, signed: the drift.")
     currency: str
@@ -146,8 +148,8 @@ class ReconciliationItemOut(BaseModel):
         "`missing_platform`: a trip the report does not have; `fare_mismatch` / "
         "`commission_mismatch` / `cash_mismatch`: both have it, the amounts differ beyond the "
         "tolerance; `trip_not_moving`, `pickup_far`, `dropoff_far`: the vehicle's GPS "
-        "contradicts the trip; `use_outside_shift`: the vehicle moved outside the shifts of "
-        "the driver who had it (no trip). `reason` says why in words.")
+        "contradicts the trip; `use_outside_shift`: only in runs made before these became "
+        "vehicle events (see `outside_shift_count`). `reason` says why in words.")
     external_trip_id: str | None
     trip_id: uuid.UUID | None = Field(
         description="The internal trip (for `missing_internal`: the same trip id found in "

@@ -18,12 +18,14 @@ discrepancy — nothing is invented from missing data. For a checked trip:
     the trip has the coordinates, the vehicle has points within :data:`NEAR_WINDOW` of the start
     (end), and the nearest of them is more than :data:`FAR_M` from the pickup (drop-off).
 
-``use_outside_shift``: minutes in the period when a vehicle moved (a point at
+Use outside shifts: minutes in the period when a vehicle moved (a point at
 :data:`MOVING_KMH` or more) and the driver who had it (its assignment) had no shift then — or
-nobody had it. Consecutive minutes (gaps up to :data:`EPISODE_GAP`) make one item, kept when it
-lasts at least :data:`MIN_EPISODE_MINUTES` minutes of movement. Each is also recorded once as a
-vehicle event (source ``system``), whatever the number of runs. The check belongs to no
-platform, so every platform's run of the period lists it.
+nobody had it. Consecutive minutes (gaps up to :data:`EPISODE_GAP`) make one stretch, kept when
+it lasts at least :data:`MIN_EPISODE_MINUTES` minutes of movement. A stretch belongs to no
+platform, so it is not an item of the run (every platform's run of the period would list it
+again): its home is one vehicle event (source ``system``, external id
+``outside-shift:<vehicle>:<since>``), recorded by whichever run sees it first and never twice.
+The run counts the period's stretches (``outside_shift_count``).
 """
 
 from __future__ import annotations
@@ -161,8 +163,7 @@ episodes AS (
   HAVING count(*) >= :min_episode
 ),
 shift_items AS (
-  SELECT NULL::uuid AS trip_id, NULL::text AS xid, e.driver_id, e.vehicle_id,
-         'use_outside_shift' AS kind,
+  SELECT e.driver_id, e.vehicle_id,
          jsonb_build_object(
            'reason', CASE WHEN e.driver_id IS NULL
                           THEN 'The vehicle moved while assigned to nobody: '
@@ -170,9 +171,7 @@ shift_items AS (
                      || e.minutes || ' minutes of movement between '
                      || to_char(e.since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' and '
                      || to_char(e.until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC.',
-           'since', e.since, 'until', e.until, 'moving_minutes', e.minutes) AS details,
-         (SELECT count(*) FROM trip_items) + row_number() OVER (ORDER BY e.vehicle_id, e.since)
-           AS n
+           'since', e.since, 'until', e.until, 'moving_minutes', e.minutes) AS details
     FROM episodes e
 ),
 events AS (
@@ -198,13 +197,12 @@ items AS (
          NULL, NULL, 0, :currency,
          i.details || jsonb_build_object('driver_id', i.driver_id, 'vehicle_id', i.vehicle_id),
          :actor, :actor
-    FROM (SELECT * FROM trip_items UNION ALL SELECT * FROM shift_items) i
+    FROM trip_items i
   RETURNING kind
 )
-SELECT count(*) FILTER (WHERE kind <> 'use_outside_shift') AS gps_mismatch,
-       count(*) FILTER (WHERE kind = 'use_outside_shift') AS outside_shift,
+SELECT (SELECT count(*) FROM items) AS gps_mismatch,
+       (SELECT count(*) FROM shift_items) AS outside_shift,
        (SELECT count(*) FROM events) AS new_events
-  FROM items
 """
 
 
@@ -213,7 +211,7 @@ class CheckOutcome:
     gps_mismatch: int
     """Items about trips (not moving, pickup far, drop-off far)."""
     outside_shift: int
-    """Stretches of use outside shifts."""
+    """Stretches of use outside shifts in the period (vehicle events, not items)."""
     new_events: int
     """Vehicle events recorded by this run (the rest were already recorded by an earlier one)."""
 

@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -73,11 +74,6 @@ def _document(body: bytes) -> Any:
         return json.loads(body)
     except ValueError:
         return None
-
-
-def _context(tenant_id: Any, request: Request) -> DbContext:
-    return DbContext.for_tenant(tenant_id, actor_type=ActorType.INTEGRATION,
-                                request_id=getattr(request.state, "request_id", None))
 
 
 def _check_token(sessions: sessionmaker[Session], token: str) -> bool:
@@ -171,6 +167,19 @@ async def receive_traccar_position(request: Request) -> Response:
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+def _as_problem(exc: Exception) -> Problem:
+    """What the lane answers for ``exc``: the problem it is, or a 503 when the database is
+    away (the lane is outside the app's exception handlers, so it maps them itself, on the
+    pool's path and the worker threads' alike); anything else is re-raised for the
+    server-error middleware (500, Sentry)."""
+    if isinstance(exc, Problem):
+        return exc
+    unavailable = database_unavailable(exc)
+    if unavailable is None:
+        raise exc
+    return unavailable
+
+
 class ForwardingLane:
     """Serves Traccar's forwards (``POST /webhooks/traccar/positions`` and ``…/events``) ahead
     of the API's middleware stack.
@@ -198,18 +207,18 @@ class ForwardingLane:
             await self.app(scope, receive, send)
             return
         if self.pool is not None and asyncio.get_running_loop() is self.loop:
-            scope[_POOL_KEY] = self.pool
-            if lane is _position_response:
-                await _position_lane(scope, receive, send, self.pool)
-                return
+            # Plain ASGI on the lane's pool: no Request or Response objects (their header
+            # parsing and copying cost as much as the rest of a forward).
+            await _plain_lane(scope, receive, send, self.pool, _OUTCOMES[scope["path"]])
+            return
         request = Request(scope, receive)
         incoming = request.headers.get("x-request-id", "")
         request.state.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         response: Response
         try:
             response = await lane(request)
-        except Problem as problem:
-            response = problem_response(problem, request)
+        except Exception as exc:  # re-raised unless a problem to answer
+            response = problem_response(_as_problem(exc), request)
         response.headers["X-Request-Id"] = request.state.request_id
         await response(scope, receive, send)
 
@@ -250,10 +259,11 @@ class ForwardingLane:
         self.loop.create_task(self.pool.open(wait=False))
 
 
-async def _position_lane(scope: Scope, receive: Receive, send: Send, pool: _Pool) -> None:
-    """A position on the lane's pool, in plain ASGI: the forwards' bulk, so no Request or
-    Response objects (their header parsing and copying cost as much as the rest); the same
-    answers as :func:`_position_response` (problems through :func:`problem_response`)."""
+async def _plain_lane(scope: Scope, receive: Receive, send: Send, pool: _Pool,
+                      outcome: _Outcome) -> None:
+    """A forward on the lane's pool, in plain ASGI: the same answers as the routes'
+    (:func:`_position_response`, :func:`_event_response`; problems through
+    :func:`problem_response`)."""
     authorization = incoming = ""
     for name, value in scope["headers"]:
         if name == b"authorization":
@@ -270,9 +280,10 @@ async def _position_lane(scope: Scope, receive: Receive, send: Send, pool: _Pool
         if not message.get("more_body", False):
             break
     try:
-        payload = await _position_outcome(scope["app"], pool, _bearer_token(authorization),
-                                          b"".join(chunks), request_id)
-    except Problem as problem:
+        payload = await outcome(scope["app"], pool, _bearer_token(authorization),
+                                b"".join(chunks), request_id)
+    except Exception as exc:  # re-raised unless a problem to answer
+        problem = _as_problem(exc)
         request = Request(scope, receive)
         request.state.request_id = request_id
         response = problem_response(problem, request)
@@ -291,40 +302,89 @@ LANE_APPLICATION = "fleetcore-traccar-lane"
 _Pool = AsyncConnectionPool[AsyncConnection[tuple[Any, ...]]]
 
 
-def _take_event(
-    sessions: sessionmaker[Session], token: str, request: Request,
-    delivery: tuple[gps_service.DeviceReport, gps_service.GpsEvent,
-                    gps_service.GpsFix | None],
-) -> str | None:
+def _finish_event(sessions: sessionmaker[Session], route: gps_service.EventRoute,
+                  delivery: _EventDelivery, request_id: str | None) -> str:
+    """What ``fc_traccar_event`` leaves to the ORM: a due odometer reading (its own
+    transaction, like a position's), or the whole event when its fix must first calibrate the
+    device's ``totalDistance`` (``calibrate``: the function wrote none of the event)."""
     device, event, fix = delivery
-    with sessions() as session, session.begin():
-        tenant_id = gps_service.tenant_for_token(session, token)
-        if tenant_id is None:
-            return None
-        bind_context(session, _context(tenant_id, request))
-        return gps_service.record_event(session, tenant_id=tenant_id, device=device,
-                                        event=event, fix=fix)
+    if route.outcome == "calibrate":
+        ctx = DbContext.for_tenant(route.position.tenant_id, actor_type=ActorType.INTEGRATION,
+                                   request_id=request_id)
+        with sessions() as session:
+            bind_context(session, ctx)
+            with session.begin():
+                return gps_service.record_event(session, tenant_id=route.position.tenant_id,
+                                                device=device, event=event, fix=fix)
+    if fix is not None and _reading_due(route.position, fix):
+        _record_reading(sessions, route.position, fix, request_id)
+    return route.outcome
+
+
+def _needs_orm(route: gps_service.EventRoute, fix: gps_service.GpsFix | None) -> bool:
+    return route.outcome == "calibrate" or (fix is not None and _reading_due(route.position,
+                                                                             fix))
+
+
+def _take_event(engine: Engine, sessions: sessionmaker[Session], token: str,
+                request_id: str | None, delivery: _EventDelivery) -> str | None:
+    device, event, fix = delivery
+    route = gps_service.route_event(engine, token=token, request_id=request_id, device=device,
+                                    event=event, fix=fix)
+    if route is None:
+        return None
+    return _finish_event(sessions, route, delivery, request_id)
 
 
 EVENTS_PATH = "/webhooks/traccar/events"
 
 
-async def _event_response(request: Request) -> JSONResponse:
-    token = _bearer(request)
-    sessions: sessionmaker[Session] = request.app.state.sessions
+async def _event_outcome(app: Any, pool: _Pool | None, token: str, body: bytes,
+                         request_id: str | None) -> bytes:
+    """What an event forward is answered (200 body), or the problem it raises: one statement
+    (``fc_traccar_event``, migration 0022) on the lane's pool when it has one."""
+    sessions: sessionmaker[Session] = app.state.sessions
     try:
-        delivery = mapping.event_delivery(_document(await request.body()))
+        delivery = mapping.event_delivery(_document(body))
     except mapping.PayloadError as exc:
         raise await run_in_threadpool(_invalid, sessions, token, exc) from exc
-    outcome = await run_in_threadpool(_take_event, sessions, token, request, delivery)
+    outcome: str | None
+    if pool is not None:
+        device, event, fix = delivery
+        try:
+            route = await gps_service.route_event_async(
+                pool, token=token, request_id=request_id, device=device, event=event, fix=fix)
+        except DATABASE_UNAVAILABLE as exc:
+            raise database_unavailable(exc) or ServiceUnavailable(str(exc)) from exc
+        outcome = None if route is None else route.outcome
+        if route is not None and _needs_orm(route, fix):
+            outcome = await run_in_threadpool(_finish_event, sessions, route, delivery,
+                                              request_id)
+    else:
+        outcome = await run_in_threadpool(_take_event, app.state.engine, sessions, token,
+                                          request_id, delivery)
     if outcome is None:
         raise _unknown_token()
-    return JSONResponse({"status": outcome})
+    return b'{"status":"%s"}' % outcome.encode()
 
 
-@router.post(EVENTS_PATH, summary="Traccar event forwarding (event.forward.url, Bearer token)")
-async def receive_traccar_event(request: Request) -> JSONResponse:
+async def _event_response(request: Request) -> Response:
+    token = _bearer(request)
+    payload = await _event_outcome(request.app, request.scope.get(_POOL_KEY), token,
+                                   await request.body(),
+                                   getattr(request.state, "request_id", None))
+    return Response(payload, media_type="application/json")
+
+
+@router.post(EVENTS_PATH, response_class=JSONResponse,
+             summary="Traccar event forwarding (event.forward.url, Bearer token)")
+async def receive_traccar_event(request: Request) -> Response:
     return await _event_response(request)
 
 
+_Outcome = Callable[[Any, "_Pool | None", str, bytes, "str | None"], Awaitable[bytes]]
+_EventDelivery = tuple[gps_service.DeviceReport, gps_service.GpsEvent,
+                       gps_service.GpsFix | None]
 _LANES = {POSITIONS_PATH: _position_response, EVENTS_PATH: _event_response}
+_OUTCOMES: dict[str, _Outcome] = {POSITIONS_PATH: _position_outcome,
+                                  EVENTS_PATH: _event_outcome}

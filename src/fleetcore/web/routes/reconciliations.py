@@ -178,9 +178,12 @@ def run_reconciliation(c: Ctx, _: ReconciliationsWrite, form: Form) -> Response:
     else:
         found = (run.missing_internal_count + run.missing_platform_count
                  + run.fare_mismatch_count + run.commission_mismatch_count
-                 + run.cash_mismatch_count + run.gps_mismatch_count + run.outside_shift_count)
+                 + run.cash_mismatch_count + run.gps_mismatch_count)
         flash = (f"Reconciled: {run.matched_count} trips match, "
                  f"{found} discrepanc{'y' if found == 1 else 'ies'}.")
+        if run.outside_shift_count:
+            flash += (f" {run.outside_shift_count} use{'' if run.outside_shift_count == 1 else 's'}"
+                      " of a vehicle outside shifts in the period (vehicle events).")
     return redirect(c.request, f"/app/reconciliations/{run.id}", flash=flash)
 
 
