@@ -219,7 +219,7 @@ async def route_position_async(
 
 @dataclass(frozen=True, slots=True)
 class EventRoute:
-    """What ``fc_traccar_event`` did with a forwarded event (migration 0022)."""
+    """What ``fc_traccar_event`` did with a forwarded event (migration 0019)."""
 
     position: PositionRoute
     outcome: str

@@ -342,7 +342,7 @@ EVENTS_PATH = "/webhooks/traccar/events"
 async def _event_outcome(app: Any, pool: _Pool | None, token: str, body: bytes,
                          request_id: str | None) -> bytes:
     """What an event forward is answered (200 body), or the problem it raises: one statement
-    (``fc_traccar_event``, migration 0022) on the lane's pool when it has one."""
+    (``fc_traccar_event``, migration 0019) on the lane's pool when it has one."""
     sessions: sessionmaker[Session] = app.state.sessions
     try:
         delivery = mapping.event_delivery(_document(body))

@@ -23,7 +23,7 @@ A track point alone commits with ``synchronous_commit = off`` (telemetry); a sta
 event restores the setting the transaction started with before writing, so an acknowledged
 event is durable.
 
-Revision ID: 0022
+Revision ID: 0019
 Revises: 0018
 """
 
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from alembic import context, op
 
-revision: str = "0022"
+revision: str = "0019"
 down_revision: str | None = "0018"
 branch_labels = None
 depends_on = None
