@@ -75,6 +75,9 @@ def available_balances(*, drivers: bool = False) -> str:
       later): money sent is never paid twice, even by a batch drafted for an earlier period;
     * less what unpaid payments of approved batches reserve.
 
+    The ledger's part is fenced (``OFFSET 0``): flattened, its per-account sums would be
+    evaluated once for ``balance`` and again for ``available`` (twice the index scans).
+
     Columns ``driver_id, balance, reserved, available``; parameters ``:t, :currency, :as_of``,
     ``:drivers`` (with ``drivers``) and ``:exclude`` (a batch not counted as reserving; NULL =
     none).
@@ -90,7 +93,8 @@ def available_balances(*, drivers: bool = False) -> str:
                             WHERE x.tenant_id = :t AND x.debit_account_id = l.account_id
                               AND x.effective_on > :as_of AND x.payment_id IS NOT NULL), 0)
                AS available
-          FROM ({ledger}) l
+          FROM ({ledger}
+                OFFSET 0) l
           LEFT JOIN (
                 SELECT p.driver_id, sum(p.net) AS reserved
                   FROM fin_driver_payments p
