@@ -81,13 +81,16 @@ SETUP_SQL = [
     # Entry i of driver d = i %% drivers: credits the driver (the fleet owes more) two times
     # in three, except for one driver in ten, whose balance ends negative.
     "INSERT INTO fin_transactions (tenant_id, id, event_id, transaction_type,"
-    " debit_account_id, credit_account_id, amount, currency, posted_at, idempotency_key,"
-    " payload_sha256)"
+    " debit_account_id, credit_account_id, amount, currency, posted_at, effective_on,"
+    " idempotency_key, payload_sha256)"
     " SELECT %(tenant)s, gen_random_uuid(), gen_random_uuid(), 'adjustment',"
     "  CASE WHEN owed THEN %(receivable)s ELSE bal END,"
     "  CASE WHEN owed THEN bal ELSE %(receivable)s END,"
     "  ((i * 7919) %% 10000 + 1)::numeric / 100, 'EUR',"
     "  %(posted)s::timestamptz + (i %% 600000) * interval '1 second',"
+    # The economic date the trigger (off here) would give: the local day posted.
+    "  ((%(posted)s::timestamptz + (i %% 600000) * interval '1 second')"
+    "   AT TIME ZONE 'Europe/Paris')::date,"
     "  'bench:' || i, repeat('0', 64)"
     " FROM generate_series(0::bigint, %(entries)s - 1) i,"
     " LATERAL (SELECT md5('bench-balance-' || (i %% %(drivers)s))::uuid AS bal,"

@@ -80,9 +80,10 @@ class Fleet:
         return self._accounts[key]
 
     def owe(self, driver_id: uuid.UUID, amount: str, *, settlement_id: uuid.UUID | None = None,
-            posted_at: datetime | None = None) -> None:
+            posted_at: datetime | None = None, effective_on: date = WEEK) -> None:
         """A ledger entry moving ``amount`` (signed: + the fleet owes the driver more) between
-        the platform receivable and the driver's balance."""
+        the platform receivable and the driver's balance, economically on ``effective_on``
+        (what balances "as of" a batch's last day read; WEEK by default: owed by then)."""
         value = Decimal(amount)
         driver_side = self._account("driver_balance", driver_id)
         other = self._account("platform_receivable")
@@ -92,7 +93,7 @@ class Fleet:
                     debit_account_id=debit, credit_account_id=credit, amount=abs(value),
                     currency="EUR", posted_at=posted_at or datetime.now(UTC),
                     idempotency_key=f"test:{uuid.uuid4()}", payload_sha256="0" * 64,
-                    settlement_id=settlement_id)
+                    settlement_id=settlement_id, effective_on=effective_on)
 
     def settlement(self, driver_id: uuid.UUID, net: str, *, platform: bool = True,
                    start: datetime = WEEK_START, status: str = "confirmed") -> uuid.UUID:
@@ -107,7 +108,9 @@ class Fleet:
         else:
             values.update(charges=-value)
         sid = self.insert("trp_settlements", **values)
-        self.owe(driver_id, net, settlement_id=sid)
+        # As the ledger posts a settlement: dated its week's last local day.
+        self.owe(driver_id, net, settlement_id=sid,
+                 effective_on=(start + timedelta(days=6)).astimezone(PARIS).date())
         return sid
 
     def bank(self, driver_id: uuid.UUID, n: int = 0) -> uuid.UUID:

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -43,6 +43,7 @@ from fleetcore.finance.models import (
     PaymentBatchStatus,
 )
 from fleetcore.finance.payout_schemas import BatchDraft
+from fleetcore.finance.service import balances_sql
 
 __all__ = [
     "TransferFailed", "TransferSender", "approve_batch", "available_balances", "cancel_batch",
@@ -60,47 +61,50 @@ class FourEyes(Forbidden):
     slug, title = "four-eyes", "A second approver is required"
 
 
-# --- the balance query (to be replaced by finance's driver_balances at merge) -----------------
+# --- the balance a batch pays ----------------------------------------------------------------
 
 
-def available_balances() -> str:
+def available_balances(*, drivers: bool = False) -> str:
     """The SQL (one set-based query, embedded by callers) of each driver's available balance
-    in currency ``:c``: credits minus debits on the driver's ``driver_balance`` account,
-    leaving out entries of settlements of periods ending after ``:pe`` (a later
-    batch pays them), less what unpaid payments of approved batches reserve.
+    in currency ``:currency`` as of ``:as_of`` (the batch's last day):
 
-    Columns ``driver_id, balance, reserved, available``; parameters ``:t, :c, :pe, :drivers``
-    (NULL = all) and ``:exclude`` (a batch not counted as reserving; NULL = none).
+    * the ledger's balance by economic date — :func:`fleetcore.finance.service.balances_sql`,
+      the one definition of a driver's balance (entries with ``effective_on <= :as_of``: a
+      settlement of a later week, dated its week's last day, is a later batch's);
+    * less what was already paid out after that day (payout entries and their reversals dated
+      later): money sent is never paid twice, even by a batch drafted for an earlier period;
+    * less what unpaid payments of approved batches reserve.
 
-    To be replaced by ``fleetcore.finance`` ``driver_balances(session, actor, driver_ids=…,
-    as_of=…, currency=…)`` (economic date ``effective_on``) when the two branches merge; the
-    caller only needs the same four columns.
+    The ledger's part is fenced (``OFFSET 0``): flattened, its per-account sums would be
+    evaluated once for ``balance`` and again for ``available`` (twice the index scans).
+
+    Columns ``driver_id, balance, reserved, available``; parameters ``:t, :currency, :as_of``,
+    ``:drivers`` (with ``drivers``) and ``:exclude`` (a batch not counted as reserving; NULL =
+    none).
     """
-    return """
-        SELECT a.driver_id, e.balance, coalesce(r.reserved, 0) AS reserved,
-               e.balance - coalesce(r.reserved, 0) AS available
-          FROM (SELECT m.account_id, sum(m.amount) AS balance
-                  FROM fin_transactions t
-                 CROSS JOIN LATERAL (VALUES (t.credit_account_id, t.amount),
-                                            (t.debit_account_id, -t.amount)) m(account_id, amount)
-                  LEFT JOIN trp_settlements s ON s.tenant_id = t.tenant_id
-                       AND s.id = t.settlement_id
-                 WHERE t.tenant_id = :t AND t.currency = :c
-                   AND (s.id IS NULL OR s.period_end <= :pe)
-                 GROUP BY m.account_id) e
-          JOIN fin_accounts a ON a.tenant_id = :t AND a.id = e.account_id
+    ledger = balances_sql(as_of=True, drivers=drivers, currency=True)
+    return f"""
+        SELECT l.driver_id, l.balance, coalesce(r.reserved, 0) AS reserved,
+               l.balance - coalesce(r.reserved, 0)
+               + coalesce((SELECT sum(x.amount) FROM fin_transactions x
+                            WHERE x.tenant_id = :t AND x.credit_account_id = l.account_id
+                              AND x.effective_on > :as_of AND x.payment_id IS NOT NULL), 0)
+               - coalesce((SELECT sum(x.amount) FROM fin_transactions x
+                            WHERE x.tenant_id = :t AND x.debit_account_id = l.account_id
+                              AND x.effective_on > :as_of AND x.payment_id IS NOT NULL), 0)
+               AS available
+          FROM ({ledger}
+                OFFSET 0) l
           LEFT JOIN (
                 SELECT p.driver_id, sum(p.net) AS reserved
                   FROM fin_driver_payments p
                   JOIN fin_driver_payment_batches b ON b.tenant_id = p.tenant_id
                        AND b.id = p.batch_id
-                 WHERE p.tenant_id = :t AND p.currency = :c
+                 WHERE p.tenant_id = :t AND p.currency = :currency
                    AND p.status IN ('pending', 'processing')
                    AND b.status IN ('approved', 'processing', 'paid', 'partially_failed')
                    AND b.id IS DISTINCT FROM CAST(:exclude AS uuid)
-                 GROUP BY p.driver_id) r ON r.driver_id = a.driver_id
-         WHERE a.kind = 'driver_balance' AND a.currency = :c AND a.deleted_at IS NULL
-           AND (CAST(:drivers AS uuid[]) IS NULL OR a.driver_id = ANY(CAST(:drivers AS uuid[])))
+                 GROUP BY p.driver_id) r ON r.driver_id = l.driver_id
     """
 
 
@@ -189,6 +193,12 @@ def _tenant(session: Session, tenant_id: uuid.UUID) -> tuple[str, str, dict[str,
     return str(zone), str(currency), dict(settings or {})
 
 
+def _last_day(session: Session, batch: DriverPaymentBatch) -> date:
+    """The batch's last local day: the day its balances are read as of."""
+    zone = ZoneInfo(_tenant(session, batch.tenant_id)[0])
+    return batch.period_end.astimezone(zone).date() - timedelta(days=1)
+
+
 def _destination_where(method: str) -> str:
     """Which of a driver's accounts (``d``) a batch paid by ``method`` pays into."""
     if method == PaymentBatchMethod.STRIPE_CONNECT:
@@ -241,9 +251,10 @@ def draft_batch(session: Session, actor: Actor, *, data: BatchDraft) -> DriverPa
     session.add(batch)
     session.flush()
     drivers = [str(d) for d in data.driver_ids] if data.driver_ids else None
-    params = {"t": tenant_id, "c": currency, "pe": end, "drivers": drivers, "exclude": None,
+    params = {"t": tenant_id, "c": currency, "currency": currency, "pe": end,
+              "as_of": data.period_last_day, "drivers": drivers, "exclude": None,
               "b": batch.id, "actor": actor.id}
-    balances = available_balances()
+    balances = available_balances(drivers=drivers is not None)
     with _tuned(session):
         carried = _draft_payments(session, batch.method, balances, params)
     batch.extra = {"carried_negative": {"drivers": int(carried[0]),
@@ -364,8 +375,8 @@ def approve_batch(session: Session, actor: Actor, batch_id: uuid.UUID,
         raise FourEyes("This tenant requires a second approver: the member who drafted the "
                        "batch cannot approve it.")
     _lock_money(session, batch.tenant_id, batch.currency)
-    params = {"t": batch.tenant_id, "c": batch.currency, "pe": batch.period_end,
-              "drivers": None, "exclude": batch.id, "b": batch.id}
+    params = {"t": batch.tenant_id, "currency": batch.currency,
+              "as_of": _last_day(session, batch), "exclude": batch.id, "b": batch.id}
     balances = available_balances()
     with _tuned(session):
         short = session.execute(text(f"""
@@ -626,10 +637,10 @@ def reissue_payment(session: Session, actor: Actor, payment_id: uuid.UUID,
                        payment_status=payment.status)
     batch = get_batch(session, actor, payment.batch_id, lock=True)
     _lock_money(session, batch.tenant_id, batch.currency)
-    balances = available_balances()
+    balances = available_balances(drivers=True)
     with _tuned(session):
         available = session.execute(text(f"SELECT available FROM ({balances}) b"), {
-            "t": batch.tenant_id, "c": batch.currency, "pe": batch.period_end,
+            "t": batch.tenant_id, "currency": batch.currency, "as_of": _last_day(session, batch),
             "drivers": [str(payment.driver_id)], "exclude": None}).scalar_one_or_none()
     if available is None or Decimal(available) < payment.net:
         raise Conflict(f"The driver's available balance ({available or 0}) no longer covers "

@@ -40,6 +40,7 @@ __all__ = [
     "LedgerEntry",
     "LedgerFilter",
     "Reversal",
+    "balances_sql",
     "driver_balances",
     "driver_statement",
     "require_driver",
@@ -75,18 +76,33 @@ class DriverBalance:
         return self.balance < 0
 
 
-_BALANCES = """
+def balances_sql(*, as_of: bool, drivers: bool, currency: bool) -> str:
+    """**The** definition of a driver's balance, as SQL to run or embed (one set-based
+    statement, no ``ORDER BY``): :func:`driver_balances` runs it, the payout batches embed it in
+    their single ``INSERT … SELECT`` (``payout_service.available_balances``).
+
+    Columns ``driver_id, currency, account_id, balance``: one row per live ``driver_balance``
+    account of tenant ``:t``; ``balance`` = credits - debits of the entries whose economic date
+    ``effective_on`` is on or before ``:as_of`` (with ``as_of``; every entry otherwise). Optional
+    filters: ``:drivers`` (a list of driver ids, with ``drivers``) and ``:currency`` (with
+    ``currency``). Each account's sum is two index-only range scans
+    (``ix_fin_transactions_tenant_id_{credit,debit}_effective_on``), so the cost is
+    proportional to the entries of the drivers asked for, not to the ledger."""
+    on_c = "AND c.effective_on <= :as_of" if as_of else ""
+    on_d = "AND d.effective_on <= :as_of" if as_of else ""
+    only_drivers = "AND a.driver_id = ANY(CAST(:drivers AS uuid[]))" if drivers else ""
+    only_currency = "AND a.currency = :currency" if currency else ""
+    return f"""
     SELECT a.driver_id, a.currency, a.id AS account_id,
            coalesce((SELECT sum(c.amount) FROM fin_transactions c
                       WHERE c.tenant_id = a.tenant_id AND c.credit_account_id = a.id
-                        {as_of_c}), 0)
+                        {on_c}), 0)
          - coalesce((SELECT sum(d.amount) FROM fin_transactions d
                       WHERE d.tenant_id = a.tenant_id AND d.debit_account_id = a.id
-                        {as_of_d}), 0) AS balance
+                        {on_d}), 0) AS balance
       FROM fin_accounts a
      WHERE a.tenant_id = :t AND a.kind = 'driver_balance' AND a.deleted_at IS NULL
-       {drivers} {currency}
-     ORDER BY a.driver_id, a.currency"""
+       {only_drivers} {only_currency}"""
 
 
 def driver_balances(
@@ -94,22 +110,16 @@ def driver_balances(
     as_of: date | None = None, currency: str | None = None,
 ) -> list[DriverBalance]:
     """Each (driver, currency) balance as of ``as_of`` (inclusive; ``None`` = every entry), in
-    one statement.
+    one statement (:func:`balances_sql`).
 
     One item per live ``driver_balance`` account of the tenant — drivers in ``driver_ids``
     (``None`` = all drivers), accounts in ``currency`` (``None`` = all) — ordered by driver
     then currency; a driver without an account (nothing ever posted) has no item, one whose
-    entries all fall after ``as_of`` has a balance of 0. Each account's sum is two index-only
-    range scans (``ix_fin_transactions_tenant_id_{credit,debit}_effective_on``), so the cost is
-    proportional to the entries of the drivers asked for, not to the ledger.
+    entries all fall after ``as_of`` has a balance of 0.
     """
     params: dict[str, Any] = {"t": tenant_of(actor)}
-    sql = _BALANCES.format(
-        as_of_c="AND c.effective_on <= :as_of" if as_of is not None else "",
-        as_of_d="AND d.effective_on <= :as_of" if as_of is not None else "",
-        drivers="AND a.driver_id = ANY(CAST(:drivers AS uuid[]))" if driver_ids is not None
-        else "",
-        currency="AND a.currency = :currency" if currency is not None else "")
+    sql = balances_sql(as_of=as_of is not None, drivers=driver_ids is not None,
+                       currency=currency is not None) + "\n     ORDER BY a.driver_id, a.currency"
     if as_of is not None:
         params["as_of"] = as_of
     if driver_ids is not None:

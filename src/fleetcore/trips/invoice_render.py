@@ -130,6 +130,25 @@ def _lines(session: Session, invoice: ClientInvoice, t: dict[str, str], day: Any
             for r in rows]
 
 
+def invoice_lines(session: Session, invoice: ClientInvoice) -> list[_Line]:
+    """The lines as the invoice's document shows them (in the fleet's language): its trips,
+    the week it self-bills, or what a credit note credits."""
+    fleet = session.execute(text("SELECT country, timezone FROM adm_tenants WHERE id = :t"),
+                            {"t": invoice.tenant_id}).one()
+    lang = language_for(None, fleet.country)
+    t, locale = WORDS[lang], _LOCALES[lang]
+
+    def day(value: date | None) -> str:
+        return format_date(value, "medium", locale=locale) if value else ""
+
+    corrected = None
+    if invoice.corrects_invoice_id is not None:
+        corrected = session.execute(text(
+            "SELECT invoice_number FROM trp_client_invoices WHERE tenant_id = :t AND id = :i"),
+            {"t": invoice.tenant_id, "i": invoice.corrects_invoice_id}).scalar_one()
+    return _lines(session, invoice, t, day, corrected, fleet.timezone)
+
+
 def render_invoice_pdf(session: Session, invoice: ClientInvoice) -> bytes:
     """The invoice as PDF."""
     from weasyprint import HTML
@@ -144,4 +163,4 @@ def invoice_filename(invoice: ClientInvoice) -> str:
     return f"{invoice.invoice_number or f'draft-{invoice.id}'}.pdf"
 
 
-__all__ = ["invoice_filename", "render_invoice_html", "render_invoice_pdf"]
+__all__ = ["invoice_filename", "invoice_lines", "render_invoice_html", "render_invoice_pdf"]

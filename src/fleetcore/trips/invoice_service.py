@@ -37,6 +37,7 @@ from fleetcore.core.auth import Actor, tenant_of
 from fleetcore.core.errors import Conflict, NotFound, PreconditionFailed, ValidationProblem
 from fleetcore.core.money import Money, round_minor
 from fleetcore.core.orm import new_id
+from fleetcore.core.pagination import PageParams, keyset_page
 from fleetcore.core.periods import period_of_week
 from fleetcore.core.versioning import etag
 from fleetcore.trips.models import ClientInvoice, ClientInvoiceKind, ClientInvoiceStatus
@@ -52,6 +53,7 @@ __all__ = [
     "get_invoice",
     "issue_after_confirmation",
     "issue_self_billed_invoices",
+    "list_invoices",
     "split_tax",
 ]
 
@@ -133,6 +135,25 @@ def invoice_trip_count(session: Session, invoice: ClientInvoice) -> int:
     return int(session.execute(text(
         "SELECT count(*) FROM trp_trips WHERE tenant_id = :t AND client_invoice_id = :i"),
         {"t": invoice.tenant_id, "i": invoice.id}).scalar_one())
+
+
+def list_invoices(
+    session: Session, actor: Actor, params: PageParams, *, self_billed: bool | None = None,
+    kind: str | None = None, status: str | None = None,
+) -> tuple[list[ClientInvoice], str | None]:
+    """A page of the tenant's invoices and credit notes, newest first (one query):
+    ``self_billed`` True = the drivers' self-billed invoices, False = client invoices."""
+    stmt = select(ClientInvoice).where(ClientInvoice.tenant_id == tenant_of(actor),
+                                       ClientInvoice.deleted_at.is_(None))
+    if self_billed is not None:
+        stmt = stmt.where(ClientInvoice.driver_id.is_not(None) if self_billed
+                          else ClientInvoice.driver_id.is_(None))
+    if kind is not None:
+        stmt = stmt.where(ClientInvoice.kind == kind)
+    if status is not None:
+        stmt = stmt.where(ClientInvoice.status == status)
+    return keyset_page(session, stmt, [ClientInvoice.created_at, ClientInvoice.id], params,
+                       descending=True)
 
 
 # --- client invoices -----------------------------------------------------------------------

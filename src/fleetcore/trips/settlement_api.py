@@ -16,6 +16,7 @@ from fleetcore.core.deps import DbSession
 from fleetcore.core.export import Column, CsvColumn, MoneyColumns, csv_response, csv_responses
 from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
+from fleetcore.core.schemas import money_out
 from fleetcore.core.versioning import RequiredIfMatch, etag, if_match_version
 from fleetcore.trips import settlement_service as service
 from fleetcore.trips.models import (
@@ -27,6 +28,11 @@ from fleetcore.trips.models import (
 from fleetcore.trips.permissions import SettlementsConfirm, SettlementsRead, SettlementsWrite
 from fleetcore.trips.settlement_schemas import (
     AdjustmentCreate,
+    BulkRefusal,
+    BulkSkipped,
+    BulkTotal,
+    SettlementBulkConfirm,
+    SettlementBulkConfirmOut,
     SettlementCompute,
     SettlementComputeOut,
     SettlementConfirm,
@@ -131,6 +137,32 @@ _CSV: list[Column] = [
     CsvColumn("days_without_terms",
               lambda s: " ".join(d.isoformat() for d in s.days_without_terms)),
 ]
+
+
+@router.post("/settlements/confirm", tags=TAGS,
+             summary="Confirm several draft settlements, each against the version seen",
+             responses={422: {"description": "No settlement, more than 1000, one twice, or "
+                                             "without_terms without a reason."}})
+def confirm_settlements(
+    actor: SettlementsConfirm, session: DbSession, data: SettlementBulkConfirm,
+) -> SettlementBulkConfirmOut:
+    """Each item's ``version`` is its If-Match: each settlement is confirmed as by
+    ``POST /v1/settlements/{id}/confirm``, in its own savepoint, so one that is stale (412), no
+    longer a draft or has a source settled elsewhere (409), or unknown (404) is reported in
+    ``refused`` and the others are confirmed, all committed together. Those that need terms are
+    left draft and listed in ``skipped_needs_terms`` unless ``without_terms`` and a reason are
+    given. Always 200 with the summary: read it."""
+    outcome = service.confirm_many(session, actor, [(i.id, i.version) for i in data.items],
+                                   decision=data.decision())
+    zone = service.tenant_zone(session, actor)
+    return SettlementBulkConfirmOut(
+        confirmed=[_out(r, zone) for r in outcome.confirmed],
+        skipped_needs_terms=[BulkSkipped(id=r.id, days_without_terms=list(r.days_without_terms))
+                             for r in outcome.skipped],
+        refused=[BulkRefusal(id=i, status=p.status, title=p.title, detail=p.detail)
+                 for i, p in outcome.refused],
+        totals=[BulkTotal(currency=c, count=n, net=money_out(net, c))
+                for c, n, net in outcome.totals()])
 
 
 @router.get("/settlements/export.csv", tags=TAGS, summary="Export the filtered settlements as CSV",

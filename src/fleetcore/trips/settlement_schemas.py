@@ -138,6 +138,55 @@ class SettlementConfirm(BaseModel):
         return self
 
 
+class SettlementVersion(BaseModel):
+    """One settlement of a bulk confirmation and the version the caller saw (its If-Match)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID = Field(examples=[_SETTLEMENT_ID])
+    version: int = Field(ge=1, description="The version read (the ETag's number): a settlement "
+                                           "changed since is reported stale, not confirmed.")
+
+
+BULK_CONFIRM_MAX = 1000
+
+
+class SettlementBulkConfirm(BaseModel):
+    """Confirm many drafts at once, each against the version the caller saw.
+
+    Settlements that ``need_terms`` are skipped (reported, left draft) unless
+    ``without_terms`` is given with a reason, which then applies to each of them (one audit
+    entry per settlement)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "items": [{"id": _SETTLEMENT_ID, "version": 3}],
+    }, {
+        "items": [{"id": _SETTLEMENT_ID, "version": 3}], "without_terms": True,
+        "reason": "Trial week agreed orally: the driver keeps all earnings",
+    }]})
+
+    items: Annotated[list[SettlementVersion], Field(min_length=1, max_length=BULK_CONFIRM_MAX)]
+    without_terms: bool = Field(
+        default=False, description="Also confirm the selected settlements that need terms "
+                                   "(the drivers keep those earnings whole).")
+    reason: Description | None = Field(
+        default=None, description="Why; required with without_terms, kept in the audit trail.")
+
+    @model_validator(mode="after")
+    def _reason_with_decision(self) -> SettlementBulkConfirm:
+        if self.without_terms and self.reason is None:
+            raise ValueError("give the reason for confirming without terms")
+        ids = [item.id for item in self.items]
+        if len(set(ids)) != len(ids):
+            raise ValueError("each settlement once")
+        return self
+
+    def decision(self) -> SettlementConfirm | None:
+        """The decision each settlement that needs terms is confirmed with (None: skip them)."""
+        return (SettlementConfirm(without_terms=True, reason=self.reason)
+                if self.without_terms else None)
+
+
 # --- responses -----------------------------------------------------------------------------
 
 _SETTLEMENT_EXAMPLE: dict[str, Any] = {
@@ -278,3 +327,47 @@ class SettlementLineOut(BaseModel):
             source_id=row.source_id, consumed_key=row.consumed_key,
             service_date=row.service_date, created_at=row.created_at,
         )
+
+
+class BulkRefusal(BaseModel):
+    """A settlement of a bulk confirmation left as it was, and why (a problem's fields)."""
+
+    id: uuid.UUID
+    status: int = Field(description="The HTTP status its own confirmation would have had: 412 "
+                                    "stale version, 409 not a draft or a source already "
+                                    "settled, 404 unknown in this tenant.", examples=[412])
+    title: str
+    detail: str
+
+
+class BulkSkipped(BaseModel):
+    """A settlement needing terms, left draft because no decision to confirm without them."""
+
+    id: uuid.UUID
+    days_without_terms: list[date]
+
+
+class BulkTotal(BaseModel):
+    """The confirmed settlements of one currency."""
+
+    currency: str = Field(examples=["EUR"])
+    count: int
+    net: MoneyOut = Field(description="Their net: what the fleet owes the drivers.")
+
+
+class SettlementBulkConfirmOut(BaseModel):
+    """What a bulk confirmation did: every requested settlement is in exactly one list."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "confirmed": [{**_SETTLEMENT_EXAMPLE, "status": "confirmed"}],
+        "skipped_needs_terms": [{"id": _DRIVER_ID, "days_without_terms": ["2026-11-18"]}],
+        "refused": [{"id": _PLATFORM_ID, "status": 412, "title": "Precondition failed",
+                     "detail": "The settlement is at version 4; re-read it and confirm what "
+                               "you see."}],
+        "totals": [{"currency": "EUR", "count": 1, "net": _eur("82.75")}],
+    }]})
+
+    confirmed: list[SettlementOut]
+    skipped_needs_terms: list[BulkSkipped]
+    refused: list[BulkRefusal]
+    totals: list[BulkTotal] = Field(description="Per currency, of the confirmed ones.")

@@ -61,6 +61,7 @@ from fleetcore.core.errors import (
     Conflict,
     NotFound,
     PreconditionFailed,
+    Problem,
     ValidationProblem,
 )
 from fleetcore.core.money import Money, minor_unit_exponent, round_minor, split
@@ -1104,3 +1105,63 @@ def confirm_settlement(
     issue_after_confirmation(session, actor, settlement.driver_id, settlement.period_start)
     session.refresh(settlement)
     return settlement
+
+
+@dataclass(frozen=True, slots=True)
+class BulkOutcome:
+    """What :func:`confirm_many` did with each requested settlement (each in one list)."""
+
+    confirmed: list[Settlement]
+    skipped: list[Settlement]  # need terms, no decision given: left draft
+    refused: list[tuple[uuid.UUID, Problem]]
+
+    def totals(self) -> list[tuple[str, int, Decimal]]:
+        """(currency, count, net) of the confirmed settlements, by currency."""
+        return net_by_currency(self.confirmed)
+
+
+def net_by_currency(settlements: list[Settlement]) -> list[tuple[str, int, Decimal]]:
+    """(currency, count, summed net) of ``settlements``, by currency."""
+    sums: dict[str, tuple[int, Decimal]] = {}
+    for row in settlements:
+        count, net = sums.get(row.currency, (0, Decimal(0)))
+        sums[row.currency] = (count + 1, net + row.net)
+    return [(currency, count, net) for currency, (count, net) in sorted(sums.items())]
+
+
+def confirm_many(
+    session: Session, actor: Actor, items: list[tuple[uuid.UUID, int]], *,
+    decision: SettlementConfirm | None = None,
+) -> BulkOutcome:
+    """Confirm several drafts, each by :func:`confirm_settlement` against the version the
+    caller saw, each in its own savepoint: one that is stale, no longer a draft or has a
+    source settled elsewhere is rolled back alone and reported (its problem), the others
+    stay confirmed; the caller's transaction commits them together. Settlements that
+    ``needs_terms`` are skipped (left draft) unless ``decision`` says to confirm without
+    terms. They are taken in (week, id) order, so two bulk confirmations of overlapping
+    weeks take the weeks' locks in the same order and never deadlock."""
+    versions = dict(items)
+    weeks = dict(session.execute(
+        select(Settlement.id, Settlement.period_start).where(
+            Settlement.tenant_id == tenant_of(actor), Settlement.id.in_(list(versions))))
+        .all())
+    confirmed: list[Settlement] = []
+    skipped: list[Settlement] = []
+    refused: list[tuple[uuid.UUID, Problem]] = []
+    for settlement_id in sorted(versions, key=lambda i: (weeks.get(i) is None, weeks.get(i),
+                                                         str(i))):
+        if settlement_id not in weeks:
+            refused.append((settlement_id, NotFound("No such settlement.")))
+            continue
+        try:
+            with session.begin_nested():
+                confirmed.append(confirm_settlement(
+                    session, actor, settlement_id, versions[settlement_id], decision=decision))
+        except Conflict as problem:
+            if problem.extensions.get("needs_terms"):
+                skipped.append(get_settlement(session, actor, settlement_id))
+            else:
+                refused.append((settlement_id, problem))
+        except Problem as problem:
+            refused.append((settlement_id, problem))
+    return BulkOutcome(confirmed=confirmed, skipped=skipped, refused=refused)

@@ -50,6 +50,7 @@ SECTIONS: list[NavSection] = [
     )),
     NavSection("Finance", (
         NavItem("Payouts", "/app/payouts", "payouts:read"),
+        NavItem("Invoices", "/app/invoices", "invoices:read"),
         NavItem("Tolls", "/app/tolls", "tolls:read"),
         NavItem("Fines", "/app/fines", "fines:read"),
     )),

@@ -23,6 +23,7 @@ from fleetcore.web.routes import (
     drivers,
     fines,
     imports,
+    invoices,
     ledger,
     live_map,
     maintenance,
@@ -45,8 +46,8 @@ from fleetcore.web.routes.base import page_router
 # calendar before assignments (its fixed path before their /assignments/{id}).
 PAGE_GROUPS = (auth, dashboard, search, vehicles, vehicle_records, drivers, calendar,
                assignments, documents, maintenance, tasks, live_map, trips, imports,
-               reconciliations, settlements, statements, ledger, payouts, tolls, fines, members,
-               settings, audit)
+               reconciliations, settlements, statements, ledger, payouts, invoices, tolls, fines,
+               members, settings, audit)
 
 
 def console_router() -> APIRouter:

@@ -95,7 +95,8 @@ def _overview(c: Console, state: FormState, status_code: int = 200) -> HTMLRespo
 
 def _week_page(c: Console, period: Period, *, status: str | None, kind: str | None,
                platform_id: uuid.UUID | None, sort: str | None,
-               cursor: str | None) -> HTMLResponse:
+               cursor: str | None, status_code: int = 200,
+               bulk: FormState | None = None) -> HTMLResponse:
     if kind not in (None, "", "platform", "driver"):
         raise BadLink(f"{kind!r} is not a kind of settlement the console knows.")
     chosen = SettlementSort(enum_value(SettlementSort, sort, "sort") or SettlementSort.NET_DESC)
@@ -113,8 +114,12 @@ def _week_page(c: Console, period: Period, *, status: str | None, kind: str | No
         names.update(platform_names(c, set(missing)))
     params = {"week": period.first_day.isoformat(), "status": spec.status, "kind": kind or None,
               "platform_id": platform_id, "sort": chosen.value}
+    drafts = [r for r in rows if r.status == SettlementStatus.DRAFT.value]
     return c.render(
-        "revenue/settlements_week.html", rows=rows, next_cursor=next_cursor, totals=totals,
+        "revenue/settlements_week.html", status_code=status_code, rows=rows, drafts=drafts,
+        draft_totals=service.net_by_currency(drafts),
+        drafts_needing_terms=sum(r.needs_terms for r in drafts),
+        bulk=bulk or FormState(values={}), next_cursor=next_cursor, totals=totals,
         names=names, drivers=queries.driver_names(c.session, c.tenant.id,
                                                   {r.driver_id for r in rows}),
         period=period, period_label=period_text(c, period.start, period.end), params=params,
@@ -169,6 +174,58 @@ def compute_settlements(c: Ctx, _: SettlementsWrite, form: Form) -> Response:
         notes.append(f"{outcome.other_currency_rows} rows are in another currency than their "
                      "settlement and were left out.")
     return redirect(c.request, f"/app/settlements?week={outcome.period.first_day.isoformat()}",
+                    flash=" ".join(notes))
+
+
+_BULK_REFUSALS = {412: "changed since shown", 409: "no longer confirmable", 404: "not found"}
+
+
+def _bulk_items(raw: list[str]) -> list[tuple[uuid.UUID, int]]:
+    """The ``id:version`` pairs of the ticked drafts (the version each row showed)."""
+    items = []
+    for value in raw:
+        ident, _, version = value.partition(":")
+        try:
+            items.append((uuid.UUID(ident), int(version)))
+        except ValueError as exc:
+            raise BadLink("This form does not say which version of each settlement you saw: "
+                          "reload the page and try again.") from exc
+    return items
+
+
+@router.post("/settlements/confirm")
+def confirm_week(c: Ctx, _: SettlementsConfirm, form: Form) -> Response:
+    """Confirm the ticked drafts of a week, each as its row showed it (its version), each in
+    its own savepoint: a stale one is reported and left draft, the others are confirmed;
+    those needing terms are left draft unless the decision and its reason are given."""
+    day = _week(str(form.get("week") or "")) or _last_week(c)
+    bulk = FormState(values=text_values(form, CONFIRM_FIELDS))
+    items = _bulk_items([str(v) for v in form.getlist("item")])
+    without_terms = bool(bulk.value("without_terms"))
+    reason = bulk.value("reason")
+    if not items:
+        bulk.add("item", "tick at least one draft settlement")
+    if without_terms and not reason:
+        bulk.add("reason", "say why the drivers keep these earnings whole")
+    elif without_terms and len(reason) > REASON_MAX:
+        bulk.add("reason", f"at most {REASON_MAX} characters")
+    if bulk.errors:
+        return _week_page(c, period_of_week(day, c.tenant.timezone), status=None, kind=None,
+                          platform_id=None, sort=None, cursor=None, status_code=422, bulk=bulk)
+    decision = (SettlementConfirm(without_terms=True, reason=reason) if without_terms else None)
+    outcome = service.confirm_many(c.session, c.actor, items, decision=decision)
+    nets = ", ".join(f"{c.fmt.money(net, currency)} ({count})"
+                     for currency, count, net in outcome.totals())
+    notes = [f"{len(outcome.confirmed)} confirmed and posted to the ledger"
+             + (f": net {nets}." if nets else ".")]
+    if outcome.skipped:
+        notes.append(f"{len(outcome.skipped)} left draft: they need terms (confirm them "
+                     "without terms giving the reason, or accept terms and recompute).")
+    if outcome.refused:
+        why = sorted({_BULK_REFUSALS.get(p.status, p.title) for _, p in outcome.refused})
+        notes.append(f"{len(outcome.refused)} not confirmed ({', '.join(why)}): look at them "
+                     "again.")
+    return redirect(c.request, f"/app/settlements?week={day.isoformat()}",
                     flash=" ".join(notes))
 
 
