@@ -62,7 +62,9 @@ def test_the_docs_render_offline_under_their_policy(console_url: str, page: Page
     assert response is not None
     assert response.status == 200
     assert "script-src 'self'" in (response.headers.get("content-security-policy") or "")
-    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Fleetcore API")
+    # The first /openapi.json of a process builds the whole document: seconds when loaded.
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Fleetcore API",
+                                                                     timeout=60_000)
     expect(page.locator(".opblock").first).to_be_visible()
     assert page.locator(".opblock").count() >= 10
     assert refused == []
