@@ -569,3 +569,72 @@ def invoice_lines(session: Session, tenant_id: uuid.UUID, invoice_id: uuid.UUID
 def invoices_query(tenant_id: uuid.UUID) -> Select[TenantInvoice]:
     return select(TenantInvoice).where(TenantInvoice.tenant_id == tenant_id)
 
+
+
+# --- dunning -------------------------------------------------------------------------------
+
+GRACE_PERIOD = timedelta(days=14)
+"""How long a fleet stays ``past_due`` (fully usable) before it is suspended (read-only)."""
+
+
+def mark_past_due(session: Session, tenant_id: uuid.UUID, *, at: datetime,
+                  reason: str) -> bool:
+    """A payment failed: the subscription and the tenant become ``past_due`` (once; a tenant
+    already past due or suspended keeps its state and its grace clock). True when it moved."""
+    sub = current_subscription(session, tenant_id, lock=True)
+    tenant = session.get(Tenant, tenant_id, with_for_update=True)
+    if tenant is None or tenant.status not in ("trialing", "active"):
+        return False
+    old = tenant.status
+    tenant.status = "past_due"
+    if sub is not None and sub.status in ("trialing", "active"):
+        sub.status = SubscriptionStatus.PAST_DUE.value
+        sub.extra = {**(sub.extra or {}), "past_due_since": at.isoformat()}
+    tenant.extra = {**(tenant.extra or {}), "past_due_since": at.isoformat()}
+    lifecycle(session, tenant_id, LifecycleEventType.PAST_DUE, None, reason=reason,
+              effective_at=at, **{"from": old, "to": "past_due",
+                                  "grace_until": (at + GRACE_PERIOD).isoformat()})
+    session.flush()
+    return True
+
+
+def suspend_overdue(session: Session, *, now: datetime,
+                    grace: timedelta = GRACE_PERIOD) -> int:
+    """Suspend (read-only) every tenant past due for longer than ``grace``, with its lifecycle
+    event, in one statement (system context). Returns how many."""
+    rows = session.execute(text("""
+        WITH due AS (
+            UPDATE adm_tenants SET status = 'suspended'
+             WHERE status = 'past_due' AND deleted_at IS NULL
+               AND CAST(metadata ->> 'past_due_since' AS timestamptz) <= :cutoff
+            RETURNING id, metadata ->> 'past_due_since' AS since)
+        INSERT INTO adm_tenant_lifecycle_events
+               (tenant_id, id, event_type, performed_by_type, reason, effective_at, metadata)
+        SELECT id, gen_random_uuid(), 'suspended', 'system',
+               'Payment overdue beyond the grace period', :now,
+               jsonb_build_object('from', 'past_due', 'to', 'suspended', 'past_due_since', since)
+          FROM due
+        RETURNING tenant_id"""), {"cutoff": now - grace, "now": now}).all()
+    return len(rows)
+
+
+def reactivate_after_payment(session: Session, tenant_id: uuid.UUID, *, at: datetime) -> bool:
+    """A payment arrived: a past-due or suspended tenant (and its subscription) is active
+    again, with a ``reactivated`` event, unless another failed invoice is still unpaid."""
+    still_failed = session.scalar(text(
+        "SELECT count(*) FROM bil_tenant_invoices WHERE tenant_id = :t AND status = 'open'"
+        " AND metadata ->> 'payment_failed' = 'true'"), {"t": tenant_id})
+    tenant = session.get(Tenant, tenant_id, with_for_update=True)
+    if tenant is None or tenant.status not in ("past_due", "suspended") or still_failed:
+        return False
+    old = tenant.status
+    tenant.status = "active"
+    tenant.extra = {k: v for k, v in (tenant.extra or {}).items() if k != "past_due_since"}
+    sub = current_subscription(session, tenant_id, lock=True)
+    if sub is not None and sub.status == SubscriptionStatus.PAST_DUE.value:
+        sub.status = SubscriptionStatus.ACTIVE.value
+        sub.extra = {k: v for k, v in (sub.extra or {}).items() if k != "past_due_since"}
+    lifecycle(session, tenant_id, LifecycleEventType.REACTIVATED, None,
+              reason="Payment received", effective_at=at, **{"from": old, "to": "active"})
+    session.flush()
+    return True
