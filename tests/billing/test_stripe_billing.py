@@ -27,10 +27,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from api_support import TenantWorld
 from fleetcore.app import create_app
 from fleetcore.billing import service
-from fleetcore.billing.reporting import report_usage
+from fleetcore.billing.reporting import mirror_invoice, report_usage
 from fleetcore.billing.schemas import PlanCreate
 from fleetcore.core.db import DbContext, bind_context, context_session
-from fleetcore.integrations.stripe.billing import StripeMeters
+from fleetcore.core.errors import Conflict
+from fleetcore.integrations.stripe.billing import StripeInvoices, StripeMeters
 from fleetcore.settings import Settings
 
 SECRET = "whsec_test_billing_secret"
@@ -39,10 +40,14 @@ JAN = datetime(2026, 1, 1, tzinfo=UTC)
 
 @dataclass
 class FakeStripe:
-    """``POST /v1/billing/meter_events`` as Stripe answers it: an identifier counts once."""
+    """``POST /v1/billing/meter_events`` as Stripe answers it (an identifier counts once), and
+    invoices, invoice items and finalisation (a repeated idempotency key answers the first
+    result)."""
 
     requests: list[dict[str, Any]] = field(default_factory=list)
     events: dict[str, dict[str, str]] = field(default_factory=dict)
+    by_key: dict[str, dict[str, Any]] = field(default_factory=dict)
+    invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
     url: str = ""
 
 
@@ -56,6 +61,15 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
             form = dict(urllib.parse.parse_qsl(body))
             fake.requests.append({"path": self.path, "form": form,
                                   "key": self.headers.get("idempotency-key", "")})
+            key = self.headers.get("idempotency-key", "")
+            if key and key in fake.by_key:
+                self._answer(200, fake.by_key[key])
+                return
+            if self.path in ("/v1/invoices", "/v1/invoiceitems") or (
+                    self.path.startswith("/v1/invoices/") and self.path.endswith("/finalize")):
+                fake.by_key[key] = self._invoicing(form)
+                self._answer(200, fake.by_key[key])
+                return
             if self.path != "/v1/billing/meter_events":
                 self._answer(404, {"error": {"type": "invalid_request_error",
                                              "message": f"Unrecognized request URL {self.path}"}})
@@ -68,6 +82,31 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
                                            form["payload[stripe_customer_id]"],
                                            "value": form["payload[value]"]},
                                "timestamp": int(form["timestamp"])})
+
+        def _invoicing(self, form: dict[str, str]) -> dict[str, Any]:
+            if self.path == "/v1/invoices":
+                invoice_id = f"in_{uuid.uuid4().hex[:16]}"
+                fake.invoices[invoice_id] = {
+                    "id": invoice_id, "object": "invoice", "status": "draft",
+                    "customer": form["customer"], "currency": form["currency"],
+                    "number": form.get("number"), "total": 0, "lines": [],
+                    "metadata": {k[9:-1]: v for k, v in form.items()
+                                 if k.startswith("metadata[")},
+                    "hosted_invoice_url": None, "invoice_pdf": None}
+                return fake.invoices[invoice_id]
+            if self.path == "/v1/invoiceitems":
+                invoice = fake.invoices[form["invoice"]]
+                item = {"id": f"ii_{uuid.uuid4().hex[:16]}", "object": "invoiceitem",
+                        "amount": int(form["amount"]), "invoice": invoice["id"],
+                        "description": form["description"]}
+                invoice["lines"].append(item)
+                invoice["total"] += item["amount"]
+                return item
+            invoice = fake.invoices[self.path.split("/")[3]]
+            invoice.update(status="open",
+                           hosted_invoice_url=f"https://invoice.stripe.com/i/{invoice['id']}",
+                           invoice_pdf=f"https://pay.stripe.com/invoice/{invoice['id']}/pdf")
+            return invoice
 
         def _answer(self, status: int, document: dict[str, Any]) -> None:
             raw = json.dumps(document).encode()
@@ -214,6 +253,55 @@ def test_usage_reported_twice_counts_once(
     assert len(counted) == 4  # Stripe counts each identifier once
     assert {e["payload[stripe_customer_id]"] for e in counted} == {billed.customer}
     assert all(r.reported_at == now for r in rows)
+
+
+def test_a_finalised_invoice_goes_to_stripe_once_with_our_number_and_lines(
+    sessions: sessionmaker[Session], make_tenant: Callable[..., TenantWorld],
+    fake_stripe: FakeStripe,
+) -> None:
+    world = make_tenant(trial_days=0)
+    tag = uuid.uuid4().hex[:12]
+    with _system(sessions) as session:
+        session.execute(text("UPDATE adm_tenants SET stripe_customer_id = :c WHERE id = :t"),
+                        {"c": f"cus_{tag}", "t": world.id})
+        code = f"m{tag}"
+        service.create_plan(session, None, PlanCreate.model_validate({
+            "code": code, "name": code, "monthly_fee": {"amount": "99.99", "currency": "EUR"},
+            "included": {"trips": 0}, "overage": {"trips": "0.0333"}}))
+        service.subscribe(session, None, world.id, code, now=JAN)
+        invoice = service.advance_subscription(session, world.id,
+                                               now=datetime(2026, 2, 2, tzinfo=UTC))[0]
+        mirror = StripeInvoices("sk_test_billing", api_base=fake_stripe.url,
+                                max_network_retries=0)
+        with pytest.raises(Conflict):
+            mirror_invoice(session, mirror, world.id, invoice.id)  # a draft stays ours
+        final = service.finalise_invoice(session, world.id, invoice.id)
+        number, total = final.invoice_number, final.total
+    # The first push dies before its commit; the rerun reuses every key.
+    with sessions() as session:
+        bind_context(session, DbContext.system())
+        session.begin()
+        first = mirror_invoice(session, mirror, world.id, invoice.id)
+        session.rollback()
+    with _system(sessions) as session:
+        second = mirror_invoice(session, mirror, world.id, invoice.id)
+    with _system(sessions) as session:
+        assert mirror_invoice(session, mirror, world.id, invoice.id) is None  # already there
+        row = session.execute(text(
+            "SELECT stripe_invoice_id, hosted_invoice_url, invoice_pdf_url"
+            " FROM bil_tenant_invoices WHERE tenant_id = :t AND id = :i"),
+            {"t": world.id, "i": invoice.id}).one()
+    assert first is not None
+    assert second == first
+    twins = [i for i in fake_stripe.invoices.values()
+             if i["metadata"].get("invoice_id") == str(invoice.id)]
+    assert len(twins) == 1
+    twin = twins[0]
+    assert (twin["id"], twin["number"], twin["status"]) == (row.stripe_invoice_id, number, "open")
+    assert twin["total"] == int(total * 100)
+    assert len(twin["lines"]) == 1
+    assert row.hosted_invoice_url == twin["hosted_invoice_url"]
+    assert row.invoice_pdf_url == twin["invoice_pdf"]
 
 
 # --- webhooks ------------------------------------------------------------------------------

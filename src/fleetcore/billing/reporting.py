@@ -1,4 +1,5 @@
-"""Usage to Stripe Billing Meters, deduplicated by our own durable key.
+"""What goes to Stripe Billing: usage to meters, deduplicated by our own durable key, and
+finalised invoices, keyed by our ids.
 
 Each ``bil_tenant_usage_metrics`` row is one (tenant, metric, period) quantity (unique). Before
 it is sent, the row gets its meter-event identifier, derived from the row's id
@@ -20,6 +21,9 @@ from typing import Protocol
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+
+from fleetcore.core.errors import Conflict, NotFound
+from fleetcore.core.money import Money
 
 METER_EVENT_NAMES: dict[str, str] = {
     "active_vehicles": "fleetcore_active_vehicles",
@@ -84,3 +88,79 @@ def report_usage(session: Session, reporter: UsageReporter, tenant_id: uuid.UUID
             " WHERE tenant_id = :t AND id = ANY(:ids)"),
             {"t": tenant_id, "now": now, "ids": [r.id for r in rows]})
     return len(rows)
+
+
+# --- invoices to Stripe --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLinePush:
+    line_id: uuid.UUID
+    description: str
+    amount_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class InvoicePush:
+    """One finalised invoice of ours as Stripe needs it (amounts in minor units)."""
+
+    tenant_id: uuid.UUID
+    invoice_id: uuid.UUID
+    customer: str
+    currency: str
+    number: str
+    lines: tuple[InvoiceLinePush, ...]
+
+    def key(self, suffix: str = "") -> str:
+        """The idempotency key of one request about this invoice, derived from our id."""
+        return f"invoice-{self.invoice_id}{suffix}"
+
+
+@dataclass(frozen=True, slots=True)
+class MirroredInvoice:
+    stripe_invoice_id: str
+    hosted_invoice_url: str | None
+    invoice_pdf_url: str | None
+
+
+class InvoiceMirror(Protocol):
+    """Creates and finalises the Stripe twin of an invoice (``integrations.stripe.billing``)."""
+
+    def push(self, invoice: InvoicePush) -> MirroredInvoice: ...
+
+
+def mirror_invoice(session: Session, mirror: InvoiceMirror, tenant_id: uuid.UUID,
+                   invoice_id: uuid.UUID) -> MirroredInvoice | None:
+    """Push one finalised invoice (ours: number, lines, total) to Stripe, once: every request
+    carries an idempotency key derived from our invoice and line ids, so a rerun after a
+    failure makes no second Stripe invoice or item. None when the fleet has no Stripe
+    customer or the invoice is already mirrored."""
+    row = session.execute(text("""
+        SELECT i.status, i.invoice_number, i.currency, i.stripe_invoice_id,
+               t.stripe_customer_id
+          FROM bil_tenant_invoices i JOIN adm_tenants t ON t.id = i.tenant_id
+         WHERE i.tenant_id = :t AND i.id = :i FOR UPDATE OF i"""),
+        {"t": tenant_id, "i": invoice_id}).one_or_none()
+    if row is None:
+        raise NotFound("No such invoice.")
+    if row.status == "draft" or row.invoice_number is None:
+        raise Conflict("Only a finalised invoice is sent to Stripe.")
+    if row.stripe_invoice_id or not row.stripe_customer_id:
+        return None
+    lines = session.execute(text(
+        "SELECT id, description, amount FROM bil_tenant_invoice_lines"
+        " WHERE tenant_id = :t AND invoice_id = :i ORDER BY created_at, id"),
+        {"t": tenant_id, "i": invoice_id}).all()
+    push = InvoicePush(
+        tenant_id=tenant_id, invoice_id=invoice_id, customer=row.stripe_customer_id,
+        currency=row.currency, number=row.invoice_number,
+        lines=tuple(InvoiceLinePush(line.id, line.description,
+                                    Money(line.amount, row.currency).minor_units())
+                    for line in lines))
+    mirrored = mirror.push(push)
+    session.execute(text(
+        "UPDATE bil_tenant_invoices SET stripe_invoice_id = :s, hosted_invoice_url = :h,"
+        " invoice_pdf_url = :p WHERE tenant_id = :t AND id = :i"),
+        {"s": mirrored.stripe_invoice_id, "h": mirrored.hosted_invoice_url,
+         "p": mirrored.invoice_pdf_url, "t": tenant_id, "i": invoice_id})
+    return mirrored

@@ -5,8 +5,9 @@ import integrations).
   live subscription, and the dunning step (past-due tenants beyond the grace period are
   suspended).
 - ``fleetcore.bill_tenant``: brings the tenant's subscription up to now (trial end, each ended
-  period's usage and invoice, scheduled changes) and reports its ended periods' usage to
-  Stripe meters. Idempotent: every step is keyed on (tenant, metric, period) or
+  period's usage and invoice, scheduled changes), finalises the new invoices (our numbers),
+  reports the ended periods' usage to Stripe meters and pushes the new invoices to Stripe.
+  Idempotent: every step is keyed on (tenant, metric, period) or
   (subscription, period).
 """
 
@@ -18,9 +19,9 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 
 from fleetcore.billing import service
-from fleetcore.billing.reporting import report_usage
+from fleetcore.billing.reporting import mirror_invoice, report_usage
 from fleetcore.core.jobs import JobRun, defer_many_in_transaction, system_task, tenant_task
-from fleetcore.integrations.stripe.billing import usage_reporter
+from fleetcore.integrations.stripe.billing import invoice_mirror, usage_reporter
 from fleetcore.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -32,8 +33,15 @@ def bill_tenant(run: JobRun) -> None:
     assert run.tenant_id is not None
     now = datetime.now(UTC)
     invoices = service.advance_subscription(run.session, run.tenant_id, now=now)
-    reporter = usage_reporter(get_settings())
+    for invoice in invoices:
+        if invoice.status == "draft":
+            service.finalise_invoice(run.session, run.tenant_id, invoice.id, now=now)
+    settings = get_settings()
+    reporter, mirror = usage_reporter(settings), invoice_mirror(settings)
     sent = report_usage(run.session, reporter, run.tenant_id, now=now) if reporter else 0
+    if mirror is not None:
+        for invoice in invoices:
+            mirror_invoice(run.session, mirror, run.tenant_id, invoice.id)
     logger.info("billing: %d invoices, %d meter events", len(invoices), sent)
 
 
