@@ -56,6 +56,7 @@ SECTIONS: list[NavSection] = [
     NavSection("Administration", (
         NavItem("Members", "/app/members", "members:read"),
         NavItem("Audit log", "/app/audit", "audit:read"),
+        NavItem("Subscription", "/app/billing", "billing:read"),
     )),
 ]
 

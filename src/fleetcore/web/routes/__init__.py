@@ -17,6 +17,7 @@ from fleetcore.web.routes import (
     assignments,
     audit,
     auth,
+    billing,
     calendar,
     dashboard,
     documents,
@@ -45,7 +46,7 @@ from fleetcore.web.routes.base import page_router
 PAGE_GROUPS = (auth, dashboard, search, vehicles, vehicle_records, drivers, calendar,
                assignments, documents, maintenance, tasks, live_map, trips, imports,
                reconciliations, settlements, statements, ledger, payouts, tolls, fines, members,
-               audit)
+               audit, billing)
 
 
 def console_router() -> APIRouter:
