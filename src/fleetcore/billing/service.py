@@ -52,6 +52,7 @@ from fleetcore.core.errors import (
     NotFound,
     flush_checked,
 )
+from fleetcore.core.orm import new_id
 from fleetcore.core.pagination import PageParams, keyset_page
 from fleetcore.core.versioning import check_if_match, refresh_version
 
@@ -505,7 +506,7 @@ def invoice_period(session: Session, sub: TenantSubscription, period_start: date
                 CAST(:end AS date) + 14)
         ON CONFLICT (tenant_id, subscription_id, period_start) DO NOTHING
         RETURNING id"""),
-        {"t": sub.tenant_id, "id": uuid.uuid4(), "s": sub.id, "start": period_start,
+        {"t": sub.tenant_id, "id": new_id(), "s": sub.id, "start": period_start,
          "end": period_end, "subtotal": draft.subtotal, "tax": draft.tax, "total": draft.total,
          "due": max(draft.total, Decimal(0)), "cur": draft.currency}).scalar_one_or_none()
     if invoice_id is not None:
@@ -625,7 +626,10 @@ def reactivate_after_payment(session: Session, tenant_id: uuid.UUID, *, at: date
         "SELECT count(*) FROM bil_tenant_invoices WHERE tenant_id = :t AND status = 'open'"
         " AND metadata ->> 'payment_failed' = 'true'"), {"t": tenant_id})
     tenant = session.get(Tenant, tenant_id, with_for_update=True)
-    if tenant is None or tenant.status not in ("past_due", "suspended") or still_failed:
+    # Only a fleet that dunning moved: a suspension by staff (abuse, request) is not lifted
+    # by a payment.
+    if (tenant is None or tenant.status not in ("past_due", "suspended") or still_failed
+            or "past_due_since" not in (tenant.extra or {})):
         return False
     old = tenant.status
     tenant.status = "active"
