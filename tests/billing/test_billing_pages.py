@@ -1,5 +1,6 @@
-"""The console's billing page: the fleet's plan, invoices (with lines) and usage; another
-fleet's invoice is not found; members without ``billing:read`` do not see it."""
+"""The console's billing page and the API's invoices and usage: the fleet's plan, invoices
+(with lines) and usage; another fleet's invoice is not found; members without
+``billing:read`` do not see it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -52,3 +54,34 @@ def test_the_billing_page_shows_plan_invoices_lines_and_usage(
     assert stranger.get(f"/app/billing/invoices/{invoice.id}").status_code == 404
     # A viewer does not hold billing:read.
     assert signed_in(world, "viewer").get("/app/billing").status_code == 403
+
+
+def test_invoices_and_usage_through_the_api_stay_in_their_fleet(
+    sessions: sessionmaker[Session], make_tenant: Callable[..., TenantWorld],
+    client: TestClient, auth: Callable[..., dict[str, str]],
+) -> None:
+    world, other = make_tenant(trial_days=0), make_tenant(trial_days=0)
+    code = f"a{uuid.uuid4().hex[:12]}"
+    with context_session(sessions, DbContext.system()) as session:
+        service.create_plan(session, None, PlanCreate.model_validate({
+            "code": code, "name": code, "monthly_fee": {"amount": "12.34", "currency": "EUR"}}))
+        service.subscribe(session, None, world.id, code, now=datetime(2026, 1, 1, tzinfo=UTC))
+        invoice = service.advance_subscription(session, world.id,
+                                               now=datetime(2026, 2, 2, tzinfo=UTC))[0]
+    mine = client.get(f"/v1/billing/invoices/{invoice.id}", headers=auth(world))
+    assert mine.status_code == 200
+    body = mine.json()
+    assert (body["status"], body["invoice_number"], body["total"]) == (
+        "draft", None, {"amount": "12.34", "currency": "EUR"})
+    assert [line["line_type"] for line in body["lines"]] == ["base"]
+    assert mine.headers["etag"]
+    assert [i["id"] for i in client.get("/v1/billing/invoices", headers=auth(world)
+                                        ).json()["items"]] == [str(invoice.id)]
+    usage = client.get("/v1/billing/usage", headers=auth(world)).json()["items"]
+    assert sorted(u["metric"] for u in usage) == [
+        "active_drivers", "active_vehicles", "distance_km", "trips"]
+    # Another fleet: not found, nothing listed.
+    assert client.get(f"/v1/billing/invoices/{invoice.id}", headers=auth(other)
+                      ).status_code == 404
+    assert client.get("/v1/billing/invoices", headers=auth(other)).json()["items"] == []
+    assert client.get("/v1/billing/usage", headers=auth(other)).json()["items"] == []

@@ -136,10 +136,10 @@ def cancel(actor: BillingWrite, session: DbSession, if_match: RequiredIfMatch,
 # --- invoices and usage --------------------------------------------------------------------
 
 
-@router.get("/invoices", summary="The fleet's invoices from Fleetcore, newest period first")
+@router.get("/invoices", summary="The fleet's invoices from Fleetcore, newest first")
 def list_invoices(actor: BillingRead, session: DbSession, page: Pagination) -> Page[InvoiceOut]:
     rows, cursor = keyset_page(session, service.invoices_query(tenant_of(actor)),
-                               [TenantInvoice.id], page)
+                               [TenantInvoice.id], page, descending=True)
     return Page(items=[InvoiceOut.of(i) for i in rows], next_cursor=cursor)
 
 
