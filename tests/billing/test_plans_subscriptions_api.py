@@ -51,6 +51,18 @@ def test_a_price_change_is_a_new_version_and_subscribers_keep_theirs(
     listed = client.get(f"/v1/billing/plans?code={code}", headers=staff).json()["items"]
     assert sorted(p["plan_version"] for p in listed) == [1, 2]
     assert _events(read_system, tenant_a)[-1] == "activated"
+    # Staff migrate the subscribers: the fleet is on version 2, with a lifecycle event.
+    migrate = f"/v1/billing/plans/{v2['id']}/migrate-subscribers"
+    assert client.post(migrate, headers=staff).status_code == 428
+    assert client.post(f"/v1/billing/plans/{v1['id']}/migrate-subscribers", headers=if_match(
+        client, f"/v1/billing/plans/{v1['id']}", staff)).status_code == 409  # archived
+    moved = client.post(migrate, headers=if_match(client, f"/v1/billing/plans/{v2['id']}",
+                                                  staff))
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["moved"] == 1
+    sub = client.get(SUB, headers=auth(tenant_a)).json()
+    assert (sub["plan_id"], sub["plan_version"]) == (v2["id"], 2)
+    assert _events(read_system, tenant_a)[-1] == "plan_changed"
 
 
 def test_only_staff_outside_a_tenant_write_plans(

@@ -14,6 +14,7 @@ from fleetcore.billing.permissions import BillingRead, BillingWrite, PlansRead, 
 from fleetcore.billing.schemas import (
     Cancellation,
     InvoiceOut,
+    MigrationOut,
     PlanCreate,
     PlanOut,
     PlanVersionCreate,
@@ -24,7 +25,7 @@ from fleetcore.billing.schemas import (
 from fleetcore.core.auth import TenantRequired, tenant_of
 from fleetcore.core.deps import DbSession
 from fleetcore.core.pagination import Page, Pagination, keyset_page
-from fleetcore.core.versioning import RequiredIfMatch, etag
+from fleetcore.core.versioning import RequiredIfMatch, check_if_match, etag
 
 router = APIRouter(prefix="/v1/billing", tags=["billing"])
 
@@ -78,6 +79,16 @@ def publish_version(actor: PlansWrite, session: DbSession, if_match: RequiredIfM
     _with_etag(response, plan.version)
     response.headers["Location"] = f"/v1/billing/plans/{plan.id}"
     return PlanOut.of(plan)
+
+
+@router.post("/plans/{plan_id}/migrate-subscribers",
+             summary="Move every subscriber of older versions to this offered version (staff)")
+def migrate_subscribers(actor: PlansWrite, session: DbSession, if_match: RequiredIfMatch,
+                        plan_id: uuid.UUID) -> MigrationOut:
+    _outside_tenant(actor)
+    check_if_match(if_match, service.get_plan(session, plan_id).version)
+    return MigrationOut(plan_id=plan_id,
+                        moved=service.migrate_subscribers(session, actor, plan_id))
 
 
 # --- the fleet's subscription --------------------------------------------------------------

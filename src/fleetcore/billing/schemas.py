@@ -105,6 +105,16 @@ class PlanOut(BaseModel):
             features=plan.features or {}, version=plan.version)
 
 
+class MigrationOut(BaseModel):
+    """How many subscriptions moved to the plan version."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"plan_id": _EXAMPLE_ID, "moved": 12}]})
+
+    plan_id: uuid.UUID
+    moved: int
+
+
 class Subscribe(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"plan_code": "fleet"}]})
