@@ -128,10 +128,12 @@ def test_each_of_them_answers_428_without_if_match_and_changes_nothing(
     world = make_tenant()
     owner = auth(world, "owner")
     staff = staff_auth(make_staff(), world.slug)
+    provider = staff_auth(make_staff())  # outside any tenant: Fleetcore's plans
     vehicles = client.get("/v1/vehicles", headers=owner).json()
     refused: list[str] = []
     for method, path, operation in _locked_operations(spec):
-        headers = staff if path.startswith("/v1/tenants/") else owner
+        headers = (staff if path.startswith("/v1/tenants/")
+                   else provider if path.startswith("/v1/billing/plans/") else owner)
         for extra in ({}, {"If-Match": "*"}, {"If-Match": ""}):
             response = client.request(method, _path(path), json=_body(operation),
                                       headers={**headers, **extra})

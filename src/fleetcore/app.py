@@ -87,6 +87,7 @@ def _unready(details: dict[str, object]) -> JSONResponse:
 def _include_routers(app: FastAPI) -> None:
     """The API's routers (imported here: domains import core, never the app)."""
     from fleetcore.admin.api import router as admin_router
+    from fleetcore.billing.api import router as billing_router
     from fleetcore.drivers.api import router as drivers_router
     from fleetcore.finance.api import router as ledger_router
     from fleetcore.fleet.api import router as fleet_router
@@ -98,6 +99,7 @@ def _include_routers(app: FastAPI) -> None:
     # First: routes are matched in order, and Traccar forwards every position of every device.
     _include_gps(app)
     app.include_router(admin_router)
+    app.include_router(billing_router)
     app.include_router(clerk_webhooks)
     app.include_router(fleet_router)
     app.include_router(drivers_router)

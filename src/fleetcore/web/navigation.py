@@ -58,6 +58,7 @@ SECTIONS: list[NavSection] = [
         NavItem("Settings", "/app/settings", "tenants:read"),
         NavItem("Members", "/app/members", "members:read"),
         NavItem("Audit log", "/app/audit", "audit:read"),
+        NavItem("Subscription", "/app/billing", "billing:read"),
     )),
 ]
 

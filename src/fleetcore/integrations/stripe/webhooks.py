@@ -11,6 +11,9 @@ effect: a redelivery is acknowledged as ``duplicate`` with no second effect.
   forward (pending → paid → failed), so any order of deliveries ends in the same state.
 - ``payout.*`` (on a connected account): the driver's Stripe account records its latest payout
   status, only when the event is newer than the one recorded.
+- ``invoice.*``, ``customer.subscription.*``, ``payment_method.*``, ``customer.*``: Fleetcore's
+  own billing (:mod:`fleetcore.integrations.stripe.billing_webhooks`: mirrored invoice,
+  subscription and payment-method state, dunning).
 - Anything else is acknowledged as ``ignored``.
 """
 
@@ -33,6 +36,7 @@ from fleetcore.core.db import ActorType, DbContext, apply_context
 from fleetcore.core.deps import bounded_body
 from fleetcore.core.errors import Problem, ServiceUnavailable
 from fleetcore.finance import payout_service
+from fleetcore.integrations.stripe.billing_webhooks import BILLING_PREFIXES, apply_billing_event
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +119,8 @@ def apply_event(session: Session, event: dict[str, Any], body: bytes) -> str:
              "status": str(obj.get("status") or event_type.removeprefix("payout.")),
              "created": int(event.get("created") or 0)}).scalar()
         outcome = "processed" if tenant_id is not None else "ignored"
+    elif event_type.startswith(BILLING_PREFIXES):
+        outcome, tenant_id = apply_billing_event(session, event, obj)
     apply_context(session.connection(), DbContext.system(request_id=event_id[:128]))
     session.execute(text(
         "UPDATE adm_webhook_deliveries SET tenant_id = :t, status = :s, processed_at = now()"
@@ -127,7 +133,8 @@ def _record(sessions: sessionmaker[Session], event: dict[str, Any], body: bytes)
         return apply_event(session, event, body)
 
 
-@router.post("/webhooks/stripe", summary="Stripe events (transfers and payouts to drivers)")
+@router.post("/webhooks/stripe",
+             summary="Stripe events (driver transfers and payouts; Fleetcore's billing)")
 async def stripe_webhook(request: Request) -> JSONResponse:
     """Verify with the official SDK, record once, apply."""
     secret = request.app.state.settings.stripe_webhook_secret

@@ -17,6 +17,7 @@ from fleetcore.web.routes import (
     assignments,
     audit,
     auth,
+    billing,
     calendar,
     dashboard,
     documents,
@@ -47,7 +48,7 @@ from fleetcore.web.routes.base import page_router
 PAGE_GROUPS = (auth, dashboard, search, vehicles, vehicle_records, drivers, calendar,
                assignments, documents, maintenance, tasks, live_map, trips, imports,
                reconciliations, settlements, statements, ledger, payouts, invoices, tolls, fines,
-               members, settings, audit)
+               members, settings, audit, billing)
 
 
 def console_router() -> APIRouter:

@@ -1,0 +1,230 @@
+"""Billing benchmark: usage metrics and invoices for 10,000 tenants.
+
+    python bench/billing.py [--tenants 10000] [--trips 50] [--drivers 8] [--runs 1]
+
+What it does (quality.md, the ``bench/billing.py`` row):
+
+1. **A database**, as ``bench/payouts.py``: ``DATABASE_URL`` (a scratch database is created,
+   migrated and dropped) or a private embedded PostgreSQL. The service runs as the app role
+   under row-level security.
+2. **Setup (not timed).** One plan; ``--tenants`` active fleets, each subscribed to it for the
+   period 2026-01-01 → 2026-02-01, with ``--drivers`` drivers (one in four inactive) and
+   ``--trips`` trips (one in ten cancelled, one in twenty outside the period) carrying
+   distances; written as the superuser with ``INSERT … SELECT generate_series`` (triggers off
+   for this bench data). Then ``VACUUM ANALYZE`` and a ``CHECKPOINT``.
+3. **Timed, ``--runs`` times, alternating:** the *baseline* — hand-written SQL counting the
+   same metrics (active drivers, completed trips and their km in the period) for every
+   tenant over the same data, nothing stored — and the *service*: what the hourly
+   ``fleetcore.bill_tenant`` job does for each tenant, one committed transaction per tenant
+   in its tenant context: ``advance_subscription`` (usage computed and stored, the period's
+   invoice and lines written, the next period started) then ``finalise_invoice`` (a gapless
+   number). Between runs the invoices, usage and periods are reset (not timed).
+4. **Checks every run:** one invoice per tenant; every invoice's lines sum to its total; the
+   stored usage totals equal the baseline's.
+
+Prints every run, the medians and the ratio (target ≤ 3x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+from reconcile import Database, embedded_database, external_database
+from sqlalchemy.orm import Session, configure_mappers
+
+from fleetcore.billing import service
+from fleetcore.catalogue import import_all_models
+from fleetcore.core import embedded as embedded_pg
+from fleetcore.core.db import DbContext, bind_context, make_engine
+from fleetcore.core.migrations import upgrade_to_head
+
+JAN = "2026-01-01T00:00:00+00:00"
+FEB = "2026-02-01T00:00:00+00:00"
+NOW = datetime(2026, 2, 2, tzinfo=UTC)
+
+SETUP_SQL = [
+    "INSERT INTO bil_billing_plans (id, code, plan_version, name, monthly_fee, currency,"
+    " included_vehicles, included_drivers, included_trips, included_km,"
+    " overage_vehicle_price, overage_driver_price, overage_trip_price, overage_km_price,"
+    " trial_days, status) VALUES (%(plan)s, %(code)s, 1, 'Bench', 149, 'EUR', 5, 5, 30, 300,"
+    " 6, 2, 0.05, 0.0150, 0, 'active')",
+    "INSERT INTO dir_platforms (id, code, name) VALUES (%(platform)s, %(pcode)s, 'Bench')",
+    "INSERT INTO adm_tenants (id, name, slug, country, default_currency, timezone, status)"
+    " SELECT md5(%(tag)s || n)::uuid, 'Bench fleet ' || n, %(tag)s || n, 'FR', 'EUR',"
+    " 'Europe/Paris', 'active' FROM generate_series(0, %(tenants)s - 1) n",
+    "INSERT INTO bil_tenant_subscriptions (tenant_id, id, plan_id, plan_version, status,"
+    " current_period_start, current_period_end)"
+    " SELECT md5(%(tag)s || n)::uuid, gen_random_uuid(), %(plan)s, 1, 'active',"
+    " %(jan)s, %(feb)s FROM generate_series(0, %(tenants)s - 1) n",
+    "INSERT INTO rid_drivers (tenant_id, id, first_name, last_name, status)"
+    " SELECT md5(%(tag)s || n)::uuid, gen_random_uuid(), 'Driver', 'No ' || d,"
+    " CASE WHEN d %% 4 = 3 THEN 'inactive' ELSE 'active' END"
+    " FROM generate_series(0, %(tenants)s - 1) n, generate_series(0, %(drivers)s - 1) d",
+    "INSERT INTO trp_trips (tenant_id, id, platform_id, external_trip_id, status, ended_at,"
+    " distance_km)"
+    " SELECT md5(%(tag)s || n)::uuid, gen_random_uuid(), %(platform)s, n || '-' || k,"
+    " CASE WHEN k %% 10 = 9 THEN 'cancelled_by_rider' ELSE 'completed' END,"
+    " CASE WHEN k %% 20 = 7 THEN %(feb)s::timestamptz + interval '2 hours'"
+    "      ELSE %(jan)s::timestamptz + (k * 7 + n %% 13) * interval '1 hour' END,"
+    " ((n + k * 31) %% 400)::numeric / 10"
+    " FROM generate_series(0, %(tenants)s - 1) n, generate_series(0, %(trips)s - 1) k",
+]
+
+BASELINE_SQL = """
+SELECT (SELECT count(*) FROM rid_drivers WHERE tenant_id = ANY(%(tenants)s)
+           AND deleted_at IS NULL AND status = 'active'),
+       count(*), coalesce(sum(distance_km), 0), count(DISTINCT tenant_id)
+  FROM trp_trips
+ WHERE tenant_id = ANY(%(tenants)s) AND deleted_at IS NULL AND status = 'completed'
+   AND coalesce(ended_at, started_at) >= %(jan)s AND coalesce(ended_at, started_at) < %(feb)s
+"""
+
+RESET_SQL = [
+    "DELETE FROM bil_tenant_invoice_lines WHERE tenant_id = ANY(%(tenants)s)",
+    "DELETE FROM bil_tenant_invoices WHERE tenant_id = ANY(%(tenants)s)",
+    "DELETE FROM bil_tenant_usage_metrics WHERE tenant_id = ANY(%(tenants)s)",
+    "DELETE FROM adm_number_sequences WHERE tenant_id = ANY(%(tenants)s)",
+    "UPDATE bil_tenant_subscriptions SET current_period_start = %(jan)s,"
+    " current_period_end = %(feb)s WHERE tenant_id = ANY(%(tenants)s)",
+]
+
+
+def setup(db: Database, tenants: int, drivers: int, trips: int) -> dict[str, object]:
+    tag = f"bench-{uuid.uuid4().hex[:6]}-"
+    params: dict[str, object] = {
+        "plan": uuid.uuid4(), "code": f"bench_{uuid.uuid4().hex[:8]}",
+        "platform": uuid.uuid4(), "pcode": f"b{uuid.uuid4().hex[:8]}", "tag": tag,
+        "tenants": tenants, "drivers": drivers, "trips": trips, "jan": JAN, "feb": FEB}
+    started = time.perf_counter()
+    with psycopg.connect(db.admin) as conn:
+        conn.execute("SET session_replication_role = replica")
+        for statement in SETUP_SQL:
+            conn.execute(statement, params)
+        ids = [r[0] for r in conn.execute(
+            "SELECT md5(%(tag)s || n)::uuid FROM generate_series(0, %(tenants)s - 1) n",
+            params).fetchall()]
+    with psycopg.connect(db.admin, autocommit=True) as conn:
+        for table in ("adm_tenants", "bil_tenant_subscriptions", "rid_drivers", "trp_trips"):
+            conn.execute(f"VACUUM ANALYZE {table}")
+        conn.execute("CHECKPOINT")
+    print(f"setup: {tenants:,} tenants, {tenants * drivers:,} drivers, {tenants * trips:,} "
+          f"trips written in {time.perf_counter() - started:.0f} s (superuser)", flush=True)
+    return {"ids": ids}
+
+
+def run_baseline(db: Database, ids: list[uuid.UUID]) -> tuple[float, tuple[object, ...]]:
+    with psycopg.connect(db.admin) as conn:
+        started = time.perf_counter()
+        row = conn.execute(BASELINE_SQL, {"tenants": ids, "jan": JAN, "feb": FEB}).fetchone()
+        elapsed = time.perf_counter() - started
+    assert row is not None
+    return elapsed, tuple(row)
+
+
+def run_service(engine: object, ids: list[uuid.UUID]) -> float:
+    started = time.perf_counter()
+    with Session(engine) as session:  # type: ignore[call-overload]
+        for tenant in ids:
+            bind_context(session, DbContext.for_tenant(tenant))
+            with session.begin():
+                for invoice in service.advance_subscription(session, tenant, now=NOW):
+                    service.finalise_invoice(session, tenant, invoice.id, now=NOW)
+            session.expunge_all()
+    return time.perf_counter() - started
+
+
+def check(db: Database, ids: list[uuid.UUID], baseline: tuple[object, ...]) -> list[str]:
+    problems = []
+    with psycopg.connect(db.admin) as conn:
+        invoices, numbered = conn.execute(
+            "SELECT count(*), count(invoice_number) FROM bil_tenant_invoices"
+            " WHERE tenant_id = ANY(%(t)s)", {"t": ids}).fetchone() or (0, 0)
+        unbalanced = conn.execute(
+            "SELECT count(*) FROM bil_tenant_invoices i WHERE tenant_id = ANY(%(t)s)"
+            " AND total <> (SELECT sum(amount) FROM bil_tenant_invoice_lines l"
+            " WHERE l.tenant_id = i.tenant_id AND l.invoice_id = i.id)", {"t": ids}).fetchone()
+        usage = dict(conn.execute(
+            "SELECT metric, sum(value) FROM bil_tenant_usage_metrics WHERE tenant_id = ANY(%(t)s)"
+            " GROUP BY metric", {"t": ids}).fetchall())
+    if invoices != len(ids) or numbered != len(ids):
+        problems.append(f"{invoices} invoices ({numbered} numbered) for {len(ids)} tenants")
+    if unbalanced and unbalanced[0]:
+        problems.append(f"{unbalanced[0]} invoices whose lines do not sum to the total")
+    drivers, trips, km, _ = baseline
+    if (usage.get("active_drivers"), usage.get("trips"), usage.get("distance_km")) != (
+            drivers, trips, km):
+        problems.append(f"usage {usage} != baseline drivers {drivers}, trips {trips}, km {km}")
+    return problems
+
+
+def reset(db: Database, ids: list[uuid.UUID]) -> None:
+    with psycopg.connect(db.admin) as conn:
+        conn.execute("SET session_replication_role = replica")
+        for statement in RESET_SQL:
+            conn.execute(statement, {"tenants": ids, "jan": JAN, "feb": FEB})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tenants", type=int, default=10_000)
+    parser.add_argument("--drivers", type=int, default=8)
+    parser.add_argument("--trips", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args()
+
+    import_all_models()
+    configure_mappers()
+    work = Path(tempfile.mkdtemp(prefix="fleetcore-bench-billing-"))
+    admin_url = os.environ.get("DATABASE_URL")
+    db = external_database(admin_url) if admin_url else embedded_database(work)
+    print(f"database: {'DATABASE_URL (scratch database)' if admin_url else 'embedded'}",
+          flush=True)
+    try:
+        upgrade_to_head(db.owner_url, app_role=embedded_pg.APP_ROLE)
+        ids = setup(db, args.tenants, args.drivers, args.trips)["ids"]
+        assert isinstance(ids, list)
+        engine = make_engine(db.app_url, pool_size=1)
+        base_times: list[float] = []
+        serv_times: list[float] = []
+        problems: list[str] = []
+        for number in range(1, args.runs + 1):
+            if number > 1:
+                reset(db, ids)
+            elapsed, baseline = run_baseline(db, ids)
+            base_times.append(elapsed)
+            serv_times.append(run_service(engine, ids))
+            problems += check(db, ids, baseline)
+            print(f"run {number}: baseline {base_times[-1]:6.2f} s   service "
+                  f"{serv_times[-1]:6.2f} s ({serv_times[-1] / len(ids) * 1000:.1f} ms a "
+                  f"tenant)   ratio {serv_times[-1] / base_times[-1]:.1f}", flush=True)
+        engine.dispose()
+        base, serv = statistics.median(base_times), statistics.median(serv_times)
+        ratio = serv / base
+        print(f"\nmedian of {args.runs}: baseline (hand-written counts) {base:.2f} s; "
+              f"service (usage + invoice + number per tenant, committed) {serv:.2f} s")
+        print(f"ratio {ratio:.1f}x (target ≤ 3x): {'yes' if ratio <= 3 else 'NO'}")
+        if problems:
+            print("\nCHECKS FAILED:\n  " + "\n  ".join(problems[:20]))
+            sys.exit(1)
+        print("checks: one numbered invoice per tenant; lines sum to every total; stored usage "
+              "equals the baseline's counts")
+    finally:
+        cleanup = db.cleanup
+        assert callable(cleanup)
+        cleanup()
+        if os.environ.get("BENCH_KEEP") is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Pure billing arithmetic: billing periods, proration, and invoice lines that sum to the total.
+
+Every posted amount is rounded to the currency's minor unit (``ROUND_HALF_UP``) when it is
+computed; the tax is computed once on the subtotal (``money.md``), never summed from lines, and
+the total is the sum of the lines, so lines and total agree by construction.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from fleetcore.core.money import round_minor
+
+__all__ = [
+    "METRICS",
+    "InvoiceDraft",
+    "LineDraft",
+    "PlanPrices",
+    "add_month",
+    "build_invoice",
+    "proration",
+]
+
+METRICS: tuple[str, ...] = ("active_vehicles", "active_drivers", "trips", "distance_km")
+"""The usage metrics, in invoice order (``bil_tenant_usage_metrics.metric``)."""
+
+
+def add_month(instant: datetime) -> datetime:
+    """``instant`` one calendar month later, the day clamped to the month's end
+    (Jan 31 → Feb 28)."""
+    year, month0 = divmod(instant.year * 12 + instant.month, 12)  # month0: 0-based, next
+    month = month0 + 1
+    day = min(instant.day, calendar.monthrange(year, month)[1])
+    return instant.replace(year=year, month=month, day=day)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanPrices:
+    """What a plan version charges: the monthly fee, included quantities (None = unlimited)
+    and overage unit prices (None = not billed) per metric."""
+
+    monthly_fee: Decimal
+    currency: str
+    included: Mapping[str, int | None]
+    overage: Mapping[str, Decimal | None]
+
+
+@dataclass(frozen=True, slots=True)
+class LineDraft:
+    """One invoice line before it is stored (amount signed and already rounded)."""
+
+    line_type: str
+    description: str
+    amount: Decimal
+    metric: str | None = None
+    quantity: Decimal = Decimal(1)
+    unit_price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceDraft:
+    """The lines of an invoice and the totals they make."""
+
+    currency: str
+    lines: tuple[LineDraft, ...]
+    subtotal: Decimal
+    tax: Decimal
+    total: Decimal
+
+
+def proration(old_fee: Decimal, new_fee: Decimal, currency: str, *, period_start: datetime,
+              period_end: datetime, at: datetime) -> Decimal:
+    """The signed amount of switching from ``old_fee`` to ``new_fee`` at ``at`` within the
+    period: the new fee for the time left minus the old fee for the time left (a credit when
+    negative), rounded once."""
+    if not period_start <= at <= period_end or period_end <= period_start:
+        raise ValueError("the change must fall inside a non-empty period")
+    left = Decimal((period_end - at).total_seconds()) / Decimal(
+        (period_end - period_start).total_seconds())
+    return round_minor((new_fee - old_fee) * left, currency)
+
+
+def build_invoice(prices: PlanPrices, usage: Mapping[str, Decimal], *,
+                  prorations: Sequence[tuple[str, Decimal]] = (),
+                  discount_pct: Decimal = Decimal(0), tax_rate: Decimal = Decimal(0)
+                  ) -> InvoiceDraft:
+    """The lines of one period's invoice: the base fee, an overage line per metric used beyond
+    what is included, the prorations carried into this invoice, a discount (``discount_pct``
+    percent of base + overage, never below zero) and the tax on the subtotal (``tax_rate``, a
+    fraction, on a positive subtotal only)."""
+    if not Decimal(0) <= discount_pct <= Decimal(100):
+        raise ValueError("discount_pct must be within 0..100")
+    if tax_rate < 0:
+        raise ValueError("tax_rate must not be negative")
+    cur = prices.currency
+    lines = [LineDraft("base", "Monthly subscription", round_minor(prices.monthly_fee, cur),
+                       unit_price=prices.monthly_fee)]
+    for metric in METRICS:
+        unit = prices.overage.get(metric)
+        included = prices.included.get(metric)
+        used = usage.get(metric, Decimal(0))
+        if unit is None or included is None or used <= included:
+            continue
+        extra = used - included
+        lines.append(LineDraft("overage", f"Overage: {metric.replace('_', ' ')}",
+                               round_minor(extra * unit, cur), metric=metric, quantity=extra,
+                               unit_price=unit))
+    charged = sum((line.amount for line in lines), Decimal(0))
+    for description, amount in prorations:
+        lines.append(LineDraft("proration", description, round_minor(amount, cur)))
+    if discount_pct > 0 and charged > 0:
+        discount = round_minor(charged * discount_pct / 100, cur)
+        if discount:
+            lines.append(LineDraft("discount", f"Discount {discount_pct.normalize()}%", -discount))
+    subtotal = sum((line.amount for line in lines), Decimal(0))
+    tax = round_minor(subtotal * tax_rate, cur) if subtotal > 0 else Decimal(0)
+    if tax:
+        lines.append(LineDraft("tax", "Tax", tax, unit_price=None))
+    total = sum((line.amount for line in lines), Decimal(0))
+    return InvoiceDraft(currency=cur, lines=tuple(lines), subtotal=subtotal, tax=tax, total=total)
