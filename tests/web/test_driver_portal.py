@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from fleet_support import Fleet
 from fleetcore.core.db import DbContext, context_session
 from fleetcore.web.portal_words import PORTAL_LANGUAGES, WORDS, portal_language
-from web_support import Browser
+from web_support import PDF, Browser
 
 WEEK = date(2026, 11, 16)
 
@@ -275,3 +275,28 @@ def test_a_driver_member_with_no_driver_linked_sees_no_driver(
                         actor_id=fleet.world.person("driver").member_id, driver_id=nil)
     with context_session(fleet.sessions, context) as session:
         assert session.execute(text("SELECT count(*) FROM rid_drivers")).scalar_one() == 0
+
+
+def test_a_driver_uploads_a_document_about_themself(
+    drivers: Drivers, signed_in: Callable[..., Browser],
+) -> None:
+    browser = _as_driver(signed_in, drivers)
+    sent = browser.client.post(
+        "/driver/documents",
+        data={"csrf_token": browser.token("/driver/documents"), "document_type": "id_card",
+              "expires_on": "2031-05-01"},
+        files={"file": ("passport.pdf", PDF, "application/pdf")}, follow_redirects=False)
+    assert sent.status_code == 303, sent.text[:2000]
+    rows = drivers.fleet.sql(
+        "SELECT d.entity_id, d.verified, l.driver_id FROM doc_documents d"
+        " JOIN rid_driver_documents l ON l.tenant_id = d.tenant_id AND l.document_id = d.id"
+        " WHERE d.file_name = 'passport.pdf'")
+    assert [(r.entity_id, r.verified, r.driver_id) for r in rows] == [
+        (drivers.mine, False, drivers.mine)]
+    page = browser.get(sent.headers["location"]).text
+    assert "passport.pdf" in page
+    assert "it waits for review" in page
+    missing = browser.post("/driver/documents", {"document_type": "id_card"},
+                           page="/driver/documents")
+    assert missing.status_code == 200
+    assert "choose a file" in missing.text

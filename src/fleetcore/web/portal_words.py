@@ -35,7 +35,8 @@ WORDS: dict[str, dict[str, str]] = {
         "when": "When", "where": "Where", "evidence": "Evidence", "scan": "Scan",
         "no_tolls": "No toll.", "no_fines": "No fine.", "not_a_driver":
         "The driver portal is for drivers: your account is not a driver's.",
-        "language": "Language",
+        "language": "Language", "new_document": "Send a document", "document_sent":
+        "Your document was sent: it waits for review.", "upload": "Send",
     },
     "fr": {
         "portal": "Espace chauffeur", "home": "Accueil", "documents": "Documents",
@@ -61,7 +62,8 @@ WORDS: dict[str, dict[str, str]] = {
         "when": "Quand", "where": "Où", "evidence": "Justificatif", "scan": "Scan",
         "no_tolls": "Aucun péage.", "no_fines": "Aucune amende.", "not_a_driver":
         "L'espace chauffeur est réservé aux chauffeurs : votre compte n'en est pas un.",
-        "language": "Langue",
+        "language": "Langue", "new_document": "Envoyer un document", "document_sent":
+        "Votre document a été envoyé : il attend sa vérification.", "upload": "Envoyer",
     },
     "pt": {
         "portal": "Portal do motorista", "home": "Início", "documents": "Documentos",
@@ -86,7 +88,8 @@ WORDS: dict[str, dict[str, str]] = {
         "when": "Quando", "where": "Onde", "evidence": "Comprovativo", "scan": "Digitalização",
         "no_tolls": "Nenhuma portagem.", "no_fines": "Nenhuma multa.", "not_a_driver":
         "O portal do motorista é para motoristas: a sua conta não é de motorista.",
-        "language": "Idioma",
+        "language": "Idioma", "new_document": "Enviar um documento", "document_sent":
+        "O seu documento foi enviado: aguarda verificação.", "upload": "Enviar",
     },
 }
 

@@ -21,15 +21,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import text
+from starlette.datastructures import UploadFile
 
 from fleetcore.core.auth import Actor
 from fleetcore.core.deps import Require
 from fleetcore.core.errors import Forbidden, Problem, ValidationProblem
 from fleetcore.documents import service as documents_service
 from fleetcore.documents.api import document_storage, link_signer
-from fleetcore.drivers.models import DriverRequestType
-from fleetcore.drivers.schemas import DriverRequestCreate
-from fleetcore.drivers.service import create_driver_request
+from fleetcore.documents.models import DocumentEntityType, DocumentType
+from fleetcore.documents.schemas import DocumentUpload
+from fleetcore.drivers.models import DocumentRequirement, DriverRequestType
+from fleetcore.drivers.schemas import DriverDocumentAttach, DriverRequestCreate
+from fleetcore.drivers.service import attach_document, create_driver_request
 from fleetcore.trips.statement_render import (
     render_statement_html,
     render_statement_pdf,
@@ -38,6 +41,7 @@ from fleetcore.trips.statement_render import (
 from fleetcore.trips.statement_service import build_statement
 from fleetcore.web.deps import Ctx, Form, csrf_protect
 from fleetcore.web.errors import ConsoleRoute
+from fleetcore.web.forms import attempt
 from fleetcore.web.portal_words import PORTAL_LANGUAGES, WORDS, portal_language
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import BadLink, day_start
@@ -48,6 +52,9 @@ PortalWrite = Annotated[Actor, Require("portal:write")]
 
 REQUEST_KINDS = (DriverRequestType.LEAVE, DriverRequestType.VEHICLE_CHANGE,
                  DriverRequestType.ADVANCE_PAYMENT, DriverRequestType.OTHER)
+DOCUMENT_TYPES = (DocumentType.DRIVER_LICENCE, DocumentType.PROFESSIONAL_CARD,
+                  DocumentType.ID_CARD, DocumentType.OTHER)
+"""What a driver files about themself (the fleet's documents are the staff's)."""
 STATEMENT_LANGUAGES = ("en", "fr")
 """Statements are written in English and French (``fleetcore.trips.statement_render``)."""
 ALERT_DAYS = 30
@@ -104,6 +111,7 @@ def portal_router() -> APIRouter:
                        dependencies=[Depends(csrf_protect)])
     for path, endpoint, methods in (
         ("", home, ["GET"]), ("/documents", documents, ["GET"]),
+        ("/documents", upload, ["POST"]),
         ("/documents/{document_id}/download", download, ["GET"]),
         ("/requests", requests, ["GET"]), ("/requests", new_request, ["POST"]),
         ("/statements", statements, ["GET"]), ("/statements.pdf", statement_pdf, ["GET"]),
@@ -141,15 +149,62 @@ def home(me: Me) -> HTMLResponse:
                      alerts=alerts)
 
 
-def documents(me: Me) -> HTMLResponse:
-    """My documents: status and expiry."""
-    rows = me.q("""
+def _documents(me: Me) -> list[Any]:
+    return me.q("""
         SELECT id, document_type, file_name, expires_on, verified, rejected_at, rejection_reason
           FROM doc_documents
          WHERE tenant_id = :t AND entity_type = 'driver' AND entity_id = :d
            AND deleted_at IS NULL
          ORDER BY expires_on NULLS LAST, created_at DESC""")
-    return me.render("portal/documents.html", documents=rows)
+
+
+def documents(me: Me) -> HTMLResponse:
+    """My documents: status and expiry, and the form to file a new one."""
+    return me.render("portal/documents.html", documents=_documents(me), types=DOCUMENT_TYPES,
+                     error=None)
+
+
+def upload(me: Me, _: PortalWrite, form: Form) -> Response:
+    """File a document about myself through the documents service (it waits for review)."""
+    c = me.console
+    file = form.get("file")
+    settings = c.request.app.state.settings
+
+    def store() -> None:
+        if not isinstance(file, UploadFile) or not file.filename:
+            raise ValidationProblem("Choose a file.", errors=[
+                {"field": "file", "message": "choose a file (PDF, JPEG, PNG, WebP or HEIC)"}])
+        data = DocumentUpload.model_validate({
+            "entity_type": DocumentEntityType.DRIVER, "entity_id": me.driver_id,
+            "document_type": str(form.get("document_type") or ""),
+            "expires_on": str(form.get("expires_on") or "") or None})
+        document = documents_service.upload_document(
+            c.session, c.actor, document_storage(c.request), data=data, file=file.file,
+            file_name=file.filename, declared_type=file.content_type,
+            max_bytes=settings.document_max_bytes)
+        attach_document(c.session, c.actor, me.driver_id, data=DriverDocumentAttach(
+            document_id=document.id, requirement=DocumentRequirement.REQUIRED))
+
+    try:
+        attempt(c.session, store)
+    except (Problem, ValueError) as exc:
+        return me.render("portal/documents.html", documents=_documents(me),
+                         types=DOCUMENT_TYPES, error=_message(exc))
+    return redirect(c.request, f"{PORTAL_PATH}/documents?lang={me.lang}",
+                    flash=me.t["document_sent"])
+
+
+def _message(exc: Exception) -> str:
+    """What went wrong with a form, field by field."""
+    if isinstance(exc, Problem):
+        errors = getattr(exc, "errors", None) or []
+        fields = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in errors)
+        return fields or exc.detail
+    errors_of = getattr(exc, "errors", None)
+    if callable(errors_of):
+        return "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}"
+                         for e in errors_of())
+    return str(exc)
 
 
 def download(me: Me, document_id: uuid.UUID) -> Response:
@@ -204,12 +259,8 @@ def new_request(me: Me, _: PortalWrite, form: Form) -> Response:
         })
         create_driver_request(me.console.session, me.console.actor, data=data)
     except (Problem, ValueError) as exc:
-        message = exc.detail if isinstance(exc, Problem) else "; ".join(
-            str(e.get("msg")) for e in getattr(exc, "errors", lambda: [])())
-        if isinstance(exc, ValidationProblem) and exc.errors:
-            message = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors)
         return me.render("portal/requests.html", requests=_requests(me), kinds=REQUEST_KINDS,
-                         values=values, error=message or str(exc))
+                         values=values, error=_message(exc))
     return redirect(me.console.request, f"{PORTAL_PATH}/requests?lang={me.lang}",
                     flash=me.t["request_sent"])
 
