@@ -102,6 +102,9 @@ def test_a_driver_sees_their_car_shift_alerts_and_nothing_of_another(
     drivers: Drivers, signed_in: Callable[..., Browser],
 ) -> None:
     browser = _as_driver(signed_in, drivers)
+    landing = browser.get("/app")  # where sign-in lands by default
+    assert landing.status_code == 303
+    assert landing.headers["location"] == "/driver"
     home = browser.get("/driver?lang=en")
     assert home.status_code == 200, home.text[:2000]
     assert 'name="viewport" content="width=device-width' in home.text

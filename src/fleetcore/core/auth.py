@@ -334,6 +334,9 @@ def mint_session_token(
 # --- actors ------------------------------------------------------------------------------------
 
 
+NO_DRIVER = uuid.UUID(int=0)
+"""``portal_driver_id`` of a driver member no driver is linked to: its sessions see no driver."""
+
 @dataclass(frozen=True, slots=True)
 class Actor:
     """The authenticated caller of a request: a member of a tenant, or a provider employee."""
@@ -354,6 +357,11 @@ class Actor:
     def is_portal_driver(self) -> bool:
         """A member acting as a driver (the database narrows it to its own rows)."""
         return self.portal_driver_id is not None
+
+    @property
+    def has_linked_driver(self) -> bool:
+        """A member acting as a driver that is linked to a driver (the portal is theirs)."""
+        return self.portal_driver_id not in (None, NO_DRIVER)
 
     @property
     def is_provider(self) -> bool:

@@ -90,7 +90,7 @@ class Portal:
 
 def portal_driver(c: Ctx, actor: PortalRead, lang: str | None = None) -> Portal:
     """The signed-in driver (a member acting as a driver, linked to a live driver)."""
-    if actor.portal_driver_id is None:
+    if not actor.has_linked_driver:
         raise NotADriver(WORDS[portal_language(lang, None)]["not_a_driver"])
     row = c.session.execute(text(
         "SELECT id, first_name, last_name, preferred_language FROM rid_drivers"
