@@ -303,3 +303,15 @@ def test_a_driver_uploads_a_document_about_themself(
                            page="/driver/documents")
     assert missing.status_code == 200
     assert "choose a file" in missing.text
+
+
+def test_the_driver_scope_is_read_once_per_statement_not_per_row(fleet: Fleet) -> None:
+    """Staff scans of the bulk tables pay nothing per row for the driver scope: the policy's
+    sub-select is an init plan (one evaluation), the per-row test compares parameters."""
+    with context_session(fleet.sessions, DbContext.for_tenant(fleet.world.id)) as session:
+        plan = "\n".join(r[0] for r in session.execute(text(
+            "EXPLAIN (COSTS OFF) SELECT count(*) FROM trp_trips")))
+    assert "InitPlan" in plan, plan
+    filters = [line for line in plan.splitlines() if "Filter:" in line]
+    assert filters, plan
+    assert not [f for f in filters if "app.driver_id" in f or "fc_portal_driver" in f], plan
