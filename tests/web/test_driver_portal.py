@@ -201,6 +201,18 @@ def test_french_and_portuguese(drivers: Drivers, signed_in: Callable[..., Browse
     assert "Tolls and fines" in browser.get("/driver/charges?lang=en").text
 
 
+def test_a_driver_signs_out_from_the_portal(
+    drivers: Drivers, signed_in: Callable[..., Browser],
+) -> None:
+    browser = _as_driver(signed_in, drivers)
+    out = browser.post("/driver/sign-out", page="/driver")
+    assert out.status_code == 303, out.text[:500]
+    assert out.headers["location"] == "/app/sign-in?signed_out=1"
+    cleared = [c for c in out.headers.get_list("set-cookie") if c.startswith("__session=")]
+    assert cleared
+    assert "Max-Age=0" in cleared[0]
+
+
 def test_every_language_has_every_word() -> None:
     keys = set(WORDS["en"])
     assert all(set(WORDS[lang]) == keys for lang in PORTAL_LANGUAGES)

@@ -44,6 +44,7 @@ from fleetcore.web.errors import ConsoleRoute
 from fleetcore.web.forms import attempt
 from fleetcore.web.portal_words import PORTAL_LANGUAGES, WORDS, portal_language
 from fleetcore.web.rendering import Console, redirect
+from fleetcore.web.routes import auth
 from fleetcore.web.routes.base import BadLink, day_start
 from fleetcore.web.security import PORTAL_PATH
 
@@ -116,6 +117,9 @@ def portal_router() -> APIRouter:
         ("/requests", requests, ["GET"]), ("/requests", new_request, ["POST"]),
         ("/statements", statements, ["GET"]), ("/statements.pdf", statement_pdf, ["GET"]),
         ("/payments", payments, ["GET"]), ("/charges", charges, ["GET"]),
+        # The portal's forms carry the portal's CSRF token (its nonce cookie is scoped to
+        # /driver): signing out is the console's handler under the portal's path.
+        ("/sign-out", auth.sign_out, ["POST"]),
     ):
         router.add_api_route(path, endpoint, methods=methods)
     return router
