@@ -229,10 +229,17 @@ def _requests(me: Me) -> list[Any]:
          ORDER BY created_at DESC LIMIT 50""")
 
 
+def _vehicles(me: Me) -> list[Any]:
+    """The fleet's cars a vehicle change may ask for (plates only)."""
+    return me.q("""
+        SELECT id, licence_plate FROM flt_vehicles
+         WHERE tenant_id = :t AND deleted_at IS NULL ORDER BY licence_plate LIMIT 500""")
+
+
 def requests(me: Me) -> HTMLResponse:
     """My requests and the form of a new one."""
     return me.render("portal/requests.html", requests=_requests(me), kinds=REQUEST_KINDS,
-                     values={}, error=None)
+                     vehicles=_vehicles(me), values={}, error=None)
 
 
 def _instant(me: Me, raw: str, end: bool) -> datetime | None:
@@ -250,7 +257,8 @@ def _instant(me: Me, raw: str, end: bool) -> datetime | None:
 def new_request(me: Me, _: PortalWrite, form: Form) -> Response:
     """File a request for myself (leave, vehicle change, advance); pending review."""
     values = {k: str(form.get(k) or "").strip() for k in
-              ("request_type", "period_start", "period_end", "amount", "reason")}
+              ("request_type", "period_start", "period_end", "amount", "reason",
+               "requested_vehicle_id")}
     try:
         amount = values["amount"].replace(",", ".")
         data = DriverRequestCreate.model_validate({
@@ -258,13 +266,14 @@ def new_request(me: Me, _: PortalWrite, form: Form) -> Response:
             "period_start": _instant(me, values["period_start"], False),
             "period_end": _instant(me, values["period_end"], True),
             "reason": values["reason"] or None,
+            "requested_vehicle_id": values["requested_vehicle_id"] or None,
             "amount": {"amount": amount, "currency": me.console.tenant.currency}
             if amount else None,
         })
         create_driver_request(me.console.session, me.console.actor, data=data)
     except (Problem, ValueError) as exc:
         return me.render("portal/requests.html", requests=_requests(me), kinds=REQUEST_KINDS,
-                         values=values, error=_message(exc))
+                         vehicles=_vehicles(me), values=values, error=_message(exc))
     return redirect(me.console.request, f"{PORTAL_PATH}/requests?lang={me.lang}",
                     flash=me.t["request_sent"])
 
