@@ -16,8 +16,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from api_support import TenantWorld
+from fleetcore.core.db import DbContext, context_session
+from fleetcore.core.orm import new_id
 
 PUBLIC_V1: set[tuple[str, str]] = set()
 """(method, path) of /v1 operations that need no token. Keep it short and justified."""
@@ -192,3 +195,49 @@ def test_no_list_shows_another_tenants_rows(
         assert not [s for s in secrets if s in response.text], path
         listed += 1
     assert listed >= 5
+
+
+def test_a_driver_member_reaches_no_other_drivers_rows_through_v1(
+    client: TestClient, tenant_b: TenantWorld, auth: Callable[..., dict[str, str]],
+    read_system: Callable[..., list[Any]], sessions: Any,
+) -> None:
+    """The walker again, signed in as a driver member of the same tenant, against another
+    driver's ids: every operation refuses (403: the driver role holds only ``portal:*``; 404
+    where a route reads first), nothing changes, and no list shows the other driver."""
+    mine, other = new_id(), new_id()
+    with context_session(sessions, DbContext.for_tenant(tenant_b.id)) as session:
+        for driver, member in ((mine, tenant_b.person("driver").member_id), (other, None)):
+            session.execute(text(
+                "INSERT INTO rid_drivers (id, tenant_id, first_name, last_name, member_id)"
+                " VALUES (:id, :t, 'Walker', 'Driver', :m)"),
+                {"id": driver, "t": tenant_b.id, "m": member})
+        session.execute(text(
+            "INSERT INTO rid_driver_requests (id, tenant_id, driver_id, request_type, reason)"
+            " VALUES (:id, :t, :d, 'other', 'not yours')"),
+            {"id": new_id(), "t": tenant_b.id, "d": other})
+    spec = client.get("/openapi.json").json()
+    headers = auth(tenant_b, "driver")
+    others = {"driver_id": other, "member_id": tenant_b.person("owner").member_id,
+              "role_id": tenant_b.roles["owner"], "tenant_id": tenant_b.id}
+    before = _fingerprint(read_system, tenant_b.id)
+    tried = 0
+    for method, path, operation in _operations(spec):
+        params = _path_params(path)
+        if not params:
+            if method == "get":
+                listed = client.get(path, params={"limit": 200}, headers=headers)
+                assert listed.status_code in (200, 403), (path, listed.status_code)
+                assert str(other) not in listed.text, path
+            continue
+        url = path
+        for name in params:
+            value: object = 1 if name in _integer_params(operation) else others.get(name, other)
+            url = url.replace("{" + name + "}", str(value))
+        response = client.request(method.upper(), url, headers={**headers, "If-Match": '"1"'},
+                                  json=_body(spec, operation, other))
+        assert response.status_code in (403, 404), (method, url, response.status_code,
+                                                     response.text)
+        tried += 1
+    assert tried >= 14
+    after = _fingerprint(read_system, tenant_b.id)
+    assert {t for t in before if before[t] != after[t]} == set()

@@ -55,7 +55,8 @@ SETTINGS_SQL = text(
     " current_setting('app.request_id', true) AS request_id,"
     " current_setting('app.context', true) AS context,"
     " current_setting('app.ip', true) AS ip,"
-    " current_setting('app.user_agent', true) AS user_agent"
+    " current_setting('app.user_agent', true) AS user_agent,"
+    " coalesce(current_setting('app.driver_id', true), '') AS driver_id"
 )
 
 
@@ -275,6 +276,26 @@ def test_member_context_is_set_by_the_resolving_statement_and_remembered(
     assert _settings_now(app_session) == expected
     members = app_session.execute(text("SELECT DISTINCT tenant_id FROM adm_members")).scalars()
     assert list(members) == [tenant_a.id]
+    assert expected["driver_id"] == ""  # staff: no driver scope
+
+
+def test_a_driver_member_is_scoped_to_its_driver_by_the_same_statement(
+    tenant_a: TenantWorld, app_session: Session, provider_settings: Settings, sessions: Any,
+) -> None:
+    member = tenant_a.person("driver")
+    driver = new_id()
+    with context_session(sessions, DbContext.for_tenant(tenant_a.id)) as session:
+        session.execute(text(
+            "INSERT INTO rid_drivers (id, tenant_id, first_name, last_name, member_id)"
+            " VALUES (:id, :t, 'Dora', 'Driver', :m)"), {"id": driver, "t": tenant_a.id,
+                                                         "m": member.member_id})
+    actor = resolve_actor(app_session, _claims(member.user_id, tenant_a.org_id), _request(),
+                          provider_settings)
+    assert actor.portal_driver_id == driver
+    assert _settings_now(app_session)["driver_id"] == str(driver)
+    app_session.commit()  # the next transaction of the request keeps the scope
+    assert _settings_now(app_session)["driver_id"] == str(driver)
+    assert app_session.execute(text("SELECT count(*) FROM adm_members")).scalar_one() == 1
 
 
 def test_staff_context_with_and_without_a_tenant(

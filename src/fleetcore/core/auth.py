@@ -334,6 +334,9 @@ def mint_session_token(
 # --- actors ------------------------------------------------------------------------------------
 
 
+NO_DRIVER = uuid.UUID(int=0)
+"""``portal_driver_id`` of a driver member no driver is linked to: its sessions see no driver."""
+
 @dataclass(frozen=True, slots=True)
 class Actor:
     """The authenticated caller of a request: a member of a tenant, or a provider employee."""
@@ -346,6 +349,19 @@ class Actor:
     permissions: frozenset[str]
     session_id: str | None = None
     email: str | None = None
+    portal_driver_id: uuid.UUID | None = None
+    """The driver a member acting as a driver is (only the built-in driver role): its
+    transactions see only that driver's rows (the nil uuid when no driver is linked)."""
+
+    @property
+    def is_portal_driver(self) -> bool:
+        """A member acting as a driver (the database narrows it to its own rows)."""
+        return self.portal_driver_id is not None
+
+    @property
+    def has_linked_driver(self) -> bool:
+        """A member acting as a driver that is linked to a driver (the portal is theirs)."""
+        return self.portal_driver_id not in (None, NO_DRIVER)
 
     @property
     def is_provider(self) -> bool:
@@ -367,6 +383,7 @@ class Actor:
             provider=self.is_provider,
             ip=ip,
             user_agent=user_agent,
+            driver_id=self.portal_driver_id,
         )
 
 
@@ -392,7 +409,8 @@ class RequestInfo:
 
 
 _RESOLVE_MEMBER_SQL = text(
-    "SELECT tenant_id, tenant_status, member_id, member_status, member_email, role_permissions"
+    "SELECT tenant_id, tenant_status, member_id, member_status, member_email, role_permissions,"
+    " portal_driver_id"
     " FROM fc_resolve_member(:org_id, :user_id, :write, :request_id, :ip, :user_agent)"
 )
 """Route the organisation, read the member and its roles, set the context: one round trip
@@ -486,6 +504,7 @@ def _resolve_member(session: Session, claims: SessionClaims, request: RequestInf
         permissions=_role_permissions(row["role_permissions"]),
         session_id=claims.session_id,
         email=row["member_email"],
+        portal_driver_id=row["portal_driver_id"],
     )
     bind_context(session, actor.db_context(
         request_id=request.request_id, ip=request.ip, user_agent=request.user_agent

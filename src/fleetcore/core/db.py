@@ -56,6 +56,9 @@ class DbContext:
     provider: bool = False
     ip: str | None = None
     user_agent: str | None = None
+    driver_id: uuid.UUID | None = None
+    """Set for a member acting as a driver (the portal): the ``driver_scope`` policies then
+    show only this driver's rows (migration 0019; the nil uuid when no driver is linked)."""
 
     @classmethod
     def for_tenant(
@@ -82,7 +85,8 @@ _SET_CONTEXT = text(
     " set_config('app.request_id', :request_id, true),"
     " set_config('app.context', :context, true),"
     " set_config('app.ip', :ip, true),"
-    " set_config('app.user_agent', :user_agent, true)"
+    " set_config('app.user_agent', :user_agent, true),"
+    " set_config('app.driver_id', :driver_id, true)"
 )
 
 
@@ -96,6 +100,7 @@ def context_parameters(ctx: DbContext) -> dict[str, str]:
         "context": "provider" if ctx.provider else "tenant",
         "ip": ctx.ip or "",
         "user_agent": (ctx.user_agent or "")[:512],
+        "driver_id": str(ctx.driver_id) if ctx.driver_id else "",
     }
 
 

@@ -39,9 +39,11 @@ def install_console(app: FastAPI) -> None:
     """Mount ``/app/static`` and the console's pages (the static mount first: the pages end
     with a catch-all not-found route)."""
     from fleetcore.web.routes import console_router
+    from fleetcore.web.routes.portal import portal_router
 
     app.mount("/app/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     app.include_router(console_router())
+    app.include_router(portal_router())
 
     if app.docs_url is None:
         page = _DOCS_PAGE.format(title=escape(app.title), openapi_url=escape(app.openapi_url or ""))

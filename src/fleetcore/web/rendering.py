@@ -30,7 +30,7 @@ from fleetcore.core.auth import Actor
 from fleetcore.core.errors import NotFound
 from fleetcore.core.money import Money
 from fleetcore.web.navigation import NavSection, active_path, navigation_for
-from fleetcore.web.security import CONSOLE_PATH, csrf_token, set_console_cookies
+from fleetcore.web.security import CONSOLE_PATH, cookie_path, csrf_token, set_console_cookies
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC_PATH = f"{CONSOLE_PATH}/static"
@@ -204,7 +204,7 @@ def render(request: Request, template: str, *, status_code: int = 200,
     response = HTMLResponse(body, status_code=status_code)
     set_console_cookies(request, response)
     if flash:
-        response.delete_cookie(FLASH_COOKIE, path=CONSOLE_PATH)
+        response.delete_cookie(FLASH_COOKIE, path=cookie_path(request))
     return response
 
 
@@ -215,8 +215,8 @@ def redirect(request: Request, url: str, *, flash: str | None = None) -> Respons
     else:
         response = RedirectResponse(url, status_code=303)
     if flash:
-        response.set_cookie(FLASH_COOKIE, quote(flash[:300]), path=CONSOLE_PATH, httponly=True,
-                            samesite="lax", max_age=60)
+        response.set_cookie(FLASH_COOKIE, quote(flash[:300]), path=cookie_path(request),
+                            httponly=True, samesite="lax", max_age=60)
     set_console_cookies(request, response)
     return response
 

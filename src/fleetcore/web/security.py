@@ -38,6 +38,8 @@ CSRF_COOKIE = "fc_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 CONSOLE_PATH = "/app"
+PORTAL_PATH = "/driver"
+"""The driver portal (``fleetcore.web.routes.portal``): the console's machinery, its own pages."""
 DEMO_SESSION_TTL = timedelta(hours=8)
 """Lifetime of a demo sign-in token (a working day; the CLI's default is one hour)."""
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -78,7 +80,7 @@ def safe_next(value: str | None) -> str:
     if not value:
         return CONSOLE_PATH
     parts = urlsplit(value)
-    if parts.scheme or parts.netloc or not value.startswith(CONSOLE_PATH) \
+    if parts.scheme or parts.netloc or not value.startswith((CONSOLE_PATH, PORTAL_PATH)) \
             or value.startswith("//") or "\\" in value:
         return CONSOLE_PATH
     return value
@@ -131,11 +133,16 @@ def csrf_token(request: Request) -> str:
     return _sign(request, csrf_nonce(request))
 
 
+def cookie_path(request: Request) -> str:
+    """The path the console's own cookies are scoped to: the portal's or the console's."""
+    return PORTAL_PATH if request.url.path.startswith(PORTAL_PATH) else CONSOLE_PATH
+
+
 def set_console_cookies(request: Request, response: Response) -> None:
     """Set the nonce cookie when this request started a new one."""
     nonce = getattr(request.state, "new_csrf_nonce", None)
     if nonce:
-        response.set_cookie(CSRF_COOKIE, nonce, path=CONSOLE_PATH, httponly=True,
+        response.set_cookie(CSRF_COOKIE, nonce, path=cookie_path(request), httponly=True,
                             samesite="lax", secure=_secure(request))
 
 

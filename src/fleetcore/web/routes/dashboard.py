@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from fastapi.responses import HTMLResponse
+from fastapi.responses import RedirectResponse, Response
 
 from fleetcore.core.pagination import PageParams
 from fleetcore.core.periods import period_of_week
@@ -23,6 +23,7 @@ from fleetcore.web import charts, queries
 from fleetcore.web.deps import Ctx
 from fleetcore.web.rendering import Console, svg
 from fleetcore.web.routes.base import page_router
+from fleetcore.web.security import PORTAL_PATH
 
 router = page_router()
 
@@ -33,8 +34,11 @@ PANEL_ROWS = 6
 
 
 @router.get("/")
-def dashboard(c: Ctx) -> HTMLResponse:
-    """Fleet, revenue, compliance, expiring documents, maintenance due and open tasks."""
+def dashboard(c: Ctx) -> Response:
+    """Fleet, revenue, compliance, expiring documents, maintenance due and open tasks; a
+    driver (who signs in like staff) is sent to the driver portal."""
+    if c.actor.has_linked_driver:
+        return RedirectResponse(PORTAL_PATH, status_code=303)
     tenant = c.tenant.id
     now = datetime.now(UTC)
     context: dict[str, Any] = {"counts": None, "revenue": None, "utilisation": None,
