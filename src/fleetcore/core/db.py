@@ -58,7 +58,7 @@ class DbContext:
     user_agent: str | None = None
     driver_id: uuid.UUID | None = None
     """Set for a member acting as a driver (the portal): the ``driver_scope`` policies then
-    show only this driver's rows (migration 0019; the nil uuid when no driver is linked)."""
+    show only this driver's rows (migration 0020; the nil uuid when no driver is linked)."""
 
     @classmethod
     def for_tenant(

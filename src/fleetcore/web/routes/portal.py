@@ -4,7 +4,7 @@ weekly statements, payments, tolls and fines, on a phone, in the driver's langua
 A driver signs in as a member holding only the built-in ``driver`` role (``portal:*``); the
 member is the driver whose ``rid_drivers.member_id`` it is. The routes filter on that driver,
 and the database enforces it regardless: such a session's transactions carry
-``app.driver_id`` and the ``driver_scope`` policies (migration 0019) hide every other driver's
+``app.driver_id`` and the ``driver_scope`` policies (migration 0020) hide every other driver's
 rows, so another driver's id is a 404 here whatever a route does.
 
 The portal reuses the console's machinery (sign-in by the ``__session`` cookie, CSRF, the

@@ -16,8 +16,8 @@
 The member <-> driver link is ``rid_drivers.member_id`` (unique per tenant among live rows,
 revision 0001): the one rule, with no matching by e-mail.
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0020
+Revises: 0019
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import importlib
 
 from alembic import context, op
 
-revision: str = "0019"
-down_revision: str | None = "0018"
+revision: str = "0020"
+down_revision: str | None = "0019"
 branch_labels = None
 depends_on = None
 
