@@ -564,13 +564,12 @@ def export_expenses(
 
 
 @router.post("/vehicle-expenses", tags=["vehicle-expenses"], status_code=status.HTTP_201_CREATED,
-             summary="Record a vehicle expense")
-def create_expense(
-    actor: ExpensesWrite, session: DbSession, data: ExpenseCreate, response: Response
-) -> ExpenseOut:
+             response_model=ExpenseOut, summary="Record a vehicle expense")
+def create_expense(actor: ExpensesWrite, session: DbSession, data: ExpenseCreate) -> Response:
     expense = service.create_expense(session, actor, data=data)
-    _created(response, "vehicle-expenses", expense.id, expense.version)
-    return _expense_out(expense)
+    return model_response(_expense_out(expense), {
+        "Location": f"/v1/vehicle-expenses/{expense.id}", "ETag": etag(expense.version),
+    }, status_code=status.HTTP_201_CREATED)
 
 
 @router.get("/vehicle-expenses/{expense_id}", tags=["vehicle-expenses"],
