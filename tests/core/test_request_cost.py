@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import pytest
 from fastapi.testclient import TestClient
 from psycopg.pq import Trace
@@ -46,6 +47,7 @@ from fleetcore.core.db import (
 )
 from fleetcore.core.errors import NotFound
 from fleetcore.core.orm import new_id
+from fleetcore.fleet.schemas import VehicleOut
 from fleetcore.settings import Settings
 
 SETTINGS_SQL = text(
@@ -183,6 +185,64 @@ def test_vehicle_read_is_four_round_trips(
     assert "FROM flt_vehicles" in statements[1]
     # On the wire: no ping on checkout, no separate set_config: BEGIN, 2 statements, COMMIT.
     assert wire.requested == ["BEGIN", "execute", "execute", "COMMIT"], wire.commands
+
+
+@contextmanager
+def thread_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The callables sent to a worker thread inside the block (decision 0009)."""
+    trips: list[str] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counting(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(func, "__name__", repr(func)))
+        return await run_sync(func, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(anyio.to_thread, "run_sync", counting)
+        yield trips
+
+
+def test_vehicle_read_and_expense_write_take_three_thread_trips(
+    fleet: Fleet, client: TestClient, app_engine: Engine, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    vehicle = fleet.vehicle()
+    url, headers = f"/v1/vehicles/{vehicle['id']}", fleet.headers()
+    assert client.get(url, headers=headers).status_code == 200  # warm
+    with thread_trips(monkeypatch) as trips:
+        response = client.get(url, headers=headers)
+    assert response.status_code == 200, response.text
+    # The caller, the route, the commit: no trip to open the session, check the permission
+    # or validate the route's own VehicleOut again.
+    assert len(trips) == 3, trips
+    assert response.headers["etag"] == f'"{response.json()["version"]}"'
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == VehicleOut.model_validate(response.json()).model_dump(mode="json")
+
+    body = {"vehicle_id": vehicle["id"], "category": "wash", "payment_method": "company_card",
+            "amount": {"amount": "12.50", "currency": "EUR"}, "incurred_on": "2026-11-02"}
+    with thread_trips(monkeypatch) as trips:
+        created = client.post("/v1/vehicle-expenses", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    assert len(trips) == 3, trips
+    assert created.headers["location"] == f"/v1/vehicle-expenses/{created.json()['id']}"
+    assert created.headers["etag"] == '"1"'
+    stored = client.get(created.headers["location"], headers=headers)
+    assert stored.status_code == 200
+    assert stored.json() == created.json()
+
+
+def test_a_failing_route_rolls_back_in_one_trip(
+    fleet: Fleet, client: TestClient, app_engine: Engine, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    headers = fleet.headers()
+    with thread_trips(monkeypatch) as trips, wire_of(app_engine, tmp_path / "t") as wire:
+        response = client.get(f"/v1/vehicles/{uuid.uuid4()}", headers=headers)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert len(trips) == 3, trips
+    assert wire.requested == ["BEGIN", "execute", "execute", "ROLLBACK"], wire.commands
 
 
 def test_refused_caller_costs_one_statement(

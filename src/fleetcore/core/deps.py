@@ -13,11 +13,12 @@ sent, so a failed commit is never reported as a success).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterator
-from typing import Annotated, Literal
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from fleetcore.core.auth import (
     TENANT_HEADER,
@@ -36,16 +37,34 @@ from fleetcore.settings import Settings
 Scope = Literal["tenant", "any"]
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """The request's session: one transaction, committed on success, rolled back on error."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """The request's session: one transaction, committed on success, rolled back on error.
+
+    Opened on the event loop (a session takes no connection until its first statement); the
+    commit, or the rollback, and the close are one trip to a worker thread.
+    """
     factory: sessionmaker[Session] = request.app.state.sessions
-    with factory() as session:
+    session = factory()
+    try:
+        yield session
+    except BaseException:
+        await run_in_threadpool(_rollback_and_close, session)
+        raise
+    await run_in_threadpool(_commit_and_close, session)
+
+
+def _commit_and_close(session: Session) -> None:
+    with session:
         try:
-            yield session
             session.commit()
         except BaseException:
             session.rollback()
             raise
+
+
+def _rollback_and_close(session: Session) -> None:
+    with session:
+        session.rollback()
 
 
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
@@ -126,14 +145,16 @@ CurrentActor = Annotated[Actor, Depends(current_actor, scope="function")]
 """The authenticated caller, with no particular permission required."""
 
 
-def require(permission: str, *, scope: Scope = "tenant") -> Callable[..., Actor]:
+def require(
+    permission: str, *, scope: Scope = "tenant"
+) -> Callable[..., Coroutine[Any, Any, Actor]]:
     """A dependency that authenticates and checks ``permission`` (``resource:action``).
 
     ``scope="tenant"`` (default) also requires a tenant: provider staff must open one with the
     ``X-Fleetcore-Tenant`` header, so an all-tenant context never serves tenant endpoints.
     """
 
-    def check(actor: CurrentActor) -> Actor:
+    async def check(actor: CurrentActor) -> Actor:  # async: no I/O, no thread trip
         if scope == "tenant" and actor.tenant_id is None:
             raise TenantRequired(
                 f"This endpoint works inside a tenant: send the {TENANT_HEADER} header."

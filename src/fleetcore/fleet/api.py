@@ -22,7 +22,7 @@ from fleetcore.core.export import (
 )
 from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
-from fleetcore.core.schemas import money_out
+from fleetcore.core.schemas import model_response, money_out
 from fleetcore.core.versioning import RequiredIfMatch, etag
 from fleetcore.fleet import service
 from fleetcore.fleet.filters import (
@@ -163,7 +163,8 @@ _VEHICLE_COLUMNS: list[Column] = [
 ]
 
 
-@router.get("/vehicles", tags=["vehicles"], summary="List vehicles with their current odometer")
+@router.get("/vehicles", tags=["vehicles"], response_model=Page[VehicleOut],
+            summary="List vehicles with their current odometer")
 def list_vehicles(
     actor: VehiclesRead, session: DbSession, page: Pagination,
     vehicle_status: Annotated[VehicleStatus | None, Query(alias="status")] = None,
@@ -177,11 +178,11 @@ def list_vehicles(
                                    description="Part of a plate or VIN.")] = None,
     include_deleted: IncludeDeleted = False,
     sort: VehicleSort = VehicleSort.CREATED,
-) -> Page[VehicleOut]:
+) -> Response:
     filters = _vehicle_filter(vehicle_status, make_id, model_id, vehicle_class_id, country,
                               fuel_type, ownership_type, q, include_deleted, sort)
     views, cursor = service.list_vehicles(session, actor, page, filters)
-    return Page(items=[_vehicle_out(v) for v in views], next_cursor=cursor)
+    return model_response(Page(items=[_vehicle_out(v) for v in views], next_cursor=cursor))
 
 
 @router.get("/vehicles/export.csv", tags=["vehicles"], response_class=StreamingResponse,
@@ -216,14 +217,14 @@ def create_vehicle(
     return _vehicle_out(service.get_vehicle(session, actor, vehicle.id))
 
 
-@router.get("/vehicles/{vehicle_id}", tags=["vehicles"], summary="Get a vehicle")
+@router.get("/vehicles/{vehicle_id}", tags=["vehicles"], response_model=VehicleOut,
+            summary="Get a vehicle")
 def get_vehicle(
-    actor: VehiclesRead, session: DbSession, vehicle_id: uuid.UUID, response: Response,
+    actor: VehiclesRead, session: DbSession, vehicle_id: uuid.UUID,
     include_deleted: IncludeDeleted = False,
-) -> VehicleOut:
+) -> Response:
     view = service.get_vehicle(session, actor, vehicle_id, include_deleted=include_deleted)
-    _with_etag(response, view.vehicle.version)
-    return _vehicle_out(view)
+    return model_response(_vehicle_out(view), {"ETag": etag(view.vehicle.version)})
 
 
 @router.patch("/vehicles/{vehicle_id}", tags=["vehicles"], summary="Update a vehicle")
@@ -563,13 +564,12 @@ def export_expenses(
 
 
 @router.post("/vehicle-expenses", tags=["vehicle-expenses"], status_code=status.HTTP_201_CREATED,
-             summary="Record a vehicle expense")
-def create_expense(
-    actor: ExpensesWrite, session: DbSession, data: ExpenseCreate, response: Response
-) -> ExpenseOut:
+             response_model=ExpenseOut, summary="Record a vehicle expense")
+def create_expense(actor: ExpensesWrite, session: DbSession, data: ExpenseCreate) -> Response:
     expense = service.create_expense(session, actor, data=data)
-    _created(response, "vehicle-expenses", expense.id, expense.version)
-    return _expense_out(expense)
+    return model_response(_expense_out(expense), {
+        "Location": f"/v1/vehicle-expenses/{expense.id}", "ETag": etag(expense.version),
+    }, status_code=status.HTTP_201_CREATED)
 
 
 @router.get("/vehicle-expenses/{expense_id}", tags=["vehicle-expenses"],
