@@ -27,6 +27,10 @@ PUBLIC_V1: set[tuple[str, str]] = set()
 
 METHODS = ("get", "post", "put", "patch", "delete")
 
+MAY_BE_ABSENT = {"/v1/billing/subscription"}
+"""Id-less GETs of a single resource the walker's fleet does not have yet (404 "no current
+subscription"): still checked for the other fleet's ids in the body."""
+
 
 def _operations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
     for path, item in spec["paths"].items():
@@ -191,7 +195,8 @@ def test_no_list_shows_another_tenants_rows(
         if method != "get" or _path_params(path):
             continue
         response = client.get(path, params={"limit": 200}, headers=auth(tenant_b, "owner"))
-        assert response.status_code == 200, (path, response.text)
+        assert response.status_code == (404 if path in MAY_BE_ABSENT else 200), (
+            path, response.text)
         assert not [s for s in secrets if s in response.text], path
         listed += 1
     assert listed >= 5

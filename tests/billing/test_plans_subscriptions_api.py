@@ -50,6 +50,16 @@ def test_a_price_change_is_a_new_version_and_subscribers_keep_theirs(
     assert (sub["plan_id"], sub["plan_version"]) == (v1["id"], 1)
     listed = client.get(f"/v1/billing/plans?code={code}", headers=staff).json()["items"]
     assert sorted(p["plan_version"] for p in listed) == [1, 2]
+    # A fleet sees the version on offer (to choose it), never the archived one.
+    offered = client.get(f"/v1/billing/plans?code={code}", headers=auth(tenant_a)).json()
+    assert [p["plan_version"] for p in offered["items"]] == [2]
+    assert client.get(f"/v1/billing/plans/{v1['id']}", headers=auth(tenant_a)
+                      ).status_code == 404
+    assert client.get(f"/v1/billing/plans/{v2['id']}", headers=auth(tenant_a)
+                      ).status_code == 200
+    # Only staff publish: the fleet's owner is refused once the plan is found.
+    assert client.post(f"/v1/billing/plans/{v2['id']}/versions", json=body, headers=if_match(
+        client, f"/v1/billing/plans/{v2['id']}", auth(tenant_a))).status_code == 403
     assert _events(read_system, tenant_a)[-1] == "activated"
     # Staff migrate the subscribers: the fleet is on version 2, with a lifecycle event.
     migrate = f"/v1/billing/plans/{v2['id']}/migrate-subscribers"

@@ -4,13 +4,27 @@ usage."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from types import SimpleNamespace
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import StreamingResponse
+from sqlalchemy import Select, false
+from sqlalchemy.orm import Session
 
 from fleetcore.billing import service
-from fleetcore.billing.models import TenantInvoice, TenantUsageMetric
-from fleetcore.billing.permissions import BillingRead, BillingWrite, PlansRead, PlansWrite
+from fleetcore.billing.models import (
+    BillingPlan,
+    BillingPlanStatus,
+    TenantInvoice,
+    TenantUsageMetric,
+)
+from fleetcore.billing.permissions import (
+    BillingRead,
+    BillingWrite,
+    PlanCatalogueRead,
+    PlansWrite,
+)
 from fleetcore.billing.schemas import (
     Cancellation,
     InvoiceOut,
@@ -22,9 +36,12 @@ from fleetcore.billing.schemas import (
     SubscriptionOut,
     UsageOut,
 )
-from fleetcore.core.auth import TenantRequired, tenant_of
-from fleetcore.core.deps import DbSession
+from fleetcore.core.auth import Actor, PermissionDenied, TenantRequired, tenant_of
+from fleetcore.core.deps import CurrentActor, DbSession
+from fleetcore.core.errors import NotFound
+from fleetcore.core.export import Column, DerivedColumns, csv_response, csv_responses
 from fleetcore.core.pagination import Page, Pagination, keyset_page
+from fleetcore.core.schemas import MoneyOut
 from fleetcore.core.versioning import RequiredIfMatch, check_if_match, etag
 
 router = APIRouter(prefix="/v1/billing", tags=["billing"])
@@ -39,17 +56,76 @@ def _outside_tenant(actor: PlansWrite) -> None:
         raise TenantRequired("Plans are changed outside any tenant (no X-Fleetcore-Tenant).")
 
 
+def _staff_writer(actor: Actor) -> None:
+    """``plans:write``, outside any tenant (checked after the plan was found)."""
+    if not actor.can("plans:write"):
+        raise PermissionDenied("This needs the permission 'plans:write'.",
+                               permission="plans:write")
+    _outside_tenant(actor)
+
+
 # --- plans (staff) -------------------------------------------------------------------------
 
 
-@router.get("/plans", summary="List plan versions (staff)")
+def _plans_for(actor: Actor, code: str | None, plan_status: str | None) -> Select[Any]:
+    """Staff (``plans:read``) see every version; a fleet sees the versions on offer (to choose
+    one), never an archived one."""
+    if actor.tenant_id is None and actor.can("plans:read"):
+        return service.plans_query(code=code, status=plan_status)
+    if plan_status not in (None, BillingPlanStatus.ACTIVE.value):
+        return service.plans_query(code=code, status=BillingPlanStatus.ACTIVE.value).where(
+            false())
+    return service.plans_query(code=code, status=BillingPlanStatus.ACTIVE.value)
+
+
+CodeQuery = Annotated[str | None, Query(max_length=63)]
+StatusQuery = Annotated[str | None, Query(alias="status", max_length=20)]
+
+
+@router.get("/plans", summary="List plan versions (staff: all; a fleet: those on offer)")
 def list_plans(
-    actor: PlansRead, session: DbSession, page: Pagination,
-    code: Annotated[str | None, Query(max_length=63)] = None,
-    plan_status: Annotated[str | None, Query(alias="status", max_length=20)] = None,
+    actor: PlanCatalogueRead, session: DbSession, page: Pagination, code: CodeQuery = None,
+    plan_status: StatusQuery = None,
 ) -> Page[PlanOut]:
-    plans, cursor = service.list_plans(session, page, code=code, status=plan_status)
+    plans, cursor = keyset_page(session, _plans_for(actor, code, plan_status),
+                                [BillingPlan.id], page)
     return Page(items=[PlanOut.of(p) for p in plans], next_cursor=cursor)
+
+
+def _flat(model: Any) -> SimpleNamespace:
+    """An API model with each money field as ``<name>_amount`` and ``<name>_currency``, so an
+    export shows what the list shows, one cell a value."""
+    flat: dict[str, Any] = {}
+    for name, value in model:
+        if isinstance(value, MoneyOut):
+            flat[f"{name}_amount"], flat[f"{name}_currency"] = value.amount, value.currency
+        else:
+            flat[name] = value
+    return SimpleNamespace(**flat)
+
+
+_PLAN_CSV: list[Column] = [DerivedColumns(
+    ("id", "code", "plan_version", "status", "name", "monthly_fee_amount",
+     "monthly_fee_currency", "trial_days", "version"), lambda r: _flat(PlanOut.of(r)))]
+
+
+@router.get("/plans/export.csv", summary="Export the plan versions as CSV (same filters)",
+            response_class=StreamingResponse, responses=csv_responses(_PLAN_CSV))
+def export_plans(
+    actor: PlanCatalogueRead, session: DbSession, code: CodeQuery = None,
+    plan_status: StatusQuery = None,
+) -> StreamingResponse:
+    stmt = _plans_for(actor, code, plan_status).order_by(BillingPlan.id)
+    return csv_response(session, stmt, _PLAN_CSV, filename="plans.csv")
+
+
+def _plan(session: Session, actor: Actor, plan_id: uuid.UUID) -> BillingPlan:
+    """A plan the actor may see (404 otherwise: an archived version is staff's business)."""
+    plan = service.get_plan(session, plan_id)
+    staff = actor.tenant_id is None and actor.can("plans:read")
+    if not staff and plan.status != BillingPlanStatus.ACTIVE.value:
+        raise NotFound("No such plan.")
+    return plan
 
 
 @router.post("/plans", status_code=status.HTTP_201_CREATED, summary="Create a plan (staff)")
@@ -62,19 +138,20 @@ def create_plan(actor: PlansWrite, session: DbSession, data: PlanCreate,
     return PlanOut.of(plan)
 
 
-@router.get("/plans/{plan_id}", summary="Get a plan version (staff)")
-def get_plan(actor: PlansRead, session: DbSession, plan_id: uuid.UUID,
+@router.get("/plans/{plan_id}", summary="Get a plan version (staff: any; a fleet: on offer)")
+def get_plan(actor: PlanCatalogueRead, session: DbSession, plan_id: uuid.UUID,
              response: Response) -> PlanOut:
-    plan = service.get_plan(session, plan_id)
+    plan = _plan(session, actor, plan_id)
     _with_etag(response, plan.version)
     return PlanOut.of(plan)
 
 
 @router.post("/plans/{plan_id}/versions", status_code=status.HTTP_201_CREATED,
              summary="Publish a new version of a plan: a price change (staff)")
-def publish_version(actor: PlansWrite, session: DbSession, if_match: RequiredIfMatch,
+def publish_version(actor: CurrentActor, session: DbSession, if_match: RequiredIfMatch,
                     plan_id: uuid.UUID, data: PlanVersionCreate, response: Response) -> PlanOut:
-    _outside_tenant(actor)
+    _plan(session, actor, plan_id)  # an unknown plan is 404 for everyone, before the 403
+    _staff_writer(actor)
     plan = service.publish_version(session, actor, plan_id, data, if_match=if_match)
     _with_etag(response, plan.version)
     response.headers["Location"] = f"/v1/billing/plans/{plan.id}"
@@ -83,10 +160,11 @@ def publish_version(actor: PlansWrite, session: DbSession, if_match: RequiredIfM
 
 @router.post("/plans/{plan_id}/migrate-subscribers",
              summary="Move every subscriber of older versions to this offered version (staff)")
-def migrate_subscribers(actor: PlansWrite, session: DbSession, if_match: RequiredIfMatch,
+def migrate_subscribers(actor: CurrentActor, session: DbSession, if_match: RequiredIfMatch,
                         plan_id: uuid.UUID) -> MigrationOut:
-    _outside_tenant(actor)
-    check_if_match(if_match, service.get_plan(session, plan_id).version)
+    plan = _plan(session, actor, plan_id)  # an unknown plan is 404 for everyone, first
+    _staff_writer(actor)
+    check_if_match(if_match, plan.version)
     return MigrationOut(plan_id=plan_id,
                         moved=service.migrate_subscribers(session, actor, plan_id))
 
@@ -154,6 +232,19 @@ def list_invoices(actor: BillingRead, session: DbSession, page: Pagination) -> P
     return Page(items=[InvoiceOut.of(i) for i in rows], next_cursor=cursor)
 
 
+_INVOICE_CSV: list[Column] = [DerivedColumns(
+    ("id", "invoice_number", "status", "period_start", "period_end", "subtotal_amount",
+     "tax_amount", "total_amount", "amount_due_amount", "total_currency", "due_on",
+     "hosted_invoice_url", "invoice_pdf_url"), lambda r: _flat(InvoiceOut.of(r)))]
+
+
+@router.get("/invoices/export.csv", summary="Export the fleet's invoices as CSV",
+            response_class=StreamingResponse, responses=csv_responses(_INVOICE_CSV))
+def export_invoices(actor: BillingRead, session: DbSession) -> StreamingResponse:
+    stmt = service.invoices_query(tenant_of(actor)).order_by(TenantInvoice.id.desc())
+    return csv_response(session, stmt, _INVOICE_CSV, filename="fleetcore-invoices.csv")
+
+
 @router.get("/invoices/{invoice_id}", summary="One invoice with its lines")
 def get_invoice(actor: BillingRead, session: DbSession, invoice_id: uuid.UUID,
                 response: Response) -> InvoiceOut:
@@ -168,3 +259,13 @@ def list_usage(actor: BillingRead, session: DbSession, page: Pagination) -> Page
     rows, cursor = keyset_page(session, service.usage_query(tenant_of(actor)),
                                [TenantUsageMetric.id], page)
     return Page(items=[UsageOut.of(u) for u in rows], next_cursor=cursor)
+
+
+_USAGE_CSV: list[Column] = [DerivedColumns(tuple(UsageOut.model_fields), UsageOut.of)]
+
+
+@router.get("/usage/export.csv", summary="Export the fleet's usage as CSV",
+            response_class=StreamingResponse, responses=csv_responses(_USAGE_CSV))
+def export_usage(actor: BillingRead, session: DbSession) -> StreamingResponse:
+    stmt = service.usage_query(tenant_of(actor)).order_by(TenantUsageMetric.id)
+    return csv_response(session, stmt, _USAGE_CSV, filename="fleetcore-usage.csv")

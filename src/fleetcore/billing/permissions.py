@@ -6,10 +6,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fleetcore.core.auth import Actor
-from fleetcore.core.deps import Require
+from fastapi import Depends
 
-PlansRead = Annotated[Actor, Require("plans:read", scope="any")]
+from fleetcore.core.auth import Actor, PermissionDenied
+from fleetcore.core.deps import CurrentActor, Require
+
 PlansWrite = Annotated[Actor, Require("plans:write", scope="any")]
 BillingRead = Annotated[Actor, Require("billing:read")]
 BillingWrite = Annotated[Actor, Require("billing:write")]
+
+
+async def _read_plans(actor: CurrentActor) -> Actor:  # async: no I/O, no thread trip
+    """Staff outside a tenant need ``plans:read``; a fleet's member reads the plans on offer
+    with ``billing:read`` (to choose one)."""
+    needed = "plans:read" if actor.tenant_id is None else "billing:read"
+    if not actor.can(needed):
+        raise PermissionDenied(f"This needs the permission {needed!r}.", permission=needed)
+    return actor
+
+
+_read_plans.required_permission = "billing:read"  # type: ignore[attr-defined]
+PlanCatalogueRead = Annotated[Actor, Depends(_read_plans, scope="function")]
