@@ -8,14 +8,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -33,6 +32,7 @@ from fleetcore.core.db import DbContext, bind_context, context_session
 from fleetcore.core.errors import Conflict
 from fleetcore.integrations.stripe.billing import StripeInvoices, StripeMeters
 from fleetcore.settings import Settings
+from json_http_fake import JsonHandler, serving
 
 SECRET = "whsec_test_billing_secret"
 JAN = datetime(2026, 1, 1, tzinfo=UTC)
@@ -52,10 +52,7 @@ class FakeStripe:
 
 
 def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0"))).decode()
             form = dict(urllib.parse.parse_qsl(body))
@@ -108,26 +105,15 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
                            invoice_pdf=f"https://pay.stripe.com/invoice/{invoice['id']}/pdf")
             return invoice
 
-        def _answer(self, status: int, document: dict[str, Any]) -> None:
-            raw = json.dumps(document).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-
     return Handler
 
 
 @pytest.fixture(scope="module")
 def fake_stripe() -> Iterator[FakeStripe]:
     fake = FakeStripe()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield fake
-    server.shutdown()
+    with serving(_handler(fake)) as url:
+        fake.url = url
+        yield fake
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -30,6 +29,7 @@ from fleetcore.core.db import DbContext, context_session
 from fleetcore.finance import payout_service as service
 from fleetcore.finance.models import PaymentBatchMethod
 from fleetcore.settings import Settings
+from json_http_fake import JsonHandler, serving
 
 SECRET = "whsec_test_payouts_secret"
 BATCHES = "/v1/driver-payment-batches"
@@ -45,10 +45,7 @@ class FakeStripe:
 
 
 def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0"))).decode()
             form = dict(urllib.parse.parse_qsl(body))
@@ -68,26 +65,15 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
                                                     if k.startswith("metadata[")}}
             self._answer(200, fake.by_key[key])
 
-        def _answer(self, status: int, document: dict[str, Any]) -> None:
-            raw = json.dumps(document).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-
     return Handler
 
 
 @pytest.fixture(scope="module")
 def fake_stripe() -> Iterator[FakeStripe]:
     fake = FakeStripe()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield fake
-    server.shutdown()
+    with serving(_handler(fake)) as url:
+        fake.url = url
+        yield fake
 
 
 @pytest.fixture(scope="module")

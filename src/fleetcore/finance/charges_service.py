@@ -46,7 +46,7 @@ from fleetcore.core.errors import (
     flush_checked,
 )
 from fleetcore.core.orm import UUID7_SQL
-from fleetcore.core.pagination import PageParams, keyset_page
+from fleetcore.core.pagination import PageParams, equal_filters, keyset_page, range_filter
 from fleetcore.core.versioning import check_if_match
 from fleetcore.documents.models import Document
 from fleetcore.drivers.models import Driver
@@ -247,16 +247,12 @@ class TollFilter:
 
 def tolls_query(actor: Actor, filters: TollFilter) -> Select[Any]:
     """The filtered toll charges of the tenant (list and export)."""
-    stmt = select(TollTransaction).where(TollTransaction.tenant_id == tenant_of(actor))
-    for column, value in ((TollTransaction.status, filters.status),
-                          (TollTransaction.vehicle_id, filters.vehicle_id),
-                          (TollTransaction.driver_id, filters.driver_id)):
-        if value is not None:
-            stmt = stmt.where(column == value)
-    if filters.since is not None:
-        stmt = stmt.where(TollTransaction.occurred_at >= filters.since)
-    if filters.until is not None:
-        stmt = stmt.where(TollTransaction.occurred_at < filters.until)
+    stmt = equal_filters(
+        select(TollTransaction).where(TollTransaction.tenant_id == tenant_of(actor)),
+        {TollTransaction.status: filters.status, TollTransaction.vehicle_id: filters.vehicle_id,
+         TollTransaction.driver_id: filters.driver_id})
+    stmt = range_filter(stmt, TollTransaction.occurred_at, since=filters.since,
+                        until=filters.until)
     if filters.plate:
         key = "".join(ch for ch in filters.plate.upper() if ch.isalnum())
         stmt = stmt.where(text(_PLATE_KEY_SQL.format(col="fin_toll_transactions.plate")
@@ -424,11 +420,9 @@ def fines_query(actor: Actor, filters: FineFilter) -> Select[Any]:
     stmt = select(TrafficFine).where(TrafficFine.tenant_id == tenant_of(actor))
     if not filters.include_deleted:
         stmt = stmt.where(TrafficFine.deleted_at.is_(None))
-    for column, value in ((TrafficFine.status, filters.status),
-                          (TrafficFine.vehicle_id, filters.vehicle_id),
-                          (TrafficFine.driver_id, filters.driver_id)):
-        if value is not None:
-            stmt = stmt.where(column == value)
+    stmt = equal_filters(stmt, {TrafficFine.status: filters.status,
+                                TrafficFine.vehicle_id: filters.vehicle_id,
+                                TrafficFine.driver_id: filters.driver_id})
     if filters.deadline_before is not None:
         stmt = stmt.where(TrafficFine.designation_deadline_on < filters.deadline_before)
     return stmt
