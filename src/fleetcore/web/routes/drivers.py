@@ -36,7 +36,9 @@ from fleetcore.drivers.models import (
 )
 from fleetcore.drivers.permissions import DriversRead, DriversWrite
 from fleetcore.drivers.schemas import CooperationTermsCreate, DriverCreate, DriverUpdate
+from fleetcore.finance import payout_account_service
 from fleetcore.finance import service as ledger
+from fleetcore.finance.payout_schemas import PayoutAccountOut
 from fleetcore.fleet import service as fleet_service
 from fleetcore.fleet.filters import AssignmentFilter
 from fleetcore.trips import service as trips_service
@@ -65,10 +67,10 @@ router = page_router()
 FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth", "licence_number",
           "licence_country", "licence_issued_on", "licence_expires_on", "professional_card_type",
           "professional_card_number", "professional_card_expires_on", "status", "hired_on",
-          "preferred_language", "notes", "version")
+          "preferred_language", "notes", "member_id", "version")
 OPTIONAL = ("email", "date_of_birth", "licence_number", "licence_country", "licence_issued_on",
             "licence_expires_on", "professional_card_type", "professional_card_number",
-            "professional_card_expires_on", "hired_on", "notes")
+            "professional_card_expires_on", "hired_on", "notes", "member_id")
 SORTS = [(DriverSort.NAME.value, "Name A→Z"), (DriverSort.NAME_DESC.value, "Name Z→A"),
          (DriverSort.NEWEST.value, "Newest first"), (DriverSort.CREATED.value, "Oldest first")]
 DETAIL_ROWS = 10
@@ -119,8 +121,10 @@ def driver_export(
 
 def _form(c: Console, state: FormState, *, driver: Driver | None,
           status_code: int = 200) -> HTMLResponse:
+    members = [(m.value, m.label) for m in queries.member_choices(c.session, c.tenant.id)]
     return c.render("drivers/form.html", status_code=status_code, state=state, driver=driver,
-                    statuses=options(DriverStatus), cards=options(ProfessionalCardType))
+                    statuses=options(DriverStatus), cards=options(ProfessionalCardType),
+                    members=members)
 
 
 def _initial(driver: Driver | None) -> FormState:
@@ -226,6 +230,11 @@ def driver_detail(c: Ctx, _: DriversRead, driver_id: uuid.UUID) -> HTMLResponse:
                 entity_type="driver", entity_id=driver_id, sort=DocumentSort.NEWEST))
         links = drivers_service.driver_documents(c.session, c.actor, driver_id)
         context["requirements"] = {doc.id: link.requirement for link, doc in links}
+    context["payout_accounts"] = None
+    if c.can("payouts:read"):
+        context["payout_accounts"] = [
+            PayoutAccountOut.of(a)
+            for a in payout_account_service.list_payout_accounts(c.session, c.actor, driver_id)]
     if c.can("ledger:read"):
         context["balances"] = ledger.driver_balances(
             c.session, c.actor, driver_ids=[driver_id],

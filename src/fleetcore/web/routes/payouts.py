@@ -11,9 +11,11 @@ from datetime import timedelta
 from fastapi.responses import HTMLResponse, Response
 
 from fleetcore.core.errors import Problem
-from fleetcore.finance import payout_service
+from fleetcore.drivers import service as drivers_service
+from fleetcore.drivers.models import Driver
+from fleetcore.finance import payout_account_service, payout_service
 from fleetcore.finance.models import PaymentBatchMethod, PaymentBatchStatus
-from fleetcore.finance.payout_schemas import BatchDraft
+from fleetcore.finance.payout_schemas import BankAccountIn, BatchDraft
 from fleetcore.finance.permissions import PayoutsApprove, PayoutsRead, PayoutsWrite
 from fleetcore.finance.sepa_service import export_sepa
 from fleetcore.web import queries
@@ -143,6 +145,44 @@ def fail_payment(c: Ctx, _: PayoutsWrite, batch_id: uuid.UUID, payment_id: uuid.
         return redirect(c.request, f"/app/payouts/{batch_id}", flash=problem.detail)
     return redirect(c.request, f"/app/payouts/{batch_id}",
                     flash="Payment recorded as returned; the driver is owed it again.")
+
+
+# --- a driver's bank account ---------------------------------------------------------------
+
+BANK_FIELDS = ("iban", "bic", "holder_name")
+
+
+def _bank_form(c: Console, driver: Driver, state: FormState,
+               status_code: int = 200) -> HTMLResponse:
+    return c.render("payouts/bank_account_form.html", status_code=status_code, state=state,
+                    driver=driver)
+
+
+@router.get("/drivers/{driver_id}/bank-accounts/new")
+def new_bank_account(c: Ctx, _: PayoutsWrite, driver_id: uuid.UUID) -> HTMLResponse:
+    """The bank account SEPA payouts pay a driver to (IBAN and BIC checked when saved)."""
+    driver = drivers_service.get_driver(c.session, c.actor, driver_id)
+    return _bank_form(c, driver, FormState(values={
+        "holder_name": f"{driver.first_name} {driver.last_name}"}))
+
+
+@router.post("/drivers/{driver_id}/bank-accounts")
+def create_bank_account(c: Ctx, _: PayoutsWrite, driver_id: uuid.UUID,
+                        form: Form) -> Response:
+    """Save it; it replaces the driver's previous bank account (closed, kept)."""
+    driver = drivers_service.get_driver(c.session, c.actor, driver_id)
+    state = FormState(values=text_values(form, BANK_FIELDS))
+    try:
+        data = build(BankAccountIn, {k: v for k, v in state.values.items() if v}, state)
+        attempt(c.session, lambda: payout_account_service.add_bank_account(
+            c.session, c.actor, driver_id, data=data))
+    except FormInvalid:
+        return _bank_form(c, driver, state, 422)
+    except Problem as problem:
+        return _bank_form(c, driver, apply_problem(state, problem), problem.status)
+    return redirect(c.request, f"/app/drivers/{driver_id}#payout-accounts",
+                    flash=f"Bank account of {driver.first_name} {driver.last_name} saved: "
+                          "SEPA payouts go to it.")
 
 
 __all__ = ["router"]
