@@ -38,6 +38,7 @@ SECTIONS: list[NavSection] = [
         NavItem("Drivers", "/app/drivers", "drivers:read"),
         NavItem("Assignments", "/app/assignments", "assignments:read"),
         NavItem("Assignment calendar", "/app/assignments/calendar", "assignments:read"),
+        NavItem("Shifts", "/app/shifts", "shifts:read"),
         NavItem("Documents", "/app/documents", "documents:read"),
         NavItem("Maintenance due", "/app/maintenance", "maintenance:read"),
         NavItem("Tasks", "/app/tasks", "tasks:read"),

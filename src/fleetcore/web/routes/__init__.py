@@ -34,6 +34,7 @@ from fleetcore.web.routes import (
     search,
     settings,
     settlements,
+    shifts,
     statements,
     tasks,
     tolls,
@@ -46,7 +47,7 @@ from fleetcore.web.routes.base import page_router
 # vehicle_records after vehicles: its /vehicles/{id}/{kind} routes come after the fixed ones;
 # calendar before assignments (its fixed path before their /assignments/{id}).
 PAGE_GROUPS = (auth, dashboard, search, vehicles, vehicle_records, drivers, calendar,
-               assignments, documents, maintenance, tasks, live_map, trips, imports,
+               assignments, shifts, documents, maintenance, tasks, live_map, trips, imports,
                reconciliations, settlements, statements, ledger, payouts, invoices, tolls, fines,
                members, settings, audit, billing)
 

@@ -1,0 +1,288 @@
+"""Shifts: the week's planned shifts (filtered by driver, vehicle, series and status), a form
+for one shift, a form for a weekly series of shifts, and cancelling a shift.
+
+Values go through the API's own request models (``ShiftCreate``, ``ShiftSeriesCreate``), so
+the console refuses what the API refuses, with the message next to the field. The series form
+asks in a person's words (the days of the week, the first day, a start time and a length in
+hours) and builds the RRULE the API takes; the API's field names are mapped back onto the
+form's fields when it refuses one.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+
+from fleetcore.core.errors import Problem
+from fleetcore.scheduling import api as scheduling_api
+from fleetcore.scheduling import service as scheduling_service
+from fleetcore.scheduling.filters import ShiftFilter
+from fleetcore.scheduling.models import ShiftStatus
+from fleetcore.scheduling.permissions import ShiftsRead, ShiftsWrite
+from fleetcore.scheduling.schemas import ShiftCreate, ShiftSeriesCreate
+from fleetcore.web import queries
+from fleetcore.web.deps import Ctx, Form
+from fleetcore.web.forms import (
+    FormInvalid,
+    FormState,
+    apply_problem,
+    attempt,
+    build,
+    local_datetime,
+    optional,
+    parse_date,
+    text_values,
+)
+from fleetcore.web.rendering import Console, redirect
+from fleetcore.web.routes.base import (
+    day_start,
+    day_value,
+    enum_value,
+    form_if_match,
+    options,
+    page,
+    page_router,
+    uuid_value,
+)
+
+router = page_router()
+
+SHIFT_FIELDS = ("driver_id", "vehicle_id", "starts_at", "ends_at", "notes")
+SERIES_FIELDS = ("driver_id", "vehicle_id", "first_day", "start_time", "hours", "until",
+                 "notes")
+DAYS = (("MO", "Monday"), ("TU", "Tuesday"), ("WE", "Wednesday"), ("TH", "Thursday"),
+        ("FR", "Friday"), ("SA", "Saturday"), ("SU", "Sunday"))
+SERIES_ERRORS = {"rrule": "days", "dtstart": "first_day", "duration_minutes": "hours",
+                 "timezone": "first_day"}
+"""The API's field of a refused series → the form's field that shows it."""
+
+
+# --- the list ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftQuery:
+    """What the list was asked for: the filter and the link parameters that carry it."""
+
+    spec: ShiftFilter
+    params: dict[str, Any]
+
+
+def shift_query(c: Console, *, week: str | None, driver_id: str | None,
+                vehicle_id: str | None, series_id: str | None,
+                status: str | None) -> ShiftQuery:
+    """The shifts of the week holding ``week`` (a local day; this week when absent)."""
+    day = day_value(week, "Week") or c.today
+    monday = day - timedelta(days=day.weekday())
+    spec = ShiftFilter(
+        driver_id=uuid_value(driver_id, "driver"), vehicle_id=uuid_value(vehicle_id, "vehicle"),
+        series_id=uuid_value(series_id, "series"),
+        status=enum_value(ShiftStatus, status, "shift status"),
+        starts_from=day_start(monday, c.tenant.zone),
+        starts_to=day_start(monday + timedelta(days=7), c.tenant.zone))
+    params = {"week": monday.isoformat(), "driver_id": spec.driver_id,
+              "vehicle_id": spec.vehicle_id, "series_id": spec.series_id, "status": spec.status}
+    return ShiftQuery(spec, params)
+
+
+@router.get("/shifts")
+def shift_list(c: Ctx, _: ShiftsRead, week: str | None = None, driver_id: str | None = None,
+               vehicle_id: str | None = None, series_id: str | None = None,
+               status: str | None = None, cursor: str | None = None) -> HTMLResponse:
+    """The shifts of a week by start time, with their drivers and cars."""
+    asked = shift_query(c, week=week, driver_id=driver_id, vehicle_id=vehicle_id,
+                        series_id=series_id, status=status)
+    shifts, next_cursor = scheduling_service.list_shifts(c.session, c.actor, page(cursor),
+                                                         asked.spec)
+    monday = datetime.fromisoformat(asked.params["week"]).date()
+    return c.render(
+        "shifts/list.html", shifts=shifts, next_cursor=next_cursor, params=asked.params,
+        previous=(monday - timedelta(days=7)).isoformat(),
+        following=(monday + timedelta(days=7)).isoformat(),
+        last_day=(monday + timedelta(days=6)).isoformat(),
+        drivers=queries.driver_names(c.session, c.tenant.id, {s.driver_id for s in shifts}),
+        vehicles=queries.vehicle_labels(c.session, c.tenant.id,
+                                        {s.vehicle_id for s in shifts if s.vehicle_id}),
+        statuses=options(ShiftStatus), **_choices(c, status=None))
+
+
+@router.get("/shifts/export.csv")
+def shift_export(c: Ctx, _: ShiftsRead, week: str | None = None, driver_id: str | None = None,
+                 vehicle_id: str | None = None, series_id: str | None = None,
+                 status: str | None = None) -> StreamingResponse:
+    """The listed shifts as the API's CSV (``GET /v1/shifts/export.csv``)."""
+    spec = shift_query(c, week=week, driver_id=driver_id, vehicle_id=vehicle_id,
+                       series_id=series_id, status=status).spec
+    return scheduling_api.export_shifts(c.actor, c.session, spec)
+
+
+def _choices(c: Console, *, status: str | None = "active") -> dict[str, Any]:
+    return {
+        "driver_choices": [(str(ch.value), ch.label) for ch in
+                           queries.driver_choices(c.session, c.tenant.id, status=status)],
+        "vehicle_choices": [(str(ch.value), ch.label) for ch in
+                            queries.vehicle_choices(c.session, c.tenant.id, status=status)],
+    }
+
+
+# --- one shift -----------------------------------------------------------------------------
+
+
+def _shift_form(c: Console, state: FormState, status_code: int = 200) -> HTMLResponse:
+    return c.render("shifts/form.html", status_code=status_code, state=state, **_choices(c))
+
+
+@router.get("/shifts/new")
+def new_shift(c: Ctx, _: ShiftsWrite, driver_id: str | None = None,
+              vehicle_id: str | None = None) -> HTMLResponse:
+    """Plan one shift (tomorrow 08:00 to 16:00 by default)."""
+    tomorrow = c.today + timedelta(days=1)
+    driver, vehicle = uuid_value(driver_id, "driver"), uuid_value(vehicle_id, "vehicle")
+    return _shift_form(c, FormState(values={
+        "driver_id": str(driver or ""), "vehicle_id": str(vehicle or ""),
+        "starts_at": f"{tomorrow.isoformat()}T08:00", "ends_at": f"{tomorrow.isoformat()}T16:00"}))
+
+
+@router.post("/shifts")
+def create_shift(c: Ctx, _: ShiftsWrite, form: Form) -> Response:
+    """Save the shift (refused when it overlaps another of the driver's, or their leave)."""
+    state = FormState(values=text_values(form, SHIFT_FIELDS))
+    values: dict[str, Any] = optional(state.values, "vehicle_id", "notes")
+    for name in ("starts_at", "ends_at"):
+        values[name] = local_datetime(values.get(name), c.tenant.zone, name=name, state=state)
+    try:
+        data = build(ShiftCreate, {k: v for k, v in values.items() if v is not None}, state)
+        shift = attempt(c.session, lambda: scheduling_service.create_shift(
+            c.session, c.actor, data=data))
+    except FormInvalid:
+        return _shift_form(c, state, 422)
+    except Problem as problem:
+        return _shift_form(c, apply_problem(state, problem), problem.status)
+    name = queries.driver_names(c.session, c.tenant.id, {shift.driver_id}).get(
+        shift.driver_id, "the driver")
+    when = c.fmt.dt(shift.starts_at)
+    return redirect(c.request, f"/app/shifts?week={when[:10]}",
+                    flash=f"Shift of {name} planned on {when}.")
+
+
+@router.post("/shifts/{shift_id}/cancel")
+def cancel_shift(c: Ctx, _: ShiftsWrite, shift_id: uuid.UUID, form: Form) -> Response:
+    """Cancel a planned shift (refused when someone changed it since the page was shown)."""
+    if_match = form_if_match(form.get("version"), "shift")
+    week = str(form.get("week") or "")
+    back = f"/app/shifts?week={week}" if day_value(week, "Week") else "/app/shifts"
+    try:
+        shift = attempt(c.session, lambda: scheduling_service.cancel_shift(
+            c.session, c.actor, shift_id, if_match=if_match))
+    except Problem as problem:
+        if problem.status == 404:
+            raise
+        if problem.status == 412:
+            problem.detail = "The shift changed meanwhile: reload the page and try again."
+        return redirect(c.request, back, flash=problem.detail)
+    return redirect(c.request, back, flash=f"Shift of {c.fmt.dt(shift.starts_at)} cancelled.")
+
+
+# --- a weekly series -----------------------------------------------------------------------
+
+
+def _series_form(c: Console, state: FormState, status_code: int = 200) -> HTMLResponse:
+    return c.render("shifts/series_form.html", status_code=status_code, state=state,
+                    days=DAYS, **_choices(c))
+
+
+@router.get("/shift-series/new")
+def new_series(c: Ctx, _: ShiftsWrite, driver_id: str | None = None) -> HTMLResponse:
+    """Plan the same shift every chosen weekday (from next Monday, 8 hours from 08:00)."""
+    monday = c.today + timedelta(days=7 - c.today.weekday())
+    driver = uuid_value(driver_id, "driver")
+    state = FormState(values={"driver_id": str(driver or ""), "first_day": monday.isoformat(),
+                              "start_time": "08:00", "hours": "8"})
+    for code, _name in DAYS[:5]:
+        state.values[f"day_{code}"] = "on"
+    return _series_form(c, state)
+
+
+def _minutes(raw: str, state: FormState) -> int | None:
+    """A length in hours (``8``, ``7.5``, ``7,5`` or ``7:30``) as minutes."""
+    if not raw:
+        state.add("hours", "Fill in the length")
+        return None
+    clock = re.fullmatch(r"(\d{1,2}):([0-5]\d)", raw)
+    if clock:
+        return int(clock.group(1)) * 60 + int(clock.group(2))
+    try:
+        hours = Decimal(raw.replace(",", "."))
+    except InvalidOperation:
+        state.add("hours", "Enter hours, e.g. 8, 7.5 or 7:30")
+        return None
+    if not hours.is_finite():
+        state.add("hours", "Enter hours, e.g. 8, 7.5 or 7:30")
+        return None
+    return int((hours * 60).to_integral_value())
+
+
+def _series_values(c: Console, form: Form, state: FormState) -> dict[str, Any]:
+    days = [code for code, _name in DAYS if form.get(f"day_{code}")]
+    for code in days:
+        state.values[f"day_{code}"] = "on"
+    if not days:
+        state.add("days", "Tick at least one day")
+    first = parse_date(state.values.get("first_day"), name="first_day", state=state)
+    if first is None and "first_day" not in state.errors:
+        state.add("first_day", "Fill in the first day")
+    try:
+        start = time.fromisoformat(state.values.get("start_time", ""))
+    except ValueError:
+        state.add("start_time", "Enter a time (HH:MM)")
+        start = None
+    until = parse_date(state.values.get("until"), name="until", state=state)
+    values: dict[str, Any] = {
+        "driver_id": state.values.get("driver_id", ""),
+        "vehicle_id": state.values.get("vehicle_id") or None,
+        "rrule": f"FREQ=WEEKLY;BYDAY={','.join(days or ['MO'])}",
+        "dtstart": datetime.combine(first, start) if first and start else None,
+        "duration_minutes": _minutes(state.values.get("hours", ""), state),
+        "timezone": c.tenant.timezone,
+        # The last day is included: no occurrence starts after its end.
+        "until": (day_start(until + timedelta(days=1), c.tenant.zone) - timedelta(seconds=1)
+                  if until else None),
+        "notes": state.values.get("notes") or None,
+    }
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _on_form(state: FormState) -> FormState:
+    """Errors the API names by its fields, moved onto the form's."""
+    for api_name, form_name in SERIES_ERRORS.items():
+        if api_name in state.errors:
+            state.add(form_name, state.errors.pop(api_name))
+    return state
+
+
+@router.post("/shift-series")
+def create_series(c: Ctx, _: ShiftsWrite, form: Form) -> Response:
+    """Save the series and its shifts up to the planning horizon (all of them or none)."""
+    state = FormState(values=text_values(form, SERIES_FIELDS))
+    values = _series_values(c, form, state)
+    try:
+        data = build(ShiftSeriesCreate, values, state)
+        series, shifts, horizon = attempt(c.session, lambda: scheduling_service.create_series(
+            c.session, c.actor, data=data))
+    except FormInvalid:
+        return _series_form(c, _on_form(state), 422)
+    except Problem as problem:
+        return _series_form(c, _on_form(apply_problem(state, problem)), problem.status)
+    first = state.values.get("first_day", "")
+    return redirect(c.request, f"/app/shifts?series_id={series.id}&week={first}",
+                    flash=f"{len(shifts)} shifts planned up to {c.fmt.date(horizon)}; "
+                          "later ones are added as the weeks come.")
+
+
+__all__ = ["router"]
