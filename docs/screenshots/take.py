@@ -33,6 +33,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 OWNER = "owner@lumiere-vtc.example"
+PHONE = {"width": 390, "height": 844}
 
 
 def _free_port() -> int:
@@ -67,7 +68,7 @@ def fresh_server() -> Iterator[str]:
              "--port", str(port), "--no-worker"], env=env)
         url = f"http://127.0.0.1:{port}"
         try:
-            _wait(url, 120)
+            _wait(url, 600)  # the demo data takes minutes on a loaded machine
             yield url
         finally:
             process.terminate()
@@ -119,10 +120,71 @@ def revenue(page: Page, url: str) -> None:
     page.goto(f"{url}/app/settlements?week={monday.isoformat()}")
     page.locator("#compute button[type=submit]").click()
     page.wait_for_url(re.compile(r".*/app/settlements\?week=.*"))
-    shoot(page, url, f"/app/settlements?week={monday.isoformat()}", "settlements",
-          full_page=False)
     first = page.locator("table.striped tbody tr td a").first.get_attribute("href")
     shoot(page, url, first or "/app/settlements", "settlement")
+    page.goto(f"{url}/app/settlements?week={monday.isoformat()}")
+    page.locator("#bulk-confirm button[type=submit]").click()  # the dialog says yes
+    page.wait_for_selector(".flash")
+    shoot(page, url, f"/app/settlements?week={monday.isoformat()}", "settlements",
+          full_page=False)
+
+
+def french_iban(account: int) -> str:
+    """A valid French IBAN (bank 30006, branch 00001) with its RIB key and check digits."""
+    bank, branch = 30006, 1
+    key = 97 - (89 * bank + 15 * branch + 3 * account) % 97
+    bban = f"{bank:05d}{branch:05d}{account:011d}{key:02d}"
+    check = 98 - int(bban + "152700") % 97  # F=15, R=27, then "00"
+    return f"FR{check:02d}{bban}"
+
+
+def payouts(page: Page, url: str) -> str:
+    """The fleet's own IBAN, a bank account for each driver the week owes, a SEPA batch
+    drafted and approved: photograph it. Returns the batch's path."""
+    page.goto(f"{url}/app/settings")
+    page.locator("#debtor_name").fill("Lumière VTC")
+    page.locator("#debtor_iban").fill(french_iban(12345678901))
+    page.locator("#payouts button[type=submit]").click()
+    page.wait_for_load_state("networkidle")
+    page.goto(f"{url}/app/payouts")
+    page.locator("form.card button[type=submit]").click()
+    page.wait_for_url(re.compile(r".*/app/payouts/[0-9a-f-]{36}$"))
+    batch = page.url.removeprefix(url)
+    drivers = [h for h in page.locator("table.striped tbody td a").evaluate_all(
+        "links => links.map(a => a.getAttribute('href'))") if h]
+    for number, driver in enumerate(drivers, start=1):
+        page.goto(f"{url}{driver}/bank-accounts/new")
+        page.locator("#iban").fill(french_iban(98765432100 + number))
+        page.locator("form.card button[type=submit]").click()
+        page.wait_for_url(re.compile(r".*/app/drivers/[0-9a-f-]{36}.*"))
+    page.goto(url + batch)
+    page.locator("form[action$='/approve'] button").click()
+    page.wait_for_selector(".flash")
+    shoot(page, url, batch, "payouts", full_page=False)
+    return batch
+
+
+def statements(page: Page, url: str, phone: Page) -> None:
+    """The driver's statement of last week in the console, then on the driver's phone."""
+    from datetime import date, timedelta
+
+    monday = date.today() - timedelta(days=date.today().weekday() + 7)
+    page.goto(f"{url}/app/settlements?week={monday.isoformat()}")
+    names = page.locator("table.striped tbody td a strong").all_inner_texts()
+    page.locator("table.striped tbody td a").first.click()
+    page.locator("#driver-statement").click()
+    page.wait_for_load_state("networkidle")
+    shoot(page, url, page.url.removeprefix(url), "statement", full_page=False)
+    # A driver of that week who signs in to the portal (the demo gives most of them access).
+    phone.goto(f"{url}/app/sign-in?tenant=lumiere-vtc&next=/driver")
+    for name in names:
+        member = phone.locator("button.member", has_text=name)
+        if member.count():
+            member.first.click()
+            phone.wait_for_url(f"{url}/driver")
+            shoot(phone, url, f"/driver/statements?week={monday.isoformat()}", "portal-phone")
+            return
+    print("no driver of the week signs in to the portal: portal-phone.png not taken")
 
 
 def take(url: str) -> None:
@@ -130,11 +192,16 @@ def take(url: str) -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1366, "height": 900})
+        page.on("dialog", lambda dialog: dialog.accept())  # the console's "are you sure?"
         page.goto(f"{url}/app/sign-in")
         shoot(page, url, "/app/sign-in", "sign-in", full_page=False)
         page.locator(f'button.member[data-email="{OWNER}"]').click()
         page.wait_for_url(f"{url}/app")
         revenue(page, url)
+        payouts(page, url)
+        phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True,
+                                    device_scale_factor=2).new_page()
+        statements(page, url, phone)
         shoot(page, url, "/app", "dashboard")
         shoot(page, url, "/app/vehicles", "vehicles", full_page=False)
         first = page.locator("table tbody tr td a").first.get_attribute("href")

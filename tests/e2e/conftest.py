@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import Engine, text
 
 from api_support import TenantWorld
@@ -81,11 +81,26 @@ def chromium() -> Iterator[Browser]:
             browser.close()
 
 
+WAIT_MS = 20_000
+"""How long a browser action or an ``expect`` waits: generous, for a loaded 2-core machine
+(an assertion that holds returns as soon as it holds)."""
+
+
+@pytest.fixture(autouse=True)
+def patient_expect() -> Iterator[None]:
+    """``expect(...)`` waits as long as actions do (Playwright's default is 5 s)."""
+    expect.set_options(timeout=WAIT_MS)
+    try:
+        yield
+    finally:
+        expect.set_options(timeout=5_000)
+
+
 @pytest.fixture
 def page(chromium: Browser) -> Iterator[Page]:
     """A fresh browser context (no cookies) and page."""
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(20_000)
+    context.set_default_timeout(WAIT_MS)
     try:
         yield context.new_page()
     finally:
