@@ -242,6 +242,8 @@ def test_the_whole_week_in_the_browser(console_url: str, page: Page, chromium: B
     page.get_by_role("button", name="Draft the batch").click()
     expect(page).to_have_url(re.compile(r"/app/payouts/[0-9a-f-]{36}$"))
     expect(page.locator(".flash")).to_contain_text("Draft with 1 payments")
+    # The period as people say it: Monday to Sunday, both included.
+    expect(page.locator("h1")).to_contain_text(f"Payouts of {monday} \u2013 {sunday}")
     assert_accessible(page)
     page.get_by_role("button", name="Approve").click()
     expect(page.locator(".flash")).to_contain_text("Batch approved")
@@ -290,6 +292,8 @@ def test_the_whole_week_in_the_browser(console_url: str, page: Page, chromium: B
         statement = mobile.get_by_test_id("statement")
         expect(statement).to_contain_text("Inès Carvalho")
         expect(statement).to_contain_text(total)
+        # The SEPA file went out: the payment is on its way, said in French.
+        expect(statement).to_contain_text(f"En cours de paiement : {total}")
         assert_accessible(mobile)
         width = mobile.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], width

@@ -37,6 +37,8 @@ LABELS: dict[str, dict[str, str]] = {
         "total": "Total for the week", "payment": "Payment", "to_be_paid": "To be paid to you",
         "carried": "Carried to next week (you owe it)", "paid": "Paid",
         "in_payment": "In payment", "payment_status": "Payment {status}",
+        "payment_pending": "Payment being prepared", "payment_processing": "In payment",
+        "payment_failed": "Payment returned", "payment_cancelled": "Payment cancelled",
         "sources": "{count} line(s)", "source": "Source", "date": "Date", "amount": "Amount",
         "reference": "Reference", "other_currencies": "Other currencies this week: {codes}",
         "src_import_row": "Platform report row", "src_trip": "Trip",
@@ -61,6 +63,8 @@ LABELS: dict[str, dict[str, str]] = {
         "payment": "Paiement", "to_be_paid": "À vous verser",
         "carried": "Reporté à la semaine suivante (à votre charge)", "paid": "Payé",
         "in_payment": "En cours de paiement", "payment_status": "Paiement {status}",
+        "payment_pending": "Paiement en préparation", "payment_processing": "En cours de "
+        "paiement", "payment_failed": "Paiement retourné", "payment_cancelled": "Paiement annulé",
         "sources": "{count} ligne(s)", "source": "Origine", "date": "Date",
         "amount": "Montant", "reference": "Référence",
         "other_currencies": "Autres devises cette semaine : {codes}",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -127,6 +127,13 @@ class Formats:
         if isinstance(value, datetime):
             value = self.local(value).date()
         return value.isoformat()
+
+    def last_day(self, end: datetime | None) -> str:
+        """The last local day of a period whose ``end`` instant is exclusive (a payout batch
+        of Monday to Sunday ends at the next Monday's midnight)."""
+        if end is None:
+            return ""
+        return (self.local(end) - timedelta(microseconds=1)).date().isoformat()
 
     def money(self, amount: Decimal | str | None, currency: str | None = None) -> str:
         """An amount with its currency (the tenant's when not given)."""
