@@ -32,7 +32,7 @@ from fleetcore.core.export import (
 )
 from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
-from fleetcore.core.schemas import money_out
+from fleetcore.core.schemas import Deletion, money_out
 from fleetcore.core.versioning import RequiredIfMatch, etag, lock_and_check_if_match
 from fleetcore.documents.api import Storage
 from fleetcore.documents.models import Document
@@ -77,7 +77,6 @@ from fleetcore.drivers.schemas import (
     BlacklistUpdate,
     CooperationTermsCreate,
     CooperationTermsOut,
-    Deletion,
     DriverCreate,
     DriverDocumentAttach,
     DriverDocumentOut,

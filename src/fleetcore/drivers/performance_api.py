@@ -50,7 +50,7 @@ class PerformanceRecomputeOut(BaseModel):
 
 @router.post("/driver-performances/recompute", tags=TAGS,
              summary="Recompute drivers' performance figures of a period from trips and imports")
-def recompute(actor: DriversWrite, session: DbSession,
+def recompute_performances(actor: DriversWrite, session: DbSession,
               data: PerformanceRecompute) -> PerformanceRecomputeOut:
     result = service.recompute_performances(session, actor, week=data.week,
                                             period_start=data.period_start,
