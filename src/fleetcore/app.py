@@ -148,7 +148,7 @@ def _install_traccar_forwarding_lane(app: FastAPI) -> None:
 
 def _include_reconciliation_and_performance(app: FastAPI) -> None:
     """Reconciliations of platform reports with trips; driver performance recompute."""
-    from fleetcore.drivers.performance_api import router as performance_router
+    from fleetcore.revenue.performance_api import router as performance_router
     from fleetcore.revenue.reconciliation_api import router as reconciliation_router
 
     app.include_router(reconciliation_router)

@@ -10,8 +10,8 @@ from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from fleetcore.core.deps import DbSession
-from fleetcore.drivers import performance_service as service
 from fleetcore.drivers.permissions import DriversWrite
+from fleetcore.revenue import performance_service as service
 
 router = APIRouter(prefix="/v1")
 TAGS: list[Any] = ["driver performances"]
