@@ -263,7 +263,8 @@ def route_event(
 ) -> EventRoute | None:
     """Apply a forwarded event in one autocommit statement (``fc_traccar_event``: the
     position's part like :func:`route_position`, then the device status and the vehicle event,
-    idempotent); None: no tenant has this token. A due odometer reading is the caller's."""
+    idempotent); None: no tenant has this token. A due reading the statement did not keep
+    (one to flag, a device to calibrate) is the caller's."""
     pooled = engine.raw_connection()
     try:
         driver = pooled.driver_connection

@@ -307,9 +307,10 @@ _Pool = AsyncConnectionPool[AsyncConnection[tuple[Any, ...]]]
 
 def _finish_event(sessions: sessionmaker[Session], route: gps_service.EventRoute,
                   delivery: _EventDelivery, request_id: str | None) -> str:
-    """What ``fc_traccar_event`` leaves to the ORM: a due odometer reading (its own
-    transaction, like a position's), or the whole event when its fix must first calibrate the
-    device's ``totalDistance`` (``calibrate``: the function wrote none of the event)."""
+    """What ``fc_traccar_event`` leaves to the ORM: a due odometer reading its statement did
+    not keep (one to flag; its own transaction, like a position's), or the whole event when its
+    fix must first calibrate the device's ``totalDistance`` (``calibrate``: the function wrote
+    none of the event)."""
     device, event, fix = delivery
     if route.outcome == "calibrate":
         ctx = DbContext.for_tenant(route.position.tenant_id, actor_type=ActorType.INTEGRATION,
