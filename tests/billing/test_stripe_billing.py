@@ -330,8 +330,9 @@ def test_dunning_past_due_then_suspended_then_reactivated_with_lifecycle_events(
                               headers=auth(world)).status_code != 403
     with _system(sessions) as session:
         since = datetime.fromtimestamp(t0, UTC)
-        assert service.suspend_overdue(session, now=since + timedelta(days=13)) == 0
-        assert service.suspend_overdue(session, now=since + timedelta(days=15)) >= 1
+        grace = service.grace_period(14)
+        assert service.suspend_overdue(session, now=since + timedelta(days=13), grace=grace) == 0
+        assert service.suspend_overdue(session, now=since + timedelta(days=15), grace=grace) >= 1
     assert _state(sessions, billed) == ("suspended", "past_due", "open")
     refused = stripe_client.post("/v1/billing/subscription", json={"plan_code": "x"},
                                  headers=auth(world))

@@ -574,14 +574,17 @@ def invoices_query(tenant_id: uuid.UUID) -> Select[TenantInvoice]:
 
 # --- dunning -------------------------------------------------------------------------------
 
-GRACE_PERIOD = timedelta(days=14)
-"""How long a fleet stays ``past_due`` (fully usable) before it is suspended (read-only)."""
+def grace_period(days: int) -> timedelta:
+    """How long a fleet stays ``past_due`` (fully usable) before it is suspended (read-only),
+    from the deployment's ``FLEETCORE_BILLING_GRACE_DAYS``."""
+    return timedelta(days=days)
 
 
 def mark_past_due(session: Session, tenant_id: uuid.UUID, *, at: datetime,
-                  reason: str) -> bool:
+                  reason: str, grace: timedelta) -> bool:
     """A payment failed: the subscription and the tenant become ``past_due`` (once; a tenant
-    already past due or suspended keeps its state and its grace clock). True when it moved."""
+    already past due or suspended keeps its state and its grace clock). The event says until
+    when (``grace``: the deployment's grace period). True when it moved."""
     sub = current_subscription(session, tenant_id, lock=True)
     tenant = session.get(Tenant, tenant_id, with_for_update=True)
     if tenant is None or tenant.status not in ("trialing", "active"):
@@ -594,13 +597,12 @@ def mark_past_due(session: Session, tenant_id: uuid.UUID, *, at: datetime,
     tenant.extra = {**(tenant.extra or {}), "past_due_since": at.isoformat()}
     lifecycle(session, tenant_id, LifecycleEventType.PAST_DUE, None, reason=reason,
               effective_at=at, **{"from": old, "to": "past_due",
-                                  "grace_until": (at + GRACE_PERIOD).isoformat()})
+                                  "grace_until": (at + grace).isoformat()})
     session.flush()
     return True
 
 
-def suspend_overdue(session: Session, *, now: datetime,
-                    grace: timedelta = GRACE_PERIOD) -> int:
+def suspend_overdue(session: Session, *, now: datetime, grace: timedelta) -> int:
     """Suspend (read-only) every tenant past due for longer than ``grace``, with its lifecycle
     event, in one statement (system context). Returns how many."""
     rows = session.execute(text("""

@@ -31,6 +31,7 @@ from fleetcore.billing.models import (
     TenantSubscription,
 )
 from fleetcore.core.money import Money
+from fleetcore.settings import get_settings
 
 __all__ = ["BILLING_PREFIXES", "apply_billing_event"]
 
@@ -116,8 +117,10 @@ def _on_invoice(session: Session, kind: str, obj: dict[str, Any],
     if kind == "invoice.payment_failed" and invoice.status == "open":
         invoice.extra = {**(invoice.extra or {}), "payment_failed": True}
         session.flush()
-        service.mark_past_due(session, tenant, at=_at(created),
-                              reason=f"Payment of invoice {invoice.invoice_number} failed")
+        service.mark_past_due(
+            session, tenant, at=_at(created),
+            reason=f"Payment of invoice {invoice.invoice_number} failed",
+            grace=service.grace_period(get_settings().fleetcore_billing_grace_days))
     if _newer(invoice.extra, created):
         _stamp(invoice, created)
     session.flush()
