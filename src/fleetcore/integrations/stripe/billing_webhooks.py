@@ -30,6 +30,7 @@ from fleetcore.billing.models import (
     TenantInvoice,
     TenantSubscription,
 )
+from fleetcore.billing.reporting import STRIPE_NUMBER_KEY, stripe_number_reference
 from fleetcore.core.money import Money
 from fleetcore.settings import get_settings
 
@@ -100,6 +101,10 @@ def _on_invoice(session: Session, kind: str, obj: dict[str, Any],
                          ("invoice_pdf_url", "invoice_pdf")):
         if isinstance(obj.get(theirs), str) and obj[theirs]:
             setattr(invoice, ours, obj[theirs])
+    # Our gapless number is the invoice's; a different one Stripe shows is kept as a reference.
+    reference = stripe_number_reference(invoice.invoice_number, obj.get("number"))
+    if reference and (invoice.extra or {}).get(STRIPE_NUMBER_KEY) != reference[STRIPE_NUMBER_KEY]:
+        invoice.extra = {**(invoice.extra or {}), **reference}
     target = {"invoice.paid": "paid", "invoice.payment_succeeded": "paid",
               "invoice.voided": "void", "invoice.marked_uncollectible": "uncollectible",
               "invoice.finalized": "open"}.get(kind)
