@@ -9,20 +9,21 @@ own fleets only."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from billing_support import race as _race
+from billing_support import seed_usage as _seed_usage
+from billing_support import service_plan as _plan
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from api_support import TenantWorld
 from fleetcore.billing import service
 from fleetcore.billing.closing import close_due_periods
-from fleetcore.billing.schemas import PlanCreate
 from fleetcore.core.db import DbContext, context_session
 
 JAN = datetime(2026, 1, 1, tzinfo=UTC)
@@ -31,38 +32,6 @@ FEB = datetime(2026, 2, 1, tzinfo=UTC)
 
 def _system(sessions: sessionmaker[Session]) -> Any:
     return context_session(sessions, DbContext.system())
-
-
-def _plan(session: Session, fee: str, *, trial_days: int = 0) -> str:
-    code = f"c{uuid.uuid4().hex[:12]}"
-    service.create_plan(session, None, PlanCreate.model_validate({
-        "code": code, "name": code, "monthly_fee": {"amount": fee, "currency": "EUR"},
-        "trial_days": trial_days,
-        "included": {"vehicles": 5, "drivers": 2, "trips": 10, "km": 100},
-        "overage": {"vehicles": "5.00", "drivers": "2.00", "trips": "0.10", "km": "0.0150"}}))
-    return code
-
-
-def _seed_usage(session: Session, tenant: uuid.UUID) -> None:
-    """3 active drivers (and one inactive), 15 completed trips of 10.5 km in January; a
-    February trip and a cancelled one that do not count."""
-    platform = session.scalar(text(
-        "INSERT INTO dir_platforms (id, code, name) VALUES (gen_random_uuid(), :c, 'P')"
-        " RETURNING id"), {"c": f"c{uuid.uuid4().hex[:10]}"})
-    session.execute(text(
-        "INSERT INTO rid_drivers (tenant_id, id, first_name, last_name, status)"
-        " SELECT :t, gen_random_uuid(), 'D', 'N' || g, CASE WHEN g = 4 THEN 'inactive'"
-        " ELSE 'active' END FROM generate_series(1, 4) g"), {"t": tenant})
-    session.execute(text(
-        "INSERT INTO trp_trips (tenant_id, id, platform_id, external_trip_id, status, ended_at,"
-        " distance_km) SELECT :t, gen_random_uuid(), :p, 'c-' || g, 'completed',"
-        " :at + g * interval '1 hour', 10.5 FROM generate_series(1, 15) g"),
-        {"t": tenant, "p": platform, "at": datetime(2026, 1, 10, tzinfo=UTC)})
-    session.execute(text(
-        "INSERT INTO trp_trips (tenant_id, id, platform_id, external_trip_id, status, ended_at,"
-        " distance_km) VALUES (:t, gen_random_uuid(), :p, 'c-feb', 'completed', :feb, 99),"
-        " (:t, gen_random_uuid(), :p, 'c-x', 'cancelled_by_rider', :jan, 99)"),
-        {"t": tenant, "p": platform, "feb": FEB, "jan": datetime(2026, 1, 20, tzinfo=UTC)})
 
 
 def _changed_plans(session: Session, tenant: uuid.UUID, small: str, big: str) -> None:
@@ -215,27 +184,6 @@ def test_a_reported_usage_value_is_final_and_a_past_due_fleet_stays_past_due(
     assert ("overage", "trips", Decimal(30), Decimal("0.1000"), Decimal("3.0000"),
             "Overage: trips") in billed["lines"]
     assert billed["subscription"][0] == "past_due"
-
-
-def _race(count: int, work: Callable[[int], Any]) -> list[Any]:
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
-    errors: list[BaseException] = []
-
-    def run(n: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[n] = work(n)
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    return results
 
 
 def test_concurrent_passes_and_tenant_runs_bill_each_period_once_with_gapless_numbers(
