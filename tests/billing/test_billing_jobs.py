@@ -98,3 +98,25 @@ def test_the_grace_period_is_the_deployments_setting(
             "SELECT id, status FROM adm_tenants WHERE id IN (:a, :b)"),
             {"a": early.id, "b": late.id}).all())
     assert status == {early.id: "suspended", late.id: "past_due"}
+
+
+def test_the_hourly_pass_names_the_fleets_with_something_for_stripe(
+    sessions: sessionmaker[Session], make_tenant: Callable[..., TenantWorld],
+    api_settings: Settings,
+) -> None:
+    with_customer, without = make_tenant(trial_days=0), make_tenant(trial_days=0)
+    code = f"j{uuid.uuid4().hex[:12]}"
+    stripe = api_settings.model_copy(update={"stripe_api_key": "sk_test_unused"})
+    with context_session(sessions, DbContext.system()) as session:
+        service.create_plan(session, None, PlanCreate.model_validate({
+            "code": code, "name": code, "monthly_fee": {"amount": "30.00", "currency": "EUR"}}))
+        for world in (with_customer, without):
+            service.subscribe(session, None, world.id, code,
+                              now=datetime(2026, 1, 1, tzinfo=UTC))
+        session.execute(text("UPDATE adm_tenants SET stripe_customer_id = :c WHERE id = :t"),
+                        {"c": f"cus_{code}", "t": with_customer.id})
+        # Nothing is sent here: the pass only says which fleets' jobs will send.
+        _, to_send = close_billing_periods(session, now=datetime(2026, 2, 2, tzinfo=UTC),
+                                           settings=stripe)
+    assert with_customer.id in to_send
+    assert without.id not in to_send  # no Stripe customer: its usage and invoice wait
