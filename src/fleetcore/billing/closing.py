@@ -74,8 +74,9 @@ _ACTIVATE_TRIALS = text("""
     activated AS (
         UPDATE bil_tenant_subscriptions s
            SET status = 'active', current_period_start = s.trial_ends_at,
-               current_period_end = (s.trial_ends_at AT TIME ZONE 'UTC' + interval '1 month')
-                                    AT TIME ZONE 'UTC'
+               -- One calendar month, the day clamped to the month's end, in the session's
+               -- time zone: what pricing.add_month does to the datetimes psycopg returns.
+               current_period_end = s.trial_ends_at + interval '1 month'
           FROM due WHERE s.tenant_id = due.tenant_id AND s.id = due.id
         RETURNING s.tenant_id, s.id, s.trial_ends_at),
     tenants AS (
