@@ -65,6 +65,11 @@ SECTIONS: list[NavSection] = [
     )),
     NavSection("Fleetcore", (
         NavItem("Fleets", "/app/provider", "tenants:read", staff_only=True),
+        NavItem("Plans", "/app/provider/plans", "plans:read", staff_only=True),
+        NavItem("Subscriptions", "/app/provider/subscriptions", "billing:read",
+                staff_only=True),
+        NavItem("Invoices", "/app/provider/invoices", "billing:read", staff_only=True),
+        NavItem("Usage", "/app/provider/usage", "billing:read", staff_only=True),
     )),
 ]
 
