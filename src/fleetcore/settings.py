@@ -27,6 +27,11 @@ class PoolMode(StrEnum):
     TRANSACTION = "transaction"
 
 
+DEMO_PROVIDER_ORG = "org_demo_fleetcore_staff"
+"""Staff organisation of a development server with none configured (demo sign-in only: its
+tokens are signed with the local development key, which production never accepts)."""
+
+
 class Settings(BaseSettings):
     """All configuration of a Fleetcore process."""
 
@@ -98,6 +103,11 @@ class Settings(BaseSettings):
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
+    fleetcore_billing_grace_days: int = Field(
+        default=14, ge=0, le=365,
+        description="Days a fleet whose payment failed stays past due (fully usable) before "
+        "the hourly billing job suspends it (read-only).",
+    )
     resend_api_key: str | None = None
     resend_api_url: str | None = None
     resend_webhook_secret: str | None = None
@@ -171,6 +181,15 @@ class Settings(BaseSettings):
             parties = text.split(",")
         # An azp is an origin: no trailing slash (Clerk writes none).
         return [p.strip().rstrip("/") for p in parties if p.strip()]
+
+    @property
+    def provider_org_id(self) -> str | None:
+        """The Clerk organisation whose members are Fleetcore staff: the configured one; in
+        development without one, the demo staff's (:data:`DEMO_PROVIDER_ORG`), so the demo
+        sign-in can offer the staff pages too."""
+        if self.fleetcore_provider_org_id:
+            return self.fleetcore_provider_org_id
+        return DEMO_PROVIDER_ORG if self.fleetcore_env is Environment.DEVELOPMENT else None
 
     @property
     def uses_embedded_database(self) -> bool:

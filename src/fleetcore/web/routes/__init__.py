@@ -30,6 +30,8 @@ from fleetcore.web.routes import (
     maintenance,
     members,
     payouts,
+    provider,
+    provider_billing,
     reconciliations,
     search,
     settings,
@@ -49,7 +51,7 @@ from fleetcore.web.routes.base import page_router
 PAGE_GROUPS = (auth, dashboard, search, vehicles, vehicle_records, drivers, calendar,
                assignments, shifts, documents, maintenance, tasks, live_map, trips, imports,
                reconciliations, settlements, statements, ledger, payouts, invoices, tolls, fines,
-               members, settings, audit, billing)
+               members, settings, audit, billing, provider, provider_billing)
 
 
 def console_router() -> APIRouter:
