@@ -31,6 +31,7 @@ from fleetcore.web.routes import (
     members,
     payouts,
     provider,
+    provider_crm,
     reconciliations,
     search,
     settings,
@@ -49,7 +50,7 @@ from fleetcore.web.routes.base import page_router
 PAGE_GROUPS = (auth, dashboard, search, vehicles, vehicle_records, drivers, calendar,
                assignments, documents, maintenance, tasks, live_map, trips, imports,
                reconciliations, settlements, statements, ledger, payouts, invoices, tolls, fines,
-               members, settings, audit, billing, provider)
+               members, settings, audit, billing, provider, provider_crm)
 
 
 def console_router() -> APIRouter:
