@@ -104,6 +104,11 @@ def test_opportunity_stages_probability_and_forecast_are_exact(
     only_march = made(client.get("/v1/crm/forecast", headers=staff, params={
         "since": "2031-03", "until": "2031-03", "owner_id": owner}), 200)
     assert [m["month"] for m in only_march["months"]] == ["2031-03"]
+    assert client.get("/v1/crm/forecast", headers=staff,
+                      params={"since": "0000-01"}).status_code == 422
+    open_ended = made(client.get("/v1/crm/forecast", headers=staff, params={
+        "since": "2031-04", "until": "9999-12", "owner_id": owner}), 200)
+    assert [m["month"] for m in open_ended["months"]] == ["2031-04"]
     exported = client.get("/v1/crm/opportunities/export.csv", headers=staff,
                           params={"lead_id": lead["id"], "stage": "proposal"})
     rows = list(csv.DictReader(io.StringIO(exported.text)))

@@ -64,7 +64,7 @@ from fleetcore.settings import Settings
 router = APIRouter(prefix="/v1/crm", tags=["crm"])
 
 Reason = Annotated[str | None, Query(max_length=1000, description="Why it is deleted.")]
-Month = Annotated[str | None, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+Month = Annotated[str | None, Query(pattern=r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])$",
                                     description="YYYY-MM (included).")]
 
 
@@ -411,8 +411,12 @@ _PDF_EXAMPLE = "%PDF-1.7 … (the signed contract)"
 @router.put("/contracts/{contract_id}/document",
             summary="Store the contract's file (PDF or scan; the body is the file) (staff)",
             openapi_extra={"requestBody": {"required": True, "content": {
-                "application/pdf": {"schema": {"type": "string", "format": "binary"},
-                                    "example": _PDF_EXAMPLE}}}})
+                "application/octet-stream": {
+                    "schema": {"type": "string", "format": "binary",
+                               "description": "The file's bytes: PDF, JPEG, PNG, WebP or HEIC, "
+                               "judged on its content (a Content-Type of application/pdf "
+                               "or the image's type is checked against it)."},
+                    "example": _PDF_EXAMPLE}}}})
 def put_document(actor: CurrentActor, if_match: RequiredIfMatch, session: DbSession,
                  storage: Storage, request: Request, body: Upload, contract_id: uuid.UUID,
                  response: Response,

@@ -328,7 +328,10 @@ def month_start(month: str) -> date:
     return date(int(year), int(number), 1)
 
 
-def _next_month(day: date) -> date:
+def _next_month(day: date) -> date | None:
+    """The first day of the next month (None after December 9999: no upper bound)."""
+    if day.year == date.max.year and day.month == 12:
+        return None
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
