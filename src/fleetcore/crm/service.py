@@ -554,15 +554,14 @@ def _split_name(name: str | None) -> tuple[str | None, str | None]:
 def _existing(session: Session, contract: Contract) -> Signed:
     assert contract.tenant_id is not None
     tenant = admin_service.get_tenant(session, None, contract.tenant_id)
-    owner = session.scalar(select(Member.id).where(
-        Member.tenant_id == tenant.id, Member.deleted_at.is_(None),
-        func.lower(Member.email) == (contract.signatory_email or "").lower()))
+    recorded = (tenant.extra or {}).get("crm", {}).get("owner_member_id")
+    owner = uuid.UUID(recorded) if recorded else None
     sub = billing_service.current_subscription(session, tenant.id)
     invitation = session.scalar(text(
         "SELECT id FROM adm_notifications WHERE tenant_id = :t AND reason = :r"
         " AND entity_id = :m"), {"t": tenant.id, "r": admin_jobs.INVITATION_REASON, "m": owner})
     if owner is None:
-        raise Conflict("The tenant's owner invitation was removed since the contract was signed.")
+        raise Conflict("The tenant of this contract does not record its owner.")
     return Signed(contract, tenant.id, tenant.slug, owner, sub.id if sub else None,
                   invitation, already_signed=True)
 
@@ -608,10 +607,11 @@ def sign_contract(session: Session, actor: Actor, contract_id: uuid.UUID, data: 
         reason=f"Contract {number} signed."))
     if contract.customer_vat_number:
         tenant.vat_number = contract.customer_vat_number
-    tenant.extra = {**(tenant.extra or {}), "crm": {"contract_id": str(contract.id),
-                                                    "contract_number": number}}
-    subscription = billing_service.subscribe(session, actor, tenant.id, plan.code, now=now)
     owner = session.scalars(select(Member.id).where(Member.tenant_id == tenant.id)).one()
+    tenant.extra = {**(tenant.extra or {}), "crm": {
+        "contract_id": str(contract.id), "contract_number": number,
+        "owner_member_id": str(owner)}}
+    subscription = billing_service.subscribe(session, actor, tenant.id, plan.code, now=now)
     invitation = admin_jobs.send_invitation(session, tenant.id, owner)
     contract.tenant_id = tenant.id
     contract.status = ContractStatus.SIGNED.value
