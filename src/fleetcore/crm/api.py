@@ -417,7 +417,7 @@ _PDF_EXAMPLE = "%PDF-1.7 … (the signed contract)"
                                "judged on its content (a Content-Type of application/pdf "
                                "or the image's type is checked against it)."},
                     "example": _PDF_EXAMPLE}}}})
-def put_document(actor: CurrentActor, if_match: RequiredIfMatch, session: DbSession,
+def put_contract_document(actor: CurrentActor, if_match: RequiredIfMatch, session: DbSession,
                  storage: Storage, request: Request, body: Upload, contract_id: uuid.UUID,
                  response: Response,
                  file_name: Annotated[str | None, Query(max_length=255)] = None) -> ContractOut:
@@ -451,7 +451,7 @@ def put_document(actor: CurrentActor, if_match: RequiredIfMatch, session: DbSess
                 "application/pdf": {"schema": {"type": "string", "format": "binary"},
                                     "example": _PDF_EXAMPLE}},
                 "description": "The file."}, 404: {"description": "No file stored."}})
-def get_document(actor: CurrentActor, session: DbSession, storage: Storage,
+def get_contract_document(actor: CurrentActor, session: DbSession, storage: Storage,
                  contract_id: uuid.UUID) -> StreamingResponse:
     contract = service.get_contract(session, contract_id)
     check_staff(actor, "crm:read")
