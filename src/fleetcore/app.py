@@ -91,6 +91,7 @@ def _include_routers(app: FastAPI) -> None:
     """The API's routers (imported here: domains import core, never the app)."""
     from fleetcore.admin.api import router as admin_router
     from fleetcore.billing.api import router as billing_router
+    from fleetcore.crm.api import router as crm_router
     from fleetcore.drivers.api import router as drivers_router
     from fleetcore.finance.api import router as ledger_router
     from fleetcore.fleet.api import router as fleet_router
@@ -103,6 +104,7 @@ def _include_routers(app: FastAPI) -> None:
     _include_gps(app)
     app.include_router(admin_router)
     app.include_router(billing_router)
+    app.include_router(crm_router)
     app.include_router(clerk_webhooks)
     app.include_router(fleet_router)
     app.include_router(drivers_router)

@@ -124,7 +124,7 @@ def test_the_pass_catches_up_ends_trials_and_cancellations_and_runs_once(
         assert [r.invoice_number for r in rows] == [
             f"FC-{late.slug.upper()}-2026-{n:06d}" for n in range(1, 7)]
         assert {r.status for r in rows} == {"open"}
-        # Audited per statement (revision 0024): the six invoices are one audit row per
+        # Audited per statement (revision 0022): the six invoices are one audit row per
         # round, each counting its rows, not one per invoice.
         audit = session.execute(text(
             "SELECT action, changes ->> 'rows' FROM adm_audit_logs WHERE tenant_id = :t"

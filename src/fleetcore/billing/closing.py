@@ -23,7 +23,7 @@ per round (one round per period to catch up, normally one):
 7. the periods advance (scheduled downgrade or cancellation applied, consumed prorations
    cleared) in one ``UPDATE … FROM unnest(…)``.
 
-The audit trail of these tables is per statement (revision 0024): one audit row per tenant
+The audit trail of these tables is per statement (revision 0022): one audit row per tenant
 and statement.
 
 Runs in the provider context of the system job (every tenant's rows) and inside the caller's

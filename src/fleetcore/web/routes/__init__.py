@@ -32,6 +32,7 @@ from fleetcore.web.routes import (
     payouts,
     provider,
     provider_billing,
+    provider_crm,
     reconciliations,
     search,
     settings,
@@ -51,7 +52,8 @@ from fleetcore.web.routes.base import page_router
 PAGE_GROUPS = (auth, dashboard, search, vehicles, vehicle_records, drivers, calendar,
                assignments, shifts, documents, maintenance, tasks, live_map, trips, imports,
                reconciliations, settlements, statements, ledger, payouts, invoices, tolls, fines,
-               members, settings, audit, billing, provider, provider_billing)
+               members, settings, audit, billing, provider, provider_billing,
+               provider_crm)
 
 
 def console_router() -> APIRouter:

@@ -15,16 +15,16 @@ activation, plan change, cancellation, past-due and suspension are tenant lifecy
 value's reporting state are the rows themselves (``updated_by``/``updated_at``), and every
 payment arrives as a Stripe event kept in ``int_webhook_events``.
 
-Revision ID: 0024
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision: str = "0024"
-down_revision: str | None = "0020"
+revision: str = "0022"
+down_revision: str | None = "0021"
 branch_labels = None
 depends_on = None
 
