@@ -32,10 +32,11 @@ class DeskUnavailable(Exception):  # noqa: N818 - reads as the condition it repo
     """The help desk did not accept a call (network, 5xx, 429): the job retries later."""
 
     def __init__(self, message: str, *, retry_after: float | None = None,
-                 permanent: bool = False) -> None:
+                 permanent: bool = False, status: int | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.permanent = permanent
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from fleetcore.core.errors import ServiceUnavailable
 from fleetcore.integrations.support_desk import http
@@ -175,7 +176,7 @@ class ChatwootDesk:
                 json={"inbox_id": int(self.inbox_id), "name": ticket.contact_name,
                       "email": ticket.contact_email}))
         except DeskUnavailable as exc:
-            if not exc.permanent:
+            if exc.status != 422:  # 422: a contact already has this e-mail
                 raise
             return self._existing_contact(ticket.contact_email)
         payload = as_dict(created.get("payload")) or created
@@ -190,7 +191,7 @@ class ChatwootDesk:
 
     def _existing_contact(self, email: str) -> tuple[str, Any]:
         found = http.json_of(http.call(
-            "GET", self._url(f"/contacts/search?q={email}"), headers=self._headers()))
+            "GET", self._url(f"/contacts/search?q={quote(email)}"), headers=self._headers()))
         contacts = [as_dict(c) for c in as_list(found.get("payload"))]
         contact = next((c for c in contacts if str(c.get("email", "")).lower() == email.lower()),
                        None)

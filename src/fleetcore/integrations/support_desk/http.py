@@ -27,7 +27,8 @@ def call(method: str, url: str, *, headers: dict[str, str], json: Any | None = N
     permanent = 400 <= response.status_code < 500 and response.status_code not in (408, 429)
     raise DeskUnavailable(
         f"{method} {url}: HTTP {response.status_code}",
-        retry_after=float(retry_after) if retry_after.isdigit() else None, permanent=permanent)
+        retry_after=float(retry_after) if retry_after.isdigit() else None, permanent=permanent,
+        status=response.status_code)
 
 
 def json_of(response: httpx.Response) -> dict[str, Any]:
