@@ -107,6 +107,16 @@ class MessageCreate(Input):
 
 
 class MessageOut(Model):
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000311",
+        "ticket_id": "0195f3c2-7a10-7000-8000-000000000301",
+        "sender_type": "provider_employee",
+        "sender_id": "0195f3c2-7a10-7000-8000-000000000002",
+        "body": "We have re-sent it; it should arrive tomorrow.", "attachments": [],
+        "is_internal_note": False, "external_system": "chatwoot", "external_id": "118",
+        "sent_at": "2026-12-07T10:30:00Z",
+    }]})
+
     id: uuid.UUID
     ticket_id: uuid.UUID
     sender_type: MessageSenderType
@@ -136,6 +146,14 @@ class FeedbackCreate(Input):
 
 
 class FeedbackOut(Model):
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
+        "id": "0195f3c2-7a10-7000-8000-000000000321",
+        "ticket_id": "0195f3c2-7a10-7000-8000-000000000301", "kind": "csat", "rating": 5,
+        "comment": "Quick and clear.", "submitted_by_type": "driver",
+        "submitted_by_id": "0195f3c2-7a10-7000-8000-000000000021",
+        "created_at": "2026-12-08T09:00:00Z",
+    }]})
+
     id: uuid.UUID
     ticket_id: uuid.UUID | None
     kind: FeedbackKind
