@@ -27,6 +27,11 @@ class PoolMode(StrEnum):
     TRANSACTION = "transaction"
 
 
+DEMO_PROVIDER_ORG = "org_demo_fleetcore_staff"
+"""Staff organisation of a development server with none configured (demo sign-in only: its
+tokens are signed with the local development key, which production never accepts)."""
+
+
 class Settings(BaseSettings):
     """All configuration of a Fleetcore process."""
 
@@ -202,6 +207,15 @@ class Settings(BaseSettings):
             parties = text.split(",")
         # An azp is an origin: no trailing slash (Clerk writes none).
         return [p.strip().rstrip("/") for p in parties if p.strip()]
+
+    @property
+    def provider_org_id(self) -> str | None:
+        """The Clerk organisation whose members are Fleetcore staff: the configured one; in
+        development without one, the demo staff's (:data:`DEMO_PROVIDER_ORG`), so the demo
+        sign-in can offer the staff pages too."""
+        if self.fleetcore_provider_org_id:
+            return self.fleetcore_provider_org_id
+        return DEMO_PROVIDER_ORG if self.fleetcore_env is Environment.DEVELOPMENT else None
 
     @property
     def uses_embedded_database(self) -> bool:

@@ -13,9 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api_support import TenantWorld
+from fleetcore.admin.service import DEMO_STAFF_USER
 from fleetcore.app import create_app
 from fleetcore.core.auth import dev_key_path, ensure_dev_private_key, public_key_pem
-from fleetcore.settings import Settings
+from fleetcore.settings import DEMO_PROVIDER_ORG, Settings
 from fleetcore.web.security import safe_next
 from web_support import Browser, csrf_of
 
@@ -71,6 +72,36 @@ def test_demo_sign_in_mints_a_verifiable_session_cookie(
     assert signed_out.status_code == 303
     assert "__session" not in dev_browser.client.cookies
     assert dev_browser.get("/app/drivers").status_code == 303
+
+
+def test_demo_sign_in_offers_fleetcore_staff_in_development(
+    dev_browser: Browser, dev_settings: Settings, make_tenant: Callable[..., TenantWorld],
+) -> None:
+    world = make_tenant()
+    page = dev_browser.get("/app/sign-in")
+    assert "Sign in as Fleetcore staff" in page.text
+    response = dev_browser.client.post("/app/sign-in", data={
+        "csrf_token": csrf_of(page.text), "staff": "1"}, follow_redirects=False)
+    assert response.status_code == 303
+    token = dev_browser.client.cookies["__session"]
+    public = public_key_pem(ensure_dev_private_key(dev_key_path(dev_settings)))
+    claims = jwt.decode(token, public, algorithms=["RS256"], options={"verify_aud": False})
+    assert claims["o"]["id"] == DEMO_PROVIDER_ORG
+    assert claims["sub"] == DEMO_STAFF_USER
+    fleets = dev_browser.get(f"/app/provider?slug={world.slug}")
+    assert fleets.status_code == 200
+    assert f'id="fleet-{world.slug}"' in fleets.text
+    # Twice: the demo staff member is created once.
+    again = dev_browser.get("/app/sign-in")
+    assert dev_browser.client.post("/app/sign-in", data={
+        "csrf_token": csrf_of(again.text), "staff": "1"},
+        follow_redirects=False).status_code == 303
+
+
+def test_production_has_no_demo_staff_organisation() -> None:
+    assert Settings(fleetcore_env="production").provider_org_id is None
+    assert Settings(fleetcore_env="production",
+                    fleetcore_provider_org_id="org_x").provider_org_id == "org_x"
 
 
 def test_demo_sign_in_refuses_unknown_members_and_forged_forms(

@@ -24,6 +24,8 @@ from fleetcore.admin.models import (
     Member,
     MemberRole,
     MemberStatus,
+    ProviderEmployee,
+    ProviderEmployeeStatus,
     Role,
     Tenant,
     TenantLifecycleEvent,
@@ -629,6 +631,26 @@ def token_subject(
     roles = roles_of_members(session, tenant.id, [member.id])[member.id]
     return TokenSubject(tenant.slug, tenant.clerk_organization_id, member.clerk_user_id,
                         member.email, tuple(r.name for r in roles))
+
+
+DEMO_STAFF_USER = "user_demo_fleetcore_staff"
+DEMO_STAFF_EMAIL = "staff@fleetcore.demo"
+
+
+def demo_staff_subject(session: Session, provider_org_id: str) -> TokenSubject:
+    """The demo staff member a development token is for (created on first use, every
+    permission). Runs in the provider (system) context, development only."""
+    staff = session.scalar(select(ProviderEmployee).where(
+        ProviderEmployee.clerk_user_id == DEMO_STAFF_USER))
+    if staff is None:
+        session.add(ProviderEmployee(
+            id=new_id(), clerk_user_id=DEMO_STAFF_USER, email=DEMO_STAFF_EMAIL,
+            first_name="Demo", last_name="Staff", title="Fleetcore staff (demo)",
+            permissions=["*"]))
+        session.flush()
+    elif staff.status != ProviderEmployeeStatus.ACTIVE.value or staff.deleted_at is not None:
+        raise Conflict("The demo staff member is not active.")
+    return TokenSubject("", provider_org_id, DEMO_STAFF_USER, DEMO_STAFF_EMAIL, ("staff",))
 
 
 # --- webhook deliveries --------------------------------------------------------------------

@@ -466,7 +466,8 @@ def resolve_actor(
     if claims.org_id is None:
         bind_context(session, request.base_context())
         raise NotAMember("The session has no active organisation; select one and sign in again.")
-    if settings.fleetcore_provider_org_id and claims.org_id == settings.fleetcore_provider_org_id:
+    provider_org = settings.provider_org_id
+    if provider_org and claims.org_id == provider_org:
         return _resolve_employee(session, claims, request)
     return _resolve_member(session, claims, request)
 

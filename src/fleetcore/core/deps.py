@@ -89,6 +89,11 @@ def _client_ip(request: Request) -> str | None:
         return None
 
 
+CONSOLE_TENANT_STATE = "console_tenant"
+"""Where the console puts the fleet a staff member opened (its cookie, read only after the
+page's CSRF check): it stands for the ``X-Fleetcore-Tenant`` header an API client sends."""
+
+
 def request_info(request: Request) -> RequestInfo:
     """The audited facts of ``request``."""
     return RequestInfo(
@@ -97,7 +102,8 @@ def request_info(request: Request) -> RequestInfo:
         request_id=getattr(request.state, "request_id", None),
         ip=_client_ip(request),
         user_agent=request.headers.get("user-agent"),
-        tenant_header=request.headers.get(TENANT_HEADER),
+        tenant_header=request.headers.get(TENANT_HEADER) or getattr(
+            request.state, CONSOLE_TENANT_STATE, None),
     )
 
 

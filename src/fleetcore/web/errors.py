@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
+from fleetcore.core.auth import TenantRequired
 from fleetcore.core.deps import SESSION_COOKIE
 from fleetcore.core.errors import (
     DATABASE_UNAVAILABLE,
@@ -25,9 +26,10 @@ from fleetcore.core.errors import (
     Unauthorized,
     database_unavailable,
 )
-from fleetcore.web.rendering import is_htmx, render
+from fleetcore.web.rendering import is_htmx, redirect, render
 from fleetcore.web.security import (
     CONSOLE_PATH,
+    STAFF_PATH,
     clear_session_cookie,
     safe_next,
 )
@@ -67,6 +69,11 @@ def problem_page(request: Request, problem: Problem) -> Response:
     if isinstance(problem, Unauthorized):
         has_token = bool(request.cookies.get(SESSION_COOKIE))
         return sign_in_redirect(request, problem.detail if has_token else None)
+    actor = getattr(request.state, "actor", None)
+    if isinstance(problem, TenantRequired) and actor is not None and actor.is_provider \
+            and request.method == "GET":
+        # Staff with no fleet open land on their own pages, where they open one.
+        return redirect(request, STAFF_PATH, flash="Open a fleet to work in it.")
     return error_page(request, problem.status, problem.title, problem.detail)
 
 

@@ -18,6 +18,9 @@ class NavItem:
     label: str
     path: str
     permission: str | None = None
+    staff_only: bool = False
+    """Fleetcore staff pages (``/app/provider``): shown to staff only, with or without a fleet
+    open."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +63,21 @@ SECTIONS: list[NavSection] = [
         NavItem("Audit log", "/app/audit", "audit:read"),
         NavItem("Subscription", "/app/billing", "billing:read"),
     )),
+    NavSection("Fleetcore", (
+        NavItem("Fleets", "/app/provider", "tenants:read", staff_only=True),
+    )),
 ]
 
 
-def navigation_for(actor: Actor) -> list[NavSection]:
-    """The sections and entries ``actor`` may open (empty sections left out)."""
+def navigation_for(actor: Actor, *, staff: bool = False) -> list[NavSection]:
+    """The sections and entries ``actor`` may open (empty sections left out); on a staff page
+    (``staff``: no fleet open) only the staff entries."""
     visible = []
     for section in SECTIONS:
-        items = tuple(i for i in section.items if i.permission is None or actor.can(i.permission))
+        items = tuple(
+            i for i in section.items
+            if (not i.staff_only or actor.is_provider) and (i.staff_only or not staff)
+            and (i.permission is None or actor.can(i.permission)))
         if items:
             visible.append(NavSection(section.title, items))
     return visible

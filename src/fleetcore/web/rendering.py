@@ -176,6 +176,11 @@ class Console:
         """Whether HTMX asked for a fragment."""
         return is_htmx(self.request)
 
+    @property
+    def in_fleet(self) -> bool:
+        """Whether a fleet is open (False on staff pages)."""
+        return self.tenant is not STAFF_DESK
+
     def can(self, permission: str) -> bool:
         """Whether the signed-in member holds ``permission``."""
         return self.actor.can(permission)
@@ -224,6 +229,17 @@ def redirect(request: Request, url: str, *, flash: str | None = None) -> Respons
 def svg(markup: str) -> Markup:
     """Mark chart markup built by :mod:`fleetcore.web.charts` (which escapes its text) safe."""
     return Markup(markup)  # noqa: S704 - charts.py escapes every label it writes
+
+
+STAFF_DESK = TenantInfo(uuid.UUID(int=0), "Fleetcore staff", "", "", "EUR", "UTC")
+"""What the layout shows on staff pages, where no fleet is open (times in UTC)."""
+
+
+def staff_console_context(request: Request, session: Session, actor: Actor) -> Console:
+    """The console of a staff page: the staff menu, no fleet open."""
+    console = Console(request, session, actor, STAFF_DESK, navigation_for(actor, staff=True))
+    request.state.console = console
+    return console
 
 
 def console_context(request: Request, session: Session, actor: Actor) -> Console:

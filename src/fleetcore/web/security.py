@@ -172,6 +172,30 @@ def set_session_cookie(request: Request, response: Response, token: str, ttl: ti
                         httponly=True, samesite="lax", secure=_secure(request))
 
 
+STAFF_TENANT_COOKIE = "fc_tenant"
+"""The fleet a Fleetcore staff member opened in the console (a slug): the console's stand-in for
+the API's ``X-Fleetcore-Tenant`` header. Opening it is audited like the header's."""
+STAFF_PATH = f"{CONSOLE_PATH}/provider"
+"""Staff pages (no fleet open): the tenants list and switcher, billing, CRM, support."""
+
+
+def staff_tenant(request: Request) -> str | None:
+    """The fleet a staff member's console opens for this request (never on staff pages)."""
+    if request.url.path == STAFF_PATH or request.url.path.startswith(STAFF_PATH + "/"):
+        return None
+    value = request.cookies.get(STAFF_TENANT_COOKIE, "").strip()
+    return value[:100] or None
+
+
+def set_staff_tenant(request: Request, response: Response, slug: str | None) -> None:
+    """Open ``slug`` in this browser's console (None: close it, back to the staff pages)."""
+    if slug is None:
+        response.delete_cookie(STAFF_TENANT_COOKIE, path=CONSOLE_PATH)
+        return
+    response.set_cookie(STAFF_TENANT_COOKIE, slug, path=CONSOLE_PATH, httponly=True,
+                        samesite="lax", secure=_secure(request))
+
+
 def clear_session_cookie(request: Request, response: Response) -> None:
     """Forget the session (sign-out, or a token that no longer verifies)."""
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",

@@ -30,6 +30,7 @@ from fleetcore.web.routes import (
     maintenance,
     members,
     payouts,
+    provider,
     reconciliations,
     search,
     settings,
@@ -48,7 +49,7 @@ from fleetcore.web.routes.base import page_router
 PAGE_GROUPS = (auth, dashboard, search, vehicles, vehicle_records, drivers, calendar,
                assignments, documents, maintenance, tasks, live_map, trips, imports,
                reconciliations, settlements, statements, ledger, payouts, invoices, tolls, fines,
-               members, settings, audit, billing)
+               members, settings, audit, billing, provider)
 
 
 def console_router() -> APIRouter:

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from fleetcore.admin.service import token_subject
+from fleetcore.admin.service import demo_staff_subject, token_subject
 from fleetcore.core.auth import (
     DEV_AUTHORIZED_PARTY,
     dev_key_path,
@@ -89,9 +89,11 @@ def demo_sign_in(request: Request, form: Form) -> Response:
     tenant = str(form.get("tenant") or "")
     email = str(form.get("email") or "")
     target = safe_next(str(form.get("next") or ""))
+    staff_org = settings.provider_org_id if form.get("staff") else None
     try:
         with context_session(request.app.state.sessions, DbContext.system()) as session:
-            subject = token_subject(session, tenant_slug=tenant, email=email or None)
+            subject = (demo_staff_subject(session, staff_org) if staff_org else
+                       token_subject(session, tenant_slug=tenant, email=email or None))
     except Problem as problem:
         return render(request, "auth/sign_in.html", status_code=problem.status,
                       mode=SignInMode.DEMO.value, next_path=target, tenants=[], chosen=None,
@@ -100,7 +102,7 @@ def demo_sign_in(request: Request, form: Form) -> Response:
     parties = settings.clerk_authorized_parties
     token = mint_session_token(
         ensure_dev_private_key(dev_key_path(settings)), user_id=subject.clerk_user_id,
-        org_id=subject.clerk_organization_id, org_slug=subject.tenant_slug,
+        org_id=subject.clerk_organization_id, org_slug=subject.tenant_slug or None,
         org_role=subject.roles[0] if subject.roles else "member", ttl=DEMO_SESSION_TTL,
         authorized_party=parties[0] if parties else DEV_AUTHORIZED_PARTY,
     )
