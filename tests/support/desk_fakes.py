@@ -15,14 +15,28 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from json_http_fake import JsonHandler, serving
-
+from api_support import AZP, PROVIDER_ORG
+from fleetcore.core.auth import public_key_pem
 from fleetcore.integrations.support_desk.chatwoot import ChatwootDesk
 from fleetcore.integrations.support_desk.freescout import FreeScoutDesk
 from fleetcore.integrations.support_desk.freescout import signature as freescout_signature
+from fleetcore.settings import Settings
+from json_http_fake import JsonHandler, serving
 
 CHATWOOT_SECRET = "cw-test-secret"
 FREESCOUT_SECRET = "fs-test-secret"
+
+
+
+def support_settings(signing_key: str, **values: object) -> Settings:
+    defaults: dict[str, object] = {
+        "fleetcore_env": "test", "clerk_jwt_key": public_key_pem(signing_key),
+        "clerk_authorized_parties": [AZP], "fleetcore_provider_org_id": PROVIDER_ORG,
+        "chatwoot_webhook_secret": CHATWOOT_SECRET, "freescout_webhook_secret": FREESCOUT_SECRET,
+        # Mirroring on (jobs are enqueued); the tests run each job against a local fake.
+        "support_desk": "chatwoot", "chatwoot_url": "http://127.0.0.1:9",
+        "chatwoot_api_token": "t", "chatwoot_account_id": "3", "chatwoot_inbox_id": "5"}
+    return Settings(**{**defaults, **values})  # type: ignore[arg-type]
 
 
 @dataclass
@@ -66,7 +80,7 @@ def chatwoot_fake() -> Iterator[tuple[ChatwootDesk, Recorded, Any]]:
     state = _State()
 
     class Handler(JsonHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             document = json.loads(self.rfile.read(length) or b"{}")
             state.recorded.headers.append(dict(self.headers))
@@ -110,7 +124,7 @@ def chatwoot_fake() -> Iterator[tuple[ChatwootDesk, Recorded, Any]]:
             else:
                 self._answer(404, {"error": "not found"})
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path.startswith("/api/v1/accounts/3/contacts/search?q="):
                 email = unquote(self.path.split("q=", 1)[1])
                 self._answer(200, {"payload": [c for c in state.recorded.contacts
@@ -158,7 +172,7 @@ def freescout_fake() -> Iterator[tuple[FreeScoutDesk, Recorded, Any]]:
             state.recorded.headers.append(dict(self.headers))
             return json.loads(self.rfile.read(length) or b"{}")  # type: ignore[no-any-return]
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             document = self._read()
             if self.headers.get("X-FreeScout-API-Key") != "fs-key":
                 self._answer(401, {"message": "Unauthorized"})
@@ -180,7 +194,7 @@ def freescout_fake() -> Iterator[tuple[FreeScoutDesk, Recorded, Any]]:
             else:
                 self._answer(404, {"message": "Not found"})
 
-        def do_PUT(self) -> None:  # noqa: N802
+        def do_PUT(self) -> None:
             document = self._read()
             state.recorded.statuses.append((self.path.split("/")[-1], document["status"]))
             self.send_response(204)

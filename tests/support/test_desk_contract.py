@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from api_support import TenantWorld, if_match
 from desk_fakes import (
     Recorded,
     chatwoot_fake,
@@ -21,6 +20,7 @@ from desk_fakes import (
 )
 from fastapi.testclient import TestClient
 
+from api_support import TenantWorld, if_match
 from fleetcore.core.db import DbContext, context_session
 from fleetcore.integrations.support_desk.chatwoot import ChatwootDesk
 from fleetcore.support.desk import (

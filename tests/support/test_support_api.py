@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from api_support import TenantWorld, if_match
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from api_support import TenantWorld, if_match
 from fleetcore.core.auth import Actor
 from fleetcore.core.db import ActorType, DbContext, context_session
 from fleetcore.core.errors import NotFound
@@ -61,7 +61,8 @@ def test_a_member_opens_a_ticket_with_its_sla_and_staff_answer_it(
     assert [m["body"] for m in seen_by_member["items"]] == ["Paid again today."]
     exported = desk_client.get(f"{URL}/{ticket['id']}/messages/export.csv", headers=member)
     assert exported.status_code == 200
-    assert "Paid again today." in exported.text and "Batch 48" not in exported.text
+    assert "Paid again today." in exported.text
+    assert "Batch 48" not in exported.text
     seen_by_staff = desk_client.get(f"{URL}/{ticket['id']}/messages", headers=staff).json()
     assert {m["body"] for m in seen_by_staff["items"]} == {"Batch 48 bounced",
                                                           "Paid again today."}
@@ -79,7 +80,8 @@ def test_a_member_opens_a_ticket_with_its_sla_and_staff_answer_it(
     refused = desk_client.patch(f"{URL}/{ticket['id']}", json={"assignee_id": str(staff_member.id)},
                                 headers=if_match(desk_client, f"{URL}/{ticket['id']}", member))
     assert refused.status_code == 403
-    assigned = desk_client.patch(f"{URL}/{ticket['id']}", json={"assignee_id": str(staff_member.id)},
+    assigned = desk_client.patch(f"{URL}/{ticket['id']}",
+                                 json={"assignee_id": str(staff_member.id)},
                                  headers=if_match(desk_client, f"{URL}/{ticket['id']}", staff))
     assert assigned.status_code == 200, assigned.text
     assert assigned.json()["assignee_id"] == str(staff_member.id)
@@ -177,7 +179,8 @@ def test_feedback_after_resolution_once_per_kind(
     assert sorted((f["kind"], f["rating"]) for f in listed) == [("csat", 5), ("nps", 0)]
     exported = desk_client.get("/v1/support/feedback/export.csv", headers=member,
                                params={"ticket_id": ticket["id"]})
-    assert exported.status_code == 200 and exported.text.count("\n") == 3
+    assert exported.status_code == 200
+    assert exported.text.count("\n") == 3
 
 
 # --- drivers -------------------------------------------------------------------------------

@@ -11,12 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from api_support import TenantWorld
-from conftest import support_settings
-from desk_fakes import chatwoot_signed, freescout_signed
+from desk_fakes import chatwoot_signed, freescout_signed, support_settings
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
+from api_support import TenantWorld
 from fleetcore.app import create_app
 from fleetcore.core.db import DbContext, context_session
 from fleetcore.core.orm import new_id
@@ -69,8 +68,6 @@ def driver_email(tenant_a: TenantWorld, sessions: Any) -> tuple[uuid.UUID, str]:
         session.execute(_insert_driver, {"t": tenant_a.id, "id": driver_id, "e": email})
     return driver_id, email
 
-
-from sqlalchemy import text  # noqa: E402
 
 _insert_driver = text(
     "INSERT INTO rid_drivers (tenant_id, id, first_name, last_name, status, email,"
@@ -160,7 +157,8 @@ def test_agent_notes_stay_internal_and_replies_count_as_first_response(
     notes = {r.body: (r.is_internal_note, r.sender_type) for r in rows}
     assert notes["Check batch 48"] == (True, "provider_employee")
     assert notes["We are looking"] == (False, "provider_employee")
-    assert rows[0].fr and rows[0].status == "pending"
+    assert rows[0].fr
+    assert rows[0].status == "pending"
 
 
 def test_an_unknown_contact_stays_with_staff(

@@ -12,3 +12,5 @@ from fleetcore.core.deps import Require
 
 SupportRead = Annotated[Actor, Require("support:read")]
 SupportWrite = Annotated[Actor, Require("support:write")]
+StaffSupportRead = Annotated[Actor, Require("support:read", scope="any")]
+"""The staff inbox: every fleet's tickets, with no fleet open (the page checks it is staff)."""

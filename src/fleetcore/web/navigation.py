@@ -62,9 +62,11 @@ SECTIONS: list[NavSection] = [
         NavItem("Members", "/app/members", "members:read"),
         NavItem("Audit log", "/app/audit", "audit:read"),
         NavItem("Subscription", "/app/billing", "billing:read"),
+        NavItem("Support", "/app/support", "support:read"),
     )),
     NavSection("Fleetcore", (
         NavItem("Fleets", "/app/provider", "tenants:read", staff_only=True),
+        NavItem("Support inbox", "/app/provider/support", "support:read", staff_only=True),
     )),
 ]
 

@@ -31,11 +31,13 @@ from fleetcore.web.routes import (
     members,
     payouts,
     provider,
+    provider_support,
     reconciliations,
     search,
     settings,
     settlements,
     statements,
+    support,
     tasks,
     tolls,
     trips,
@@ -49,7 +51,7 @@ from fleetcore.web.routes.base import page_router
 PAGE_GROUPS = (auth, dashboard, search, vehicles, vehicle_records, drivers, calendar,
                assignments, documents, maintenance, tasks, live_map, trips, imports,
                reconciliations, settlements, statements, ledger, payouts, invoices, tolls, fines,
-               members, settings, audit, billing, provider)
+               members, settings, audit, billing, support, provider, provider_support)
 
 
 def console_router() -> APIRouter:
