@@ -66,34 +66,35 @@ def ticket(me: Me, ticket_id: uuid.UUID) -> HTMLResponse:
     return _ticket_page(me, ticket_id)
 
 
-def answer(me: Me, _: PortalWrite, ticket_id: uuid.UUID, form: Form) -> Response:
-    """Answer on my question."""
-    c = me.console
+def _on_ticket(me: Me, ticket_id: uuid.UUID, act: Callable[[], object], flash: str
+               ) -> Response:
+    """Do ``act`` on my ticket, back to it (a refusal is shown on the ticket; not mine: 404)."""
     try:
-        data = MessageCreate.model_validate({"body": str(form.get("body") or "")})
-        support_service.add_message(c.session, c.actor, ticket_id, data=data,
-                                    mirror=support_api.mirror(c.request))
+        act()
     except (Problem, ValueError) as exc:
         if isinstance(exc, Problem) and exc.status == 404:
             raise
         return _ticket_page(me, ticket_id, error=message_of(exc))
-    return redirect(c.request, f"{PORTAL_PATH}/support/{ticket_id}?lang={me.lang}",
-                    flash=me.t["reply_sent"])
+    return redirect(me.console.request, f"{PORTAL_PATH}/support/{ticket_id}?lang={me.lang}",
+                    flash=flash)
+
+
+def answer(me: Me, _: PortalWrite, ticket_id: uuid.UUID, form: Form) -> Response:
+    """Answer on my question."""
+    c = me.console
+    return _on_ticket(me, ticket_id, lambda: support_service.add_message(
+        c.session, c.actor, ticket_id,
+        data=MessageCreate.model_validate({"body": str(form.get("body") or "")}),
+        mirror=support_api.mirror(c.request)), me.t["reply_sent"])
 
 
 def rate(me: Me, _: PortalWrite, ticket_id: uuid.UUID, form: Form) -> Response:
     """Rate a resolved question (CSAT, 1 to 5)."""
     c = me.console
-    try:
-        data = FeedbackCreate.model_validate({"kind": FeedbackKind.CSAT,
-                                              "rating": str(form.get("rating") or "")})
-        support_service.leave_feedback(c.session, c.actor, ticket_id, data=data)
-    except (Problem, ValueError) as exc:
-        if isinstance(exc, Problem) and exc.status == 404:
-            raise
-        return _ticket_page(me, ticket_id, error=message_of(exc))
-    return redirect(c.request, f"{PORTAL_PATH}/support/{ticket_id}?lang={me.lang}",
-                    flash=me.t["thanks"])
+    return _on_ticket(me, ticket_id, lambda: support_service.leave_feedback(
+        c.session, c.actor, ticket_id, data=FeedbackCreate.model_validate(
+            {"kind": FeedbackKind.CSAT, "rating": str(form.get("rating") or "")})),
+        me.t["thanks"])
 
 
 ROUTES: tuple[tuple[str, Callable[..., Response], list[str]], ...] = (

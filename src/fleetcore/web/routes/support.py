@@ -6,9 +6,11 @@ members whatever a page does)."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 
 from fleetcore.core.errors import Problem
@@ -32,6 +34,7 @@ from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import enum_value, form_if_match, options, page, page_router
 
 router = page_router()
+M = TypeVar("M", bound=BaseModel)
 
 FIELDS = ("subject", "description", "category", "priority")
 MESSAGE_LIMIT = 500
@@ -127,16 +130,13 @@ def ticket_detail(c: Ctx, _: SupportRead, ticket_id: uuid.UUID) -> HTMLResponse:
     return _detail(c, ticket_id)
 
 
-@router.post("/support/{ticket_id}/messages")
-def reply(c: Ctx, _: SupportWrite, ticket_id: uuid.UUID, form: Form) -> Response:
-    """Answer on the ticket (staff: or leave an internal note)."""
-    state = FormState(values=text_values(form, ("body",)))
+def _submit(c: Console, ticket_id: uuid.UUID, state: FormState, model: type[M],
+            values: dict[str, Any], change: Callable[[M], object], flash: str) -> Response:
+    """Validate ``values`` as ``model``, apply ``change`` in a savepoint, back to the ticket;
+    a refusal re-renders the ticket with the fields marked (another fleet's ticket: 404)."""
     try:
-        data = build(MessageCreate, {"body": state.values.get("body", ""),
-                                     "is_internal_note": form.get("is_internal_note") == "1"},
-                     state)
-        attempt(c.session, lambda: support_service.add_message(
-            c.session, c.actor, ticket_id, data=data, mirror=support_api.mirror(c.request)))
+        data = build(model, values, state)
+        attempt(c.session, lambda: change(data))
     except FormInvalid:
         return _detail(c, ticket_id, state=state, status_code=422)
     except Problem as problem:
@@ -144,7 +144,18 @@ def reply(c: Ctx, _: SupportWrite, ticket_id: uuid.UUID, form: Form) -> Response
             raise
         return _detail(c, ticket_id, state=apply_problem(state, problem),
                        status_code=problem.status)
-    return redirect(c.request, f"/app/support/{ticket_id}", flash="Sent.")
+    return redirect(c.request, f"/app/support/{ticket_id}", flash=flash)
+
+
+@router.post("/support/{ticket_id}/messages")
+def reply(c: Ctx, _: SupportWrite, ticket_id: uuid.UUID, form: Form) -> Response:
+    """Answer on the ticket (staff: or leave an internal note)."""
+    state = FormState(values=text_values(form, ("body",)))
+    values = {"body": state.values.get("body", ""),
+              "is_internal_note": form.get("is_internal_note") == "1"}
+    return _submit(c, ticket_id, state, MessageCreate, values, lambda data: (
+        support_service.add_message(c.session, c.actor, ticket_id, data=data,
+                                    mirror=support_api.mirror(c.request))), "Sent.")
 
 
 @router.post("/support/{ticket_id}/status")
@@ -155,37 +166,20 @@ def change(c: Ctx, _: SupportWrite, ticket_id: uuid.UUID, form: Form) -> Respons
         values["status"] = enum_value(TicketStatus, str(form.get("status")), "status")
     if c.actor.is_provider and "assignee_id" in form:
         values["assignee_id"] = str(form.get("assignee_id") or "") or None
+    if_match = form_if_match(form.get("version"), "ticket")
     state = FormState(values={k: str(v or "") for k, v in values.items()})
-    try:
-        data = build(TicketUpdate, values, state)
-        attempt(c.session, lambda: support_service.update_ticket(
-            c.session, c.actor, ticket_id, data=data,
-            if_match=form_if_match(form.get("version"), "ticket"),
-            sla=support_api.sla_policy(c.request), mirror=support_api.mirror(c.request)))
-    except FormInvalid:
-        return _detail(c, ticket_id, state=state, status_code=422)
-    except Problem as problem:
-        if problem.status == 404:
-            raise
-        return _detail(c, ticket_id, state=apply_problem(state, problem),
-                       status_code=problem.status)
-    return redirect(c.request, f"/app/support/{ticket_id}", flash="Ticket updated.")
+    return _submit(c, ticket_id, state, TicketUpdate, values, lambda data: (
+        support_service.update_ticket(
+            c.session, c.actor, ticket_id, data=data, if_match=if_match,
+            sla=support_api.sla_policy(c.request), mirror=support_api.mirror(c.request))),
+        "Ticket updated.")
 
 
 @router.post("/support/{ticket_id}/feedback")
 def rate(c: Ctx, _: SupportWrite, ticket_id: uuid.UUID, form: Form) -> Response:
     """Rate a resolved ticket (CSAT 1-5 or NPS 0-10, once each)."""
     state = FormState(values=text_values(form, ("kind", "rating", "comment")))
-    values = optional(state.values, "comment")
-    try:
-        data = build(FeedbackCreate, {k: v for k, v in values.items() if v is not None}, state)
-        attempt(c.session, lambda: support_service.leave_feedback(
-            c.session, c.actor, ticket_id, data=data))
-    except FormInvalid:
-        return _detail(c, ticket_id, state=state, status_code=422)
-    except Problem as problem:
-        if problem.status == 404:
-            raise
-        return _detail(c, ticket_id, state=apply_problem(state, problem),
-                       status_code=problem.status)
-    return redirect(c.request, f"/app/support/{ticket_id}", flash="Thank you for your rating.")
+    values = {k: v for k, v in optional(state.values, "comment").items() if v is not None}
+    return _submit(c, ticket_id, state, FeedbackCreate, values, lambda data: (
+        support_service.leave_feedback(c.session, c.actor, ticket_id, data=data)),
+        "Thank you for your rating.")
