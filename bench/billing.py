@@ -15,10 +15,11 @@ What it does (quality.md, the ``bench/billing.py`` row):
 3. **Timed, ``--runs`` times, alternating:** the *baseline* — hand-written SQL counting the
    same metrics (active drivers, completed trips and their km in the period) for every
    tenant over the same data, nothing stored — and the *service*: what the hourly
-   ``fleetcore.bill_tenant`` job does for each tenant, one committed transaction per tenant
-   in its tenant context: ``advance_subscription`` (usage computed and stored, the period's
-   invoice and lines written, the next period started) then ``finalise_invoice`` (a gapless
-   number). Between runs the invoices, usage and periods are reset (not timed).
+   ``fleetcore.dispatch_billing`` job does, as the app role in the provider context of a
+   system job, one committed transaction: ``fleetcore.billing.closing.close_due_periods``
+   (usage measured and stored, invoices and lines written, gapless numbers taken, the next
+   periods started, for every due subscription at once). Between runs the invoices, usage,
+   number series and periods are reset (not timed).
 4. **Checks every run:** one invoice per tenant; every invoice's lines sum to its total; the
    stored usage totals equal the baseline's.
 
@@ -42,7 +43,7 @@ import psycopg
 from reconcile import Database, embedded_database, external_database
 from sqlalchemy.orm import Session, configure_mappers
 
-from fleetcore.billing import service
+from fleetcore.billing.closing import close_due_periods
 from fleetcore.catalogue import import_all_models
 from fleetcore.core import embedded as embedded_pg
 from fleetcore.core.db import DbContext, bind_context, make_engine
@@ -134,13 +135,12 @@ def run_baseline(db: Database, ids: list[uuid.UUID]) -> tuple[float, tuple[objec
 def run_service(engine: object, ids: list[uuid.UUID]) -> float:
     started = time.perf_counter()
     with Session(engine) as session:  # type: ignore[call-overload]
-        for tenant in ids:
-            bind_context(session, DbContext.for_tenant(tenant))
-            with session.begin():
-                for invoice in service.advance_subscription(session, tenant, now=NOW):
-                    service.finalise_invoice(session, tenant, invoice.id, now=NOW)
-            session.expunge_all()
-    return time.perf_counter() - started
+        bind_context(session, DbContext.system())
+        with session.begin():
+            closed = close_due_periods(session, now=NOW)
+    elapsed = time.perf_counter() - started
+    assert closed.periods >= len(ids), closed.periods
+    return elapsed
 
 
 def check(db: Database, ids: list[uuid.UUID], baseline: tuple[object, ...]) -> list[str]:
@@ -211,7 +211,7 @@ def main() -> None:
         base, serv = statistics.median(base_times), statistics.median(serv_times)
         ratio = serv / base
         print(f"\nmedian of {args.runs}: baseline (hand-written counts) {base:.2f} s; "
-              f"service (usage + invoice + number per tenant, committed) {serv:.2f} s")
+              f"service (set-based close: usage + invoices + numbers, committed) {serv:.2f} s")
         print(f"ratio {ratio:.1f}x (target ≤ 3x): {'yes' if ratio <= 3 else 'NO'}")
         if problems:
             print("\nCHECKS FAILED:\n  " + "\n  ".join(problems[:20]))

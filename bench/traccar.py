@@ -34,6 +34,7 @@ import itertools
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -354,6 +355,9 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found: apt-get install wrk")
+    if args.profile and not (shutil.which("py-spy")
+                             or Path(sys.executable).with_name("py-spy").exists()):
+        raise SystemExit("--profile needs py-spy (pip install py-spy)")
     if args.senders % 2:
         raise SystemExit("--senders must be even (2 wrk threads)")
     per_thread = args.senders // 2
@@ -431,6 +435,12 @@ def main() -> None:
             load = [x for side in ("baseline", "fleetcore") for x in loads[run, side]]
             print(f"run {run}: Fleetcore at {ours[2] / bare[2]:.0%} of the baseline "
                   f"(target ≥ 50%){by_cpu}, load average {min(load):.1f} to {max(load):.1f}")
+        ratios = [ours[2] / bare[2] for bare, ours in zip(
+            (r for r in rows if r[1] == "baseline"), (r for r in rows if r[1] == "fleetcore"),
+            strict=True)]
+        clean = all(not r[5] and not r[6] for r in rows)
+        print(f"median of {len(ratios)}: {statistics.median(ratios):.0%} (target ≥ 50%), "
+              f"{'0 non-2xx, 0 lost or doubled' if clean else 'NOT CLEAN: see the runs above'}")
     finally:
         for process in reversed(processes):
             process.terminate()

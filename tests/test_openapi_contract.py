@@ -10,6 +10,7 @@ examples; ``X | null`` by ``X``'s.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -183,3 +184,39 @@ def test_the_walker_notices_what_is_missing(spec: dict[str, Any]) -> None:
     assert found["request body without example"] == ["POST /v1/x"]
     assert [e.split(":")[0] for e in found["example not valid against its schema"]] == [
         "POST /v1/x 201"]
+
+
+OPERATION_ID = re.compile(r"^[a-z][a-zA-Z0-9]*$")
+
+
+def test_operation_ids_read_well_and_are_unique(spec: dict[str, Any]) -> None:
+    ids = [op.get("operationId") for _, op in _operations(spec)]
+    assert len(ids) >= 150
+    assert [i for i in ids if not i or not OPERATION_ID.match(i)] == []
+    assert len(set(ids)) == len(ids)
+    assert "listVehicles" in ids
+    assert "getVehicle" in ids
+
+
+def test_every_operation_documents_its_problems(spec: dict[str, Any]) -> None:
+    problem_schema = {**spec["components"]["schemas"]["Problem"],
+                      "components": spec["components"]}
+    validator = jsonschema_rs.Draft202012Validator(problem_schema)
+    missing: list[str] = []
+    for name, operation in _operations(spec):
+        method, path = name.split(" ", 1)
+        expected = {"401", "403"}
+        if "{" in path:
+            expected.add("404")
+        if method != "GET":
+            expected.add("409")
+        responses = operation["responses"]
+        missing += [f"{name} {s}" for s in sorted(expected - set(responses))]
+        for status in {"401", "403", "404", "409", "412", "422", "428"} & set(responses):
+            media = responses[status].get("content", {}).get("application/problem+json")
+            if media is None or media["schema"] != {"$ref": "#/components/schemas/Problem"}:
+                missing.append(f"{name} {status} not a problem")
+                continue
+            assert validator.is_valid(media["example"]), (name, status)
+    assert missing == []
+    assert "HTTPValidationError" not in spec["components"]["schemas"]

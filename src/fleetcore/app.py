@@ -15,6 +15,7 @@ from fleetcore.core.db import session_factory
 from fleetcore.core.errors import ServiceUnavailable, install_error_handlers
 from fleetcore.core.http_security import install_security_headers
 from fleetcore.core.migrations import head_revision, read_revision
+from fleetcore.core.openapi import install_openapi_documentation, operation_id
 from fleetcore.core.versioning import document_required_if_match
 from fleetcore.documents.storage import DocumentStorage
 from fleetcore.settings import Settings
@@ -31,6 +32,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         # /docs is served by the console from the vendored Swagger UI (no CDN: works offline).
         docs_url=None,
         redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -39,6 +41,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     install_security_headers(app, settings)
     _include_routers(app)
     document_required_if_match(app)
+    install_openapi_documentation(app)
     _install_observability_and_email_webhooks(app)
 
     _install_traccar_forwarding_lane(app)
@@ -88,6 +91,7 @@ def _include_routers(app: FastAPI) -> None:
     """The API's routers (imported here: domains import core, never the app)."""
     from fleetcore.admin.api import router as admin_router
     from fleetcore.billing.api import router as billing_router
+    from fleetcore.crm.api import router as crm_router
     from fleetcore.drivers.api import router as drivers_router
     from fleetcore.finance.api import router as ledger_router
     from fleetcore.fleet.api import router as fleet_router
@@ -100,6 +104,7 @@ def _include_routers(app: FastAPI) -> None:
     _include_gps(app)
     app.include_router(admin_router)
     app.include_router(billing_router)
+    app.include_router(crm_router)
     app.include_router(clerk_webhooks)
     app.include_router(fleet_router)
     app.include_router(drivers_router)
@@ -159,7 +164,7 @@ def _install_traccar_forwarding_lane(app: FastAPI) -> None:
 
 def _include_reconciliation_and_performance(app: FastAPI) -> None:
     """Reconciliations of platform reports with trips; driver performance recompute."""
-    from fleetcore.drivers.performance_api import router as performance_router
+    from fleetcore.revenue.performance_api import router as performance_router
     from fleetcore.revenue.reconciliation_api import router as reconciliation_router
 
     app.include_router(reconciliation_router)

@@ -87,7 +87,8 @@ NOT_UPDATED_BY_APP_TABLES: frozenset[str] = frozenset({"trp_settlement_lines"})
 
 BULK_TABLES: frozenset[str] = frozenset(
     {"trp_trips", "rev_import_rows", "trp_settlement_lines", "rev_reconciliation_items",
-     "fin_driver_payments"}
+     "fin_driver_payments", "bil_tenant_subscriptions", "bil_tenant_usage_metrics",
+     "bil_tenant_invoices", "bil_tenant_invoice_lines"}
 )
 """Tables written in bulk: audited per statement, never per row."""
 

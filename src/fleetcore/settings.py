@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
+    fleetcore_billing_grace_days: int = Field(
+        default=14, ge=0, le=365,
+        description="Days a fleet whose payment failed stays past due (fully usable) before "
+        "the hourly billing job suspends it (read-only).",
+    )
     resend_api_key: str | None = None
     resend_api_url: str | None = None
     resend_webhook_secret: str | None = None

@@ -274,7 +274,7 @@ def test_a_finalised_invoice_goes_to_stripe_once_with_our_number_and_lines(
     with _system(sessions) as session:
         assert mirror_invoice(session, mirror, world.id, invoice.id) is None  # already there
         row = session.execute(text(
-            "SELECT stripe_invoice_id, hosted_invoice_url, invoice_pdf_url"
+            "SELECT stripe_invoice_id, hosted_invoice_url, invoice_pdf_url, metadata"
             " FROM bil_tenant_invoices WHERE tenant_id = :t AND id = :i"),
             {"t": world.id, "i": invoice.id}).one()
     assert first is not None
@@ -284,6 +284,10 @@ def test_a_finalised_invoice_goes_to_stripe_once_with_our_number_and_lines(
     assert len(twins) == 1
     twin = twins[0]
     assert (twin["id"], twin["number"], twin["status"]) == (row.stripe_invoice_id, number, "open")
+    # Decision 0013: the twin carries our number (and says so in its metadata); Stripe shows
+    # no number of its own, so no external reference is kept.
+    assert twin["metadata"]["fleetcore_number"] == number
+    assert "stripe_number" not in row.metadata
     assert twin["total"] == int(total * 100)
     assert len(twin["lines"]) == 1
     assert row.hosted_invoice_url == twin["hosted_invoice_url"]
@@ -291,6 +295,29 @@ def test_a_finalised_invoice_goes_to_stripe_once_with_our_number_and_lines(
 
 
 # --- webhooks ------------------------------------------------------------------------------
+
+
+def test_a_number_stripe_shows_that_is_not_ours_is_kept_as_a_reference_only(
+    stripe_client: TestClient, sessions: sessionmaker[Session],
+    make_tenant: Callable[..., TenantWorld],
+) -> None:
+    billed = _billed(sessions, make_tenant(trial_days=0))
+    with _system(sessions) as session:
+        ours = session.scalar(text("SELECT invoice_number FROM bil_tenant_invoices"
+                                   " WHERE tenant_id = :t AND id = :i"),
+                              {"t": billed.tenant.id, "i": billed.invoice_id})
+    t0 = int(datetime(2026, 2, 3, tzinfo=UTC).timestamp())
+    same = _event("invoice.updated", _invoice_obj(billed, "open", number=ours), created=t0)
+    other = _event("invoice.updated", _invoice_obj(billed, "open", number="A1B2C3D4-0001"),
+                   created=t0 + 60)
+    for event in (same, other):
+        assert _post(stripe_client, event).json() == {"status": "processed"}
+    with _system(sessions) as session:
+        row = session.execute(text(
+            "SELECT invoice_number, metadata ->> 'stripe_number' AS theirs"
+            " FROM bil_tenant_invoices WHERE tenant_id = :t AND id = :i"),
+            {"t": billed.tenant.id, "i": billed.invoice_id}).one()
+    assert tuple(row) == (ours, "A1B2C3D4-0001")
 
 
 def test_bad_signature_is_400_and_an_unconfigured_secret_503(
@@ -330,8 +357,9 @@ def test_dunning_past_due_then_suspended_then_reactivated_with_lifecycle_events(
                               headers=auth(world)).status_code != 403
     with _system(sessions) as session:
         since = datetime.fromtimestamp(t0, UTC)
-        assert service.suspend_overdue(session, now=since + timedelta(days=13)) == 0
-        assert service.suspend_overdue(session, now=since + timedelta(days=15)) >= 1
+        grace = service.grace_period(14)
+        assert service.suspend_overdue(session, now=since + timedelta(days=13), grace=grace) == 0
+        assert service.suspend_overdue(session, now=since + timedelta(days=15), grace=grace) >= 1
     assert _state(sessions, billed) == ("suspended", "past_due", "open")
     refused = stripe_client.post("/v1/billing/subscription", json={"plan_code": "x"},
                                  headers=auth(world))

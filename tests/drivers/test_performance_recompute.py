@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from api_support import TenantWorld
 from fleetcore.core.db import DbContext, bind_context, context_session
 from fleetcore.core.errors import Conflict, ValidationProblem
-from fleetcore.drivers.performance_service import recompute_performances
+from fleetcore.revenue.performance_service import recompute_performances
 
 # The week of Wednesday 2026-11-18 in Europe/Malta (the drivers tests' tenant): Monday 00:00
 # CET is 23:00 UTC the day before.

@@ -584,3 +584,61 @@ def test_an_events_total_distance_calibrates_the_device_then_is_read_in_one_stat
         (T0 + timedelta(minutes=30), Decimal("50050.0"), "gps", False),
         (T0 + timedelta(minutes=60), Decimal("50061.6"), "gps", False),
     ]
+
+
+def test_a_plausible_due_reading_is_kept_by_the_statement_and_a_doubtful_one_by_the_orm(
+    api_fleet: Fleet, monkeypatch: Any,
+) -> None:
+    """fc_gps_odometer_reading (migration 0021) keeps what is certainly plausible itself and
+    leaves everything the ORM could flag to it: at each limit of maintenance_service, a fix
+    just inside is kept without the ORM, one just outside ends flagged with its reason."""
+    from fleetcore.fleet import maintenance_service
+
+    fleet = api_fleet
+    traccar = Traccar(fleet)
+    orm_calls: list[Decimal] = []
+    orm = maintenance_service.record_gps_odometer_reading
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        orm_calls.append(kwargs["odometer_km"])
+        return orm(*args, **kwargs)
+
+    monkeypatch.setattr(maintenance_service, "record_gps_odometer_reading", counted)
+    start = T0 - timedelta(days=5)
+
+    def case(name: str, km: str, *, after: timedelta, usual_use: bool = False,
+             metres: float) -> tuple[Any, ...]:
+        car = fleet.vehicle(traccar_device_id=name)
+        if usual_use:  # 100 km/day over the 30 days before the previous reading
+            _reading(fleet, car["id"], str(Decimal(km) - 3000), start - timedelta(days=30))
+        _reading(fleet, car["id"], km, start)
+        body = {"position": _position(start + after, attributes={"odometer": metres}),
+                "device": _device(name, 40)}
+        assert traccar.position(body) == "accepted"
+        readings = [r for r in _readings(fleet, car["id"]) if r[2] == "gps"]
+        assert len(readings) == 1, readings
+        return readings[0][1:]
+
+    # Beyond what a car can drive: 1,500 km/day over at least 2 h (125 km).
+    assert case("limit-in", "100000.0", after=timedelta(hours=2),
+                metres=100_124_900.0) == (Decimal("100124.9"), "gps", False, None)
+    assert orm_calls == []
+    flagged = case("limit-out", "100000.0", after=timedelta(hours=2), metres=100_125_100.0)
+    assert flagged[:3] == (Decimal("100125.1"), "gps", True)
+    assert flagged[3].startswith("125.1 km in 2.0 h since the reading of ")
+    assert orm_calls == [Decimal("100125.1")]
+    # Far above the usual 100 km/day: over 2 days, more than 800 km (4 times usual and 500 over).
+    assert case("usual-in", "93000.0", after=timedelta(days=2), usual_use=True,
+                metres=93_799_900.0) == (Decimal("93799.9"), "gps", False, None)
+    assert orm_calls == [Decimal("100125.1")]
+    flagged = case("usual-out", "93000.0", after=timedelta(days=2), usual_use=True,
+                   metres=93_800_100.0)
+    assert flagged[:3] == (Decimal("93800.1"), "gps", True)
+    assert "far above this vehicle's usual 100 km/day" in flagged[3]
+    assert orm_calls == [Decimal("100125.1"), Decimal("93800.1")]
+    # The statement's reading is audited like the ORM's (row trigger, integration actor).
+    audited = fleet.sql(
+        "SELECT actor_type FROM adm_audit_logs WHERE entity_type = 'flt_odometer_readings'"
+        " AND action = 'create' AND entity_id IN (SELECT id FROM flt_odometer_readings"
+        " WHERE source = 'gps' AND odometer_km = 100124.9)")
+    assert [r[0] for r in audited] == ["integration"]

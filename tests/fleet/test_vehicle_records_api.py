@@ -98,6 +98,8 @@ def test_expenses_validate_money_enums_and_references(
         response = api_fleet.client.post("/v1/vehicle-expenses", json={**base, **change},
                                          headers=h)
         assert response.status_code == 422, (name, response.text)
+        if name == "unknown trip":
+            assert response.json()["errors"] == [{"field": "trip_id", "message": "no such trip"}]
     receipt = api_fleet.document(vehicle["id"], "receipt")
     with_receipt = api_fleet.client.post("/v1/vehicle-expenses", headers=h, json={
         **base, "receipt_document_id": str(receipt)})

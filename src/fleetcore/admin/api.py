@@ -112,7 +112,7 @@ def _field(index: int, name: str) -> Callable[[Any], Any]:
 
 
 @router.get("/me", tags=["me"], summary="Who I am, in which tenant, with which permissions")
-def me(actor: CurrentActor, session: DbSession) -> MeOut:
+def get_me(actor: CurrentActor, session: DbSession) -> MeOut:
     tenant = (
         session.scalar(select(Tenant).where(Tenant.id == actor.tenant_id))
         if actor.tenant_id else None

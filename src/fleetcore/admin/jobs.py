@@ -6,11 +6,18 @@ import logging
 import uuid
 from datetime import date
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from fleetcore.admin.notifications import deliver_notification
 from fleetcore.admin.reminders import ReminderReport, create_reminders, tenants_due_for_reminders
-from fleetcore.core.jobs import JobRun, defer_many_in_transaction, system_task, tenant_task
+from fleetcore.core.jobs import (
+    JobRun,
+    defer_in_transaction,
+    defer_many_in_transaction,
+    system_task,
+    tenant_task,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +34,36 @@ def send_notification(run: JobRun, *, notification_id: str) -> None:
     )
     if outcome.error is not None:
         run.fail_after_commit(outcome.error)
+
+
+INVITATION_REASON = "member_invitation"
+
+
+def send_invitation(session: Session, tenant_id: uuid.UUID, member_id: uuid.UUID) -> uuid.UUID:
+    """Queue the invitation e-mail of an invited member, once: the notification row is keyed on
+    the member (a second call finds it) and its job sends it through the e-mail provider with
+    the row's idempotency key. Returns the notification's id (in the session's transaction)."""
+    row = session.execute(text("""
+        WITH new AS (
+          INSERT INTO adm_notifications (tenant_id, id, entity_type, entity_id, reason, channel,
+                                         recipient_type, recipient_id, recipient_email,
+                                         idempotency_key)
+          SELECT m.tenant_id, gen_random_uuid(), 'member', m.id, CAST(:reason AS text), 'email',
+                 'member', m.id, m.email,
+                 'ntf_' || encode(sha256(convert_to(concat_ws('|', m.tenant_id::text, 'member',
+                   m.id::text, CAST(:reason AS text), 'email'), 'UTF8')), 'hex')
+            FROM adm_members m WHERE m.tenant_id = :t AND m.id = :m
+          ON CONFLICT DO NOTHING
+          RETURNING id)
+        SELECT (SELECT id FROM new) AS created,
+               (SELECT id FROM adm_notifications WHERE tenant_id = :t AND entity_type = 'member'
+                   AND entity_id = :m AND reason = :reason AND channel = 'email') AS existing"""),
+        {"t": tenant_id, "m": member_id, "reason": INVITATION_REASON}).one()
+    if row.created is not None:
+        defer_in_transaction(session, send_notification, tenant_id=tenant_id,
+                             notification_id=str(row.created))
+        return uuid.UUID(str(row.created))
+    return uuid.UUID(str(row.existing))
 
 
 def run_reminders(session: Session, tenant_id: uuid.UUID, *, today: date | None = None

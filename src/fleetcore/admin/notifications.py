@@ -130,6 +130,15 @@ _VARIABLES: dict[str, str] = {
           FROM fin_traffic_fines f
           LEFT JOIN flt_vehicles v ON v.tenant_id = f.tenant_id AND v.id = f.vehicle_id
          WHERE f.id = :id AND f.deleted_at IS NULL AND f.status = 'received'""",
+    # Still to send only while the invitation is pending (accepted or removed: cancelled).
+    "member_invitation": """
+        SELECT m.email,
+               coalesce((SELECT min(r.name) FROM adm_member_roles mr
+                           JOIN adm_roles r ON r.tenant_id = mr.tenant_id AND r.id = mr.role_id
+                          WHERE mr.tenant_id = m.tenant_id AND mr.member_id = m.id
+                            AND r.deleted_at IS NULL), 'member') AS role_name
+          FROM adm_members m
+         WHERE m.id = :id AND m.deleted_at IS NULL AND m.status = 'invited'""",
 }
 
 

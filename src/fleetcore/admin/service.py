@@ -473,10 +473,13 @@ def _lifecycle(session: Session, tenant: Tenant, event: LifecycleEventType, acto
     ))
 
 
-def provision_tenant(session: Session, actor: Actor | None, *, data: TenantProvision) -> Tenant:
+def provision_tenant(session: Session, actor: Actor | None, *, data: TenantProvision,
+                     status_event: bool = True) -> Tenant:
     """A new tenant: the row, built-in roles, the owner's invitation and lifecycle events.
 
     Runs in the provider context (staff or a system job); one transaction, nothing half-made.
+    ``status_event=False`` writes only the ``created`` event: the caller's subscription writes
+    the ``trial_started``/``activated`` one (signing a CRM contract), so it is not written twice.
     """
     if session.scalar(select(Tenant.id).where(Tenant.slug == data.slug)) is not None:
         raise Conflict(f"The slug {data.slug!r} is taken.",
@@ -510,10 +513,10 @@ def provision_tenant(session: Session, actor: Actor | None, *, data: TenantProvi
     session.add(MemberRole(tenant_id=tenant.id, member_id=owner.id, role_id=roles["owner"].id,
                            granted_by=_actor_id(actor), created_by=_actor_id(actor)))
     _lifecycle(session, tenant, LifecycleEventType.CREATED, actor, data.reason)
-    if trialing:
+    if status_event and trialing:
         _lifecycle(session, tenant, LifecycleEventType.TRIAL_STARTED, actor, None,
                    {"trial_days": data.trial_days})
-    else:
+    elif status_event:
         _lifecycle(session, tenant, LifecycleEventType.ACTIVATED, actor, None)
     session.flush()
     session.refresh(tenant, ["created_at", "updated_at", "version"])

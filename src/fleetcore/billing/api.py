@@ -212,7 +212,7 @@ def change_plan(actor: BillingWrite, session: DbSession, if_match: RequiredIfMat
 
 @router.post("/subscriptions/{subscription_id}/cancel",
              summary="Cancel now or at the end of the period")
-def cancel(actor: BillingWrite, session: DbSession, if_match: RequiredIfMatch,
+def cancel_subscription(actor: BillingWrite, session: DbSession, if_match: RequiredIfMatch,
            subscription_id: uuid.UUID, response: Response,
            data: Cancellation | None = None) -> SubscriptionOut:
     service.subscription_by_id(session, tenant_of(actor), subscription_id, current=True)

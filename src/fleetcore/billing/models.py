@@ -237,12 +237,14 @@ class TenantInvoiceStatus(StrEnum):
 
 
 class TenantInvoice(Base, TenantOwned, Timestamped, Versioned, WithMetadata):
-    """Fleetcore's invoice to a tenant, mirrored from Stripe Billing (Stripe's number)."""
+    """Fleetcore's invoice to a tenant: our gapless number, pushed to its Stripe twin
+    (decision 0013)."""
 
     __tablename__ = "bil_tenant_invoices"
 
     subscription_id: Mapped[uuid.UUID | None]
-    # Stripe's number, assigned when Stripe finalises the invoice.
+    # Ours, from the fleet's yearly series at finalisation (Stripe's twin carries it; a number
+    # Stripe shows that is not ours is kept in metadata.stripe_number).
     invoice_number: Mapped[str | None]
     period_start: Mapped[datetime]
     period_end: Mapped[datetime]

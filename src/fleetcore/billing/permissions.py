@@ -12,6 +12,10 @@ from fleetcore.core.auth import Actor, PermissionDenied
 from fleetcore.core.deps import CurrentActor, Require
 
 PlansWrite = Annotated[Actor, Require("plans:write", scope="any")]
+PlansRead = Annotated[Actor, Require("plans:read", scope="any")]
+ProviderBillingRead = Annotated[Actor, Require("billing:read", scope="any")]
+"""Staff reading every fleet's subscriptions, invoices and usage (the staff console pages;
+inside a fleet the same permission reads that fleet's own)."""
 BillingRead = Annotated[Actor, Require("billing:read")]
 BillingWrite = Annotated[Actor, Require("billing:write")]
 

@@ -13,6 +13,7 @@ A reported value is final: :func:`fleetcore.billing.service.compute_usage` no lo
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -121,6 +122,21 @@ class MirroredInvoice:
     stripe_invoice_id: str
     hosted_invoice_url: str | None
     invoice_pdf_url: str | None
+    number: str | None = None
+    """The number Stripe's twin carries: ours, since we set it (decision 0013)."""
+
+
+STRIPE_NUMBER_KEY = "stripe_number"
+"""``metadata`` key of the number Stripe shows on an invoice's twin when it is not ours (an
+external reference only: our gapless number stays the invoice's number)."""
+
+
+def stripe_number_reference(ours: str | None, theirs: object) -> dict[str, str]:
+    """The metadata that records Stripe's number of an invoice as an external reference:
+    empty when Stripe shows ours (or none)."""
+    if isinstance(theirs, str) and theirs and theirs != ours:
+        return {STRIPE_NUMBER_KEY: theirs}
+    return {}
 
 
 class InvoiceMirror(Protocol):
@@ -160,7 +176,9 @@ def mirror_invoice(session: Session, mirror: InvoiceMirror, tenant_id: uuid.UUID
     mirrored = mirror.push(push)
     session.execute(text(
         "UPDATE bil_tenant_invoices SET stripe_invoice_id = :s, hosted_invoice_url = :h,"
-        " invoice_pdf_url = :p WHERE tenant_id = :t AND id = :i"),
+        " invoice_pdf_url = :p, metadata = metadata || CAST(:ref AS jsonb)"
+        " WHERE tenant_id = :t AND id = :i"),
         {"s": mirrored.stripe_invoice_id, "h": mirrored.hosted_invoice_url,
-         "p": mirrored.invoice_pdf_url, "t": tenant_id, "i": invoice_id})
+         "p": mirrored.invoice_pdf_url, "t": tenant_id, "i": invoice_id,
+         "ref": json.dumps(stripe_number_reference(row.invoice_number, mirrored.number))})
     return mirrored

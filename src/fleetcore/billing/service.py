@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, select, text
+from sqlalchemy import DateTime, Select, Uuid, cast, func, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from fleetcore.admin.models import (
@@ -53,7 +53,13 @@ from fleetcore.core.errors import (
     flush_checked,
 )
 from fleetcore.core.orm import new_id
-from fleetcore.core.pagination import PageParams, keyset_page
+from fleetcore.core.pagination import (
+    PageParams,
+    decode_cursor,
+    encode_cursor,
+    equal_filters,
+    keyset_page,
+)
 from fleetcore.core.versioning import check_if_match, refresh_version
 
 INVOICE_SERIES = "fleetcore_invoice"
@@ -464,6 +470,61 @@ def usage_query(tenant_id: uuid.UUID) -> Select[TenantUsageMetric]:
     return select(TenantUsageMetric).where(TenantUsageMetric.tenant_id == tenant_id)
 
 
+@dataclass(frozen=True, slots=True)
+class UsagePeriod:
+    """One fleet's usage for one billing period: the stored value of each metric, and
+    whether every one of them was reported to Stripe."""
+
+    tenant_id: uuid.UUID
+    period_start: datetime
+    period_end: datetime
+    values: dict[str, Decimal]
+    reported: bool
+
+
+def provider_usage_periods(session: Session, params: PageParams, *,
+                           tenant_id: uuid.UUID | None = None, day: date | None = None
+                           ) -> tuple[list[UsagePeriod], str | None]:
+    """Every fleet's usage per billing period, newest first (provider context): one grouped
+    read a page. ``day``: only the periods that contain it (UTC)."""
+    u = TenantUsageMetric
+    stmt = (select(u.tenant_id, u.period_start, func.max(u.period_end),
+                   func.array_agg(u.metric), func.array_agg(u.value),
+                   func.bool_and(u.reported_at.is_not(None)))
+            .group_by(u.tenant_id, u.period_start))
+    if tenant_id is not None:
+        stmt = stmt.where(u.tenant_id == tenant_id)
+    if day is not None:
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        stmt = stmt.where(u.period_start < start + timedelta(days=1), u.period_end > start)
+    if params.cursor:
+        at, tenant = decode_cursor(params.cursor, 2)
+        stmt = stmt.where(tuple_(u.period_start, u.tenant_id) < tuple_(
+            cast(at, DateTime(timezone=True)), cast(tenant, Uuid)))
+    rows = session.execute(stmt.order_by(u.period_start.desc(), u.tenant_id.desc())
+                           .limit(params.limit + 1)).all()
+    periods = [UsagePeriod(r[0], r[1], r[2], dict(zip(r[3], r[4], strict=True)), bool(r[5]))
+               for r in rows[:params.limit]]
+    next_cursor = (encode_cursor([periods[-1].period_start, periods[-1].tenant_id])
+                   if len(rows) > params.limit else None)
+    return periods, next_cursor
+
+
+def provider_subscriptions_query(*, status: str | None = None,
+                                 tenant_id: uuid.UUID | None = None
+                                 ) -> Select[TenantSubscription]:
+    """Every fleet's subscriptions (provider context), filtered."""
+    return equal_filters(select(TenantSubscription), {
+        TenantSubscription.status: status, TenantSubscription.tenant_id: tenant_id})
+
+
+def provider_invoices_query(*, status: str | None = None,
+                            tenant_id: uuid.UUID | None = None) -> Select[TenantInvoice]:
+    """Every fleet's invoices (provider context), filtered."""
+    return equal_filters(select(TenantInvoice), {
+        TenantInvoice.status: status, TenantInvoice.tenant_id: tenant_id})
+
+
 # --- invoices ------------------------------------------------------------------------------
 
 
@@ -574,14 +635,17 @@ def invoices_query(tenant_id: uuid.UUID) -> Select[TenantInvoice]:
 
 # --- dunning -------------------------------------------------------------------------------
 
-GRACE_PERIOD = timedelta(days=14)
-"""How long a fleet stays ``past_due`` (fully usable) before it is suspended (read-only)."""
+def grace_period(days: int) -> timedelta:
+    """How long a fleet stays ``past_due`` (fully usable) before it is suspended (read-only),
+    from the deployment's ``FLEETCORE_BILLING_GRACE_DAYS``."""
+    return timedelta(days=days)
 
 
 def mark_past_due(session: Session, tenant_id: uuid.UUID, *, at: datetime,
-                  reason: str) -> bool:
+                  reason: str, grace: timedelta) -> bool:
     """A payment failed: the subscription and the tenant become ``past_due`` (once; a tenant
-    already past due or suspended keeps its state and its grace clock). True when it moved."""
+    already past due or suspended keeps its state and its grace clock). The event says until
+    when (``grace``: the deployment's grace period). True when it moved."""
     sub = current_subscription(session, tenant_id, lock=True)
     tenant = session.get(Tenant, tenant_id, with_for_update=True)
     if tenant is None or tenant.status not in ("trialing", "active"):
@@ -594,13 +658,12 @@ def mark_past_due(session: Session, tenant_id: uuid.UUID, *, at: datetime,
     tenant.extra = {**(tenant.extra or {}), "past_due_since": at.isoformat()}
     lifecycle(session, tenant_id, LifecycleEventType.PAST_DUE, None, reason=reason,
               effective_at=at, **{"from": old, "to": "past_due",
-                                  "grace_until": (at + GRACE_PERIOD).isoformat()})
+                                  "grace_until": (at + grace).isoformat()})
     session.flush()
     return True
 
 
-def suspend_overdue(session: Session, *, now: datetime,
-                    grace: timedelta = GRACE_PERIOD) -> int:
+def suspend_overdue(session: Session, *, now: datetime, grace: timedelta) -> int:
     """Suspend (read-only) every tenant past due for longer than ``grace``, with its lifecycle
     event, in one statement (system context). Returns how many."""
     rows = session.execute(text("""

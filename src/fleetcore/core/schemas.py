@@ -14,7 +14,22 @@ from starlette.responses import Response
 
 from fleetcore.core.money import Money, validate_currency
 
-__all__ = ["Currency", "MoneyIn", "MoneyOut", "SignedMoneyIn", "model_response", "money_out"]
+__all__ = ["Currency", "Deletion", "MoneyIn", "MoneyOut", "Reason", "SignedMoneyIn",
+           "model_response", "money_out"]
+
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+"""Why something was decided (a deletion, a refusal): kept on the row, shown in its history."""
+
+
+class Deletion(BaseModel):
+    """Why a row is deleted (kept on the row; it stays restorable). The body is optional;
+    when sent it must give the reason."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"reason": "Created twice by mistake."}]})
+
+    reason: Reason
+
 
 Currency = Annotated[
     str,

@@ -32,7 +32,7 @@ from fleetcore.core.export import (
 )
 from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
-from fleetcore.core.schemas import money_out
+from fleetcore.core.schemas import Deletion, money_out
 from fleetcore.core.versioning import RequiredIfMatch, etag, lock_and_check_if_match
 from fleetcore.documents.api import Storage
 from fleetcore.documents.models import Document
@@ -77,7 +77,6 @@ from fleetcore.drivers.schemas import (
     BlacklistUpdate,
     CooperationTermsCreate,
     CooperationTermsOut,
-    Deletion,
     DriverCreate,
     DriverDocumentAttach,
     DriverDocumentOut,
@@ -95,6 +94,7 @@ from fleetcore.drivers.schemas import (
     TrainingOut,
     TrainingUpdate,
 )
+from fleetcore.fleet import service as fleet_service
 from fleetcore.privacy import service as privacy_service
 from fleetcore.privacy.permissions import PrivacyManage
 from fleetcore.privacy.schemas import (
@@ -641,8 +641,9 @@ def _transition(actor: Any, session: DbSession, if_match: str, request_id: uuid.
                 response: Response, target: DriverRequestStatus,
                 data: RequestDecision | None) -> DriverRequestOut:
     lock_and_check_if_match(session, DriverRequest, if_match, DriverRequest.id == request_id)
-    request = service.transition_driver_request(session, actor, request_id, target,
-                                                notes=data.notes if data else None)
+    request = service.transition_driver_request(
+        session, actor, request_id, target, notes=data.notes if data else None,
+        assign_vehicle_change=fleet_service.assign_for_vehicle_change)
     _with_etag(response, request.version)
     return _request_out(request)
 

@@ -76,16 +76,6 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Deletion(Input):
-    """Why a row is deleted (kept on the row; it stays restorable). The body is optional;
-    when sent it must give the reason."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"reason": "Created twice by mistake."}]})
-
-    reason: Reason
-
-
 class ReasonIn(Input):
     """A decision's reason."""
 

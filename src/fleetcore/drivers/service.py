@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -1082,36 +1082,23 @@ def leave_conflicts(session: Session, request: DriverRequest) -> list[dict[str, 
     return conflicts
 
 
-def _create_vehicle_change_assignment(session: Session, actor: Actor,
-                                      request: DriverRequest) -> uuid.UUID:
-    """Create the assignment an approved vehicle change asks for, through the fleet service.
-
-    Every assignment rule applies (compliance, blacklist, leave, no overlap): a driver still
-    holding another vehicle over the period gets the fleet's 409, so the current assignment is
-    ended (with its odometer in) by whoever hands the cars over, then the request is approved.
-    """
-    # Imported here: the fleet service imports this module (compliance, availability).
-    from fleetcore.fleet import schemas as fleet_schemas
-    from fleetcore.fleet import service as fleet_service
-
-    if not actor.can("assignments:write"):
-        raise PermissionDenied("Approving a vehicle change creates an assignment: this needs "
-                               "the permission 'assignments:write'.",
-                               permission="assignments:write")
-    if request.requested_vehicle_id is None:
-        raise _field_error("requested_vehicle_id", "a vehicle change names the vehicle wanted")
-    data = fleet_schemas.AssignmentCreate(
-        vehicle_id=request.requested_vehicle_id, driver_id=request.driver_id,
-        starts_at=request.period_start or _now(), ends_at=request.period_end,
-        notes=f"Vehicle change request {request.id}",
-    )
-    return fleet_service.assign_vehicle(session, actor, data=data).id
+VehicleChangeAssigner = Callable[[Session, Actor, DriverRequest], uuid.UUID]
+"""Creates the assignment an approved vehicle change asks for and returns its id: the fleet
+domain's ``fleet.service.assign_for_vehicle_change``, passed in by the caller so that this
+domain never imports the fleet's services (the fleet's services use the drivers')."""
 
 
 def transition_driver_request(session: Session, actor: Actor, request_id: uuid.UUID,
-                              target: DriverRequestStatus, *,
-                              notes: str | None = None) -> DriverRequest:
-    """Move a request along its state machine; any other move is a 409 naming from/to."""
+                              target: DriverRequestStatus, *, notes: str | None = None,
+                              assign_vehicle_change: VehicleChangeAssigner | None = None,
+                              ) -> DriverRequest:
+    """Move a request along its state machine; any other move is a 409 naming from/to.
+
+    Approving a vehicle change creates its assignment through ``assign_vehicle_change``, under
+    every assignment rule (compliance, blacklist, leave, no overlap): a driver still holding
+    another vehicle over the period gets the fleet's 409, so the current assignment is ended
+    (with its odometer in) by whoever hands the cars over, then the request is approved.
+    """
     request = get_driver_request(session, actor, request_id)
     session.refresh(request, with_for_update=True)
     current = request.status
@@ -1129,8 +1116,16 @@ def transition_driver_request(session: Session, actor: Actor, request_id: uuid.U
                     f"The driver has {len(conflicts)} shift(s)/assignment(s) in the leave period:"
                     " cancel or move them before approving.", conflicts=conflicts)
         elif request.request_type == DriverRequestType.VEHICLE_CHANGE.value:
-            request.resulting_assignment_id = _create_vehicle_change_assignment(
-                session, actor, request)
+            if not actor.can("assignments:write"):
+                raise PermissionDenied("Approving a vehicle change creates an assignment: this "
+                                       "needs the permission 'assignments:write'.",
+                                       permission="assignments:write")
+            if request.requested_vehicle_id is None:
+                raise _field_error("requested_vehicle_id",
+                                   "a vehicle change names the vehicle wanted")
+            if assign_vehicle_change is None:
+                raise TypeError("approving a vehicle change needs assign_vehicle_change")
+            request.resulting_assignment_id = assign_vehicle_change(session, actor, request)
     if target in (DriverRequestStatus.UNDER_REVIEW, DriverRequestStatus.APPROVED,
                   DriverRequestStatus.REJECTED):
         request.reviewed_by = actor.id

@@ -159,11 +159,15 @@ class PositionRoute:
     device_id: uuid.UUID
     vehicle_id: uuid.UUID | None
     reading_due: bool
+    """The fix is due as an odometer reading that the statement left to the caller
+    (:func:`record_fix`): its device is not calibrated to the vehicle yet, or the reading is
+    to be flagged (``fc_gps_odometer_reading`` answered ``check``; migration 0021). A due
+    reading that is plainly plausible is kept by the statement itself."""
 
 
 _POSITION = (
     "SELECT tenant_id, device_id, vehicle_id, reading_due FROM fc_traccar_position("
-    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 
 
@@ -171,7 +175,8 @@ def route_position(
     engine: Engine, *, token: str, request_id: str | None, device: DeviceReport, fix: GpsFix,
 ) -> PositionRoute | None:
     """Route a position by its token and register its device, in one statement (None: no
-    tenant has this token).
+    tenant has this token); the same statement keeps the minute's track point and a due
+    odometer reading that is plainly plausible (migrations 0018, 0021).
 
     The function is its own transaction (autocommit, migration 0011), read-only for most
     positions; it runs on the pool's driver connection directly, since the ORM and SQLAlchemy's
@@ -198,7 +203,9 @@ def _position_params(token: str, request_id: str | None, device: DeviceReport,
                      fix: GpsFix) -> tuple[Any, ...]:
     return (token_sha256(token), request_id or "", device.unique_id, device.traccar_id,
             device.name, fix.fix_time, maintenance_service.GPS_READING_SPACING, SEEN_EVERY,
-            fix.latitude, fix.longitude, fix.speed_kmh)
+            fix.latitude, fix.longitude, fix.speed_kmh,
+            fix.odometer_km.quantize(KM) if fix.odometer_km is not None else None,
+            fix.total_distance_km)
 
 
 async def route_position_async(
@@ -236,12 +243,10 @@ _EVENT = (
 
 def _event_params(token: str, request_id: str | None, device: DeviceReport, event: GpsEvent,
                   fix: GpsFix | None) -> tuple[Any, ...]:
+    # The position's parameters end with the fix's odometer and totalDistance, which the
+    # event's own statement takes in the same places.
     position = _position_params(token, request_id, device, fix or GpsFix(fix_time=None))
-    return (*position,
-            fix.odometer_km.quantize(KM) if fix is not None and fix.odometer_km is not None
-            else None,
-            fix.total_distance_km if fix is not None else None,
-            event.status, event.kind.value if event.kind is not None else None,
+    return (*position, event.status, event.kind.value if event.kind is not None else None,
             event.severity.value, event.occurred_at, event.description, event.external_id,
             Jsonb(event.extra))
 
@@ -258,7 +263,8 @@ def route_event(
 ) -> EventRoute | None:
     """Apply a forwarded event in one autocommit statement (``fc_traccar_event``: the
     position's part like :func:`route_position`, then the device status and the vehicle event,
-    idempotent); None: no tenant has this token. A due odometer reading is the caller's."""
+    idempotent); None: no tenant has this token. A due reading the statement did not keep
+    (one to flag, a device to calibrate) is the caller's."""
     pooled = engine.raw_connection()
     try:
         driver = pooled.driver_connection

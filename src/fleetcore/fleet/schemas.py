@@ -178,13 +178,6 @@ class VehicleUpdate(Input):
     notes: Text | None = None
 
 
-class Deletion(Input):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"reason": "Sold to a dealer"}]})
-
-    reason: Reason | None = None
-
-
 # --- assignments -----------------------------------------------------------------------------
 
 

@@ -37,7 +37,7 @@ from fleetcore.core.schemas import MoneyIn
 from fleetcore.core.versioning import check_if_match
 from fleetcore.documents.models import Document, DocumentEntityType, DocumentType
 from fleetcore.drivers import service as drivers_service
-from fleetcore.drivers.models import Driver, DriverStatus
+from fleetcore.drivers.models import Driver, DriverRequest, DriverStatus
 from fleetcore.fleet.filters import (
     AssignmentFilter,
     EventFilter,
@@ -79,7 +79,6 @@ from fleetcore.fleet.schemas import (
 )
 from fleetcore.reference.models import CarMake, CarModel, CountryRegulation, VehicleClass
 from fleetcore.scheduling.models import MaintenanceSchedule
-from fleetcore.trips.models import Trip
 
 WARNING_DAYS = 30
 """Anything that lapses within this many days is a warning, not yet a failure."""
@@ -118,6 +117,10 @@ _CONSTRAINTS: dict[str, ConstraintProblem] = {
         "licence_plate", "Another live vehicle already has this licence_plate."),
     "uq_flt_vehicles_tenant_id_traccar_device_id_live": ConstraintProblem(
         "traccar_device_id", "Another live vehicle already has this traccar_device_id."),
+    # Trips belong to a domain above this one: the database checks an expense's trip (the
+    # composite key also refuses another tenant's), not a read of the trips' model.
+    "fk_flt_vehicle_expenses_tenant_id_trip_id": ConstraintProblem(
+        "trip_id", "no such trip", ValidationProblem),
 }
 """How the fleet tables' constraints are reported (others: the default of their kind)."""
 
@@ -543,6 +546,21 @@ def _lock_driver(session: Session, driver_id: uuid.UUID) -> Driver:
         return drivers_service.lock_driver(session, driver_id)
     except NotFound as exc:
         raise _invalid("driver_id", "no such driver") from exc
+
+
+def assign_for_vehicle_change(session: Session, actor: Actor, request: DriverRequest
+                              ) -> uuid.UUID:
+    """The assignment an approved vehicle change request asks for (its id): the vehicle wanted,
+    over the request's period, under every rule of :func:`assign_vehicle`. Passed to
+    ``drivers.service.transition_driver_request`` by whoever approves."""
+    if request.requested_vehicle_id is None:
+        raise _invalid("requested_vehicle_id", "a vehicle change names the vehicle wanted")
+    data = AssignmentCreate(
+        vehicle_id=request.requested_vehicle_id, driver_id=request.driver_id,
+        starts_at=request.period_start or _now(), ends_at=request.period_end,
+        notes=f"Vehicle change request {request.id}",
+    )
+    return assign_vehicle(session, actor, data=data).id
 
 
 def assign_vehicle(session: Session, actor: Actor, *, data: AssignmentCreate) -> VehicleAssignment:
@@ -1145,7 +1163,6 @@ def _check_expense_refs(session: Session, actor: Actor, expense: VehicleExpense)
 def _check_expense_values(session: Session, actor: Actor, expense: VehicleExpense) -> None:
     _require_row(session, actor, Vehicle, expense.vehicle_id, "vehicle_id", "vehicle")
     _require_row(session, actor, Driver, expense.driver_id, "driver_id", "driver")
-    _require_row(session, actor, Trip, expense.trip_id, "trip_id", "trip")
     _require_row(session, actor, Document, expense.receipt_document_id, "receipt_document_id",
                  "document")
     if expense.category in (ExpenseCategory.TOLL.value, ExpenseCategory.FINE.value):

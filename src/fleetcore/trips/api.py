@@ -14,14 +14,13 @@ from fleetcore.core.deps import DbSession
 from fleetcore.core.export import CsvColumn, MoneyColumns, csv_response, csv_responses
 from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
-from fleetcore.core.schemas import money_out
+from fleetcore.core.schemas import Deletion, money_out
 from fleetcore.core.versioning import RequiredIfMatch, etag
 from fleetcore.trips import service
 from fleetcore.trips.filters import PlatformAccountFilter, TripFilter
 from fleetcore.trips.models import PlatformAccount, PlatformAccountStatus, Trip, TripStatus
 from fleetcore.trips.permissions import TripsRead, TripsWrite
 from fleetcore.trips.schemas import (
-    Deletion,
     PlatformAccountCreate,
     PlatformAccountOut,
     PlatformAccountUpdate,

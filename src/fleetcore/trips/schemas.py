@@ -106,15 +106,6 @@ class PlatformAccountOut(Model):
     version: int
 
 
-class Deletion(Input):
-    """Why an account is deleted (it stays restorable)."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"reason": "Created twice by mistake."}]})
-
-    reason: Reason
-
-
 # --- trips -------------------------------------------------------------------------------------
 
 

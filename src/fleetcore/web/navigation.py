@@ -66,6 +66,14 @@ SECTIONS: list[NavSection] = [
     )),
     NavSection("Fleetcore", (
         NavItem("Fleets", "/app/provider", "tenants:read", staff_only=True),
+        NavItem("Pipeline", "/app/provider/pipeline", "crm:read", staff_only=True),
+        NavItem("Leads", "/app/provider/leads", "crm:read", staff_only=True),
+        NavItem("Contracts", "/app/provider/contracts", "crm:read", staff_only=True),
+        NavItem("Plans", "/app/provider/plans", "plans:read", staff_only=True),
+        NavItem("Subscriptions", "/app/provider/subscriptions", "billing:read",
+                staff_only=True),
+        NavItem("Invoices", "/app/provider/invoices", "billing:read", staff_only=True),
+        NavItem("Usage", "/app/provider/usage", "billing:read", staff_only=True),
         NavItem("Support inbox", "/app/provider/support", "support:read", staff_only=True),
     )),
 ]

@@ -52,8 +52,9 @@ def usage_reporter(settings: Settings) -> UsageReporter | None:
 
 class StripeInvoices:
     """``InvoiceMirror`` on ``POST /v1/invoices``, ``/v1/invoiceitems`` and
-    ``/v1/invoices/{id}/finalize``: our number, our lines, our ids in the metadata; every
-    request keyed by our ids (``invoice-<uuid>``, ``invoice-<uuid>-line-<uuid>``,
+    ``/v1/invoices/{id}/finalize``: our number (Stripe's ``number`` parameter: set, Stripe
+    assigns none at finalisation; decision 0013) and in the metadata with our ids, our
+    lines; every request keyed by our ids (``invoice-<uuid>``, ``invoice-<uuid>-line-<uuid>``,
     ``invoice-<uuid>-finalize``)."""
 
     def __init__(self, api_key: str, *, api_base: str | None = None,
@@ -64,7 +65,8 @@ class StripeInvoices:
             max_network_retries=max_network_retries)
 
     def push(self, invoice: InvoicePush) -> MirroredInvoice:
-        meta = {"tenant_id": str(invoice.tenant_id), "invoice_id": str(invoice.invoice_id)}
+        meta = {"tenant_id": str(invoice.tenant_id), "invoice_id": str(invoice.invoice_id),
+                "fleetcore_number": invoice.number}
         created = self._client.v1.invoices.create(
             {"customer": invoice.customer, "currency": invoice.currency.lower(),
              "collection_method": "charge_automatically", "auto_advance": False,
@@ -82,7 +84,7 @@ class StripeInvoices:
             str(created.id), {"auto_advance": True},
             {"idempotency_key": invoice.key("-finalize")})
         return MirroredInvoice(str(final.id), final.hosted_invoice_url or None,
-                               final.invoice_pdf or None)
+                               final.invoice_pdf or None, final.number or None)
 
 
 def invoice_mirror(settings: Settings) -> InvoiceMirror | None:

@@ -30,7 +30,9 @@ from fleetcore.billing.models import (
     TenantInvoice,
     TenantSubscription,
 )
+from fleetcore.billing.reporting import STRIPE_NUMBER_KEY, stripe_number_reference
 from fleetcore.core.money import Money
+from fleetcore.settings import get_settings
 
 __all__ = ["BILLING_PREFIXES", "apply_billing_event"]
 
@@ -99,6 +101,10 @@ def _on_invoice(session: Session, kind: str, obj: dict[str, Any],
                          ("invoice_pdf_url", "invoice_pdf")):
         if isinstance(obj.get(theirs), str) and obj[theirs]:
             setattr(invoice, ours, obj[theirs])
+    # Our gapless number is the invoice's; a different one Stripe shows is kept as a reference.
+    reference = stripe_number_reference(invoice.invoice_number, obj.get("number"))
+    if reference and (invoice.extra or {}).get(STRIPE_NUMBER_KEY) != reference[STRIPE_NUMBER_KEY]:
+        invoice.extra = {**(invoice.extra or {}), **reference}
     target = {"invoice.paid": "paid", "invoice.payment_succeeded": "paid",
               "invoice.voided": "void", "invoice.marked_uncollectible": "uncollectible",
               "invoice.finalized": "open"}.get(kind)
@@ -116,8 +122,10 @@ def _on_invoice(session: Session, kind: str, obj: dict[str, Any],
     if kind == "invoice.payment_failed" and invoice.status == "open":
         invoice.extra = {**(invoice.extra or {}), "payment_failed": True}
         session.flush()
-        service.mark_past_due(session, tenant, at=_at(created),
-                              reason=f"Payment of invoice {invoice.invoice_number} failed")
+        service.mark_past_due(
+            session, tenant, at=_at(created),
+            reason=f"Payment of invoice {invoice.invoice_number} failed",
+            grace=service.grace_period(get_settings().fleetcore_billing_grace_days))
     if _newer(invoice.extra, created):
         _stamp(invoice, created)
     session.flush()

@@ -87,6 +87,8 @@ def _invalid(sessions: sessionmaker[Session], token: str, exc: Exception) -> Pro
 
 
 def _reading_due(route: gps_service.PositionRoute, fix: gps_service.GpsFix) -> bool:
+    """A due reading the statement left to the ORM: a device to calibrate first, or a
+    reading to flag with its reason (rare; a plausible one was kept by the statement)."""
     return route.vehicle_id is not None and route.reading_due and (
         fix.odometer_km is not None or fix.total_distance_km is not None)
 
@@ -110,8 +112,9 @@ def _take_position(
     engine: Engine, sessions: sessionmaker[Session], token: str, request_id: str | None,
     device: gps_service.DeviceReport, fix: gps_service.GpsFix,
 ) -> gps_service.PositionRoute | None:
-    # The common case is one autocommit statement (fc_traccar_position, migrations 0011 and
-    # 0016); only a fix due as an odometer reading opens a transaction of its own.
+    # The common case is one autocommit statement (fc_traccar_position, migrations 0011,
+    # 0018 and 0021: a plausible due reading included); only a due reading it left (a device
+    # to calibrate, a reading to flag) opens a transaction of its own.
     route = gps_service.route_position(engine, token=token, request_id=request_id,
                                        device=device, fix=fix)
     if route is not None and _reading_due(route, fix):
@@ -304,9 +307,10 @@ _Pool = AsyncConnectionPool[AsyncConnection[tuple[Any, ...]]]
 
 def _finish_event(sessions: sessionmaker[Session], route: gps_service.EventRoute,
                   delivery: _EventDelivery, request_id: str | None) -> str:
-    """What ``fc_traccar_event`` leaves to the ORM: a due odometer reading (its own
-    transaction, like a position's), or the whole event when its fix must first calibrate the
-    device's ``totalDistance`` (``calibrate``: the function wrote none of the event)."""
+    """What ``fc_traccar_event`` leaves to the ORM: a due odometer reading its statement did
+    not keep (one to flag; its own transaction, like a position's), or the whole event when its
+    fix must first calibrate the device's ``totalDistance`` (``calibrate``: the function wrote
+    none of the event)."""
     device, event, fix = delivery
     if route.outcome == "calibrate":
         ctx = DbContext.for_tenant(route.position.tenant_id, actor_type=ActorType.INTEGRATION,

@@ -13,7 +13,7 @@
   whatever the application does.
 
 Revision ID: 0026
-Revises: 0020
+Revises: 0022
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql
 from fleetcore.migrations import security
 
 revision: str = "0026"
-down_revision: str | None = "0020"
+down_revision: str | None = "0022"
 branch_labels = None
 depends_on = None
 

@@ -31,6 +31,8 @@ from fleetcore.web.routes import (
     members,
     payouts,
     provider,
+    provider_billing,
+    provider_crm,
     provider_support,
     reconciliations,
     search,
@@ -51,7 +53,8 @@ from fleetcore.web.routes.base import page_router
 PAGE_GROUPS = (auth, dashboard, search, vehicles, vehicle_records, drivers, calendar,
                assignments, documents, maintenance, tasks, live_map, trips, imports,
                reconciliations, settlements, statements, ledger, payouts, invoices, tolls, fines,
-               members, settings, audit, billing, support, provider, provider_support)
+               members, settings, audit, billing, support, provider, provider_billing,
+               provider_crm, provider_support)
 
 
 def console_router() -> APIRouter:

@@ -10,8 +10,8 @@ from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from fleetcore.core.deps import DbSession
-from fleetcore.drivers import performance_service as service
 from fleetcore.drivers.permissions import DriversWrite
+from fleetcore.revenue import performance_service as service
 
 router = APIRouter(prefix="/v1")
 TAGS: list[Any] = ["driver performances"]
@@ -50,7 +50,7 @@ class PerformanceRecomputeOut(BaseModel):
 
 @router.post("/driver-performances/recompute", tags=TAGS,
              summary="Recompute drivers' performance figures of a period from trips and imports")
-def recompute(actor: DriversWrite, session: DbSession,
+def recompute_performances(actor: DriversWrite, session: DbSession,
               data: PerformanceRecompute) -> PerformanceRecomputeOut:
     result = service.recompute_performances(session, actor, week=data.week,
                                             period_start=data.period_start,

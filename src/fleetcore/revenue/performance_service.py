@@ -1,5 +1,8 @@
 """Driver performance per period, recomputed from trips and imports (workflows.md, Trips 6).
 
+It lives with revenue, not with the drivers whose rows it writes: it reads trips and import
+rows, and the drivers' domain sits below those (the import-linter contracts say so).
+
 One ``rid_driver_performances`` row per (driver, platform, period), written by one set-based
 ``INSERT … ON CONFLICT DO UPDATE`` whatever the number of drivers:
 

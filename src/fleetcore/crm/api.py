@@ -1,0 +1,468 @@
+"""``/v1/crm``: Fleetcore's own sales pipeline (staff only) — leads, opportunities, the
+forecast, contracts, and signing a contract, which provisions the customer's tenant.
+
+Routes on one row find it first and check the permission after, so any unknown or hidden id
+(a fleet sees no CRM row but its own contract) is a 404 before anyone gets a 403.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+
+from fleetcore.core.deps import CurrentActor, DbSession, bounded_body
+from fleetcore.core.errors import NotFound
+from fleetcore.core.export import (
+    Column,
+    MoneyColumns,
+    attribute_columns,
+    csv_response,
+    csv_responses,
+)
+from fleetcore.core.money import Money
+from fleetcore.core.orm import new_id
+from fleetcore.core.pagination import Page, Pagination, keyset_page
+from fleetcore.core.schemas import money_out
+from fleetcore.core.versioning import RequiredIfMatch, check_if_match, etag
+from fleetcore.crm import service
+from fleetcore.crm.models import (
+    Contract,
+    ContractStatus,
+    Lead,
+    LeadPriority,
+    LeadStatus,
+    Opportunity,
+    OpportunityStage,
+)
+from fleetcore.crm.permissions import CrmRead, CrmWrite, check_staff, outside_tenant
+from fleetcore.crm.schemas import (
+    ContractCreate,
+    ContractOut,
+    ContractSign,
+    ContractUpdate,
+    ForecastMonth,
+    ForecastOut,
+    LeadCreate,
+    LeadOut,
+    LeadUpdate,
+    OpportunityCreate,
+    OpportunityOut,
+    OpportunityUpdate,
+    SignedOut,
+)
+from fleetcore.documents import service as documents_service
+from fleetcore.documents.api import Storage, content_disposition
+from fleetcore.documents.storage import StorageError, StoredObjectMissing, delete_after_commit
+from fleetcore.settings import Settings
+
+router = APIRouter(prefix="/v1/crm", tags=["crm"])
+
+Reason = Annotated[str | None, Query(max_length=1000, description="Why it is deleted.")]
+Month = Annotated[str | None, Query(pattern=r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])$",
+                                    description="YYYY-MM (included).")]
+
+
+def _with_etag(response: Response, version: int) -> None:
+    response.headers["ETag"] = etag(version)
+
+
+def _money(amount_field: str) -> Any:
+    def read(row: Any) -> Money | None:
+        amount = getattr(row, amount_field)
+        return None if amount is None else Money(amount, row.currency)
+
+    return read
+
+
+# --- leads ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LeadFilter:
+    status: str | None = None
+    priority: str | None = None
+    owner_id: uuid.UUID | None = None
+    source: str | None = None
+    country: str | None = None
+
+
+def _lead_filter(
+    lead_status: Annotated[LeadStatus | None, Query(alias="status")] = None,
+    priority: LeadPriority | None = None,
+    owner_id: uuid.UUID | None = None,
+    source: Annotated[str | None, Query(max_length=100)] = None,
+    country: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}$")] = None,
+) -> LeadFilter:
+    return LeadFilter(status=lead_status.value if lead_status else None,
+                      priority=priority.value if priority else None, owner_id=owner_id,
+                      source=source, country=country)
+
+
+LeadFilterQuery = Annotated[LeadFilter, Depends(_lead_filter)]
+
+
+def _leads(filters: LeadFilter) -> Any:
+    return service.leads_query(status=filters.status, priority=filters.priority,
+                               owner_id=filters.owner_id, source=filters.source,
+                               country=filters.country)
+
+
+@router.get("/leads", summary="List leads (staff)")
+def list_leads(actor: CrmRead, session: DbSession, page: Pagination,
+               filters: LeadFilterQuery) -> Page[LeadOut]:
+    rows, cursor = keyset_page(session, _leads(filters), [Lead.id], page)
+    return Page(items=[LeadOut.model_validate(r) for r in rows], next_cursor=cursor)
+
+
+_LEAD_CSV = attribute_columns(
+    "id", "company_name", "contact_name", "email", "phone", "country", "fleet_size", "source",
+    "status", "priority", "owner_id", "disqualification_reason", "converted_at", "created_at")
+
+
+@router.get("/leads/export.csv", summary="Export the filtered leads as CSV (staff)",
+            response_class=StreamingResponse, responses=csv_responses(_LEAD_CSV))
+def export_leads(actor: CrmRead, session: DbSession,
+                 filters: LeadFilterQuery) -> StreamingResponse:
+    return csv_response(session, _leads(filters).order_by(Lead.id), _LEAD_CSV,
+                        filename="leads.csv")
+
+
+@router.post("/leads", status_code=status.HTTP_201_CREATED, summary="Create a lead (staff)")
+def create_lead(actor: CrmWrite, session: DbSession, data: LeadCreate,
+                response: Response) -> LeadOut:
+    outside_tenant(actor)
+    lead = service.create_lead(session, actor, data)
+    _with_etag(response, lead.version)
+    response.headers["Location"] = f"/v1/crm/leads/{lead.id}"
+    return LeadOut.model_validate(lead)
+
+
+@router.get("/leads/{lead_id}", summary="Get a lead (staff)")
+def get_lead(actor: CurrentActor, session: DbSession, lead_id: uuid.UUID,
+             response: Response) -> LeadOut:
+    lead = service.get_lead(session, lead_id)
+    check_staff(actor, "crm:read")
+    _with_etag(response, lead.version)
+    return LeadOut.model_validate(lead)
+
+
+@router.patch("/leads/{lead_id}", summary="Update a lead: qualify, disqualify, reassign (staff)")
+def update_lead(actor: CurrentActor, if_match: RequiredIfMatch, session: DbSession,
+                lead_id: uuid.UUID, data: LeadUpdate, response: Response) -> LeadOut:
+    service.get_lead(session, lead_id)
+    check_staff(actor, "crm:write")
+    lead = service.update_lead(session, actor, lead_id, data, if_match=if_match)
+    _with_etag(response, lead.version)
+    return LeadOut.model_validate(lead)
+
+
+@router.delete("/leads/{lead_id}", status_code=status.HTTP_204_NO_CONTENT,
+               summary="Delete a lead with no opportunity (soft) (staff)")
+def delete_lead(actor: CurrentActor, if_match: RequiredIfMatch, session: DbSession,
+                lead_id: uuid.UUID, reason: Reason = None) -> Response:
+    service.get_lead(session, lead_id)
+    check_staff(actor, "crm:write")
+    service.delete_lead(session, actor, lead_id, reason=reason, if_match=if_match)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# --- opportunities -------------------------------------------------------------------------
+
+
+def _opportunity_filter(
+    stage: OpportunityStage | None = None,
+    lead_id: uuid.UUID | None = None,
+    owner_id: uuid.UUID | None = None,
+    currency: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None,
+    close_since: Annotated[date | None, Query(description="Expected close on or after.")] = None,
+    close_until: Annotated[date | None, Query(description="Expected close before.")] = None,
+) -> service.OpportunityFilter:
+    return service.OpportunityFilter(stage=stage.value if stage else None, lead_id=lead_id,
+                                     owner_id=owner_id, currency=currency,
+                                     close_since=close_since, close_until=close_until)
+
+
+OpportunityFilterQuery = Annotated[service.OpportunityFilter, Depends(_opportunity_filter)]
+
+
+@router.get("/opportunities", summary="List opportunities (staff)")
+def list_opportunities(actor: CrmRead, session: DbSession, page: Pagination,
+                       filters: OpportunityFilterQuery) -> Page[OpportunityOut]:
+    rows, cursor = keyset_page(session, service.opportunities_query(filters),
+                               [Opportunity.id], page)
+    return Page(items=[OpportunityOut.of(r) for r in rows], next_cursor=cursor)
+
+
+_OPPORTUNITY_CSV: list[Column] = [
+    *attribute_columns("id", "lead_id", "name", "stage"),
+    MoneyColumns("expected_value", _money("expected_value")),
+    *attribute_columns("probability_pct", "expected_close_on", "proposed_plan_id", "owner_id",
+                       "closed_at", "lost_reason", "created_at"),
+]
+
+
+@router.get("/opportunities/export.csv", summary="Export the filtered opportunities as CSV "
+            "(staff)", response_class=StreamingResponse,
+            responses=csv_responses(_OPPORTUNITY_CSV))
+def export_opportunities(actor: CrmRead, session: DbSession,
+                         filters: OpportunityFilterQuery) -> StreamingResponse:
+    stmt = service.opportunities_query(filters).order_by(Opportunity.id)
+    return csv_response(session, stmt, _OPPORTUNITY_CSV, filename="opportunities.csv")
+
+
+@router.post("/opportunities", status_code=status.HTTP_201_CREATED,
+             summary="Open an opportunity with a lead (staff)")
+def create_opportunity(actor: CrmWrite, session: DbSession, data: OpportunityCreate,
+                       response: Response) -> OpportunityOut:
+    outside_tenant(actor)
+    opportunity = service.create_opportunity(session, actor, data)
+    _with_etag(response, opportunity.version)
+    response.headers["Location"] = f"/v1/crm/opportunities/{opportunity.id}"
+    return OpportunityOut.of(opportunity)
+
+
+@router.get("/opportunities/{opportunity_id}", summary="Get an opportunity (staff)")
+def get_opportunity(actor: CurrentActor, session: DbSession, opportunity_id: uuid.UUID,
+                    response: Response) -> OpportunityOut:
+    opportunity = service.get_opportunity(session, opportunity_id)
+    check_staff(actor, "crm:read")
+    _with_etag(response, opportunity.version)
+    return OpportunityOut.of(opportunity)
+
+
+@router.patch("/opportunities/{opportunity_id}",
+              summary="Update an opportunity: stage, value, probability, close month (staff)")
+def update_opportunity(actor: CurrentActor, if_match: RequiredIfMatch, session: DbSession,
+                       opportunity_id: uuid.UUID, data: OpportunityUpdate,
+                       response: Response) -> OpportunityOut:
+    service.get_opportunity(session, opportunity_id)
+    check_staff(actor, "crm:write")
+    opportunity = service.update_opportunity(session, actor, opportunity_id, data,
+                                             if_match=if_match)
+    _with_etag(response, opportunity.version)
+    return OpportunityOut.of(opportunity)
+
+
+@router.delete("/opportunities/{opportunity_id}", status_code=status.HTTP_204_NO_CONTENT,
+               summary="Delete an opportunity with no contract (soft) (staff)")
+def delete_opportunity(actor: CurrentActor, if_match: RequiredIfMatch, session: DbSession,
+                       opportunity_id: uuid.UUID, reason: Reason = None) -> Response:
+    service.get_opportunity(session, opportunity_id)
+    check_staff(actor, "crm:write")
+    service.delete_opportunity(session, actor, opportunity_id, reason=reason,
+                               if_match=if_match)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/forecast", summary="The weighted forecast of open deals by close month (staff)")
+def get_forecast(actor: CrmRead, session: DbSession, since: Month = None, until: Month = None,
+                 owner_id: uuid.UUID | None = None,
+                 currency: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None,
+                 ) -> ForecastOut:
+    rows = service.forecast(session, since=since, until=until, owner_id=owner_id,
+                            currency=currency)
+    months = []
+    for r in rows:
+        pipeline, weighted = money_out(r.pipeline, r.currency), money_out(r.weighted, r.currency)
+        assert pipeline is not None
+        assert weighted is not None
+        months.append(ForecastMonth(month=r.month, currency=r.currency,
+                                    open_deals=r.open_deals, pipeline=pipeline,
+                                    weighted=weighted))
+    return ForecastOut(since=since, until=until, months=months)
+
+
+# --- contracts -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ContractFilter:
+    status: str | None = None
+    opportunity_id: uuid.UUID | None = None
+    tenant_id: uuid.UUID | None = None
+
+
+def _contract_filter(
+    contract_status: Annotated[ContractStatus | None, Query(alias="status")] = None,
+    opportunity_id: uuid.UUID | None = None,
+    tenant_id: uuid.UUID | None = None,
+) -> ContractFilter:
+    return ContractFilter(status=contract_status.value if contract_status else None,
+                          opportunity_id=opportunity_id, tenant_id=tenant_id)
+
+
+ContractFilterQuery = Annotated[ContractFilter, Depends(_contract_filter)]
+
+
+def _contracts(filters: ContractFilter) -> Any:
+    return service.contracts_query(status=filters.status, opportunity_id=filters.opportunity_id,
+                                   tenant_id=filters.tenant_id)
+
+
+@router.get("/contracts", summary="List contracts (staff)")
+def list_contracts(actor: CrmRead, session: DbSession, page: Pagination,
+                   filters: ContractFilterQuery) -> Page[ContractOut]:
+    rows, cursor = keyset_page(session, _contracts(filters), [Contract.id], page)
+    return Page(items=[ContractOut.of(r) for r in rows], next_cursor=cursor)
+
+
+_CONTRACT_CSV: list[Column] = [
+    *attribute_columns("id", "contract_number", "opportunity_id", "tenant_id", "status",
+                       "customer_legal_name", "customer_vat_number", "signatory_name",
+                       "signatory_email", "plan_id", "starts_on", "ends_on"),
+    MoneyColumns("value", _money("value")),
+    *attribute_columns("sent_at", "signed_at", "terminated_at", "created_at"),
+]
+
+
+@router.get("/contracts/export.csv", summary="Export the filtered contracts as CSV (staff)",
+            response_class=StreamingResponse, responses=csv_responses(_CONTRACT_CSV))
+def export_contracts(actor: CrmRead, session: DbSession,
+                     filters: ContractFilterQuery) -> StreamingResponse:
+    return csv_response(session, _contracts(filters).order_by(Contract.id), _CONTRACT_CSV,
+                        filename="contracts.csv")
+
+
+@router.post("/contracts", status_code=status.HTTP_201_CREATED,
+             summary="Draft a contract for an opportunity: numbered at once (staff)")
+def create_contract(actor: CrmWrite, session: DbSession, data: ContractCreate,
+                    response: Response) -> ContractOut:
+    outside_tenant(actor)
+    contract = service.create_contract(session, actor, data)
+    _with_etag(response, contract.version)
+    response.headers["Location"] = f"/v1/crm/contracts/{contract.id}"
+    return ContractOut.of(contract)
+
+
+@router.get("/contracts/{contract_id}", summary="Get a contract (staff)")
+def get_contract(actor: CurrentActor, session: DbSession, contract_id: uuid.UUID,
+                 response: Response) -> ContractOut:
+    contract = service.get_contract(session, contract_id)
+    check_staff(actor, "crm:read")
+    _with_etag(response, contract.version)
+    return ContractOut.of(contract)
+
+
+@router.patch("/contracts/{contract_id}",
+              summary="Change an unsigned contract's terms, send it, or terminate it (staff)")
+def update_contract(actor: CurrentActor, if_match: RequiredIfMatch, session: DbSession,
+                    contract_id: uuid.UUID, data: ContractUpdate,
+                    response: Response) -> ContractOut:
+    service.get_contract(session, contract_id)
+    check_staff(actor, "crm:write")
+    contract = service.update_contract(session, actor, contract_id, data, if_match=if_match)
+    _with_etag(response, contract.version)
+    return ContractOut.of(contract)
+
+
+@router.delete("/contracts/{contract_id}", status_code=status.HTTP_204_NO_CONTENT,
+               summary="Delete an unsigned contract (soft) (staff)")
+def delete_contract(actor: CurrentActor, if_match: RequiredIfMatch, session: DbSession,
+                    contract_id: uuid.UUID, reason: Reason = None) -> Response:
+    service.get_contract(session, contract_id)
+    check_staff(actor, "crm:write")
+    service.delete_contract(session, actor, contract_id, reason=reason, if_match=if_match)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/contracts/{contract_id}/sign", summary="Sign the contract: provisions the "
+             "customer's tenant, owner invitation and trial subscription at once (staff)",
+             responses={200: {"model": SignedOut,
+                              "description": "Signed before (a retry): the same tenant."},
+                        201: {"description": "Signed now: the tenant was provisioned."}},
+             status_code=status.HTTP_201_CREATED)
+def sign_contract(actor: CurrentActor, if_match: RequiredIfMatch, session: DbSession,
+                  contract_id: uuid.UUID, response: Response,
+                  data: ContractSign | None = None) -> SignedOut:
+    service.get_contract(session, contract_id)
+    check_staff(actor, "crm:write")
+    signed = service.sign_contract(session, actor, contract_id, data or ContractSign(),
+                                   if_match=if_match)
+    if signed.already_signed:
+        response.status_code = status.HTTP_200_OK
+    _with_etag(response, signed.contract.version)
+    response.headers["Location"] = f"/v1/tenants/{signed.tenant_id}"
+    return SignedOut(contract_id=signed.contract.id,
+                     contract_number=signed.contract.contract_number,
+                     tenant_id=signed.tenant_id, tenant_slug=signed.tenant_slug,
+                     owner_member_id=signed.owner_member_id,
+                     subscription_id=signed.subscription_id,
+                     invitation_id=signed.invitation_id, already_signed=signed.already_signed)
+
+
+# --- the contract's file ---------------------------------------------------------------------
+
+
+async def _upload(request: Request) -> bytes:
+    settings: Settings = request.app.state.settings
+    return await bounded_body(request, settings.document_max_bytes)
+
+
+Upload = Annotated[bytes, Depends(_upload)]
+_PDF_EXAMPLE = "%PDF-1.7 … (the signed contract)"
+
+
+@router.put("/contracts/{contract_id}/document",
+            summary="Store the contract's file (PDF or scan; the body is the file) (staff)",
+            openapi_extra={"requestBody": {"required": True, "content": {
+                "application/octet-stream": {
+                    "schema": {"type": "string", "format": "binary",
+                               "description": "The file's bytes: PDF, JPEG, PNG, WebP or HEIC, "
+                               "judged on its content (a Content-Type of application/pdf "
+                               "or the image's type is checked against it)."},
+                    "example": _PDF_EXAMPLE}}}})
+def put_contract_document(actor: CurrentActor, if_match: RequiredIfMatch, session: DbSession,
+                 storage: Storage, request: Request, body: Upload, contract_id: uuid.UUID,
+                 response: Response,
+                 file_name: Annotated[str | None, Query(max_length=255)] = None) -> ContractOut:
+    contract = service.get_contract(session, contract_id, lock=True)
+    check_staff(actor, "crm:write")
+    check_if_match(if_match, contract.version)
+    settings: Settings = request.app.state.settings
+    received = documents_service.receive_file(
+        io.BytesIO(body), max_bytes=settings.document_max_bytes,
+        declared_type=request.headers.get("content-type"))
+    # Contract files are the provider's: keyed by contract, a new key per version of the file.
+    key = f"{contract.id}/{new_id()}"
+    try:
+        with received.spool:
+            storage.put(key, received.spool, received.mime_type)
+    except StorageError as exc:
+        raise documents_service._storage_problem(exc) from exc
+    previous = service.attach_document(session, actor, contract, key=key, file={
+        "file_name": documents_service.clean_file_name(file_name or
+                                                       f"{contract.contract_number}.pdf"),
+        "mime_type": received.mime_type, "size_bytes": received.size,
+        "sha256": received.sha256})
+    if previous:
+        delete_after_commit(session, storage, [previous])
+    _with_etag(response, contract.version)
+    return ContractOut.of(contract)
+
+
+@router.get("/contracts/{contract_id}/document", summary="Download the contract's file (staff)",
+            response_class=StreamingResponse, responses={200: {"content": {
+                "application/pdf": {"schema": {"type": "string", "format": "binary"},
+                                    "example": _PDF_EXAMPLE}},
+                "description": "The file."}, 404: {"description": "No file stored."}})
+def get_contract_document(actor: CurrentActor, session: DbSession, storage: Storage,
+                 contract_id: uuid.UUID) -> StreamingResponse:
+    contract = service.get_contract(session, contract_id)
+    check_staff(actor, "crm:read")
+    file = (contract.extra or {}).get("document")
+    if not contract.document_storage_key or not file:
+        raise NotFound("This contract has no stored file.")
+    try:
+        chunks = storage.open(contract.document_storage_key)
+    except StoredObjectMissing as exc:
+        raise NotFound("The contract's file is missing from the store.") from exc
+    return StreamingResponse(chunks, media_type=file["mime_type"], headers={
+        "Content-Disposition": content_disposition(file["file_name"]),
+        "Content-Length": str(file["size_bytes"]), "Cache-Control": "private, no-store",
+        "X-Content-Type-Options": "nosniff"})
