@@ -61,6 +61,8 @@ def api_settings(signing_key: str) -> Settings:
         clerk_webhook_secret=WEBHOOK_SECRET,
         resend_webhook_secret=WEBHOOK_SECRET,
         stripe_webhook_secret=WEBHOOK_SECRET,
+        chatwoot_webhook_secret=WEBHOOK_SECRET,
+        freescout_webhook_secret=WEBHOOK_SECRET,
         fleetcore_provider_org_id=PROVIDER_ORG,
     )
 

@@ -41,6 +41,10 @@ NOT_LOCKED: dict[tuple[str, str], str] = {
         "creates a payout account (the previous one is closed, kept)",
     ("POST", "/v1/drivers/{driver_id}/stripe-accounts"):
         "creates a payout account (the previous one is closed, kept)",
+    ("POST", "/v1/support/tickets/{ticket_id}/messages"):
+        "creates a message (a reply on a ticket is added, never edited)",
+    ("POST", "/v1/support/tickets/{ticket_id}/feedback"):
+        "creates the ticket's feedback (once per kind: a second one is a 409)",
 }
 """Non-create operations on an existing resource that take no ``If-Match``, and why. Restores
 (``…/restore``) are exempt as a family: a deleted row has no readable representation (its

@@ -119,6 +119,20 @@ def _include_routers(app: FastAPI) -> None:
     _include_reconciliation_and_performance(app)
     _include_tolls_and_fines(app)
     _include_payouts(app)
+    _include_support(app)
+
+
+def _include_support(app: FastAPI) -> None:
+    """Support tickets; the Chatwoot and FreeScout webhooks; the desk jobs push to."""
+    from fleetcore.integrations.support_desk import desk_for
+    from fleetcore.integrations.support_desk.webhooks import router as support_webhooks
+    from fleetcore.support import desk
+    from fleetcore.support.api import router as support_router
+
+    app.include_router(support_router)
+    app.include_router(support_webhooks)
+    chosen = desk_for(app.state.settings)
+    desk.install(lambda: chosen)
 
 
 def _include_payouts(app: FastAPI) -> None:

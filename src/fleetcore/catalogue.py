@@ -67,6 +67,7 @@ INFRASTRUCTURE_TABLES: frozenset[str] = frozenset(
         "flt_odometer_readings", "sch_shift_series", "adm_notifications",
         "adm_email_suppressions", "adm_webhook_deliveries", "adm_idempotency_keys",
         "adm_number_sequences", "flt_gps_devices", "flt_gps_track",
+        "sup_unrouted_conversations",
     }
 )
 # fmt: on

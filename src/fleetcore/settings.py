@@ -9,7 +9,7 @@ import json
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import platformdirs
 from pydantic import Field, field_validator
@@ -129,12 +129,43 @@ class Settings(BaseSettings):
         default="© OpenStreetMap contributors",
         description="Attribution shown under the map tiles (plain text).",
     )
-    chatwoot_url: str | None = None
-    chatwoot_api_token: str | None = None
+    support_desk: Literal["none", "chatwoot", "freescout"] = Field(
+        default="none",
+        description="The help desk support tickets are mirrored with (docs/support.md): "
+        "'chatwoot', 'freescout' or 'none' (tickets stay in Fleetcore).",
+    )
+    support_first_response_hours: dict[str, float] = Field(
+        default_factory=lambda: {"urgent": 1.0, "high": 4.0, "normal": 8.0, "low": 24.0},
+        description="First-response SLA per ticket priority, in hours (JSON object).",
+    )
+    support_resolution_hours: dict[str, float] = Field(
+        default_factory=lambda: {"urgent": 8.0, "high": 24.0, "normal": 72.0, "low": 168.0},
+        description="Resolution SLA per ticket priority, in hours (JSON object).",
+    )
+    chatwoot_url: str | None = Field(
+        default=None, description="Chatwoot's base URL, e.g. https://chat.example.com.")
+    chatwoot_api_token: str | None = Field(
+        default=None, description="A Chatwoot agent's or bot's api_access_token.")
     chatwoot_account_id: str | None = None
-    chatwoot_webhook_secret: str | None = None
-    freescout_url: str | None = None
+    chatwoot_inbox_id: str | None = Field(
+        default=None, description="The Chatwoot inbox Fleetcore opens conversations in.")
+    chatwoot_webhook_secret: str | None = Field(
+        default=None, description="The secret Chatwoot (4.12+) signs webhooks with "
+        "(X-Chatwoot-Signature).")
+    chatwoot_allow_unsigned: bool = Field(
+        default=False, description="Accept unsigned Chatwoot webhooks (older versions sign "
+        "nothing) — only while CHATWOOT_WEBHOOK_SECRET is unset.",
+    )
+    freescout_url: str | None = Field(
+        default=None, description="FreeScout's base URL (the API & Webhooks module).")
     freescout_api_key: str | None = None
+    freescout_mailbox_id: str | None = Field(
+        default=None, description="The FreeScout mailbox Fleetcore opens conversations in.")
+    freescout_user_id: str | None = Field(
+        default=None, description="The FreeScout user Fleetcore's staff replies are sent as.")
+    freescout_webhook_secret: str | None = Field(
+        default=None, description="The key FreeScout signs webhooks with "
+        "(X-FreeScout-Signature).")
     storage_backend: str = Field(
         default="local",
         description="Where document files live: 'local' (under FLEETCORE_DATA_DIR/documents) "

@@ -38,7 +38,8 @@ logger = logging.getLogger(__name__)
 
 TASK_MODULES: tuple[str, ...] = (
     "fleetcore.admin.jobs", "fleetcore.scheduling.jobs", "fleetcore.trips.statement_jobs",
-    "fleetcore.fleet.gps_jobs", "fleetcore.integrations.stripe.billing_jobs")
+    "fleetcore.fleet.gps_jobs", "fleetcore.integrations.stripe.billing_jobs",
+    "fleetcore.support.jobs")
 """Modules that register tasks on ``core.jobs.queue``; a worker imports them all."""
 
 
@@ -69,7 +70,13 @@ def outbox_dir(settings: Settings) -> Path:
 
 
 def job_environment(settings: Settings, engine: Engine) -> JobEnvironment:
-    """Sessions on the app-role engine, the chosen e-mail sender and the sender address."""
+    """Sessions on the app-role engine, the chosen e-mail sender and the sender address (and
+    the help desk support jobs push to, ``SUPPORT_DESK``)."""
+    from fleetcore.integrations.support_desk import desk_for
+    from fleetcore.support import desk
+
+    chosen = desk_for(settings)
+    desk.install(lambda: chosen)
     return JobEnvironment(session_factory(engine), email_sender(settings), settings.email_from)
 
 

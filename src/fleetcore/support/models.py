@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from fleetcore.core.orm import (
     Base,
+    GlobalRow,
     JsonList,
     SoftDeletable,
     TenantOwned,
@@ -73,7 +74,11 @@ class Ticket(Base, TenantOwned, Timestamped, SoftDeletable, Versioned, WithMetad
     external_system: Mapped[str | None]
     # The help desk's conversation id (text: Chatwoot and FreeScout ids differ in shape).
     external_id: Mapped[str | None]
+    # Resolution due (``sla_due_at``) and first-response due, set from the priority's SLA when
+    # the ticket opens (``support.service``); ``first_response_at``: the first staff reply.
     sla_due_at: Mapped[datetime | None]
+    first_response_due_at: Mapped[datetime | None]
+    first_response_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
 
@@ -97,6 +102,8 @@ class Ticket(Base, TenantOwned, Timestamped, SoftDeletable, Versioned, WithMetad
         Index("ix_sup_tickets_tenant_id_status_sla_due_at", "tenant_id", "status", "sla_due_at"),
         Index("ix_sup_tickets_tenant_id_reporter_id", "tenant_id", "reporter_id"),
         Index("ix_sup_tickets_tenant_id_assignee_id", "tenant_id", "assignee_id"),
+        # Webhooks find a conversation's ticket before they know its tenant.
+        Index("ix_sup_tickets_external_system_external_id", "external_system", "external_id"),
     )
 
 
@@ -139,11 +146,20 @@ class TicketMessage(Base, TenantOwned, Timestamped, WithMetadata):
     )
 
 
+class FeedbackKind(StrEnum):
+    """CSAT: satisfaction 1 to 5; NPS: likelihood to recommend, 0 to 10."""
+
+    CSAT = "csat"
+    NPS = "nps"
+
+
 class CustomerFeedback(Base, TenantOwned, Timestamped):
-    """A rating (1 to 5) and comment from a member or driver, about a ticket or the service."""
+    """A rating and comment from a member or driver, about a ticket or the service: CSAT
+    (1 to 5) or NPS (0 to 10); at most one of each kind per ticket."""
 
     __tablename__ = "sup_customer_feedback"
 
+    kind: Mapped[str] = mapped_column(server_default=FeedbackKind.CSAT.value)
     submitted_by_type: Mapped[str]
     submitted_by_id: Mapped[uuid.UUID]
     ticket_id: Mapped[uuid.UUID | None]
@@ -154,7 +170,38 @@ class CustomerFeedback(Base, TenantOwned, Timestamped):
     __table_args__ = (
         tenant_fk("ticket_id", "sup_tickets"),
         enum_check("submitted_by_type", SupportUserType),
-        CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
+        enum_check("kind", FeedbackKind),
+        CheckConstraint(
+            "(kind = 'csat' AND rating BETWEEN 1 AND 5)"
+            " OR (kind = 'nps' AND rating BETWEEN 0 AND 10)",
+            name="rating_range_by_kind",
+        ),
         Index("ix_sup_customer_feedback_tenant_id_ticket_id", "tenant_id", "ticket_id"),
+        Index("uq_sup_customer_feedback_tenant_id_ticket_id_kind", "tenant_id", "ticket_id",
+              "kind", unique=True, postgresql_where=text("ticket_id IS NOT NULL")),
         Index("ix_sup_customer_feedback_tenant_id_created_at", "tenant_id", "created_at"),
+    )
+
+
+class UnroutedConversation(Base, GlobalRow, Timestamped):
+    """A help-desk conversation whose contact is no member or driver of any one tenant: it stays
+    with Fleetcore's staff (provider-only), its messages kept in order."""
+
+    __tablename__ = "sup_unrouted_conversations"
+
+    external_system: Mapped[str]
+    external_id: Mapped[str]
+    contact_email: Mapped[str | None]
+    contact_name: Mapped[str | None]
+    subject: Mapped[str | None]
+    status: Mapped[str] = mapped_column(server_default=TicketStatus.OPEN.value)
+    # [{"external_id", "body", "sender", "sent_at", "is_internal_note"}, ...]
+    messages: Mapped[JsonList]
+
+    __table_args__ = (
+        enum_check("external_system", ExternalSupportSystem),
+        enum_check("status", TicketStatus),
+        UniqueConstraint("external_system", "external_id"),
+        CheckConstraint("jsonb_typeof(messages) = 'array'", name="messages_is_list"),
+        Index("ix_sup_unrouted_conversations_updated_at", "updated_at"),
     )

@@ -63,6 +63,7 @@ SECTIONS: list[NavSection] = [
         NavItem("Members", "/app/members", "members:read"),
         NavItem("Audit log", "/app/audit", "audit:read"),
         NavItem("Subscription", "/app/billing", "billing:read"),
+        NavItem("Support", "/app/support", "support:read"),
     )),
     NavSection("Fleetcore", (
         NavItem("Fleets", "/app/provider", "tenants:read", staff_only=True),
@@ -74,6 +75,7 @@ SECTIONS: list[NavSection] = [
                 staff_only=True),
         NavItem("Invoices", "/app/provider/invoices", "billing:read", staff_only=True),
         NavItem("Usage", "/app/provider/usage", "billing:read", staff_only=True),
+        NavItem("Support inbox", "/app/provider/support", "support:read", staff_only=True),
     )),
 ]
 

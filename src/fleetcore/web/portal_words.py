@@ -37,6 +37,12 @@ WORDS: dict[str, dict[str, str]] = {
         "The driver portal is for drivers: your account is not a driver's.",
         "language": "Language", "new_document": "Send a document", "document_sent":
         "Your document was sent: it waits for review.", "upload": "Send",
+        "support": "Help", "new_ticket": "Ask the fleet's support", "subject": "Subject",
+        "message": "Message", "no_tickets": "No question yet.", "ticket_sent":
+        "Your question was sent.", "reply": "Answer", "reply_sent": "Your answer was sent.",
+        "support_team": "Support", "you": "You", "open": "Open", "resolved": "Resolved",
+        "closed": "Closed", "rate": "How did we do? (1 to 5)", "thanks": "Thank you!",
+        "all_tickets": "All my questions",
     },
     "fr": {
         "portal": "Espace chauffeur", "home": "Accueil", "documents": "Documents",
@@ -64,6 +70,13 @@ WORDS: dict[str, dict[str, str]] = {
         "L'espace chauffeur est réservé aux chauffeurs : votre compte n'en est pas un.",
         "language": "Langue", "new_document": "Envoyer un document", "document_sent":
         "Votre document a été envoyé : il attend sa vérification.", "upload": "Envoyer",
+        "support": "Aide", "new_ticket": "Poser une question", "subject": "Sujet",
+        "message": "Message", "no_tickets": "Aucune question.", "ticket_sent":
+        "Votre question a été envoyée.", "reply": "Répondre",
+        "reply_sent": "Votre réponse a été envoyée.", "support_team": "Support",
+        "you": "Vous", "open": "Ouverte", "resolved": "Résolue", "closed": "Fermée",
+        "rate": "Votre avis ? (1 à 5)", "thanks": "Merci !",
+        "all_tickets": "Toutes mes questions",
     },
     "pt": {
         "portal": "Portal do motorista", "home": "Início", "documents": "Documentos",
@@ -90,6 +103,13 @@ WORDS: dict[str, dict[str, str]] = {
         "O portal do motorista é para motoristas: a sua conta não é de motorista.",
         "language": "Idioma", "new_document": "Enviar um documento", "document_sent":
         "O seu documento foi enviado: aguarda verificação.", "upload": "Enviar",
+        "support": "Ajuda", "new_ticket": "Fazer uma pergunta", "subject": "Assunto",
+        "message": "Mensagem", "no_tickets": "Nenhuma pergunta.", "ticket_sent":
+        "A sua pergunta foi enviada.", "reply": "Responder",
+        "reply_sent": "A sua resposta foi enviada.", "support_team": "Apoio",
+        "you": "Você", "open": "Aberta", "resolved": "Resolvida", "closed": "Fechada",
+        "rate": "A sua opinião? (1 a 5)", "thanks": "Obrigado!",
+        "all_tickets": "Todas as minhas perguntas",
     },
 }
 

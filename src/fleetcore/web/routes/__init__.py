@@ -33,12 +33,14 @@ from fleetcore.web.routes import (
     provider,
     provider_billing,
     provider_crm,
+    provider_support,
     reconciliations,
     search,
     settings,
     settlements,
     shifts,
     statements,
+    support,
     tasks,
     tolls,
     trips,
@@ -52,8 +54,8 @@ from fleetcore.web.routes.base import page_router
 PAGE_GROUPS = (auth, dashboard, search, vehicles, vehicle_records, drivers, calendar,
                assignments, shifts, documents, maintenance, tasks, live_map, trips, imports,
                reconciliations, settlements, statements, ledger, payouts, invoices, tolls, fines,
-               members, settings, audit, billing, provider, provider_billing,
-               provider_crm)
+               members, settings, audit, billing, support, provider, provider_billing,
+               provider_crm, provider_support)
 
 
 def console_router() -> APIRouter:

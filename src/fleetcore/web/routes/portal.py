@@ -122,6 +122,11 @@ def portal_router() -> APIRouter:
         ("/sign-out", auth.sign_out, ["POST"]),
     ):
         router.add_api_route(path, endpoint, methods=methods)
+    # Help pages (support tickets) live in their own module, which imports this one.
+    from fleetcore.web.routes import portal_support
+
+    for help_path, help_page, help_methods in portal_support.ROUTES:
+        router.add_api_route(help_path, help_page, methods=help_methods)
     return router
 
 
@@ -209,6 +214,10 @@ def _message(exc: Exception) -> str:
         return "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}"
                          for e in errors_of())
     return str(exc)
+
+
+message_of = _message
+"""What went wrong with a portal form (for the portal's other page modules)."""
 
 
 def download(me: Me, document_id: uuid.UUID) -> Response:
