@@ -1,11 +1,12 @@
 """SEPA credit-transfer files (pain.001.001.03) for payout batches (money.md M8).
 
-The file is built with ``sepaxml`` from the batch's payments, then made reproducible (the
-message id is the batch's, the creation time its export time) and validated against the
-vendored ISO 20022 schema before it is served. The first download exports the batch: its
-pending payments get their ``EndToEndId`` and become ``processing``, the file's SHA-256 is
-kept. Later downloads rebuild the very same bytes (or refuse, 409, if they would differ): a
-batch is exported once. ``CtrlSum`` = batch total, ``NbOfTxs`` = its payment count.
+The file is built from the batch's payments as ``sepaxml`` builds it (its structure and
+transliteration; written directly, for speed), made reproducible (the message id is the
+batch's, the creation time its export time) and validated against the vendored ISO 20022
+schema before it is served. The first download exports the batch: its
+pending payments (which have their ``EndToEndId`` since the draft) become ``processing``, the
+file's SHA-256 is kept. Later downloads rebuild the very same bytes (or refuse, 409, if they
+would differ): a batch is exported once. ``CtrlSum`` = batch total, ``NbOfTxs`` = its payment count.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from text_unidecode import unidecode
 from fleetcore.core.auth import Actor
 from fleetcore.core.errors import Conflict
 from fleetcore.finance.models import DriverPaymentBatch, PaymentBatchMethod, PaymentBatchStatus
-from fleetcore.finance.payout_service import get_batch, payout_settings
+from fleetcore.finance.payout_service import end_to_end_sql, get_batch, payout_settings
 
 __all__ = ["PAIN_001", "export_sepa", "sepa_schema"]
 
@@ -47,7 +48,8 @@ def sepa_schema() -> etree.XMLSchema:
 
 
 def end_to_end_id(payment_id: uuid.UUID) -> str:
-    """The payment's SEPA ``EndToEndId``: 34 characters, unique (the payment id's)."""
+    """The payment's SEPA ``EndToEndId``: 34 characters, unique (the payment id's; the draft
+    writes the same in SQL)."""
     return "FC" + payment_id.hex
 
 
@@ -75,12 +77,21 @@ def export_sepa(session: Session, actor: Actor, batch_id: uuid.UUID) -> bytes:
         if batch.status != PaymentBatchStatus.APPROVED:
             raise Conflict(f"The batch is {batch.status}.", batch_status=batch.status)
         exported_at = datetime.now(UTC).replace(microsecond=0)
+        params = {"t": batch.tenant_id, "b": batch.id, "actor": actor.id}
+        # The file holds the pending payments: the others (failed or cancelled before the
+        # export) give their EndToEndId back, so that "in the file" stays "has one".
         session.execute(text("""
+            UPDATE fin_driver_payments SET end_to_end_id = NULL, updated_by = :actor
+             WHERE tenant_id = :t AND batch_id = :b AND status <> 'pending'
+               AND end_to_end_id IS NOT NULL"""), params)
+        # The draft gave each payment its EndToEndId (a batch drafted before it did gets it
+        # now): the export flips statuses only.
+        session.execute(text(f"""
             UPDATE fin_driver_payments
-               SET end_to_end_id = 'FC' || replace(CAST(id AS text), '-', ''),
+               SET end_to_end_id = coalesce(end_to_end_id, {end_to_end_sql(
+                   PaymentBatchMethod.SEPA_TRANSFER, "id")}),
                    status = 'processing', updated_by = :actor
-             WHERE tenant_id = :t AND batch_id = :b AND status = 'pending'"""),
-            {"t": batch.tenant_id, "b": batch.id, "actor": actor.id})
+             WHERE tenant_id = :t AND batch_id = :b AND status = 'pending'"""), params)
     else:
         assert batch.exported_at is not None
         exported_at = batch.exported_at
