@@ -482,7 +482,11 @@ class DriverPayment(Base, TenantOwned, Timestamped, Versioned, WithMetadata):
         ),
         CheckConstraint("attempt >= 1", name="attempt_positive"),
         Index("ix_fin_driver_payments_tenant_id_driver_id", "tenant_id", "driver_id"),
-        Index("ix_fin_driver_payments_tenant_id_status", "tenant_id", "status"),
+        # No index on status (migration 0022): the status changes of a batch's payments (the
+        # export's flip to processing, paid, cancelled) are then HOT updates — no index entry
+        # written — in the room the fill factor leaves on each page. Payments are read by
+        # batch (the unique key above) or by driver.
+        {"postgresql_with": {"fillfactor": "50"}},
     )
 
 

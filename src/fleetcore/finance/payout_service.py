@@ -49,11 +49,14 @@ __all__ = [
     "TransferFailed", "TransferSender", "approve_batch", "available_balances", "cancel_batch",
     "cancel_payment", "draft_batch", "fail_payments", "get_batch", "get_payment",
     "list_batches", "list_payments", "mark_paid", "payout_settings", "reissue_payment",
-    "send_transfers",
+    "reserving_payments", "send_transfers",
 ]
 
-RESERVING_BATCHES = ("approved", "processing", "paid", "partially_failed")
-"""Batch states whose unpaid payments hold money back from other batches."""
+RESERVING_BATCHES = ("approved", "processing")
+"""Batch states whose unpaid payments hold money back from other batches: a batch with a
+pending or processing payment is approved or processing (:func:`_settle_batch_status` sets it
+after every change of its payments); paid, partially failed, cancelled and draft batches have
+none that reserves."""
 RESERVING_PAYMENTS = ("pending", "processing")
 
 
@@ -96,16 +99,27 @@ def available_balances(*, drivers: bool = False) -> str:
           FROM ({ledger}
                 OFFSET 0) l
           LEFT JOIN (
-                SELECT p.driver_id, sum(p.net) AS reserved
-                  FROM fin_driver_payments p
-                  JOIN fin_driver_payment_batches b ON b.tenant_id = p.tenant_id
-                       AND b.id = p.batch_id
-                 WHERE p.tenant_id = :t AND p.currency = :currency
-                   AND p.status IN ('pending', 'processing')
-                   AND b.status IN ('approved', 'processing', 'paid', 'partially_failed')
-                   AND b.id IS DISTINCT FROM CAST(:exclude AS uuid)
-                 GROUP BY p.driver_id) r ON r.driver_id = l.driver_id
+                SELECT x.driver_id, sum(x.net) AS reserved
+                  FROM ({reserving_payments("CAST(:exclude AS uuid)")}) x
+                 GROUP BY x.driver_id) r ON r.driver_id = l.driver_id
     """
+
+
+def reserving_payments(exclude: str) -> str:
+    """The SQL of the payments that hold money back from other batches (columns
+    ``driver_id, net``; parameters ``:t``, ``:currency``): the pending and processing payments
+    of the batches in :data:`RESERVING_BATCHES` other than ``exclude`` (an SQL expression).
+    The batches are read first and their payments by batch (an index range each), so the
+    cost follows the open batches, not the tenant's payment history."""
+    statuses = ", ".join(f"'{s}'" for s in RESERVING_BATCHES)
+    return f"""
+        SELECT p.driver_id, p.net FROM fin_driver_payments p
+         WHERE p.tenant_id = :t AND p.currency = :currency
+           AND p.status IN ('pending', 'processing')
+           AND p.batch_id = ANY(ARRAY(
+                 SELECT b.id FROM fin_driver_payment_batches b
+                  WHERE b.tenant_id = :t AND b.status IN ({statuses})
+                    AND b.id IS DISTINCT FROM {exclude}))"""
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -425,7 +439,7 @@ def _drivers_to_recheck(session: Session, batch: DriverPaymentBatch) -> list[str
 
     Every other driver's ledger balance is the one the draft read, and nothing else reserves
     it, so what the draft pays is still available."""
-    return [str(r[0]) for r in session.execute(text("""
+    return [str(r[0]) for r in session.execute(text(f"""
         WITH snap AS (SELECT CAST(:snap AS pg_snapshot) AS s),
         changed AS (
           SELECT a.driver_id
@@ -442,13 +456,7 @@ def _drivers_to_recheck(session: Session, batch: DriverPaymentBatch) -> list[str
                   OR x.xact_id = CAST(CAST(pg_current_xact_id_if_assigned() AS text) AS bigint))
              AND a.kind = 'driver_balance' AND a.currency = :currency
           UNION
-          SELECT p.driver_id
-            FROM fin_driver_payments p
-            JOIN fin_driver_payment_batches b ON b.tenant_id = p.tenant_id AND b.id = p.batch_id
-           WHERE p.tenant_id = :t AND p.currency = :currency
-             AND p.status IN ('pending', 'processing')
-             AND b.status IN ('approved', 'processing', 'paid', 'partially_failed')
-             AND b.id <> :b)
+          SELECT driver_id FROM ({reserving_payments(":b")}) r)
         SELECT p.driver_id FROM fin_driver_payments p
          WHERE p.tenant_id = :t AND p.batch_id = :b AND p.status = 'pending'
            AND (p.driver_id IN (SELECT driver_id FROM changed)
