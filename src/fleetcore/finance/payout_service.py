@@ -403,8 +403,8 @@ def approve_batch(session: Session, actor: Actor, batch_id: uuid.UUID,
     short = _short_payments(session, batch)
     if short:
         raise Conflict(
-            "Another approved batch already reserves part of these balances: cancel this draft "
-            "and draft the period again.",
+            "These balances changed since the draft (another approved batch reserves part of "
+            "them, or the ledger moved): cancel this draft and draft the period again.",
             errors=[{"field": f"payments[driver_id={r.driver_id}]",
                      "message": f"pays {r.net} but only {r.available} is available"}
                     for r in short])
