@@ -217,7 +217,10 @@ def test_set_checked_references_are_guarded_on_both_sides(owner_engine: Engine) 
     assert {n for n, *_ in checked} == {
         "fk_rev_import_rows_tenant_id_driver_id", "fk_trp_trips_tenant_id_driver_id",
         "fk_trp_trips_tenant_id_platform_account_id", "fk_trp_trips_tenant_id_import_id",
-        "fk_trp_trips_tenant_id"}
+        "fk_trp_trips_tenant_id",
+        # A payout draft's payments (migration 0024).
+        "fk_fin_driver_payments_tenant_id", "fk_fin_driver_payments_batch",
+        "fk_fin_driver_payments_tenant_id_driver_id", "fk_fin_driver_payments_destination"}
     with owner_engine.connect() as conn:
         triggers = conn.execute(
             text(

@@ -4,12 +4,14 @@ failure or return reverses, a reissue pays again, a cancellation releases."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from payout_fixtures import WEEK_START, committed_fleet, draft, fleet_on, member
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from fleetcore.core.db import DbContext, context_session
@@ -17,7 +19,7 @@ from fleetcore.core.errors import Conflict, PreconditionFailed, Problem
 from fleetcore.core.pagination import PageParams
 from fleetcore.core.versioning import etag
 from fleetcore.finance import payout_service as service
-from fleetcore.finance.models import PaymentBatchMethod
+from fleetcore.finance.models import DriverPayment, PaymentBatchMethod
 
 
 def _payments(db: Session, fleet: Any, batch_id: Any) -> dict[Any, Any]:
@@ -239,6 +241,74 @@ def test_concurrent_double_approval_pays_once(sessions: Any) -> None:
          WHERE p.tenant_id = :t AND b.status = 'approved' GROUP BY p.driver_id""",
                          t=fleet.tenant_id)
     assert dict(reserved) == {ana: Decimal("100.00"), bob: Decimal("70.00")}
+
+
+def test_a_ledger_change_between_draft_and_approval_is_caught(db: Session) -> None:
+    """The approval re-checks what the draft paid: a debit posted after the draft (here in the
+    same transaction, which the draft's snapshot counts as seen) leaves too little."""
+    fleet = fleet_on(db)
+    ana, bob = fleet.driver("Ana"), fleet.driver("Bob")
+    fleet.owe(ana, "100.00")
+    fleet.owe(bob, "40.00")
+    batch = service.draft_batch(db, fleet.actor, data=draft(PaymentBatchMethod.MANUAL))
+    assert batch.balances_snapshot is not None
+    fleet.owe(ana, "-30.00")
+    with pytest.raises(Conflict) as refused:
+        service.approve_batch(db, fleet.actor, batch.id, etag(batch.version))
+    assert [e["field"] for e in refused.value.errors] == [f"payments[driver_id={ana}]"]
+    assert refused.value.errors[0]["message"] == "pays 100.0000 but only 70.0000 is available"
+
+
+def _recheck(sessions: Any, fleet: Any, batch: Any) -> list[str]:
+    with context_session(sessions, DbContext.for_tenant(fleet.tenant_id)) as session:
+        return service._drivers_to_recheck(
+            session, service.get_batch(session, fleet.actor, batch.id))
+
+
+def test_approval_rechecks_only_drivers_whose_ledger_changed(sessions: Any) -> None:
+    """Committed separately, as requests are: the approval recomputes the balances of the
+    drivers with entries the draft did not see — including an entry written by a transaction
+    that was still running when the draft read the balances — and pays nobody twice."""
+    fleet = committed_fleet(sessions)
+    ana, bob, cleo = fleet.driver("Ana"), fleet.driver("Bob"), fleet.driver("Cleo")
+    for driver in (ana, bob, cleo):
+        fleet.owe(driver, "100.00")
+    manual = PaymentBatchMethod.MANUAL
+    with context_session(sessions, DbContext.for_tenant(fleet.tenant_id)) as session:
+        quiet = service.draft_batch(session, fleet.actor, data=draft(manual))
+    assert _recheck(sessions, fleet, quiet) == []
+    # A posting under way while the next draft reads the balances, committed after it.
+    with context_session(sessions, DbContext.for_tenant(fleet.tenant_id)) as posting:
+        def run_in_posting(statement: str, params: dict[str, Any], system: bool) -> list[Any]:
+            posting.execute(text(statement), params)
+            return []
+        dataclasses.replace(fleet, run=run_in_posting).owe(bob, "-60.00")
+        with context_session(sessions, DbContext.for_tenant(fleet.tenant_id)) as session:
+            batch = service.draft_batch(session, fleet.actor, data=draft(manual))
+            paid = {p.driver_id: p.net for p in session.scalars(
+                select(DriverPayment).where(DriverPayment.batch_id == batch.id))}
+        assert paid == {ana: Decimal("100.0000"), bob: Decimal("100.0000"),
+                        cleo: Decimal("100.0000")}
+    fleet.owe(cleo, "-90.00")  # committed after the draft
+    assert sorted(_recheck(sessions, fleet, batch)) == sorted([str(bob), str(cleo)])
+    with context_session(sessions, DbContext.for_tenant(fleet.tenant_id)) as session, \
+            pytest.raises(Conflict) as refused:
+        service.approve_batch(session, fleet.actor, batch.id, etag(batch.version))
+    assert {e["field"] for e in refused.value.errors} == {
+        f"payments[driver_id={bob}]", f"payments[driver_id={cleo}]"}
+    # The first draft did not see them either: approved, it reserves what is left for ana
+    # only (bob and cleo were re-checked and fall short)...
+    assert sorted(_recheck(sessions, fleet, quiet)) == sorted([str(bob), str(cleo)])
+    with context_session(sessions, DbContext.for_tenant(fleet.tenant_id)) as session, \
+            pytest.raises(Conflict):
+        service.approve_batch(session, fleet.actor, quiet.id, etag(quiet.version))
+    # ...and a fresh draft pays what the ledger now says, then approves without a re-check
+    # failing; once approved, its money is reserved: the other drafts are re-checked.
+    with context_session(sessions, DbContext.for_tenant(fleet.tenant_id)) as session:
+        fresh = service.draft_batch(session, fleet.actor, data=draft(manual))
+        assert fresh.net_total == Decimal("150.00")
+        service.approve_batch(session, fleet.actor, fresh.id, etag(fresh.version))
+    assert sorted(_recheck(sessions, fleet, quiet)) == sorted([str(ana), str(bob), str(cleo)])
 
 
 def test_payments_are_audited_once_per_statement(db: Session) -> None:

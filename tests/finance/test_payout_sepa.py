@@ -134,3 +134,29 @@ def test_m8_holds_for_any_balances(db: Session, cents: list[int]) -> None:
             _check_m8(db, fleet, service.get_batch(db, fleet.actor, batch.id), document)
         assert batch.net_total == Decimal(sum(c for c in cents if c > 0)).scaleb(-2)
         savepoint.rollback()
+
+
+def test_end_to_end_ids_are_given_at_the_draft_and_the_file_holds_the_pending(
+        db: Session) -> None:
+    """A SEPA draft's payments carry their EndToEndId from the start (the export only flips
+    statuses); a payment cancelled before the export is not in the file and gives its id
+    back."""
+    fleet = fleet_on(db)
+    fleet.debtor()
+    drivers = [fleet.driver(f"D{i}") for i in range(3)]
+    for n, driver in enumerate(drivers):
+        fleet.owe(driver, "25.00")
+        fleet.bank(driver, n)
+    batch = service.draft_batch(db, fleet.actor, data=draft())
+    payments = service.list_payments(db, fleet.actor, batch.id, PageParams(limit=10))[0]
+    assert {p.end_to_end_id for p in payments} == {"FC" + p.id.hex for p in payments}
+    batch = service.approve_batch(db, fleet.actor, batch.id, etag(batch.version))
+    dropped = payments[0]
+    service.cancel_payment(db, fleet.actor, dropped.id, etag(dropped.version))
+    document = export_sepa(db, fleet.actor, batch.id)
+    ids = [e.text for e in _parse(document).iterfind(".//p:EndToEndId", NS)]
+    assert sorted(ids) == sorted("FC" + p.id.hex for p in payments[1:])
+    stored = dict(fleet.sql("SELECT id, end_to_end_id FROM fin_driver_payments"
+                            " WHERE batch_id = :b", b=batch.id))
+    assert stored[dropped.id] is None
+    assert export_sepa(db, fleet.actor, batch.id) == document

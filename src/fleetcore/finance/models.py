@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from sqlalchemy import (
     CHAR,
+    BigInteger,
     CheckConstraint,
     Computed,
     ForeignKey,
@@ -39,6 +40,7 @@ from fleetcore.core.orm import (
     enum_check,
     live_unique,
     non_negative,
+    set_checked_reference,
     sha256_check,
     tenant_fk,
 )
@@ -246,6 +248,12 @@ class Transaction(Base, TenantOwned, Timestamped):
     toll_id: Mapped[uuid.UUID | None]
     fine_id: Mapped[uuid.UUID | None]
     client_invoice_id: Mapped[uuid.UUID | None]
+    # The database transaction that wrote the entry (never set by the application; NULL for
+    # entries older than migration 0024). A payout approval reads the entries its draft's
+    # snapshot did not see through it (``payout_service.approve_batch``).
+    xact_id: Mapped[int | None] = mapped_column(
+        BigInteger, server_default=text("CAST(CAST(pg_current_xact_id() AS text) AS bigint)")
+    )
 
     __table_args__ = (
         # The currency is part of both account references, so an entry whose accounts are in
@@ -295,6 +303,12 @@ class Transaction(Base, TenantOwned, Timestamped):
             "posted_at",
         ),
         Index("ix_fin_transactions_tenant_id_event_id", "tenant_id", "event_id"),
+        Index(
+            "ix_fin_transactions_tenant_id_xact_id",
+            "tenant_id",
+            "xact_id",
+            postgresql_where=text("xact_id IS NOT NULL"),
+        ),
         # Balances as of a day: index-only scans per account side (finance.ledger).
         *(
             Index(
@@ -371,6 +385,9 @@ class DriverPaymentBatch(Base, TenantOwned, Timestamped, Versioned, WithMetadata
     exported_at: Mapped[datetime | None]
     # The SEPA MsgId or the provider's payout reference.
     external_reference: Mapped[str | None]
+    # The snapshot (``pg_snapshot`` as text) the draft read the balances with: the approval
+    # re-checks only the drivers with ledger entries it did not see. NULL: re-check all.
+    balances_snapshot: Mapped[str | None]
 
     __table_args__ = (
         tenant_fk("export_document_id", "doc_documents"),
@@ -411,6 +428,8 @@ class DriverPayment(Base, TenantOwned, Timestamped, Versioned, WithMetadata):
 
     __tablename__ = "fin_driver_payments"
 
+    # Set-checked, not a foreign key (below).
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, sort_order=-100)
     batch_id: Mapped[uuid.UUID]
     driver_id: Mapped[uuid.UUID]
     destination_account_id: Mapped[uuid.UUID | None]
@@ -428,32 +447,26 @@ class DriverPayment(Base, TenantOwned, Timestamped, Versioned, WithMetadata):
     failure_reason: Mapped[str | None]
     attempt: Mapped[int] = mapped_column(server_default=text("1"))
 
+    # The tenant, the batch (tenant_id, batch_id, currency: money records, the batch cannot be
+    # deleted under its payments), the driver and the destination (tenant_id,
+    # destination_account_id, driver_id, currency: this driver's own account, in the payment's
+    # currency) are set-checked references, not foreign keys: checked once per statement by
+    # triggers of migration 0024 (decision 0008; a draft writes a payment per driver), under
+    # the same names.
     __table_args__ = (
-        # Money records: the batch cannot be deleted under its payments (NO ACTION).
-        ForeignKeyConstraint(
-            ["tenant_id", "batch_id", "currency"],
-            [
-                "fin_driver_payment_batches.tenant_id",
-                "fin_driver_payment_batches.id",
-                "fin_driver_payment_batches.currency",
-            ],
-            name="fk_fin_driver_payments_batch",
-        ),
-        tenant_fk("driver_id", "rid_drivers"),
-        # The destination is this driver's own account, in the payment's currency.
-        ForeignKeyConstraint(
-            ["tenant_id", "destination_account_id", "driver_id", "currency"],
-            [
-                "fin_accounts.tenant_id",
-                "fin_accounts.id",
-                "fin_accounts.driver_id",
-                "fin_accounts.currency",
-            ],
-            name="fk_fin_driver_payments_destination",
-        ),
         UniqueConstraint("tenant_id", "batch_id", "driver_id"),
-        UniqueConstraint("tenant_id", "stripe_transfer_id"),
-        UniqueConstraint("tenant_id", "end_to_end_id"),
+        # Unique where set (migration 0024): a payment without a transfer or an EndToEndId yet
+        # (every payment of a draft) writes no entry in these indexes.
+        *(
+            Index(
+                f"uq_fin_driver_payments_tenant_id_{column}",
+                "tenant_id",
+                column,
+                unique=True,
+                postgresql_where=text(f"{column} IS NOT NULL"),
+            )
+            for column in ("stripe_transfer_id", "end_to_end_id")
+        ),
         enum_check("status", DriverPaymentStatus),
         currency_check(),
         *non_negative("gross", "deductions", "net"),
@@ -469,8 +482,16 @@ class DriverPayment(Base, TenantOwned, Timestamped, Versioned, WithMetadata):
         ),
         CheckConstraint("attempt >= 1", name="attempt_positive"),
         Index("ix_fin_driver_payments_tenant_id_driver_id", "tenant_id", "driver_id"),
-        Index("ix_fin_driver_payments_tenant_id_status", "tenant_id", "status"),
+        # No index on status (migration 0024): the status changes of a batch's payments (the
+        # export's flip to processing, paid, cancelled) are then HOT updates — no index entry
+        # written — in the room the fill factor leaves on each page. Payments are read by
+        # batch (the unique key above) or by driver.
+        {"postgresql_with": {"fillfactor": "50"}},
     )
+
+
+for _target in ("adm_tenants", "fin_driver_payment_batches", "rid_drivers", "fin_accounts"):
+    set_checked_reference("fin_driver_payments", _target)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -49,11 +49,14 @@ __all__ = [
     "TransferFailed", "TransferSender", "approve_batch", "available_balances", "cancel_batch",
     "cancel_payment", "draft_batch", "fail_payments", "get_batch", "get_payment",
     "list_batches", "list_payments", "mark_paid", "payout_settings", "reissue_payment",
-    "send_transfers",
+    "reserving_payments", "send_transfers",
 ]
 
-RESERVING_BATCHES = ("approved", "processing", "paid", "partially_failed")
-"""Batch states whose unpaid payments hold money back from other batches."""
+RESERVING_BATCHES = ("approved", "processing")
+"""Batch states whose unpaid payments hold money back from other batches: a batch with a
+pending or processing payment is approved or processing (:func:`_settle_batch_status` sets it
+after every change of its payments); paid, partially failed, cancelled and draft batches have
+none that reserves."""
 RESERVING_PAYMENTS = ("pending", "processing")
 
 
@@ -96,16 +99,27 @@ def available_balances(*, drivers: bool = False) -> str:
           FROM ({ledger}
                 OFFSET 0) l
           LEFT JOIN (
-                SELECT p.driver_id, sum(p.net) AS reserved
-                  FROM fin_driver_payments p
-                  JOIN fin_driver_payment_batches b ON b.tenant_id = p.tenant_id
-                       AND b.id = p.batch_id
-                 WHERE p.tenant_id = :t AND p.currency = :currency
-                   AND p.status IN ('pending', 'processing')
-                   AND b.status IN ('approved', 'processing', 'paid', 'partially_failed')
-                   AND b.id IS DISTINCT FROM CAST(:exclude AS uuid)
-                 GROUP BY p.driver_id) r ON r.driver_id = l.driver_id
+                SELECT x.driver_id, sum(x.net) AS reserved
+                  FROM ({reserving_payments("CAST(:exclude AS uuid)")}) x
+                 GROUP BY x.driver_id) r ON r.driver_id = l.driver_id
     """
+
+
+def reserving_payments(exclude: str) -> str:
+    """The SQL of the payments that hold money back from other batches (columns
+    ``driver_id, net``; parameters ``:t``, ``:currency``): the pending and processing payments
+    of the batches in :data:`RESERVING_BATCHES` other than ``exclude`` (an SQL expression).
+    The batches are read first and their payments by batch (an index range each), so the
+    cost follows the open batches, not the tenant's payment history."""
+    statuses = ", ".join(f"'{s}'" for s in RESERVING_BATCHES)
+    return f"""
+        SELECT p.driver_id, p.net FROM fin_driver_payments p
+         WHERE p.tenant_id = :t AND p.currency = :currency
+           AND p.status IN ('pending', 'processing')
+           AND p.batch_id = ANY(ARRAY(
+                 SELECT b.id FROM fin_driver_payment_batches b
+                  WHERE b.tenant_id = :t AND b.status IN ({statuses})
+                    AND b.id IS DISTINCT FROM {exclude}))"""
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -259,13 +273,23 @@ def draft_batch(session: Session, actor: Actor, *, data: BatchDraft) -> DriverPa
         carried = _draft_payments(session, batch.method, balances, params)
     batch.extra = {"carried_negative": {"drivers": int(carried[0]),
                                         "amount": str(carried[1])}}
+    batch.balances_snapshot = str(carried[3])
     _refresh_totals(session, batch)
     return batch
 
 
+def end_to_end_sql(method: str, payment_id: str) -> str:
+    """A payment's SEPA ``EndToEndId``, given at the draft (``FC`` + its id: 34 characters,
+    unique) so that the export only flips statuses; NULL for other methods."""
+    if method != PaymentBatchMethod.SEPA_TRANSFER:
+        return "NULL"
+    return f"'FC' || replace(CAST({payment_id} AS text), '-', '')"
+
+
 def _draft_payments(session: Session, method: str, balances: str,
                     params: dict[str, Any]) -> Any:
-    """Insert a draft's payments (one statement); (drivers carried negative, their total)."""
+    """Insert a draft's payments (one statement); (drivers carried negative, their total,
+    payments written, the snapshot the balances were read with — the statement's own)."""
     return session.execute(text(f"""
         WITH balances AS MATERIALIZED ({balances}),
         items AS (
@@ -293,7 +317,7 @@ def _draft_payments(session: Session, method: str, balances: str,
                    ORDER BY i.period_start, i.id) FILTER (WHERE i.net < 0) AS deducted
             FROM items i GROUP BY i.driver_id),
         rows AS (
-          SELECT b.driver_id, b.available,
+          SELECT gen_random_uuid() AS id, b.driver_id, b.available,
                  b.available - coalesce(d.total, 0) AS carried,
                  coalesce(d.owed, 0) AS owed, coalesce(d.owing, 0) AS owing,
                  coalesce(d.settlements, '[]'::jsonb) AS settlements,
@@ -310,8 +334,8 @@ def _draft_payments(session: Session, method: str, balances: str,
         inserted AS (
           INSERT INTO fin_driver_payments (
             tenant_id, id, batch_id, driver_id, destination_account_id, gross, deductions,
-            deductions_detail, net, currency, metadata, created_by, updated_by)
-          SELECT :t, gen_random_uuid(), :b, r.driver_id, dest.id,
+            deductions_detail, net, currency, metadata, end_to_end_id, created_by, updated_by)
+          SELECT :t, r.id, :b, r.driver_id, dest.id,
                  r.owed + greatest(r.carried, 0), r.owing + greatest(-r.carried, 0),
                  r.deducted || CASE WHEN r.carried < 0 THEN jsonb_build_array(
                      jsonb_build_object('type', 'carried_over',
@@ -320,12 +344,13 @@ def _draft_payments(session: Session, method: str, balances: str,
                  r.available, :c,
                  jsonb_build_object('settlements', r.settlements,
                                     'carried_over', r.carried::text),
+                 {end_to_end_sql(method, "r.id")},
                  :actor, :actor
             FROM rows r LEFT JOIN destinations dest ON dest.driver_id = r.driver_id
           RETURNING 1)
         SELECT count(*) FILTER (WHERE b.available < 0),
                coalesce(sum(b.available) FILTER (WHERE b.available < 0), 0),
-               (SELECT count(*) FROM inserted)
+               (SELECT count(*) FROM inserted), CAST(pg_current_snapshot() AS text)
           FROM balances b"""), params).one()
 
 
@@ -375,21 +400,11 @@ def approve_batch(session: Session, actor: Actor, batch_id: uuid.UUID,
         raise FourEyes("This tenant requires a second approver: the member who drafted the "
                        "batch cannot approve it.")
     _lock_money(session, batch.tenant_id, batch.currency)
-    params = {"t": batch.tenant_id, "currency": batch.currency,
-              "as_of": _last_day(session, batch), "exclude": batch.id, "b": batch.id}
-    balances = available_balances()
-    with _tuned(session):
-        short = session.execute(text(f"""
-            WITH balances AS MATERIALIZED ({balances})
-            SELECT p.driver_id, p.net, coalesce(b.available, 0) AS available
-              FROM fin_driver_payments p LEFT JOIN balances b ON b.driver_id = p.driver_id
-             WHERE p.tenant_id = :t AND p.batch_id = :b AND p.status = 'pending'
-               AND p.net > coalesce(b.available, 0)
-             ORDER BY p.driver_id LIMIT 20"""), params).all()
+    short = _short_payments(session, batch)
     if short:
         raise Conflict(
-            "Another approved batch already reserves part of these balances: cancel this draft "
-            "and draft the period again.",
+            "These balances changed since the draft (another approved batch reserves part of "
+            "them, or the ledger moved): cancel this draft and draft the period again.",
             errors=[{"field": f"payments[driver_id={r.driver_id}]",
                      "message": f"pays {r.net} but only {r.available} is available"}
                     for r in short])
@@ -408,6 +423,75 @@ def approve_batch(session: Session, actor: Actor, batch_id: uuid.UUID,
     session.flush()
     session.refresh(batch)
     return batch
+
+
+def _drivers_to_recheck(session: Session, batch: DriverPaymentBatch) -> list[str]:
+    """The drivers of the batch's pending payments whose available balance may differ from
+    the one the draft paid (run under the payout lock):
+
+    * ledger entries the draft's snapshot did not see on their balance account — written by a
+      transaction running or not yet started when the draft read the balances
+      (``fin_transactions.xact_id``: the index range from the snapshot's ``xmin``, then
+      ``pg_visible_in_snapshot``), or by this transaction; the ledger is append-only, so
+      nothing the draft saw is gone;
+    * money another batch reserves for them now (an approval or a reissue since the draft);
+    * no live balance account any more.
+
+    Every other driver's ledger balance is the one the draft read, and nothing else reserves
+    it, so what the draft pays is still available."""
+    return [str(r[0]) for r in session.execute(text(f"""
+        WITH snap AS (SELECT CAST(:snap AS pg_snapshot) AS s),
+        changed AS (
+          SELECT a.driver_id
+            FROM fin_transactions x
+           CROSS JOIN LATERAL (VALUES (x.credit_account_id), (x.debit_account_id)) m(id)
+            JOIN fin_accounts a ON a.tenant_id = x.tenant_id AND a.id = m.id
+           WHERE x.tenant_id = :t AND x.xact_id IS NOT NULL
+             AND ((x.xact_id >= (SELECT CAST(CAST(pg_snapshot_xmin(s) AS text) AS bigint)
+                                   FROM snap)
+                   AND NOT pg_visible_in_snapshot(CAST(CAST(x.xact_id AS text) AS xid8),
+                                                  (SELECT s FROM snap)))
+                  -- A snapshot counts its own transaction's entries as seen, even those
+                  -- written after it (a draft and its approval in one transaction).
+                  OR x.xact_id = CAST(CAST(pg_current_xact_id_if_assigned() AS text) AS bigint))
+             AND a.kind = 'driver_balance' AND a.currency = :currency
+          UNION
+          SELECT driver_id FROM ({reserving_payments(":b")}) r)
+        SELECT p.driver_id FROM fin_driver_payments p
+         WHERE p.tenant_id = :t AND p.batch_id = :b AND p.status = 'pending'
+           AND (p.driver_id IN (SELECT driver_id FROM changed)
+                -- One hashed set of the live accounts, not a lookup per payment.
+                OR p.driver_id NOT IN (SELECT a.driver_id FROM fin_accounts a
+                                        WHERE a.tenant_id = :t AND a.kind = 'driver_balance'
+                                          AND a.currency = :currency
+                                          AND a.deleted_at IS NULL
+                                          AND a.driver_id IS NOT NULL))"""),
+        {"t": batch.tenant_id, "b": batch.id, "currency": batch.currency,
+         "snap": batch.balances_snapshot})]
+
+
+def _short_payments(session: Session, batch: DriverPaymentBatch) -> list[Any]:
+    """The batch's pending payments (at most 20) the drivers' available balance no longer
+    covers. With the draft's snapshot, only the drivers :func:`_drivers_to_recheck` names are
+    recomputed; a batch drafted without one (before migration 0024) recomputes them all."""
+    drivers = None
+    if batch.balances_snapshot is not None:
+        drivers = _drivers_to_recheck(session, batch)
+        if not drivers:
+            return []
+    params = {"t": batch.tenant_id, "currency": batch.currency,
+              "as_of": _last_day(session, batch), "exclude": batch.id, "b": batch.id,
+              "drivers": drivers}
+    balances = available_balances(drivers=drivers is not None)
+    only = "AND p.driver_id = ANY(CAST(:drivers AS uuid[]))" if drivers is not None else ""
+    with _tuned(session):
+        return list(session.execute(text(f"""
+            WITH balances AS MATERIALIZED ({balances})
+            SELECT p.driver_id, p.net, coalesce(b.available, 0) AS available
+              FROM fin_driver_payments p LEFT JOIN balances b ON b.driver_id = p.driver_id
+             WHERE p.tenant_id = :t AND p.batch_id = :b AND p.status = 'pending' {only}
+               AND p.net > coalesce(b.available, 0)
+             ORDER BY p.driver_id LIMIT 20"""), params).all())
 
 
 def _missing_destinations(session: Session, batch: DriverPaymentBatch) -> list[uuid.UUID]:

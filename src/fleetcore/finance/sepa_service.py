@@ -1,11 +1,12 @@
 """SEPA credit-transfer files (pain.001.001.03) for payout batches (money.md M8).
 
-The file is built with ``sepaxml`` from the batch's payments, then made reproducible (the
-message id is the batch's, the creation time its export time) and validated against the
-vendored ISO 20022 schema before it is served. The first download exports the batch: its
-pending payments get their ``EndToEndId`` and become ``processing``, the file's SHA-256 is
-kept. Later downloads rebuild the very same bytes (or refuse, 409, if they would differ): a
-batch is exported once. ``CtrlSum`` = batch total, ``NbOfTxs`` = its payment count.
+The file is built from the batch's payments as ``sepaxml`` builds it (its structure and
+transliteration; written directly, for speed), made reproducible (the message id is the
+batch's, the creation time its export time) and validated against the vendored ISO 20022
+schema before it is served. The first download exports the batch: its
+pending payments (which have their ``EndToEndId`` since the draft) become ``processing``, the
+file's SHA-256 is kept. Later downloads rebuild the very same bytes (or refuse, 409, if they
+would differ): a batch is exported once. ``CtrlSum`` = batch total, ``NbOfTxs`` = its payment count.
 """
 
 from __future__ import annotations
@@ -18,21 +19,25 @@ from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 from typing import Any
+from xml.sax.saxutils import escape
 
 from lxml import etree
-from sepaxml import SepaTransfer
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from text_unidecode import unidecode
 
 from fleetcore.core.auth import Actor
 from fleetcore.core.errors import Conflict
 from fleetcore.finance.models import DriverPaymentBatch, PaymentBatchMethod, PaymentBatchStatus
-from fleetcore.finance.payout_service import get_batch, payout_settings
+from fleetcore.finance.payout_service import end_to_end_sql, get_batch, payout_settings
 
 __all__ = ["PAIN_001", "export_sepa", "sepa_schema"]
 
 PAIN_001 = "pain.001.001.03"
 _NS = {"p": f"urn:iso:std:iso:20022:tech:xsd:{PAIN_001}"}
+_XSI = "http://www.w3.org/2001/XMLSchema-instance"
+# Our own markup: no entities to resolve, nothing fetched, big text nodes allowed.
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
 
 @lru_cache(maxsize=1)
@@ -43,7 +48,8 @@ def sepa_schema() -> etree.XMLSchema:
 
 
 def end_to_end_id(payment_id: uuid.UUID) -> str:
-    """The payment's SEPA ``EndToEndId``: 34 characters, unique (the payment id's)."""
+    """The payment's SEPA ``EndToEndId``: 34 characters, unique (the payment id's; the draft
+    writes the same in SQL)."""
     return "FC" + payment_id.hex
 
 
@@ -71,12 +77,21 @@ def export_sepa(session: Session, actor: Actor, batch_id: uuid.UUID) -> bytes:
         if batch.status != PaymentBatchStatus.APPROVED:
             raise Conflict(f"The batch is {batch.status}.", batch_status=batch.status)
         exported_at = datetime.now(UTC).replace(microsecond=0)
+        params = {"t": batch.tenant_id, "b": batch.id, "actor": actor.id}
+        # The file holds the pending payments: the others (failed or cancelled before the
+        # export) give their EndToEndId back, so that "in the file" stays "has one".
         session.execute(text("""
+            UPDATE fin_driver_payments SET end_to_end_id = NULL, updated_by = :actor
+             WHERE tenant_id = :t AND batch_id = :b AND status <> 'pending'
+               AND end_to_end_id IS NOT NULL"""), params)
+        # The draft gave each payment its EndToEndId (a batch drafted before it did gets it
+        # now): the export flips statuses only.
+        session.execute(text(f"""
             UPDATE fin_driver_payments
-               SET end_to_end_id = 'FC' || replace(CAST(id AS text), '-', ''),
+               SET end_to_end_id = coalesce(end_to_end_id, {end_to_end_sql(
+                   PaymentBatchMethod.SEPA_TRANSFER, "id")}),
                    status = 'processing', updated_by = :actor
-             WHERE tenant_id = :t AND batch_id = :b AND status = 'pending'"""),
-            {"t": batch.tenant_id, "b": batch.id, "actor": actor.id})
+             WHERE tenant_id = :t AND batch_id = :b AND status = 'pending'"""), params)
     else:
         assert batch.exported_at is not None
         exported_at = batch.exported_at
@@ -104,35 +119,66 @@ def export_sepa(session: Session, actor: Actor, batch_id: uuid.UUID) -> bytes:
     return document
 
 
+def _ascii(value: str, limit: int) -> str:
+    """``value`` in the SEPA character range (transliterated to ASCII, as ``sepaxml``'s
+    ``clean`` does), cut to ``limit`` characters and escaped as element text. Names are mostly
+    ASCII already: they skip the per-character transliteration."""
+    return escape((value if value.isascii() else unidecode(value))[:limit])
+
+
+def _cents(cents: int) -> str:
+    """Minor units as the file's decimal amount (``1234`` → ``12.34``), exact."""
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
 def _build(batch: DriverPaymentBatch, debtor: dict[str, Any], rows: Sequence[Any],
            exported_at: datetime) -> bytes:
-    config: dict[str, Any] = {"name": str(debtor.get("name") or "Fleet"),
-                              "IBAN": str(debtor["iban"]), "batch": True, "currency": "EUR"}
-    if debtor.get("bic"):
-        config["BIC"] = str(debtor["bic"])
-    sepa = SepaTransfer(config, schema=PAIN_001, clean=True)
-    day = exported_at.date()
-    period = batch.period_start.date().isoformat()
-    for row in rows:
-        payment: dict[str, Any] = {
-            "name": row.name, "IBAN": row.iban,
-            "amount": int((Decimal(row.net) * 100).to_integral_exact()),
-            "execution_date": day, "description": f"Driver payout {period}",
-            "endtoend_id": row.end_to_end_id,
-        }
-        if row.bic:
-            payment["BIC"] = row.bic
-        sepa.add_payment(payment)
-    raw = sepa.export(validate=False)
-    tree = etree.fromstring(raw)
-    header = tree.find("p:CstmrCdtTrfInitn/p:GrpHdr", _NS)
-    header.find("p:MsgId", _NS).text = _message_id(batch)
-    header.find("p:CreDtTm", _NS).text = exported_at.strftime("%Y-%m-%dT%H:%M:%S")
-    for info in tree.iterfind("p:CstmrCdtTrfInitn/p:PmtInf/p:PmtInfId", _NS):
-        info.text = _message_id(batch)
+    """The pain.001.001.03 document: one payment information block (one execution date, batch
+    booking) holding a credit transfer per row.
+
+    The markup is written as text (9,000 transfers in a few milliseconds, where building them
+    element by element took half a second), then parsed, validated against the XSD and
+    serialised by lxml. The tree is element for element the one ``sepaxml`` builds
+    (``SepaTransfer(…, batch=True, clean=True)``), so a file exported before is rebuilt byte
+    for byte (``tests/finance/test_sepa_builder.py``)."""
+    debtor_name = _ascii(str(debtor.get("name") or "Fleet"), 70)
+    message_id = _message_id(batch)
+    description = _ascii(f"Driver payout {batch.period_start.date().isoformat()}", 140)
+    cents = [int((Decimal(row.net) * 100).to_integral_exact()) for row in rows]
+    total = _cents(sum(cents))
+    debtor_bic = (f"<BIC>{escape(str(debtor['bic']))}</BIC>" if debtor.get("bic") else "")
+    names: dict[str, str] = {}
+    parts = [
+        f'<Document xmlns="{_NS["p"]}" xmlns:xsi="{_XSI}"><CstmrCdtTrfInitn><GrpHdr>'
+        f"<MsgId>{message_id}</MsgId>"
+        f"<CreDtTm>{exported_at.strftime('%Y-%m-%dT%H:%M:%S')}</CreDtTm>"
+        f"<NbOfTxs>{len(rows)}</NbOfTxs><CtrlSum>{total}</CtrlSum>"
+        f"<InitgPty><Nm>{debtor_name}</Nm></InitgPty></GrpHdr>"
+        f"<PmtInf><PmtInfId>{message_id}</PmtInfId><PmtMtd>TRF</PmtMtd>"
+        f"<BtchBookg>true</BtchBookg><NbOfTxs>{len(rows)}</NbOfTxs><CtrlSum>{total}</CtrlSum>"
+        "<PmtTpInf><SvcLvl><Cd>SEPA</Cd></SvcLvl></PmtTpInf>"
+        f"<ReqdExctnDt>{exported_at.date().isoformat()}</ReqdExctnDt>"
+        f"<Dbtr><Nm>{debtor_name}</Nm></Dbtr>"
+        f"<DbtrAcct><Id><IBAN>{escape(str(debtor['iban']))}</IBAN></Id></DbtrAcct>"
+        f"<DbtrAgt><FinInstnId>{debtor_bic}</FinInstnId></DbtrAgt><ChrgBr>SLEV</ChrgBr>"
+    ]
+    for row, amount in zip(rows, cents, strict=True):
+        name = names.get(row.name)
+        if name is None:
+            name = names[row.name] = _ascii(row.name, 70)
+        agent = (f"<CdtrAgt><FinInstnId><BIC>{escape(row.bic)}</BIC></FinInstnId></CdtrAgt>"
+                 if row.bic else "")
+        parts.append(
+            f"<CdtTrfTxInf><PmtId><EndToEndId>{escape(row.end_to_end_id)}</EndToEndId></PmtId>"
+            f'<Amt><InstdAmt Ccy="EUR">{_cents(amount)}</InstdAmt></Amt>{agent}'
+            f"<Cdtr><Nm>{name}</Nm></Cdtr>"
+            f"<CdtrAcct><Id><IBAN>{escape(row.iban)}</IBAN></Id></CdtrAcct>"
+            f"<RmtInf><Ustrd>{description}</Ustrd></RmtInf></CdtTrfTxInf>")
+    parts.append("</PmtInf></CstmrCdtTrfInitn></Document>")
+    document = etree.fromstring("".join(parts).encode(), parser=_PARSER)
     schema = sepa_schema()
-    if not schema.validate(tree):
+    if not schema.validate(document):
         error = schema.error_log.last_error
         raise Conflict(f"The SEPA file does not validate against {PAIN_001}: "
                        f"{error.message if error else 'unknown error'}.")
-    return bytes(etree.tostring(tree, xml_declaration=True, encoding="UTF-8"))
+    return bytes(etree.tostring(document, xml_declaration=True, encoding="UTF-8"))

@@ -178,10 +178,13 @@ def _short(constraint: str, suffix: str) -> str:
     return f"{constraint.removeprefix('fk_')}_{suffix}"[:63]
 
 
-def trigger_statements() -> list[str]:
-    """The CREATE TRIGGER statements of every set-checked reference (also read by tests)."""
+def trigger_statements(
+    references: tuple[tuple[str, str, tuple[str, ...], str, tuple[str, ...]], ...] = SET_CHECKED,
+) -> list[str]:
+    """The CREATE TRIGGER statements of every set-checked reference in ``references`` (also
+    read by tests; later migrations pass their own)."""
     out: list[str] = []
-    for name, table, columns, referenced, keys in SET_CHECKED:
+    for name, table, columns, referenced, keys in references:
         present = ", ".join(f"'{c}', '{k}'" for c, k in zip(columns, keys, strict=True))
         kept = ", ".join(f"'{k}', '{c}'" for c, k in zip(columns, keys, strict=True))
         out += [
