@@ -16,6 +16,9 @@ NOT_AUDITED = {
     "adm_number_sequences", "adm_email_suppressions",
     # GPS telemetry written by the Traccar receiver once per vehicle and minute (migration 0018).
     "flt_gps_track",
+    # Help-desk conversations no fleet claims: a mirror of webhook deliveries (migration 0023),
+    # written only by the receiver, read by staff; the deliveries themselves are the record.
+    "sup_unrouted_conversations",
 }
 
 
