@@ -178,12 +178,19 @@ def _short(constraint: str, suffix: str) -> str:
     return f"{constraint.removeprefix('fk_')}_{suffix}"[:63]
 
 
-def trigger_statements() -> list[str]:
-    """The CREATE TRIGGER statements of every set-checked reference (also read by tests)."""
+def trigger_statements(
+    references: tuple[tuple[str, str, tuple[str, ...], str, tuple[str, ...]], ...] = SET_CHECKED,
+    cascading: frozenset[str] = frozenset(),
+) -> list[str]:
+    """The CREATE TRIGGER statements of the set-checked ``references`` (these of this
+    revision by default; migration 0023 adds more). A reference named in ``cascading``
+    deletes the referencing rows with the referenced ones instead of refusing it."""
     out: list[str] = []
-    for name, table, columns, referenced, keys in SET_CHECKED:
+    for name, table, columns, referenced, keys in references:
         present = ", ".join(f"'{c}', '{k}'" for c, k in zip(columns, keys, strict=True))
         kept = ", ".join(f"'{k}', '{c}'" for c, k in zip(columns, keys, strict=True))
+        on_delete = ("fc_set_checked_reference_cascade" if name in cascading
+                     else "fc_set_checked_reference_kept")
         out += [
             f"CREATE TRIGGER {_short(name, 'ins')} AFTER INSERT ON {table}"
             " REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION"
@@ -194,7 +201,7 @@ def trigger_statements() -> list[str]:
             f" {present})",
             f"CREATE TRIGGER {_short(name, 'del_ref')} AFTER DELETE ON {referenced}"
             " REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION"
-            f" fc_set_checked_reference_kept('{name}', '{table}', {kept})",
+            f" {on_delete}('{name}', '{table}', {kept})",
             f"CREATE TRIGGER {_short(name, 'upd_ref')} AFTER UPDATE ON {referenced}"
             " REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT"
             f" EXECUTE FUNCTION fc_set_checked_reference_kept('{name}', '{table}', {kept})",

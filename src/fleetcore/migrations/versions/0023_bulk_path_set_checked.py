@@ -31,6 +31,8 @@ Revises: 0020
 
 from __future__ import annotations
 
+import importlib
+
 from alembic import op
 
 revision: str = "0023"
@@ -82,38 +84,8 @@ END
 $fn$"""
 
 
-def _short(constraint: str, suffix: str) -> str:
-    """A trigger name under 63 bytes: the constraint's without its ``fk_`` prefix."""
-    return f"{constraint.removeprefix('fk_')}_{suffix}"[:63]
-
-
-def trigger_statements() -> list[str]:
-    """The CREATE TRIGGER statements of these set-checked references (also read by tests)."""
-    out: list[str] = []
-    for name, table, columns, referenced, keys in SET_CHECKED:
-        present = ", ".join(f"'{c}', '{k}'" for c, k in zip(columns, keys, strict=True))
-        kept = ", ".join(f"'{k}', '{c}'" for c, k in zip(columns, keys, strict=True))
-        on_delete = ("fc_set_checked_reference_cascade" if name == IMPORT_KEY
-                     else "fc_set_checked_reference_kept")
-        out += [
-            f"CREATE TRIGGER {_short(name, 'ins')} AFTER INSERT ON {table}"
-            " REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION"
-            f" fc_set_checked_reference_present('{name}', '{referenced}', {present})",
-            f"CREATE TRIGGER {_short(name, 'upd')} AFTER UPDATE ON {table}"
-            " REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT"
-            f" EXECUTE FUNCTION fc_set_checked_reference_present('{name}', '{referenced}',"
-            f" {present})",
-            f"CREATE TRIGGER {_short(name, 'del_ref')} AFTER DELETE ON {referenced}"
-            " REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION"
-            f" {on_delete}('{name}', '{table}', {kept})",
-            f"CREATE TRIGGER {_short(name, 'upd_ref')} AFTER UPDATE ON {referenced}"
-            " REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT"
-            f" EXECUTE FUNCTION fc_set_checked_reference_kept('{name}', '{table}', {kept})",
-            f"CREATE TRIGGER {_short(name, 'trunc_ref')} BEFORE TRUNCATE ON {referenced}"
-            " FOR EACH STATEMENT EXECUTE FUNCTION"
-            f" fc_set_checked_reference_no_truncate('{name}', '{table}')",
-        ]
-    return out
+# The functions and trigger layout of the set-checked references (migration 0016).
+_0016 = importlib.import_module("fleetcore.migrations.versions.0016_set_checked_references")
 
 
 def upgrade() -> None:
@@ -124,7 +96,7 @@ def upgrade() -> None:
                " USING (true) WITH CHECK (false)")
     for name, table, _columns, _referenced, _keys in SET_CHECKED:
         op.drop_constraint(name, table, type_="foreignkey")
-    for statement in trigger_statements():
+    for statement in _0016.trigger_statements(SET_CHECKED, frozenset({IMPORT_KEY})):
         op.execute(statement)
 
 
@@ -132,7 +104,7 @@ def downgrade() -> None:
     for name, table, columns, referenced, keys in SET_CHECKED:
         for suffix, on in (("ins", table), ("upd", table), ("del_ref", referenced),
                            ("upd_ref", referenced), ("trunc_ref", referenced)):
-            op.execute(f"DROP TRIGGER IF EXISTS {_short(name, suffix)} ON {on}")
+            op.execute(f"DROP TRIGGER IF EXISTS {_0016._short(name, suffix)} ON {on}")
         op.create_foreign_key(name, table, referenced, list(columns), list(keys),
                               ondelete="CASCADE" if name == IMPORT_KEY else None)
     op.execute("DROP POLICY lock_for_reference ON dir_platforms")
