@@ -962,9 +962,9 @@ def _write(session: Session, stage: str, imp: RevenueImport, report_type: str,
         new_values = ", ".join(f"COALESCE(EXCLUDED.{c}, t.{c})" for c in kept)
         old_values = ", ".join(f"t.{c}" for c in kept)
         assignments = ", ".join(f"{c} = COALESCE(EXCLUDED.{c}, t.{c})" for c in kept)
-        # The candidates are sorted by trip id (one per trip) in byte order ("C"): the same
-        # order as the column's C.UTF-8 index, with abbreviated keys, where the column's
-        # collation compares through strcoll. work_mem for this statement only.
+        # The candidates are deduplicated by trip id (one per trip) with a byte-order ("C")
+        # sort, which uses abbreviated keys, where the column's libc collation compares
+        # through strcoll; equality is the same. work_mem for this statement only.
         cursor.execute("SELECT current_setting('work_mem'), set_config('work_mem', '128MB', true)")
         work_mem = (cursor.fetchone() or ("4MB",))[0]
         cursor.execute(
