@@ -293,7 +293,17 @@ def test_report_rows_go_with_their_import_and_need_it(
     for n in (2, 3):
         db.execute(text(row), {"t": fleet["a"], "id": new_id(), "i": imp, "n": n,
                                "p": fleet["uber"]})
+    db.execute(text("UPDATE rev_import_rows SET driver_id = :d WHERE row_number = 3"
+                    " AND import_id = :i"), {"d": fleet["a_driver"], "i": imp})
+    # Deleted by a session whose driver scope hides both rows: they go all the same, as with
+    # a foreign key's cascade, and the scope is the session's again afterwards.
+    scope = str(uuid.uuid4())
+    db.execute(text("SELECT set_config('app.driver_id', :d, true)"), {"d": scope})
+    assert db.scalar(text("SELECT count(*) FROM rev_import_rows WHERE import_id = :i"),
+                     {"i": imp}) == 0
     db.execute(text("DELETE FROM rev_revenue_imports WHERE id = :id"), {"id": imp})
+    assert db.scalar(text("SELECT current_setting('app.driver_id')")) == scope
+    db.execute(text("SELECT set_config('app.driver_id', '', true)"))
     left = db.scalar(text("SELECT count(*) FROM rev_import_rows WHERE import_id = :i"),
                      {"i": imp})
     assert left == 0

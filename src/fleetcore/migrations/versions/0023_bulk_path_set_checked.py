@@ -60,6 +60,7 @@ DECLARE
     own text[] := '{}';
     theirs text[] := '{}';
     found text;
+    scope text := current_setting('app.driver_id', true);
 BEGIN
     -- TG_ARGV: constraint, referencing table, then (own column, referencing column) pairs.
     FOR i IN 2 .. TG_NARGS - 1 BY 2 LOOP
@@ -74,11 +75,16 @@ BEGIN
                 USING ERRCODE = 'serialization_failure', CONSTRAINT = TG_ARGV[0];
         END IF;
     END IF;
+    -- Every row of the removed keys goes, as a foreign key's cascade would: a driver's scope
+    -- (migration 0020) narrows what the session sees, so it is lifted for this statement and
+    -- put back; the tenant's policies still apply.
+    PERFORM set_config('app.driver_id', '', true);
     EXECUTE format(
         'DELETE FROM %I r USING (SELECT DISTINCT %s FROM old_rows) g WHERE (%s) = (%s)',
         TG_ARGV[1], (SELECT string_agg(format('%I', c), ', ') FROM unnest(own) c),
         (SELECT string_agg(format('r.%I', c), ', ') FROM unnest(theirs) c),
         (SELECT string_agg(format('g.%I', c), ', ') FROM unnest(own) c));
+    PERFORM set_config('app.driver_id', coalesce(scope, ''), true);
     RETURN NULL;
 END
 $fn$"""
