@@ -18,7 +18,10 @@ What it does (quality.md, ``bench/import_report.py``):
    ``trp_trips`` (``LIKE trp_trips INCLUDING ALL``: same columns, defaults, CHECKs and indexes;
    foreign keys are not copied by LIKE), as the superuser.
 
-Prints both, the ratio and rows/s; targets: ≤ 2.5 times the baseline, ≥ 120k rows/s, peak memory
+Prints both, the ratio and rows/s, the load average around each run, and the CPU each side
+cost (the database backend's, read from ``/proc``, plus the pipeline process's own) — the
+figure to compare levers by on a shared machine, where wall times follow the load. Targets:
+≤ 2.5 times the baseline, ≥ 120k rows/s, peak memory
 < 1 GB. Record the median of several runs in ``bench/README.md``.
 """
 
@@ -92,8 +95,22 @@ def _provision(app_url: str, driver_refs: list[str]) -> uuid.UUID:
     return tenant_id
 
 
+def _backend_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a local server process has used so far: what a run costs
+    the database, whatever else the machine is doing (wall times are not, on a shared one)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _child(args: dict[str, Any]) -> None:
     """The pipeline, timed, in this (fresh) process; prints one JSON line."""
+    from sqlalchemy import text
+
     from fleetcore.core.auth import ALL_PERMISSIONS, Actor
     from fleetcore.core.db import (
         ActorType,
@@ -113,34 +130,41 @@ def _child(args: dict[str, Any]) -> None:
                   permissions=frozenset({ALL_PERMISSIONS}))
     storage = LocalStorage(Path(args["storage"]))
     data = Path(args["file"]).read_bytes()
-    started = time.perf_counter()
+    started, own = time.perf_counter(), _own_cpu()
     with context_session(sessions, DbContext.for_tenant(tenant_id)) as session:
+        backend = int(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        db_cpu = _backend_cpu(backend)
         imports = service.upload_import(
             session, actor, storage, commit=True,
             upload=service.ImportUpload(file_name="bench.csv", data=data, currency="EUR"))
         summary = {"rows_valid": imports[0].rows_valid, "rows_total": imports[0].rows_total,
                    "trips": imports[0].summary.get("trips"),
-                   "timings_ms": imports[0].summary.get("timings_ms")}
+                   "timings_ms": imports[0].summary.get("timings_ms"),
+                   # Before the commit: the transaction's own work, not the fsync.
+                   "db_cpu_s": _backend_cpu(backend) - db_cpu}
     elapsed = time.perf_counter() - started
+    summary["py_cpu_s"] = _own_cpu() - own
     engine.dispose()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": elapsed, "peak_mb": peak_mb, **summary}))
 
 
-def _baseline(superuser: str, trips_csv: Path) -> float:
+def _baseline(superuser: str, trips_csv: Path) -> tuple[float, float]:
+    """(wall seconds, database CPU seconds) of the baseline COPY."""
     with psycopg.connect(superuser, autocommit=True) as conn:
+        backend = conn.info.backend_pid
         conn.execute("DROP TABLE IF EXISTS bench_trips")
         conn.execute("CREATE TABLE bench_trips (LIKE trp_trips INCLUDING ALL)")
         columns = pl.read_csv(trips_csv, n_rows=0).columns
-        started = time.perf_counter()
+        started, db_cpu = time.perf_counter(), _backend_cpu(backend)
         with conn.cursor() as cursor, cursor.copy(
                 f"COPY bench_trips ({', '.join(columns)}) FROM STDIN (FORMAT csv, HEADER true)"
         ) as copy, trips_csv.open("rb") as handle:
             while chunk := handle.read(1 << 20):
                 copy.write(chunk)
-        elapsed = time.perf_counter() - started
+        elapsed, db_cpu = time.perf_counter() - started, _backend_cpu(backend) - db_cpu
         conn.execute("DROP TABLE bench_trips")
-    return elapsed
+    return elapsed, db_cpu
 
 
 def _trip_shaped(report: Path, target: Path, tenant_id: uuid.UUID) -> None:
@@ -163,6 +187,10 @@ def _trip_shaped(report: Path, target: Path, tenant_id: uuid.UUID) -> None:
         "net_earnings": "7.50", "currency": "EUR",
     })
     out.write_csv(target)
+
+
+def _load() -> str:
+    return ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def main() -> None:
@@ -193,11 +221,14 @@ def main() -> None:
             pipeline: list[float] = []
             baseline: list[float] = []
             peaks: list[float] = []
+            cpu_ratios: list[float] = []
             for run in range(args.runs):
                 tenant_id = _provision(app_url, sorted(refs.to_list()))
                 if run == 0:
                     _trip_shaped(report, trips_csv, tenant_id)
-                baseline.append(_baseline(superuser, trips_csv))
+                print(f"load average before run {run + 1}: {_load()}")
+                base_wall, base_cpu = _baseline(superuser, trips_csv)
+                baseline.append(base_wall)
                 child = subprocess.run(
                     [sys.executable, __file__, "--child", json.dumps({
                         "app_url": app_url, "tenant_id": str(tenant_id),
@@ -206,16 +237,23 @@ def main() -> None:
                 result = json.loads(child.stdout.strip().splitlines()[-1])
                 pipeline.append(result["seconds"])
                 peaks.append(result["peak_mb"])
+                # CPU: the pipeline's database backend and its own process (parsing, staging)
+                # against the baseline's backend.
+                cpu = result["db_cpu_s"] + result["py_cpu_s"]
+                cpu_ratios.append(cpu / base_cpu)
                 print(f"run {run + 1}: pipeline {result['seconds']:.2f} s "
                       f"({args.rows / result['seconds']:,.0f} rows/s, peak {result['peak_mb']:.0f}"
                       f" MB, {result['rows_valid']:,} valid rows, trips {result['trips']},"
                       f" phases in ms {result['timings_ms']}); "
-                      f"baseline COPY {baseline[-1]:.2f} s")
+                      f"baseline COPY {baseline[-1]:.2f} s; CPU: pipeline database"
+                      f" {result['db_cpu_s']:.2f} s + process {result['py_cpu_s']:.2f} s,"
+                      f" baseline database {base_cpu:.2f} s ({cpu_ratios[-1]:.2f}x);"
+                      f" load average after: {_load()}")
             p, b = statistics.median(pipeline), statistics.median(baseline)
             print(f"\nmedian of {args.runs}: pipeline {p:.2f} s = {args.rows / p:,.0f} rows/s; "
                   f"baseline {b:.2f} s = {args.rows / b:,.0f} rows/s; ratio {p / b:.2f}x "
                   f"(target ≤ 2.5x, ≥ 120,000 rows/s); peak memory {max(peaks):.0f} MB "
-                  "(target < 1024 MB)")
+                  f"(target < 1024 MB); CPU ratio {statistics.median(cpu_ratios):.2f}x")
         finally:
             if server is not None:
                 server.stop()

@@ -195,9 +195,13 @@ def test_tenant_tables_reference_their_tenant_or_an_owner_that_does(
                 " JOIN pg_class dst ON dst.oid = con.confrelid WHERE con.contype = 'f'"
             )
         ).all()
+        not_null = {(t, c) for t, c in conn.execute(text(
+            "SELECT attrelid::regclass::text, attname FROM pg_attribute"
+            " WHERE attnotnull AND attnum > 0 AND NOT attisdropped"))}
+    # A set-checked reference (decisions 0008, 0012) counts as the key it replaces.
+    rows = [*rows, *((t, r, cols, all((t, c) in not_null for c in cols))
+                     for _n, t, r, cols, _k in _set_checked(owner_engine))]
     references_tenant = {r[0] for r in rows if r[1] == "adm_tenants" and r[2] == ["tenant_id"]}
-    references_tenant |= {t for _n, t, r, cols, _k in _set_checked(owner_engine)
-                          if r == "adm_tenants" and cols == ["tenant_id"]}
     without = _tenant_owned(owner_engine) - references_tenant - {"adm_tenants"}
     assert without == set(TENANT_IMPLIED_BY)
     for table, (owner, columns) in TENANT_IMPLIED_BY.items():
@@ -214,13 +218,19 @@ def test_set_checked_references_are_guarded_on_both_sides(owner_engine: Engine) 
     checked = _set_checked(owner_engine)
     assert {(t, r) for _n, t, r, _c, _k in checked} == {
         (table, target) for table, targets in SET_CHECKED_REFERENCES.items() for target in targets}
+    # Decision 0008 (migration 0016), then decision 0012 (migration 0025): every reference
+    # of the import's two bulk writes, proven before they are written.
     assert {n for n, *_ in checked} == {
         "fk_rev_import_rows_tenant_id_driver_id", "fk_trp_trips_tenant_id_driver_id",
         "fk_trp_trips_tenant_id_platform_account_id", "fk_trp_trips_tenant_id_import_id",
-        "fk_trp_trips_tenant_id",
-        # A payout draft's payments (migration 0024).
+        "fk_trp_trips_tenant_id", "fk_trp_trips_platform_id",
+        "fk_trp_trips_tenant_id_vehicle_id", "fk_trp_trips_tenant_id_client_invoice_id",
+        "fk_rev_import_rows_tenant_id_import_id_platform_id",
+        # A payout draft's payments (decision 0011, migration 0024).
         "fk_fin_driver_payments_tenant_id", "fk_fin_driver_payments_batch",
         "fk_fin_driver_payments_tenant_id_driver_id", "fk_fin_driver_payments_destination"}
+    # The one reference that cascades (a report row goes with its import, decision 0004).
+    cascading = {"fk_rev_import_rows_tenant_id_import_id_platform_id"}
     with owner_engine.connect() as conn:
         triggers = conn.execute(
             text(
@@ -238,9 +248,11 @@ def test_set_checked_references_are_guarded_on_both_sides(owner_engine: Engine) 
     for name, table, referenced, columns, referenced_columns in checked:
         assert len(columns) == len(referenced_columns) >= 1
         assert name not in keys
+        on_delete = ("fc_set_checked_reference_cascade" if name in cascading
+                     else "fc_set_checked_reference_kept")
         assert {(table, "fc_set_checked_reference_present", 4, name),
                 (table, "fc_set_checked_reference_present", 16, name),
-                (referenced, "fc_set_checked_reference_kept", 8, name),
+                (referenced, on_delete, 8, name),
                 (referenced, "fc_set_checked_reference_kept", 16, name),
                 (referenced, "fc_set_checked_reference_no_truncate", 32, name)} <= found
     # Statement triggers (not per row), all of them.

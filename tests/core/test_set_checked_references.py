@@ -239,3 +239,71 @@ def test_a_trip_naming_a_driver_deleted_meanwhile_is_refused(app_engine: Engine)
     orig = getattr(failures[0], "orig", None)
     assert getattr(orig, "sqlstate", None) == "23503"
     assert orig.diag.constraint_name == "fk_trp_trips_tenant_id_driver_id"  # type: ignore[union-attr]
+
+
+# Decision 0012 (migration 0025): the last per-row keys of the import's bulk writes.
+
+
+def test_a_trip_naming_a_missing_platform_vehicle_or_invoice_is_refused(
+        db: Session, fleet: dict[str, uuid.UUID]) -> None:
+    insert = ("INSERT INTO trp_trips (tenant_id, id, platform_id, external_trip_id, {column})"
+              " VALUES (:t, :id, :p, :x, :v)")
+    _refused(db, "fk_trp_trips_platform_id",
+             "INSERT INTO trp_trips (tenant_id, id, platform_id, external_trip_id)"
+             " VALUES (:t, :id, :p, 'no-platform')", t=fleet["a"], id=new_id(), p=uuid.uuid4())
+    for column, constraint in (("vehicle_id", "fk_trp_trips_tenant_id_vehicle_id"),
+                               ("client_invoice_id", "fk_trp_trips_tenant_id_client_invoice_id")):
+        _refused(db, constraint, insert.format(column=column), t=fleet["a"], id=new_id(),
+                 p=fleet["uber"], x=f"no-{column}", v=uuid.uuid4())
+    # The platform is locked for key share by a tenant's session (the policy that allows it
+    # writes nothing): the trip is written, and the platform cannot be removed under it.
+    bind_context(db, DbContext.system())
+    platform = _insert(db, "dir_platforms", code=f"p_{uuid.uuid4().hex[:10]}", name="Only trips")
+    bind_context(db, DbContext.for_tenant(fleet["a"]))
+    _insert(db, "trp_trips", tenant_id=fleet["a"], platform_id=platform,
+            external_trip_id="with-platform")
+    bind_context(db, DbContext.system())
+    _refused(db, "fk_trp_trips_platform_id", "DELETE FROM dir_platforms WHERE id = :id",
+             id=platform)
+
+
+def test_a_tenant_cannot_change_a_platform_it_may_lock(
+        db: Session, fleet: dict[str, uuid.UUID]) -> None:
+    with pytest.raises(DBAPIError) as caught, db.begin_nested():
+        db.execute(text("UPDATE dir_platforms SET name = 'Mine' WHERE id = :id"),
+                   {"id": fleet["uber"]})
+    assert getattr(caught.value.orig, "sqlstate", None) == "42501"  # row-level security
+
+
+def test_report_rows_go_with_their_import_and_need_it(
+        db: Session, fleet: dict[str, uuid.UUID]) -> None:
+    imp = _insert(db, "rev_revenue_imports", tenant_id=fleet["a"], platform_id=fleet["uber"],
+                  report_type="payments_order", file_name="r.csv", sha256="1" * 64,
+                  size_bytes=1, storage_key="k", status="validated")
+    row = ("INSERT INTO rev_import_rows (tenant_id, id, import_id, row_number, platform_id,"
+           " currency) VALUES (:t, :id, :i, :n, :p, 'EUR')")
+    # The row's platform must be its import's: the key is (tenant, import, platform).
+    bind_context(db, DbContext.system())
+    other = _insert(db, "dir_platforms", code=f"p_{uuid.uuid4().hex[:10]}", name="Q")
+    bind_context(db, DbContext.for_tenant(fleet["a"]))
+    _refused(db, "fk_rev_import_rows_tenant_id_import_id_platform_id", row, t=fleet["a"],
+             id=new_id(), i=imp, n=2, p=other)
+    _refused(db, "fk_rev_import_rows_tenant_id_import_id_platform_id", row, t=fleet["a"],
+             id=new_id(), i=uuid.uuid4(), n=2, p=fleet["uber"])
+    for n in (2, 3):
+        db.execute(text(row), {"t": fleet["a"], "id": new_id(), "i": imp, "n": n,
+                               "p": fleet["uber"]})
+    db.execute(text("UPDATE rev_import_rows SET driver_id = :d WHERE row_number = 3"
+                    " AND import_id = :i"), {"d": fleet["a_driver"], "i": imp})
+    # Deleted by a session whose driver scope hides both rows: they go all the same, as with
+    # a foreign key's cascade, and the scope is the session's again afterwards.
+    scope = str(uuid.uuid4())
+    db.execute(text("SELECT set_config('app.driver_id', :d, true)"), {"d": scope})
+    assert db.scalar(text("SELECT count(*) FROM rev_import_rows WHERE import_id = :i"),
+                     {"i": imp}) == 0
+    db.execute(text("DELETE FROM rev_revenue_imports WHERE id = :id"), {"id": imp})
+    assert db.scalar(text("SELECT current_setting('app.driver_id')")) == scope
+    db.execute(text("SELECT set_config('app.driver_id', '', true)"))
+    left = db.scalar(text("SELECT count(*) FROM rev_import_rows WHERE import_id = :i"),
+                     {"i": imp})
+    assert left == 0

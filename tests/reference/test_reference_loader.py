@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from fleetcore.core.db import DbContext, bind_context
@@ -30,5 +32,10 @@ def test_tenants_read_the_global_catalogue_but_cannot_change_it(system_db: Sessi
     load_reference_data(system_db)
     bind_context(system_db, DbContext())  # a tenant context (no tenant needed to read catalogues)
     assert system_db.execute(text("SELECT count(*) FROM dir_platforms")).scalar_one() >= 5
-    changed = system_db.execute(text("UPDATE dir_platforms SET name = 'Hacked'"))
-    assert changed.rowcount == 0  # type: ignore[attr-defined]
+    # Every session may lock a platform for key share (a trip's set-checked reference,
+    # decision 0012), so a tenant's UPDATE reaches the rows and is refused by their policy.
+    with pytest.raises(DBAPIError) as caught, system_db.begin_nested():
+        system_db.execute(text("UPDATE dir_platforms SET name = 'Hacked'"))
+    assert getattr(caught.value.orig, "sqlstate", None) == "42501"
+    assert system_db.execute(text(
+        "SELECT count(*) FROM dir_platforms WHERE name = 'Hacked'")).scalar_one() == 0

@@ -16,7 +16,6 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     ForeignKey,
-    ForeignKeyConstraint,
     Index,
     UniqueConstraint,
     text,
@@ -213,16 +212,9 @@ class ImportRow(Base, TenantOwned, Timestamped):
     extra_columns: Mapped[JsonObject]
 
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["tenant_id", "import_id", "platform_id"],
-            [
-                "rev_revenue_imports.tenant_id",
-                "rev_revenue_imports.id",
-                "rev_revenue_imports.platform_id",
-            ],
-            ondelete="CASCADE",
-        ),
-        # driver_id is a set-checked reference (decision 0008): see set_checked_reference below.
+        # (tenant_id, import_id, platform_id) → the import (cascading deletes) and driver_id
+        # are set-checked references (decisions 0008 and 0012, migrations 0016 and 0025):
+        # checked once per statement, see set_checked_reference below.
         UniqueConstraint("tenant_id", "import_id", "row_number"),
         # Each platform transaction counts once, whatever file or import brought it.
         Index(
@@ -250,7 +242,8 @@ class ImportRow(Base, TenantOwned, Timestamped):
     )
 
 
-set_checked_reference("rev_import_rows", "rid_drivers")
+for _target in ("rid_drivers", "rev_revenue_imports"):
+    set_checked_reference("rev_import_rows", _target)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -407,7 +407,8 @@ def _stage(session: Session, parsed: ParsedReport, imp: RevenueImport,
                 copy.write(chunk.with_columns(matched).write_csv(include_header=False))
                 if progress is not None:
                     progress("stage", chunk.height)
-        cursor.execute(f"CREATE INDEX ON {stage} (row_number)")
+        # No index: every later statement reads the whole staging table (a row-number index
+        # cost its build and made the report-row insert an index scan).
         cursor.execute(f"ANALYZE {stage}")
     return stage
 
@@ -943,7 +944,9 @@ def _write(session: Session, stage: str, imp: RevenueImport, report_type: str,
             " cash_collected, payout, promotions, adjustments,"
             " COALESCE(currency, (SELECT default_currency FROM adm_tenants"
             "   WHERE id = %(tenant)s)), extra"
-            f" FROM {stage} s WHERE NOT rejected ORDER BY row_number", params)
+            # In staging's order, which is the file's (COPY wrote it so; the checks above
+            # rewrite only rows they reject): no sort.
+            f" FROM {stage} s WHERE NOT rejected", params)
     with conn.cursor() as cursor, _timed(timings, "trips"):
         trip_row = _TRIP_ROW.get(report_type)
         if trip_row is None:
@@ -959,9 +962,14 @@ def _write(session: Session, stage: str, imp: RevenueImport, report_type: str,
         new_values = ", ".join(f"COALESCE(EXCLUDED.{c}, t.{c})" for c in kept)
         old_values = ", ".join(f"t.{c}" for c in kept)
         assignments = ", ".join(f"{c} = COALESCE(EXCLUDED.{c}, t.{c})" for c in kept)
+        # The candidates are deduplicated by trip id (one per trip) with a byte-order ("C")
+        # sort, which uses abbreviated keys, where the column's libc collation compares
+        # through strcoll; equality is the same. work_mem for this statement only.
+        cursor.execute("SELECT current_setting('work_mem'), set_config('work_mem', '128MB', true)")
+        work_mem = (cursor.fetchone() or ("4MB",))[0]
         cursor.execute(
             "WITH candidates AS ("
-            " SELECT DISTINCT ON (s.external_trip_id) s.external_trip_id,"
+            " SELECT DISTINCT ON (s.external_trip_id COLLATE \"C\") s.external_trip_id,"
             " s.platform_account_id, s.driver_id, s.trip_status, s.service_type,"
             " s.requested_at, s.started_at, s.ended_at, s.occurred_at, s.distance_km,"
             " s.duration_s, s.fare_gross, s.tip, s.tolls, s.commission, s.cash_collected,"
@@ -973,7 +981,7 @@ def _write(session: Session, stage: str, imp: RevenueImport, report_type: str,
             "   ORDER BY plate, id) v"
             "   ON v.plate = regexp_replace(upper(s.vehicle_plate), '[^A-Z0-9]', '', 'g')"
             f" WHERE NOT s.rejected AND {trip_row}"
-            " ORDER BY s.external_trip_id, s.row_number),"
+            " ORDER BY s.external_trip_id COLLATE \"C\", s.row_number),"
             " written AS ("
             " INSERT INTO trp_trips AS t (id, tenant_id, platform_id, external_trip_id,"
             " platform_account_id, driver_id, vehicle_id, status, service_type, requested_at,"
@@ -999,6 +1007,7 @@ def _write(session: Session, stage: str, imp: RevenueImport, report_type: str,
             " count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"
             " FROM written", params)
         candidates, created, updated = cursor.fetchone() or (0, 0, 0)
+        cursor.execute("SELECT set_config('work_mem', %s, true)", (work_mem,))
     return {"created": int(created), "updated": int(updated),
             "unchanged": int(candidates) - int(created) - int(updated)}
 

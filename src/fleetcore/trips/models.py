@@ -162,7 +162,7 @@ class Trip(Base, TenantOwned, Timestamped, SoftDeletable, WithMetadata):
 
     # Set-checked, not a foreign key (below).
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, sort_order=-100)
-    platform_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("dir_platforms.id"))
+    platform_id: Mapped[uuid.UUID]
     # The platform's id (Uber Trip UUID, Bolt order_reference).
     external_trip_id: Mapped[str]
     platform_account_id: Mapped[uuid.UUID | None]
@@ -195,12 +195,11 @@ class Trip(Base, TenantOwned, Timestamped, SoftDeletable, WithMetadata):
     import_id: Mapped[uuid.UUID | None]
     client_invoice_id: Mapped[uuid.UUID | None]
 
-    # tenant_id, platform_account_id, driver_id and import_id are set-checked
-    # references, not foreign keys: checked once per statement by triggers of migration 0016
-    # (decision 0008; an import writes up to a million trips), under the same names.
+    # Every reference of a trip (tenant, platform, platform account, driver, import, vehicle,
+    # client invoice) is a set-checked reference, not a foreign key: checked once per
+    # statement by triggers of migrations 0016 and 0025 (decisions 0008 and 0012; an import
+    # writes up to a million trips), under the same names.
     __table_args__ = (
-        tenant_fk("vehicle_id", "flt_vehicles"),
-        tenant_fk("client_invoice_id", "trp_client_invoices"),
         # Plain unique (deleted rows included): a re-import upserts, never duplicates.
         UniqueConstraint("tenant_id", "platform_id", "external_trip_id"),
         enum_check("status", TripStatus),
@@ -257,7 +256,8 @@ class Trip(Base, TenantOwned, Timestamped, SoftDeletable, WithMetadata):
 
 
 
-for _target in ("adm_tenants", "trp_platform_accounts", "rid_drivers", "rev_revenue_imports"):
+for _target in ("adm_tenants", "dir_platforms", "trp_platform_accounts", "rid_drivers",
+                "rev_revenue_imports", "flt_vehicles", "trp_client_invoices"):
     set_checked_reference("trp_trips", _target)
 
 

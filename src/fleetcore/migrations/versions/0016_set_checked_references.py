@@ -180,13 +180,17 @@ def _short(constraint: str, suffix: str) -> str:
 
 def trigger_statements(
     references: tuple[tuple[str, str, tuple[str, ...], str, tuple[str, ...]], ...] = SET_CHECKED,
+    cascading: frozenset[str] = frozenset(),
 ) -> list[str]:
-    """The CREATE TRIGGER statements of every set-checked reference in ``references`` (also
-    read by tests; later migrations pass their own)."""
+    """The CREATE TRIGGER statements of the set-checked ``references`` (these of this
+    revision by default; migrations 0024 and 0025 pass their own). A reference named in ``cascading``
+    deletes the referencing rows with the referenced ones instead of refusing it."""
     out: list[str] = []
     for name, table, columns, referenced, keys in references:
         present = ", ".join(f"'{c}', '{k}'" for c, k in zip(columns, keys, strict=True))
         kept = ", ".join(f"'{k}', '{c}'" for c, k in zip(columns, keys, strict=True))
+        on_delete = ("fc_set_checked_reference_cascade" if name in cascading
+                     else "fc_set_checked_reference_kept")
         out += [
             f"CREATE TRIGGER {_short(name, 'ins')} AFTER INSERT ON {table}"
             " REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION"
@@ -197,7 +201,7 @@ def trigger_statements(
             f" {present})",
             f"CREATE TRIGGER {_short(name, 'del_ref')} AFTER DELETE ON {referenced}"
             " REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION"
-            f" fc_set_checked_reference_kept('{name}', '{table}', {kept})",
+            f" {on_delete}('{name}', '{table}', {kept})",
             f"CREATE TRIGGER {_short(name, 'upd_ref')} AFTER UPDATE ON {referenced}"
             " REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT"
             f" EXECUTE FUNCTION fc_set_checked_reference_kept('{name}', '{table}', {kept})",
