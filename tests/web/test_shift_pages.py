@@ -198,3 +198,61 @@ def test_shift_pages_follow_permissions_and_tenants(
     assert refused.status_code in (404, 422)
     assert other_fleet.sql("SELECT status FROM sch_shifts") == [("scheduled",)]
     assert owner.get("/app/shifts?week=soon").status_code == 400
+
+
+def test_series_are_listed_exported_and_stopped_with_their_future_shifts(
+    fleet: Fleet, other_fleet: Fleet, signed_in: Callable[..., Browser],
+) -> None:
+    browser = signed_in(fleet.world, "dispatcher")
+    driver = fleet.driver(first_name="Inès", last_name="Moreau")
+    monday = _next_monday()
+    saved = browser.post("/app/shift-series", {
+        "driver_id": str(driver), "day_TU": "on", "day_TH": "on",
+        "first_day": str(monday.date()), "until": str(monday.date() + timedelta(days=13)),
+        "start_time": "09:00", "hours": "8"}, page="/app/shift-series/new")
+    assert saved.status_code == 303, saved.text[:2000]
+    (series_id, version), = fleet.sql("SELECT id, version FROM sch_shift_series")
+    theirs = other_fleet.driver()
+    other_fleet.insert("sch_shift_series", driver_id=theirs, rrule="FREQ=WEEKLY;BYDAY=MO",
+                       dtstart=monday, duration_s=3600, timezone="Europe/Paris")
+    (their_series,), = other_fleet.sql("SELECT id FROM sch_shift_series")
+
+    listed = browser.get("/app/shift-series")
+    assert listed.status_code == 200
+    row = listed.text.split(f'<tr id="series-{series_id}">', 1)[1].split("</tr>", 1)[0]
+    assert "Inès Moreau" in row
+    assert "Tuesday, Thursday" in row
+    assert "8 h" in row
+    assert str(their_series) not in listed.text
+    stopped_only = browser.get("/app/shift-series?state=stopped")
+    assert f'id="series-{series_id}"' not in stopped_only.text
+    assert browser.get("/app/shift-series?state=paused").status_code == 400
+
+    exported = browser.get("/app/shift-series/export.csv?state=active")
+    assert exported.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [r["id"] for r in rows] == [str(series_id)]
+
+    stale = browser.post(f"/app/shift-series/{series_id}/stop", {"version": str(version - 1)},
+                         page="/app/shift-series")
+    assert stale.status_code == 303
+    assert fleet.sql("SELECT active FROM sch_shift_series") == [(True,)]
+    stopped = browser.post(f"/app/shift-series/{series_id}/stop", {"version": str(version)},
+                           page="/app/shift-series")
+    assert stopped.status_code == 303
+    assert fleet.sql("SELECT active FROM sch_shift_series") == [(False,)]
+    # All four shifts were still ahead: all cancelled, none left planned.
+    assert {s for _, _, s in _shifts(fleet)} == {"cancelled"}
+    assert len(_shifts(fleet)) == 4
+    after = browser.get("/app/shift-series?state=stopped")
+    assert f'id="series-{series_id}"' in after.text
+    assert f'action="/app/shift-series/{series_id}/stop"' not in after.text
+
+    gone = browser.post(f"/app/shift-series/{their_series}/stop", {"version": "1"},
+                        page="/app/shift-series")
+    assert gone.status_code == 404
+    assert other_fleet.sql("SELECT active FROM sch_shift_series") == [(True,)]
+    viewer = signed_in(fleet.world, "viewer")
+    assert viewer.get("/app/shift-series").status_code == 200
+    assert viewer.post(f"/app/shift-series/{series_id}/stop", {"version": "1"},
+                       page="/app/shift-series").status_code == 403

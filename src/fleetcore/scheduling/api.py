@@ -15,7 +15,7 @@ from fleetcore.core.deps import DbSession
 from fleetcore.core.export import attribute_columns, csv_response, csv_responses
 from fleetcore.core.pagination import Page, Pagination
 from fleetcore.core.schemas import money_out
-from fleetcore.core.versioning import RequiredIfMatch, etag, lock_and_check_if_match
+from fleetcore.core.versioning import RequiredIfMatch, etag
 from fleetcore.scheduling import service
 from fleetcore.scheduling.filters import GoalFilter, ShiftFilter, TaskFilter
 from fleetcore.scheduling.models import (
@@ -240,8 +240,7 @@ def cancel_series(
     actor: ShiftsWrite, session: DbSession, if_match: RequiredIfMatch, series_id: uuid.UUID,
     response: Response,
 ) -> SeriesCancelled:
-    lock_and_check_if_match(session, ShiftSeries, if_match, ShiftSeries.id == series_id)
-    series, cancelled = service.cancel_series(session, actor, series_id)
+    series, cancelled = service.cancel_series(session, actor, series_id, if_match=if_match)
     _with_etag(response, series.version)
     return SeriesCancelled(series=ShiftSeriesOut.model_validate(series),
                            cancelled_shift_ids=cancelled)

@@ -69,7 +69,7 @@ from fleetcore.core.errors import (
 )
 from fleetcore.core.orm import new_id
 from fleetcore.core.pagination import PageParams, equal_filters, keyset_page
-from fleetcore.core.versioning import check_if_match, refresh_version
+from fleetcore.core.versioning import check_if_match, lock_and_check_if_match, refresh_version
 from fleetcore.drivers.models import Driver
 from fleetcore.drivers.service import (
     Slot,
@@ -539,10 +539,15 @@ def series_query(
 
 
 def cancel_series(
-    session: Session, actor: Actor, series_id: uuid.UUID, *, now: datetime | None = None
+    session: Session, actor: Actor, series_id: uuid.UUID, *, now: datetime | None = None,
+    if_match: str | None = None,
 ) -> tuple[ShiftSeries, list[uuid.UUID]]:
-    """Stop a series: its scheduled occurrences that have not started yet are cancelled."""
+    """Stop a series: its scheduled occurrences that have not started yet are cancelled. With
+    ``if_match`` (the API and the console), the series is locked and its version checked first."""
     tenant = tenant_of(actor)
+    if if_match is not None:
+        lock_and_check_if_match(session, ShiftSeries, if_match,
+                                ShiftSeries.tenant_id == tenant, ShiftSeries.id == series_id)
     series = _series(session, tenant, series_id)
     now = now or datetime.now(UTC)
     future = list(session.scalars(select(Shift).where(

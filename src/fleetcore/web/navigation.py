@@ -42,6 +42,7 @@ SECTIONS: list[NavSection] = [
         NavItem("Assignments", "/app/assignments", "assignments:read"),
         NavItem("Assignment calendar", "/app/assignments/calendar", "assignments:read"),
         NavItem("Shifts", "/app/shifts", "shifts:read"),
+        NavItem("Shift series", "/app/shift-series", "shifts:read"),
         NavItem("Documents", "/app/documents", "documents:read"),
         NavItem("Maintenance due", "/app/maintenance", "maintenance:read"),
         NavItem("Tasks", "/app/tasks", "tasks:read"),

@@ -1,5 +1,6 @@
 """Shifts: the week's planned shifts (filtered by driver, vehicle, series and status), a form
-for one shift, a form for a weekly series of shifts, and cancelling a shift.
+for one shift, a form for a weekly series of shifts, cancelling a shift, and the series
+themselves (listed by driver and state, stopped: their future shifts cancelled).
 
 Values go through the API's own request models (``ShiftCreate``, ``ShiftSeriesCreate``), so
 the console refuses what the API refuses, with the message next to the field. The series form
@@ -41,6 +42,7 @@ from fleetcore.web.forms import (
 )
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import (
+    BadLink,
     day_start,
     day_value,
     enum_value,
@@ -283,6 +285,77 @@ def create_series(c: Ctx, _: ShiftsWrite, form: Form) -> Response:
     return redirect(c.request, f"/app/shifts?series_id={series.id}&week={first}",
                     flash=f"{len(shifts)} shifts planned up to {c.fmt.date(horizon)}; "
                           "later ones are added as the weeks come.")
+
+
+# --- the series ----------------------------------------------------------------------------
+
+SERIES_STATES = [("active", "Running"), ("stopped", "Stopped")]
+
+
+def _series_filter(driver_id: str | None, state: str | None) -> scheduling_api.SeriesFilter:
+    if state not in (None, "", "active", "stopped"):
+        raise BadLink(f"{state!r} is not a series state the console knows.")
+    return scheduling_api.SeriesFilter(
+        driver_id=uuid_value(driver_id, "driver"),
+        active=None if not state else state == "active")
+
+
+def _series_params(spec: scheduling_api.SeriesFilter) -> dict[str, Any]:
+    state = None if spec.active is None else ("active" if spec.active else "stopped")
+    return {"driver_id": spec.driver_id, "state": state}
+
+
+def _days_of(rule: str) -> str:
+    """The weekdays of a weekly RRULE in words ("Monday, Friday"); the rule itself otherwise."""
+    found = re.search(r"BYDAY=([A-Z,]+)", rule)
+    if not found or "FREQ=WEEKLY" not in rule:
+        return rule
+    names = dict(DAYS)
+    return ", ".join(names.get(day, day) for day in found.group(1).split(","))
+
+
+@router.get("/shift-series")
+def series_list(c: Ctx, _: ShiftsRead, driver_id: str | None = None, state: str | None = None,
+                cursor: str | None = None) -> HTMLResponse:
+    """The fleet's recurring shifts: who, which days, from when, until when, running or not."""
+    spec = _series_filter(driver_id, state)
+    rows, next_cursor = scheduling_service.list_series(
+        c.session, c.actor, page(cursor), driver_id=spec.driver_id, active=spec.active)
+    return c.render(
+        "shifts/series_list.html", series=rows, next_cursor=next_cursor,
+        params=_series_params(spec), states=SERIES_STATES,
+        days={r.id: _days_of(r.rrule) for r in rows},
+        drivers=queries.driver_names(c.session, c.tenant.id, {r.driver_id for r in rows}),
+        vehicles=queries.vehicle_labels(c.session, c.tenant.id,
+                                        {r.vehicle_id for r in rows if r.vehicle_id}),
+        **_choices(c, status=None))
+
+
+@router.get("/shift-series/export.csv")
+def series_export(c: Ctx, _: ShiftsRead, driver_id: str | None = None,
+                  state: str | None = None) -> StreamingResponse:
+    """The listed series as the API's CSV (``GET /v1/shift-series/export.csv``)."""
+    return scheduling_api.export_series(c.actor, c.session, _series_filter(driver_id, state))
+
+
+@router.post("/shift-series/{series_id}/stop")
+def stop_series(c: Ctx, _: ShiftsWrite, series_id: uuid.UUID, form: Form) -> Response:
+    """Stop a series: its shifts not started yet are cancelled, those done are kept."""
+    if_match = form_if_match(form.get("version"), "series")
+    try:
+        stopped, cancelled = attempt(c.session, lambda: scheduling_service.cancel_series(
+            c.session, c.actor, series_id, if_match=if_match))
+    except Problem as problem:
+        if problem.status == 404:
+            raise
+        if problem.status == 412:
+            problem.detail = "The series changed meanwhile: reload the page and try again."
+        return redirect(c.request, "/app/shift-series", flash=problem.detail)
+    who = queries.driver_names(c.session, c.tenant.id, {stopped.driver_id}).get(
+        stopped.driver_id, "the driver")
+    return redirect(c.request, "/app/shift-series",
+                    flash=f"Series of {who} stopped: {len(cancelled)} planned shift(s) "
+                          "cancelled.")
 
 
 __all__ = ["router"]
