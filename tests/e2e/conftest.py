@@ -8,15 +8,11 @@ run loudly instead of skipping the console's browser tests.
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import Engine, text
@@ -27,6 +23,7 @@ from fleetcore.app import create_app
 from fleetcore.core.db import DbContext, context_session
 from fleetcore.core.orm import new_id
 from fleetcore.settings import Settings
+from live_server import served
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -35,32 +32,13 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def console_url(tmp_path_factory: pytest.TempPathFactory, app_engine: Engine) -> Iterator[str]:
     """The app in development mode (demo sign-in, no Clerk key) served on 127.0.0.1."""
     settings = Settings(fleetcore_env="development",
                         fleetcore_data_dir=Path(tmp_path_factory.mktemp("e2e-data")))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, app_engine), host="127.0.0.1",
-                                           port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, name="console-e2e", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the console server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with served(create_app(settings, app_engine), lifespan="on") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
