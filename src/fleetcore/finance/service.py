@@ -418,6 +418,12 @@ def reverse_event(
     except IntegrityError as exc:
         if "reversal_of_id" not in str(exc.orig):
             raise
+        # ON CONFLICT only arbitrates the idempotency key: a concurrent call with the same
+        # key can still trip the reversal_of_id index first (it committed while our insert
+        # was under way). Its entries are visible now — that is a replay, not a conflict.
+        concurrent = _reversal_entries(session, tenant_id, entry_key)
+        if concurrent:
+            return _replayed(concurrent, payload, reversal_event)
         raise Conflict("These entries are already reversed: an entry is reversed at most "
                        "once.", event_id=str(event_id)) from exc
     entries = _reversal_entries(session, tenant_id, entry_key)
