@@ -188,6 +188,37 @@ def test_commit_writes_rows_trips_and_revenues_once(
     assert already[0]["reason"] == f"already imported (import {imp['id']}, row 2)"
 
 
+def test_driver_revenues_add_up_the_weeks_rows_of_every_import(
+    rclient: TestClient, fleet: dict[str, Any], read_system: Callable[..., list[Any]],
+) -> None:
+    """A week's revenue is the sum of its rows whichever import brought them: an import alone
+    in its weeks totals its staged rows, one beside another reads the stored rows back."""
+    headers = fleet["headers"]
+    first = upload(rclient, headers, WEEK_FILE, currency="EUR", commit="true")
+    assert first.json()["imports"][0]["status"] == "committed", first.text
+    # The same week, another file: Karim's third trip.
+    beside = upload(rclient, headers, uber_file(uber_row(
+        "5d1c0a6e-0000-4c3d-9e8f-000000000011", D1, "Karim", "trip-011",
+        "trip completed order", "2026-11-21 18:00:00 CET", "9.00", "9.00", "12.00", "-3.00")),
+        name="same-week.csv", currency="EUR", commit="true")
+    assert beside.json()["imports"][0]["status"] == "committed", beside.text
+    # The next week, alone in it.
+    later = upload(rclient, headers, uber_file(uber_row(
+        "5d1c0a6e-0000-4c3d-9e8f-000000000012", D1, "Karim", "trip-012",
+        "trip completed order", "2026-11-24 09:00:00 CET", "4.00", "4.00", "5.00", "-1.00")),
+        name="next-week.csv", currency="EUR", commit="true")
+    assert later.json()["imports"][0]["status"] == "committed", later.text
+    revenues = read_system(
+        "SELECT net, gross, platform_fees, trip_count, period_start FROM rev_driver_revenues"
+        " WHERE tenant_id = :t AND driver_id = :d ORDER BY period_start",
+        t=fleet["world"].id, d=fleet["drivers"][0])
+    assert [(r.net, r.gross, r.platform_fees, r.trip_count) for r in revenues] == [
+        (Decimal("41.5000"), Decimal("52.0000"), Decimal("13.0000"), 3),
+        (Decimal("4.0000"), Decimal("5.0000"), Decimal("1.0000"), 1)]
+    assert [r.period_start.isoformat() for r in revenues] == [
+        "2026-11-15T23:00:00+00:00", "2026-11-22T23:00:00+00:00"]
+
+
 def test_linking_an_account_gives_waiting_rows_their_driver(
     rclient: TestClient, fleet: dict[str, Any], read_system: Callable[..., list[Any]],
 ) -> None:

@@ -72,6 +72,22 @@ Unix millisecond timestamp over the first six bytes of a random UUID, then the v
 variant bits, so bulk-inserted rows get time-ordered ids like the ORM's."""
 
 
+def uuid7_prefix() -> str:
+    """The first 24 hex digits of a new UUIDv7 (timestamp, version, variant and 42 random
+    bits): made once per bulk statement, see :func:`uuid7_series_sql`."""
+    return new_id().hex[:24]
+
+
+def uuid7_series_sql(prefix: str, counter: str) -> str:
+    """SQL of time-ordered UUIDv7 ids for a set-based insert of many rows: ``prefix`` (SQL of
+    :func:`uuid7_prefix`'s text, one per statement) then ``counter`` (SQL of a non-negative
+    integer below 2**32, unique within the statement) as the last 32 bits (RFC 9562, 6.2
+    method 1). About a quarter of :data:`UUID7_SQL`'s cost per row — no strong-random call,
+    no byte surgery — and, with a counter that grows in insertion order, the ids arrive in
+    primary-key order."""
+    return f"CAST({prefix} || lpad(to_hex({counter}), 8, '0') AS uuid)"
+
+
 MoneyAmount = Annotated[Decimal, mapped_column(Numeric(18, 4))]
 """A money amount: numeric(18,4) beside a currency column (money.md)."""
 CurrencyCode = Annotated[str, mapped_column(CHAR(3))]

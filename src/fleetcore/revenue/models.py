@@ -233,12 +233,8 @@ class ImportRow(Base, TenantOwned, Timestamped):
             "driver_id",
             "occurred_at",
         ),
-        Index(
-            "ix_rev_import_rows_tenant_id_platform_trip",
-            "tenant_id",
-            "platform_id",
-            "external_trip_id",
-        ),
+        # No index on the trip id: nothing looks report rows up by it one at a time
+        # (decision 0018); reconciliation reads the period's rows through their imports.
     )
 
 

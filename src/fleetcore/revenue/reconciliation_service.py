@@ -202,6 +202,17 @@ summary AS (
          array_agg(n_rows) FILTER (WHERE bits <> 0) AS n_rowss
     FROM pairs
 ),
+first_rows AS MATERIALIZED (
+  -- The first report row of each trip the period's trips lack (what its item links to), in
+  -- one pass over the period's rows: report rows have no index on the trip id (decision
+  -- 0018), and a lookup per missing trip would read the period's rows once each.
+  SELECT DISTINCT ON (r.external_trip_id) r.external_trip_id AS xid, r.id, r.driver_id
+    FROM summary s
+   CROSS JOIN LATERAL unnest(s.xids, s.bitss) AS m(xid, bits)
+    JOIN rev_import_rows r ON r.external_trip_id = m.xid
+   WHERE m.bits = 1 AND {_REPORT_ROWS}
+   ORDER BY r.external_trip_id, r.occurred_at, r.row_number
+),
 discrepant AS MATERIALIZED (
   -- Only now, for the few discrepant trips, what the items link to: the trip (by the unique
   -- platform trip id; for a trip missing from the period, the same trip in another period:
@@ -220,10 +231,7 @@ discrepant AS MATERIALIZED (
          SELECT t.id, t.driver_id, {_TRIP_TIME} AS at FROM trp_trips t
           WHERE t.tenant_id = :tenant AND t.platform_id = :platform
             AND t.external_trip_id = u.xid AND t.deleted_at IS NULL) trip ON true
-    LEFT JOIN LATERAL (
-         SELECT r.id, r.driver_id FROM rev_import_rows r
-          WHERE u.bits = 1 AND r.external_trip_id = u.xid AND {_REPORT_ROWS}
-          ORDER BY r.occurred_at, r.row_number LIMIT 1) src ON true
+    LEFT JOIN first_rows src ON u.bits = 1 AND src.xid = u.xid
    -- Nothing is written when the period mixes currencies (the run is refused).
    WHERE s.foreign_rows = 0
 ),

@@ -54,7 +54,7 @@ from fleetcore.core.db import ActorType
 from fleetcore.core.errors import Conflict, NotFound, Problem, ValidationProblem
 from fleetcore.core.export import csv_cell, csv_line
 from fleetcore.core.money import Money
-from fleetcore.core.orm import UUID7_SQL
+from fleetcore.core.orm import UUID7_SQL, uuid7_prefix, uuid7_series_sql
 from fleetcore.core.pagination import PageParams, keyset_page
 from fleetcore.core.periods import period_containing, period_of_week
 from fleetcore.core.versioning import check_if_match, refresh_version
@@ -909,18 +909,47 @@ def _commit_staged(session: Session, actor: Actor, imp: RevenueImport, stage: st
     with _timed(timings, "driver_revenues"):
         # The (driver, week) pairs the import touches are its accepted staged rows': read
         # from staging, not back from the million rows just written.
-        timezone, _ = _tenant_zone(session, imp.tenant_id)
+        timezone, _, currency = _tenant_defaults(session, imp.tenant_id)
         args = {"tenant": imp.tenant_id, "platform": imp.platform_id, "tz": timezone,
-                "period_start": imp.period_start}
+                "period_start": imp.period_start, "import": imp.id,
+                "report_type": report_type, "fleet_currency": currency}
         keys = f"rev_keys_{uuid.uuid4().hex[:12]}"
+        week = ("date_trunc('week', COALESCE(s.occurred_at,"
+                " CAST(%(period_start)s AS timestamptz)) AT TIME ZONE %(tz)s)")
         with _raw(session).cursor() as cursor:
             cursor.execute(
                 f"CREATE TEMPORARY TABLE {keys} ON COMMIT DROP AS"
-                " SELECT DISTINCT driver_id, date_trunc('week', COALESCE(occurred_at,"
-                "   CAST(%(period_start)s AS timestamptz)) AT TIME ZONE %(tz)s) AS week"
-                f" FROM {stage} WHERE NOT rejected AND driver_id IS NOT NULL", args)
-            _recompute_keys(cursor, keys, args)
+                f" SELECT DISTINCT s.driver_id, {week} AS week"
+                f" FROM {stage} s WHERE NOT s.rejected AND s.driver_id IS NOT NULL", args)
+            found = None
+            if not _others_in_weeks(cursor, keys, args):
+                # No other import has rows in these weeks: the week's rows are exactly the
+                # staged ones (the rows just written, with the same currency fallback), read
+                # from staging, which has statistics, instead of back through an index.
+                found = (f"SELECT s.driver_id, {week} AS week,"
+                         " CAST(%(report_type)s AS text) AS report_type,"
+                         " CAST(%(import)s AS uuid) AS from_import,"
+                         " COALESCE(s.currency, %(fleet_currency)s) AS currency, s.fare_gross,"
+                         " s.commission, s.tip, s.tolls, s.promotions, s.adjustments,"
+                         f" s.earnings FROM {stage} s"
+                         " WHERE NOT s.rejected AND s.driver_id IS NOT NULL")
+            _recompute_keys(cursor, keys, args, found=found)
             cursor.execute(f"DROP TABLE {keys}")
+
+
+def _others_in_weeks(cursor: psycopg.Cursor[Any], keys: str, args: dict[str, Any]) -> bool:
+    """Whether another committed import of the platform may have rows in the weeks of table
+    ``keys``: one whose period (which holds every row it wrote: it is taken from the rows'
+    dates, or is the week of an undated summary) meets them, or has none."""
+    cursor.execute(
+        "SELECT EXISTS (SELECT FROM rev_revenue_imports i"
+        " WHERE i.tenant_id = %(tenant)s AND i.platform_id = %(platform)s"
+        " AND i.status = 'committed' AND i.id <> %(import)s"
+        " AND (i.period_start IS NULL OR i.period_end IS NULL"
+        f"  OR (i.period_start < (SELECT max(week) + interval '7 days' FROM {keys})"
+        "       AT TIME ZONE %(tz)s"
+        f"   AND i.period_end > (SELECT min(week) FROM {keys}) AT TIME ZONE %(tz)s)))", args)
+    return bool((cursor.fetchone() or (True,))[0])
 
 
 def _write(session: Session, stage: str, imp: RevenueImport, report_type: str,
@@ -928,6 +957,9 @@ def _write(session: Session, stage: str, imp: RevenueImport, report_type: str,
     """INSERT the import rows, upsert the trips; returns the trip counts."""
     params = {"tenant": imp.tenant_id, "platform": imp.platform_id, "import": imp.id,
               "period_start": imp.period_start}
+    # Ids: one time-ordered prefix per statement, then a counter growing in insertion order
+    # (the row number, the trip's rank): no strong-random call per row, and the primary-key
+    # index is appended to.
     conn = _raw(session)
     with conn.cursor() as cursor, _timed(timings, "import_rows"):
         cursor.execute(
@@ -936,7 +968,8 @@ def _write(session: Session, stage: str, imp: RevenueImport, report_type: str,
             " transaction_key,"
             " occurred_at, description, earnings, fare_gross, commission, tip, tolls,"
             " cash_collected, payout, promotions, adjustments, currency, extra_columns)"
-            f" SELECT {UUID7_SQL}, %(tenant)s, %(import)s, row_number, %(platform)s,"
+            f" SELECT {uuid7_series_sql('%(rows_ids)s', 's.row_number')}, %(tenant)s,"
+            " %(import)s, row_number, %(platform)s,"
             " platform_account_ref, driver_id, external_trip_id, external_transaction_id,"
             f" {_transaction_key_sql(report_type, 's') or 'NULL'},"
             " occurred_at, description, earnings, fare_gross, commission, tip, tolls,"
@@ -946,7 +979,7 @@ def _write(session: Session, stage: str, imp: RevenueImport, report_type: str,
             "   WHERE id = %(tenant)s)), extra"
             # In staging's order, which is the file's (COPY wrote it so; the checks above
             # rewrite only rows they reject): no sort.
-            f" FROM {stage} s WHERE NOT rejected", params)
+            f" FROM {stage} s WHERE NOT rejected", {**params, "rows_ids": uuid7_prefix()})
     with conn.cursor() as cursor, _timed(timings, "trips"):
         trip_row = _TRIP_ROW.get(report_type)
         if trip_row is None:
@@ -988,7 +1021,8 @@ def _write(session: Session, stage: str, imp: RevenueImport, report_type: str,
             " started_at, ended_at, distance_km, duration_s, fare_gross, tip, tolls,"
             " platform_commission, cash_collected, net_earnings, currency, payment_method,"
             " import_id)"
-            f" SELECT {UUID7_SQL}, %(tenant)s, %(platform)s, c.external_trip_id,"
+            f" SELECT {uuid7_series_sql('%(trip_ids)s', 'row_number() OVER ()')},"
+            " %(tenant)s, %(platform)s, c.external_trip_id,"
             " c.platform_account_id, c.driver_id, c.vehicle_id,"
             " COALESCE(c.trip_status, 'completed'), c.service_type, c.requested_at,"
             " c.started_at, COALESCE(c.ended_at, c.occurred_at), c.distance_km, c.duration_s,"
@@ -1005,7 +1039,7 @@ def _write(session: Session, stage: str, imp: RevenueImport, report_type: str,
             " RETURNING (t.xmax = 0) AS inserted)"
             " SELECT (SELECT count(*) FROM candidates),"
             " count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"
-            " FROM written", params)
+            " FROM written", {**params, "trip_ids": uuid7_prefix()})
         candidates, created, updated = cursor.fetchone() or (0, 0, 0)
         cursor.execute("SELECT set_config('work_mem', %s, true)", (work_mem,))
     return {"created": int(created), "updated": int(updated),
@@ -1038,17 +1072,24 @@ def _affected_weeks(cursor: psycopg.Cursor[Any], rows_where: str, args: dict[str
     return keys
 
 
-def _recompute_keys(cursor: psycopg.Cursor[Any], keys: str, args: dict[str, Any]) -> None:
-    """Upsert (or remove) the driver revenue of each (driver_id, week) in table ``keys``."""
+def _recompute_keys(cursor: psycopg.Cursor[Any], keys: str, args: dict[str, Any],
+                    found: str | None = None) -> None:
+    """Upsert (or remove) the driver revenue of each (driver_id, week) in table ``keys``;
+    ``found``, when given, is SQL of every committed report row of those weeks (columns as
+    below), else they are read from ``rev_import_rows``."""
     precedence = money_precedence_sql()
     week_start = "(k.week AT TIME ZONE %(tz)s)"
     week_end = "((k.week + interval '7 days') AT TIME ZONE %(tz)s)"
     cursor.execute(f"ANALYZE {keys}")
+    # The totals sort the week's rows (a million for a big import): in memory.
+    cursor.execute("SELECT current_setting('work_mem'), set_config('work_mem', '128MB', true)")
+    work_mem = (cursor.fetchone() or ("4MB",))[0]
     cursor.execute(
         # The week's rows: dated rows by an index range on (driver, occurred_at) — never the
         # driver's whole history —, and the undated rows of weekly summaries through the
         # imports whose period starts in the week.
         "WITH found AS ("
+        + (found or
         " SELECT k.driver_id, k.week, i.report_type, i.id AS from_import, r.currency,"
         " r.fare_gross, r.commission, r.tip, r.tolls, r.promotions, r.adjustments, r.earnings"
         f" FROM {keys} k"
@@ -1065,8 +1106,8 @@ def _recompute_keys(cursor: psycopg.Cursor[Any], keys: str, args: dict[str, Any]
         "   AND i.platform_id = %(platform)s AND i.status = 'committed'"
         f"   AND i.period_start >= {week_start} AND i.period_start < {week_end}"
         " JOIN rev_import_rows r ON r.tenant_id = i.tenant_id AND r.import_id = i.id"
-        "   AND r.driver_id = k.driver_id AND r.occurred_at IS NULL),"
-        " rows AS ("
+        "   AND r.driver_id = k.driver_id AND r.occurred_at IS NULL")
+        + "), rows AS ("
         " SELECT f.*, p.rank, min(p.rank) OVER (PARTITION BY f.driver_id, f.week) AS finest"
         f" FROM found f JOIN (VALUES {precedence}) p(report_type, rank)"
         "   ON p.report_type = f.report_type),"
@@ -1114,6 +1155,7 @@ def _recompute_keys(cursor: psycopg.Cursor[Any], keys: str, args: dict[str, Any]
         " AND d.status = 'provisional'"
         " AND NOT EXISTS (SELECT 1 FROM totals t WHERE t.driver_id = k.driver_id"
         "  AND t.week = k.week)", args)
+    cursor.execute("SELECT set_config('work_mem', %s, true)", (work_mem,))
 
 
 # --- rollback ----------------------------------------------------------------------------------
