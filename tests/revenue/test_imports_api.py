@@ -16,8 +16,10 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from api_support import TenantWorld, if_match
+from fleetcore.core.db import DbContext, context_session
 
 D1 = "9f8e2c1a-4b3d-4e5f-8a7b-6c5d4e3f2a1b"
 D2 = "2b7d0c4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f"
@@ -188,11 +190,14 @@ def test_commit_writes_rows_trips_and_revenues_once(
     assert already[0]["reason"] == f"already imported (import {imp['id']}, row 2)"
 
 
-def test_driver_revenues_add_up_the_weeks_rows_of_every_import(
+def test_driver_revenues_add_up_the_weeks_rows_and_trips_of_every_import(
     rclient: TestClient, fleet: dict[str, Any], read_system: Callable[..., list[Any]],
+    sessions: Any,
 ) -> None:
-    """A week's revenue is the sum of its rows whichever import brought them: an import alone
-    in its weeks totals its staged rows, one beside another reads the stored rows back."""
+    """A week's revenue is the sum of its rows whichever import brought them, and counts
+    every trip of the week: an import alone in its weeks totals its staged rows and counts
+    the trips it created; beside another import, or a trip entered otherwise, the stored rows
+    and trips are read back."""
     headers = fleet["headers"]
     first = upload(rclient, headers, WEEK_FILE, currency="EUR", commit="true")
     assert first.json()["imports"][0]["status"] == "committed", first.text
@@ -202,7 +207,13 @@ def test_driver_revenues_add_up_the_weeks_rows_of_every_import(
         "trip completed order", "2026-11-21 18:00:00 CET", "9.00", "9.00", "12.00", "-3.00")),
         name="same-week.csv", currency="EUR", commit="true")
     assert beside.json()["imports"][0]["status"] == "committed", beside.text
-    # The next week, alone in it.
+    # The next week: alone in it among imports, but one trip of it was entered otherwise.
+    with context_session(sessions, DbContext.system()) as session:
+        session.execute(text(
+            "INSERT INTO trp_trips (tenant_id, id, platform_id, external_trip_id, status,"
+            " driver_id, ended_at) SELECT :t, gen_random_uuid(), id, 'manual-1', 'completed',"
+            " :d, '2026-11-25 10:00:00+01' FROM dir_platforms WHERE code = 'uber'"),
+            {"t": fleet["world"].id, "d": fleet["drivers"][0]})
     later = upload(rclient, headers, uber_file(uber_row(
         "5d1c0a6e-0000-4c3d-9e8f-000000000012", D1, "Karim", "trip-012",
         "trip completed order", "2026-11-24 09:00:00 CET", "4.00", "4.00", "5.00", "-1.00")),
@@ -214,7 +225,7 @@ def test_driver_revenues_add_up_the_weeks_rows_of_every_import(
         t=fleet["world"].id, d=fleet["drivers"][0])
     assert [(r.net, r.gross, r.platform_fees, r.trip_count) for r in revenues] == [
         (Decimal("41.5000"), Decimal("52.0000"), Decimal("13.0000"), 3),
-        (Decimal("4.0000"), Decimal("5.0000"), Decimal("1.0000"), 1)]
+        (Decimal("4.0000"), Decimal("5.0000"), Decimal("1.0000"), 2)]
     assert [r.period_start.isoformat() for r in revenues] == [
         "2026-11-15T23:00:00+00:00", "2026-11-22T23:00:00+00:00"]
 

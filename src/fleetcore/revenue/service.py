@@ -898,8 +898,9 @@ def commit_import(
 def _commit_staged(session: Session, actor: Actor, imp: RevenueImport, stage: str,
                    report_type: str, timings: dict[str, int]) -> None:
     """Write the validated staged rows and mark the import committed."""
+    timezone, _, currency = _tenant_defaults(session, imp.tenant_id)
     with _each_transaction_once(imp):
-        trips = _write(session, stage, imp, report_type, timings)
+        trips, trip_weeks = _write(session, stage, imp, report_type, timezone, timings)
     imp.summary = {**imp.summary, "trips": trips}
     imp.status = ImportStatus.COMMITTED.value
     imp.committed_at = _now()
@@ -909,7 +910,6 @@ def _commit_staged(session: Session, actor: Actor, imp: RevenueImport, stage: st
     with _timed(timings, "driver_revenues"):
         # The (driver, week) pairs the import touches are its accepted staged rows': read
         # from staging, not back from the million rows just written.
-        timezone, _, currency = _tenant_defaults(session, imp.tenant_id)
         args = {"tenant": imp.tenant_id, "platform": imp.platform_id, "tz": timezone,
                 "period_start": imp.period_start, "import": imp.id,
                 "report_type": report_type, "fleet_currency": currency}
@@ -921,42 +921,32 @@ def _commit_staged(session: Session, actor: Actor, imp: RevenueImport, stage: st
                 f"CREATE TEMPORARY TABLE {keys} ON COMMIT DROP AS"
                 f" SELECT DISTINCT s.driver_id, {week} AS week"
                 f" FROM {stage} s WHERE NOT s.rejected AND s.driver_id IS NOT NULL", args)
-            found = None
-            if not _others_in_weeks(cursor, keys, args):
-                # No other import has rows in these weeks: the week's rows are exactly the
-                # staged ones (the rows just written, with the same currency fallback), read
-                # from staging, which has statistics, instead of back through an index.
-                found = (f"SELECT s.driver_id, {week} AS week,"
-                         " CAST(%(report_type)s AS text) AS report_type,"
-                         " CAST(%(import)s AS uuid) AS from_import,"
-                         " COALESCE(s.currency, %(fleet_currency)s) AS currency, s.fare_gross,"
-                         " s.commission, s.tip, s.tolls, s.promotions, s.adjustments,"
-                         f" s.earnings FROM {stage} s"
-                         " WHERE NOT s.rejected AND s.driver_id IS NOT NULL")
-            _recompute_keys(cursor, keys, args, found=found)
+            # The import's own rows are its staged ones (same rows, same currency fallback),
+            # totalled from staging, which has statistics, instead of read back through an
+            # index; the rows of other imports are read only when one may have some there.
+            staged = (f"SELECT s.driver_id, {week} AS week,"
+                      " CAST(%(report_type)s AS text) AS report_type,"
+                      " CAST(%(import)s AS uuid) AS from_import,"
+                      " COALESCE(s.currency, %(fleet_currency)s) AS currency,"
+                      " sum(s.fare_gross) AS fare_gross, sum(s.commission) AS commission,"
+                      " sum(s.tip) AS tip, sum(s.tolls) AS tolls,"
+                      " sum(s.promotions) AS promotions, sum(s.adjustments) AS adjustments,"
+                      f" sum(s.earnings) AS earnings FROM {stage} s"
+                      " WHERE NOT s.rejected AND s.driver_id IS NOT NULL GROUP BY 1, 2, 5")
+            _recompute_keys(cursor, keys, args, staged=staged, trip_weeks=trip_weeks)
             cursor.execute(f"DROP TABLE {keys}")
 
 
-def _others_in_weeks(cursor: psycopg.Cursor[Any], keys: str, args: dict[str, Any]) -> bool:
-    """Whether another committed import of the platform may have rows in the weeks of table
-    ``keys``: one whose period (which holds every row it wrote: it is taken from the rows'
-    dates, or is the week of an undated summary) meets them, or has none."""
-    cursor.execute(
-        "SELECT EXISTS (SELECT FROM rev_revenue_imports i"
-        " WHERE i.tenant_id = %(tenant)s AND i.platform_id = %(platform)s"
-        " AND i.status = 'committed' AND i.id <> %(import)s"
-        " AND (i.period_start IS NULL OR i.period_end IS NULL"
-        f"  OR (i.period_start < (SELECT max(week) + interval '7 days' FROM {keys})"
-        "       AT TIME ZONE %(tz)s"
-        f"   AND i.period_end > (SELECT min(week) FROM {keys}) AT TIME ZONE %(tz)s)))", args)
-    return bool((cursor.fetchone() or (True,))[0])
+_TripWeeks = list[tuple[uuid.UUID, datetime, int]]
+"""(driver, tenant-local week start, trips) of every trip that ended in an import's period."""
 
 
-def _write(session: Session, stage: str, imp: RevenueImport, report_type: str,
-           timings: dict[str, int]) -> dict[str, int]:
-    """INSERT the import rows, upsert the trips; returns the trip counts."""
+def _write(session: Session, stage: str, imp: RevenueImport, report_type: str, timezone: str,
+           timings: dict[str, int]) -> tuple[dict[str, int], _TripWeeks | None]:
+    """INSERT the import rows, upsert the trips; returns the trip counts, and the trips of the
+    import's period per driver and week when those are exactly the trips it created."""
     params = {"tenant": imp.tenant_id, "platform": imp.platform_id, "import": imp.id,
-              "period_start": imp.period_start}
+              "period_start": imp.period_start, "period_end": imp.period_end, "tz": timezone}
     # Ids: one time-ordered prefix per statement, then a counter growing in insertion order
     # (the row number, the trip's rank): no strong-random call per row, and the primary-key
     # index is appended to.
@@ -983,7 +973,16 @@ def _write(session: Session, stage: str, imp: RevenueImport, report_type: str,
     with conn.cursor() as cursor, _timed(timings, "trips"):
         trip_row = _TRIP_ROW.get(report_type)
         if trip_row is None:
-            return {"created": 0, "updated": 0, "unchanged": 0}
+            return {"created": 0, "updated": 0, "unchanged": 0}, None
+        # No trip of the platform ended in the import's period before this write, and every
+        # candidate is created (below): then the period's trips are the ones created, and
+        # the driver revenues count them from here, not back from the trips just written.
+        cursor.execute(
+            "SELECT EXISTS (SELECT FROM trp_trips t WHERE t.tenant_id = %(tenant)s"
+            " AND t.platform_id = %(platform)s AND t.ended_at >= %(period_start)s"
+            " AND t.ended_at < %(period_end)s)", params)
+        trips_before = imp.period_start is None or imp.period_end is None or bool(
+            (cursor.fetchone() or (True,))[0])
         # A money report knows nothing of the trip's status and times beyond the moment it
         # was paid: it fills what it knows and keeps what a trip activity report said.
         money_only = report_type == ReportType.PAYMENTS_ORDER.value
@@ -1036,14 +1035,27 @@ def _write(session: Session, stage: str, imp: RevenueImport, report_type: str,
             " deleted_at = NULL"
             f" WHERE ({old_values}, t.status, t.deleted_at IS NULL)"
             f" IS DISTINCT FROM ({new_values}, {status}, true)"
-            " RETURNING (t.xmax = 0) AS inserted)"
+            " RETURNING (t.xmax = 0) AS inserted),"
+            # What a created trip is counted by: its driver and the week it ended in.
+            " weeks AS ("
+            " SELECT c.driver_id, date_trunc('week', COALESCE(c.ended_at, c.occurred_at)"
+            "  AT TIME ZONE %(tz)s) AS week, count(*) AS n FROM candidates c"
+            " WHERE c.driver_id IS NOT NULL AND COALESCE(c.ended_at, c.occurred_at)"
+            "  >= %(period_start)s AND COALESCE(c.ended_at, c.occurred_at) < %(period_end)s"
+            f" AND NOT {'true' if trips_before else 'false'} GROUP BY 1, 2)"
             " SELECT (SELECT count(*) FROM candidates),"
-            " count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"
+            " count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted),"
+            " (SELECT array_agg(w.driver_id) FROM weeks w),"
+            " (SELECT array_agg(w.week) FROM weeks w), (SELECT array_agg(w.n) FROM weeks w)"
             " FROM written", {**params, "trip_ids": uuid7_prefix()})
-        candidates, created, updated = cursor.fetchone() or (0, 0, 0)
+        candidates, created, updated, drivers, weeks, counts = (
+            cursor.fetchone() or (0, 0, 0, None, None, None))
         cursor.execute("SELECT set_config('work_mem', %s, true)", (work_mem,))
-    return {"created": int(created), "updated": int(updated),
-            "unchanged": int(candidates) - int(created) - int(updated)}
+    written = {"created": int(created), "updated": int(updated),
+               "unchanged": int(candidates) - int(created) - int(updated)}
+    if trips_before or created != candidates:
+        return written, None
+    return written, list(zip(drivers or [], weeks or [], counts or [], strict=True))
 
 
 def _recompute_revenues(session: Session, tenant_id: uuid.UUID, platform_id: uuid.UUID | None,
@@ -1073,13 +1085,30 @@ def _affected_weeks(cursor: psycopg.Cursor[Any], rows_where: str, args: dict[str
 
 
 def _recompute_keys(cursor: psycopg.Cursor[Any], keys: str, args: dict[str, Any],
-                    found: str | None = None) -> None:
-    """Upsert (or remove) the driver revenue of each (driver_id, week) in table ``keys``;
-    ``found``, when given, is SQL of every committed report row of those weeks (columns as
-    below), else they are read from ``rev_import_rows``."""
+                    staged: str | None = None, trip_weeks: _TripWeeks | None = None) -> None:
+    """Upsert (or remove) the driver revenue of each (driver_id, week) in table ``keys``.
+
+    ``staged``, when given, is SQL of the committing import's (``%(import)s``) own rows of
+    those weeks, summed (columns as ``found`` below): the committed rows of other imports are
+    then read only if another committed import's period meets the weeks (an import's period
+    holds every row it wrote: it is taken from the rows' dates, or is the week of an undated
+    summary), in the same statement (one snapshot). ``trip_weeks``, when given, are the trips
+    of those weeks per driver (counted by :func:`_write`), else they are counted in
+    ``trp_trips``."""
     precedence = money_precedence_sql()
     week_start = "(k.week AT TIME ZONE %(tz)s)"
     week_end = "((k.week + interval '7 days') AT TIME ZONE %(tz)s)"
+    others = ""
+    if staged is not None:
+        # Uncorrelated, so a one-time filter: when false, the branches below are not run.
+        others = (
+            " AND i.id <> %(import)s AND EXISTS (SELECT FROM rev_revenue_imports o"
+            " WHERE o.tenant_id = %(tenant)s AND o.platform_id = %(platform)s"
+            " AND o.status = 'committed' AND o.id <> %(import)s"
+            " AND (o.period_start IS NULL OR o.period_end IS NULL"
+            f"  OR (o.period_start < (SELECT max(week) + interval '7 days' FROM {keys})"
+            "       AT TIME ZONE %(tz)s"
+            f"   AND o.period_end > (SELECT min(week) FROM {keys}) AT TIME ZONE %(tz)s)))")
     cursor.execute(f"ANALYZE {keys}")
     # The totals sort the week's rows (a million for a big import): in memory.
     cursor.execute("SELECT current_setting('work_mem'), set_config('work_mem', '128MB', true)")
@@ -1089,15 +1118,15 @@ def _recompute_keys(cursor: psycopg.Cursor[Any], keys: str, args: dict[str, Any]
         # driver's whole history —, and the undated rows of weekly summaries through the
         # imports whose period starts in the week.
         "WITH found AS ("
-        + (found or
-        " SELECT k.driver_id, k.week, i.report_type, i.id AS from_import, r.currency,"
+        + (f"{staged} UNION ALL" if staged is not None else "")
+        + " SELECT k.driver_id, k.week, i.report_type, i.id AS from_import, r.currency,"
         " r.fare_gross, r.commission, r.tip, r.tolls, r.promotions, r.adjustments, r.earnings"
         f" FROM {keys} k"
         " JOIN rev_import_rows r ON r.tenant_id = %(tenant)s AND r.driver_id = k.driver_id"
         f"   AND r.occurred_at >= {week_start} AND r.occurred_at < {week_end}"
         "   AND r.platform_id = %(platform)s"
         " JOIN rev_revenue_imports i ON i.tenant_id = r.tenant_id AND i.id = r.import_id"
-        "   AND i.status = 'committed'"
+        f"   AND i.status = 'committed'{others}"
         " UNION ALL"
         " SELECT k.driver_id, k.week, i.report_type, i.id, r.currency,"
         " r.fare_gross, r.commission, r.tip, r.tolls, r.promotions, r.adjustments, r.earnings"
@@ -1105,9 +1134,10 @@ def _recompute_keys(cursor: psycopg.Cursor[Any], keys: str, args: dict[str, Any]
         " JOIN rev_revenue_imports i ON i.tenant_id = %(tenant)s"
         "   AND i.platform_id = %(platform)s AND i.status = 'committed'"
         f"   AND i.period_start >= {week_start} AND i.period_start < {week_end}"
+        f"   {others}"
         " JOIN rev_import_rows r ON r.tenant_id = i.tenant_id AND r.import_id = i.id"
-        "   AND r.driver_id = k.driver_id AND r.occurred_at IS NULL")
-        + "), rows AS ("
+        "   AND r.driver_id = k.driver_id AND r.occurred_at IS NULL"
+        "), rows AS ("
         " SELECT f.*, p.rank, min(p.rank) OVER (PARTITION BY f.driver_id, f.week) AS finest"
         f" FROM found f JOIN (VALUES {precedence}) p(report_type, rank)"
         "   ON p.report_type = f.report_type),"
@@ -1123,11 +1153,15 @@ def _recompute_keys(cursor: psycopg.Cursor[Any], keys: str, args: dict[str, Any]
         # Counted once for all keys: inlined, the planner (which cannot know how many rows
         # this transaction just wrote) re-sorted every trip of the import once per driver.
         " trips AS MATERIALIZED ("
-        " SELECT k.driver_id, k.week, count(t.id) AS n"
-        f" FROM {keys} k JOIN trp_trips t ON t.tenant_id = %(tenant)s"
-        "  AND t.driver_id = k.driver_id AND t.platform_id = %(platform)s"
-        f"  AND t.deleted_at IS NULL AND t.ended_at >= {week_start} AND t.ended_at < {week_end}"
-        " GROUP BY 1, 2),"
+        + (" SELECT x.driver_id, x.week, x.n FROM unnest(CAST(%(trip_drivers)s AS uuid[]),"
+           " CAST(%(trip_weeks)s AS timestamp[]), CAST(%(trip_counts)s AS bigint[]))"
+           " AS x(driver_id, week, n)" if trip_weeks is not None else
+           " SELECT k.driver_id, k.week, count(t.id) AS n"
+           f" FROM {keys} k JOIN trp_trips t ON t.tenant_id = %(tenant)s"
+           "  AND t.driver_id = k.driver_id AND t.platform_id = %(platform)s"
+           f"  AND t.deleted_at IS NULL AND t.ended_at >= {week_start}"
+           f"  AND t.ended_at < {week_end} GROUP BY 1, 2")
+        + "),"
         " upserted AS ("
         " INSERT INTO rev_driver_revenues AS d (id, tenant_id, driver_id, platform_id,"
         "  period_start, period_end, gross, platform_fees, tips, tolls, bonuses, adjustments,"
@@ -1154,7 +1188,11 @@ def _recompute_keys(cursor: psycopg.Cursor[Any], keys: str, args: dict[str, Any]
         f" AND d.platform_id = %(platform)s AND d.period_start = {week_start}"
         " AND d.status = 'provisional'"
         " AND NOT EXISTS (SELECT 1 FROM totals t WHERE t.driver_id = k.driver_id"
-        "  AND t.week = k.week)", args)
+        "  AND t.week = k.week)",
+        {**args, **({"trip_drivers": [w[0] for w in trip_weeks],
+                     "trip_weeks": [w[1] for w in trip_weeks],
+                     "trip_counts": [w[2] for w in trip_weeks]} if trip_weeks is not None
+                    else {})})
     cursor.execute("SELECT set_config('work_mem', %s, true)", (work_mem,))
 
 
