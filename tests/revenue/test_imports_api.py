@@ -230,6 +230,31 @@ def test_driver_revenues_add_up_the_weeks_rows_and_trips_of_every_import(
         "2026-11-15T23:00:00+00:00", "2026-11-22T23:00:00+00:00"]
 
 
+def test_a_trip_known_from_another_week_is_updated_not_doubled(
+    rclient: TestClient, fleet: dict[str, Any], read_system: Callable[..., list[Any]],
+    sessions: Any,
+) -> None:
+    """With no trip in the import's period the trips are first inserted without an arbiter;
+    one that exists with another date (here a week earlier) turns that into the upsert."""
+    with context_session(sessions, DbContext.system()) as session:
+        session.execute(text(
+            "INSERT INTO trp_trips (tenant_id, id, platform_id, external_trip_id, status,"
+            " ended_at) SELECT :t, gen_random_uuid(), id, 'trip-001', 'completed',"
+            " '2026-11-10 10:00:00+01' FROM dir_platforms WHERE code = 'uber'"),
+            {"t": fleet["world"].id})
+    imp = upload(rclient, fleet["headers"], WEEK_FILE, currency="EUR", commit="true")
+    assert imp.status_code == 201, imp.text
+    assert imp.json()["imports"][0]["trips"] == {"created": 2, "updated": 1, "unchanged": 0}
+    trips = read_system("SELECT external_trip_id, driver_id, fare_gross FROM trp_trips"
+                        " WHERE tenant_id = :t ORDER BY external_trip_id", t=fleet["world"].id)
+    assert [t.external_trip_id for t in trips] == ["trip-001", "trip-002", "trip-003"]
+    assert str(trips[0].driver_id) == fleet["drivers"][0]
+    assert trips[0].fare_gross == Decimal("20.0000")
+    revenue = read_system("SELECT trip_count FROM rev_driver_revenues WHERE tenant_id = :t",
+                          t=fleet["world"].id)
+    assert [r.trip_count for r in revenue] == [2]
+
+
 def test_linking_an_account_gives_waiting_rows_their_driver(
     rclient: TestClient, fleet: dict[str, Any], read_system: Callable[..., list[Any]],
 ) -> None:

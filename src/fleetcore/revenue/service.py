@@ -937,6 +937,8 @@ def _commit_staged(session: Session, actor: Actor, imp: RevenueImport, stage: st
             cursor.execute(f"DROP TABLE {keys}")
 
 
+_TRIP_KEY = "uq_trp_trips_tenant_id_platform_id_external_trip_id"
+
 _TripWeeks = list[tuple[uuid.UUID, datetime, int]]
 """(driver, tenant-local week start, trips) of every trip that ended in an import's period."""
 
@@ -999,7 +1001,13 @@ def _write(session: Session, stage: str, imp: RevenueImport, report_type: str, t
         # through strcoll; equality is the same. work_mem for this statement only.
         cursor.execute("SELECT current_setting('work_mem'), set_config('work_mem', '128MB', true)")
         work_mem = (cursor.fetchone() or ("4MB",))[0]
-        cursor.execute(
+        upsert = (
+            " ON CONFLICT (tenant_id, platform_id, external_trip_id) DO UPDATE SET"
+            f" {assignments}, status = {status}, import_id = EXCLUDED.import_id,"
+            " deleted_at = NULL"
+            f" WHERE ({old_values}, t.status, t.deleted_at IS NULL)"
+            f" IS DISTINCT FROM ({new_values}, {status}, true)")
+        statement = (
             "WITH candidates AS ("
             " SELECT DISTINCT ON (s.external_trip_id COLLATE \"C\") s.external_trip_id,"
             " s.platform_account_id, s.driver_id, s.trip_status, s.service_type,"
@@ -1029,12 +1037,7 @@ def _write(session: Session, stage: str, imp: RevenueImport, report_type: str, t
             " CASE WHEN c.fare_gross IS NULL AND c.tip IS NULL AND c.tolls IS NULL"
             "  AND c.commission IS NULL AND c.cash_collected IS NULL AND c.earnings IS NULL"
             "  THEN NULL ELSE c.currency END,"
-            " c.payment_method, %(import)s FROM candidates c"
-            " ON CONFLICT (tenant_id, platform_id, external_trip_id) DO UPDATE SET"
-            f" {assignments}, status = {status}, import_id = EXCLUDED.import_id,"
-            " deleted_at = NULL"
-            f" WHERE ({old_values}, t.status, t.deleted_at IS NULL)"
-            f" IS DISTINCT FROM ({new_values}, {status}, true)"
+            " c.payment_method, %(import)s FROM candidates c {on_conflict}"
             " RETURNING (t.xmax = 0) AS inserted),"
             # What a created trip is counted by: its driver and the week it ended in.
             " weeks AS ("
@@ -1047,9 +1050,28 @@ def _write(session: Session, stage: str, imp: RevenueImport, report_type: str, t
             " count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted),"
             " (SELECT array_agg(w.driver_id) FROM weeks w),"
             " (SELECT array_agg(w.week) FROM weeks w), (SELECT array_agg(w.n) FROM weeks w)"
-            " FROM written", {**params, "trip_ids": uuid7_prefix()})
+            " FROM written")
+        args = {**params, "trip_ids": uuid7_prefix()}
+        if trips_before:
+            cursor.execute(statement.replace("{on_conflict}", upsert), args)
+            result = cursor.fetchone()
+        else:
+            # No trip ended in the period: most likely none of these exists yet, so they are
+            # inserted without an arbiter (an upsert probes the unique index once more per
+            # row and logs each insertion twice); one that does exists undoes that insert,
+            # and the upsert runs instead.
+            cursor.execute("SAVEPOINT rev_trips_insert")
+            try:
+                cursor.execute(statement.replace("{on_conflict}", ""), args)
+            except psycopg.errors.UniqueViolation as exc:
+                if exc.diag.constraint_name != _TRIP_KEY:
+                    raise
+                cursor.execute("ROLLBACK TO SAVEPOINT rev_trips_insert")
+                cursor.execute(statement.replace("{on_conflict}", upsert), args)
+            result = cursor.fetchone()
+            cursor.execute("RELEASE SAVEPOINT rev_trips_insert")
         candidates, created, updated, drivers, weeks, counts = (
-            cursor.fetchone() or (0, 0, 0, None, None, None))
+            result or (0, 0, 0, None, None, None))
         cursor.execute("SELECT set_config('work_mem', %s, true)", (work_mem,))
     written = {"created": int(created), "updated": int(updated),
                "unchanged": int(candidates) - int(created) - int(updated)}
