@@ -916,24 +916,28 @@ def _commit_staged(session: Session, actor: Actor, imp: RevenueImport, stage: st
         keys = f"rev_keys_{uuid.uuid4().hex[:12]}"
         week = ("date_trunc('week', COALESCE(s.occurred_at,"
                 " CAST(%(period_start)s AS timestamptz)) AT TIME ZONE %(tz)s)")
+        sums = f"rev_sums_{uuid.uuid4().hex[:12]}"
         with _raw(session).cursor() as cursor:
-            cursor.execute(
-                f"CREATE TEMPORARY TABLE {keys} ON COMMIT DROP AS"
-                f" SELECT DISTINCT s.driver_id, {week} AS week"
-                f" FROM {stage} s WHERE NOT s.rejected AND s.driver_id IS NOT NULL", args)
             # The import's own rows are its staged ones (same rows, same currency fallback),
-            # totalled from staging, which has statistics, instead of read back through an
-            # index; the rows of other imports are read only when one may have some there.
-            staged = (f"SELECT s.driver_id, {week} AS week,"
-                      " CAST(%(report_type)s AS text) AS report_type,"
-                      " CAST(%(import)s AS uuid) AS from_import,"
-                      " COALESCE(s.currency, %(fleet_currency)s) AS currency,"
-                      " sum(s.fare_gross) AS fare_gross, sum(s.commission) AS commission,"
-                      " sum(s.tip) AS tip, sum(s.tolls) AS tolls,"
-                      " sum(s.promotions) AS promotions, sum(s.adjustments) AS adjustments,"
-                      f" sum(s.earnings) AS earnings FROM {stage} s"
-                      " WHERE NOT s.rejected AND s.driver_id IS NOT NULL GROUP BY 1, 2, 5")
-            _recompute_keys(cursor, keys, args, staged=staged, trip_weeks=trip_weeks)
+            # totalled from staging in one pass, which also gives the (driver, week) pairs,
+            # instead of read back through an index; the rows of other imports are read only
+            # when one may have some there.
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {sums} ON COMMIT DROP AS"
+                f" SELECT s.driver_id, {week} AS week,"
+                " CAST(%(report_type)s AS text) AS report_type,"
+                " CAST(%(import)s AS uuid) AS from_import,"
+                " COALESCE(s.currency, %(fleet_currency)s) AS currency,"
+                " sum(s.fare_gross) AS fare_gross, sum(s.commission) AS commission,"
+                " sum(s.tip) AS tip, sum(s.tolls) AS tolls,"
+                " sum(s.promotions) AS promotions, sum(s.adjustments) AS adjustments,"
+                f" sum(s.earnings) AS earnings FROM {stage} s"
+                " WHERE NOT s.rejected AND s.driver_id IS NOT NULL GROUP BY 1, 2, 5", args)
+            cursor.execute(f"CREATE TEMPORARY TABLE {keys} ON COMMIT DROP AS"
+                           f" SELECT DISTINCT driver_id, week FROM {sums}")
+            _recompute_keys(cursor, keys, args, staged=f"SELECT * FROM {sums}",
+                            trip_weeks=trip_weeks)
+            cursor.execute(f"DROP TABLE {sums}")
             cursor.execute(f"DROP TABLE {keys}")
 
 
