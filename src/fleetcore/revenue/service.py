@@ -1041,23 +1041,29 @@ def _write(session: Session, stage: str, imp: RevenueImport, report_type: str, t
             " CASE WHEN c.fare_gross IS NULL AND c.tip IS NULL AND c.tolls IS NULL"
             "  AND c.commission IS NULL AND c.cash_collected IS NULL AND c.earnings IS NULL"
             "  THEN NULL ELSE c.currency END,"
-            " c.payment_method, %(import)s FROM candidates c {on_conflict}"
-            " RETURNING (t.xmax = 0) AS inserted),"
-            # What a created trip is counted by: its driver and the week it ended in.
-            " weeks AS ("
-            " SELECT c.driver_id, date_trunc('week', COALESCE(c.ended_at, c.occurred_at)"
-            "  AT TIME ZONE %(tz)s) AS week, count(*) AS n FROM candidates c"
-            " WHERE c.driver_id IS NOT NULL AND COALESCE(c.ended_at, c.occurred_at)"
-            "  >= %(period_start)s AND COALESCE(c.ended_at, c.occurred_at) < %(period_end)s"
-            f" AND NOT {'true' if trips_before else 'false'} GROUP BY 1, 2)"
+            " c.payment_method, %(import)s FROM candidates c")
+        # The upsert: candidates are read twice (written, and counted for the unchanged).
+        upserted = (
+            f"{statement} {upsert} RETURNING (t.xmax = 0) AS inserted)"
             " SELECT (SELECT count(*) FROM candidates),"
             " count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted),"
+            " NULL::uuid[], NULL::timestamp[], NULL::bigint[] FROM written")
+        # The plain insert reads the candidates once (not kept aside: at a million rows that
+        # is hundreds of megabytes of temporary file) and counts what it wrote by driver and
+        # the week it ended in.
+        inserted = (
+            f"{statement} RETURNING t.driver_id, t.ended_at),"
+            " weeks AS ("
+            " SELECT w.driver_id, date_trunc('week', w.ended_at AT TIME ZONE %(tz)s) AS week,"
+            "  count(*) AS n FROM written w WHERE w.driver_id IS NOT NULL"
+            "  AND w.ended_at >= %(period_start)s AND w.ended_at < %(period_end)s GROUP BY 1, 2)"
+            " SELECT (SELECT count(*) FROM written), (SELECT count(*) FROM written), 0,"
             " (SELECT array_agg(w.driver_id) FROM weeks w),"
-            " (SELECT array_agg(w.week) FROM weeks w), (SELECT array_agg(w.n) FROM weeks w)"
-            " FROM written")
+            " (SELECT array_agg(w.week) FROM weeks w), (SELECT array_agg(w.n) FROM weeks w)")
         args = {**params, "trip_ids": uuid7_prefix()}
+        counted = False
         if trips_before:
-            cursor.execute(statement.replace("{on_conflict}", upsert), args)
+            cursor.execute(upserted, args)
             result = cursor.fetchone()
         else:
             # No trip ended in the period: most likely none of these exists yet, so they are
@@ -1066,12 +1072,13 @@ def _write(session: Session, stage: str, imp: RevenueImport, report_type: str, t
             # and the upsert runs instead.
             cursor.execute("SAVEPOINT rev_trips_insert")
             try:
-                cursor.execute(statement.replace("{on_conflict}", ""), args)
+                cursor.execute(inserted, args)
+                counted = True
             except psycopg.errors.UniqueViolation as exc:
                 if exc.diag.constraint_name != _TRIP_KEY:
                     raise
                 cursor.execute("ROLLBACK TO SAVEPOINT rev_trips_insert")
-                cursor.execute(statement.replace("{on_conflict}", upsert), args)
+                cursor.execute(upserted, args)
             result = cursor.fetchone()
             cursor.execute("RELEASE SAVEPOINT rev_trips_insert")
         candidates, created, updated, drivers, weeks, counts = (
@@ -1079,7 +1086,7 @@ def _write(session: Session, stage: str, imp: RevenueImport, report_type: str, t
         cursor.execute("SELECT set_config('work_mem', %s, true)", (work_mem,))
     written = {"created": int(created), "updated": int(updated),
                "unchanged": int(candidates) - int(created) - int(updated)}
-    if trips_before or created != candidates:
+    if not counted:
         return written, None
     return written, list(zip(drivers or [], weeks or [], counts or [], strict=True))
 
