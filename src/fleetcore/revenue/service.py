@@ -1068,8 +1068,8 @@ def _write(session: Session, stage: str, imp: RevenueImport, report_type: str, t
         else:
             # No trip ended in the period: most likely none of these exists yet, so they are
             # inserted without an arbiter (an upsert probes the unique index once more per
-            # row and logs each insertion twice); one that does exists undoes that insert,
-            # and the upsert runs instead.
+            # row and logs a confirmation of each speculative insertion); one that does exist
+            # undoes that insert, and the upsert runs instead.
             cursor.execute("SAVEPOINT rev_trips_insert")
             try:
                 cursor.execute(inserted, args)
