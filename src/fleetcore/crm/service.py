@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from fleetcore.admin import jobs as admin_jobs
 from fleetcore.admin import service as admin_service
 from fleetcore.admin.models import Member
+from fleetcore.admin.notifications import language_for
 from fleetcore.admin.numbering import format_number, yearly_series
 from fleetcore.admin.schemas import OwnerInvitation, TenantProvision
 from fleetcore.billing import service as billing_service
@@ -641,7 +642,11 @@ def sign_contract(session: Session, actor: Actor, contract_id: uuid.UUID, data: 
         reason=f"Contract {number} signed."))
     if contract.customer_vat_number:
         tenant.vat_number = contract.customer_vat_number
-    owner = session.scalars(select(Member.id).where(Member.tenant_id == tenant.id)).one()
+    owner_member = session.scalars(select(Member).where(Member.tenant_id == tenant.id)).one()
+    owner = owner_member.id
+    # The owner reads the invitation in the customer's language (a French fleet in French),
+    # not in the column's default: nobody has told us theirs yet (they can change it later).
+    owner_member.preferred_language = language_for(None, country)
     tenant.extra = {**(tenant.extra or {}), "crm": {
         "contract_id": str(contract.id), "contract_number": number,
         "owner_member_id": str(owner)}}
