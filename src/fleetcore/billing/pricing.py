@@ -115,7 +115,9 @@ def build_invoice(prices: PlanPrices, usage: Mapping[str, Decimal], *,
     if discount_pct > 0 and charged > 0:
         discount = round_minor(charged * discount_pct / 100, cur)
         if discount:
-            lines.append(LineDraft("discount", f"Discount {discount_pct.normalize()}%", -discount))
+            # "10", not normalize()'s "1E+1" (the close's SQL writes trim_scale(10.00)).
+            lines.append(LineDraft("discount", f"Discount {discount_pct.normalize():f}%",
+                                   -discount))
     subtotal = sum((line.amount for line in lines), Decimal(0))
     tax = round_minor(subtotal * tax_rate, cur) if subtotal > 0 else Decimal(0)
     if tax:
