@@ -90,6 +90,65 @@ _ACTIVATE_TRIALS = text("""
       FROM activated
     RETURNING tenant_id""")
 
+# The lines and totals of every row of ``drafts`` — the arithmetic of
+# ``pricing.build_invoice``, in the same order: the base fee; an overage line per metric used
+# beyond what is included (quantity times unit price); the prorations carried in; a discount of
+# ``discount_pct`` percent of base + overage (when positive); the tax, once, on a positive
+# subtotal. Every amount is rounded half away from zero to the currency's minor unit (``e``
+# decimals) when it is computed, in numeric; the total is the sum of the lines.
+# ``drafts`` has: invoice_id, e, monthly_fee, the four used quantities (v, r, t, k), the
+# plan's included quantities and overage prices, prorations (jsonb), discount_pct.
+# ``tests/billing/test_invoice_lines.py`` checks it against build_invoice (hypothesis).
+DRAFT_LINES_SQL = """
+charges AS (
+    SELECT x.invoice_id, 0 AS n, 'base' AS line_type, 'Monthly subscription' AS description,
+           CAST(NULL AS text) AS metric, CAST(1 AS numeric) AS quantity,
+           x.monthly_fee AS unit_price, round(x.monthly_fee, x.e) AS amount
+      FROM drafts x
+    UNION ALL
+    SELECT x.invoice_id, o.n, 'overage', 'Overage: ' || replace(o.metric, '_', ' '), o.metric,
+           o.used - o.included, o.unit, round((o.used - o.included) * o.unit, x.e)
+      FROM drafts x
+     CROSS JOIN LATERAL (VALUES
+           (1, 'active_vehicles', x.v, x.included_vehicles, x.overage_vehicle_price),
+           (2, 'active_drivers', x.r, x.included_drivers, x.overage_driver_price),
+           (3, 'trips', x.t, x.included_trips, x.overage_trip_price),
+           (4, 'distance_km', x.k, x.included_km, x.overage_km_price))
+           AS o(n, metric, used, included, unit)
+     WHERE o.unit IS NOT NULL AND o.included IS NOT NULL AND o.used > o.included),
+charged AS (SELECT invoice_id, sum(amount) AS amount FROM charges GROUP BY invoice_id),
+credits AS (
+    SELECT x.invoice_id, 10 + CAST(p.n AS int) AS n, 'proration' AS line_type,
+           p.item ->> 'description' AS description, CAST(NULL AS text) AS metric,
+           CAST(1 AS numeric) AS quantity, CAST(NULL AS numeric) AS unit_price,
+           round(CAST(p.item ->> 'amount' AS numeric), x.e) AS amount
+      FROM drafts x
+     CROSS JOIN LATERAL jsonb_array_elements(
+           CASE jsonb_typeof(x.prorations) WHEN 'array' THEN x.prorations ELSE '[]' END)
+           WITH ORDINALITY AS p(item, n)
+    UNION ALL
+    SELECT x.invoice_id, 100, 'discount', 'Discount ' || trim_scale(x.discount_pct) || '%',
+           NULL, 1, NULL, -round(c.amount * x.discount_pct / 100, x.e)
+      FROM drafts x JOIN charged c ON c.invoice_id = x.invoice_id
+     WHERE x.discount_pct > 0 AND c.amount > 0
+       AND round(c.amount * x.discount_pct / 100, x.e) <> 0),
+subtotals AS (
+    SELECT x.invoice_id, sum(l.amount) AS subtotal
+      FROM drafts x
+      JOIN (SELECT invoice_id, amount FROM charges
+            UNION ALL SELECT invoice_id, amount FROM credits) l ON l.invoice_id = x.invoice_id
+     GROUP BY x.invoice_id),
+taxes AS (
+    SELECT x.invoice_id, s.subtotal,
+           CASE WHEN s.subtotal > 0 THEN round(s.subtotal * CAST(:tax_rate AS numeric), x.e)
+                ELSE 0 END AS tax
+      FROM drafts x JOIN subtotals s ON s.invoice_id = x.invoice_id),
+lines AS (
+    SELECT * FROM charges
+    UNION ALL SELECT * FROM credits
+    UNION ALL
+    SELECT invoice_id, 1000, 'tax', 'Tax', NULL, 1, NULL, tax FROM taxes WHERE tax <> 0)"""
+
 # One round, one statement: every due subscription's period closed. Each step is a CTE that
 # reads the ones before it (a data-modifying CTE's RETURNING is how a later one sees what it
 # wrote: they all run on the statement's snapshot).
@@ -100,10 +159,8 @@ _ACTIVATE_TRIALS = text("""
 #   (each read restricted to the due fleets by its index, ``= ANY(ARRAY(…))``);
 # * ``stored``: the upsert of ``service.compute_usage`` — a value not reported yet is updated,
 #   a reported one is final (not returned, and read as it was: ``usage``);
-# * ``drafts``, ``charges``, ``lines``, ``totals``: each invoice and its lines, the arithmetic
-#   of ``pricing.build_invoice`` (money.md: every amount rounded half away from zero to the
-#   currency's minor unit when computed, numeric all along; tax once on the subtotal; the
-#   total is the sum of the lines). ``test_closing`` proves the two agree line for line;
+# * ``drafts``, then ``DRAFT_LINES_SQL``: each invoice's lines and totals (``lines``,
+#   ``taxes``), the arithmetic of ``pricing.build_invoice``;
 # * ``numbers``: per tenant, as many consecutive numbers of its yearly series as it gets
 #   invoices (the series rows locked until commit, in tenant order: gapless, never twice);
 # * ``invoices``: written open and numbered (``ON CONFLICT DO NOTHING``: a conflict means the
@@ -189,54 +246,7 @@ drafts AS MATERIALIZED (
            p.overage_trip_price, p.overage_km_price
       FROM due d JOIN usage u ON u.tenant_id = d.tenant_id AND u.id = d.id
       JOIN bil_billing_plans p ON p.id = d.plan_id),
-charges AS (
-    SELECT x.invoice_id, 0 AS n, 'base' AS line_type, 'Monthly subscription' AS description,
-           CAST(NULL AS text) AS metric, CAST(1 AS numeric) AS quantity,
-           x.monthly_fee AS unit_price, round(x.monthly_fee, x.e) AS amount
-      FROM drafts x
-    UNION ALL
-    SELECT x.invoice_id, o.n, 'overage', 'Overage: ' || replace(o.metric, '_', ' '), o.metric,
-           o.used - o.included, o.unit, round((o.used - o.included) * o.unit, x.e)
-      FROM drafts x
-     CROSS JOIN LATERAL (VALUES
-           (1, 'active_vehicles', x.v, x.included_vehicles, x.overage_vehicle_price),
-           (2, 'active_drivers', x.r, x.included_drivers, x.overage_driver_price),
-           (3, 'trips', x.t, x.included_trips, x.overage_trip_price),
-           (4, 'distance_km', x.k, x.included_km, x.overage_km_price))
-           AS o(n, metric, used, included, unit)
-     WHERE o.unit IS NOT NULL AND o.included IS NOT NULL AND o.used > o.included),
-charged AS (SELECT invoice_id, sum(amount) AS amount FROM charges GROUP BY invoice_id),
-credits AS (
-    SELECT x.invoice_id, 10 + CAST(p.n AS int) AS n, 'proration' AS line_type,
-           p.item ->> 'description' AS description, CAST(NULL AS text) AS metric,
-           CAST(1 AS numeric) AS quantity, CAST(NULL AS numeric) AS unit_price,
-           round(CAST(p.item ->> 'amount' AS numeric), x.e) AS amount
-      FROM drafts x
-     CROSS JOIN LATERAL jsonb_array_elements(
-           CASE jsonb_typeof(x.prorations) WHEN 'array' THEN x.prorations ELSE '[]' END)
-           WITH ORDINALITY AS p(item, n)
-    UNION ALL
-    SELECT x.invoice_id, 100, 'discount', 'Discount ' || trim_scale(x.discount_pct) || '%',
-           NULL, 1, NULL, -round(c.amount * x.discount_pct / 100, x.e)
-      FROM drafts x JOIN charged c ON c.invoice_id = x.invoice_id
-     WHERE x.discount_pct > 0 AND c.amount > 0
-       AND round(c.amount * x.discount_pct / 100, x.e) <> 0),
-subtotals AS (
-    SELECT x.invoice_id, sum(l.amount) AS subtotal
-      FROM drafts x
-      JOIN (SELECT invoice_id, amount FROM charges
-            UNION ALL SELECT invoice_id, amount FROM credits) l ON l.invoice_id = x.invoice_id
-     GROUP BY x.invoice_id),
-taxes AS (
-    SELECT x.invoice_id, s.subtotal,
-           CASE WHEN s.subtotal > 0 THEN round(s.subtotal * CAST(:tax_rate AS numeric), x.e)
-                ELSE 0 END AS tax
-      FROM drafts x JOIN subtotals s ON s.invoice_id = x.invoice_id),
-lines AS (
-    SELECT * FROM charges
-    UNION ALL SELECT * FROM credits
-    UNION ALL
-    SELECT invoice_id, 1000, 'tax', 'Tax', NULL, 1, NULL, tax FROM taxes WHERE tax <> 0),
+""" + DRAFT_LINES_SQL + """,
 series AS (
     SELECT x.tenant_id, count(*) AS n,
            'FC-' || upper(coalesce(nullif(t.slug, ''), 'x')) || '-' || :year || '-' AS prefix
@@ -337,19 +347,26 @@ def close_due_periods(session: Session, *, now: datetime, tax_rate: Decimal = De
         result.periods += due
 
 
+_PLANNER = {"enable_nestloop": "off", "enable_sort": "off", "jit": "off"}
+
+
 @contextmanager
 def _planned_for_sets(session: Session) -> Iterator[None]:
-    """Nested-loop joins and JIT off for the statements inside (transaction-local), then back.
+    """Nested loops, sorts and JIT off for the statements inside (transaction-local), then
+    back.
 
-    Row-level security's filters make the planner expect a handful of rows from every table,
-    and a nested loop over thousands of due periods and every trip (or every usage value) is
-    what it would choose; with nested loops off, a disabled plan's cost would also compile
-    the statement (JIT, about 0.8 s). The reads by fleet stay index scans (``= ANY``)."""
-    previous = session.execute(text(
-        "SELECT current_setting('enable_nestloop') || left(set_config('enable_nestloop', 'off',"
-        " true), 0), current_setting('jit') || left(set_config('jit', 'off', true), 0)")).one()
+    Row-level security's filters make the planner expect a handful of rows from every table:
+    it would choose a nested loop over thousands of due periods and every trip (or every usage
+    value), and sort hundreds of thousands of trips on disk to group them by fleet where a hash
+    does (10,000 fleets: 420,000 trips, 20 MB spilled). With a disabled plan's cost, JIT would
+    also compile the statement (about 0.8 s). The reads by fleet stay index scans (``= ANY``),
+    and what must be sorted (lock order, numbers in period order) still is."""
+    names = list(_PLANNER)
+    previous = session.execute(text("SELECT " + ", ".join(
+        f"current_setting('{name}') || left(set_config('{name}', '{value}', true), 0)"
+        for name, value in _PLANNER.items()))).one()
     yield
     # (Not after an error: the transaction is lost, and the settings with it.)
-    session.execute(text("SELECT set_config('enable_nestloop', :nestloop, true),"
-                         " set_config('jit', :jit, true)"),
-                    {"nestloop": previous[0], "jit": previous[1]})
+    session.execute(text("SELECT " + ", ".join(
+        f"set_config('{name}', :v{n}, true)" for n, name in enumerate(names))),
+        {f"v{n}": value for n, value in enumerate(previous)})
