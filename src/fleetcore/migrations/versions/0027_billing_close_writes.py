@@ -21,6 +21,9 @@ of that time was not the rows but what checked them one at a time:
   policy the planner expects one referenced row and chose a nested loop over every key and
   every row (290 ms for the subscriptions of 2,000 invoices; 6 ms now). Same rows locked,
   same errors.
+* ``bil_tenant_subscriptions`` gets a fill factor of 50: the close's advance of every
+  period (dates, metadata, version; no indexed value changes) is then a HOT update, writing
+  no index entry, in the room left on each page (about 5 % of a 10,000-fleet close).
 * The Stripe ids' unique keys of the three tables become partial unique indexes (``WHERE …
   IS NOT NULL``), same names, same rule: the rows the close writes have no Stripe id yet, and
   a NULL is an index entry too.
@@ -98,6 +101,7 @@ def _present_function(lock: str) -> str:
 
 def upgrade() -> None:
     op.execute(_present_function(_LOCK_EACH))
+    op.execute("ALTER TABLE bil_tenant_subscriptions SET (fillfactor = 50)")
     op.execute(f"ALTER TABLE bil_tenant_usage_metrics DROP CONSTRAINT {EXCLUSION}")
     for name, table, _columns, _referenced, _keys in SET_CHECKED:
         op.drop_constraint(name, table, type_="foreignkey")
@@ -128,3 +132,4 @@ def downgrade() -> None:
                " gist (tenant_id WITH =, metric WITH =,"
                " tstzrange(period_start, period_end, '[)') WITH &&)")
     op.execute(_present_function(_LOCK_SET))
+    op.execute("ALTER TABLE bil_tenant_subscriptions RESET (fillfactor)")
