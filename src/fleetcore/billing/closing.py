@@ -50,6 +50,7 @@ from sqlalchemy.orm import Session
 from fleetcore.admin.numbering import yearly_series
 from fleetcore.billing.service import INVOICE_SERIES
 from fleetcore.core.money import minor_unit_exponent
+from fleetcore.core.orm import UUID7_SQL
 
 __all__ = ["ClosedPeriods", "close_due_periods"]
 
@@ -169,7 +170,8 @@ lines AS (
 # * ``advanced``: the next periods (a scheduled downgrade or a cancellation applied, consumed
 #   prorations cleared). One calendar month, the day clamped to the month's end, in the
 #   session's time zone: what ``pricing.add_month`` does to the datetimes psycopg returns.
-_CLOSE_ROUND = text("""
+# New ids are UUIDv7, as the ORM's (``NEW_ID()``: ``core.orm.UUID7_SQL``).
+_CLOSE_ROUND = text(("""
 WITH due AS MATERIALIZED (
     SELECT s.tenant_id, s.id, s.plan_id, s.current_period_start AS ps,
            s.current_period_end AS pe, s.cancel_at_period_end, s.metadata AS extra,
@@ -213,7 +215,7 @@ measured AS (
 stored AS (
     INSERT INTO bil_tenant_usage_metrics
            (tenant_id, id, metric, period_start, period_end, value, source, computed_at)
-    SELECT tenant_id, gen_random_uuid(), metric, ps, pe, value, :source, now() FROM measured
+    SELECT tenant_id, NEW_ID(), metric, ps, pe, value, :source, now() FROM measured
     ON CONFLICT (tenant_id, metric, period_start) DO UPDATE
        SET value = EXCLUDED.value, computed_at = EXCLUDED.computed_at
      WHERE bil_tenant_usage_metrics.reported_at IS NULL
@@ -237,7 +239,7 @@ usage AS (
      WHERE NOT d.invoiced
      GROUP BY d.tenant_id, d.id),
 drafts AS MATERIALIZED (
-    SELECT d.tenant_id, d.id AS subscription_id, d.ps, d.pe, gen_random_uuid() AS invoice_id,
+    SELECT d.tenant_id, d.id AS subscription_id, d.ps, d.pe, NEW_ID() AS invoice_id,
            p.currency, p.monthly_fee, CAST(CAST(:exponents AS jsonb) ->> p.currency AS int) AS e,
            coalesce(CAST(d.extra ->> 'discount_pct' AS numeric), 0) AS discount_pct,
            d.extra -> 'pending_prorations' AS prorations,
@@ -255,7 +257,7 @@ series AS (
      GROUP BY x.tenant_id, t.slug),
 numbers AS (
     INSERT INTO adm_number_sequences (tenant_id, id, series, prefix, next_value, padding)
-    SELECT tenant_id, gen_random_uuid(), :series, prefix, 1 + n, 6 FROM series
+    SELECT tenant_id, NEW_ID(), :series, prefix, 1 + n, 6 FROM series
      ORDER BY tenant_id
     ON CONFLICT (tenant_id, series) DO UPDATE
        SET next_value = adm_number_sequences.next_value + EXCLUDED.next_value - 1
@@ -284,7 +286,7 @@ written AS (
     INSERT INTO bil_tenant_invoice_lines
            (tenant_id, id, invoice_id, line_type, description, metric, quantity, unit_price,
             amount, currency, period_start, period_end)
-    SELECT i.tenant_id, gen_random_uuid(), i.id, l.line_type, l.description, l.metric,
+    SELECT i.tenant_id, NEW_ID(), i.id, l.line_type, l.description, l.metric,
            l.quantity, l.unit_price, l.amount, i.currency, i.period_start, i.period_end
       FROM invoices i JOIN lines l ON l.invoice_id = i.id
      ORDER BY i.tenant_id, i.id, l.n
@@ -313,7 +315,7 @@ SELECT (SELECT count(*) FROM due) AS due, (SELECT count(*) FROM drafts) AS draft
        (SELECT count(*) FROM written) AS lines, (SELECT count(*) FROM advanced) AS advanced,
        (SELECT count(*) FROM drafts WHERE discount_pct NOT BETWEEN 0 AND 100) AS bad_discounts,
        i.tenant_id, i.id
-  FROM (SELECT 1) AS one LEFT JOIN invoices i ON true""")
+  FROM (SELECT 1) AS one LEFT JOIN invoices i ON true""").replace("NEW_ID()", UUID7_SQL))
 
 
 def close_due_periods(session: Session, *, now: datetime, tax_rate: Decimal = Decimal(0),
