@@ -1,7 +1,7 @@
 """Invoice lines always sum to the total, whatever the plan, usage, prorations, discount and
 tax (hypothesis); each line is rounded to the minor unit; the tax is computed on the subtotal;
-proration is the fee difference for the time left. The hourly close drafts in SQL
-(``closing.DRAFT_LINES_SQL``): the same lines and totals as ``build_invoice``, to the digit."""
+proration is the fee difference for the time left. Both billing paths draft in SQL
+(``pricing.DRAFT_LINES_SQL``): the same lines and totals as ``build_invoice``, to the digit."""
 
 from __future__ import annotations
 
@@ -14,8 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
-from fleetcore.billing.closing import DRAFT_LINES_SQL
-from fleetcore.billing.pricing import METRICS, PlanPrices, add_month, build_invoice, proration
+from fleetcore.billing.pricing import (
+    DRAFT_LINES_SQL,
+    METRICS,
+    PlanPrices,
+    add_month,
+    build_invoice,
+    proration,
+)
 from fleetcore.core.money import minor_unit_exponent, round_minor
 
 money = st.decimals(min_value=0, max_value=100_000, places=4, allow_nan=False,

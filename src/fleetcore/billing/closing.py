@@ -15,9 +15,9 @@ computed in SQL from the rows themselves, with nothing going through Python per 
 2. their usage is measured (the due periods hashed against the fleets' trips, drivers and
    vehicles) and stored by an upsert (as ``compute_usage``: a value reported to Stripe is
    final);
-3. each invoice is drafted with the arithmetic of
-   :func:`fleetcore.billing.pricing.build_invoice` (the per-tenant path's; ``money.md``:
-   numeric, each amount rounded to the minor unit when computed, lines sum to the total);
+3. each invoice is drafted by :data:`fleetcore.billing.pricing.DRAFT_LINES_SQL`, as the
+   per-tenant path drafts (``money.md``: numeric, each amount rounded to the minor unit when
+   computed, lines sum to the total);
 4. numbers: one multi-row upsert of the tenants' yearly series takes, per tenant, as many
    consecutive numbers as it gets invoices (the series rows stay locked until commit:
    gapless, never given twice);
@@ -48,6 +48,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from fleetcore.admin.numbering import yearly_series
+from fleetcore.billing.pricing import DRAFT_LINES_SQL
 from fleetcore.billing.service import INVOICE_SERIES
 from fleetcore.core.money import minor_unit_exponent
 from fleetcore.core.orm import UUID7_SQL
@@ -91,65 +92,6 @@ _ACTIVATE_TRIALS = text("""
       FROM activated
     RETURNING tenant_id""")
 
-# The lines and totals of every row of ``drafts`` — the arithmetic of
-# ``pricing.build_invoice``, in the same order: the base fee; an overage line per metric used
-# beyond what is included (quantity times unit price); the prorations carried in; a discount of
-# ``discount_pct`` percent of base + overage (when positive); the tax, once, on a positive
-# subtotal. Every amount is rounded half away from zero to the currency's minor unit (``e``
-# decimals) when it is computed, in numeric; the total is the sum of the lines.
-# ``drafts`` has: invoice_id, e, monthly_fee, the four used quantities (v, r, t, k), the
-# plan's included quantities and overage prices, prorations (jsonb), discount_pct.
-# ``tests/billing/test_invoice_lines.py`` checks it against build_invoice (hypothesis).
-DRAFT_LINES_SQL = """
-charges AS (
-    SELECT x.invoice_id, 0 AS n, 'base' AS line_type, 'Monthly subscription' AS description,
-           CAST(NULL AS text) AS metric, CAST(1 AS numeric) AS quantity,
-           x.monthly_fee AS unit_price, round(x.monthly_fee, x.e) AS amount
-      FROM drafts x
-    UNION ALL
-    SELECT x.invoice_id, o.n, 'overage', 'Overage: ' || replace(o.metric, '_', ' '), o.metric,
-           o.used - o.included, o.unit, round((o.used - o.included) * o.unit, x.e)
-      FROM drafts x
-     CROSS JOIN LATERAL (VALUES
-           (1, 'active_vehicles', x.v, x.included_vehicles, x.overage_vehicle_price),
-           (2, 'active_drivers', x.r, x.included_drivers, x.overage_driver_price),
-           (3, 'trips', x.t, x.included_trips, x.overage_trip_price),
-           (4, 'distance_km', x.k, x.included_km, x.overage_km_price))
-           AS o(n, metric, used, included, unit)
-     WHERE o.unit IS NOT NULL AND o.included IS NOT NULL AND o.used > o.included),
-charged AS (SELECT invoice_id, sum(amount) AS amount FROM charges GROUP BY invoice_id),
-credits AS (
-    SELECT x.invoice_id, 10 + CAST(p.n AS int) AS n, 'proration' AS line_type,
-           p.item ->> 'description' AS description, CAST(NULL AS text) AS metric,
-           CAST(1 AS numeric) AS quantity, CAST(NULL AS numeric) AS unit_price,
-           round(CAST(p.item ->> 'amount' AS numeric), x.e) AS amount
-      FROM drafts x
-     CROSS JOIN LATERAL jsonb_array_elements(
-           CASE jsonb_typeof(x.prorations) WHEN 'array' THEN x.prorations ELSE '[]' END)
-           WITH ORDINALITY AS p(item, n)
-    UNION ALL
-    SELECT x.invoice_id, 100, 'discount', 'Discount ' || trim_scale(x.discount_pct) || '%',
-           NULL, 1, NULL, -round(c.amount * x.discount_pct / 100, x.e)
-      FROM drafts x JOIN charged c ON c.invoice_id = x.invoice_id
-     WHERE x.discount_pct > 0 AND c.amount > 0
-       AND round(c.amount * x.discount_pct / 100, x.e) <> 0),
-subtotals AS (
-    SELECT x.invoice_id, sum(l.amount) AS subtotal
-      FROM drafts x
-      JOIN (SELECT invoice_id, amount FROM charges
-            UNION ALL SELECT invoice_id, amount FROM credits) l ON l.invoice_id = x.invoice_id
-     GROUP BY x.invoice_id),
-taxes AS (
-    SELECT x.invoice_id, s.subtotal,
-           CASE WHEN s.subtotal > 0 THEN round(s.subtotal * CAST(:tax_rate AS numeric), x.e)
-                ELSE 0 END AS tax
-      FROM drafts x JOIN subtotals s ON s.invoice_id = x.invoice_id),
-lines AS (
-    SELECT * FROM charges
-    UNION ALL SELECT * FROM credits
-    UNION ALL
-    SELECT invoice_id, 1000, 'tax', 'Tax', NULL, 1, NULL, tax FROM taxes WHERE tax <> 0)"""
-
 # One round, one statement: every due subscription's period closed. Each step is a CTE that
 # reads the ones before it (a data-modifying CTE's RETURNING is how a later one sees what it
 # wrote: they all run on the statement's snapshot).
@@ -160,8 +102,8 @@ lines AS (
 #   (each read restricted to the due fleets by its index, ``= ANY(ARRAY(…))``);
 # * ``stored``: the upsert of ``service.compute_usage`` — a value not reported yet is updated,
 #   a reported one is final (not returned, and read as it was: ``usage``);
-# * ``drafts``, then ``DRAFT_LINES_SQL``: each invoice's lines and totals (``lines``,
-#   ``taxes``), the arithmetic of ``pricing.build_invoice``;
+# * ``drafts``, then ``pricing.DRAFT_LINES_SQL``: each invoice's lines and totals (``lines``,
+#   ``taxes``), as the per-tenant path drafts;
 # * ``numbers``: per tenant, as many consecutive numbers of its yearly series as it gets
 #   invoices (the series rows locked until commit, in tenant order: gapless, never twice);
 # * ``invoices``: written open and numbered (``ON CONFLICT DO NOTHING``: a conflict means the
