@@ -1,4 +1,4 @@
-"""What the hourly close writes is checked per statement (migration 0027, decision 0017): a
+"""What the hourly close writes is checked per statement (migration 0026, decision 0017): a
 usage value, an invoice and a line still cannot point at a tenant, subscription or invoice
 that is not there (or at an invoice in another currency), the constraint named as the foreign
 key was; a line still goes with its invoice; a subscription under an invoice cannot go."""

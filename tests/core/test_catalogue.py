@@ -229,7 +229,7 @@ def test_set_checked_references_are_guarded_on_both_sides(owner_engine: Engine) 
         # A payout draft's payments (decision 0011, migration 0024).
         "fk_fin_driver_payments_tenant_id", "fk_fin_driver_payments_batch",
         "fk_fin_driver_payments_tenant_id_driver_id", "fk_fin_driver_payments_destination",
-        # What the hourly billing close writes (decision 0017, migration 0027).
+        # What the hourly billing close writes (decision 0017, migration 0026).
         "fk_bil_tenant_usage_metrics_tenant_id", "fk_bil_tenant_invoices_tenant_id",
         "fk_bil_tenant_invoices_tenant_id_subscription_id",
         "fk_bil_tenant_invoice_lines_tenant_id", "fk_bil_tenant_invoice_lines_invoice"}

@@ -43,7 +43,7 @@ Quantity = Numeric(18, 4)
 
 
 def _unique_where_set(table: str, column: str) -> Index:
-    """Unique per tenant where set (migration 0027): a row without its Stripe id yet (every
+    """Unique per tenant where set (migration 0026): a row without its Stripe id yet (every
     row the hourly close writes) writes no entry in this index."""
     return Index(f"uq_{table}_tenant_id_{column}", "tenant_id", column, unique=True,
                  postgresql_where=text(f"{column} IS NOT NULL"))
@@ -178,7 +178,7 @@ class TenantSubscription(Base, TenantOwned, Timestamped, Versioned, WithMetadata
         CheckConstraint("stripe_subscription_id ~ '^sub_[A-Za-z0-9]+$'", name="stripe_id_format"),
         Index("ix_bil_tenant_subscriptions_tenant_id_plan_id", "tenant_id", "plan_id"),
         # The hourly close advances every period: HOT updates in the room a fill factor of 50
-        # leaves on each page (migration 0027).
+        # leaves on each page (migration 0026).
         {"postgresql_with": {"fillfactor": "50"}},
     )
 
@@ -201,7 +201,7 @@ class TenantUsageMetric(Base, TenantOwned, Timestamped):
 
     __tablename__ = "bil_tenant_usage_metrics"
 
-    # Set-checked, not a foreign key (migration 0027, decision 0017).
+    # Set-checked, not a foreign key (migration 0026, decision 0017).
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, sort_order=-100)
     metric: Mapped[str]
     period_start: Mapped[datetime]
@@ -248,7 +248,7 @@ class TenantInvoice(Base, TenantOwned, Timestamped, Versioned, WithMetadata):
 
     __tablename__ = "bil_tenant_invoices"
 
-    # Set-checked, not a foreign key (migration 0027, decision 0017).
+    # Set-checked, not a foreign key (migration 0026, decision 0017).
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, sort_order=-100)
     subscription_id: Mapped[uuid.UUID | None]
     # Ours, from the fleet's yearly series at finalisation (Stripe's twin carries it; a number
@@ -271,7 +271,7 @@ class TenantInvoice(Base, TenantOwned, Timestamped, Versioned, WithMetadata):
     invoice_pdf_url: Mapped[str | None]
 
     # The tenant and the subscription (tenant_id, subscription_id) are set-checked
-    # references, not foreign keys: checked once per statement by triggers of migration 0027
+    # references, not foreign keys: checked once per statement by triggers of migration 0026
     # (decision 0017; the hourly close writes an invoice per fleet), under the same names.
     __table_args__ = (
         _unique_where_set("bil_tenant_invoices", "stripe_invoice_id"),
@@ -307,7 +307,7 @@ class TenantInvoiceLine(Base, TenantOwned, Timestamped):
 
     __tablename__ = "bil_tenant_invoice_lines"
 
-    # Set-checked, not a foreign key (migration 0027, decision 0017).
+    # Set-checked, not a foreign key (migration 0026, decision 0017).
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, sort_order=-100)
     invoice_id: Mapped[uuid.UUID]
     line_type: Mapped[str]
@@ -324,7 +324,7 @@ class TenantInvoiceLine(Base, TenantOwned, Timestamped):
 
     # The tenant and the invoice (tenant_id, invoice_id, currency: lines are in their
     # invoice's currency, and go with it) are set-checked references, not foreign keys:
-    # checked once per statement by triggers of migration 0027 (decision 0017), same names.
+    # checked once per statement by triggers of migration 0026 (decision 0017), same names.
     __table_args__ = (
         _unique_where_set("bil_tenant_invoice_lines", "stripe_line_id"),
         enum_check("line_type", TenantInvoiceLineType),

@@ -28,7 +28,7 @@ of that time was not the rows but what checked them one at a time:
   IS NOT NULL``), same names, same rule: the rows the close writes have no Stripe id yet, and
   a NULL is an index entry too.
 
-Revision ID: 0027
+Revision ID: 0026
 Revises: 0025
 """
 
@@ -38,7 +38,7 @@ import importlib
 
 from alembic import op
 
-revision: str = "0027"
+revision: str = "0026"
 down_revision: str | None = "0025"
 branch_labels = None
 depends_on = None
