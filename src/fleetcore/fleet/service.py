@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -28,11 +28,11 @@ from fleetcore.core.errors import (
     ConstraintProblem,
     NotFound,
     ValidationProblem,
-    flush_checked,
 )
 from fleetcore.core.identifiers import InvalidIdentifier, normalise_plate, validate_vin
-from fleetcore.core.orm import SoftDeletable, new_id
+from fleetcore.core.orm import new_id
 from fleetcore.core.pagination import PageParams, decode_cursor, encode_cursor, keyset_page
+from fleetcore.core.resource import Rows, invalid
 from fleetcore.core.schemas import MoneyIn
 from fleetcore.core.versioning import check_if_match
 from fleetcore.documents.models import Document, DocumentEntityType, DocumentType
@@ -106,10 +106,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _invalid(field: str, message: str) -> ValidationProblem:
-    return ValidationProblem(f"{field}: {message}", errors=[{"field": field, "message": message}])
-
-
 _CONSTRAINTS: dict[str, ConstraintProblem] = {
     "uq_flt_vehicles_tenant_id_vin_live": ConstraintProblem(
         "vin", "Another live vehicle already has this vin."),
@@ -124,61 +120,15 @@ _CONSTRAINTS: dict[str, ConstraintProblem] = {
 }
 """How the fleet tables' constraints are reported (others: the default of their kind)."""
 
-
-def _flush(session: Session, known: Mapping[str, ConstraintProblem] = _CONSTRAINTS) -> None:
-    """Flush in a savepoint; constraint violations become 409/422 problems naming the field."""
-    flush_checked(session, known)
-
-
-def _refresh_version(session: Session, row: Any) -> None:
-    """Read back what the touch trigger set (``version``, ``updated_at``)."""
-    _flush(session)
-    session.refresh(row, ["version", "updated_at"])
-
-
-def _soft_delete(session: Session, actor: Actor, row: SoftDeletable, reason: str | None) -> None:
-    row.mark_deleted(actor.id, reason)
-    _refresh_version(session, row)
-
-
-def _restore(session: Session, actor: Actor, row: SoftDeletable) -> None:
-    if not row.mark_restored(actor.id):
-        raise Conflict("This row is not deleted.")
-    _refresh_version(session, row)
-
-
-def _get(session: Session, actor: Actor, model: type[T], row_id: uuid.UUID, what: str, *,
-         include_deleted: bool = False, lock: bool = False) -> T:
-    stmt = select(model).where(
-        model.tenant_id == tenant_of(actor), model.id == row_id  # type: ignore[attr-defined]
-    )
-    if not include_deleted and hasattr(model, "deleted_at"):
-        stmt = stmt.where(model.deleted_at.is_(None))  # type: ignore[attr-defined]
-    if lock:
-        stmt = stmt.with_for_update()
-    row = session.scalar(stmt)
-    if row is None:
-        raise NotFound(f"No such {what}.")
-    return row
-
-
-def _require_row(session: Session, actor: Actor, model: type[Any], row_id: uuid.UUID | None,
-                 field: str, what: str) -> None:
-    """A body's reference must name a live row the tenant sees; else 422 naming ``field``."""
-    if row_id is None:
-        return
-    stmt = select(model.id).where(model.tenant_id == tenant_of(actor), model.id == row_id)
-    if hasattr(model, "deleted_at"):
-        stmt = stmt.where(model.deleted_at.is_(None))
-    if session.scalar(stmt) is None:
-        raise _invalid(field, f"no such {what}")
+_rows = Rows(_CONSTRAINTS)
+_flush, _refresh_version, _get, _require_row = _rows.flush, _rows.refresh, _rows.get, _rows.require
 
 
 def _money(value: MoneyIn | None, currency: str | None, field: str) -> Decimal | None:
     if value is None:
         return None
     if currency is not None and value.currency != currency:
-        raise _invalid(field, f"must be in {currency}")
+        raise invalid(field, f"must be in {currency}")
     return value.to_money().amount
 
 
@@ -229,7 +179,7 @@ def _record_reading(session: Session, actor: Actor, vehicle: Vehicle, at: dateti
                     km: Decimal, field: str) -> None:
     before = odometer_at(session, vehicle, at)
     if before is not None and km < before:
-        raise _invalid(field, f"{km} km is below the reading of {before} km before it: "
+        raise invalid(field, f"{km} km is below the reading of {before} km before it: "
                               "odometers never go backwards (record a correction instead)")
     session.add(OdometerReading(
         tenant_id=vehicle.tenant_id, vehicle_id=vehicle.id, read_at=at, odometer_km=km,
@@ -340,22 +290,22 @@ def _check_catalogue(session: Session, actor: Actor, vehicle: Vehicle) -> None:
     tenant_id = tenant_of(actor)
     visible = or_(CarMake.tenant_id.is_(None), CarMake.tenant_id == tenant_id)
     if session.scalar(select(CarMake.id).where(CarMake.id == vehicle.make_id, visible)) is None:
-        raise _invalid("make_id", "no such car make")
+        raise invalid("make_id", "no such car make")
     if vehicle.model_id is not None:
         model = session.scalar(select(CarModel).where(
             CarModel.id == vehicle.model_id,
             or_(CarModel.tenant_id.is_(None), CarModel.tenant_id == tenant_id)))
         if model is None:
-            raise _invalid("model_id", "no such car model")
+            raise invalid("model_id", "no such car model")
         if model.make_id != vehicle.make_id:
-            raise _invalid("model_id", "this model belongs to another make")
+            raise invalid("model_id", "this model belongs to another make")
     if vehicle.vehicle_class_id is not None:
         cls = session.scalar(
             select(VehicleClass).where(VehicleClass.id == vehicle.vehicle_class_id))
         if cls is None:
-            raise _invalid("vehicle_class_id", "no such vehicle class")
+            raise invalid("vehicle_class_id", "no such vehicle class")
         if cls.country != vehicle.country:
-            raise _invalid("vehicle_class_id",
+            raise invalid("vehicle_class_id",
                            f"this class is for {cls.country}, the vehicle is in {vehicle.country}")
 
 
@@ -369,21 +319,21 @@ def _check_vehicle_values(session: Session, actor: Actor, vehicle: Vehicle) -> N
     try:
         vehicle.licence_plate = normalise_plate(vehicle.licence_plate, vehicle.country)
     except InvalidIdentifier as exc:
-        raise _invalid("licence_plate", str(exc)) from exc
+        raise invalid("licence_plate", str(exc)) from exc
     if vehicle.vin is not None:
         try:
             vehicle.vin = validate_vin(vehicle.vin, country=vehicle.country)
         except InvalidIdentifier as exc:
-            raise _invalid("vin", str(exc)) from exc
+            raise invalid("vin", str(exc)) from exc
     today = _now().date()
     if vehicle.year > today.year + 1:
-        raise _invalid("year", f"model years run to {today.year + 1} at most")
+        raise invalid("year", f"model years run to {today.year + 1} at most")
     for field in ("first_registration_on", "acquired_on"):
         value = getattr(vehicle, field)
         if value is not None and value > today:
-            raise _invalid(field, "cannot be in the future")
+            raise invalid(field, "cannot be in the future")
     if vehicle.first_registration_on and vehicle.first_registration_on.year < vehicle.year - 1:
-        raise _invalid("first_registration_on", "is before the model year")
+        raise invalid("first_registration_on", "is before the model year")
     _check_catalogue(session, actor, vehicle)
 
 
@@ -417,7 +367,7 @@ def update_vehicle(session: Session, actor: Actor, vehicle_id: uuid.UUID, *,
     for field in data.model_fields_set:
         value = getattr(data, field)
         if value is None and field in _REQUIRED_VEHICLE_FIELDS:
-            raise _invalid(field, "cannot be null")
+            raise invalid(field, "cannot be null")
         if field == "acquisition_cost":
             vehicle.acquisition_cost = value.to_money().amount if value else None
             vehicle.currency = value.currency if value else None
@@ -452,15 +402,12 @@ def delete_vehicle(session: Session, actor: Actor, vehicle_id: uuid.UUID, *,
     if current is not None:
         raise Conflict("The vehicle has a current or scheduled assignment: end or cancel it first.",
                        assignment_id=str(current.id))
-    _soft_delete(session, actor, vehicle, reason)
+    _rows.delete(session, actor, vehicle, reason=reason, if_match=if_match)
 
 
 def restore_vehicle(session: Session, actor: Actor, vehicle_id: uuid.UUID) -> Vehicle:
     """Bring a soft-deleted vehicle back (409 if its plate or VIN was reused meanwhile)."""
-    vehicle = _get(session, actor, Vehicle, vehicle_id, "vehicle", include_deleted=True,
-                   lock=True)
-    _restore(session, actor, vehicle)
-    return vehicle
+    return _rows.restore_by_id(session, actor, Vehicle, vehicle_id, "vehicle")
 
 
 # --- assignments -------------------------------------------------------------------------------
@@ -537,7 +484,7 @@ def _lock_vehicle(session: Session, actor: Actor, vehicle_id: uuid.UUID) -> Vehi
         Vehicle.tenant_id == tenant_of(actor), Vehicle.id == vehicle_id,
         Vehicle.deleted_at.is_(None)).with_for_update())
     if vehicle is None:
-        raise _invalid("vehicle_id", "no such vehicle")
+        raise invalid("vehicle_id", "no such vehicle")
     return vehicle
 
 
@@ -545,7 +492,7 @@ def _lock_driver(session: Session, driver_id: uuid.UUID) -> Driver:
     try:
         return drivers_service.lock_driver(session, driver_id)
     except NotFound as exc:
-        raise _invalid("driver_id", "no such driver") from exc
+        raise invalid("driver_id", "no such driver") from exc
 
 
 def assign_for_vehicle_change(session: Session, actor: Actor, request: DriverRequest
@@ -554,7 +501,7 @@ def assign_for_vehicle_change(session: Session, actor: Actor, request: DriverReq
     over the request's period, under every rule of :func:`assign_vehicle`. Passed to
     ``drivers.service.transition_driver_request`` by whoever approves."""
     if request.requested_vehicle_id is None:
-        raise _invalid("requested_vehicle_id", "a vehicle change names the vehicle wanted")
+        raise invalid("requested_vehicle_id", "a vehicle change names the vehicle wanted")
     data = AssignmentCreate(
         vehicle_id=request.requested_vehicle_id, driver_id=request.driver_id,
         starts_at=request.period_start or _now(), ends_at=request.period_end,
@@ -580,7 +527,7 @@ def assign_vehicle(session: Session, actor: Actor, *, data: AssignmentCreate) ->
         raise Conflict(f"The driver is {driver.status}: only active drivers are assigned.",
                        errors=[{"field": "driver_id", "message": f"driver is {driver.status}"}])
     if data.odometer_out_km is not None and data.starts_at > now:
-        raise _invalid("odometer_out_km", "record the handover odometer when the car is handed "
+        raise invalid("odometer_out_km", "record the handover odometer when the car is handed "
                                           "over, not for a future start")
     reasons = drivers_service.availability_conflicts(
         session, driver.id, data.starts_at, data.ends_at)
@@ -658,16 +605,16 @@ def end_assignment(session: Session, actor: Actor, assignment_id: uuid.UUID, *,
         raise Conflict("The assignment has not started: cancel it instead.")
     ends_at = data.ends_at or now
     if ends_at <= assignment.starts_at:
-        raise _invalid("ends_at", "must be after the assignment's start")
+        raise invalid("ends_at", "must be after the assignment's start")
     if ends_at > now + timedelta(minutes=5):
-        raise _invalid("ends_at", "cannot end in the future")
+        raise invalid("ends_at", "cannot end in the future")
     if assignment.ends_at is not None and ends_at > assignment.ends_at:
         _check_overlaps(session, assignment.tenant_id, assignment.vehicle_id,
                         assignment.driver_id, assignment.starts_at, ends_at,
                         exclude=assignment.id)
     if data.odometer_in_km is not None and assignment.odometer_out_km is not None \
             and data.odometer_in_km < assignment.odometer_out_km:
-        raise _invalid("odometer_in_km", f"is below the odometer out "
+        raise invalid("odometer_in_km", f"is below the odometer out "
                                          f"({assignment.odometer_out_km} km)")
     vehicle = _get(session, actor, Vehicle, assignment.vehicle_id, "vehicle",
                    include_deleted=True)
@@ -1119,14 +1066,14 @@ def update_insurance(session: Session, actor: Actor, insurance_id: uuid.UUID, *,
         value = getattr(data, field)
         if value is None and field in {"provider", "policy_number", "coverage_type",
                                        "starts_on", "ends_on", "active"}:
-            raise _invalid(field, "cannot be null")
+            raise invalid(field, "cannot be null")
         if field in {"deductible", "premium"}:
             value = _money(value, policy.currency, field)
         setattr(policy, field, getattr(value, "value", value))
     if policy.ends_on < policy.starts_on:
-        raise _invalid("ends_on", "must not be before starts_on")
+        raise invalid("ends_on", "must not be before starts_on")
     if policy.premium is not None and policy.premium_frequency is None:
-        raise _invalid("premium_frequency", "a premium needs its frequency")
+        raise invalid("premium_frequency", "a premium needs its frequency")
     policy.updated_by = actor.id
     _flush_insurance(session, policy)
     _refresh_version(session, policy)
@@ -1136,9 +1083,8 @@ def update_insurance(session: Session, actor: Actor, insurance_id: uuid.UUID, *,
 def delete_insurance(session: Session, actor: Actor, insurance_id: uuid.UUID, *,
                      reason: str | None, if_match: str | None = None) -> None:
     """Soft-delete a policy."""
-    policy = _get(session, actor, VehicleInsurance, insurance_id, "insurance", lock=True)
-    check_if_match(if_match, policy.version)
-    _soft_delete(session, actor, policy, reason)
+    _rows.delete_by_id(session, actor, VehicleInsurance, insurance_id, "insurance",
+                       reason=reason, if_match=if_match)
 
 
 def restore_insurance(session: Session, actor: Actor, insurance_id: uuid.UUID) -> VehicleInsurance:
@@ -1148,8 +1094,7 @@ def restore_insurance(session: Session, actor: Actor, insurance_id: uuid.UUID) -
     if policy.deleted_at is None:
         raise Conflict("This row is not deleted.")
     _check_insurance_overlap(session, policy)
-    _restore(session, actor, policy)
-    return policy
+    return _rows.restore(session, actor, policy)
 
 
 # --- expenses ----------------------------------------------------------------------------------
@@ -1166,15 +1111,15 @@ def _check_expense_values(session: Session, actor: Actor, expense: VehicleExpens
     _require_row(session, actor, Document, expense.receipt_document_id, "receipt_document_id",
                  "document")
     if expense.category in (ExpenseCategory.TOLL.value, ExpenseCategory.FINE.value):
-        raise _invalid("category", "tolls and fines are recorded with POST "
+        raise invalid("category", "tolls and fines are recorded with POST "
                                    "/v1/toll-transactions (or a statement import) and POST "
                                    "/v1/traffic-fines, never as expenses (one source of truth)")
     if (expense.is_reimbursable or expense.is_rechargeable) and expense.driver_id is None:
-        raise _invalid("driver_id", "a reimbursable or rechargeable expense names its driver")
+        raise invalid("driver_id", "a reimbursable or rechargeable expense names its driver")
     if expense.tax_amount is not None and expense.tax_amount > expense.amount:
-        raise _invalid("tax_amount", "cannot exceed amount")
+        raise invalid("tax_amount", "cannot exceed amount")
     if expense.incurred_on > _now().date() + timedelta(days=1):
-        raise _invalid("incurred_on", "cannot be in the future")
+        raise invalid("incurred_on", "cannot be in the future")
 
 
 def list_expenses(session: Session, actor: Actor, params: PageParams,
@@ -1249,7 +1194,7 @@ def update_expense(session: Session, actor: Actor, expense_id: uuid.UUID, *,
         value = getattr(data, field)
         if value is None and field in {"category", "payment_method", "amount", "incurred_on",
                                        "is_reimbursable", "is_rechargeable"}:
-            raise _invalid(field, "cannot be null")
+            raise invalid(field, "cannot be null")
         if field == "amount":
             expense.currency = value.currency
             value = value.to_money().amount
@@ -1270,15 +1215,12 @@ def delete_expense(session: Session, actor: Actor, expense_id: uuid.UUID, *,
     check_if_match(if_match, expense.version)
     if expense.transaction_id is not None:
         raise Conflict("The expense is posted to the ledger: reverse the transaction instead.")
-    _soft_delete(session, actor, expense, reason)
+    _rows.delete(session, actor, expense, reason=reason, if_match=if_match)
 
 
 def restore_expense(session: Session, actor: Actor, expense_id: uuid.UUID) -> VehicleExpense:
     """Bring a deleted expense back."""
-    expense = _get(session, actor, VehicleExpense, expense_id, "expense",
-                   include_deleted=True, lock=True)
-    _restore(session, actor, expense)
-    return expense
+    return _rows.restore_by_id(session, actor, VehicleExpense, expense_id, "expense")
 
 
 # --- vehicle events ----------------------------------------------------------------------------
@@ -1324,9 +1266,9 @@ def create_event(session: Session, actor: Actor, *, data: EventCreate) -> Vehicl
     _require_row(session, actor, Vehicle, data.vehicle_id, "vehicle_id", "vehicle")
     _require_row(session, actor, Driver, data.driver_id, "driver_id", "driver")
     if data.occurred_at > _now() + timedelta(minutes=5):
-        raise _invalid("occurred_at", "cannot be in the future")
+        raise invalid("occurred_at", "cannot be in the future")
     if data.resolved_at is not None and data.resolved_at < data.occurred_at:
-        raise _invalid("resolved_at", "cannot be before occurred_at")
+        raise invalid("resolved_at", "cannot be before occurred_at")
     event = VehicleEvent(
         tenant_id=tenant_of(actor), vehicle_id=data.vehicle_id, driver_id=data.driver_id,
         event_type=data.event_type.value, severity=data.severity.value,
@@ -1350,7 +1292,7 @@ def update_event(session: Session, actor: Actor, event_id: uuid.UUID, *, data: E
         value = getattr(data, field)
         if field == "severity":
             if value is None:
-                raise _invalid(field, "cannot be null")
+                raise invalid(field, "cannot be null")
             event.severity = value.value
         elif field == "cost":
             event.cost = value.to_money().amount if value else None
@@ -1358,7 +1300,7 @@ def update_event(session: Session, actor: Actor, event_id: uuid.UUID, *, data: E
         else:
             setattr(event, field, value)
     if event.resolved_at is not None and event.resolved_at < event.occurred_at:
-        raise _invalid("resolved_at", "cannot be before occurred_at")
+        raise invalid("resolved_at", "cannot be before occurred_at")
     event.updated_by = actor.id
     _refresh_version(session, event)
     return event
@@ -1371,12 +1313,9 @@ def delete_event(session: Session, actor: Actor, event_id: uuid.UUID, *,
     check_if_match(if_match, event.version)
     if event.event_type == VehicleEventType.HANDOVER.value and event.assignment_id is not None:
         raise Conflict("A handover event belongs to its assignment: cancel the assignment.")
-    _soft_delete(session, actor, event, reason)
+    _rows.delete(session, actor, event, reason=reason, if_match=if_match)
 
 
 def restore_event(session: Session, actor: Actor, event_id: uuid.UUID) -> VehicleEvent:
     """Bring a deleted vehicle event back."""
-    event = _get(session, actor, VehicleEvent, event_id, "vehicle event",
-                 include_deleted=True, lock=True)
-    _restore(session, actor, event)
-    return event
+    return _rows.restore_by_id(session, actor, VehicleEvent, event_id, "vehicle event")
