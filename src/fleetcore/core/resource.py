@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel
@@ -274,20 +274,23 @@ class ResourceRoutes:
 
         self._add(method, path, name, summary, parameters, run, **options)
 
-    def delete(self, summary: str, remove: Callable[..., Any], *, reason_in_body: bool = False,
-               name: str | None = None, **options: Any) -> None:
+    def delete(self, summary: str, remove: Callable[..., Any], *,
+               reason: Literal["query", "body"] | None = "query", name: str | None = None,
+               **options: Any) -> None:
         """``DELETE /<path>/{id}`` (204): ``remove(session, actor, id, reason, if_match)``; the
-        reason is the ``reason`` query parameter, or an optional :class:`Deletion` body."""
+        reason is the ``reason`` query parameter, an optional :class:`Deletion` body, or none
+        (``reason=None``)."""
         parameters = [*self._who(self.write), _parameter("if_match", RequiredIfMatch),
-                      _parameter(self.param, uuid.UUID),
-                      _parameter("data", Deletion | None, None) if reason_in_body
-                      else _parameter("reason", DeletionReason, None)]
+                      _parameter(self.param, uuid.UUID)]
+        if reason == "body":
+            parameters.append(_parameter("data", Deletion | None, None))
+        elif reason == "query":
+            parameters.append(_parameter("reason", DeletionReason, None))
 
         def run(actor: Any, session: Session, if_match: str, reason: str | None = None,
                 data: Deletion | None = None, **kwargs: Any) -> Response:
-            if data is not None:
-                reason = data.reason
-            remove(session, actor, kwargs[self.param], reason, if_match)
+            why = data.reason if data is not None else reason
+            remove(session, actor, kwargs[self.param], why, if_match)
             return no_content()
 
         self._add("DELETE", self._item(), name or f"delete_{self.noun}", summary, parameters,
