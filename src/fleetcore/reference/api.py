@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator
 
@@ -23,7 +23,7 @@ from fleetcore.core.export import (
 )
 from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
-from fleetcore.core.versioning import RequiredIfMatch, etag
+from fleetcore.core.resource import ResourceRoutes
 from fleetcore.reference import service
 from fleetcore.reference.models import CarMake, CarModel
 from fleetcore.reference.permissions import ReferenceRead, ReferenceWrite
@@ -175,14 +175,26 @@ def export_country_regulations(
 # --- car makes -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class CarMakeFilter:
+    q: str | None = None
+    scope: str | None = None
+
+
+def _car_make_filter(q: SearchQuery = None, scope: ScopeQuery = None) -> CarMakeFilter:
+    return CarMakeFilter(q=q, scope=scope.value if scope else None)
+
+
+CarMakeFilterQuery = Annotated[CarMakeFilter, Depends(_car_make_filter)]
+
+
 @router.get("/car-makes", tags=["car catalogue"],
             summary="List car makes (global catalogue and the fleet's own)")
 def list_car_makes(
-    actor: ReferenceRead, session: DbSession, page: Pagination, q: SearchQuery = None,
-    scope: ScopeQuery = None,
+    actor: ReferenceRead, session: DbSession, filters: CarMakeFilterQuery, page: Pagination,
 ) -> Page[CarMakeOut]:
-    rows, cursor = service.list_car_makes(session, actor, page, q=q,
-                                          scope=scope.value if scope else None)
+    rows, cursor = service.list_car_makes(session, actor, page, q=filters.q,
+                                          scope=filters.scope)
     return Page(items=[CarMakeOut.of(r) for r in rows], next_cursor=cursor)
 
 
@@ -197,52 +209,22 @@ _CAR_MAKE_CSV: list[Column] = [
             summary="Export the car makes as CSV (same filters)",
             response_class=StreamingResponse, responses=csv_responses(_CAR_MAKE_CSV))
 def export_car_makes(
-    actor: ReferenceRead, session: DbSession, q: SearchQuery = None, scope: ScopeQuery = None,
+    actor: ReferenceRead, session: DbSession, filters: CarMakeFilterQuery,
 ) -> StreamingResponse:
-    stmt = service.car_makes_query(actor, q=q, scope=scope.value if scope else None)
+    stmt = service.car_makes_query(actor, q=filters.q, scope=filters.scope)
     return csv_response(session, stmt.order_by(CarMake.name, CarMake.id), _CAR_MAKE_CSV,
                         filename="car-makes.csv")
 
 
-@router.post("/car-makes", tags=["car catalogue"], status_code=status.HTTP_201_CREATED,
-             summary="Add a private car make")
-def create_car_make(
-    actor: ReferenceWrite, session: DbSession, data: CarMakeCreate, response: Response
-) -> CarMakeOut:
-    make = service.create_car_make(session, actor, data=data)
-    response.headers["ETag"] = etag(make.version)
-    response.headers["Location"] = f"/v1/car-makes/{make.id}"
-    return CarMakeOut.of(make)
-
-
-@router.get("/car-makes/{make_id}", tags=["car catalogue"], summary="Get a car make")
-def get_car_make(
-    actor: ReferenceRead, session: DbSession, make_id: uuid.UUID, response: Response
-) -> CarMakeOut:
-    make = service.get_car_make(session, actor, make_id)
-    response.headers["ETag"] = etag(make.version)
-    return CarMakeOut.of(make)
-
-
-@router.patch("/car-makes/{make_id}", tags=["car catalogue"],
-              summary="Rename a private car make (global ones are read-only)")
-def update_car_make(
-    actor: ReferenceWrite, session: DbSession, if_match: RequiredIfMatch,
-    make_id: uuid.UUID, data: CarMakeUpdate,
-    response: Response,
-) -> CarMakeOut:
-    make = service.update_car_make(session, actor, make_id, data=data, if_match=if_match)
-    response.headers["ETag"] = etag(make.version)
-    return CarMakeOut.of(make)
-
-
-@router.delete("/car-makes/{make_id}", tags=["car catalogue"],
-               status_code=status.HTTP_204_NO_CONTENT, summary="Delete a private car make")
-def delete_car_make(
-    actor: ReferenceWrite, session: DbSession, if_match: RequiredIfMatch, make_id: uuid.UUID
-) -> Response:
-    service.delete_car_make(session, actor, make_id, if_match=if_match)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+_makes = ResourceRoutes(router, "car-makes", "make_id", "car_make", ["car catalogue"],
+                        CarMakeOut, CarMakeOut.of, ReferenceRead, ReferenceWrite)
+_makes.create("Add a private car make", CarMakeCreate,
+              lambda s, a, d: service.create_car_make(s, a, data=d))
+_makes.get("Get a car make", service.get_car_make, include_deleted=False)
+_makes.update("Rename a private car make (global ones are read-only)", CarMakeUpdate,
+              lambda s, a, i, d, m: service.update_car_make(s, a, i, data=d, if_match=m))
+_makes.delete("Delete a private car make", lambda s, a, i, r, m:
+              service.delete_car_make(s, a, i, if_match=m), reason=None)
 
 
 # --- car models ----------------------------------------------------------------------------
@@ -293,42 +275,12 @@ def export_car_models(
                         filename="car-models.csv")
 
 
-@router.post("/car-models", tags=["car catalogue"], status_code=status.HTTP_201_CREATED,
-             summary="Add a private car model")
-def create_car_model(
-    actor: ReferenceWrite, session: DbSession, data: CarModelCreate, response: Response
-) -> CarModelOut:
-    model = service.create_car_model(session, actor, data=data)
-    response.headers["ETag"] = etag(model.version)
-    response.headers["Location"] = f"/v1/car-models/{model.id}"
-    return CarModelOut.of(model)
-
-
-@router.get("/car-models/{model_id}", tags=["car catalogue"], summary="Get a car model")
-def get_car_model(
-    actor: ReferenceRead, session: DbSession, model_id: uuid.UUID, response: Response
-) -> CarModelOut:
-    model = service.get_car_model(session, actor, model_id)
-    response.headers["ETag"] = etag(model.version)
-    return CarModelOut.of(model)
-
-
-@router.patch("/car-models/{model_id}", tags=["car catalogue"],
-              summary="Change a private car model (global ones are read-only)")
-def update_car_model(
-    actor: ReferenceWrite, session: DbSession, if_match: RequiredIfMatch,
-    model_id: uuid.UUID, data: CarModelUpdate,
-    response: Response,
-) -> CarModelOut:
-    model = service.update_car_model(session, actor, model_id, data=data, if_match=if_match)
-    response.headers["ETag"] = etag(model.version)
-    return CarModelOut.of(model)
-
-
-@router.delete("/car-models/{model_id}", tags=["car catalogue"],
-               status_code=status.HTTP_204_NO_CONTENT, summary="Delete a private car model")
-def delete_car_model(
-    actor: ReferenceWrite, session: DbSession, if_match: RequiredIfMatch, model_id: uuid.UUID
-) -> Response:
-    service.delete_car_model(session, actor, model_id, if_match=if_match)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+_models = ResourceRoutes(router, "car-models", "model_id", "car_model", ["car catalogue"],
+                         CarModelOut, CarModelOut.of, ReferenceRead, ReferenceWrite)
+_models.create("Add a private car model", CarModelCreate,
+               lambda s, a, d: service.create_car_model(s, a, data=d))
+_models.get("Get a car model", service.get_car_model, include_deleted=False)
+_models.update("Change a private car model (global ones are read-only)", CarModelUpdate,
+               lambda s, a, i, d, m: service.update_car_model(s, a, i, data=d, if_match=m))
+_models.delete("Delete a private car model", lambda s, a, i, r, m:
+               service.delete_car_model(s, a, i, if_match=m), reason=None)
