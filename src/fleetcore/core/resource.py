@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Annotated, Any, Literal, TypeVar
@@ -40,7 +40,7 @@ from fleetcore.core.schemas import Deletion, model_response
 from fleetcore.core.versioning import RequiredIfMatch, check_if_match, etag
 
 __all__ = ["SAFE_TEXT", "DeletionReason", "IncludeDeleted", "ResourceRoutes", "Rows",
-           "invalid", "no_content"]
+           "apply_changes", "invalid", "no_content"]
 
 T = TypeVar("T")
 
@@ -77,6 +77,8 @@ class Rows:
 
     constraints: Mapping[str, ConstraintProblem] = field(default_factory=dict)
     not_deleted: str = "This row is not deleted."
+    tenant_scoped: bool = True
+    """Reads name the actor's tenant too (False: row-level security alone picks the rows)."""
 
     def flush(self, session: Session,
               known: Mapping[str, ConstraintProblem] | None = None) -> None:
@@ -95,7 +97,9 @@ class Rows:
         """The tenant's row ``row_id`` of ``model`` (live unless ``include_deleted``), or 404
         ``No such <what>.``; ``lock`` takes it ``FOR UPDATE``."""
         table: Any = model
-        stmt = select(table).where(table.tenant_id == tenant_of(actor), table.id == row_id)
+        stmt = select(table).where(table.id == row_id)
+        if self.tenant_scoped:
+            stmt = stmt.where(table.tenant_id == tenant_of(actor))
         if not include_deleted and hasattr(table, "deleted_at"):
             stmt = stmt.where(table.deleted_at.is_(None))
         if lock:
@@ -144,6 +148,63 @@ class Rows:
         """:meth:`restore` the row ``row_id`` of ``model``, deleted or not (404, 409)."""
         row = self.get(session, actor, model, row_id, what, include_deleted=True, lock=True)
         return self.restore(session, actor, row)
+
+
+    def getter(self, model: type[T], what: str) -> Callable[..., T]:
+        """``get_x(session, actor, row_id, *, include_deleted=False, lock=False)`` of one
+        model: its live row, or 404 ``No such <what>.``"""
+        def get(session: Session, actor: Actor, row_id: uuid.UUID, *,
+                include_deleted: bool = False, lock: bool = False) -> T:
+            return self.get(session, actor, model, row_id, what,
+                            include_deleted=include_deleted, lock=lock)
+
+        get.__doc__ = f"One {what}, or 404."
+        return get
+
+    def deleter(self, model: type[Any], what: str,
+                guard: Callable[[Session, Any], None] | None = None) -> Callable[..., None]:
+        """``delete_x(session, actor, row_id, *, reason, if_match=None)``: soft-delete the
+        live row under ``If-Match``; ``guard(session, row)`` may refuse it (after the 412)."""
+        def delete(session: Session, actor: Actor, row_id: uuid.UUID, *, reason: str | None = None,
+                   if_match: str | None = None) -> None:
+            row = self.get(session, actor, model, row_id, what, lock=True)
+            check_if_match(if_match, row.version)
+            if guard is not None:
+                guard(session, row)
+            self.delete(session, actor, row, reason=reason, if_match=if_match)
+
+        delete.__doc__ = f"Soft-delete a {what} (If-Match)."
+        return delete
+
+    def restorer(self, model: type[T], what: str,
+                 guard: Callable[[Session, Any], None] | None = None) -> Callable[..., T]:
+        """``restore_x(session, actor, row_id)``: bring a deleted row back (409 when it is not
+        deleted, or when ``guard(session, row)`` refuses it)."""
+        def restore(session: Session, actor: Actor, row_id: uuid.UUID) -> T:
+            row = self.get(session, actor, model, row_id, what, include_deleted=True, lock=True)
+            if guard is not None and getattr(row, "deleted_at", None) is not None:
+                guard(session, row)
+            return self.restore(session, actor, row)
+
+        restore.__doc__ = f"Bring a deleted {what} back."
+        return restore
+
+
+def apply_changes(row: Any, data: BaseModel, *, required: Iterable[str] = (),
+                  fields: Iterable[str] | None = None,
+                  null_message: str = "cannot be null") -> set[str]:
+    """Copy the fields a PATCH body sent (``fields`` only, when given) onto ``row``, enums by
+    value; a ``required`` field sent as null is a 422. Returns the names copied."""
+    sent = set(data.model_fields_set)
+    if fields is not None:
+        sent &= set(fields)
+    for name in sorted(sent & set(required)):
+        if getattr(data, name) is None:
+            raise invalid(name, null_message)
+    for name in sent:
+        value = getattr(data, name)
+        setattr(row, name, value.value if isinstance(value, Enum) else value)
+    return sent
 
 
 # --- routes ------------------------------------------------------------------------------------

@@ -393,21 +393,19 @@ def _open_assignment(session: Session, vehicle: Vehicle) -> VehicleAssignment | 
     )
 
 
-def delete_vehicle(session: Session, actor: Actor, vehicle_id: uuid.UUID, *,
-                   reason: str | None, if_match: str | None = None) -> None:
-    """Soft-delete a vehicle nobody has or is scheduled to have."""
-    vehicle = _get(session, actor, Vehicle, vehicle_id, "vehicle", lock=True)
-    check_if_match(if_match, vehicle.version)
+def _refuse_open_assignment(session: Session, vehicle: Vehicle) -> None:
     current = _open_assignment(session, vehicle)
     if current is not None:
         raise Conflict("The vehicle has a current or scheduled assignment: end or cancel it first.",
                        assignment_id=str(current.id))
-    _rows.delete(session, actor, vehicle, reason=reason, if_match=if_match)
 
 
-def restore_vehicle(session: Session, actor: Actor, vehicle_id: uuid.UUID) -> Vehicle:
-    """Bring a soft-deleted vehicle back (409 if its plate or VIN was reused meanwhile)."""
-    return _rows.restore_by_id(session, actor, Vehicle, vehicle_id, "vehicle")
+delete_vehicle = _rows.deleter(Vehicle, "vehicle", _refuse_open_assignment)
+"""Soft-delete a vehicle nobody has or is scheduled to have."""
+
+
+restore_vehicle = _rows.restorer(Vehicle, "vehicle")
+"""Bring a soft-deleted vehicle back (409 if its plate or VIN was reused meanwhile)."""
 
 
 # --- assignments -------------------------------------------------------------------------------
@@ -588,9 +586,7 @@ def assign_vehicle(session: Session, actor: Actor, *, data: AssignmentCreate) ->
     return assignment
 
 
-def get_assignment(session: Session, actor: Actor, assignment_id: uuid.UUID) -> VehicleAssignment:
-    """One live assignment of the tenant, or 404."""
-    return _get(session, actor, VehicleAssignment, assignment_id, "assignment")
+get_assignment = _rows.getter(VehicleAssignment, "assignment")
 
 
 def end_assignment(session: Session, actor: Actor, assignment_id: uuid.UUID, *,
@@ -1031,11 +1027,7 @@ def insurances_query(actor: Actor, filters: InsuranceFilter) -> Select[Any]:
     return stmt
 
 
-def get_insurance(session: Session, actor: Actor, insurance_id: uuid.UUID, *,
-                  include_deleted: bool = False) -> VehicleInsurance:
-    """One insurance policy, or 404."""
-    return _get(session, actor, VehicleInsurance, insurance_id, "insurance",
-                include_deleted=include_deleted)
+get_insurance = _rows.getter(VehicleInsurance, "insurance")
 
 
 def create_insurance(session: Session, actor: Actor, *, data: InsuranceCreate) -> VehicleInsurance:
@@ -1080,21 +1072,11 @@ def update_insurance(session: Session, actor: Actor, insurance_id: uuid.UUID, *,
     return policy
 
 
-def delete_insurance(session: Session, actor: Actor, insurance_id: uuid.UUID, *,
-                     reason: str | None, if_match: str | None = None) -> None:
-    """Soft-delete a policy."""
-    _rows.delete_by_id(session, actor, VehicleInsurance, insurance_id, "insurance",
-                       reason=reason, if_match=if_match)
+delete_insurance = _rows.deleter(VehicleInsurance, "insurance")
 
 
-def restore_insurance(session: Session, actor: Actor, insurance_id: uuid.UUID) -> VehicleInsurance:
-    """Bring a deleted policy back (409 when it would now overlap)."""
-    policy = _get(session, actor, VehicleInsurance, insurance_id, "insurance",
-                  include_deleted=True, lock=True)
-    if policy.deleted_at is None:
-        raise Conflict("This row is not deleted.")
-    _check_insurance_overlap(session, policy)
-    return _rows.restore(session, actor, policy)
+restore_insurance = _rows.restorer(VehicleInsurance, "insurance", _check_insurance_overlap)
+"""Bring a deleted policy back (409 when it would now overlap)."""
 
 
 # --- expenses ----------------------------------------------------------------------------------
@@ -1147,11 +1129,7 @@ def expenses_query(actor: Actor, filters: ExpenseFilter) -> Select[Any]:
     return stmt
 
 
-def get_expense(session: Session, actor: Actor, expense_id: uuid.UUID, *,
-                include_deleted: bool = False) -> VehicleExpense:
-    """One expense, or 404."""
-    return _get(session, actor, VehicleExpense, expense_id, "expense",
-                include_deleted=include_deleted)
+get_expense = _rows.getter(VehicleExpense, "expense")
 
 
 def create_expense(session: Session, actor: Actor, *, data: ExpenseCreate) -> VehicleExpense:
@@ -1208,19 +1186,16 @@ def update_expense(session: Session, actor: Actor, expense_id: uuid.UUID, *,
     return expense
 
 
-def delete_expense(session: Session, actor: Actor, expense_id: uuid.UUID, *,
-                   reason: str | None, if_match: str | None = None) -> None:
-    """Soft-delete an expense (refused once posted to the ledger)."""
-    expense = _get(session, actor, VehicleExpense, expense_id, "expense", lock=True)
-    check_if_match(if_match, expense.version)
+def _refuse_posted(session: Session, expense: VehicleExpense) -> None:
     if expense.transaction_id is not None:
         raise Conflict("The expense is posted to the ledger: reverse the transaction instead.")
-    _rows.delete(session, actor, expense, reason=reason, if_match=if_match)
 
 
-def restore_expense(session: Session, actor: Actor, expense_id: uuid.UUID) -> VehicleExpense:
-    """Bring a deleted expense back."""
-    return _rows.restore_by_id(session, actor, VehicleExpense, expense_id, "expense")
+delete_expense = _rows.deleter(VehicleExpense, "expense", _refuse_posted)
+"""Soft-delete an expense (refused once posted to the ledger)."""
+
+
+restore_expense = _rows.restorer(VehicleExpense, "expense")
 
 
 # --- vehicle events ----------------------------------------------------------------------------
@@ -1254,11 +1229,7 @@ def events_query(actor: Actor, filters: EventFilter) -> Select[Any]:
     return stmt
 
 
-def get_event(session: Session, actor: Actor, event_id: uuid.UUID, *,
-              include_deleted: bool = False) -> VehicleEvent:
-    """One vehicle event, or 404."""
-    return _get(session, actor, VehicleEvent, event_id, "vehicle event",
-                include_deleted=include_deleted)
+get_event = _rows.getter(VehicleEvent, "vehicle event")
 
 
 def create_event(session: Session, actor: Actor, *, data: EventCreate) -> VehicleEvent:
@@ -1306,16 +1277,13 @@ def update_event(session: Session, actor: Actor, event_id: uuid.UUID, *, data: E
     return event
 
 
-def delete_event(session: Session, actor: Actor, event_id: uuid.UUID, *,
-                 reason: str | None, if_match: str | None = None) -> None:
-    """Soft-delete a vehicle event (handover events belong to their assignment)."""
-    event = _get(session, actor, VehicleEvent, event_id, "vehicle event", lock=True)
-    check_if_match(if_match, event.version)
+def _refuse_handover(session: Session, event: VehicleEvent) -> None:
     if event.event_type == VehicleEventType.HANDOVER.value and event.assignment_id is not None:
         raise Conflict("A handover event belongs to its assignment: cancel the assignment.")
-    _rows.delete(session, actor, event, reason=reason, if_match=if_match)
 
 
-def restore_event(session: Session, actor: Actor, event_id: uuid.UUID) -> VehicleEvent:
-    """Bring a deleted vehicle event back."""
-    return _rows.restore_by_id(session, actor, VehicleEvent, event_id, "vehicle event")
+delete_event = _rows.deleter(VehicleEvent, "vehicle event", _refuse_handover)
+"""Soft-delete a vehicle event (handover events belong to their assignment)."""
+
+
+restore_event = _rows.restorer(VehicleEvent, "vehicle event")
