@@ -36,11 +36,12 @@ from fleetcore.core.errors import (
     ValidationProblem,
     flush_checked,
 )
+from fleetcore.core.pagination import Page
 from fleetcore.core.schemas import Deletion, model_response
 from fleetcore.core.versioning import RequiredIfMatch, check_if_match, etag
 
 __all__ = ["SAFE_TEXT", "DeletionReason", "IncludeDeleted", "ResourceRoutes", "Rows",
-           "apply_changes", "invalid", "no_content"]
+           "apply_changes", "invalid", "no_content", "page_response", "value_of"]
 
 T = TypeVar("T")
 
@@ -59,6 +60,17 @@ def invalid(field_name: str, message: str, **extensions: Any) -> ValidationProbl
     """A 422 naming one request field (``detail`` is ``field: message``)."""
     return ValidationProblem(f"{field_name}: {message}",
                              errors=[{"field": field_name, "message": message}], **extensions)
+
+
+def value_of(choice: Enum | None) -> Any:
+    """An enum query parameter as the value a filter holds (None: not filtered)."""
+    return choice.value if choice is not None else None
+
+
+def page_response(rows: Iterable[Any], cursor: str | None,
+                  out: Callable[[Any], BaseModel]) -> Response:
+    """A list page of ``rows`` in their response model (route: ``response_model=Page[X]``)."""
+    return model_response(Page(items=[out(row) for row in rows], next_cursor=cursor))
 
 
 def no_content() -> Response:

@@ -32,8 +32,8 @@ from fleetcore.core.export import (
 )
 from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
-from fleetcore.core.resource import ResourceRoutes, no_content
-from fleetcore.core.schemas import model_response, money_out
+from fleetcore.core.resource import ResourceRoutes, no_content, page_response, value_of
+from fleetcore.core.schemas import money_out
 from fleetcore.core.versioning import RequiredIfMatch, etag, lock_and_check_if_match
 from fleetcore.documents.api import Storage
 from fleetcore.documents.models import Document
@@ -138,14 +138,6 @@ def _columns(*names: str) -> list[CsvColumn | MoneyColumns]:
     return [CsvColumn(n, _attr(n)) for n in names]
 
 
-def _value(choice: Any) -> Any:
-    return choice.value if choice is not None else None
-
-
-def _page(rows: list[Any], cursor: str | None, out: Any) -> Response:
-    return model_response(Page(items=[out(row) for row in rows], next_cursor=cursor))
-
-
 def _locked(model: Any, change: Callable[..., Any]) -> Callable[..., Any]:
     """``change(session, actor, id, data)`` once ``If-Match`` is checked on the locked row."""
     def run(session: Any, actor: Any, row_id: uuid.UUID, data: Any, if_match: str) -> Any:
@@ -165,7 +157,7 @@ def _driver_filter(
     include_deleted: IncludeDeleted = False,
     sort: DriverSort = DriverSort.CREATED,
 ) -> DriverFilter:
-    return DriverFilter(status=_value(driver_status), q=q or None, hired_since=hired_since,
+    return DriverFilter(status=value_of(driver_status), q=q or None, hired_since=hired_since,
                         include_deleted=include_deleted, sort=sort)
 
 
@@ -176,7 +168,8 @@ DriverFilterQuery = Annotated[DriverFilter, Depends(_driver_filter)]
 def list_drivers(
     actor: DriversRead, session: DbSession, filters: DriverFilterQuery, page: Pagination,
 ) -> Response:
-    return _page(*service.list_drivers(session, actor, page, filters), DriverOut.model_validate)
+    return page_response(*service.list_drivers(session, actor, page, filters),
+                         DriverOut.model_validate)
 
 
 _DRIVER_CSV = _columns(*(
@@ -498,8 +491,8 @@ def _request_filter(
     request_status: Annotated[DriverRequestStatus | None, Query(alias="status")] = None,
     request_type: DriverRequestType | None = None,
 ) -> RequestFilter:
-    return RequestFilter(driver_id=driver_id, status=_value(request_status),
-                         request_type=_value(request_type))
+    return RequestFilter(driver_id=driver_id, status=value_of(request_status),
+                         request_type=value_of(request_type))
 
 
 RequestFilterQuery = Annotated[RequestFilter, Depends(_request_filter)]
@@ -511,7 +504,7 @@ def list_requests(
     actor: DriverRequestsRead, session: DbSession, filters: RequestFilterQuery,
     page: Pagination,
 ) -> Response:
-    return _page(*service.list_driver_requests(session, actor, page, filters), _request_out)
+    return page_response(*service.list_driver_requests(session, actor, page, filters), _request_out)
 
 
 _REQUEST_CSV: list[CsvColumn | MoneyColumns] = [
@@ -575,8 +568,8 @@ def _blacklist_filter(
                          Query(description="Only entries in force at this instant.")] = None,
     include_deleted: IncludeDeleted = False,
 ) -> BlacklistFilter:
-    return BlacklistFilter(driver_id=driver_id, status=_value(entry_status),
-                           category=_value(category), active_at=active_at,
+    return BlacklistFilter(driver_id=driver_id, status=value_of(entry_status),
+                           category=value_of(category), active_at=active_at,
                            include_deleted=include_deleted)
 
 
@@ -588,7 +581,7 @@ BlacklistFilterQuery = Annotated[BlacklistFilter, Depends(_blacklist_filter)]
 def list_blacklists(
     actor: DriversRead, session: DbSession, filters: BlacklistFilterQuery, page: Pagination,
 ) -> Response:
-    return _page(*service.list_blacklists(session, actor, page, filters),
+    return page_response(*service.list_blacklists(session, actor, page, filters),
                  BlacklistOut.model_validate)
 
 
@@ -634,8 +627,8 @@ def _training_filter(
     expiring_before: date | None = None,
     include_deleted: IncludeDeleted = False,
 ) -> TrainingFilter:
-    return TrainingFilter(driver_id=driver_id, status=_value(training_status),
-                          training_type=_value(training_type),
+    return TrainingFilter(driver_id=driver_id, status=value_of(training_status),
+                          training_type=value_of(training_type),
                           expiring_before=expiring_before, include_deleted=include_deleted)
 
 
@@ -647,7 +640,7 @@ TrainingFilterQuery = Annotated[TrainingFilter, Depends(_training_filter)]
 def list_training(
     actor: DriversRead, session: DbSession, filters: TrainingFilterQuery, page: Pagination,
 ) -> Response:
-    return _page(*service.list_training(session, actor, page, filters),
+    return page_response(*service.list_training(session, actor, page, filters),
                  TrainingOut.model_validate)
 
 
@@ -714,7 +707,8 @@ PerformanceFilterQuery = Annotated[PerformanceFilter, Depends(_performance_filte
 def list_performances(
     actor: DriversRead, session: DbSession, filters: PerformanceFilterQuery, page: Pagination,
 ) -> Response:
-    return _page(*service.list_performances(session, actor, page, filters), _performance_out)
+    return page_response(*service.list_performances(session, actor, page, filters),
+                         _performance_out)
 
 
 _PERFORMANCE_CSV: list[CsvColumn | MoneyColumns] = [

@@ -40,6 +40,7 @@ from fleetcore.core.errors import (
     flush_checked,
 )
 from fleetcore.core.pagination import PageParams, keyset_page
+from fleetcore.core.resource import Rows
 from fleetcore.core.schemas import MoneyIn
 from fleetcore.core.versioning import check_if_match
 from fleetcore.documents.models import Document
@@ -525,15 +526,7 @@ def normalise_phone(value: str, country: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _live(session: Session, model: Any, row_id: uuid.UUID, what: str, *,
-          include_deleted: bool = False) -> Any:
-    stmt = select(model).where(model.id == row_id)
-    if not include_deleted and hasattr(model, "deleted_at"):
-        stmt = stmt.where(model.deleted_at.is_(None))
-    row = session.scalar(stmt)
-    if row is None:
-        raise NotFound(f"No such {what}.")
-    return row
+_rows = Rows(_CONSTRAINTS, not_deleted="It is not deleted.", tenant_scoped=False)
 
 
 def _driver_for_body(session: Session, driver_id: uuid.UUID) -> Driver:
@@ -548,11 +541,7 @@ def _driver_for_body(session: Session, driver_id: uuid.UUID) -> Driver:
 # --- drivers -----------------------------------------------------------------------------------
 
 
-def get_driver(session: Session, actor: Actor, driver_id: uuid.UUID, *,
-               include_deleted: bool = False) -> Driver:
-    """One driver of the actor's tenant, or 404 (deleted ones only when asked)."""
-    row: Driver = _live(session, Driver, driver_id, "driver", include_deleted=include_deleted)
-    return row
+get_driver = _rows.getter(Driver, "driver")
 
 
 def drivers_query(actor: Actor, spec: DriverFilter) -> Select[Any]:
@@ -656,11 +645,7 @@ def update_driver(session: Session, actor: Actor, driver_id: uuid.UUID, *,
     return driver
 
 
-def delete_driver(session: Session, actor: Actor, driver_id: uuid.UUID, *, reason: str | None,
-                  if_match: str | None = None) -> None:
-    """Soft-delete a driver, with its reason (restorable); refused while an assignment is open."""
-    driver = get_driver(session, actor, driver_id)
-    check_if_match(if_match, driver.version)
+def _refuse_open_assignment(session: Session, driver: Driver) -> None:
     open_assignment = session.scalar(
         select(VehicleAssignment.id).where(
             VehicleAssignment.driver_id == driver.id, VehicleAssignment.deleted_at.is_(None),
@@ -668,17 +653,15 @@ def delete_driver(session: Session, actor: Actor, driver_id: uuid.UUID, *, reaso
     if open_assignment is not None:
         raise Conflict("The driver has a scheduled or active assignment: end or cancel it first.",
                        assignment_id=str(open_assignment))
-    driver.mark_deleted(actor.id, reason)
-    _flush(session)
 
 
-def restore_driver(session: Session, actor: Actor, driver_id: uuid.UUID) -> Driver:
-    """Bring a soft-deleted driver back (409 if another live driver took its e-mail/phone)."""
-    driver = get_driver(session, actor, driver_id, include_deleted=True)
-    if not driver.mark_restored(actor.id):
-        raise Conflict("The driver is not deleted.")
-    _refresh_version(session, driver)
-    return driver
+delete_driver = _rows.deleter(Driver, "driver", _refuse_open_assignment)
+"""Soft-delete a driver, with its reason (restorable); refused while an assignment is open."""
+
+
+restore_driver = Rows(_CONSTRAINTS, "The driver is not deleted.", False).restorer(
+    Driver, "driver")
+"""Bring a soft-deleted driver back (409 if another live driver took its e-mail/phone)."""
 
 
 # --- driver documents --------------------------------------------------------------------------
@@ -822,12 +805,7 @@ def create_cooperation_terms(session: Session, actor: Actor, *,
     return terms
 
 
-def get_cooperation_terms(session: Session, actor: Actor, terms_id: uuid.UUID, *,
-                          include_deleted: bool = False) -> DriverCooperationTerms:
-    """One version of terms, or 404 (deleted ones only when asked)."""
-    row: DriverCooperationTerms = _live(session, DriverCooperationTerms, terms_id,
-                                        "cooperation terms", include_deleted=include_deleted)
-    return row
+get_cooperation_terms = _rows.getter(DriverCooperationTerms, "cooperation terms")
 
 
 def cooperation_terms_query(actor: Actor, spec: TermsFilter) -> Select[Any]:
@@ -904,27 +882,23 @@ def terminate_cooperation_terms(session: Session, actor: Actor, terms_id: uuid.U
     return terms
 
 
-def delete_cooperation_terms(session: Session, actor: Actor, terms_id: uuid.UUID, *,
-                             reason: str | None, if_match: str | None = None) -> None:
-    """Soft-delete terms offered by mistake (restorable). Terms the driver accepted are the
-    contract's record (settlements are computed from them): they are terminated, never
-    deleted, so a 409 says so."""
-    terms = get_cooperation_terms(session, actor, terms_id)
-    check_if_match(if_match, terms.version)
+def _refuse_accepted(session: Session, terms: DriverCooperationTerms) -> None:
     if terms.accepted_at is not None:
         raise Conflict(
             f"These terms were accepted on {terms.accepted_at.isoformat()}: they stay as the "
             "record of the contract. Terminate them instead (POST .../terminate).",
             errors=[{"field": "status", "message": f"accepted terms ({terms.status})"}])
-    _soft_delete(session, actor, terms, reason, None)
 
 
-def restore_cooperation_terms(session: Session, actor: Actor,
-                              terms_id: uuid.UUID) -> DriverCooperationTerms:
-    """Bring deleted terms back (as they were: an offer still pending, or a withdrawn one)."""
-    terms = get_cooperation_terms(session, actor, terms_id, include_deleted=True)
-    _restore(session, actor, terms)
-    return terms
+delete_cooperation_terms = _rows.deleter(DriverCooperationTerms, "cooperation terms",
+                                         _refuse_accepted)
+"""Soft-delete terms offered by mistake (restorable). Terms the driver accepted are the
+contract's record (settlements are computed from them): they are terminated, never deleted,
+so a 409 says so."""
+
+
+restore_cooperation_terms = _rows.restorer(DriverCooperationTerms, "cooperation terms")
+"""Bring deleted terms back (as they were: an offer still pending, or a withdrawn one)."""
 
 
 # --- driver requests ---------------------------------------------------------------------------
@@ -1035,10 +1009,7 @@ def update_driver_request(session: Session, actor: Actor, request_id: uuid.UUID,
     return request
 
 
-def get_driver_request(session: Session, actor: Actor, request_id: uuid.UUID) -> DriverRequest:
-    """One driver request, or 404."""
-    row: DriverRequest = _live(session, DriverRequest, request_id, "driver request")
-    return row
+get_driver_request = _rows.getter(DriverRequest, "driver request")
 
 
 def driver_requests_query(actor: Actor, spec: RequestFilter) -> Select[Any]:
@@ -1158,12 +1129,7 @@ def create_blacklist(session: Session, actor: Actor, *, data: BlacklistCreate) -
     return entry
 
 
-def get_blacklist(session: Session, actor: Actor, entry_id: uuid.UUID, *,
-                  include_deleted: bool = False) -> DriverBlacklist:
-    """One blacklist entry, or 404."""
-    row: DriverBlacklist = _live(session, DriverBlacklist, entry_id, "blacklist entry",
-                                 include_deleted=include_deleted)
-    return row
+get_blacklist = _rows.getter(DriverBlacklist, "blacklist entry")
 
 
 def blacklists_query(actor: Actor, spec: BlacklistFilter) -> Select[Any]:
@@ -1253,12 +1219,7 @@ def create_training(session: Session, actor: Actor, *, data: TrainingCreate) -> 
     return training
 
 
-def get_training(session: Session, actor: Actor, training_id: uuid.UUID, *,
-                 include_deleted: bool = False) -> DriverTraining:
-    """One training, or 404."""
-    row: DriverTraining = _live(session, DriverTraining, training_id, "training",
-                                include_deleted=include_deleted)
-    return row
+get_training = _rows.getter(DriverTraining, "training")
 
 
 def training_query(actor: Actor, spec: TrainingFilter) -> Select[Any]:
@@ -1293,49 +1254,17 @@ def update_training(session: Session, actor: Actor, training_id: uuid.UUID, *,
     return training
 
 
-_Deletable = DriverTraining | DriverBlacklist | DriverCooperationTerms
-"""The driver rows deleted with a reason and restorable through the API."""
+delete_training = _rows.deleter(DriverTraining, "training")
 
 
-def _soft_delete(session: Session, actor: Actor, row: _Deletable, reason: str | None,
-                 if_match: str | None) -> None:
-    check_if_match(if_match, row.version)
-    row.mark_deleted(actor.id, reason)
-    _flush(session)
+restore_training = _rows.restorer(DriverTraining, "training")
 
 
-def _restore(session: Session, actor: Actor, row: _Deletable) -> None:
-    if not row.mark_restored(actor.id):
-        raise Conflict("It is not deleted.")
-    _refresh_version(session, row)
+delete_blacklist = _rows.deleter(DriverBlacklist, "blacklist entry")
+"""Soft-delete an entry recorded by mistake (lifting is the normal end)."""
 
 
-def delete_training(session: Session, actor: Actor, training_id: uuid.UUID, *,
-                    reason: str | None,
-                    if_match: str | None = None) -> None:
-    """Soft-delete a training with a reason."""
-    _soft_delete(session, actor, get_training(session, actor, training_id), reason, if_match)
-
-
-def restore_training(session: Session, actor: Actor, training_id: uuid.UUID) -> DriverTraining:
-    """Bring a deleted training back."""
-    training = get_training(session, actor, training_id, include_deleted=True)
-    _restore(session, actor, training)
-    return training
-
-
-def delete_blacklist(session: Session, actor: Actor, entry_id: uuid.UUID, *,
-                     reason: str | None,
-                     if_match: str | None = None) -> None:
-    """Soft-delete an entry recorded by mistake (lifting is the normal end)."""
-    _soft_delete(session, actor, get_blacklist(session, actor, entry_id), reason, if_match)
-
-
-def restore_blacklist(session: Session, actor: Actor, entry_id: uuid.UUID) -> DriverBlacklist:
-    """Bring a deleted entry back."""
-    entry = get_blacklist(session, actor, entry_id, include_deleted=True)
-    _restore(session, actor, entry)
-    return entry
+restore_blacklist = _rows.restorer(DriverBlacklist, "blacklist entry")
 
 
 # --- performances ------------------------------------------------------------------------------

@@ -23,8 +23,14 @@ from fleetcore.core.export import (
 )
 from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
-from fleetcore.core.resource import SAFE_TEXT, IncludeDeleted, ResourceRoutes
-from fleetcore.core.schemas import model_response, money_out
+from fleetcore.core.resource import (
+    SAFE_TEXT,
+    IncludeDeleted,
+    ResourceRoutes,
+    page_response,
+    value_of,
+)
+from fleetcore.core.schemas import money_out
 from fleetcore.core.versioning import RequiredIfMatch
 from fleetcore.fleet import service
 from fleetcore.fleet.filters import (
@@ -93,14 +99,6 @@ def _out(model: type[M], row: Any, **overrides: Any) -> M:
     return model.model_validate(data)
 
 
-def _page(rows: list[Any], cursor: str | None, out: Any) -> Response:
-    return model_response(Page(items=[out(row) for row in rows], next_cursor=cursor))
-
-
-def _value(choice: Any) -> Any:
-    return choice.value if choice is not None else None
-
-
 # --- vehicles --------------------------------------------------------------------------------
 
 
@@ -124,9 +122,9 @@ def _vehicle_filter(
     sort: VehicleSort = VehicleSort.CREATED,
 ) -> VehicleFilter:
     return VehicleFilter(
-        status=_value(vehicle_status), make_id=make_id, model_id=model_id,
-        vehicle_class_id=vehicle_class_id, country=country, fuel_type=_value(fuel_type),
-        ownership_type=_value(ownership_type), q=q, include_deleted=include_deleted, sort=sort,
+        status=value_of(vehicle_status), make_id=make_id, model_id=model_id,
+        vehicle_class_id=vehicle_class_id, country=country, fuel_type=value_of(fuel_type),
+        ownership_type=value_of(ownership_type), q=q, include_deleted=include_deleted, sort=sort,
     )
 
 
@@ -155,7 +153,7 @@ _VEHICLE_COLUMNS: list[Column] = [
 def list_vehicles(
     actor: VehiclesRead, session: DbSession, filters: VehicleFilterQuery, page: Pagination,
 ) -> Response:
-    return _page(*service.list_vehicles(session, actor, page, filters), _vehicle_out)
+    return page_response(*service.list_vehicles(session, actor, page, filters), _vehicle_out)
 
 
 @router.get("/vehicles/export.csv", tags=["vehicles"], response_class=StreamingResponse,
@@ -262,7 +260,7 @@ def _assignment_filter(
     until: Annotated[datetime | None, Query(description="Started before.")] = None,
 ) -> AssignmentFilter:
     return AssignmentFilter(vehicle_id=vehicle_id, driver_id=driver_id,
-                            status=_value(assignment_status), since=since, until=until)
+                            status=value_of(assignment_status), since=since, until=until)
 
 
 AssignmentFilterQuery = Annotated[AssignmentFilter, Depends(_assignment_filter)]
@@ -411,8 +409,8 @@ def _expense_filter(
     since: date | None = None, until: date | None = None,
     include_deleted: IncludeDeleted = False,
 ) -> ExpenseFilter:
-    return ExpenseFilter(vehicle_id=vehicle_id, driver_id=driver_id, category=_value(category),
-                         payment_method=_value(payment_method), since=since, until=until,
+    return ExpenseFilter(vehicle_id=vehicle_id, driver_id=driver_id, category=value_of(category),
+                         payment_method=value_of(payment_method), since=since, until=until,
                          include_deleted=include_deleted)
 
 
@@ -473,7 +471,7 @@ def _event_filter(
     until: datetime | None = None, include_deleted: IncludeDeleted = False,
 ) -> EventFilter:
     return EventFilter(vehicle_id=vehicle_id, driver_id=driver_id,
-                       event_type=_value(event_type), severity=_value(severity),
+                       event_type=value_of(event_type), severity=value_of(severity),
                        unresolved=unresolved, since=since, until=until,
                        include_deleted=include_deleted)
 
