@@ -23,6 +23,7 @@ from enum import Enum
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,12 +37,13 @@ from fleetcore.core.errors import (
     ValidationProblem,
     flush_checked,
 )
-from fleetcore.core.pagination import Page
+from fleetcore.core.export import Column, csv_response, csv_responses
+from fleetcore.core.pagination import Page, PageParams, Pagination
 from fleetcore.core.schemas import Deletion, model_response
 from fleetcore.core.versioning import RequiredIfMatch, check_if_match, etag
 
 __all__ = ["SAFE_TEXT", "DeletionReason", "IncludeDeleted", "ResourceRoutes", "Rows",
-           "apply_changes", "invalid", "no_content", "page_response", "value_of"]
+           "invalid", "no_content", "page_response", "value_of"]
 
 T = TypeVar("T")
 
@@ -202,47 +204,30 @@ class Rows:
         return restore
 
 
-def apply_changes(row: Any, data: BaseModel, *, required: Iterable[str] = (),
-                  fields: Iterable[str] | None = None,
-                  null_message: str = "cannot be null") -> set[str]:
-    """Copy the fields a PATCH body sent (``fields`` only, when given) onto ``row``, enums by
-    value; a ``required`` field sent as null is a 422. Returns the names copied."""
-    sent = set(data.model_fields_set)
-    if fields is not None:
-        sent &= set(fields)
-    for name in sorted(sent & set(required)):
-        if getattr(data, name) is None:
-            raise invalid(name, null_message)
-    for name in sent:
-        value = getattr(data, name)
-        setattr(row, name, value.value if isinstance(value, Enum) else value)
-    return sent
-
-
 # --- routes ------------------------------------------------------------------------------------
 
 
 def _parameter(name: str, annotation: Any, default: Any = inspect.Parameter.empty
                ) -> inspect.Parameter:
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+    return inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
                              annotation=annotation)
 
 
 def _endpoint(name: str, parameters: Sequence[inspect.Parameter],
               run: Callable[..., Response]) -> Callable[..., Response]:
     """A route function called ``name`` taking ``parameters`` (what FastAPI reads to build
-    the operation: its id comes from the name, its parameters from the signature)."""
+    the operation: its id comes from the name, its parameters from the signature); Python
+    callers (the console) may pass them by position too."""
+    signature = inspect.Signature(list(parameters), return_annotation=Response)
 
-    def endpoint(**kwargs: Any) -> Response:
-        return run(**kwargs)
+    def endpoint(*args: Any, **kwargs: Any) -> Response:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return run(**bound.arguments)
 
     endpoint.__name__ = endpoint.__qualname__ = name
-    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        list(parameters), return_annotation=Response)
+    endpoint.__signature__ = signature  # type: ignore[attr-defined]
     return endpoint
-
-
-Fetch = Callable[[Session, Any, uuid.UUID], Any]
 
 
 @dataclass(frozen=True)
@@ -267,6 +252,8 @@ class ResourceRoutes:
     read: Any
     write: Any
     row_of: Callable[[Any], Any] = field(default=lambda found: found)
+    plural: str | None = None
+    """The collection's name in its list and export operations (``noun`` + s by default)."""
 
     def _item(self) -> str:
         return f"/{self.path}/{{{self.param}}}"
@@ -279,12 +266,46 @@ class ResourceRoutes:
 
     def _add(self, method: str, path: str, name: str, summary: str,
              parameters: Sequence[inspect.Parameter], run: Callable[..., Response],
-             **options: Any) -> None:
+             **options: Any) -> Callable[..., Response]:
         if method != "DELETE":
             options.setdefault("response_model", self.model)
-        self.router.add_api_route(
-            path, _endpoint(name, parameters, run), methods=[method], tags=list(self.tags),
-            summary=summary, name=name, **options)
+        endpoint = _endpoint(name, parameters, run)
+        self.router.add_api_route(path, endpoint, methods=[method], tags=list(self.tags),
+                                  summary=summary, name=name, **options)
+        return endpoint
+
+    def listing(self, summary: str, filters: Any, page_of: Callable[..., tuple[Any, str | None]],
+             *, out: Callable[[Any], BaseModel] | None = None, page_first: bool = False,
+             name: str | None = None, **options: Any) -> None:
+        """``GET /<path>``: ``page_of(session, actor, page, filters)`` → (rows, next cursor);
+        ``filters`` is the filter dependency the export shares (``page_first``: the page's
+        parameters come first in the document)."""
+        pair = [_parameter("filters", filters), _parameter("page", Pagination)]
+        parameters = [*self._who(self.read), *(pair[::-1] if page_first else pair)]
+
+        def run(actor: Any, session: Session, filters: Any, page: PageParams) -> Response:
+            return page_response(*page_of(session, actor, page, filters), out or self.out)
+
+        self._add("GET", f"/{self.path}", name or f"list_{self.plural or self.noun + 's'}",
+                  summary, parameters, run,
+                  response_model=Page[self.model],  # type: ignore[name-defined]
+                  **options)
+
+    def export(self, summary: str, filters: Any, query: Callable[[Any, Any], Any],
+               columns: Sequence[Column], filename: str, *, name: str | None = None,
+               **options: Any) -> Callable[..., StreamingResponse]:
+        """``GET /<path>/export.csv``: the rows of ``query(actor, filters)`` (in its order) as
+        a streamed CSV of ``columns``; returns the route function (the console calls it)."""
+        parameters = [*self._who(self.read), _parameter("filters", filters)]
+
+        def run(actor: Any, session: Session, filters: Any) -> StreamingResponse:
+            return csv_response(session, query(actor, filters), columns, filename=filename)
+
+        endpoint = self._add(
+            "GET", f"/{self.path}/export.csv", name or f"export_{self.plural or self.noun + 's'}",
+            summary, parameters, run, response_model=None, response_class=StreamingResponse,
+            responses=csv_responses(columns), **options)
+        return endpoint  # type: ignore[return-value]
 
     def _who(self, permission: Any) -> list[inspect.Parameter]:
         return [_parameter("actor", permission), _parameter("session", DbSession)]

@@ -164,14 +164,6 @@ def _driver_filter(
 DriverFilterQuery = Annotated[DriverFilter, Depends(_driver_filter)]
 
 
-@router.get("/drivers", tags=DRIVERS, summary="List drivers", response_model=Page[DriverOut])
-def list_drivers(
-    actor: DriversRead, session: DbSession, filters: DriverFilterQuery, page: Pagination,
-) -> Response:
-    return page_response(*service.list_drivers(session, actor, page, filters),
-                         DriverOut.model_validate)
-
-
 _DRIVER_CSV = _columns(*(
     "id", "first_name", "last_name", "email", "phone", "status", "date_of_birth",
     "licence_number", "licence_country", "licence_issued_on", "licence_expires_on",
@@ -180,23 +172,18 @@ _DRIVER_CSV = _columns(*(
 ))
 
 
-@router.get("/drivers/export.csv", tags=DRIVERS, summary="Export the filtered drivers as CSV",
-            response_class=StreamingResponse, name="export_drivers",
-            responses=csv_responses(_DRIVER_CSV))
-def export_drivers_csv(
-    actor: DriversRead, session: DbSession, filters: DriverFilterQuery,
-) -> StreamingResponse:
-    return csv_response(session, service.drivers_query(actor, filters), _DRIVER_CSV,
-                        filename="drivers.csv")
+_drivers = ResourceRoutes(router, "drivers", "driver_id", "driver", DRIVERS, DriverOut,
+                          DriverOut.model_validate, DriversRead, DriversWrite)
+_drivers.listing("List drivers", DriverFilterQuery, service.list_drivers)
+_export_drivers = _drivers.export("Export the filtered drivers as CSV", DriverFilterQuery,
+                                  service.drivers_query, _DRIVER_CSV, "drivers.csv")
 
 
 def export_drivers(actor: Any, session: Any, **filters: Any) -> StreamingResponse:
     """The export as the console calls it (web/routes/drivers.py), filters by keyword."""
-    return export_drivers_csv(actor, session, _driver_filter(**filters))
+    return _export_drivers(actor, session, _driver_filter(**filters))
 
 
-_drivers = ResourceRoutes(router, "drivers", "driver_id", "driver", DRIVERS, DriverOut,
-                          DriverOut.model_validate, DriversRead, DriversWrite)
 _drivers.create("Create a driver", DriverCreate,
                 lambda s, a, d: service.create_driver(s, a, data=d))
 _drivers.get("Get a driver", service.get_driver, include_deleted=False)
@@ -414,26 +401,14 @@ def _terms_filter(
 TermsFilterQuery = Annotated[TermsFilter, Depends(_terms_filter)]
 
 
-@router.get("/driver-cooperation-terms", tags=TERMS, summary="List cooperation terms")
-def list_terms(
-    actor: DriversRead, session: DbSession, page: Pagination, filters: TermsFilterQuery,
-) -> Page[CooperationTermsOut]:
-    rows, cursor = service.list_cooperation_terms(session, actor, page, filters)
-    return Page(items=[_terms_out(t) for t in rows], next_cursor=cursor)
-
-
-@router.get("/driver-cooperation-terms/export.csv", tags=TERMS,
-            summary="Export the filtered cooperation terms as CSV",
-            response_class=StreamingResponse, responses=csv_responses(_TERMS_CSV))
-def export_terms(
-    actor: DriversRead, session: DbSession, filters: TermsFilterQuery,
-) -> StreamingResponse:
-    stmt = service.cooperation_terms_query(actor, filters).order_by(DriverCooperationTerms.id)
-    return csv_response(session, stmt, _TERMS_CSV, filename="driver-cooperation-terms.csv")
-
-
 _terms = ResourceRoutes(router, "driver-cooperation-terms", "terms_id", "terms", TERMS,
-                        CooperationTermsOut, _terms_out, DriversRead, DriversWrite)
+                        CooperationTermsOut, _terms_out, DriversRead, DriversWrite,
+                        plural="terms")
+_terms.listing("List cooperation terms", TermsFilterQuery, service.list_cooperation_terms,
+               page_first=True)
+_terms.export("Export the filtered cooperation terms as CSV", TermsFilterQuery,
+              lambda actor, filters: service.cooperation_terms_query(actor, filters).order_by(
+                  DriverCooperationTerms.id), _TERMS_CSV, "driver-cooperation-terms.csv")
 _terms.create("Offer cooperation terms to a driver (pending until accepted)",
               CooperationTermsCreate,
               lambda s, a, d: service.create_cooperation_terms(s, a, data=d))
@@ -498,15 +473,6 @@ def _request_filter(
 RequestFilterQuery = Annotated[RequestFilter, Depends(_request_filter)]
 
 
-@router.get("/driver-requests", tags=REQUESTS, summary="List driver requests, newest first",
-            response_model=Page[DriverRequestOut])
-def list_requests(
-    actor: DriverRequestsRead, session: DbSession, filters: RequestFilterQuery,
-    page: Pagination,
-) -> Response:
-    return page_response(*service.list_driver_requests(session, actor, page, filters), _request_out)
-
-
 _REQUEST_CSV: list[CsvColumn | MoneyColumns] = [
     *_columns(
         "id", "driver_id", "request_type", "status", "period_start", "period_end", "reason",
@@ -516,19 +482,14 @@ _REQUEST_CSV: list[CsvColumn | MoneyColumns] = [
 ]
 
 
-@router.get("/driver-requests/export.csv", tags=REQUESTS,
-            summary="Export the filtered driver requests as CSV",
-            response_class=StreamingResponse, responses=csv_responses(_REQUEST_CSV))
-def export_requests(
-    actor: DriverRequestsRead, session: DbSession, filters: RequestFilterQuery,
-) -> StreamingResponse:
-    stmt = service.driver_requests_query(actor, filters).order_by(DriverRequest.id.desc())
-    return csv_response(session, stmt, _REQUEST_CSV, filename="driver-requests.csv")
-
-
 _requests = ResourceRoutes(router, "driver-requests", "request_id", "request", REQUESTS,
                            DriverRequestOut, _request_out, DriverRequestsRead,
                            DriverRequestsWrite)
+_requests.listing("List driver requests, newest first", RequestFilterQuery,
+                  service.list_driver_requests)
+_requests.export("Export the filtered driver requests as CSV", RequestFilterQuery,
+                 lambda actor, filters: service.driver_requests_query(actor, filters).order_by(
+                     DriverRequest.id.desc()), _REQUEST_CSV, "driver-requests.csv")
 _requests.create("File a driver request", DriverRequestCreate,
                  lambda s, a, d: service.create_driver_request(s, a, data=d))
 _requests.get("Get a driver request", service.get_driver_request, include_deleted=False)
@@ -576,33 +537,18 @@ def _blacklist_filter(
 BlacklistFilterQuery = Annotated[BlacklistFilter, Depends(_blacklist_filter)]
 
 
-@router.get("/driver-blacklists", tags=BLACKLISTS, summary="List blacklist entries",
-            response_model=Page[BlacklistOut])
-def list_blacklists(
-    actor: DriversRead, session: DbSession, filters: BlacklistFilterQuery, page: Pagination,
-) -> Response:
-    return page_response(*service.list_blacklists(session, actor, page, filters),
-                 BlacklistOut.model_validate)
-
-
 _BLACKLIST_CSV = _columns(*(
     "id", "driver_id", "category", "status", "reason", "starts_at", "ends_at", "lifted_at",
     "lift_reason", "created_at", "deleted_at"))
 
 
-@router.get("/driver-blacklists/export.csv", tags=BLACKLISTS,
-            summary="Export the filtered blacklist entries as CSV",
-            response_class=StreamingResponse, responses=csv_responses(_BLACKLIST_CSV))
-def export_blacklists(
-    actor: DriversRead, session: DbSession, filters: BlacklistFilterQuery,
-) -> StreamingResponse:
-    stmt = service.blacklists_query(actor, filters).order_by(DriverBlacklist.id)
-    return csv_response(session, stmt, _BLACKLIST_CSV, filename="driver-blacklists.csv")
-
-
 _blacklists = ResourceRoutes(router, "driver-blacklists", "entry_id", "blacklist", BLACKLISTS,
                              BlacklistOut, BlacklistOut.model_validate, DriversRead,
                              DriversWrite)
+_blacklists.listing("List blacklist entries", BlacklistFilterQuery, service.list_blacklists)
+_blacklists.export("Export the filtered blacklist entries as CSV", BlacklistFilterQuery,
+                   lambda actor, filters: service.blacklists_query(actor, filters).order_by(
+                       DriverBlacklist.id), _BLACKLIST_CSV, "driver-blacklists.csv")
 _blacklists.create("Blacklist a driver", BlacklistCreate,
                    lambda s, a, d: service.create_blacklist(s, a, data=d))
 _blacklists.get("Get a blacklist entry", service.get_blacklist, include_deleted=False)
@@ -635,32 +581,19 @@ def _training_filter(
 TrainingFilterQuery = Annotated[TrainingFilter, Depends(_training_filter)]
 
 
-@router.get("/driver-training", tags=TRAINING, summary="List trainings",
-            response_model=Page[TrainingOut])
-def list_training(
-    actor: DriversRead, session: DbSession, filters: TrainingFilterQuery, page: Pagination,
-) -> Response:
-    return page_response(*service.list_training(session, actor, page, filters),
-                 TrainingOut.model_validate)
-
-
 _TRAINING_CSV = _columns(*(
     "id", "driver_id", "training_name", "training_type", "provider", "status", "scheduled_on",
     "completed_on", "expires_on", "score", "created_at", "deleted_at"))
 
 
-@router.get("/driver-training/export.csv", tags=TRAINING,
-            summary="Export the filtered trainings as CSV",
-            response_class=StreamingResponse, responses=csv_responses(_TRAINING_CSV))
-def export_training(
-    actor: DriversRead, session: DbSession, filters: TrainingFilterQuery,
-) -> StreamingResponse:
-    stmt = service.training_query(actor, filters).order_by(DriverTraining.id)
-    return csv_response(session, stmt, _TRAINING_CSV, filename="driver-training.csv")
-
-
 _training = ResourceRoutes(router, "driver-training", "training_id", "training", TRAINING,
                            TrainingOut, TrainingOut.model_validate, DriversRead, DriversWrite)
+_training.listing("List trainings", TrainingFilterQuery, service.list_training,
+                  name="list_training")
+_training.export("Export the filtered trainings as CSV", TrainingFilterQuery,
+                 lambda actor, filters: service.training_query(actor, filters).order_by(
+                     DriverTraining.id), _TRAINING_CSV, "driver-training.csv",
+                 name="export_training")
 _training.create("Record a training for a driver", TrainingCreate,
                  lambda s, a, d: service.create_training(s, a, data=d))
 _training.get("Get a training", service.get_training, include_deleted=False)

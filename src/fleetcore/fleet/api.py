@@ -27,7 +27,6 @@ from fleetcore.core.resource import (
     SAFE_TEXT,
     IncludeDeleted,
     ResourceRoutes,
-    page_response,
     value_of,
 )
 from fleetcore.core.schemas import money_out
@@ -148,36 +147,25 @@ _VEHICLE_COLUMNS: list[Column] = [
 ]
 
 
-@router.get("/vehicles", tags=["vehicles"], response_model=Page[VehicleOut],
-            summary="List vehicles with their current odometer")
-def list_vehicles(
-    actor: VehiclesRead, session: DbSession, filters: VehicleFilterQuery, page: Pagination,
-) -> Response:
-    return page_response(*service.list_vehicles(session, actor, page, filters), _vehicle_out)
-
-
-@router.get("/vehicles/export.csv", tags=["vehicles"], response_class=StreamingResponse,
-            responses=csv_responses(_VEHICLE_COLUMNS), name="export_vehicles",
-            summary="Export the filtered vehicles as CSV (streamed)")
-def export_vehicles_csv(
-    actor: VehiclesRead, session: DbSession, filters: VehicleFilterQuery,
-) -> StreamingResponse:
-    return csv_response(session, service.vehicles_export_query(actor, filters),
-                        _VEHICLE_COLUMNS, filename="vehicles.csv")
+_vehicles = ResourceRoutes(router, "vehicles", "vehicle_id", "vehicle", ["vehicles"], VehicleOut,
+                           _vehicle_out, VehiclesRead, VehiclesWrite,
+                           row_of=lambda view: view.vehicle)
+_vehicles.listing("List vehicles with their current odometer", VehicleFilterQuery,
+                  service.list_vehicles)
+_export_vehicles = _vehicles.export(
+    "Export the filtered vehicles as CSV (streamed)", VehicleFilterQuery,
+    service.vehicles_export_query, _VEHICLE_COLUMNS, "vehicles.csv")
 
 
 def export_vehicles(actor: Any, session: Any, **filters: Any) -> StreamingResponse:
     """The export as the console calls it (web/routes/vehicles.py), filters by keyword."""
-    return export_vehicles_csv(actor, session, _vehicle_filter(**filters))
+    return _export_vehicles(actor, session, _vehicle_filter(**filters))
 
 
 def _vehicle_view(session: Any, actor: Any, vehicle: Any) -> service.VehicleView:
     return service.get_vehicle(session, actor, vehicle.id)
 
 
-_vehicles = ResourceRoutes(router, "vehicles", "vehicle_id", "vehicle", ["vehicles"], VehicleOut,
-                           _vehicle_out, VehiclesRead, VehiclesWrite,
-                           row_of=lambda view: view.vehicle)
 _vehicles.create("Add a vehicle (VIN and plate validated per country)", VehicleCreate,
                  lambda s, a, d: _vehicle_view(s, a, service.create_vehicle(s, a, data=d)))
 _vehicles.get("Get a vehicle", service.get_vehicle)
@@ -266,34 +254,22 @@ def _assignment_filter(
 AssignmentFilterQuery = Annotated[AssignmentFilter, Depends(_assignment_filter)]
 
 
-@router.get("/vehicle-assignments", tags=["vehicle-assignments"],
-            summary="List assignments (by vehicle, by driver, over a period), newest first")
-def list_assignments(
-    actor: AssignmentsRead, session: DbSession, filters: AssignmentFilterQuery,
-    page: Pagination,
-) -> Page[AssignmentOut]:
-    rows, cursor = service.list_assignments(session, actor, page, filters)
-    return Page(items=[AssignmentOut.model_validate(a) for a in rows], next_cursor=cursor)
-
-
-@router.get("/vehicle-assignments/export.csv", tags=["vehicle-assignments"],
-            response_class=StreamingResponse, responses=csv_responses(_ASSIGNMENT_COLUMNS),
-            name="export_assignments", summary="Export the filtered assignments as CSV (streamed)")
-def export_assignments_csv(
-    actor: AssignmentsRead, session: DbSession, filters: AssignmentFilterQuery,
-) -> StreamingResponse:
-    stmt = service.assignments_query(actor, filters).order_by(*_ASSIGNMENT_ORDER)
-    return csv_response(session, stmt, _ASSIGNMENT_COLUMNS, filename="vehicle-assignments.csv")
+_assignments = ResourceRoutes(
+    router, "vehicle-assignments", "assignment_id", "assignment", ["vehicle-assignments"],
+    AssignmentOut, AssignmentOut.model_validate, AssignmentsRead, AssignmentsWrite)
+_assignments.listing("List assignments (by vehicle, by driver, over a period), newest first",
+                     AssignmentFilterQuery, service.list_assignments)
+_export_assignments = _assignments.export(
+    "Export the filtered assignments as CSV (streamed)", AssignmentFilterQuery,
+    lambda actor, filters: service.assignments_query(actor, filters).order_by(*_ASSIGNMENT_ORDER),
+    _ASSIGNMENT_COLUMNS, "vehicle-assignments.csv")
 
 
 def export_assignments(actor: Any, session: Any, **filters: Any) -> StreamingResponse:
     """The export as the console calls it (web/routes/assignments.py), filters by keyword."""
-    return export_assignments_csv(actor, session, _assignment_filter(**filters))
+    return _export_assignments(actor, session, _assignment_filter(**filters))
 
 
-_assignments = ResourceRoutes(
-    router, "vehicle-assignments", "assignment_id", "assignment", ["vehicle-assignments"],
-    AssignmentOut, AssignmentOut.model_validate, AssignmentsRead, AssignmentsWrite)
 _assignments.create("Assign a vehicle to a driver (compliance, overlaps, handover)",
                     AssignmentCreate, lambda s, a, d: service.assign_vehicle(s, a, data=d),
                     name="assign_vehicle")
@@ -353,27 +329,14 @@ def _insurance_filter(
 InsuranceFilterQuery = Annotated[InsuranceFilter, Depends(_insurance_filter)]
 
 
-@router.get("/vehicle-insurances", tags=["vehicle-insurances"], summary="List insurance policies")
-def list_insurances(
-    actor: InsurancesRead, session: DbSession, filters: InsuranceFilterQuery, page: Pagination,
-) -> Page[InsuranceOut]:
-    rows, cursor = service.list_insurances(session, actor, page, filters)
-    return Page(items=[_insurance_out(p) for p in rows], next_cursor=cursor)
-
-
-@router.get("/vehicle-insurances/export.csv", tags=["vehicle-insurances"],
-            response_class=StreamingResponse, responses=csv_responses(_INSURANCE_COLUMNS),
-            summary="Export the filtered insurance policies as CSV (streamed)")
-def export_insurances(
-    actor: InsurancesRead, session: DbSession, filters: InsuranceFilterQuery,
-) -> StreamingResponse:
-    stmt = service.insurances_query(actor, filters).order_by(VehicleInsurance.id)
-    return csv_response(session, stmt, _INSURANCE_COLUMNS, filename="vehicle-insurances.csv")
-
-
 _insurances = ResourceRoutes(
     router, "vehicle-insurances", "insurance_id", "insurance", ["vehicle-insurances"],
     InsuranceOut, _insurance_out, InsurancesRead, InsurancesWrite)
+_insurances.listing("List insurance policies", InsuranceFilterQuery, service.list_insurances)
+_insurances.export("Export the filtered insurance policies as CSV (streamed)",
+                   InsuranceFilterQuery, lambda actor, filters: service.insurances_query(
+                       actor, filters).order_by(VehicleInsurance.id),
+                   _INSURANCE_COLUMNS, "vehicle-insurances.csv")
 _insurances.create("Add an insurance policy (no overlap with another active policy)",
                    InsuranceCreate, lambda s, a, d: service.create_insurance(s, a, data=d))
 _insurances.get("Get an insurance policy", service.get_insurance)
@@ -417,28 +380,14 @@ def _expense_filter(
 ExpenseFilterQuery = Annotated[ExpenseFilter, Depends(_expense_filter)]
 
 
-@router.get("/vehicle-expenses", tags=["vehicle-expenses"], summary="List vehicle expenses")
-def list_expenses(
-    actor: ExpensesRead, session: DbSession, filters: ExpenseFilterQuery, page: Pagination,
-) -> Page[ExpenseOut]:
-    rows, cursor = service.list_expenses(session, actor, page, filters)
-    return Page(items=[_expense_out(e) for e in rows], next_cursor=cursor)
-
-
-@router.get("/vehicle-expenses/export.csv", tags=["vehicle-expenses"],
-            response_class=StreamingResponse, responses=csv_responses(_EXPENSE_COLUMNS),
-            summary="Export the filtered expenses as CSV (streamed)")
-def export_expenses(
-    actor: ExpensesRead, session: DbSession, filters: ExpenseFilterQuery,
-) -> StreamingResponse:
-    stmt = service.expenses_query(actor, filters).order_by(
-        VehicleExpense.incurred_on.desc(), VehicleExpense.id.desc())
-    return csv_response(session, stmt, _EXPENSE_COLUMNS, filename="vehicle-expenses.csv")
-
-
 _expenses = ResourceRoutes(
     router, "vehicle-expenses", "expense_id", "expense", ["vehicle-expenses"], ExpenseOut,
     _expense_out, ExpensesRead, ExpensesWrite)
+_expenses.listing("List vehicle expenses", ExpenseFilterQuery, service.list_expenses)
+_expenses.export("Export the filtered expenses as CSV (streamed)", ExpenseFilterQuery,
+                 lambda actor, filters: service.expenses_query(actor, filters).order_by(
+                     VehicleExpense.incurred_on.desc(), VehicleExpense.id.desc()),
+                 _EXPENSE_COLUMNS, "vehicle-expenses.csv")
 _expenses.create("Record a vehicle expense", ExpenseCreate,
                  lambda s, a, d: service.create_expense(s, a, data=d))
 _expenses.get("Get a vehicle expense", service.get_expense)
@@ -479,27 +428,13 @@ def _event_filter(
 EventFilterQuery = Annotated[EventFilter, Depends(_event_filter)]
 
 
-@router.get("/vehicle-events", tags=["vehicle-events"], summary="List vehicle events, newest first")
-def list_events(
-    actor: VehiclesRead, session: DbSession, filters: EventFilterQuery, page: Pagination,
-) -> Page[EventOut]:
-    rows, cursor = service.list_events(session, actor, page, filters)
-    return Page(items=[_event_out(e) for e in rows], next_cursor=cursor)
-
-
-@router.get("/vehicle-events/export.csv", tags=["vehicle-events"],
-            response_class=StreamingResponse, responses=csv_responses(_EVENT_COLUMNS),
-            summary="Export the filtered vehicle events as CSV (streamed)")
-def export_events(
-    actor: VehiclesRead, session: DbSession, filters: EventFilterQuery,
-) -> StreamingResponse:
-    stmt = service.events_query(actor, filters).order_by(
-        VehicleEvent.occurred_at.desc(), VehicleEvent.id.desc())
-    return csv_response(session, stmt, _EVENT_COLUMNS, filename="vehicle-events.csv")
-
-
 _events = ResourceRoutes(router, "vehicle-events", "event_id", "event", ["vehicle-events"],
                          EventOut, _event_out, VehiclesRead, VehiclesWrite)
+_events.listing("List vehicle events, newest first", EventFilterQuery, service.list_events)
+_events.export("Export the filtered vehicle events as CSV (streamed)", EventFilterQuery,
+               lambda actor, filters: service.events_query(actor, filters).order_by(
+                   VehicleEvent.occurred_at.desc(), VehicleEvent.id.desc()),
+               _EVENT_COLUMNS, "vehicle-events.csv")
 _events.create("Record a vehicle event (accident, inspection…)", EventCreate,
                lambda s, a, d: service.create_event(s, a, data=d))
 _events.get("Get a vehicle event", service.get_event)
