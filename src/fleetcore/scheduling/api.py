@@ -9,12 +9,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from fleetcore.core.deps import DbSession
-from fleetcore.core.export import attribute_columns, csv_response, csv_responses
-from fleetcore.core.pagination import Page, Pagination
+from fleetcore.core.export import attribute_columns
 from fleetcore.core.resource import ResourceRoutes
 from fleetcore.core.schemas import money_out
 from fleetcore.core.versioning import RequiredIfMatch, etag
@@ -93,25 +91,14 @@ _SHIFT_CSV = attribute_columns(
     "deleted_at")
 
 
-@router.get("/shifts", tags=["shifts"], summary="List shifts by start time")
-def list_shifts(
-    actor: ShiftsRead, session: DbSession, page: Pagination, filters: ShiftFilterQuery,
-) -> Page[ShiftOut]:
-    shifts, cursor = service.list_shifts(session, actor, page, filters)
-    return Page(items=[ShiftOut.model_validate(s) for s in shifts], next_cursor=cursor)
-
-
-@router.get("/shifts/export.csv", tags=["shifts"], summary="Shifts as CSV (same filters)",
-            response_class=StreamingResponse, responses=csv_responses(_SHIFT_CSV))
-def export_shifts(
-    actor: ShiftsRead, session: DbSession, filters: ShiftFilterQuery,
-) -> StreamingResponse:
-    stmt = service.shifts_query(actor, filters).order_by(Shift.starts_at, Shift.id)
-    return csv_response(session, stmt, _SHIFT_CSV, filename="shifts.csv")
-
-
 _shifts = ResourceRoutes(router, "shifts", "shift_id", "shift", ["shifts"], ShiftOut,
                          ShiftOut.model_validate, ShiftsRead, ShiftsWrite)
+_shifts.listing("List shifts by start time", ShiftFilterQuery, service.list_shifts,
+                page_first=True)
+export_shifts = _shifts.export(
+    "Shifts as CSV (same filters)", ShiftFilterQuery,
+    lambda actor, filters: service.shifts_query(actor, filters).order_by(Shift.starts_at, Shift.id),
+    _SHIFT_CSV, "shifts.csv")
 _shifts.create("Create a shift (no overlap, not during leave or blacklist)", ShiftCreate,
                lambda s, a, d: _fresh(s, service.create_shift(s, a, data=d)))
 _shifts.get("Get a shift", service.get_shift, include_deleted=False)
@@ -141,29 +128,21 @@ def _series_filter(driver_id: uuid.UUID | None = None,
 SeriesFilterQuery = Annotated[SeriesFilter, Depends(_series_filter)]
 
 
-@router.get("/shift-series", tags=["shifts"], summary="List recurring shift series")
-def list_series(
-    actor: ShiftsRead, session: DbSession, page: Pagination, filters: SeriesFilterQuery,
-) -> Page[ShiftSeriesOut]:
-    rows, cursor = service.list_series(session, actor, page, driver_id=filters.driver_id,
-                                       active=filters.active)
-    return Page(items=[ShiftSeriesOut.model_validate(s) for s in rows], next_cursor=cursor)
-
-
 _SERIES_CSV = attribute_columns(
     "id", "driver_id", "vehicle_id", "rrule", "dtstart", "duration_s", "timezone", "until",
     "active", "notes", "created_at")
-
-
-@router.get("/shift-series/export.csv", tags=["shifts"],
-            summary="Recurring shift series as CSV (same filters)",
-            response_class=StreamingResponse, responses=csv_responses(_SERIES_CSV))
-def export_series(
-    actor: ShiftsRead, session: DbSession, filters: SeriesFilterQuery,
-) -> StreamingResponse:
-    stmt = service.series_query(actor, driver_id=filters.driver_id, active=filters.active)
-    return csv_response(session, stmt.order_by(ShiftSeries.id), _SERIES_CSV,
-                        filename="shift-series.csv")
+_series = ResourceRoutes(router, "shift-series", "series_id", "series", ["shifts"],
+                         ShiftSeriesOut, ShiftSeriesOut.model_validate, ShiftsRead, ShiftsWrite,
+                         plural="series")
+_series.listing("List recurring shift series", SeriesFilterQuery,
+                lambda session, actor, page, filters: service.list_series(
+                    session, actor, page, driver_id=filters.driver_id, active=filters.active),
+                page_first=True)
+export_series = _series.export(
+    "Recurring shift series as CSV (same filters)", SeriesFilterQuery,
+    lambda actor, filters: service.series_query(
+        actor, driver_id=filters.driver_id, active=filters.active).order_by(ShiftSeries.id),
+    _SERIES_CSV, "shift-series.csv")
 
 
 @router.post("/shift-series", tags=["shifts"], status_code=status.HTTP_201_CREATED,
@@ -180,8 +159,6 @@ def create_series(
                               horizon_end=horizon)
 
 
-_series = ResourceRoutes(router, "shift-series", "series_id", "series", ["shifts"],
-                         ShiftSeriesOut, ShiftSeriesOut.model_validate, ShiftsRead, ShiftsWrite)
 _series.get("Get a shift series", service.get_series, include_deleted=False)
 
 
@@ -228,25 +205,13 @@ def _task_filter(
 TaskFilterQuery = Annotated[TaskFilter, Depends(_task_filter)]
 
 
-@router.get("/tasks", tags=["tasks"], summary="List tasks")
-def list_tasks(
-    actor: TasksRead, session: DbSession, page: Pagination, filters: TaskFilterQuery,
-) -> Page[TaskOut]:
-    tasks, cursor = service.list_tasks(session, actor, page, filters)
-    return Page(items=[TaskOut.model_validate(t) for t in tasks], next_cursor=cursor)
-
-
-@router.get("/tasks/export.csv", tags=["tasks"], summary="Tasks as CSV (same filters)",
-            response_class=StreamingResponse, responses=csv_responses(_TASK_CSV))
-def export_tasks(
-    actor: TasksRead, session: DbSession, filters: TaskFilterQuery,
-) -> StreamingResponse:
-    stmt = service.tasks_query(actor, filters).order_by(Task.id)
-    return csv_response(session, stmt, _TASK_CSV, filename="tasks.csv")
-
-
 _tasks = ResourceRoutes(router, "tasks", "task_id", "task", ["tasks"], TaskOut,
                         TaskOut.model_validate, TasksRead, TasksWrite)
+_tasks.listing("List tasks", TaskFilterQuery, service.list_tasks, page_first=True)
+export_tasks = _tasks.export(
+    "Tasks as CSV (same filters)", TaskFilterQuery,
+    lambda actor, filters: service.tasks_query(actor, filters).order_by(Task.id),
+    _TASK_CSV, "tasks.csv")
 _tasks.create("Create a task", TaskCreate,
               lambda s, a, d: _fresh(s, service.create_task(s, a, data=d)))
 _tasks.get("Get a task", service.get_task, include_deleted=False)
@@ -290,26 +255,13 @@ def _goal_filter(
 GoalFilterQuery = Annotated[GoalFilter, Depends(_goal_filter)]
 
 
-@router.get("/goals", tags=["goals"], summary="List goals with their progress")
-def list_goals(
-    actor: GoalsRead, session: DbSession, page: Pagination, filters: GoalFilterQuery,
-) -> Page[GoalOut]:
-    goals, cursor = service.list_goals(session, actor, page, filters)
-    return Page(items=[_goal_out(g) for g in goals], next_cursor=cursor)
-
-
-@router.get("/goals/export.csv", tags=["goals"],
-            summary="Goals as CSV (stored progress, same filters)",
-            response_class=StreamingResponse, responses=csv_responses(_GOAL_CSV))
-def export_goals(
-    actor: GoalsRead, session: DbSession, filters: GoalFilterQuery,
-) -> StreamingResponse:
-    stmt = service.goals_query(actor, filters).order_by(Goal.id)
-    return csv_response(session, stmt, _GOAL_CSV, filename="goals.csv")
-
-
 _goals = ResourceRoutes(router, "goals", "goal_id", "goal", ["goals"], GoalOut, _goal_out,
                         GoalsRead, GoalsWrite)
+_goals.listing("List goals with their progress", GoalFilterQuery, service.list_goals,
+               page_first=True)
+_goals.export("Goals as CSV (stored progress, same filters)", GoalFilterQuery,
+              lambda actor, filters: service.goals_query(actor, filters).order_by(Goal.id),
+              _GOAL_CSV, "goals.csv")
 _goals.create("Create a goal", GoalCreate, lambda s, a, d: service.get_goal(
     s, a, _fresh(s, service.create_goal(s, a, data=d)).id))
 _goals.get("Get a goal with its progress", service.get_goal, include_deleted=False)
