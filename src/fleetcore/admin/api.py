@@ -344,14 +344,6 @@ def _audit_filter(
 AuditFilterQuery = Annotated[service.AuditFilter, Depends(_audit_filter)]
 
 
-@router.get("/audit-logs", tags=["audit"], summary="Read the audit log, newest first")
-def list_audit_logs(
-    actor: AuditRead, session: DbSession, page: Pagination, filters: AuditFilterQuery,
-) -> Page[AuditLogOut]:
-    rows, cursor = service.list_audit_logs(session, actor, page, filters)
-    return Page(items=[AuditLogOut.model_validate(r) for r in rows], next_cursor=cursor)
-
-
 _AUDIT_CSV: list[Column] = [
     *attribute_columns("id", "occurred_at", "actor_type", "actor_id", "action", "entity_type",
                        "entity_id"),
@@ -359,17 +351,14 @@ _AUDIT_CSV: list[Column] = [
     CsvColumn("ip", lambda r: str(r.ip) if r.ip is not None else None),
     *attribute_columns("user_agent", "request_id"),
 ]
-
-
-@router.get("/audit-logs/export.csv", tags=["audit"],
-            summary="Export the filtered audit log as CSV, newest first",
-            response_class=StreamingResponse, responses=csv_responses(_AUDIT_CSV))
-def export_audit_logs(
-    actor: AuditRead, session: DbSession, filters: AuditFilterQuery,
-) -> StreamingResponse:
-    stmt = service.audit_logs_query(actor, filters).order_by(
-        AuditLog.occurred_at.desc(), AuditLog.id.desc())
-    return csv_response(session, stmt, _AUDIT_CSV, filename="audit-log.csv")
+_audit = ResourceRoutes(router, "audit-logs", "entry_id", "audit_log", ["audit"], AuditLogOut,
+                        AuditLogOut.model_validate, AuditRead, AuditRead)
+_audit.listing("Read the audit log, newest first", AuditFilterQuery, service.list_audit_logs,
+               page_first=True)
+export_audit_logs = _audit.export(
+    "Export the filtered audit log as CSV, newest first", AuditFilterQuery,
+    lambda actor, filters: service.audit_logs_query(actor, filters).order_by(
+        AuditLog.occurred_at.desc(), AuditLog.id.desc()), _AUDIT_CSV, "audit-log.csv")
 
 
 # --- tenants -------------------------------------------------------------------------------
@@ -391,28 +380,19 @@ def _tenant_filter(
 TenantFilterQuery = Annotated[TenantFilter, Depends(_tenant_filter)]
 
 
-@router.get("/tenants", tags=["tenants"], summary="List tenants (staff: all; members: theirs)")
-def list_tenants(
-    actor: TenantsRead, session: DbSession, page: Pagination, filters: TenantFilterQuery,
-) -> Page[TenantOut]:
-    tenants, cursor = service.list_tenants(session, actor, page, status=filters.status,
-                                           slug=filters.slug)
-    return Page(items=[TenantOut.model_validate(t) for t in tenants], next_cursor=cursor)
-
-
 _TENANT_CSV = attribute_columns(
     "id", "name", "slug", "legal_name", "country", "default_currency", "timezone", "status",
     "contact_email", "trial_ends_at", "created_at")
-
-
-@router.get("/tenants/export.csv", tags=["tenants"],
-            summary="Export the tenants as CSV (staff: all; members: theirs)",
-            response_class=StreamingResponse, responses=csv_responses(_TENANT_CSV))
-def export_tenants(
-    actor: TenantsRead, session: DbSession, filters: TenantFilterQuery,
-) -> StreamingResponse:
-    stmt = service.tenants_query(actor, status=filters.status, slug=filters.slug)
-    return csv_response(session, stmt.order_by(Tenant.id), _TENANT_CSV, filename="tenants.csv")
+_tenants = ResourceRoutes(router, "tenants", "tenant_id", "tenant", ["tenants"], TenantOut,
+                          TenantOut.model_validate, TenantsRead, TenantsRead)
+_tenants.listing("List tenants (staff: all; members: theirs)", TenantFilterQuery,
+                 lambda session, actor, page, filters: service.list_tenants(
+                     session, actor, page, status=filters.status, slug=filters.slug),
+                 page_first=True)
+_tenants.export("Export the tenants as CSV (staff: all; members: theirs)", TenantFilterQuery,
+                lambda actor, filters: service.tenants_query(
+                    actor, status=filters.status, slug=filters.slug).order_by(Tenant.id),
+                _TENANT_CSV, "tenants.csv")
 
 
 @router.post("/tenants", tags=["tenants"], status_code=status.HTTP_201_CREATED,
@@ -428,8 +408,6 @@ def provision_tenant(
     return TenantOut.model_validate(tenant)
 
 
-_tenants = ResourceRoutes(router, "tenants", "tenant_id", "tenant", ["tenants"], TenantOut,
-                          TenantOut.model_validate, TenantsRead, TenantsRead)
 _tenants.get("Get a tenant", service.get_tenant, include_deleted=False)
 
 
