@@ -93,6 +93,8 @@ class Rows:
     not_deleted: str = "This row is not deleted."
     tenant_scoped: bool = True
     """Reads name the actor's tenant too (False: row-level security alone picks the rows)."""
+    refreshed: tuple[str, ...] | None = ("version", "updated_at")
+    """What :meth:`refresh` reads back after a write (None: the whole row)."""
 
     def flush(self, session: Session,
               known: Mapping[str, ConstraintProblem] | None = None) -> None:
@@ -104,7 +106,19 @@ class Rows:
                 known: Mapping[str, ConstraintProblem] | None = None) -> None:
         """Flush, then read back what the touch trigger set (``version``, ``updated_at``)."""
         self.flush(session, known)
-        session.refresh(row, ["version", "updated_at"])
+        session.refresh(row, None if self.refreshed is None else list(self.refreshed))
+
+    def add(self, session: Session, row: T) -> T:
+        """Insert ``row`` (constraint violations become problems) and read back its version."""
+        session.add(row)
+        self.refresh(session, row)
+        return row
+
+    def save(self, session: Session, actor: Actor, row: T) -> T:
+        """Record ``actor`` as the last to change ``row``, write it, read back its version."""
+        row.updated_by = actor.id  # type: ignore[attr-defined]
+        self.refresh(session, row)
+        return row
 
     def get(self, session: Session, actor: Actor, model: type[T], row_id: uuid.UUID,
             what: str, *, include_deleted: bool = False, lock: bool = False) -> T:

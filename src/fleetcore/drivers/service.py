@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -37,7 +38,6 @@ from fleetcore.core.errors import (
     ConstraintProblem,
     NotFound,
     ValidationProblem,
-    flush_checked,
 )
 from fleetcore.core.pagination import PageParams, keyset_page
 from fleetcore.core.resource import Rows
@@ -484,15 +484,9 @@ _CONSTRAINTS: dict[str, ConstraintProblem] = {
 }
 
 
-def _flush(session: Session) -> None:
-    """Flush; a constraint violation becomes a problem naming the field."""
-    flush_checked(session, _CONSTRAINTS)
-
-
-def _refresh_version(session: Session, row: Any) -> None:
-    """Read back what the touch trigger set (``version``, ``updated_at``)."""
-    _flush(session)
-    session.refresh(row)
+_rows = Rows(_CONSTRAINTS, not_deleted="It is not deleted.", tenant_scoped=False,
+             refreshed=None)
+_flush, _refresh_version = _rows.flush, _rows.refresh
 
 
 def _field_error(field: str, message: str) -> ValidationProblem:
@@ -524,9 +518,6 @@ def normalise_phone(value: str, country: str) -> str:
     if not phonenumbers.is_valid_number(number):
         raise ValueError(f"not a valid phone number (read in {country} when national)")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-_rows = Rows(_CONSTRAINTS, not_deleted="It is not deleted.", tenant_scoped=False)
 
 
 def _driver_for_body(session: Session, driver_id: uuid.UUID) -> Driver:
@@ -611,9 +602,7 @@ def create_driver(session: Session, actor: Actor, *, data: DriverCreate) -> Driv
     driver = Driver(tenant_id=tenant_of(actor), created_by=actor.id, updated_by=actor.id,
                     **{k: (v.value if isinstance(v, StrEnum) else v) for k, v in values.items()})
     _check_driver(session, driver, _tenant_country(session, actor), set(_DRIVER_FIELDS))
-    session.add(driver)
-    _refresh_version(session, driver)
-    return driver
+    return _rows.add(session, driver)
 
 
 def update_driver(session: Session, actor: Actor, driver_id: uuid.UUID, *,
@@ -640,9 +629,7 @@ def update_driver(session: Session, actor: Actor, driver_id: uuid.UUID, *,
         setattr(driver, name, value.value if isinstance(value, StrEnum) else value)
     with session.no_autoflush:
         _check_driver(session, driver, country, changed)
-    driver.updated_by = actor.id
-    _refresh_version(session, driver)
-    return driver
+    return _rows.save(session, actor, driver)
 
 
 def _refuse_open_assignment(session: Session, driver: Driver) -> None:
@@ -659,7 +646,7 @@ delete_driver = _rows.deleter(Driver, "driver", _refuse_open_assignment)
 """Soft-delete a driver, with its reason (restorable); refused while an assignment is open."""
 
 
-restore_driver = Rows(_CONSTRAINTS, "The driver is not deleted.", False).restorer(
+restore_driver = replace(_rows, not_deleted="The driver is not deleted.").restorer(
     Driver, "driver")
 """Bring a soft-deleted driver back (409 if another live driver took its e-mail/phone)."""
 
@@ -800,9 +787,7 @@ def create_cooperation_terms(session: Session, actor: Actor, *,
         recharge_other_expenses=data.recharge_other_expenses, deposit_amount=deposit,
         weekly_deposit_instalment=instalment, created_by=actor.id, updated_by=actor.id,
     )
-    session.add(terms)
-    _refresh_version(session, terms)
-    return terms
+    return _rows.add(session, terms)
 
 
 get_cooperation_terms = _rows.getter(DriverCooperationTerms, "cooperation terms")
@@ -856,9 +841,7 @@ def accept_cooperation_terms(session: Session, actor: Actor, terms_id: uuid.UUID
     terms.accepted_at = now
     terms.accepted_ip = ip
     terms.accepted_user_agent = user_agent[:1000] if user_agent else None
-    terms.updated_by = actor.id
-    _refresh_version(session, terms)
-    return terms
+    return _rows.save(session, actor, terms)
 
 
 def terminate_cooperation_terms(session: Session, actor: Actor, terms_id: uuid.UUID, *,
@@ -877,9 +860,7 @@ def terminate_cooperation_terms(session: Session, actor: Actor, terms_id: uuid.U
         terms.effective_to = end
     terms.status = CooperationTermsStatus.TERMINATED.value
     terms.termination_reason = data.reason
-    terms.updated_by = actor.id
-    _refresh_version(session, terms)
-    return terms
+    return _rows.save(session, actor, terms)
 
 
 def _refuse_accepted(session: Session, terms: DriverCooperationTerms) -> None:
@@ -975,9 +956,7 @@ def create_driver_request(session: Session, actor: Actor, *,
     )
     _set_amount(request, data.amount)
     _check_request(session, request, vehicle_changed=True)
-    session.add(request)
-    _refresh_version(session, request)
-    return request
+    return _rows.add(session, request)
 
 
 def update_driver_request(session: Session, actor: Actor, request_id: uuid.UUID, *,
@@ -1004,9 +983,7 @@ def update_driver_request(session: Session, actor: Actor, request_id: uuid.UUID,
         _set_amount(request, data.amount)
     with session.no_autoflush:  # the rules speak before a CHECK constraint would
         _check_request(session, request, vehicle_changed="requested_vehicle_id" in changed)
-    request.updated_by = actor.id
-    _refresh_version(session, request)
-    return request
+    return _rows.save(session, actor, request)
 
 
 get_driver_request = _rows.getter(DriverRequest, "driver request")
@@ -1104,9 +1081,7 @@ def transition_driver_request(session: Session, actor: Actor, request_id: uuid.U
     if notes is not None:
         request.resolution_notes = notes
     request.status = target.value
-    request.updated_by = actor.id
-    _refresh_version(session, request)
-    return request
+    return _rows.save(session, actor, request)
 
 
 # --- blacklists --------------------------------------------------------------------------------
@@ -1124,9 +1099,7 @@ def create_blacklist(session: Session, actor: Actor, *, data: BlacklistCreate) -
         status=BlacklistStatus.ACTIVE.value, decided_by=actor.id, created_by=actor.id,
         updated_by=actor.id,
     )
-    session.add(entry)
-    _refresh_version(session, entry)
-    return entry
+    return _rows.add(session, entry)
 
 
 get_blacklist = _rows.getter(DriverBlacklist, "blacklist entry")
@@ -1160,9 +1133,7 @@ def update_blacklist(session: Session, actor: Actor, entry_id: uuid.UUID, *,
         if data.ends_at is not None and data.ends_at <= entry.starts_at:
             raise _field_error("ends_at", "must be after starts_at")
         entry.ends_at = data.ends_at
-    entry.updated_by = actor.id
-    _refresh_version(session, entry)
-    return entry
+    return _rows.save(session, actor, entry)
 
 
 def lift_blacklist(session: Session, actor: Actor, entry_id: uuid.UUID, *,
@@ -1175,9 +1146,7 @@ def lift_blacklist(session: Session, actor: Actor, entry_id: uuid.UUID, *,
     entry.lifted_at = _now()
     entry.lifted_by = actor.id
     entry.lift_reason = reason
-    entry.updated_by = actor.id
-    _refresh_version(session, entry)
-    return entry
+    return _rows.save(session, actor, entry)
 
 
 # --- training ----------------------------------------------------------------------------------
@@ -1214,9 +1183,7 @@ def create_training(session: Session, actor: Actor, *, data: TrainingCreate) -> 
         updated_by=actor.id,
         **{k: (v.value if isinstance(v, StrEnum) else v) for k, v in values.items()})
     _check_training(session, training, set(_TRAINING_FIELDS))
-    session.add(training)
-    _refresh_version(session, training)
-    return training
+    return _rows.add(session, training)
 
 
 get_training = _rows.getter(DriverTraining, "training")
@@ -1249,9 +1216,7 @@ def update_training(session: Session, actor: Actor, training_id: uuid.UUID, *,
         setattr(training, name, value.value if isinstance(value, StrEnum) else value)
     with session.no_autoflush:
         _check_training(session, training, changed)
-    training.updated_by = actor.id
-    _refresh_version(session, training)
-    return training
+    return _rows.save(session, actor, training)
 
 
 delete_training = _rows.deleter(DriverTraining, "training")

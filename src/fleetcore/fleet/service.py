@@ -350,9 +350,7 @@ def create_vehicle(session: Session, actor: Actor, *, data: VehicleCreate) -> Ve
         created_by=actor.id, updated_by=actor.id,
     )
     _check_vehicle(session, actor, vehicle)
-    session.add(vehicle)
-    _refresh_version(session, vehicle)
-    return vehicle
+    return _rows.add(session, vehicle)
 
 
 _REQUIRED_VEHICLE_FIELDS = frozenset({
@@ -374,9 +372,7 @@ def update_vehicle(session: Session, actor: Actor, vehicle_id: uuid.UUID, *,
         else:
             setattr(vehicle, field, getattr(value, "value", value))
     _check_vehicle(session, actor, vehicle)
-    vehicle.updated_by = actor.id
-    _refresh_version(session, vehicle)
-    return vehicle
+    return _rows.save(session, actor, vehicle)
 
 
 def _open_assignment(session: Session, vehicle: Vehicle) -> VehicleAssignment | None:
@@ -1149,9 +1145,7 @@ def create_expense(session: Session, actor: Actor, *, data: ExpenseCreate) -> Ve
         is_rechargeable=data.is_rechargeable, created_by=actor.id, updated_by=actor.id,
     )
     _check_expense_refs(session, actor, expense)
-    session.add(expense)
-    _refresh_version(session, expense)
-    return expense
+    return _rows.add(session, expense)
 
 
 _POSTED_FIELDS = frozenset({"amount", "driver_id", "category", "payment_method", "incurred_on",
@@ -1181,9 +1175,7 @@ def update_expense(session: Session, actor: Actor, expense_id: uuid.UUID, *,
                            field)
         setattr(expense, field, getattr(value, "value", value))
     _check_expense_refs(session, actor, expense)
-    expense.updated_by = actor.id
-    _refresh_version(session, expense)
-    return expense
+    return _rows.save(session, actor, expense)
 
 
 def _refuse_posted(session: Session, expense: VehicleExpense) -> None:
@@ -1249,9 +1241,7 @@ def create_event(session: Session, actor: Actor, *, data: EventCreate) -> Vehicl
         source=VehicleEventSource.MANUAL.value, follow_up_due_on=data.follow_up_due_on,
         resolved_at=data.resolved_at, created_by=actor.id, updated_by=actor.id,
     )
-    session.add(event)
-    _refresh_version(session, event)
-    return event
+    return _rows.add(session, event)
 
 
 def update_event(session: Session, actor: Actor, event_id: uuid.UUID, *, data: EventUpdate,
@@ -1272,9 +1262,7 @@ def update_event(session: Session, actor: Actor, event_id: uuid.UUID, *, data: E
             setattr(event, field, value)
     if event.resolved_at is not None and event.resolved_at < event.occurred_at:
         raise invalid("resolved_at", "cannot be before occurred_at")
-    event.updated_by = actor.id
-    _refresh_version(session, event)
-    return event
+    return _rows.save(session, actor, event)
 
 
 def _refuse_handover(session: Session, event: VehicleEvent) -> None:
