@@ -27,7 +27,6 @@ from fleetcore.core.deps import DbSession
 from fleetcore.core.errors import problem_response
 from fleetcore.core.export import attribute_columns, csv_response, csv_responses
 from fleetcore.core.keys import secret_key
-from fleetcore.core.pagination import Page, Pagination
 from fleetcore.core.resource import ResourceRoutes
 from fleetcore.core.versioning import etag
 from fleetcore.documents import service
@@ -159,12 +158,10 @@ def document_filter(
 Filters = Annotated[DocumentFilter, Depends(document_filter)]
 
 
-@router.get("/documents", tags=[TAG], summary="List documents (filters, expiry tracking)")
-def list_documents(
-    actor: DocumentsRead, session: DbSession, page: Pagination, filters: Filters
-) -> Page[DocumentOut]:
-    documents, cursor = service.list_documents(session, actor, page, filters)
-    return Page(items=[DocumentOut.model_validate(d) for d in documents], next_cursor=cursor)
+_documents = ResourceRoutes(router, "documents", "document_id", "document", [TAG], DocumentOut,
+                            DocumentOut.model_validate, DocumentsRead, DocumentsWrite)
+_documents.listing("List documents (filters, expiry tracking)", Filters, service.list_documents,
+                   page_first=True)
 
 
 _CSV_COLUMNS = attribute_columns(
@@ -188,8 +185,6 @@ def export_documents(actor: DocumentsRead, session: DbSession, filters: Filters)
                         filename="documents.csv")
 
 
-_documents = ResourceRoutes(router, "documents", "document_id", "document", [TAG], DocumentOut,
-                            DocumentOut.model_validate, DocumentsRead, DocumentsWrite)
 _documents.get("Get a document's metadata", service.get_document)
 
 
