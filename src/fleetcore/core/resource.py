@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from fleetcore.core.auth import Actor, tenant_of
@@ -136,6 +136,12 @@ class Rows:
         if row is None:
             raise NotFound(f"No such {what}.")
         return row
+
+    def select(self, actor: Actor, model: Any, include_deleted: bool = False) -> Select[Any]:
+        """The tenant's rows of ``model`` (live ones unless ``include_deleted``), to filter
+        further: the start of a list's and its export's query."""
+        stmt = select(model).where(model.tenant_id == tenant_of(actor))
+        return stmt if include_deleted else stmt.where(model.deleted_at.is_(None))
 
     def require(self, session: Session, actor: Actor, model: type[Any],
                 row_id: uuid.UUID | None, field_name: str, what: str) -> None:

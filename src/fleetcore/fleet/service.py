@@ -31,7 +31,14 @@ from fleetcore.core.errors import (
 )
 from fleetcore.core.identifiers import InvalidIdentifier, normalise_plate, validate_vin
 from fleetcore.core.orm import new_id
-from fleetcore.core.pagination import PageParams, decode_cursor, encode_cursor, keyset_page
+from fleetcore.core.pagination import (
+    PageParams,
+    decode_cursor,
+    encode_cursor,
+    equal_filters,
+    keyset_page,
+    range_filter,
+)
 from fleetcore.core.resource import Rows, invalid
 from fleetcore.core.schemas import MoneyIn
 from fleetcore.core.versioning import check_if_match
@@ -661,19 +668,12 @@ def list_assignments(
 
 def assignments_query(actor: Actor, filters: AssignmentFilter) -> Select[Any]:
     """The filtered live assignments of the tenant (list and export)."""
-    stmt = select(VehicleAssignment).where(
-        VehicleAssignment.tenant_id == tenant_of(actor), VehicleAssignment.deleted_at.is_(None))
-    for column, value in ((VehicleAssignment.vehicle_id, filters.vehicle_id),
-                          (VehicleAssignment.driver_id, filters.driver_id),
-                          (VehicleAssignment.status, filters.status)):
-        if value is not None:
-            stmt = stmt.where(column == value)
+    a = VehicleAssignment
+    stmt = equal_filters(_rows.select(actor, a), {
+        a.vehicle_id: filters.vehicle_id, a.driver_id: filters.driver_id, a.status: filters.status})
     if filters.since is not None:
-        stmt = stmt.where(or_(VehicleAssignment.ends_at.is_(None),
-                              VehicleAssignment.ends_at > filters.since))
-    if filters.until is not None:
-        stmt = stmt.where(VehicleAssignment.starts_at < filters.until)
-    return stmt
+        stmt = stmt.where(or_(a.ends_at.is_(None), a.ends_at > filters.since))
+    return range_filter(stmt, a.starts_at, until=filters.until)
 
 
 def custodian(session: Session, actor: Actor, vehicle_id: uuid.UUID,
@@ -1010,16 +1010,13 @@ def list_insurances(session: Session, actor: Actor, params: PageParams,
 
 def insurances_query(actor: Actor, filters: InsuranceFilter) -> Select[Any]:
     """The filtered insurance policies (list and export)."""
-    stmt = select(VehicleInsurance).where(VehicleInsurance.tenant_id == tenant_of(actor))
-    if not filters.include_deleted:
-        stmt = stmt.where(VehicleInsurance.deleted_at.is_(None))
-    if filters.vehicle_id is not None:
-        stmt = stmt.where(VehicleInsurance.vehicle_id == filters.vehicle_id)
+    i = VehicleInsurance
+    stmt = equal_filters(_rows.select(actor, i, filters.include_deleted),
+                         {i.vehicle_id: filters.vehicle_id})
     if filters.active is not None:
-        stmt = stmt.where(VehicleInsurance.active.is_(filters.active))
+        stmt = stmt.where(i.active.is_(filters.active))
     if filters.covering is not None:
-        stmt = stmt.where(VehicleInsurance.starts_on <= filters.covering,
-                          VehicleInsurance.ends_on >= filters.covering)
+        stmt = stmt.where(i.starts_on <= filters.covering, i.ends_on >= filters.covering)
     return stmt
 
 
@@ -1109,20 +1106,11 @@ def list_expenses(session: Session, actor: Actor, params: PageParams,
 
 def expenses_query(actor: Actor, filters: ExpenseFilter) -> Select[Any]:
     """The filtered expenses (list and export)."""
-    stmt = select(VehicleExpense).where(VehicleExpense.tenant_id == tenant_of(actor))
-    if not filters.include_deleted:
-        stmt = stmt.where(VehicleExpense.deleted_at.is_(None))
-    for column, value in ((VehicleExpense.vehicle_id, filters.vehicle_id),
-                          (VehicleExpense.driver_id, filters.driver_id),
-                          (VehicleExpense.category, filters.category),
-                          (VehicleExpense.payment_method, filters.payment_method)):
-        if value is not None:
-            stmt = stmt.where(column == value)
-    if filters.since is not None:
-        stmt = stmt.where(VehicleExpense.incurred_on >= filters.since)
-    if filters.until is not None:
-        stmt = stmt.where(VehicleExpense.incurred_on < filters.until)
-    return stmt
+    e = VehicleExpense
+    stmt = equal_filters(_rows.select(actor, e, filters.include_deleted), {
+        e.vehicle_id: filters.vehicle_id, e.driver_id: filters.driver_id,
+        e.category: filters.category, e.payment_method: filters.payment_method})
+    return range_filter(stmt, e.incurred_on, since=filters.since, until=filters.until)
 
 
 get_expense = _rows.getter(VehicleExpense, "expense")
@@ -1202,23 +1190,14 @@ def list_events(session: Session, actor: Actor, params: PageParams,
 
 def events_query(actor: Actor, filters: EventFilter) -> Select[Any]:
     """The filtered vehicle events (list and export)."""
-    stmt = select(VehicleEvent).where(VehicleEvent.tenant_id == tenant_of(actor))
-    if not filters.include_deleted:
-        stmt = stmt.where(VehicleEvent.deleted_at.is_(None))
-    for column, value in ((VehicleEvent.vehicle_id, filters.vehicle_id),
-                          (VehicleEvent.driver_id, filters.driver_id),
-                          (VehicleEvent.event_type, filters.event_type),
-                          (VehicleEvent.severity, filters.severity)):
-        if value is not None:
-            stmt = stmt.where(column == value)
+    e = VehicleEvent
+    stmt = equal_filters(_rows.select(actor, e, filters.include_deleted), {
+        e.vehicle_id: filters.vehicle_id, e.driver_id: filters.driver_id,
+        e.event_type: filters.event_type, e.severity: filters.severity})
     if filters.unresolved is not None:
-        stmt = stmt.where(VehicleEvent.resolved_at.is_(None) if filters.unresolved
-                          else VehicleEvent.resolved_at.is_not(None))
-    if filters.since is not None:
-        stmt = stmt.where(VehicleEvent.occurred_at >= filters.since)
-    if filters.until is not None:
-        stmt = stmt.where(VehicleEvent.occurred_at < filters.until)
-    return stmt
+        stmt = stmt.where(e.resolved_at.is_(None) if filters.unresolved
+                          else e.resolved_at.is_not(None))
+    return range_filter(stmt, e.occurred_at, since=filters.since, until=filters.until)
 
 
 get_event = _rows.getter(VehicleEvent, "vehicle event")
