@@ -176,8 +176,7 @@ def update_role(
     if_match: str | None = None,
 ) -> Role:
     """Rename, describe or change the permissions of a custom role."""
-    role = get_role(session, actor, role_id)
-    check_if_match(if_match, role.version)
+    role = get_role(session, actor, role_id, if_match=if_match)
     if role.is_system:
         raise Conflict("Built-in roles cannot be changed; create a custom role instead.")
     if data.name is not None:
@@ -319,8 +318,7 @@ def update_member(
     if_match: str | None = None,
 ) -> Member:
     """Change a member's name, phone or language."""
-    member = get_member(session, actor, member_id)
-    check_if_match(if_match, member.version)
+    member = get_member(session, actor, member_id, if_match=if_match)
     if member.anonymised_at is not None:
         # Erased on request: writing a name or a number back would undo the erasure.
         raise Conflict(f"This member's personal data was erased on "

@@ -121,9 +121,11 @@ class Rows:
         return row
 
     def get(self, session: Session, actor: Actor, model: type[T], row_id: uuid.UUID,
-            what: str, *, include_deleted: bool = False, lock: bool = False) -> T:
+            what: str, *, include_deleted: bool = False, lock: bool = False,
+            if_match: str | None = None) -> T:
         """The tenant's row ``row_id`` of ``model`` (live unless ``include_deleted``), or 404
-        ``No such <what>.``; ``lock`` takes it ``FOR UPDATE``."""
+        ``No such <what>.``; ``lock`` takes it ``FOR UPDATE``; with ``if_match``, 412 unless
+        it names the row's version."""
         table: Any = model
         stmt = select(table).where(table.id == row_id)
         if self.tenant_scoped:
@@ -135,6 +137,8 @@ class Rows:
         row: T | None = session.scalar(stmt)
         if row is None:
             raise NotFound(f"No such {what}.")
+        if if_match is not None:
+            check_if_match(if_match, row.version)  # type: ignore[attr-defined]
         return row
 
     def select(self, actor: Actor, model: Any, include_deleted: bool = False) -> Select[Any]:
@@ -185,12 +189,13 @@ class Rows:
 
 
     def getter(self, model: type[T], what: str) -> Callable[..., T]:
-        """``get_x(session, actor, row_id, *, include_deleted=False, lock=False)`` of one
-        model: its live row, or 404 ``No such <what>.``"""
+        """``get_x(session, actor, row_id, *, include_deleted=False, lock=False,
+        if_match=None)`` of one model: its live row, or 404 ``No such <what>.``"""
         def get(session: Session, actor: Actor, row_id: uuid.UUID, *,
-                include_deleted: bool = False, lock: bool = False) -> T:
+                include_deleted: bool = False, lock: bool = False,
+                if_match: str | None = None) -> T:
             return self.get(session, actor, model, row_id, what,
-                            include_deleted=include_deleted, lock=lock)
+                            include_deleted=include_deleted, lock=lock, if_match=if_match)
 
         get.__doc__ = f"One {what}, or 404."
         return get

@@ -37,7 +37,7 @@ from fleetcore.core.errors import (
 from fleetcore.core.orm import new_id
 from fleetcore.core.pagination import PageParams, keyset_page
 from fleetcore.core.resource import Rows
-from fleetcore.core.versioning import check_if_match, refresh_version
+from fleetcore.core.versioning import refresh_version
 from fleetcore.documents.filters import DocumentFilter, DocumentSort, apply_document_filter
 from fleetcore.documents.models import Document, DocumentEntityType
 from fleetcore.documents.schemas import DocumentUpdate, DocumentUpload
@@ -300,8 +300,7 @@ def update_document(
     if_match: str | None = None,
 ) -> Document:
     """Change a document's metadata; changing what was verified withdraws the verification."""
-    document = get_document(session, actor, document_id)
-    check_if_match(if_match, document.version)
+    document = get_document(session, actor, document_id, if_match=if_match)
     changes: dict[str, Any] = {
         name: getattr(data, name) for name in data.model_fields_set
     }
@@ -343,8 +342,7 @@ def verify_document(
     session: Session, actor: Actor, document_id: uuid.UUID, *, if_match: str | None = None
 ) -> Document:
     """Record that the actor checked the document (clears an earlier rejection)."""
-    document = get_document(session, actor, document_id)
-    check_if_match(if_match, document.version)
+    document = get_document(session, actor, document_id, if_match=if_match)
     if document.verified:
         return document
     document.verified = True
@@ -363,8 +361,7 @@ def reject_document(
     if_match: str | None = None,
 ) -> Document:
     """Refuse the document with a reason (withdraws an earlier verification)."""
-    document = get_document(session, actor, document_id)
-    check_if_match(if_match, document.version)
+    document = get_document(session, actor, document_id, if_match=if_match)
     if not reason.strip():
         raise ValidationProblem("A rejection needs a reason.",
                                 errors=[{"field": "reason", "message": "required"}])

@@ -608,8 +608,7 @@ def create_driver(session: Session, actor: Actor, *, data: DriverCreate) -> Driv
 def update_driver(session: Session, actor: Actor, driver_id: uuid.UUID, *,
                   data: DriverUpdate, if_match: str | None = None) -> Driver:
     """Change a driver's fields (only those sent); 412 on a stale ``If-Match``."""
-    driver = get_driver(session, actor, driver_id)
-    check_if_match(if_match, driver.version)
+    driver = get_driver(session, actor, driver_id, if_match=if_match)
     if driver.anonymised_at is not None:
         # Erased on request: writing names or numbers back would undo the erasure.
         raise Conflict(f"This driver's personal data was erased on "
@@ -1120,8 +1119,7 @@ def list_blacklists(session: Session, actor: Actor, params: PageParams,
 def update_blacklist(session: Session, actor: Actor, entry_id: uuid.UUID, *,
                      data: BlacklistUpdate, if_match: str | None = None) -> DriverBlacklist:
     """Change the reason, category or end of an entry."""
-    entry = get_blacklist(session, actor, entry_id)
-    check_if_match(if_match, entry.version)
+    entry = get_blacklist(session, actor, entry_id, if_match=if_match)
     changed = data.model_fields_set
     for name in ("reason", "category"):
         if name in changed:
@@ -1204,8 +1202,7 @@ def list_training(session: Session, actor: Actor, params: PageParams,
 def update_training(session: Session, actor: Actor, training_id: uuid.UUID, *,
                     data: TrainingUpdate, if_match: str | None = None) -> DriverTraining:
     """Change a training (e.g. record its completion)."""
-    training = get_training(session, actor, training_id)
-    check_if_match(if_match, training.version)
+    training = get_training(session, actor, training_id, if_match=if_match)
     changed = set(data.model_fields_set) & set(_TRAINING_FIELDS)
     session.flush()
     for name in ("training_name", "training_type", "status"):

@@ -41,7 +41,6 @@ from fleetcore.core.pagination import (
 )
 from fleetcore.core.resource import Rows, invalid
 from fleetcore.core.schemas import MoneyIn
-from fleetcore.core.versioning import check_if_match
 from fleetcore.documents.models import Document, DocumentEntityType, DocumentType
 from fleetcore.drivers import service as drivers_service
 from fleetcore.drivers.models import Driver, DriverRequest, DriverStatus
@@ -367,8 +366,7 @@ _REQUIRED_VEHICLE_FIELDS = frozenset({
 def update_vehicle(session: Session, actor: Actor, vehicle_id: uuid.UUID, *,
                    data: VehicleUpdate, if_match: str | None = None) -> Vehicle:
     """Change a vehicle (If-Match); identifiers and references are checked again."""
-    vehicle = _get(session, actor, Vehicle, vehicle_id, "vehicle", lock=True)
-    check_if_match(if_match, vehicle.version)
+    vehicle = _get(session, actor, Vehicle, vehicle_id, "vehicle", lock=True, if_match=if_match)
     for field in data.model_fields_set:
         value = getattr(data, field)
         if value is None and field in _REQUIRED_VEHICLE_FIELDS:
@@ -595,8 +593,7 @@ get_assignment = _rows.getter(VehicleAssignment, "assignment")
 def end_assignment(session: Session, actor: Actor, assignment_id: uuid.UUID, *,
                    data: AssignmentEnd, if_match: str | None = None) -> VehicleAssignment:
     """End a running assignment: its end, the odometer in (a reading) and a handover event."""
-    assignment = _get(session, actor, VehicleAssignment, assignment_id, "assignment", lock=True)
-    check_if_match(if_match, assignment.version)
+    assignment = get_assignment(session, actor, assignment_id, lock=True, if_match=if_match)
     now = _now()
     if assignment.status in (AssignmentStatus.ENDED.value, AssignmentStatus.CANCELLED.value):
         raise Conflict(f"The assignment is already {assignment.status}.")
@@ -640,8 +637,7 @@ def end_assignment(session: Session, actor: Actor, assignment_id: uuid.UUID, *,
 def cancel_assignment(session: Session, actor: Actor, assignment_id: uuid.UUID, *,
                       data: AssignmentCancel, if_match: str | None = None) -> VehicleAssignment:
     """Cancel an assignment that has not started (a started one is ended, not cancelled)."""
-    assignment = _get(session, actor, VehicleAssignment, assignment_id, "assignment", lock=True)
-    check_if_match(if_match, assignment.version)
+    assignment = get_assignment(session, actor, assignment_id, lock=True, if_match=if_match)
     if assignment.status != AssignmentStatus.SCHEDULED.value or assignment.starts_at <= _now():
         raise Conflict("Only an assignment that has not started can be cancelled; end it instead.")
     assignment.status = AssignmentStatus.CANCELLED.value
@@ -1045,8 +1041,7 @@ def create_insurance(session: Session, actor: Actor, *, data: InsuranceCreate) -
 def update_insurance(session: Session, actor: Actor, insurance_id: uuid.UUID, *,
                      data: InsuranceUpdate, if_match: str | None = None) -> VehicleInsurance:
     """Change a policy (If-Match); dates and activity are re-checked for overlaps."""
-    policy = _get(session, actor, VehicleInsurance, insurance_id, "insurance", lock=True)
-    check_if_match(if_match, policy.version)
+    policy = get_insurance(session, actor, insurance_id, lock=True, if_match=if_match)
     for field in data.model_fields_set:
         value = getattr(data, field)
         if value is None and field in {"provider", "policy_number", "coverage_type",
@@ -1144,8 +1139,7 @@ _POSTED_FIELDS = frozenset({"amount", "driver_id", "category", "payment_method",
 def update_expense(session: Session, actor: Actor, expense_id: uuid.UUID, *,
                    data: ExpenseUpdate, if_match: str | None = None) -> VehicleExpense:
     """Change an expense (If-Match); references and amounts are re-checked."""
-    expense = _get(session, actor, VehicleExpense, expense_id, "expense", lock=True)
-    check_if_match(if_match, expense.version)
+    expense = get_expense(session, actor, expense_id, lock=True, if_match=if_match)
     posted = data.model_fields_set & _POSTED_FIELDS
     if expense.transaction_id is not None and posted:
         raise Conflict(f"The expense is posted to the ledger: {', '.join(sorted(posted))} can "
@@ -1226,8 +1220,7 @@ def create_event(session: Session, actor: Actor, *, data: EventCreate) -> Vehicl
 def update_event(session: Session, actor: Actor, event_id: uuid.UUID, *, data: EventUpdate,
                  if_match: str | None = None) -> VehicleEvent:
     """Change an event's severity, description, cost, follow-up or resolution (If-Match)."""
-    event = _get(session, actor, VehicleEvent, event_id, "vehicle event", lock=True)
-    check_if_match(if_match, event.version)
+    event = get_event(session, actor, event_id, lock=True, if_match=if_match)
     for field in data.model_fields_set:
         value = getattr(data, field)
         if field == "severity":

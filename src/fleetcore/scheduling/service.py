@@ -70,7 +70,7 @@ from fleetcore.core.errors import (
 from fleetcore.core.orm import new_id
 from fleetcore.core.pagination import PageParams, equal_filters, keyset_page
 from fleetcore.core.resource import Rows
-from fleetcore.core.versioning import check_if_match, lock_and_check_if_match, refresh_version
+from fleetcore.core.versioning import lock_and_check_if_match, refresh_version
 from fleetcore.drivers.models import Driver
 from fleetcore.drivers.service import (
     Slot,
@@ -226,8 +226,7 @@ def update_shift(
 ) -> Shift:
     """Move, re-vehicle, annotate or progress a shift (overlap and availability re-checked)."""
     tenant = tenant_of(actor)
-    shift = get_shift(session, actor, shift_id)
-    check_if_match(if_match, shift.version)
+    shift = get_shift(session, actor, shift_id, if_match=if_match)
     fields = data.model_fields_set
     if data.status is not None and data.status.value != shift.status:
         if data.status is ShiftStatus.CANCELLED:
@@ -270,8 +269,7 @@ def cancel_shift(
     session: Session, actor: Actor, shift_id: uuid.UUID, *, if_match: str | None = None
 ) -> Shift:
     """Cancel a scheduled shift (its slot becomes free; a series keeps it as an exception)."""
-    shift = get_shift(session, actor, shift_id)
-    check_if_match(if_match, shift.version)
+    shift = get_shift(session, actor, shift_id, if_match=if_match)
     if shift.status == ShiftStatus.CANCELLED.value:
         return shift
     if shift.status != ShiftStatus.SCHEDULED.value:
@@ -763,8 +761,7 @@ def update_task(
 ) -> Task:
     """Edit a task, (re)assign it or move it along its state machine."""
     tenant = tenant_of(actor)
-    task = get_task(session, actor, task_id)
-    check_if_match(if_match, task.version)
+    task = get_task(session, actor, task_id, if_match=if_match)
     fields = data.model_fields_set
     if data.status is not None and data.status.value != task.status:
         allowed = _TASK_TRANSITIONS[task.status]
@@ -980,8 +977,7 @@ def update_goal(
 ) -> Goal:
     """Change a goal's name, target, period or status."""
     tenant = tenant_of(actor)
-    goal = _goal(session, actor, goal_id)
-    check_if_match(if_match, goal.version)
+    goal = _goal(session, actor, goal_id, if_match=if_match)
     for name in ("target", "period_start", "period_end", "status"):
         if name in data.model_fields_set and getattr(data, name) is None:
             raise _invalid(name, f"{name} cannot be null.")
@@ -1003,8 +999,7 @@ def delete_goal(
     session: Session, actor: Actor, goal_id: uuid.UUID, *, if_match: str | None = None
 ) -> None:
     """Delete a goal (goals have no history worth keeping; cancel one to keep it visible)."""
-    goal = _goal(session, actor, goal_id)
-    check_if_match(if_match, goal.version)
+    goal = _goal(session, actor, goal_id, if_match=if_match)
     session.delete(goal)
     session.flush()
 
