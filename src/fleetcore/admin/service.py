@@ -54,6 +54,7 @@ from fleetcore.core.errors import (
 )
 from fleetcore.core.orm import new_id
 from fleetcore.core.pagination import PageParams, equal_filters, keyset_page, range_filter
+from fleetcore.core.resource import Rows
 from fleetcore.core.versioning import check_if_match, refresh_version
 
 # --- helpers -------------------------------------------------------------------------------
@@ -134,15 +135,7 @@ def list_roles(session: Session, actor: Actor, params: PageParams) -> tuple[list
     return keyset_page(session, roles_query(actor), [Role.id], params)
 
 
-def get_role(session: Session, actor: Actor, role_id: uuid.UUID) -> Role:
-    """One live role of the actor's tenant, or 404."""
-    role = session.scalar(
-        select(Role).where(Role.tenant_id == tenant_of(actor), Role.id == role_id,
-                           Role.deleted_at.is_(None))
-    )
-    if role is None:
-        raise NotFound("No such role.")
-    return role
+get_role = Rows().getter(Role, "role")
 
 
 def _check_permissions(actor: Actor, permissions: Sequence[str]) -> list[str]:
@@ -183,8 +176,7 @@ def update_role(
     if_match: str | None = None,
 ) -> Role:
     """Rename, describe or change the permissions of a custom role."""
-    role = get_role(session, actor, role_id)
-    check_if_match(if_match, role.version)
+    role = get_role(session, actor, role_id, if_match=if_match)
     if role.is_system:
         raise Conflict("Built-in roles cannot be changed; create a custom role instead.")
     if data.name is not None:
@@ -199,12 +191,7 @@ def update_role(
     return role
 
 
-def delete_role(
-    session: Session, actor: Actor, role_id: uuid.UUID, *, if_match: str | None = None
-) -> None:
-    """Soft-delete a custom role that nobody holds any more."""
-    role = get_role(session, actor, role_id)
-    check_if_match(if_match, role.version)
+def _refuse_held(session: Session, role: Role) -> None:
     if role.is_system:
         raise Conflict("Built-in roles cannot be deleted.")
     holders = session.scalar(
@@ -213,8 +200,10 @@ def delete_role(
     )
     if holders:
         raise Conflict(f"{holders} member(s) hold this role: revoke it first.")
-    role.mark_deleted(actor.id)
-    session.flush()
+
+
+delete_role = Rows().deleter(Role, "role", _refuse_held)
+"""Soft-delete a custom role that nobody holds any more."""
 
 
 # --- members -------------------------------------------------------------------------------
@@ -224,12 +213,7 @@ def _member_query(tenant_id: uuid.UUID) -> Select[Member]:
     return select(Member).where(Member.tenant_id == tenant_id, Member.deleted_at.is_(None))
 
 
-def get_member(session: Session, actor: Actor, member_id: uuid.UUID) -> Member:
-    """One live member of the actor's tenant, or 404."""
-    member = session.scalar(_member_query(tenant_of(actor)).where(Member.id == member_id))
-    if member is None:
-        raise NotFound("No such member.")
-    return member
+get_member = Rows().getter(Member, "member")
 
 
 def members_query(
@@ -334,8 +318,7 @@ def update_member(
     if_match: str | None = None,
 ) -> Member:
     """Change a member's name, phone or language."""
-    member = get_member(session, actor, member_id)
-    check_if_match(if_match, member.version)
+    member = get_member(session, actor, member_id, if_match=if_match)
     if member.anonymised_at is not None:
         # Erased on request: writing a name or a number back would undo the erasure.
         raise Conflict(f"This member's personal data was erased on "
