@@ -352,6 +352,21 @@ def update_member(
     return member
 
 
+def set_own_language(session: Session, actor: Actor, language: str) -> Member:
+    """A member changes their own preferred language (no permission needed: it is theirs; the
+    console and the e-mails they receive speak it)."""
+    if actor.type is not ActorType.MEMBER:
+        raise Conflict("Only a fleet's member has a preferred language of their own.")
+    member = session.scalar(select(Member).where(Member.id == actor.id,
+                                                 Member.deleted_at.is_(None)))
+    if member is None:
+        raise NotFound("No such member.")
+    member.preferred_language = language
+    member.updated_by = actor.id
+    refresh_version(session, member)
+    return member
+
+
 def set_member_status(
     session: Session, actor: Actor, member_id: uuid.UUID, *, status: MemberStatus,
 ) -> Member:
@@ -700,13 +715,16 @@ _TAX_KEYS = ("self_billing", "prices_include_vat", "siret", "address")
 def tenant_settings(tenant: Tenant) -> TenantSettingsOut:
     """The fleet's settings as the API shows them (tax ones from ``tax_settings``)."""
     tax: dict[str, Any] = tenant.tax_settings if isinstance(tenant.tax_settings, dict) else {}
+    settings: dict[str, Any] = tenant.settings if isinstance(tenant.settings, dict) else {}
     return TenantSettingsOut(
         name=tenant.name, legal_name=tenant.legal_name, country=tenant.country,
         default_currency=tenant.default_currency, timezone=tenant.timezone,
         contact_email=tenant.contact_email, vat_number=tenant.vat_number,
         vat_rate_pct=tenant.vat_rate_pct, self_billing=tax.get("self_billing") is True,
         prices_include_vat=tax.get("prices_include_vat", True) is not False,
-        siret=tax.get("siret"), address=tax.get("address"), version=tenant.version)
+        siret=tax.get("siret"), address=tax.get("address"),
+        language=settings.get("language") if isinstance(settings.get("language"), str) else None,
+        version=tenant.version)
 
 
 def own_tenant(session: Session, actor: Actor, *, lock: bool = False) -> Tenant:
@@ -737,6 +755,10 @@ def update_tenant_settings(session: Session, actor: Actor, *, data: TenantSettin
             "its currency and time zone can no longer change.",
             errors=[{"field": f, "message": "fixed once the fleet has trips or settlements"}
                     for f in frozen])
+    if "language" in changes:
+        language = changes.pop("language")
+        settings = {k: v for k, v in (tenant.settings or {}).items() if k != "language"}
+        tenant.settings = {**settings, "language": language} if language else settings
     tax = dict(tenant.tax_settings or {})
     for key in _TAX_KEYS:
         if key in changes:

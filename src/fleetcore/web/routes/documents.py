@@ -37,6 +37,7 @@ from fleetcore.web.forms import (
     optional,
     text_values,
 )
+from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import (
     BadLink,
@@ -161,8 +162,8 @@ def upload_document(c: Ctx, _: DocumentsWrite, form: Form) -> Response:
             problem.errors = [{"field": "subject", "message": problem.errors[0]["message"]}]
         return _form(c, apply_problem(state, problem), problem.status)
     where = f"/app/{document.entity_type}s/{document.entity_id}#documents"
-    return redirect(c.request, where, flash=f"{document.file_name} uploaded: it now waits for "
-                                            "verification.")
+    return redirect(c.request, where, flash=gettext("%(file_name)s uploaded: it now waits for "
+                                                    "verification.", file_name=document.file_name))
 
 
 def _store(c: Console, data: DocumentUpload, upload: UploadFile, state: FormState) -> Document:

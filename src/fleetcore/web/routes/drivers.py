@@ -59,6 +59,7 @@ from fleetcore.web.forms import (
     optional,
     text_values,
 )
+from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import enum_value, form_if_match, options, page, page_router
 
@@ -163,7 +164,8 @@ def create_driver(c: Ctx, _: DriversWrite, form: Form) -> Response:
     except Problem as problem:
         return _form(c, apply_problem(state, problem), driver=None, status_code=problem.status)
     return redirect(c.request, f"/app/drivers/{driver.id}",
-                    flash=f"{driver.first_name} {driver.last_name} added.")
+                    flash=gettext("%(first_name)s %(last_name)s added.",
+                                  first_name=driver.first_name, last_name=driver.last_name))
 
 
 @router.get("/drivers/{driver_id}/edit")
@@ -188,10 +190,11 @@ def update_driver(c: Ctx, _: DriversWrite, driver_id: uuid.UUID, form: Form) -> 
         return _form(c, state, driver=driver, status_code=422)
     except Problem as problem:
         if problem.status == 412:
-            problem.detail = ("Someone else changed this driver while you were editing: reload "
-                              "the page to see their change, then apply yours again.")
+            problem.detail = (gettext("Someone else changed this driver while you were editing: "
+                                      "reload the page to see their change, then apply "
+                                      "yours again."))
         return _form(c, apply_problem(state, problem), driver=driver, status_code=problem.status)
-    return redirect(c.request, f"/app/drivers/{driver_id}", flash="Driver saved.")
+    return redirect(c.request, f"/app/drivers/{driver_id}", flash=gettext("Driver saved."))
 
 
 # --- one driver ----------------------------------------------------------------------------
@@ -304,8 +307,10 @@ def create_terms(c: Ctx, _: DriversWrite, driver_id: uuid.UUID, form: Form) -> R
     except Problem as problem:
         return _terms_form(c, driver, apply_problem(state, problem), problem.status)
     return redirect(c.request, f"/app/drivers/{driver_id}#terms",
-                    flash=f"Terms {terms.terms_version} offered to {driver.first_name} "
-                          f"{driver.last_name}: record the acceptance once signed.")
+                    flash=gettext("Terms %(terms_version)s offered to %(first_name)s "
+                                  "%(last_name)s: record the acceptance once signed.",
+                                  terms_version=terms.terms_version, first_name=driver.first_name,
+                                  last_name=driver.last_name))
 
 
 @router.post("/drivers/{driver_id}/terms/{terms_id}/accept")
@@ -317,10 +322,12 @@ def accept_terms(c: Ctx, _: DriversWrite, driver_id: uuid.UUID, terms_id: uuid.U
         attempt(c.session, lambda: _accept(c, terms_id, driver_id, if_match))
     except Problem as problem:
         if problem.status == 412:
-            problem.detail = "These terms changed meanwhile: reload the page and try again."
+            problem.detail = gettext(
+                "These terms changed meanwhile: reload the page and try again.")
         return redirect(c.request, f"/app/drivers/{driver_id}#terms", flash=problem.detail)
     return redirect(c.request, f"/app/drivers/{driver_id}#terms",
-                    flash="Acceptance recorded: these terms are in force from their start.")
+                    flash=gettext("Acceptance recorded: these terms are in force from their "
+                                  "start."))
 
 
 def _accept(c: Console, terms_id: uuid.UUID, driver_id: uuid.UUID, if_match: str) -> None:
@@ -372,5 +379,7 @@ def create_platform_account(c: Ctx, _: TripsWrite, driver_id: uuid.UUID,
     except Problem as problem:
         return _account_form(c, driver, apply_problem(state, problem), problem.status)
     return redirect(c.request, f"/app/drivers/{driver_id}#accounts",
-                    flash=f"Account {account.external_account_id} linked to "
-                          f"{driver.first_name} {driver.last_name}.")
+                    flash=gettext("Account %(external_account_id)s linked to %(first_name)s "
+                                  "%(last_name)s.",
+                                  external_account_id=account.external_account_id,
+                                  first_name=driver.first_name, last_name=driver.last_name))

@@ -33,6 +33,7 @@ from fleetcore.web.forms import (
     money_input,
     text_values,
 )
+from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import (
     BadLink,
@@ -126,7 +127,8 @@ def create_fine(c: Ctx, _: FinesWrite, form: Form) -> Response:
     who = ("resolved to the driver who had the vehicle" if fine.driver_id
            else "nobody had the vehicle as far as the assignments say: a task asks who")
     return redirect(c.request, f"/app/fines/{fine.id}",
-                    flash=f"Fine {fine.fine_reference} recorded, {who}.")
+                    flash=gettext("Fine %(fine_reference)s recorded, %(who)s.",
+                                  fine_reference=fine.fine_reference, who=who))
 
 
 def _detail(c: Console, fine: TrafficFine, *, error: str | None = None,
@@ -166,4 +168,6 @@ def move_fine(c: Ctx, _: FinesWrite, fine_id: uuid.UUID, action: str, form: Form
         return _detail(c, finance_service.get_fine(c.session, c.actor, fine_id),
                        error=problem.detail, status_code=problem.status)
     return redirect(c.request, f"/app/fines/{fine.id}",
-                    flash=f"Fine {fine.fine_reference} is now {fine.status.replace('_', ' ')}.")
+                    flash=gettext("Fine %(fine_reference)s is now %(replace)s.",
+                                  fine_reference=fine.fine_reference,
+                                  replace=fine.status.replace('_', ' ')))

@@ -45,6 +45,7 @@ from fleetcore.web.forms import (
     parse_date,
     text_values,
 )
+from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import (
     BadLink,
@@ -303,7 +304,7 @@ def link_account(c: Ctx, _: ImportsRead, __: TripsWrite, import_id: uuid.UUID,
     def link() -> PlatformAccount:
         existing = _existing_account(c, platform_id, ref)
         if existing is not None and existing.driver_id is not None:
-            message = "this account is already linked to a driver"
+            message = gettext("this account is already linked to a driver")
             raise Conflict(f"Account {ref} is already linked to a driver: reload the page.",
                            errors=[{"field": "driver_id", "message": message}])
         if existing is not None:
@@ -320,7 +321,8 @@ def link_account(c: Ctx, _: ImportsRead, __: TripsWrite, import_id: uuid.UUID,
                        link_error=(ref, apply_problem(state, problem)))
     name = queries.driver_names(c.session, c.tenant.id, {driver_id}).get(driver_id, "the driver")
     return redirect(c.request, f"/app/imports/{import_id}#accounts",
-                    flash=f"Account {ref} linked to {name}: its rows are theirs now.")
+                    flash=gettext("Account %(ref)s linked to %(name)s: its rows are theirs now.",
+                                  ref=ref, name=name))
 
 
 def _act(c: Console, import_id: uuid.UUID, form: Any, action: str) -> Response:
@@ -353,7 +355,9 @@ def _act(c: Console, import_id: uuid.UUID, form: Any, action: str) -> Response:
                        refusal=f"Not {_DONE[action]}: {detail}")
     if done is None:  # discarded: the import is gone
         return redirect(c.request, "/app/imports",
-                        flash=f"Discarded the preview of {imp.file_name}: nothing was written.")
+                        flash=gettext("Discarded the preview of %(file_name)s: nothing was "
+                                      "written.",
+                                      file_name=imp.file_name))
     messages = {
         "commit": f"Committed: {done.rows_valid} rows written, trips and driver revenues "
                   "updated.",

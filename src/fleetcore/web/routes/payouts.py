@@ -28,6 +28,7 @@ from fleetcore.web.forms import (
     build,
     text_values,
 )
+from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import enum_value, form_if_match, options, page, page_router
 
@@ -72,7 +73,8 @@ def draft_batch(c: Ctx, _: PayoutsWrite, form: Form) -> Response:
         return _list(c, status=None, cursor=None, state=apply_problem(state, problem),
                      status_code=problem.status)
     return redirect(c.request, f"/app/payouts/{batch.id}",
-                    flash=f"Draft with {batch.payment_count} payments: review, then approve.")
+                    flash=gettext("Draft with %(payment_count)s payments: review, then approve.",
+                                  payment_count=batch.payment_count))
 
 
 @router.get("/payouts/{batch_id}")
@@ -94,7 +96,7 @@ def _step(c: Console, batch_id: uuid.UUID, form: Form, call: Callable[[str], obj
         attempt(c.session, lambda: call(if_match))
     except Problem as problem:
         if problem.status == 412:
-            problem.detail = "The batch changed meanwhile: reload the page and try again."
+            problem.detail = gettext("The batch changed meanwhile: reload the page and try again.")
         return redirect(c.request, f"/app/payouts/{batch_id}", flash=problem.detail)
     return redirect(c.request, f"/app/payouts/{batch_id}", flash=done)
 
@@ -144,7 +146,7 @@ def fail_payment(c: Ctx, _: PayoutsWrite, batch_id: uuid.UUID, payment_id: uuid.
     except Problem as problem:
         return redirect(c.request, f"/app/payouts/{batch_id}", flash=problem.detail)
     return redirect(c.request, f"/app/payouts/{batch_id}",
-                    flash="Payment recorded as returned; the driver is owed it again.")
+                    flash=gettext("Payment recorded as returned; the driver is owed it again."))
 
 
 # --- a driver's bank account ---------------------------------------------------------------
@@ -181,8 +183,9 @@ def create_bank_account(c: Ctx, _: PayoutsWrite, driver_id: uuid.UUID,
     except Problem as problem:
         return _bank_form(c, driver, apply_problem(state, problem), problem.status)
     return redirect(c.request, f"/app/drivers/{driver_id}#payout-accounts",
-                    flash=f"Bank account of {driver.first_name} {driver.last_name} saved: "
-                          "SEPA payouts go to it.")
+                    flash=gettext("Bank account of %(first_name)s %(last_name)s saved: SEPA "
+                                  "payouts go to it.",
+                                  first_name=driver.first_name, last_name=driver.last_name))
 
 
 __all__ = ["router"]

@@ -43,6 +43,7 @@ from fleetcore.web.forms import (
     money_input,
     text_values,
 )
+from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import (
     day_value,
@@ -173,7 +174,8 @@ def publish_version(c: StaffCtx, _: PlansWrite, plan_id: uuid.UUID, form: Form) 
     except Problem as problem:
         return _plan_page(c, plan, apply_problem(state, problem), problem.status)
     return redirect(c.request, f"{BASE}/plans/{new.id}",
-                    flash=f"Version {new.plan_version} of {new.code} is now offered.")
+                    flash=gettext("Version %(plan_version)s of %(code)s is now offered.",
+                                  plan_version=new.plan_version, code=new.code))
 
 
 # --- subscriptions -------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from fleetcore.web.forms import (
     parse_date,
     text_values,
 )
+from fleetcore.web.i18n import gettext, ngettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import enum_value, page, page_router, uuid_value
 from fleetcore.web.routes.imports import period_text, platform_names, reader_platforms
@@ -174,13 +175,14 @@ def run_reconciliation(c: Ctx, _: ReconciliationsWrite, form: Form) -> Response:
                 error["field"] = "week"
         return _page(c, apply_problem(state, problem), status_code=problem.status)
     if run.status == ReconciliationStatus.FAILED.value:
-        flash = f"The run failed: {run.error}"
+        flash = gettext("The run failed: %(error)s", error=run.error)
     else:
         found = (run.missing_internal_count + run.missing_platform_count
                  + run.fare_mismatch_count + run.commission_mismatch_count
                  + run.cash_mismatch_count + run.gps_mismatch_count)
-        flash = (f"Reconciled: {run.matched_count} trips match, "
-                 f"{found} discrepanc{'y' if found == 1 else 'ies'}.")
+        flash = ngettext("Reconciled: %(matched_count)s trips match, %(num)d discrepancy.",
+                         "Reconciled: %(matched_count)s trips match, %(num)d discrepancies.",
+                         found, matched_count=run.matched_count)
         if run.outside_shift_count:
             flash += (f" {run.outside_shift_count} use{'' if run.outside_shift_count == 1 else 's'}"
                       " of a vehicle outside shifts in the period (vehicle events).")

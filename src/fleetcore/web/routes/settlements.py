@@ -40,6 +40,7 @@ from fleetcore.web.forms import (
     parse_date,
     text_values,
 )
+from fleetcore.web.i18n import gettext, ngettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import BadLink, enum_value, page, page_router, uuid_value
 from fleetcore.web.routes.imports import period_text, platform_names, reader_platforms
@@ -163,16 +164,20 @@ def compute_settlements(c: Ctx, _: SettlementsWrite, form: Form) -> Response:
     notes = [f"{count} draft settlement{'' if count == 1 else 's'} computed for the week of "
              f"{outcome.period.first_day.isoformat()}."]
     if outcome.unlinked_rows:
-        notes.append(f"{outcome.unlinked_rows} report rows wait for their account to be linked "
-                     "to a driver (on the import's page), then compute again.")
+        notes.append(gettext("%(unlinked_rows)s report rows wait for their account to be linked to "
+                             "a driver (on the import's page), then compute again.",
+                             unlinked_rows=outcome.unlinked_rows))
     flagged = sum(s.needs_terms for s in outcome.settlements)
     if flagged:
-        notes.append(f"{flagged} draft settlement{' needs' if flagged == 1 else 's need'} "
-                     "terms: earnings on days without accepted cooperation terms, no fleet "
-                     "share taken (marked below).")
+        notes.append(ngettext(
+            "%(num)d draft settlement needs terms: earnings on days without accepted cooperation "
+            "terms, no fleet share taken (marked below).",
+            "%(num)d draft settlements need terms: earnings on days without accepted cooperation "
+            "terms, no fleet share taken (marked below).", flagged))
     if outcome.other_currency_rows:
-        notes.append(f"{outcome.other_currency_rows} rows are in another currency than their "
-                     "settlement and were left out.")
+        notes.append(gettext("%(other_currency_rows)s rows are in another currency than their "
+                             "settlement and were left out.",
+                             other_currency_rows=outcome.other_currency_rows))
     return redirect(c.request, f"/app/settlements?week={outcome.period.first_day.isoformat()}",
                     flash=" ".join(notes))
 
@@ -219,12 +224,13 @@ def confirm_week(c: Ctx, _: SettlementsConfirm, form: Form) -> Response:
     notes = [f"{len(outcome.confirmed)} confirmed and posted to the ledger"
              + (f": net {nets}." if nets else ".")]
     if outcome.skipped:
-        notes.append(f"{len(outcome.skipped)} left draft: they need terms (confirm them "
-                     "without terms giving the reason, or accept terms and recompute).")
+        notes.append(gettext("%(len)s left draft: they need terms (confirm them without terms "
+                             "giving the reason, or accept terms and recompute).",
+                             len=len(outcome.skipped)))
     if outcome.refused:
         why = sorted({_BULK_REFUSALS.get(p.status, p.title) for _, p in outcome.refused})
-        notes.append(f"{len(outcome.refused)} not confirmed ({', '.join(why)}): look at them "
-                     "again.")
+        notes.append(gettext("%(len)s not confirmed (%(join)s): look at them again.",
+                             len=len(outcome.refused), join=', '.join(why)))
     return redirect(c.request, f"/app/settlements?week={day.isoformat()}",
                     flash=" ".join(notes))
 
@@ -313,8 +319,8 @@ def add_adjustment(c: Ctx, _: SettlementsWrite, settlement_id: uuid.UUID,
                        state=apply_problem(state, problem))
     c.session.refresh(settlement)
     return redirect(c.request, f"/app/settlements/{settlement_id}#lines",
-                    flash=f"Adjustment added: the net is now "
-                          f"{c.fmt.money(settlement.net, settlement.currency)}.")
+                    flash=gettext("Adjustment added: the net is now %(money)s.",
+                                  money=c.fmt.money(settlement.net, settlement.currency)))
 
 
 @router.post("/settlements/{settlement_id}/confirm")
@@ -346,5 +352,6 @@ def confirm_settlement(c: Ctx, _: SettlementsConfirm, settlement_id: uuid.UUID,
         return _detail(c, settlement, status_code=problem.status, confirm=confirm,
                        refusal=f"Not confirmed: {detail}")
     return redirect(c.request, f"/app/settlements/{settlement_id}",
-                    flash=f"Confirmed: {c.fmt.money(confirmed.net, confirmed.currency)} posted "
-                          "to the ledger; the settlement can no longer change.")
+                    flash=gettext("Confirmed: %(money)s posted to the ledger; the settlement can "
+                                  "no longer change.",
+                                  money=c.fmt.money(confirmed.net, confirmed.currency)))

@@ -40,6 +40,7 @@ from fleetcore.web.forms import (
     parse_date,
     text_values,
 )
+from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import (
     BadLink,
@@ -170,7 +171,7 @@ def create_shift(c: Ctx, _: ShiftsWrite, form: Form) -> Response:
         shift.driver_id, "the driver")
     when = c.fmt.dt(shift.starts_at)
     return redirect(c.request, f"/app/shifts?week={when[:10]}",
-                    flash=f"Shift of {name} planned on {when}.")
+                    flash=gettext("Shift of %(name)s planned on %(when)s.", name=name, when=when))
 
 
 @router.post("/shifts/{shift_id}/cancel")
@@ -186,9 +187,10 @@ def cancel_shift(c: Ctx, _: ShiftsWrite, shift_id: uuid.UUID, form: Form) -> Res
         if problem.status == 404:
             raise
         if problem.status == 412:
-            problem.detail = "The shift changed meanwhile: reload the page and try again."
+            problem.detail = gettext("The shift changed meanwhile: reload the page and try again.")
         return redirect(c.request, back, flash=problem.detail)
-    return redirect(c.request, back, flash=f"Shift of {c.fmt.dt(shift.starts_at)} cancelled.")
+    return redirect(c.request, back, flash=gettext("Shift of %(dt)s cancelled.",
+                                                   dt=c.fmt.dt(shift.starts_at)))
 
 
 # --- a weekly series -----------------------------------------------------------------------
@@ -283,8 +285,8 @@ def create_series(c: Ctx, _: ShiftsWrite, form: Form) -> Response:
         return _series_form(c, _on_form(apply_problem(state, problem)), problem.status)
     first = state.values.get("first_day", "")
     return redirect(c.request, f"/app/shifts?series_id={series.id}&week={first}",
-                    flash=f"{len(shifts)} shifts planned up to {c.fmt.date(horizon)}; "
-                          "later ones are added as the weeks come.")
+                    flash=gettext("%(len)s shifts planned up to %(date)s; later ones are added as "
+                                  "the weeks come.", len=len(shifts), date=c.fmt.date(horizon)))
 
 
 # --- the series ----------------------------------------------------------------------------
@@ -349,13 +351,13 @@ def stop_series(c: Ctx, _: ShiftsWrite, series_id: uuid.UUID, form: Form) -> Res
         if problem.status == 404:
             raise
         if problem.status == 412:
-            problem.detail = "The series changed meanwhile: reload the page and try again."
+            problem.detail = gettext("The series changed meanwhile: reload the page and try again.")
         return redirect(c.request, "/app/shift-series", flash=problem.detail)
     who = queries.driver_names(c.session, c.tenant.id, {stopped.driver_id}).get(
         stopped.driver_id, "the driver")
     return redirect(c.request, "/app/shift-series",
-                    flash=f"Series of {who} stopped: {len(cancelled)} planned shift(s) "
-                          "cancelled.")
+                    flash=gettext("Series of %(who)s stopped: %(len)s planned shift(s) cancelled.",
+                                  who=who, len=len(cancelled)))
 
 
 __all__ = ["router"]

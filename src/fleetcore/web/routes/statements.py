@@ -25,6 +25,7 @@ from fleetcore.trips.statement_render import (
 )
 from fleetcore.trips.statement_service import build_statement, driver_email
 from fleetcore.web.deps import Ctx
+from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import BadLink, page_router
 
@@ -89,7 +90,9 @@ def send_statement_page(c: Ctx, _: SettlementsWrite, driver_id: uuid.UUID,
     address = driver_email(c.session, c.tenant.id, driver_id)
     url = f"/app/drivers/{driver_id}/statements?week={first.isoformat()}"
     if address is None:
-        return redirect(c.request, url, flash="Not sent: the driver has no e-mail address.")
+        return redirect(c.request, url,
+        flash=gettext("Not sent: the driver has no e-mail address."))
     defer_in_transaction(c.session, send_statement, tenant_id=c.tenant.id, driver_id=driver_id,
                          week=first.isoformat(), request_key=str(new_id()))
-    return redirect(c.request, url, flash=f"The statement is on its way to {address}.")
+    return redirect(c.request, url, flash=gettext("The statement is on its way to %(address)s.",
+                                                  address=address))

@@ -30,6 +30,7 @@ from fleetcore.web.forms import (
     optional,
     text_values,
 )
+from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import enum_value, form_if_match, options, page, page_router
 
@@ -102,7 +103,7 @@ def open_ticket(c: Ctx, _: SupportWrite, form: Form) -> Response:
     except Problem as problem:
         return _list(c, status=None, cursor=None, state=apply_problem(state, problem),
                      status_code=problem.status)
-    return redirect(c.request, f"/app/support/{ticket.id}", flash="Your ticket is open.")
+    return redirect(c.request, f"/app/support/{ticket.id}", flash=gettext("Your ticket is open."))
 
 
 def _detail(c: Console, ticket_id: uuid.UUID, *, state: FormState | None = None,

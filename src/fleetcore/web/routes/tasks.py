@@ -26,6 +26,7 @@ from fleetcore.web.forms import (
     optional,
     text_values,
 )
+from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import BadLink, enum_value, form_if_match, options, page, page_router
 
@@ -108,7 +109,8 @@ def create_task(c: Ctx, _: TasksWrite, form: Form) -> Response:
     except Problem as problem:
         return _page(c, status="open", priority=None, mine=False, cursor=None,
                      state=apply_problem(state, problem), status_code=problem.status)
-    return redirect(c.request, "/app/tasks", flash=f"Task “{task.title}” added.")
+    return redirect(c.request, "/app/tasks", flash=gettext("Task “%(title)s” added.",
+                                                           title=task.title))
 
 
 @router.post("/tasks/{task_id}/status")

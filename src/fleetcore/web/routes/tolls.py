@@ -33,6 +33,7 @@ from fleetcore.web.forms import (
     money_input,
     text_values,
 )
+from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import (
     enum_value,
@@ -117,7 +118,8 @@ def create_toll(c: Ctx, _: TollsWrite, form: Form) -> Response:
         return _page(c, params={}, cursor=None, state=apply_problem(state, problem),
                      upload=upload, status_code=problem.status)
     who = "resolved to its driver" if toll.driver_id else "unassigned: a task asks who had it"
-    return redirect(c.request, "/app/tolls", flash=f"Toll charge recorded, {who}.")
+    return redirect(c.request, "/app/tolls", flash=gettext("Toll charge recorded, %(who)s.",
+                                                           who=who))
 
 
 @router.post("/tolls/import")
@@ -143,9 +145,11 @@ def import_statement(c: Ctx, _: TollsWrite, form: Form) -> Response:
         return _page(c, params={}, cursor=None, state=state, upload=upload,
                      status_code=problem.status)
     unassigned = len(result.resolution.unassigned)
-    message = (f"{file.filename}: {len(result.created)} charge(s) stored, "
-               f"{result.already_imported} already imported, "
-               f"{len(result.resolution.assigned)} resolved to their driver")
+    message = (gettext("%(filename)s: %(len)s charge(s) stored, %(already_imported)s already "
+                       "imported, %(len2)s resolved to their driver",
+                       filename=file.filename, len=len(result.created),
+                       already_imported=result.already_imported,
+                       len2=len(result.resolution.assigned)))
     if unassigned:
         message += f", {unassigned} unassigned (a task each)"
     return redirect(c.request, "/app/tolls", flash=message + ".")
@@ -156,8 +160,8 @@ def resolve(c: Ctx, _: TollsWrite) -> Response:
     """Try the unassigned charges again (after adding a vehicle or an assignment)."""
     result = finance_service.resolve_unassigned(c.session, c.actor)
     return redirect(c.request, "/app/tolls?status=unassigned",
-                    flash=f"{len(result.assigned)} charge(s) resolved, "
-                          f"{len(result.unassigned)} still unassigned.")
+                    flash=gettext("%(len)s charge(s) resolved, %(len2)s still unassigned.",
+                                  len=len(result.assigned), len2=len(result.unassigned)))
 
 
 def _detail(c: Console, toll: TollTransaction, state: FormState,
@@ -195,4 +199,4 @@ def dispute(c: Ctx, _: TollsWrite, toll_id: uuid.UUID, form: Form) -> Response:
             raise
         return _detail(c, finance_service.get_toll(c.session, c.actor, toll_id),
                        apply_problem(state, problem), problem.status)
-    return redirect(c.request, f"/app/tolls/{toll_id}", flash="Charge disputed.")
+    return redirect(c.request, f"/app/tolls/{toll_id}", flash=gettext("Charge disputed."))
