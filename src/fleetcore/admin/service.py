@@ -308,6 +308,12 @@ def member_grants(
     return [(grant, role) for grant, role in rows]
 
 
+LANGUAGE_CHOSEN = "language_chosen"
+"""Set in a member's ``metadata`` once their preferred language was chosen (by them or by an
+administrator), not merely defaulted to ``en``: only a chosen language overrides the fleet's
+default language in the console."""
+
+
 def invite_member(session: Session, actor: Actor, *, data: MemberInvite) -> Member:
     """An ``invited`` member with the given roles (linked to Clerk when they accept)."""
     tenant_id = tenant_of(actor)
@@ -319,6 +325,7 @@ def invite_member(session: Session, actor: Actor, *, data: MemberInvite) -> Memb
         last_name=data.last_name, phone=data.phone, preferred_language=data.preferred_language,
         status=MemberStatus.INVITED.value, invited_at=datetime.now(UTC),
         created_by=actor.id, updated_by=actor.id,
+        extra={LANGUAGE_CHOSEN: True} if "preferred_language" in data.model_fields_set else {},
     )
     session.add(member)
     _flush_unique(session, "email", f"{data.email} is already a member of this fleet.")
@@ -347,6 +354,8 @@ def update_member(
                 raise ValidationProblem("preferred_language cannot be empty.", errors=[
                     {"field": "preferred_language", "message": "cannot be null"}])
             setattr(member, field, value)
+            if field == "preferred_language":
+                member.extra = {**(member.extra or {}), LANGUAGE_CHOSEN: True}
     member.updated_by = actor.id
     refresh_version(session, member)
     return member
@@ -362,6 +371,7 @@ def set_own_language(session: Session, actor: Actor, language: str) -> Member:
     if member is None:
         raise NotFound("No such member.")
     member.preferred_language = language
+    member.extra = {**(member.extra or {}), LANGUAGE_CHOSEN: True}
     member.updated_by = actor.id
     refresh_version(session, member)
     return member

@@ -25,17 +25,19 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
-from sqlalchemy import String, literal, select
+from sqlalchemy import Boolean, String, literal, select
 from sqlalchemy.orm import Session
 
 from fleetcore import __version__
 from fleetcore.admin.models import Member, Tenant
+from fleetcore.admin.service import LANGUAGE_CHOSEN
 from fleetcore.core.auth import Actor
 from fleetcore.core.db import ActorType
 from fleetcore.core.errors import NotFound
 from fleetcore.core.money import Money
 from fleetcore.web.i18n import (
     CONSOLE_LANGUAGES,
+    DEFAULT_LOCALE,
     current_locale,
     gettext,
     ngettext,
@@ -73,6 +75,7 @@ def environment(locale: str = "en") -> Environment:
     env.globals["CONSOLE"] = CONSOLE_PATH
     env.globals["CONSOLE_LANGUAGES"] = CONSOLE_LANGUAGES
     env.filters["label"] = label
+    env.filters["tr"] = translate
     env.filters["query"] = query_string
     formats = Formats(ZoneInfo("UTC"), "EUR", locale)
     env.filters["number"] = formats.number
@@ -90,6 +93,12 @@ def label(value: object) -> str:
         return ""
     text = str(getattr(value, "value", value)).replace("_", " ")
     return gettext(text[:1].upper() + text[1:])
+
+
+def translate(value: object) -> object:
+    """A label held in a variable (an option's, a table's) in the request's language: ``|tr``
+    (unlike ``_()``, the result is escaped, so it is safe on data too; other values pass)."""
+    return gettext(value) if isinstance(value, str) and value else value
 
 
 def query_string(params: dict[str, Any], **changes: Any) -> str:
@@ -128,21 +137,25 @@ def load_tenant(session: Session, tenant_id: uuid.UUID) -> TenantInfo:
 
 
 def load_tenant_languages(session: Session, actor: Actor
-                          ) -> tuple[TenantInfo, str | None, str | None]:
-    """The actor's tenant, its default console language and the member's preferred language
-    (None for staff, who are no member), in one query."""
+                          ) -> tuple[TenantInfo, str | None, str | None, bool]:
+    """The actor's tenant, its default console language, the member's preferred language
+    (None for staff, who are no member) and whether the member chose it (a language left at
+    the default ``en`` was not chosen: the fleet's default applies), in one query."""
     assert actor.tenant_id is not None
-    member_language = (
-        select(Member.preferred_language).where(Member.id == actor.id).scalar_subquery()
-        if actor.type is ActorType.MEMBER else literal(None, String))
+    member = actor.type is ActorType.MEMBER
+    own = select(Member).where(Member.id == actor.id)
+    member_language = (own.with_only_columns(Member.preferred_language).scalar_subquery()
+                       if member else literal(None, String))
+    chosen = (own.with_only_columns(Member.extra[LANGUAGE_CHOSEN].as_boolean())
+              .scalar_subquery() if member else literal(None, Boolean))
     row = session.execute(
         select(Tenant.id, Tenant.name, Tenant.slug, Tenant.country, Tenant.default_currency,
-               Tenant.timezone, Tenant.settings["language"].astext, member_language)
+               Tenant.timezone, Tenant.settings["language"].astext, member_language, chosen)
         .where(Tenant.id == actor.tenant_id)
     ).one_or_none()
     if row is None:
         raise NotFound("No tenant is open.")
-    return TenantInfo(*row[:6]), row[6], row[7]
+    return TenantInfo(*row[:6]), row[6], row[7], bool(row[8]) or row[7] != DEFAULT_LOCALE
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,12 +192,12 @@ class Formats:
             value = self.local(value).date()
         return format_date(value, DATE_PATTERNS.get(self.locale, "short"), locale=self.locale)
 
-    def weekday(self, value: date, width: str = "abbreviated") -> str:
+    def weekday(self, value: _Day, width: str = "abbreviated") -> str:
         """The name of ``value``'s day of the week (``Mon``/``lun.``; ``wide``: ``Monday``)."""
         pattern = {"wide": "EEEE", "abbreviated": "EEE"}.get(width, "EEE")
         return format_date(value, pattern, locale=self.locale)
 
-    def day_month(self, value: date) -> str:
+    def day_month(self, value: _Day) -> str:
         """A day of the month without the year: ``02/03`` (both languages write it so)."""
         return format_date(value, "dd/MM", locale=self.locale)
 
@@ -342,8 +355,8 @@ def console_context(request: Request, session: Session, actor: Actor) -> Console
     """The console of this request (the tenant's row is read once)."""
     if actor.tenant_id is None:
         raise NotFound("No tenant is open.")
-    tenant, tenant_language, member_language = load_tenant_languages(session, actor)
-    locale = resolve_locale(member_language, tenant_language,
+    tenant, tenant_language, member_language, chosen = load_tenant_languages(session, actor)
+    locale = resolve_locale(member_language if chosen else None, tenant_language,
                             request.headers.get("accept-language"))
     use_locale(locale)
     console = Console(request, session, actor, tenant, navigation_for(actor), locale=locale,

@@ -37,7 +37,7 @@ from fleetcore.web.forms import (
     optional,
     text_values,
 )
-from fleetcore.web.i18n import gettext
+from fleetcore.web.i18n import N_, gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import (
     BadLink,
@@ -51,8 +51,8 @@ from fleetcore.web.routes.base import (
 
 router = page_router()
 
-STATUSES = [("pending", "Waiting for verification"), ("verified", "Verified"),
-            ("rejected", "Rejected"), ("expired", "Expired")]
+STATUSES = [("pending", N_("Waiting for verification")), ("verified", N_("Verified")),
+            ("rejected", N_("Rejected")), ("expired", N_("Expired"))]
 FIELDS = ("subject", "document_type", "document_number", "issued_on", "expires_on", "notes",
           "requirement")
 

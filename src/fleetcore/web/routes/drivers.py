@@ -59,7 +59,7 @@ from fleetcore.web.forms import (
     optional,
     text_values,
 )
-from fleetcore.web.i18n import gettext
+from fleetcore.web.i18n import N_, gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import enum_value, form_if_match, options, page, page_router
 
@@ -72,8 +72,9 @@ FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth", "licence
 OPTIONAL = ("email", "date_of_birth", "licence_number", "licence_country", "licence_issued_on",
             "licence_expires_on", "professional_card_type", "professional_card_number",
             "professional_card_expires_on", "hired_on", "notes", "member_id")
-SORTS = [(DriverSort.NAME.value, "Name A→Z"), (DriverSort.NAME_DESC.value, "Name Z→A"),
-         (DriverSort.NEWEST.value, "Newest first"), (DriverSort.CREATED.value, "Oldest first")]
+SORTS = [(DriverSort.NAME.value, N_("Name A→Z")), (DriverSort.NAME_DESC.value, N_("Name Z→A")),
+         (DriverSort.NEWEST.value, N_("Newest first")),
+         (DriverSort.CREATED.value, N_("Oldest first"))]
 DETAIL_ROWS = 10
 
 
@@ -255,8 +256,9 @@ def driver_detail(c: Ctx, _: DriversRead, driver_id: uuid.UUID) -> HTMLResponse:
 
 TERMS_FIELDS = ("terms_version", "effective_from", "effective_to", "settlement_model",
                 "fleet_share_pct", "rent", "rent_period", "deposit", "weekly_deposit_instalment")
-RECHARGES = (("recharge_fuel", "Fuel"), ("recharge_tolls", "Tolls"),
-             ("recharge_fines", "Traffic fines"), ("recharge_other_expenses", "Other expenses"))
+RECHARGES = (("recharge_fuel", N_("Fuel")), ("recharge_tolls", N_("Tolls")),
+             ("recharge_fines", N_("Traffic fines")),
+             ("recharge_other_expenses", N_("Other expenses")))
 
 
 def _terms_form(c: Console, driver: Driver, state: FormState,

@@ -33,7 +33,7 @@ from fleetcore.web.forms import (
     money_input,
     text_values,
 )
-from fleetcore.web.i18n import gettext
+from fleetcore.web.i18n import N_, gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import (
     BadLink,
@@ -52,12 +52,13 @@ FIELDS = ("fine_reference", "issuing_authority", "offence_type", "offence_at", "
           "vehicle_id", "plate", "amount", "due_on", "designation_deadline_on")
 ACTIONS: dict[str, list[tuple[str, str]]] = {
     # What a person does next from each state (the service decides what is allowed).
-    TrafficFineStatus.RECEIVED.value: [("designate", "Designate the driver"),
-                                       ("pay", "Paid by the fleet"), ("contest", "Contest"),
-                                       ("cancel", "Cancel")],
-    TrafficFineStatus.DRIVER_DESIGNATED.value: [("contest", "Contest"), ("cancel", "Cancel")],
-    TrafficFineStatus.CONTESTED.value: [("pay", "Paid by the fleet"), ("cancel", "Cancel")],
-    TrafficFineStatus.PAID.value: [("recharge", "Recharge to the driver")],
+    TrafficFineStatus.RECEIVED.value: [("designate", N_("Designate the driver")),
+                                       ("pay", N_("Paid by the fleet")), ("contest", N_("Contest")),
+                                       ("cancel", N_("Cancel"))],
+    TrafficFineStatus.DRIVER_DESIGNATED.value: [("contest", N_("Contest")),
+                                                ("cancel", N_("Cancel"))],
+    TrafficFineStatus.CONTESTED.value: [("pay", N_("Paid by the fleet")), ("cancel", N_("Cancel"))],
+    TrafficFineStatus.PAID.value: [("recharge", N_("Recharge to the driver"))],
 }
 
 

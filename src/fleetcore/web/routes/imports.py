@@ -45,7 +45,7 @@ from fleetcore.web.forms import (
     parse_date,
     text_values,
 )
-from fleetcore.web.i18n import gettext
+from fleetcore.web.i18n import N_, gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import (
     BadLink,
@@ -60,17 +60,17 @@ router = page_router()
 
 FIELDS = ("platform", "report_type", "currency", "period_start", "decimal_mark", "commit")
 REPORT_TYPES: dict[str, str] = {
-    ReportType.PAYMENTS_ORDER.value: "Payments, per transaction",
-    ReportType.PAYMENTS_DRIVER.value: "Payments, weekly per driver",
-    ReportType.TRIP_ACTIVITY.value: "Trip activity",
-    ReportType.BOLT_WEEKLY.value: "Weekly earnings per driver",
-    ReportType.BOLT_ORDERS.value: "Orders (Fleet API JSON)",
+    ReportType.PAYMENTS_ORDER.value: N_("Payments, per transaction"),
+    ReportType.PAYMENTS_DRIVER.value: N_("Payments, weekly per driver"),
+    ReportType.TRIP_ACTIVITY.value: N_("Trip activity"),
+    ReportType.BOLT_WEEKLY.value: N_("Weekly earnings per driver"),
+    ReportType.BOLT_ORDERS.value: N_("Orders (Fleet API JSON)"),
 }
 """How people call each report type (the platform is shown beside it)."""
 STATUSES = [(s.value, s.value.replace("_", " ").capitalize()) for s in (
     ImportStatus.VALIDATED, ImportStatus.COMMITTED, ImportStatus.ROLLED_BACK,
     ImportStatus.FAILED)]
-DECIMAL_MARKS = [(".", "A point: 1,234.50"), (",", "A comma: 1 234,50")]
+DECIMAL_MARKS = [(".", N_("A point: 1,234.50")), (",", N_("A comma: 1 234,50"))]
 
 
 class UploadForm(BaseModel):
@@ -97,7 +97,7 @@ def reader_platforms() -> list[str]:
 
 def report_type_options() -> list[tuple[str, str]]:
     """``(report_type, "Platform — kind")`` of every report the reader knows."""
-    return [(m.report_type, f"{m.platform.capitalize()} — {REPORT_TYPES[m.report_type]}")
+    return [(m.report_type, f"{m.platform.capitalize()} — {gettext(REPORT_TYPES[m.report_type])}")
             for m in sorted(mappings(), key=lambda m: (m.platform, m.report_type))]
 
 
@@ -245,7 +245,7 @@ def _detail(c: Console, imp: RevenueImport, *, status_code: int = 200,
     return c.render(
         "revenue/import_detail.html", status_code=status_code, imp=imp, out=out,
         platform=label.name if label else "",
-        kind=REPORT_TYPES.get(imp.report_type or "", imp.report_type or ""),
+        kind=gettext(REPORT_TYPES.get(imp.report_type or "", imp.report_type or "")),
         period=period_text(c, imp.period_start, imp.period_end), drivers_of=drivers_of,
         driver_names=driver_names, waiting=len(waiting), can_link=can_link,
         choices=choices, refusal=refusal, link_error=link_error,

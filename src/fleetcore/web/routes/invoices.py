@@ -29,7 +29,7 @@ from fleetcore.web.forms import (
     money_input,
     text_values,
 )
-from fleetcore.web.i18n import gettext
+from fleetcore.web.i18n import N_, gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import (
     BadLink,
@@ -43,7 +43,7 @@ from fleetcore.web.routes.base import (
 router = page_router()
 
 CREDIT_FIELDS = ("amount", "reason")
-BILLINGS = [("client", "Client invoices"), ("self_billed", "Self-billed (drivers)")]
+BILLINGS = [("client", N_("Client invoices")), ("self_billed", N_("Self-billed (drivers)"))]
 
 
 @router.get("/invoices")

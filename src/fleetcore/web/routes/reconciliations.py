@@ -50,7 +50,7 @@ from fleetcore.web.forms import (
     parse_date,
     text_values,
 )
-from fleetcore.web.i18n import gettext, ngettext
+from fleetcore.web.i18n import N_, gettext, ngettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import enum_value, page, page_router, uuid_value
 from fleetcore.web.routes.imports import period_text, platform_names, reader_platforms
@@ -60,15 +60,15 @@ router = page_router()
 FIELDS = ("platform_id", "week", "tolerance")
 DEFAULT_TOLERANCE = "0.05"
 KINDS: dict[str, str] = {
-    ReconciliationItemKind.MISSING_INTERNAL.value: "In the report, not in the trips",
-    ReconciliationItemKind.MISSING_PLATFORM.value: "In the trips, not in the report",
-    ReconciliationItemKind.FARE_MISMATCH.value: "Fare differs",
-    ReconciliationItemKind.COMMISSION_MISMATCH.value: "Commission differs",
-    ReconciliationItemKind.CASH_MISMATCH.value: "Cash differs",
-    ReconciliationItemKind.TRIP_NOT_MOVING.value: "Car not moving during the trip (GPS)",
-    ReconciliationItemKind.PICKUP_FAR.value: "Car far from the pickup (GPS)",
-    ReconciliationItemKind.DROPOFF_FAR.value: "Car far from the drop-off (GPS)",
-    ReconciliationItemKind.USE_OUTSIDE_SHIFT.value: "Car used outside shifts (GPS)",
+    ReconciliationItemKind.MISSING_INTERNAL.value: N_("In the report, not in the trips"),
+    ReconciliationItemKind.MISSING_PLATFORM.value: N_("In the trips, not in the report"),
+    ReconciliationItemKind.FARE_MISMATCH.value: N_("Fare differs"),
+    ReconciliationItemKind.COMMISSION_MISMATCH.value: N_("Commission differs"),
+    ReconciliationItemKind.CASH_MISMATCH.value: N_("Cash differs"),
+    ReconciliationItemKind.TRIP_NOT_MOVING.value: N_("Car not moving during the trip (GPS)"),
+    ReconciliationItemKind.PICKUP_FAR.value: N_("Car far from the pickup (GPS)"),
+    ReconciliationItemKind.DROPOFF_FAR.value: N_("Car far from the drop-off (GPS)"),
+    ReconciliationItemKind.USE_OUTSIDE_SHIFT.value: N_("Car used outside shifts (GPS)"),
 }
 """Each kind of discrepancy as people say it."""
 STATUSES = [(s.value, s.value.capitalize()) for s in ReconciliationStatus]

@@ -40,7 +40,7 @@ from fleetcore.web.forms import (
     parse_date,
     text_values,
 )
-from fleetcore.web.i18n import gettext, ngettext
+from fleetcore.web.i18n import N_, gettext, ngettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import BadLink, enum_value, page, page_router, uuid_value
 from fleetcore.web.routes.imports import period_text, platform_names, reader_platforms
@@ -50,21 +50,21 @@ router = page_router()
 ADJUSTMENT_FIELDS = ("amount", "description", "service_date", "version")
 CONFIRM_FIELDS = ("without_terms", "reason")
 REASON_MAX = 500
-SORTS = [(SettlementSort.NET_DESC.value, "Owed to the driver, most first"),
-         (SettlementSort.NET.value, "Owed by the driver, most first"),
-         (SettlementSort.CREATED.value, "Oldest first")]
-KINDS = [("platform", "Platform settlements"), ("driver", "Driver-level (rent, recharges)")]
+SORTS = [(SettlementSort.NET_DESC.value, N_("Owed to the driver, most first")),
+         (SettlementSort.NET.value, N_("Owed by the driver, most first")),
+         (SettlementSort.CREATED.value, N_("Oldest first"))]
+KINDS = [("platform", N_("Platform settlements")), ("driver", N_("Driver-level (rent, recharges)"))]
 STATUSES = [(s.value, s.value.capitalize()) for s in SettlementStatus]
 SOURCES: dict[str, str] = {
-    SettlementLineSource.IMPORT_ROW.value: "Report row",
-    SettlementLineSource.TRIP.value: "Trip",
-    SettlementLineSource.EXPENSE.value: "Vehicle expense",
-    SettlementLineSource.TOLL.value: "Toll",
-    SettlementLineSource.FINE.value: "Traffic fine",
-    SettlementLineSource.TERM.value: "Cooperation terms",
-    SettlementLineSource.REQUEST.value: "Driver request",
-    SettlementLineSource.SETTLEMENT.value: "This settlement",
-    SettlementLineSource.MANUAL.value: "Manual adjustment",
+    SettlementLineSource.IMPORT_ROW.value: N_("Report row"),
+    SettlementLineSource.TRIP.value: N_("Trip"),
+    SettlementLineSource.EXPENSE.value: N_("Vehicle expense"),
+    SettlementLineSource.TOLL.value: N_("Toll"),
+    SettlementLineSource.FINE.value: N_("Traffic fine"),
+    SettlementLineSource.TERM.value: N_("Cooperation terms"),
+    SettlementLineSource.REQUEST.value: N_("Driver request"),
+    SettlementLineSource.SETTLEMENT.value: N_("This settlement"),
+    SettlementLineSource.MANUAL.value: N_("Manual adjustment"),
 }
 """Where a line comes from, as people say it."""
 LINES_PER_PAGE = MAX_LIMIT

@@ -40,7 +40,7 @@ from fleetcore.web.forms import (
     parse_date,
     text_values,
 )
-from fleetcore.web.i18n import gettext
+from fleetcore.web.i18n import N_, gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import (
     BadLink,
@@ -59,8 +59,9 @@ router = page_router()
 SHIFT_FIELDS = ("driver_id", "vehicle_id", "starts_at", "ends_at", "notes")
 SERIES_FIELDS = ("driver_id", "vehicle_id", "first_day", "start_time", "hours", "until",
                  "notes")
-DAYS = (("MO", "Monday"), ("TU", "Tuesday"), ("WE", "Wednesday"), ("TH", "Thursday"),
-        ("FR", "Friday"), ("SA", "Saturday"), ("SU", "Sunday"))
+DAYS = (("MO", N_("Monday")), ("TU", N_("Tuesday")), ("WE", N_("Wednesday")),
+        ("TH", N_("Thursday")),
+        ("FR", N_("Friday")), ("SA", N_("Saturday")), ("SU", N_("Sunday")))
 SERIES_ERRORS = {"rrule": "days", "dtstart": "first_day", "duration_minutes": "hours",
                  "timezone": "first_day"}
 """The API's field of a refused series → the form's field that shows it."""
@@ -291,7 +292,7 @@ def create_series(c: Ctx, _: ShiftsWrite, form: Form) -> Response:
 
 # --- the series ----------------------------------------------------------------------------
 
-SERIES_STATES = [("active", "Running"), ("stopped", "Stopped")]
+SERIES_STATES = [("active", N_("Running")), ("stopped", N_("Stopped"))]
 
 
 def _series_filter(driver_id: str | None, state: str | None) -> scheduling_api.SeriesFilter:

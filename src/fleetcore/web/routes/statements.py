@@ -25,13 +25,13 @@ from fleetcore.trips.statement_render import (
 )
 from fleetcore.trips.statement_service import build_statement, driver_email
 from fleetcore.web.deps import Ctx
-from fleetcore.web.i18n import gettext
+from fleetcore.web.i18n import N_, gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import BadLink, page_router
 
 router = page_router()
 
-LANGUAGES = [("", "The driver's language"), ("en", "English"), ("fr", "Français")]
+LANGUAGES = [("", N_("The driver's language")), ("en", "English"), ("fr", "Français")]
 
 
 def _week(c: Console, raw: str | None) -> date:

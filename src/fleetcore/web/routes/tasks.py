@@ -26,7 +26,7 @@ from fleetcore.web.forms import (
     optional,
     text_values,
 )
-from fleetcore.web.i18n import gettext
+from fleetcore.web.i18n import N_, gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import BadLink, enum_value, form_if_match, options, page, page_router
 
@@ -35,19 +35,19 @@ router = page_router()
 FIELDS = ("title", "description", "task_type", "priority", "due_at", "assignee_id")
 ACTIONS: dict[str, list[tuple[str, str]]] = {
     # What a person does next from each state (the service decides what is allowed).
-    TaskStatus.OPEN.value: [("in_progress", "Start"), ("cancelled", "Cancel")],
-    TaskStatus.IN_PROGRESS.value: [("done", "Done"), ("blocked", "Blocked"),
-                                   ("cancelled", "Cancel")],
-    TaskStatus.BLOCKED.value: [("in_progress", "Resume"), ("cancelled", "Cancel")],
+    TaskStatus.OPEN.value: [("in_progress", N_("Start")), ("cancelled", N_("Cancel"))],
+    TaskStatus.IN_PROGRESS.value: [("done", N_("Done")), ("blocked", N_("Blocked")),
+                                   ("cancelled", N_("Cancel"))],
+    TaskStatus.BLOCKED.value: [("in_progress", N_("Resume")), ("cancelled", N_("Cancel"))],
 }
 TASK_LINKS: dict[str, tuple[str, str]] = {
     # Where a task about an entity opens: its page (``{id}`` filled in) and the link's words.
-    "vehicle": ("/vehicles/{id}", "Open the vehicle"),
-    "driver": ("/drivers/{id}", "Open the driver"),
-    "document": ("/documents?status=pending", "Documents to verify"),
-    "revenue_import": ("/imports/{id}", "Open the import"),
-    "reconciliation": ("/reconciliations/{id}", "Open the reconciliation"),
-    "settlement": ("/settlements/{id}", "Open the settlement"),
+    "vehicle": ("/vehicles/{id}", N_("Open the vehicle")),
+    "driver": ("/drivers/{id}", N_("Open the driver")),
+    "document": ("/documents?status=pending", N_("Documents to verify")),
+    "revenue_import": ("/imports/{id}", N_("Open the import")),
+    "reconciliation": ("/reconciliations/{id}", N_("Open the reconciliation")),
+    "settlement": ("/settlements/{id}", N_("Open the settlement")),
 }
 OPEN_STATES = (TaskStatus.OPEN.value, TaskStatus.IN_PROGRESS.value, TaskStatus.BLOCKED.value)
 

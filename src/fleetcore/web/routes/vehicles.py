@@ -48,7 +48,7 @@ from fleetcore.web.forms import (
     optional,
     text_values,
 )
-from fleetcore.web.i18n import gettext
+from fleetcore.web.i18n import N_, gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import enum_value, form_if_match, options, page, page_router
 
@@ -60,9 +60,9 @@ FIELDS = ("make_id", "model_id", "vehicle_class_id", "licence_plate", "vin", "co
 OPTIONAL = ("model_id", "vehicle_class_id", "vin", "first_registration_on", "colour", "seats",
             "acquired_on", "traccar_device_id", "notes")
 SORTS = [(s.value, label) for s, label in (
-    (VehicleSort.CREATED_DESC, "Newest first"), (VehicleSort.CREATED, "Oldest first"),
-    (VehicleSort.PLATE, "Plate A→Z"), (VehicleSort.PLATE_DESC, "Plate Z→A"),
-    (VehicleSort.YEAR_DESC, "Newest model year"), (VehicleSort.YEAR, "Oldest model year"))]
+    (VehicleSort.CREATED_DESC, N_("Newest first")), (VehicleSort.CREATED, N_("Oldest first")),
+    (VehicleSort.PLATE, N_("Plate A→Z")), (VehicleSort.PLATE_DESC, N_("Plate Z→A")),
+    (VehicleSort.YEAR_DESC, N_("Newest model year")), (VehicleSort.YEAR, N_("Oldest model year")))]
 DETAIL_ROWS = 10
 
 
