@@ -10,6 +10,7 @@ never does arithmetic or rounding of its own.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -19,6 +20,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlencode
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal, format_percent
 from fastapi import Request
@@ -40,7 +42,6 @@ from fleetcore.web.i18n import (
     DEFAULT_LOCALE,
     current_locale,
     gettext,
-    ngettext,
     resolve_locale,
     translations,
     use_locale,
@@ -74,8 +75,9 @@ def environment(locale: str = "en") -> Environment:
     env.globals["static"] = lambda path: f"{STATIC_PATH}/{path}?v={__version__}"
     env.globals["CONSOLE"] = CONSOLE_PATH
     env.globals["CONSOLE_LANGUAGES"] = CONSOLE_LANGUAGES
-    env.filters["label"] = label
-    env.filters["tr"] = translate
+    words = translations(locale)
+    env.filters["label"] = lambda value: label(value, words.gettext)
+    env.filters["tr"] = lambda value: translate(value, words.gettext)
     env.filters["query"] = query_string
     formats = Formats(ZoneInfo("UTC"), "EUR", locale)
     env.filters["number"] = formats.number
@@ -85,20 +87,20 @@ def environment(locale: str = "en") -> Environment:
     return env
 
 
-def label(value: object) -> str:
+def label(value: object, translate_with: Callable[[str], str] = gettext) -> str:
     """A code as people read it, in the request's language: ``in_maintenance`` → ``In
     maintenance`` (``En maintenance``). The English labels are listed for the catalogue in
     :mod:`fleetcore.web.labels`."""
     if value is None:
         return ""
     text = str(getattr(value, "value", value)).replace("_", " ")
-    return gettext(text[:1].upper() + text[1:])
+    return translate_with(text[:1].upper() + text[1:])
 
 
-def translate(value: object) -> object:
+def translate(value: object, translate_with: Callable[[str], str] = gettext) -> object:
     """A label held in a variable (an option's, a table's) in the request's language: ``|tr``
     (unlike ``_()``, the result is escaped, so it is safe on data too; other values pass)."""
-    return gettext(value) if isinstance(value, str) and value else value
+    return translate_with(value) if isinstance(value, str) and value else value
 
 
 def query_string(params: dict[str, Any], **changes: Any) -> str:
@@ -227,12 +229,15 @@ class Formats:
         return format_decimal(rounded, format="#,##0." + "0" * digits if digits else "#,##0",
                               locale=self.locale)
 
-    def percent(self, value: Decimal | float | int | None, digits: int = 0) -> str:
-        """A percentage given in percent (``12.5`` → ``12.5%`` / ``12,5 %``)."""
+    def percent(self, value: Decimal | float | int | str | None, digits: int = 0) -> str:
+        """A percentage given in percent (``12.5`` → ``12.5%`` / ``12,5 %``), with up to
+        ``digits`` decimals, in the locale's own percent pattern."""
         if value is None:
             return ""
         fraction = Decimal(str(value)) / 100
-        pattern = "#,##0" + ("." + "#" * digits if digits else "") + "%"
+        pattern = Locale.parse(self.locale).percent_formats[None].pattern
+        if digits:
+            pattern = pattern.replace("0", "0." + "#" * digits, 1)
         return format_percent(fraction, format=pattern, locale=self.locale)
 
     def km(self, value: Decimal | int | float | None, digits: int = 0) -> str:
@@ -248,11 +253,12 @@ class Formats:
         if value is None:
             return ""
         delta = (value - today).days
+        words = translations(self.locale)
         if delta == 0:
-            return gettext("today")
+            return words.gettext("today")
         if delta > 0:
-            return ngettext("in %(num)d day", "in %(num)d days", delta)
-        return ngettext("%(num)d day ago", "%(num)d days ago", -delta)
+            return words.ngettext("in %(num)d day", "in %(num)d days", delta) % {"num": delta}
+        return words.ngettext("%(num)d day ago", "%(num)d days ago", -delta) % {"num": -delta}
 
 
 @dataclass

@@ -126,12 +126,13 @@ def _overlap_message(c: Console, problem: Problem) -> None:
         return
     vehicle = queries.vehicle_labels(c.session, c.tenant.id, {other.vehicle_id})
     driver = queries.driver_names(c.session, c.tenant.id, {other.driver_id})
-    until = f"until {c.fmt.dt(other.ends_at)}" if other.ends_at else "with no end date"
-    who = (f"{vehicle.get(other.vehicle_id, 'The vehicle')} is already assigned to "
-           f"{driver.get(other.driver_id, 'another driver')}"
+    until = (gettext("until %(dt)s", dt=c.fmt.dt(other.ends_at)) if other.ends_at
+             else gettext("with no end date"))
+    who = (gettext("%(get)s is already assigned to %(get2)s", get=vehicle.get(other.vehicle_id,
+    'The vehicle'), get2=driver.get(other.driver_id, 'another driver'))
            if problem.extensions.get("conflict") == "vehicle" else
-           f"{driver.get(other.driver_id, 'The driver')} already has "
-           f"{vehicle.get(other.vehicle_id, 'another vehicle')}")
+           gettext("%(get)s already has %(get2)s", get=driver.get(other.driver_id, 'The driver'),
+           get2=vehicle.get(other.vehicle_id, 'another vehicle')))
     problem.detail = (gettext("Refused: %(who)s from %(dt)s %(until)s. End that assignment first, "
                               "or choose another period.",
                               who=who, dt=c.fmt.dt(other.starts_at), until=until))
@@ -160,7 +161,8 @@ def create_assignment(c: Ctx, _: AssignmentsWrite, form: Form) -> Response:
         if problem.slug == "assignment-overlap":
             _overlap_message(c, problem)
         if problem.slug == "not-compliant" and c.can("assignments:override"):
-            state.details.append("To assign anyway, give an override reason (it is recorded).")
+            state.details.append(gettext("To assign anyway, give an override reason (it is "
+                                         "recorded)."))
         return _form(c, apply_problem(state, problem), problem.status)
     labels = assignment_labels(c, [assignment])
     return redirect(c.request, f"/app/vehicles/{assignment.vehicle_id}",

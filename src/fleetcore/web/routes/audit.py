@@ -24,7 +24,7 @@ from fleetcore.admin.models import ActorType, AuditLog
 from fleetcore.admin.permissions import AuditRead
 from fleetcore.web import queries
 from fleetcore.web.deps import Ctx
-from fleetcore.web.i18n import N_
+from fleetcore.web.i18n import N_, gettext
 from fleetcore.web.rendering import Console
 from fleetcore.web.routes.base import (
     BadLink,
@@ -102,12 +102,12 @@ def audit_query(c: Console, *, entity_type: str | None, entity_id: str | None,
     included)."""
     first, last = day_value(since, "From"), day_value(until, "To")
     if first and last and last < first:
-        raise BadLink("The period ends before it starts.")
+        raise BadLink(gettext("The period ends before it starts."))
     spec = admin_service.AuditFilter(
-        entity_type=_snake(entity_type, "a kind of record"),
+        entity_type=_snake(entity_type, gettext("a kind of record")),
         entity_id=uuid_value(entity_id, "record"),
         actor_id=uuid_value(actor_id, "member"),
-        action=_snake(action, "an action"),
+        action=_snake(action, gettext("an action")),
         since=day_start(first, c.tenant.zone) if first else None,
         until=day_start(last + timedelta(days=1), c.tenant.zone) if last else None)
     params = {"entity_type": spec.entity_type, "entity_id": spec.entity_id,

@@ -86,7 +86,7 @@ def demo_sign_in(request: Request, form: Form) -> Response:
     """Sign in as a demo member (development only): mint a token, set ``__session``."""
     settings = _settings(request)
     if sign_in_mode(settings) is not SignInMode.DEMO:
-        raise NotFound("The demo sign-in exists only in development without a Clerk key.")
+        raise NotFound(gettext("The demo sign-in exists only in development without a Clerk key."))
     tenant = str(form.get("tenant") or "")
     email = str(form.get("email") or "")
     target = safe_next(str(form.get("next") or ""))

@@ -292,7 +292,7 @@ def create_terms(c: Ctx, _: DriversWrite, driver_id: uuid.UUID, form: Form) -> R
     for name in ("effective_from", "effective_to"):
         values[name] = local_datetime(values.get(name), c.tenant.zone, name=name, state=state)
     if not state.values.get("effective_from"):
-        state.add("effective_from", "Fill in the start")
+        state.add("effective_from", gettext("Fill in the start"))
     for name in ("rent", "deposit", "weekly_deposit_instalment"):
         values[name] = money_input(values.get(name), c.tenant.currency)
     if values.get("settlement_model") != SettlementModel.FIXED_RENT.value:
@@ -334,7 +334,7 @@ def accept_terms(c: Ctx, _: DriversWrite, driver_id: uuid.UUID, terms_id: uuid.U
 
 def _accept(c: Console, terms_id: uuid.UUID, driver_id: uuid.UUID, if_match: str) -> None:
     if drivers_service.get_cooperation_terms(c.session, c.actor, terms_id).driver_id != driver_id:
-        raise NotFound("No such cooperation terms for this driver.")
+        raise NotFound(gettext("No such cooperation terms for this driver."))
     lock_and_check_if_match(c.session, DriverCooperationTerms, if_match,
                             DriverCooperationTerms.id == terms_id,
                             DriverCooperationTerms.driver_id == driver_id)

@@ -98,7 +98,7 @@ def _record(c: Console, data: FineCreate, scan: UploadFile | None) -> TrafficFin
             c.session, c.actor, document_storage(c.request), data=DocumentUpload(
                 entity_type=DocumentEntityType.FINE, entity_id=fine.id,
                 document_type=DocumentType.OTHER, document_number=data.fine_reference[:100],
-                notes="Scan of the notice"),
+                notes=gettext("Scan of the notice")),
             file=scan.file, file_name=scan.filename, declared_type=scan.content_type,
             max_bytes=_settings(c).document_max_bytes)
         fine = finance_service.attach_scan(c.session, c.actor, fine.id, document.id)
@@ -125,8 +125,8 @@ def create_fine(c: Ctx, _: FinesWrite, form: Form) -> Response:
             problem.errors = [{"field": "scan", "message": problem.errors[0]["message"]}]
         return _page(c, status=None, driver_id=None, cursor=None,
                      state=apply_problem(state, problem), status_code=problem.status)
-    who = ("resolved to the driver who had the vehicle" if fine.driver_id
-           else "nobody had the vehicle as far as the assignments say: a task asks who")
+    who = (gettext("resolved to the driver who had the vehicle") if fine.driver_id
+           else gettext("nobody had the vehicle as far as the assignments say: a task asks who"))
     return redirect(c.request, f"/app/fines/{fine.id}",
                     flash=gettext("Fine %(fine_reference)s recorded, %(who)s.",
                                   fine_reference=fine.fine_reference, who=who))

@@ -169,7 +169,7 @@ def upload_import(c: Ctx, _: ImportsWrite, form: Form) -> Response:
     state = FormState(values=text_values(form, FIELDS))
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
-        state.add("file", "choose the report file (CSV, XLSX, Bolt orders JSON, or a zip)")
+        state.add("file", gettext("choose the report file (CSV, XLSX, Bolt orders JSON, or a zip)"))
     values: dict[str, Any] = {k: v for k, v in state.values.items() if v}
     if "currency" in values:
         values["currency"] = values["currency"].upper()
@@ -204,11 +204,13 @@ def upload_import(c: Ctx, _: ImportsWrite, form: Form) -> Response:
 
 def _uploaded(imp: RevenueImport) -> str:
     """What an upload did, in a sentence."""
-    errors = f", {imp.rows_invalid} with errors" if imp.rows_invalid else ""
+    errors = gettext(", %(rows_invalid)s with errors",
+    rows_invalid=imp.rows_invalid) if imp.rows_invalid else ""
     if imp.status == ImportStatus.COMMITTED.value:
-        return f"{imp.file_name}: {imp.rows_valid} rows committed{errors}."
-    return (f"{imp.file_name}: {imp.rows_total} rows read{errors}. Check the preview, then "
-            "commit.")
+        return gettext("%(file_name)s: %(rows_valid)s rows committed%(errors)s.",
+        file_name=imp.file_name, rows_valid=imp.rows_valid, errors=errors)
+    return (gettext("%(file_name)s: %(rows_total)s rows read%(errors)s. Check the preview, then "
+                    "commit.", file_name=imp.file_name, rows_total=imp.rows_total, errors=errors))
 
 
 # --- one import ------------------------------------------------------------------------------
@@ -290,22 +292,23 @@ def link_account(c: Ctx, _: ImportsRead, __: TripsWrite, import_id: uuid.UUID,
     label = _platform_of(c, imp)
     summary_refs = {a.get("platform_account") for a in (imp.summary or {}).get("accounts", [])}
     if not ref or ref not in summary_refs or label is None:
-        raise BadLink("This account is not one of the import's.")
+        raise BadLink(gettext("This account is not one of the import's."))
     if imp.status not in (ImportStatus.VALIDATED.value, ImportStatus.COMMITTED.value):
-        raise Conflict(f"This import is {imp.status.replace('_', ' ')}: link its accounts from "
-                       "an import that is waiting or committed.")
+        raise Conflict(gettext("This import is %(replace)s: link its accounts from an import that "
+                               "is waiting or committed.", replace=imp.status.replace('_', ' ')))
     platform_id, code = label.id, label.code
     driver_id = uuid_value(state.value("driver_id"), "driver") if state.value(
         "driver_id") else None
     if driver_id is None:
-        state.add("driver_id", "choose the driver this account belongs to")
+        state.add("driver_id", gettext("choose the driver this account belongs to"))
         return _detail(c, imp, status_code=422, link_error=(ref, state))
 
     def link() -> PlatformAccount:
         existing = _existing_account(c, platform_id, ref)
         if existing is not None and existing.driver_id is not None:
             message = gettext("this account is already linked to a driver")
-            raise Conflict(f"Account {ref} is already linked to a driver: reload the page.",
+            raise Conflict(gettext("Account %(ref)s is already linked to a driver: reload the "
+                                   "page.", ref=ref),
                            errors=[{"field": "driver_id", "message": message}])
         if existing is not None:
             return trips_service.update_platform_account(
@@ -348,8 +351,9 @@ def _act(c: Console, import_id: uuid.UUID, form: Any, action: str) -> Response:
             raise
         detail = problem.detail
         if problem.status == 412:
-            detail = ("This import changed since you opened the page (an account was linked "
-                      "or it was checked again): look at the preview below, then try again.")
+            detail = (gettext("This import changed since you opened the page (an account was "
+                              "linked or it was checked again): look at the preview below, then "
+                              "try again."))
         c.session.refresh(imp)
         return _detail(c, imp, status_code=problem.status,
                        refusal=f"Not {_DONE[action]}: {detail}")
@@ -359,12 +363,12 @@ def _act(c: Console, import_id: uuid.UUID, form: Any, action: str) -> Response:
                                       "written.",
                                       file_name=imp.file_name))
     messages = {
-        "commit": f"Committed: {done.rows_valid} rows written, trips and driver revenues "
-                  "updated.",
-        "validate": f"Checked again: {done.rows_valid} valid rows, {done.rows_invalid} with "
-                    "errors.",
-        "rollback": "Rolled back: its rows and the trips it wrote are gone; the file may be "
-                    "imported again.",
+        "commit": gettext("Committed: %(rows_valid)s rows written, trips and driver revenues "
+                          "updated.", rows_valid=done.rows_valid),
+        "validate": gettext("Checked again: %(rows_valid)s valid rows, %(rows_invalid)s with "
+                            "errors.", rows_valid=done.rows_valid, rows_invalid=done.rows_invalid),
+        "rollback": gettext("Rolled back: its rows and the trips it wrote are gone; the file may "
+                            "be imported again."),
     }
     return redirect(c.request, f"/app/imports/{import_id}", flash=messages[action])
 

@@ -124,7 +124,7 @@ def credit_note(c: Ctx, _: InvoicesWrite, invoice_id: uuid.UUID, form: Form) -> 
             reason=data.reason, expected_version=expected))
     except FormInvalid:
         if "reason" in state.errors:
-            state.errors["reason"] = "say why the invoice is corrected"
+            state.errors["reason"] = gettext("say why the invoice is corrected")
         return _detail(c, invoice, status_code=422, credit=state)
     except Problem as problem:
         if problem.status == 404:

@@ -105,21 +105,21 @@ def _step(c: Console, batch_id: uuid.UUID, form: Form, call: Callable[[str], obj
 def approve_batch(c: Ctx, _: PayoutsApprove, batch_id: uuid.UUID, form: Form) -> Response:
     """Approve: the amounts are reserved, so no other batch can pay them again."""
     return _step(c, batch_id, form, lambda m: payout_service.approve_batch(
-        c.session, c.actor, batch_id, m), "Batch approved: its amounts are reserved.")
+        c.session, c.actor, batch_id, m), gettext("Batch approved: its amounts are reserved."))
 
 
 @router.post("/payouts/{batch_id}/cancel")
 def cancel_batch(c: Ctx, _: PayoutsWrite, batch_id: uuid.UUID, form: Form) -> Response:
     """Cancel a batch not yet sent; its reservations are released."""
     return _step(c, batch_id, form, lambda m: payout_service.cancel_batch(
-        c.session, c.actor, batch_id, m), "Batch cancelled.")
+        c.session, c.actor, batch_id, m), gettext("Batch cancelled."))
 
 
 @router.post("/payouts/{batch_id}/sent")
 def mark_sent(c: Ctx, _: PayoutsWrite, batch_id: uuid.UUID, form: Form) -> Response:
     """The bank has the file: each open payment is paid and posted to the ledger."""
     return _step(c, batch_id, form, lambda m: payout_service.mark_paid(
-        c.session, c.actor, batch_id, m), "Payments recorded as sent and posted.")
+        c.session, c.actor, batch_id, m), gettext("Payments recorded as sent and posted."))
 
 
 @router.post("/payouts/{batch_id}/sepa")
@@ -138,7 +138,7 @@ def sepa_file(c: Ctx, _: PayoutsWrite, batch_id: uuid.UUID) -> Response:
 def fail_payment(c: Ctx, _: PayoutsWrite, batch_id: uuid.UUID, payment_id: uuid.UUID,
                  form: Form) -> Response:
     """A payment came back (or failed): its posting is reversed, the money is owed again."""
-    reason = str(form.get("reason") or "").strip() or "Returned by the bank"
+    reason = str(form.get("reason") or "").strip() or gettext("Returned by the bank")
     if_match = form_if_match(form.get("version"), "payment")
     try:
         attempt(c.session, lambda: payout_service.fail_payment(

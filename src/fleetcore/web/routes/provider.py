@@ -53,7 +53,8 @@ def open_fleet(c: StaffCtx, _: TenantsRead, form: Form) -> Response:
     slug = str(form.get("tenant") or "").strip()
     tenant = c.session.scalar(admin_service.tenants_query(c.actor, slug=slug)) if slug else None
     if not isinstance(tenant, Tenant):
-        raise NotFound(f"There is no fleet {slug!r}." if slug else "Choose a fleet to open.")
+        raise NotFound(gettext("There is no fleet %(slug)s.", slug=repr(slug)) if slug
+                       else gettext("Choose a fleet to open."))
     response = redirect(c.request, CONSOLE_PATH, flash=gettext("You are working in %(name)s.",
                                                                name=tenant.name))
     set_staff_tenant(c.request, response, tenant.slug)

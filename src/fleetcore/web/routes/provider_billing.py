@@ -83,7 +83,7 @@ def _fleet(c: Console, slug: str | None) -> Tenant | None:
     tenant = c.session.scalar(select(Tenant).where(Tenant.slug == slug))
     if tenant is None:
         raise NotFound(f"There is no fleet {slug!r}.",
-                       errors=[{"field": "fleet", "message": "no such fleet"}])
+                       errors=[{"field": "fleet", "message": gettext("no such fleet")}])
     return tenant
 
 
@@ -228,7 +228,7 @@ def invoice(c: StaffCtx, _: ProviderBillingRead, invoice_id: uuid.UUID) -> HTMLR
     """One fleet's invoice with its lines and totals."""
     found = c.session.scalar(select(TenantInvoice).where(TenantInvoice.id == invoice_id))
     if found is None:
-        raise NotFound("No such invoice.")
+        raise NotFound(gettext("No such invoice."))
     lines = billing.invoice_lines(c.session, found.tenant_id, invoice_id)
     return c.render("provider/invoice.html", invoice=found, lines=lines,
                     tenant=_tenants(c, [found.tenant_id]).get(found.tenant_id))

@@ -131,15 +131,15 @@ def _tolerance(state: FormState, currency: str) -> dict[str, str] | None:
     """The tolerance as the API's money (refused here when it is no amount or negative)."""
     money = money_input(state.value("tolerance"), currency)
     if money is None:
-        state.add("tolerance", "give the tolerance (0 to match to the cent)")
+        state.add("tolerance", gettext("give the tolerance (0 to match to the cent)"))
         return None
     try:
         amount = Decimal(money["amount"])
     except InvalidOperation:
-        state.add("tolerance", "not an amount (e.g. 0.05)")
+        state.add("tolerance", gettext("not an amount (e.g. 0.05)"))
         return None
     if amount < 0:
-        state.add("tolerance", "cannot be negative")
+        state.add("tolerance", gettext("cannot be negative"))
     return money
 
 
@@ -149,12 +149,13 @@ def run_reconciliation(c: Ctx, _: ReconciliationsWrite, form: Form) -> Response:
     state = FormState(values=text_values(form, FIELDS))
     week = parse_date(state.value("week"), name="week", state=state)
     if not state.value("week"):
-        state.add("week", "choose a day of the week to reconcile")
+        state.add("week", gettext("choose a day of the week to reconcile"))
     elif week is not None and not EARLIEST_WEEK <= week <= LATEST_WEEK:
-        state.add("week", f"choose a week between {EARLIEST_WEEK.year} and {LATEST_WEEK.year}")
+        state.add("week", gettext("choose a week between %(year)s and %(year2)s",
+        year=EARLIEST_WEEK.year, year2=LATEST_WEEK.year))
         week = None
     if not state.value("platform_id"):
-        state.add("platform_id", "choose the platform")
+        state.add("platform_id", gettext("choose the platform"))
     period = period_of_week(week or c.today, c.tenant.timezone)
     data: dict[str, Any] = {"platform_id": state.value("platform_id") or None,
                             "period_start": period.start, "period_end": period.end,
@@ -167,7 +168,7 @@ def run_reconciliation(c: Ctx, _: ReconciliationsWrite, form: Form) -> Response:
             import_id=body.import_id))
     except FormInvalid:
         if state.errors.get("tolerance", "").startswith("String should match pattern"):
-            state.errors["tolerance"] = "an amount with at most 4 decimals (e.g. 0.05)"
+            state.errors["tolerance"] = gettext("an amount with at most 4 decimals (e.g. 0.05)")
         return _page(c, state, status_code=422)
     except Problem as problem:
         for error in problem.errors:  # the week is the period the service was given
@@ -184,8 +185,10 @@ def run_reconciliation(c: Ctx, _: ReconciliationsWrite, form: Form) -> Response:
                          "Reconciled: %(matched_count)s trips match, %(num)d discrepancies.",
                          found, matched_count=run.matched_count)
         if run.outside_shift_count:
-            flash += (f" {run.outside_shift_count} use{'' if run.outside_shift_count == 1 else 's'}"
-                      " of a vehicle outside shifts in the period (vehicle events).")
+            flash += " " + ngettext(
+                "%(num)d use of a vehicle outside shifts in the period (vehicle events).",
+                "%(num)d uses of a vehicle outside shifts in the period (vehicle events).",
+                run.outside_shift_count)
     return redirect(c.request, f"/app/reconciliations/{run.id}", flash=flash)
 
 

@@ -217,7 +217,7 @@ def new_series(c: Ctx, _: ShiftsWrite, driver_id: str | None = None) -> HTMLResp
 def _minutes(raw: str, state: FormState) -> int | None:
     """A length in hours (``8``, ``7.5``, ``7,5`` or ``7:30``) as minutes."""
     if not raw:
-        state.add("hours", "Fill in the length")
+        state.add("hours", gettext("Fill in the length"))
         return None
     clock = re.fullmatch(r"(\d{1,2}):([0-5]\d)", raw)
     if clock:
@@ -225,10 +225,10 @@ def _minutes(raw: str, state: FormState) -> int | None:
     try:
         hours = Decimal(raw.replace(",", "."))
     except InvalidOperation:
-        state.add("hours", "Enter hours, e.g. 8, 7.5 or 7:30")
+        state.add("hours", gettext("Enter hours, e.g. 8, 7.5 or 7:30"))
         return None
     if not hours.is_finite():
-        state.add("hours", "Enter hours, e.g. 8, 7.5 or 7:30")
+        state.add("hours", gettext("Enter hours, e.g. 8, 7.5 or 7:30"))
         return None
     return int((hours * 60).to_integral_value())
 
@@ -238,14 +238,14 @@ def _series_values(c: Console, form: Form, state: FormState) -> dict[str, Any]:
     for code in days:
         state.values[f"day_{code}"] = "on"
     if not days:
-        state.add("days", "Tick at least one day")
+        state.add("days", gettext("Tick at least one day"))
     first = parse_date(state.values.get("first_day"), name="first_day", state=state)
     if first is None and "first_day" not in state.errors:
-        state.add("first_day", "Fill in the first day")
+        state.add("first_day", gettext("Fill in the first day"))
     try:
         start = time.fromisoformat(state.values.get("start_time", ""))
     except ValueError:
-        state.add("start_time", "Enter a time (HH:MM)")
+        state.add("start_time", gettext("Enter a time (HH:MM)"))
         start = None
     until = parse_date(state.values.get("until"), name="until", state=state)
     values: dict[str, Any] = {

@@ -43,7 +43,7 @@ def _week(c: Console, raw: str | None) -> date:
     except ValueError as exc:
         raise BadLink(f"{raw!r} is not a day (YYYY-MM-DD).") from exc
     if not EARLIEST_WEEK <= day <= LATEST_WEEK:
-        raise BadLink(f"{raw} is outside the weeks the console settles.")
+        raise BadLink(gettext("%(raw)s is outside the weeks the console settles.", raw=raw))
     return day
 
 

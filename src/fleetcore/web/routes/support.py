@@ -173,7 +173,7 @@ def change(c: Ctx, _: SupportWrite, ticket_id: uuid.UUID, form: Form) -> Respons
         support_service.update_ticket(
             c.session, c.actor, ticket_id, data=data, if_match=if_match,
             sla=support_api.sla_policy(c.request), mirror=support_api.mirror(c.request))),
-        "Ticket updated.")
+        gettext("Ticket updated."))
 
 
 @router.post("/support/{ticket_id}/feedback")
@@ -183,4 +183,4 @@ def rate(c: Ctx, _: SupportWrite, ticket_id: uuid.UUID, form: Form) -> Response:
     values = {k: v for k, v in optional(state.values, "comment").items() if v is not None}
     return _submit(c, ticket_id, state, FeedbackCreate, values, lambda data: (
         support_service.leave_feedback(c.session, c.actor, ticket_id, data=data)),
-        "Thank you for your rating.")
+        gettext("Thank you for your rating."))

@@ -138,4 +138,5 @@ def move_task(c: Ctx, _: TasksWrite, task_id: uuid.UUID, form: Form) -> Response
         return c.render("tasks/_row.html", t=task, assignees=assignees, actions=ACTIONS,
                         links=TASK_LINKS, row_error=error)
     return redirect(c.request, "/app/tasks",
-                    flash=error or f"“{task.title}” is now {task.status.replace('_', ' ')}.")
+                    flash=error or gettext("“%(title)s” is now %(replace)s.", title=task.title,
+                    replace=task.status.replace('_', ' ')))

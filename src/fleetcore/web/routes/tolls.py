@@ -117,7 +117,8 @@ def create_toll(c: Ctx, _: TollsWrite, form: Form) -> Response:
     except Problem as problem:
         return _page(c, params={}, cursor=None, state=apply_problem(state, problem),
                      upload=upload, status_code=problem.status)
-    who = "resolved to its driver" if toll.driver_id else "unassigned: a task asks who had it"
+    who = gettext("resolved to its driver") if toll.driver_id else gettext("unassigned: a task "
+                                                                           "asks who had it")
     return redirect(c.request, "/app/tolls", flash=gettext("Toll charge recorded, %(who)s.",
                                                            who=who))
 
@@ -129,7 +130,7 @@ def import_statement(c: Ctx, _: TollsWrite, form: Form) -> Response:
     file = form.get("file")
     state, _upload = _defaults(c)
     if not isinstance(file, UploadFile) or not file.filename:
-        upload.add("file", "choose the statement file (CSV)")
+        upload.add("file", gettext("choose the statement file (CSV)"))
         return _page(c, params={}, cursor=None, state=state, upload=upload, status_code=422)
     chosen = upload.value("format") or None
     currency = (upload.value("currency") or "").upper() or None
@@ -141,7 +142,7 @@ def import_statement(c: Ctx, _: TollsWrite, form: Form) -> Response:
         apply_problem(upload, problem)
         upload.details.extend(row_errors(problem))
         if any(e.get("row") for e in problem.errors):
-            upload.errors = {"file": "refused: see the lines listed above"}
+            upload.errors = {"file": gettext("refused: see the lines listed above")}
         return _page(c, params={}, cursor=None, state=state, upload=upload,
                      status_code=problem.status)
     unassigned = len(result.resolution.unassigned)
@@ -151,7 +152,7 @@ def import_statement(c: Ctx, _: TollsWrite, form: Form) -> Response:
                        already_imported=result.already_imported,
                        len2=len(result.resolution.assigned)))
     if unassigned:
-        message += f", {unassigned} unassigned (a task each)"
+        message += gettext(", %(unassigned)s unassigned (a task each)", unassigned=unassigned)
     return redirect(c.request, "/app/tolls", flash=message + ".")
 
 
@@ -191,7 +192,7 @@ def dispute(c: Ctx, _: TollsWrite, toll_id: uuid.UUID, form: Form) -> Response:
         data = build(TollDispute, {"reason": state.value("reason")}, state)
         attempt(c.session, lambda: finance_service.dispute_toll(
             c.session, c.actor, toll_id, reason=data.reason,
-            if_match=form_if_match(form.get("version"), "toll charge")))
+            if_match=form_if_match(form.get("version"), gettext("toll charge"))))
     except FormInvalid:
         return _detail(c, finance_service.get_toll(c.session, c.actor, toll_id), state, 422)
     except Problem as problem:

@@ -46,7 +46,7 @@ from fleetcore.web.forms import (
     money_input,
     text_values,
 )
-from fleetcore.web.i18n import N_
+from fleetcore.web.i18n import N_, gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import options, page_router
 
@@ -147,9 +147,10 @@ FORMS: dict[str, RecordForm] = {
 def _form_of(c: Console, kind: str) -> RecordForm:
     form = FORMS.get(kind)
     if form is None:
-        raise NotFound("There is no such page in the console.")
+        raise NotFound(gettext("There is no such page in the console."))
     if not c.can(form.permission):
-        raise PermissionDenied(f"This needs the '{form.permission}' permission.",
+        raise PermissionDenied(gettext("This needs the '%(permission)s' permission.",
+        permission=form.permission),
                                permission=form.permission)
     return form
 

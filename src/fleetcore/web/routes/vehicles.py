@@ -326,7 +326,7 @@ def create_insurance(c: Ctx, _: InsurancesWrite, vehicle_id: uuid.UUID, form: Fo
         return _insurance_form(c, vehicle, state, 422)
     except Problem as problem:
         if problem.slug == "insurance-overlap":
-            state.add("starts_on", "overlaps another active policy of this vehicle")
+            state.add("starts_on", gettext("overlaps another active policy of this vehicle"))
         return _insurance_form(c, vehicle, apply_problem(state, problem), problem.status)
     return redirect(c.request, f"/app/vehicles/{vehicle_id}#insurances",
                     flash=gettext("Policy %(policy_number)s recorded for %(licence_plate)s.",
