@@ -203,6 +203,10 @@ class Formats:
         """A day of the month without the year: ``02/03`` (both languages write it so)."""
         return format_date(value, "dd/MM", locale=self.locale)
 
+    def day_month_name(self, value: _Day) -> str:
+        """A chart's day: ``02 Mar`` / ``02 mars``."""
+        return format_date(value, "dd MMM", locale=self.locale)
+
     def last_day(self, end: datetime | None) -> str:
         """The last local day of a period whose ``end`` instant is exclusive (a payout batch
         of Monday to Sunday ends at the next Monday's midnight)."""

@@ -122,7 +122,7 @@ def _revenue(c: Console) -> dict[str, object]:
     total = sum((r.gross for r in this_week if r.currency == currency), Decimal(0))
     chart = svg(charts.stacked_bars(
         gettext("Gross fares per week by platform (%(currency)s)", currency=currency),
-        [m.strftime("%d %b") for m in mondays], series)) if series else None
+        [c.fmt.day_month_name(m) for m in mondays], series)) if series else None
     return {"chart": chart, "this_week": this_week, "total": total, "currency": currency,
             "week_start": shown, "rows": rows}
 
@@ -132,6 +132,6 @@ def _utilisation(c: Console) -> dict[str, object]:
     days = queries.daily_utilisation(c.session, c.tenant.id, c.tenant.timezone, first, c.today)
     values = [d.percent for d in days]
     chart = svg(charts.line(gettext("Fleet utilisation (share of the fleet assigned, per day)"),
-                            [d.day.strftime("%d %b") for d in days], values))
+                            [c.fmt.day_month_name(d.day) for d in days], values))
     return {"chart": chart, "today": days[-1] if days else None,
             "average": sum(values) / len(values) if values else 0.0}

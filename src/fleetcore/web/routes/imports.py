@@ -108,12 +108,15 @@ def platform_names(c: Console, ids: set[uuid.UUID | None]) -> dict[uuid.UUID, st
 
 
 def period_text(c: Console, start: datetime | None, end: datetime | None) -> str:
-    """``2026-11-16 to 2026-11-22``: the local days of ``[start, end)`` in the tenant's zone."""
+    """``2026-11-16 to 2026-11-22`` (French: ``du 16/11/2026 au 22/11/2026``): the local days
+    of ``[start, end)`` in the tenant's zone."""
     if start is None or end is None:
         return ""
     first = c.fmt.local(start).date()
     last = (c.fmt.local(end) - timedelta(microseconds=1)).date()
-    return first.isoformat() if first == last else f"{first.isoformat()} to {last.isoformat()}"
+    if first == last:
+        return c.fmt.date(first)
+    return gettext("%(first)s to %(last)s", first=c.fmt.date(first), last=c.fmt.date(last))
 
 
 def if_match(form: Any, what: str) -> str:

@@ -109,7 +109,7 @@ def shift_list(c: Ctx, _: ShiftsRead, week: str | None = None, driver_id: str | 
         "shifts/list.html", shifts=shifts, next_cursor=next_cursor, params=asked.params,
         previous=(monday - timedelta(days=7)).isoformat(),
         following=(monday + timedelta(days=7)).isoformat(),
-        last_day=(monday + timedelta(days=6)).isoformat(),
+        first_day=monday, last_day=monday + timedelta(days=6),
         drivers=queries.driver_names(c.session, c.tenant.id, {s.driver_id for s in shifts}),
         vehicles=queries.vehicle_labels(c.session, c.tenant.id,
                                         {s.vehicle_id for s in shifts if s.vehicle_id}),
