@@ -91,6 +91,17 @@ def test_the_fleets_default_language_applies_to_members_who_chose_none(
     owner = signed_in(fleet.world)
     settings = owner.get("/app/settings")
     assert '<option value="fr" selected>' in settings.text
+    current = fleet.client.get(url, headers=fleet.headers()).json()
+    form = {k: str(current[k]) for k in ("name", "default_currency", "timezone", "version")}
+    saved = owner.post("/app/settings", {**form, "language": ""}, page="/app/settings")
+    assert saved.status_code == 303, saved.text[:800]
+    assert fleet.client.get(url, headers=fleet.headers()).json()["language"] is None
+    refused = owner.post("/app/settings", {**form, "version": str(current["version"] + 1),
+                                           "language": "x"}, page="/app/settings")
+    assert refused.status_code == 422
+    assert 'id="language-error"' in refused.text
+    viewer = signed_in(fleet.world, "viewer")  # the same browser, now another member
+    assert '<html lang="en"' in viewer.get("/app").text
 
 
 def test_the_browsers_language_decides_when_neither_member_nor_fleet_did(
