@@ -113,6 +113,12 @@ def test_the_browsers_language_decides_when_neither_member_nor_fleet_did(
     assert "Marque et modèle" in _text(french)
     german = browser.get("/app/vehicles", headers={"Accept-Language": "de-DE"})
     assert '<html lang="en"' in german.text
+    # A refusal is explained in French too (a driver's role opens no fleet page).
+    refused = signed_in(fleet.world, "driver").get("/app/vehicles",
+                                                   headers={"Accept-Language": "fr"})
+    assert refused.status_code == 403
+    assert "Permission manquante" in _text(refused)
+    assert "Il faut la permission « vehicles:read »." in _text(refused)
     # Pages without a member (the error page of an unknown address) follow the browser too.
     missing = browser.get("/app/no-such-page", headers={"Accept-Language": "fr"})
     assert missing.status_code == 404

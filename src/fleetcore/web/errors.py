@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
-from fleetcore.core.auth import TenantRequired
+from fleetcore.core.auth import PermissionDenied, TenantRequired
 from fleetcore.core.deps import SESSION_COOKIE
 from fleetcore.core.errors import (
     DATABASE_UNAVAILABLE,
@@ -75,7 +75,12 @@ def problem_page(request: Request, problem: Problem) -> Response:
             and request.method == "GET":
         # Staff with no fleet open land on their own pages, where they open one.
         return redirect(request, STAFF_PATH, flash=_("Open a fleet to work in it."))
-    return error_page(request, problem.status, _(problem.title), problem.detail)
+    detail = problem.detail
+    permission = problem.extensions.get("permission")
+    if isinstance(problem, PermissionDenied) and isinstance(permission, str):
+        # The API's sentence, in the console's language (the permission code stays as is).
+        detail = _("This needs the permission '%(permission)s'.", permission=permission)
+    return error_page(request, problem.status, _(problem.title), detail)
 
 
 class ConsoleRoute(APIRoute):
