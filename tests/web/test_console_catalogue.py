@@ -33,25 +33,32 @@ ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 
 
-def _extracted() -> set[str | tuple[str, ...]]:
+Key = tuple[str | None, str | tuple[str, ...]]
+"""(context, msgid) of a message."""
+
+
+def _key(context: str | None, message: object) -> Key:
+    return context, (tuple(message) if isinstance(message, (list, tuple)) else str(message))
+
+
+def _extracted() -> set[Key]:
     """The msgids extraction finds in the current sources (as ``pybabel extract`` with
     ``babel.cfg`` would)."""
     with (ROOT / "babel.cfg").open() as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)
-    keywords = {**DEFAULT_KEYWORDS, "N_": None}
-    found: set[str | tuple[str, ...]] = set()
-    for _file, _line, message, _comments, _context in extract_from_dir(
+    keywords = {**DEFAULT_KEYWORDS, "N_": None, "NC_": ((1, "c"), 2)}
+    found: set[Key] = set()
+    for _file, _line, message, _comments, context in extract_from_dir(
             str(ROOT), method_map, options_map, keywords=keywords):
         if message:
-            found.add(tuple(message) if isinstance(message, (list, tuple)) else message)
+            found.add(_key(context, message))
     return found
 
 
-def _catalogue(language: str) -> dict[str | tuple[str, ...], object]:
+def _catalogue(language: str) -> dict[Key, object]:
     with catalogue_path(language).open("rb") as po:
         catalog = read_po(po, locale=language)
-    return {(tuple(m.id) if isinstance(m.id, (list, tuple)) else m.id): m for m in catalog
-            if m.id}
+    return {_key(m.context, m.id): m for m in catalog if m.id}
 
 
 def test_the_french_catalogue_has_exactly_the_messages_of_the_sources() -> None:
@@ -64,7 +71,7 @@ def test_the_french_catalogue_has_exactly_the_messages_of_the_sources() -> None:
 
 
 def test_every_french_message_is_translated_with_the_same_placeholders() -> None:
-    for msgid, message in _catalogue("fr").items():
+    for (_context, msgid), message in _catalogue("fr").items():
         strings = message.string if isinstance(message.string, tuple) else (message.string,)  # type: ignore[attr-defined]
         assert "fuzzy" not in message.flags, msgid  # type: ignore[attr-defined]
         assert all(strings), f"untranslated: {msgid!r}"
@@ -132,7 +139,8 @@ def test_numbers_dates_and_money_are_written_the_locales_way() -> None:
 def test_templates_translate_with_escaped_values() -> None:
     template = environment("fr").from_string(
         "{% trans name=name %}Settings of {{ name }}{% endtrans %}|{{ _('Sign out') }}"
-        "|{{ name|tr }}|{{ status|label }}|{{ 'Open'|tr }}")
-    html = template.render(name="<b>Lumière</b>", status="in_maintenance")
+        "|{{ name|tr }}|{{ status|label }}|{{ 'Open'|tr }}|{{ ticket|label }}")
+    html = template.render(name="<b>Lumière</b>", status="in_maintenance", ticket="open")
+    # 'Open' the button is "Ouvrir", the status open is "Ouvert".
     assert html == ("Paramètres de &lt;b&gt;Lumière&lt;/b&gt;|Se déconnecter"
-                    "|&lt;b&gt;Lumière&lt;/b&gt;|En maintenance|Ouvrir")
+                    "|&lt;b&gt;Lumière&lt;/b&gt;|En maintenance|Ouvrir|Ouvert")

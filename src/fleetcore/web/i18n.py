@@ -134,3 +134,13 @@ _ = gettext
 def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "translate later"
     """Mark ``message`` for extraction; it is translated where it is shown."""
     return message
+
+
+def NC_(context: str, message: str) -> str:  # noqa: N802 - N_ with a context
+    """Mark ``message`` for extraction under ``context`` (``code``: a status or kind whose
+    English label is also a button's word, as *Open*)."""
+    return message
+
+
+CODE_CONTEXT = "code"
+"""The gettext context of the labels of codes that need their own translation."""

@@ -9,7 +9,7 @@ value and every problem title of the code).
 
 from __future__ import annotations
 
-from fleetcore.web.i18n import N_
+from fleetcore.web.i18n import N_, NC_
 
 CODE_LABELS = (
     N_('Accident'), N_('Achieved'), N_('Acquisition'), N_('Activated'), N_('Active'),
@@ -96,3 +96,7 @@ PROBLEM_TITLES = (
     N_('This report was already imported'), N_('This status change is not allowed'),
 )
 """The title of every problem, shown as the heading of an error page."""
+
+CODE_ONLY_LABELS = (NC_("code", "Open"), NC_("code", "Import"))
+"""Labels whose English word is also a button's or a heading's (*Open* the status, *Open* the
+button): their translation as a code has the context ``code``, which :func:`label` prefers."""

@@ -10,7 +10,6 @@ never does arithmetic or rounding of its own.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -23,6 +22,7 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal, format_percent
+from babel.support import NullTranslations
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -38,10 +38,10 @@ from fleetcore.core.db import ActorType
 from fleetcore.core.errors import NotFound
 from fleetcore.core.money import Money
 from fleetcore.web.i18n import (
+    CODE_CONTEXT,
     CONSOLE_LANGUAGES,
     DEFAULT_LOCALE,
     current_locale,
-    gettext,
     resolve_locale,
     translations,
     use_locale,
@@ -76,8 +76,8 @@ def environment(locale: str = "en") -> Environment:
     env.globals["CONSOLE"] = CONSOLE_PATH
     env.globals["CONSOLE_LANGUAGES"] = CONSOLE_LANGUAGES
     words = translations(locale)
-    env.filters["label"] = lambda value: label(value, words.gettext)
-    env.filters["tr"] = lambda value: translate(value, words.gettext)
+    env.filters["label"] = lambda value: label(value, words)
+    env.filters["tr"] = lambda value: translate(value, words)
     env.filters["query"] = query_string
     formats = Formats(ZoneInfo("UTC"), "EUR", locale)
     env.filters["number"] = formats.number
@@ -87,20 +87,26 @@ def environment(locale: str = "en") -> Environment:
     return env
 
 
-def label(value: object, translate_with: Callable[[str], str] = gettext) -> str:
-    """A code as people read it, in the request's language: ``in_maintenance`` → ``In
-    maintenance`` (``En maintenance``). The English labels are listed for the catalogue in
-    :mod:`fleetcore.web.labels`."""
+def label(value: object, words: NullTranslations | None = None) -> str:
+    """A code as people read it, in the request's language (or ``words``'s): ``in_maintenance``
+    → ``In maintenance`` (``En maintenance``). The English labels are listed for the catalogue
+    in :mod:`fleetcore.web.labels`; a label with its own translation as a code (the status
+    *Open*, not the button) is found under the context ``code`` first."""
     if value is None:
         return ""
     text = str(getattr(value, "value", value)).replace("_", " ")
-    return translate_with(text[:1].upper() + text[1:])
+    text = text[:1].upper() + text[1:]
+    words = words or translations(current_locale())
+    own = str(words.pgettext(CODE_CONTEXT, text))
+    return own if own != text else words.gettext(text)
 
 
-def translate(value: object, translate_with: Callable[[str], str] = gettext) -> object:
+def translate(value: object, words: NullTranslations | None = None) -> object:
     """A label held in a variable (an option's, a table's) in the request's language: ``|tr``
     (unlike ``_()``, the result is escaped, so it is safe on data too; other values pass)."""
-    return translate_with(value) if isinstance(value, str) and value else value
+    if not isinstance(value, str) or not value:
+        return value
+    return (words or translations(current_locale())).gettext(value)
 
 
 def query_string(params: dict[str, Any], **changes: Any) -> str:
