@@ -292,6 +292,12 @@ def member_grants(
     return [(grant, role) for grant, role in rows]
 
 
+LANGUAGE_CHOSEN = "language_chosen"
+"""Set in a member's ``metadata`` once their preferred language was chosen (by them or by an
+administrator), not merely defaulted to ``en``: only a chosen language overrides the fleet's
+default language in the console."""
+
+
 def invite_member(session: Session, actor: Actor, *, data: MemberInvite) -> Member:
     """An ``invited`` member with the given roles (linked to Clerk when they accept)."""
     tenant_id = tenant_of(actor)
@@ -303,6 +309,7 @@ def invite_member(session: Session, actor: Actor, *, data: MemberInvite) -> Memb
         last_name=data.last_name, phone=data.phone, preferred_language=data.preferred_language,
         status=MemberStatus.INVITED.value, invited_at=datetime.now(UTC),
         created_by=actor.id, updated_by=actor.id,
+        extra={LANGUAGE_CHOSEN: True} if "preferred_language" in data.model_fields_set else {},
     )
     session.add(member)
     _flush_unique(session, "email", f"{data.email} is already a member of this fleet.")
@@ -330,6 +337,24 @@ def update_member(
                 raise ValidationProblem("preferred_language cannot be empty.", errors=[
                     {"field": "preferred_language", "message": "cannot be null"}])
             setattr(member, field, value)
+            if field == "preferred_language":
+                member.extra = {**(member.extra or {}), LANGUAGE_CHOSEN: True}
+    member.updated_by = actor.id
+    refresh_version(session, member)
+    return member
+
+
+def set_own_language(session: Session, actor: Actor, language: str) -> Member:
+    """A member changes their own preferred language (no permission needed: it is theirs; the
+    console and the e-mails they receive speak it)."""
+    if actor.type is not ActorType.MEMBER:
+        raise Conflict("Only a fleet's member has a preferred language of their own.")
+    member = session.scalar(select(Member).where(Member.id == actor.id,
+                                                 Member.deleted_at.is_(None)))
+    if member is None:
+        raise NotFound("No such member.")
+    member.preferred_language = language
+    member.extra = {**(member.extra or {}), LANGUAGE_CHOSEN: True}
     member.updated_by = actor.id
     refresh_version(session, member)
     return member
@@ -683,13 +708,16 @@ _TAX_KEYS = ("self_billing", "prices_include_vat", "siret", "address")
 def tenant_settings(tenant: Tenant) -> TenantSettingsOut:
     """The fleet's settings as the API shows them (tax ones from ``tax_settings``)."""
     tax: dict[str, Any] = tenant.tax_settings if isinstance(tenant.tax_settings, dict) else {}
+    settings: dict[str, Any] = tenant.settings if isinstance(tenant.settings, dict) else {}
     return TenantSettingsOut(
         name=tenant.name, legal_name=tenant.legal_name, country=tenant.country,
         default_currency=tenant.default_currency, timezone=tenant.timezone,
         contact_email=tenant.contact_email, vat_number=tenant.vat_number,
         vat_rate_pct=tenant.vat_rate_pct, self_billing=tax.get("self_billing") is True,
         prices_include_vat=tax.get("prices_include_vat", True) is not False,
-        siret=tax.get("siret"), address=tax.get("address"), version=tenant.version)
+        siret=tax.get("siret"), address=tax.get("address"),
+        language=settings.get("language") if isinstance(settings.get("language"), str) else None,
+        version=tenant.version)
 
 
 def own_tenant(session: Session, actor: Actor, *, lock: bool = False) -> Tenant:
@@ -720,6 +748,10 @@ def update_tenant_settings(session: Session, actor: Actor, *, data: TenantSettin
             "its currency and time zone can no longer change.",
             errors=[{"field": f, "message": "fixed once the fleet has trips or settlements"}
                     for f in frozen])
+    if "language" in changes:
+        language = changes.pop("language")
+        settings = {k: v for k, v in (tenant.settings or {}).items() if k != "language"}
+        tenant.settings = {**settings, "language": language} if language else settings
     tax = dict(tenant.tax_settings or {})
     for key in _TAX_KEYS:
         if key in changes:
