@@ -318,10 +318,12 @@ def _unreadable(exc: UnreadableReport, file_name: str) -> Problem:
 
 
 def read_upload(stream: BinaryIO) -> bytes:
-    """An uploaded file's bytes, read no further than ``MAX_UPLOAD_BYTES`` (413 beyond)."""
-    data = stream.read(limits.MAX_UPLOAD_BYTES + 1)
-    if len(data) > limits.MAX_UPLOAD_BYTES:
-        raise _too_large_upload()
+    """An uploaded file's bytes, for a reader that needs them whole (toll and charge
+    statements), read no further than ``MAX_MEMBER_BYTES`` (413 beyond). A report is spooled
+    to disk instead (:func:`spooled_upload`)."""
+    data = stream.read(limits.MAX_MEMBER_BYTES + 1)
+    if len(data) > limits.MAX_MEMBER_BYTES:
+        raise _too_large_upload(limits.MAX_MEMBER_BYTES)
     return data
 
 
@@ -363,10 +365,10 @@ def _put(storage: DocumentStorage, key: str, body: bytes | Path) -> str:
         return storage.put(key, handle, "application/octet-stream")
 
 
-def _too_large_upload() -> ImportTooLarge:
-    message = f"the file is larger than {limits.size_text(limits.MAX_UPLOAD_BYTES)}"
-    return ImportTooLarge(f"The file is larger than {limits.size_text(limits.MAX_UPLOAD_BYTES)}.",
-                          errors=[{"field": "file", "message": message}])
+def _too_large_upload(limit: int | None = None) -> ImportTooLarge:
+    size = limits.size_text(limits.MAX_UPLOAD_BYTES if limit is None else limit)
+    return ImportTooLarge(f"The file is larger than {size}.",
+                          errors=[{"field": "file", "message": f"the file is larger than {size}"}])
 
 
 def _member_bytes(upload: ImportUpload, source: str) -> bytes | Path:

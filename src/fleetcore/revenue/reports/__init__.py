@@ -52,6 +52,7 @@ from fleetcore.revenue.reports.readers import (
     inflate,
     read_csv_batches,
     sniff,
+    whole_bytes,
 )
 
 __all__ = [
@@ -155,13 +156,8 @@ BATCH_ROWS = 50_000
 def _raw_batches(body: Body, kind: str) -> RawBatches:
     if kind == "csv":
         return read_csv_batches(body)
-    if isinstance(body, Path):
-        if body.stat().st_size > limits.MAX_MEMBER_BYTES:
-            what = "a spreadsheet" if kind == "xlsx" else "a JSON report"
-            raise ReportTooLarge(f"{what} is read whole, and this one is larger than "
-                                 f"{limits.size_text(limits.MAX_MEMBER_BYTES)}")
-        body = body.read_bytes()
-    return batches_of(READERS[kind](body), BATCH_ROWS)
+    data = whole_bytes(body, "a spreadsheet" if kind == "xlsx" else "a JSON report")
+    return batches_of(READERS[kind](data), BATCH_ROWS)
 
 
 def _read_one(

@@ -148,8 +148,15 @@ def batches_of(table: RawTable, rows: int) -> RawBatches:
         table.encoding, table.delimiter)
 
 
-def _whole(body: Body) -> bytes:
-    return body if isinstance(body, bytes) else body.read_bytes()
+def whole_bytes(body: Body, what: str) -> bytes:
+    """The file's bytes, for a reader that needs them all at once: no more than
+    ``MAX_MEMBER_BYTES`` of a file on disk."""
+    if isinstance(body, bytes):
+        return body
+    if body.stat().st_size > limits.MAX_MEMBER_BYTES:
+        raise ReportTooLarge(f"{what} is read whole, and this one is larger than "
+                             f"{limits.size_text(limits.MAX_MEMBER_BYTES)}")
+    return body.read_bytes()
 
 
 def read_csv_table(data: bytes) -> RawTable:
@@ -190,11 +197,14 @@ def read_csv_batches(body: Body, *, batch_bytes: int | None = None) -> RawBatche
         path = body
 
         def again() -> RawBatches:
-            whole = decode(path.read_bytes(), verify=False)
+            whole = decode(whole_bytes(path, _TRANSCODED), verify=False)
             return _decoded_batches(fall_back(whole), batch_bytes)
 
         return _csv_batches(head, lambda: path.open("rb"), decoded, batch_bytes, again)
-    return _decoded_batches(decode(_whole(body), verify=False), batch_bytes)
+    return _decoded_batches(decode(whole_bytes(body, _TRANSCODED), verify=False), batch_bytes)
+
+
+_TRANSCODED = "a CSV file that is not UTF-8 (or whose accents need repair)"
 
 
 def _decoded_batches(decoded: Decoded, batch_bytes: int) -> RawBatches:
