@@ -639,13 +639,7 @@ class Evidence:
         day, month = times.date_evidence(frame, lay.raw_columns("datetime"))
         self.dot, self.comma = self.dot + dot, self.comma + comma
         self.day_first, self.month_first = self.day_first + day, self.month_first + month
-        open_columns = [i for i in lay.nameless if i not in self.filled]
-        if open_columns:
-            used = frame.select(
-                [pl.col(f"c{i}").str.strip_chars().ne("").any().alias(str(i))
-                 for i in open_columns]
-            ).row(0)
-            self.filled |= {i for i, yes in zip(open_columns, used, strict=True) if yes}
+        self.filled |= _filled(frame, [i for i in lay.nameless if i not in self.filled])
 
     def decide(self, lay: Layout, options: ReadOptions) -> FileFacts:
         """The file's facts; UnreadableReport when its amounts or dates mix two styles."""
@@ -656,6 +650,16 @@ class Evidence:
                 self.day_first, self.month_first, language=lay.match.language,
                 region=options.default_region, rules=common())
         return FileFacts(style, order, frozenset(self.filled))
+
+
+def _filled(frame: pl.DataFrame, positions: list[int]) -> frozenset[int]:
+    """Which of these columns hold a value (not only blanks) in ``frame``."""
+    if not positions:
+        return frozenset()
+    used = frame.select(
+        [pl.col(f"c{i}").str.strip_chars().ne("").any().alias(str(i)) for i in positions]
+    ).row(0)
+    return frozenset(i for i, yes in zip(positions, used, strict=True) if yes)
 
 
 def _forced_style(options: ReadOptions) -> numbers.DecimalStyle | None:
@@ -705,15 +709,7 @@ def normalise_batch(
     mapping, language = match.mapping, match.language
     frame = table.frame
     file_currency, currency_source = lay.file_currency, lay.currency_source
-    if facts is not None:
-        filled = facts.filled
-    elif lay.nameless:
-        used = frame.select(
-            [pl.col(f"c{i}").str.strip_chars().ne("").any().alias(str(i)) for i in lay.nameless]
-        ).row(0)
-        filled = frozenset(i for i, yes in zip(lay.nameless, used, strict=True) if yes)
-    else:
-        filled = frozenset()
+    filled = facts.filled if facts is not None else _filled(frame, lay.nameless)
     unknown = [(i, name) for i, name, nameless in lay.unmapped if not nameless or i in filled]
 
     def present(col_id: str) -> bool:
