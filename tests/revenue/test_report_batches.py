@@ -162,3 +162,28 @@ def test_chunks_end_after_records_outside_quotes() -> None:
     bounded = list(readers._chunks(io.BytesIO(b"x" * 10_000), 100, longest=1000))
     assert max(len(p) for p in bounded) <= 1100
     assert b"".join(bounded) == b"x" * 10_000
+
+
+def test_a_zip_member_streams_from_a_temporary_file_removed_after_use(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+    import tempfile
+    import zipfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    data = _late_evidence_file()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("week/payments.csv", data)
+        archive.writestr("notes.txt", b"not a report")
+    whole = _read(data, "payments.csv")
+    _small_batches(monkeypatch, size=300)
+    reports_read = read_report(buffer.getvalue(), "week.zip", batches=True, **OPTIONS)
+    (report,) = reports_read
+    assert [p.name for p in tmp_path.iterdir()]  # the member, inflated to disk
+    assert report.stream is not None
+    assert pl.concat(list(report.stream())).height == whole.rows.height
+    assert report.source == "week/payments.csv"
+    del report, reports_read
+    gc.collect()
+    assert list(tmp_path.iterdir()) == []

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import io
 import posixpath
+import shutil
+import tempfile
+import weakref
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -50,6 +53,7 @@ from fleetcore.revenue.reports.readers import (
     Reencode,
     batches_of,
     inflate,
+    inflate_into,
     read_csv_batches,
     sniff,
     whole_bytes,
@@ -167,10 +171,14 @@ def _read_one(
     options: ReadOptions,
     progress: Callable[[int], None] | None,
     batches: bool = False,
+    folder: Path | None = None,
 ) -> ParsedReport:
+    """``folder``: a temporary folder that holds the file, removed once the report is gone."""
     if progress is not None:
         progress(5)
     reading = _Reading(_raw_batches(body, kind), source, options)
+    if folder is not None:
+        weakref.finalize(reading, shutil.rmtree, folder, True)
     if progress is not None:
         progress(40)
     if batches:
@@ -329,20 +337,33 @@ def _read_zip(
             scaled = _scaled(progress, number, len(candidates))
             try:
                 whole_zip = budget < limits.MAX_MEMBER_BYTES
-                body = inflate(archive, member, budget if whole_zip else limits.MAX_MEMBER_BYTES)
-                budget -= len(body)
+                limit = budget if whole_zip else limits.MAX_MEMBER_BYTES
+                folder: Path | None = None
+                body: Body
+                if batches:  # inflated to a temporary file, read from there in batches
+                    folder = Path(tempfile.mkdtemp(prefix="fleetcore-zip-"))
+                    target = folder / "member"
+                    with target.open("wb") as out:
+                        budget -= inflate_into(archive, member, limit, out)
+                    body = target
+                else:
+                    body = inflate(archive, member, limit)
+                    budget -= len(body)
             except ReportTooLarge as exc:
+                _remove(folder)
                 reason = (_too_large("the zip inflates", limits.MAX_ZIP_BYTES) if whole_zip
                           else _too_large("it inflates", limits.MAX_MEMBER_BYTES))
                 raise ReportTooLarge(f"{member.filename}: {reason}",
                                      source=member.filename) from exc
             except _BROKEN_ZIP as exc:
+                _remove(folder)
                 raise UnreadableReport(
                     f"{member.filename}: cannot be extracted ({exc})", source=member.filename
                 ) from exc
             try:
                 reports.append(_read_one(body, member.filename, sniff(body), options, scaled,
-                                          batches))
+                                          batches, folder))
+                folder = None  # removed once the report is no longer used
             except NotAReport as exc:
                 skipped.append((member.filename, exc.reason))
             except ReportTooLarge as exc:
@@ -352,6 +373,8 @@ def _read_zip(
                 raise UnreadableReport(
                     f"{member.filename}: {exc.reason}", source=member.filename
                 ) from exc
+            finally:
+                _remove(folder)
     if not reports:
         reasons = "; ".join(f"{name}: {why}" for name, why in skipped) or "it is empty"
         raise UnreadableReport(f"the zip holds no report ({reasons})", source=file_name)
@@ -362,6 +385,11 @@ _BROKEN_ZIP = (zipfile.BadZipFile, zlib.error, RuntimeError, OSError, EOFError, 
                NotImplementedError)
 """What ``zipfile`` raises on a damaged or unsupported archive (bad headers, a corrupt deflate
 stream, an offset before the start, an encrypted or unknown compression method)."""
+
+
+def _remove(folder: Path | None) -> None:
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _too_large(what: str, limit: int) -> str:

@@ -493,15 +493,23 @@ _INFLATE_CHUNK = 1 << 20
 def inflate(archive: zipfile.ZipFile, member: zipfile.ZipInfo, limit: int) -> bytes:
     """The member's bytes, counted while they inflate: :class:`ReportTooLarge` as soon as they
     pass ``limit`` (the size the zip declares is not trusted)."""
-    chunks: list[bytes] = []
+    out = io.BytesIO()
+    inflate_into(archive, member, limit, out)
+    return out.getvalue()
+
+
+def inflate_into(
+    archive: zipfile.ZipFile, member: zipfile.ZipInfo, limit: int, out: BinaryIO
+) -> int:
+    """:func:`inflate` into ``out`` (a file: the member is never held whole); its size."""
     total = 0
     with archive.open(member) as stream:
         while chunk := stream.read(_INFLATE_CHUNK):
             total += len(chunk)
             if total > limit:
                 raise ReportTooLarge(f"it inflates to more than {limits.size_text(limit)}")
-            chunks.append(chunk)
-    return b"".join(chunks)
+            out.write(chunk)
+    return total
 
 
 def _check_inflated(data: bytes) -> None:
