@@ -182,15 +182,16 @@ def upload_import(c: Ctx, _: ImportsWrite, form: Form) -> Response:
     try:
         data = build(UploadForm, values, state)
         assert isinstance(upload, UploadFile)
-        imports = attempt(c.session, lambda: revenue_service.upload_import(
-            c.session, c.actor, document_storage(c.request),
-            upload=revenue_service.ImportUpload(
-                file_name=upload.filename or "report",
-                data=revenue_service.read_upload(upload.file),
-                platform=data.platform, report_type=data.report_type.value
-                if data.report_type else None, currency=data.currency,
-                period_start=data.period_start, decimal_mark=data.decimal_mark),
-            commit=data.commit))
+        # Copied to a file of its own and read from there in bounded batches.
+        with revenue_service.spooled_upload(upload.file) as path:
+            imports = attempt(c.session, lambda: revenue_service.upload_import(
+                c.session, c.actor, document_storage(c.request),
+                upload=revenue_service.ImportUpload(
+                    file_name=upload.filename or "report", data=path,
+                    platform=data.platform, report_type=data.report_type.value
+                    if data.report_type else None, currency=data.currency,
+                    period_start=data.period_start, decimal_mark=data.decimal_mark),
+                commit=data.commit))
     except FormInvalid:
         return _upload_form(c, state, 422)
     except Problem as problem:
