@@ -41,6 +41,7 @@ from pathlib import Path
 
 import psycopg
 from reconcile import Database, embedded_database, external_database
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, configure_mappers
 
 from fleetcore.billing.closing import close_due_periods
@@ -132,14 +133,39 @@ def run_baseline(db: Database, ids: list[uuid.UUID]) -> tuple[float, tuple[objec
     return elapsed, tuple(row)
 
 
-def run_service(engine: object, ids: list[uuid.UUID]) -> float:
+def run_service(engine: Engine, ids: list[uuid.UUID], *, statements: bool = False) -> float:
+    timings: list[tuple[str, float]] = []
+    clock: list[float] = []
+
+    def before(*_args: object) -> None:
+        clock.append(time.perf_counter())
+
+    def after(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        words = " ".join(statement.split())
+        timings.append((words[:90], time.perf_counter() - clock.pop()))
+
+    if statements:
+        event.listen(engine, "before_cursor_execute", before)
+        event.listen(engine, "after_cursor_execute", after)
     started = time.perf_counter()
-    with Session(engine) as session:  # type: ignore[call-overload]
-        bind_context(session, DbContext.system())
-        with session.begin():
-            closed = close_due_periods(session, now=NOW)
+    try:
+        with Session(engine) as session:
+            bind_context(session, DbContext.system())
+            with session.begin():
+                closed = close_due_periods(session, now=NOW)
+    finally:
+        if statements:
+            event.remove(engine, "before_cursor_execute", before)
+            event.remove(engine, "after_cursor_execute", after)
     elapsed = time.perf_counter() - started
     assert closed.periods >= len(ids), closed.periods
+    if statements:
+        in_sql = sum(t for _, t in timings)
+        for words, seconds in timings:
+            if seconds >= 0.005:
+                print(f"    {seconds:6.3f} s  {words}")
+        print(f"    {in_sql:6.3f} s in {len(timings)} statements; "
+              f"{elapsed - in_sql:6.3f} s outside them (Python, commit)", flush=True)
     return elapsed
 
 
@@ -180,6 +206,8 @@ def main() -> None:
     parser.add_argument("--drivers", type=int, default=8)
     parser.add_argument("--trips", type=int, default=50)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--statements", action="store_true",
+                        help="time every statement of the service from Python")
     args = parser.parse_args()
 
     import_all_models()
@@ -202,7 +230,7 @@ def main() -> None:
                 reset(db, ids)
             elapsed, baseline = run_baseline(db, ids)
             base_times.append(elapsed)
-            serv_times.append(run_service(engine, ids))
+            serv_times.append(run_service(engine, ids, statements=args.statements))
             problems += check(db, ids, baseline)
             print(f"run {number}: baseline {base_times[-1]:6.2f} s   service "
                   f"{serv_times[-1]:6.2f} s ({serv_times[-1] / len(ids) * 1000:.1f} ms a "

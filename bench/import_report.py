@@ -1,6 +1,7 @@
 """Import benchmark: a 1,000,000-row Uber payments report through the real import pipeline.
 
     python bench/import_report.py [--rows 1000000] [--drivers 200] [--runs 1]
+    python bench/import_report.py --rows 5000000 --drivers 200 --runs 1   # bounded memory
 
 What it does (quality.md, ``bench/import_report.py``):
 
@@ -22,7 +23,8 @@ Prints both, the ratio and rows/s, the load average around each run, and the CPU
 cost (the database backend's, read from ``/proc``, plus the pipeline process's own) — the
 figure to compare levers by on a shared machine, where wall times follow the load. Targets:
 ≤ 2.5 times the baseline, ≥ 120k rows/s, peak memory
-< 1 GB. Record the median of several runs in ``bench/README.md``.
+< 1 GB for a 5M-row file (≈ 915 MB; the reader holds one batch at a time, so the peak should
+not grow with the file). Record the median of several runs in ``bench/README.md``.
 """
 
 from __future__ import annotations
@@ -129,7 +131,9 @@ def _child(args: dict[str, Any]) -> None:
                   tenant_id=tenant_id, tenant_status="active",
                   permissions=frozenset({ALL_PERMISSIONS}))
     storage = LocalStorage(Path(args["storage"]))
-    data = Path(args["file"]).read_bytes()
+    # The file as `fleetcore import FILE` and a spooled upload give it: a path, read from disk
+    # in bounded batches (peak memory must not grow with the file).
+    data = Path(args["file"])
     started, own = time.perf_counter(), _own_cpu()
     with context_session(sessions, DbContext.for_tenant(tenant_id)) as session:
         backend = int(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
@@ -145,8 +149,19 @@ def _child(args: dict[str, Any]) -> None:
     elapsed = time.perf_counter() - started
     summary["py_cpu_s"] = _own_cpu() - own
     engine.dispose()
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": elapsed, "peak_mb": peak_mb, **summary}))
+    print(json.dumps({"seconds": elapsed, "peak_mb": _peak_rss_mb(), **summary}))
+
+
+def _peak_rss_mb() -> float:
+    """This process's own peak resident memory since it started (``VmHWM``: the high-water
+    mark of its address space). Not ``getrusage``'s ``ru_maxrss``: Linux carries into it, at
+    ``exec``, the peak of the address space the process had before — the bench parent's at
+    fork, which holds the generated file's rows (≈ 900 MB at 1M rows) — so the child reported
+    the parent's memory, not its own."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _baseline(superuser: str, trips_csv: Path) -> tuple[float, float]:

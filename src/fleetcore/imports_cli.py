@@ -144,10 +144,9 @@ def import_report(
         console.print(f"[bold red]Invalid report mapping:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(code=2) from exc
     with _tenant_transaction(tenant, as_json=as_json) as opened:
-        with file.open("rb") as handle:
-            data = service.read_upload(handle)  # no further than the upload limit
+        # Read from disk in bounded batches (and refused past the upload limit).
         upload = service.ImportUpload(
-            file_name=file.name, data=data,
+            file_name=file.name, data=file,
             platform=platform.lower() if platform else None, report_type=report_type,
             currency=currency.upper() if currency else None, period_start=day,
             decimal_mark=decimal_mark)

@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 TASK_MODULES: tuple[str, ...] = (
     "fleetcore.admin.jobs", "fleetcore.scheduling.jobs", "fleetcore.trips.statement_jobs",
     "fleetcore.fleet.gps_jobs", "fleetcore.integrations.stripe.billing_jobs",
-    "fleetcore.support.jobs")
+    "fleetcore.support.jobs", "fleetcore.crm.jobs")
 """Modules that register tasks on ``core.jobs.queue``; a worker imports them all."""
 
 

@@ -228,9 +228,15 @@ def test_set_checked_references_are_guarded_on_both_sides(owner_engine: Engine) 
         "fk_rev_import_rows_tenant_id_import_id_platform_id",
         # A payout draft's payments (decision 0011, migration 0024).
         "fk_fin_driver_payments_tenant_id", "fk_fin_driver_payments_batch",
-        "fk_fin_driver_payments_tenant_id_driver_id", "fk_fin_driver_payments_destination"}
-    # The one reference that cascades (a report row goes with its import, decision 0004).
-    cascading = {"fk_rev_import_rows_tenant_id_import_id_platform_id"}
+        "fk_fin_driver_payments_tenant_id_driver_id", "fk_fin_driver_payments_destination",
+        # What the hourly billing close writes (decision 0017, migration 0026).
+        "fk_bil_tenant_usage_metrics_tenant_id", "fk_bil_tenant_invoices_tenant_id",
+        "fk_bil_tenant_invoices_tenant_id_subscription_id",
+        "fk_bil_tenant_invoice_lines_tenant_id", "fk_bil_tenant_invoice_lines_invoice"}
+    # The references that cascade (a report row goes with its import, decision 0004; a line
+    # with its invoice).
+    cascading = {"fk_rev_import_rows_tenant_id_import_id_platform_id",
+                 "fk_bil_tenant_invoice_lines_invoice"}
     with owner_engine.connect() as conn:
         triggers = conn.execute(
             text(

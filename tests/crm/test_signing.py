@@ -216,8 +216,9 @@ def test_the_owner_is_emailed_accepts_and_signs_in(
     assert outcome.status == "sent"
     [(key, email)] = _Resend.sent
     assert email["to"] == [invitation.recipient_email]
-    assert email["subject"].startswith("You are invited to run Lumière VTC ")
-    assert "as its owner" in email["text"]
+    # A French fleet: its owner is invited in French.
+    assert email["subject"].startswith("Invitation à gérer Lumière VTC ")
+    assert "en tant que propriétaire" in email["text"]
     assert invitation.recipient_email in email["text"]
     assert key is not None
     assert key.startswith("ntf_")

@@ -610,3 +610,31 @@ def test_importing_the_uber_reports_gives_the_trips_ubers_earnings(
     generated = {t["external_trip_id"]: t["net_earnings"] for tenant in dataset.tenants
                  for t in tenant.table("trp_trips").dicts()}
     assert all(r.net_earnings == generated[r.external_trip_id] for r in rows if not r.imported)
+
+
+def test_fleetcore_side_plans_and_a_sales_pipeline(system: Session, loaded: Loaded) -> None:
+    plans = dict(system.execute(text(
+        "SELECT code, currency FROM bil_billing_plans WHERE code IN ('starter', 'fleet',"
+        " 'fleet_uk') AND status = 'active'")).all())
+    assert plans == {"starter": "EUR", "fleet": "EUR", "fleet_uk": "GBP"}
+    leads = system.execute(text(
+        "SELECT status, count(*) FROM crm_leads WHERE email LIKE '%.example'"
+        " GROUP BY status")).all()
+    assert dict(leads) == {"new": 1, "contacted": 1, "qualified": 4, "disqualified": 1}
+    stages = system.execute(text(
+        "SELECT o.stage, o.probability_pct FROM crm_opportunities o"
+        " JOIN crm_leads l ON l.id = o.lead_id WHERE l.email LIKE '%.example'"
+        " ORDER BY o.stage")).all()
+    assert [(s, int(p)) for s, p in stages] == [
+        ("negotiation", 70), ("negotiation", 70), ("proposal", 40), ("prospecting", 10)]
+    contracts = system.execute(text(
+        "SELECT c.status, c.contract_number, c.currency, c.tenant_id FROM crm_contracts c"
+        " JOIN crm_opportunities o ON o.id = c.opportunity_id"
+        " JOIN crm_leads l ON l.id = o.lead_id WHERE l.email LIKE '%.example'"
+        " ORDER BY c.status")).all()
+    assert [(c.status, c.currency, c.tenant_id) for c in contracts] == [
+        ("draft", "EUR", None), ("sent", "EUR", None)]
+    assert all(c.contract_number.startswith(f"CT-{TODAY.year}-") for c in contracts)
+    # Provider rows: a fleet's member sees none of them.
+    bind_context(system, DbContext.for_tenant(loaded.ids[MAIN_SLUG]))
+    assert system.execute(text("SELECT count(*) FROM crm_leads")).scalar_one() == 0

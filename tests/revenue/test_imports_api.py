@@ -876,3 +876,25 @@ def test_uploading_a_file_again_replaces_its_preview(
     assert not _stored(rclient, old.storage_key)
     listed = rclient.get("/v1/revenue-imports", headers=headers).json()["items"]
     assert [i["id"] for i in listed] == [replacing["id"]]
+
+
+def test_a_file_read_in_many_batches_previews_the_same(
+        rclient: TestClient, fleet: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reader streams a report in bounded batches; here every batch is a line or two, so
+    the repeat of line 3 on line 5 lies in another batch and is found in staging: the same
+    counts, errors and accounts as the file read in one batch."""
+    whole = upload(rclient, fleet["headers"], WEEK_FILE, currency="EUR")
+    assert whole.status_code == 201, whole.text
+    (expected,) = whole.json()["imports"]
+
+    from fleetcore.revenue import reports
+    from fleetcore.revenue.reports import readers
+    monkeypatch.setattr(readers, "BATCH_BYTES", 64)
+    monkeypatch.setattr(reports, "BATCH_ROWS", 1)
+    batched = upload(rclient, fleet["headers"], WEEK_FILE, currency="EUR")  # replaces it
+    assert batched.status_code == 201, batched.text
+    (imp,) = batched.json()["imports"]
+    same = ("rows_total", "rows_valid", "rows_rejected", "rows_duplicate", "errors",
+            "accounts", "period_start", "period_end", "unknown_columns")
+    assert {k: imp[k] for k in same} == {k: expected[k] for k in same}
+    assert {(e["row"], e["reason"]) for e in imp["errors"]} >= {(5, "duplicate of row 3")}

@@ -197,6 +197,22 @@ def test_a_driver_files_a_request_for_themself_only(
     assert "Request of Otto" not in page
 
 
+def test_the_vehicle_change_offers_cars_in_service_but_mine(
+    drivers: Drivers, signed_in: Callable[..., Browser],
+) -> None:
+    retired = drivers.fleet.vehicle()["licence_plate"]
+    drivers.fleet.sql("UPDATE flt_vehicles SET status = 'retired' WHERE licence_plate = :p",
+                      p=retired)
+    spare = drivers.fleet.vehicle()["licence_plate"]
+    page = _as_driver(signed_in, drivers).get("/driver/requests?lang=en").text
+    picker = page[page.index('name="requested_vehicle_id"'):]
+    picker = picker[:picker.index("</select>")]
+    assert spare in picker
+    assert drivers.other_plate in picker  # in service (a swap is the manager's call)
+    assert retired not in picker
+    assert drivers.my_plate not in picker
+
+
 def test_french_and_portuguese(drivers: Drivers, signed_in: Callable[..., Browser]) -> None:
     browser = _as_driver(signed_in, drivers)
     assert "Ma voiture" in browser.get("/driver?lang=fr").text

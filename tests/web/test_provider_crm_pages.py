@@ -59,7 +59,7 @@ def test_staff_run_a_deal_from_lead_to_signed_fleet(
     assert deal, board.text[:3000]
     column = board.text.split('id="stage-proposal"', 1)[1].split('id="stage-negotiation"', 1)[0]
     assert f"Deal {tag}" in column
-    assert "40 %" in column  # the proposal stage's probability
+    assert "40%" in column  # the proposal stage's probability
 
     moved = browser.post(f"/app/provider/opportunities/{deal.group(1)}/stage", {
         "stage": "negotiation", "version": "1"}, page="/app/provider/pipeline")

@@ -7,11 +7,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from fleetcore.admin import service
 from fleetcore.admin.models import (
@@ -69,6 +70,7 @@ from fleetcore.core.export import (
     csv_responses,
 )
 from fleetcore.core.pagination import Page, Pagination
+from fleetcore.core.resource import ResourceRoutes
 from fleetcore.core.versioning import (
     RequiredIfMatch,
     check_if_match,
@@ -89,6 +91,8 @@ from fleetcore.privacy.schemas import (
 
 router = APIRouter(prefix="/v1")
 
+T = TypeVar("T")
+
 
 def _member_out(member: Member, roles: list[Role]) -> MemberOut:
     out = MemberOut.model_validate(member)
@@ -98,6 +102,11 @@ def _member_out(member: Member, roles: list[Role]) -> MemberOut:
 
 def _with_etag(response: Response, version: int) -> None:
     response.headers["ETag"] = etag(version)
+
+
+def _fresh(session: Session, row: T) -> T:
+    session.refresh(row)
+    return row
 
 
 def _field(index: int, name: str) -> Callable[[Any], Any]:
@@ -182,66 +191,33 @@ def export_members(
     return csv_response(session, stmt, _MEMBER_CSV, filename="members.csv")
 
 
-@router.post("/members", tags=["members"], status_code=status.HTTP_201_CREATED,
-             summary="Invite a member")
-def invite_member(
-    actor: MembersWrite, session: DbSession, data: MemberInvite, response: Response
-) -> MemberOut:
-    member = service.invite_member(session, actor, data=data)
-    session.refresh(member)
-    _with_etag(response, member.version)
-    response.headers["Location"] = f"/v1/members/{member.id}"
-    roles = service.roles_of_members(session, member.tenant_id, [member.id])[member.id]
-    return _member_out(member, roles)
+def _member_view(session: Session, member: Member) -> tuple[Member, list[Role]]:
+    return member, service.roles_of_members(session, member.tenant_id, [member.id])[member.id]
 
 
-@router.get("/members/{member_id}", tags=["members"], summary="Get a member")
-def get_member(
-    actor: MembersRead, session: DbSession, member_id: uuid.UUID, response: Response
-) -> MemberOut:
-    member = service.get_member(session, actor, member_id)
-    _with_etag(response, member.version)
-    roles = service.roles_of_members(session, member.tenant_id, [member.id])[member.id]
-    return _member_out(member, roles)
+def _status_change(target: MemberStatus) -> Callable[..., Any]:
+    def change(session: Session, actor: Any, member_id: uuid.UUID, data: Any,
+               if_match: str) -> tuple[Member, list[Role]]:
+        lock_and_check_if_match(session, Member, if_match, Member.id == member_id)
+        return _member_view(session, service.set_member_status(session, actor, member_id,
+                                                               status=target))
+
+    return change
 
 
-@router.patch("/members/{member_id}", tags=["members"], summary="Update a member")
-def update_member(
-    actor: MembersWrite, session: DbSession, if_match: RequiredIfMatch,
-    member_id: uuid.UUID, data: MemberUpdate,
-    response: Response,
-) -> MemberOut:
-    member = service.update_member(session, actor, member_id, data=data, if_match=if_match)
-    _with_etag(response, member.version)
-    roles = service.roles_of_members(session, member.tenant_id, [member.id])[member.id]
-    return _member_out(member, roles)
-
-
-def _status_change(actor: MembersWrite, session: DbSession, if_match: str, member_id: uuid.UUID,
-                   response: Response, target: MemberStatus) -> MemberOut:
-    lock_and_check_if_match(session, Member, if_match, Member.id == member_id)
-    member = service.set_member_status(session, actor, member_id, status=target)
-    _with_etag(response, member.version)
-    roles = service.roles_of_members(session, member.tenant_id, [member.id])[member.id]
-    return _member_out(member, roles)
-
-
-@router.post("/members/{member_id}/suspend", tags=["members"],
-             summary="Suspend a member (no sign-in; data kept)")
-def suspend_member(
-    actor: MembersWrite, session: DbSession, if_match: RequiredIfMatch, member_id: uuid.UUID,
-    response: Response, data: MemberStatusChange | None = None,
-) -> MemberOut:
-    return _status_change(actor, session, if_match, member_id, response, MemberStatus.SUSPENDED)
-
-
-@router.post("/members/{member_id}/reactivate", tags=["members"],
-             summary="Reactivate a suspended member")
-def reactivate_member(
-    actor: MembersWrite, session: DbSession, if_match: RequiredIfMatch, member_id: uuid.UUID,
-    response: Response, data: MemberStatusChange | None = None,
-) -> MemberOut:
-    return _status_change(actor, session, if_match, member_id, response, MemberStatus.ACTIVE)
+_members = ResourceRoutes(router, "members", "member_id", "member", ["members"], MemberOut,
+                          lambda view: _member_out(*view), MembersRead, MembersWrite,
+                          row_of=lambda view: view[0])
+_members.create("Invite a member", MemberInvite, lambda s, a, d: _member_view(
+    s, _fresh(s, service.invite_member(s, a, data=d))), name="invite_member")
+_members.get("Get a member", lambda s, a, i: _member_view(s, service.get_member(s, a, i)),
+             include_deleted=False)
+_members.update("Update a member", MemberUpdate, lambda s, a, i, d, m: _member_view(
+    s, service.update_member(s, a, i, data=d, if_match=m)))
+_members.action("suspend", "Suspend a member (no sign-in; data kept)", MemberStatusChange,
+                _status_change(MemberStatus.SUSPENDED), optional=True)
+_members.action("reactivate", "Reactivate a suspended member", MemberStatusChange,
+                _status_change(MemberStatus.ACTIVE), optional=True)
 
 
 def _grant_out(grant: MemberRole, role: Role) -> MemberRoleOut:
@@ -313,45 +289,15 @@ def export_roles(actor: RolesRead, session: DbSession) -> StreamingResponse:
                         filename="roles.csv")
 
 
-@router.post("/roles", tags=["roles"], status_code=status.HTTP_201_CREATED,
-             summary="Create a custom role")
-def create_role(
-    actor: RolesWrite, session: DbSession, data: RoleCreate, response: Response
-) -> RoleOut:
-    role = service.create_role(session, actor, data=data)
-    session.refresh(role)
-    _with_etag(response, role.version)
-    response.headers["Location"] = f"/v1/roles/{role.id}"
-    return RoleOut.model_validate(role)
-
-
-@router.get("/roles/{role_id}", tags=["roles"], summary="Get a role")
-def get_role(
-    actor: RolesRead, session: DbSession, role_id: uuid.UUID, response: Response
-) -> RoleOut:
-    role = service.get_role(session, actor, role_id)
-    _with_etag(response, role.version)
-    return RoleOut.model_validate(role)
-
-
-@router.patch("/roles/{role_id}", tags=["roles"], summary="Update a custom role")
-def update_role(
-    actor: RolesWrite, session: DbSession, if_match: RequiredIfMatch,
-    role_id: uuid.UUID, data: RoleUpdate,
-    response: Response,
-) -> RoleOut:
-    role = service.update_role(session, actor, role_id, data=data, if_match=if_match)
-    _with_etag(response, role.version)
-    return RoleOut.model_validate(role)
-
-
-@router.delete("/roles/{role_id}", tags=["roles"], status_code=status.HTTP_204_NO_CONTENT,
-               summary="Delete a custom role nobody holds")
-def delete_role(
-    actor: RolesWrite, session: DbSession, if_match: RequiredIfMatch, role_id: uuid.UUID
-) -> Response:
-    service.delete_role(session, actor, role_id, if_match=if_match)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+_roles = ResourceRoutes(router, "roles", "role_id", "role", ["roles"], RoleOut,
+                        RoleOut.model_validate, RolesRead, RolesWrite)
+_roles.create("Create a custom role", RoleCreate,
+              lambda s, a, d: _fresh(s, service.create_role(s, a, data=d)))
+_roles.get("Get a role", service.get_role, include_deleted=False)
+_roles.update("Update a custom role", RoleUpdate,
+              lambda s, a, i, d, m: service.update_role(s, a, i, data=d, if_match=m))
+_roles.delete("Delete a custom role nobody holds",
+              lambda s, a, i, r, m: service.delete_role(s, a, i, if_match=m), reason=None)
 
 
 # --- the fleet's own settings ------------------------------------------------------------
@@ -398,14 +344,6 @@ def _audit_filter(
 AuditFilterQuery = Annotated[service.AuditFilter, Depends(_audit_filter)]
 
 
-@router.get("/audit-logs", tags=["audit"], summary="Read the audit log, newest first")
-def list_audit_logs(
-    actor: AuditRead, session: DbSession, page: Pagination, filters: AuditFilterQuery,
-) -> Page[AuditLogOut]:
-    rows, cursor = service.list_audit_logs(session, actor, page, filters)
-    return Page(items=[AuditLogOut.model_validate(r) for r in rows], next_cursor=cursor)
-
-
 _AUDIT_CSV: list[Column] = [
     *attribute_columns("id", "occurred_at", "actor_type", "actor_id", "action", "entity_type",
                        "entity_id"),
@@ -413,17 +351,14 @@ _AUDIT_CSV: list[Column] = [
     CsvColumn("ip", lambda r: str(r.ip) if r.ip is not None else None),
     *attribute_columns("user_agent", "request_id"),
 ]
-
-
-@router.get("/audit-logs/export.csv", tags=["audit"],
-            summary="Export the filtered audit log as CSV, newest first",
-            response_class=StreamingResponse, responses=csv_responses(_AUDIT_CSV))
-def export_audit_logs(
-    actor: AuditRead, session: DbSession, filters: AuditFilterQuery,
-) -> StreamingResponse:
-    stmt = service.audit_logs_query(actor, filters).order_by(
-        AuditLog.occurred_at.desc(), AuditLog.id.desc())
-    return csv_response(session, stmt, _AUDIT_CSV, filename="audit-log.csv")
+_audit = ResourceRoutes(router, "audit-logs", "entry_id", "audit_log", ["audit"], AuditLogOut,
+                        AuditLogOut.model_validate, AuditRead, AuditRead)
+_audit.listing("Read the audit log, newest first", AuditFilterQuery, service.list_audit_logs,
+               page_first=True)
+export_audit_logs = _audit.export(
+    "Export the filtered audit log as CSV, newest first", AuditFilterQuery,
+    lambda actor, filters: service.audit_logs_query(actor, filters).order_by(
+        AuditLog.occurred_at.desc(), AuditLog.id.desc()), _AUDIT_CSV, "audit-log.csv")
 
 
 # --- tenants -------------------------------------------------------------------------------
@@ -445,28 +380,19 @@ def _tenant_filter(
 TenantFilterQuery = Annotated[TenantFilter, Depends(_tenant_filter)]
 
 
-@router.get("/tenants", tags=["tenants"], summary="List tenants (staff: all; members: theirs)")
-def list_tenants(
-    actor: TenantsRead, session: DbSession, page: Pagination, filters: TenantFilterQuery,
-) -> Page[TenantOut]:
-    tenants, cursor = service.list_tenants(session, actor, page, status=filters.status,
-                                           slug=filters.slug)
-    return Page(items=[TenantOut.model_validate(t) for t in tenants], next_cursor=cursor)
-
-
 _TENANT_CSV = attribute_columns(
     "id", "name", "slug", "legal_name", "country", "default_currency", "timezone", "status",
     "contact_email", "trial_ends_at", "created_at")
-
-
-@router.get("/tenants/export.csv", tags=["tenants"],
-            summary="Export the tenants as CSV (staff: all; members: theirs)",
-            response_class=StreamingResponse, responses=csv_responses(_TENANT_CSV))
-def export_tenants(
-    actor: TenantsRead, session: DbSession, filters: TenantFilterQuery,
-) -> StreamingResponse:
-    stmt = service.tenants_query(actor, status=filters.status, slug=filters.slug)
-    return csv_response(session, stmt.order_by(Tenant.id), _TENANT_CSV, filename="tenants.csv")
+_tenants = ResourceRoutes(router, "tenants", "tenant_id", "tenant", ["tenants"], TenantOut,
+                          TenantOut.model_validate, TenantsRead, TenantsRead)
+_tenants.listing("List tenants (staff: all; members: theirs)", TenantFilterQuery,
+                 lambda session, actor, page, filters: service.list_tenants(
+                     session, actor, page, status=filters.status, slug=filters.slug),
+                 page_first=True)
+_tenants.export("Export the tenants as CSV (staff: all; members: theirs)", TenantFilterQuery,
+                lambda actor, filters: service.tenants_query(
+                    actor, status=filters.status, slug=filters.slug).order_by(Tenant.id),
+                _TENANT_CSV, "tenants.csv")
 
 
 @router.post("/tenants", tags=["tenants"], status_code=status.HTTP_201_CREATED,
@@ -482,49 +408,26 @@ def provision_tenant(
     return TenantOut.model_validate(tenant)
 
 
-@router.get("/tenants/{tenant_id}", tags=["tenants"], summary="Get a tenant")
-def get_tenant(
-    actor: TenantsRead, session: DbSession, tenant_id: uuid.UUID, response: Response
-) -> TenantOut:
-    tenant = service.get_tenant(session, actor, tenant_id)
-    _with_etag(response, tenant.version)
-    return TenantOut.model_validate(tenant)
+_tenants.get("Get a tenant", service.get_tenant, include_deleted=False)
 
 
-def _lifecycle(actor: TenantsRead, session: DbSession, if_match: str, tenant_id: uuid.UUID,
-               data: LifecycleChange | None, event: LifecycleEventType) -> TenantOut:
-    check_if_match(if_match, service.get_tenant(session, actor, tenant_id).version)
-    tenant = service.change_tenant_status(
-        session, actor, tenant_id, event=event, reason=data.reason if data else None
-    )
-    return TenantOut.model_validate(tenant)
+def _lifecycle(event: LifecycleEventType) -> Callable[..., Any]:
+    def change(session: Session, actor: Any, tenant_id: uuid.UUID, data: Any,
+               if_match: str) -> Tenant:
+        check_if_match(if_match, service.get_tenant(session, actor, tenant_id).version)
+        return service.change_tenant_status(session, actor, tenant_id, event=event,
+                                            reason=data.reason if data else None)
+
+    return change
 
 
-@router.post("/tenants/{tenant_id}/suspend", tags=["tenants"],
-             summary="Suspend a tenant: read-only for its members (staff)")
-def suspend_tenant(
-    actor: TenantsRead, session: DbSession, if_match: RequiredIfMatch, tenant_id: uuid.UUID,
-    data: LifecycleChange | None = None,
-) -> TenantOut:
-    return _lifecycle(actor, session, if_match, tenant_id, data, LifecycleEventType.SUSPENDED)
-
-
-@router.post("/tenants/{tenant_id}/reactivate", tags=["tenants"],
-             summary="Reactivate a suspended tenant (staff)")
-def reactivate_tenant(
-    actor: TenantsRead, session: DbSession, if_match: RequiredIfMatch, tenant_id: uuid.UUID,
-    data: LifecycleChange | None = None,
-) -> TenantOut:
-    return _lifecycle(actor, session, if_match, tenant_id, data, LifecycleEventType.REACTIVATED)
-
-
-@router.post("/tenants/{tenant_id}/cancel", tags=["tenants"],
-             summary="Cancel a tenant: no sign-in, data kept (staff)")
-def cancel_tenant(
-    actor: TenantsRead, session: DbSession, if_match: RequiredIfMatch, tenant_id: uuid.UUID,
-    data: LifecycleChange | None = None,
-) -> TenantOut:
-    return _lifecycle(actor, session, if_match, tenant_id, data, LifecycleEventType.CANCELLED)
+for _verb, _event, _summary in (
+    ("suspend", LifecycleEventType.SUSPENDED,
+     "Suspend a tenant: read-only for its members (staff)"),
+    ("reactivate", LifecycleEventType.REACTIVATED, "Reactivate a suspended tenant (staff)"),
+    ("cancel", LifecycleEventType.CANCELLED, "Cancel a tenant: no sign-in, data kept (staff)"),
+):
+    _tenants.action(_verb, _summary, LifecycleChange, _lifecycle(_event), optional=True)
 
 
 # --- background jobs -----------------------------------------------------------------------

@@ -125,7 +125,7 @@ _SETTINGS_EXAMPLE: dict[str, Any] = {
     "default_currency": "EUR", "timezone": "Europe/Paris", "contact_email": "ops@lumiere-vtc.fr",
     "vat_number": "FR40123456789", "vat_rate_pct": "20.0000", "self_billing": True,
     "prices_include_vat": True, "siret": "12345678900012",
-    "address": "12 rue de la Paix, 75002 Paris", "version": 3,
+    "address": "12 rue de la Paix, 75002 Paris", "language": "fr", "version": 3,
 }
 
 
@@ -148,6 +148,8 @@ class TenantSettingsOut(BaseModel):
     prices_include_vat: bool
     siret: str | None
     address: str | None
+    language: str | None = Field(None, description="The fleet's default language (BCP 47): "
+                                 "the console's for members who chose none, and the e-mails'.")
     version: int
 
 
@@ -172,6 +174,7 @@ class TenantSettingsUpdate(Input):
     siret: Annotated[str, StringConstraints(pattern=r"^\d{14}$")] | None = None
     address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                               max_length=500)] | None = None
+    language: Language | None = None
 
 
 class OwnerInvitation(Input):

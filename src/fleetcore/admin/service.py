@@ -54,6 +54,7 @@ from fleetcore.core.errors import (
 )
 from fleetcore.core.orm import new_id
 from fleetcore.core.pagination import PageParams, equal_filters, keyset_page, range_filter
+from fleetcore.core.resource import Rows
 from fleetcore.core.versioning import check_if_match, refresh_version
 
 # --- helpers -------------------------------------------------------------------------------
@@ -134,15 +135,7 @@ def list_roles(session: Session, actor: Actor, params: PageParams) -> tuple[list
     return keyset_page(session, roles_query(actor), [Role.id], params)
 
 
-def get_role(session: Session, actor: Actor, role_id: uuid.UUID) -> Role:
-    """One live role of the actor's tenant, or 404."""
-    role = session.scalar(
-        select(Role).where(Role.tenant_id == tenant_of(actor), Role.id == role_id,
-                           Role.deleted_at.is_(None))
-    )
-    if role is None:
-        raise NotFound("No such role.")
-    return role
+get_role = Rows().getter(Role, "role")
 
 
 def _check_permissions(actor: Actor, permissions: Sequence[str]) -> list[str]:
@@ -183,8 +176,7 @@ def update_role(
     if_match: str | None = None,
 ) -> Role:
     """Rename, describe or change the permissions of a custom role."""
-    role = get_role(session, actor, role_id)
-    check_if_match(if_match, role.version)
+    role = get_role(session, actor, role_id, if_match=if_match)
     if role.is_system:
         raise Conflict("Built-in roles cannot be changed; create a custom role instead.")
     if data.name is not None:
@@ -199,12 +191,7 @@ def update_role(
     return role
 
 
-def delete_role(
-    session: Session, actor: Actor, role_id: uuid.UUID, *, if_match: str | None = None
-) -> None:
-    """Soft-delete a custom role that nobody holds any more."""
-    role = get_role(session, actor, role_id)
-    check_if_match(if_match, role.version)
+def _refuse_held(session: Session, role: Role) -> None:
     if role.is_system:
         raise Conflict("Built-in roles cannot be deleted.")
     holders = session.scalar(
@@ -213,8 +200,10 @@ def delete_role(
     )
     if holders:
         raise Conflict(f"{holders} member(s) hold this role: revoke it first.")
-    role.mark_deleted(actor.id)
-    session.flush()
+
+
+delete_role = Rows().deleter(Role, "role", _refuse_held)
+"""Soft-delete a custom role that nobody holds any more."""
 
 
 # --- members -------------------------------------------------------------------------------
@@ -224,12 +213,7 @@ def _member_query(tenant_id: uuid.UUID) -> Select[Member]:
     return select(Member).where(Member.tenant_id == tenant_id, Member.deleted_at.is_(None))
 
 
-def get_member(session: Session, actor: Actor, member_id: uuid.UUID) -> Member:
-    """One live member of the actor's tenant, or 404."""
-    member = session.scalar(_member_query(tenant_of(actor)).where(Member.id == member_id))
-    if member is None:
-        raise NotFound("No such member.")
-    return member
+get_member = Rows().getter(Member, "member")
 
 
 def members_query(
@@ -308,6 +292,12 @@ def member_grants(
     return [(grant, role) for grant, role in rows]
 
 
+LANGUAGE_CHOSEN = "language_chosen"
+"""Set in a member's ``metadata`` once their preferred language was chosen (by them or by an
+administrator), not merely defaulted to ``en``: only a chosen language overrides the fleet's
+default language in the console."""
+
+
 def invite_member(session: Session, actor: Actor, *, data: MemberInvite) -> Member:
     """An ``invited`` member with the given roles (linked to Clerk when they accept)."""
     tenant_id = tenant_of(actor)
@@ -319,6 +309,7 @@ def invite_member(session: Session, actor: Actor, *, data: MemberInvite) -> Memb
         last_name=data.last_name, phone=data.phone, preferred_language=data.preferred_language,
         status=MemberStatus.INVITED.value, invited_at=datetime.now(UTC),
         created_by=actor.id, updated_by=actor.id,
+        extra={LANGUAGE_CHOSEN: True} if "preferred_language" in data.model_fields_set else {},
     )
     session.add(member)
     _flush_unique(session, "email", f"{data.email} is already a member of this fleet.")
@@ -334,8 +325,7 @@ def update_member(
     if_match: str | None = None,
 ) -> Member:
     """Change a member's name, phone or language."""
-    member = get_member(session, actor, member_id)
-    check_if_match(if_match, member.version)
+    member = get_member(session, actor, member_id, if_match=if_match)
     if member.anonymised_at is not None:
         # Erased on request: writing a name or a number back would undo the erasure.
         raise Conflict(f"This member's personal data was erased on "
@@ -347,6 +337,24 @@ def update_member(
                 raise ValidationProblem("preferred_language cannot be empty.", errors=[
                     {"field": "preferred_language", "message": "cannot be null"}])
             setattr(member, field, value)
+            if field == "preferred_language":
+                member.extra = {**(member.extra or {}), LANGUAGE_CHOSEN: True}
+    member.updated_by = actor.id
+    refresh_version(session, member)
+    return member
+
+
+def set_own_language(session: Session, actor: Actor, language: str) -> Member:
+    """A member changes their own preferred language (no permission needed: it is theirs; the
+    console and the e-mails they receive speak it)."""
+    if actor.type is not ActorType.MEMBER:
+        raise Conflict("Only a fleet's member has a preferred language of their own.")
+    member = session.scalar(select(Member).where(Member.id == actor.id,
+                                                 Member.deleted_at.is_(None)))
+    if member is None:
+        raise NotFound("No such member.")
+    member.preferred_language = language
+    member.extra = {**(member.extra or {}), LANGUAGE_CHOSEN: True}
     member.updated_by = actor.id
     refresh_version(session, member)
     return member
@@ -700,13 +708,16 @@ _TAX_KEYS = ("self_billing", "prices_include_vat", "siret", "address")
 def tenant_settings(tenant: Tenant) -> TenantSettingsOut:
     """The fleet's settings as the API shows them (tax ones from ``tax_settings``)."""
     tax: dict[str, Any] = tenant.tax_settings if isinstance(tenant.tax_settings, dict) else {}
+    settings: dict[str, Any] = tenant.settings if isinstance(tenant.settings, dict) else {}
     return TenantSettingsOut(
         name=tenant.name, legal_name=tenant.legal_name, country=tenant.country,
         default_currency=tenant.default_currency, timezone=tenant.timezone,
         contact_email=tenant.contact_email, vat_number=tenant.vat_number,
         vat_rate_pct=tenant.vat_rate_pct, self_billing=tax.get("self_billing") is True,
         prices_include_vat=tax.get("prices_include_vat", True) is not False,
-        siret=tax.get("siret"), address=tax.get("address"), version=tenant.version)
+        siret=tax.get("siret"), address=tax.get("address"),
+        language=settings.get("language") if isinstance(settings.get("language"), str) else None,
+        version=tenant.version)
 
 
 def own_tenant(session: Session, actor: Actor, *, lock: bool = False) -> Tenant:
@@ -737,6 +748,10 @@ def update_tenant_settings(session: Session, actor: Actor, *, data: TenantSettin
             "its currency and time zone can no longer change.",
             errors=[{"field": f, "message": "fixed once the fleet has trips or settlements"}
                     for f in frozen])
+    if "language" in changes:
+        language = changes.pop("language")
+        settings = {k: v for k, v in (tenant.settings or {}).items() if k != "language"}
+        tenant.settings = {**settings, "language": language} if language else settings
     tax = dict(tenant.tax_settings or {})
     for key in _TAX_KEYS:
         if key in changes:

@@ -3,6 +3,12 @@
 Every posted amount is rounded to the currency's minor unit (``ROUND_HALF_UP``) when it is
 computed; the tax is computed once on the subtotal (``money.md``), never summed from lines, and
 the total is the sum of the lines, so lines and total agree by construction.
+
+Invoices are drafted in the database, by :data:`DRAFT_LINES_SQL` — the per-tenant path
+(``service.draft_for``) and the hourly close (``closing``) alike, one source of truth.
+:func:`build_invoice` is the same arithmetic in Python: the specification the property tests
+hold the SQL to (``tests/billing/test_invoice_lines.py``: same lines, same amounts, to the
+digit, for arbitrary plans, usage, prorations, discounts, taxes and currencies).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from decimal import Decimal
 from fleetcore.core.money import round_minor
 
 __all__ = [
+    "DRAFT_LINES_SQL",
     "METRICS",
     "InvoiceDraft",
     "LineDraft",
@@ -115,10 +122,76 @@ def build_invoice(prices: PlanPrices, usage: Mapping[str, Decimal], *,
     if discount_pct > 0 and charged > 0:
         discount = round_minor(charged * discount_pct / 100, cur)
         if discount:
-            lines.append(LineDraft("discount", f"Discount {discount_pct.normalize()}%", -discount))
+            # "10", not normalize()'s "1E+1" (DRAFT_LINES_SQL writes trim_scale(10.00)).
+            lines.append(LineDraft("discount", f"Discount {discount_pct.normalize():f}%",
+                                   -discount))
     subtotal = sum((line.amount for line in lines), Decimal(0))
     tax = round_minor(subtotal * tax_rate, cur) if subtotal > 0 else Decimal(0)
     if tax:
         lines.append(LineDraft("tax", "Tax", tax, unit_price=None))
     total = sum((line.amount for line in lines), Decimal(0))
     return InvoiceDraft(currency=cur, lines=tuple(lines), subtotal=subtotal, tax=tax, total=total)
+
+
+DRAFT_LINES_SQL = """
+charges AS (
+    SELECT x.invoice_id, 0 AS n, 'base' AS line_type, 'Monthly subscription' AS description,
+           CAST(NULL AS text) AS metric, CAST(1 AS numeric) AS quantity,
+           x.monthly_fee AS unit_price, round(x.monthly_fee, x.e) AS amount
+      FROM drafts x
+    UNION ALL
+    SELECT x.invoice_id, o.n, 'overage', 'Overage: ' || replace(o.metric, '_', ' '), o.metric,
+           o.used - o.included, o.unit, round((o.used - o.included) * o.unit, x.e)
+      FROM drafts x
+     CROSS JOIN LATERAL (VALUES
+           (1, 'active_vehicles', x.v, x.included_vehicles, x.overage_vehicle_price),
+           (2, 'active_drivers', x.r, x.included_drivers, x.overage_driver_price),
+           (3, 'trips', x.t, x.included_trips, x.overage_trip_price),
+           (4, 'distance_km', x.k, x.included_km, x.overage_km_price))
+           AS o(n, metric, used, included, unit)
+     WHERE o.unit IS NOT NULL AND o.included IS NOT NULL AND o.used > o.included),
+charged AS (SELECT invoice_id, sum(amount) AS amount FROM charges GROUP BY invoice_id),
+credits AS (
+    SELECT x.invoice_id, 10 + CAST(p.n AS int) AS n, 'proration' AS line_type,
+           p.item ->> 'description' AS description, CAST(NULL AS text) AS metric,
+           CAST(1 AS numeric) AS quantity, CAST(NULL AS numeric) AS unit_price,
+           round(CAST(p.item ->> 'amount' AS numeric), x.e) AS amount
+      FROM drafts x
+     CROSS JOIN LATERAL jsonb_array_elements(
+           CASE jsonb_typeof(x.prorations) WHEN 'array' THEN x.prorations ELSE '[]' END)
+           WITH ORDINALITY AS p(item, n)
+    UNION ALL
+    SELECT x.invoice_id, 100, 'discount', 'Discount ' || trim_scale(x.discount_pct) || '%',
+           NULL, 1, NULL, -round(c.amount * x.discount_pct / 100, x.e)
+      FROM drafts x JOIN charged c ON c.invoice_id = x.invoice_id
+     WHERE x.discount_pct > 0 AND c.amount > 0
+       AND round(c.amount * x.discount_pct / 100, x.e) <> 0),
+subtotals AS (
+    SELECT x.invoice_id, sum(l.amount) AS subtotal
+      FROM drafts x
+      JOIN (SELECT invoice_id, amount FROM charges
+            UNION ALL SELECT invoice_id, amount FROM credits) l ON l.invoice_id = x.invoice_id
+     GROUP BY x.invoice_id),
+taxes AS (
+    SELECT x.invoice_id, s.subtotal,
+           CASE WHEN s.subtotal > 0 THEN round(s.subtotal * CAST(:tax_rate AS numeric), x.e)
+                ELSE 0 END AS tax
+      FROM drafts x JOIN subtotals s ON s.invoice_id = x.invoice_id),
+lines AS (
+    SELECT * FROM charges
+    UNION ALL SELECT * FROM credits
+    UNION ALL
+    SELECT invoice_id, 1000, 'tax', 'Tax', NULL, 1, NULL, tax FROM taxes WHERE tax <> 0)"""
+"""The lines and totals of every row of a ``drafts`` CTE, as a CTE list to follow it: the
+arithmetic of :func:`build_invoice`, in the same order — the base fee; an overage line per
+metric used beyond what is included (quantity times unit price); the prorations carried in; a
+discount of ``discount_pct`` percent of base + overage (when positive); the tax, once, on a
+positive subtotal. Every amount is rounded half away from zero (``round`` on numeric, as
+``ROUND_HALF_UP``) to the currency's minor unit when it is computed; the total is the sum of
+the lines.
+
+``drafts`` has: invoice_id, e (the currency's minor-unit exponent), monthly_fee, the four used
+quantities (v, r, t, k), the plan's included quantities and overage prices, prorations
+(jsonb), discount_pct; the statement binds ``:tax_rate``. It yields ``lines`` (invoice_id, n:
+the line's position, then the columns of :class:`LineDraft`) and ``taxes`` (invoice_id,
+subtotal, tax)."""

@@ -9,6 +9,7 @@ tenant's lifecycle event in the same transaction.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -36,10 +37,10 @@ from fleetcore.billing.models import (
     TenantUsageMetric,
 )
 from fleetcore.billing.pricing import (
+    DRAFT_LINES_SQL,
     InvoiceDraft,
-    PlanPrices,
+    LineDraft,
     add_month,
-    build_invoice,
     proration,
 )
 from fleetcore.billing.schemas import PlanCreate, PlanVersionCreate
@@ -52,6 +53,7 @@ from fleetcore.core.errors import (
     NotFound,
     flush_checked,
 )
+from fleetcore.core.money import minor_unit_exponent
 from fleetcore.core.orm import new_id
 from fleetcore.core.pagination import (
     PageParams,
@@ -528,28 +530,54 @@ def provider_invoices_query(*, status: str | None = None,
 # --- invoices ------------------------------------------------------------------------------
 
 
-def _prices(plan: BillingPlan) -> PlanPrices:
-    return PlanPrices(
-        monthly_fee=plan.monthly_fee, currency=plan.currency,
-        included={"active_vehicles": plan.included_vehicles,
-                  "active_drivers": plan.included_drivers, "trips": plan.included_trips,
-                  "distance_km": plan.included_km},
-        overage={"active_vehicles": plan.overage_vehicle_price,
-                 "active_drivers": plan.overage_driver_price,
-                 "trips": plan.overage_trip_price, "distance_km": plan.overage_km_price})
+# One subscription's draft: its plan, pending prorations and discount, and the usage stored
+# for the period (a metric not stored counts 0), drafted by pricing.DRAFT_LINES_SQL as the
+# hourly close drafts.
+_DRAFT_ONE = text("""
+WITH drafts AS MATERIALIZED (
+    SELECT CAST(:key AS uuid) AS invoice_id, CAST(:e AS int) AS e, p.monthly_fee,
+           coalesce(max(u.value) FILTER (WHERE u.metric = 'active_vehicles'), 0) AS v,
+           coalesce(max(u.value) FILTER (WHERE u.metric = 'active_drivers'), 0) AS r,
+           coalesce(max(u.value) FILTER (WHERE u.metric = 'trips'), 0) AS t,
+           coalesce(max(u.value) FILTER (WHERE u.metric = 'distance_km'), 0) AS k,
+           p.included_vehicles, p.included_drivers, p.included_trips, p.included_km,
+           p.overage_vehicle_price, p.overage_driver_price, p.overage_trip_price,
+           p.overage_km_price, CAST(:extra AS jsonb) -> 'pending_prorations' AS prorations,
+           CAST(:discount AS numeric) AS discount_pct
+      FROM bil_billing_plans p
+      LEFT JOIN bil_tenant_usage_metrics u
+        ON u.tenant_id = :tenant AND u.period_start = :start
+     WHERE p.id = :plan
+     GROUP BY p.id),
+""" + DRAFT_LINES_SQL + """
+SELECT 'line' AS kind, n, line_type, description, metric, quantity, unit_price, amount
+  FROM lines
+UNION ALL
+SELECT 'totals', NULL, NULL, NULL, NULL, NULL, subtotal, tax FROM taxes
+ ORDER BY kind, n""")
 
 
 def draft_for(session: Session, sub: TenantSubscription, period_start: datetime, *,
               tax_rate: Decimal = Decimal(0)) -> InvoiceDraft:
-    """The invoice the subscription's plan, pending prorations and stored usage make."""
+    """The invoice the subscription's plan, pending prorations and stored usage make, drafted
+    in the database as the hourly close drafts (``pricing.DRAFT_LINES_SQL``)."""
     plan = get_plan(session, sub.plan_id)
     extra = sub.extra or {}
-    prorations = [(str(p["description"]), Decimal(str(p["amount"])))
-                  for p in extra.get("pending_prorations", [])]
-    return build_invoice(_prices(plan), usage_of(session, sub.tenant_id, period_start),
-                         prorations=prorations,
-                         discount_pct=Decimal(str(extra.get("discount_pct", "0"))),
-                         tax_rate=tax_rate)
+    discount = Decimal(str(extra.get("discount_pct", "0")))
+    if not Decimal(0) <= discount <= Decimal(100):
+        raise ValueError("discount_pct must be within 0..100")
+    if tax_rate < 0:
+        raise ValueError("tax_rate must not be negative")
+    *lines, totals = session.execute(_DRAFT_ONE, {
+        "key": new_id(), "e": minor_unit_exponent(plan.currency), "extra": json.dumps(extra),
+        "discount": discount, "tenant": sub.tenant_id, "start": period_start,
+        "plan": plan.id, "tax_rate": tax_rate}).all()
+    subtotal, tax = totals[6], totals[7]
+    return InvoiceDraft(
+        currency=plan.currency,
+        lines=tuple(LineDraft(r.line_type, r.description, r.amount, metric=r.metric,
+                              quantity=r.quantity, unit_price=r.unit_price) for r in lines),
+        subtotal=subtotal, tax=tax, total=subtotal + tax)
 
 
 def invoice_period(session: Session, sub: TenantSubscription, period_start: datetime,

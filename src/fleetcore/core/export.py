@@ -64,7 +64,7 @@ from fleetcore.core.money import Money
 __all__ = [
     "BATCH_SIZE", "CSV_MEDIA_TYPE", "Column", "CsvColumn", "DerivedColumns", "MoneyColumns",
     "attribute_columns", "csv_cell", "csv_header", "csv_line", "csv_list_response",
-    "csv_response", "csv_responses", "csv_rows",
+    "csv_response", "csv_responses", "csv_rows", "money_columns",
 ]
 
 AnySelect = Select[*tuple[Any, ...]]
@@ -140,6 +140,20 @@ Column = CsvColumn | MoneyColumns | DerivedColumns
 def attribute_columns(*names: str) -> list[Column]:
     """One column per attribute name, headed by that name (ORM rows)."""
     return [CsvColumn(name, operator.attrgetter(name)) for name in names]
+
+
+def money_columns(name: str, amount: str | None = None,
+                  currency: str = "currency") -> MoneyColumns:
+    """``<name>_amount`` and ``<name>_currency`` of an ORM row's amount attribute (``name``
+    unless given) and currency attribute; both empty when either is missing."""
+    read_amount = operator.attrgetter(amount or name)
+    read_currency = operator.attrgetter(currency)
+
+    def value(row: Any) -> Money | None:
+        value, code = read_amount(row), read_currency(row)
+        return Money(value, code) if value is not None and code else None
+
+    return MoneyColumns(name, value)
 
 
 def csv_cell(value: Any) -> str:

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from fleetcore.admin import jobs as admin_jobs
 from fleetcore.admin import service as admin_service
 from fleetcore.admin.models import Member
+from fleetcore.admin.notifications import language_for
 from fleetcore.admin.numbering import format_number, yearly_series
 from fleetcore.admin.schemas import OwnerInvitation, TenantProvision
 from fleetcore.billing import service as billing_service
@@ -551,6 +552,40 @@ def _split_name(name: str | None) -> tuple[str | None, str | None]:
     return first or None, last.strip() or None
 
 
+@dataclass(frozen=True, slots=True)
+class ContractsAdvanced:
+    """What :func:`advance_contracts` moved."""
+
+    activated: int
+    expired: int
+
+
+def advance_contracts(session: Session, *, today: date | None = None) -> ContractsAdvanced:
+    """Move signed contracts along their dates, in one statement (the nightly job's body).
+
+    A signed contract becomes ``active`` on its ``starts_on``; a signed or active one becomes
+    ``expired`` the day after its ``ends_on``. "Today" is the day in the customer's time zone
+    (a signed contract always has its tenant); ``today`` overrides it (tests, replays).
+    Terminated, draft and sent contracts are left alone; running it twice changes nothing.
+    """
+    rows = session.execute(text("""
+        WITH due AS (
+          SELECT c.id, coalesce(CAST(:today AS date),
+                                (now() AT TIME ZONE t.timezone)::date) AS today
+            FROM crm_contracts c JOIN adm_tenants t ON t.id = c.tenant_id
+           WHERE c.status IN ('signed', 'active') AND c.deleted_at IS NULL
+        )
+        UPDATE crm_contracts c
+           SET status = CASE WHEN c.ends_on < d.today THEN 'expired' ELSE 'active' END,
+               updated_at = now(), updated_by = NULL
+          FROM due d
+         WHERE c.id = d.id
+           AND (c.ends_on < d.today OR (c.status = 'signed' AND c.starts_on <= d.today))
+        RETURNING c.status"""), {"today": today}).scalars().all()
+    return ContractsAdvanced(activated=sum(1 for r in rows if r == "active"),
+                             expired=sum(1 for r in rows if r == "expired"))
+
+
 def _existing(session: Session, contract: Contract) -> Signed:
     assert contract.tenant_id is not None
     tenant = admin_service.get_tenant(session, None, contract.tenant_id)
@@ -607,7 +642,11 @@ def sign_contract(session: Session, actor: Actor, contract_id: uuid.UUID, data: 
         reason=f"Contract {number} signed."))
     if contract.customer_vat_number:
         tenant.vat_number = contract.customer_vat_number
-    owner = session.scalars(select(Member.id).where(Member.tenant_id == tenant.id)).one()
+    owner_member = session.scalars(select(Member).where(Member.tenant_id == tenant.id)).one()
+    owner = owner_member.id
+    # The owner reads the invitation in the customer's language (a French fleet in French),
+    # not in the column's default: nobody has told us theirs yet (they can change it later).
+    owner_member.preferred_language = language_for(None, country)
     tenant.extra = {**(tenant.extra or {}), "crm": {
         "contract_id": str(contract.id), "contract_number": number,
         "owner_member_id": str(owner)}}

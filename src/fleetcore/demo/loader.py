@@ -146,6 +146,15 @@ def load_demo(
     imports_seconds: dict[str, float] = {}
     with context_session(sessions, DbContext.system(request_id=f"demo-load:{seed}")) as session:
         report = write_demo(session, dataset, progress=progress)
+        provider_started = time.perf_counter()
+        # Imported here, like the reports below: only a first run needs the CRM services.
+        from fleetcore.demo.provider import write_provider_demo
+
+        sales = write_provider_demo(session, dataset.today)
+        imports_seconds["provider"] = time.perf_counter() - provider_started
+        if progress is not None:
+            progress.print(f"  Fleetcore's side: {sales.plans} plans, {sales.leads} leads, "
+                           f"{sales.opportunities} deals, {sales.contracts} contracts")
         if storage is not None:
             for tenant in dataset.tenants:
                 documents = tenant.table("doc_documents")

@@ -25,10 +25,10 @@ from sqlalchemy import select
 from fleetcore.core.db import DbContext, context_session
 from fleetcore.core.deps import DbSession
 from fleetcore.core.errors import problem_response
-from fleetcore.core.export import CsvColumn, csv_response, csv_responses
+from fleetcore.core.export import attribute_columns, csv_response, csv_responses
 from fleetcore.core.keys import secret_key
-from fleetcore.core.pagination import Page, Pagination
-from fleetcore.core.versioning import RequiredIfMatch, etag
+from fleetcore.core.resource import ResourceRoutes
+from fleetcore.core.versioning import etag
 from fleetcore.documents import service
 from fleetcore.documents.filters import DocumentFilter, DocumentSort, apply_document_filter
 from fleetcore.documents.models import Document, DocumentEntityType, DocumentType
@@ -158,32 +158,16 @@ def document_filter(
 Filters = Annotated[DocumentFilter, Depends(document_filter)]
 
 
-@router.get("/documents", tags=[TAG], summary="List documents (filters, expiry tracking)")
-def list_documents(
-    actor: DocumentsRead, session: DbSession, page: Pagination, filters: Filters
-) -> Page[DocumentOut]:
-    documents, cursor = service.list_documents(session, actor, page, filters)
-    return Page(items=[DocumentOut.model_validate(d) for d in documents], next_cursor=cursor)
+_documents = ResourceRoutes(router, "documents", "document_id", "document", [TAG], DocumentOut,
+                            DocumentOut.model_validate, DocumentsRead, DocumentsWrite)
+_documents.listing("List documents (filters, expiry tracking)", Filters, service.list_documents,
+                   page_first=True)
 
 
-_CSV_COLUMNS = [
-    CsvColumn("id", lambda d: d.id),
-    CsvColumn("entity_type", lambda d: d.entity_type),
-    CsvColumn("entity_id", lambda d: d.entity_id),
-    CsvColumn("document_type", lambda d: d.document_type),
-    CsvColumn("document_number", lambda d: d.document_number),
-    CsvColumn("file_name", lambda d: d.file_name),
-    CsvColumn("mime_type", lambda d: d.mime_type),
-    CsvColumn("size_bytes", lambda d: d.size_bytes),
-    CsvColumn("sha256", lambda d: d.sha256),
-    CsvColumn("issued_on", lambda d: d.issued_on),
-    CsvColumn("expires_on", lambda d: d.expires_on),
-    CsvColumn("verified", lambda d: d.verified),
-    CsvColumn("verified_at", lambda d: d.verified_at),
-    CsvColumn("rejection_reason", lambda d: d.rejection_reason),
-    CsvColumn("created_at", lambda d: d.created_at),
-    CsvColumn("deleted_at", lambda d: d.deleted_at),
-]
+_CSV_COLUMNS = attribute_columns(
+    "id", "entity_type", "entity_id", "document_type", "document_number", "file_name",
+    "mime_type", "size_bytes", "sha256", "issued_on", "expires_on", "verified", "verified_at",
+    "rejection_reason", "created_at", "deleted_at")
 
 
 @router.get("/documents/export.csv", tags=[TAG], summary="Export the filtered documents as CSV",
@@ -201,13 +185,7 @@ def export_documents(actor: DocumentsRead, session: DbSession, filters: Filters)
                         filename="documents.csv")
 
 
-@router.get("/documents/{document_id}", tags=[TAG], summary="Get a document's metadata")
-def get_document(
-    actor: DocumentsRead, session: DbSession, document_id: uuid.UUID, response: Response,
-    include_deleted: bool = False,
-) -> DocumentOut:
-    document = service.get_document(session, actor, document_id, include_deleted=include_deleted)
-    return _with_etag(response, document)
+_documents.get("Get a document's metadata", service.get_document)
 
 
 # --- upload --------------------------------------------------------------------------------
@@ -265,55 +243,18 @@ router.add_api_route(
 # --- update, delete, restore, verify, reject -----------------------------------------------
 
 
-@router.patch("/documents/{document_id}", tags=[TAG], summary="Update a document's metadata")
-def update_document(
-    actor: DocumentsWrite, session: DbSession, if_match: RequiredIfMatch,
-    document_id: uuid.UUID, data: DocumentUpdate,
-    response: Response,
-) -> DocumentOut:
-    document = service.update_document(session, actor, document_id, data=data,
-                                       if_match=if_match)
-    return _with_etag(response, document)
-
-
-@router.delete("/documents/{document_id}", tags=[TAG], status_code=http_status.HTTP_204_NO_CONTENT,
-               summary="Delete a document (soft: restorable)")
-def delete_document(
-    actor: DocumentsWrite, session: DbSession, if_match: RequiredIfMatch, document_id: uuid.UUID,
-    reason: Annotated[str | None, Query(max_length=1000)] = None,
-) -> Response:
-    service.delete_document(session, actor, document_id, reason=reason, if_match=if_match)
-    return Response(status_code=http_status.HTTP_204_NO_CONTENT)
-
-
-@router.post("/documents/{document_id}/restore", tags=[TAG], summary="Restore a deleted document")
-def restore_document(
-    actor: DocumentsWrite, session: DbSession, document_id: uuid.UUID, response: Response
-) -> DocumentOut:
-    return _with_etag(response, service.restore_document(session, actor, document_id))
-
-
-@router.post("/documents/{document_id}/verify", tags=[TAG],
-             summary="Mark a document as checked and authentic")
-def verify_document(
-    actor: DocumentsWrite, session: DbSession, if_match: RequiredIfMatch,
-    document_id: uuid.UUID, response: Response,
-) -> DocumentOut:
-    # A driver's attached document is decided with its link: one decision for both.
-    document = verification_service.verify_any_document(session, actor, document_id,
-                                                   if_match=if_match)
-    return _with_etag(response, document)
-
-
-@router.post("/documents/{document_id}/reject", tags=[TAG], summary="Reject a document, with why")
-def reject_document(
-    actor: DocumentsWrite, session: DbSession, if_match: RequiredIfMatch,
-    document_id: uuid.UUID, data: DocumentRejection,
-    response: Response,
-) -> DocumentOut:
-    document = verification_service.reject_any_document(session, actor, document_id,
-                                                   reason=data.reason, if_match=if_match)
-    return _with_etag(response, document)
+_documents.update("Update a document's metadata", DocumentUpdate,
+                  lambda s, a, i, d, m: service.update_document(s, a, i, data=d, if_match=m))
+_documents.delete("Delete a document (soft: restorable)",
+                  lambda s, a, i, r, m: service.delete_document(s, a, i, reason=r, if_match=m))
+_documents.restore("Restore a deleted document", service.restore_document)
+# A driver's attached document is decided with its link: one decision for both.
+_documents.action("verify", "Mark a document as checked and authentic", None,
+                  lambda s, a, i, d, m: verification_service.verify_any_document(
+                      s, a, i, if_match=m))
+_documents.action("reject", "Reject a document, with why", DocumentRejection,
+                  lambda s, a, i, d, m: verification_service.reject_any_document(
+                      s, a, i, reason=d.reason, if_match=m))
 
 
 # --- download ------------------------------------------------------------------------------

@@ -33,11 +33,11 @@ from fleetcore.core.errors import (
     Problem,
     ServiceUnavailable,
     ValidationProblem,
-    flush_checked,
 )
 from fleetcore.core.orm import new_id
 from fleetcore.core.pagination import PageParams, keyset_page
-from fleetcore.core.versioning import check_if_match, refresh_version
+from fleetcore.core.resource import Rows
+from fleetcore.core.versioning import refresh_version
 from fleetcore.documents.filters import DocumentFilter, DocumentSort, apply_document_filter
 from fleetcore.documents.models import Document, DocumentEntityType
 from fleetcore.documents.schemas import DocumentUpdate, DocumentUpload
@@ -112,9 +112,8 @@ _CONSTRAINTS: dict[str, ConstraintProblem] = {
 """CHECK violations are 422s (the schema checks first, so this is a backstop)."""
 
 
-def _flush_checked(session: Session) -> None:
-    """Flush; a CHECK violation becomes a 422 naming the field."""
-    flush_checked(session, _CONSTRAINTS)
+_rows = Rows(_CONSTRAINTS)
+_flush_checked = _rows.flush
 
 
 def clean_file_name(name: str | None) -> str:
@@ -279,19 +278,7 @@ def _verification_task_key(document_id: uuid.UUID) -> str:
     return f"document_verification:{document_id}"
 
 
-def get_document(
-    session: Session, actor: Actor, document_id: uuid.UUID, *, include_deleted: bool = False
-) -> Document:
-    """One document of the actor's tenant (live unless ``include_deleted``), or 404."""
-    statement = select(Document).where(
-        Document.tenant_id == tenant_of(actor), Document.id == document_id
-    )
-    if not include_deleted:
-        statement = statement.where(Document.deleted_at.is_(None))
-    document = session.scalar(statement)
-    if document is None:
-        raise NotFound("No such document.")
-    return document
+get_document = _rows.getter(Document, "document")
 
 
 def list_documents(
@@ -313,8 +300,7 @@ def update_document(
     if_match: str | None = None,
 ) -> Document:
     """Change a document's metadata; changing what was verified withdraws the verification."""
-    document = get_document(session, actor, document_id)
-    check_if_match(if_match, document.version)
+    document = get_document(session, actor, document_id, if_match=if_match)
     changes: dict[str, Any] = {
         name: getattr(data, name) for name in data.model_fields_set
     }
@@ -340,15 +326,8 @@ def update_document(
     return document
 
 
-def delete_document(
-    session: Session, actor: Actor, document_id: uuid.UUID, *, reason: str | None = None,
-    if_match: str | None = None,
-) -> None:
-    """Soft-delete a document (its file is kept so that it can be restored)."""
-    document = get_document(session, actor, document_id)
-    check_if_match(if_match, document.version)
-    document.mark_deleted(actor.id, reason)
-    session.flush()
+delete_document = _rows.deleter(Document, "document")
+"""Soft-delete a document (its file is kept so that it can be restored)."""
 
 
 def restore_document(session: Session, actor: Actor, document_id: uuid.UUID) -> Document:
@@ -363,8 +342,7 @@ def verify_document(
     session: Session, actor: Actor, document_id: uuid.UUID, *, if_match: str | None = None
 ) -> Document:
     """Record that the actor checked the document (clears an earlier rejection)."""
-    document = get_document(session, actor, document_id)
-    check_if_match(if_match, document.version)
+    document = get_document(session, actor, document_id, if_match=if_match)
     if document.verified:
         return document
     document.verified = True
@@ -383,8 +361,7 @@ def reject_document(
     if_match: str | None = None,
 ) -> Document:
     """Refuse the document with a reason (withdraws an earlier verification)."""
-    document = get_document(session, actor, document_id)
-    check_if_match(if_match, document.version)
+    document = get_document(session, actor, document_id, if_match=if_match)
     if not reason.strip():
         raise ValidationProblem("A rejection needs a reason.",
                                 errors=[{"field": "reason", "message": "required"}])

@@ -32,7 +32,8 @@ from fleetcore.core.export import (
 )
 from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
-from fleetcore.core.schemas import Deletion, money_out
+from fleetcore.core.resource import ResourceRoutes, no_content, page_response, value_of
+from fleetcore.core.schemas import money_out
 from fleetcore.core.versioning import RequiredIfMatch, etag, lock_and_check_if_match
 from fleetcore.documents.api import Storage
 from fleetcore.documents.models import Document
@@ -107,7 +108,6 @@ from fleetcore.privacy.schemas import (
 
 router = APIRouter(prefix="/v1")
 
-IncludeDeleted = Annotated[bool, Query(description="Also list soft-deleted rows.")]
 DRIVERS: list[str | Enum] = ["drivers"]
 DOCUMENTS: list[str | Enum] = ["driver documents"]
 TERMS: list[str | Enum] = ["driver cooperation terms"]
@@ -115,6 +115,7 @@ REQUESTS: list[str | Enum] = ["driver requests"]
 BLACKLISTS: list[str | Enum] = ["driver blacklists"]
 TRAINING: list[str | Enum] = ["driver training"]
 PERFORMANCES: list[str | Enum] = ["driver performances"]
+IncludeDeleted = Annotated[bool, Query(description="Also list soft-deleted rows.")]
 
 
 def _with_etag(response: Response, version: int) -> None:
@@ -137,8 +138,13 @@ def _columns(*names: str) -> list[CsvColumn | MoneyColumns]:
     return [CsvColumn(n, _attr(n)) for n in names]
 
 
-def _no_content() -> Response:
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+def _locked(model: Any, change: Callable[..., Any]) -> Callable[..., Any]:
+    """``change(session, actor, id, data)`` once ``If-Match`` is checked on the locked row."""
+    def run(session: Any, actor: Any, row_id: uuid.UUID, data: Any, if_match: str) -> Any:
+        lock_and_check_if_match(session, model, if_match, model.id == row_id)
+        return change(session, actor, row_id, data)
+
+    return run
 
 
 # --- drivers -----------------------------------------------------------------------------------
@@ -151,22 +157,11 @@ def _driver_filter(
     include_deleted: IncludeDeleted = False,
     sort: DriverSort = DriverSort.CREATED,
 ) -> DriverFilter:
-    return DriverFilter(status=driver_status.value if driver_status else None, q=q or None,
-                        hired_since=hired_since, include_deleted=include_deleted, sort=sort)
+    return DriverFilter(status=value_of(driver_status), q=q or None, hired_since=hired_since,
+                        include_deleted=include_deleted, sort=sort)
 
 
-@router.get("/drivers", tags=DRIVERS, summary="List drivers")
-def list_drivers(
-    actor: DriversRead, session: DbSession, page: Pagination,
-    driver_status: Annotated[DriverStatus | None, Query(alias="status")] = None,
-    q: Annotated[str | None, Query(max_length=200, description="Name, e-mail or phone.")] = None,
-    hired_since: date | None = None,
-    include_deleted: IncludeDeleted = False,
-    sort: DriverSort = DriverSort.CREATED,
-) -> Page[DriverOut]:
-    spec = _driver_filter(driver_status, q, hired_since, include_deleted, sort)
-    rows, cursor = service.list_drivers(session, actor, page, spec)
-    return Page(items=[DriverOut.model_validate(d) for d in rows], next_cursor=cursor)
+DriverFilterQuery = Annotated[DriverFilter, Depends(_driver_filter)]
 
 
 _DRIVER_CSV = _columns(*(
@@ -177,70 +172,26 @@ _DRIVER_CSV = _columns(*(
 ))
 
 
-@router.get("/drivers/export.csv", tags=DRIVERS, summary="Export the filtered drivers as CSV",
-            response_class=StreamingResponse,
-            responses=csv_responses(_DRIVER_CSV))
-def export_drivers(
-    actor: DriversRead, session: DbSession,
-    driver_status: Annotated[DriverStatus | None, Query(alias="status")] = None,
-    q: Annotated[str | None, Query(max_length=200, description="Name, e-mail or phone.")] = None,
-    hired_since: date | None = None,
-    include_deleted: IncludeDeleted = False,
-    sort: DriverSort = DriverSort.CREATED,
-) -> StreamingResponse:
-    spec = _driver_filter(driver_status, q, hired_since, include_deleted, sort)
-    return csv_response(session, service.drivers_query(actor, spec), _DRIVER_CSV,
-                        filename="drivers.csv")
+_drivers = ResourceRoutes(router, "drivers", "driver_id", "driver", DRIVERS, DriverOut,
+                          DriverOut.model_validate, DriversRead, DriversWrite)
+_drivers.listing("List drivers", DriverFilterQuery, service.list_drivers)
+_export_drivers = _drivers.export("Export the filtered drivers as CSV", DriverFilterQuery,
+                                  service.drivers_query, _DRIVER_CSV, "drivers.csv")
 
 
-@router.post("/drivers", tags=DRIVERS, status_code=status.HTTP_201_CREATED,
-             summary="Create a driver")
-def create_driver(
-    actor: DriversWrite, session: DbSession, data: DriverCreate, response: Response
-) -> DriverOut:
-    driver = service.create_driver(session, actor, data=data)
-    _created(response, f"/v1/drivers/{driver.id}", driver.version)
-    return DriverOut.model_validate(driver)
+def export_drivers(actor: Any, session: Any, **filters: Any) -> StreamingResponse:
+    """The export as the console calls it (web/routes/drivers.py), filters by keyword."""
+    return _export_drivers(actor, session, _driver_filter(**filters))
 
 
-@router.get("/drivers/{driver_id}", tags=DRIVERS, summary="Get a driver")
-def get_driver(
-    actor: DriversRead, session: DbSession, driver_id: uuid.UUID, response: Response
-) -> DriverOut:
-    driver = service.get_driver(session, actor, driver_id)
-    _with_etag(response, driver.version)
-    return DriverOut.model_validate(driver)
-
-
-@router.patch("/drivers/{driver_id}", tags=DRIVERS, summary="Update a driver")
-def update_driver(
-    actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch,
-    driver_id: uuid.UUID, data: DriverUpdate,
-    response: Response,
-) -> DriverOut:
-    driver = service.update_driver(session, actor, driver_id, data=data, if_match=if_match)
-    _with_etag(response, driver.version)
-    return DriverOut.model_validate(driver)
-
-
-@router.delete("/drivers/{driver_id}", tags=DRIVERS, status_code=status.HTTP_204_NO_CONTENT,
-               summary="Delete a driver (soft, with a reason; restorable)")
-def delete_driver(
-    actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch,
-    driver_id: uuid.UUID, data: Deletion | None = None,
-) -> Response:
-    service.delete_driver(session, actor, driver_id, reason=data.reason if data else None,
-                          if_match=if_match)
-    return _no_content()
-
-
-@router.post("/drivers/{driver_id}/restore", tags=DRIVERS, summary="Restore a deleted driver")
-def restore_driver(
-    actor: DriversWrite, session: DbSession, driver_id: uuid.UUID, response: Response
-) -> DriverOut:
-    driver = service.restore_driver(session, actor, driver_id)
-    _with_etag(response, driver.version)
-    return DriverOut.model_validate(driver)
+_drivers.create("Create a driver", DriverCreate,
+                lambda s, a, d: service.create_driver(s, a, data=d))
+_drivers.get("Get a driver", service.get_driver, include_deleted=False)
+_drivers.update("Update a driver", DriverUpdate,
+                lambda s, a, i, d, m: service.update_driver(s, a, i, data=d, if_match=m))
+_drivers.delete("Delete a driver (soft, with a reason; restorable)", lambda s, a, i, r, m:
+                service.delete_driver(s, a, i, reason=r, if_match=m), reason="body")
+_drivers.restore("Restore a deleted driver", service.restore_driver)
 
 
 @router.get("/drivers/{driver_id}/compliance", tags=DRIVERS,
@@ -379,7 +330,7 @@ def detach_driver_document(
 ) -> Response:
     _check_link(session, if_match, driver_id, document_id)
     service.detach_document(session, actor, driver_id, document_id)
-    return _no_content()
+    return no_content()
 
 
 # --- cooperation terms -------------------------------------------------------------------------
@@ -450,96 +401,47 @@ def _terms_filter(
 TermsFilterQuery = Annotated[TermsFilter, Depends(_terms_filter)]
 
 
-@router.get("/driver-cooperation-terms", tags=TERMS, summary="List cooperation terms")
-def list_terms(
-    actor: DriversRead, session: DbSession, page: Pagination, filters: TermsFilterQuery,
-) -> Page[CooperationTermsOut]:
-    rows, cursor = service.list_cooperation_terms(session, actor, page, filters)
-    return Page(items=[_terms_out(t) for t in rows], next_cursor=cursor)
-
-
-@router.get("/driver-cooperation-terms/export.csv", tags=TERMS,
-            summary="Export the filtered cooperation terms as CSV",
-            response_class=StreamingResponse, responses=csv_responses(_TERMS_CSV))
-def export_terms(
-    actor: DriversRead, session: DbSession, filters: TermsFilterQuery,
-) -> StreamingResponse:
-    stmt = service.cooperation_terms_query(actor, filters).order_by(DriverCooperationTerms.id)
-    return csv_response(session, stmt, _TERMS_CSV, filename="driver-cooperation-terms.csv")
-
-
-@router.post("/driver-cooperation-terms", tags=TERMS, status_code=status.HTTP_201_CREATED,
-             summary="Offer cooperation terms to a driver (pending until accepted)")
-def create_terms(
-    actor: DriversWrite, session: DbSession, data: CooperationTermsCreate, response: Response
-) -> CooperationTermsOut:
-    terms = service.create_cooperation_terms(session, actor, data=data)
-    _created(response, f"/v1/driver-cooperation-terms/{terms.id}", terms.version)
-    return _terms_out(terms)
-
-
-@router.get("/driver-cooperation-terms/{terms_id}", tags=TERMS,
-            summary="Get a version of cooperation terms")
-def get_terms(
-    actor: DriversRead, session: DbSession, terms_id: uuid.UUID, response: Response
-) -> CooperationTermsOut:
-    terms = service.get_cooperation_terms(session, actor, terms_id)
-    _with_etag(response, terms.version)
-    return _terms_out(terms)
+_terms = ResourceRoutes(router, "driver-cooperation-terms", "terms_id", "terms", TERMS,
+                        CooperationTermsOut, _terms_out, DriversRead, DriversWrite,
+                        plural="terms")
+_terms.listing("List cooperation terms", TermsFilterQuery, service.list_cooperation_terms,
+               page_first=True)
+_terms.export("Export the filtered cooperation terms as CSV", TermsFilterQuery,
+              lambda actor, filters: service.cooperation_terms_query(actor, filters).order_by(
+                  DriverCooperationTerms.id), _TERMS_CSV, "driver-cooperation-terms.csv")
+_terms.create("Offer cooperation terms to a driver (pending until accepted)",
+              CooperationTermsCreate,
+              lambda s, a, d: service.create_cooperation_terms(s, a, data=d))
+_terms.get("Get a version of cooperation terms", service.get_cooperation_terms,
+           include_deleted=False)
 
 
 @router.post("/driver-cooperation-terms/{terms_id}/accept", tags=TERMS,
+             response_model=CooperationTermsOut,
              summary="Record the driver's acceptance (closes the terms in force)")
 def accept_terms(
     actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch, terms_id: uuid.UUID,
-    request: Request, response: Response,
-) -> CooperationTermsOut:
+    request: Request,
+) -> Response:
     lock_and_check_if_match(session, DriverCooperationTerms, if_match,
                             DriverCooperationTerms.id == terms_id)
     info = request_info(request)
-    terms = service.accept_cooperation_terms(session, actor, terms_id, ip=info.ip,
-                                             user_agent=info.user_agent)
-    _with_etag(response, terms.version)
-    return _terms_out(terms)
+    return _terms.answer(service.accept_cooperation_terms(
+        session, actor, terms_id, ip=info.ip, user_agent=info.user_agent))
 
 
-@router.delete(
-    "/driver-cooperation-terms/{terms_id}", tags=TERMS, status_code=status.HTTP_204_NO_CONTENT,
-    summary="Delete terms offered by mistake (soft, with a reason; restorable)",
+_terms.delete(
+    "Delete terms offered by mistake (soft, with a reason; restorable)",
+    lambda s, a, i, r, m: service.delete_cooperation_terms(s, a, i, reason=r, if_match=m),
+    reason="body",
     description="Only terms the driver never accepted can be deleted. Accepted terms are the "
                 "record of the contract (settlements are computed from them): they are "
                 "terminated with `POST /v1/driver-cooperation-terms/{terms_id}/terminate`, "
                 "never deleted, and a delete is refused with 409.")
-def delete_terms(
-    actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch,
-    terms_id: uuid.UUID, data: Deletion | None = None,
-) -> Response:
-    service.delete_cooperation_terms(session, actor, terms_id,
-                                     reason=data.reason if data else None, if_match=if_match)
-    return _no_content()
-
-
-@router.post("/driver-cooperation-terms/{terms_id}/restore", tags=TERMS,
-             summary="Restore deleted cooperation terms")
-def restore_terms(
-    actor: DriversWrite, session: DbSession, terms_id: uuid.UUID, response: Response
-) -> CooperationTermsOut:
-    terms = service.restore_cooperation_terms(session, actor, terms_id)
-    _with_etag(response, terms.version)
-    return _terms_out(terms)
-
-
-@router.post("/driver-cooperation-terms/{terms_id}/terminate", tags=TERMS,
-             summary="Terminate terms in force, or withdraw an offer")
-def terminate_terms(
-    actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch, terms_id: uuid.UUID,
-    data: TermsTermination, response: Response,
-) -> CooperationTermsOut:
-    lock_and_check_if_match(session, DriverCooperationTerms, if_match,
-                            DriverCooperationTerms.id == terms_id)
-    terms = service.terminate_cooperation_terms(session, actor, terms_id, data=data)
-    _with_etag(response, terms.version)
-    return _terms_out(terms)
+_terms.restore("Restore deleted cooperation terms", service.restore_cooperation_terms)
+_terms.action("terminate", "Terminate terms in force, or withdraw an offer", TermsTermination,
+              _locked(DriverCooperationTerms, lambda s, a, i, d:
+                      service.terminate_cooperation_terms(s, a, i, data=d)))
 
 
 # --- driver requests ---------------------------------------------------------------------------
@@ -559,23 +461,16 @@ def _request_out(r: DriverRequest) -> DriverRequestOut:
     )
 
 
-def _request_filter(driver_id: uuid.UUID | None, request_status: DriverRequestStatus | None,
-                    request_type: DriverRequestType | None) -> RequestFilter:
-    return RequestFilter(driver_id=driver_id,
-                         status=request_status.value if request_status else None,
-                         request_type=request_type.value if request_type else None)
-
-
-@router.get("/driver-requests", tags=REQUESTS, summary="List driver requests, newest first")
-def list_requests(
-    actor: DriverRequestsRead, session: DbSession, page: Pagination,
+def _request_filter(
     driver_id: uuid.UUID | None = None,
     request_status: Annotated[DriverRequestStatus | None, Query(alias="status")] = None,
     request_type: DriverRequestType | None = None,
-) -> Page[DriverRequestOut]:
-    rows, cursor = service.list_driver_requests(
-        session, actor, page, _request_filter(driver_id, request_status, request_type))
-    return Page(items=[_request_out(r) for r in rows], next_cursor=cursor)
+) -> RequestFilter:
+    return RequestFilter(driver_id=driver_id, status=value_of(request_status),
+                         request_type=value_of(request_type))
+
+
+RequestFilterQuery = Annotated[RequestFilter, Depends(_request_filter)]
 
 
 _REQUEST_CSV: list[CsvColumn | MoneyColumns] = [
@@ -587,138 +482,59 @@ _REQUEST_CSV: list[CsvColumn | MoneyColumns] = [
 ]
 
 
-@router.get("/driver-requests/export.csv", tags=REQUESTS,
-            summary="Export the filtered driver requests as CSV",
-            response_class=StreamingResponse, responses=csv_responses(_REQUEST_CSV))
-def export_requests(
-    actor: DriverRequestsRead, session: DbSession, driver_id: uuid.UUID | None = None,
-    request_status: Annotated[DriverRequestStatus | None, Query(alias="status")] = None,
-    request_type: DriverRequestType | None = None,
-) -> StreamingResponse:
-    stmt = service.driver_requests_query(
-        actor, _request_filter(driver_id, request_status, request_type)
-    ).order_by(DriverRequest.id.desc())
-    return csv_response(session, stmt, _REQUEST_CSV, filename="driver-requests.csv")
+_requests = ResourceRoutes(router, "driver-requests", "request_id", "request", REQUESTS,
+                           DriverRequestOut, _request_out, DriverRequestsRead,
+                           DriverRequestsWrite)
+_requests.listing("List driver requests, newest first", RequestFilterQuery,
+                  service.list_driver_requests)
+_requests.export("Export the filtered driver requests as CSV", RequestFilterQuery,
+                 lambda actor, filters: service.driver_requests_query(actor, filters).order_by(
+                     DriverRequest.id.desc()), _REQUEST_CSV, "driver-requests.csv")
+_requests.create("File a driver request", DriverRequestCreate,
+                 lambda s, a, d: service.create_driver_request(s, a, data=d))
+_requests.get("Get a driver request", service.get_driver_request, include_deleted=False)
+_requests.update(
+    "Change an open request (pending or under review)", DriverRequestUpdate,
+    lambda s, a, i, d, m: service.update_driver_request(s, a, i, data=d, if_match=m),
+    description="Only the fields sent change. A decided request (approved, rejected, "
+                "cancelled, completed) is refused with 409 `request-decided`; a stale "
+                "`If-Match` with 412.")
 
 
-@router.post("/driver-requests", tags=REQUESTS, status_code=status.HTTP_201_CREATED,
-             summary="File a driver request")
-def create_request(
-    actor: DriverRequestsWrite, session: DbSession, data: DriverRequestCreate,
-    response: Response,
-) -> DriverRequestOut:
-    request = service.create_driver_request(session, actor, data=data)
-    _created(response, f"/v1/driver-requests/{request.id}", request.version)
-    return _request_out(request)
+def _transition(target: DriverRequestStatus) -> Callable[..., Any]:
+    return _locked(DriverRequest, lambda s, a, i, d: service.transition_driver_request(
+        s, a, i, target, notes=d.notes if d else None,
+        assign_vehicle_change=fleet_service.assign_for_vehicle_change))
 
 
-@router.get("/driver-requests/{request_id}", tags=REQUESTS, summary="Get a driver request")
-def get_request(
-    actor: DriverRequestsRead, session: DbSession, request_id: uuid.UUID, response: Response
-) -> DriverRequestOut:
-    request = service.get_driver_request(session, actor, request_id)
-    _with_etag(response, request.version)
-    return _request_out(request)
-
-
-@router.patch("/driver-requests/{request_id}", tags=REQUESTS,
-              summary="Change an open request (pending or under review)",
-              description="Only the fields sent change. A decided request (approved, rejected, "
-                          "cancelled, completed) is refused with 409 `request-decided`; a stale "
-                          "`If-Match` with 412.")
-def update_request(
-    actor: DriverRequestsWrite, session: DbSession, if_match: RequiredIfMatch,
-    request_id: uuid.UUID,
-    data: DriverRequestUpdate, response: Response,
-) -> DriverRequestOut:
-    request = service.update_driver_request(session, actor, request_id, data=data,
-                                            if_match=if_match)
-    _with_etag(response, request.version)
-    return _request_out(request)
-
-
-def _transition(actor: Any, session: DbSession, if_match: str, request_id: uuid.UUID,
-                response: Response, target: DriverRequestStatus,
-                data: RequestDecision | None) -> DriverRequestOut:
-    lock_and_check_if_match(session, DriverRequest, if_match, DriverRequest.id == request_id)
-    request = service.transition_driver_request(
-        session, actor, request_id, target, notes=data.notes if data else None,
-        assign_vehicle_change=fleet_service.assign_for_vehicle_change)
-    _with_etag(response, request.version)
-    return _request_out(request)
-
-
-@router.post("/driver-requests/{request_id}/review", tags=REQUESTS,
-             summary="Start reviewing a pending request")
-def review_request(actor: DriverRequestsWrite, session: DbSession, if_match: RequiredIfMatch,
-                   request_id: uuid.UUID, response: Response,
-                   data: RequestDecision | None = None) -> DriverRequestOut:
-    return _transition(actor, session, if_match, request_id, response,
-                       DriverRequestStatus.UNDER_REVIEW, data)
-
-
-@router.post("/driver-requests/{request_id}/approve", tags=REQUESTS,
-             summary="Approve a request under review (a leave is refused over planned work; "
-                     "a vehicle change creates the assignment)")
-def approve_request(actor: DriverRequestsWrite, session: DbSession, if_match: RequiredIfMatch,
-                    request_id: uuid.UUID, response: Response,
-                    data: RequestDecision | None = None) -> DriverRequestOut:
-    return _transition(actor, session, if_match, request_id, response,
-                       DriverRequestStatus.APPROVED, data)
-
-
-@router.post("/driver-requests/{request_id}/reject", tags=REQUESTS,
-             summary="Reject a request under review")
-def reject_request(actor: DriverRequestsWrite, session: DbSession, if_match: RequiredIfMatch,
-                   request_id: uuid.UUID, response: Response,
-                   data: RequestDecision | None = None) -> DriverRequestOut:
-    return _transition(actor, session, if_match, request_id, response,
-                       DriverRequestStatus.REJECTED, data)
-
-
-@router.post("/driver-requests/{request_id}/cancel", tags=REQUESTS,
-             summary="Cancel a pending or under-review request")
-def cancel_request(actor: DriverRequestsWrite, session: DbSession, if_match: RequiredIfMatch,
-                   request_id: uuid.UUID, response: Response,
-                   data: RequestDecision | None = None) -> DriverRequestOut:
-    return _transition(actor, session, if_match, request_id, response,
-                       DriverRequestStatus.CANCELLED, data)
-
-
-@router.post("/driver-requests/{request_id}/complete", tags=REQUESTS,
-             summary="Mark an approved request completed")
-def complete_request(actor: DriverRequestsWrite, session: DbSession, if_match: RequiredIfMatch,
-                     request_id: uuid.UUID, response: Response,
-                     data: RequestDecision | None = None) -> DriverRequestOut:
-    return _transition(actor, session, if_match, request_id, response,
-                       DriverRequestStatus.COMPLETED, data)
+for _verb, _target, _summary in (
+    ("review", DriverRequestStatus.UNDER_REVIEW, "Start reviewing a pending request"),
+    ("approve", DriverRequestStatus.APPROVED, "Approve a request under review (a leave is "
+     "refused over planned work; a vehicle change creates the assignment)"),
+    ("reject", DriverRequestStatus.REJECTED, "Reject a request under review"),
+    ("cancel", DriverRequestStatus.CANCELLED, "Cancel a pending or under-review request"),
+    ("complete", DriverRequestStatus.COMPLETED, "Mark an approved request completed"),
+):
+    _requests.action(_verb, _summary, RequestDecision, _transition(_target), optional=True)
 
 
 # --- blacklists --------------------------------------------------------------------------------
 
 
-def _blacklist_filter(driver_id: uuid.UUID | None, entry_status: BlacklistStatus | None,
-                      category: BlacklistCategory | None, active_at: datetime | None,
-                      include_deleted: bool) -> BlacklistFilter:
-    return BlacklistFilter(driver_id=driver_id,
-                           status=entry_status.value if entry_status else None,
-                           category=category.value if category else None, active_at=active_at,
-                           include_deleted=include_deleted)
-
-
-@router.get("/driver-blacklists", tags=BLACKLISTS, summary="List blacklist entries")
-def list_blacklists(
-    actor: DriversRead, session: DbSession, page: Pagination,
+def _blacklist_filter(
     driver_id: uuid.UUID | None = None,
     entry_status: Annotated[BlacklistStatus | None, Query(alias="status")] = None,
     category: BlacklistCategory | None = None,
     active_at: Annotated[AwareDatetime | None,
                          Query(description="Only entries in force at this instant.")] = None,
     include_deleted: IncludeDeleted = False,
-) -> Page[BlacklistOut]:
-    spec = _blacklist_filter(driver_id, entry_status, category, active_at, include_deleted)
-    rows, cursor = service.list_blacklists(session, actor, page, spec)
-    return Page(items=[BlacklistOut.model_validate(b) for b in rows], next_cursor=cursor)
+) -> BlacklistFilter:
+    return BlacklistFilter(driver_id=driver_id, status=value_of(entry_status),
+                           category=value_of(category), active_at=active_at,
+                           include_deleted=include_deleted)
+
+
+BlacklistFilterQuery = Annotated[BlacklistFilter, Depends(_blacklist_filter)]
 
 
 _BLACKLIST_CSV = _columns(*(
@@ -726,112 +542,43 @@ _BLACKLIST_CSV = _columns(*(
     "lift_reason", "created_at", "deleted_at"))
 
 
-@router.get("/driver-blacklists/export.csv", tags=BLACKLISTS,
-            summary="Export the filtered blacklist entries as CSV",
-            response_class=StreamingResponse, responses=csv_responses(_BLACKLIST_CSV))
-def export_blacklists(
-    actor: DriversRead, session: DbSession, driver_id: uuid.UUID | None = None,
-    entry_status: Annotated[BlacklistStatus | None, Query(alias="status")] = None,
-    category: BlacklistCategory | None = None,
-    active_at: AwareDatetime | None = None,
-    include_deleted: IncludeDeleted = False,
-) -> StreamingResponse:
-    spec = _blacklist_filter(driver_id, entry_status, category, active_at, include_deleted)
-    stmt = service.blacklists_query(actor, spec).order_by(
-        DriverBlacklist.id)
-    return csv_response(session, stmt, _BLACKLIST_CSV, filename="driver-blacklists.csv")
-
-
-@router.post("/driver-blacklists", tags=BLACKLISTS, status_code=status.HTTP_201_CREATED,
-             summary="Blacklist a driver")
-def create_blacklist(
-    actor: DriversWrite, session: DbSession, data: BlacklistCreate, response: Response
-) -> BlacklistOut:
-    entry = service.create_blacklist(session, actor, data=data)
-    _created(response, f"/v1/driver-blacklists/{entry.id}", entry.version)
-    return BlacklistOut.model_validate(entry)
-
-
-@router.get("/driver-blacklists/{entry_id}", tags=BLACKLISTS, summary="Get a blacklist entry")
-def get_blacklist(
-    actor: DriversRead, session: DbSession, entry_id: uuid.UUID, response: Response
-) -> BlacklistOut:
-    entry = service.get_blacklist(session, actor, entry_id)
-    _with_etag(response, entry.version)
-    return BlacklistOut.model_validate(entry)
-
-
-@router.patch("/driver-blacklists/{entry_id}", tags=BLACKLISTS,
-              summary="Update a blacklist entry")
-def update_blacklist(
-    actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch,
-    entry_id: uuid.UUID, data: BlacklistUpdate,
-    response: Response,
-) -> BlacklistOut:
-    entry = service.update_blacklist(session, actor, entry_id, data=data, if_match=if_match)
-    _with_etag(response, entry.version)
-    return BlacklistOut.model_validate(entry)
-
-
-@router.post("/driver-blacklists/{entry_id}/lift", tags=BLACKLISTS,
-             summary="Lift a blacklist entry with a reason")
-def lift_blacklist(
-    actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch, entry_id: uuid.UUID,
-    data: ReasonIn, response: Response,
-) -> BlacklistOut:
-    lock_and_check_if_match(session, DriverBlacklist, if_match, DriverBlacklist.id == entry_id)
-    entry = service.lift_blacklist(session, actor, entry_id, reason=data.reason)
-    _with_etag(response, entry.version)
-    return BlacklistOut.model_validate(entry)
-
-
-@router.delete("/driver-blacklists/{entry_id}", tags=BLACKLISTS,
-               status_code=status.HTTP_204_NO_CONTENT,
-               summary="Delete an entry recorded by mistake (soft, with a reason)")
-def delete_blacklist(
-    actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch,
-    entry_id: uuid.UUID, data: Deletion | None = None,
-) -> Response:
-    service.delete_blacklist(session, actor, entry_id, reason=data.reason if data else None,
-                          if_match=if_match)
-    return _no_content()
-
-
-@router.post("/driver-blacklists/{entry_id}/restore", tags=BLACKLISTS,
-             summary="Restore a deleted blacklist entry")
-def restore_blacklist(
-    actor: DriversWrite, session: DbSession, entry_id: uuid.UUID, response: Response
-) -> BlacklistOut:
-    entry = service.restore_blacklist(session, actor, entry_id)
-    _with_etag(response, entry.version)
-    return BlacklistOut.model_validate(entry)
+_blacklists = ResourceRoutes(router, "driver-blacklists", "entry_id", "blacklist", BLACKLISTS,
+                             BlacklistOut, BlacklistOut.model_validate, DriversRead,
+                             DriversWrite)
+_blacklists.listing("List blacklist entries", BlacklistFilterQuery, service.list_blacklists)
+_blacklists.export("Export the filtered blacklist entries as CSV", BlacklistFilterQuery,
+                   lambda actor, filters: service.blacklists_query(actor, filters).order_by(
+                       DriverBlacklist.id), _BLACKLIST_CSV, "driver-blacklists.csv")
+_blacklists.create("Blacklist a driver", BlacklistCreate,
+                   lambda s, a, d: service.create_blacklist(s, a, data=d))
+_blacklists.get("Get a blacklist entry", service.get_blacklist, include_deleted=False)
+_blacklists.update("Update a blacklist entry", BlacklistUpdate,
+                   lambda s, a, i, d, m: service.update_blacklist(s, a, i, data=d, if_match=m))
+_blacklists.action("lift", "Lift a blacklist entry with a reason", ReasonIn, _locked(
+    DriverBlacklist, lambda s, a, i, d: service.lift_blacklist(s, a, i, reason=d.reason)))
+_blacklists.delete("Delete an entry recorded by mistake (soft, with a reason)",
+                   lambda s, a, i, r, m: service.delete_blacklist(s, a, i, reason=r,
+                                                                  if_match=m),
+                   reason="body")
+_blacklists.restore("Restore a deleted blacklist entry", service.restore_blacklist)
 
 
 # --- training ----------------------------------------------------------------------------------
 
 
-def _training_filter(driver_id: uuid.UUID | None, training_status: TrainingStatus | None,
-                     training_type: TrainingType | None, expiring_before: date | None,
-                     include_deleted: bool) -> TrainingFilter:
-    return TrainingFilter(driver_id=driver_id,
-                          status=training_status.value if training_status else None,
-                          training_type=training_type.value if training_type else None,
-                          expiring_before=expiring_before, include_deleted=include_deleted)
-
-
-@router.get("/driver-training", tags=TRAINING, summary="List trainings")
-def list_training(
-    actor: DriversRead, session: DbSession, page: Pagination,
+def _training_filter(
     driver_id: uuid.UUID | None = None,
     training_status: Annotated[TrainingStatus | None, Query(alias="status")] = None,
     training_type: TrainingType | None = None,
     expiring_before: date | None = None,
     include_deleted: IncludeDeleted = False,
-) -> Page[TrainingOut]:
-    spec = _training_filter(driver_id, training_status, training_type, expiring_before,
-                            include_deleted)
-    rows, cursor = service.list_training(session, actor, page, spec)
-    return Page(items=[TrainingOut.model_validate(t) for t in rows], next_cursor=cursor)
+) -> TrainingFilter:
+    return TrainingFilter(driver_id=driver_id, status=value_of(training_status),
+                          training_type=value_of(training_type),
+                          expiring_before=expiring_before, include_deleted=include_deleted)
+
+
+TrainingFilterQuery = Annotated[TrainingFilter, Depends(_training_filter)]
 
 
 _TRAINING_CSV = _columns(*(
@@ -839,73 +586,22 @@ _TRAINING_CSV = _columns(*(
     "completed_on", "expires_on", "score", "created_at", "deleted_at"))
 
 
-@router.get("/driver-training/export.csv", tags=TRAINING,
-            summary="Export the filtered trainings as CSV",
-            response_class=StreamingResponse, responses=csv_responses(_TRAINING_CSV))
-def export_training(
-    actor: DriversRead, session: DbSession, driver_id: uuid.UUID | None = None,
-    training_status: Annotated[TrainingStatus | None, Query(alias="status")] = None,
-    training_type: TrainingType | None = None,
-    expiring_before: date | None = None,
-    include_deleted: IncludeDeleted = False,
-) -> StreamingResponse:
-    spec = _training_filter(driver_id, training_status, training_type, expiring_before,
-                            include_deleted)
-    stmt = service.training_query(actor, spec).order_by(DriverTraining.id)
-    return csv_response(session, stmt, _TRAINING_CSV, filename="driver-training.csv")
-
-
-@router.post("/driver-training", tags=TRAINING, status_code=status.HTTP_201_CREATED,
-             summary="Record a training for a driver")
-def create_training(
-    actor: DriversWrite, session: DbSession, data: TrainingCreate, response: Response
-) -> TrainingOut:
-    training = service.create_training(session, actor, data=data)
-    _created(response, f"/v1/driver-training/{training.id}", training.version)
-    return TrainingOut.model_validate(training)
-
-
-@router.get("/driver-training/{training_id}", tags=TRAINING, summary="Get a training")
-def get_training(
-    actor: DriversRead, session: DbSession, training_id: uuid.UUID, response: Response
-) -> TrainingOut:
-    training = service.get_training(session, actor, training_id)
-    _with_etag(response, training.version)
-    return TrainingOut.model_validate(training)
-
-
-@router.patch("/driver-training/{training_id}", tags=TRAINING, summary="Update a training")
-def update_training(
-    actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch,
-    training_id: uuid.UUID, data: TrainingUpdate,
-    response: Response,
-) -> TrainingOut:
-    training = service.update_training(session, actor, training_id, data=data,
-                                       if_match=if_match)
-    _with_etag(response, training.version)
-    return TrainingOut.model_validate(training)
-
-
-@router.delete("/driver-training/{training_id}", tags=TRAINING,
-               status_code=status.HTTP_204_NO_CONTENT,
-               summary="Delete a training (soft, with a reason)")
-def delete_training(
-    actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch,
-    training_id: uuid.UUID, data: Deletion | None = None,
-) -> Response:
-    service.delete_training(session, actor, training_id, reason=data.reason if data else None,
-                          if_match=if_match)
-    return _no_content()
-
-
-@router.post("/driver-training/{training_id}/restore", tags=TRAINING,
-             summary="Restore a deleted training")
-def restore_training(
-    actor: DriversWrite, session: DbSession, training_id: uuid.UUID, response: Response
-) -> TrainingOut:
-    training = service.restore_training(session, actor, training_id)
-    _with_etag(response, training.version)
-    return TrainingOut.model_validate(training)
+_training = ResourceRoutes(router, "driver-training", "training_id", "training", TRAINING,
+                           TrainingOut, TrainingOut.model_validate, DriversRead, DriversWrite)
+_training.listing("List trainings", TrainingFilterQuery, service.list_training,
+                  name="list_training")
+_training.export("Export the filtered trainings as CSV", TrainingFilterQuery,
+                 lambda actor, filters: service.training_query(actor, filters).order_by(
+                     DriverTraining.id), _TRAINING_CSV, "driver-training.csv",
+                 name="export_training")
+_training.create("Record a training for a driver", TrainingCreate,
+                 lambda s, a, d: service.create_training(s, a, data=d))
+_training.get("Get a training", service.get_training, include_deleted=False)
+_training.update("Update a training", TrainingUpdate,
+                 lambda s, a, i, d, m: service.update_training(s, a, i, data=d, if_match=m))
+_training.delete("Delete a training (soft, with a reason)", lambda s, a, i, r, m:
+                 service.delete_training(s, a, i, reason=r, if_match=m), reason="body")
+_training.restore("Restore a deleted training", service.restore_training)
 
 
 # --- performances ------------------------------------------------------------------------------
@@ -925,20 +621,27 @@ def _performance_out(p: DriverPerformance) -> PerformanceOut:
     )
 
 
-@router.get("/driver-performances", tags=PERFORMANCES,
-            summary="List drivers' computed performance figures (read-only)")
-def list_performances(
-    actor: DriversRead, session: DbSession, page: Pagination,
+def _performance_filter(
     driver_id: uuid.UUID | None = None, platform_id: uuid.UUID | None = None,
     period_since: Annotated[AwareDatetime | None,
                             Query(description="Periods starting at or after.")] = None,
     period_until: Annotated[AwareDatetime | None,
                             Query(description="Periods starting before.")] = None,
-) -> Page[PerformanceOut]:
-    spec = PerformanceFilter(driver_id=driver_id, platform_id=platform_id,
+) -> PerformanceFilter:
+    return PerformanceFilter(driver_id=driver_id, platform_id=platform_id,
                              period_since=period_since, period_until=period_until)
-    rows, cursor = service.list_performances(session, actor, page, spec)
-    return Page(items=[_performance_out(p) for p in rows], next_cursor=cursor)
+
+
+PerformanceFilterQuery = Annotated[PerformanceFilter, Depends(_performance_filter)]
+
+
+@router.get("/driver-performances", tags=PERFORMANCES, response_model=Page[PerformanceOut],
+            summary="List drivers' computed performance figures (read-only)")
+def list_performances(
+    actor: DriversRead, session: DbSession, filters: PerformanceFilterQuery, page: Pagination,
+) -> Response:
+    return page_response(*service.list_performances(session, actor, page, filters),
+                         _performance_out)
 
 
 _PERFORMANCE_CSV: list[CsvColumn | MoneyColumns] = [
@@ -955,13 +658,9 @@ _PERFORMANCE_CSV: list[CsvColumn | MoneyColumns] = [
             summary="Export the filtered performance figures as CSV",
             response_class=StreamingResponse, responses=csv_responses(_PERFORMANCE_CSV))
 def export_performances(
-    actor: DriversRead, session: DbSession,
-    driver_id: uuid.UUID | None = None, platform_id: uuid.UUID | None = None,
-    period_since: AwareDatetime | None = None, period_until: AwareDatetime | None = None,
+    actor: DriversRead, session: DbSession, filters: PerformanceFilterQuery,
 ) -> StreamingResponse:
-    spec = PerformanceFilter(driver_id=driver_id, platform_id=platform_id,
-                             period_since=period_since, period_until=period_until)
-    stmt = service.performances_query(actor, spec).order_by(DriverPerformance.id)
+    stmt = service.performances_query(actor, filters).order_by(DriverPerformance.id)
     return csv_response(session, stmt, _PERFORMANCE_CSV, filename="driver-performances.csv")
 
 

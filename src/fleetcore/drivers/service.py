@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -37,9 +38,9 @@ from fleetcore.core.errors import (
     ConstraintProblem,
     NotFound,
     ValidationProblem,
-    flush_checked,
 )
 from fleetcore.core.pagination import PageParams, keyset_page
+from fleetcore.core.resource import Rows
 from fleetcore.core.schemas import MoneyIn
 from fleetcore.core.versioning import check_if_match
 from fleetcore.documents.models import Document
@@ -483,15 +484,9 @@ _CONSTRAINTS: dict[str, ConstraintProblem] = {
 }
 
 
-def _flush(session: Session) -> None:
-    """Flush; a constraint violation becomes a problem naming the field."""
-    flush_checked(session, _CONSTRAINTS)
-
-
-def _refresh_version(session: Session, row: Any) -> None:
-    """Read back what the touch trigger set (``version``, ``updated_at``)."""
-    _flush(session)
-    session.refresh(row)
+_rows = Rows(_CONSTRAINTS, not_deleted="It is not deleted.", tenant_scoped=False,
+             refreshed=None)
+_flush, _refresh_version = _rows.flush, _rows.refresh
 
 
 def _field_error(field: str, message: str) -> ValidationProblem:
@@ -525,17 +520,6 @@ def normalise_phone(value: str, country: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _live(session: Session, model: Any, row_id: uuid.UUID, what: str, *,
-          include_deleted: bool = False) -> Any:
-    stmt = select(model).where(model.id == row_id)
-    if not include_deleted and hasattr(model, "deleted_at"):
-        stmt = stmt.where(model.deleted_at.is_(None))
-    row = session.scalar(stmt)
-    if row is None:
-        raise NotFound(f"No such {what}.")
-    return row
-
-
 def _driver_for_body(session: Session, driver_id: uuid.UUID) -> Driver:
     """The live driver a request body names; 422 on ``driver_id`` when unknown or foreign."""
     driver = session.scalar(
@@ -548,11 +532,7 @@ def _driver_for_body(session: Session, driver_id: uuid.UUID) -> Driver:
 # --- drivers -----------------------------------------------------------------------------------
 
 
-def get_driver(session: Session, actor: Actor, driver_id: uuid.UUID, *,
-               include_deleted: bool = False) -> Driver:
-    """One driver of the actor's tenant, or 404 (deleted ones only when asked)."""
-    row: Driver = _live(session, Driver, driver_id, "driver", include_deleted=include_deleted)
-    return row
+get_driver = _rows.getter(Driver, "driver")
 
 
 def drivers_query(actor: Actor, spec: DriverFilter) -> Select[Any]:
@@ -622,16 +602,13 @@ def create_driver(session: Session, actor: Actor, *, data: DriverCreate) -> Driv
     driver = Driver(tenant_id=tenant_of(actor), created_by=actor.id, updated_by=actor.id,
                     **{k: (v.value if isinstance(v, StrEnum) else v) for k, v in values.items()})
     _check_driver(session, driver, _tenant_country(session, actor), set(_DRIVER_FIELDS))
-    session.add(driver)
-    _refresh_version(session, driver)
-    return driver
+    return _rows.add(session, driver)
 
 
 def update_driver(session: Session, actor: Actor, driver_id: uuid.UUID, *,
                   data: DriverUpdate, if_match: str | None = None) -> Driver:
     """Change a driver's fields (only those sent); 412 on a stale ``If-Match``."""
-    driver = get_driver(session, actor, driver_id)
-    check_if_match(if_match, driver.version)
+    driver = get_driver(session, actor, driver_id, if_match=if_match)
     if driver.anonymised_at is not None:
         # Erased on request: writing names or numbers back would undo the erasure.
         raise Conflict(f"This driver's personal data was erased on "
@@ -651,16 +628,10 @@ def update_driver(session: Session, actor: Actor, driver_id: uuid.UUID, *,
         setattr(driver, name, value.value if isinstance(value, StrEnum) else value)
     with session.no_autoflush:
         _check_driver(session, driver, country, changed)
-    driver.updated_by = actor.id
-    _refresh_version(session, driver)
-    return driver
+    return _rows.save(session, actor, driver)
 
 
-def delete_driver(session: Session, actor: Actor, driver_id: uuid.UUID, *, reason: str | None,
-                  if_match: str | None = None) -> None:
-    """Soft-delete a driver, with its reason (restorable); refused while an assignment is open."""
-    driver = get_driver(session, actor, driver_id)
-    check_if_match(if_match, driver.version)
+def _refuse_open_assignment(session: Session, driver: Driver) -> None:
     open_assignment = session.scalar(
         select(VehicleAssignment.id).where(
             VehicleAssignment.driver_id == driver.id, VehicleAssignment.deleted_at.is_(None),
@@ -668,17 +639,15 @@ def delete_driver(session: Session, actor: Actor, driver_id: uuid.UUID, *, reaso
     if open_assignment is not None:
         raise Conflict("The driver has a scheduled or active assignment: end or cancel it first.",
                        assignment_id=str(open_assignment))
-    driver.mark_deleted(actor.id, reason)
-    _flush(session)
 
 
-def restore_driver(session: Session, actor: Actor, driver_id: uuid.UUID) -> Driver:
-    """Bring a soft-deleted driver back (409 if another live driver took its e-mail/phone)."""
-    driver = get_driver(session, actor, driver_id, include_deleted=True)
-    if not driver.mark_restored(actor.id):
-        raise Conflict("The driver is not deleted.")
-    _refresh_version(session, driver)
-    return driver
+delete_driver = _rows.deleter(Driver, "driver", _refuse_open_assignment)
+"""Soft-delete a driver, with its reason (restorable); refused while an assignment is open."""
+
+
+restore_driver = replace(_rows, not_deleted="The driver is not deleted.").restorer(
+    Driver, "driver")
+"""Bring a soft-deleted driver back (409 if another live driver took its e-mail/phone)."""
 
 
 # --- driver documents --------------------------------------------------------------------------
@@ -817,17 +786,10 @@ def create_cooperation_terms(session: Session, actor: Actor, *,
         recharge_other_expenses=data.recharge_other_expenses, deposit_amount=deposit,
         weekly_deposit_instalment=instalment, created_by=actor.id, updated_by=actor.id,
     )
-    session.add(terms)
-    _refresh_version(session, terms)
-    return terms
+    return _rows.add(session, terms)
 
 
-def get_cooperation_terms(session: Session, actor: Actor, terms_id: uuid.UUID, *,
-                          include_deleted: bool = False) -> DriverCooperationTerms:
-    """One version of terms, or 404 (deleted ones only when asked)."""
-    row: DriverCooperationTerms = _live(session, DriverCooperationTerms, terms_id,
-                                        "cooperation terms", include_deleted=include_deleted)
-    return row
+get_cooperation_terms = _rows.getter(DriverCooperationTerms, "cooperation terms")
 
 
 def cooperation_terms_query(actor: Actor, spec: TermsFilter) -> Select[Any]:
@@ -878,9 +840,7 @@ def accept_cooperation_terms(session: Session, actor: Actor, terms_id: uuid.UUID
     terms.accepted_at = now
     terms.accepted_ip = ip
     terms.accepted_user_agent = user_agent[:1000] if user_agent else None
-    terms.updated_by = actor.id
-    _refresh_version(session, terms)
-    return terms
+    return _rows.save(session, actor, terms)
 
 
 def terminate_cooperation_terms(session: Session, actor: Actor, terms_id: uuid.UUID, *,
@@ -899,32 +859,26 @@ def terminate_cooperation_terms(session: Session, actor: Actor, terms_id: uuid.U
         terms.effective_to = end
     terms.status = CooperationTermsStatus.TERMINATED.value
     terms.termination_reason = data.reason
-    terms.updated_by = actor.id
-    _refresh_version(session, terms)
-    return terms
+    return _rows.save(session, actor, terms)
 
 
-def delete_cooperation_terms(session: Session, actor: Actor, terms_id: uuid.UUID, *,
-                             reason: str | None, if_match: str | None = None) -> None:
-    """Soft-delete terms offered by mistake (restorable). Terms the driver accepted are the
-    contract's record (settlements are computed from them): they are terminated, never
-    deleted, so a 409 says so."""
-    terms = get_cooperation_terms(session, actor, terms_id)
-    check_if_match(if_match, terms.version)
+def _refuse_accepted(session: Session, terms: DriverCooperationTerms) -> None:
     if terms.accepted_at is not None:
         raise Conflict(
             f"These terms were accepted on {terms.accepted_at.isoformat()}: they stay as the "
             "record of the contract. Terminate them instead (POST .../terminate).",
             errors=[{"field": "status", "message": f"accepted terms ({terms.status})"}])
-    _soft_delete(session, actor, terms, reason, None)
 
 
-def restore_cooperation_terms(session: Session, actor: Actor,
-                              terms_id: uuid.UUID) -> DriverCooperationTerms:
-    """Bring deleted terms back (as they were: an offer still pending, or a withdrawn one)."""
-    terms = get_cooperation_terms(session, actor, terms_id, include_deleted=True)
-    _restore(session, actor, terms)
-    return terms
+delete_cooperation_terms = _rows.deleter(DriverCooperationTerms, "cooperation terms",
+                                         _refuse_accepted)
+"""Soft-delete terms offered by mistake (restorable). Terms the driver accepted are the
+contract's record (settlements are computed from them): they are terminated, never deleted,
+so a 409 says so."""
+
+
+restore_cooperation_terms = _rows.restorer(DriverCooperationTerms, "cooperation terms")
+"""Bring deleted terms back (as they were: an offer still pending, or a withdrawn one)."""
 
 
 # --- driver requests ---------------------------------------------------------------------------
@@ -1001,9 +955,7 @@ def create_driver_request(session: Session, actor: Actor, *,
     )
     _set_amount(request, data.amount)
     _check_request(session, request, vehicle_changed=True)
-    session.add(request)
-    _refresh_version(session, request)
-    return request
+    return _rows.add(session, request)
 
 
 def update_driver_request(session: Session, actor: Actor, request_id: uuid.UUID, *,
@@ -1030,15 +982,10 @@ def update_driver_request(session: Session, actor: Actor, request_id: uuid.UUID,
         _set_amount(request, data.amount)
     with session.no_autoflush:  # the rules speak before a CHECK constraint would
         _check_request(session, request, vehicle_changed="requested_vehicle_id" in changed)
-    request.updated_by = actor.id
-    _refresh_version(session, request)
-    return request
+    return _rows.save(session, actor, request)
 
 
-def get_driver_request(session: Session, actor: Actor, request_id: uuid.UUID) -> DriverRequest:
-    """One driver request, or 404."""
-    row: DriverRequest = _live(session, DriverRequest, request_id, "driver request")
-    return row
+get_driver_request = _rows.getter(DriverRequest, "driver request")
 
 
 def driver_requests_query(actor: Actor, spec: RequestFilter) -> Select[Any]:
@@ -1133,9 +1080,7 @@ def transition_driver_request(session: Session, actor: Actor, request_id: uuid.U
     if notes is not None:
         request.resolution_notes = notes
     request.status = target.value
-    request.updated_by = actor.id
-    _refresh_version(session, request)
-    return request
+    return _rows.save(session, actor, request)
 
 
 # --- blacklists --------------------------------------------------------------------------------
@@ -1153,17 +1098,10 @@ def create_blacklist(session: Session, actor: Actor, *, data: BlacklistCreate) -
         status=BlacklistStatus.ACTIVE.value, decided_by=actor.id, created_by=actor.id,
         updated_by=actor.id,
     )
-    session.add(entry)
-    _refresh_version(session, entry)
-    return entry
+    return _rows.add(session, entry)
 
 
-def get_blacklist(session: Session, actor: Actor, entry_id: uuid.UUID, *,
-                  include_deleted: bool = False) -> DriverBlacklist:
-    """One blacklist entry, or 404."""
-    row: DriverBlacklist = _live(session, DriverBlacklist, entry_id, "blacklist entry",
-                                 include_deleted=include_deleted)
-    return row
+get_blacklist = _rows.getter(DriverBlacklist, "blacklist entry")
 
 
 def blacklists_query(actor: Actor, spec: BlacklistFilter) -> Select[Any]:
@@ -1181,8 +1119,7 @@ def list_blacklists(session: Session, actor: Actor, params: PageParams,
 def update_blacklist(session: Session, actor: Actor, entry_id: uuid.UUID, *,
                      data: BlacklistUpdate, if_match: str | None = None) -> DriverBlacklist:
     """Change the reason, category or end of an entry."""
-    entry = get_blacklist(session, actor, entry_id)
-    check_if_match(if_match, entry.version)
+    entry = get_blacklist(session, actor, entry_id, if_match=if_match)
     changed = data.model_fields_set
     for name in ("reason", "category"):
         if name in changed:
@@ -1194,9 +1131,7 @@ def update_blacklist(session: Session, actor: Actor, entry_id: uuid.UUID, *,
         if data.ends_at is not None and data.ends_at <= entry.starts_at:
             raise _field_error("ends_at", "must be after starts_at")
         entry.ends_at = data.ends_at
-    entry.updated_by = actor.id
-    _refresh_version(session, entry)
-    return entry
+    return _rows.save(session, actor, entry)
 
 
 def lift_blacklist(session: Session, actor: Actor, entry_id: uuid.UUID, *,
@@ -1209,9 +1144,7 @@ def lift_blacklist(session: Session, actor: Actor, entry_id: uuid.UUID, *,
     entry.lifted_at = _now()
     entry.lifted_by = actor.id
     entry.lift_reason = reason
-    entry.updated_by = actor.id
-    _refresh_version(session, entry)
-    return entry
+    return _rows.save(session, actor, entry)
 
 
 # --- training ----------------------------------------------------------------------------------
@@ -1248,17 +1181,10 @@ def create_training(session: Session, actor: Actor, *, data: TrainingCreate) -> 
         updated_by=actor.id,
         **{k: (v.value if isinstance(v, StrEnum) else v) for k, v in values.items()})
     _check_training(session, training, set(_TRAINING_FIELDS))
-    session.add(training)
-    _refresh_version(session, training)
-    return training
+    return _rows.add(session, training)
 
 
-def get_training(session: Session, actor: Actor, training_id: uuid.UUID, *,
-                 include_deleted: bool = False) -> DriverTraining:
-    """One training, or 404."""
-    row: DriverTraining = _live(session, DriverTraining, training_id, "training",
-                                include_deleted=include_deleted)
-    return row
+get_training = _rows.getter(DriverTraining, "training")
 
 
 def training_query(actor: Actor, spec: TrainingFilter) -> Select[Any]:
@@ -1276,8 +1202,7 @@ def list_training(session: Session, actor: Actor, params: PageParams,
 def update_training(session: Session, actor: Actor, training_id: uuid.UUID, *,
                     data: TrainingUpdate, if_match: str | None = None) -> DriverTraining:
     """Change a training (e.g. record its completion)."""
-    training = get_training(session, actor, training_id)
-    check_if_match(if_match, training.version)
+    training = get_training(session, actor, training_id, if_match=if_match)
     changed = set(data.model_fields_set) & set(_TRAINING_FIELDS)
     session.flush()
     for name in ("training_name", "training_type", "status"):
@@ -1288,54 +1213,20 @@ def update_training(session: Session, actor: Actor, training_id: uuid.UUID, *,
         setattr(training, name, value.value if isinstance(value, StrEnum) else value)
     with session.no_autoflush:
         _check_training(session, training, changed)
-    training.updated_by = actor.id
-    _refresh_version(session, training)
-    return training
+    return _rows.save(session, actor, training)
 
 
-_Deletable = DriverTraining | DriverBlacklist | DriverCooperationTerms
-"""The driver rows deleted with a reason and restorable through the API."""
+delete_training = _rows.deleter(DriverTraining, "training")
 
 
-def _soft_delete(session: Session, actor: Actor, row: _Deletable, reason: str | None,
-                 if_match: str | None) -> None:
-    check_if_match(if_match, row.version)
-    row.mark_deleted(actor.id, reason)
-    _flush(session)
+restore_training = _rows.restorer(DriverTraining, "training")
 
 
-def _restore(session: Session, actor: Actor, row: _Deletable) -> None:
-    if not row.mark_restored(actor.id):
-        raise Conflict("It is not deleted.")
-    _refresh_version(session, row)
+delete_blacklist = _rows.deleter(DriverBlacklist, "blacklist entry")
+"""Soft-delete an entry recorded by mistake (lifting is the normal end)."""
 
 
-def delete_training(session: Session, actor: Actor, training_id: uuid.UUID, *,
-                    reason: str | None,
-                    if_match: str | None = None) -> None:
-    """Soft-delete a training with a reason."""
-    _soft_delete(session, actor, get_training(session, actor, training_id), reason, if_match)
-
-
-def restore_training(session: Session, actor: Actor, training_id: uuid.UUID) -> DriverTraining:
-    """Bring a deleted training back."""
-    training = get_training(session, actor, training_id, include_deleted=True)
-    _restore(session, actor, training)
-    return training
-
-
-def delete_blacklist(session: Session, actor: Actor, entry_id: uuid.UUID, *,
-                     reason: str | None,
-                     if_match: str | None = None) -> None:
-    """Soft-delete an entry recorded by mistake (lifting is the normal end)."""
-    _soft_delete(session, actor, get_blacklist(session, actor, entry_id), reason, if_match)
-
-
-def restore_blacklist(session: Session, actor: Actor, entry_id: uuid.UUID) -> DriverBlacklist:
-    """Bring a deleted entry back."""
-    entry = get_blacklist(session, actor, entry_id, include_deleted=True)
-    _restore(session, actor, entry)
-    return entry
+restore_blacklist = _rows.restorer(DriverBlacklist, "blacklist entry")
 
 
 # --- performances ------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -28,13 +28,19 @@ from fleetcore.core.errors import (
     ConstraintProblem,
     NotFound,
     ValidationProblem,
-    flush_checked,
 )
 from fleetcore.core.identifiers import InvalidIdentifier, normalise_plate, validate_vin
-from fleetcore.core.orm import SoftDeletable, new_id
-from fleetcore.core.pagination import PageParams, decode_cursor, encode_cursor, keyset_page
+from fleetcore.core.orm import new_id
+from fleetcore.core.pagination import (
+    PageParams,
+    decode_cursor,
+    encode_cursor,
+    equal_filters,
+    keyset_page,
+    range_filter,
+)
+from fleetcore.core.resource import Rows, invalid
 from fleetcore.core.schemas import MoneyIn
-from fleetcore.core.versioning import check_if_match
 from fleetcore.documents.models import Document, DocumentEntityType, DocumentType
 from fleetcore.drivers import service as drivers_service
 from fleetcore.drivers.models import Driver, DriverRequest, DriverStatus
@@ -106,10 +112,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _invalid(field: str, message: str) -> ValidationProblem:
-    return ValidationProblem(f"{field}: {message}", errors=[{"field": field, "message": message}])
-
-
 _CONSTRAINTS: dict[str, ConstraintProblem] = {
     "uq_flt_vehicles_tenant_id_vin_live": ConstraintProblem(
         "vin", "Another live vehicle already has this vin."),
@@ -124,61 +126,15 @@ _CONSTRAINTS: dict[str, ConstraintProblem] = {
 }
 """How the fleet tables' constraints are reported (others: the default of their kind)."""
 
-
-def _flush(session: Session, known: Mapping[str, ConstraintProblem] = _CONSTRAINTS) -> None:
-    """Flush in a savepoint; constraint violations become 409/422 problems naming the field."""
-    flush_checked(session, known)
-
-
-def _refresh_version(session: Session, row: Any) -> None:
-    """Read back what the touch trigger set (``version``, ``updated_at``)."""
-    _flush(session)
-    session.refresh(row, ["version", "updated_at"])
-
-
-def _soft_delete(session: Session, actor: Actor, row: SoftDeletable, reason: str | None) -> None:
-    row.mark_deleted(actor.id, reason)
-    _refresh_version(session, row)
-
-
-def _restore(session: Session, actor: Actor, row: SoftDeletable) -> None:
-    if not row.mark_restored(actor.id):
-        raise Conflict("This row is not deleted.")
-    _refresh_version(session, row)
-
-
-def _get(session: Session, actor: Actor, model: type[T], row_id: uuid.UUID, what: str, *,
-         include_deleted: bool = False, lock: bool = False) -> T:
-    stmt = select(model).where(
-        model.tenant_id == tenant_of(actor), model.id == row_id  # type: ignore[attr-defined]
-    )
-    if not include_deleted and hasattr(model, "deleted_at"):
-        stmt = stmt.where(model.deleted_at.is_(None))  # type: ignore[attr-defined]
-    if lock:
-        stmt = stmt.with_for_update()
-    row = session.scalar(stmt)
-    if row is None:
-        raise NotFound(f"No such {what}.")
-    return row
-
-
-def _require_row(session: Session, actor: Actor, model: type[Any], row_id: uuid.UUID | None,
-                 field: str, what: str) -> None:
-    """A body's reference must name a live row the tenant sees; else 422 naming ``field``."""
-    if row_id is None:
-        return
-    stmt = select(model.id).where(model.tenant_id == tenant_of(actor), model.id == row_id)
-    if hasattr(model, "deleted_at"):
-        stmt = stmt.where(model.deleted_at.is_(None))
-    if session.scalar(stmt) is None:
-        raise _invalid(field, f"no such {what}")
+_rows = Rows(_CONSTRAINTS)
+_flush, _refresh_version, _get, _require_row = _rows.flush, _rows.refresh, _rows.get, _rows.require
 
 
 def _money(value: MoneyIn | None, currency: str | None, field: str) -> Decimal | None:
     if value is None:
         return None
     if currency is not None and value.currency != currency:
-        raise _invalid(field, f"must be in {currency}")
+        raise invalid(field, f"must be in {currency}")
     return value.to_money().amount
 
 
@@ -229,7 +185,7 @@ def _record_reading(session: Session, actor: Actor, vehicle: Vehicle, at: dateti
                     km: Decimal, field: str) -> None:
     before = odometer_at(session, vehicle, at)
     if before is not None and km < before:
-        raise _invalid(field, f"{km} km is below the reading of {before} km before it: "
+        raise invalid(field, f"{km} km is below the reading of {before} km before it: "
                               "odometers never go backwards (record a correction instead)")
     session.add(OdometerReading(
         tenant_id=vehicle.tenant_id, vehicle_id=vehicle.id, read_at=at, odometer_km=km,
@@ -340,22 +296,22 @@ def _check_catalogue(session: Session, actor: Actor, vehicle: Vehicle) -> None:
     tenant_id = tenant_of(actor)
     visible = or_(CarMake.tenant_id.is_(None), CarMake.tenant_id == tenant_id)
     if session.scalar(select(CarMake.id).where(CarMake.id == vehicle.make_id, visible)) is None:
-        raise _invalid("make_id", "no such car make")
+        raise invalid("make_id", "no such car make")
     if vehicle.model_id is not None:
         model = session.scalar(select(CarModel).where(
             CarModel.id == vehicle.model_id,
             or_(CarModel.tenant_id.is_(None), CarModel.tenant_id == tenant_id)))
         if model is None:
-            raise _invalid("model_id", "no such car model")
+            raise invalid("model_id", "no such car model")
         if model.make_id != vehicle.make_id:
-            raise _invalid("model_id", "this model belongs to another make")
+            raise invalid("model_id", "this model belongs to another make")
     if vehicle.vehicle_class_id is not None:
         cls = session.scalar(
             select(VehicleClass).where(VehicleClass.id == vehicle.vehicle_class_id))
         if cls is None:
-            raise _invalid("vehicle_class_id", "no such vehicle class")
+            raise invalid("vehicle_class_id", "no such vehicle class")
         if cls.country != vehicle.country:
-            raise _invalid("vehicle_class_id",
+            raise invalid("vehicle_class_id",
                            f"this class is for {cls.country}, the vehicle is in {vehicle.country}")
 
 
@@ -369,21 +325,21 @@ def _check_vehicle_values(session: Session, actor: Actor, vehicle: Vehicle) -> N
     try:
         vehicle.licence_plate = normalise_plate(vehicle.licence_plate, vehicle.country)
     except InvalidIdentifier as exc:
-        raise _invalid("licence_plate", str(exc)) from exc
+        raise invalid("licence_plate", str(exc)) from exc
     if vehicle.vin is not None:
         try:
             vehicle.vin = validate_vin(vehicle.vin, country=vehicle.country)
         except InvalidIdentifier as exc:
-            raise _invalid("vin", str(exc)) from exc
+            raise invalid("vin", str(exc)) from exc
     today = _now().date()
     if vehicle.year > today.year + 1:
-        raise _invalid("year", f"model years run to {today.year + 1} at most")
+        raise invalid("year", f"model years run to {today.year + 1} at most")
     for field in ("first_registration_on", "acquired_on"):
         value = getattr(vehicle, field)
         if value is not None and value > today:
-            raise _invalid(field, "cannot be in the future")
+            raise invalid(field, "cannot be in the future")
     if vehicle.first_registration_on and vehicle.first_registration_on.year < vehicle.year - 1:
-        raise _invalid("first_registration_on", "is before the model year")
+        raise invalid("first_registration_on", "is before the model year")
     _check_catalogue(session, actor, vehicle)
 
 
@@ -400,9 +356,7 @@ def create_vehicle(session: Session, actor: Actor, *, data: VehicleCreate) -> Ve
         created_by=actor.id, updated_by=actor.id,
     )
     _check_vehicle(session, actor, vehicle)
-    session.add(vehicle)
-    _refresh_version(session, vehicle)
-    return vehicle
+    return _rows.add(session, vehicle)
 
 
 _REQUIRED_VEHICLE_FIELDS = frozenset({
@@ -412,21 +366,18 @@ _REQUIRED_VEHICLE_FIELDS = frozenset({
 def update_vehicle(session: Session, actor: Actor, vehicle_id: uuid.UUID, *,
                    data: VehicleUpdate, if_match: str | None = None) -> Vehicle:
     """Change a vehicle (If-Match); identifiers and references are checked again."""
-    vehicle = _get(session, actor, Vehicle, vehicle_id, "vehicle", lock=True)
-    check_if_match(if_match, vehicle.version)
+    vehicle = _get(session, actor, Vehicle, vehicle_id, "vehicle", lock=True, if_match=if_match)
     for field in data.model_fields_set:
         value = getattr(data, field)
         if value is None and field in _REQUIRED_VEHICLE_FIELDS:
-            raise _invalid(field, "cannot be null")
+            raise invalid(field, "cannot be null")
         if field == "acquisition_cost":
             vehicle.acquisition_cost = value.to_money().amount if value else None
             vehicle.currency = value.currency if value else None
         else:
             setattr(vehicle, field, getattr(value, "value", value))
     _check_vehicle(session, actor, vehicle)
-    vehicle.updated_by = actor.id
-    _refresh_version(session, vehicle)
-    return vehicle
+    return _rows.save(session, actor, vehicle)
 
 
 def _open_assignment(session: Session, vehicle: Vehicle) -> VehicleAssignment | None:
@@ -443,24 +394,19 @@ def _open_assignment(session: Session, vehicle: Vehicle) -> VehicleAssignment | 
     )
 
 
-def delete_vehicle(session: Session, actor: Actor, vehicle_id: uuid.UUID, *,
-                   reason: str | None, if_match: str | None = None) -> None:
-    """Soft-delete a vehicle nobody has or is scheduled to have."""
-    vehicle = _get(session, actor, Vehicle, vehicle_id, "vehicle", lock=True)
-    check_if_match(if_match, vehicle.version)
+def _refuse_open_assignment(session: Session, vehicle: Vehicle) -> None:
     current = _open_assignment(session, vehicle)
     if current is not None:
         raise Conflict("The vehicle has a current or scheduled assignment: end or cancel it first.",
                        assignment_id=str(current.id))
-    _soft_delete(session, actor, vehicle, reason)
 
 
-def restore_vehicle(session: Session, actor: Actor, vehicle_id: uuid.UUID) -> Vehicle:
-    """Bring a soft-deleted vehicle back (409 if its plate or VIN was reused meanwhile)."""
-    vehicle = _get(session, actor, Vehicle, vehicle_id, "vehicle", include_deleted=True,
-                   lock=True)
-    _restore(session, actor, vehicle)
-    return vehicle
+delete_vehicle = _rows.deleter(Vehicle, "vehicle", _refuse_open_assignment)
+"""Soft-delete a vehicle nobody has or is scheduled to have."""
+
+
+restore_vehicle = _rows.restorer(Vehicle, "vehicle")
+"""Bring a soft-deleted vehicle back (409 if its plate or VIN was reused meanwhile)."""
 
 
 # --- assignments -------------------------------------------------------------------------------
@@ -537,7 +483,7 @@ def _lock_vehicle(session: Session, actor: Actor, vehicle_id: uuid.UUID) -> Vehi
         Vehicle.tenant_id == tenant_of(actor), Vehicle.id == vehicle_id,
         Vehicle.deleted_at.is_(None)).with_for_update())
     if vehicle is None:
-        raise _invalid("vehicle_id", "no such vehicle")
+        raise invalid("vehicle_id", "no such vehicle")
     return vehicle
 
 
@@ -545,7 +491,7 @@ def _lock_driver(session: Session, driver_id: uuid.UUID) -> Driver:
     try:
         return drivers_service.lock_driver(session, driver_id)
     except NotFound as exc:
-        raise _invalid("driver_id", "no such driver") from exc
+        raise invalid("driver_id", "no such driver") from exc
 
 
 def assign_for_vehicle_change(session: Session, actor: Actor, request: DriverRequest
@@ -554,7 +500,7 @@ def assign_for_vehicle_change(session: Session, actor: Actor, request: DriverReq
     over the request's period, under every rule of :func:`assign_vehicle`. Passed to
     ``drivers.service.transition_driver_request`` by whoever approves."""
     if request.requested_vehicle_id is None:
-        raise _invalid("requested_vehicle_id", "a vehicle change names the vehicle wanted")
+        raise invalid("requested_vehicle_id", "a vehicle change names the vehicle wanted")
     data = AssignmentCreate(
         vehicle_id=request.requested_vehicle_id, driver_id=request.driver_id,
         starts_at=request.period_start or _now(), ends_at=request.period_end,
@@ -580,7 +526,7 @@ def assign_vehicle(session: Session, actor: Actor, *, data: AssignmentCreate) ->
         raise Conflict(f"The driver is {driver.status}: only active drivers are assigned.",
                        errors=[{"field": "driver_id", "message": f"driver is {driver.status}"}])
     if data.odometer_out_km is not None and data.starts_at > now:
-        raise _invalid("odometer_out_km", "record the handover odometer when the car is handed "
+        raise invalid("odometer_out_km", "record the handover odometer when the car is handed "
                                           "over, not for a future start")
     reasons = drivers_service.availability_conflicts(
         session, driver.id, data.starts_at, data.ends_at)
@@ -641,16 +587,13 @@ def assign_vehicle(session: Session, actor: Actor, *, data: AssignmentCreate) ->
     return assignment
 
 
-def get_assignment(session: Session, actor: Actor, assignment_id: uuid.UUID) -> VehicleAssignment:
-    """One live assignment of the tenant, or 404."""
-    return _get(session, actor, VehicleAssignment, assignment_id, "assignment")
+get_assignment = _rows.getter(VehicleAssignment, "assignment")
 
 
 def end_assignment(session: Session, actor: Actor, assignment_id: uuid.UUID, *,
                    data: AssignmentEnd, if_match: str | None = None) -> VehicleAssignment:
     """End a running assignment: its end, the odometer in (a reading) and a handover event."""
-    assignment = _get(session, actor, VehicleAssignment, assignment_id, "assignment", lock=True)
-    check_if_match(if_match, assignment.version)
+    assignment = get_assignment(session, actor, assignment_id, lock=True, if_match=if_match)
     now = _now()
     if assignment.status in (AssignmentStatus.ENDED.value, AssignmentStatus.CANCELLED.value):
         raise Conflict(f"The assignment is already {assignment.status}.")
@@ -658,16 +601,16 @@ def end_assignment(session: Session, actor: Actor, assignment_id: uuid.UUID, *,
         raise Conflict("The assignment has not started: cancel it instead.")
     ends_at = data.ends_at or now
     if ends_at <= assignment.starts_at:
-        raise _invalid("ends_at", "must be after the assignment's start")
+        raise invalid("ends_at", "must be after the assignment's start")
     if ends_at > now + timedelta(minutes=5):
-        raise _invalid("ends_at", "cannot end in the future")
+        raise invalid("ends_at", "cannot end in the future")
     if assignment.ends_at is not None and ends_at > assignment.ends_at:
         _check_overlaps(session, assignment.tenant_id, assignment.vehicle_id,
                         assignment.driver_id, assignment.starts_at, ends_at,
                         exclude=assignment.id)
     if data.odometer_in_km is not None and assignment.odometer_out_km is not None \
             and data.odometer_in_km < assignment.odometer_out_km:
-        raise _invalid("odometer_in_km", f"is below the odometer out "
+        raise invalid("odometer_in_km", f"is below the odometer out "
                                          f"({assignment.odometer_out_km} km)")
     vehicle = _get(session, actor, Vehicle, assignment.vehicle_id, "vehicle",
                    include_deleted=True)
@@ -694,8 +637,7 @@ def end_assignment(session: Session, actor: Actor, assignment_id: uuid.UUID, *,
 def cancel_assignment(session: Session, actor: Actor, assignment_id: uuid.UUID, *,
                       data: AssignmentCancel, if_match: str | None = None) -> VehicleAssignment:
     """Cancel an assignment that has not started (a started one is ended, not cancelled)."""
-    assignment = _get(session, actor, VehicleAssignment, assignment_id, "assignment", lock=True)
-    check_if_match(if_match, assignment.version)
+    assignment = get_assignment(session, actor, assignment_id, lock=True, if_match=if_match)
     if assignment.status != AssignmentStatus.SCHEDULED.value or assignment.starts_at <= _now():
         raise Conflict("Only an assignment that has not started can be cancelled; end it instead.")
     assignment.status = AssignmentStatus.CANCELLED.value
@@ -722,19 +664,12 @@ def list_assignments(
 
 def assignments_query(actor: Actor, filters: AssignmentFilter) -> Select[Any]:
     """The filtered live assignments of the tenant (list and export)."""
-    stmt = select(VehicleAssignment).where(
-        VehicleAssignment.tenant_id == tenant_of(actor), VehicleAssignment.deleted_at.is_(None))
-    for column, value in ((VehicleAssignment.vehicle_id, filters.vehicle_id),
-                          (VehicleAssignment.driver_id, filters.driver_id),
-                          (VehicleAssignment.status, filters.status)):
-        if value is not None:
-            stmt = stmt.where(column == value)
+    a = VehicleAssignment
+    stmt = equal_filters(_rows.select(actor, a), {
+        a.vehicle_id: filters.vehicle_id, a.driver_id: filters.driver_id, a.status: filters.status})
     if filters.since is not None:
-        stmt = stmt.where(or_(VehicleAssignment.ends_at.is_(None),
-                              VehicleAssignment.ends_at > filters.since))
-    if filters.until is not None:
-        stmt = stmt.where(VehicleAssignment.starts_at < filters.until)
-    return stmt
+        stmt = stmt.where(or_(a.ends_at.is_(None), a.ends_at > filters.since))
+    return range_filter(stmt, a.starts_at, until=filters.until)
 
 
 def custodian(session: Session, actor: Actor, vehicle_id: uuid.UUID,
@@ -1071,24 +1006,17 @@ def list_insurances(session: Session, actor: Actor, params: PageParams,
 
 def insurances_query(actor: Actor, filters: InsuranceFilter) -> Select[Any]:
     """The filtered insurance policies (list and export)."""
-    stmt = select(VehicleInsurance).where(VehicleInsurance.tenant_id == tenant_of(actor))
-    if not filters.include_deleted:
-        stmt = stmt.where(VehicleInsurance.deleted_at.is_(None))
-    if filters.vehicle_id is not None:
-        stmt = stmt.where(VehicleInsurance.vehicle_id == filters.vehicle_id)
+    i = VehicleInsurance
+    stmt = equal_filters(_rows.select(actor, i, filters.include_deleted),
+                         {i.vehicle_id: filters.vehicle_id})
     if filters.active is not None:
-        stmt = stmt.where(VehicleInsurance.active.is_(filters.active))
+        stmt = stmt.where(i.active.is_(filters.active))
     if filters.covering is not None:
-        stmt = stmt.where(VehicleInsurance.starts_on <= filters.covering,
-                          VehicleInsurance.ends_on >= filters.covering)
+        stmt = stmt.where(i.starts_on <= filters.covering, i.ends_on >= filters.covering)
     return stmt
 
 
-def get_insurance(session: Session, actor: Actor, insurance_id: uuid.UUID, *,
-                  include_deleted: bool = False) -> VehicleInsurance:
-    """One insurance policy, or 404."""
-    return _get(session, actor, VehicleInsurance, insurance_id, "insurance",
-                include_deleted=include_deleted)
+get_insurance = _rows.getter(VehicleInsurance, "insurance")
 
 
 def create_insurance(session: Session, actor: Actor, *, data: InsuranceCreate) -> VehicleInsurance:
@@ -1113,43 +1041,30 @@ def create_insurance(session: Session, actor: Actor, *, data: InsuranceCreate) -
 def update_insurance(session: Session, actor: Actor, insurance_id: uuid.UUID, *,
                      data: InsuranceUpdate, if_match: str | None = None) -> VehicleInsurance:
     """Change a policy (If-Match); dates and activity are re-checked for overlaps."""
-    policy = _get(session, actor, VehicleInsurance, insurance_id, "insurance", lock=True)
-    check_if_match(if_match, policy.version)
+    policy = get_insurance(session, actor, insurance_id, lock=True, if_match=if_match)
     for field in data.model_fields_set:
         value = getattr(data, field)
         if value is None and field in {"provider", "policy_number", "coverage_type",
                                        "starts_on", "ends_on", "active"}:
-            raise _invalid(field, "cannot be null")
+            raise invalid(field, "cannot be null")
         if field in {"deductible", "premium"}:
             value = _money(value, policy.currency, field)
         setattr(policy, field, getattr(value, "value", value))
     if policy.ends_on < policy.starts_on:
-        raise _invalid("ends_on", "must not be before starts_on")
+        raise invalid("ends_on", "must not be before starts_on")
     if policy.premium is not None and policy.premium_frequency is None:
-        raise _invalid("premium_frequency", "a premium needs its frequency")
+        raise invalid("premium_frequency", "a premium needs its frequency")
     policy.updated_by = actor.id
     _flush_insurance(session, policy)
     _refresh_version(session, policy)
     return policy
 
 
-def delete_insurance(session: Session, actor: Actor, insurance_id: uuid.UUID, *,
-                     reason: str | None, if_match: str | None = None) -> None:
-    """Soft-delete a policy."""
-    policy = _get(session, actor, VehicleInsurance, insurance_id, "insurance", lock=True)
-    check_if_match(if_match, policy.version)
-    _soft_delete(session, actor, policy, reason)
+delete_insurance = _rows.deleter(VehicleInsurance, "insurance")
 
 
-def restore_insurance(session: Session, actor: Actor, insurance_id: uuid.UUID) -> VehicleInsurance:
-    """Bring a deleted policy back (409 when it would now overlap)."""
-    policy = _get(session, actor, VehicleInsurance, insurance_id, "insurance",
-                  include_deleted=True, lock=True)
-    if policy.deleted_at is None:
-        raise Conflict("This row is not deleted.")
-    _check_insurance_overlap(session, policy)
-    _restore(session, actor, policy)
-    return policy
+restore_insurance = _rows.restorer(VehicleInsurance, "insurance", _check_insurance_overlap)
+"""Bring a deleted policy back (409 when it would now overlap)."""
 
 
 # --- expenses ----------------------------------------------------------------------------------
@@ -1166,15 +1081,15 @@ def _check_expense_values(session: Session, actor: Actor, expense: VehicleExpens
     _require_row(session, actor, Document, expense.receipt_document_id, "receipt_document_id",
                  "document")
     if expense.category in (ExpenseCategory.TOLL.value, ExpenseCategory.FINE.value):
-        raise _invalid("category", "tolls and fines are recorded with POST "
+        raise invalid("category", "tolls and fines are recorded with POST "
                                    "/v1/toll-transactions (or a statement import) and POST "
                                    "/v1/traffic-fines, never as expenses (one source of truth)")
     if (expense.is_reimbursable or expense.is_rechargeable) and expense.driver_id is None:
-        raise _invalid("driver_id", "a reimbursable or rechargeable expense names its driver")
+        raise invalid("driver_id", "a reimbursable or rechargeable expense names its driver")
     if expense.tax_amount is not None and expense.tax_amount > expense.amount:
-        raise _invalid("tax_amount", "cannot exceed amount")
+        raise invalid("tax_amount", "cannot exceed amount")
     if expense.incurred_on > _now().date() + timedelta(days=1):
-        raise _invalid("incurred_on", "cannot be in the future")
+        raise invalid("incurred_on", "cannot be in the future")
 
 
 def list_expenses(session: Session, actor: Actor, params: PageParams,
@@ -1186,27 +1101,14 @@ def list_expenses(session: Session, actor: Actor, params: PageParams,
 
 def expenses_query(actor: Actor, filters: ExpenseFilter) -> Select[Any]:
     """The filtered expenses (list and export)."""
-    stmt = select(VehicleExpense).where(VehicleExpense.tenant_id == tenant_of(actor))
-    if not filters.include_deleted:
-        stmt = stmt.where(VehicleExpense.deleted_at.is_(None))
-    for column, value in ((VehicleExpense.vehicle_id, filters.vehicle_id),
-                          (VehicleExpense.driver_id, filters.driver_id),
-                          (VehicleExpense.category, filters.category),
-                          (VehicleExpense.payment_method, filters.payment_method)):
-        if value is not None:
-            stmt = stmt.where(column == value)
-    if filters.since is not None:
-        stmt = stmt.where(VehicleExpense.incurred_on >= filters.since)
-    if filters.until is not None:
-        stmt = stmt.where(VehicleExpense.incurred_on < filters.until)
-    return stmt
+    e = VehicleExpense
+    stmt = equal_filters(_rows.select(actor, e, filters.include_deleted), {
+        e.vehicle_id: filters.vehicle_id, e.driver_id: filters.driver_id,
+        e.category: filters.category, e.payment_method: filters.payment_method})
+    return range_filter(stmt, e.incurred_on, since=filters.since, until=filters.until)
 
 
-def get_expense(session: Session, actor: Actor, expense_id: uuid.UUID, *,
-                include_deleted: bool = False) -> VehicleExpense:
-    """One expense, or 404."""
-    return _get(session, actor, VehicleExpense, expense_id, "expense",
-                include_deleted=include_deleted)
+get_expense = _rows.getter(VehicleExpense, "expense")
 
 
 def create_expense(session: Session, actor: Actor, *, data: ExpenseCreate) -> VehicleExpense:
@@ -1226,9 +1128,7 @@ def create_expense(session: Session, actor: Actor, *, data: ExpenseCreate) -> Ve
         is_rechargeable=data.is_rechargeable, created_by=actor.id, updated_by=actor.id,
     )
     _check_expense_refs(session, actor, expense)
-    session.add(expense)
-    _refresh_version(session, expense)
-    return expense
+    return _rows.add(session, expense)
 
 
 _POSTED_FIELDS = frozenset({"amount", "driver_id", "category", "payment_method", "incurred_on",
@@ -1239,8 +1139,7 @@ _POSTED_FIELDS = frozenset({"amount", "driver_id", "category", "payment_method",
 def update_expense(session: Session, actor: Actor, expense_id: uuid.UUID, *,
                    data: ExpenseUpdate, if_match: str | None = None) -> VehicleExpense:
     """Change an expense (If-Match); references and amounts are re-checked."""
-    expense = _get(session, actor, VehicleExpense, expense_id, "expense", lock=True)
-    check_if_match(if_match, expense.version)
+    expense = get_expense(session, actor, expense_id, lock=True, if_match=if_match)
     posted = data.model_fields_set & _POSTED_FIELDS
     if expense.transaction_id is not None and posted:
         raise Conflict(f"The expense is posted to the ledger: {', '.join(sorted(posted))} can "
@@ -1249,7 +1148,7 @@ def update_expense(session: Session, actor: Actor, expense_id: uuid.UUID, *,
         value = getattr(data, field)
         if value is None and field in {"category", "payment_method", "amount", "incurred_on",
                                        "is_reimbursable", "is_rechargeable"}:
-            raise _invalid(field, "cannot be null")
+            raise invalid(field, "cannot be null")
         if field == "amount":
             expense.currency = value.currency
             value = value.to_money().amount
@@ -1258,27 +1157,19 @@ def update_expense(session: Session, actor: Actor, expense_id: uuid.UUID, *,
                            field)
         setattr(expense, field, getattr(value, "value", value))
     _check_expense_refs(session, actor, expense)
-    expense.updated_by = actor.id
-    _refresh_version(session, expense)
-    return expense
+    return _rows.save(session, actor, expense)
 
 
-def delete_expense(session: Session, actor: Actor, expense_id: uuid.UUID, *,
-                   reason: str | None, if_match: str | None = None) -> None:
-    """Soft-delete an expense (refused once posted to the ledger)."""
-    expense = _get(session, actor, VehicleExpense, expense_id, "expense", lock=True)
-    check_if_match(if_match, expense.version)
+def _refuse_posted(session: Session, expense: VehicleExpense) -> None:
     if expense.transaction_id is not None:
         raise Conflict("The expense is posted to the ledger: reverse the transaction instead.")
-    _soft_delete(session, actor, expense, reason)
 
 
-def restore_expense(session: Session, actor: Actor, expense_id: uuid.UUID) -> VehicleExpense:
-    """Bring a deleted expense back."""
-    expense = _get(session, actor, VehicleExpense, expense_id, "expense",
-                   include_deleted=True, lock=True)
-    _restore(session, actor, expense)
-    return expense
+delete_expense = _rows.deleter(VehicleExpense, "expense", _refuse_posted)
+"""Soft-delete an expense (refused once posted to the ledger)."""
+
+
+restore_expense = _rows.restorer(VehicleExpense, "expense")
 
 
 # --- vehicle events ----------------------------------------------------------------------------
@@ -1293,30 +1184,17 @@ def list_events(session: Session, actor: Actor, params: PageParams,
 
 def events_query(actor: Actor, filters: EventFilter) -> Select[Any]:
     """The filtered vehicle events (list and export)."""
-    stmt = select(VehicleEvent).where(VehicleEvent.tenant_id == tenant_of(actor))
-    if not filters.include_deleted:
-        stmt = stmt.where(VehicleEvent.deleted_at.is_(None))
-    for column, value in ((VehicleEvent.vehicle_id, filters.vehicle_id),
-                          (VehicleEvent.driver_id, filters.driver_id),
-                          (VehicleEvent.event_type, filters.event_type),
-                          (VehicleEvent.severity, filters.severity)):
-        if value is not None:
-            stmt = stmt.where(column == value)
+    e = VehicleEvent
+    stmt = equal_filters(_rows.select(actor, e, filters.include_deleted), {
+        e.vehicle_id: filters.vehicle_id, e.driver_id: filters.driver_id,
+        e.event_type: filters.event_type, e.severity: filters.severity})
     if filters.unresolved is not None:
-        stmt = stmt.where(VehicleEvent.resolved_at.is_(None) if filters.unresolved
-                          else VehicleEvent.resolved_at.is_not(None))
-    if filters.since is not None:
-        stmt = stmt.where(VehicleEvent.occurred_at >= filters.since)
-    if filters.until is not None:
-        stmt = stmt.where(VehicleEvent.occurred_at < filters.until)
-    return stmt
+        stmt = stmt.where(e.resolved_at.is_(None) if filters.unresolved
+                          else e.resolved_at.is_not(None))
+    return range_filter(stmt, e.occurred_at, since=filters.since, until=filters.until)
 
 
-def get_event(session: Session, actor: Actor, event_id: uuid.UUID, *,
-              include_deleted: bool = False) -> VehicleEvent:
-    """One vehicle event, or 404."""
-    return _get(session, actor, VehicleEvent, event_id, "vehicle event",
-                include_deleted=include_deleted)
+get_event = _rows.getter(VehicleEvent, "vehicle event")
 
 
 def create_event(session: Session, actor: Actor, *, data: EventCreate) -> VehicleEvent:
@@ -1324,9 +1202,9 @@ def create_event(session: Session, actor: Actor, *, data: EventCreate) -> Vehicl
     _require_row(session, actor, Vehicle, data.vehicle_id, "vehicle_id", "vehicle")
     _require_row(session, actor, Driver, data.driver_id, "driver_id", "driver")
     if data.occurred_at > _now() + timedelta(minutes=5):
-        raise _invalid("occurred_at", "cannot be in the future")
+        raise invalid("occurred_at", "cannot be in the future")
     if data.resolved_at is not None and data.resolved_at < data.occurred_at:
-        raise _invalid("resolved_at", "cannot be before occurred_at")
+        raise invalid("resolved_at", "cannot be before occurred_at")
     event = VehicleEvent(
         tenant_id=tenant_of(actor), vehicle_id=data.vehicle_id, driver_id=data.driver_id,
         event_type=data.event_type.value, severity=data.severity.value,
@@ -1336,21 +1214,18 @@ def create_event(session: Session, actor: Actor, *, data: EventCreate) -> Vehicl
         source=VehicleEventSource.MANUAL.value, follow_up_due_on=data.follow_up_due_on,
         resolved_at=data.resolved_at, created_by=actor.id, updated_by=actor.id,
     )
-    session.add(event)
-    _refresh_version(session, event)
-    return event
+    return _rows.add(session, event)
 
 
 def update_event(session: Session, actor: Actor, event_id: uuid.UUID, *, data: EventUpdate,
                  if_match: str | None = None) -> VehicleEvent:
     """Change an event's severity, description, cost, follow-up or resolution (If-Match)."""
-    event = _get(session, actor, VehicleEvent, event_id, "vehicle event", lock=True)
-    check_if_match(if_match, event.version)
+    event = get_event(session, actor, event_id, lock=True, if_match=if_match)
     for field in data.model_fields_set:
         value = getattr(data, field)
         if field == "severity":
             if value is None:
-                raise _invalid(field, "cannot be null")
+                raise invalid(field, "cannot be null")
             event.severity = value.value
         elif field == "cost":
             event.cost = value.to_money().amount if value else None
@@ -1358,25 +1233,17 @@ def update_event(session: Session, actor: Actor, event_id: uuid.UUID, *, data: E
         else:
             setattr(event, field, value)
     if event.resolved_at is not None and event.resolved_at < event.occurred_at:
-        raise _invalid("resolved_at", "cannot be before occurred_at")
-    event.updated_by = actor.id
-    _refresh_version(session, event)
-    return event
+        raise invalid("resolved_at", "cannot be before occurred_at")
+    return _rows.save(session, actor, event)
 
 
-def delete_event(session: Session, actor: Actor, event_id: uuid.UUID, *,
-                 reason: str | None, if_match: str | None = None) -> None:
-    """Soft-delete a vehicle event (handover events belong to their assignment)."""
-    event = _get(session, actor, VehicleEvent, event_id, "vehicle event", lock=True)
-    check_if_match(if_match, event.version)
+def _refuse_handover(session: Session, event: VehicleEvent) -> None:
     if event.event_type == VehicleEventType.HANDOVER.value and event.assignment_id is not None:
         raise Conflict("A handover event belongs to its assignment: cancel the assignment.")
-    _soft_delete(session, actor, event, reason)
 
 
-def restore_event(session: Session, actor: Actor, event_id: uuid.UUID) -> VehicleEvent:
-    """Bring a deleted vehicle event back."""
-    event = _get(session, actor, VehicleEvent, event_id, "vehicle event",
-                 include_deleted=True, lock=True)
-    _restore(session, actor, event)
-    return event
+delete_event = _rows.deleter(VehicleEvent, "vehicle event", _refuse_handover)
+"""Soft-delete a vehicle event (handover events belong to their assignment)."""
+
+
+restore_event = _rows.restorer(VehicleEvent, "vehicle event")

@@ -8,22 +8,17 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, Query
 from pydantic import AfterValidator
 
-from fleetcore.core.deps import DbSession
 from fleetcore.core.export import (
     Column,
     CsvColumn,
     MoneyColumns,
     attribute_columns,
-    csv_response,
-    csv_responses,
 )
 from fleetcore.core.money import Money
-from fleetcore.core.pagination import Page, Pagination
-from fleetcore.core.versioning import RequiredIfMatch, etag
+from fleetcore.core.resource import ResourceRoutes
 from fleetcore.reference import service
 from fleetcore.reference.models import CarMake, CarModel
 from fleetcore.reference.permissions import ReferenceRead, ReferenceWrite
@@ -72,56 +67,40 @@ def _platform_filter(country: CountryQuery = None, active: bool | None = None) -
     return PlatformFilter(country=country, active=active)
 
 
-@router.get("/platforms", tags=["reference"], summary="List ride-hailing platforms")
-def list_platforms(
-    actor: ReferenceRead, session: DbSession, page: Pagination,
-    filters: Annotated[PlatformFilter, Depends(_platform_filter)],
-) -> Page[PlatformOut]:
-    rows, cursor = service.list_platforms(session, page, active=filters.active,
-                                          country=filters.country)
-    return Page(items=[PlatformOut.model_validate(r) for r in rows], next_cursor=cursor)
-
-
+PlatformFilterQuery = Annotated[PlatformFilter, Depends(_platform_filter)]
 _PLATFORM_CSV: list[Column] = [
     *attribute_columns("id", "code", "name", "website"),
     CsvColumn("countries", lambda p: " ".join(p.countries)),
     *attribute_columns("active"),
 ]
+_platforms = ResourceRoutes(router, "platforms", "platform_id", "platform", ["reference"],
+                            PlatformOut, PlatformOut.model_validate, ReferenceRead, ReferenceRead)
+_platforms.listing("List ride-hailing platforms", PlatformFilterQuery,
+                   lambda session, actor, page, filters: service.list_platforms(
+                       session, page, active=filters.active, country=filters.country),
+                   page_first=True)
+_platforms.export("Export the ride-hailing platforms as CSV (same filters)", PlatformFilterQuery,
+                  lambda actor, filters: service.platforms_query(
+                      active=filters.active, country=filters.country).order_by(
+                      *service.PLATFORM_KEYS), _PLATFORM_CSV, "platforms.csv")
 
 
-@router.get("/platforms/export.csv", tags=["reference"],
-            summary="Export the ride-hailing platforms as CSV (same filters)",
-            response_class=StreamingResponse, responses=csv_responses(_PLATFORM_CSV))
-def export_platforms(
-    actor: ReferenceRead, session: DbSession,
-    filters: Annotated[PlatformFilter, Depends(_platform_filter)],
-) -> StreamingResponse:
-    stmt = service.platforms_query(active=filters.active, country=filters.country)
-    return csv_response(session, stmt.order_by(*service.PLATFORM_KEYS), _PLATFORM_CSV,
-                        filename="platforms.csv")
+def _class_filter(country: CountryQuery = None) -> str | None:
+    return country
 
 
-@router.get("/vehicle-classes", tags=["reference"], summary="List vehicle classes")
-def list_vehicle_classes(
-    actor: ReferenceRead, session: DbSession, page: Pagination, country: CountryQuery = None,
-) -> Page[VehicleClassOut]:
-    rows, cursor = service.list_vehicle_classes(session, page, country=country)
-    return Page(items=[VehicleClassOut.model_validate(r) for r in rows], next_cursor=cursor)
-
-
+ClassFilterQuery = Annotated[str | None, Depends(_class_filter)]
 _VEHICLE_CLASS_CSV = attribute_columns(
     "id", "country", "code", "name", "description", "max_age_years", "min_seats")
-
-
-@router.get("/vehicle-classes/export.csv", tags=["reference"],
-            summary="Export the vehicle classes as CSV (same filters)",
-            response_class=StreamingResponse, responses=csv_responses(_VEHICLE_CLASS_CSV))
-def export_vehicle_classes(
-    actor: ReferenceRead, session: DbSession, country: CountryQuery = None,
-) -> StreamingResponse:
-    stmt = service.vehicle_classes_query(country=country)
-    return csv_response(session, stmt.order_by(*service.VEHICLE_CLASS_KEYS), _VEHICLE_CLASS_CSV,
-                        filename="vehicle-classes.csv")
+_classes = ResourceRoutes(router, "vehicle-classes", "class_id", "vehicle_class", ["reference"],
+                          VehicleClassOut, VehicleClassOut.model_validate, ReferenceRead,
+                          ReferenceRead, plural="vehicle_classes")
+_classes.listing("List vehicle classes", ClassFilterQuery,
+                 lambda session, actor, page, country: service.list_vehicle_classes(
+                     session, page, country=country))
+_classes.export("Export the vehicle classes as CSV (same filters)", ClassFilterQuery,
+                lambda actor, country: service.vehicle_classes_query(country=country).order_by(
+                    *service.VEHICLE_CLASS_KEYS), _VEHICLE_CLASS_CSV, "vehicle-classes.csv")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,17 +116,7 @@ def _regulation_filter(
     return RegulationFilter(country=country, at=at)
 
 
-@router.get("/country-regulations", tags=["reference"],
-            summary="List country regulations (those in force on a day with `at`)")
-def list_country_regulations(
-    actor: ReferenceRead, session: DbSession, page: Pagination,
-    filters: Annotated[RegulationFilter, Depends(_regulation_filter)],
-) -> Page[CountryRegulationOut]:
-    rows, cursor = service.list_country_regulations(session, page, country=filters.country,
-                                                    at=filters.at)
-    return Page(items=[CountryRegulationOut.of(r) for r in rows], next_cursor=cursor)
-
-
+RegulationFilterQuery = Annotated[RegulationFilter, Depends(_regulation_filter)]
 _REGULATION_CSV: list[Column] = [
     *attribute_columns("id", "country", "effective_from", "effective_to",
                        "max_vehicle_age_years"),
@@ -158,32 +127,35 @@ _REGULATION_CSV: list[Column] = [
                        "vehicle_permit_name", "min_driver_age", "min_licence_years",
                        "max_daily_driving_hours", "source", "notes"),
 ]
-
-
-@router.get("/country-regulations/export.csv", tags=["reference"],
-            summary="Export the country regulations as CSV (same filters)",
-            response_class=StreamingResponse, responses=csv_responses(_REGULATION_CSV))
-def export_country_regulations(
-    actor: ReferenceRead, session: DbSession,
-    filters: Annotated[RegulationFilter, Depends(_regulation_filter)],
-) -> StreamingResponse:
-    stmt = service.country_regulations_query(country=filters.country, at=filters.at)
-    return csv_response(session, stmt.order_by(*service.REGULATION_KEYS), _REGULATION_CSV,
-                        filename="country-regulations.csv")
+_regulations = ResourceRoutes(
+    router, "country-regulations", "regulation_id", "country_regulation", ["reference"],
+    CountryRegulationOut, CountryRegulationOut.of, ReferenceRead, ReferenceRead)
+_regulations.listing("List country regulations (those in force on a day with `at`)",
+                     RegulationFilterQuery,
+                     lambda session, actor, page, filters: service.list_country_regulations(
+                         session, page, country=filters.country, at=filters.at),
+                     page_first=True)
+_regulations.export("Export the country regulations as CSV (same filters)",
+                    RegulationFilterQuery, lambda actor, filters:
+                    service.country_regulations_query(country=filters.country, at=filters.at)
+                    .order_by(*service.REGULATION_KEYS),
+                    _REGULATION_CSV, "country-regulations.csv")
 
 
 # --- car makes -----------------------------------------------------------------------------
 
 
-@router.get("/car-makes", tags=["car catalogue"],
-            summary="List car makes (global catalogue and the fleet's own)")
-def list_car_makes(
-    actor: ReferenceRead, session: DbSession, page: Pagination, q: SearchQuery = None,
-    scope: ScopeQuery = None,
-) -> Page[CarMakeOut]:
-    rows, cursor = service.list_car_makes(session, actor, page, q=q,
-                                          scope=scope.value if scope else None)
-    return Page(items=[CarMakeOut.of(r) for r in rows], next_cursor=cursor)
+@dataclass(frozen=True, slots=True)
+class CarMakeFilter:
+    q: str | None = None
+    scope: str | None = None
+
+
+def _car_make_filter(q: SearchQuery = None, scope: ScopeQuery = None) -> CarMakeFilter:
+    return CarMakeFilter(q=q, scope=scope.value if scope else None)
+
+
+CarMakeFilterQuery = Annotated[CarMakeFilter, Depends(_car_make_filter)]
 
 
 _CAR_MAKE_CSV: list[Column] = [
@@ -191,58 +163,22 @@ _CAR_MAKE_CSV: list[Column] = [
     CsvColumn("scope", catalogue_scope),
     *attribute_columns("created_at", "updated_at"),
 ]
-
-
-@router.get("/car-makes/export.csv", tags=["car catalogue"],
-            summary="Export the car makes as CSV (same filters)",
-            response_class=StreamingResponse, responses=csv_responses(_CAR_MAKE_CSV))
-def export_car_makes(
-    actor: ReferenceRead, session: DbSession, q: SearchQuery = None, scope: ScopeQuery = None,
-) -> StreamingResponse:
-    stmt = service.car_makes_query(actor, q=q, scope=scope.value if scope else None)
-    return csv_response(session, stmt.order_by(CarMake.name, CarMake.id), _CAR_MAKE_CSV,
-                        filename="car-makes.csv")
-
-
-@router.post("/car-makes", tags=["car catalogue"], status_code=status.HTTP_201_CREATED,
-             summary="Add a private car make")
-def create_car_make(
-    actor: ReferenceWrite, session: DbSession, data: CarMakeCreate, response: Response
-) -> CarMakeOut:
-    make = service.create_car_make(session, actor, data=data)
-    response.headers["ETag"] = etag(make.version)
-    response.headers["Location"] = f"/v1/car-makes/{make.id}"
-    return CarMakeOut.of(make)
-
-
-@router.get("/car-makes/{make_id}", tags=["car catalogue"], summary="Get a car make")
-def get_car_make(
-    actor: ReferenceRead, session: DbSession, make_id: uuid.UUID, response: Response
-) -> CarMakeOut:
-    make = service.get_car_make(session, actor, make_id)
-    response.headers["ETag"] = etag(make.version)
-    return CarMakeOut.of(make)
-
-
-@router.patch("/car-makes/{make_id}", tags=["car catalogue"],
-              summary="Rename a private car make (global ones are read-only)")
-def update_car_make(
-    actor: ReferenceWrite, session: DbSession, if_match: RequiredIfMatch,
-    make_id: uuid.UUID, data: CarMakeUpdate,
-    response: Response,
-) -> CarMakeOut:
-    make = service.update_car_make(session, actor, make_id, data=data, if_match=if_match)
-    response.headers["ETag"] = etag(make.version)
-    return CarMakeOut.of(make)
-
-
-@router.delete("/car-makes/{make_id}", tags=["car catalogue"],
-               status_code=status.HTTP_204_NO_CONTENT, summary="Delete a private car make")
-def delete_car_make(
-    actor: ReferenceWrite, session: DbSession, if_match: RequiredIfMatch, make_id: uuid.UUID
-) -> Response:
-    service.delete_car_make(session, actor, make_id, if_match=if_match)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+_makes = ResourceRoutes(router, "car-makes", "make_id", "car_make", ["car catalogue"],
+                        CarMakeOut, CarMakeOut.of, ReferenceRead, ReferenceWrite)
+_makes.listing("List car makes (global catalogue and the fleet's own)", CarMakeFilterQuery,
+               lambda session, actor, page, filters: service.list_car_makes(
+                   session, actor, page, q=filters.q, scope=filters.scope))
+_makes.export("Export the car makes as CSV (same filters)", CarMakeFilterQuery,
+              lambda actor, filters: service.car_makes_query(
+                  actor, q=filters.q, scope=filters.scope).order_by(CarMake.name, CarMake.id),
+              _CAR_MAKE_CSV, "car-makes.csv")
+_makes.create("Add a private car make", CarMakeCreate,
+              lambda s, a, d: service.create_car_make(s, a, data=d))
+_makes.get("Get a car make", service.get_car_make, include_deleted=False)
+_makes.update("Rename a private car make (global ones are read-only)", CarMakeUpdate,
+              lambda s, a, i, d, m: service.update_car_make(s, a, i, data=d, if_match=m))
+_makes.delete("Delete a private car make", lambda s, a, i, r, m:
+              service.delete_car_make(s, a, i, if_match=m), reason=None)
 
 
 # --- car models ----------------------------------------------------------------------------
@@ -260,17 +196,7 @@ def _car_model_filter(make_id: uuid.UUID | None = None, q: SearchQuery = None,
     return CarModelFilter(make_id=make_id, q=q, scope=scope.value if scope else None)
 
 
-@router.get("/car-models", tags=["car catalogue"],
-            summary="List car models (global catalogue and the fleet's own)")
-def list_car_models(
-    actor: ReferenceRead, session: DbSession, page: Pagination,
-    filters: Annotated[CarModelFilter, Depends(_car_model_filter)],
-) -> Page[CarModelOut]:
-    rows, cursor = service.list_car_models(session, actor, page, make_id=filters.make_id,
-                                           q=filters.q, scope=filters.scope)
-    return Page(items=[CarModelOut.of(r) for r in rows], next_cursor=cursor)
-
-
+CarModelFilterQuery = Annotated[CarModelFilter, Depends(_car_model_filter)]
 _CAR_MODEL_CSV: list[Column] = [
     *attribute_columns("id", "make_id", "name"),
     CsvColumn("scope", catalogue_scope),
@@ -278,57 +204,20 @@ _CAR_MODEL_CSV: list[Column] = [
     CsvColumn("energy_types", lambda r: " ".join(r.energy_types)),
     *attribute_columns("created_at", "updated_at"),
 ]
-
-
-@router.get("/car-models/export.csv", tags=["car catalogue"],
-            summary="Export the car models as CSV (same filters)",
-            response_class=StreamingResponse, responses=csv_responses(_CAR_MODEL_CSV))
-def export_car_models(
-    actor: ReferenceRead, session: DbSession,
-    filters: Annotated[CarModelFilter, Depends(_car_model_filter)],
-) -> StreamingResponse:
-    stmt = service.car_models_query(actor, make_id=filters.make_id, q=filters.q,
-                                    scope=filters.scope)
-    return csv_response(session, stmt.order_by(CarModel.name, CarModel.id), _CAR_MODEL_CSV,
-                        filename="car-models.csv")
-
-
-@router.post("/car-models", tags=["car catalogue"], status_code=status.HTTP_201_CREATED,
-             summary="Add a private car model")
-def create_car_model(
-    actor: ReferenceWrite, session: DbSession, data: CarModelCreate, response: Response
-) -> CarModelOut:
-    model = service.create_car_model(session, actor, data=data)
-    response.headers["ETag"] = etag(model.version)
-    response.headers["Location"] = f"/v1/car-models/{model.id}"
-    return CarModelOut.of(model)
-
-
-@router.get("/car-models/{model_id}", tags=["car catalogue"], summary="Get a car model")
-def get_car_model(
-    actor: ReferenceRead, session: DbSession, model_id: uuid.UUID, response: Response
-) -> CarModelOut:
-    model = service.get_car_model(session, actor, model_id)
-    response.headers["ETag"] = etag(model.version)
-    return CarModelOut.of(model)
-
-
-@router.patch("/car-models/{model_id}", tags=["car catalogue"],
-              summary="Change a private car model (global ones are read-only)")
-def update_car_model(
-    actor: ReferenceWrite, session: DbSession, if_match: RequiredIfMatch,
-    model_id: uuid.UUID, data: CarModelUpdate,
-    response: Response,
-) -> CarModelOut:
-    model = service.update_car_model(session, actor, model_id, data=data, if_match=if_match)
-    response.headers["ETag"] = etag(model.version)
-    return CarModelOut.of(model)
-
-
-@router.delete("/car-models/{model_id}", tags=["car catalogue"],
-               status_code=status.HTTP_204_NO_CONTENT, summary="Delete a private car model")
-def delete_car_model(
-    actor: ReferenceWrite, session: DbSession, if_match: RequiredIfMatch, model_id: uuid.UUID
-) -> Response:
-    service.delete_car_model(session, actor, model_id, if_match=if_match)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+_models = ResourceRoutes(router, "car-models", "model_id", "car_model", ["car catalogue"],
+                         CarModelOut, CarModelOut.of, ReferenceRead, ReferenceWrite)
+_models.listing("List car models (global catalogue and the fleet's own)", CarModelFilterQuery,
+                lambda session, actor, page, filters: service.list_car_models(
+                    session, actor, page, make_id=filters.make_id, q=filters.q,
+                    scope=filters.scope), page_first=True)
+_models.export("Export the car models as CSV (same filters)", CarModelFilterQuery,
+               lambda actor, filters: service.car_models_query(
+                   actor, make_id=filters.make_id, q=filters.q, scope=filters.scope).order_by(
+                   CarModel.name, CarModel.id), _CAR_MODEL_CSV, "car-models.csv")
+_models.create("Add a private car model", CarModelCreate,
+               lambda s, a, d: service.create_car_model(s, a, data=d))
+_models.get("Get a car model", service.get_car_model, include_deleted=False)
+_models.update("Change a private car model (global ones are read-only)", CarModelUpdate,
+               lambda s, a, i, d, m: service.update_car_model(s, a, i, data=d, if_match=m))
+_models.delete("Delete a private car model", lambda s, a, i, r, m:
+               service.delete_car_model(s, a, i, if_match=m), reason=None)

@@ -75,13 +75,16 @@ def upload_import(
     commit: Annotated[bool, Form(description="Commit straight away when the file is valid.")]
     = False,
 ) -> ImportUploadOut:
-    upload = service.ImportUpload(
-        file_name=file.filename or "report", data=service.read_upload(file.file),
-        platform=platform.strip().lower() if platform else None,
-        report_type=report_type.value if report_type else None,
-        currency=currency.upper() if currency else None, period_start=period_start,
-        decimal_mark=decimal_mark)
-    imports = service.upload_import(session, actor, storage, upload=upload, commit=commit)
+    # Starlette spools the body to disk; it is copied to a file of its own and read from there
+    # in bounded batches, never held whole in memory.
+    with service.spooled_upload(file.file) as path:
+        upload = service.ImportUpload(
+            file_name=file.filename or "report", data=path,
+            platform=platform.strip().lower() if platform else None,
+            report_type=report_type.value if report_type else None,
+            currency=currency.upper() if currency else None, period_start=period_start,
+            decimal_mark=decimal_mark)
+        imports = service.upload_import(session, actor, storage, upload=upload, commit=commit)
     if imports:
         response.headers["Location"] = f"/v1/revenue-imports/{imports[0].id}"
     codes = _codes(session, imports)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import tempfile
 import time
 import uuid
 import zipfile
@@ -39,6 +40,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import polars as pl
@@ -58,7 +60,13 @@ from fleetcore.core.orm import UUID7_SQL, uuid7_prefix, uuid7_series_sql
 from fleetcore.core.pagination import PageParams, keyset_page
 from fleetcore.core.periods import period_containing, period_of_week
 from fleetcore.core.versioning import check_if_match, refresh_version
-from fleetcore.documents.storage import DocumentStorage, StorageError, delete_after_commit
+from fleetcore.documents.storage import (
+    DocumentStorage,
+    LocalStorage,
+    StorageError,
+    StoredObjectMissing,
+    delete_after_commit,
+)
 from fleetcore.reference.models import Platform
 from fleetcore.revenue.models import (
     MONEY_PRECEDENCE,
@@ -198,7 +206,9 @@ class ImportUpload:
     """One uploaded report file and what the user said about it."""
 
     file_name: str
-    data: bytes
+    # The file's bytes, or its path (a spooled upload, the CLI's file): read from disk in
+    # bounded batches, never held whole.
+    data: bytes | Path
     platform: str | None = None
     report_type: str | None = None
     currency: str | None = None
@@ -296,7 +306,7 @@ def _read(upload: ImportUpload, country: str, timezone: str,
                            report_type=upload.report_type, currency=upload.currency,
                            fleet_currency=fleet_currency,
                            default_region=country, timezone=timezone,
-                           decimal_mark=upload.decimal_mark, progress=reading)
+                           decimal_mark=upload.decimal_mark, progress=reading, batches=True)
     except UnreadableReport as exc:
         raise _unreadable(exc, upload.file_name) from exc
 
@@ -308,25 +318,67 @@ def _unreadable(exc: UnreadableReport, file_name: str) -> Problem:
 
 
 def read_upload(stream: BinaryIO) -> bytes:
-    """An uploaded file's bytes, read no further than ``MAX_UPLOAD_BYTES`` (413 beyond)."""
-    data = stream.read(limits.MAX_UPLOAD_BYTES + 1)
-    if len(data) > limits.MAX_UPLOAD_BYTES:
-        raise _too_large_upload()
+    """An uploaded file's bytes, for a reader that needs them whole (toll and charge
+    statements), read no further than ``MAX_MEMBER_BYTES`` (413 beyond). A report is spooled
+    to disk instead (:func:`spooled_upload`)."""
+    data = stream.read(limits.MAX_MEMBER_BYTES + 1)
+    if len(data) > limits.MAX_MEMBER_BYTES:
+        raise _too_large_upload(limits.MAX_MEMBER_BYTES)
     return data
 
 
-def _too_large_upload() -> ImportTooLarge:
-    message = f"the file is larger than {limits.size_text(limits.MAX_UPLOAD_BYTES)}"
-    return ImportTooLarge(f"The file is larger than {limits.size_text(limits.MAX_UPLOAD_BYTES)}.",
-                          errors=[{"field": "file", "message": message}])
+@contextmanager
+def spooled_upload(stream: BinaryIO) -> Iterator[Path]:
+    """An uploaded report copied to a temporary file in chunks, no further than
+    ``MAX_UPLOAD_BYTES`` (413 beyond), removed afterwards: the import reads it from disk in
+    bounded batches, so a large report never sits in memory."""
+    with tempfile.TemporaryDirectory(prefix="fleetcore-upload-") as folder:
+        path = Path(folder) / "report"
+        size = 0
+        with path.open("wb") as out:
+            while chunk := stream.read(1 << 20):
+                size += len(chunk)
+                if size > limits.MAX_UPLOAD_BYTES:
+                    raise _too_large_upload()
+                out.write(chunk)
+        yield path
 
 
-def _member_bytes(upload: ImportUpload, source: str) -> bytes:
+def _size(body: bytes | Path) -> int:
+    return len(body) if isinstance(body, bytes) else body.stat().st_size
+
+
+def _sha256(body: bytes | Path) -> str:
+    if isinstance(body, bytes):
+        return hashlib.sha256(body).hexdigest()
+    digest = hashlib.sha256()
+    with body.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _put(storage: DocumentStorage, key: str, body: bytes | Path) -> str:
+    if isinstance(body, bytes):
+        return storage.put(key, io.BytesIO(body), "application/octet-stream")
+    with body.open("rb") as handle:
+        return storage.put(key, handle, "application/octet-stream")
+
+
+def _too_large_upload(limit: int | None = None) -> ImportTooLarge:
+    size = limits.size_text(limits.MAX_UPLOAD_BYTES if limit is None else limit)
+    return ImportTooLarge(f"The file is larger than {size}.",
+                          errors=[{"field": "file", "message": f"the file is larger than {size}"}])
+
+
+def _member_bytes(upload: ImportUpload, source: str) -> bytes | Path:
     """The bytes of one report: the upload itself, or the zip member it came from."""
-    if source == upload.file_name or not zipfile.is_zipfile(io.BytesIO(upload.data)):
-        return upload.data
+    data = upload.data
+    if source == upload.file_name or not zipfile.is_zipfile(
+            io.BytesIO(data) if isinstance(data, bytes) else data):
+        return data
     try:
-        return zip_member(upload.data, source)
+        return zip_member(data, source)
     except UnreadableReport as exc:
         raise _unreadable(exc, upload.file_name) from exc
 
@@ -384,44 +436,71 @@ def _period(parsed: ParsedReport, upload_period: date | None,
 # --- staging and validation --------------------------------------------------------------------
 
 
-def _stage(session: Session, parsed: ParsedReport, imp: RevenueImport,
+def _stage(session: Session, parsed: ParsedReport, tenant_id: uuid.UUID, platform_id: uuid.UUID,
            progress: Progress | None = None) -> str:
     """COPY the parsed rows, with the platform account each belongs to, into a new temporary
-    table; returns its name."""
+    table; returns its name. A report read in batches (``parsed.stream``) is normalised batch by
+    batch here, so memory does not grow with the file; its repeats of the unique field, which
+    may be batches apart, are found in the staged rows."""
     stage = f"rev_stage_{uuid.uuid4().hex[:12]}"
     columns = list(CANONICAL_SCHEMA)
     ddl = ", ".join(f"{name} {_sql_type(name, dtype)}" for name, dtype in CANONICAL_SCHEMA.items())
-    frame = parsed.rows.select(columns)
-    matched = _account_columns(session, frame, imp)
+    matched = _account_columns(session, tenant_id, platform_id)
     conn = _raw(session)
+    batches = (parsed.stream() if parsed.stream is not None
+               else parsed.rows.iter_slices(100_000))
     with conn.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMPORARY TABLE {stage} ({ddl}, driver_id uuid, platform_account_id uuid,"
             " account_conflict boolean NOT NULL DEFAULT false,"
             " rejected boolean NOT NULL DEFAULT false, duplicate boolean NOT NULL DEFAULT false,"
             " reject_column text, reject_value text, reject_reason text) ON COMMIT DROP")
-        names = [*columns, *(e.meta.output_name() for e in matched)]
-        with cursor.copy(f"COPY {stage} ({', '.join(names)}) FROM STDIN (FORMAT csv)") as copy:
-            # The added columns are made per slice: memory for them does not grow with the file.
-            for chunk in frame.iter_slices(100_000):
-                copy.write(chunk.with_columns(matched).write_csv(include_header=False))
-                if progress is not None:
-                    progress("stage", chunk.height)
+        with cursor.copy(f"COPY {stage} ({', '.join(columns)}, driver_id, platform_account_id,"
+                         " account_conflict, rejected) FROM STDIN (FORMAT csv)") as copy:
+            # The added columns are made per batch: memory for them does not grow with the file.
+            for batch in batches:
+                for chunk in batch.iter_slices(100_000):
+                    copy.write(chunk.select(columns).with_columns(matched(chunk))
+                               .write_csv(include_header=False))
+                    if progress is not None:
+                        progress("stage", chunk.height)
+        if parsed.stream is not None and parsed.repeats and parsed.unique is not None:
+            _staged_repeats(cursor, stage, parsed, parsed.unique)
         # No index: every later statement reads the whole staging table (a row-number index
         # cost its build and made the report-row insert an index scan).
         cursor.execute(f"ANALYZE {stage}")
     return stage
 
 
-def _account_columns(session: Session, frame: pl.DataFrame, imp: RevenueImport) -> list[pl.Expr]:
-    """The staged columns added to ``frame``'s: the live platform account each row names (never
+def _staged_repeats(cursor: psycopg.Cursor[Any], stage: str, parsed: ParsedReport,
+                    key: str) -> None:
+    """Rows of a report read in batches that repeat its unique field (a transaction or trip
+    id, a weekly account) after its first row: invalid, each with the error the reader gives a
+    file read whole ("duplicate of row N"), counted as duplicates. Runs only when the reader's
+    hashes of the field repeat."""
+    cursor.execute(
+        f"UPDATE {stage} s SET valid = false, rejected = true FROM"
+        f" (SELECT row_number, min(row_number) OVER (PARTITION BY {key}) AS first_row"
+        f"  FROM {stage} WHERE {key} IS NOT NULL) f"
+        " WHERE f.row_number = s.row_number AND f.first_row <> s.row_number"
+        f" RETURNING s.row_number, s.{key}::text, f.first_row")
+    column = parsed.header_of(key)
+    found = sorted(cursor.fetchall())
+    parsed.errors += [RowError(row=row, column=column, value=value,
+                               reason=f"duplicate of row {first}")
+                      for row, value, first in found]
+
+
+def _account_columns(session: Session, tenant_id: uuid.UUID,
+                     platform_id: uuid.UUID) -> Callable[[pl.DataFrame], list[pl.Expr]]:
+    """The staged columns added to a batch's: the live platform account each row names (never
     matched by name) and its driver, whether two identifiers name two drivers, and ``rejected``
     for the rows the reader refused. Matched while staging — the fleet's accounts are a small
-    table — instead of rewriting every staged row with an ``UPDATE``."""
+    table, read once — instead of rewriting every staged row with an ``UPDATE``."""
     accounts = session.execute(
         select(PlatformAccount.external_account_id, PlatformAccount.driver_id, PlatformAccount.id)
-        .where(PlatformAccount.tenant_id == imp.tenant_id,
-               PlatformAccount.platform_id == imp.platform_id,
+        .where(PlatformAccount.tenant_id == tenant_id,
+               PlatformAccount.platform_id == platform_id,
                PlatformAccount.deleted_at.is_(None))).all()
     drivers = {ref: str(driver) if driver else None for ref, driver, _ in accounts}
     ids = {ref: str(account) for ref, _, account in accounts}
@@ -429,24 +508,27 @@ def _account_columns(session: Session, frame: pl.DataFrame, imp: RevenueImport) 
     def lookup(column: str, mapping: dict[str, str | None]) -> pl.Expr:
         return pl.col(column).replace_strict(mapping, default=None, return_dtype=pl.String())
 
-    account = lookup("platform_account_ref", dict(ids))
-    driver = lookup("platform_account_ref", drivers)
-    conflict = pl.lit(False)
-    if frame.get_column("platform_account_alt").null_count() < frame.height:
-        # Else by the row's second identifier (Bolt: the e-mail beside the phone).
-        by_ref = account.is_not_null()
-        alt_driver = lookup("platform_account_alt", drivers)
-        driver = pl.when(by_ref).then(driver).otherwise(alt_driver)
-        account = pl.when(by_ref).then(account).otherwise(
-            lookup("platform_account_alt", dict(ids)))
-        # Two identifiers naming two different drivers are not settled by a guess: the rows
-        # wait as an unknown account, marked, until the accounts are put right.
-        conflict = (alt_driver.is_not_null() & driver.is_not_null()
-                    & (alt_driver != driver)).fill_null(False)
-    return [pl.when(conflict).then(None).otherwise(driver).alias("driver_id"),
-            pl.when(conflict).then(None).otherwise(account).alias("platform_account_id"),
-            conflict.alias("account_conflict"),
-            (~pl.col("valid")).fill_null(value=False).alias("rejected")]
+    def columns(frame: pl.DataFrame) -> list[pl.Expr]:
+        account = lookup("platform_account_ref", dict(ids))
+        driver = lookup("platform_account_ref", drivers)
+        conflict = pl.lit(False)
+        if frame.get_column("platform_account_alt").null_count() < frame.height:
+            # Else by the row's second identifier (Bolt: the e-mail beside the phone).
+            by_ref = account.is_not_null()
+            alt_driver = lookup("platform_account_alt", drivers)
+            driver = pl.when(by_ref).then(driver).otherwise(alt_driver)
+            account = pl.when(by_ref).then(account).otherwise(
+                lookup("platform_account_alt", dict(ids)))
+            # Two identifiers naming two different drivers are not settled by a guess: the
+            # rows wait as an unknown account, marked, until the accounts are put right.
+            conflict = (alt_driver.is_not_null() & driver.is_not_null()
+                        & (alt_driver != driver)).fill_null(False)
+        return [pl.when(conflict).then(None).otherwise(driver).alias("driver_id"),
+                pl.when(conflict).then(None).otherwise(account).alias("platform_account_id"),
+                conflict.alias("account_conflict"),
+                (~pl.col("valid")).fill_null(value=False).alias("rejected")]
+
+    return columns
 
 
 _Rule = tuple[str, str, str, str]
@@ -685,10 +767,10 @@ def upload_import(
     timezone, country, fleet_currency = _tenant_defaults(session, tenant_id)
     if upload.platform is not None:
         _platform_by_code(session, upload.platform)
-    if not upload.data:
+    if not _size(upload.data):
         raise UnreadableImport("The file is empty.",
                                errors=[{"field": "file", "message": "the file is empty"}])
-    if len(upload.data) > limits.MAX_UPLOAD_BYTES:
+    if _size(upload.data) > limits.MAX_UPLOAD_BYTES:
         raise _too_large_upload()
     timings: dict[str, int] = {}
     with _timed(timings, "read"):
@@ -696,15 +778,18 @@ def upload_import(
     imports: list[RevenueImport] = []
     for parsed in reports:
         data = _member_bytes(upload, parsed.source)
-        sha256 = hashlib.sha256(data).hexdigest()
+        sha256 = _sha256(data)
         platform = _platform_by_code(session, parsed.platform)
         replaced = _replace_previews(session, storage, platform.id, sha256)
         _refuse_duplicate(session, platform.id, sha256)
+        # Staged first: a report read in batches knows its period once it is all read.
+        with _timed(timings, "stage"):
+            stage = _stage(session, parsed, tenant_id, platform.id, progress)
         start, end, period_source = _period(parsed, upload.period_start, timezone)
         imp = RevenueImport(
             tenant_id=tenant_id, platform_id=platform.id, report_type=parsed.report_type,
             period_start=start, period_end=end, file_name=_clean_name(parsed.source),
-            sha256=sha256, size_bytes=len(data), storage_key="pending",
+            sha256=sha256, size_bytes=_size(data), storage_key="pending",
             status=ImportStatus.VALIDATING.value, imported_by=_importer(actor),
             started_at=_now(), created_by=actor.id, updated_by=actor.id,
             extra={"currency": upload.currency, "decimal_mark": upload.decimal_mark,
@@ -714,10 +799,7 @@ def upload_import(
         )
         session.add(imp)
         session.flush()
-        imp.storage_key = storage.put(f"{tenant_id}/{imp.id}", io.BytesIO(data),
-                                      "application/octet-stream")
-        with _timed(timings, "stage"):
-            stage = _stage(session, parsed, imp, progress)
+        imp.storage_key = _put(storage, f"{tenant_id}/{imp.id}", data)
         with _timed(timings, "validate"):
             outcome = _validate(session, stage, imp, parsed, tenant_id)
             _record(session, imp, parsed, outcome, storage)
@@ -796,7 +878,12 @@ def _reread(session: Session, imp: RevenueImport, storage: DocumentStorage,
     assert imp.platform_id is not None
     assert imp.report_type is not None
     try:
-        data = storage.read(imp.storage_key)
+        # The local backend's file is read in bounded batches where it is; another backend's
+        # is fetched whole.
+        data: bytes | Path = (storage.path_of(imp.storage_key) if isinstance(storage, LocalStorage)
+                              else storage.read(imp.storage_key))
+        if isinstance(data, Path) and not data.is_file():
+            raise StoredObjectMissing(f"no stored file {imp.storage_key}")
     except StorageError as exc:
         raise Conflict("The stored report file is missing; upload it again.") from exc
     timezone, country = _tenant_zone(session, imp.tenant_id)
@@ -848,7 +935,8 @@ def revalidate_import(session: Session, actor: Actor, storage: DocumentStorage,
         raise Conflict(f"Only a validated import can be validated again (this one is "
                        f"{imp.status}).")
     parsed = _reread(session, imp, storage)
-    stage = _stage(session, parsed, imp)
+    assert imp.platform_id is not None
+    stage = _stage(session, parsed, imp.tenant_id, imp.platform_id)
     _record(session, imp, parsed, _validate(session, stage, imp, parsed, imp.tenant_id), storage)
     imp.validated_at = _now()
     imp.updated_by = actor.id
@@ -883,8 +971,9 @@ def commit_import(
     timings: dict[str, int] = {}
     with _timed(timings, "read"):
         parsed = _reread(session, imp, storage)
+    assert imp.platform_id is not None
     with _timed(timings, "stage"):
-        stage = _stage(session, parsed, imp, progress)
+        stage = _stage(session, parsed, imp.tenant_id, imp.platform_id, progress)
     with _timed(timings, "validate"):
         outcome = _validate(session, stage, imp, parsed, imp.tenant_id)
         _record(session, imp, parsed, outcome, storage)

@@ -6,14 +6,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
 from fleetcore.core.deps import DbSession
-from fleetcore.core.export import attribute_columns, csv_response, csv_responses
-from fleetcore.core.pagination import Page, Pagination
+from fleetcore.core.export import attribute_columns
+from fleetcore.core.resource import ResourceRoutes
 from fleetcore.core.schemas import money_out
 from fleetcore.core.versioning import RequiredIfMatch, etag
 from fleetcore.scheduling import service
@@ -58,11 +58,11 @@ from fleetcore.scheduling.schemas import (
 
 router = APIRouter(prefix="/v1")
 
-Reason = Annotated[str | None, Query(max_length=1000, description="Why it is deleted.")]
+T = TypeVar("T")
 
-
-def _with_etag(response: Response, version: int) -> None:
-    response.headers["ETag"] = etag(version)
+def _fresh(session: Session, row: T) -> T:
+    session.refresh(row)
+    return row
 
 
 # --- shifts --------------------------------------------------------------------------------
@@ -91,82 +91,24 @@ _SHIFT_CSV = attribute_columns(
     "deleted_at")
 
 
-@router.get("/shifts", tags=["shifts"], summary="List shifts by start time")
-def list_shifts(
-    actor: ShiftsRead, session: DbSession, page: Pagination, filters: ShiftFilterQuery,
-) -> Page[ShiftOut]:
-    shifts, cursor = service.list_shifts(session, actor, page, filters)
-    return Page(items=[ShiftOut.model_validate(s) for s in shifts], next_cursor=cursor)
-
-
-@router.get("/shifts/export.csv", tags=["shifts"], summary="Shifts as CSV (same filters)",
-            response_class=StreamingResponse, responses=csv_responses(_SHIFT_CSV))
-def export_shifts(
-    actor: ShiftsRead, session: DbSession, filters: ShiftFilterQuery,
-) -> StreamingResponse:
-    stmt = service.shifts_query(actor, filters).order_by(Shift.starts_at, Shift.id)
-    return csv_response(session, stmt, _SHIFT_CSV, filename="shifts.csv")
-
-
-@router.post("/shifts", tags=["shifts"], status_code=status.HTTP_201_CREATED,
-             summary="Create a shift (no overlap, not during leave or blacklist)")
-def create_shift(
-    actor: ShiftsWrite, session: DbSession, data: ShiftCreate, response: Response
-) -> ShiftOut:
-    shift = service.create_shift(session, actor, data=data)
-    session.refresh(shift)
-    _with_etag(response, shift.version)
-    response.headers["Location"] = f"/v1/shifts/{shift.id}"
-    return ShiftOut.model_validate(shift)
-
-
-@router.get("/shifts/{shift_id}", tags=["shifts"], summary="Get a shift")
-def get_shift(
-    actor: ShiftsRead, session: DbSession, shift_id: uuid.UUID, response: Response
-) -> ShiftOut:
-    shift = service.get_shift(session, actor, shift_id)
-    _with_etag(response, shift.version)
-    return ShiftOut.model_validate(shift)
-
-
-@router.patch("/shifts/{shift_id}", tags=["shifts"], summary="Update a shift")
-def update_shift(
-    actor: ShiftsWrite, session: DbSession, if_match: RequiredIfMatch,
-    shift_id: uuid.UUID, data: ShiftUpdate,
-    response: Response,
-) -> ShiftOut:
-    shift = service.update_shift(session, actor, shift_id, data=data, if_match=if_match)
-    _with_etag(response, shift.version)
-    return ShiftOut.model_validate(shift)
-
-
-@router.post("/shifts/{shift_id}/cancel", tags=["shifts"], summary="Cancel a shift")
-def cancel_shift(
-    actor: ShiftsWrite, session: DbSession, if_match: RequiredIfMatch,
-    shift_id: uuid.UUID, response: Response,
-) -> ShiftOut:
-    shift = service.cancel_shift(session, actor, shift_id, if_match=if_match)
-    _with_etag(response, shift.version)
-    return ShiftOut.model_validate(shift)
-
-
-@router.delete("/shifts/{shift_id}", tags=["shifts"], status_code=status.HTTP_204_NO_CONTENT,
-               summary="Delete a shift")
-def delete_shift(
-    actor: ShiftsWrite, session: DbSession, if_match: RequiredIfMatch,
-    shift_id: uuid.UUID, reason: Reason = None,
-) -> Response:
-    service.delete_shift(session, actor, shift_id, reason=reason, if_match=if_match)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@router.post("/shifts/{shift_id}/restore", tags=["shifts"], summary="Restore a deleted shift")
-def restore_shift(
-    actor: ShiftsWrite, session: DbSession, shift_id: uuid.UUID, response: Response
-) -> ShiftOut:
-    shift = service.restore_shift(session, actor, shift_id)
-    _with_etag(response, shift.version)
-    return ShiftOut.model_validate(shift)
+_shifts = ResourceRoutes(router, "shifts", "shift_id", "shift", ["shifts"], ShiftOut,
+                         ShiftOut.model_validate, ShiftsRead, ShiftsWrite)
+_shifts.listing("List shifts by start time", ShiftFilterQuery, service.list_shifts,
+                page_first=True)
+export_shifts = _shifts.export(
+    "Shifts as CSV (same filters)", ShiftFilterQuery,
+    lambda actor, filters: service.shifts_query(actor, filters).order_by(Shift.starts_at, Shift.id),
+    _SHIFT_CSV, "shifts.csv")
+_shifts.create("Create a shift (no overlap, not during leave or blacklist)", ShiftCreate,
+               lambda s, a, d: _fresh(s, service.create_shift(s, a, data=d)))
+_shifts.get("Get a shift", service.get_shift, include_deleted=False)
+_shifts.update("Update a shift", ShiftUpdate,
+               lambda s, a, i, d, m: service.update_shift(s, a, i, data=d, if_match=m))
+_shifts.action("cancel", "Cancel a shift", None,
+               lambda s, a, i, d, m: service.cancel_shift(s, a, i, if_match=m))
+_shifts.delete("Delete a shift",
+               lambda s, a, i, r, m: service.delete_shift(s, a, i, reason=r, if_match=m))
+_shifts.restore("Restore a deleted shift", service.restore_shift)
 
 
 # --- shift series --------------------------------------------------------------------------
@@ -186,29 +128,21 @@ def _series_filter(driver_id: uuid.UUID | None = None,
 SeriesFilterQuery = Annotated[SeriesFilter, Depends(_series_filter)]
 
 
-@router.get("/shift-series", tags=["shifts"], summary="List recurring shift series")
-def list_series(
-    actor: ShiftsRead, session: DbSession, page: Pagination, filters: SeriesFilterQuery,
-) -> Page[ShiftSeriesOut]:
-    rows, cursor = service.list_series(session, actor, page, driver_id=filters.driver_id,
-                                       active=filters.active)
-    return Page(items=[ShiftSeriesOut.model_validate(s) for s in rows], next_cursor=cursor)
-
-
 _SERIES_CSV = attribute_columns(
     "id", "driver_id", "vehicle_id", "rrule", "dtstart", "duration_s", "timezone", "until",
     "active", "notes", "created_at")
-
-
-@router.get("/shift-series/export.csv", tags=["shifts"],
-            summary="Recurring shift series as CSV (same filters)",
-            response_class=StreamingResponse, responses=csv_responses(_SERIES_CSV))
-def export_series(
-    actor: ShiftsRead, session: DbSession, filters: SeriesFilterQuery,
-) -> StreamingResponse:
-    stmt = service.series_query(actor, driver_id=filters.driver_id, active=filters.active)
-    return csv_response(session, stmt.order_by(ShiftSeries.id), _SERIES_CSV,
-                        filename="shift-series.csv")
+_series = ResourceRoutes(router, "shift-series", "series_id", "series", ["shifts"],
+                         ShiftSeriesOut, ShiftSeriesOut.model_validate, ShiftsRead, ShiftsWrite,
+                         plural="series")
+_series.listing("List recurring shift series", SeriesFilterQuery,
+                lambda session, actor, page, filters: service.list_series(
+                    session, actor, page, driver_id=filters.driver_id, active=filters.active),
+                page_first=True)
+export_series = _series.export(
+    "Recurring shift series as CSV (same filters)", SeriesFilterQuery,
+    lambda actor, filters: service.series_query(
+        actor, driver_id=filters.driver_id, active=filters.active).order_by(ShiftSeries.id),
+    _SERIES_CSV, "shift-series.csv")
 
 
 @router.post("/shift-series", tags=["shifts"], status_code=status.HTTP_201_CREATED,
@@ -218,20 +152,14 @@ def create_series(
 ) -> ShiftSeriesCreated:
     series, shifts, horizon = service.create_series(session, actor, data=data)
     session.refresh(series)
-    _with_etag(response, series.version)
+    response.headers["ETag"] = etag(series.version)
     response.headers["Location"] = f"/v1/shift-series/{series.id}"
     return ShiftSeriesCreated(series=ShiftSeriesOut.model_validate(series),
                               shifts=[ShiftOut.model_validate(s) for s in shifts],
                               horizon_end=horizon)
 
 
-@router.get("/shift-series/{series_id}", tags=["shifts"], summary="Get a shift series")
-def get_series(
-    actor: ShiftsRead, session: DbSession, series_id: uuid.UUID, response: Response
-) -> ShiftSeriesOut:
-    series = service.get_series(session, actor, series_id)
-    _with_etag(response, series.version)
-    return ShiftSeriesOut.model_validate(series)
+_series.get("Get a shift series", service.get_series, include_deleted=False)
 
 
 @router.post("/shift-series/{series_id}/cancel", tags=["shifts"],
@@ -241,7 +169,7 @@ def cancel_series(
     response: Response,
 ) -> SeriesCancelled:
     series, cancelled = service.cancel_series(session, actor, series_id, if_match=if_match)
-    _with_etag(response, series.version)
+    response.headers["ETag"] = etag(series.version)
     return SeriesCancelled(series=ShiftSeriesOut.model_validate(series),
                            cancelled_shift_ids=cancelled)
 
@@ -277,73 +205,21 @@ def _task_filter(
 TaskFilterQuery = Annotated[TaskFilter, Depends(_task_filter)]
 
 
-@router.get("/tasks", tags=["tasks"], summary="List tasks")
-def list_tasks(
-    actor: TasksRead, session: DbSession, page: Pagination, filters: TaskFilterQuery,
-) -> Page[TaskOut]:
-    tasks, cursor = service.list_tasks(session, actor, page, filters)
-    return Page(items=[TaskOut.model_validate(t) for t in tasks], next_cursor=cursor)
-
-
-@router.get("/tasks/export.csv", tags=["tasks"], summary="Tasks as CSV (same filters)",
-            response_class=StreamingResponse, responses=csv_responses(_TASK_CSV))
-def export_tasks(
-    actor: TasksRead, session: DbSession, filters: TaskFilterQuery,
-) -> StreamingResponse:
-    stmt = service.tasks_query(actor, filters).order_by(Task.id)
-    return csv_response(session, stmt, _TASK_CSV, filename="tasks.csv")
-
-
-@router.post("/tasks", tags=["tasks"], status_code=status.HTTP_201_CREATED,
-             summary="Create a task")
-def create_task(
-    actor: TasksWrite, session: DbSession, data: TaskCreate, response: Response
-) -> TaskOut:
-    task = service.create_task(session, actor, data=data)
-    session.refresh(task)
-    _with_etag(response, task.version)
-    response.headers["Location"] = f"/v1/tasks/{task.id}"
-    return TaskOut.model_validate(task)
-
-
-@router.get("/tasks/{task_id}", tags=["tasks"], summary="Get a task")
-def get_task(
-    actor: TasksRead, session: DbSession, task_id: uuid.UUID, response: Response
-) -> TaskOut:
-    task = service.get_task(session, actor, task_id)
-    _with_etag(response, task.version)
-    return TaskOut.model_validate(task)
-
-
-@router.patch("/tasks/{task_id}", tags=["tasks"],
-              summary="Update, assign or move a task along its states")
-def update_task(
-    actor: TasksWrite, session: DbSession, if_match: RequiredIfMatch,
-    task_id: uuid.UUID, data: TaskUpdate,
-    response: Response,
-) -> TaskOut:
-    task = service.update_task(session, actor, task_id, data=data, if_match=if_match)
-    _with_etag(response, task.version)
-    return TaskOut.model_validate(task)
-
-
-@router.delete("/tasks/{task_id}", tags=["tasks"], status_code=status.HTTP_204_NO_CONTENT,
-               summary="Delete a task")
-def delete_task(
-    actor: TasksWrite, session: DbSession, if_match: RequiredIfMatch,
-    task_id: uuid.UUID, reason: Reason = None,
-) -> Response:
-    service.delete_task(session, actor, task_id, reason=reason, if_match=if_match)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@router.post("/tasks/{task_id}/restore", tags=["tasks"], summary="Restore a deleted task")
-def restore_task(
-    actor: TasksWrite, session: DbSession, task_id: uuid.UUID, response: Response
-) -> TaskOut:
-    task = service.restore_task(session, actor, task_id)
-    _with_etag(response, task.version)
-    return TaskOut.model_validate(task)
+_tasks = ResourceRoutes(router, "tasks", "task_id", "task", ["tasks"], TaskOut,
+                        TaskOut.model_validate, TasksRead, TasksWrite)
+_tasks.listing("List tasks", TaskFilterQuery, service.list_tasks, page_first=True)
+export_tasks = _tasks.export(
+    "Tasks as CSV (same filters)", TaskFilterQuery,
+    lambda actor, filters: service.tasks_query(actor, filters).order_by(Task.id),
+    _TASK_CSV, "tasks.csv")
+_tasks.create("Create a task", TaskCreate,
+              lambda s, a, d: _fresh(s, service.create_task(s, a, data=d)))
+_tasks.get("Get a task", service.get_task, include_deleted=False)
+_tasks.update("Update, assign or move a task along its states", TaskUpdate,
+              lambda s, a, i, d, m: service.update_task(s, a, i, data=d, if_match=m))
+_tasks.delete("Delete a task",
+              lambda s, a, i, r, m: service.delete_task(s, a, i, reason=r, if_match=m))
+_tasks.restore("Restore a deleted task", service.restore_task)
 
 
 # --- goals ---------------------------------------------------------------------------------
@@ -379,61 +255,17 @@ def _goal_filter(
 GoalFilterQuery = Annotated[GoalFilter, Depends(_goal_filter)]
 
 
-@router.get("/goals", tags=["goals"], summary="List goals with their progress")
-def list_goals(
-    actor: GoalsRead, session: DbSession, page: Pagination, filters: GoalFilterQuery,
-) -> Page[GoalOut]:
-    goals, cursor = service.list_goals(session, actor, page, filters)
-    return Page(items=[_goal_out(g) for g in goals], next_cursor=cursor)
-
-
-@router.get("/goals/export.csv", tags=["goals"],
-            summary="Goals as CSV (stored progress, same filters)",
-            response_class=StreamingResponse, responses=csv_responses(_GOAL_CSV))
-def export_goals(
-    actor: GoalsRead, session: DbSession, filters: GoalFilterQuery,
-) -> StreamingResponse:
-    stmt = service.goals_query(actor, filters).order_by(Goal.id)
-    return csv_response(session, stmt, _GOAL_CSV, filename="goals.csv")
-
-
-@router.post("/goals", tags=["goals"], status_code=status.HTTP_201_CREATED,
-             summary="Create a goal")
-def create_goal(
-    actor: GoalsWrite, session: DbSession, data: GoalCreate, response: Response
-) -> GoalOut:
-    goal = service.create_goal(session, actor, data=data)
-    session.refresh(goal)
-    goal = service.get_goal(session, actor, goal.id)
-    _with_etag(response, goal.version)
-    response.headers["Location"] = f"/v1/goals/{goal.id}"
-    return _goal_out(goal)
-
-
-@router.get("/goals/{goal_id}", tags=["goals"], summary="Get a goal with its progress")
-def get_goal(
-    actor: GoalsRead, session: DbSession, goal_id: uuid.UUID, response: Response
-) -> GoalOut:
-    goal = service.get_goal(session, actor, goal_id)
-    _with_etag(response, goal.version)
-    return _goal_out(goal)
-
-
-@router.patch("/goals/{goal_id}", tags=["goals"], summary="Update a goal")
-def update_goal(
-    actor: GoalsWrite, session: DbSession, if_match: RequiredIfMatch,
-    goal_id: uuid.UUID, data: GoalUpdate,
-    response: Response,
-) -> GoalOut:
-    goal = service.update_goal(session, actor, goal_id, data=data, if_match=if_match)
-    _with_etag(response, goal.version)
-    return _goal_out(goal)
-
-
-@router.delete("/goals/{goal_id}", tags=["goals"], status_code=status.HTTP_204_NO_CONTENT,
-               summary="Delete a goal")
-def delete_goal(
-    actor: GoalsWrite, session: DbSession, if_match: RequiredIfMatch, goal_id: uuid.UUID
-) -> Response:
-    service.delete_goal(session, actor, goal_id, if_match=if_match)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+_goals = ResourceRoutes(router, "goals", "goal_id", "goal", ["goals"], GoalOut, _goal_out,
+                        GoalsRead, GoalsWrite)
+_goals.listing("List goals with their progress", GoalFilterQuery, service.list_goals,
+               page_first=True)
+_goals.export("Goals as CSV (stored progress, same filters)", GoalFilterQuery,
+              lambda actor, filters: service.goals_query(actor, filters).order_by(Goal.id),
+              _GOAL_CSV, "goals.csv")
+_goals.create("Create a goal", GoalCreate, lambda s, a, d: service.get_goal(
+    s, a, _fresh(s, service.create_goal(s, a, data=d)).id))
+_goals.get("Get a goal with its progress", service.get_goal, include_deleted=False)
+_goals.update("Update a goal", GoalUpdate,
+              lambda s, a, i, d, m: service.update_goal(s, a, i, data=d, if_match=m))
+_goals.delete("Delete a goal", lambda s, a, i, r, m: service.delete_goal(s, a, i, if_match=m),
+              reason=None)

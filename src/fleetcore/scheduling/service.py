@@ -69,7 +69,8 @@ from fleetcore.core.errors import (
 )
 from fleetcore.core.orm import new_id
 from fleetcore.core.pagination import PageParams, equal_filters, keyset_page
-from fleetcore.core.versioning import check_if_match, lock_and_check_if_match, refresh_version
+from fleetcore.core.resource import Rows
+from fleetcore.core.versioning import lock_and_check_if_match, refresh_version
 from fleetcore.drivers.models import Driver
 from fleetcore.drivers.service import (
     Slot,
@@ -206,21 +207,8 @@ def create_shift(session: Session, actor: Actor, *, data: ShiftCreate) -> Shift:
     return shift
 
 
-def _shift(
-    session: Session, tenant_id: uuid.UUID, shift_id: uuid.UUID, *, include_deleted: bool = False
-) -> Shift:
-    stmt = select(Shift).where(Shift.tenant_id == tenant_id, Shift.id == shift_id)
-    if not include_deleted:
-        stmt = stmt.where(Shift.deleted_at.is_(None))
-    shift = session.scalar(stmt)
-    if shift is None:
-        raise NotFound("No such shift.")
-    return shift
-
-
-def get_shift(session: Session, actor: Actor, shift_id: uuid.UUID) -> Shift:
-    """One live shift, or 404."""
-    return _shift(session, tenant_of(actor), shift_id)
+_rows = Rows()
+get_shift = _rows.getter(Shift, "shift")
 
 
 _SHIFT_TRANSITIONS: dict[str, set[str]] = {
@@ -238,8 +226,7 @@ def update_shift(
 ) -> Shift:
     """Move, re-vehicle, annotate or progress a shift (overlap and availability re-checked)."""
     tenant = tenant_of(actor)
-    shift = _shift(session, tenant, shift_id)
-    check_if_match(if_match, shift.version)
+    shift = get_shift(session, actor, shift_id, if_match=if_match)
     fields = data.model_fields_set
     if data.status is not None and data.status.value != shift.status:
         if data.status is ShiftStatus.CANCELLED:
@@ -282,8 +269,7 @@ def cancel_shift(
     session: Session, actor: Actor, shift_id: uuid.UUID, *, if_match: str | None = None
 ) -> Shift:
     """Cancel a scheduled shift (its slot becomes free; a series keeps it as an exception)."""
-    shift = _shift(session, tenant_of(actor), shift_id)
-    check_if_match(if_match, shift.version)
+    shift = get_shift(session, actor, shift_id, if_match=if_match)
     if shift.status == ShiftStatus.CANCELLED.value:
         return shift
     if shift.status != ShiftStatus.SCHEDULED.value:
@@ -295,21 +281,14 @@ def cancel_shift(
     return shift
 
 
-def delete_shift(
-    session: Session, actor: Actor, shift_id: uuid.UUID, *, reason: str | None = None,
-    if_match: str | None = None,
-) -> None:
-    """Soft-delete a shift (entered by mistake)."""
-    shift = _shift(session, tenant_of(actor), shift_id)
-    check_if_match(if_match, shift.version)
-    shift.mark_deleted(actor.id, reason)
-    session.flush()
+delete_shift = _rows.deleter(Shift, "shift")
+"""Soft-delete a shift (entered by mistake)."""
 
 
 def restore_shift(session: Session, actor: Actor, shift_id: uuid.UUID) -> Shift:
     """Bring back a soft-deleted shift, if its slot is still free."""
     tenant = tenant_of(actor)
-    shift = _shift(session, tenant, shift_id, include_deleted=True)
+    shift = get_shift(session, actor, shift_id, include_deleted=True)
     if shift.deleted_at is None:
         return shift
     if shift.status != ShiftStatus.CANCELLED.value:
@@ -505,18 +484,7 @@ def create_series(
     return series, shifts, horizon
 
 
-def _series(session: Session, tenant_id: uuid.UUID, series_id: uuid.UUID) -> ShiftSeries:
-    series = session.scalar(select(ShiftSeries).where(
-        ShiftSeries.tenant_id == tenant_id, ShiftSeries.id == series_id,
-        ShiftSeries.deleted_at.is_(None)))
-    if series is None:
-        raise NotFound("No such shift series.")
-    return series
-
-
-def get_series(session: Session, actor: Actor, series_id: uuid.UUID) -> ShiftSeries:
-    """One live shift series, or 404."""
-    return _series(session, tenant_of(actor), series_id)
+get_series = _rows.getter(ShiftSeries, "shift series")
 
 
 def list_series(
@@ -548,7 +516,7 @@ def cancel_series(
     if if_match is not None:
         lock_and_check_if_match(session, ShiftSeries, if_match,
                                 ShiftSeries.tenant_id == tenant, ShiftSeries.id == series_id)
-    series = _series(session, tenant, series_id)
+    series = get_series(session, actor, series_id)
     now = now or datetime.now(UTC)
     future = list(session.scalars(select(Shift).where(
         Shift.tenant_id == tenant, Shift.series_id == series.id,
@@ -708,21 +676,7 @@ def _check_related_entity(
             {"field": "related_entity_id", "message": f"no such {entity_type.value}"}])
 
 
-def _task(
-    session: Session, tenant_id: uuid.UUID, task_id: uuid.UUID, *, include_deleted: bool = False
-) -> Task:
-    stmt = select(Task).where(Task.tenant_id == tenant_id, Task.id == task_id)
-    if not include_deleted:
-        stmt = stmt.where(Task.deleted_at.is_(None))
-    task = session.scalar(stmt)
-    if task is None:
-        raise NotFound("No such task.")
-    return task
-
-
-def get_task(session: Session, actor: Actor, task_id: uuid.UUID) -> Task:
-    """One live task, or 404."""
-    return _task(session, tenant_of(actor), task_id)
+get_task = _rows.getter(Task, "task")
 
 
 def create_task(session: Session, actor: Actor, *, data: TaskCreate) -> Task:
@@ -807,8 +761,7 @@ def update_task(
 ) -> Task:
     """Edit a task, (re)assign it or move it along its state machine."""
     tenant = tenant_of(actor)
-    task = _task(session, tenant, task_id)
-    check_if_match(if_match, task.version)
+    task = get_task(session, actor, task_id, if_match=if_match)
     fields = data.model_fields_set
     if data.status is not None and data.status.value != task.status:
         allowed = _TASK_TRANSITIONS[task.status]
@@ -840,20 +793,13 @@ def update_task(
     return task
 
 
-def delete_task(
-    session: Session, actor: Actor, task_id: uuid.UUID, *, reason: str | None = None,
-    if_match: str | None = None,
-) -> None:
-    """Soft-delete a task."""
-    task = _task(session, tenant_of(actor), task_id)
-    check_if_match(if_match, task.version)
-    task.mark_deleted(actor.id, reason)
-    session.flush()
+delete_task = _rows.deleter(Task, "task")
+"""Soft-delete a task."""
 
 
 def restore_task(session: Session, actor: Actor, task_id: uuid.UUID) -> Task:
     """Bring back a soft-deleted task (409 if a live task took its dedup key meanwhile)."""
-    task = _task(session, tenant_of(actor), task_id, include_deleted=True)
+    task = get_task(session, actor, task_id, include_deleted=True)
     if not task.mark_restored(actor.id):
         return task
     _flush(session, _TASK_CONSTRAINTS)
@@ -976,11 +922,7 @@ def compute_progress(
         set_committed_value(goal, "computed_at", now)
 
 
-def _goal(session: Session, tenant_id: uuid.UUID, goal_id: uuid.UUID) -> Goal:
-    goal = session.scalar(select(Goal).where(Goal.tenant_id == tenant_id, Goal.id == goal_id))
-    if goal is None:
-        raise NotFound("No such goal.")
-    return goal
+_goal = _rows.getter(Goal, "goal")
 
 
 def get_goal(
@@ -988,7 +930,7 @@ def get_goal(
 ) -> Goal:
     """One goal with its progress computed now."""
     tenant = tenant_of(actor)
-    goal = _goal(session, tenant, goal_id)
+    goal = _goal(session, actor, goal_id)
     compute_progress(session, tenant, [goal], now=now)
     return goal
 
@@ -1035,8 +977,7 @@ def update_goal(
 ) -> Goal:
     """Change a goal's name, target, period or status."""
     tenant = tenant_of(actor)
-    goal = _goal(session, tenant, goal_id)
-    check_if_match(if_match, goal.version)
+    goal = _goal(session, actor, goal_id, if_match=if_match)
     for name in ("target", "period_start", "period_end", "status"):
         if name in data.model_fields_set and getattr(data, name) is None:
             raise _invalid(name, f"{name} cannot be null.")
@@ -1058,8 +999,7 @@ def delete_goal(
     session: Session, actor: Actor, goal_id: uuid.UUID, *, if_match: str | None = None
 ) -> None:
     """Delete a goal (goals have no history worth keeping; cancel one to keep it visible)."""
-    goal = _goal(session, tenant_of(actor), goal_id)
-    check_if_match(if_match, goal.version)
+    goal = _goal(session, actor, goal_id, if_match=if_match)
     session.delete(goal)
     session.flush()
 

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
-from fleetcore.core.auth import TenantRequired
+from fleetcore.core.auth import PermissionDenied, TenantRequired
 from fleetcore.core.deps import SESSION_COOKIE
 from fleetcore.core.errors import (
     DATABASE_UNAVAILABLE,
@@ -26,6 +26,7 @@ from fleetcore.core.errors import (
     Unauthorized,
     database_unavailable,
 )
+from fleetcore.web.i18n import _, begin_request, from_accept_language, use_locale
 from fleetcore.web.rendering import is_htmx, redirect, render
 from fleetcore.web.security import (
     CONSOLE_PATH,
@@ -73,8 +74,13 @@ def problem_page(request: Request, problem: Problem) -> Response:
     if isinstance(problem, TenantRequired) and actor is not None and actor.is_provider \
             and request.method == "GET":
         # Staff with no fleet open land on their own pages, where they open one.
-        return redirect(request, STAFF_PATH, flash="Open a fleet to work in it.")
-    return error_page(request, problem.status, problem.title, problem.detail)
+        return redirect(request, STAFF_PATH, flash=_("Open a fleet to work in it."))
+    detail = problem.detail
+    permission = problem.extensions.get("permission")
+    if isinstance(problem, PermissionDenied) and isinstance(permission, str):
+        # The API's sentence, in the console's language (the permission code stays as is).
+        detail = _("This needs the permission '%(permission)s'.", permission=permission)
+    return error_page(request, problem.status, _(problem.title), detail)
 
 
 class ConsoleRoute(APIRoute):
@@ -84,24 +90,26 @@ class ConsoleRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def console_handler(request: Request) -> Response:
+            begin_request()
+            use_locale(from_accept_language(request.headers.get("accept-language")) or "en")
             try:
                 return await handler(request)
             except Problem as problem:
                 return problem_page(request, problem)
             except DATABASE_UNAVAILABLE as exc:
                 unavailable = database_unavailable(exc) or ServiceUnavailable("Unavailable.")
-                page = error_page(request, 503, "Back in a moment",
-                                  "The console cannot reach its database right now (it may be "
-                                  "restarting). Reload the page in a few seconds.")
+                page = error_page(request, 503, _("Back in a moment"),
+                                  _("The console cannot reach its database right now (it may "
+                                    "be restarting). Reload the page in a few seconds."))
                 page.headers["Retry-After"] = str(unavailable.retry_after)
                 return page
             except RequestValidationError as exc:
                 # A malformed id in the path is a page that does not exist; a malformed
                 # filter in the query string is a bad link.
                 if any(e.get("loc", ("",))[0] == "path" for e in exc.errors()):
-                    return error_page(request, 404, "Not found",
-                                      "There is no such page in this fleet.")
-                return error_page(request, 400, "Bad link",
-                                  "This link has a value the console does not understand.")
+                    return error_page(request, 404, _("Not found"),
+                                      _("There is no such page in this fleet."))
+                return error_page(request, 400, _("Bad link"),
+                                  _("This link has a value the console does not understand."))
 
         return console_handler

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
 from fleetcore.core.errors import Problem
+from fleetcore.web.i18n import gettext
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -86,7 +87,7 @@ def local_datetime(value: str | None, zone: ZoneInfo, *, name: str,
     try:
         naive = datetime.fromisoformat(value)
     except ValueError:
-        state.add(name, "not a date and time (YYYY-MM-DD HH:MM)")
+        state.add(name, gettext("not a date and time (YYYY-MM-DD HH:MM)"))
         return None
     return naive.replace(tzinfo=zone) if naive.tzinfo is None else naive
 
@@ -98,7 +99,7 @@ def parse_date(value: str | None, *, name: str, state: FormState) -> date | None
     try:
         return date.fromisoformat(value)
     except ValueError:
-        state.add(name, "not a date (YYYY-MM-DD)")
+        state.add(name, gettext("not a date (YYYY-MM-DD)"))
         return None
 
 
@@ -128,6 +129,10 @@ def _article(noun: str) -> str:
     return "an" if noun[:1].lower() in "aeiou" else "a"
 
 
+def _choose(noun: str) -> str:
+    return gettext("Choose %(a_noun)s", a_noun=f"{_article(noun)} {noun}")
+
+
 def people_words(error: dict[str, Any], name: str) -> str:
     """Pydantic's message for ``name`` as a person reads it next to the field.
 
@@ -141,23 +146,25 @@ def people_words(error: dict[str, Any], name: str) -> str:
     noun = _noun(name) if name else "value"
     if kind == "missing" or (blank and kind not in ("value_error", "assertion_error")):
         if name.endswith("_id") or kind in ("enum", "literal_error"):
-            return f"Choose {_article(noun)} {noun}"
-        return f"Fill in the {noun}"
+            return _choose(noun)
+        return gettext("Fill in the %(noun)s", noun=noun)
     if kind.startswith("uuid"):
-        return f"Choose {_article(noun)} {noun} from the list"
+        return gettext("Choose %(a_noun)s from the list", a_noun=f"{_article(noun)} {noun}")
     if kind in ("enum", "literal_error"):
         expected = (error.get("ctx") or {}).get("expected")
-        return f"Choose one of {expected}" if expected else f"Choose {_article(noun)} {noun}"
+        return gettext("Choose one of %(expected)s", expected=expected) if expected \
+            else _choose(noun)
     if kind.startswith(("decimal", "float", "int")):
-        return "Enter a number" + ("" if kind.endswith(("parsing", "type")) else
-                                   f" ({_message(str(error.get('msg', '')))})".lower())
+        return gettext("Enter a number") + ("" if kind.endswith(("parsing", "type")) else
+                                            f" ({_message(str(error.get('msg', '')))})".lower())
     if kind.startswith("date") and not kind.startswith("datetime"):
-        return "Enter a date (YYYY-MM-DD)"
+        return gettext("Enter a date (YYYY-MM-DD)")
     if kind.startswith(("datetime", "time")):
-        return "Enter a date and time (YYYY-MM-DD HH:MM)"
+        return gettext("Enter a date and time (YYYY-MM-DD HH:MM)")
     if kind == "string_too_long":
         limit = (error.get("ctx") or {}).get("max_length")
-        return f"Too long: at most {limit} characters" if limit else "Too long"
+        return (gettext("Too long: at most %(limit)s characters", limit=limit) if limit
+                else gettext("Too long"))
     return _message(str(error.get("msg", "invalid")))
 
 

@@ -1,5 +1,7 @@
 """The console's menu: sections of pages, each shown only to members holding its permission.
 
+Labels are English msgids marked with ``N_`` and translated where the layout shows them.
+
 A new page group is one :class:`NavItem` added to :data:`SECTIONS` (and its router added in
 ``web/routes/__init__.py``). An empty section is not shown.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fleetcore.core.auth import Actor
+from fleetcore.web.i18n import N_
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,51 +35,51 @@ class NavSection:
 
 
 SECTIONS: list[NavSection] = [
-    NavSection("Overview", (
-        NavItem("Dashboard", "/app"),
+    NavSection(N_("Overview"), (
+        NavItem(N_("Dashboard"), "/app"),
     )),
-    NavSection("Operations", (
-        NavItem("Vehicles", "/app/vehicles", "vehicles:read"),
-        NavItem("Live map", "/app/map", "vehicles:read"),
-        NavItem("Drivers", "/app/drivers", "drivers:read"),
-        NavItem("Assignments", "/app/assignments", "assignments:read"),
-        NavItem("Assignment calendar", "/app/assignments/calendar", "assignments:read"),
-        NavItem("Shifts", "/app/shifts", "shifts:read"),
-        NavItem("Shift series", "/app/shift-series", "shifts:read"),
-        NavItem("Documents", "/app/documents", "documents:read"),
-        NavItem("Maintenance due", "/app/maintenance", "maintenance:read"),
-        NavItem("Tasks", "/app/tasks", "tasks:read"),
+    NavSection(N_("Operations"), (
+        NavItem(N_("Vehicles"), "/app/vehicles", "vehicles:read"),
+        NavItem(N_("Live map"), "/app/map", "vehicles:read"),
+        NavItem(N_("Drivers"), "/app/drivers", "drivers:read"),
+        NavItem(N_("Assignments"), "/app/assignments", "assignments:read"),
+        NavItem(N_("Assignment calendar"), "/app/assignments/calendar", "assignments:read"),
+        NavItem(N_("Shifts"), "/app/shifts", "shifts:read"),
+        NavItem(N_("Shift series"), "/app/shift-series", "shifts:read"),
+        NavItem(N_("Documents"), "/app/documents", "documents:read"),
+        NavItem(N_("Maintenance due"), "/app/maintenance", "maintenance:read"),
+        NavItem(N_("Tasks"), "/app/tasks", "tasks:read"),
     )),
-    NavSection("Revenue", (
-        NavItem("Trips", "/app/trips", "trips:read"),
-        NavItem("Imports", "/app/imports", "imports:read"),
-        NavItem("Reconciliation", "/app/reconciliations", "reconciliations:read"),
-        NavItem("Settlements", "/app/settlements", "settlements:read"),
+    NavSection(N_("Revenue"), (
+        NavItem(N_("Trips"), "/app/trips", "trips:read"),
+        NavItem(N_("Imports"), "/app/imports", "imports:read"),
+        NavItem(N_("Reconciliation"), "/app/reconciliations", "reconciliations:read"),
+        NavItem(N_("Settlements"), "/app/settlements", "settlements:read"),
     )),
-    NavSection("Finance", (
-        NavItem("Payouts", "/app/payouts", "payouts:read"),
-        NavItem("Invoices", "/app/invoices", "invoices:read"),
-        NavItem("Tolls", "/app/tolls", "tolls:read"),
-        NavItem("Fines", "/app/fines", "fines:read"),
+    NavSection(N_("Finance"), (
+        NavItem(N_("Payouts"), "/app/payouts", "payouts:read"),
+        NavItem(N_("Invoices"), "/app/invoices", "invoices:read"),
+        NavItem(N_("Tolls"), "/app/tolls", "tolls:read"),
+        NavItem(N_("Fines"), "/app/fines", "fines:read"),
     )),
-    NavSection("Administration", (
-        NavItem("Settings", "/app/settings", "tenants:read"),
-        NavItem("Members", "/app/members", "members:read"),
-        NavItem("Audit log", "/app/audit", "audit:read"),
-        NavItem("Subscription", "/app/billing", "billing:read"),
-        NavItem("Support", "/app/support", "support:read"),
+    NavSection(N_("Administration"), (
+        NavItem(N_("Settings"), "/app/settings", "tenants:read"),
+        NavItem(N_("Members"), "/app/members", "members:read"),
+        NavItem(N_("Audit log"), "/app/audit", "audit:read"),
+        NavItem(N_("Subscription"), "/app/billing", "billing:read"),
+        NavItem(N_("Support"), "/app/support", "support:read"),
     )),
-    NavSection("Fleetcore", (
-        NavItem("Fleets", "/app/provider", "tenants:read", staff_only=True),
-        NavItem("Pipeline", "/app/provider/pipeline", "crm:read", staff_only=True),
-        NavItem("Leads", "/app/provider/leads", "crm:read", staff_only=True),
-        NavItem("Contracts", "/app/provider/contracts", "crm:read", staff_only=True),
-        NavItem("Plans", "/app/provider/plans", "plans:read", staff_only=True),
-        NavItem("Subscriptions", "/app/provider/subscriptions", "billing:read",
+    NavSection(N_("Fleetcore"), (
+        NavItem(N_("Fleets"), "/app/provider", "tenants:read", staff_only=True),
+        NavItem(N_("Pipeline"), "/app/provider/pipeline", "crm:read", staff_only=True),
+        NavItem(N_("Leads"), "/app/provider/leads", "crm:read", staff_only=True),
+        NavItem(N_("Contracts"), "/app/provider/contracts", "crm:read", staff_only=True),
+        NavItem(N_("Plans"), "/app/provider/plans", "plans:read", staff_only=True),
+        NavItem(N_("Subscriptions"), "/app/provider/subscriptions", "billing:read",
                 staff_only=True),
-        NavItem("Invoices", "/app/provider/invoices", "billing:read", staff_only=True),
-        NavItem("Usage", "/app/provider/usage", "billing:read", staff_only=True),
-        NavItem("Support inbox", "/app/provider/support", "support:read", staff_only=True),
+        NavItem(N_("Invoices"), "/app/provider/invoices", "billing:read", staff_only=True),
+        NavItem(N_("Usage"), "/app/provider/usage", "billing:read", staff_only=True),
+        NavItem(N_("Support inbox"), "/app/provider/support", "support:read", staff_only=True),
     )),
 ]
 

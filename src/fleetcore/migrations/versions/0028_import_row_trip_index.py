@@ -8,7 +8,7 @@ import index bounds it). Linking an account finds its rows by their platform acc
 reaches the trips through the trips' own unique trip-id index.
 
 Revision ID: 0028
-Revises: 0025
+Revises: 0026
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 revision: str = "0028"
-down_revision: str | None = "0025"
+down_revision: str | None = "0026"
 branch_labels = None
 depends_on = None
 

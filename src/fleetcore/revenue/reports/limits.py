@@ -10,11 +10,15 @@ with a reason that names the limit (and the row and column for a cell).
 
 from __future__ import annotations
 
-MAX_UPLOAD_BYTES = 512 * 1024 * 1024
-"""An uploaded file (as sent, zipped or not): larger is refused with 413."""
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
+"""An uploaded report (as sent, zipped or not): larger is refused with 413. A CSV report in
+UTF-8 is read from disk in bounded batches, so this bounds disk and time, not memory; what is
+read whole is bounded by ``MAX_MEMBER_BYTES``."""
 
 MAX_MEMBER_BYTES = 512 * 1024 * 1024
-"""One report once inflated from a zip (or one XLSX's parts together): larger is 413."""
+"""One report read whole in memory: a zip member once inflated, one XLSX's parts together, a
+spreadsheet or JSON report, a CSV that must be transcoded (not UTF-8) — and any other upload
+read whole (toll and charge statements). Larger is 413."""
 
 MAX_ZIP_BYTES = 1024 * 1024 * 1024
 """All the reports of one zip once inflated: larger is 413."""

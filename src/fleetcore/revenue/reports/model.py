@@ -11,6 +11,7 @@ checks that need the database (known driver, duplicates against committed data) 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -129,6 +130,14 @@ class ParsedReport:
     # Canonical field → the file's header that feeds it, so an error found later (in the
     # database) names the column as the user sees it.
     headers: dict[str, str] = field(default_factory=dict)
+    # A report read in batches (``read_report(..., batches=True)``): ``rows`` stays empty and
+    # ``stream()`` yields the rows in bounded batches (CANONICAL_SCHEMA), adding each batch's
+    # row errors to ``errors`` and its dates to the period as it goes. Rows that repeat the
+    # ``unique`` field are not found there (they may be batches apart): ``repeats`` says, once
+    # the stream is read, whether any may (their hashes repeat).
+    stream: Callable[[], Iterator[pl.DataFrame]] | None = None
+    unique: str | None = None
+    repeats: bool = False
 
     def header_of(self, canonical: str) -> str:
         """The file's header for a canonical field (the field's name when no header feeds it)."""

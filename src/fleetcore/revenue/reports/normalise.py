@@ -15,6 +15,7 @@ the few distinct phone numbers and plates, and over the errors found):
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -517,44 +518,52 @@ def _field(spec: FieldSpec, present: Callable[[str], bool]) -> pl.Expr | None:
 # --- the whole file --------------------------------------------------------------------------
 
 
-def normalise_table(
-    table: RawTable,
-    source: str,
-    options: ReadOptions,
-    progress: Callable[[int], None] | None = None,
-) -> ParsedReport:
-    """Read ``table`` by meaning; UnreadableReport when it cannot be read as a whole."""
+@dataclass(slots=True)
+class Layout:
+    """What the headers and the caller's options decide about a file, before any row is read:
+    the mapping, where each mapped column is, the columns not mapped, the currency."""
 
-    def step(percent: int) -> None:
-        if progress is not None:
-            progress(percent)
+    match: HeaderMatch
+    positions: dict[str, int]  # mapped column id → position in the file
+    # (position, name, whether it is a column with no header name, kept only if it holds a
+    # value somewhere in the file)
+    unmapped: list[tuple[int, str, bool]]
+    file_currency: str | None
+    currency_source: str | None
 
+    @property
+    def mapping(self) -> Mapping:
+        return self.match.mapping
+
+    def raw_columns(self, *types: str) -> list[str]:
+        """The file columns (``c<position>``) of the mapped columns of these types."""
+        columns = self.mapping.columns
+        return [f"c{i}" for c, i in self.positions.items() if columns[c].type in types]
+
+    @property
+    def nameless(self) -> list[int]:
+        return [i for i, _, nameless in self.unmapped if nameless]
+
+
+def layout(headers: list[str], options: ReadOptions) -> Layout:
+    """Choose the mapping and place its columns; UnreadableReport when the headers cannot be
+    read (a required column missing, a column twice, the currency unknown or contradicted)."""
     rules = common()
     if options.currency is not None and not is_currency(options.currency):
         raise UnreadableReport(f"'{options.currency}' is not an ISO 4217 currency code")
-    match = choose_mapping(table.headers, options)
+    match = choose_mapping(headers, options)
     mapping, language = match.mapping, match.language
-    headers = table.headers
-    frame = table.frame
 
     # Columns: mapped (one position each), ignored, trailing empty, unknown.
     positions: dict[str, int] = {}
-    unknown: list[tuple[int, str]] = []
-    empty_named = [i for i, h in enumerate(headers) if not h.strip()]
-    if empty_named:
-        filled = frame.select(
-            [pl.col(f"c{i}").str.strip_chars().ne("").any().alias(str(i)) for i in empty_named]
-        ).row(0)
-        filled_by_position = dict(zip(empty_named, filled, strict=True))
-    else:
-        filled_by_position = {}
+    unmapped: list[tuple[int, str, bool]] = []
     for i, col_id in enumerate(match.columns):
         if not headers[i].strip():
-            if filled_by_position.get(i):
-                unknown.append((i, f"(column {i + 1})"))
-            continue  # a trailing empty column (Bolt): tolerated
+            # a trailing empty column (Bolt) is tolerated; one holding values is unknown
+            unmapped.append((i, f"(column {i + 1})", True))
+            continue
         if col_id is None:
-            unknown.append((i, headers[i]))
+            unmapped.append((i, headers[i], False))
         elif col_id != IGNORED:
             if col_id in positions:
                 raise UnreadableReport(
@@ -596,16 +605,127 @@ def normalise_table(
             raise UnreadableReport("the file does not say its currency: give the currency")
         # Uber's CSVs carry no currency: the fleet's own is the only candidate left.
         file_currency, currency_source = options.fleet_currency, "fleet"
+    return Layout(match, positions, unmapped, file_currency, currency_source)
+
+
+@dataclass(frozen=True, slots=True)
+class FileFacts:
+    """What is decided once for a whole file, from every row: a file read in batches decides
+    them in a first pass (:class:`Evidence`), then normalises each batch with them."""
+
+    style: numbers.DecimalStyle | None
+    date_order: times.DateOrder | None
+    filled: frozenset[int]  # positions of nameless columns that hold a value somewhere
+
+
+@dataclass(slots=True)
+class Evidence:
+    """The first pass over a file read in batches: counts that decide its :class:`FileFacts`
+    (the decimal mark, the day/month order, nameless columns in use), added batch by batch."""
+
+    rows: int = 0
+    dot: int = 0
+    comma: int = 0
+    day_first: int = 0
+    month_first: int = 0
+    filled: set[int] = dataclasses.field(default_factory=set)
+
+    def add(self, frame: pl.DataFrame, lay: Layout) -> None:
+        """Count one batch (a :class:`RawTable` frame, blank rows already dropped)."""
+        self.rows += frame.height
+        if frame.height == 0:
+            return
+        dot, comma = numbers.evidence(frame, lay.raw_columns("money", "decimal"))
+        day, month = times.date_evidence(frame, lay.raw_columns("datetime"))
+        self.dot, self.comma = self.dot + dot, self.comma + comma
+        self.day_first, self.month_first = self.day_first + day, self.month_first + month
+        self.filled |= _filled(frame, [i for i in lay.nameless if i not in self.filled])
+
+    def decide(self, lay: Layout, options: ReadOptions) -> FileFacts:
+        """The file's facts; UnreadableReport when its amounts or dates mix two styles."""
+        style = numbers.decide_style(self.dot, self.comma, _forced_style(options))
+        order = None
+        if lay.raw_columns("datetime"):
+            order = times.decide_date_order(
+                self.day_first, self.month_first, language=lay.match.language,
+                region=options.default_region, rules=common())
+        return FileFacts(style, order, frozenset(self.filled))
+
+
+def _filled(frame: pl.DataFrame, positions: list[int]) -> frozenset[int]:
+    """Which of these columns hold a value (not only blanks) in ``frame``."""
+    if not positions:
+        return frozenset()
+    used = frame.select(
+        [pl.col(f"c{i}").str.strip_chars().ne("").any().alias(str(i)) for i in positions]
+    ).row(0)
+    return frozenset(i for i, yes in zip(positions, used, strict=True) if yes)
+
+
+def _forced_style(options: ReadOptions) -> numbers.DecimalStyle | None:
+    forced: numbers.DecimalStyle | None = {".": "dot", ",": "comma", None: None}[
+        options.decimal_mark
+    ]
+    return forced
+
+
+def normalise_table(
+    table: RawTable,
+    source: str,
+    options: ReadOptions,
+    progress: Callable[[int], None] | None = None,
+    *,
+    facts: FileFacts | None = None,
+) -> ParsedReport:
+    """Read ``table`` by meaning; UnreadableReport when it cannot be read as a whole.
+
+    ``facts`` (a batch of a file read in batches): the decimal mark, the date order and the
+    nameless columns in use are the whole file's, and repeats of the unique field are left to
+    the caller (they span batches)."""
+    report, _ = normalise_batch(table, source, options, progress, facts=facts)
+    return report
+
+
+def normalise_batch(
+    table: RawTable,
+    source: str,
+    options: ReadOptions,
+    progress: Callable[[int], None] | None = None,
+    *,
+    facts: FileFacts | None = None,
+    lay: Layout | None = None,
+) -> tuple[ParsedReport, list[int | None]]:
+    """:func:`normalise_table`, and the file column each row error points at (None: the
+    whole row), which orders the errors."""
+
+    def step(percent: int) -> None:
+        if progress is not None:
+            progress(percent)
+
+    rules = common()
+    headers = table.headers
+    lay = lay if lay is not None else layout(headers, options)
+    match, positions = lay.match, lay.positions
+    mapping, language = match.mapping, match.language
+    frame = table.frame
+    file_currency, currency_source = lay.file_currency, lay.currency_source
+    filled = facts.filled if facts is not None else _filled(frame, lay.nameless)
+    unknown = [(i, name) for i, name, nameless in lay.unmapped if not nameless or i in filled]
+
+    def present(col_id: str) -> bool:
+        return col_id in positions
+
     step(45)
 
     # Read every mapped column: values materialised, reasons kept as expressions.
     number_columns = [c for c in positions if mapping.columns[c].type in ("money", "decimal")]
-    forced: numbers.DecimalStyle | None = {".": "dot", ",": "comma", None: None}[
-        options.decimal_mark
-    ]
-    frame, style, scans = numbers.detect_style(
-        frame, [f"c{positions[c]}" for c in number_columns], forced
-    )
+    raw_numbers = [f"c{positions[c]}" for c in number_columns]
+    style: numbers.DecimalStyle | None
+    if facts is None:
+        frame, style, scans = numbers.detect_style(frame, raw_numbers, _forced_style(options))
+    else:
+        frame, scans = numbers._scan(frame, raw_numbers)
+        style = facts.style
     exprs: list[pl.Expr] = []
     checks: list[_Check] = []
     datetime_columns: list[str] = []
@@ -638,7 +758,7 @@ def normalise_table(
     keep = {f"c{i}" for i, _ in unknown} | {f"c{positions[c]}" for c in datetime_columns}
     frame = frame.drop([c for c in frame.columns if c.startswith("c") and c not in keep])
     if datetime_columns:
-        order = times.detect_date_order(
+        order = facts.date_order if facts is not None else times.detect_date_order(
             frame,
             [f"c{positions[c]}" for c in datetime_columns],
             language=language,
@@ -722,7 +842,7 @@ def normalise_table(
             where, _ = source_of("earnings")
             failing, reason = identity
             checks.append(_Check(reason, where, _amount_text(pl.col("f:earnings")), failing))
-    for field in mapping.unique:
+    for field in mapping.unique if facts is None else ():
         if f"f:{field}" not in frame.columns:
             continue
         repeats = _duplicates(frame, f"f:{field}")
@@ -802,7 +922,7 @@ def normalise_table(
     period = result.select(
         pl.col("occurred_at").min().alias("a"), pl.col("occurred_at").max().alias("b")
     ).row(0)
-    return ParsedReport(
+    report = ParsedReport(
         source=source,
         platform=mapping.platform,
         report_type=mapping.report_type,
@@ -822,6 +942,7 @@ def normalise_table(
             if (first := next((c for c in spec.columns if c in positions), None)) is not None
         },
     )
+    return report, [position for position, _ in errors]
 
 
 def _duplicates(frame: pl.DataFrame, key: str) -> pl.Series | None:

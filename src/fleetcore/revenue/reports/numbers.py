@@ -56,13 +56,16 @@ class _Scan:
     ambiguous: int
 
 
-def _scan(frame: pl.DataFrame, columns: Sequence[str]) -> tuple[pl.DataFrame, dict[str, _Scan]]:
+def _scan(
+    frame: pl.DataFrame, columns: Sequence[str], *, complete: bool = False
+) -> tuple[pl.DataFrame, dict[str, _Scan]]:
     """Per column: can it take the fast path, and what evidence of the decimal mark it holds.
 
     A column is fast when every non-empty cell casts as a plain number (no exponent). Its
     evidence is counted column by column and, when no column needs the slow path (so no
     cell can show a decimal comma), the counting stops at the first evidence of a decimal
-    point: the file's style is then decided.
+    point: the file's style is then decided. ``complete`` counts every column (a batch of a
+    file read in batches is only part of the evidence).
     """
     if not columns or frame.height == 0:
         return frame, {c: _Scan(True, 0, 0, 0) for c in columns}
@@ -108,8 +111,31 @@ def _scan(frame: pl.DataFrame, columns: Sequence[str]) -> tuple[pl.DataFrame, di
             pl.col(c).str.contains(_AMBIGUOUS_DOT).sum().alias("a"),
         ).row(0)
         scans[c] = _Scan(True, dots - ambiguous, 0, ambiguous)
-        decided = not slow and dots > ambiguous
+        decided = not slow and dots > ambiguous and not complete
     return frame, scans
+
+
+def evidence(frame: pl.DataFrame, columns: Sequence[str]) -> tuple[int, int]:
+    """Cells only a decimal point reads and cells only a decimal comma reads, in ``columns``
+    of ``frame``: summed over the batches of a file, what :func:`decide_style` decides by."""
+    _, scans = _scan(frame, columns, complete=True)
+    return (sum(s.dot_only for s in scans.values()), sum(s.comma_only for s in scans.values()))
+
+
+def decide_style(dot: int, comma: int, forced: DecimalStyle | None = None) -> DecimalStyle | None:
+    """The file's decimal mark from its evidence (see :func:`detect_style`)."""
+    if forced is not None:
+        return forced
+    if dot > comma:
+        return "dot"
+    if comma > dot:
+        return "comma"
+    if dot:
+        raise UnreadableReport(
+            f"amounts mix decimal points and decimal commas ({dot} cells each way): the file "
+            "cannot be read one way"
+        )
+    return None
 
 
 def detect_style(
@@ -128,16 +154,7 @@ def detect_style(
         return frame, forced, scans
     dot = sum(s.dot_only for s in scans.values())
     comma = sum(s.comma_only for s in scans.values())
-    if dot > comma:
-        return frame, "dot", scans
-    if comma > dot:
-        return frame, "comma", scans
-    if dot:
-        raise UnreadableReport(
-            f"amounts mix decimal points and decimal commas ({dot} cells each way): the file "
-            "cannot be read one way"
-        )
-    return frame, None, scans
+    return frame, decide_style(dot, comma), scans
 
 
 @dataclass(frozen=True, slots=True)

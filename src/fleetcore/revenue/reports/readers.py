@@ -11,15 +11,22 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import polars as pl
 
 from fleetcore.core.bounded_json import JsonTooDeep, load_json
 from fleetcore.revenue.reports import limits
-from fleetcore.revenue.reports.decoding import decode, fall_back, find_header
+from fleetcore.revenue.reports.decoding import (
+    Decoded,
+    HeaderLine,
+    decode,
+    fall_back,
+    find_header,
+)
 from fleetcore.revenue.reports.mapping import all_known_keys, common, normalise_header
 from fleetcore.revenue.reports.model import ReportTooLarge, UnreadableReport
 
@@ -50,13 +57,19 @@ def _finish(frame: pl.DataFrame, width: int, headers: list[str]) -> pl.DataFrame
     """Drop blank rows (their line numbers stay as they were) and refuse a header-only file,
     or one whose headers or cells are over their size limits."""
     check_headers(headers)
+    frame = _finish_batch(frame, width, headers)
+    if frame.height == 0:
+        raise UnreadableReport("the file has a header but no data rows")
+    return frame
+
+
+def _finish_batch(frame: pl.DataFrame, width: int, headers: list[str]) -> pl.DataFrame:
+    """Refuse a cell over its size limit; drop blank rows (their line numbers stay)."""
     cells = [f"c{i}" for i in range(width)]
     _check_cells(frame, cells, headers)
     blank = pl.all_horizontal([pl.col(c).is_null() for c in cells]) & pl.col(OVERFLOW).is_null()
     if frame.select(blank.any()).item():  # filtering copies every column: only when needed
         frame = frame.filter(~blank)
-    if frame.height == 0:
-        raise UnreadableReport("the file has a header but no data rows")
     return frame
 
 
@@ -94,16 +107,194 @@ def _check_cells(frame: pl.DataFrame, cells: list[str], headers: list[str]) -> N
 # --- CSV -------------------------------------------------------------------------------------
 
 
+Body = bytes | Path
+"""A file as bytes in memory, or on disk (read in bounded chunks, never held whole)."""
+
+BATCH_BYTES = 8 << 20
+"""About how much of a CSV file one batch reads (≈45,000 rows of an Uber payments report):
+what bounds the reader's memory, whatever the file's size."""
+
+_HEAD = (1 << 20) + (64 << 10)  # the first megabyte that decides the encoding, and some more
+
+
+class Reencode(Exception):  # noqa: N818 - a signal, not an error
+    """polars met a byte that is not UTF-8 past the first megabyte: the file is decoded again
+    as a whole (``decoding.fall_back``) and read again from its start."""
+
+
+@dataclass(slots=True)
+class RawBatches:
+    """A file's cells as strings in batches: what :class:`RawTable` holds, one bounded
+    :class:`RawTable` frame at a time. ``batches()`` reads the file from its start each time it
+    is called: one pass decides what is decided for the whole file (decimal mark, date order),
+    the next normalises and stages each batch."""
+
+    headers: list[str]
+    kind: str
+    batches: Callable[[], Iterator[pl.DataFrame]]
+    encoding: str | None = None
+    delimiter: str | None = None
+    # Only for a CSV file whose first megabyte was UTF-8: how to decode it again as a whole.
+    reencode: Callable[[], RawBatches] | None = None
+
+    def table(self, frame: pl.DataFrame) -> RawTable:
+        return RawTable(self.headers, frame, self.kind, self.encoding, self.delimiter)
+
+
+def batches_of(table: RawTable, rows: int) -> RawBatches:
+    """A table already read whole (spreadsheets, JSON) served in batches of ``rows``."""
+    return RawBatches(
+        table.headers, table.kind, lambda: iter(table.frame.iter_slices(rows)),
+        table.encoding, table.delimiter)
+
+
+def whole_bytes(body: Body, what: str) -> bytes:
+    """The file's bytes, for a reader that needs them all at once: no more than
+    ``MAX_MEMBER_BYTES`` of a file on disk."""
+    if isinstance(body, bytes):
+        return body
+    if body.stat().st_size > limits.MAX_MEMBER_BYTES:
+        raise ReportTooLarge(f"{what} is read whole, and this one is larger than "
+                             f"{limits.size_text(limits.MAX_MEMBER_BYTES)}")
+    return body.read_bytes()
+
+
 def read_csv_table(data: bytes) -> RawTable:
-    """A delimited text file: encoding, header line and delimiter detected, then one polars
-    read with every column as String."""
-    decoded = decode(data, verify=False)
+    """A delimited text file read whole (the batches of :func:`read_csv_batches` together)."""
+    raw = read_csv_batches(data)
     try:
-        header = find_header(decoded.data)
+        frames = list(raw.batches())
+    except Reencode:
+        assert raw.reencode is not None
+        raw = raw.reencode()
+        frames = list(raw.batches())
+    frame = pl.concat(frames) if frames else pl.DataFrame()
+    if frame.height == 0:
+        raise UnreadableReport("the file has a header but no data rows")
+    return raw.table(frame)
+
+
+def read_csv_batches(body: Body, *, batch_bytes: int | None = None) -> RawBatches:
+    """A delimited text file: encoding, header line and delimiter detected from its start,
+    then read by polars in chunks of about ``batch_bytes`` cut at record boundaries, every
+    column as String. A file on disk that is UTF-8 is never held whole; one that must be
+    transcoded (Windows-1252, UTF-16, repaired accents) is decoded whole first."""
+    batch_bytes = batch_bytes or BATCH_BYTES
+    decoded: Decoded | None = None
+    if isinstance(body, Path):
+        with body.open("rb") as handle:
+            head = handle.read(_HEAD)
+        if len(head) == _HEAD:
+            try:
+                decoded = decode(head, verify=False)
+            except UnreadableReport:
+                decoded = None  # decided on the whole file below (which says why)
+            if decoded is not None and (decoded.verified or decoded.encoding not in (
+                    "utf-8", "utf-8-sig")):
+                decoded = None
+    if decoded is not None:
+        assert isinstance(body, Path)
+        path = body
+
+        def again() -> RawBatches:
+            whole = decode(whole_bytes(path, _TRANSCODED), verify=False)
+            return _decoded_batches(fall_back(whole), batch_bytes)
+
+        return _csv_batches(head, lambda: path.open("rb"), decoded, batch_bytes, again)
+    return _decoded_batches(decode(whole_bytes(body, _TRANSCODED), verify=False), batch_bytes)
+
+
+_TRANSCODED = "a CSV file that is not UTF-8 (or whose accents need repair)"
+
+
+def _decoded_batches(decoded: Decoded, batch_bytes: int) -> RawBatches:
+    data = decoded.data
+
+    def again() -> RawBatches:
+        return _decoded_batches(fall_back(decoded), batch_bytes)
+
+    return _csv_batches(data, lambda: io.BytesIO(data), decoded, batch_bytes,
+                        None if decoded.verified else again)
+
+
+def _csv_batches(
+    head: bytes,
+    open_body: Callable[[], BinaryIO],
+    decoded: Decoded,
+    batch_bytes: int,
+    reencode: Callable[[], RawBatches] | None,
+) -> RawBatches:
+    try:
+        header = find_header(head)
     except UnreadableReport as exc:
         if exc.reason.startswith("no known report header"):
             raise NotAReport(exc.reason) from exc
         raise
+    check_headers(header.headers)
+
+    # Past this a record has a cell over the limit whatever its layout (one cell per field,
+    # the header's and 16 more, each doubled by quoting).
+    longest = max(batch_bytes, 2 * (len(header.headers) + 17) * (limits.MAX_CELL_BYTES + 3))
+
+    def batches() -> Iterator[pl.DataFrame]:
+        line = 1  # the file's line number at the start of the chunk
+        skip = header.lines_before_data
+        with open_body() as stream:
+            for chunk in _chunks(stream, batch_bytes, longest):
+                frame = _read_chunk(chunk, header, skip, line + skip, decoded.verified)
+                line += chunk.count(b"\n")
+                skip = 0
+                if frame is not None:
+                    yield frame
+
+    return RawBatches(header.headers, "csv", batches, decoded.encoding, header.delimiter,
+                      reencode)
+
+
+def _chunks(stream: BinaryIO, size: int, longest: int) -> Iterator[bytes]:
+    """The stream in pieces of about ``size`` bytes, each ending after a record: a line break
+    outside quotes (an even number of quote characters before it, as polars counts them).
+    A record longer than ``longest`` (no cell of it can be within the limits) is cut where the
+    bytes are: the reader refuses it, and memory stays bounded."""
+    pending: list[bytes] = []
+    waiting = 0
+    while block := stream.read(size):
+        if b"\n" not in block and waiting + len(block) <= longest:
+            pending.append(block)  # no record can end in it: joined once one does
+            waiting += len(block)
+            continue
+        buffer = b"".join([*pending, block]) if pending else block
+        cut = _record_end(buffer)
+        if cut == 0 and len(buffer) <= longest:
+            pending, waiting = [buffer], len(buffer)
+            continue
+        cut = cut or len(buffer)
+        yield buffer[:cut]
+        rest = buffer[cut:]
+        pending, waiting = ([rest], len(rest)) if rest else ([], 0)
+    if pending:
+        yield b"".join(pending)
+
+
+def _record_end(buffer: bytes) -> int:
+    """Where the last complete record of ``buffer`` ends (0: none yet)."""
+    end = buffer.rfind(b"\n")
+    if b'"' not in buffer:
+        return end + 1
+    for _ in range(64):  # a long quoted cell: look a little further back, else read more
+        if end < 0:
+            return 0
+        if buffer.count(b'"', 0, end) % 2 == 0:
+            return end + 1
+        end = buffer.rfind(b"\n", 0, end)
+    return 0
+
+
+def _read_chunk(
+    chunk: bytes, header: HeaderLine, skip: int, first_line: int, verified: bool
+) -> pl.DataFrame | None:
+    """One chunk of records as a :class:`RawTable` frame (blank rows dropped; None when
+    nothing is left). ``first_line``: the file's line number of its first record."""
     width = len(header.headers)
     frame: pl.DataFrame | None = None
     attempts = [1, 16]
@@ -113,9 +304,9 @@ def read_csv_table(data: bytes) -> RawTable:
         schema |= {f"x{j}": pl.String() for j in range(spare)}
         try:
             frame = pl.read_csv(
-                decoded.data,
+                chunk,
                 has_header=False,
-                skip_lines=header.lines_before_data,
+                skip_lines=skip,
                 separator=header.delimiter,
                 quote_char='"',
                 schema=schema,
@@ -128,29 +319,28 @@ def read_csv_table(data: bytes) -> RawTable:
             if "more fields" in message or "not specified in schema" in message:
                 attempts.pop(0)
                 continue
-            if "invalid utf-8" in message and not decoded.verified:
+            if "invalid utf-8" in message and not verified:
                 # polars found a byte the first megabyte did not show: decide the encoding
                 # again on the whole file, then read it again.
-                decoded = fall_back(decoded)
-                header = find_header(decoded.data)
-                width = len(header.headers)
-                continue
+                raise Reencode from exc
             raise UnreadableReport(
                 f"the file cannot be read as CSV: {message.splitlines()[0]}"
             ) from exc
     if frame is None:
         raise UnreadableReport("some lines have many more fields than the header")
+    if frame.height == 0:
+        return None
     spares = [c for c in frame.columns if c.startswith("x")]
-    first_line = header.lines_before_data + 1
     # with_row_index keeps polars' parse chunks as they are (an int_range column would make it
-    # copy every column into one chunk: 200 MB for the benchmark file).
+    # copy every column into one chunk).
     frame = (
         frame.with_columns(pl.coalesce([pl.col(c) for c in spares]).alias(OVERFLOW))
         .drop(spares)
         .with_row_index(ROW, offset=first_line)
         .with_columns(pl.col(ROW).cast(pl.Int64))
     )
-    if b'"' in decoded.data and decoded.data.count(b"\n") > header.lines_before_data + frame.height:
+    records_end = skip + frame.height - (0 if chunk.endswith(b"\n") else 1)
+    if b'"' in chunk and chunk.count(b"\n") > records_end:
         # Some quoted cells span lines: shift the numbers of the rows after them.
         inner = pl.sum_horizontal(
             [
@@ -159,13 +349,8 @@ def read_csv_table(data: bytes) -> RawTable:
             ]
         )
         frame = frame.with_columns((pl.col(ROW) + inner.cum_sum() - inner).alias(ROW))
-    return RawTable(
-        headers=header.headers,
-        frame=_finish(frame, width, header.headers),
-        kind="csv",
-        encoding=decoded.encoding,
-        delimiter=header.delimiter,
-    )
+    frame = _finish_batch(frame, width, header.headers)
+    return frame if frame.height else None
 
 
 # --- spreadsheets ----------------------------------------------------------------------------
@@ -308,15 +493,23 @@ _INFLATE_CHUNK = 1 << 20
 def inflate(archive: zipfile.ZipFile, member: zipfile.ZipInfo, limit: int) -> bytes:
     """The member's bytes, counted while they inflate: :class:`ReportTooLarge` as soon as they
     pass ``limit`` (the size the zip declares is not trusted)."""
-    chunks: list[bytes] = []
+    out = io.BytesIO()
+    inflate_into(archive, member, limit, out)
+    return out.getvalue()
+
+
+def inflate_into(
+    archive: zipfile.ZipFile, member: zipfile.ZipInfo, limit: int, out: BinaryIO
+) -> int:
+    """:func:`inflate` into ``out`` (a file: the member is never held whole); its size."""
     total = 0
     with archive.open(member) as stream:
         while chunk := stream.read(_INFLATE_CHUNK):
             total += len(chunk)
             if total > limit:
                 raise ReportTooLarge(f"it inflates to more than {limits.size_text(limit)}")
-            chunks.append(chunk)
-    return b"".join(chunks)
+            out.write(chunk)
+    return total
 
 
 def _check_inflated(data: bytes) -> None:
@@ -348,23 +541,25 @@ def _check_inflated(data: bytes) -> None:
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
-def sniff(data: bytes) -> str:
+def sniff(data: Body) -> str:
     """ "zip", "xlsx", "json" or "csv", from the content (the file name is not trusted)."""
-    import io
-    import zipfile
-
-    if data.startswith(_OLE2):
+    if isinstance(data, Path):
+        with data.open("rb") as handle:
+            head = handle.read(4096)
+    else:
+        head = data[:4096]
+    if head.startswith(_OLE2):
         return "xlsx"
-    if data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         try:
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            with zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data) as archive:
                 names = set(archive.namelist())
         except zipfile.BadZipFile as exc:
             raise UnreadableReport(f"the file looks like a zip but is damaged: {exc}") from exc
         if "xl/workbook.xml" in names or "content.xml" in names:
             return "xlsx"
         return "zip"
-    start = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     if start in (b"{", b"["):
         return "json"
     return "csv"

@@ -81,6 +81,16 @@ def detect_date_order(
     (French and Portuguese never write the month first), then from the fleet's country."""
     if not columns or frame.height == 0:
         return None
+    day_first, month_first = date_evidence(frame, columns)
+    return decide_date_order(day_first, month_first, language=language, region=region,
+                             rules=rules)
+
+
+def date_evidence(frame: pl.DataFrame, columns: Sequence[str]) -> tuple[int, int]:
+    """Slash dates in ``columns`` that can only be day-first and only month-first: summed
+    over the batches of a file, what :func:`decide_date_order` decides by."""
+    if not columns or frame.height == 0:
+        return 0, 0
     slashed = frame.select(
         [pl.col(c).str.contains("/", literal=True).any().alias(c) for c in columns]
     ).row(0)
@@ -92,8 +102,14 @@ def detect_date_order(
         second = parts.struct.field("2").cast(pl.Int32, strict=False)
         exprs += [(first > 12).sum().alias(f"{c}\x00d"), (second > 12).sum().alias(f"{c}\x00m")]
     counts = frame.select(exprs).row(0) if exprs else ()
-    day_first = sum(counts[0::2])
-    month_first = sum(counts[1::2])
+    return sum(counts[0::2]), sum(counts[1::2])
+
+
+def decide_date_order(
+    day_first: int, month_first: int, *, language: str | None, region: str | None,
+    rules: CommonData,
+) -> DateOrder | None:
+    """The file's date order from its evidence (see :func:`detect_date_order`)."""
     if day_first > month_first:
         return "dmy"
     if month_first > day_first:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends
 from fleetcore.core.errors import NotFound
 from fleetcore.web.deps import csrf_protect
 from fleetcore.web.errors import ConsoleRoute
+from fleetcore.web.i18n import gettext
 from fleetcore.web.routes import (
     assignments,
     audit,
@@ -69,7 +70,7 @@ def console_router() -> APIRouter:
 
     @fallback.api_route("/{rest:path}", methods=["GET", "POST"])
     def not_found(rest: str) -> None:
-        raise NotFound("There is no such page in the console.")
+        raise NotFound(gettext("There is no such page in the console."))
 
     router.include_router(fallback)
     return router

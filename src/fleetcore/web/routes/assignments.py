@@ -28,6 +28,7 @@ from fleetcore.web.forms import (
     optional,
     text_values,
 )
+from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import (
     enum_value,
@@ -125,14 +126,16 @@ def _overlap_message(c: Console, problem: Problem) -> None:
         return
     vehicle = queries.vehicle_labels(c.session, c.tenant.id, {other.vehicle_id})
     driver = queries.driver_names(c.session, c.tenant.id, {other.driver_id})
-    until = f"until {c.fmt.dt(other.ends_at)}" if other.ends_at else "with no end date"
-    who = (f"{vehicle.get(other.vehicle_id, 'The vehicle')} is already assigned to "
-           f"{driver.get(other.driver_id, 'another driver')}"
+    until = (gettext("until %(dt)s", dt=c.fmt.dt(other.ends_at)) if other.ends_at
+             else gettext("with no end date"))
+    who = (gettext("%(get)s is already assigned to %(get2)s", get=vehicle.get(other.vehicle_id,
+    'The vehicle'), get2=driver.get(other.driver_id, 'another driver'))
            if problem.extensions.get("conflict") == "vehicle" else
-           f"{driver.get(other.driver_id, 'The driver')} already has "
-           f"{vehicle.get(other.vehicle_id, 'another vehicle')}")
-    problem.detail = (f"Refused: {who} from {c.fmt.dt(other.starts_at)} {until}. "
-                      "End that assignment first, or choose another period.")
+           gettext("%(get)s already has %(get2)s", get=driver.get(other.driver_id, 'The driver'),
+           get2=vehicle.get(other.vehicle_id, 'another vehicle')))
+    problem.detail = (gettext("Refused: %(who)s from %(dt)s %(until)s. End that assignment first, "
+                              "or choose another period.",
+                              who=who, dt=c.fmt.dt(other.starts_at), until=until))
 
 
 @router.post("/assignments")
@@ -158,12 +161,16 @@ def create_assignment(c: Ctx, _: AssignmentsWrite, form: Form) -> Response:
         if problem.slug == "assignment-overlap":
             _overlap_message(c, problem)
         if problem.slug == "not-compliant" and c.can("assignments:override"):
-            state.details.append("To assign anyway, give an override reason (it is recorded).")
+            state.details.append(gettext("To assign anyway, give an override reason (it is "
+                                         "recorded)."))
         return _form(c, apply_problem(state, problem), problem.status)
     labels = assignment_labels(c, [assignment])
     return redirect(c.request, f"/app/vehicles/{assignment.vehicle_id}",
-                    flash=f"{labels['vehicle_labels'].get(assignment.vehicle_id, 'Vehicle')} "
-                          f"assigned to {labels['drivers'].get(assignment.driver_id, 'driver')}.")
+                    flash=gettext("%(vehicle)s assigned to %(driver)s.",
+                                  vehicle=labels['vehicle_labels'].get(assignment.vehicle_id,
+                                                                      gettext('Vehicle')),
+                                  driver=labels['drivers'].get(assignment.driver_id,
+                                                                gettext('driver'))))
 
 
 # --- end and cancel ------------------------------------------------------------------------
@@ -205,7 +212,7 @@ def end_assignment(c: Ctx, _: AssignmentsWrite, assignment_id: uuid.UUID,
     except Problem as problem:
         return _end_form(c, assignment, apply_problem(state, problem), problem.status)
     return redirect(c.request, f"/app/vehicles/{assignment.vehicle_id}",
-                    flash="Assignment ended: the vehicle is back.")
+                    flash=gettext("Assignment ended: the vehicle is back."))
 
 
 @router.post("/assignments/{assignment_id}/cancel")
@@ -220,6 +227,6 @@ def cancel_assignment(c: Ctx, _: AssignmentsWrite, assignment_id: uuid.UUID,
             if_match=form_if_match(form.get("version"), "assignment")))
     except Problem as problem:
         return redirect(c.request, f"/app/vehicles/{assignment.vehicle_id}",
-                        flash=f"Not cancelled: {problem.detail}")
+                        flash=gettext("Not cancelled: %(detail)s", detail=problem.detail))
     return redirect(c.request, f"/app/vehicles/{assignment.vehicle_id}",
-                    flash="Assignment cancelled.")
+                    flash=gettext("Assignment cancelled."))

@@ -24,6 +24,7 @@ from fleetcore.admin.models import ActorType, AuditLog
 from fleetcore.admin.permissions import AuditRead
 from fleetcore.web import queries
 from fleetcore.web.deps import Ctx
+from fleetcore.web.i18n import N_, gettext
 from fleetcore.web.rendering import Console
 from fleetcore.web.routes.base import (
     BadLink,
@@ -38,31 +39,31 @@ router = page_router()
 
 ENTITIES: dict[str, tuple[str, str | None]] = {
     # table → (what people call a row of it, the console page of one row or None)
-    "flt_vehicles": ("Vehicle", "/vehicles/{id}"),
-    "rid_drivers": ("Driver", "/drivers/{id}"),
-    "flt_vehicle_assignments": ("Assignment", None),
-    "doc_documents": ("Document", None),
-    "flt_vehicle_insurances": ("Insurance", None),
-    "flt_vehicle_expenses": ("Expense", None),
-    "flt_vehicle_events": ("Vehicle event", None),
-    "flt_vehicle_maintenance": ("Maintenance record", None),
-    "sch_maintenance_schedules": ("Maintenance schedule", None),
-    "sch_tasks": ("Task", None),
-    "rid_driver_cooperation_terms": ("Cooperation terms", None),
-    "rid_driver_requests": ("Driver request", None),
-    "trp_platform_accounts": ("Platform account", None),
-    "trp_trips": ("Trips", None),
-    "rev_revenue_imports": ("Report import", "/imports/{id}"),
-    "rev_reconciliations": ("Reconciliation", "/reconciliations/{id}"),
-    "trp_settlements": ("Settlement", "/settlements/{id}"),
-    "adm_members": ("Member", None),
-    "adm_roles": ("Role", None),
-    "adm_member_roles": ("Role grant", None),
-    "adm_tenants": ("Fleet settings", None),
+    "flt_vehicles": (N_("Vehicle"), "/vehicles/{id}"),
+    "rid_drivers": (N_("Driver"), "/drivers/{id}"),
+    "flt_vehicle_assignments": (N_("Assignment"), None),
+    "doc_documents": (N_("Document"), None),
+    "flt_vehicle_insurances": (N_("Insurance"), None),
+    "flt_vehicle_expenses": (N_("Expense"), None),
+    "flt_vehicle_events": (N_("Vehicle event"), None),
+    "flt_vehicle_maintenance": (N_("Maintenance record"), None),
+    "sch_maintenance_schedules": (N_("Maintenance schedule"), None),
+    "sch_tasks": (N_("Task"), None),
+    "rid_driver_cooperation_terms": (N_("Cooperation terms"), None),
+    "rid_driver_requests": (N_("Driver request"), None),
+    "trp_platform_accounts": (N_("Platform account"), None),
+    "trp_trips": (N_("Trips"), None),
+    "rev_revenue_imports": (N_("Report import"), "/imports/{id}"),
+    "rev_reconciliations": (N_("Reconciliation"), "/reconciliations/{id}"),
+    "trp_settlements": (N_("Settlement"), "/settlements/{id}"),
+    "adm_members": (N_("Member"), None),
+    "adm_roles": (N_("Role"), None),
+    "adm_member_roles": (N_("Role grant"), None),
+    "adm_tenants": (N_("Fleet settings"), None),
 }
-ACTIONS = [("create", "Created"), ("update", "Changed"), ("delete", "Deleted"),
-           ("restore", "Restored"), ("bulk_insert", "Many rows added"),
-           ("bulk_update", "Many rows changed"), ("bulk_delete", "Many rows removed")]
+ACTIONS = [("create", N_("Created")), ("update", N_("Changed")), ("delete", N_("Deleted")),
+           ("restore", N_("Restored")), ("bulk_insert", N_("Many rows added")),
+           ("bulk_update", N_("Many rows changed")), ("bulk_delete", N_("Many rows removed"))]
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 CHANGES_SHOWN = 8
 """Fields of one change listed on the page (the rest are counted; the CSV has them all)."""
@@ -101,12 +102,12 @@ def audit_query(c: Console, *, entity_type: str | None, entity_id: str | None,
     included)."""
     first, last = day_value(since, "From"), day_value(until, "To")
     if first and last and last < first:
-        raise BadLink("The period ends before it starts.")
+        raise BadLink(gettext("The period ends before it starts."))
     spec = admin_service.AuditFilter(
-        entity_type=_snake(entity_type, "a kind of record"),
+        entity_type=_snake(entity_type, gettext("a kind of record")),
         entity_id=uuid_value(entity_id, "record"),
         actor_id=uuid_value(actor_id, "member"),
-        action=_snake(action, "an action"),
+        action=_snake(action, gettext("an action")),
         since=day_start(first, c.tenant.zone) if first else None,
         until=day_start(last + timedelta(days=1), c.tenant.zone) if last else None)
     params = {"entity_type": spec.entity_type, "entity_id": spec.entity_id,

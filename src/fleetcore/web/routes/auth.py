@@ -28,6 +28,7 @@ from fleetcore.settings import Settings
 from fleetcore.web import queries
 from fleetcore.web.deps import Form
 from fleetcore.web.errors import SIGN_IN_PATH
+from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import redirect, render
 from fleetcore.web.routes.base import page_router
 from fleetcore.web.security import (
@@ -85,7 +86,7 @@ def demo_sign_in(request: Request, form: Form) -> Response:
     """Sign in as a demo member (development only): mint a token, set ``__session``."""
     settings = _settings(request)
     if sign_in_mode(settings) is not SignInMode.DEMO:
-        raise NotFound("The demo sign-in exists only in development without a Clerk key.")
+        raise NotFound(gettext("The demo sign-in exists only in development without a Clerk key."))
     tenant = str(form.get("tenant") or "")
     email = str(form.get("email") or "")
     target = safe_next(str(form.get("next") or ""))
@@ -107,7 +108,8 @@ def demo_sign_in(request: Request, form: Form) -> Response:
         authorized_party=parties[0] if parties else DEV_AUTHORIZED_PARTY,
     )
     rotate_csrf_nonce(request)
-    response = redirect(request, target, flash=f"Signed in as {subject.email}.")
+    response = redirect(request, target, flash=gettext("Signed in as %(email)s.",
+                                                       email=subject.email))
     set_session_cookie(request, response, token, DEMO_SESSION_TTL)
     return response
 

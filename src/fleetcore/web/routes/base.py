@@ -14,6 +14,7 @@ from fleetcore.core.errors import Problem
 from fleetcore.core.pagination import PageParams
 from fleetcore.core.versioning import etag
 from fleetcore.web.errors import ConsoleRoute
+from fleetcore.web.i18n import gettext
 
 
 def page_router() -> APIRouter:
@@ -35,8 +36,8 @@ def form_if_match(version: object, what: str) -> str:
     overwritten)."""
     version = str(version or "")
     if not version.isdigit():
-        raise BadLink(f"This form does not say which version of the {what} you saw: reload "
-                      "the page and try again.")
+        raise BadLink(gettext("This form does not say which version of the %(what)s you saw: "
+                              "reload the page and try again.", what=what))
     return etag(int(version))
 
 
@@ -60,7 +61,7 @@ def uuid_value(raw: str | None, name: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(raw)
     except ValueError as exc:
-        raise BadLink(f"{name} is not an id.") from exc
+        raise BadLink(gettext("%(name)s is not an id.", name=name)) from exc
 
 
 def day_value(raw: str | None, name: str) -> date | None:
@@ -70,7 +71,7 @@ def day_value(raw: str | None, name: str) -> date | None:
     try:
         return date.fromisoformat(raw)
     except ValueError as exc:
-        raise BadLink(f"{name} is not a day (YYYY-MM-DD).") from exc
+        raise BadLink(gettext("%(name)s is not a day (YYYY-MM-DD).", name=name)) from exc
 
 
 def day_start(day: date, zone: ZoneInfo) -> datetime:

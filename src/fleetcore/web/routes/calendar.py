@@ -22,6 +22,7 @@ from fleetcore.fleet.models import AssignmentStatus, VehicleAssignment
 from fleetcore.fleet.permissions import AssignmentsRead
 from fleetcore.web import queries
 from fleetcore.web.deps import Ctx
+from fleetcore.web.i18n import gettext
 from fleetcore.web.routes.base import BadLink, day_start, day_value, page, page_router
 
 router = page_router()
@@ -75,7 +76,7 @@ def assignment_calendar(
 ) -> HTMLResponse:
     """Who has which car on each day of the window."""
     if days not in SPANS:
-        raise BadLink("The calendar shows 7 or 14 days.")
+        raise BadLink(gettext("The calendar shows 7 or 14 days."))
     first = day_value(start, "Start") or c.today - timedelta(days=c.today.weekday())
     window = [first + timedelta(days=i) for i in range(days)]
     zone = c.tenant.zone

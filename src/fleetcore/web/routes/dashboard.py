@@ -21,6 +21,7 @@ from fleetcore.scheduling import service as scheduling_service
 from fleetcore.scheduling.filters import TaskFilter
 from fleetcore.web import charts, queries
 from fleetcore.web.deps import Ctx
+from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import Console, svg
 from fleetcore.web.routes.base import page_router
 from fleetcore.web.security import PORTAL_PATH
@@ -96,7 +97,7 @@ def _compliance(summary: ComplianceSummaryOut) -> dict[str, object]:
     rows.sort(key=lambda r: (-r[1]["fail"], -r[1]["warning"], r[0]))
     return {
         "vehicles": summary.vehicles, "drivers": summary.drivers, "rows": rows,
-        "chart": svg(charts.status_bars("Compliance by rule", rows)) if rows else None,
+        "chart": svg(charts.status_bars(gettext("Compliance by rule"), rows)) if rows else None,
     }
 
 
@@ -120,8 +121,8 @@ def _revenue(c: Console) -> dict[str, object]:
     this_week = [r for r in rows if r.week == shown]
     total = sum((r.gross for r in this_week if r.currency == currency), Decimal(0))
     chart = svg(charts.stacked_bars(
-        f"Gross fares per week by platform ({currency})",
-        [m.strftime("%d %b") for m in mondays], series)) if series else None
+        gettext("Gross fares per week by platform (%(currency)s)", currency=currency),
+        [c.fmt.day_month_name(m) for m in mondays], series)) if series else None
     return {"chart": chart, "this_week": this_week, "total": total, "currency": currency,
             "week_start": shown, "rows": rows}
 
@@ -130,7 +131,7 @@ def _utilisation(c: Console) -> dict[str, object]:
     first = c.today - timedelta(days=UTILISATION_DAYS - 1)
     days = queries.daily_utilisation(c.session, c.tenant.id, c.tenant.timezone, first, c.today)
     values = [d.percent for d in days]
-    chart = svg(charts.line("Fleet utilisation (share of the fleet assigned, per day)",
-                            [d.day.strftime("%d %b") for d in days], values))
+    chart = svg(charts.line(gettext("Fleet utilisation (share of the fleet assigned, per day)"),
+                            [c.fmt.day_month_name(d.day) for d in days], values))
     return {"chart": chart, "today": days[-1] if days else None,
             "average": sum(values) / len(values) if values else 0.0}

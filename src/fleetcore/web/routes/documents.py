@@ -37,6 +37,7 @@ from fleetcore.web.forms import (
     optional,
     text_values,
 )
+from fleetcore.web.i18n import N_, gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import (
     BadLink,
@@ -50,8 +51,8 @@ from fleetcore.web.routes.base import (
 
 router = page_router()
 
-STATUSES = [("pending", "Waiting for verification"), ("verified", "Verified"),
-            ("rejected", "Rejected"), ("expired", "Expired")]
+STATUSES = [("pending", N_("Waiting for verification")), ("verified", N_("Verified")),
+            ("rejected", N_("Rejected")), ("expired", N_("Expired"))]
 FIELDS = ("subject", "document_type", "document_number", "issued_on", "expires_on", "notes",
           "requirement")
 
@@ -147,9 +148,9 @@ def upload_document(c: Ctx, _: DocumentsWrite, form: Form) -> Response:
                             if k not in ("subject", "requirement") and v is not None}
     data.update(entity_type=entity_type or None, entity_id=raw_id or None)
     if not state.value("subject"):
-        state.add("subject", "choose the vehicle or driver the document is about")
+        state.add("subject", gettext("choose the vehicle or driver the document is about"))
     if not isinstance(upload, UploadFile) or not upload.filename:
-        state.add("file", "choose a file (PDF, JPEG, PNG, WebP or HEIC)")
+        state.add("file", gettext("choose a file (PDF, JPEG, PNG, WebP or HEIC)"))
     try:
         body = build(DocumentUpload, data, state)
         assert isinstance(upload, UploadFile)
@@ -161,8 +162,8 @@ def upload_document(c: Ctx, _: DocumentsWrite, form: Form) -> Response:
             problem.errors = [{"field": "subject", "message": problem.errors[0]["message"]}]
         return _form(c, apply_problem(state, problem), problem.status)
     where = f"/app/{document.entity_type}s/{document.entity_id}#documents"
-    return redirect(c.request, where, flash=f"{document.file_name} uploaded: it now waits for "
-                                            "verification.")
+    return redirect(c.request, where, flash=gettext("%(file_name)s uploaded: it now waits for "
+                                                    "verification.", file_name=document.file_name))
 
 
 def _store(c: Console, data: DocumentUpload, upload: UploadFile, state: FormState) -> Document:
@@ -176,8 +177,8 @@ def _store(c: Console, data: DocumentUpload, upload: UploadFile, state: FormStat
             attach = DriverDocumentAttach(document_id=document.id,
                                           requirement=DocumentRequirement(requirement))
         except ValueError as exc:
-            raise ValidationProblem("Choose whether the document is required.", errors=[
-                {"field": "requirement", "message": "not a requirement"}]) from exc
+            raise ValidationProblem(gettext("Choose whether the document is required."), errors=[
+                {"field": "requirement", "message": gettext("not a requirement")}]) from exc
         drivers_service.attach_document(c.session, c.actor, data.entity_id, data=attach)
     return document
 
@@ -208,7 +209,7 @@ def verify_document(c: Ctx, _: DocumentsWrite, document_id: uuid.UUID, form: For
     try:
         document = attempt(c.session, verify)
     except Problem as problem:
-        return _decided(c, document, "", f"Not verified: {problem.detail}")
+        return _decided(c, document, "", gettext("Not verified: %(detail)s", detail=problem.detail))
     return _decided(c, document, f"{document.file_name} verified.", None)
 
 
@@ -220,7 +221,7 @@ def reject_document(c: Ctx, _: DocumentsWrite, document_id: uuid.UUID, form: For
 
     def reject() -> Document:
         if not reason:
-            raise ValidationProblem("Say why the document is rejected.",
+            raise ValidationProblem(gettext("Say why the document is rejected."),
                                     errors=[{"field": "reason", "message": "required"}])
         return verification_service.reject_any_document(
             c.session, c.actor, document_id, reason=reason,
@@ -229,7 +230,7 @@ def reject_document(c: Ctx, _: DocumentsWrite, document_id: uuid.UUID, form: For
     try:
         document = attempt(c.session, reject)
     except Problem as problem:
-        return _decided(c, document, "", f"Not rejected: {problem.detail}")
+        return _decided(c, document, "", gettext("Not rejected: %(detail)s", detail=problem.detail))
     return _decided(c, document, f"{document.file_name} rejected.", None)
 
 

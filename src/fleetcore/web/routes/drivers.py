@@ -59,6 +59,7 @@ from fleetcore.web.forms import (
     optional,
     text_values,
 )
+from fleetcore.web.i18n import N_, gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import enum_value, form_if_match, options, page, page_router
 
@@ -71,8 +72,9 @@ FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth", "licence
 OPTIONAL = ("email", "date_of_birth", "licence_number", "licence_country", "licence_issued_on",
             "licence_expires_on", "professional_card_type", "professional_card_number",
             "professional_card_expires_on", "hired_on", "notes", "member_id")
-SORTS = [(DriverSort.NAME.value, "Name A→Z"), (DriverSort.NAME_DESC.value, "Name Z→A"),
-         (DriverSort.NEWEST.value, "Newest first"), (DriverSort.CREATED.value, "Oldest first")]
+SORTS = [(DriverSort.NAME.value, N_("Name A→Z")), (DriverSort.NAME_DESC.value, N_("Name Z→A")),
+         (DriverSort.NEWEST.value, N_("Newest first")),
+         (DriverSort.CREATED.value, N_("Oldest first"))]
 DETAIL_ROWS = 10
 
 
@@ -163,7 +165,8 @@ def create_driver(c: Ctx, _: DriversWrite, form: Form) -> Response:
     except Problem as problem:
         return _form(c, apply_problem(state, problem), driver=None, status_code=problem.status)
     return redirect(c.request, f"/app/drivers/{driver.id}",
-                    flash=f"{driver.first_name} {driver.last_name} added.")
+                    flash=gettext("%(first_name)s %(last_name)s added.",
+                                  first_name=driver.first_name, last_name=driver.last_name))
 
 
 @router.get("/drivers/{driver_id}/edit")
@@ -188,10 +191,11 @@ def update_driver(c: Ctx, _: DriversWrite, driver_id: uuid.UUID, form: Form) -> 
         return _form(c, state, driver=driver, status_code=422)
     except Problem as problem:
         if problem.status == 412:
-            problem.detail = ("Someone else changed this driver while you were editing: reload "
-                              "the page to see their change, then apply yours again.")
+            problem.detail = (gettext("Someone else changed this driver while you were editing: "
+                                      "reload the page to see their change, then apply "
+                                      "yours again."))
         return _form(c, apply_problem(state, problem), driver=driver, status_code=problem.status)
-    return redirect(c.request, f"/app/drivers/{driver_id}", flash="Driver saved.")
+    return redirect(c.request, f"/app/drivers/{driver_id}", flash=gettext("Driver saved."))
 
 
 # --- one driver ----------------------------------------------------------------------------
@@ -252,8 +256,9 @@ def driver_detail(c: Ctx, _: DriversRead, driver_id: uuid.UUID) -> HTMLResponse:
 
 TERMS_FIELDS = ("terms_version", "effective_from", "effective_to", "settlement_model",
                 "fleet_share_pct", "rent", "rent_period", "deposit", "weekly_deposit_instalment")
-RECHARGES = (("recharge_fuel", "Fuel"), ("recharge_tolls", "Tolls"),
-             ("recharge_fines", "Traffic fines"), ("recharge_other_expenses", "Other expenses"))
+RECHARGES = (("recharge_fuel", N_("Fuel")), ("recharge_tolls", N_("Tolls")),
+             ("recharge_fines", N_("Traffic fines")),
+             ("recharge_other_expenses", N_("Other expenses")))
 
 
 def _terms_form(c: Console, driver: Driver, state: FormState,
@@ -287,7 +292,7 @@ def create_terms(c: Ctx, _: DriversWrite, driver_id: uuid.UUID, form: Form) -> R
     for name in ("effective_from", "effective_to"):
         values[name] = local_datetime(values.get(name), c.tenant.zone, name=name, state=state)
     if not state.values.get("effective_from"):
-        state.add("effective_from", "Fill in the start")
+        state.add("effective_from", gettext("Fill in the start"))
     for name in ("rent", "deposit", "weekly_deposit_instalment"):
         values[name] = money_input(values.get(name), c.tenant.currency)
     if values.get("settlement_model") != SettlementModel.FIXED_RENT.value:
@@ -304,8 +309,10 @@ def create_terms(c: Ctx, _: DriversWrite, driver_id: uuid.UUID, form: Form) -> R
     except Problem as problem:
         return _terms_form(c, driver, apply_problem(state, problem), problem.status)
     return redirect(c.request, f"/app/drivers/{driver_id}#terms",
-                    flash=f"Terms {terms.terms_version} offered to {driver.first_name} "
-                          f"{driver.last_name}: record the acceptance once signed.")
+                    flash=gettext("Terms %(terms_version)s offered to %(first_name)s "
+                                  "%(last_name)s: record the acceptance once signed.",
+                                  terms_version=terms.terms_version, first_name=driver.first_name,
+                                  last_name=driver.last_name))
 
 
 @router.post("/drivers/{driver_id}/terms/{terms_id}/accept")
@@ -317,15 +324,17 @@ def accept_terms(c: Ctx, _: DriversWrite, driver_id: uuid.UUID, terms_id: uuid.U
         attempt(c.session, lambda: _accept(c, terms_id, driver_id, if_match))
     except Problem as problem:
         if problem.status == 412:
-            problem.detail = "These terms changed meanwhile: reload the page and try again."
+            problem.detail = gettext(
+                "These terms changed meanwhile: reload the page and try again.")
         return redirect(c.request, f"/app/drivers/{driver_id}#terms", flash=problem.detail)
     return redirect(c.request, f"/app/drivers/{driver_id}#terms",
-                    flash="Acceptance recorded: these terms are in force from their start.")
+                    flash=gettext("Acceptance recorded: these terms are in force from their "
+                                  "start."))
 
 
 def _accept(c: Console, terms_id: uuid.UUID, driver_id: uuid.UUID, if_match: str) -> None:
     if drivers_service.get_cooperation_terms(c.session, c.actor, terms_id).driver_id != driver_id:
-        raise NotFound("No such cooperation terms for this driver.")
+        raise NotFound(gettext("No such cooperation terms for this driver."))
     lock_and_check_if_match(c.session, DriverCooperationTerms, if_match,
                             DriverCooperationTerms.id == terms_id,
                             DriverCooperationTerms.driver_id == driver_id)
@@ -372,5 +381,7 @@ def create_platform_account(c: Ctx, _: TripsWrite, driver_id: uuid.UUID,
     except Problem as problem:
         return _account_form(c, driver, apply_problem(state, problem), problem.status)
     return redirect(c.request, f"/app/drivers/{driver_id}#accounts",
-                    flash=f"Account {account.external_account_id} linked to "
-                          f"{driver.first_name} {driver.last_name}.")
+                    flash=gettext("Account %(external_account_id)s linked to %(first_name)s "
+                                  "%(last_name)s.",
+                                  external_account_id=account.external_account_id,
+                                  first_name=driver.first_name, last_name=driver.last_name))

@@ -33,6 +33,7 @@ from fleetcore.web.forms import (
     money_input,
     text_values,
 )
+from fleetcore.web.i18n import N_, gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import (
     BadLink,
@@ -51,12 +52,13 @@ FIELDS = ("fine_reference", "issuing_authority", "offence_type", "offence_at", "
           "vehicle_id", "plate", "amount", "due_on", "designation_deadline_on")
 ACTIONS: dict[str, list[tuple[str, str]]] = {
     # What a person does next from each state (the service decides what is allowed).
-    TrafficFineStatus.RECEIVED.value: [("designate", "Designate the driver"),
-                                       ("pay", "Paid by the fleet"), ("contest", "Contest"),
-                                       ("cancel", "Cancel")],
-    TrafficFineStatus.DRIVER_DESIGNATED.value: [("contest", "Contest"), ("cancel", "Cancel")],
-    TrafficFineStatus.CONTESTED.value: [("pay", "Paid by the fleet"), ("cancel", "Cancel")],
-    TrafficFineStatus.PAID.value: [("recharge", "Recharge to the driver")],
+    TrafficFineStatus.RECEIVED.value: [("designate", N_("Designate the driver")),
+                                       ("pay", N_("Paid by the fleet")), ("contest", N_("Contest")),
+                                       ("cancel", N_("Cancel"))],
+    TrafficFineStatus.DRIVER_DESIGNATED.value: [("contest", N_("Contest")),
+                                                ("cancel", N_("Cancel"))],
+    TrafficFineStatus.CONTESTED.value: [("pay", N_("Paid by the fleet")), ("cancel", N_("Cancel"))],
+    TrafficFineStatus.PAID.value: [("recharge", N_("Recharge to the driver"))],
 }
 
 
@@ -96,7 +98,7 @@ def _record(c: Console, data: FineCreate, scan: UploadFile | None) -> TrafficFin
             c.session, c.actor, document_storage(c.request), data=DocumentUpload(
                 entity_type=DocumentEntityType.FINE, entity_id=fine.id,
                 document_type=DocumentType.OTHER, document_number=data.fine_reference[:100],
-                notes="Scan of the notice"),
+                notes=gettext("Scan of the notice")),
             file=scan.file, file_name=scan.filename, declared_type=scan.content_type,
             max_bytes=_settings(c).document_max_bytes)
         fine = finance_service.attach_scan(c.session, c.actor, fine.id, document.id)
@@ -123,10 +125,11 @@ def create_fine(c: Ctx, _: FinesWrite, form: Form) -> Response:
             problem.errors = [{"field": "scan", "message": problem.errors[0]["message"]}]
         return _page(c, status=None, driver_id=None, cursor=None,
                      state=apply_problem(state, problem), status_code=problem.status)
-    who = ("resolved to the driver who had the vehicle" if fine.driver_id
-           else "nobody had the vehicle as far as the assignments say: a task asks who")
+    who = (gettext("resolved to the driver who had the vehicle") if fine.driver_id
+           else gettext("nobody had the vehicle as far as the assignments say: a task asks who"))
     return redirect(c.request, f"/app/fines/{fine.id}",
-                    flash=f"Fine {fine.fine_reference} recorded, {who}.")
+                    flash=gettext("Fine %(fine_reference)s recorded, %(who)s.",
+                                  fine_reference=fine.fine_reference, who=who))
 
 
 def _detail(c: Console, fine: TrafficFine, *, error: str | None = None,
@@ -166,4 +169,6 @@ def move_fine(c: Ctx, _: FinesWrite, fine_id: uuid.UUID, action: str, form: Form
         return _detail(c, finance_service.get_fine(c.session, c.actor, fine_id),
                        error=problem.detail, status_code=problem.status)
     return redirect(c.request, f"/app/fines/{fine.id}",
-                    flash=f"Fine {fine.fine_reference} is now {fine.status.replace('_', ' ')}.")
+                    flash=gettext("Fine %(fine_reference)s is now %(replace)s.",
+                                  fine_reference=fine.fine_reference,
+                                  replace=fine.status.replace('_', ' ')))

@@ -45,6 +45,7 @@ from fleetcore.web.forms import (
     parse_date,
     text_values,
 )
+from fleetcore.web.i18n import N_, gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import (
     BadLink,
@@ -59,17 +60,17 @@ router = page_router()
 
 FIELDS = ("platform", "report_type", "currency", "period_start", "decimal_mark", "commit")
 REPORT_TYPES: dict[str, str] = {
-    ReportType.PAYMENTS_ORDER.value: "Payments, per transaction",
-    ReportType.PAYMENTS_DRIVER.value: "Payments, weekly per driver",
-    ReportType.TRIP_ACTIVITY.value: "Trip activity",
-    ReportType.BOLT_WEEKLY.value: "Weekly earnings per driver",
-    ReportType.BOLT_ORDERS.value: "Orders (Fleet API JSON)",
+    ReportType.PAYMENTS_ORDER.value: N_("Payments, per transaction"),
+    ReportType.PAYMENTS_DRIVER.value: N_("Payments, weekly per driver"),
+    ReportType.TRIP_ACTIVITY.value: N_("Trip activity"),
+    ReportType.BOLT_WEEKLY.value: N_("Weekly earnings per driver"),
+    ReportType.BOLT_ORDERS.value: N_("Orders (Fleet API JSON)"),
 }
 """How people call each report type (the platform is shown beside it)."""
 STATUSES = [(s.value, s.value.replace("_", " ").capitalize()) for s in (
     ImportStatus.VALIDATED, ImportStatus.COMMITTED, ImportStatus.ROLLED_BACK,
     ImportStatus.FAILED)]
-DECIMAL_MARKS = [(".", "A point: 1,234.50"), (",", "A comma: 1 234,50")]
+DECIMAL_MARKS = [(".", N_("A point: 1,234.50")), (",", N_("A comma: 1 234,50"))]
 
 
 class UploadForm(BaseModel):
@@ -96,7 +97,7 @@ def reader_platforms() -> list[str]:
 
 def report_type_options() -> list[tuple[str, str]]:
     """``(report_type, "Platform — kind")`` of every report the reader knows."""
-    return [(m.report_type, f"{m.platform.capitalize()} — {REPORT_TYPES[m.report_type]}")
+    return [(m.report_type, f"{m.platform.capitalize()} — {gettext(REPORT_TYPES[m.report_type])}")
             for m in sorted(mappings(), key=lambda m: (m.platform, m.report_type))]
 
 
@@ -107,12 +108,15 @@ def platform_names(c: Console, ids: set[uuid.UUID | None]) -> dict[uuid.UUID, st
 
 
 def period_text(c: Console, start: datetime | None, end: datetime | None) -> str:
-    """``2026-11-16 to 2026-11-22``: the local days of ``[start, end)`` in the tenant's zone."""
+    """``2026-11-16 to 2026-11-22`` (French: ``du 16/11/2026 au 22/11/2026``): the local days
+    of ``[start, end)`` in the tenant's zone."""
     if start is None or end is None:
         return ""
     first = c.fmt.local(start).date()
     last = (c.fmt.local(end) - timedelta(microseconds=1)).date()
-    return first.isoformat() if first == last else f"{first.isoformat()} to {last.isoformat()}"
+    if first == last:
+        return c.fmt.date(first)
+    return gettext("%(first)s to %(last)s", first=c.fmt.date(first), last=c.fmt.date(last))
 
 
 def if_match(form: Any, what: str) -> str:
@@ -168,7 +172,7 @@ def upload_import(c: Ctx, _: ImportsWrite, form: Form) -> Response:
     state = FormState(values=text_values(form, FIELDS))
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
-        state.add("file", "choose the report file (CSV, XLSX, Bolt orders JSON, or a zip)")
+        state.add("file", gettext("choose the report file (CSV, XLSX, Bolt orders JSON, or a zip)"))
     values: dict[str, Any] = {k: v for k, v in state.values.items() if v}
     if "currency" in values:
         values["currency"] = values["currency"].upper()
@@ -178,15 +182,16 @@ def upload_import(c: Ctx, _: ImportsWrite, form: Form) -> Response:
     try:
         data = build(UploadForm, values, state)
         assert isinstance(upload, UploadFile)
-        imports = attempt(c.session, lambda: revenue_service.upload_import(
-            c.session, c.actor, document_storage(c.request),
-            upload=revenue_service.ImportUpload(
-                file_name=upload.filename or "report",
-                data=revenue_service.read_upload(upload.file),
-                platform=data.platform, report_type=data.report_type.value
-                if data.report_type else None, currency=data.currency,
-                period_start=data.period_start, decimal_mark=data.decimal_mark),
-            commit=data.commit))
+        # Copied to a file of its own and read from there in bounded batches.
+        with revenue_service.spooled_upload(upload.file) as path:
+            imports = attempt(c.session, lambda: revenue_service.upload_import(
+                c.session, c.actor, document_storage(c.request),
+                upload=revenue_service.ImportUpload(
+                    file_name=upload.filename or "report", data=path,
+                    platform=data.platform, report_type=data.report_type.value
+                    if data.report_type else None, currency=data.currency,
+                    period_start=data.period_start, decimal_mark=data.decimal_mark),
+                commit=data.commit))
     except FormInvalid:
         return _upload_form(c, state, 422)
     except Problem as problem:
@@ -203,11 +208,13 @@ def upload_import(c: Ctx, _: ImportsWrite, form: Form) -> Response:
 
 def _uploaded(imp: RevenueImport) -> str:
     """What an upload did, in a sentence."""
-    errors = f", {imp.rows_invalid} with errors" if imp.rows_invalid else ""
+    errors = gettext(", %(rows_invalid)s with errors",
+    rows_invalid=imp.rows_invalid) if imp.rows_invalid else ""
     if imp.status == ImportStatus.COMMITTED.value:
-        return f"{imp.file_name}: {imp.rows_valid} rows committed{errors}."
-    return (f"{imp.file_name}: {imp.rows_total} rows read{errors}. Check the preview, then "
-            "commit.")
+        return gettext("%(file_name)s: %(rows_valid)s rows committed%(errors)s.",
+        file_name=imp.file_name, rows_valid=imp.rows_valid, errors=errors)
+    return (gettext("%(file_name)s: %(rows_total)s rows read%(errors)s. Check the preview, then "
+                    "commit.", file_name=imp.file_name, rows_total=imp.rows_total, errors=errors))
 
 
 # --- one import ------------------------------------------------------------------------------
@@ -244,7 +251,7 @@ def _detail(c: Console, imp: RevenueImport, *, status_code: int = 200,
     return c.render(
         "revenue/import_detail.html", status_code=status_code, imp=imp, out=out,
         platform=label.name if label else "",
-        kind=REPORT_TYPES.get(imp.report_type or "", imp.report_type or ""),
+        kind=gettext(REPORT_TYPES.get(imp.report_type or "", imp.report_type or "")),
         period=period_text(c, imp.period_start, imp.period_end), drivers_of=drivers_of,
         driver_names=driver_names, waiting=len(waiting), can_link=can_link,
         choices=choices, refusal=refusal, link_error=link_error,
@@ -289,22 +296,23 @@ def link_account(c: Ctx, _: ImportsRead, __: TripsWrite, import_id: uuid.UUID,
     label = _platform_of(c, imp)
     summary_refs = {a.get("platform_account") for a in (imp.summary or {}).get("accounts", [])}
     if not ref or ref not in summary_refs or label is None:
-        raise BadLink("This account is not one of the import's.")
+        raise BadLink(gettext("This account is not one of the import's."))
     if imp.status not in (ImportStatus.VALIDATED.value, ImportStatus.COMMITTED.value):
-        raise Conflict(f"This import is {imp.status.replace('_', ' ')}: link its accounts from "
-                       "an import that is waiting or committed.")
+        raise Conflict(gettext("This import is %(replace)s: link its accounts from an import that "
+                               "is waiting or committed.", replace=imp.status.replace('_', ' ')))
     platform_id, code = label.id, label.code
     driver_id = uuid_value(state.value("driver_id"), "driver") if state.value(
         "driver_id") else None
     if driver_id is None:
-        state.add("driver_id", "choose the driver this account belongs to")
+        state.add("driver_id", gettext("choose the driver this account belongs to"))
         return _detail(c, imp, status_code=422, link_error=(ref, state))
 
     def link() -> PlatformAccount:
         existing = _existing_account(c, platform_id, ref)
         if existing is not None and existing.driver_id is not None:
-            message = "this account is already linked to a driver"
-            raise Conflict(f"Account {ref} is already linked to a driver: reload the page.",
+            message = gettext("this account is already linked to a driver")
+            raise Conflict(gettext("Account %(ref)s is already linked to a driver: reload the "
+                                   "page.", ref=ref),
                            errors=[{"field": "driver_id", "message": message}])
         if existing is not None:
             return trips_service.update_platform_account(
@@ -320,7 +328,8 @@ def link_account(c: Ctx, _: ImportsRead, __: TripsWrite, import_id: uuid.UUID,
                        link_error=(ref, apply_problem(state, problem)))
     name = queries.driver_names(c.session, c.tenant.id, {driver_id}).get(driver_id, "the driver")
     return redirect(c.request, f"/app/imports/{import_id}#accounts",
-                    flash=f"Account {ref} linked to {name}: its rows are theirs now.")
+                    flash=gettext("Account %(ref)s linked to %(name)s: its rows are theirs now.",
+                                  ref=ref, name=name))
 
 
 def _act(c: Console, import_id: uuid.UUID, form: Any, action: str) -> Response:
@@ -346,21 +355,24 @@ def _act(c: Console, import_id: uuid.UUID, form: Any, action: str) -> Response:
             raise
         detail = problem.detail
         if problem.status == 412:
-            detail = ("This import changed since you opened the page (an account was linked "
-                      "or it was checked again): look at the preview below, then try again.")
+            detail = (gettext("This import changed since you opened the page (an account was "
+                              "linked or it was checked again): look at the preview below, then "
+                              "try again."))
         c.session.refresh(imp)
         return _detail(c, imp, status_code=problem.status,
                        refusal=f"Not {_DONE[action]}: {detail}")
     if done is None:  # discarded: the import is gone
         return redirect(c.request, "/app/imports",
-                        flash=f"Discarded the preview of {imp.file_name}: nothing was written.")
+                        flash=gettext("Discarded the preview of %(file_name)s: nothing was "
+                                      "written.",
+                                      file_name=imp.file_name))
     messages = {
-        "commit": f"Committed: {done.rows_valid} rows written, trips and driver revenues "
-                  "updated.",
-        "validate": f"Checked again: {done.rows_valid} valid rows, {done.rows_invalid} with "
-                    "errors.",
-        "rollback": "Rolled back: its rows and the trips it wrote are gone; the file may be "
-                    "imported again.",
+        "commit": gettext("Committed: %(rows_valid)s rows written, trips and driver revenues "
+                          "updated.", rows_valid=done.rows_valid),
+        "validate": gettext("Checked again: %(rows_valid)s valid rows, %(rows_invalid)s with "
+                            "errors.", rows_valid=done.rows_valid, rows_invalid=done.rows_invalid),
+        "rollback": gettext("Rolled back: its rows and the trips it wrote are gone; the file may "
+                            "be imported again."),
     }
     return redirect(c.request, f"/app/imports/{import_id}", flash=messages[action])
 

@@ -29,6 +29,7 @@ from fleetcore.web.forms import (
     money_input,
     text_values,
 )
+from fleetcore.web.i18n import N_, gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import (
     BadLink,
@@ -42,7 +43,7 @@ from fleetcore.web.routes.base import (
 router = page_router()
 
 CREDIT_FIELDS = ("amount", "reason")
-BILLINGS = [("client", "Client invoices"), ("self_billed", "Self-billed (drivers)")]
+BILLINGS = [("client", N_("Client invoices")), ("self_billed", N_("Self-billed (drivers)"))]
 
 
 @router.get("/invoices")
@@ -104,7 +105,8 @@ def finalise(c: Ctx, _: InvoicesWrite, invoice_id: uuid.UUID, form: Form) -> Res
         return redirect(c.request, f"/app/invoices/{invoice_id}",
                         flash=_STALE if problem.status == 412 else problem.detail)
     return redirect(c.request, f"/app/invoices/{invoice_id}",
-                    flash=f"Issued as {issued.invoice_number}: it can no longer change.")
+                    flash=gettext("Issued as %(invoice_number)s: it can no longer change.",
+                                  invoice_number=issued.invoice_number))
 
 
 @router.post("/invoices/{invoice_id}/credit-notes")
@@ -122,7 +124,7 @@ def credit_note(c: Ctx, _: InvoicesWrite, invoice_id: uuid.UUID, form: Form) -> 
             reason=data.reason, expected_version=expected))
     except FormInvalid:
         if "reason" in state.errors:
-            state.errors["reason"] = "say why the invoice is corrected"
+            state.errors["reason"] = gettext("say why the invoice is corrected")
         return _detail(c, invoice, status_code=422, credit=state)
     except Problem as problem:
         if problem.status == 404:
@@ -133,7 +135,7 @@ def credit_note(c: Ctx, _: InvoicesWrite, invoice_id: uuid.UUID, form: Form) -> 
         return _detail(c, invoice, status_code=problem.status,
                        credit=apply_problem(state, problem))
     return redirect(c.request, f"/app/invoices/{note.id}",
-                    flash="Draft credit note created: finalise it to number it.")
+                    flash=gettext("Draft credit note created: finalise it to number it."))
 
 
 __all__ = ["router"]

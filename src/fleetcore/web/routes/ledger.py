@@ -15,6 +15,7 @@ from fleetcore.finance import service as ledger
 from fleetcore.finance.permissions import LedgerRead
 from fleetcore.finance.schemas import position_of
 from fleetcore.web.deps import Ctx
+from fleetcore.web.i18n import gettext
 from fleetcore.web.routes.base import page, page_router
 
 router = page_router()
@@ -26,8 +27,8 @@ def _day(raw: str | None, name: str) -> date | None:
     try:
         return date.fromisoformat(raw)
     except ValueError as exc:
-        raise ValidationProblem(f"{name} is not a date (YYYY-MM-DD).",
-                                errors=[{"field": name, "message": "not a date"}]) from exc
+        raise ValidationProblem(gettext("%(name)s is not a date (YYYY-MM-DD).", name=name),
+                                errors=[{"field": name, "message": gettext("not a date")}]) from exc
 
 
 @router.get("/drivers/{driver_id}/ledger")

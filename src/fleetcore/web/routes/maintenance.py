@@ -9,6 +9,7 @@ from fleetcore.fleet.maintenance_schemas import DueStatus
 from fleetcore.scheduling.permissions import MaintenanceRead
 from fleetcore.web import queries
 from fleetcore.web.deps import Ctx
+from fleetcore.web.i18n import gettext
 from fleetcore.web.routes.base import enum_value, page, page_router
 
 router = page_router()
@@ -25,4 +26,4 @@ def maintenance_due(c: Ctx, _: MaintenanceRead, status: str | None = None,
     return c.render("maintenance/due.html", rows=rows, labels=labels, next_cursor=next_cursor,
                     params={"status": wanted},
                     statuses=[(DueStatus.OVERDUE.value, "Overdue"),
-                              (DueStatus.DUE_SOON.value, "Due soon")])
+                              (DueStatus.DUE_SOON.value, gettext("Due soon"))])

@@ -26,6 +26,7 @@ from fleetcore.web.forms import (
     optional,
     text_values,
 )
+from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import enum_value, form_if_match, options, page, page_router
 
@@ -70,7 +71,8 @@ def invite_member(c: Ctx, _: MembersWrite, form: Form) -> Response:
     except Problem as problem:
         return _page(c, status=None, cursor=None, state=apply_problem(state, problem),
                      status_code=problem.status)
-    return redirect(c.request, "/app/members", flash=f"{member.email} invited.")
+    return redirect(c.request, "/app/members", flash=gettext("%(email)s invited.",
+                                                             email=member.email))
 
 
 @router.post("/members/{member_id}/roles")
@@ -81,16 +83,16 @@ def change_role(c: Ctx, _: MembersWrite, member_id: uuid.UUID, form: Form) -> Re
     try:
         role_id = uuid.UUID(role)
     except ValueError:
-        return redirect(c.request, "/app/members", flash="Choose a role.")
+        return redirect(c.request, "/app/members", flash=gettext("Choose a role."))
     try:
         if action == "revoke":
             attempt(c.session, lambda: admin_service.revoke_role(
                 c.session, c.actor, member_id, role_id))
-            message = "Role revoked."
+            message = gettext("Role revoked.")
         else:
             attempt(c.session, lambda: admin_service.grant_role(
                 c.session, c.actor, member_id, role_id))
-            message = "Role granted."
+            message = gettext("Role granted.")
     except Problem as problem:
         message = problem.detail or problem.title
     return redirect(c.request, "/app/members", flash=message)
@@ -110,7 +112,8 @@ def change_status(c: Ctx, _: MembersWrite, member_id: uuid.UUID, form: Form) -> 
         member = attempt(c.session, change)
     except Problem as problem:
         if problem.status == 412:
-            problem.detail = "This member changed meanwhile: reload the page and try again."
+            problem.detail = gettext(
+                "This member changed meanwhile: reload the page and try again.")
         return redirect(c.request, "/app/members", flash=problem.detail or problem.title)
     verb = "suspended" if target is MemberStatus.SUSPENDED else "reactivated"
     return redirect(c.request, "/app/members", flash=f"{member.email} {verb}.")

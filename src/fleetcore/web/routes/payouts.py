@@ -28,6 +28,7 @@ from fleetcore.web.forms import (
     build,
     text_values,
 )
+from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import enum_value, form_if_match, options, page, page_router
 
@@ -72,7 +73,8 @@ def draft_batch(c: Ctx, _: PayoutsWrite, form: Form) -> Response:
         return _list(c, status=None, cursor=None, state=apply_problem(state, problem),
                      status_code=problem.status)
     return redirect(c.request, f"/app/payouts/{batch.id}",
-                    flash=f"Draft with {batch.payment_count} payments: review, then approve.")
+                    flash=gettext("Draft with %(payment_count)s payments: review, then approve.",
+                                  payment_count=batch.payment_count))
 
 
 @router.get("/payouts/{batch_id}")
@@ -94,7 +96,7 @@ def _step(c: Console, batch_id: uuid.UUID, form: Form, call: Callable[[str], obj
         attempt(c.session, lambda: call(if_match))
     except Problem as problem:
         if problem.status == 412:
-            problem.detail = "The batch changed meanwhile: reload the page and try again."
+            problem.detail = gettext("The batch changed meanwhile: reload the page and try again.")
         return redirect(c.request, f"/app/payouts/{batch_id}", flash=problem.detail)
     return redirect(c.request, f"/app/payouts/{batch_id}", flash=done)
 
@@ -103,21 +105,21 @@ def _step(c: Console, batch_id: uuid.UUID, form: Form, call: Callable[[str], obj
 def approve_batch(c: Ctx, _: PayoutsApprove, batch_id: uuid.UUID, form: Form) -> Response:
     """Approve: the amounts are reserved, so no other batch can pay them again."""
     return _step(c, batch_id, form, lambda m: payout_service.approve_batch(
-        c.session, c.actor, batch_id, m), "Batch approved: its amounts are reserved.")
+        c.session, c.actor, batch_id, m), gettext("Batch approved: its amounts are reserved."))
 
 
 @router.post("/payouts/{batch_id}/cancel")
 def cancel_batch(c: Ctx, _: PayoutsWrite, batch_id: uuid.UUID, form: Form) -> Response:
     """Cancel a batch not yet sent; its reservations are released."""
     return _step(c, batch_id, form, lambda m: payout_service.cancel_batch(
-        c.session, c.actor, batch_id, m), "Batch cancelled.")
+        c.session, c.actor, batch_id, m), gettext("Batch cancelled."))
 
 
 @router.post("/payouts/{batch_id}/sent")
 def mark_sent(c: Ctx, _: PayoutsWrite, batch_id: uuid.UUID, form: Form) -> Response:
     """The bank has the file: each open payment is paid and posted to the ledger."""
     return _step(c, batch_id, form, lambda m: payout_service.mark_paid(
-        c.session, c.actor, batch_id, m), "Payments recorded as sent and posted.")
+        c.session, c.actor, batch_id, m), gettext("Payments recorded as sent and posted."))
 
 
 @router.post("/payouts/{batch_id}/sepa")
@@ -136,7 +138,7 @@ def sepa_file(c: Ctx, _: PayoutsWrite, batch_id: uuid.UUID) -> Response:
 def fail_payment(c: Ctx, _: PayoutsWrite, batch_id: uuid.UUID, payment_id: uuid.UUID,
                  form: Form) -> Response:
     """A payment came back (or failed): its posting is reversed, the money is owed again."""
-    reason = str(form.get("reason") or "").strip() or "Returned by the bank"
+    reason = str(form.get("reason") or "").strip() or gettext("Returned by the bank")
     if_match = form_if_match(form.get("version"), "payment")
     try:
         attempt(c.session, lambda: payout_service.fail_payment(
@@ -144,7 +146,7 @@ def fail_payment(c: Ctx, _: PayoutsWrite, batch_id: uuid.UUID, payment_id: uuid.
     except Problem as problem:
         return redirect(c.request, f"/app/payouts/{batch_id}", flash=problem.detail)
     return redirect(c.request, f"/app/payouts/{batch_id}",
-                    flash="Payment recorded as returned; the driver is owed it again.")
+                    flash=gettext("Payment recorded as returned; the driver is owed it again."))
 
 
 # --- a driver's bank account ---------------------------------------------------------------
@@ -181,8 +183,9 @@ def create_bank_account(c: Ctx, _: PayoutsWrite, driver_id: uuid.UUID,
     except Problem as problem:
         return _bank_form(c, driver, apply_problem(state, problem), problem.status)
     return redirect(c.request, f"/app/drivers/{driver_id}#payout-accounts",
-                    flash=f"Bank account of {driver.first_name} {driver.last_name} saved: "
-                          "SEPA payouts go to it.")
+                    flash=gettext("Bank account of %(first_name)s %(last_name)s saved: SEPA "
+                                  "payouts go to it.",
+                                  first_name=driver.first_name, last_name=driver.last_name))
 
 
 __all__ = ["router"]

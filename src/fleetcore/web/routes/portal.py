@@ -239,10 +239,17 @@ def _requests(me: Me) -> list[Any]:
 
 
 def _vehicles(me: Me) -> list[Any]:
-    """The fleet's cars a vehicle change may ask for (plates only)."""
+    """The cars a vehicle change may ask for (plates only): the fleet's cars in service, not
+    the one I drive now. Retired, sold, idle cars and cars in the garage are not offered."""
     return me.q("""
-        SELECT id, licence_plate FROM flt_vehicles
-         WHERE tenant_id = :t AND deleted_at IS NULL ORDER BY licence_plate LIMIT 500""")
+        SELECT v.id, v.licence_plate FROM flt_vehicles v
+         WHERE v.tenant_id = :t AND v.deleted_at IS NULL AND v.status = 'active'
+           AND NOT EXISTS (
+                 SELECT 1 FROM flt_vehicle_assignments a
+                  WHERE a.tenant_id = v.tenant_id AND a.vehicle_id = v.id
+                    AND a.driver_id = :d AND a.deleted_at IS NULL AND a.status <> 'cancelled'
+                    AND a.starts_at <= now() AND (a.ends_at IS NULL OR a.ends_at > now()))
+         ORDER BY v.licence_plate LIMIT 500""")
 
 
 def requests(me: Me) -> HTMLResponse:

@@ -19,6 +19,7 @@ from fleetcore.admin.models import Tenant, TenantStatus
 from fleetcore.admin.permissions import TenantsRead
 from fleetcore.core.errors import NotFound
 from fleetcore.web.deps import Form, StaffCtx
+from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import redirect
 from fleetcore.web.routes.base import enum_value, options, page, page_router
 from fleetcore.web.security import (
@@ -52,8 +53,10 @@ def open_fleet(c: StaffCtx, _: TenantsRead, form: Form) -> Response:
     slug = str(form.get("tenant") or "").strip()
     tenant = c.session.scalar(admin_service.tenants_query(c.actor, slug=slug)) if slug else None
     if not isinstance(tenant, Tenant):
-        raise NotFound(f"There is no fleet {slug!r}." if slug else "Choose a fleet to open.")
-    response = redirect(c.request, CONSOLE_PATH, flash=f"You are working in {tenant.name}.")
+        raise NotFound(gettext("There is no fleet %(slug)s.", slug=repr(slug)) if slug
+                       else gettext("Choose a fleet to open."))
+    response = redirect(c.request, CONSOLE_PATH, flash=gettext("You are working in %(name)s.",
+                                                               name=tenant.name))
     set_staff_tenant(c.request, response, tenant.slug)
     return response
 
@@ -61,6 +64,6 @@ def open_fleet(c: StaffCtx, _: TenantsRead, form: Form) -> Response:
 @router.post("/provider/leave")
 def leave_fleet(c: StaffCtx) -> Response:
     """Close the opened fleet: back to the staff pages."""
-    response = redirect(c.request, STAFF_PATH, flash="No fleet is open.")
+    response = redirect(c.request, STAFF_PATH, flash=gettext("No fleet is open."))
     set_staff_tenant(c.request, response, None)
     return response

@@ -43,6 +43,7 @@ from fleetcore.web.forms import (
     money_input,
     text_values,
 )
+from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import (
     day_value,
@@ -82,7 +83,7 @@ def _fleet(c: Console, slug: str | None) -> Tenant | None:
     tenant = c.session.scalar(select(Tenant).where(Tenant.slug == slug))
     if tenant is None:
         raise NotFound(f"There is no fleet {slug!r}.",
-                       errors=[{"field": "fleet", "message": "no such fleet"}])
+                       errors=[{"field": "fleet", "message": gettext("no such fleet")}])
     return tenant
 
 
@@ -173,7 +174,8 @@ def publish_version(c: StaffCtx, _: PlansWrite, plan_id: uuid.UUID, form: Form) 
     except Problem as problem:
         return _plan_page(c, plan, apply_problem(state, problem), problem.status)
     return redirect(c.request, f"{BASE}/plans/{new.id}",
-                    flash=f"Version {new.plan_version} of {new.code} is now offered.")
+                    flash=gettext("Version %(plan_version)s of %(code)s is now offered.",
+                                  plan_version=new.plan_version, code=new.code))
 
 
 # --- subscriptions -------------------------------------------------------------------------
@@ -226,7 +228,7 @@ def invoice(c: StaffCtx, _: ProviderBillingRead, invoice_id: uuid.UUID) -> HTMLR
     """One fleet's invoice with its lines and totals."""
     found = c.session.scalar(select(TenantInvoice).where(TenantInvoice.id == invoice_id))
     if found is None:
-        raise NotFound("No such invoice.")
+        raise NotFound(gettext("No such invoice."))
     lines = billing.invoice_lines(c.session, found.tenant_id, invoice_id)
     return c.render("provider/invoice.html", invoice=found, lines=lines,
                     tenant=_tenants(c, [found.tenant_id]).get(found.tenant_id))

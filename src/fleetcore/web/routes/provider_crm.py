@@ -47,6 +47,7 @@ from fleetcore.web.forms import (
     money_input,
     text_values,
 )
+from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import enum_value, form_if_match, options, page, page_router
 
@@ -133,7 +134,8 @@ def create_opportunity(c: StaffCtx, _: CrmWrite, form: Form) -> Response:
     made, failed = _failed(state, lambda s, code: _board(c, s, code), create)
     if failed is not None:
         return failed
-    return redirect(c.request, "/app/provider/pipeline", flash=f"Deal {made.name} opened.")
+    return redirect(c.request, "/app/provider/pipeline",
+                               flash=gettext("Deal %(name)s opened.", name=made.name))
 
 
 @router.post("/provider/opportunities/{opportunity_id}/stage")
@@ -148,10 +150,11 @@ def move_opportunity(c: StaffCtx, _: CrmWrite, opportunity_id: uuid.UUID,
             c.session, c.actor, opportunity_id, data, if_match=if_match))
     except Problem as problem:
         if problem.status == 412:
-            problem.detail = "This deal changed meanwhile: reload the page and try again."
+            problem.detail = gettext("This deal changed meanwhile: reload the page and try again.")
         return redirect(c.request, "/app/provider/pipeline", flash=problem.detail or problem.title)
     except ValueError as exc:
-        return redirect(c.request, "/app/provider/pipeline", flash=f"Not a stage: {exc}")
+        return redirect(c.request, "/app/provider/pipeline",
+                                   flash=gettext("Not a stage: %(exc)s", exc=exc))
     return redirect(c.request, "/app/provider/pipeline",
                     flash=f"{moved.name}: {moved.stage.replace('_', ' ')}.")
 
@@ -188,7 +191,8 @@ def create_lead(c: StaffCtx, _: CrmWrite, form: Form) -> Response:
     made, failed = _failed(state, lambda s, code: _leads(c, s, status_code=code), create)
     if failed is not None:
         return failed
-    return redirect(c.request, "/app/provider/leads", flash=f"{made.company_name} added.")
+    return redirect(c.request, "/app/provider/leads", flash=gettext("%(company_name)s added.",
+                                                                    company_name=made.company_name))
 
 
 # --- contracts -----------------------------------------------------------------------------
@@ -228,7 +232,8 @@ def create_contract(c: StaffCtx, _: CrmWrite, form: Form) -> Response:
     if failed is not None:
         return failed
     return redirect(c.request, "/app/provider/contracts",
-                    flash=f"Contract {made.contract_number} drafted.")
+                    flash=gettext("Contract %(contract_number)s drafted.",
+                                  contract_number=made.contract_number))
 
 
 @router.post("/provider/contracts/{contract_id}/sign")
@@ -241,12 +246,14 @@ def sign_contract(c: StaffCtx, _: CrmWrite, contract_id: uuid.UUID, form: Form) 
             c.session, c.actor, contract_id, data, if_match=if_match))
     except Problem as problem:
         if problem.status == 412:
-            problem.detail = "This contract changed meanwhile: reload the page and try again."
+            problem.detail = gettext("This contract changed meanwhile: reload the page and try "
+                                     "again.")
         return redirect(c.request, "/app/provider/contracts",
                         flash=problem.detail or problem.title)
     except ValueError as exc:
         return redirect(c.request, "/app/provider/contracts", flash=str(exc))
     return redirect(c.request, "/app/provider/contracts", flash=(
-        f"Contract {signed.contract.contract_number} signed: fleet {signed.tenant_slug} is "
-        "ready and its owner invited."))
+        gettext("Contract %(contract_number)s signed: fleet %(tenant_slug)s is ready and its owner "
+                "invited.",
+                contract_number=signed.contract.contract_number, tenant_slug=signed.tenant_slug)))
 

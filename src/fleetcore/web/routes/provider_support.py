@@ -16,6 +16,7 @@ from fleetcore.support import service as support_service
 from fleetcore.support.models import TicketStatus
 from fleetcore.support.permissions import StaffSupportRead
 from fleetcore.web.deps import Form, StaffCtx
+from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import redirect
 from fleetcore.web.routes.base import enum_value, options, page_router
 from fleetcore.web.security import set_staff_tenant
@@ -40,12 +41,12 @@ def open_ticket(c: StaffCtx, _: StaffSupportRead, form: Form) -> Response:
     try:
         ticket_id = uuid.UUID(str(form.get("ticket") or ""))
     except ValueError as exc:
-        raise NotFound("There is no such ticket.") from exc
+        raise NotFound(gettext("There is no such ticket.")) from exc
     slug = c.session.execute(text(
         "SELECT a.slug FROM sup_tickets t JOIN adm_tenants a ON a.id = t.tenant_id"
         " WHERE t.id = :id AND t.deleted_at IS NULL"), {"id": ticket_id}).scalar()
     if slug is None:
-        raise NotFound("There is no such ticket.")
+        raise NotFound(gettext("There is no such ticket."))
     response = redirect(c.request, f"/app/support/{ticket_id}")
     set_staff_tenant(c.request, response, slug)
     return response

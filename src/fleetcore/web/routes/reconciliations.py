@@ -50,6 +50,7 @@ from fleetcore.web.forms import (
     parse_date,
     text_values,
 )
+from fleetcore.web.i18n import N_, gettext, ngettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import enum_value, page, page_router, uuid_value
 from fleetcore.web.routes.imports import period_text, platform_names, reader_platforms
@@ -59,15 +60,15 @@ router = page_router()
 FIELDS = ("platform_id", "week", "tolerance")
 DEFAULT_TOLERANCE = "0.05"
 KINDS: dict[str, str] = {
-    ReconciliationItemKind.MISSING_INTERNAL.value: "In the report, not in the trips",
-    ReconciliationItemKind.MISSING_PLATFORM.value: "In the trips, not in the report",
-    ReconciliationItemKind.FARE_MISMATCH.value: "Fare differs",
-    ReconciliationItemKind.COMMISSION_MISMATCH.value: "Commission differs",
-    ReconciliationItemKind.CASH_MISMATCH.value: "Cash differs",
-    ReconciliationItemKind.TRIP_NOT_MOVING.value: "Car not moving during the trip (GPS)",
-    ReconciliationItemKind.PICKUP_FAR.value: "Car far from the pickup (GPS)",
-    ReconciliationItemKind.DROPOFF_FAR.value: "Car far from the drop-off (GPS)",
-    ReconciliationItemKind.USE_OUTSIDE_SHIFT.value: "Car used outside shifts (GPS)",
+    ReconciliationItemKind.MISSING_INTERNAL.value: N_("In the report, not in the trips"),
+    ReconciliationItemKind.MISSING_PLATFORM.value: N_("In the trips, not in the report"),
+    ReconciliationItemKind.FARE_MISMATCH.value: N_("Fare differs"),
+    ReconciliationItemKind.COMMISSION_MISMATCH.value: N_("Commission differs"),
+    ReconciliationItemKind.CASH_MISMATCH.value: N_("Cash differs"),
+    ReconciliationItemKind.TRIP_NOT_MOVING.value: N_("Car not moving during the trip (GPS)"),
+    ReconciliationItemKind.PICKUP_FAR.value: N_("Car far from the pickup (GPS)"),
+    ReconciliationItemKind.DROPOFF_FAR.value: N_("Car far from the drop-off (GPS)"),
+    ReconciliationItemKind.USE_OUTSIDE_SHIFT.value: N_("Car used outside shifts (GPS)"),
 }
 """Each kind of discrepancy as people say it."""
 STATUSES = [(s.value, s.value.capitalize()) for s in ReconciliationStatus]
@@ -130,15 +131,15 @@ def _tolerance(state: FormState, currency: str) -> dict[str, str] | None:
     """The tolerance as the API's money (refused here when it is no amount or negative)."""
     money = money_input(state.value("tolerance"), currency)
     if money is None:
-        state.add("tolerance", "give the tolerance (0 to match to the cent)")
+        state.add("tolerance", gettext("give the tolerance (0 to match to the cent)"))
         return None
     try:
         amount = Decimal(money["amount"])
     except InvalidOperation:
-        state.add("tolerance", "not an amount (e.g. 0.05)")
+        state.add("tolerance", gettext("not an amount (e.g. 0.05)"))
         return None
     if amount < 0:
-        state.add("tolerance", "cannot be negative")
+        state.add("tolerance", gettext("cannot be negative"))
     return money
 
 
@@ -148,12 +149,13 @@ def run_reconciliation(c: Ctx, _: ReconciliationsWrite, form: Form) -> Response:
     state = FormState(values=text_values(form, FIELDS))
     week = parse_date(state.value("week"), name="week", state=state)
     if not state.value("week"):
-        state.add("week", "choose a day of the week to reconcile")
+        state.add("week", gettext("choose a day of the week to reconcile"))
     elif week is not None and not EARLIEST_WEEK <= week <= LATEST_WEEK:
-        state.add("week", f"choose a week between {EARLIEST_WEEK.year} and {LATEST_WEEK.year}")
+        state.add("week", gettext("choose a week between %(year)s and %(year2)s",
+        year=EARLIEST_WEEK.year, year2=LATEST_WEEK.year))
         week = None
     if not state.value("platform_id"):
-        state.add("platform_id", "choose the platform")
+        state.add("platform_id", gettext("choose the platform"))
     period = period_of_week(week or c.today, c.tenant.timezone)
     data: dict[str, Any] = {"platform_id": state.value("platform_id") or None,
                             "period_start": period.start, "period_end": period.end,
@@ -166,7 +168,7 @@ def run_reconciliation(c: Ctx, _: ReconciliationsWrite, form: Form) -> Response:
             import_id=body.import_id))
     except FormInvalid:
         if state.errors.get("tolerance", "").startswith("String should match pattern"):
-            state.errors["tolerance"] = "an amount with at most 4 decimals (e.g. 0.05)"
+            state.errors["tolerance"] = gettext("an amount with at most 4 decimals (e.g. 0.05)")
         return _page(c, state, status_code=422)
     except Problem as problem:
         for error in problem.errors:  # the week is the period the service was given
@@ -174,16 +176,19 @@ def run_reconciliation(c: Ctx, _: ReconciliationsWrite, form: Form) -> Response:
                 error["field"] = "week"
         return _page(c, apply_problem(state, problem), status_code=problem.status)
     if run.status == ReconciliationStatus.FAILED.value:
-        flash = f"The run failed: {run.error}"
+        flash = gettext("The run failed: %(error)s", error=run.error)
     else:
         found = (run.missing_internal_count + run.missing_platform_count
                  + run.fare_mismatch_count + run.commission_mismatch_count
                  + run.cash_mismatch_count + run.gps_mismatch_count)
-        flash = (f"Reconciled: {run.matched_count} trips match, "
-                 f"{found} discrepanc{'y' if found == 1 else 'ies'}.")
+        flash = ngettext("Reconciled: %(matched_count)s trips match, %(num)d discrepancy.",
+                         "Reconciled: %(matched_count)s trips match, %(num)d discrepancies.",
+                         found, matched_count=run.matched_count)
         if run.outside_shift_count:
-            flash += (f" {run.outside_shift_count} use{'' if run.outside_shift_count == 1 else 's'}"
-                      " of a vehicle outside shifts in the period (vehicle events).")
+            flash += " " + ngettext(
+                "%(num)d use of a vehicle outside shifts in the period (vehicle events).",
+                "%(num)d uses of a vehicle outside shifts in the period (vehicle events).",
+                run.outside_shift_count)
     return redirect(c.request, f"/app/reconciliations/{run.id}", flash=flash)
 
 

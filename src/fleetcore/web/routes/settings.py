@@ -18,20 +18,23 @@ from fleetcore.finance.payout_schemas import PayoutSettingsIn
 from fleetcore.finance.permissions import PayoutsApprove
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import FormInvalid, FormState, apply_problem, attempt, build, text_values
+from fleetcore.web.i18n import CONSOLE_LANGUAGES, gettext, use_locale
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import form_if_match, page_router
+from fleetcore.web.security import safe_next
 
 router = page_router()
 
 FIELDS = ("name", "legal_name", "contact_email", "vat_number", "vat_rate_pct", "siret",
-          "address", "default_currency", "timezone", "version")
+          "address", "default_currency", "timezone", "language", "version")
 CHECKS = ("self_billing", "prices_include_vat")
 PAYOUT_FIELDS = ("debtor_name", "debtor_iban", "debtor_bic", "version")
 
 
 def _page(c: Console, state: FormState, payouts: FormState,
           status_code: int = 200) -> HTMLResponse:
-    return c.render("settings.html", status_code=status_code, state=state, payouts=payouts)
+    return c.render("settings.html", status_code=status_code, state=state, payouts=payouts,
+                    languages=list(CONSOLE_LANGUAGES.items()))
 
 
 def _initial(c: Console) -> tuple[FormState, FormState]:
@@ -80,10 +83,10 @@ def save_settings(c: Ctx, _: SettingsWrite, form: Form) -> Response:
         return _page(c, state, payouts, 422)
     except Problem as problem:
         if problem.status == 412:
-            problem.detail = ("Someone changed the settings while you were editing: reload the "
-                              "page to see their change, then apply yours again.")
+            problem.detail = gettext("Someone changed the settings while you were editing: reload "
+                               "the page to see their change, then apply yours again.")
         return _page(c, apply_problem(state, problem), payouts, problem.status)
-    return redirect(c.request, "/app/settings", flash="Settings saved.")
+    return redirect(c.request, "/app/settings", flash=gettext("Settings saved."))
 
 
 @router.post("/settings/payouts")
@@ -106,9 +109,22 @@ def save_payout_settings(c: Ctx, _: PayoutsApprove, form: Form) -> Response:
         return _page(c, state, _debtor_errors(payouts), 422)
     except Problem as problem:
         if problem.status == 412:
-            problem.detail = "The settings changed meanwhile: reload the page and try again."
+            problem.detail = gettext("The settings changed meanwhile: reload the page and try "
+                                     "again.")
         return _page(c, state, _debtor_errors(apply_problem(payouts, problem)), problem.status)
-    return redirect(c.request, "/app/settings#payouts", flash="Payout settings saved.")
+    return redirect(c.request, "/app/settings#payouts", flash=gettext("Payout settings saved."))
+
+
+@router.post("/language")
+def change_language(c: Ctx, form: Form) -> Response:
+    """The signed-in member's own console language (the menu next to their e-mail)."""
+    language = str(form.get("language") or "")
+    back = safe_next(str(form.get("next") or ""))
+    if language not in CONSOLE_LANGUAGES or c.member_language is None:
+        return redirect(c.request, back, flash=gettext("This language is not offered."))
+    admin_service.set_own_language(c.session, c.actor, language)
+    use_locale(language)
+    return redirect(c.request, back, flash=gettext("The console now speaks English."))
 
 
 def _debtor_errors(state: FormState) -> FormState:

@@ -40,6 +40,7 @@ from fleetcore.web.forms import (
     parse_date,
     text_values,
 )
+from fleetcore.web.i18n import N_, gettext, ngettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import BadLink, enum_value, page, page_router, uuid_value
 from fleetcore.web.routes.imports import period_text, platform_names, reader_platforms
@@ -49,21 +50,21 @@ router = page_router()
 ADJUSTMENT_FIELDS = ("amount", "description", "service_date", "version")
 CONFIRM_FIELDS = ("without_terms", "reason")
 REASON_MAX = 500
-SORTS = [(SettlementSort.NET_DESC.value, "Owed to the driver, most first"),
-         (SettlementSort.NET.value, "Owed by the driver, most first"),
-         (SettlementSort.CREATED.value, "Oldest first")]
-KINDS = [("platform", "Platform settlements"), ("driver", "Driver-level (rent, recharges)")]
+SORTS = [(SettlementSort.NET_DESC.value, N_("Owed to the driver, most first")),
+         (SettlementSort.NET.value, N_("Owed by the driver, most first")),
+         (SettlementSort.CREATED.value, N_("Oldest first"))]
+KINDS = [("platform", N_("Platform settlements")), ("driver", N_("Driver-level (rent, recharges)"))]
 STATUSES = [(s.value, s.value.capitalize()) for s in SettlementStatus]
 SOURCES: dict[str, str] = {
-    SettlementLineSource.IMPORT_ROW.value: "Report row",
-    SettlementLineSource.TRIP.value: "Trip",
-    SettlementLineSource.EXPENSE.value: "Vehicle expense",
-    SettlementLineSource.TOLL.value: "Toll",
-    SettlementLineSource.FINE.value: "Traffic fine",
-    SettlementLineSource.TERM.value: "Cooperation terms",
-    SettlementLineSource.REQUEST.value: "Driver request",
-    SettlementLineSource.SETTLEMENT.value: "This settlement",
-    SettlementLineSource.MANUAL.value: "Manual adjustment",
+    SettlementLineSource.IMPORT_ROW.value: N_("Report row"),
+    SettlementLineSource.TRIP.value: N_("Trip"),
+    SettlementLineSource.EXPENSE.value: N_("Vehicle expense"),
+    SettlementLineSource.TOLL.value: N_("Toll"),
+    SettlementLineSource.FINE.value: N_("Traffic fine"),
+    SettlementLineSource.TERM.value: N_("Cooperation terms"),
+    SettlementLineSource.REQUEST.value: N_("Driver request"),
+    SettlementLineSource.SETTLEMENT.value: N_("This settlement"),
+    SettlementLineSource.MANUAL.value: N_("Manual adjustment"),
 }
 """Where a line comes from, as people say it."""
 LINES_PER_PAGE = MAX_LIMIT
@@ -150,7 +151,7 @@ def compute_settlements(c: Ctx, _: SettlementsWrite, form: Form) -> Response:
     state = FormState(values=text_values(form, ("week",)))
     day = parse_date(state.value("week"), name="week", state=state)
     if not state.value("week"):
-        state.add("week", "choose a day of the week to settle")
+        state.add("week", gettext("choose a day of the week to settle"))
     try:
         data = build(SettlementCompute, {"week": day} if day else {}, state)
         outcome = attempt(c.session, lambda: service.compute_week(c.session, c.actor,
@@ -160,19 +161,24 @@ def compute_settlements(c: Ctx, _: SettlementsWrite, form: Form) -> Response:
     except Problem as problem:
         return _overview(c, apply_problem(state, problem), problem.status)
     count = len(outcome.settlements)
-    notes = [f"{count} draft settlement{'' if count == 1 else 's'} computed for the week of "
-             f"{outcome.period.first_day.isoformat()}."]
+    notes = [ngettext("%(num)d draft settlement computed for the week of %(day)s.",
+                      "%(num)d draft settlements computed for the week of %(day)s.", count,
+                      day=c.fmt.date(outcome.period.first_day))]
     if outcome.unlinked_rows:
-        notes.append(f"{outcome.unlinked_rows} report rows wait for their account to be linked "
-                     "to a driver (on the import's page), then compute again.")
+        notes.append(gettext("%(unlinked_rows)s report rows wait for their account to be linked to "
+                             "a driver (on the import's page), then compute again.",
+                             unlinked_rows=outcome.unlinked_rows))
     flagged = sum(s.needs_terms for s in outcome.settlements)
     if flagged:
-        notes.append(f"{flagged} draft settlement{' needs' if flagged == 1 else 's need'} "
-                     "terms: earnings on days without accepted cooperation terms, no fleet "
-                     "share taken (marked below).")
+        notes.append(ngettext(
+            "%(num)d draft settlement needs terms: earnings on days without accepted cooperation "
+            "terms, no fleet share taken (marked below).",
+            "%(num)d draft settlements need terms: earnings on days without accepted cooperation "
+            "terms, no fleet share taken (marked below).", flagged))
     if outcome.other_currency_rows:
-        notes.append(f"{outcome.other_currency_rows} rows are in another currency than their "
-                     "settlement and were left out.")
+        notes.append(gettext("%(other_currency_rows)s rows are in another currency than their "
+                             "settlement and were left out.",
+                             other_currency_rows=outcome.other_currency_rows))
     return redirect(c.request, f"/app/settlements?week={outcome.period.first_day.isoformat()}",
                     flash=" ".join(notes))
 
@@ -188,8 +194,8 @@ def _bulk_items(raw: list[str]) -> list[tuple[uuid.UUID, int]]:
         try:
             items.append((uuid.UUID(ident), int(version)))
         except ValueError as exc:
-            raise BadLink("This form does not say which version of each settlement you saw: "
-                          "reload the page and try again.") from exc
+            raise BadLink(gettext("This form does not say which version of each settlement you "
+                                  "saw: reload the page and try again.")) from exc
     return items
 
 
@@ -204,11 +210,11 @@ def confirm_week(c: Ctx, _: SettlementsConfirm, form: Form) -> Response:
     without_terms = bool(bulk.value("without_terms"))
     reason = bulk.value("reason")
     if not items:
-        bulk.add("item", "tick at least one draft settlement")
+        bulk.add("item", gettext("tick at least one draft settlement"))
     if without_terms and not reason:
-        bulk.add("reason", "say why the drivers keep these earnings whole")
+        bulk.add("reason", gettext("say why the drivers keep these earnings whole"))
     elif without_terms and len(reason) > REASON_MAX:
-        bulk.add("reason", f"at most {REASON_MAX} characters")
+        bulk.add("reason", gettext("at most %(REASON_MAX)s characters", REASON_MAX=REASON_MAX))
     if bulk.errors:
         return _week_page(c, period_of_week(day, c.tenant.timezone), status=None, kind=None,
                           platform_id=None, sort=None, cursor=None, status_code=422, bulk=bulk)
@@ -219,12 +225,13 @@ def confirm_week(c: Ctx, _: SettlementsConfirm, form: Form) -> Response:
     notes = [f"{len(outcome.confirmed)} confirmed and posted to the ledger"
              + (f": net {nets}." if nets else ".")]
     if outcome.skipped:
-        notes.append(f"{len(outcome.skipped)} left draft: they need terms (confirm them "
-                     "without terms giving the reason, or accept terms and recompute).")
+        notes.append(gettext("%(len)s left draft: they need terms (confirm them without terms "
+                             "giving the reason, or accept terms and recompute).",
+                             len=len(outcome.skipped)))
     if outcome.refused:
         why = sorted({_BULK_REFUSALS.get(p.status, p.title) for _, p in outcome.refused})
-        notes.append(f"{len(outcome.refused)} not confirmed ({', '.join(why)}): look at them "
-                     "again.")
+        notes.append(gettext("%(len)s not confirmed (%(join)s): look at them again.",
+                             len=len(outcome.refused), join=', '.join(why)))
     return redirect(c.request, f"/app/settlements?week={day.isoformat()}",
                     flash=" ".join(notes))
 
@@ -268,8 +275,8 @@ def _version(form: Any) -> int:
     """The version of the settlement the page showed (required with every change)."""
     raw = str(form.get("version") or "")
     if not raw.isdigit():
-        raise BadLink("This form does not say which version of the settlement you saw: reload "
-                      "the page and try again.")
+        raise BadLink(gettext("This form does not say which version of the settlement you saw: "
+                              "reload the page and try again."))
     return int(raw)
 
 
@@ -287,9 +294,9 @@ def add_adjustment(c: Ctx, _: SettlementsWrite, settlement_id: uuid.UUID,
     data: dict[str, Any] = {"description": state.value("description") or None,
                             "amount": money_input(state.value("amount"), settlement.currency)}
     if data["amount"] is None:
-        state.add("amount", "give the amount (negative: the driver owes it)")
+        state.add("amount", gettext("give the amount (negative: the driver owes it)"))
     if data["description"] is None:
-        state.add("description", "say why: the driver reads it on the statement")
+        state.add("description", gettext("say why: the driver reads it on the statement"))
     day = parse_date(state.value("service_date"), name="service_date", state=state)
     if day is not None:
         data["service_date"] = day
@@ -299,7 +306,8 @@ def add_adjustment(c: Ctx, _: SettlementsWrite, settlement_id: uuid.UUID,
             c.session, c.actor, settlement_id, data=body, expected_version=expected))
     except FormInvalid:
         if state.errors.get("amount", "").startswith("String should match pattern"):
-            state.errors["amount"] = "an amount such as -25.00 or 12.50 (at most 4 decimals)"
+            state.errors["amount"] = gettext("an amount such as -25.00 or 12.50 (at most 4 "
+                                             "decimals)")
         return _detail(c, settlement, status_code=422, state=state)
     except Problem as problem:
         if problem.status == 404:
@@ -313,8 +321,8 @@ def add_adjustment(c: Ctx, _: SettlementsWrite, settlement_id: uuid.UUID,
                        state=apply_problem(state, problem))
     c.session.refresh(settlement)
     return redirect(c.request, f"/app/settlements/{settlement_id}#lines",
-                    flash=f"Adjustment added: the net is now "
-                          f"{c.fmt.money(settlement.net, settlement.currency)}.")
+                    flash=gettext("Adjustment added: the net is now %(money)s.",
+                                  money=c.fmt.money(settlement.net, settlement.currency)))
 
 
 @router.post("/settlements/{settlement_id}/confirm")
@@ -327,12 +335,13 @@ def confirm_settlement(c: Ctx, _: SettlementsConfirm, settlement_id: uuid.UUID,
     without_terms = bool(confirm.value("without_terms"))
     reason = confirm.value("reason")
     if without_terms and not reason:
-        confirm.add("reason", "say why the driver keeps these earnings whole")
+        confirm.add("reason", gettext("say why the driver keeps these earnings whole"))
     elif without_terms and len(reason) > REASON_MAX:
-        confirm.add("reason", f"at most {REASON_MAX} characters")
+        confirm.add("reason", gettext("at most %(REASON_MAX)s characters", REASON_MAX=REASON_MAX))
     if confirm.errors:
         return _detail(c, settlement, status_code=422, confirm=confirm,
-                       refusal=f"Not confirmed: {confirm.errors['reason']}.")
+                       refusal=gettext("Not confirmed: %(errors)s.",
+                       errors=confirm.errors['reason']))
     decision = (SettlementConfirm(without_terms=True, reason=reason)
                 if without_terms else None)
     try:
@@ -344,7 +353,8 @@ def confirm_settlement(c: Ctx, _: SettlementsConfirm, settlement_id: uuid.UUID,
         detail = _STALE if problem.status == 412 else problem.detail
         c.session.refresh(settlement)
         return _detail(c, settlement, status_code=problem.status, confirm=confirm,
-                       refusal=f"Not confirmed: {detail}")
+                       refusal=gettext("Not confirmed: %(detail)s", detail=detail))
     return redirect(c.request, f"/app/settlements/{settlement_id}",
-                    flash=f"Confirmed: {c.fmt.money(confirmed.net, confirmed.currency)} posted "
-                          "to the ledger; the settlement can no longer change.")
+                    flash=gettext("Confirmed: %(money)s posted to the ledger; the settlement can "
+                                  "no longer change.",
+                                  money=c.fmt.money(confirmed.net, confirmed.currency)))

@@ -40,6 +40,7 @@ from fleetcore.web.forms import (
     parse_date,
     text_values,
 )
+from fleetcore.web.i18n import N_, gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import (
     BadLink,
@@ -58,8 +59,9 @@ router = page_router()
 SHIFT_FIELDS = ("driver_id", "vehicle_id", "starts_at", "ends_at", "notes")
 SERIES_FIELDS = ("driver_id", "vehicle_id", "first_day", "start_time", "hours", "until",
                  "notes")
-DAYS = (("MO", "Monday"), ("TU", "Tuesday"), ("WE", "Wednesday"), ("TH", "Thursday"),
-        ("FR", "Friday"), ("SA", "Saturday"), ("SU", "Sunday"))
+DAYS = (("MO", N_("Monday")), ("TU", N_("Tuesday")), ("WE", N_("Wednesday")),
+        ("TH", N_("Thursday")),
+        ("FR", N_("Friday")), ("SA", N_("Saturday")), ("SU", N_("Sunday")))
 SERIES_ERRORS = {"rrule": "days", "dtstart": "first_day", "duration_minutes": "hours",
                  "timezone": "first_day"}
 """The API's field of a refused series → the form's field that shows it."""
@@ -107,7 +109,7 @@ def shift_list(c: Ctx, _: ShiftsRead, week: str | None = None, driver_id: str | 
         "shifts/list.html", shifts=shifts, next_cursor=next_cursor, params=asked.params,
         previous=(monday - timedelta(days=7)).isoformat(),
         following=(monday + timedelta(days=7)).isoformat(),
-        last_day=(monday + timedelta(days=6)).isoformat(),
+        first_day=monday, last_day=monday + timedelta(days=6),
         drivers=queries.driver_names(c.session, c.tenant.id, {s.driver_id for s in shifts}),
         vehicles=queries.vehicle_labels(c.session, c.tenant.id,
                                         {s.vehicle_id for s in shifts if s.vehicle_id}),
@@ -170,7 +172,7 @@ def create_shift(c: Ctx, _: ShiftsWrite, form: Form) -> Response:
         shift.driver_id, "the driver")
     when = c.fmt.dt(shift.starts_at)
     return redirect(c.request, f"/app/shifts?week={when[:10]}",
-                    flash=f"Shift of {name} planned on {when}.")
+                    flash=gettext("Shift of %(name)s planned on %(when)s.", name=name, when=when))
 
 
 @router.post("/shifts/{shift_id}/cancel")
@@ -186,9 +188,10 @@ def cancel_shift(c: Ctx, _: ShiftsWrite, shift_id: uuid.UUID, form: Form) -> Res
         if problem.status == 404:
             raise
         if problem.status == 412:
-            problem.detail = "The shift changed meanwhile: reload the page and try again."
+            problem.detail = gettext("The shift changed meanwhile: reload the page and try again.")
         return redirect(c.request, back, flash=problem.detail)
-    return redirect(c.request, back, flash=f"Shift of {c.fmt.dt(shift.starts_at)} cancelled.")
+    return redirect(c.request, back, flash=gettext("Shift of %(dt)s cancelled.",
+                                                   dt=c.fmt.dt(shift.starts_at)))
 
 
 # --- a weekly series -----------------------------------------------------------------------
@@ -214,7 +217,7 @@ def new_series(c: Ctx, _: ShiftsWrite, driver_id: str | None = None) -> HTMLResp
 def _minutes(raw: str, state: FormState) -> int | None:
     """A length in hours (``8``, ``7.5``, ``7,5`` or ``7:30``) as minutes."""
     if not raw:
-        state.add("hours", "Fill in the length")
+        state.add("hours", gettext("Fill in the length"))
         return None
     clock = re.fullmatch(r"(\d{1,2}):([0-5]\d)", raw)
     if clock:
@@ -222,10 +225,10 @@ def _minutes(raw: str, state: FormState) -> int | None:
     try:
         hours = Decimal(raw.replace(",", "."))
     except InvalidOperation:
-        state.add("hours", "Enter hours, e.g. 8, 7.5 or 7:30")
+        state.add("hours", gettext("Enter hours, e.g. 8, 7.5 or 7:30"))
         return None
     if not hours.is_finite():
-        state.add("hours", "Enter hours, e.g. 8, 7.5 or 7:30")
+        state.add("hours", gettext("Enter hours, e.g. 8, 7.5 or 7:30"))
         return None
     return int((hours * 60).to_integral_value())
 
@@ -235,14 +238,14 @@ def _series_values(c: Console, form: Form, state: FormState) -> dict[str, Any]:
     for code in days:
         state.values[f"day_{code}"] = "on"
     if not days:
-        state.add("days", "Tick at least one day")
+        state.add("days", gettext("Tick at least one day"))
     first = parse_date(state.values.get("first_day"), name="first_day", state=state)
     if first is None and "first_day" not in state.errors:
-        state.add("first_day", "Fill in the first day")
+        state.add("first_day", gettext("Fill in the first day"))
     try:
         start = time.fromisoformat(state.values.get("start_time", ""))
     except ValueError:
-        state.add("start_time", "Enter a time (HH:MM)")
+        state.add("start_time", gettext("Enter a time (HH:MM)"))
         start = None
     until = parse_date(state.values.get("until"), name="until", state=state)
     values: dict[str, Any] = {
@@ -283,13 +286,13 @@ def create_series(c: Ctx, _: ShiftsWrite, form: Form) -> Response:
         return _series_form(c, _on_form(apply_problem(state, problem)), problem.status)
     first = state.values.get("first_day", "")
     return redirect(c.request, f"/app/shifts?series_id={series.id}&week={first}",
-                    flash=f"{len(shifts)} shifts planned up to {c.fmt.date(horizon)}; "
-                          "later ones are added as the weeks come.")
+                    flash=gettext("%(len)s shifts planned up to %(date)s; later ones are added as "
+                                  "the weeks come.", len=len(shifts), date=c.fmt.date(horizon)))
 
 
 # --- the series ----------------------------------------------------------------------------
 
-SERIES_STATES = [("active", "Running"), ("stopped", "Stopped")]
+SERIES_STATES = [("active", N_("Running")), ("stopped", N_("Stopped"))]
 
 
 def _series_filter(driver_id: str | None, state: str | None) -> scheduling_api.SeriesFilter:
@@ -349,13 +352,13 @@ def stop_series(c: Ctx, _: ShiftsWrite, series_id: uuid.UUID, form: Form) -> Res
         if problem.status == 404:
             raise
         if problem.status == 412:
-            problem.detail = "The series changed meanwhile: reload the page and try again."
+            problem.detail = gettext("The series changed meanwhile: reload the page and try again.")
         return redirect(c.request, "/app/shift-series", flash=problem.detail)
     who = queries.driver_names(c.session, c.tenant.id, {stopped.driver_id}).get(
         stopped.driver_id, "the driver")
     return redirect(c.request, "/app/shift-series",
-                    flash=f"Series of {who} stopped: {len(cancelled)} planned shift(s) "
-                          "cancelled.")
+                    flash=gettext("Series of %(who)s stopped: %(len)s planned shift(s) cancelled.",
+                                  who=who, len=len(cancelled)))
 
 
 __all__ = ["router"]

@@ -25,12 +25,13 @@ from fleetcore.trips.statement_render import (
 )
 from fleetcore.trips.statement_service import build_statement, driver_email
 from fleetcore.web.deps import Ctx
+from fleetcore.web.i18n import N_, gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import BadLink, page_router
 
 router = page_router()
 
-LANGUAGES = [("", "The driver's language"), ("en", "English"), ("fr", "Français")]
+LANGUAGES = [("", N_("The driver's language")), ("en", "English"), ("fr", "Français")]
 
 
 def _week(c: Console, raw: str | None) -> date:
@@ -42,7 +43,7 @@ def _week(c: Console, raw: str | None) -> date:
     except ValueError as exc:
         raise BadLink(f"{raw!r} is not a day (YYYY-MM-DD).") from exc
     if not EARLIEST_WEEK <= day <= LATEST_WEEK:
-        raise BadLink(f"{raw} is outside the weeks the console settles.")
+        raise BadLink(gettext("%(raw)s is outside the weeks the console settles.", raw=raw))
     return day
 
 
@@ -89,7 +90,9 @@ def send_statement_page(c: Ctx, _: SettlementsWrite, driver_id: uuid.UUID,
     address = driver_email(c.session, c.tenant.id, driver_id)
     url = f"/app/drivers/{driver_id}/statements?week={first.isoformat()}"
     if address is None:
-        return redirect(c.request, url, flash="Not sent: the driver has no e-mail address.")
+        return redirect(c.request, url,
+        flash=gettext("Not sent: the driver has no e-mail address."))
     defer_in_transaction(c.session, send_statement, tenant_id=c.tenant.id, driver_id=driver_id,
                          week=first.isoformat(), request_key=str(new_id()))
-    return redirect(c.request, url, flash=f"The statement is on its way to {address}.")
+    return redirect(c.request, url, flash=gettext("The statement is on its way to %(address)s.",
+                                                  address=address))

@@ -30,6 +30,7 @@ from fleetcore.web.forms import (
     optional,
     text_values,
 )
+from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import enum_value, form_if_match, options, page, page_router
 
@@ -102,7 +103,7 @@ def open_ticket(c: Ctx, _: SupportWrite, form: Form) -> Response:
     except Problem as problem:
         return _list(c, status=None, cursor=None, state=apply_problem(state, problem),
                      status_code=problem.status)
-    return redirect(c.request, f"/app/support/{ticket.id}", flash="Your ticket is open.")
+    return redirect(c.request, f"/app/support/{ticket.id}", flash=gettext("Your ticket is open."))
 
 
 def _detail(c: Console, ticket_id: uuid.UUID, *, state: FormState | None = None,
@@ -172,7 +173,7 @@ def change(c: Ctx, _: SupportWrite, ticket_id: uuid.UUID, form: Form) -> Respons
         support_service.update_ticket(
             c.session, c.actor, ticket_id, data=data, if_match=if_match,
             sla=support_api.sla_policy(c.request), mirror=support_api.mirror(c.request))),
-        "Ticket updated.")
+        gettext("Ticket updated."))
 
 
 @router.post("/support/{ticket_id}/feedback")
@@ -182,4 +183,4 @@ def rate(c: Ctx, _: SupportWrite, ticket_id: uuid.UUID, form: Form) -> Response:
     values = {k: v for k, v in optional(state.values, "comment").items() if v is not None}
     return _submit(c, ticket_id, state, FeedbackCreate, values, lambda data: (
         support_service.leave_feedback(c.session, c.actor, ticket_id, data=data)),
-        "Thank you for your rating.")
+        gettext("Thank you for your rating."))

@@ -26,6 +26,7 @@ from fleetcore.web.forms import (
     optional,
     text_values,
 )
+from fleetcore.web.i18n import N_, gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import BadLink, enum_value, form_if_match, options, page, page_router
 
@@ -34,19 +35,19 @@ router = page_router()
 FIELDS = ("title", "description", "task_type", "priority", "due_at", "assignee_id")
 ACTIONS: dict[str, list[tuple[str, str]]] = {
     # What a person does next from each state (the service decides what is allowed).
-    TaskStatus.OPEN.value: [("in_progress", "Start"), ("cancelled", "Cancel")],
-    TaskStatus.IN_PROGRESS.value: [("done", "Done"), ("blocked", "Blocked"),
-                                   ("cancelled", "Cancel")],
-    TaskStatus.BLOCKED.value: [("in_progress", "Resume"), ("cancelled", "Cancel")],
+    TaskStatus.OPEN.value: [("in_progress", N_("Start")), ("cancelled", N_("Cancel"))],
+    TaskStatus.IN_PROGRESS.value: [("done", N_("Done")), ("blocked", N_("Blocked")),
+                                   ("cancelled", N_("Cancel"))],
+    TaskStatus.BLOCKED.value: [("in_progress", N_("Resume")), ("cancelled", N_("Cancel"))],
 }
 TASK_LINKS: dict[str, tuple[str, str]] = {
     # Where a task about an entity opens: its page (``{id}`` filled in) and the link's words.
-    "vehicle": ("/vehicles/{id}", "Open the vehicle"),
-    "driver": ("/drivers/{id}", "Open the driver"),
-    "document": ("/documents?status=pending", "Documents to verify"),
-    "revenue_import": ("/imports/{id}", "Open the import"),
-    "reconciliation": ("/reconciliations/{id}", "Open the reconciliation"),
-    "settlement": ("/settlements/{id}", "Open the settlement"),
+    "vehicle": ("/vehicles/{id}", N_("Open the vehicle")),
+    "driver": ("/drivers/{id}", N_("Open the driver")),
+    "document": ("/documents?status=pending", N_("Documents to verify")),
+    "revenue_import": ("/imports/{id}", N_("Open the import")),
+    "reconciliation": ("/reconciliations/{id}", N_("Open the reconciliation")),
+    "settlement": ("/settlements/{id}", N_("Open the settlement")),
 }
 OPEN_STATES = (TaskStatus.OPEN.value, TaskStatus.IN_PROGRESS.value, TaskStatus.BLOCKED.value)
 
@@ -108,7 +109,8 @@ def create_task(c: Ctx, _: TasksWrite, form: Form) -> Response:
     except Problem as problem:
         return _page(c, status="open", priority=None, mine=False, cursor=None,
                      state=apply_problem(state, problem), status_code=problem.status)
-    return redirect(c.request, "/app/tasks", flash=f"Task “{task.title}” added.")
+    return redirect(c.request, "/app/tasks", flash=gettext("Task “%(title)s” added.",
+                                                           title=task.title))
 
 
 @router.post("/tasks/{task_id}/status")
@@ -136,4 +138,5 @@ def move_task(c: Ctx, _: TasksWrite, task_id: uuid.UUID, form: Form) -> Response
         return c.render("tasks/_row.html", t=task, assignees=assignees, actions=ACTIONS,
                         links=TASK_LINKS, row_error=error)
     return redirect(c.request, "/app/tasks",
-                    flash=error or f"“{task.title}” is now {task.status.replace('_', ' ')}.")
+                    flash=error or gettext("“%(title)s” is now %(replace)s.", title=task.title,
+                    replace=task.status.replace('_', ' ')))

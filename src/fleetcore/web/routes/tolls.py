@@ -33,6 +33,7 @@ from fleetcore.web.forms import (
     money_input,
     text_values,
 )
+from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import (
     enum_value,
@@ -116,8 +117,10 @@ def create_toll(c: Ctx, _: TollsWrite, form: Form) -> Response:
     except Problem as problem:
         return _page(c, params={}, cursor=None, state=apply_problem(state, problem),
                      upload=upload, status_code=problem.status)
-    who = "resolved to its driver" if toll.driver_id else "unassigned: a task asks who had it"
-    return redirect(c.request, "/app/tolls", flash=f"Toll charge recorded, {who}.")
+    who = gettext("resolved to its driver") if toll.driver_id else gettext("unassigned: a task "
+                                                                           "asks who had it")
+    return redirect(c.request, "/app/tolls", flash=gettext("Toll charge recorded, %(who)s.",
+                                                           who=who))
 
 
 @router.post("/tolls/import")
@@ -127,7 +130,7 @@ def import_statement(c: Ctx, _: TollsWrite, form: Form) -> Response:
     file = form.get("file")
     state, _upload = _defaults(c)
     if not isinstance(file, UploadFile) or not file.filename:
-        upload.add("file", "choose the statement file (CSV)")
+        upload.add("file", gettext("choose the statement file (CSV)"))
         return _page(c, params={}, cursor=None, state=state, upload=upload, status_code=422)
     chosen = upload.value("format") or None
     currency = (upload.value("currency") or "").upper() or None
@@ -139,15 +142,17 @@ def import_statement(c: Ctx, _: TollsWrite, form: Form) -> Response:
         apply_problem(upload, problem)
         upload.details.extend(row_errors(problem))
         if any(e.get("row") for e in problem.errors):
-            upload.errors = {"file": "refused: see the lines listed above"}
+            upload.errors = {"file": gettext("refused: see the lines listed above")}
         return _page(c, params={}, cursor=None, state=state, upload=upload,
                      status_code=problem.status)
     unassigned = len(result.resolution.unassigned)
-    message = (f"{file.filename}: {len(result.created)} charge(s) stored, "
-               f"{result.already_imported} already imported, "
-               f"{len(result.resolution.assigned)} resolved to their driver")
+    message = (gettext("%(filename)s: %(len)s charge(s) stored, %(already_imported)s already "
+                       "imported, %(len2)s resolved to their driver",
+                       filename=file.filename, len=len(result.created),
+                       already_imported=result.already_imported,
+                       len2=len(result.resolution.assigned)))
     if unassigned:
-        message += f", {unassigned} unassigned (a task each)"
+        message += gettext(", %(unassigned)s unassigned (a task each)", unassigned=unassigned)
     return redirect(c.request, "/app/tolls", flash=message + ".")
 
 
@@ -156,8 +161,8 @@ def resolve(c: Ctx, _: TollsWrite) -> Response:
     """Try the unassigned charges again (after adding a vehicle or an assignment)."""
     result = finance_service.resolve_unassigned(c.session, c.actor)
     return redirect(c.request, "/app/tolls?status=unassigned",
-                    flash=f"{len(result.assigned)} charge(s) resolved, "
-                          f"{len(result.unassigned)} still unassigned.")
+                    flash=gettext("%(len)s charge(s) resolved, %(len2)s still unassigned.",
+                                  len=len(result.assigned), len2=len(result.unassigned)))
 
 
 def _detail(c: Console, toll: TollTransaction, state: FormState,
@@ -187,7 +192,7 @@ def dispute(c: Ctx, _: TollsWrite, toll_id: uuid.UUID, form: Form) -> Response:
         data = build(TollDispute, {"reason": state.value("reason")}, state)
         attempt(c.session, lambda: finance_service.dispute_toll(
             c.session, c.actor, toll_id, reason=data.reason,
-            if_match=form_if_match(form.get("version"), "toll charge")))
+            if_match=form_if_match(form.get("version"), gettext("toll charge"))))
     except FormInvalid:
         return _detail(c, finance_service.get_toll(c.session, c.actor, toll_id), state, 422)
     except Problem as problem:
@@ -195,4 +200,4 @@ def dispute(c: Ctx, _: TollsWrite, toll_id: uuid.UUID, form: Form) -> Response:
             raise
         return _detail(c, finance_service.get_toll(c.session, c.actor, toll_id),
                        apply_problem(state, problem), problem.status)
-    return redirect(c.request, f"/app/tolls/{toll_id}", flash="Charge disputed.")
+    return redirect(c.request, f"/app/tolls/{toll_id}", flash=gettext("Charge disputed."))

@@ -21,6 +21,7 @@ from fleetcore.trips.models import TripStatus
 from fleetcore.trips.permissions import TripsRead
 from fleetcore.web import queries
 from fleetcore.web.deps import Ctx
+from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import Console
 from fleetcore.web.routes.base import (
     BadLink,
@@ -51,7 +52,7 @@ def trip_query(c: Console, *, platform: str | None, driver_id: str | None,
     (both included) turned into the instants the API filters ``ended_at`` with."""
     first, last = day_value(since, "From"), day_value(until, "To")
     if first and last and last < first:
-        raise BadLink("The period ends before it starts.")
+        raise BadLink(gettext("The period ends before it starts."))
     zone = c.tenant.zone
     spec = TripFilter(
         platform_id=uuid_value(platform, "platform"),

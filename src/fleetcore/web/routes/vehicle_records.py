@@ -46,6 +46,7 @@ from fleetcore.web.forms import (
     money_input,
     text_values,
 )
+from fleetcore.web.i18n import N_, gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import options, page_router
 
@@ -103,52 +104,53 @@ def _today(c: Console) -> dict[str, str]:
 
 FORMS: dict[str, RecordForm] = {
     "expenses": RecordForm(
-        "Add an expense", "expenses:write", ExpenseCreate, (
-            Field("category", "Category", "select", True, None, options(ExpenseCategory)),
-            Field("payment_method", "Paid with", "select", True,
-                  "Driver paid: the fleet owes it back", options(ExpensePaymentMethod)),
-            Field("amount", "Amount (incl. tax)", "money", True),
-            Field("tax_amount", "Of which tax", "money"),
-            Field("incurred_on", "Date", "date", True),
-            Field("vendor", "Vendor"),
-            Field("odometer_km", "Odometer (km)", "number"),
-            Field("quantity", "Quantity", "number", hint="Fuel or energy"),
-            Field("quantity_unit", "Unit", "select", choices=options(EnergyUnit)),
-            Field("description", "Description", "textarea"),
-        ), _expense, "expenses", "Expense recorded.", _today),
+        N_("Add an expense"), "expenses:write", ExpenseCreate, (
+            Field("category", N_("Category"), "select", True, None, options(ExpenseCategory)),
+            Field("payment_method", N_("Paid with"), "select", True,
+                  N_("Driver paid: the fleet owes it back"), options(ExpensePaymentMethod)),
+            Field("amount", N_("Amount (incl. tax)"), "money", True),
+            Field("tax_amount", N_("Of which tax"), "money"),
+            Field("incurred_on", N_("Date"), "date", True),
+            Field("vendor", N_("Vendor")),
+            Field("odometer_km", N_("Odometer (km)"), "number"),
+            Field("quantity", N_("Quantity"), "number", hint=N_("Fuel or energy")),
+            Field("quantity_unit", N_("Unit"), "select", choices=options(EnergyUnit)),
+            Field("description", N_("Description"), "textarea"),
+        ), _expense, "expenses", N_("Expense recorded."), _today),
     "odometer": RecordForm(
-        "Record the odometer", "vehicles:write", OdometerReadingCreate, (
-            Field("odometer_km", "Odometer (km)", "number", True),
-            Field("read_at", "Read at", "datetime-local", hint="Empty: now"),
-        ), _reading, "maintenance", "Odometer reading recorded.", takes_vehicle_id=False),
+        N_("Record the odometer"), "vehicles:write", OdometerReadingCreate, (
+            Field("odometer_km", N_("Odometer (km)"), "number", True),
+            Field("read_at", N_("Read at"), "datetime-local", hint=N_("Empty: now")),
+        ), _reading, "maintenance", N_("Odometer reading recorded."), takes_vehicle_id=False),
     "maintenance-schedules": RecordForm(
-        "Plan recurring maintenance", "maintenance:write", ScheduleCreate, (
-            Field("maintenance_type", "Maintenance", "select", True, None,
+        N_("Plan recurring maintenance"), "maintenance:write", ScheduleCreate, (
+            Field("maintenance_type", N_("Maintenance"), "select", True, None,
                   options(MaintenanceType)),
-            Field("interval_km", "Every (km)", "number"),
-            Field("interval_days", "Every (days)", "number"),
-            Field("last_done_km", "Last done at (km)", "number"),
-            Field("last_done_on", "Last done on", "date"),
-            Field("description", "Description", "textarea"),
-        ), _schedule, "maintenance", "Maintenance plan saved."),
+            Field("interval_km", N_("Every (km)"), "number"),
+            Field("interval_days", N_("Every (days)"), "number"),
+            Field("last_done_km", N_("Last done at (km)"), "number"),
+            Field("last_done_on", N_("Last done on"), "date"),
+            Field("description", N_("Description"), "textarea"),
+        ), _schedule, "maintenance", N_("Maintenance plan saved.")),
     "maintenance": RecordForm(
-        "Book a maintenance job", "maintenance:write", MaintenanceCreate, (
-            Field("maintenance_type", "Maintenance", "select", True, None,
+        N_("Book a maintenance job"), "maintenance:write", MaintenanceCreate, (
+            Field("maintenance_type", N_("Maintenance"), "select", True, None,
                   options(MaintenanceType)),
-            Field("scheduled_on", "On", "date", True),
-            Field("provider", "Garage"),
-            Field("cost", "Expected cost", "money"),
-            Field("description", "Description", "textarea"),
-        ), _job, "maintenance", "Maintenance job booked.", _today),
+            Field("scheduled_on", N_("On"), "date", True),
+            Field("provider", N_("Garage")),
+            Field("cost", N_("Expected cost"), "money"),
+            Field("description", N_("Description"), "textarea"),
+        ), _job, "maintenance", N_("Maintenance job booked."), _today),
 }
 
 
 def _form_of(c: Console, kind: str) -> RecordForm:
     form = FORMS.get(kind)
     if form is None:
-        raise NotFound("There is no such page in the console.")
+        raise NotFound(gettext("There is no such page in the console."))
     if not c.can(form.permission):
-        raise PermissionDenied(f"This needs the '{form.permission}' permission.",
+        raise PermissionDenied(gettext("This needs the '%(permission)s' permission.",
+        permission=form.permission),
                                permission=form.permission)
     return form
 

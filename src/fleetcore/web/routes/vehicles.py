@@ -48,6 +48,7 @@ from fleetcore.web.forms import (
     optional,
     text_values,
 )
+from fleetcore.web.i18n import N_, gettext
 from fleetcore.web.rendering import Console, redirect
 from fleetcore.web.routes.base import enum_value, form_if_match, options, page, page_router
 
@@ -59,9 +60,9 @@ FIELDS = ("make_id", "model_id", "vehicle_class_id", "licence_plate", "vin", "co
 OPTIONAL = ("model_id", "vehicle_class_id", "vin", "first_registration_on", "colour", "seats",
             "acquired_on", "traccar_device_id", "notes")
 SORTS = [(s.value, label) for s, label in (
-    (VehicleSort.CREATED_DESC, "Newest first"), (VehicleSort.CREATED, "Oldest first"),
-    (VehicleSort.PLATE, "Plate A→Z"), (VehicleSort.PLATE_DESC, "Plate Z→A"),
-    (VehicleSort.YEAR_DESC, "Newest model year"), (VehicleSort.YEAR, "Oldest model year"))]
+    (VehicleSort.CREATED_DESC, N_("Newest first")), (VehicleSort.CREATED, N_("Oldest first")),
+    (VehicleSort.PLATE, N_("Plate A→Z")), (VehicleSort.PLATE_DESC, N_("Plate Z→A")),
+    (VehicleSort.YEAR_DESC, N_("Newest model year")), (VehicleSort.YEAR, N_("Oldest model year")))]
 DETAIL_ROWS = 10
 
 
@@ -201,7 +202,8 @@ def create_vehicle(c: Ctx, _: VehiclesWrite, form: Form) -> Response:
     except Problem as problem:
         return _form(c, apply_problem(state, problem), vehicle=None, status_code=problem.status)
     return redirect(c.request, f"/app/vehicles/{vehicle.id}",
-                    flash=f"Vehicle {vehicle.licence_plate} added.")
+                    flash=gettext("Vehicle %(licence_plate)s added.",
+                                  licence_plate=vehicle.licence_plate))
 
 
 @router.get("/vehicles/{vehicle_id}/edit")
@@ -226,11 +228,12 @@ def update_vehicle(c: Ctx, _: VehiclesWrite, vehicle_id: uuid.UUID, form: Form) 
         return _form(c, state, vehicle=view.vehicle, status_code=422)
     except Problem as problem:
         if problem.status == 412:
-            problem.detail = ("Someone else changed this vehicle while you were editing: reload "
-                              "the page to see their change, then apply yours again.")
+            problem.detail = (gettext("Someone else changed this vehicle while you were editing: "
+                                      "reload the page to see their change, then apply "
+                                      "yours again."))
         return _form(c, apply_problem(state, problem), vehicle=view.vehicle,
                      status_code=problem.status)
-    return redirect(c.request, f"/app/vehicles/{vehicle_id}", flash="Vehicle saved.")
+    return redirect(c.request, f"/app/vehicles/{vehicle_id}", flash=gettext("Vehicle saved."))
 
 
 # --- one vehicle ---------------------------------------------------------------------------
@@ -323,7 +326,9 @@ def create_insurance(c: Ctx, _: InsurancesWrite, vehicle_id: uuid.UUID, form: Fo
         return _insurance_form(c, vehicle, state, 422)
     except Problem as problem:
         if problem.slug == "insurance-overlap":
-            state.add("starts_on", "overlaps another active policy of this vehicle")
+            state.add("starts_on", gettext("overlaps another active policy of this vehicle"))
         return _insurance_form(c, vehicle, apply_problem(state, problem), problem.status)
     return redirect(c.request, f"/app/vehicles/{vehicle_id}#insurances",
-                    flash=f"Policy {policy.policy_number} recorded for {vehicle.licence_plate}.")
+                    flash=gettext("Policy %(policy_number)s recorded for %(licence_plate)s.",
+                                  policy_number=policy.policy_number,
+                                  licence_plate=vehicle.licence_plate))

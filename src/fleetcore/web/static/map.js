@@ -21,7 +21,8 @@
     if (!loaded && failed >= 4) {
       box.hidden = true;
       note.hidden = false;
-      note.textContent = "The map tiles could not be loaded: the vehicles are listed below.";
+      // The words come from the page, in its language.
+      note.textContent = note.getAttribute("data-tiles-failed");
     }
   });
   var layer = window.L.layerGroup().addTo(map), fitted = false;
