@@ -7,7 +7,7 @@ missing from the period, which now finds those rows in one pass over the period'
 import index bounds it). Linking an account finds its rows by their platform account and
 reaches the trips through the trips' own unique trip-id index.
 
-Revision ID: 0028
+Revision ID: 0027
 Revises: 0026
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision: str = "0028"
+revision: str = "0027"
 down_revision: str | None = "0026"
 branch_labels = None
 depends_on = None
