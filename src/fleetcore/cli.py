@@ -71,7 +71,7 @@ def _prepare(settings: Settings, runtime: DatabaseRuntime, *, demo: bool) -> Non
     """Migrate, load reference data and, on first run, the demo tenants."""
     from fleetcore.admin.service import align_system_role_permissions
     from fleetcore.app import storage_for
-    from fleetcore.demo.loader import demo_present, load_demo
+    from fleetcore.demo.presence import demo_present
     from fleetcore.reference.service import load_reference_data
 
     _step("Applying database migrations")
@@ -89,6 +89,8 @@ def _prepare(settings: Settings, runtime: DatabaseRuntime, *, demo: bool) -> Non
             with context_session(sessions, DbContext.system()) as session:
                 present = demo_present(session)
             if not present:
+                from fleetcore.demo.loader import load_demo
+
                 _step("Creating the demo tenants (first run)")
                 load_demo(sessions, progress=console, storage=storage_for(settings))
     finally:

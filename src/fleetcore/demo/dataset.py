@@ -40,6 +40,7 @@ from fleetcore.admin.permissions import SYSTEM_ROLES
 from fleetcore.core.identifiers import is_valid_vin, vin_check_digit
 from fleetcore.core.money import minor_unit_exponent, round_minor
 from fleetcore.demo.documents import PLACEHOLDER_NOTE, demo_document_file, mime_type_of
+from fleetcore.demo.presence import MAIN_SLUG, SECOND_SLUG
 
 __all__ = [
     "MAIN_SLUG",
@@ -54,8 +55,6 @@ __all__ = [
     "vin_check_digit",
 ]
 
-MAIN_SLUG = "lumiere-vtc"
-SECOND_SLUG = "thames-private-hire"
 
 TRIP_COLUMNS: tuple[str, ...] = (
     "tenant_id", "id", "platform_id", "external_trip_id", "platform_account_id", "driver_id",

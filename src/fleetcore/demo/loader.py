@@ -27,7 +27,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import Table, exists, insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,7 +35,6 @@ from fleetcore.catalogue import import_all_models
 from fleetcore.core.db import CONTEXT_KEY, DbContext, bind_context, context_session
 from fleetcore.core.orm import Base
 from fleetcore.demo.dataset import (
-    MAIN_SLUG,
     CatalogueRef,
     DemoDataset,
     TableRows,
@@ -43,6 +42,7 @@ from fleetcore.demo.dataset import (
     generate_demo,
 )
 from fleetcore.demo.documents import store_demo_documents
+from fleetcore.demo.presence import demo_present
 from fleetcore.documents.storage import DocumentStorage
 
 __all__ = [
@@ -113,12 +113,6 @@ class DemoReport:
             )
         lines.append(f"{self.total_rows} rows in {self.elapsed_seconds:.1f} s")
         return "\n".join(lines)
-
-
-def demo_present(session: Session) -> bool:
-    """Whether the main demo tenant exists (call it in the system context)."""
-    tenants = _table("adm_tenants")
-    return bool(session.execute(select(exists().where(tenants.c.slug == MAIN_SLUG))).scalar())
 
 
 def load_demo(

@@ -23,7 +23,7 @@ from fleetcore.core.auth import (
 )
 from fleetcore.core.db import DbContext, context_session
 from fleetcore.core.errors import NotFound, Problem
-from fleetcore.demo.dataset import MAIN_SLUG
+from fleetcore.demo.presence import MAIN_SLUG
 from fleetcore.settings import Settings
 from fleetcore.web import queries
 from fleetcore.web.deps import Form
