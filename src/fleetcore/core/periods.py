@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-__all__ = ["Period", "period_containing", "period_of_week", "periods_between"]
+__all__ = ["Period", "period_containing", "period_of_week", "periods_between", "week_starts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +65,9 @@ def periods_between(start: datetime, end: datetime, timezone: str) -> list[Perio
     while periods[-1].end < end:
         periods.append(period_of_week(periods[-1].first_day + timedelta(days=7), timezone))
     return periods
+
+
+def week_starts(today: date, weeks: int) -> list[date]:
+    """The Mondays of the last ``weeks`` weeks, oldest first, this week included."""
+    monday = today - timedelta(days=today.weekday())
+    return [monday - timedelta(weeks=i) for i in reversed(range(weeks))]

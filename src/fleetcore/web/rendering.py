@@ -27,14 +27,12 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
-from sqlalchemy import Boolean, String, literal, select
 from sqlalchemy.orm import Session
 
 from fleetcore import __version__
-from fleetcore.admin.models import Member, Tenant
-from fleetcore.admin.service import LANGUAGE_CHOSEN
+from fleetcore.admin import queries as admin_queries
+from fleetcore.admin.queries import TenantInfo
 from fleetcore.core.auth import Actor
-from fleetcore.core.db import ActorType
 from fleetcore.core.errors import NotFound
 from fleetcore.core.money import Money
 from fleetcore.web.i18n import (
@@ -116,54 +114,14 @@ def query_string(params: dict[str, Any], **changes: Any) -> str:
     return "?" + urlencode(pairs) if pairs else ""
 
 
-@dataclass(frozen=True, slots=True)
-class TenantInfo:
-    """What every page shows or needs of the tenant: name, zone, currency."""
-
-    id: uuid.UUID
-    name: str
-    slug: str
-    country: str
-    currency: str
-    timezone: str
-
-    @property
-    def zone(self) -> ZoneInfo:
-        """The tenant's time zone."""
-        return ZoneInfo(self.timezone)
-
-
-def load_tenant(session: Session, tenant_id: uuid.UUID) -> TenantInfo:
-    """The tenant the actor works in (one query per page)."""
-    row = session.execute(
-        select(Tenant.id, Tenant.name, Tenant.slug, Tenant.country, Tenant.default_currency,
-               Tenant.timezone).where(Tenant.id == tenant_id)
-    ).one_or_none()
-    if row is None:
-        raise NotFound("No tenant is open.")
-    return TenantInfo(*row)
-
-
 def load_tenant_languages(session: Session, actor: Actor
                           ) -> tuple[TenantInfo, str | None, str | None, bool]:
     """The actor's tenant, its default console language, the member's preferred language
     (None for staff, who are no member) and whether the member chose it (a language left at
     the default ``en`` was not chosen: the fleet's default applies), in one query."""
-    assert actor.tenant_id is not None
-    member = actor.type is ActorType.MEMBER
-    own = select(Member).where(Member.id == actor.id)
-    member_language = (own.with_only_columns(Member.preferred_language).scalar_subquery()
-                       if member else literal(None, String))
-    chosen = (own.with_only_columns(Member.extra[LANGUAGE_CHOSEN].as_boolean())
-              .scalar_subquery() if member else literal(None, Boolean))
-    row = session.execute(
-        select(Tenant.id, Tenant.name, Tenant.slug, Tenant.country, Tenant.default_currency,
-               Tenant.timezone, Tenant.settings["language"].astext, member_language, chosen)
-        .where(Tenant.id == actor.tenant_id)
-    ).one_or_none()
-    if row is None:
-        raise NotFound("No tenant is open.")
-    return TenantInfo(*row[:6]), row[6], row[7], bool(row[8]) or row[7] != DEFAULT_LOCALE
+    tenant, tenant_language, member_language, chosen = admin_queries.tenant_languages(
+        session, actor)
+    return tenant, tenant_language, member_language, chosen or member_language != DEFAULT_LOCALE
 
 
 @dataclass(frozen=True, slots=True)

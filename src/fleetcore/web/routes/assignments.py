@@ -10,13 +10,14 @@ from typing import Any
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from fleetcore.core.errors import NotFound, Problem
+from fleetcore.drivers import queries as drivers_queries
 from fleetcore.fleet import api as fleet_api
+from fleetcore.fleet import queries as fleet_queries
 from fleetcore.fleet import service as fleet_service
 from fleetcore.fleet.filters import AssignmentFilter
 from fleetcore.fleet.models import AssignmentStatus, AssignmentType, VehicleAssignment
 from fleetcore.fleet.permissions import AssignmentsRead, AssignmentsWrite
 from fleetcore.fleet.schemas import AssignmentCancel, AssignmentCreate, AssignmentEnd
-from fleetcore.web import queries
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import (
     FormInvalid,
@@ -49,10 +50,10 @@ END_FIELDS = ("ends_at", "odometer_in_km", "notes", "version")
 def assignment_labels(c: Console, assignments: list[VehicleAssignment]) -> dict[str, Any]:
     """Plates and driver names of a page of assignments (two queries whatever its length)."""
     return {
-        "vehicle_labels": queries.vehicle_labels(c.session, c.tenant.id,
-                                                 {a.vehicle_id for a in assignments}),
-        "drivers": queries.driver_names(c.session, c.tenant.id,
-                                        {a.driver_id for a in assignments}),
+        "vehicle_labels": fleet_queries.vehicle_labels(c.session, c.tenant.id,
+                                                       {a.vehicle_id for a in assignments}),
+        "drivers": drivers_queries.driver_names(c.session, c.tenant.id,
+                                                {a.driver_id for a in assignments}),
     }
 
 
@@ -76,8 +77,8 @@ def assignment_list(
     return c.render(
         "assignments/list.html", assignments=rows, next_cursor=next_cursor, params=params,
         statuses=options(AssignmentStatus),
-        vehicle_choices=queries.vehicle_choices(c.session, c.tenant.id, status=None),
-        driver_choices=queries.driver_choices(c.session, c.tenant.id, status=None),
+        vehicle_choices=fleet_queries.vehicle_choices(c.session, c.tenant.id, status=None),
+        driver_choices=drivers_queries.driver_choices(c.session, c.tenant.id, status=None),
         **assignment_labels(c, rows))
 
 
@@ -100,8 +101,8 @@ def assignment_export(
 def _form(c: Console, state: FormState, status_code: int = 200) -> HTMLResponse:
     return c.render(
         "assignments/form.html", status_code=status_code, state=state,
-        vehicle_choices=queries.vehicle_choices(c.session, c.tenant.id),
-        driver_choices=queries.driver_choices(c.session, c.tenant.id),
+        vehicle_choices=fleet_queries.vehicle_choices(c.session, c.tenant.id),
+        driver_choices=drivers_queries.driver_choices(c.session, c.tenant.id),
         types=options(AssignmentType), can_override=c.can("assignments:override"))
 
 
@@ -124,8 +125,8 @@ def _overlap_message(c: Console, problem: Problem) -> None:
         other = fleet_service.get_assignment(c.session, c.actor, uuid.UUID(str(other_id)))
     except (NotFound, ValueError):
         return
-    vehicle = queries.vehicle_labels(c.session, c.tenant.id, {other.vehicle_id})
-    driver = queries.driver_names(c.session, c.tenant.id, {other.driver_id})
+    vehicle = fleet_queries.vehicle_labels(c.session, c.tenant.id, {other.vehicle_id})
+    driver = drivers_queries.driver_names(c.session, c.tenant.id, {other.driver_id})
     until = (gettext("until %(dt)s", dt=c.fmt.dt(other.ends_at)) if other.ends_at
              else gettext("with no end date"))
     who = (gettext("%(get)s is already assigned to %(get2)s", get=vehicle.get(other.vehicle_id,

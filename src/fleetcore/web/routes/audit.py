@@ -19,10 +19,12 @@ from typing import Any
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from fleetcore.admin import api as admin_api
+from fleetcore.admin import queries as admin_queries
 from fleetcore.admin import service as admin_service
 from fleetcore.admin.models import ActorType, AuditLog
 from fleetcore.admin.permissions import AuditRead
-from fleetcore.web import queries
+from fleetcore.drivers import queries as drivers_queries
+from fleetcore.fleet import queries as fleet_queries
 from fleetcore.web.deps import Ctx
 from fleetcore.web.i18n import N_, gettext
 from fleetcore.web.rendering import Console
@@ -167,11 +169,11 @@ def audit_list(
                         action=action, since=since, until=until)
     rows, next_cursor = admin_service.list_audit_logs(c.session, c.actor, page(cursor),
                                                       asked.spec)
-    members = queries.member_names(c.session, c.tenant.id, {
+    members = admin_queries.member_names(c.session, c.tenant.id, {
         r.actor_id for r in rows if r.actor_id and r.actor_type == ActorType.MEMBER.value})
-    vehicles = queries.vehicle_labels(c.session, c.tenant.id, {
+    vehicles = fleet_queries.vehicle_labels(c.session, c.tenant.id, {
         r.entity_id for r in rows if r.entity_id and r.entity_type == "flt_vehicles"})
-    drivers = queries.driver_names(c.session, c.tenant.id, {
+    drivers = drivers_queries.driver_names(c.session, c.tenant.id, {
         r.entity_id for r in rows if r.entity_id and r.entity_type == "rid_drivers"})
     entries = [{
         "row": r, "who": _who(r, members), "changes": field_changes(r),
@@ -186,7 +188,7 @@ def audit_list(
         "entries": entries, "next_cursor": next_cursor, "params": asked.params,
         "entities": entity_choices, "actions": ACTIONS, "shown": CHANGES_SHOWN,
         "members": [(str(m.value), m.label)
-                    for m in queries.member_choices(c.session, c.tenant.id)],
+                    for m in admin_queries.member_choices(c.session, c.tenant.id)],
     }
     template = "audit/_table.html" if c.is_htmx else "audit/list.html"
     return c.render(template, **context)

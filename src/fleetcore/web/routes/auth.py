@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from fleetcore.admin import queries as admin_queries
 from fleetcore.admin.service import demo_staff_subject, token_subject
 from fleetcore.core.auth import (
     DEV_AUTHORIZED_PARTY,
@@ -25,7 +26,6 @@ from fleetcore.core.db import DbContext, context_session
 from fleetcore.core.errors import NotFound, Problem
 from fleetcore.demo.presence import MAIN_SLUG
 from fleetcore.settings import Settings
-from fleetcore.web import queries
 from fleetcore.web.deps import Form
 from fleetcore.web.errors import SIGN_IN_PATH
 from fleetcore.web.i18n import gettext
@@ -67,15 +67,15 @@ def sign_in_page(
         return RedirectResponse(clerk_sign_in_redirect(settings, request, target),
                                 status_code=303)
     tenants: list[tuple[str, str]] = []
-    members: list[queries.DemoMember] = []
+    members: list[admin_queries.DemoMember] = []
     chosen = None
     if mode is SignInMode.DEMO:
         with context_session(request.app.state.sessions, DbContext.system()) as session:
-            tenants = queries.demo_tenants(session)
+            tenants = admin_queries.demo_tenants(session)
             slugs = [slug for slug, _ in tenants]
             chosen = tenant if tenant in slugs else (
                 MAIN_SLUG if MAIN_SLUG in slugs else (slugs[0] if slugs else None))
-            members = queries.demo_members(session, chosen) if chosen else []
+            members = admin_queries.demo_members(session, chosen) if chosen else []
     return render(request, "auth/sign_in.html", mode=mode.value, next_path=target,
                   tenants=tenants, chosen=chosen, members=members, expired=expired,
                   signed_out=signed_out, clerk_url=settings.clerk_sign_in_url, error=None)

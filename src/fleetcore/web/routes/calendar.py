@@ -16,11 +16,11 @@ from typing import Annotated, Any
 from fastapi import Query
 from fastapi.responses import HTMLResponse
 
+from fleetcore.drivers import queries as drivers_queries
 from fleetcore.fleet import service as fleet_service
 from fleetcore.fleet.filters import AssignmentFilter, VehicleFilter, VehicleSort
 from fleetcore.fleet.models import AssignmentStatus, VehicleAssignment
 from fleetcore.fleet.permissions import AssignmentsRead
-from fleetcore.web import queries
 from fleetcore.web.deps import Ctx
 from fleetcore.web.i18n import gettext
 from fleetcore.web.routes.base import BadLink, day_start, day_value, page, page_router
@@ -96,8 +96,8 @@ def assignment_calendar(
     return c.render(
         "assignments/calendar.html", views=views, window=window,
         grid=lay_out(assignments, window, bounds), params=params, next_cursor=next_cursor,
-        drivers=queries.driver_names(c.session, c.tenant.id,
-                                     {a.driver_id for a in assignments}),
+        drivers=drivers_queries.driver_names(c.session, c.tenant.id,
+                                             {a.driver_id for a in assignments}),
         previous=(first - timedelta(days=days)).isoformat(),
         following=(first + timedelta(days=days)).isoformat(),
         this_week=(c.today - timedelta(days=c.today.weekday())).isoformat())

@@ -11,19 +11,23 @@ from typing import Any
 from fastapi.responses import RedirectResponse, Response
 
 from fleetcore.core.pagination import PageParams
-from fleetcore.core.periods import period_of_week
+from fleetcore.core.periods import period_of_week, week_starts
 from fleetcore.documents import service as documents_service
 from fleetcore.documents.filters import DocumentFilter
+from fleetcore.drivers import queries as drivers_queries
 from fleetcore.fleet import maintenance_service
+from fleetcore.fleet import queries as fleet_queries
 from fleetcore.fleet import service as fleet_service
 from fleetcore.fleet.schemas import ComplianceSummaryOut
+from fleetcore.revenue import queries as revenue_queries
 from fleetcore.scheduling import service as scheduling_service
 from fleetcore.scheduling.filters import TaskFilter
-from fleetcore.web import charts, queries
+from fleetcore.web import charts
 from fleetcore.web.deps import Ctx
 from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import Console, svg
 from fleetcore.web.routes.base import page_router
+from fleetcore.web.routes.documents import document_subjects
 from fleetcore.web.security import PORTAL_PATH
 
 router = page_router()
@@ -47,13 +51,13 @@ def dashboard(c: Ctx) -> Response:
                                   "tasks": None, "labels": {}}
     labels: dict[uuid.UUID, str] = {}
     if c.can("vehicles:read"):
-        context["counts"] = queries.fleet_counts(c.session, tenant, now)
+        context["counts"] = fleet_queries.fleet_counts(c.session, tenant, now)
         summary = fleet_service.compliance_summary(c.session, c.actor, now)
         context["compliance"] = _compliance(summary)
-        labels.update(queries.vehicle_labels(
+        labels.update(fleet_queries.vehicle_labels(
             c.session, tenant, {r.subject_id for r in summary.vehicles.non_compliant_reports}))
         if summary.drivers is not None:
-            labels.update(queries.driver_names(
+            labels.update(drivers_queries.driver_names(
                 c.session, tenant, {r.subject_id for r in summary.drivers.non_compliant_reports}))
         context["utilisation"] = _utilisation(c)
     if c.can("trips:read"):
@@ -66,20 +70,20 @@ def dashboard(c: Ctx) -> Response:
             c.session, c.actor, PageParams(limit=PANEL_ROWS),
             DocumentFilter(verified=False, rejected=False))
         context["documents"] = {"expiring": docs, "pending": pending}
-        labels.update(queries.document_subjects(c.session, tenant, [*docs, *pending]))
+        labels.update(document_subjects(c.session, tenant, [*docs, *pending]))
     if c.can("maintenance:read"):
         due, more = maintenance_service.maintenance_due(c.session, c.actor,
                                                         PageParams(limit=PANEL_ROWS))
         context["maintenance"] = {"rows": due, "more": more is not None}
-        labels.update(queries.vehicle_labels(c.session, tenant,
-                                             {v.schedule.vehicle_id for v in due}))
+        labels.update(fleet_queries.vehicle_labels(c.session, tenant,
+                                                   {v.schedule.vehicle_id for v in due}))
     if c.can("tasks:read"):
         tasks, more = scheduling_service.list_tasks(c.session, c.actor,
                                                     PageParams(limit=PANEL_ROWS),
                                                     TaskFilter(status="open"))
         context["tasks"] = {"rows": tasks, "more": more is not None}
     context["labels"] = labels
-    monday = queries.week_starts(c.today, 1)[-1]
+    monday = week_starts(c.today, 1)[-1]
     context["week"] = (monday, monday + timedelta(days=6))
     context["now"] = now
     return c.render("dashboard.html", **context)
@@ -102,10 +106,10 @@ def _compliance(summary: ComplianceSummaryOut) -> dict[str, object]:
 
 
 def _revenue(c: Console) -> dict[str, object]:
-    mondays = queries.week_starts(c.today, REVENUE_WEEKS)
+    mondays = week_starts(c.today, REVENUE_WEEKS)
     since = period_of_week(mondays[0], c.tenant.timezone).start
     until = period_of_week(mondays[-1], c.tenant.timezone).end
-    rows = queries.weekly_revenue(c.session, c.tenant.id, c.tenant.timezone, since, until)
+    rows = revenue_queries.weekly_revenue(c.session, c.tenant.id, c.tenant.timezone, since, until)
     currencies = sorted({r.currency for r in rows}) or [c.tenant.currency]
     # One chart in the fleet's currency (other currencies, if any, are listed in the table).
     currency = c.tenant.currency if c.tenant.currency in currencies else currencies[0]
@@ -129,7 +133,8 @@ def _revenue(c: Console) -> dict[str, object]:
 
 def _utilisation(c: Console) -> dict[str, object]:
     first = c.today - timedelta(days=UTILISATION_DAYS - 1)
-    days = queries.daily_utilisation(c.session, c.tenant.id, c.tenant.timezone, first, c.today)
+    days = fleet_queries.daily_utilisation(c.session, c.tenant.id, c.tenant.timezone, first,
+                                           c.today)
     values = [d.percent for d in days]
     chart = svg(charts.line(gettext("Fleet utilisation (share of the fleet assigned, per day)"),
                             [c.fmt.day_month_name(d.day) for d in days], values))

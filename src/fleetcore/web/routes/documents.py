@@ -8,9 +8,11 @@ driver compliance reads the link, the verification task and vehicle compliance t
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from fleetcore.core.errors import Problem, ValidationProblem
@@ -21,12 +23,13 @@ from fleetcore.documents.filters import DocumentFilter, DocumentSort
 from fleetcore.documents.models import Document, DocumentEntityType, DocumentType
 from fleetcore.documents.permissions import DocumentsRead, DocumentsWrite
 from fleetcore.documents.schemas import DocumentUpload
+from fleetcore.drivers import queries as drivers_queries
 from fleetcore.drivers import service as drivers_service
 from fleetcore.drivers import verification_service
 from fleetcore.drivers.models import DocumentRequirement
 from fleetcore.drivers.schemas import DriverDocumentAttach
+from fleetcore.fleet import queries as fleet_queries
 from fleetcore.settings import Settings
-from fleetcore.web import queries
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import (
     FormInvalid,
@@ -57,9 +60,19 @@ FIELDS = ("subject", "document_type", "document_number", "issued_on", "expires_o
           "requirement")
 
 
+def document_subjects(session: Session, tenant_id: uuid.UUID,
+                      documents: Collection[Document]) -> dict[uuid.UUID, str]:
+    """What each document is about (a vehicle's plate, a driver's name): two queries."""
+    labels = fleet_queries.vehicle_labels(
+        session, tenant_id, {d.entity_id for d in documents if d.entity_type == "vehicle"})
+    labels.update(drivers_queries.driver_names(
+        session, tenant_id, {d.entity_id for d in documents if d.entity_type == "driver"}))
+    return labels
+
+
 def entity_labels(c: Console, documents: list[Document]) -> dict[uuid.UUID, str]:
     """What each document is about, by name."""
-    return queries.document_subjects(c.session, c.tenant.id, documents)
+    return document_subjects(c.session, c.tenant.id, documents)
 
 
 def _status_filter(status: str | None) -> dict[str, Any]:
@@ -117,8 +130,8 @@ def document_export(
 def _form(c: Console, state: FormState, status_code: int = 200) -> HTMLResponse:
     return c.render(
         "documents/form.html", status_code=status_code, state=state,
-        vehicles=queries.vehicle_choices(c.session, c.tenant.id, status=None),
-        drivers=queries.driver_choices(c.session, c.tenant.id, status=None),
+        vehicles=fleet_queries.vehicle_choices(c.session, c.tenant.id, status=None),
+        drivers=drivers_queries.driver_choices(c.session, c.tenant.id, status=None),
         types=options(DocumentType), requirements=options(DocumentRequirement))
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import Query
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
+from fleetcore.admin import queries as admin_queries
 from fleetcore.core.deps import request_info
 from fleetcore.core.errors import NotFound, Problem
 from fleetcore.core.pagination import PageParams
@@ -39,14 +40,15 @@ from fleetcore.drivers.schemas import CooperationTermsCreate, DriverCreate, Driv
 from fleetcore.finance import payout_account_service
 from fleetcore.finance import service as ledger
 from fleetcore.finance.payout_schemas import PayoutAccountOut
+from fleetcore.fleet import queries as fleet_queries
 from fleetcore.fleet import service as fleet_service
 from fleetcore.fleet.filters import AssignmentFilter
+from fleetcore.reference import queries as reference_queries
 from fleetcore.trips import service as trips_service
 from fleetcore.trips.filters import PlatformAccountFilter
 from fleetcore.trips.models import PayoutReceiver
 from fleetcore.trips.permissions import TripsWrite
 from fleetcore.trips.schemas import PlatformAccountCreate
-from fleetcore.web import queries
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import (
     FormInvalid,
@@ -94,10 +96,10 @@ def driver_list(
     drivers, next_cursor = drivers_service.list_drivers(c.session, c.actor, page(cursor), spec)
     ids = [d.id for d in drivers]
     now = datetime.now(UTC)
-    custody = {k.driver_id: k for k in queries.current_custody(
+    custody = {k.driver_id: k for k in fleet_queries.current_custody(
         c.session, c.tenant.id, now, driver_ids=ids)}
-    vehicles = queries.vehicle_labels(c.session, c.tenant.id,
-                                      {k.vehicle_id for k in custody.values()})
+    vehicles = fleet_queries.vehicle_labels(c.session, c.tenant.id,
+                                            {k.vehicle_id for k in custody.values()})
     compliance = drivers_service.drivers_compliance(c.session, c.actor, ids, now) if ids else {}
     params = {"q": spec.q, "status": spec.status, "sort": spec.sort.value}
     template = "drivers/_table.html" if c.is_htmx else "drivers/list.html"
@@ -123,7 +125,7 @@ def driver_export(
 
 def _form(c: Console, state: FormState, *, driver: Driver | None,
           status_code: int = 200) -> HTMLResponse:
-    members = [(m.value, m.label) for m in queries.member_choices(c.session, c.tenant.id)]
+    members = [(m.value, m.label) for m in admin_queries.member_choices(c.session, c.tenant.id)]
     return c.render("drivers/form.html", status_code=status_code, state=state, driver=driver,
                     statuses=options(DriverStatus), cards=options(ProfessionalCardType),
                     members=members)
@@ -224,7 +226,7 @@ def driver_detail(c: Ctx, _: DriversRead, driver_id: uuid.UUID) -> HTMLResponse:
     if c.can("trips:read"):
         context["accounts"], _more = trips_service.list_platform_accounts(
             c.session, c.actor, rows, PlatformAccountFilter(driver_id=driver_id))
-        context["platforms"] = {p.id: p.name for p in queries.platform_labels(c.session)}
+        context["platforms"] = {p.id: p.name for p in reference_queries.platform_labels(c.session)}
     if c.can("driver_requests:read"):
         context["requests"] = drivers_service.list_driver_requests(
             c.session, c.actor, rows, RequestFilter(driver_id=driver_id))[0]
@@ -247,7 +249,7 @@ def driver_detail(c: Ctx, _: DriversRead, driver_id: uuid.UUID) -> HTMLResponse:
         assignments, _more = fleet_service.list_assignments(
             c.session, c.actor, rows, AssignmentFilter(driver_id=driver_id))
         context["assignments"] = assignments
-        context["vehicle_labels"] = queries.vehicle_labels(
+        context["vehicle_labels"] = fleet_queries.vehicle_labels(
             c.session, c.tenant.id, {a.vehicle_id for a in assignments})
     return c.render("drivers/detail.html", **context)
 
@@ -350,7 +352,7 @@ ACCOUNT_FIELDS = ("platform", "external_account_id", "payout_receiver", "display
 
 def _account_form(c: Console, driver: Driver, state: FormState,
                   status_code: int = 200) -> HTMLResponse:
-    platforms = queries.platform_labels(c.session)
+    platforms = reference_queries.platform_labels(c.session)
     return c.render("drivers/account_form.html", status_code=status_code, state=state,
                     driver=driver, platforms=[(p.code, p.name) for p in platforms],
                     receivers=options(PayoutReceiver))

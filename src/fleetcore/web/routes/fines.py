@@ -15,12 +15,13 @@ from fleetcore.documents import service as documents_service
 from fleetcore.documents.api import document_storage
 from fleetcore.documents.models import DocumentEntityType, DocumentType
 from fleetcore.documents.schemas import DocumentUpload
+from fleetcore.drivers import queries as drivers_queries
 from fleetcore.finance import charges_service as finance_service
 from fleetcore.finance.charges_schemas import FineAction, FineCreate
 from fleetcore.finance.models import TrafficFine, TrafficFineStatus
 from fleetcore.finance.permissions import FinesRead, FinesWrite
+from fleetcore.fleet import queries as fleet_queries
 from fleetcore.settings import Settings
-from fleetcore.web import queries
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import (
     FormInvalid,
@@ -71,10 +72,10 @@ def _page(c: Console, *, status: str | None, driver_id: uuid.UUID | None, cursor
         "fines/list.html", status_code=status_code, fines=fines, next_cursor=next_cursor,
         params={"status": status, "driver_id": driver_id}, state=state,
         statuses=options(TrafficFineStatus),
-        drivers=queries.driver_names(c.session, c.tenant.id,
-                                     {f.driver_id for f in fines if f.driver_id}),
-        driver_options=choices(queries.driver_choices(c.session, c.tenant.id, status=None)),
-        vehicles=choices(queries.vehicle_choices(c.session, c.tenant.id, status=None)))
+        drivers=drivers_queries.driver_names(c.session, c.tenant.id,
+                                             {f.driver_id for f in fines if f.driver_id}),
+        driver_options=choices(drivers_queries.driver_choices(c.session, c.tenant.id, status=None)),
+        vehicles=choices(fleet_queries.vehicle_choices(c.session, c.tenant.id, status=None)))
 
 
 @router.get("/fines")
@@ -138,11 +139,11 @@ def _detail(c: Console, fine: TrafficFine, *, error: str | None = None,
     return c.render(
         "fines/detail.html", status_code=status_code, f=fine, error=error,
         task_id=tasks.get(fine.id), actions=ACTIONS.get(fine.status, []),
-        driver=queries.driver_names(c.session, c.tenant.id,
-                                    {fine.driver_id} if fine.driver_id else set()),
-        vehicle=queries.vehicle_labels(c.session, c.tenant.id,
-                                       {fine.vehicle_id} if fine.vehicle_id else set()),
-        driver_options=choices(queries.driver_choices(c.session, c.tenant.id, status=None)))
+        driver=drivers_queries.driver_names(c.session, c.tenant.id,
+                                            {fine.driver_id} if fine.driver_id else set()),
+        vehicle=fleet_queries.vehicle_labels(c.session, c.tenant.id,
+                                             {fine.vehicle_id} if fine.vehicle_id else set()),
+        driver_options=choices(drivers_queries.driver_choices(c.session, c.tenant.id, status=None)))
 
 
 @router.get("/fines/{fine_id}")

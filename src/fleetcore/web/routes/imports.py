@@ -23,18 +23,20 @@ from fleetcore.core.pagination import PageParams
 from fleetcore.core.schemas import Currency
 from fleetcore.core.versioning import etag
 from fleetcore.documents.api import document_storage
+from fleetcore.drivers import queries as drivers_queries
+from fleetcore.reference import queries as reference_queries
 from fleetcore.revenue import service as revenue_service
 from fleetcore.revenue.models import ImportStatus, ReportType, RevenueImport
 from fleetcore.revenue.permissions import ImportsRead, ImportsWrite
 from fleetcore.revenue.reconciliation_service import TRIP_MONEY_REPORTS
 from fleetcore.revenue.reports.mapping import mappings
 from fleetcore.revenue.schemas import ImportOut
+from fleetcore.trips import queries as trips_queries
 from fleetcore.trips import service as trips_service
 from fleetcore.trips.filters import PlatformAccountFilter
 from fleetcore.trips.models import PlatformAccount
 from fleetcore.trips.permissions import TripsWrite
 from fleetcore.trips.schemas import PlatformAccountCreate, PlatformAccountUpdate
-from fleetcore.web import queries
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import (
     FormInvalid,
@@ -104,7 +106,7 @@ def report_type_options() -> list[tuple[str, str]]:
 def platform_names(c: Console, ids: set[uuid.UUID | None]) -> dict[uuid.UUID, str]:
     """The names of a page's platforms (one query)."""
     found = {i for i in ids if i is not None}
-    return {p.id: p.name for p in queries.platform_labels(c.session, ids=found)}
+    return {p.id: p.name for p in reference_queries.platform_labels(c.session, ids=found)}
 
 
 def period_text(c: Console, start: datetime | None, end: datetime | None) -> str:
@@ -132,7 +134,7 @@ def import_list(c: Ctx, _: ImportsRead, status: str | None = None,
                 platform: str | None = None, report_type: str | None = None,
                 cursor: str | None = None) -> HTMLResponse:
     """Imports, newest first, with their counts, platform and period."""
-    choices = queries.platform_labels(c.session, codes=reader_platforms())
+    choices = reference_queries.platform_labels(c.session, codes=reader_platforms())
     platform_id = uuid_value(platform, "platform")
     rows, next_cursor = revenue_service.list_imports(
         c.session, c.actor, page(cursor), status=enum_value(ImportStatus, status, "status"),
@@ -152,7 +154,7 @@ def import_list(c: Ctx, _: ImportsRead, status: str | None = None,
 
 def _upload_form(c: Console, state: FormState, status_code: int = 200, *,
                  existing: str | None = None) -> HTMLResponse:
-    choices = queries.platform_labels(c.session, codes=reader_platforms())
+    choices = reference_queries.platform_labels(c.session, codes=reader_platforms())
     return c.render("revenue/import_form.html", status_code=status_code, state=state,
                     platforms=[(p.code, p.name) for p in choices],
                     report_types=report_type_options(), decimal_marks=DECIMAL_MARKS,
@@ -220,11 +222,11 @@ def _uploaded(imp: RevenueImport) -> str:
 # --- one import ------------------------------------------------------------------------------
 
 
-def _platform_of(c: Console, imp: RevenueImport) -> queries.PlatformLabel | None:
+def _platform_of(c: Console, imp: RevenueImport) -> reference_queries.PlatformLabel | None:
     """The import's platform (code and name)."""
     if imp.platform_id is None:
         return None
-    found = queries.platform_labels(c.session, ids={imp.platform_id})
+    found = reference_queries.platform_labels(c.session, ids={imp.platform_id})
     return found[0] if found else None
 
 
@@ -235,7 +237,7 @@ def _detail(c: Console, imp: RevenueImport, *, status_code: int = 200,
     label = _platform_of(c, imp)
     out = ImportOut.of(imp, label.code if label else None)
     refs = {a.platform_account for a in out.accounts if a.platform_account}
-    linked = (queries.account_drivers(c.session, c.tenant.id, imp.platform_id, refs)
+    linked = (trips_queries.account_drivers(c.session, c.tenant.id, imp.platform_id, refs)
               if imp.platform_id else {})
     # An account in conflict (its phone and e-mail name two drivers) shows no driver.
     drivers_of = {a.platform_account: None if a.conflict else (
@@ -244,10 +246,10 @@ def _detail(c: Console, imp: RevenueImport, *, status_code: int = 200,
                and not drivers_of[a.platform_account]]
     can_link = c.can("trips:write") and imp.status in (ImportStatus.VALIDATED.value,
                                                        ImportStatus.COMMITTED.value)
-    choices = (queries.driver_choices(c.session, c.tenant.id, status=None)
+    choices = (drivers_queries.driver_choices(c.session, c.tenant.id, status=None)
                if can_link and waiting else [])
-    driver_names = queries.driver_names(c.session, c.tenant.id,
-                                        {d for d in drivers_of.values() if d})
+    driver_names = drivers_queries.driver_names(c.session, c.tenant.id,
+                                                {d for d in drivers_of.values() if d})
     return c.render(
         "revenue/import_detail.html", status_code=status_code, imp=imp, out=out,
         platform=label.name if label else "",
@@ -326,7 +328,8 @@ def link_account(c: Ctx, _: ImportsRead, __: TripsWrite, import_id: uuid.UUID,
     except Problem as problem:
         return _detail(c, imp, status_code=problem.status,
                        link_error=(ref, apply_problem(state, problem)))
-    name = queries.driver_names(c.session, c.tenant.id, {driver_id}).get(driver_id, "the driver")
+    name = drivers_queries.driver_names(c.session, c.tenant.id, {driver_id}).get(
+        driver_id, "the driver")
     return redirect(c.request, f"/app/imports/{import_id}#accounts",
                     flash=gettext("Account %(ref)s linked to %(name)s: its rows are theirs now.",
                                   ref=ref, name=name))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi.responses import HTMLResponse
 
 from fleetcore.fleet import maintenance_service
+from fleetcore.fleet import queries as fleet_queries
 from fleetcore.fleet.maintenance_schemas import DueStatus
 from fleetcore.scheduling.permissions import MaintenanceRead
-from fleetcore.web import queries
 from fleetcore.web.deps import Ctx
 from fleetcore.web.i18n import gettext
 from fleetcore.web.routes.base import enum_value, page, page_router
@@ -22,7 +22,8 @@ def maintenance_due(c: Ctx, _: MaintenanceRead, status: str | None = None,
     wanted = enum_value(DueStatus, status, "due status")
     rows, next_cursor = maintenance_service.maintenance_due(
         c.session, c.actor, page(cursor), due_status=[wanted] if wanted else None)
-    labels = queries.vehicle_labels(c.session, c.tenant.id, {v.schedule.vehicle_id for v in rows})
+    labels = fleet_queries.vehicle_labels(c.session, c.tenant.id,
+                                          {v.schedule.vehicle_id for v in rows})
     return c.render("maintenance/due.html", rows=rows, labels=labels, next_cursor=next_cursor,
                     params={"status": wanted},
                     statuses=[(DueStatus.OVERDUE.value, "Overdue"),

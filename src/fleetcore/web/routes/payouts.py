@@ -11,6 +11,7 @@ from datetime import timedelta
 from fastapi.responses import HTMLResponse, Response
 
 from fleetcore.core.errors import Problem
+from fleetcore.drivers import queries as drivers_queries
 from fleetcore.drivers import service as drivers_service
 from fleetcore.drivers.models import Driver
 from fleetcore.finance import payout_account_service, payout_service
@@ -18,7 +19,6 @@ from fleetcore.finance.models import PaymentBatchMethod, PaymentBatchStatus
 from fleetcore.finance.payout_schemas import BankAccountIn, BatchDraft
 from fleetcore.finance.permissions import PayoutsApprove, PayoutsRead, PayoutsWrite
 from fleetcore.finance.sepa_service import export_sepa
-from fleetcore.web import queries
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import (
     FormInvalid,
@@ -84,7 +84,7 @@ def batch_detail(c: Ctx, _: PayoutsRead, batch_id: uuid.UUID,
     batch = payout_service.get_batch(c.session, c.actor, batch_id)
     payments, next_cursor = payout_service.list_payments(
         c.session, c.actor, batch_id, page(cursor, limit=PAYMENT_ROWS))
-    names = queries.driver_names(c.session, c.tenant.id, {p.driver_id for p in payments})
+    names = drivers_queries.driver_names(c.session, c.tenant.id, {p.driver_id for p in payments})
     return c.render("payouts/detail.html", batch=batch, payments=payments, names=names,
                     next_cursor=next_cursor)
 

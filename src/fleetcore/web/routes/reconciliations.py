@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
+from fleetcore.admin import queries as admin_queries
 from fleetcore.core.errors import Problem
 from fleetcore.core.export import (
     Column,
@@ -25,6 +26,8 @@ from fleetcore.core.export import (
 )
 from fleetcore.core.money import Money
 from fleetcore.core.periods import period_of_week
+from fleetcore.drivers import queries as drivers_queries
+from fleetcore.reference import queries as reference_queries
 from fleetcore.revenue import reconciliation_service as service
 from fleetcore.revenue.models import (
     ReconciliationItem,
@@ -38,7 +41,6 @@ from fleetcore.revenue.reconciliation_schemas import (
     reconciliation_out,
 )
 from fleetcore.trips.settlement_schemas import EARLIEST_WEEK, LATEST_WEEK
-from fleetcore.web import queries
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import (
     FormInvalid,
@@ -96,7 +98,7 @@ def _last_week(c: Console) -> date:
 def _page(c: Console, state: FormState, *, status_code: int = 200,
           platform_id: uuid.UUID | None = None, status: str | None = None,
           cursor: str | None = None) -> HTMLResponse:
-    choices = queries.platform_labels(c.session, codes=reader_platforms())
+    choices = reference_queries.platform_labels(c.session, codes=reader_platforms())
     runs, next_cursor = service.list_reconciliations(
         c.session, c.actor, page(cursor),
         service.ReconciliationFilter(platform_id=platform_id, status=status))
@@ -104,7 +106,8 @@ def _page(c: Console, state: FormState, *, status_code: int = 200,
     missing = {r.platform_id for r in runs} - set(names)
     if missing:
         names.update(platform_names(c, set(missing)))
-    members = queries.member_names(c.session, c.tenant.id, {r.run_by for r in runs if r.run_by})
+    members = admin_queries.member_names(c.session, c.tenant.id,
+                                         {r.run_by for r in runs if r.run_by})
     params = {"platform_id": platform_id, "status": status}
     return c.render("revenue/reconciliations_list.html", status_code=status_code, runs=runs,
                     next_cursor=next_cursor, names=names, members=members, params=params,
@@ -200,9 +203,10 @@ def reconciliation_detail(c: Ctx, _: ReconciliationsRead, reconciliation_id: uui
     spec = service.ItemFilter(kind=enum_value(ReconciliationItemKind, kind, "kind"))
     items, next_cursor = service.list_items(c.session, c.actor, run.id, page(cursor), spec)
     rows = [item_out(i) for i in items]
-    drivers = queries.driver_names(c.session, c.tenant.id,
-                                   {r.driver_id for r in rows if r.driver_id})
-    members = queries.member_names(c.session, c.tenant.id, {run.run_by} if run.run_by else set())
+    drivers = drivers_queries.driver_names(c.session, c.tenant.id,
+                                           {r.driver_id for r in rows if r.driver_id})
+    members = admin_queries.member_names(c.session, c.tenant.id,
+                                         {run.run_by} if run.run_by else set())
     return c.render("revenue/reconciliation_detail.html", run=run,
                     out=reconciliation_out(run), items=rows, next_cursor=next_cursor,
                     drivers=drivers, members=members, kinds=KINDS, params={"kind": spec.kind},

@@ -15,9 +15,14 @@ from typing import Any
 
 from fastapi.responses import HTMLResponse, Response
 
+from fleetcore.admin import queries as admin_queries
 from fleetcore.core.errors import Problem
 from fleetcore.core.pagination import MAX_LIMIT
 from fleetcore.core.periods import Period, period_of_week
+from fleetcore.drivers import queries as drivers_queries
+from fleetcore.reference import queries as reference_queries
+from fleetcore.revenue import queries as revenue_queries
+from fleetcore.trips import queries as trips_queries
 from fleetcore.trips import settlement_service as service
 from fleetcore.trips.models import Settlement, SettlementLineSource, SettlementStatus
 from fleetcore.trips.permissions import SettlementsConfirm, SettlementsRead, SettlementsWrite
@@ -28,7 +33,6 @@ from fleetcore.trips.settlement_schemas import (
     SettlementFilter,
     SettlementSort,
 )
-from fleetcore.web import queries
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import (
     FormInvalid,
@@ -89,7 +93,7 @@ def _week(raw: str | None) -> date | None:
 
 
 def _overview(c: Console, state: FormState, status_code: int = 200) -> HTMLResponse:
-    weeks = queries.settlement_weeks(c.session, c.tenant.id, c.tenant.timezone)
+    weeks = trips_queries.settlement_weeks(c.session, c.tenant.id, c.tenant.timezone)
     return c.render("revenue/settlements_weeks.html", status_code=status_code, weeks=weeks,
                     state=state)
 
@@ -106,9 +110,9 @@ def _week_page(c: Console, period: Period, *, status: str | None, kind: str | No
         driver_level={"platform": False, "driver": True}.get(kind or ""),
         period_from=period.first_day, period_to=period.first_day, sort=chosen)
     rows, next_cursor = service.list_settlements(c.session, c.actor, page(cursor), spec)
-    totals = queries.settlement_weeks(c.session, c.tenant.id, c.tenant.timezone,
-                                      period_start=period.start)
-    choices = queries.platform_labels(c.session, codes=reader_platforms())
+    totals = trips_queries.settlement_weeks(c.session, c.tenant.id, c.tenant.timezone,
+                                            period_start=period.start)
+    choices = reference_queries.platform_labels(c.session, codes=reader_platforms())
     names = {p.id: p.name for p in choices}
     missing = {r.platform_id for r in rows if r.platform_id} - set(names)
     if missing:
@@ -121,8 +125,8 @@ def _week_page(c: Console, period: Period, *, status: str | None, kind: str | No
         draft_totals=service.net_by_currency(drafts),
         drafts_needing_terms=sum(r.needs_terms for r in drafts),
         bulk=bulk or FormState(values={}), next_cursor=next_cursor, totals=totals,
-        names=names, drivers=queries.driver_names(c.session, c.tenant.id,
-                                                  {r.driver_id for r in rows}),
+        names=names, drivers=drivers_queries.driver_names(c.session, c.tenant.id,
+                                                          {r.driver_id for r in rows}),
         period=period, period_label=period_text(c, period.start, period.end), params=params,
         state=FormState(values={"week": period.first_day.isoformat()}), sorts=SORTS,
         kinds=KINDS, statuses=STATUSES, platforms=[(str(p.id), p.name) for p in choices],
@@ -244,15 +248,15 @@ def _detail(c: Console, settlement: Settlement, *, status_code: int = 200,
             cursor: str | None = None, confirm: FormState | None = None) -> HTMLResponse:
     lines, next_cursor = service.list_settlement_lines(
         c.session, c.actor, settlement.id, page(cursor, LINES_PER_PAGE))
-    rows = queries.import_row_sources(c.session, c.tenant.id, {
+    rows = revenue_queries.import_row_sources(c.session, c.tenant.id, {
         line.source_id for line in lines
         if line.source_type == SettlementLineSource.IMPORT_ROW.value and line.source_id})
-    members = queries.member_names(c.session, c.tenant.id, {
+    members = admin_queries.member_names(c.session, c.tenant.id, {
         m for m in [settlement.confirmed_by, *(line.created_by for line in lines
                                                 if line.source_type == "manual")] if m})
     platform = (platform_names(c, {settlement.platform_id}).get(settlement.platform_id, "")
                 if settlement.platform_id else "")
-    driver = queries.driver_names(c.session, c.tenant.id, {settlement.driver_id}).get(
+    driver = drivers_queries.driver_names(c.session, c.tenant.id, {settlement.driver_id}).get(
         settlement.driver_id, "driver")
     first_day = c.fmt.local(settlement.period_start).date()
     return c.render(

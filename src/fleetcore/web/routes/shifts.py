@@ -21,13 +21,14 @@ from typing import Any
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from fleetcore.core.errors import Problem
+from fleetcore.drivers import queries as drivers_queries
+from fleetcore.fleet import queries as fleet_queries
 from fleetcore.scheduling import api as scheduling_api
 from fleetcore.scheduling import service as scheduling_service
 from fleetcore.scheduling.filters import ShiftFilter
 from fleetcore.scheduling.models import ShiftStatus
 from fleetcore.scheduling.permissions import ShiftsRead, ShiftsWrite
 from fleetcore.scheduling.schemas import ShiftCreate, ShiftSeriesCreate
-from fleetcore.web import queries
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import (
     FormInvalid,
@@ -110,9 +111,9 @@ def shift_list(c: Ctx, _: ShiftsRead, week: str | None = None, driver_id: str | 
         previous=(monday - timedelta(days=7)).isoformat(),
         following=(monday + timedelta(days=7)).isoformat(),
         first_day=monday, last_day=monday + timedelta(days=6),
-        drivers=queries.driver_names(c.session, c.tenant.id, {s.driver_id for s in shifts}),
-        vehicles=queries.vehicle_labels(c.session, c.tenant.id,
-                                        {s.vehicle_id for s in shifts if s.vehicle_id}),
+        drivers=drivers_queries.driver_names(c.session, c.tenant.id, {s.driver_id for s in shifts}),
+        vehicles=fleet_queries.vehicle_labels(c.session, c.tenant.id,
+                                              {s.vehicle_id for s in shifts if s.vehicle_id}),
         statuses=options(ShiftStatus), **_choices(c, status=None))
 
 
@@ -129,9 +130,9 @@ def shift_export(c: Ctx, _: ShiftsRead, week: str | None = None, driver_id: str 
 def _choices(c: Console, *, status: str | None = "active") -> dict[str, Any]:
     return {
         "driver_choices": [(str(ch.value), ch.label) for ch in
-                           queries.driver_choices(c.session, c.tenant.id, status=status)],
+                           drivers_queries.driver_choices(c.session, c.tenant.id, status=status)],
         "vehicle_choices": [(str(ch.value), ch.label) for ch in
-                            queries.vehicle_choices(c.session, c.tenant.id, status=status)],
+                            fleet_queries.vehicle_choices(c.session, c.tenant.id, status=status)],
     }
 
 
@@ -168,7 +169,7 @@ def create_shift(c: Ctx, _: ShiftsWrite, form: Form) -> Response:
         return _shift_form(c, state, 422)
     except Problem as problem:
         return _shift_form(c, apply_problem(state, problem), problem.status)
-    name = queries.driver_names(c.session, c.tenant.id, {shift.driver_id}).get(
+    name = drivers_queries.driver_names(c.session, c.tenant.id, {shift.driver_id}).get(
         shift.driver_id, "the driver")
     when = c.fmt.dt(shift.starts_at)
     return redirect(c.request, f"/app/shifts?week={when[:10]}",
@@ -328,9 +329,9 @@ def series_list(c: Ctx, _: ShiftsRead, driver_id: str | None = None, state: str 
         "shifts/series_list.html", series=rows, next_cursor=next_cursor,
         params=_series_params(spec), states=SERIES_STATES,
         days={r.id: _days_of(r.rrule) for r in rows},
-        drivers=queries.driver_names(c.session, c.tenant.id, {r.driver_id for r in rows}),
-        vehicles=queries.vehicle_labels(c.session, c.tenant.id,
-                                        {r.vehicle_id for r in rows if r.vehicle_id}),
+        drivers=drivers_queries.driver_names(c.session, c.tenant.id, {r.driver_id for r in rows}),
+        vehicles=fleet_queries.vehicle_labels(c.session, c.tenant.id,
+                                              {r.vehicle_id for r in rows if r.vehicle_id}),
         **_choices(c, status=None))
 
 
@@ -354,7 +355,7 @@ def stop_series(c: Ctx, _: ShiftsWrite, series_id: uuid.UUID, form: Form) -> Res
         if problem.status == 412:
             problem.detail = gettext("The series changed meanwhile: reload the page and try again.")
         return redirect(c.request, "/app/shift-series", flash=problem.detail)
-    who = queries.driver_names(c.session, c.tenant.id, {stopped.driver_id}).get(
+    who = drivers_queries.driver_names(c.session, c.tenant.id, {stopped.driver_id}).get(
         stopped.driver_id, "the driver")
     return redirect(c.request, "/app/shift-series",
                     flash=gettext("Series of %(who)s stopped: %(len)s planned shift(s) cancelled.",

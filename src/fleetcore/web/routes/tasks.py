@@ -7,6 +7,7 @@ import uuid
 
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
+from fleetcore.admin import queries as admin_queries
 from fleetcore.core.errors import Problem
 from fleetcore.scheduling import api as scheduling_api
 from fleetcore.scheduling import service as scheduling_service
@@ -14,7 +15,6 @@ from fleetcore.scheduling.filters import TaskFilter
 from fleetcore.scheduling.models import Task, TaskPriority, TaskStatus, TaskType
 from fleetcore.scheduling.permissions import TasksRead, TasksWrite
 from fleetcore.scheduling.schemas import TaskCreate, TaskUpdate
-from fleetcore.web import queries
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import (
     FormInvalid,
@@ -62,9 +62,9 @@ def _page(c: Console, *, status: str | None, priority: str | None, mine: bool,
           cursor: str | None, state: FormState, status_code: int = 200) -> HTMLResponse:
     filters = _list_filter(c, status=status, priority=priority, mine=mine)
     tasks, next_cursor = scheduling_service.list_tasks(c.session, c.actor, page(cursor), filters)
-    members = queries.member_choices(c.session, c.tenant.id) if c.can("tasks:write") else []
-    assignees = queries.member_names(c.session, c.tenant.id,
-                                     {t.assignee_id for t in tasks if t.assignee_id})
+    members = admin_queries.member_choices(c.session, c.tenant.id) if c.can("tasks:write") else []
+    assignees = admin_queries.member_names(c.session, c.tenant.id,
+                                           {t.assignee_id for t in tasks if t.assignee_id})
     params = {"status": status, "priority": priority, "mine": "1" if mine else None}
     return c.render("tasks/list.html", status_code=status_code, tasks=tasks,
                     next_cursor=next_cursor, params=params, state=state, members=members,
@@ -133,8 +133,8 @@ def move_task(c: Ctx, _: TasksWrite, task_id: uuid.UUID, form: Form) -> Response
         task = scheduling_service.get_task(c.session, c.actor, task_id)
         error = problem.detail
     if c.is_htmx:
-        assignees = queries.member_names(c.session, c.tenant.id,
-                                         {task.assignee_id} if task.assignee_id else set())
+        assignees = admin_queries.member_names(c.session, c.tenant.id,
+                                               {task.assignee_id} if task.assignee_id else set())
         return c.render("tasks/_row.html", t=task, assignees=assignees, actions=ACTIONS,
                         links=TASK_LINKS, row_error=error)
     return redirect(c.request, "/app/tasks",

@@ -13,14 +13,16 @@ from typing import Any
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
+from fleetcore.core.choices import Choice
 from fleetcore.core.errors import Problem
+from fleetcore.drivers import queries as drivers_queries
 from fleetcore.finance import charges_service as finance_service
 from fleetcore.finance.charges_schemas import TollCreate, TollDispute
 from fleetcore.finance.models import TollStatus, TollTransaction
 from fleetcore.finance.permissions import TollsRead, TollsWrite
 from fleetcore.finance.toll_statements import formats
+from fleetcore.fleet import queries as fleet_queries
 from fleetcore.revenue.service import read_upload
-from fleetcore.web import queries
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import (
     FormInvalid,
@@ -51,7 +53,7 @@ FIELDS = ("vehicle_id", "plate", "occurred_at", "amount", "operator", "gate",
 IMPORT_FIELDS = ("format", "currency")
 
 
-def choices(rows: list[queries.Choice]) -> list[tuple[str, str]]:
+def choices(rows: list[Choice]) -> list[tuple[str, str]]:
     """``(id, label)`` options of a select."""
     return [(str(r.value), r.label) for r in rows]
 
@@ -75,10 +77,10 @@ def _page(c: Console, *, params: dict[str, Any], cursor: str | None, state: Form
     return c.render(
         "tolls/list.html", status_code=status_code, tolls=tolls, next_cursor=next_cursor,
         params=params, state=state, upload=upload, tasks=tasks, statuses=options(TollStatus),
-        drivers=queries.driver_names(c.session, c.tenant.id,
-                                     {t.driver_id for t in tolls if t.driver_id}),
-        vehicles=choices(queries.vehicle_choices(c.session, c.tenant.id, status=None)),
-        driver_options=choices(queries.driver_choices(c.session, c.tenant.id, status=None)),
+        drivers=drivers_queries.driver_names(c.session, c.tenant.id,
+                                             {t.driver_id for t in tolls if t.driver_id}),
+        vehicles=choices(fleet_queries.vehicle_choices(c.session, c.tenant.id, status=None)),
+        driver_options=choices(drivers_queries.driver_choices(c.session, c.tenant.id, status=None)),
         formats=[(f.name, f.label) for f in formats().values()])
 
 
@@ -171,10 +173,10 @@ def _detail(c: Console, toll: TollTransaction, state: FormState,
     return c.render(
         "tolls/detail.html", status_code=status_code, t=toll, state=state,
         task_id=tasks.get(toll.id),
-        driver=queries.driver_names(c.session, c.tenant.id,
-                                    {toll.driver_id} if toll.driver_id else set()),
-        vehicle=queries.vehicle_labels(c.session, c.tenant.id,
-                                       {toll.vehicle_id} if toll.vehicle_id else set()))
+        driver=drivers_queries.driver_names(c.session, c.tenant.id,
+                                            {toll.driver_id} if toll.driver_id else set()),
+        vehicle=fleet_queries.vehicle_labels(c.session, c.tenant.id,
+                                             {toll.vehicle_id} if toll.vehicle_id else set()))
 
 
 @router.get("/tolls/{toll_id}")

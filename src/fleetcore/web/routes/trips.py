@@ -14,12 +14,14 @@ from typing import Any
 
 from fastapi.responses import HTMLResponse, StreamingResponse
 
+from fleetcore.drivers import queries as drivers_queries
+from fleetcore.fleet import queries as fleet_queries
+from fleetcore.reference import queries as reference_queries
 from fleetcore.trips import api as trips_api
 from fleetcore.trips import service as trips_service
 from fleetcore.trips.filters import TripFilter
 from fleetcore.trips.models import TripStatus
 from fleetcore.trips.permissions import TripsRead
-from fleetcore.web import queries
 from fleetcore.web.deps import Ctx
 from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import Console
@@ -79,20 +81,20 @@ def trip_list(
     asked = trip_query(c, platform=platform, driver_id=driver_id, vehicle_id=vehicle_id,
                        status=status, since=since, until=until)
     trips, next_cursor = trips_service.list_trips(c.session, c.actor, page(cursor), asked.spec)
-    platforms = queries.platform_labels(c.session)
+    platforms = reference_queries.platform_labels(c.session)
     context: dict[str, Any] = {
         "trips": trips, "next_cursor": next_cursor, "params": asked.params,
         "platforms": [(str(p.id), p.name) for p in platforms],
         "platform_names": {p.id: p.name for p in platforms},
-        "drivers": queries.driver_names(c.session, c.tenant.id,
-                                        {t.driver_id for t in trips if t.driver_id}),
-        "vehicles": queries.vehicle_labels(c.session, c.tenant.id,
-                                           {t.vehicle_id for t in trips if t.vehicle_id}),
+        "drivers": drivers_queries.driver_names(c.session, c.tenant.id,
+                                                {t.driver_id for t in trips if t.driver_id}),
+        "vehicles": fleet_queries.vehicle_labels(c.session, c.tenant.id,
+                                                 {t.vehicle_id for t in trips if t.vehicle_id}),
         "statuses": options(TripStatus),
         "driver_choices": [(str(ch.value), ch.label) for ch in
-                           queries.driver_choices(c.session, c.tenant.id, status=None)],
+                           drivers_queries.driver_choices(c.session, c.tenant.id, status=None)],
         "vehicle_choices": [(str(ch.value), ch.label) for ch in
-                            queries.vehicle_choices(c.session, c.tenant.id, status=None)],
+                            fleet_queries.vehicle_choices(c.session, c.tenant.id, status=None)],
     }
     template = "trips/_table.html" if c.is_htmx else "trips/list.html"
     return c.render(template, **context)

@@ -15,8 +15,10 @@ from fleetcore.core.errors import Problem
 from fleetcore.core.pagination import PageParams
 from fleetcore.documents import service as documents_service
 from fleetcore.documents.filters import DocumentFilter, DocumentSort
+from fleetcore.drivers import queries as drivers_queries
 from fleetcore.fleet import api as fleet_api
 from fleetcore.fleet import maintenance_service
+from fleetcore.fleet import queries as fleet_queries
 from fleetcore.fleet import service as fleet_service
 from fleetcore.fleet.filters import (
     AssignmentFilter,
@@ -35,8 +37,8 @@ from fleetcore.fleet.models import (
 )
 from fleetcore.fleet.permissions import InsurancesWrite, VehiclesRead, VehiclesWrite
 from fleetcore.fleet.schemas import InsuranceCreate, VehicleCreate, VehicleUpdate
+from fleetcore.reference import queries as reference_queries
 from fleetcore.reference import service as reference_service
-from fleetcore.web import queries
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import (
     FormInvalid,
@@ -89,11 +91,13 @@ def vehicle_list(
     views, next_cursor = fleet_service.list_vehicles(c.session, c.actor, page(cursor), filters)
     ids = [v.vehicle.id for v in views]
     now = datetime.now(UTC)
-    names = queries.catalogue_names(c.session, {v.vehicle.make_id for v in views},
-                                    {v.vehicle.model_id for v in views if v.vehicle.model_id})
-    custody = {k.vehicle_id: k for k in queries.current_custody(
+    names = reference_queries.catalogue_names(
+        c.session, {v.vehicle.make_id for v in views},
+        {v.vehicle.model_id for v in views if v.vehicle.model_id})
+    custody = {k.vehicle_id: k for k in fleet_queries.current_custody(
         c.session, c.tenant.id, now, vehicle_ids=ids)}
-    drivers = queries.driver_names(c.session, c.tenant.id, {k.driver_id for k in custody.values()})
+    drivers = drivers_queries.driver_names(c.session, c.tenant.id,
+                                           {k.driver_id for k in custody.values()})
     compliance = fleet_service.vehicles_compliance(c.session, c.actor, ids, now) if ids else {}
     params = {"q": filters.q, "status": filters.status, "fuel_type": filters.fuel_type,
               "ownership_type": filters.ownership_type, "sort": filters.sort.value}
@@ -249,8 +253,8 @@ def vehicle_detail(c: Ctx, _: VehiclesRead, vehicle_id: uuid.UUID) -> HTMLRespon
     tenant = c.tenant.id
     context: dict[str, Any] = {
         "view": view, "vehicle": vehicle,
-        "names": queries.catalogue_names(c.session, {vehicle.make_id},
-                                         {vehicle.model_id} if vehicle.model_id else set()),
+        "names": reference_queries.catalogue_names(
+            c.session, {vehicle.make_id}, {vehicle.model_id} if vehicle.model_id else set()),
         "compliance": fleet_service.vehicle_compliance(c.session, c.actor, vehicle_id, now),
         "assignments": None, "documents": None, "schedules": None, "records": None,
         "insurances": None, "expenses": None, "events": None, "custody": None, "drivers": {},
@@ -260,7 +264,7 @@ def vehicle_detail(c: Ctx, _: VehiclesRead, vehicle_id: uuid.UUID) -> HTMLRespon
         assignments, _more = fleet_service.list_assignments(
             c.session, c.actor, rows, AssignmentFilter(vehicle_id=vehicle_id))
         context["assignments"] = assignments
-        custody = queries.current_custody(c.session, tenant, now, vehicle_ids=[vehicle_id])
+        custody = fleet_queries.current_custody(c.session, tenant, now, vehicle_ids=[vehicle_id])
         context["custody"] = custody[0] if custody else None
         driver_ids |= {a.driver_id for a in assignments}
     if c.can("documents:read"):
@@ -282,7 +286,7 @@ def vehicle_detail(c: Ctx, _: VehiclesRead, vehicle_id: uuid.UUID) -> HTMLRespon
                                               EventFilter(vehicle_id=vehicle_id))
     context["events"] = events
     driver_ids |= {e.driver_id for e in events if e.driver_id}
-    context["drivers"] = queries.driver_names(c.session, tenant, driver_ids)
+    context["drivers"] = drivers_queries.driver_names(c.session, tenant, driver_ids)
     return c.render("vehicles/detail.html", **context)
 
 
