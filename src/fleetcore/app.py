@@ -228,10 +228,12 @@ def _include_documents_and_reference(app: FastAPI) -> None:
     """Documents (with the storage backend of STORAGE_BACKEND), /files links, reference data."""
     from fleetcore.documents.api import files_router
     from fleetcore.documents.api import router as documents_router
+    from fleetcore.drivers.document_decisions_api import router as document_decisions_router
     from fleetcore.reference.api import router as reference_router
 
     app.state.document_storage = storage_for(app.state.settings)
     app.include_router(documents_router)
+    app.include_router(document_decisions_router)
     app.include_router(files_router)
     app.include_router(reference_router)
 

@@ -15,6 +15,7 @@ DOMAINS: tuple[str, ...] = (
     "fleet",
     "drivers",
     "scheduling",
+    "tasks",
     "trips",
     "finance",
     "revenue",

@@ -18,6 +18,7 @@ from fleetcore.core.pagination import PageParams
 from fleetcore.scheduling import service
 from fleetcore.scheduling.filters import GoalFilter, TaskFilter
 from fleetcore.scheduling.schemas import GoalCreate, GoalUpdate, TaskCreate, TaskUpdate
+from fleetcore.tasks import system
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -111,11 +112,11 @@ def test_tasks_sort_by_due_date_across_pages(world: World) -> None:
 
 
 def test_ensure_task_is_idempotent_on_its_dedup_key(world: World) -> None:
-    first, created = service.ensure_task(
+    first, created = system.ensure_task(
         world.session, tenant_id=world.tenant_id, dedup_key="document_verification:42",
         title="Verify the licence", task_type="document_verification",
         related_entity_type="document", related_entity_id=uuid.uuid4())
-    again, created_again = service.ensure_task(
+    again, created_again = system.ensure_task(
         world.session, tenant_id=world.tenant_id, dedup_key="document_verification:42",
         title="Verify the licence")
     assert created
@@ -127,7 +128,7 @@ def test_ensure_task_is_idempotent_on_its_dedup_key(world: World) -> None:
     assert count == 1
     # Deleted, the key is free again.
     service.delete_task(world.session, world.actor, first.id)
-    _, created_after_delete = service.ensure_task(
+    _, created_after_delete = system.ensure_task(
         world.session, tenant_id=world.tenant_id, dedup_key="document_verification:42",
         title="Verify the licence")
     assert created_after_delete
@@ -258,7 +259,7 @@ def test_goal_validation(world: World) -> None:
 def test_every_task_entity_type_names_a_tenant_table() -> None:
     from fleetcore.catalogue import import_all_models
     from fleetcore.core.orm import Base
-    from fleetcore.scheduling.models import TASK_ENTITY_TABLES, TaskEntityType
+    from fleetcore.tasks.models import TASK_ENTITY_TABLES, TaskEntityType
 
     import_all_models()
     assert set(TASK_ENTITY_TABLES) == set(TaskEntityType)

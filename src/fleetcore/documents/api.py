@@ -35,13 +35,11 @@ from fleetcore.documents.models import Document, DocumentEntityType, DocumentTyp
 from fleetcore.documents.permissions import DocumentsRead, DocumentsWrite
 from fleetcore.documents.schemas import (
     DocumentOut,
-    DocumentRejection,
     DocumentUpdate,
     DocumentUpload,
     DownloadLinkOut,
 )
 from fleetcore.documents.storage import DocumentStorage, LocalStorage
-from fleetcore.drivers import verification_service
 from fleetcore.settings import Settings
 
 router = APIRouter(prefix="/v1")
@@ -240,7 +238,7 @@ router.add_api_route(
 )
 
 
-# --- update, delete, restore, verify, reject -----------------------------------------------
+# --- update, delete, restore ---------------------------------------------------------------
 
 
 _documents.update("Update a document's metadata", DocumentUpdate,
@@ -248,13 +246,8 @@ _documents.update("Update a document's metadata", DocumentUpdate,
 _documents.delete("Delete a document (soft: restorable)",
                   lambda s, a, i, r, m: service.delete_document(s, a, i, reason=r, if_match=m))
 _documents.restore("Restore a deleted document", service.restore_document)
-# A driver's attached document is decided with its link: one decision for both.
-_documents.action("verify", "Mark a document as checked and authentic", None,
-                  lambda s, a, i, d, m: verification_service.verify_any_document(
-                      s, a, i, if_match=m))
-_documents.action("reject", "Reject a document, with why", DocumentRejection,
-                  lambda s, a, i, d, m: verification_service.reject_any_document(
-                      s, a, i, reason=d.reason, if_match=m))
+# verify and reject: fleetcore.drivers.document_decisions_api (a driver's attached document is
+# decided with its link, one decision for both; the drivers' domain sits above this one).
 
 
 # --- download ------------------------------------------------------------------------------

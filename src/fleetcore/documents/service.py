@@ -48,7 +48,7 @@ from fleetcore.documents.storage import (
     StoredObjectMissing,
     document_key,
 )
-from fleetcore.scheduling.service import close_system_task, ensure_task
+from fleetcore.tasks.system import close_system_task, ensure_task
 
 ALLOWED_MIME_TYPES: frozenset[str] = frozenset(
     {"application/pdf", "image/jpeg", "image/png", "image/webp", "image/heic"}

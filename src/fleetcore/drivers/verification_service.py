@@ -7,8 +7,9 @@ endpoint takes the decision — ``/v1/documents/{id}/verify``, ``/v1/drivers/{id
 {id}/verify`` or the console — it goes through here and is recorded on both, under the driver
 rules (an expired or deleted document cannot be verified).
 
-A module of its own because it sits above both services: ``documents.service`` uses the
-scheduling service, which uses ``drivers.service``.
+A module of its own because it sits above both services; the documents API's verify and
+reject operations are declared with it (``drivers.document_decisions_api``), since the
+documents domain sits below the drivers' (decision 0023).
 """
 
 from __future__ import annotations

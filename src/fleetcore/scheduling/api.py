@@ -26,11 +26,6 @@ from fleetcore.scheduling.models import (
     Shift,
     ShiftSeries,
     ShiftStatus,
-    Task,
-    TaskPriority,
-    TaskSource,
-    TaskStatus,
-    TaskType,
 )
 from fleetcore.scheduling.permissions import (
     GoalsRead,
@@ -55,6 +50,7 @@ from fleetcore.scheduling.schemas import (
     TaskOut,
     TaskUpdate,
 )
+from fleetcore.tasks.models import Task, TaskPriority, TaskSource, TaskStatus, TaskType
 
 router = APIRouter(prefix="/v1")
 

@@ -18,17 +18,8 @@ from pydantic import (
 )
 
 from fleetcore.core.schemas import Currency, MoneyOut
-from fleetcore.scheduling.models import (
-    GoalMetric,
-    GoalScope,
-    GoalStatus,
-    ShiftStatus,
-    TaskEntityType,
-    TaskPriority,
-    TaskSource,
-    TaskStatus,
-    TaskType,
-)
+from fleetcore.scheduling.models import GoalMetric, GoalScope, GoalStatus, ShiftStatus
+from fleetcore.tasks.models import TaskEntityType, TaskPriority, TaskSource, TaskStatus, TaskType
 
 
 def _timezone(value: str) -> str:

@@ -26,7 +26,8 @@ Series
 Tasks
     open → in_progress | cancelled; in_progress → done | blocked | cancelled | open;
     blocked → in_progress | cancelled; done and cancelled are final. ``completed_at`` is set on
-    done. The system creates tasks through :func:`ensure_task`, idempotent on ``dedup_key``.
+    done. The system creates tasks through :func:`fleetcore.tasks.system.ensure_task`,
+    idempotent on ``dedup_key``.
 
 Goals
     Progress is computed on read for a whole page in one query: revenue = sum of
@@ -53,14 +54,12 @@ from typing import Any
 from dateutil.rrule import rrule, rrulestr
 from sqlalchemy import Select, and_, column, exists, or_, select, table, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from fleetcore.admin.models import Member, Tenant
 from fleetcore.core.auth import Actor, tenant_of
 from fleetcore.core.errors import (
-    UNIQUE_VIOLATION,
     Conflict,
     ConstraintProblem,
     NotFound,
@@ -81,19 +80,7 @@ from fleetcore.drivers.service import (
 )
 from fleetcore.fleet.models import Vehicle
 from fleetcore.scheduling.filters import GoalFilter, ShiftFilter, TaskFilter
-from fleetcore.scheduling.models import (
-    TASK_ENTITY_TABLES,
-    Goal,
-    GoalMetric,
-    GoalScope,
-    Shift,
-    ShiftSeries,
-    ShiftStatus,
-    Task,
-    TaskEntityType,
-    TaskSource,
-    TaskStatus,
-)
+from fleetcore.scheduling.models import Goal, GoalMetric, GoalScope, Shift, ShiftSeries, ShiftStatus
 from fleetcore.scheduling.schemas import (
     GoalCreate,
     GoalUpdate,
@@ -103,6 +90,7 @@ from fleetcore.scheduling.schemas import (
     TaskCreate,
     TaskUpdate,
 )
+from fleetcore.tasks.models import TASK_ENTITY_TABLES, Task, TaskEntityType, TaskSource, TaskStatus
 
 SERIES_HORIZON = timedelta(weeks=12)
 """How far ahead a series without an earlier end is materialised."""
@@ -698,60 +686,6 @@ def create_task(session: Session, actor: Actor, *, data: TaskCreate) -> Task:
         source=TaskSource.MANUAL.value, created_by=actor.id, updated_by=actor.id)
     session.add(task)
     _flush(session)
-    return task
-
-
-def ensure_task(
-    session: Session, *, tenant_id: uuid.UUID, dedup_key: str, title: str,
-    task_type: str = "other", description: str | None = None,
-    related_entity_type: str | None = None, related_entity_id: uuid.UUID | None = None,
-    priority: str = "normal", due_at: datetime | None = None,
-    assignee_id: uuid.UUID | None = None,
-) -> tuple[Task, bool]:
-    """The live system task with ``dedup_key``, created if missing; ``(task, created)``.
-
-    Idempotent (also under concurrency: the live-unique index decides). A done or cancelled
-    task still holds its key: put the occurrence in the key (e.g.
-    ``maintenance_overdue:<schedule id>:<due date>``) when the same condition can recur.
-    """
-    existing = session.scalar(select(Task).where(
-        Task.tenant_id == tenant_id, Task.dedup_key == dedup_key, Task.deleted_at.is_(None)))
-    if existing is not None:
-        return existing, False
-    task = Task(tenant_id=tenant_id, title=title, description=description,
-                task_type=task_type, related_entity_type=related_entity_type,
-                related_entity_id=related_entity_id, assignee_id=assignee_id,
-                priority=priority, due_at=due_at, status=TaskStatus.OPEN.value,
-                source=TaskSource.SYSTEM.value, dedup_key=dedup_key)
-    try:
-        with session.begin_nested():
-            session.add(task)
-            session.flush()
-    except IntegrityError as exc:
-        if getattr(exc.orig, "sqlstate", None) != UNIQUE_VIOLATION:
-            raise
-        session.expunge(task) if task in session else None
-        winner = session.scalar(select(Task).where(
-            Task.tenant_id == tenant_id, Task.dedup_key == dedup_key,
-            Task.deleted_at.is_(None)))
-        if winner is None:
-            raise
-        return winner, False
-    return task, True
-
-
-def close_system_task(session: Session, *, tenant_id: uuid.UUID, dedup_key: str) -> Task | None:
-    """Mark the open system task with ``dedup_key`` done, when the system sees its work done
-    (e.g. a document verified or rejected); idempotent, None when there is none open."""
-    task = session.scalar(select(Task).where(
-        Task.tenant_id == tenant_id, Task.dedup_key == dedup_key, Task.deleted_at.is_(None),
-        Task.status.in_((TaskStatus.OPEN.value, TaskStatus.IN_PROGRESS.value,
-                         TaskStatus.BLOCKED.value))))
-    if task is None:
-        return None
-    task.status = TaskStatus.DONE.value
-    task.completed_at = datetime.now(UTC)
-    session.flush()
     return task
 
 

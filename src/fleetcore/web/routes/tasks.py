@@ -12,9 +12,9 @@ from fleetcore.core.errors import Problem
 from fleetcore.scheduling import api as scheduling_api
 from fleetcore.scheduling import service as scheduling_service
 from fleetcore.scheduling.filters import TaskFilter
-from fleetcore.scheduling.models import Task, TaskPriority, TaskStatus, TaskType
 from fleetcore.scheduling.permissions import TasksRead, TasksWrite
 from fleetcore.scheduling.schemas import TaskCreate, TaskUpdate
+from fleetcore.tasks.models import Task, TaskPriority, TaskStatus, TaskType
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import (
     FormInvalid,
