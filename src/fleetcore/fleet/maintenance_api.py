@@ -43,7 +43,7 @@ from fleetcore.fleet.models import (
     OdometerSource,
     VehicleMaintenance,
 )
-from fleetcore.scheduling.permissions import (
+from fleetcore.fleet.permissions import (
     MaintenanceRead,
     MaintenanceWrite,
     OdometerRead,

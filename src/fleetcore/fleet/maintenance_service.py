@@ -87,13 +87,13 @@ from fleetcore.fleet.maintenance_schemas import (
     ScheduleUpdate,
 )
 from fleetcore.fleet.models import (
+    MaintenanceSchedule,
     MaintenanceStatus,
     OdometerReading,
     OdometerSource,
     Vehicle,
     VehicleMaintenance,
 )
-from fleetcore.scheduling.models import MaintenanceSchedule
 
 MAX_KM_PER_DAY = Decimal(1500)
 """More than this per 24 h is beyond what a car can drive (two drivers, motorway, all day)."""

@@ -600,3 +600,44 @@ Index(
     OdometerReading.vehicle_id,
     OdometerReading.read_at.desc(),
 )
+
+
+# A schedule plans the jobs recorded in flt_vehicle_maintenance: one list of types for both. The
+# table keeps its sch_ name (decision 0023: the fleet owns it, scheduling no longer does).
+class MaintenanceSchedule(Base, TenantOwned, Timestamped, SoftDeletable, Versioned):
+    """A recurring maintenance plan for a vehicle: every N km and/or N days."""
+
+    __tablename__ = "sch_maintenance_schedules"
+
+    vehicle_id: Mapped[uuid.UUID]
+    maintenance_type: Mapped[str]
+    description: Mapped[str | None]
+    interval_km: Mapped[int | None]
+    interval_days: Mapped[int | None]
+    last_done_km: Mapped[OdometerKm | None]
+    last_done_on: Mapped[date | None]
+    next_due_km: Mapped[OdometerKm | None]
+    next_due_on: Mapped[date | None]
+    # How early the reminder goes out before the due km / date.
+    reminder_lead_km: Mapped[int | None]
+    reminder_lead_days: Mapped[int | None]
+    active: Mapped[bool] = mapped_column(server_default=text("true"))
+
+    __table_args__ = (
+        tenant_fk("vehicle_id", "flt_vehicles"),
+        enum_check("maintenance_type", MaintenanceType),
+        CheckConstraint(
+            "interval_km IS NOT NULL OR interval_days IS NOT NULL", name="has_an_interval"
+        ),
+        CheckConstraint("interval_km > 0", name="interval_km_positive"),
+        CheckConstraint("interval_days > 0", name="interval_days_positive"),
+        *non_negative("last_done_km", "next_due_km", "reminder_lead_km", "reminder_lead_days"),
+        Index("ix_sch_maintenance_schedules_vehicle", "tenant_id", "vehicle_id"),
+        # Due-date reminders.
+        Index(
+            "ix_sch_maintenance_schedules_next_due_on",
+            "tenant_id",
+            "next_due_on",
+            postgresql_where=text("active AND deleted_at IS NULL"),
+        ),
+    )

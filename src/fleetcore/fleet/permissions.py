@@ -22,3 +22,9 @@ ExpensesRead = Annotated[Actor, Require("expenses:read")]
 ExpensesWrite = Annotated[Actor, Require("expenses:write")]
 IntegrationsRead = Annotated[Actor, Require("integrations:read")]
 IntegrationsWrite = Annotated[Actor, Require("integrations:write")]
+# Maintenance schedules and records (the fleet's since decision 0023).
+MaintenanceRead = Annotated[Actor, Require("maintenance:read")]
+MaintenanceWrite = Annotated[Actor, Require("maintenance:write")]
+# Odometer readings belong to the vehicle ("vehicles: vehicles, odometer readings and events").
+OdometerRead = Annotated[Actor, Require("vehicles:read")]
+OdometerWrite = Annotated[Actor, Require("vehicles:write")]

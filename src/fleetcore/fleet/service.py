@@ -56,6 +56,7 @@ from fleetcore.fleet.models import (
     AssignmentStatus,
     ExpenseCategory,
     FuelType,
+    MaintenanceSchedule,
     OdometerReading,
     OdometerSource,
     Vehicle,
@@ -84,7 +85,6 @@ from fleetcore.fleet.schemas import (
     VehicleUpdate,
 )
 from fleetcore.reference.models import CarMake, CarModel, CountryRegulation, VehicleClass
-from fleetcore.scheduling.models import MaintenanceSchedule
 
 WARNING_DAYS = 30
 """Anything that lapses within this many days is a warning, not yet a failure."""

@@ -1,10 +1,13 @@
-"""Scheduling tables (``sch_``): shifts and their recurring series, maintenance schedules and
-goals (the staff's tasks, ``sch_tasks``, are :mod:`fleetcore.tasks`)."""
+"""Scheduling tables (``sch_``): shifts and their recurring series, and goals.
+
+Two ``sch_`` tables live elsewhere (decision 0023): maintenance schedules are the fleet's
+(:mod:`fleetcore.fleet.models`) and the staff's tasks are :mod:`fleetcore.tasks`.
+"""
 
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
@@ -24,9 +27,6 @@ from fleetcore.core.orm import (
     non_negative,
     tenant_fk,
 )
-
-# A schedule plans the jobs recorded in flt_vehicle_maintenance: one list of types for both.
-from fleetcore.fleet.models import MaintenanceType, OdometerKm
 
 
 class ShiftStatus(StrEnum):
@@ -125,45 +125,6 @@ class Shift(Base, TenantOwned, Timestamped, SoftDeletable, Versioned):
         Index("ix_sch_shifts_driver", "tenant_id", "driver_id", "starts_at"),
         Index("ix_sch_shifts_vehicle", "tenant_id", "vehicle_id", "starts_at"),
         Index("ix_sch_shifts_starts_at", "tenant_id", "starts_at"),
-    )
-
-
-class MaintenanceSchedule(Base, TenantOwned, Timestamped, SoftDeletable, Versioned):
-    """A recurring maintenance plan for a vehicle: every N km and/or N days."""
-
-    __tablename__ = "sch_maintenance_schedules"
-
-    vehicle_id: Mapped[uuid.UUID]
-    maintenance_type: Mapped[str]
-    description: Mapped[str | None]
-    interval_km: Mapped[int | None]
-    interval_days: Mapped[int | None]
-    last_done_km: Mapped[OdometerKm | None]
-    last_done_on: Mapped[date | None]
-    next_due_km: Mapped[OdometerKm | None]
-    next_due_on: Mapped[date | None]
-    # How early the reminder goes out before the due km / date.
-    reminder_lead_km: Mapped[int | None]
-    reminder_lead_days: Mapped[int | None]
-    active: Mapped[bool] = mapped_column(server_default=text("true"))
-
-    __table_args__ = (
-        tenant_fk("vehicle_id", "flt_vehicles"),
-        enum_check("maintenance_type", MaintenanceType),
-        CheckConstraint(
-            "interval_km IS NOT NULL OR interval_days IS NOT NULL", name="has_an_interval"
-        ),
-        CheckConstraint("interval_km > 0", name="interval_km_positive"),
-        CheckConstraint("interval_days > 0", name="interval_days_positive"),
-        *non_negative("last_done_km", "next_due_km", "reminder_lead_km", "reminder_lead_days"),
-        Index("ix_sch_maintenance_schedules_vehicle", "tenant_id", "vehicle_id"),
-        # Due-date reminders.
-        Index(
-            "ix_sch_maintenance_schedules_next_due_on",
-            "tenant_id",
-            "next_due_on",
-            postgresql_where=text("active AND deleted_at IS NULL"),
-        ),
     )
 
 

@@ -13,8 +13,3 @@ TasksRead = Annotated[Actor, Require("tasks:read")]
 TasksWrite = Annotated[Actor, Require("tasks:write")]
 GoalsRead = Annotated[Actor, Require("goals:read")]
 GoalsWrite = Annotated[Actor, Require("goals:write")]
-MaintenanceRead = Annotated[Actor, Require("maintenance:read")]
-MaintenanceWrite = Annotated[Actor, Require("maintenance:write")]
-# Odometer readings belong to the vehicle ("vehicles: vehicles, odometer readings and events").
-OdometerRead = Annotated[Actor, Require("vehicles:read")]
-OdometerWrite = Annotated[Actor, Require("vehicles:write")]

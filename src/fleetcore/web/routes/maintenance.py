@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse
 from fleetcore.fleet import maintenance_service
 from fleetcore.fleet import queries as fleet_queries
 from fleetcore.fleet.maintenance_schemas import DueStatus
-from fleetcore.scheduling.permissions import MaintenanceRead
+from fleetcore.fleet.permissions import MaintenanceRead
 from fleetcore.web.deps import Ctx
 from fleetcore.web.i18n import gettext
 from fleetcore.web.routes.base import enum_value, page, page_router
