@@ -11,9 +11,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Boolean, String, and_, func, literal, select
+from sqlalchemy import Boolean, String, and_, func, literal, select, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
@@ -101,6 +102,29 @@ def demo_members(session: Session, tenant_slug: str) -> list[DemoMember]:
 
 
 _ROLE_ORDER = ("owner", "admin", "fleet_manager", "finance", "dispatcher", "viewer", "driver")
+
+
+# --- fleets (the provider's pages) --------------------------------------------------------
+
+
+def tenants_by_id(session: Session, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Tenant]:
+    """The fleets a page of rows names, in one read (provider context)."""
+    if not ids:
+        return {}
+    return {t.id: t for t in session.scalars(select(Tenant).where(Tenant.id.in_(list(ids))))}
+
+
+def tenant_by_slug(session: Session, slug: str) -> Tenant | None:
+    """The fleet with this slug (provider context), or None."""
+    return session.scalar(select(Tenant).where(Tenant.slug == slug))
+
+
+def provider_staff(session: Session) -> list[Any]:
+    """The active Fleetcore staff (``id``, name), by name: who a ticket can be assigned to."""
+    return list(session.execute(text(
+        "SELECT id, first_name || ' ' || last_name FROM adm_provider_employees"
+        " WHERE deleted_at IS NULL AND status = 'active' ORDER BY last_name, first_name"
+    )).all())
 
 
 # --- the console's tenant ---------------------------------------------------------------------

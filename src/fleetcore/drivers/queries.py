@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from fleetcore.core.choices import Choice
@@ -38,3 +39,26 @@ def driver_choices(session: Session, tenant_id: uuid.UUID, *,
     if status is not None:
         stmt = stmt.where(Driver.status == status)
     return [Choice(did, f"{last}, {first}") for did, first, last in session.execute(stmt)]
+
+
+# --- the driver portal (one driver's own rows) ----------------------------------------------
+
+
+def driver_requests(session: Session, tenant_id: uuid.UUID, driver_id: uuid.UUID
+                    ) -> list[Any]:
+    """The driver's latest requests (50), newest first."""
+    return list(session.execute(text("""
+        SELECT request_type, status, period_start, period_end, amount, currency, reason,
+               created_at
+          FROM rid_driver_requests WHERE tenant_id = :t AND driver_id = :d
+         ORDER BY created_at DESC LIMIT 50"""),
+        {"t": tenant_id, "d": driver_id}).all())
+
+
+def portal_driver(session: Session, tenant_id: uuid.UUID, driver_id: uuid.UUID) -> Any | None:
+    """The live driver a portal user is linked to (``id``, names, preferred language), or
+    None."""
+    return session.execute(text(
+        "SELECT id, first_name, last_name, preferred_language FROM rid_drivers"
+        " WHERE tenant_id = :t AND id = :d AND deleted_at IS NULL"),
+        {"t": tenant_id, "d": driver_id}).one_or_none()

@@ -12,13 +12,17 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
+from fleetcore.core.auth import Actor
 from fleetcore.core.choices import Choice
 from fleetcore.drivers.models import Driver, DriverStatus
+from fleetcore.fleet.filters import AssignmentFilter
 from fleetcore.fleet.models import AssignmentStatus, Vehicle, VehicleAssignment, VehicleStatus
+from fleetcore.fleet.service import assignments_query
 from fleetcore.reference.models import CarMake, CarModel
 
 
@@ -168,3 +172,48 @@ def daily_utilisation(session: Session, tenant_id: uuid.UUID, timezone: str, fir
     rows = session.execute(_UTILISATION, {"tenant_id": tenant_id, "tz": timezone,
                                           "first": first, "last": last})
     return [DayUtilisation(r.day, int(r.assigned), int(r.fleet)) for r in rows]
+
+
+def assignments_between(session: Session, actor: Actor, vehicle_ids: Collection[uuid.UUID],
+                        since: datetime, until: datetime) -> list[VehicleAssignment]:
+    """The vehicles' assignments (not cancelled) overlapping ``[since, until)``: the service's
+    assignment query, one statement (the calendar)."""
+    if not vehicle_ids:
+        return []
+    stmt = assignments_query(actor, AssignmentFilter(since=since, until=until)).where(
+        VehicleAssignment.vehicle_id.in_(list(vehicle_ids)),
+        VehicleAssignment.status != AssignmentStatus.CANCELLED.value)
+    return list(session.scalars(stmt))
+
+
+# --- the driver portal (one driver's own rows) ----------------------------------------------
+
+
+def driver_current_cars(session: Session, tenant_id: uuid.UUID, driver_id: uuid.UUID
+                        ) -> list[Any]:
+    """The driver's car now (plate, since when, odometer out): at most one row."""
+    return list(session.execute(text("""
+        SELECT v.licence_plate, a.starts_at, a.odometer_out_km
+          FROM flt_vehicle_assignments a
+          JOIN flt_vehicles v ON v.tenant_id = a.tenant_id AND v.id = a.vehicle_id
+         WHERE a.tenant_id = :t AND a.driver_id = :d AND a.deleted_at IS NULL
+           AND a.status = 'active' AND a.starts_at <= now()
+           AND (a.ends_at IS NULL OR a.ends_at > now())
+         ORDER BY a.starts_at DESC LIMIT 1"""),
+        {"t": tenant_id, "d": driver_id}).all())
+
+
+def vehicles_to_change_to(session: Session, tenant_id: uuid.UUID, driver_id: uuid.UUID
+                          ) -> list[Any]:
+    """The cars a driver's vehicle change may ask for (plates only): the fleet's cars in
+    service, not the one the driver drives now."""
+    return list(session.execute(text("""
+        SELECT v.id, v.licence_plate FROM flt_vehicles v
+         WHERE v.tenant_id = :t AND v.deleted_at IS NULL AND v.status = 'active'
+           AND NOT EXISTS (
+                 SELECT 1 FROM flt_vehicle_assignments a
+                  WHERE a.tenant_id = v.tenant_id AND a.vehicle_id = v.id
+                    AND a.driver_id = :d AND a.deleted_at IS NULL AND a.status <> 'cancelled'
+                    AND a.starts_at <= now() AND (a.ends_at IS NULL OR a.ends_at > now()))
+         ORDER BY v.licence_plate LIMIT 500"""),
+        {"t": tenant_id, "d": driver_id}).all())

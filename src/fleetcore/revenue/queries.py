@@ -13,11 +13,14 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import and_, select, text
+from sqlalchemy import Select, and_, select, text
 from sqlalchemy.orm import Session
 
-from fleetcore.revenue.models import ImportRow, RevenueImport
+from fleetcore.core.auth import Actor
+from fleetcore.revenue.models import ImportRow, ReconciliationItem, RevenueImport
+from fleetcore.revenue.reconciliation_service import ItemFilter, items_query
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +93,10 @@ def import_row_sources(session: Session, tenant_id: uuid.UUID,
                                   RevenueImport.id == ImportRow.import_id))
         .where(ImportRow.tenant_id == tenant_id, ImportRow.id.in_(list(row_ids))))
     return {row[0]: ImportRowSource(*row) for row in rows}
+
+
+def reconciliation_items_export(actor: Actor, reconciliation_id: uuid.UUID,
+                                spec: ItemFilter) -> Select[Any]:
+    """A run's items, filtered, by kind then id: the statement of its CSV download."""
+    return items_query(actor, reconciliation_id, spec).order_by(ReconciliationItem.kind,
+                                                                 ReconciliationItem.id)

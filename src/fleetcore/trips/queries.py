@@ -17,7 +17,12 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fleetcore.core.auth import Actor
+from fleetcore.drivers.models import Driver
+from fleetcore.reference.models import Platform
+from fleetcore.trips.filters import PlatformAccountFilter
 from fleetcore.trips.models import PlatformAccount, Settlement, SettlementStatus
+from fleetcore.trips.service import platform_accounts_query
 
 
 def account_drivers(session: Session, tenant_id: uuid.UUID, platform_id: uuid.UUID,
@@ -93,3 +98,26 @@ def settlement_weeks(session: Session, tenant_id: uuid.UUID, timezone: str, *,
     return [SettlementWeek(row[0], row[1], row[2], int(row[3]), int(row[4]), int(row[5]),
                            int(row[6]), *(Decimal(v) for v in row[7:]))
             for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountHit:
+    """A platform account found, with its platform's and its driver's names."""
+
+    account: PlatformAccount
+    platform: str
+    driver: str | None
+
+
+def account_hits(session: Session, actor: Actor, external_account_id: str, *,
+                 limit: int) -> list[AccountHit]:
+    """The live accounts with this (normalised) identifier, by platform name, with the two
+    names joined: one statement, the service's account query."""
+    stmt = (platform_accounts_query(
+        actor, PlatformAccountFilter(external_account_id=external_account_id))
+        .add_columns(Platform.name, Driver.first_name, Driver.last_name)
+        .join(Platform, Platform.id == PlatformAccount.platform_id)
+        .outerjoin(Driver, Driver.id == PlatformAccount.driver_id)
+        .order_by(Platform.name, PlatformAccount.id).limit(limit))
+    return [AccountHit(account, platform, f"{first} {last}" if first is not None else None)
+            for account, platform, first, last in session.execute(stmt)]

@@ -7,10 +7,9 @@ import uuid
 
 from fastapi.responses import HTMLResponse
 
+from fleetcore.billing import queries as billing_queries
 from fleetcore.billing import service as billing
-from fleetcore.billing.models import BillingPlan, TenantInvoice, TenantUsageMetric
 from fleetcore.billing.permissions import BillingRead
-from fleetcore.core.pagination import keyset_page
 from fleetcore.web.deps import Ctx
 from fleetcore.web.routes.base import page, page_router
 
@@ -21,15 +20,13 @@ router = page_router()
 def billing_page(c: Ctx, _: BillingRead, cursor: str | None = None) -> HTMLResponse:
     """The subscription, the invoices (newest first) and the latest usage."""
     sub = billing.current_subscription(c.session, c.tenant.id)
-    plan = c.session.get(BillingPlan, sub.plan_id) if sub else None
+    plan = billing_queries.plan(c.session, sub.plan_id) if sub else None
     scheduled_id = (sub.extra or {}).get("scheduled_plan_id") if sub else None
-    scheduled = c.session.get(BillingPlan, uuid.UUID(scheduled_id)) if scheduled_id else None
-    invoices, next_cursor = keyset_page(
-        c.session, billing.invoices_query(c.tenant.id),
-        [TenantInvoice.period_start, TenantInvoice.id], page(cursor), descending=True)
-    usage = list(c.session.scalars(
-        billing.usage_query(c.tenant.id)
-        .order_by(TenantUsageMetric.period_start.desc(), TenantUsageMetric.metric).limit(12)))
+    scheduled = (billing_queries.plan(c.session, uuid.UUID(scheduled_id)) if scheduled_id
+                 else None)
+    invoices, next_cursor = billing_queries.tenant_invoices_page(c.session, c.tenant.id,
+                                                                 page(cursor))
+    usage = billing_queries.latest_usage(c.session, c.tenant.id, limit=12)
     return c.render("billing/index.html", sub=sub, plan=plan, scheduled=scheduled,
                     invoices=invoices, usage=usage, next_cursor=next_cursor)
 

@@ -17,9 +17,10 @@ from fastapi import Query
 from fastapi.responses import HTMLResponse
 
 from fleetcore.drivers import queries as drivers_queries
+from fleetcore.fleet import queries as fleet_queries
 from fleetcore.fleet import service as fleet_service
-from fleetcore.fleet.filters import AssignmentFilter, VehicleFilter, VehicleSort
-from fleetcore.fleet.models import AssignmentStatus, VehicleAssignment
+from fleetcore.fleet.filters import VehicleFilter, VehicleSort
+from fleetcore.fleet.models import VehicleAssignment
 from fleetcore.fleet.permissions import AssignmentsRead
 from fleetcore.web.deps import Ctx
 from fleetcore.web.i18n import gettext
@@ -85,13 +86,8 @@ def assignment_calendar(
     views, next_cursor = fleet_service.list_vehicles(c.session, c.actor, page(cursor, ROWS),
                                                      filters)
     ids = [v.vehicle.id for v in views]
-    assignments: list[VehicleAssignment] = []
-    if ids:
-        stmt = fleet_service.assignments_query(
-            c.actor, AssignmentFilter(since=bounds[0], until=bounds[-1])).where(
-            VehicleAssignment.vehicle_id.in_(ids),
-            VehicleAssignment.status != AssignmentStatus.CANCELLED.value)
-        assignments = list(c.session.scalars(stmt))
+    assignments = fleet_queries.assignments_between(c.session, c.actor, ids, bounds[0],
+                                                    bounds[-1])
     params: dict[str, Any] = {"start": first.isoformat(), "days": days, "q": filters.q}
     return c.render(
         "assignments/calendar.html", views=views, window=window,

@@ -27,7 +27,7 @@ from fleetcore.web.deps import Ctx
 from fleetcore.web.i18n import gettext
 from fleetcore.web.rendering import Console, svg
 from fleetcore.web.routes.base import page_router
-from fleetcore.web.routes.documents import document_subjects
+from fleetcore.web.routes.documents import entity_labels
 from fleetcore.web.security import PORTAL_PATH
 
 router = page_router()
@@ -70,7 +70,7 @@ def dashboard(c: Ctx) -> Response:
             c.session, c.actor, PageParams(limit=PANEL_ROWS),
             DocumentFilter(verified=False, rejected=False))
         context["documents"] = {"expiring": docs, "pending": pending}
-        labels.update(document_subjects(c.session, tenant, [*docs, *pending]))
+        labels.update(entity_labels(c, [*docs, *pending]))
     if c.can("maintenance:read"):
         due, more = maintenance_service.maintenance_due(c.session, c.actor,
                                                         PageParams(limit=PANEL_ROWS))

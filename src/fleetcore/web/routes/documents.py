@@ -12,7 +12,6 @@ from collections.abc import Collection
 from typing import Any
 
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from fleetcore.core.errors import Problem, ValidationProblem
@@ -60,19 +59,13 @@ FIELDS = ("subject", "document_type", "document_number", "issued_on", "expires_o
           "requirement")
 
 
-def document_subjects(session: Session, tenant_id: uuid.UUID,
-                      documents: Collection[Document]) -> dict[uuid.UUID, str]:
+def entity_labels(c: Console, documents: Collection[Document]) -> dict[uuid.UUID, str]:
     """What each document is about (a vehicle's plate, a driver's name): two queries."""
     labels = fleet_queries.vehicle_labels(
-        session, tenant_id, {d.entity_id for d in documents if d.entity_type == "vehicle"})
+        c.session, c.tenant.id, {d.entity_id for d in documents if d.entity_type == "vehicle"})
     labels.update(drivers_queries.driver_names(
-        session, tenant_id, {d.entity_id for d in documents if d.entity_type == "driver"}))
+        c.session, c.tenant.id, {d.entity_id for d in documents if d.entity_type == "driver"}))
     return labels
-
-
-def entity_labels(c: Console, documents: list[Document]) -> dict[uuid.UUID, str]:
-    """What each document is about, by name."""
-    return document_subjects(c.session, c.tenant.id, documents)
 
 
 def _status_filter(status: str | None) -> dict[str, Any]:

@@ -20,19 +20,23 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import text
 from starlette.datastructures import UploadFile
 
 from fleetcore.core.auth import Actor
 from fleetcore.core.deps import Require
 from fleetcore.core.errors import Forbidden, Problem, ValidationProblem
+from fleetcore.documents import queries as documents_queries
 from fleetcore.documents import service as documents_service
 from fleetcore.documents.api import document_storage, link_signer
 from fleetcore.documents.models import DocumentEntityType, DocumentType
 from fleetcore.documents.schemas import DocumentUpload
+from fleetcore.drivers import queries as drivers_queries
 from fleetcore.drivers.models import DocumentRequirement, DriverRequestType
 from fleetcore.drivers.schemas import DriverDocumentAttach, DriverRequestCreate
 from fleetcore.drivers.service import attach_document, create_driver_request
+from fleetcore.finance import queries as finance_queries
+from fleetcore.fleet import queries as fleet_queries
+from fleetcore.scheduling import queries as scheduling_queries
 from fleetcore.trips.statement_render import (
     render_statement_html,
     render_statement_pdf,
@@ -79,11 +83,6 @@ class Portal:
         """The portal's words in the request's language."""
         return WORDS[self.lang]
 
-    def q(self, sql: str, **params: Any) -> list[Any]:
-        """Rows of ``sql`` for this driver (``:t`` tenant, ``:d`` driver are bound)."""
-        return list(self.console.session.execute(
-            text(sql), {"t": self.console.tenant.id, "d": self.driver_id, **params}).all())
-
     def render(self, template: str, **context: Any) -> HTMLResponse:
         return self.console.render(template, portal=self, t=self.t, lang=self.lang,
                                    languages=PORTAL_LANGUAGES, PORTAL=PORTAL_PATH, **context)
@@ -91,12 +90,10 @@ class Portal:
 
 def portal_driver(c: Ctx, actor: PortalRead, lang: str | None = None) -> Portal:
     """The signed-in driver (a member acting as a driver, linked to a live driver)."""
-    if not actor.has_linked_driver:
+    driver_id = actor.portal_driver_id
+    if not actor.has_linked_driver or driver_id is None:
         raise NotADriver(WORDS[portal_language(lang, None)]["not_a_driver"])
-    row = c.session.execute(text(
-        "SELECT id, first_name, last_name, preferred_language FROM rid_drivers"
-        " WHERE tenant_id = :t AND id = :d AND deleted_at IS NULL"),
-        {"t": c.tenant.id, "d": actor.portal_driver_id}).one_or_none()
+    row = drivers_queries.portal_driver(c.session, c.tenant.id, driver_id)
     if row is None:
         raise NotADriver(WORDS[portal_language(lang, None)]["not_a_driver"])
     return Portal(c, row.id, f"{row.first_name} {row.last_name}".strip(),
@@ -133,38 +130,20 @@ def portal_router() -> APIRouter:
 def home(me: Me) -> HTMLResponse:
     """My car now and its handover, this week's shifts, documents to renew."""
     c = me.console
-    car = me.q("""
-        SELECT v.licence_plate, a.starts_at, a.odometer_out_km
-          FROM flt_vehicle_assignments a
-          JOIN flt_vehicles v ON v.tenant_id = a.tenant_id AND v.id = a.vehicle_id
-         WHERE a.tenant_id = :t AND a.driver_id = :d AND a.deleted_at IS NULL
-           AND a.status = 'active' AND a.starts_at <= now()
-           AND (a.ends_at IS NULL OR a.ends_at > now())
-         ORDER BY a.starts_at DESC LIMIT 1""")
+    car = fleet_queries.driver_current_cars(c.session, c.tenant.id, me.driver_id)
     monday = c.today - timedelta(days=c.today.weekday())
     start = day_start(monday, c.tenant.zone)
-    shifts = me.q("""
-        SELECT s.starts_at, s.ends_at, s.status, v.licence_plate FROM sch_shifts s
-          LEFT JOIN flt_vehicles v ON v.tenant_id = s.tenant_id AND v.id = s.vehicle_id
-         WHERE s.tenant_id = :t AND s.driver_id = :d AND s.deleted_at IS NULL
-           AND s.starts_at < :end AND s.ends_at > :start
-         ORDER BY s.starts_at""", start=start, end=start + timedelta(days=7))
-    alerts = me.q("""
-        SELECT document_type, expires_on FROM doc_documents
-         WHERE tenant_id = :t AND entity_type = 'driver' AND entity_id = :d
-           AND deleted_at IS NULL AND expires_on IS NOT NULL AND expires_on <= :limit
-         ORDER BY expires_on""", limit=c.today + timedelta(days=ALERT_DAYS))
+    shifts = scheduling_queries.driver_shifts_between(c.session, c.tenant.id, me.driver_id,
+                                                      start, start + timedelta(days=7))
+    alerts = documents_queries.expiring_driver_documents(
+        c.session, c.tenant.id, me.driver_id, c.today + timedelta(days=ALERT_DAYS))
     return me.render("portal/home.html", car=car[0] if car else None, shifts=shifts,
                      alerts=alerts)
 
 
 def _documents(me: Me) -> list[Any]:
-    return me.q("""
-        SELECT id, document_type, file_name, expires_on, verified, rejected_at, rejection_reason
-          FROM doc_documents
-         WHERE tenant_id = :t AND entity_type = 'driver' AND entity_id = :d
-           AND deleted_at IS NULL
-         ORDER BY expires_on NULLS LAST, created_at DESC""")
+    return documents_queries.driver_documents(me.console.session, me.console.tenant.id,
+                                              me.driver_id)
 
 
 def documents(me: Me) -> HTMLResponse:
@@ -231,25 +210,15 @@ def download(me: Me, document_id: uuid.UUID) -> Response:
 
 
 def _requests(me: Me) -> list[Any]:
-    return me.q("""
-        SELECT request_type, status, period_start, period_end, amount, currency, reason,
-               created_at
-          FROM rid_driver_requests WHERE tenant_id = :t AND driver_id = :d
-         ORDER BY created_at DESC LIMIT 50""")
+    return drivers_queries.driver_requests(me.console.session, me.console.tenant.id,
+                                           me.driver_id)
 
 
 def _vehicles(me: Me) -> list[Any]:
     """The cars a vehicle change may ask for (plates only): the fleet's cars in service, not
     the one I drive now. Retired, sold, idle cars and cars in the garage are not offered."""
-    return me.q("""
-        SELECT v.id, v.licence_plate FROM flt_vehicles v
-         WHERE v.tenant_id = :t AND v.deleted_at IS NULL AND v.status = 'active'
-           AND NOT EXISTS (
-                 SELECT 1 FROM flt_vehicle_assignments a
-                  WHERE a.tenant_id = v.tenant_id AND a.vehicle_id = v.id
-                    AND a.driver_id = :d AND a.deleted_at IS NULL AND a.status <> 'cancelled'
-                    AND a.starts_at <= now() AND (a.ends_at IS NULL OR a.ends_at > now()))
-         ORDER BY v.licence_plate LIMIT 500""")
+    return fleet_queries.vehicles_to_change_to(me.console.session, me.console.tenant.id,
+                                               me.driver_id)
 
 
 def requests(me: Me) -> HTMLResponse:
@@ -330,25 +299,16 @@ def statement_pdf(me: Me, week: str | None = None) -> Response:
 
 def payments(me: Me) -> HTMLResponse:
     """My payments (payout batches' lines)."""
-    rows = me.q("""
-        SELECT gross, deductions, net, currency, status, paid_at, created_at
-          FROM fin_driver_payments WHERE tenant_id = :t AND driver_id = :d
-         ORDER BY created_at DESC LIMIT 100""")
+    rows = finance_queries.driver_payments(me.console.session, me.console.tenant.id,
+                                           me.driver_id)
     return me.render("portal/payments.html", payments=rows)
 
 
 def charges(me: Me) -> HTMLResponse:
     """My tolls and fines, with the fine's scan as evidence."""
-    tolls = me.q("""
-        SELECT occurred_at, operator, gate, plate, amount, currency, status
-          FROM fin_toll_transactions WHERE tenant_id = :t AND driver_id = :d
-         ORDER BY occurred_at DESC LIMIT 100""")
-    fines = me.q("""
-        SELECT offence_at, offence_type, offence_place, plate, amount, currency, status,
-               scan_document_id
-          FROM fin_traffic_fines WHERE tenant_id = :t AND driver_id = :d
-           AND deleted_at IS NULL
-         ORDER BY offence_at DESC LIMIT 100""")
+    session, tenant = me.console.session, me.console.tenant.id
+    tolls = finance_queries.driver_tolls(session, tenant, me.driver_id)
+    fines = finance_queries.driver_fines(session, tenant, me.driver_id)
     return me.render("portal/charges.html", tolls=tolls, fines=fines)
 
 

@@ -16,23 +16,21 @@ from typing import Annotated, Any
 
 from fastapi import Query
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import func, select
 
+from fleetcore.admin import queries as admin_queries
 from fleetcore.admin.models import Tenant
+from fleetcore.billing import queries as billing_queries
 from fleetcore.billing import service as billing
 from fleetcore.billing.models import (
     BillingPlan,
     BillingPlanStatus,
     SubscriptionStatus,
-    TenantInvoice,
     TenantInvoiceStatus,
-    TenantSubscription,
 )
 from fleetcore.billing.permissions import PlansRead, PlansWrite, ProviderBillingRead
 from fleetcore.billing.pricing import METRICS
 from fleetcore.billing.schemas import PlanVersionCreate
 from fleetcore.core.errors import NotFound, Problem
-from fleetcore.core.pagination import keyset_page
 from fleetcore.web.deps import Form, StaffCtx
 from fleetcore.web.forms import (
     FormInvalid,
@@ -61,18 +59,11 @@ BASE = "/app/provider"
 
 def _tenants(c: Console, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Tenant]:
     """The fleets a page of rows names, in one read."""
-    wanted = set(ids)
-    if not wanted:
-        return {}
-    return {t.id: t for t in c.session.scalars(select(Tenant).where(Tenant.id.in_(wanted)))}
+    return admin_queries.tenants_by_id(c.session, set(ids))
 
 
 def _plans(c: Console, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, BillingPlan]:
-    wanted = set(ids)
-    if not wanted:
-        return {}
-    return {p.id: p for p in c.session.scalars(
-        select(BillingPlan).where(BillingPlan.id.in_(wanted)))}
+    return billing_queries.plans_by_id(c.session, set(ids))
 
 
 def _fleet(c: Console, slug: str | None) -> Tenant | None:
@@ -80,7 +71,7 @@ def _fleet(c: Console, slug: str | None) -> Tenant | None:
     slug = (slug or "").strip()
     if not slug:
         return None
-    tenant = c.session.scalar(select(Tenant).where(Tenant.slug == slug))
+    tenant = admin_queries.tenant_by_slug(c.session, slug)
     if tenant is None:
         raise NotFound(f"There is no fleet {slug!r}.",
                        errors=[{"field": "fleet", "message": gettext("no such fleet")}])
@@ -97,9 +88,8 @@ def plans(c: StaffCtx, _: PlansRead,
           cursor: Annotated[str | None, Query(max_length=500)] = None) -> HTMLResponse:
     """Every plan version: code, version, status, fee, trial, what it includes."""
     wanted = enum_value(BillingPlanStatus, status, "plan status")
-    rows, next_cursor = keyset_page(
-        c.session, billing.plans_query(code=(code or "").strip() or None, status=wanted),
-        [BillingPlan.code, BillingPlan.plan_version, BillingPlan.id], page(cursor))
+    rows, next_cursor = billing_queries.plans_page(
+        c.session, page(cursor), code=(code or "").strip() or None, status=wanted)
     return c.render("provider/plans.html", plans=rows, next_cursor=next_cursor,
                     statuses=options(BillingPlanStatus),
                     params={"status": wanted, "code": code or None})
@@ -107,13 +97,8 @@ def plans(c: StaffCtx, _: PlansRead,
 
 def _plan_page(c: Console, plan: BillingPlan, state: FormState,
                status: int = 200) -> HTMLResponse:
-    versions = list(c.session.scalars(billing.plans_query(code=plan.code)
-                                      .order_by(BillingPlan.plan_version.desc())))
-    subscribers = dict(c.session.execute(
-        select(TenantSubscription.plan_id, func.count())
-        .where(TenantSubscription.plan_id.in_([v.id for v in versions]),
-               TenantSubscription.status != SubscriptionStatus.CANCELLED.value)
-        .group_by(TenantSubscription.plan_id)).all())
+    versions = billing_queries.plan_versions(c.session, plan.code)
+    subscribers = billing_queries.subscriber_counts(c.session, [v.id for v in versions])
     return c.render("provider/plan.html", plan=plan, versions=versions,
                     subscribers=subscribers, state=state, status_code=status)
 
@@ -190,10 +175,8 @@ def subscriptions(c: StaffCtx, _: ProviderBillingRead,
     and the fleet's own state (past due since when, suspended)."""
     wanted = enum_value(SubscriptionStatus, status, "subscription status")
     tenant = _fleet(c, fleet)
-    rows, next_cursor = keyset_page(
-        c.session, billing.provider_subscriptions_query(
-            status=wanted, tenant_id=tenant.id if tenant else None),
-        [TenantSubscription.created_at, TenantSubscription.id], page(cursor), descending=True)
+    rows, next_cursor = billing_queries.subscriptions_page(
+        c.session, page(cursor), status=wanted, tenant_id=tenant.id if tenant else None)
     return c.render("provider/subscriptions.html", subscriptions=rows,
                     tenants=_tenants(c, (s.tenant_id for s in rows)),
                     plans=_plans(c, (s.plan_id for s in rows)), next_cursor=next_cursor,
@@ -213,10 +196,8 @@ def invoices(c: StaffCtx, _: ProviderBillingRead,
     amount due, due date, Stripe's hosted page and PDF."""
     wanted = enum_value(TenantInvoiceStatus, status, "invoice status")
     tenant = _fleet(c, fleet)
-    rows, next_cursor = keyset_page(
-        c.session, billing.provider_invoices_query(
-            status=wanted, tenant_id=tenant.id if tenant else None),
-        [TenantInvoice.period_start, TenantInvoice.id], page(cursor), descending=True)
+    rows, next_cursor = billing_queries.invoices_page(
+        c.session, page(cursor), status=wanted, tenant_id=tenant.id if tenant else None)
     return c.render("provider/invoices.html", invoices=rows,
                     tenants=_tenants(c, (i.tenant_id for i in rows)), next_cursor=next_cursor,
                     statuses=options(TenantInvoiceStatus),
@@ -226,7 +207,7 @@ def invoices(c: StaffCtx, _: ProviderBillingRead,
 @router.get("/provider/invoices/{invoice_id}")
 def invoice(c: StaffCtx, _: ProviderBillingRead, invoice_id: uuid.UUID) -> HTMLResponse:
     """One fleet's invoice with its lines and totals."""
-    found = c.session.scalar(select(TenantInvoice).where(TenantInvoice.id == invoice_id))
+    found = billing_queries.invoice(c.session, invoice_id)
     if found is None:
         raise NotFound(gettext("No such invoice."))
     lines = billing.invoice_lines(c.session, found.tenant_id, invoice_id)

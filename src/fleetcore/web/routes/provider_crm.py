@@ -14,10 +14,9 @@ from typing import Any
 
 from fastapi.responses import HTMLResponse, Response
 
-from fleetcore.billing import service as billing_service
-from fleetcore.billing.models import BillingPlan, BillingPlanStatus
+from fleetcore.billing import queries as billing_queries
 from fleetcore.core.errors import Problem
-from fleetcore.core.pagination import keyset_page
+from fleetcore.crm import queries as crm_queries
 from fleetcore.crm import service
 from fleetcore.crm.models import (
     Contract,
@@ -65,8 +64,7 @@ CONTRACT_FIELDS = ("opportunity_id", "starts_on", "ends_on", "plan_id", "custome
 
 
 def _plans(c: Console) -> list[tuple[str, str]]:
-    plans = c.session.scalars(billing_service.plans_query(
-        status=BillingPlanStatus.ACTIVE.value).order_by(BillingPlan.code)).all()
+    plans = billing_queries.active_plans(c.session)
     return [(str(p.id), f"{p.name} ({p.code} v{p.plan_version})") for p in plans]
 
 
@@ -90,19 +88,12 @@ def _failed(state: FormState, render: Callable[[FormState, int], HTMLResponse],
 
 
 def _board(c: Console, state: FormState, status_code: int = 200) -> HTMLResponse:
-    open_deals = c.session.scalars(
-        service.opportunities_query(service.OpportunityFilter())
-        .where(Opportunity.stage.in_(service.OPEN_STAGES))
-        .order_by(Opportunity.expected_close_on.asc().nulls_last(), Opportunity.id)
-        .limit(500)).all()
+    open_deals = crm_queries.open_deals(c.session, limit=500)
     columns = {stage.value: [o for o in open_deals if o.stage == stage.value]
                for stage in BOARD_STAGES}
     since = _month(c.today, 0)
     until = _month(c.today, FORECAST_MONTHS - 1)
-    leads = c.session.scalars(service.leads_query().where(
-        Lead.status.in_((LeadStatus.NEW.value, LeadStatus.CONTACTED.value,
-                         LeadStatus.QUALIFIED.value))).order_by(Lead.company_name)
-        .limit(500)).all()
+    leads = crm_queries.open_leads(c.session, limit=500)
     return c.render("provider/pipeline.html", status_code=status_code, columns=columns,
                     stages=BOARD_STAGES, forecast=service.forecast(c.session, since=since,
                                                                    until=until),
@@ -164,8 +155,7 @@ def move_opportunity(c: StaffCtx, _: CrmWrite, opportunity_id: uuid.UUID,
 
 def _leads(c: Console, state: FormState, *, status: str | None = None,
            cursor: str | None = None, status_code: int = 200) -> HTMLResponse:
-    rows, next_cursor = keyset_page(c.session, service.leads_query(status=status), [Lead.id],
-                                    page(cursor))
+    rows, next_cursor = crm_queries.leads_page(c.session, page(cursor), status=status)
     return c.render("provider/leads.html", status_code=status_code, leads=rows,
                     next_cursor=next_cursor, params={"status": status}, state=state,
                     statuses=options(LeadStatus), priorities=options(LeadPriority))
@@ -200,11 +190,8 @@ def create_lead(c: StaffCtx, _: CrmWrite, form: Form) -> Response:
 
 def _contracts(c: Console, state: FormState, *, status: str | None = None,
                cursor: str | None = None, status_code: int = 200) -> HTMLResponse:
-    rows, next_cursor = keyset_page(c.session, service.contracts_query(status=status),
-                                    [Contract.id], page(cursor))
-    deals = c.session.scalars(service.opportunities_query(service.OpportunityFilter())
-                              .where(Opportunity.stage != OpportunityStage.CLOSED_LOST.value)
-                              .order_by(Opportunity.name).limit(500)).all()
+    rows, next_cursor = crm_queries.contracts_page(c.session, page(cursor), status=status)
+    deals = crm_queries.live_deals(c.session, limit=500)
     return c.render("provider/contracts.html", status_code=status_code, contracts=rows,
                     next_cursor=next_cursor, params={"status": status}, state=state,
                     statuses=options(ContractStatus), plans=_plans(c),

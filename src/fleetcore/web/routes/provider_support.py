@@ -9,9 +9,10 @@ from typing import Annotated
 
 from fastapi import Query
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import text
 
+from fleetcore.admin import queries as admin_queries
 from fleetcore.core.errors import NotFound
+from fleetcore.support import queries as support_queries
 from fleetcore.support import service as support_service
 from fleetcore.support.models import TicketStatus
 from fleetcore.support.permissions import StaffSupportRead
@@ -42,11 +43,12 @@ def open_ticket(c: StaffCtx, _: StaffSupportRead, form: Form) -> Response:
         ticket_id = uuid.UUID(str(form.get("ticket") or ""))
     except ValueError as exc:
         raise NotFound(gettext("There is no such ticket.")) from exc
-    slug = c.session.execute(text(
-        "SELECT a.slug FROM sup_tickets t JOIN adm_tenants a ON a.id = t.tenant_id"
-        " WHERE t.id = :id AND t.deleted_at IS NULL"), {"id": ticket_id}).scalar()
-    if slug is None:
+    tenant_id = support_queries.ticket_tenant(c.session, ticket_id)
+    tenant = (admin_queries.tenants_by_id(c.session, {tenant_id}).get(tenant_id)
+              if tenant_id is not None else None)
+    if tenant is None:
         raise NotFound(gettext("There is no such ticket."))
+    slug = tenant.slug
     response = redirect(c.request, f"/app/support/{ticket_id}")
     set_staff_tenant(c.request, response, slug)
     return response

@@ -28,9 +28,9 @@ from fleetcore.core.money import Money
 from fleetcore.core.periods import period_of_week
 from fleetcore.drivers import queries as drivers_queries
 from fleetcore.reference import queries as reference_queries
+from fleetcore.revenue import queries as revenue_queries
 from fleetcore.revenue import reconciliation_service as service
 from fleetcore.revenue.models import (
-    ReconciliationItem,
     ReconciliationItemKind,
     ReconciliationStatus,
 )
@@ -220,7 +220,6 @@ def reconciliation_items_csv(c: Ctx, _: ReconciliationsRead, reconciliation_id: 
     """The run's discrepancies (of one kind, or all) as CSV."""
     run = service.get_reconciliation(c.session, c.actor, reconciliation_id)
     spec = service.ItemFilter(kind=enum_value(ReconciliationItemKind, kind, "kind"))
-    statement = service.items_query(c.actor, run.id, spec).order_by(ReconciliationItem.kind,
-                                                                    ReconciliationItem.id)
+    statement = revenue_queries.reconciliation_items_export(c.actor, run.id, spec)
     return csv_response(c.session, statement, ITEM_CSV,
                         filename=f"reconciliation-{run.id}-items.csv")

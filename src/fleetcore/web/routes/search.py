@@ -16,7 +16,6 @@ per kind, under the request's row-level security, so another fleet's rows never 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Query
@@ -25,13 +24,10 @@ from fastapi.responses import HTMLResponse
 from fleetcore.core.pagination import PageParams
 from fleetcore.drivers import service as drivers_service
 from fleetcore.drivers.filters import DriverFilter, DriverSort
-from fleetcore.drivers.models import Driver
 from fleetcore.fleet import service as fleet_service
 from fleetcore.fleet.filters import VehicleFilter, VehicleSort
-from fleetcore.reference.models import Platform
+from fleetcore.trips import queries as trips_queries
 from fleetcore.trips import service as trips_service
-from fleetcore.trips.filters import PlatformAccountFilter
-from fleetcore.trips.models import PlatformAccount
 from fleetcore.web.deps import Ctx
 from fleetcore.web.rendering import Console
 from fleetcore.web.routes.base import page_router
@@ -43,16 +39,7 @@ SHOWN = 10
 MIN_CHARS = 2
 
 
-@dataclass(frozen=True, slots=True)
-class AccountHit:
-    """A platform account found, with its platform's and its driver's names."""
-
-    account: PlatformAccount
-    platform: str
-    driver: str | None
-
-
-def _accounts(c: Console, text: str) -> list[AccountHit]:
+def _accounts(c: Console, text: str) -> list[trips_queries.AccountHit]:
     """The live accounts whose identifier is ``text`` read as the platform identifier it looks
     like — one statement: the service's account query with the two names joined."""
     kind = trips_service.detect_account_kind(text)
@@ -60,14 +47,7 @@ def _accounts(c: Console, text: str) -> list[AccountHit]:
         ref = trips_service.normalise_account_id(text, kind, c.tenant.country)
     except ValueError:
         return []
-    stmt = (trips_service.platform_accounts_query(
-        c.actor, PlatformAccountFilter(external_account_id=ref))
-        .add_columns(Platform.name, Driver.first_name, Driver.last_name)
-        .join(Platform, Platform.id == PlatformAccount.platform_id)
-        .outerjoin(Driver, Driver.id == PlatformAccount.driver_id)
-        .order_by(Platform.name, PlatformAccount.id).limit(SHOWN))
-    return [AccountHit(account, platform, f"{first} {last}" if first is not None else None)
-            for account, platform, first, last in c.session.execute(stmt)]
+    return trips_queries.account_hits(c.session, c.actor, ref, limit=SHOWN)
 
 
 @router.get("/search")

@@ -11,11 +11,13 @@ from typing import Any, TypeVar
 
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import BaseModel
-from sqlalchemy import text
 
+from fleetcore.admin import queries as admin_queries
 from fleetcore.core.errors import Problem
 from fleetcore.core.pagination import PageParams
+from fleetcore.drivers import queries as drivers_queries
 from fleetcore.support import api as support_api
+from fleetcore.support import queries as support_queries
 from fleetcore.support import service as support_service
 from fleetcore.support.models import FeedbackKind, TicketPriority, TicketStatus
 from fleetcore.support.permissions import SupportRead, SupportWrite
@@ -49,17 +51,8 @@ def _people(c: Console, tickets: list[Any]) -> dict[uuid.UUID, str]:
     """Names of the tickets' reporters (members and drivers) in one query each."""
     members = {t.reporter_id for t in tickets if t.reporter_type == "member"}
     drivers = {t.reporter_id for t in tickets if t.reporter_type == "driver"}
-    names: dict[uuid.UUID, str] = {}
-    if members:
-        names.update(c.session.execute(text(
-            "SELECT id, coalesce(nullif(trim(concat_ws(' ', first_name, last_name)), ''), email)"
-            " FROM adm_members WHERE tenant_id = :t AND id = ANY(:ids)"),
-            {"t": c.tenant.id, "ids": list(members)}).all())
-    if drivers:
-        names.update(c.session.execute(text(
-            "SELECT id, first_name || ' ' || last_name FROM rid_drivers"
-            " WHERE tenant_id = :t AND id = ANY(:ids)"),
-            {"t": c.tenant.id, "ids": list(drivers)}).all())
+    names = admin_queries.member_names(c.session, c.tenant.id, members)
+    names.update(drivers_queries.driver_names(c.session, c.tenant.id, drivers))
     return names
 
 
@@ -111,13 +104,8 @@ def _detail(c: Console, ticket_id: uuid.UUID, *, state: FormState | None = None,
     ticket = support_service.get_ticket(c.session, c.actor, ticket_id)
     messages, _ = support_service.list_messages(c.session, c.actor, ticket_id,
                                                 PageParams(limit=MESSAGE_LIMIT))
-    staff = c.session.execute(text(
-        "SELECT id, first_name || ' ' || last_name FROM adm_provider_employees"
-        " WHERE deleted_at IS NULL AND status = 'active' ORDER BY last_name, first_name"
-    )).all() if c.actor.is_provider else []
-    feedback = c.session.execute(text(
-        "SELECT kind, rating, comment FROM sup_customer_feedback WHERE tenant_id = :t"
-        " AND ticket_id = :id ORDER BY kind"), {"t": c.tenant.id, "id": ticket_id}).all()
+    staff = admin_queries.provider_staff(c.session) if c.actor.is_provider else []
+    feedback = support_queries.ticket_feedback(c.session, c.tenant.id, ticket_id)
     return c.render("support/detail.html", status_code=status_code, ticket=ticket,
                     messages=messages, people=_people(c, [ticket]), staff=staff,
                     feedback=feedback, state=state or FormState(),
