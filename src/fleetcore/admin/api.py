@@ -77,17 +77,8 @@ from fleetcore.core.versioning import (
     etag,
     lock_and_check_if_match,
 )
-from fleetcore.documents.api import Storage
-from fleetcore.documents.storage import delete_after_commit
 from fleetcore.privacy import service as privacy_service
-from fleetcore.privacy.permissions import PrivacyManage
-from fleetcore.privacy.schemas import (
-    EXPORT_RESPONSES,
-    ErasureOut,
-    ErasureRequest,
-    erasure_out,
-    export_response,
-)
+from fleetcore.privacy.api import personal_data_routes
 
 router = APIRouter(prefix="/v1")
 
@@ -208,12 +199,12 @@ def _status_change(target: MemberStatus) -> Callable[..., Any]:
 _members = ResourceRoutes(router, "members", "member_id", "member", ["members"], MemberOut,
                           lambda view: _member_out(*view), MembersRead, MembersWrite,
                           row_of=lambda view: view[0])
-_members.create("Invite a member", MemberInvite, lambda s, a, d: _member_view(
-    s, _fresh(s, service.invite_member(s, a, data=d))), name="invite_member")
+_members.create("Invite a member", MemberInvite, lambda s, a, data: _member_view(
+    s, _fresh(s, service.invite_member(s, a, data=data))), name="invite_member")
 _members.get("Get a member", lambda s, a, i: _member_view(s, service.get_member(s, a, i)),
              include_deleted=False)
-_members.update("Update a member", MemberUpdate, lambda s, a, i, d, m: _member_view(
-    s, service.update_member(s, a, i, data=d, if_match=m)))
+_members.update("Update a member", MemberUpdate, lambda s, a, i, **change: _member_view(
+    s, service.update_member(s, a, i, **change)))
 _members.action("suspend", "Suspend a member (no sign-in; data kept)", MemberStatusChange,
                 _status_change(MemberStatus.SUSPENDED), optional=True)
 _members.action("reactivate", "Reactivate a suspended member", MemberStatusChange,
@@ -292,12 +283,10 @@ def export_roles(actor: RolesRead, session: DbSession) -> StreamingResponse:
 _roles = ResourceRoutes(router, "roles", "role_id", "role", ["roles"], RoleOut,
                         RoleOut.model_validate, RolesRead, RolesWrite)
 _roles.create("Create a custom role", RoleCreate,
-              lambda s, a, d: _fresh(s, service.create_role(s, a, data=d)))
+              lambda s, a, data: _fresh(s, service.create_role(s, a, data=data)))
 _roles.get("Get a role", service.get_role, include_deleted=False)
-_roles.update("Update a custom role", RoleUpdate,
-              lambda s, a, i, d, m: service.update_role(s, a, i, data=d, if_match=m))
-_roles.delete("Delete a custom role nobody holds",
-              lambda s, a, i, r, m: service.delete_role(s, a, i, if_match=m), reason=None)
+_roles.update("Update a custom role", RoleUpdate, service.update_role)
+_roles.delete("Delete a custom role nobody holds", service.delete_role, reason=None)
 
 
 # --- the fleet's own settings ------------------------------------------------------------
@@ -357,8 +346,8 @@ _audit.listing("Read the audit log, newest first", AuditFilterQuery, service.lis
                page_first=True)
 export_audit_logs = _audit.export(
     "Export the filtered audit log as CSV, newest first", AuditFilterQuery,
-    lambda actor, filters: service.audit_logs_query(actor, filters).order_by(
-        AuditLog.occurred_at.desc(), AuditLog.id.desc()), _AUDIT_CSV, "audit-log.csv")
+    service.audit_logs_query, _AUDIT_CSV, "audit-log.csv",
+    order_by=(AuditLog.occurred_at.desc(), AuditLog.id.desc()))
 
 
 # --- tenants -------------------------------------------------------------------------------
@@ -487,23 +476,5 @@ def retry_job(actor: JobsWrite, session: DbSession, job_id: int) -> JobQueued:
 # --- personal data (docs/privacy.md) -------------------------------------------------------
 
 
-@router.get("/members/{member_id}/export", tags=["members"], response_class=Response,
-            summary="Export everything held about a member (JSON and documents, one zip)",
-            responses=EXPORT_RESPONSES)
-def export_member_data(
-    actor: PrivacyManage, session: DbSession, storage: Storage, member_id: uuid.UUID
-) -> Response:
-    export = privacy_service.export_member(session, actor, storage, member_id)
-    return export_response(export)
-
-
-@router.post("/members/{member_id}/erase", tags=["members"],
-             summary="Erase a member's personal data (refused with 409 while retention applies)")
-def erase_member_data(
-    actor: PrivacyManage, session: DbSession, if_match: RequiredIfMatch, storage: Storage,
-    member_id: uuid.UUID, data: ErasureRequest,
-) -> ErasureOut:
-    lock_and_check_if_match(session, Member, if_match, Member.id == member_id)
-    erasure = privacy_service.erase_member(session, actor, member_id, reason=data.reason)
-    delete_after_commit(session, storage, erasure.storage_keys)
-    return erasure_out(erasure)
+personal_data_routes(router, "members", "member_id", "member", ["members"], Member,
+                     privacy_service.export_member, privacy_service.erase_member)

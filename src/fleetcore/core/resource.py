@@ -43,7 +43,7 @@ from fleetcore.core.schemas import Deletion, model_response
 from fleetcore.core.versioning import RequiredIfMatch, check_if_match, etag
 
 __all__ = ["SAFE_TEXT", "DeletionReason", "IncludeDeleted", "ResourceRoutes", "Rows",
-           "invalid", "no_content", "page_response", "value_of"]
+           "invalid", "no_content", "page_response", "parameter", "route_function", "value_of"]
 
 T = TypeVar("T")
 
@@ -232,14 +232,15 @@ class Rows:
 # --- routes ------------------------------------------------------------------------------------
 
 
-def _parameter(name: str, annotation: Any, default: Any = inspect.Parameter.empty
-               ) -> inspect.Parameter:
+def parameter(name: str, annotation: Any, default: Any = inspect.Parameter.empty
+              ) -> inspect.Parameter:
+    """One parameter of a :func:`route_function` (FastAPI reads ``annotation``)."""
     return inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
                              annotation=annotation)
 
 
-def _endpoint(name: str, parameters: Sequence[inspect.Parameter],
-              run: Callable[..., Response]) -> Callable[..., Response]:
+def route_function(name: str, parameters: Sequence[inspect.Parameter],
+                   run: Callable[..., Response]) -> Callable[..., Response]:
     """A route function called ``name`` taking ``parameters`` (what FastAPI reads to build
     the operation: its id comes from the name, its parameters from the signature); Python
     callers (the console) may pass them by position too."""
@@ -294,7 +295,7 @@ class ResourceRoutes:
              **options: Any) -> Callable[..., Response]:
         if method != "DELETE":
             options.setdefault("response_model", self.model)
-        endpoint = _endpoint(name, parameters, run)
+        endpoint = route_function(name, parameters, run)
         self.router.add_api_route(path, endpoint, methods=[method], tags=list(self.tags),
                                   summary=summary, name=name, **options)
         return endpoint
@@ -305,7 +306,7 @@ class ResourceRoutes:
         """``GET /<path>``: ``page_of(session, actor, page, filters)`` → (rows, next cursor);
         ``filters`` is the filter dependency the export shares (``page_first``: the page's
         parameters come first in the document)."""
-        pair = [_parameter("filters", filters), _parameter("page", Pagination)]
+        pair = [parameter("filters", filters), parameter("page", Pagination)]
         parameters = [*self._who(self.read), *(pair[::-1] if page_first else pair)]
 
         def run(actor: Any, session: Session, filters: Any, page: PageParams) -> Response:
@@ -317,14 +318,18 @@ class ResourceRoutes:
                   **options)
 
     def export(self, summary: str, filters: Any, query: Callable[[Any, Any], Any],
-               columns: Sequence[Column], filename: str, *, name: str | None = None,
-               **options: Any) -> Callable[..., StreamingResponse]:
-        """``GET /<path>/export.csv``: the rows of ``query(actor, filters)`` (in its order) as
-        a streamed CSV of ``columns``; returns the route function (the console calls it)."""
-        parameters = [*self._who(self.read), _parameter("filters", filters)]
+               columns: Sequence[Column], filename: str, *, order_by: Sequence[Any] = (),
+               name: str | None = None, **options: Any) -> Callable[..., StreamingResponse]:
+        """``GET /<path>/export.csv``: the rows of ``query(actor, filters)`` (in its order, or
+        ``order_by``) as a streamed CSV of ``columns``; returns the route function (the console
+        calls it)."""
+        parameters = [*self._who(self.read), parameter("filters", filters)]
 
         def run(actor: Any, session: Session, filters: Any) -> StreamingResponse:
-            return csv_response(session, query(actor, filters), columns, filename=filename)
+            stmt = query(actor, filters)
+            if order_by:
+                stmt = stmt.order_by(*order_by)
+            return csv_response(session, stmt, columns, filename=filename)
 
         endpoint = self._add(
             "GET", f"/{self.path}/export.csv", name or f"export_{self.plural or self.noun + 's'}",
@@ -333,15 +338,15 @@ class ResourceRoutes:
         return endpoint  # type: ignore[return-value]
 
     def _who(self, permission: Any) -> list[inspect.Parameter]:
-        return [_parameter("actor", permission), _parameter("session", DbSession)]
+        return [parameter("actor", permission), parameter("session", DbSession)]
 
     def get(self, summary: str, fetch: Callable[..., Any], *, include_deleted: bool = True,
             name: str | None = None, **options: Any) -> None:
         """``GET /<path>/{id}``: ``fetch(session, actor, id, include_deleted=…)`` (without
         the keyword when the resource has no ``include_deleted``)."""
-        parameters = [*self._who(self.read), _parameter(self.param, uuid.UUID)]
+        parameters = [*self._who(self.read), parameter(self.param, uuid.UUID)]
         if include_deleted:
-            parameters.append(_parameter("include_deleted", IncludeDeleted, False))
+            parameters.append(parameter("include_deleted", IncludeDeleted, False))
 
         def run(actor: Any, session: Session, **kwargs: Any) -> Response:
             row_id = kwargs.pop(self.param)
@@ -352,11 +357,11 @@ class ResourceRoutes:
 
     def create(self, summary: str, body: type[BaseModel], make: Callable[..., Any], *,
                name: str | None = None, **options: Any) -> None:
-        """``POST /<path>``: ``make(session, actor, data)`` → the row (201, ``Location``)."""
-        parameters = [*self._who(self.write), _parameter("data", body)]
+        """``POST /<path>``: ``make(session, actor, data=…)`` → the row (201, ``Location``)."""
+        parameters = [*self._who(self.write), parameter("data", body)]
 
         def run(actor: Any, session: Session, data: BaseModel) -> Response:
-            row = make(session, actor, data)
+            row = make(session, actor, data=data)
             return self.answer(row, status.HTTP_201_CREATED,
                                 Location=f"/v1/{self.path}/{self.row_of(row).id}")
 
@@ -365,7 +370,8 @@ class ResourceRoutes:
 
     def update(self, summary: str, body: type[BaseModel], change: Callable[..., Any], *,
                name: str | None = None, **options: Any) -> None:
-        """``PATCH /<path>/{id}``: ``change(session, actor, id, data, if_match)`` → the row."""
+        """``PATCH /<path>/{id}``: ``change(session, actor, id, data=…, if_match=…)`` → the
+        row."""
         self._change("PATCH", self._item(), name or f"update_{self.noun}", summary, body,
                      change, **options)
 
@@ -373,7 +379,7 @@ class ResourceRoutes:
                change: Callable[..., Any], *, optional: bool = False, name: str | None = None,
                **options: Any) -> None:
         """``POST /<path>/{id}/<verb>``, a state transition under ``If-Match``:
-        ``change(session, actor, id, data, if_match)`` (``data`` None without a body, or
+        ``change(session, actor, id, data=…, if_match=…)`` (no ``data`` without a body; None
         when an ``optional`` body is not sent)."""
         self._change("POST", f"{self._item()}/{verb}", name or f"{verb}_{self.noun}", summary,
                      body, change, optional=optional, **options)
@@ -381,35 +387,37 @@ class ResourceRoutes:
     def _change(self, method: str, path: str, name: str, summary: str,
                 body: type[BaseModel] | None, change: Callable[..., Any], *,
                 optional: bool = False, **options: Any) -> None:
-        parameters = [*self._who(self.write), _parameter("if_match", RequiredIfMatch),
-                      _parameter(self.param, uuid.UUID)]
+        parameters = [*self._who(self.write), parameter("if_match", RequiredIfMatch),
+                      parameter(self.param, uuid.UUID)]
         if body is not None:
-            parameters.append(_parameter("data", body | None, None) if optional
-                              else _parameter("data", body))
+            parameters.append(parameter("data", body | None, None) if optional
+                              else parameter("data", body))
 
-        def run(actor: Any, session: Session, if_match: str, data: Any = None,
-                **kwargs: Any) -> Response:
-            return self.answer(change(session, actor, kwargs[self.param], data, if_match))
+        def run(actor: Any, session: Session, if_match: str, **kwargs: Any) -> Response:
+            row_id = kwargs.pop(self.param)
+            return self.answer(change(session, actor, row_id, if_match=if_match, **kwargs))
 
         self._add(method, path, name, summary, parameters, run, **options)
 
     def delete(self, summary: str, remove: Callable[..., Any], *,
                reason: Literal["query", "body"] | None = "query", name: str | None = None,
                **options: Any) -> None:
-        """``DELETE /<path>/{id}`` (204): ``remove(session, actor, id, reason, if_match)``; the
-        reason is the ``reason`` query parameter, an optional :class:`Deletion` body, or none
-        (``reason=None``)."""
-        parameters = [*self._who(self.write), _parameter("if_match", RequiredIfMatch),
-                      _parameter(self.param, uuid.UUID)]
+        """``DELETE /<path>/{id}`` (204): ``remove(session, actor, id, reason=…,
+        if_match=…)``; the reason is the ``reason`` query parameter, an optional
+        :class:`Deletion` body, or none (``reason=None``: ``remove`` takes no ``reason``)."""
+        parameters = [*self._who(self.write), parameter("if_match", RequiredIfMatch),
+                      parameter(self.param, uuid.UUID)]
         if reason == "body":
-            parameters.append(_parameter("data", Deletion | None, None))
+            parameters.append(parameter("data", Deletion | None, None))
         elif reason == "query":
-            parameters.append(_parameter("reason", DeletionReason, None))
+            parameters.append(parameter("reason", DeletionReason, None))
 
-        def run(actor: Any, session: Session, if_match: str, reason: str | None = None,
-                data: Deletion | None = None, **kwargs: Any) -> Response:
-            why = data.reason if data is not None else reason
-            remove(session, actor, kwargs[self.param], why, if_match)
+        def run(actor: Any, session: Session, if_match: str, **kwargs: Any) -> Response:
+            row_id = kwargs.pop(self.param)
+            if reason == "body":
+                data = kwargs.pop("data")
+                kwargs["reason"] = data.reason if data is not None else None
+            remove(session, actor, row_id, if_match=if_match, **kwargs)
             return no_content()
 
         self._add("DELETE", self._item(), name or f"delete_{self.noun}", summary, parameters,
@@ -418,7 +426,7 @@ class ResourceRoutes:
     def restore(self, summary: str, bring_back: Callable[..., Any], *,
                 name: str | None = None, **options: Any) -> None:
         """``POST /<path>/{id}/restore``: ``bring_back(session, actor, id)`` → the row."""
-        parameters = [*self._who(self.write), _parameter(self.param, uuid.UUID)]
+        parameters = [*self._who(self.write), parameter(self.param, uuid.UUID)]
 
         def run(actor: Any, session: Session, **kwargs: Any) -> Response:
             return self.answer(bring_back(session, actor, kwargs[self.param]))

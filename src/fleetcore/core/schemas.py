@@ -7,7 +7,7 @@ decimal string, never a JSON number, so no client rounds it through a float.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from starlette.responses import Response
@@ -15,7 +15,9 @@ from starlette.responses import Response
 from fleetcore.core.money import Money, validate_currency
 
 __all__ = ["Currency", "Deletion", "MoneyIn", "MoneyOut", "Reason", "SignedMoneyIn",
-           "model_response", "money_out"]
+           "from_row", "model_response", "money_out"]
+
+M = TypeVar("M", bound=BaseModel)
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 """Why something was decided (a deletion, a refusal): kept on the row, shown in its history."""
@@ -79,6 +81,15 @@ def money_out(amount: Decimal | None, currency: str | None) -> MoneyOut | None:
     if amount is None or currency is None:
         return None
     return MoneyOut(**Money(amount, currency).to_api())
+
+
+def from_row(model: type[M], row: Any, **overrides: Any) -> M:
+    """``model`` from the attributes of ``row`` of the same names, with ``overrides`` for the
+    fields the row does not hold as such (money as :func:`money_out`, a joined value…)."""
+    data = {name: getattr(row, name) for name in model.model_fields
+            if name not in overrides and hasattr(row, name)}
+    data.update(overrides)
+    return model.model_validate(data)
 
 
 def model_response(

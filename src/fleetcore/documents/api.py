@@ -241,10 +241,8 @@ router.add_api_route(
 # --- update, delete, restore ---------------------------------------------------------------
 
 
-_documents.update("Update a document's metadata", DocumentUpdate,
-                  lambda s, a, i, d, m: service.update_document(s, a, i, data=d, if_match=m))
-_documents.delete("Delete a document (soft: restorable)",
-                  lambda s, a, i, r, m: service.delete_document(s, a, i, reason=r, if_match=m))
+_documents.update("Update a document's metadata", DocumentUpdate, service.update_document)
+_documents.delete("Delete a document (soft: restorable)", service.delete_document)
 _documents.restore("Restore a deleted document", service.restore_document)
 # verify and reject: fleetcore.drivers.document_decisions_api (a driver's attached document is
 # decided with its link, one decision for both; the drivers' domain sits above this one).

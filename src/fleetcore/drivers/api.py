@@ -24,20 +24,17 @@ from fleetcore.core.compliance import ComplianceReport
 from fleetcore.core.deps import DbSession, request_info
 from fleetcore.core.export import (
     Column,
-    CsvColumn,
     DerivedColumns,
-    MoneyColumns,
+    attribute_columns,
     csv_response,
     csv_responses,
+    money_columns,
 )
-from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
 from fleetcore.core.resource import ResourceRoutes, no_content, page_response, value_of
-from fleetcore.core.schemas import money_out
+from fleetcore.core.schemas import from_row, model_response, money_out
 from fleetcore.core.versioning import RequiredIfMatch, etag, lock_and_check_if_match
-from fleetcore.documents.api import Storage
 from fleetcore.documents.models import Document
-from fleetcore.documents.storage import delete_after_commit
 from fleetcore.drivers import service, verification_service
 from fleetcore.drivers.filters import (
     BlacklistFilter,
@@ -97,14 +94,7 @@ from fleetcore.drivers.schemas import (
 )
 from fleetcore.fleet import service as fleet_service
 from fleetcore.privacy import service as privacy_service
-from fleetcore.privacy.permissions import PrivacyManage
-from fleetcore.privacy.schemas import (
-    EXPORT_RESPONSES,
-    ErasureOut,
-    ErasureRequest,
-    erasure_out,
-    export_response,
-)
+from fleetcore.privacy.api import personal_data_routes
 
 router = APIRouter(prefix="/v1")
 
@@ -118,29 +108,10 @@ PERFORMANCES: list[str | Enum] = ["driver performances"]
 IncludeDeleted = Annotated[bool, Query(description="Also list soft-deleted rows.")]
 
 
-def _with_etag(response: Response, version: int) -> None:
-    response.headers["ETag"] = etag(version)
-
-
-def _created(response: Response, path: str, version: int) -> None:
-    response.headers["Location"] = path
-    _with_etag(response, version)
-
-
-def _attr(name: str) -> Callable[[Any], Any]:
-    def read(row: Any) -> Any:
-        return getattr(row, name)
-
-    return read
-
-
-def _columns(*names: str) -> list[CsvColumn | MoneyColumns]:
-    return [CsvColumn(n, _attr(n)) for n in names]
-
-
 def _locked(model: Any, change: Callable[..., Any]) -> Callable[..., Any]:
     """``change(session, actor, id, data)`` once ``If-Match`` is checked on the locked row."""
-    def run(session: Any, actor: Any, row_id: uuid.UUID, data: Any, if_match: str) -> Any:
+    def run(session: Any, actor: Any, row_id: uuid.UUID, *, if_match: str, data: Any = None
+            ) -> Any:
         lock_and_check_if_match(session, model, if_match, model.id == row_id)
         return change(session, actor, row_id, data)
 
@@ -164,33 +135,23 @@ def _driver_filter(
 DriverFilterQuery = Annotated[DriverFilter, Depends(_driver_filter)]
 
 
-_DRIVER_CSV = _columns(*(
+_DRIVER_CSV = attribute_columns(
     "id", "first_name", "last_name", "email", "phone", "status", "date_of_birth",
     "licence_number", "licence_country", "licence_issued_on", "licence_expires_on",
     "professional_card_type", "professional_card_number", "professional_card_expires_on",
-    "hired_on", "rating", "created_at", "deleted_at",
-))
+    "hired_on", "rating", "created_at", "deleted_at")
 
 
 _drivers = ResourceRoutes(router, "drivers", "driver_id", "driver", DRIVERS, DriverOut,
                           DriverOut.model_validate, DriversRead, DriversWrite)
 _drivers.listing("List drivers", DriverFilterQuery, service.list_drivers)
-_export_drivers = _drivers.export("Export the filtered drivers as CSV", DriverFilterQuery,
-                                  service.drivers_query, _DRIVER_CSV, "drivers.csv")
-
-
-def export_drivers(actor: Any, session: Any, **filters: Any) -> StreamingResponse:
-    """The export as the console calls it (web/routes/drivers.py), filters by keyword."""
-    return _export_drivers(actor, session, _driver_filter(**filters))
-
-
-_drivers.create("Create a driver", DriverCreate,
-                lambda s, a, d: service.create_driver(s, a, data=d))
+export_drivers = _drivers.export("Export the filtered drivers as CSV", DriverFilterQuery,
+                                 service.drivers_query, _DRIVER_CSV, "drivers.csv")
+_drivers.create("Create a driver", DriverCreate, service.create_driver)
 _drivers.get("Get a driver", service.get_driver, include_deleted=False)
-_drivers.update("Update a driver", DriverUpdate,
-                lambda s, a, i, d, m: service.update_driver(s, a, i, data=d, if_match=m))
-_drivers.delete("Delete a driver (soft, with a reason; restorable)", lambda s, a, i, r, m:
-                service.delete_driver(s, a, i, reason=r, if_match=m), reason="body")
+_drivers.update("Update a driver", DriverUpdate, service.update_driver)
+_drivers.delete("Delete a driver (soft, with a reason; restorable)", service.delete_driver,
+                reason="body")
 _drivers.restore("Restore a deleted driver", service.restore_driver)
 
 
@@ -211,17 +172,18 @@ def driver_compliance(
 
 def _document_out(link: DriverDocument, doc: Document) -> DriverDocumentOut:
     today = datetime.now(UTC).date()
-    return DriverDocumentOut(
-        id=link.id, driver_id=link.driver_id, document_id=link.document_id,
-        requirement=link.requirement,
-        verification_status=link.verification_status,
-        verified_by=link.verified_by, verified_at=link.verified_at,
-        rejection_reason=link.rejection_reason, document_type=doc.document_type,
-        document_number=doc.document_number, file_name=doc.file_name,
-        expires_on=doc.expires_on,
+    return from_row(
+        DriverDocumentOut, link, document_type=doc.document_type,
+        document_number=doc.document_number, file_name=doc.file_name, expires_on=doc.expires_on,
         expired=doc.expires_on is not None and doc.expires_on < today,
-        document_deleted=doc.deleted_at is not None, version=link.version,
-    )
+        document_deleted=doc.deleted_at is not None)
+
+
+def _document_answer(found: tuple[DriverDocument, Document], status_code: int = 200,
+                     **headers: str) -> Response:
+    """A driver's document with its ``ETag``: the link's version, which changes name."""
+    return model_response(_document_out(*found), {"ETag": etag(found[0].version), **headers},
+                          status_code=status_code)
 
 
 @router.get("/drivers/{driver_id}/documents", tags=DOCUMENTS,
@@ -252,39 +214,34 @@ def export_driver_documents(
 
 
 @router.post("/drivers/{driver_id}/documents", tags=DOCUMENTS,
-             status_code=status.HTTP_201_CREATED,
+             status_code=status.HTTP_201_CREATED, response_model=DriverDocumentOut,
              summary="Attach an uploaded document to a driver")
 def attach_driver_document(
     actor: DriversWrite, session: DbSession, driver_id: uuid.UUID, data: DriverDocumentAttach,
-    response: Response,
-) -> DriverDocumentOut:
-    link, doc = service.attach_document(session, actor, driver_id, data=data)
-    _created(response, f"/v1/drivers/{driver_id}/documents/{doc.id}", link.version)
-    return _document_out(link, doc)
+) -> Response:
+    found = service.attach_document(session, actor, driver_id, data=data)
+    return _document_answer(found, status.HTTP_201_CREATED,
+                            Location=f"/v1/drivers/{driver_id}/documents/{found[1].id}")
 
 
 @router.get("/drivers/{driver_id}/documents/{document_id}", tags=DOCUMENTS,
+            response_model=DriverDocumentOut,
             summary="One of a driver's documents (its ETag is what changes to it name)")
 def get_driver_document(
     actor: DriversRead, session: DbSession, driver_id: uuid.UUID, document_id: uuid.UUID,
-    response: Response,
-) -> DriverDocumentOut:
-    link, doc = service.driver_document(session, actor, driver_id, document_id)
-    _with_etag(response, link.version)
-    return _document_out(link, doc)
+) -> Response:
+    return _document_answer(service.driver_document(session, actor, driver_id, document_id))
 
 
 @router.patch("/drivers/{driver_id}/documents/{document_id}", tags=DOCUMENTS,
+              response_model=DriverDocumentOut,
               summary="Change whether a driver's document is required")
 def update_driver_document(
     actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch,
-    driver_id: uuid.UUID, document_id: uuid.UUID,
-    data: DriverDocumentUpdate, response: Response,
-) -> DriverDocumentOut:
-    link, doc = service.update_driver_document(session, actor, driver_id, document_id,
-                                               data=data, if_match=if_match)
-    _with_etag(response, link.version)
-    return _document_out(link, doc)
+    driver_id: uuid.UUID, document_id: uuid.UUID, data: DriverDocumentUpdate,
+) -> Response:
+    return _document_answer(service.update_driver_document(
+        session, actor, driver_id, document_id, data=data, if_match=if_match))
 
 
 def _check_link(session: DbSession, if_match: str, driver_id: uuid.UUID,
@@ -297,28 +254,25 @@ def _check_link(session: DbSession, if_match: str, driver_id: uuid.UUID,
 
 
 @router.post("/drivers/{driver_id}/documents/{document_id}/verify", tags=DOCUMENTS,
-             summary="Verify a driver's document")
+             response_model=DriverDocumentOut, summary="Verify a driver's document")
 def verify_driver_document(
     actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch, driver_id: uuid.UUID,
-    document_id: uuid.UUID, response: Response,
-) -> DriverDocumentOut:
+    document_id: uuid.UUID,
+) -> Response:
     _check_link(session, if_match, driver_id, document_id)
-    link, doc = verification_service.verify_driver_document(session, actor, driver_id, document_id)
-    _with_etag(response, link.version)
-    return _document_out(link, doc)
+    return _document_answer(verification_service.verify_driver_document(
+        session, actor, driver_id, document_id))
 
 
 @router.post("/drivers/{driver_id}/documents/{document_id}/reject", tags=DOCUMENTS,
-             summary="Reject a driver's document with a reason")
+             response_model=DriverDocumentOut, summary="Reject a driver's document with a reason")
 def reject_driver_document(
     actor: DriversWrite, session: DbSession, if_match: RequiredIfMatch, driver_id: uuid.UUID,
-    document_id: uuid.UUID, data: ReasonIn, response: Response,
-) -> DriverDocumentOut:
+    document_id: uuid.UUID, data: ReasonIn,
+) -> Response:
     _check_link(session, if_match, driver_id, document_id)
-    link, doc = verification_service.reject_driver_document(session, actor, driver_id, document_id,
-                                               reason=data.reason)
-    _with_etag(response, link.version)
-    return _document_out(link, doc)
+    return _document_answer(verification_service.reject_driver_document(
+        session, actor, driver_id, document_id, reason=data.reason))
 
 
 @router.delete("/drivers/{driver_id}/documents/{document_id}", tags=DOCUMENTS,
@@ -337,42 +291,32 @@ def detach_driver_document(
 
 
 def _terms_out(t: DriverCooperationTerms) -> CooperationTermsOut:
-    return CooperationTermsOut(
-        id=t.id, driver_id=t.driver_id, terms_version=t.terms_version,
-        status=t.status,
-        accepted_at=t.accepted_at,
+    return from_row(
+        CooperationTermsOut, t,
         accepted_ip=str(t.accepted_ip) if t.accepted_ip is not None else None,
-        accepted_user_agent=t.accepted_user_agent, effective_from=t.effective_from,
-        effective_to=t.effective_to,
-        settlement_model=t.settlement_model,
-        fleet_share_pct=t.fleet_share_pct, rent=money_out(t.rent_amount, t.currency),
-        rent_period=t.rent_period,
-        currency=t.currency, recharge_fuel=t.recharge_fuel, recharge_tolls=t.recharge_tolls,
-        recharge_fines=t.recharge_fines, recharge_other_expenses=t.recharge_other_expenses,
+        rent=money_out(t.rent_amount, t.currency),
         deposit=money_out(t.deposit_amount, t.currency),
-        weekly_deposit_instalment=money_out(t.weekly_deposit_instalment, t.currency),
-        termination_reason=t.termination_reason, created_at=t.created_at, version=t.version,
-    )
+        weekly_deposit_instalment=money_out(t.weekly_deposit_instalment, t.currency))
 
 
-_TERMS_CSV: list[CsvColumn | MoneyColumns] = [
-    *_columns(
+_TERMS_CSV: list[Column] = [
+    *attribute_columns(
         "id", "driver_id", "terms_version", "status", "settlement_model", "effective_from",
         "effective_to", "fleet_share_pct", "rent_period", "accepted_at"),
-    MoneyColumns("rent", lambda t: Money(t.rent_amount, t.currency)
-                 if t.rent_amount is not None else None),
+    money_columns("rent", "rent_amount"),
 ]
 
 
 @router.get("/drivers/{driver_id}/cooperation-terms", tags=TERMS,
+            response_model=Page[CooperationTermsOut],
             summary="A driver's cooperation terms, oldest first")
 def list_driver_terms(
     actor: DriversRead, session: DbSession, driver_id: uuid.UUID, page: Pagination,
     include_deleted: IncludeDeleted = False,
-) -> Page[CooperationTermsOut]:
-    rows, cursor = service.list_cooperation_terms(
-        session, actor, page, TermsFilter(driver_id=driver_id, include_deleted=include_deleted))
-    return Page(items=[_terms_out(t) for t in rows], next_cursor=cursor)
+) -> Response:
+    return page_response(*service.list_cooperation_terms(
+        session, actor, page, TermsFilter(driver_id=driver_id, include_deleted=include_deleted)
+    ), _terms_out)
 
 
 @router.get("/drivers/{driver_id}/cooperation-terms/export.csv", tags=TERMS,
@@ -394,7 +338,7 @@ def _terms_filter(
     terms_status: Annotated[CooperationTermsStatus | None, Query(alias="status")] = None,
     include_deleted: IncludeDeleted = False,
 ) -> TermsFilter:
-    return TermsFilter(driver_id=driver_id, status=terms_status.value if terms_status else None,
+    return TermsFilter(driver_id=driver_id, status=value_of(terms_status),
                        include_deleted=include_deleted)
 
 
@@ -407,11 +351,10 @@ _terms = ResourceRoutes(router, "driver-cooperation-terms", "terms_id", "terms",
 _terms.listing("List cooperation terms", TermsFilterQuery, service.list_cooperation_terms,
                page_first=True)
 _terms.export("Export the filtered cooperation terms as CSV", TermsFilterQuery,
-              lambda actor, filters: service.cooperation_terms_query(actor, filters).order_by(
-                  DriverCooperationTerms.id), _TERMS_CSV, "driver-cooperation-terms.csv")
+              service.cooperation_terms_query, _TERMS_CSV, "driver-cooperation-terms.csv",
+              order_by=(DriverCooperationTerms.id,))
 _terms.create("Offer cooperation terms to a driver (pending until accepted)",
-              CooperationTermsCreate,
-              lambda s, a, d: service.create_cooperation_terms(s, a, data=d))
+              CooperationTermsCreate, service.create_cooperation_terms)
 _terms.get("Get a version of cooperation terms", service.get_cooperation_terms,
            include_deleted=False)
 
@@ -432,8 +375,7 @@ def accept_terms(
 
 _terms.delete(
     "Delete terms offered by mistake (soft, with a reason; restorable)",
-    lambda s, a, i, r, m: service.delete_cooperation_terms(s, a, i, reason=r, if_match=m),
-    reason="body",
+    service.delete_cooperation_terms, reason="body",
     description="Only terms the driver never accepted can be deleted. Accepted terms are the "
                 "record of the contract (settlements are computed from them): they are "
                 "terminated with `POST /v1/driver-cooperation-terms/{terms_id}/terminate`, "
@@ -448,17 +390,7 @@ _terms.action("terminate", "Terminate terms in force, or withdraw an offer", Ter
 
 
 def _request_out(r: DriverRequest) -> DriverRequestOut:
-    return DriverRequestOut(
-        id=r.id, driver_id=r.driver_id,
-        request_type=r.request_type,
-        status=r.status,
-        period_start=r.period_start, period_end=r.period_end, details=r.details,
-        reason=r.reason, amount=money_out(r.amount, r.currency),
-        requested_vehicle_id=r.requested_vehicle_id, reviewed_by=r.reviewed_by,
-        reviewed_at=r.reviewed_at, resolution_notes=r.resolution_notes,
-        resulting_assignment_id=r.resulting_assignment_id, created_at=r.created_at,
-        version=r.version,
-    )
+    return from_row(DriverRequestOut, r, amount=money_out(r.amount, r.currency))
 
 
 def _request_filter(
@@ -473,12 +405,11 @@ def _request_filter(
 RequestFilterQuery = Annotated[RequestFilter, Depends(_request_filter)]
 
 
-_REQUEST_CSV: list[CsvColumn | MoneyColumns] = [
-    *_columns(
+_REQUEST_CSV: list[Column] = [
+    *attribute_columns(
         "id", "driver_id", "request_type", "status", "period_start", "period_end", "reason",
         "requested_vehicle_id", "reviewed_at", "resolution_notes", "created_at"),
-    MoneyColumns("amount", lambda r: Money(r.amount, r.currency)
-                 if r.amount is not None and r.currency else None),
+    money_columns("amount"),
 ]
 
 
@@ -488,14 +419,13 @@ _requests = ResourceRoutes(router, "driver-requests", "request_id", "request", R
 _requests.listing("List driver requests, newest first", RequestFilterQuery,
                   service.list_driver_requests)
 _requests.export("Export the filtered driver requests as CSV", RequestFilterQuery,
-                 lambda actor, filters: service.driver_requests_query(actor, filters).order_by(
-                     DriverRequest.id.desc()), _REQUEST_CSV, "driver-requests.csv")
-_requests.create("File a driver request", DriverRequestCreate,
-                 lambda s, a, d: service.create_driver_request(s, a, data=d))
+                 service.driver_requests_query, _REQUEST_CSV, "driver-requests.csv",
+                 order_by=(DriverRequest.id.desc(),))
+_requests.create("File a driver request", DriverRequestCreate, service.create_driver_request)
 _requests.get("Get a driver request", service.get_driver_request, include_deleted=False)
 _requests.update(
     "Change an open request (pending or under review)", DriverRequestUpdate,
-    lambda s, a, i, d, m: service.update_driver_request(s, a, i, data=d, if_match=m),
+    service.update_driver_request,
     description="Only the fields sent change. A decided request (approved, rejected, "
                 "cancelled, completed) is refused with 409 `request-decided`; a stale "
                 "`If-Match` with 412.")
@@ -537,9 +467,9 @@ def _blacklist_filter(
 BlacklistFilterQuery = Annotated[BlacklistFilter, Depends(_blacklist_filter)]
 
 
-_BLACKLIST_CSV = _columns(*(
+_BLACKLIST_CSV = attribute_columns(
     "id", "driver_id", "category", "status", "reason", "starts_at", "ends_at", "lifted_at",
-    "lift_reason", "created_at", "deleted_at"))
+    "lift_reason", "created_at", "deleted_at")
 
 
 _blacklists = ResourceRoutes(router, "driver-blacklists", "entry_id", "blacklist", BLACKLISTS,
@@ -547,19 +477,15 @@ _blacklists = ResourceRoutes(router, "driver-blacklists", "entry_id", "blacklist
                              DriversWrite)
 _blacklists.listing("List blacklist entries", BlacklistFilterQuery, service.list_blacklists)
 _blacklists.export("Export the filtered blacklist entries as CSV", BlacklistFilterQuery,
-                   lambda actor, filters: service.blacklists_query(actor, filters).order_by(
-                       DriverBlacklist.id), _BLACKLIST_CSV, "driver-blacklists.csv")
-_blacklists.create("Blacklist a driver", BlacklistCreate,
-                   lambda s, a, d: service.create_blacklist(s, a, data=d))
+                   service.blacklists_query, _BLACKLIST_CSV, "driver-blacklists.csv",
+                   order_by=(DriverBlacklist.id,))
+_blacklists.create("Blacklist a driver", BlacklistCreate, service.create_blacklist)
 _blacklists.get("Get a blacklist entry", service.get_blacklist, include_deleted=False)
-_blacklists.update("Update a blacklist entry", BlacklistUpdate,
-                   lambda s, a, i, d, m: service.update_blacklist(s, a, i, data=d, if_match=m))
+_blacklists.update("Update a blacklist entry", BlacklistUpdate, service.update_blacklist)
 _blacklists.action("lift", "Lift a blacklist entry with a reason", ReasonIn, _locked(
     DriverBlacklist, lambda s, a, i, d: service.lift_blacklist(s, a, i, reason=d.reason)))
 _blacklists.delete("Delete an entry recorded by mistake (soft, with a reason)",
-                   lambda s, a, i, r, m: service.delete_blacklist(s, a, i, reason=r,
-                                                                  if_match=m),
-                   reason="body")
+                   service.delete_blacklist, reason="body")
 _blacklists.restore("Restore a deleted blacklist entry", service.restore_blacklist)
 
 
@@ -581,9 +507,9 @@ def _training_filter(
 TrainingFilterQuery = Annotated[TrainingFilter, Depends(_training_filter)]
 
 
-_TRAINING_CSV = _columns(*(
+_TRAINING_CSV = attribute_columns(
     "id", "driver_id", "training_name", "training_type", "provider", "status", "scheduled_on",
-    "completed_on", "expires_on", "score", "created_at", "deleted_at"))
+    "completed_on", "expires_on", "score", "created_at", "deleted_at")
 
 
 _training = ResourceRoutes(router, "driver-training", "training_id", "training", TRAINING,
@@ -591,16 +517,13 @@ _training = ResourceRoutes(router, "driver-training", "training_id", "training",
 _training.listing("List trainings", TrainingFilterQuery, service.list_training,
                   name="list_training")
 _training.export("Export the filtered trainings as CSV", TrainingFilterQuery,
-                 lambda actor, filters: service.training_query(actor, filters).order_by(
-                     DriverTraining.id), _TRAINING_CSV, "driver-training.csv",
-                 name="export_training")
-_training.create("Record a training for a driver", TrainingCreate,
-                 lambda s, a, d: service.create_training(s, a, data=d))
+                 service.training_query, _TRAINING_CSV, "driver-training.csv",
+                 order_by=(DriverTraining.id,), name="export_training")
+_training.create("Record a training for a driver", TrainingCreate, service.create_training)
 _training.get("Get a training", service.get_training, include_deleted=False)
-_training.update("Update a training", TrainingUpdate,
-                 lambda s, a, i, d, m: service.update_training(s, a, i, data=d, if_match=m))
-_training.delete("Delete a training (soft, with a reason)", lambda s, a, i, r, m:
-                 service.delete_training(s, a, i, reason=r, if_match=m), reason="body")
+_training.update("Update a training", TrainingUpdate, service.update_training)
+_training.delete("Delete a training (soft, with a reason)", service.delete_training,
+                 reason="body")
 _training.restore("Restore a deleted training", service.restore_training)
 
 
@@ -608,17 +531,8 @@ _training.restore("Restore a deleted training", service.restore_training)
 
 
 def _performance_out(p: DriverPerformance) -> PerformanceOut:
-    return PerformanceOut(
-        id=p.id, driver_id=p.driver_id, platform_id=p.platform_id,
-        period_start=p.period_start, period_end=p.period_end,
-        trips_completed=p.trips_completed, trips_cancelled=p.trips_cancelled,
-        acceptance_rate_pct=p.acceptance_rate_pct,
-        cancellation_rate_pct=p.cancellation_rate_pct, average_rating=p.average_rating,
-        hours_online=p.hours_online, hours_on_trip=p.hours_on_trip, distance_km=p.distance_km,
-        gross_revenue=money_out(p.gross_revenue, p.currency),
-        net_revenue=money_out(p.net_revenue, p.currency),
-        computed_at=p.computed_at,
-    )
+    return from_row(PerformanceOut, p, gross_revenue=money_out(p.gross_revenue, p.currency),
+                    net_revenue=money_out(p.net_revenue, p.currency))
 
 
 def _performance_filter(
@@ -635,56 +549,29 @@ def _performance_filter(
 PerformanceFilterQuery = Annotated[PerformanceFilter, Depends(_performance_filter)]
 
 
-@router.get("/driver-performances", tags=PERFORMANCES, response_model=Page[PerformanceOut],
-            summary="List drivers' computed performance figures (read-only)")
-def list_performances(
-    actor: DriversRead, session: DbSession, filters: PerformanceFilterQuery, page: Pagination,
-) -> Response:
-    return page_response(*service.list_performances(session, actor, page, filters),
-                         _performance_out)
-
-
-_PERFORMANCE_CSV: list[CsvColumn | MoneyColumns] = [
-    *_columns(
+_PERFORMANCE_CSV: list[Column] = [
+    *attribute_columns(
         "id", "driver_id", "platform_id", "period_start", "period_end", "trips_completed",
         "trips_cancelled", "acceptance_rate_pct", "average_rating", "hours_online",
         "distance_km"),
-    MoneyColumns("gross_revenue", lambda p: Money(p.gross_revenue, p.currency)),
-    MoneyColumns("net_revenue", lambda p: Money(p.net_revenue, p.currency)),
+    money_columns("gross_revenue"),
+    money_columns("net_revenue"),
 ]
 
 
-@router.get("/driver-performances/export.csv", tags=PERFORMANCES,
-            summary="Export the filtered performance figures as CSV",
-            response_class=StreamingResponse, responses=csv_responses(_PERFORMANCE_CSV))
-def export_performances(
-    actor: DriversRead, session: DbSession, filters: PerformanceFilterQuery,
-) -> StreamingResponse:
-    stmt = service.performances_query(actor, filters).order_by(DriverPerformance.id)
-    return csv_response(session, stmt, _PERFORMANCE_CSV, filename="driver-performances.csv")
+# Read-only: the figures are computed from the platforms' imports.
+_performances = ResourceRoutes(
+    router, "driver-performances", "performance_id", "performance", PERFORMANCES,
+    PerformanceOut, _performance_out, DriversRead, None)
+_performances.listing("List drivers' computed performance figures (read-only)",
+                      PerformanceFilterQuery, service.list_performances)
+_performances.export("Export the filtered performance figures as CSV", PerformanceFilterQuery,
+                     service.performances_query, _PERFORMANCE_CSV, "driver-performances.csv",
+                     order_by=(DriverPerformance.id,))
 
 
 # --- personal data (docs/privacy.md) -------------------------------------------------------
 
 
-@router.get("/drivers/{driver_id}/export", tags=DRIVERS, response_class=Response,
-            summary="Export everything held about a driver (JSON and documents, one zip)",
-            responses=EXPORT_RESPONSES)
-def export_driver_data(
-    actor: PrivacyManage, session: DbSession, storage: Storage, driver_id: uuid.UUID
-) -> Response:
-    export = privacy_service.export_driver(session, actor, storage, driver_id)
-    return export_response(export)
-
-
-@router.post("/drivers/{driver_id}/erase", tags=DRIVERS,
-             summary="Erase a driver's personal data (refused with 409 while retention applies)")
-def erase_driver_data(
-    actor: PrivacyManage, session: DbSession, if_match: RequiredIfMatch, storage: Storage,
-    driver_id: uuid.UUID, data: ErasureRequest,
-) -> ErasureOut:
-    lock_and_check_if_match(session, Driver, if_match, Driver.id == driver_id)
-    erasure = privacy_service.erase_driver(session, actor, driver_id, reason=data.reason)
-    # Once the request commits: a rolled-back erasure never deletes a file its rows point to.
-    delete_after_commit(session, storage, erasure.storage_keys)
-    return erasure_out(erasure)
+personal_data_routes(router, "drivers", "driver_id", "driver", DRIVERS, Driver,
+                     privacy_service.export_driver, privacy_service.erase_driver)

@@ -21,10 +21,9 @@ _documents = ResourceRoutes(router, "documents", "document_id", "document", ["do
                             DocumentOut, DocumentOut.model_validate, DocumentsRead,
                             DocumentsWrite)
 _documents.action("verify", "Mark a document as checked and authentic", None,
-                  lambda s, a, i, d, m: verification_service.verify_any_document(
-                      s, a, i, if_match=m))
+                  verification_service.verify_any_document)
 _documents.action("reject", "Reject a document, with why", DocumentRejection,
-                  lambda s, a, i, d, m: verification_service.reject_any_document(
-                      s, a, i, reason=d.reason, if_match=m))
+                  lambda s, a, i, data, if_match: verification_service.reject_any_document(
+                      s, a, i, reason=data.reason, if_match=if_match))
 
 __all__ = ["router"]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
 
 from fleetcore.core.compliance import ComplianceReport
 from fleetcore.core.deps import DbSession
@@ -29,7 +28,7 @@ from fleetcore.core.resource import (
     ResourceRoutes,
     value_of,
 )
-from fleetcore.core.schemas import money_out
+from fleetcore.core.schemas import from_row, money_out
 from fleetcore.core.versioning import RequiredIfMatch
 from fleetcore.fleet import service
 from fleetcore.fleet.filters import (
@@ -88,23 +87,13 @@ from fleetcore.fleet.schemas import (
 
 router = APIRouter(prefix="/v1")
 
-M = TypeVar("M", bound=BaseModel)
-
-
-def _out(model: type[M], row: Any, **overrides: Any) -> M:
-    data = {name: getattr(row, name) for name in model.model_fields
-            if name not in overrides and hasattr(row, name)}
-    data.update(overrides)
-    return model.model_validate(data)
-
-
 # --- vehicles --------------------------------------------------------------------------------
 
 
 def _vehicle_out(view: service.VehicleView) -> VehicleOut:
     v = view.vehicle
-    return _out(VehicleOut, v, acquisition_cost=money_out(v.acquisition_cost, v.currency),
-                current_odometer_km=view.odometer_km, odometer_read_at=view.odometer_read_at)
+    return from_row(VehicleOut, v, acquisition_cost=money_out(v.acquisition_cost, v.currency),
+                    current_odometer_km=view.odometer_km, odometer_read_at=view.odometer_read_at)
 
 
 def _vehicle_filter(
@@ -152,14 +141,9 @@ _vehicles = ResourceRoutes(router, "vehicles", "vehicle_id", "vehicle", ["vehicl
                            row_of=lambda view: view.vehicle)
 _vehicles.listing("List vehicles with their current odometer", VehicleFilterQuery,
                   service.list_vehicles)
-_export_vehicles = _vehicles.export(
+export_vehicles = _vehicles.export(
     "Export the filtered vehicles as CSV (streamed)", VehicleFilterQuery,
     service.vehicles_export_query, _VEHICLE_COLUMNS, "vehicles.csv")
-
-
-def export_vehicles(actor: Any, session: Any, **filters: Any) -> StreamingResponse:
-    """The export as the console calls it (web/routes/vehicles.py), filters by keyword."""
-    return _export_vehicles(actor, session, _vehicle_filter(**filters))
 
 
 def _vehicle_view(session: Any, actor: Any, vehicle: Any) -> service.VehicleView:
@@ -167,12 +151,11 @@ def _vehicle_view(session: Any, actor: Any, vehicle: Any) -> service.VehicleView
 
 
 _vehicles.create("Add a vehicle (VIN and plate validated per country)", VehicleCreate,
-                 lambda s, a, d: _vehicle_view(s, a, service.create_vehicle(s, a, data=d)))
+                 lambda s, a, data: _vehicle_view(s, a, service.create_vehicle(s, a, data=data)))
 _vehicles.get("Get a vehicle", service.get_vehicle)
-_vehicles.update("Update a vehicle", VehicleUpdate, lambda s, a, i, d, m: _vehicle_view(
-    s, a, service.update_vehicle(s, a, i, data=d, if_match=m)))
-_vehicles.delete("Soft-delete a vehicle", lambda s, a, i, r, m: service.delete_vehicle(
-    s, a, i, reason=r, if_match=m))
+_vehicles.update("Update a vehicle", VehicleUpdate, lambda s, a, i, **change: _vehicle_view(
+    s, a, service.update_vehicle(s, a, i, **change)))
+_vehicles.delete("Soft-delete a vehicle", service.delete_vehicle)
 _vehicles.restore("Restore a soft-deleted vehicle",
                   lambda s, a, i: _vehicle_view(s, a, service.restore_vehicle(s, a, i)))
 
@@ -259,20 +242,12 @@ _assignments = ResourceRoutes(
     AssignmentOut, AssignmentOut.model_validate, AssignmentsRead, AssignmentsWrite)
 _assignments.listing("List assignments (by vehicle, by driver, over a period), newest first",
                      AssignmentFilterQuery, service.list_assignments)
-_export_assignments = _assignments.export(
+export_assignments = _assignments.export(
     "Export the filtered assignments as CSV (streamed)", AssignmentFilterQuery,
-    lambda actor, filters: service.assignments_query(actor, filters).order_by(*_ASSIGNMENT_ORDER),
-    _ASSIGNMENT_COLUMNS, "vehicle-assignments.csv")
-
-
-def export_assignments(actor: Any, session: Any, **filters: Any) -> StreamingResponse:
-    """The export as the console calls it (web/routes/assignments.py), filters by keyword."""
-    return _export_assignments(actor, session, _assignment_filter(**filters))
-
-
+    service.assignments_query, _ASSIGNMENT_COLUMNS, "vehicle-assignments.csv",
+    order_by=_ASSIGNMENT_ORDER)
 _assignments.create("Assign a vehicle to a driver (compliance, overlaps, handover)",
-                    AssignmentCreate, lambda s, a, d: service.assign_vehicle(s, a, data=d),
-                    name="assign_vehicle")
+                    AssignmentCreate, service.assign_vehicle, name="assign_vehicle")
 _assignments.get("Get an assignment", service.get_assignment, include_deleted=False)
 
 
@@ -303,8 +278,8 @@ def cancel_assignment(
 
 
 def _insurance_out(p: Any) -> InsuranceOut:
-    return _out(InsuranceOut, p, deductible=money_out(p.deductible, p.currency),
-                premium=money_out(p.premium, p.currency))
+    return from_row(InsuranceOut, p, deductible=money_out(p.deductible, p.currency),
+                    premium=money_out(p.premium, p.currency))
 
 
 _INSURANCE_COLUMNS: list[Column] = [
@@ -334,16 +309,13 @@ _insurances = ResourceRoutes(
     InsuranceOut, _insurance_out, InsurancesRead, InsurancesWrite)
 _insurances.listing("List insurance policies", InsuranceFilterQuery, service.list_insurances)
 _insurances.export("Export the filtered insurance policies as CSV (streamed)",
-                   InsuranceFilterQuery, lambda actor, filters: service.insurances_query(
-                       actor, filters).order_by(VehicleInsurance.id),
-                   _INSURANCE_COLUMNS, "vehicle-insurances.csv")
+                   InsuranceFilterQuery, service.insurances_query, _INSURANCE_COLUMNS,
+                   "vehicle-insurances.csv", order_by=(VehicleInsurance.id,))
 _insurances.create("Add an insurance policy (no overlap with another active policy)",
-                   InsuranceCreate, lambda s, a, d: service.create_insurance(s, a, data=d))
+                   InsuranceCreate, service.create_insurance)
 _insurances.get("Get an insurance policy", service.get_insurance)
-_insurances.update("Update an insurance policy", InsuranceUpdate, lambda s, a, i, d, m:
-                   service.update_insurance(s, a, i, data=d, if_match=m))
-_insurances.delete("Soft-delete an insurance policy", lambda s, a, i, r, m:
-                   service.delete_insurance(s, a, i, reason=r, if_match=m))
+_insurances.update("Update an insurance policy", InsuranceUpdate, service.update_insurance)
+_insurances.delete("Soft-delete an insurance policy", service.delete_insurance)
 _insurances.restore("Restore a soft-deleted insurance policy", service.restore_insurance)
 
 
@@ -351,9 +323,9 @@ _insurances.restore("Restore a soft-deleted insurance policy", service.restore_i
 
 
 def _expense_out(e: Any) -> ExpenseOut:
-    amount = money_out(e.amount, e.currency)
-    return _out(ExpenseOut, e, amount=amount, tax_amount=money_out(e.tax_amount, e.currency),
-                unit_price=money_out(e.unit_price, e.currency))
+    return from_row(ExpenseOut, e, amount=money_out(e.amount, e.currency),
+                    tax_amount=money_out(e.tax_amount, e.currency),
+                    unit_price=money_out(e.unit_price, e.currency))
 
 
 _EXPENSE_COLUMNS: list[Column] = [
@@ -385,16 +357,12 @@ _expenses = ResourceRoutes(
     _expense_out, ExpensesRead, ExpensesWrite)
 _expenses.listing("List vehicle expenses", ExpenseFilterQuery, service.list_expenses)
 _expenses.export("Export the filtered expenses as CSV (streamed)", ExpenseFilterQuery,
-                 lambda actor, filters: service.expenses_query(actor, filters).order_by(
-                     VehicleExpense.incurred_on.desc(), VehicleExpense.id.desc()),
-                 _EXPENSE_COLUMNS, "vehicle-expenses.csv")
-_expenses.create("Record a vehicle expense", ExpenseCreate,
-                 lambda s, a, d: service.create_expense(s, a, data=d))
+                 service.expenses_query, _EXPENSE_COLUMNS, "vehicle-expenses.csv",
+                 order_by=(VehicleExpense.incurred_on.desc(), VehicleExpense.id.desc()))
+_expenses.create("Record a vehicle expense", ExpenseCreate, service.create_expense)
 _expenses.get("Get a vehicle expense", service.get_expense)
-_expenses.update("Update a vehicle expense", ExpenseUpdate, lambda s, a, i, d, m:
-                 service.update_expense(s, a, i, data=d, if_match=m))
-_expenses.delete("Soft-delete a vehicle expense", lambda s, a, i, r, m:
-                 service.delete_expense(s, a, i, reason=r, if_match=m))
+_expenses.update("Update a vehicle expense", ExpenseUpdate, service.update_expense)
+_expenses.delete("Soft-delete a vehicle expense", service.delete_expense)
 _expenses.restore("Restore a soft-deleted vehicle expense", service.restore_expense)
 
 
@@ -402,7 +370,7 @@ _expenses.restore("Restore a soft-deleted vehicle expense", service.restore_expe
 
 
 def _event_out(e: Any) -> EventOut:
-    return _out(EventOut, e, cost=money_out(e.cost, e.currency))
+    return from_row(EventOut, e, cost=money_out(e.cost, e.currency))
 
 
 _EVENT_COLUMNS: list[Column] = [
@@ -432,14 +400,11 @@ _events = ResourceRoutes(router, "vehicle-events", "event_id", "event", ["vehicl
                          EventOut, _event_out, VehiclesRead, VehiclesWrite)
 _events.listing("List vehicle events, newest first", EventFilterQuery, service.list_events)
 _events.export("Export the filtered vehicle events as CSV (streamed)", EventFilterQuery,
-               lambda actor, filters: service.events_query(actor, filters).order_by(
-                   VehicleEvent.occurred_at.desc(), VehicleEvent.id.desc()),
-               _EVENT_COLUMNS, "vehicle-events.csv")
-_events.create("Record a vehicle event (accident, inspection…)", EventCreate,
-               lambda s, a, d: service.create_event(s, a, data=d))
+               service.events_query, _EVENT_COLUMNS, "vehicle-events.csv",
+               order_by=(VehicleEvent.occurred_at.desc(), VehicleEvent.id.desc()))
+_events.create("Record a vehicle event (accident, inspection…)", EventCreate, service.create_event)
 _events.get("Get a vehicle event", service.get_event)
 _events.update("Update a vehicle event (severity, follow-up, resolution)", EventUpdate,
-               lambda s, a, i, d, m: service.update_event(s, a, i, data=d, if_match=m))
-_events.delete("Soft-delete a vehicle event", lambda s, a, i, r, m:
-               service.delete_event(s, a, i, reason=r, if_match=m))
+               service.update_event)
+_events.delete("Soft-delete a vehicle event", service.delete_event)
 _events.restore("Restore a soft-deleted vehicle event", service.restore_event)

@@ -172,13 +172,11 @@ _makes.export("Export the car makes as CSV (same filters)", CarMakeFilterQuery,
               lambda actor, filters: service.car_makes_query(
                   actor, q=filters.q, scope=filters.scope).order_by(CarMake.name, CarMake.id),
               _CAR_MAKE_CSV, "car-makes.csv")
-_makes.create("Add a private car make", CarMakeCreate,
-              lambda s, a, d: service.create_car_make(s, a, data=d))
+_makes.create("Add a private car make", CarMakeCreate, service.create_car_make)
 _makes.get("Get a car make", service.get_car_make, include_deleted=False)
 _makes.update("Rename a private car make (global ones are read-only)", CarMakeUpdate,
-              lambda s, a, i, d, m: service.update_car_make(s, a, i, data=d, if_match=m))
-_makes.delete("Delete a private car make", lambda s, a, i, r, m:
-              service.delete_car_make(s, a, i, if_match=m), reason=None)
+              service.update_car_make)
+_makes.delete("Delete a private car make", service.delete_car_make, reason=None)
 
 
 # --- car models ----------------------------------------------------------------------------
@@ -214,10 +212,8 @@ _models.export("Export the car models as CSV (same filters)", CarModelFilterQuer
                lambda actor, filters: service.car_models_query(
                    actor, make_id=filters.make_id, q=filters.q, scope=filters.scope).order_by(
                    CarModel.name, CarModel.id), _CAR_MODEL_CSV, "car-models.csv")
-_models.create("Add a private car model", CarModelCreate,
-               lambda s, a, d: service.create_car_model(s, a, data=d))
+_models.create("Add a private car model", CarModelCreate, service.create_car_model)
 _models.get("Get a car model", service.get_car_model, include_deleted=False)
 _models.update("Change a private car model (global ones are read-only)", CarModelUpdate,
-               lambda s, a, i, d, m: service.update_car_model(s, a, i, data=d, if_match=m))
-_models.delete("Delete a private car model", lambda s, a, i, r, m:
-               service.delete_car_model(s, a, i, if_match=m), reason=None)
+               service.update_car_model)
+_models.delete("Delete a private car model", service.delete_car_model, reason=None)

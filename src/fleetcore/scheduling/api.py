@@ -92,18 +92,14 @@ _shifts = ResourceRoutes(router, "shifts", "shift_id", "shift", ["shifts"], Shif
 _shifts.listing("List shifts by start time", ShiftFilterQuery, service.list_shifts,
                 page_first=True)
 export_shifts = _shifts.export(
-    "Shifts as CSV (same filters)", ShiftFilterQuery,
-    lambda actor, filters: service.shifts_query(actor, filters).order_by(Shift.starts_at, Shift.id),
-    _SHIFT_CSV, "shifts.csv")
+    "Shifts as CSV (same filters)", ShiftFilterQuery, service.shifts_query, _SHIFT_CSV,
+    "shifts.csv", order_by=(Shift.starts_at, Shift.id))
 _shifts.create("Create a shift (no overlap, not during leave or blacklist)", ShiftCreate,
-               lambda s, a, d: _fresh(s, service.create_shift(s, a, data=d)))
+               lambda s, a, data: _fresh(s, service.create_shift(s, a, data=data)))
 _shifts.get("Get a shift", service.get_shift, include_deleted=False)
-_shifts.update("Update a shift", ShiftUpdate,
-               lambda s, a, i, d, m: service.update_shift(s, a, i, data=d, if_match=m))
-_shifts.action("cancel", "Cancel a shift", None,
-               lambda s, a, i, d, m: service.cancel_shift(s, a, i, if_match=m))
-_shifts.delete("Delete a shift",
-               lambda s, a, i, r, m: service.delete_shift(s, a, i, reason=r, if_match=m))
+_shifts.update("Update a shift", ShiftUpdate, service.update_shift)
+_shifts.action("cancel", "Cancel a shift", None, service.cancel_shift)
+_shifts.delete("Delete a shift", service.delete_shift)
 _shifts.restore("Restore a deleted shift", service.restore_shift)
 
 
@@ -205,16 +201,13 @@ _tasks = ResourceRoutes(router, "tasks", "task_id", "task", ["tasks"], TaskOut,
                         TaskOut.model_validate, TasksRead, TasksWrite)
 _tasks.listing("List tasks", TaskFilterQuery, service.list_tasks, page_first=True)
 export_tasks = _tasks.export(
-    "Tasks as CSV (same filters)", TaskFilterQuery,
-    lambda actor, filters: service.tasks_query(actor, filters).order_by(Task.id),
-    _TASK_CSV, "tasks.csv")
+    "Tasks as CSV (same filters)", TaskFilterQuery, service.tasks_query, _TASK_CSV,
+    "tasks.csv", order_by=(Task.id,))
 _tasks.create("Create a task", TaskCreate,
-              lambda s, a, d: _fresh(s, service.create_task(s, a, data=d)))
+              lambda s, a, data: _fresh(s, service.create_task(s, a, data=data)))
 _tasks.get("Get a task", service.get_task, include_deleted=False)
-_tasks.update("Update, assign or move a task along its states", TaskUpdate,
-              lambda s, a, i, d, m: service.update_task(s, a, i, data=d, if_match=m))
-_tasks.delete("Delete a task",
-              lambda s, a, i, r, m: service.delete_task(s, a, i, reason=r, if_match=m))
+_tasks.update("Update, assign or move a task along its states", TaskUpdate, service.update_task)
+_tasks.delete("Delete a task", service.delete_task)
 _tasks.restore("Restore a deleted task", service.restore_task)
 
 
@@ -256,12 +249,9 @@ _goals = ResourceRoutes(router, "goals", "goal_id", "goal", ["goals"], GoalOut, 
 _goals.listing("List goals with their progress", GoalFilterQuery, service.list_goals,
                page_first=True)
 _goals.export("Goals as CSV (stored progress, same filters)", GoalFilterQuery,
-              lambda actor, filters: service.goals_query(actor, filters).order_by(Goal.id),
-              _GOAL_CSV, "goals.csv")
-_goals.create("Create a goal", GoalCreate, lambda s, a, d: service.get_goal(
-    s, a, _fresh(s, service.create_goal(s, a, data=d)).id))
+              service.goals_query, _GOAL_CSV, "goals.csv", order_by=(Goal.id,))
+_goals.create("Create a goal", GoalCreate, lambda s, a, data: service.get_goal(
+    s, a, _fresh(s, service.create_goal(s, a, data=data)).id))
 _goals.get("Get a goal with its progress", service.get_goal, include_deleted=False)
-_goals.update("Update a goal", GoalUpdate,
-              lambda s, a, i, d, m: service.update_goal(s, a, i, data=d, if_match=m))
-_goals.delete("Delete a goal", lambda s, a, i, r, m: service.delete_goal(s, a, i, if_match=m),
-              reason=None)
+_goals.update("Update a goal", GoalUpdate, service.update_goal)
+_goals.delete("Delete a goal", service.delete_goal, reason=None)

@@ -89,10 +89,8 @@ def assignment_export(
 ) -> StreamingResponse:
     """The filtered custody history as the API's CSV (``GET /v1/vehicle-assignments/
     export.csv``)."""
-    f = _list_filter(status, vehicle_id, driver_id)
-    return fleet_api.export_assignments(
-        c.actor, c.session, vehicle_id=f.vehicle_id, driver_id=f.driver_id,
-        assignment_status=AssignmentStatus(f.status) if f.status else None)
+    filters = _list_filter(status, vehicle_id, driver_id)
+    return fleet_api.export_assignments(c.actor, c.session, filters)
 
 
 # --- assign --------------------------------------------------------------------------------

@@ -114,10 +114,7 @@ def driver_export(
     status: str | None = None, sort: str | None = None,
 ) -> StreamingResponse:
     """The filtered drivers as the API's CSV (``GET /v1/drivers/export.csv``)."""
-    spec = _list_filter(q, status, sort)
-    return drivers_api.export_drivers(
-        c.actor, c.session, driver_status=DriverStatus(spec.status) if spec.status else None,
-        q=spec.q, sort=spec.sort)
+    return drivers_api.export_drivers(c.actor, c.session, _list_filter(q, status, sort))
 
 
 # --- add and edit --------------------------------------------------------------------------

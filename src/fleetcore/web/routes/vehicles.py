@@ -119,11 +119,7 @@ def vehicle_export(
 ) -> StreamingResponse:
     """The filtered vehicles as the API's CSV (``GET /v1/vehicles/export.csv``)."""
     f = _list_filter(q, status, fuel_type, ownership_type, sort)
-    return fleet_api.export_vehicles(
-        c.actor, c.session, vehicle_status=VehicleStatus(f.status) if f.status else None,
-        fuel_type=FuelType(f.fuel_type) if f.fuel_type else None,
-        ownership_type=OwnershipType(f.ownership_type) if f.ownership_type else None,
-        q=f.q, sort=f.sort)
+    return fleet_api.export_vehicles(c.actor, c.session, f)
 
 
 # --- add and edit --------------------------------------------------------------------------
