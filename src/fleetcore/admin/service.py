@@ -54,7 +54,7 @@ from fleetcore.core.errors import (
 )
 from fleetcore.core.orm import new_id
 from fleetcore.core.pagination import PageParams, equal_filters, keyset_page, range_filter
-from fleetcore.core.resource import Rows
+from fleetcore.core.resource import Rows, pager
 from fleetcore.core.versioning import check_if_match, refresh_version
 
 # --- helpers -------------------------------------------------------------------------------
@@ -452,12 +452,8 @@ def audit_logs_query(actor: Actor, filters: AuditFilter) -> Select[AuditLog]:
     return range_filter(stmt, AuditLog.occurred_at, since=filters.since, until=filters.until)
 
 
-def list_audit_logs(
-    session: Session, actor: Actor, params: PageParams, filters: AuditFilter
-) -> tuple[list[AuditLog], str | None]:
-    """The tenant's audit rows, newest first."""
-    return keyset_page(session, audit_logs_query(actor, filters),
-                       [AuditLog.occurred_at, AuditLog.id], params, descending=True)
+list_audit_logs = pager(audit_logs_query, AuditLog.occurred_at, AuditLog.id, descending=True,
+                        doc="The tenant's audit rows, newest first.")
 
 
 # --- tenants -------------------------------------------------------------------------------

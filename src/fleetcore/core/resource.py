@@ -38,12 +38,13 @@ from fleetcore.core.errors import (
     flush_checked,
 )
 from fleetcore.core.export import Column, csv_response, csv_responses
-from fleetcore.core.pagination import Page, PageParams, Pagination
+from fleetcore.core.pagination import Page, PageParams, Pagination, keyset_page
 from fleetcore.core.schemas import Deletion, model_response
 from fleetcore.core.versioning import RequiredIfMatch, check_if_match, etag
 
 __all__ = ["SAFE_TEXT", "DeletionReason", "IncludeDeleted", "ResourceRoutes", "Rows",
-           "invalid", "no_content", "page_response", "parameter", "route_function", "value_of"]
+           "invalid", "no_content", "page_response", "pager", "parameter", "route_function",
+           "value_of"]
 
 T = TypeVar("T")
 
@@ -78,6 +79,19 @@ def page_response(rows: Iterable[Any], cursor: str | None,
 def no_content() -> Response:
     """The empty 204 answer of a deletion."""
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def pager(query: Callable[[Actor, Any], Select[Any]], *keys: Any, descending: bool = False,
+          doc: str | None = None) -> Callable[..., tuple[list[Any], str | None]]:
+    """``list_x(session, actor, params, filters)``: one keyset page of ``query(actor,
+    filters)`` ordered by ``keys`` (the list route's service call; its export orders
+    ``query`` the same way)."""
+    def page(session: Session, actor: Actor, params: PageParams,
+             filters: Any) -> tuple[list[Any], str | None]:
+        return keyset_page(session, query(actor, filters), keys, params, descending=descending)
+
+    page.__doc__ = doc
+    return page
 
 
 # --- services ----------------------------------------------------------------------------------

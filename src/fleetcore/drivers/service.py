@@ -40,7 +40,7 @@ from fleetcore.core.errors import (
     ValidationProblem,
 )
 from fleetcore.core.pagination import PageParams, keyset_page
-from fleetcore.core.resource import Rows
+from fleetcore.core.resource import Rows, pager
 from fleetcore.core.schemas import MoneyIn
 from fleetcore.core.versioning import check_if_match
 from fleetcore.documents.models import Document
@@ -994,11 +994,8 @@ def driver_requests_query(actor: Actor, spec: RequestFilter) -> Select[Any]:
         select(DriverRequest).where(DriverRequest.tenant_id == tenant_of(actor)), spec)
 
 
-def list_driver_requests(session: Session, actor: Actor, params: PageParams,
-                         spec: RequestFilter) -> tuple[list[DriverRequest], str | None]:
-    """A page of driver requests, newest first."""
-    return keyset_page(session, driver_requests_query(actor, spec), [DriverRequest.id], params,
-                       descending=True)
+list_driver_requests = pager(driver_requests_query, DriverRequest.id, descending=True,
+                             doc="A page of driver requests, newest first.")
 
 
 def leave_conflicts(session: Session, request: DriverRequest) -> list[dict[str, str]]:
@@ -1110,10 +1107,7 @@ def blacklists_query(actor: Actor, spec: BlacklistFilter) -> Select[Any]:
         select(DriverBlacklist).where(DriverBlacklist.tenant_id == tenant_of(actor)), spec)
 
 
-def list_blacklists(session: Session, actor: Actor, params: PageParams,
-                    spec: BlacklistFilter) -> tuple[list[DriverBlacklist], str | None]:
-    """A page of blacklist entries."""
-    return keyset_page(session, blacklists_query(actor, spec), [DriverBlacklist.id], params)
+list_blacklists = pager(blacklists_query, DriverBlacklist.id, doc="A page of blacklist entries.")
 
 
 def update_blacklist(session: Session, actor: Actor, entry_id: uuid.UUID, *,
@@ -1193,10 +1187,7 @@ def training_query(actor: Actor, spec: TrainingFilter) -> Select[Any]:
         select(DriverTraining).where(DriverTraining.tenant_id == tenant_of(actor)), spec)
 
 
-def list_training(session: Session, actor: Actor, params: PageParams,
-                  spec: TrainingFilter) -> tuple[list[DriverTraining], str | None]:
-    """A page of trainings."""
-    return keyset_page(session, training_query(actor, spec), [DriverTraining.id], params)
+list_training = pager(training_query, DriverTraining.id, doc="A page of trainings.")
 
 
 def update_training(session: Session, actor: Actor, training_id: uuid.UUID, *,
@@ -1238,7 +1229,5 @@ def performances_query(actor: Actor, spec: PerformanceFilter) -> Select[Any]:
         select(DriverPerformance).where(DriverPerformance.tenant_id == tenant_of(actor)), spec)
 
 
-def list_performances(session: Session, actor: Actor, params: PageParams,
-                      spec: PerformanceFilter) -> tuple[list[DriverPerformance], str | None]:
-    """A page of computed performance figures (read-only)."""
-    return keyset_page(session, performances_query(actor, spec), [DriverPerformance.id], params)
+list_performances = pager(performances_query, DriverPerformance.id,
+                          doc="A page of computed performance figures (read-only).")

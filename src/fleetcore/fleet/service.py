@@ -36,10 +36,9 @@ from fleetcore.core.pagination import (
     decode_cursor,
     encode_cursor,
     equal_filters,
-    keyset_page,
     range_filter,
 )
-from fleetcore.core.resource import Rows, invalid
+from fleetcore.core.resource import Rows, invalid, pager
 from fleetcore.core.schemas import MoneyIn
 from fleetcore.documents.models import Document, DocumentEntityType, DocumentType
 from fleetcore.drivers import service as drivers_service
@@ -653,15 +652,6 @@ def cancel_assignment(session: Session, actor: Actor, assignment_id: uuid.UUID, 
     return assignment
 
 
-def list_assignments(
-    session: Session, actor: Actor, params: PageParams, filters: AssignmentFilter
-) -> tuple[list[VehicleAssignment], str | None]:
-    """Assignments (custody history), newest start first."""
-    stmt = assignments_query(actor, filters)
-    return keyset_page(session, stmt, [VehicleAssignment.starts_at, VehicleAssignment.id],
-                       params, descending=True)
-
-
 def assignments_query(actor: Actor, filters: AssignmentFilter) -> Select[Any]:
     """The filtered live assignments of the tenant (list and export)."""
     a = VehicleAssignment
@@ -670,6 +660,10 @@ def assignments_query(actor: Actor, filters: AssignmentFilter) -> Select[Any]:
     if filters.since is not None:
         stmt = stmt.where(or_(a.ends_at.is_(None), a.ends_at > filters.since))
     return range_filter(stmt, a.starts_at, until=filters.until)
+
+
+list_assignments = pager(assignments_query, VehicleAssignment.starts_at, VehicleAssignment.id,
+                         descending=True, doc="Assignments (custody history), newest start first.")
 
 
 def custodian(session: Session, actor: Actor, vehicle_id: uuid.UUID,
@@ -998,12 +992,6 @@ def _flush_insurance(session: Session, policy: VehicleInsurance) -> None:
     _flush(session, _INSURANCE_CONSTRAINTS)
 
 
-def list_insurances(session: Session, actor: Actor, params: PageParams,
-                    filters: InsuranceFilter) -> tuple[list[VehicleInsurance], str | None]:
-    """The tenant's insurance policies, by id."""
-    return keyset_page(session, insurances_query(actor, filters), [VehicleInsurance.id], params)
-
-
 def insurances_query(actor: Actor, filters: InsuranceFilter) -> Select[Any]:
     """The filtered insurance policies (list and export)."""
     i = VehicleInsurance
@@ -1014,6 +1002,10 @@ def insurances_query(actor: Actor, filters: InsuranceFilter) -> Select[Any]:
     if filters.covering is not None:
         stmt = stmt.where(i.starts_on <= filters.covering, i.ends_on >= filters.covering)
     return stmt
+
+
+list_insurances = pager(insurances_query, VehicleInsurance.id,
+                        doc="The tenant's insurance policies, by id.")
 
 
 get_insurance = _rows.getter(VehicleInsurance, "insurance")
@@ -1092,13 +1084,6 @@ def _check_expense_values(session: Session, actor: Actor, expense: VehicleExpens
         raise invalid("incurred_on", "cannot be in the future")
 
 
-def list_expenses(session: Session, actor: Actor, params: PageParams,
-                  filters: ExpenseFilter) -> tuple[list[VehicleExpense], str | None]:
-    """The tenant's vehicle expenses, newest first."""
-    return keyset_page(session, expenses_query(actor, filters),
-                       [VehicleExpense.incurred_on, VehicleExpense.id], params, descending=True)
-
-
 def expenses_query(actor: Actor, filters: ExpenseFilter) -> Select[Any]:
     """The filtered expenses (list and export)."""
     e = VehicleExpense
@@ -1106,6 +1091,10 @@ def expenses_query(actor: Actor, filters: ExpenseFilter) -> Select[Any]:
         e.vehicle_id: filters.vehicle_id, e.driver_id: filters.driver_id,
         e.category: filters.category, e.payment_method: filters.payment_method})
     return range_filter(stmt, e.incurred_on, since=filters.since, until=filters.until)
+
+
+list_expenses = pager(expenses_query, VehicleExpense.incurred_on, VehicleExpense.id,
+                      descending=True, doc="The tenant's vehicle expenses, newest first.")
 
 
 get_expense = _rows.getter(VehicleExpense, "expense")
@@ -1175,13 +1164,6 @@ restore_expense = _rows.restorer(VehicleExpense, "expense")
 # --- vehicle events ----------------------------------------------------------------------------
 
 
-def list_events(session: Session, actor: Actor, params: PageParams,
-                filters: EventFilter) -> tuple[list[VehicleEvent], str | None]:
-    """The tenant's vehicle events, newest first."""
-    return keyset_page(session, events_query(actor, filters),
-                       [VehicleEvent.occurred_at, VehicleEvent.id], params, descending=True)
-
-
 def events_query(actor: Actor, filters: EventFilter) -> Select[Any]:
     """The filtered vehicle events (list and export)."""
     e = VehicleEvent
@@ -1192,6 +1174,10 @@ def events_query(actor: Actor, filters: EventFilter) -> Select[Any]:
         stmt = stmt.where(e.resolved_at.is_(None) if filters.unresolved
                           else e.resolved_at.is_not(None))
     return range_filter(stmt, e.occurred_at, since=filters.since, until=filters.until)
+
+
+list_events = pager(events_query, VehicleEvent.occurred_at, VehicleEvent.id, descending=True,
+                    doc="The tenant's vehicle events, newest first.")
 
 
 get_event = _rows.getter(VehicleEvent, "vehicle event")

@@ -68,7 +68,7 @@ from fleetcore.core.errors import (
 )
 from fleetcore.core.orm import new_id
 from fleetcore.core.pagination import PageParams, equal_filters, keyset_page
-from fleetcore.core.resource import Rows
+from fleetcore.core.resource import Rows, pager
 from fleetcore.core.versioning import lock_and_check_if_match, refresh_version
 from fleetcore.drivers.models import Driver
 from fleetcore.drivers.service import (
@@ -304,11 +304,8 @@ def shifts_query(actor: Actor, filters: ShiftFilter) -> Select[Any]:
     return stmt
 
 
-def list_shifts(
-    session: Session, actor: Actor, params: PageParams, filters: ShiftFilter
-) -> tuple[list[Shift], str | None]:
-    """Shifts by start time (those overlapping ``[from, to)`` when given)."""
-    return keyset_page(session, shifts_query(actor, filters), [Shift.starts_at, Shift.id], params)
+list_shifts = pager(shifts_query, Shift.starts_at, Shift.id,
+                    doc="Shifts by start time (those overlapping ``[from, to)`` when given).")
 
 
 # --- series --------------------------------------------------------------------------------
