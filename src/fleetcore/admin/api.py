@@ -69,8 +69,8 @@ from fleetcore.core.export import (
     csv_response,
     csv_responses,
 )
-from fleetcore.core.pagination import Page, Pagination
-from fleetcore.core.resource import ResourceRoutes
+from fleetcore.core.pagination import Page, PageParams, Pagination
+from fleetcore.core.resource import ResourceRoutes, value_of
 from fleetcore.core.versioning import (
     RequiredIfMatch,
     check_if_match,
@@ -131,36 +131,24 @@ def get_me(actor: CurrentActor, session: DbSession) -> MeOut:
 # --- members -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class MemberFilter:
-    status: str | None = None
-    email: str | None = None
-    role_id: uuid.UUID | None = None
-
-
 def _member_filter(
     member_status: Annotated[MemberStatus | None, Query(alias="status")] = None,
     email: Annotated[str | None, Query(max_length=320)] = None,
     role_id: uuid.UUID | None = None,
-) -> MemberFilter:
-    return MemberFilter(status=member_status.value if member_status else None, email=email,
-                        role_id=role_id)
+) -> service.MemberFilter:
+    return service.MemberFilter(status=value_of(member_status), email=email, role_id=role_id)
 
 
-MemberFilterQuery = Annotated[MemberFilter, Depends(_member_filter)]
+MemberFilterQuery = Annotated[service.MemberFilter, Depends(_member_filter)]
 
 
-@router.get("/members", tags=["members"], summary="List members")
-def list_members(
-    actor: MembersRead, session: DbSession, page: Pagination, filters: MemberFilterQuery,
-) -> Page[MemberOut]:
-    members, cursor = service.list_members(
-        session, actor, page, status=filters.status, email=filters.email,
-        role_id=filters.role_id,
-    )
+def _member_page(session: Session, actor: Any, page: PageParams, filters: service.MemberFilter
+                 ) -> tuple[list[tuple[Member, list[Role]]], str | None]:
+    """A page of members with their roles (read for the whole page at once)."""
+    members, cursor = service.list_members(session, actor, page, filters)
     roles = service.roles_of_members(session, actor.tenant_id, [m.id for m in members]) \
         if actor.tenant_id else {}
-    return Page(items=[_member_out(m, roles.get(m.id, [])) for m in members], next_cursor=cursor)
+    return [(m, roles.get(m.id, [])) for m in members], cursor
 
 
 _MEMBER_CSV: list[Column] = [
@@ -169,17 +157,6 @@ _MEMBER_CSV: list[Column] = [
         "invited_at", "last_login_at", "created_at")),
     CsvColumn("roles", lambda r: r[1]),
 ]
-
-
-@router.get("/members/export.csv", tags=["members"], summary="Export the filtered members as CSV",
-            response_class=StreamingResponse, responses=csv_responses(_MEMBER_CSV))
-def export_members(
-    actor: MembersRead, session: DbSession, filters: MemberFilterQuery,
-) -> StreamingResponse:
-    stmt = service.members_query(actor, status=filters.status, email=filters.email,
-                                 role_id=filters.role_id)
-    stmt = stmt.add_columns(service.member_role_names(tenant_of(actor))).order_by(Member.id)
-    return csv_response(session, stmt, _MEMBER_CSV, filename="members.csv")
 
 
 def _member_view(session: Session, member: Member) -> tuple[Member, list[Role]]:
@@ -199,6 +176,11 @@ def _status_change(target: MemberStatus) -> Callable[..., Any]:
 _members = ResourceRoutes(router, "members", "member_id", "member", ["members"], MemberOut,
                           lambda view: _member_out(*view), MembersRead, MembersWrite,
                           row_of=lambda view: view[0])
+_members.listing("List members", MemberFilterQuery, _member_page, page_first=True)
+_members.export("Export the filtered members as CSV", MemberFilterQuery,
+                lambda actor, filters: service.members_query(actor, filters).add_columns(
+                    service.member_role_names(tenant_of(actor))),
+                _MEMBER_CSV, "members.csv", order_by=(Member.id,))
 _members.create("Invite a member", MemberInvite, lambda s, a, data: _member_view(
     s, _fresh(s, service.invite_member(s, a, data=data))), name="invite_member")
 _members.get("Get a member", lambda s, a, i: _member_view(s, service.get_member(s, a, i)),
@@ -353,20 +335,14 @@ export_audit_logs = _audit.export(
 # --- tenants -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class TenantFilter:
-    status: str | None = None
-    slug: str | None = None
-
-
 def _tenant_filter(
     tenant_status: Annotated[str | None, Query(alias="status", max_length=20)] = None,
     slug: Annotated[str | None, Query(max_length=63)] = None,
-) -> TenantFilter:
-    return TenantFilter(status=tenant_status, slug=slug)
+) -> service.TenantFilter:
+    return service.TenantFilter(status=tenant_status, slug=slug)
 
 
-TenantFilterQuery = Annotated[TenantFilter, Depends(_tenant_filter)]
+TenantFilterQuery = Annotated[service.TenantFilter, Depends(_tenant_filter)]
 
 
 _TENANT_CSV = attribute_columns(
@@ -375,13 +351,9 @@ _TENANT_CSV = attribute_columns(
 _tenants = ResourceRoutes(router, "tenants", "tenant_id", "tenant", ["tenants"], TenantOut,
                           TenantOut.model_validate, TenantsRead, TenantsRead)
 _tenants.listing("List tenants (staff: all; members: theirs)", TenantFilterQuery,
-                 lambda session, actor, page, filters: service.list_tenants(
-                     session, actor, page, status=filters.status, slug=filters.slug),
-                 page_first=True)
+                 service.list_tenants, page_first=True)
 _tenants.export("Export the tenants as CSV (staff: all; members: theirs)", TenantFilterQuery,
-                lambda actor, filters: service.tenants_query(
-                    actor, status=filters.status, slug=filters.slug).order_by(Tenant.id),
-                _TENANT_CSV, "tenants.csv")
+                service.tenants_query, _TENANT_CSV, "tenants.csv", order_by=(Tenant.id,))
 
 
 @router.post("/tenants", tags=["tenants"], status_code=status.HTTP_201_CREATED,

@@ -216,30 +216,30 @@ def _member_query(tenant_id: uuid.UUID) -> Select[Member]:
 get_member = Rows().getter(Member, "member")
 
 
-def members_query(
-    actor: Actor, *, status: str | None = None, email: str | None = None,
-    role_id: uuid.UUID | None = None,
-) -> Select[Member]:
+@dataclass(frozen=True, slots=True)
+class MemberFilter:
+    """Filters of the members list and export."""
+
+    status: str | None = None
+    email: str | None = None
+    role_id: uuid.UUID | None = None
+
+
+def members_query(actor: Actor, filters: MemberFilter) -> Select[Member]:
     """The tenant's live members, filtered (list and CSV export)."""
     tenant_id = tenant_of(actor)
-    stmt = equal_filters(_member_query(tenant_id), {Member.status: status})
-    if email:
-        stmt = stmt.where(func.lower(Member.email) == email.lower())
-    if role_id:
+    stmt = equal_filters(_member_query(tenant_id), {Member.status: filters.status})
+    if filters.email:
+        stmt = stmt.where(func.lower(Member.email) == filters.email.lower())
+    if filters.role_id:
         stmt = stmt.where(Member.id.in_(
             select(MemberRole.member_id).where(
-                MemberRole.tenant_id == tenant_id, MemberRole.role_id == role_id)
+                MemberRole.tenant_id == tenant_id, MemberRole.role_id == filters.role_id)
         ))
     return stmt
 
 
-def list_members(
-    session: Session, actor: Actor, params: PageParams, *, status: str | None = None,
-    email: str | None = None, role_id: uuid.UUID | None = None,
-) -> tuple[list[Member], str | None]:
-    """The tenant's members, filtered, by id."""
-    stmt = members_query(actor, status=status, email=email, role_id=role_id)
-    return keyset_page(session, stmt, [Member.id], params)
+list_members = pager(members_query, Member.id, doc="The tenant's members, filtered, by id.")
 
 
 def member_role_names(tenant_id: uuid.UUID) -> ScalarSelect[Any]:
@@ -539,23 +539,24 @@ def get_tenant(session: Session, actor: Actor | None, tenant_id: uuid.UUID) -> T
     return tenant
 
 
-def tenants_query(
-    actor: Actor, *, status: str | None = None, slug: str | None = None
-) -> Select[Tenant]:
+@dataclass(frozen=True, slots=True)
+class TenantFilter:
+    """Filters of the tenants list and export."""
+
+    status: str | None = None
+    slug: str | None = None
+
+
+def tenants_query(actor: Actor, filters: TenantFilter) -> Select[Tenant]:
     """Tenants visible to the actor (all of them for staff), filtered (list and CSV export)."""
     stmt = select(Tenant).where(Tenant.deleted_at.is_(None))
     if actor.tenant_id is not None:
         stmt = stmt.where(Tenant.id == actor.tenant_id)
-    return equal_filters(stmt, {Tenant.status: status, Tenant.slug: slug})
+    return equal_filters(stmt, {Tenant.status: filters.status, Tenant.slug: filters.slug})
 
 
-def list_tenants(
-    session: Session, actor: Actor, params: PageParams, *, status: str | None = None,
-    slug: str | None = None,
-) -> tuple[list[Tenant], str | None]:
-    """Tenants visible to the actor (all of them for staff), by id."""
-    return keyset_page(session, tenants_query(actor, status=status, slug=slug), [Tenant.id],
-                       params)
+list_tenants = pager(tenants_query, Tenant.id,
+                     doc="Tenants visible to the actor (all of them for staff), by id.")
 
 
 _TRANSITIONS: dict[LifecycleEventType, tuple[frozenset[str], TenantStatus]] = {

@@ -39,7 +39,7 @@ LANGUAGES = [("en", "English"), ("fr", "Français"), ("pt", "Português")]
 def _page(c: Console, *, status: str | None, cursor: str | None, state: FormState,
           status_code: int = 200) -> HTMLResponse:
     members, next_cursor = admin_service.list_members(c.session, c.actor, page(cursor),
-                                                      status=status)
+                                                      admin_service.MemberFilter(status=status))
     roles = admin_service.roles_of_members(c.session, c.tenant.id, [m.id for m in members])
     all_roles, _more = admin_service.list_roles(c.session, c.actor, PageParams(limit=100))
     return c.render("members/list.html", status_code=status_code, members=members,
