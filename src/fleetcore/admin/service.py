@@ -54,7 +54,7 @@ from fleetcore.core.errors import (
 )
 from fleetcore.core.orm import new_id
 from fleetcore.core.pagination import PageParams, equal_filters, keyset_page, range_filter
-from fleetcore.core.resource import Rows, pager
+from fleetcore.core.resource import Rows, pager, patch
 from fleetcore.core.versioning import check_if_match, refresh_version
 
 # --- helpers -------------------------------------------------------------------------------
@@ -330,18 +330,11 @@ def update_member(
         # Erased on request: writing a name or a number back would undo the erasure.
         raise Conflict(f"This member's personal data was erased on "
                        f"{member.anonymised_at:%Y-%m-%d}: an erased member is not edited.")
-    for field in ("first_name", "last_name", "phone", "preferred_language"):
-        if field in data.model_fields_set:
-            value = getattr(data, field)
-            if field == "preferred_language" and value is None:
-                raise ValidationProblem("preferred_language cannot be empty.", errors=[
-                    {"field": "preferred_language", "message": "cannot be null"}])
-            setattr(member, field, value)
-            if field == "preferred_language":
-                member.extra = {**(member.extra or {}), LANGUAGE_CHOSEN: True}
-    member.updated_by = actor.id
-    refresh_version(session, member)
-    return member
+    changed = patch(member, data, ("first_name", "last_name", "phone", "preferred_language"),
+                    required=("preferred_language",))
+    if "preferred_language" in changed:
+        member.extra = {**(member.extra or {}), LANGUAGE_CHOSEN: True}
+    return Rows().save(session, actor, member)
 
 
 def set_own_language(session: Session, actor: Actor, language: str) -> Member:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Annotated, Any, Literal, TypeVar
@@ -43,8 +43,8 @@ from fleetcore.core.schemas import Deletion, model_response
 from fleetcore.core.versioning import RequiredIfMatch, check_if_match, etag
 
 __all__ = ["SAFE_TEXT", "DeletionReason", "IncludeDeleted", "ResourceRoutes", "Rows",
-           "invalid", "no_content", "page_response", "pager", "parameter", "route_function",
-           "value_of"]
+           "invalid", "no_content", "page_response", "pager", "parameter", "patch",
+           "route_function", "value_of"]
 
 T = TypeVar("T")
 
@@ -63,6 +63,23 @@ def invalid(field_name: str, message: str, **extensions: Any) -> ValidationProbl
     """A 422 naming one request field (``detail`` is ``field: message``)."""
     return ValidationProblem(f"{field_name}: {message}",
                              errors=[{"field": field_name, "message": message}], **extensions)
+
+
+def patch(row: Any, data: BaseModel, names: Iterable[str] | None = None, *,
+          required: Collection[str] = ()) -> set[str]:
+    """Copy the fields a PATCH body sent (those of ``names``; all by default) onto ``row``, an
+    enum as its value, and return their names. A ``required`` field sent as null is refused
+    first (422 ``cannot be null`` naming it); the rules between fields stay the service's."""
+    allowed = None if names is None else set(names)
+    sent = [name for name in type(data).model_fields
+            if name in data.model_fields_set and (allowed is None or name in allowed)]
+    for name in sent:
+        if name in required and getattr(data, name) is None:
+            raise invalid(name, "cannot be null")
+    for name in sent:
+        value = getattr(data, name)
+        setattr(row, name, value.value if isinstance(value, Enum) else value)
+    return set(sent)
 
 
 def value_of(choice: Enum | None) -> Any:

@@ -40,7 +40,7 @@ from fleetcore.core.errors import (
     ValidationProblem,
 )
 from fleetcore.core.pagination import PageParams, keyset_page
-from fleetcore.core.resource import Rows, pager
+from fleetcore.core.resource import Rows, pager, patch
 from fleetcore.core.schemas import MoneyIn
 from fleetcore.core.versioning import check_if_match
 from fleetcore.documents.models import Document
@@ -614,18 +614,13 @@ def update_driver(session: Session, actor: Actor, driver_id: uuid.UUID, *,
         raise Conflict(f"This driver's personal data was erased on "
                        f"{driver.anonymised_at:%Y-%m-%d}: an erased driver is not edited.")
     country = _tenant_country(session, actor)
-    changed = set(data.model_fields_set) & set(_DRIVER_FIELDS)
-    if "phone" in changed and data.phone is not None and _same_phone(data.phone, driver.phone,
-                                                                      country):
+    names = set(_DRIVER_FIELDS)
+    if data.phone is not None and _same_phone(data.phone, driver.phone, country):
         # A form sends every field back: the stored number is kept, not judged again (it may
         # be in a range phonenumbers does not list, like the demo's fiction numbers).
-        changed.discard("phone")
-    for name in ("first_name", "last_name", "status", "preferred_language"):
-        if name in changed and getattr(data, name) is None:
-            raise _field_error(name, "may not be null")
-    for name in changed:
-        value = getattr(data, name)
-        setattr(driver, name, value.value if isinstance(value, StrEnum) else value)
+        names.discard("phone")
+    changed = patch(driver, data, names,
+                    required=("first_name", "last_name", "status", "preferred_language"))
     with session.no_autoflush:
         _check_driver(session, driver, country, changed)
     return _rows.save(session, actor, driver)
@@ -973,9 +968,7 @@ def update_driver_request(session: Session, actor: Actor, request_id: uuid.UUID,
             errors=[{"field": "status", "message": f"is {request.status}"}],
             request_status=request.status)
     changed = data.model_fields_set
-    for name in ("period_start", "period_end", "reason", "requested_vehicle_id"):
-        if name in changed:
-            setattr(request, name, getattr(data, name))
+    patch(request, data, ("period_start", "period_end", "reason", "requested_vehicle_id"))
     if "details" in changed:
         request.details = data.details or {}
     if "amount" in changed:
@@ -1114,14 +1107,8 @@ def update_blacklist(session: Session, actor: Actor, entry_id: uuid.UUID, *,
                      data: BlacklistUpdate, if_match: str | None = None) -> DriverBlacklist:
     """Change the reason, category or end of an entry."""
     entry = get_blacklist(session, actor, entry_id, if_match=if_match)
-    changed = data.model_fields_set
-    for name in ("reason", "category"):
-        if name in changed:
-            value = getattr(data, name)
-            if value is None:
-                raise _field_error(name, "may not be null")
-            setattr(entry, name, value.value if isinstance(value, StrEnum) else value)
-    if "ends_at" in changed:
+    patch(entry, data, ("reason", "category"), required=("reason", "category"))
+    if "ends_at" in data.model_fields_set:
         if data.ends_at is not None and data.ends_at <= entry.starts_at:
             raise _field_error("ends_at", "must be after starts_at")
         entry.ends_at = data.ends_at
@@ -1194,14 +1181,9 @@ def update_training(session: Session, actor: Actor, training_id: uuid.UUID, *,
                     data: TrainingUpdate, if_match: str | None = None) -> DriverTraining:
     """Change a training (e.g. record its completion)."""
     training = get_training(session, actor, training_id, if_match=if_match)
-    changed = set(data.model_fields_set) & set(_TRAINING_FIELDS)
     session.flush()
-    for name in ("training_name", "training_type", "status"):
-        if name in changed and getattr(data, name) is None:
-            raise _field_error(name, "may not be null")
-    for name in changed:
-        value = getattr(data, name)
-        setattr(training, name, value.value if isinstance(value, StrEnum) else value)
+    changed = patch(training, data, _TRAINING_FIELDS,
+                    required=("training_name", "training_type", "status"))
     with session.no_autoflush:
         _check_training(session, training, changed)
     return _rows.save(session, actor, training)

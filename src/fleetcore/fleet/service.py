@@ -38,7 +38,7 @@ from fleetcore.core.pagination import (
     equal_filters,
     range_filter,
 )
-from fleetcore.core.resource import Rows, invalid, pager
+from fleetcore.core.resource import Rows, invalid, pager, patch
 from fleetcore.core.schemas import MoneyIn
 from fleetcore.documents.models import Document, DocumentEntityType, DocumentType
 from fleetcore.drivers import service as drivers_service
@@ -366,15 +366,12 @@ def update_vehicle(session: Session, actor: Actor, vehicle_id: uuid.UUID, *,
                    data: VehicleUpdate, if_match: str | None = None) -> Vehicle:
     """Change a vehicle (If-Match); identifiers and references are checked again."""
     vehicle = _get(session, actor, Vehicle, vehicle_id, "vehicle", lock=True, if_match=if_match)
-    for field in data.model_fields_set:
-        value = getattr(data, field)
-        if value is None and field in _REQUIRED_VEHICLE_FIELDS:
-            raise invalid(field, "cannot be null")
-        if field == "acquisition_cost":
-            vehicle.acquisition_cost = value.to_money().amount if value else None
-            vehicle.currency = value.currency if value else None
-        else:
-            setattr(vehicle, field, getattr(value, "value", value))
+    patch(vehicle, data, data.model_fields_set - {"acquisition_cost"},
+          required=_REQUIRED_VEHICLE_FIELDS)
+    if "acquisition_cost" in data.model_fields_set:
+        cost = data.acquisition_cost
+        vehicle.acquisition_cost = cost.to_money().amount if cost else None
+        vehicle.currency = cost.currency if cost else None
     _check_vehicle(session, actor, vehicle)
     return _rows.save(session, actor, vehicle)
 
@@ -1034,14 +1031,11 @@ def update_insurance(session: Session, actor: Actor, insurance_id: uuid.UUID, *,
                      data: InsuranceUpdate, if_match: str | None = None) -> VehicleInsurance:
     """Change a policy (If-Match); dates and activity are re-checked for overlaps."""
     policy = get_insurance(session, actor, insurance_id, lock=True, if_match=if_match)
-    for field in data.model_fields_set:
-        value = getattr(data, field)
-        if value is None and field in {"provider", "policy_number", "coverage_type",
-                                       "starts_on", "ends_on", "active"}:
-            raise invalid(field, "cannot be null")
-        if field in {"deductible", "premium"}:
-            value = _money(value, policy.currency, field)
-        setattr(policy, field, getattr(value, "value", value))
+    money = {"deductible", "premium"} & data.model_fields_set
+    patch(policy, data, data.model_fields_set - money, required={
+        "provider", "policy_number", "coverage_type", "starts_on", "ends_on", "active"})
+    for field in money:
+        setattr(policy, field, _money(getattr(data, field), policy.currency, field))
     if policy.ends_on < policy.starts_on:
         raise invalid("ends_on", "must not be before starts_on")
     if policy.premium is not None and policy.premium_frequency is None:
@@ -1133,18 +1127,15 @@ def update_expense(session: Session, actor: Actor, expense_id: uuid.UUID, *,
     if expense.transaction_id is not None and posted:
         raise Conflict(f"The expense is posted to the ledger: {', '.join(sorted(posted))} can "
                        "no longer change (reverse the entries instead).")
-    for field in data.model_fields_set:
-        value = getattr(data, field)
-        if value is None and field in {"category", "payment_method", "amount", "incurred_on",
-                                       "is_reimbursable", "is_rechargeable"}:
-            raise invalid(field, "cannot be null")
-        if field == "amount":
-            expense.currency = value.currency
-            value = value.to_money().amount
-        elif field == "tax_amount":
-            value = _money(value, data.amount.currency if data.amount else expense.currency,
-                           field)
-        setattr(expense, field, getattr(value, "value", value))
+    patch(expense, data, data.model_fields_set - {"amount", "tax_amount"}, required={
+        "category", "payment_method", "amount", "incurred_on", "is_reimbursable",
+        "is_rechargeable"})
+    if data.amount is not None:
+        expense.currency, expense.amount = data.amount.currency, data.amount.to_money().amount
+    elif "amount" in data.model_fields_set:
+        raise invalid("amount", "cannot be null")
+    if "tax_amount" in data.model_fields_set:
+        expense.tax_amount = _money(data.tax_amount, expense.currency, "tax_amount")
     _check_expense_refs(session, actor, expense)
     return _rows.save(session, actor, expense)
 
@@ -1207,17 +1198,10 @@ def update_event(session: Session, actor: Actor, event_id: uuid.UUID, *, data: E
                  if_match: str | None = None) -> VehicleEvent:
     """Change an event's severity, description, cost, follow-up or resolution (If-Match)."""
     event = get_event(session, actor, event_id, lock=True, if_match=if_match)
-    for field in data.model_fields_set:
-        value = getattr(data, field)
-        if field == "severity":
-            if value is None:
-                raise invalid(field, "cannot be null")
-            event.severity = value.value
-        elif field == "cost":
-            event.cost = value.to_money().amount if value else None
-            event.currency = value.currency if value else None
-        else:
-            setattr(event, field, value)
+    patch(event, data, data.model_fields_set - {"cost"}, required={"severity"})
+    if "cost" in data.model_fields_set:
+        event.cost = data.cost.to_money().amount if data.cost else None
+        event.currency = data.cost.currency if data.cost else None
     if event.resolved_at is not None and event.resolved_at < event.occurred_at:
         raise invalid("resolved_at", "cannot be before occurred_at")
     return _rows.save(session, actor, event)

@@ -68,7 +68,7 @@ from fleetcore.core.errors import (
 )
 from fleetcore.core.orm import new_id
 from fleetcore.core.pagination import PageParams, equal_filters, keyset_page
-from fleetcore.core.resource import Rows, pager
+from fleetcore.core.resource import Rows, pager, patch
 from fleetcore.core.versioning import lock_and_check_if_match, refresh_version
 from fleetcore.drivers.models import Driver
 from fleetcore.drivers.service import (
@@ -709,19 +709,9 @@ def update_task(
         if data.assignee_id is not None:
             _check_assignee(session, tenant, data.assignee_id)
         task.assignee_id = data.assignee_id
-    for name in ("title", "task_type", "priority"):
-        if name in fields:
-            value = getattr(data, name)
-            if value is None:
-                raise _invalid(name, f"{name} cannot be null.")
-            setattr(task, name, value.value if hasattr(value, "value") else value)
-    for name in ("description", "due_at"):
-        if name in fields:
-            setattr(task, name, getattr(data, name))
-    task.updated_by = actor.id
-    _flush(session)
-    refresh_version(session, task)
-    return task
+    patch(task, data, ("title", "task_type", "priority", "description", "due_at"),
+          required=("title", "task_type", "priority"))
+    return _rows.save(session, actor, task)
 
 
 delete_task = _rows.deleter(Task, "task")
@@ -909,19 +899,11 @@ def update_goal(
     """Change a goal's name, target, period or status."""
     tenant = tenant_of(actor)
     goal = _goal(session, actor, goal_id, if_match=if_match)
-    for name in ("target", "period_start", "period_end", "status"):
-        if name in data.model_fields_set and getattr(data, name) is None:
-            raise _invalid(name, f"{name} cannot be null.")
-    for name in ("name", "target", "period_start", "period_end"):
-        if name in data.model_fields_set:
-            setattr(goal, name, getattr(data, name))
-    if data.status is not None:
-        goal.status = data.status.value
+    patch(goal, data, ("name", "target", "period_start", "period_end", "status"),
+          required=("target", "period_start", "period_end", "status"))
     if goal.period_end <= goal.period_start:
         raise _invalid("period_end", "The period ends after it starts.")
-    goal.updated_by = actor.id
-    _flush(session)
-    refresh_version(session, goal)
+    _rows.save(session, actor, goal)
     compute_progress(session, tenant, [goal])
     return goal
 
