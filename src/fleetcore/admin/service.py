@@ -135,7 +135,8 @@ def list_roles(session: Session, actor: Actor, params: PageParams) -> tuple[list
     return keyset_page(session, roles_query(actor), [Role.id], params)
 
 
-get_role = Rows().getter(Role, "role")
+_rows = Rows()
+get_role = _rows.getter(Role, "role")
 
 
 def _check_permissions(actor: Actor, permissions: Sequence[str]) -> list[str]:
@@ -202,7 +203,7 @@ def _refuse_held(session: Session, role: Role) -> None:
         raise Conflict(f"{holders} member(s) hold this role: revoke it first.")
 
 
-delete_role = Rows().deleter(Role, "role", _refuse_held)
+delete_role = _rows.deleter(Role, "role", _refuse_held)
 """Soft-delete a custom role that nobody holds any more."""
 
 
@@ -213,7 +214,7 @@ def _member_query(tenant_id: uuid.UUID) -> Select[Member]:
     return select(Member).where(Member.tenant_id == tenant_id, Member.deleted_at.is_(None))
 
 
-get_member = Rows().getter(Member, "member")
+get_member = _rows.getter(Member, "member")
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,7 +335,7 @@ def update_member(
                     required=("preferred_language",))
     if "preferred_language" in changed:
         member.extra = {**(member.extra or {}), LANGUAGE_CHOSEN: True}
-    return Rows().save(session, actor, member)
+    return _rows.save(session, actor, member)
 
 
 def set_own_language(session: Session, actor: Actor, language: str) -> Member:
@@ -348,9 +349,7 @@ def set_own_language(session: Session, actor: Actor, language: str) -> Member:
         raise NotFound("No such member.")
     member.preferred_language = language
     member.extra = {**(member.extra or {}), LANGUAGE_CHOSEN: True}
-    member.updated_by = actor.id
-    refresh_version(session, member)
-    return member
+    return _rows.save(session, actor, member)
 
 
 def set_member_status(
@@ -368,9 +367,7 @@ def set_member_status(
     else:
         status = MemberStatus.ACTIVE if member.clerk_user_id else MemberStatus.INVITED
     member.status = status.value
-    member.updated_by = actor.id
-    refresh_version(session, member)
-    return member
+    return _rows.save(session, actor, member)
 
 
 def _mark_roles_local(member: Member) -> None:
@@ -755,6 +752,4 @@ def update_tenant_settings(session: Session, actor: Actor, *, data: TenantSettin
             continue  # required columns: absent means unchanged
         setattr(tenant, field, value)
     tenant.tax_settings = tax
-    tenant.updated_by = actor.id
-    refresh_version(session, tenant)
-    return tenant
+    return _rows.save(session, actor, tenant)

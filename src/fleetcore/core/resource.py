@@ -133,23 +133,24 @@ class Rows:
         field (``known`` replaces the domain's table for one write)."""
         flush_checked(session, self.constraints if known is None else known)
 
-    def refresh(self, session: Session, row: Any,
-                known: Mapping[str, ConstraintProblem] | None = None) -> None:
+    def refresh(self, session: Session, row: T,
+                known: Mapping[str, ConstraintProblem] | None = None) -> T:
         """Flush, then read back what the touch trigger set (``version``, ``updated_at``)."""
         self.flush(session, known)
         session.refresh(row, None if self.refreshed is None else list(self.refreshed))
+        return row
 
-    def add(self, session: Session, row: T) -> T:
+    def add(self, session: Session, row: T,
+            known: Mapping[str, ConstraintProblem] | None = None) -> T:
         """Insert ``row`` (constraint violations become problems) and read back its version."""
         session.add(row)
-        self.refresh(session, row)
-        return row
+        return self.refresh(session, row, known)
 
-    def save(self, session: Session, actor: Actor, row: T) -> T:
+    def save(self, session: Session, actor: Actor, row: T,
+             known: Mapping[str, ConstraintProblem] | None = None) -> T:
         """Record ``actor`` as the last to change ``row``, write it, read back its version."""
         row.updated_by = actor.id  # type: ignore[attr-defined]
-        self.refresh(session, row)
-        return row
+        return self.refresh(session, row, known)
 
     def get(self, session: Session, actor: Actor, model: type[T], row_id: uuid.UUID,
             what: str, *, include_deleted: bool = False, lock: bool = False,

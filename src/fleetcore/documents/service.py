@@ -320,10 +320,7 @@ def update_document(
         setattr(document, name, value)
     if touched and document.verified:
         document.verified, document.verified_at, document.verified_by = False, None, None
-    document.updated_by = actor.id
-    _flush_checked(session)
-    refresh_version(session, document)
-    return document
+    return _rows.save(session, actor, document)
 
 
 delete_document = _rows.deleter(Document, "document")
@@ -334,8 +331,7 @@ def restore_document(session: Session, actor: Actor, document_id: uuid.UUID) -> 
     """Bring a soft-deleted document back (a live one is returned unchanged)."""
     document = get_document(session, actor, document_id, include_deleted=True)
     if document.mark_restored(actor.id):
-        refresh_version(session, document)
-    return document
+        return _rows.refresh(session, document)
 
 
 def verify_document(

@@ -486,7 +486,7 @@ _CONSTRAINTS: dict[str, ConstraintProblem] = {
 
 _rows = Rows(_CONSTRAINTS, not_deleted="It is not deleted.", tenant_scoped=False,
              refreshed=None)
-_flush, _refresh_version = _rows.flush, _rows.refresh
+_flush = _rows.flush
 
 
 def _field_error(field: str, message: str) -> ValidationProblem:
@@ -703,8 +703,7 @@ def attach_document(session: Session, actor: Actor, driver_id: uuid.UUID, *,
                           requirement=data.requirement.value, created_by=actor.id,
                           updated_by=actor.id)
     session.add(link)
-    _refresh_version(session, link)
-    return link, doc
+    return _rows.refresh(session, link), doc
 
 
 def update_driver_document(session: Session, actor: Actor, driver_id: uuid.UUID,
@@ -715,8 +714,7 @@ def update_driver_document(session: Session, actor: Actor, driver_id: uuid.UUID,
     check_if_match(if_match, link.version)
     link.requirement = data.requirement.value
     link.updated_by = actor.id
-    _refresh_version(session, link)
-    return link, doc
+    return _rows.refresh(session, link), doc
 
 
 def detach_document(session: Session, actor: Actor, driver_id: uuid.UUID,

@@ -126,7 +126,7 @@ _CONSTRAINTS: dict[str, ConstraintProblem] = {
 """How the fleet tables' constraints are reported (others: the default of their kind)."""
 
 _rows = Rows(_CONSTRAINTS)
-_flush, _refresh_version, _get, _require_row = _rows.flush, _rows.refresh, _rows.get, _rows.require
+_flush, _get, _require_row = _rows.flush, _rows.get, _rows.require
 
 
 def _money(value: MoneyIn | None, currency: str | None, field: str) -> Decimal | None:
@@ -579,8 +579,7 @@ def assign_vehicle(session: Session, actor: Actor, *, data: AssignmentCreate) ->
         + (f" (compliance overridden: {override_reason})" if override_reason else ""),
         source=VehicleEventSource.SYSTEM.value, created_by=actor.id, updated_by=actor.id,
     ))
-    _refresh_version(session, assignment)
-    return assignment
+    return _rows.refresh(session, assignment)
 
 
 get_assignment = _rows.getter(VehicleAssignment, "assignment")
@@ -626,8 +625,7 @@ def end_assignment(session: Session, actor: Actor, assignment_id: uuid.UUID, *,
         source=VehicleEventSource.SYSTEM.value, created_by=actor.id, updated_by=actor.id,
     ))
     _flush_assignment(session, assignment)
-    _refresh_version(session, assignment)
-    return assignment
+    return _rows.refresh(session, assignment)
 
 
 def cancel_assignment(session: Session, actor: Actor, assignment_id: uuid.UUID, *,
@@ -645,8 +643,7 @@ def cancel_assignment(session: Session, actor: Actor, assignment_id: uuid.UUID, 
             VehicleEvent.tenant_id == assignment.tenant_id,
             VehicleEvent.assignment_id == assignment.id, VehicleEvent.deleted_at.is_(None))):
         event.mark_deleted(actor.id, "assignment cancelled")
-    _refresh_version(session, assignment)
-    return assignment
+    return _rows.refresh(session, assignment)
 
 
 def assignments_query(actor: Actor, filters: AssignmentFilter) -> Select[Any]:
@@ -1023,8 +1020,7 @@ def create_insurance(session: Session, actor: Actor, *, data: InsuranceCreate) -
     )
     session.add(policy)
     _flush_insurance(session, policy)
-    _refresh_version(session, policy)
-    return policy
+    return _rows.refresh(session, policy)
 
 
 def update_insurance(session: Session, actor: Actor, insurance_id: uuid.UUID, *,
@@ -1042,8 +1038,7 @@ def update_insurance(session: Session, actor: Actor, insurance_id: uuid.UUID, *,
         raise invalid("premium_frequency", "a premium needs its frequency")
     policy.updated_by = actor.id
     _flush_insurance(session, policy)
-    _refresh_version(session, policy)
-    return policy
+    return _rows.refresh(session, policy)
 
 
 delete_insurance = _rows.deleter(VehicleInsurance, "insurance")

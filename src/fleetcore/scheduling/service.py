@@ -46,7 +46,6 @@ from __future__ import annotations
 import itertools
 import uuid
 import zoneinfo
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -64,7 +63,6 @@ from fleetcore.core.errors import (
     ConstraintProblem,
     NotFound,
     ValidationProblem,
-    flush_checked,
 )
 from fleetcore.core.orm import new_id
 from fleetcore.core.pagination import PageParams, equal_filters, keyset_page
@@ -117,9 +115,8 @@ _TASK_CONSTRAINTS = {"dedup_key": ConstraintProblem(
     "dedup_key", "A live task already has this dedup_key.")}
 
 
-def _flush(session: Session, known: Mapping[str, ConstraintProblem] | None = None) -> None:
-    """Flush in a savepoint; a constraint violation becomes a 409/422 naming the field."""
-    flush_checked(session, known)
+_rows = Rows()
+_flush = _rows.flush
 
 
 def _live_vehicle(session: Session, tenant_id: uuid.UUID, vehicle_id: uuid.UUID) -> None:
@@ -195,7 +192,6 @@ def create_shift(session: Session, actor: Actor, *, data: ShiftCreate) -> Shift:
     return shift
 
 
-_rows = Rows()
 get_shift = _rows.getter(Shift, "shift")
 
 
@@ -247,10 +243,7 @@ def update_shift(
         shift.vehicle_id = data.vehicle_id
     if "notes" in fields:
         shift.notes = data.notes
-    shift.updated_by = actor.id
-    _flush(session, _SHIFT_CONSTRAINTS)
-    refresh_version(session, shift)
-    return shift
+    return _rows.save(session, actor, shift, _SHIFT_CONSTRAINTS)
 
 
 def cancel_shift(
@@ -264,9 +257,7 @@ def cancel_shift(
         raise Conflict(f"A {shift.status} shift cannot be cancelled.",
                        errors=[{"field": "status", "message": f"is {shift.status}"}])
     shift.status = ShiftStatus.CANCELLED.value
-    shift.updated_by = actor.id
-    refresh_version(session, shift)
-    return shift
+    return _rows.save(session, actor, shift)
 
 
 delete_shift = _rows.deleter(Shift, "shift")
@@ -284,9 +275,7 @@ def restore_shift(session: Session, actor: Actor, shift_id: uuid.UUID) -> Shift:
         _check_shift_slot(session, tenant, shift.driver_id, shift.starts_at, shift.ends_at,
                           exclude=shift.id)
     shift.mark_restored(actor.id)
-    _flush(session, _SHIFT_CONSTRAINTS)
-    refresh_version(session, shift)
-    return shift
+    return _rows.refresh(session, shift, _SHIFT_CONSTRAINTS)
 
 
 def shifts_query(actor: Actor, filters: ShiftFilter) -> Select[Any]:
@@ -724,8 +713,7 @@ def restore_task(session: Session, actor: Actor, task_id: uuid.UUID) -> Task:
     if not task.mark_restored(actor.id):
         return task
     _flush(session, _TASK_CONSTRAINTS)
-    refresh_version(session, task)
-    return task
+    return _rows.refresh(session, task)
 
 
 def tasks_query(actor: Actor, filters: TaskFilter) -> Select[Any]:
