@@ -62,7 +62,8 @@ from fleetcore.core.errors import (
 )
 from fleetcore.core.money import is_currency
 from fleetcore.core.orm import Base, new_id
-from fleetcore.core.pagination import PageParams, equal_filters, keyset_page
+from fleetcore.core.pagination import equal_filters
+from fleetcore.core.resource import pager
 from fleetcore.core.versioning import check_if_match
 from fleetcore.reference.models import CarMake, CarModel, CountryRegulation, Platform, VehicleClass
 from fleetcore.reference.schemas import CarMakeCreate, CarMakeUpdate, CarModelCreate, CarModelUpdate
@@ -712,53 +713,65 @@ def _name_like(column_: Any, q: str) -> ColumnElement[bool]:
     return result
 
 
-def platforms_query(*, active: bool | None = None, country: str | None = None) -> Select[Any]:
-    """Ride-hailing platforms, optionally active ones or those of one country (list and CSV)."""
-    statement = equal_filters(select(Platform), {Platform.active: active})
-    if country is not None:
-        statement = statement.where(Platform.countries.contains([country]))
+@dataclass(frozen=True, slots=True)
+class PlatformFilter:
+    """Filters of the platforms list and export."""
+
+    country: str | None = None
+    active: bool | None = None
+
+
+def platforms_query(actor: Actor | None, filters: PlatformFilter) -> Select[Any]:
+    """Ride-hailing platforms, optionally active ones or those of one country (list and CSV;
+    the directory is global: no actor restricts it)."""
+    statement = equal_filters(select(Platform), {Platform.active: filters.active})
+    if filters.country is not None:
+        statement = statement.where(Platform.countries.contains([filters.country]))
     return statement
 
 
 PLATFORM_KEYS = (Platform.code, Platform.id)
 """The order of the platforms list (and its export)."""
 
-
-def list_platforms(
-    session: Session, params: PageParams, *, active: bool | None = None,
-    country: str | None = None,
-) -> tuple[list[Platform], str | None]:
-    """Ride-hailing platforms by code, optionally active ones or those of one country."""
-    return keyset_page(session, platforms_query(active=active, country=country),
-                       list(PLATFORM_KEYS), params)
+list_platforms = pager(platforms_query, *PLATFORM_KEYS, doc="Ride-hailing platforms by code.")
 
 
-def vehicle_classes_query(*, country: str | None = None) -> Select[Any]:
+@dataclass(frozen=True, slots=True)
+class VehicleClassFilter:
+    """Filters of the vehicle classes list and export."""
+
+    country: str | None = None
+
+
+def vehicle_classes_query(actor: Actor | None, filters: VehicleClassFilter) -> Select[Any]:
     """Vehicle classes, optionally of one country (list and CSV)."""
-    return equal_filters(select(VehicleClass), {VehicleClass.country: country})
+    return equal_filters(select(VehicleClass), {VehicleClass.country: filters.country})
 
 
 VEHICLE_CLASS_KEYS = (VehicleClass.country, VehicleClass.code, VehicleClass.id)
 """The order of the vehicle classes list (and its export)."""
 
-
-def list_vehicle_classes(
-    session: Session, params: PageParams, *, country: str | None = None
-) -> tuple[list[VehicleClass], str | None]:
-    """Vehicle classes by country and code."""
-    return keyset_page(session, vehicle_classes_query(country=country),
-                       list(VEHICLE_CLASS_KEYS), params)
+list_vehicle_classes = pager(vehicle_classes_query, *VEHICLE_CLASS_KEYS,
+                             doc="Vehicle classes by country and code.")
 
 
-def country_regulations_query(
-    *, country: str | None = None, at: date | None = None
-) -> Select[Any]:
+@dataclass(frozen=True, slots=True)
+class RegulationFilter:
+    """Filters of the country regulations list and export."""
+
+    country: str | None = None
+    at: date | None = None
+
+
+def country_regulations_query(actor: Actor | None, filters: RegulationFilter) -> Select[Any]:
     """Country regulations; ``at`` keeps the ones in force that day (list and CSV)."""
-    statement = equal_filters(select(CountryRegulation), {CountryRegulation.country: country})
-    if at is not None:
+    statement = equal_filters(select(CountryRegulation),
+                              {CountryRegulation.country: filters.country})
+    if filters.at is not None:
         statement = statement.where(
-            CountryRegulation.effective_from <= at,
-            or_(CountryRegulation.effective_to.is_(None), CountryRegulation.effective_to > at),
+            CountryRegulation.effective_from <= filters.at,
+            or_(CountryRegulation.effective_to.is_(None),
+                CountryRegulation.effective_to > filters.at),
         )
     return statement
 
@@ -767,13 +780,9 @@ REGULATION_KEYS = (CountryRegulation.country, CountryRegulation.effective_from,
                    CountryRegulation.id)
 """The order of the country regulations list (and its export)."""
 
-
-def list_country_regulations(
-    session: Session, params: PageParams, *, country: str | None = None, at: date | None = None
-) -> tuple[list[CountryRegulation], str | None]:
-    """Country regulations by country and period; ``at`` keeps the ones in force that day."""
-    return keyset_page(session, country_regulations_query(country=country, at=at),
-                       list(REGULATION_KEYS), params)
+list_country_regulations = pager(
+    country_regulations_query, *REGULATION_KEYS,
+    doc="Country regulations by country and period; ``at`` keeps the ones in force that day.")
 
 
 def _scope_filter(model: type[CarMake] | type[CarModel], tenant_id: uuid.UUID,
@@ -785,22 +794,26 @@ def _scope_filter(model: type[CarMake] | type[CarModel], tenant_id: uuid.UUID,
     return _visible(model, tenant_id)
 
 
-def car_makes_query(actor: Actor, *, q: str | None = None, scope: str | None = None
-                    ) -> Select[Any]:
+@dataclass(frozen=True, slots=True)
+class CatalogueFilter:
+    """Filters of the car makes and models lists and exports (``make_id``: models only)."""
+
+    q: str | None = None
+    scope: str | None = None
+    make_id: uuid.UUID | None = None
+
+
+def car_makes_query(actor: Actor, filters: CatalogueFilter) -> Select[Any]:
     """Car makes: the global catalogue and the tenant's own additions (list and CSV)."""
-    statement = select(CarMake).where(_scope_filter(CarMake, _catalogue_tenant(actor), scope))
-    if q:
-        statement = statement.where(_name_like(CarMake.name, q))
+    statement = select(CarMake).where(
+        _scope_filter(CarMake, _catalogue_tenant(actor), filters.scope))
+    if filters.q:
+        statement = statement.where(_name_like(CarMake.name, filters.q))
     return statement
 
 
-def list_car_makes(
-    session: Session, actor: Actor, params: PageParams, *, q: str | None = None,
-    scope: str | None = None,
-) -> tuple[list[CarMake], str | None]:
-    """Car makes by name: the global catalogue and the tenant's own additions."""
-    return keyset_page(session, car_makes_query(actor, q=q, scope=scope),
-                       [CarMake.name, CarMake.id], params)
+list_car_makes = pager(car_makes_query, CarMake.name, CarMake.id,
+                       doc="Car makes by name: the global catalogue and the tenant's own.")
 
 
 def get_car_make(session: Session, actor: Actor, make_id: uuid.UUID) -> CarMake:
@@ -888,27 +901,19 @@ def delete_car_make(
     _flush_catalogue(session, "id", "The make is in use.")
 
 
-def car_models_query(
-    actor: Actor, *, make_id: uuid.UUID | None = None, q: str | None = None,
-    scope: str | None = None,
-) -> Select[Any]:
+def car_models_query(actor: Actor, filters: CatalogueFilter) -> Select[Any]:
     """Car models: the global catalogue and the tenant's own additions (list and CSV)."""
     statement = equal_filters(
-        select(CarModel).where(_scope_filter(CarModel, _catalogue_tenant(actor), scope)),
-        {CarModel.make_id: make_id},
+        select(CarModel).where(_scope_filter(CarModel, _catalogue_tenant(actor), filters.scope)),
+        {CarModel.make_id: filters.make_id},
     )
-    if q:
-        statement = statement.where(_name_like(CarModel.name, q))
+    if filters.q:
+        statement = statement.where(_name_like(CarModel.name, filters.q))
     return statement
 
 
-def list_car_models(
-    session: Session, actor: Actor, params: PageParams, *, make_id: uuid.UUID | None = None,
-    q: str | None = None, scope: str | None = None,
-) -> tuple[list[CarModel], str | None]:
-    """Car models by name: the global catalogue and the tenant's own additions."""
-    return keyset_page(session, car_models_query(actor, make_id=make_id, q=q, scope=scope),
-                       [CarModel.name, CarModel.id], params)
+list_car_models = pager(car_models_query, CarModel.name, CarModel.id,
+                        doc="Car models by name: the global catalogue and the tenant's own.")
 
 
 def get_car_model(session: Session, actor: Actor, model_id: uuid.UUID) -> CarModel:

@@ -128,15 +128,18 @@ def vehicle_export(
 def _choices(c: Console, make_id: str | None, country: str) -> dict[str, Any]:
     """The selects of the vehicle form: makes, the chosen make's models, the country's classes."""
     big = PageParams(limit=500)
-    makes, _ = reference_service.list_car_makes(c.session, c.actor, big)
+    makes, _ = reference_service.list_car_makes(c.session, c.actor, big,
+                                                reference_service.CatalogueFilter())
     models: list[Any] = []
     if make_id:
         try:
-            models, _ = reference_service.list_car_models(c.session, c.actor, big,
-                                                          make_id=uuid.UUID(make_id))
+            models, _ = reference_service.list_car_models(
+                c.session, c.actor, big, reference_service.CatalogueFilter(
+                    make_id=uuid.UUID(make_id)))
         except ValueError:
             models = []
-    classes, _ = reference_service.list_vehicle_classes(c.session, big, country=country)
+    classes, _ = reference_service.list_vehicle_classes(
+        c.session, c.actor, big, reference_service.VehicleClassFilter(country=country))
     return {
         "makes": [(str(m.id), m.name) for m in makes],
         "models": [(str(m.id), m.name) for m in models],
