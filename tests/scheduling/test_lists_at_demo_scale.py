@@ -51,7 +51,7 @@ from fleetcore.drivers.filters import (
 )
 from fleetcore.reference.service import load_reference_data
 from fleetcore.scheduling import service as scheduling
-from fleetcore.scheduling.filters import GoalFilter, ShiftFilter, TaskFilter
+from fleetcore.scheduling.filters import GoalFilter, SeriesFilter, ShiftFilter, TaskFilter
 
 TODAY = date(2026, 11, 25)
 
@@ -297,7 +297,7 @@ CASES: dict[str, Call] = {
                                            starts_to=s.now + timedelta(days=1))),
     "a vehicle's shifts": lambda s, p: scheduling.list_shifts(
         s.session, s.actor, p, ShiftFilter(vehicle_id=s.vehicle_id)),
-    "shift series": lambda s, p: scheduling.list_series(s.session, s.actor, p),
+    "shift series": lambda s, p: scheduling.list_series(s.session, s.actor, p, SeriesFilter()),
     "tasks": lambda s, p: scheduling.list_tasks(s.session, s.actor, p, TaskFilter()),
     "a member's open tasks": lambda s, p: scheduling.list_tasks(
         s.session, s.actor, p, TaskFilter(assignee_id=s.member_id, status="open")),

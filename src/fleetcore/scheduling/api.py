@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Literal, TypeVar
@@ -17,7 +16,7 @@ from fleetcore.core.resource import ResourceRoutes
 from fleetcore.core.schemas import money_out
 from fleetcore.core.versioning import RequiredIfMatch, etag
 from fleetcore.scheduling import service
-from fleetcore.scheduling.filters import GoalFilter, ShiftFilter, TaskFilter
+from fleetcore.scheduling.filters import GoalFilter, SeriesFilter, ShiftFilter, TaskFilter
 from fleetcore.scheduling.models import (
     Goal,
     GoalMetric,
@@ -106,12 +105,6 @@ _shifts.restore("Restore a deleted shift", service.restore_shift)
 # --- shift series --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class SeriesFilter:
-    driver_id: uuid.UUID | None = None
-    active: bool | None = None
-
-
 def _series_filter(driver_id: uuid.UUID | None = None,
                    active: bool | None = None) -> SeriesFilter:
     return SeriesFilter(driver_id=driver_id, active=active)
@@ -126,15 +119,11 @@ _SERIES_CSV = attribute_columns(
 _series = ResourceRoutes(router, "shift-series", "series_id", "series", ["shifts"],
                          ShiftSeriesOut, ShiftSeriesOut.model_validate, ShiftsRead, ShiftsWrite,
                          plural="series")
-_series.listing("List recurring shift series", SeriesFilterQuery,
-                lambda session, actor, page, filters: service.list_series(
-                    session, actor, page, driver_id=filters.driver_id, active=filters.active),
+_series.listing("List recurring shift series", SeriesFilterQuery, service.list_series,
                 page_first=True)
 export_series = _series.export(
-    "Recurring shift series as CSV (same filters)", SeriesFilterQuery,
-    lambda actor, filters: service.series_query(
-        actor, driver_id=filters.driver_id, active=filters.active).order_by(ShiftSeries.id),
-    _SERIES_CSV, "shift-series.csv")
+    "Recurring shift series as CSV (same filters)", SeriesFilterQuery, service.series_query,
+    _SERIES_CSV, "shift-series.csv", order_by=(ShiftSeries.id,))
 
 
 @router.post("/shift-series", tags=["shifts"], status_code=status.HTTP_201_CREATED,

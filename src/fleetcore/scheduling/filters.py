@@ -21,6 +21,14 @@ class ShiftFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class SeriesFilter:
+    """Filters of ``GET /v1/shift-series``."""
+
+    driver_id: uuid.UUID | None = None
+    active: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TaskFilter:
     """Filters of ``GET /v1/tasks``."""
 

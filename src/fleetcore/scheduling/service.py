@@ -77,7 +77,7 @@ from fleetcore.drivers.service import (
     lock_driver,
 )
 from fleetcore.fleet.models import Vehicle
-from fleetcore.scheduling.filters import GoalFilter, ShiftFilter, TaskFilter
+from fleetcore.scheduling.filters import GoalFilter, SeriesFilter, ShiftFilter, TaskFilter
 from fleetcore.scheduling.models import Goal, GoalMetric, GoalScope, Shift, ShiftSeries, ShiftStatus
 from fleetcore.scheduling.schemas import (
     GoalCreate,
@@ -461,23 +461,13 @@ def create_series(
 get_series = _rows.getter(ShiftSeries, "shift series")
 
 
-def list_series(
-    session: Session, actor: Actor, params: PageParams, *, driver_id: uuid.UUID | None = None,
-    active: bool | None = None,
-) -> tuple[list[ShiftSeries], str | None]:
-    """Shift series, by id."""
-    return keyset_page(session, series_query(actor, driver_id=driver_id, active=active),
-                       [ShiftSeries.id], params)
-
-
-def series_query(
-    actor: Actor, *, driver_id: uuid.UUID | None = None, active: bool | None = None
-) -> Select[Any]:
+def series_query(actor: Actor, filters: SeriesFilter) -> Select[Any]:
     """The live shift series, filtered (list and CSV export)."""
-    return equal_filters(
-        select(ShiftSeries).where(ShiftSeries.tenant_id == tenant_of(actor),
-                                  ShiftSeries.deleted_at.is_(None)),
-        {ShiftSeries.driver_id: driver_id, ShiftSeries.active: active})
+    return equal_filters(_rows.select(actor, ShiftSeries), {
+        ShiftSeries.driver_id: filters.driver_id, ShiftSeries.active: filters.active})
+
+
+list_series = pager(series_query, ShiftSeries.id, doc="Shift series, by id.")
 
 
 def cancel_series(

@@ -25,7 +25,7 @@ from fleetcore.drivers import queries as drivers_queries
 from fleetcore.fleet import queries as fleet_queries
 from fleetcore.scheduling import api as scheduling_api
 from fleetcore.scheduling import service as scheduling_service
-from fleetcore.scheduling.filters import ShiftFilter
+from fleetcore.scheduling.filters import SeriesFilter, ShiftFilter
 from fleetcore.scheduling.models import ShiftStatus
 from fleetcore.scheduling.permissions import ShiftsRead, ShiftsWrite
 from fleetcore.scheduling.schemas import ShiftCreate, ShiftSeriesCreate
@@ -296,15 +296,15 @@ def create_series(c: Ctx, _: ShiftsWrite, form: Form) -> Response:
 SERIES_STATES = [("active", N_("Running")), ("stopped", N_("Stopped"))]
 
 
-def _series_filter(driver_id: str | None, state: str | None) -> scheduling_api.SeriesFilter:
+def _series_filter(driver_id: str | None, state: str | None) -> SeriesFilter:
     if state not in (None, "", "active", "stopped"):
         raise BadLink(f"{state!r} is not a series state the console knows.")
-    return scheduling_api.SeriesFilter(
+    return SeriesFilter(
         driver_id=uuid_value(driver_id, "driver"),
         active=None if not state else state == "active")
 
 
-def _series_params(spec: scheduling_api.SeriesFilter) -> dict[str, Any]:
+def _series_params(spec: SeriesFilter) -> dict[str, Any]:
     state = None if spec.active is None else ("active" if spec.active else "stopped")
     return {"driver_id": spec.driver_id, "state": state}
 
@@ -323,8 +323,7 @@ def series_list(c: Ctx, _: ShiftsRead, driver_id: str | None = None, state: str 
                 cursor: str | None = None) -> HTMLResponse:
     """The fleet's recurring shifts: who, which days, from when, until when, running or not."""
     spec = _series_filter(driver_id, state)
-    rows, next_cursor = scheduling_service.list_series(
-        c.session, c.actor, page(cursor), driver_id=spec.driver_id, active=spec.active)
+    rows, next_cursor = scheduling_service.list_series(c.session, c.actor, page(cursor), spec)
     return c.render(
         "shifts/series_list.html", series=rows, next_cursor=next_cursor,
         params=_series_params(spec), states=SERIES_STATES,
