@@ -20,7 +20,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from fleetcore.core.db import DbContext, context_session
 from fleetcore.core.deps import DbSession
@@ -28,10 +27,9 @@ from fleetcore.core.errors import problem_response
 from fleetcore.core.export import attribute_columns, csv_response, csv_responses
 from fleetcore.core.keys import secret_key
 from fleetcore.core.resource import ResourceRoutes
-from fleetcore.core.versioning import etag
 from fleetcore.documents import service
-from fleetcore.documents.filters import DocumentFilter, DocumentSort, apply_document_filter
-from fleetcore.documents.models import Document, DocumentEntityType, DocumentType
+from fleetcore.documents.filters import DocumentFilter, DocumentSort
+from fleetcore.documents.models import DocumentEntityType, DocumentType
 from fleetcore.documents.permissions import DocumentsRead, DocumentsWrite
 from fleetcore.documents.schemas import (
     DocumentOut,
@@ -119,11 +117,6 @@ class UploadLimitRoute(APIRoute):
         return limited
 
 
-def _with_etag(response: Response, document: Document) -> DocumentOut:
-    response.headers["ETag"] = etag(document.version)
-    return DocumentOut.model_validate(document)
-
-
 # --- list, export, get ---------------------------------------------------------------------
 
 
@@ -172,15 +165,9 @@ _CSV_COLUMNS = attribute_columns(
             response_class=StreamingResponse,
             responses=csv_responses(_CSV_COLUMNS))
 def export_documents(actor: DocumentsRead, session: DbSession, filters: Filters) -> Response:
-    tenant_id = actor.tenant_id
-    assert tenant_id is not None
-    today = service.tenant_today(session, tenant_id)
-    statement = apply_document_filter(
-        select(Document).where(Document.tenant_id == tenant_id), filters, today=today
-    )
-    order = Document.id.desc() if filters.sort is DocumentSort.NEWEST else Document.id.asc()
-    return csv_response(session, statement.order_by(order), _CSV_COLUMNS,
-                        filename="documents.csv")
+    statement = service.documents_query(session, actor, filters)
+    return csv_response(session, statement.order_by(service.document_order(filters)),
+                        _CSV_COLUMNS, filename="documents.csv")
 
 
 _documents.get("Get a document's metadata", service.get_document)
@@ -194,7 +181,6 @@ def upload_document(
     session: DbSession,
     storage: Storage,
     settings: AppSettings,
-    response: Response,
     file: Annotated[UploadFile, File(description="PDF, JPEG, PNG, WebP or HEIC; judged on its "
                                                  "content, at most DOCUMENT_MAX_BYTES.")],
     entity_type: Annotated[DocumentEntityType, Form()],
@@ -204,7 +190,7 @@ def upload_document(
     issued_on: Annotated[date | None, Form()] = None,
     expires_on: Annotated[date | None, Form()] = None,
     notes: Annotated[str | None, Form(max_length=2000)] = None,
-) -> DocumentOut:
+) -> Response:
     try:
         data = DocumentUpload(
             entity_type=entity_type, entity_id=entity_id, document_type=document_type,
@@ -220,12 +206,12 @@ def upload_document(
         session, actor, storage, data=data, file=file.file, file_name=file.filename,
         declared_type=file.content_type, max_bytes=settings.document_max_bytes,
     )
-    response.headers["Location"] = f"/v1/documents/{document.id}"
-    return _with_etag(response, document)
+    return _documents.answer(document, http_status.HTTP_201_CREATED,
+                             Location=f"/v1/documents/{document.id}")
 
 
 router.add_api_route(
-    "/documents", upload_document, methods=["POST"], tags=[TAG],
+    "/documents", upload_document, methods=["POST"], tags=[TAG], response_model=DocumentOut,
     status_code=http_status.HTTP_201_CREATED, summary="Upload a document for an entity",
     route_class_override=UploadLimitRoute,
     responses={413: {"description": "The file is larger than the limit."}},

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO, cast
 
 import filetype
 import jwt
-from sqlalchemy import column, exists, select, table, text
+from sqlalchemy import Select, column, exists, select, table, text
 from sqlalchemy.orm import Session
 
 from fleetcore.core.auth import Actor, tenant_of
@@ -281,17 +281,26 @@ def _verification_task_key(document_id: uuid.UUID) -> str:
 get_document = _rows.getter(Document, "document")
 
 
+def documents_query(session: Session, actor: Actor, spec: DocumentFilter) -> Select[Any]:
+    """The tenant's documents matching ``spec`` (list and CSV export); the tenant's day is read
+    only when a filter speaks of expiry."""
+    tenant_id = tenant_of(actor)
+    needs_today = spec.expired is not None or spec.expiring_within_days is not None
+    today = tenant_today(session, tenant_id) if needs_today else datetime.now(UTC).date()
+    return apply_document_filter(
+        select(Document).where(Document.tenant_id == tenant_id), spec, today=today)
+
+
+def document_order(spec: DocumentFilter) -> Any:
+    """The order of the list and its export (``spec.sort``)."""
+    return Document.id.desc() if spec.sort is DocumentSort.NEWEST else Document.id.asc()
+
+
 def list_documents(
     session: Session, actor: Actor, params: PageParams, spec: DocumentFilter
 ) -> tuple[list[Document], str | None]:
     """The tenant's documents matching ``spec``, one page in ``spec.sort`` order."""
-    tenant_id = tenant_of(actor)
-    needs_today = spec.expired is not None or spec.expiring_within_days is not None
-    today = tenant_today(session, tenant_id) if needs_today else datetime.now(UTC).date()
-    statement = apply_document_filter(
-        select(Document).where(Document.tenant_id == tenant_id), spec, today=today
-    )
-    return keyset_page(session, statement, [Document.id], params,
+    return keyset_page(session, documents_query(session, actor, spec), [Document.id], params,
                        descending=spec.sort is DocumentSort.NEWEST)
 
 
