@@ -140,6 +140,19 @@ class Rows:
         session.refresh(row, None if self.refreshed is None else list(self.refreshed))
         return row
 
+    def new(self, actor: Actor, model: Callable[..., T], data: BaseModel, *,
+            include: Iterable[str] | None = None, exclude: Iterable[str] = (),
+            **values: Any) -> T:
+        """A row of ``model`` made from a creation body: the body's fields of the same names
+        (``include`` only; not ``exclude`` nor those in ``values``), an enum as its value,
+        then ``values``; the actor's tenant, and the actor as its creator (not yet added)."""
+        body = data.model_dump(include=None if include is None else set(include),
+                               exclude={*exclude, *values})
+        values.setdefault("tenant_id", tenant_of(actor))
+        return model(created_by=actor.id, updated_by=actor.id, **values, **{
+            name: value.value if isinstance(value, Enum) else value
+            for name, value in body.items()})
+
     def add(self, session: Session, row: T,
             known: Mapping[str, ConstraintProblem] | None = None) -> T:
         """Insert ``row`` (constraint violations become problems) and read back its version."""

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 import phonenumbers
@@ -598,9 +597,7 @@ def _check_driver(session: Session, driver: Driver, country: str, changed: set[s
 
 def create_driver(session: Session, actor: Actor, *, data: DriverCreate) -> Driver:
     """A new driver (phone normalised to E.164 in the tenant's country)."""
-    values = data.model_dump(include=set(_DRIVER_FIELDS))
-    driver = Driver(tenant_id=tenant_of(actor), created_by=actor.id, updated_by=actor.id,
-                    **{k: (v.value if isinstance(v, StrEnum) else v) for k, v in values.items()})
+    driver = _rows.new(actor, Driver, data, include=_DRIVER_FIELDS)
     _check_driver(session, driver, _tenant_country(session, actor), set(_DRIVER_FIELDS))
     return _rows.add(session, driver)
 
@@ -1080,12 +1077,9 @@ def create_blacklist(session: Session, actor: Actor, *, data: BlacklistCreate) -
     starts = data.starts_at or _now()
     if data.ends_at is not None and data.ends_at <= starts:
         raise _field_error("ends_at", "must be after starts_at")
-    entry = DriverBlacklist(
-        tenant_id=driver.tenant_id, driver_id=driver.id, reason=data.reason,
-        category=data.category.value, starts_at=starts, ends_at=data.ends_at,
-        status=BlacklistStatus.ACTIVE.value, decided_by=actor.id, created_by=actor.id,
-        updated_by=actor.id,
-    )
+    entry = _rows.new(actor, DriverBlacklist, data, tenant_id=driver.tenant_id,
+                      driver_id=driver.id, starts_at=starts, decided_by=actor.id,
+                      status=BlacklistStatus.ACTIVE.value)
     return _rows.add(session, entry)
 
 
@@ -1154,11 +1148,8 @@ def _check_training(session: Session, training: DriverTraining, changed: set[str
 def create_training(session: Session, actor: Actor, *, data: TrainingCreate) -> DriverTraining:
     """A training a driver must (mandatory) or may take."""
     driver = _driver_for_body(session, data.driver_id)
-    values = data.model_dump(include=set(_TRAINING_FIELDS))
-    training = DriverTraining(
-        tenant_id=driver.tenant_id, driver_id=driver.id, created_by=actor.id,
-        updated_by=actor.id,
-        **{k: (v.value if isinstance(v, StrEnum) else v) for k, v in values.items()})
+    training = _rows.new(actor, DriverTraining, data, include=_TRAINING_FIELDS,
+                         tenant_id=driver.tenant_id, driver_id=driver.id)
     _check_training(session, training, set(_TRAINING_FIELDS))
     return _rows.add(session, training)
 

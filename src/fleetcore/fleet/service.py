@@ -344,16 +344,10 @@ def _check_vehicle_values(session: Session, actor: Actor, vehicle: Vehicle) -> N
 
 def create_vehicle(session: Session, actor: Actor, *, data: VehicleCreate) -> Vehicle:
     """A vehicle with a validated VIN and plate, unique among the tenant's live vehicles."""
-    values = data.model_dump(exclude={"acquisition_cost", "status", "fuel_type",
-                                      "ownership_type"})
     cost = data.acquisition_cost
-    vehicle = Vehicle(
-        tenant_id=tenant_of(actor), **values, status=data.status.value,
-        fuel_type=data.fuel_type.value, ownership_type=data.ownership_type.value,
-        acquisition_cost=cost.to_money().amount if cost else None,
-        currency=cost.currency if cost else None,
-        created_by=actor.id, updated_by=actor.id,
-    )
+    vehicle = _rows.new(actor, Vehicle, data,
+                        acquisition_cost=cost.to_money().amount if cost else None,
+                        currency=cost.currency if cost else None)
     _check_vehicle(session, actor, vehicle)
     return _rows.add(session, vehicle)
 
@@ -981,11 +975,6 @@ _INSURANCE_CONSTRAINTS: dict[str, ConstraintProblem] = {
 }
 
 
-def _flush_insurance(session: Session, policy: VehicleInsurance) -> None:
-    _check_insurance_overlap(session, policy)
-    _flush(session, _INSURANCE_CONSTRAINTS)
-
-
 def insurances_query(actor: Actor, filters: InsuranceFilter) -> Select[Any]:
     """The filtered insurance policies (list and export)."""
     i = VehicleInsurance
@@ -1008,19 +997,11 @@ get_insurance = _rows.getter(VehicleInsurance, "insurance")
 def create_insurance(session: Session, actor: Actor, *, data: InsuranceCreate) -> VehicleInsurance:
     """A policy of a live vehicle; refused when it overlaps another active policy."""
     _require_row(session, actor, Vehicle, data.vehicle_id, "vehicle_id", "vehicle")
-    policy = VehicleInsurance(
-        id=new_id(), tenant_id=tenant_of(actor), vehicle_id=data.vehicle_id,
-        provider=data.provider,
-        policy_number=data.policy_number, coverage_type=data.coverage_type,
-        currency=data.currency, deductible=_money(data.deductible, data.currency, "deductible"),
-        premium=_money(data.premium, data.currency, "premium"),
-        premium_frequency=data.premium_frequency.value if data.premium_frequency else None,
-        starts_on=data.starts_on, ends_on=data.ends_on, active=data.active, notes=data.notes,
-        created_by=actor.id, updated_by=actor.id,
-    )
-    session.add(policy)
-    _flush_insurance(session, policy)
-    return _rows.refresh(session, policy)
+    policy = _rows.new(actor, VehicleInsurance, data, id=new_id(),
+                       deductible=_money(data.deductible, data.currency, "deductible"),
+                       premium=_money(data.premium, data.currency, "premium"))
+    _check_insurance_overlap(session, policy)
+    return _rows.add(session, policy, _INSURANCE_CONSTRAINTS)
 
 
 def update_insurance(session: Session, actor: Actor, insurance_id: uuid.UUID, *,
@@ -1036,9 +1017,8 @@ def update_insurance(session: Session, actor: Actor, insurance_id: uuid.UUID, *,
         raise invalid("ends_on", "must not be before starts_on")
     if policy.premium is not None and policy.premium_frequency is None:
         raise invalid("premium_frequency", "a premium needs its frequency")
-    policy.updated_by = actor.id
-    _flush_insurance(session, policy)
-    return _rows.refresh(session, policy)
+    _check_insurance_overlap(session, policy)
+    return _rows.save(session, actor, policy, _INSURANCE_CONSTRAINTS)
 
 
 delete_insurance = _rows.deleter(VehicleInsurance, "insurance")
@@ -1177,15 +1157,10 @@ def create_event(session: Session, actor: Actor, *, data: EventCreate) -> Vehicl
         raise invalid("occurred_at", "cannot be in the future")
     if data.resolved_at is not None and data.resolved_at < data.occurred_at:
         raise invalid("resolved_at", "cannot be before occurred_at")
-    event = VehicleEvent(
-        tenant_id=tenant_of(actor), vehicle_id=data.vehicle_id, driver_id=data.driver_id,
-        event_type=data.event_type.value, severity=data.severity.value,
-        occurred_at=data.occurred_at, odometer_km=data.odometer_km,
-        description=data.description, cost=data.cost.to_money().amount if data.cost else None,
-        currency=data.cost.currency if data.cost else None,
-        source=VehicleEventSource.MANUAL.value, follow_up_due_on=data.follow_up_due_on,
-        resolved_at=data.resolved_at, created_by=actor.id, updated_by=actor.id,
-    )
+    event = _rows.new(actor, VehicleEvent, data,
+                      cost=data.cost.to_money().amount if data.cost else None,
+                      currency=data.cost.currency if data.cost else None,
+                      source=VehicleEventSource.MANUAL.value)
     return _rows.add(session, event)
 
 

@@ -184,9 +184,7 @@ def create_shift(session: Session, actor: Actor, *, data: ShiftCreate) -> Shift:
     if data.vehicle_id is not None:
         _live_vehicle(session, tenant, data.vehicle_id)
     _check_shift_slot(session, tenant, data.driver_id, data.starts_at, data.ends_at)
-    shift = Shift(tenant_id=tenant, driver_id=data.driver_id, vehicle_id=data.vehicle_id,
-                  starts_at=data.starts_at, ends_at=data.ends_at, notes=data.notes,
-                  status=ShiftStatus.SCHEDULED.value, created_by=actor.id, updated_by=actor.id)
+    shift = _rows.new(actor, Shift, data, status=ShiftStatus.SCHEDULED.value)
     session.add(shift)
     _flush(session, _SHIFT_CONSTRAINTS)
     return shift
@@ -653,13 +651,8 @@ def create_task(session: Session, actor: Actor, *, data: TaskCreate) -> Task:
         _check_related_entity(session, tenant, data.related_entity_type, data.related_entity_id)
     if data.assignee_id is not None:
         _check_assignee(session, tenant, data.assignee_id)
-    task = Task(
-        tenant_id=tenant, title=data.title, description=data.description,
-        task_type=data.task_type.value,
-        related_entity_type=data.related_entity_type.value if data.related_entity_type else None,
-        related_entity_id=data.related_entity_id, assignee_id=data.assignee_id,
-        priority=data.priority.value, due_at=data.due_at, status=TaskStatus.OPEN.value,
-        source=TaskSource.MANUAL.value, created_by=actor.id, updated_by=actor.id)
+    task = _rows.new(actor, Task, data, status=TaskStatus.OPEN.value,
+                     source=TaskSource.MANUAL.value)
     session.add(task)
     _flush(session)
     return task
@@ -861,10 +854,7 @@ def create_goal(session: Session, actor: Actor, *, data: GoalCreate) -> Goal:
         raise _invalid("target", "Utilisation is a percentage (0-100).")
     if data.metric is GoalMetric.RATING and data.target > 5:
         raise _invalid("target", "A rating target is between 0 and 5.")
-    goal = Goal(tenant_id=tenant, name=data.name, scope=data.scope.value,
-                scope_id=data.scope_id, metric=data.metric.value, target=data.target,
-                currency=data.currency, period_start=data.period_start,
-                period_end=data.period_end, created_by=actor.id, updated_by=actor.id)
+    goal = _rows.new(actor, Goal, data)
     session.add(goal)
     _flush(session)
     return goal
