@@ -19,12 +19,12 @@ import json
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import pycountry
 from sqlalchemy import (
@@ -89,6 +89,9 @@ PLATFORMS_FILE = "platforms.json"
 VEHICLE_CLASSES_FILE = "vehicle_classes.json"
 COUNTRY_REGULATIONS_FILE = "country_regulations.json"
 CAR_MAKES_FILE = "car_makes.json"
+
+C = TypeVar("C", CarMake, CarModel)
+"""A row of the car catalogue."""
 
 # Same pattern as the CHECK constraints on dir_platforms.code / dir_vehicle_classes.code.
 _CODE = re.compile(r"[a-z0-9_]+")
@@ -816,33 +819,44 @@ list_car_makes = pager(car_makes_query, CarMake.name, CarMake.id,
                        doc="Car makes by name: the global catalogue and the tenant's own.")
 
 
-def get_car_make(session: Session, actor: Actor, make_id: uuid.UUID) -> CarMake:
-    """A car make the tenant can see (global or its own), or 404."""
-    make = session.scalar(select(CarMake).where(
-        CarMake.id == make_id, _visible(CarMake, _catalogue_tenant(actor))))
-    if make is None:
-        raise NotFound("No such car make.")
-    return make
+def _catalogue_getter(model: type[C], what: str) -> Callable[[Session, Actor, uuid.UUID], C]:
+    def get(session: Session, actor: Actor, row_id: uuid.UUID) -> C:
+        row = session.scalar(select(model).where(
+            model.id == row_id, _visible(model, _catalogue_tenant(actor))))
+        if row is None:
+            raise NotFound(f"No such car {what}.")
+        return row
+
+    get.__doc__ = f"A car {what} the tenant can see (global or its own), or 404."
+    return get
 
 
-def _own(row: CarMake | CarModel, what: str) -> None:
+get_car_make = _catalogue_getter(CarMake, "make")
+get_car_model = _catalogue_getter(CarModel, "model")
+
+
+def _own(session: Session, actor: Actor, get: Callable[[Session, Actor, uuid.UUID], C],
+         row_id: uuid.UUID, what: str, if_match: str | None) -> C:
+    """One of the tenant's private catalogue rows, to change (403 for a global one; 412 on a
+    stale ``If-Match``)."""
+    row = get(session, actor, row_id)
     if row.tenant_id is None:
         raise Forbidden(f"Global catalogue {what}s are read-only: add a private {what} instead.")
+    check_if_match(if_match, row.version)
+    return row
 
 
-def _flush_catalogue(session: Session, field_name: str, message: str) -> None:
+def _flush_catalogue(session: Session, field_name: str, message: str,
+                     row: CarMake | CarModel | None = None) -> None:
     """Flush; a unique violation becomes a 409 naming ``field_name``; a reference to the row
-    (a delete while vehicles use it) a 409 too."""
+    (a delete while vehicles use it) a 409 too. ``row``: read back its version."""
     flush_checked(session, {
         UNIQUE_VIOLATION: ConstraintProblem(field_name, message),
         FOREIGN_KEY_VIOLATION: ConstraintProblem(
             field_name, "The row is still in use (vehicles refer to it)."),
     })
-
-
-def _refresh(session: Session, row: CarMake | CarModel) -> None:
-    session.flush()
-    session.refresh(row, ["version", "updated_at"])
+    if row is not None:
+        session.refresh(row, ["version", "updated_at"])
 
 
 def _check_make_name_free(session: Session, tenant_id: uuid.UUID, name: str,
@@ -873,16 +887,14 @@ def update_car_make(
     if_match: str | None = None,
 ) -> CarMake:
     """Rename one of the tenant's private car makes."""
-    make = get_car_make(session, actor, make_id)
-    _own(make, "make")
-    check_if_match(if_match, make.version)
+    make = _own(session, actor, get_car_make, make_id, "make", if_match)
     if data.name is not None and data.name != make.name:
         _check_make_name_free(session, _catalogue_tenant(actor), data.name,
                               exclude=make.id)
         make.name = data.name
         make.updated_by = actor.id
-        _flush_catalogue(session, "name", f"A car make named {data.name!r} already exists.")
-        _refresh(session, make)
+        _flush_catalogue(session, "name", f"A car make named {data.name!r} already exists.",
+                         make)
     return make
 
 
@@ -890,9 +902,7 @@ def delete_car_make(
     session: Session, actor: Actor, make_id: uuid.UUID, *, if_match: str | None = None
 ) -> None:
     """Delete one of the tenant's private car makes that has no models and no vehicles."""
-    make = get_car_make(session, actor, make_id)
-    _own(make, "make")
-    check_if_match(if_match, make.version)
+    make = _own(session, actor, get_car_make, make_id, "make", if_match)
     models = session.scalar(select(func.count()).select_from(CarModel).where(
         CarModel.make_id == make.id))
     if models:
@@ -914,15 +924,6 @@ def car_models_query(actor: Actor, filters: CatalogueFilter) -> Select[Any]:
 
 list_car_models = pager(car_models_query, CarModel.name, CarModel.id,
                         doc="Car models by name: the global catalogue and the tenant's own.")
-
-
-def get_car_model(session: Session, actor: Actor, model_id: uuid.UUID) -> CarModel:
-    """A car model the tenant can see (global or its own), or 404."""
-    model = session.scalar(select(CarModel).where(
-        CarModel.id == model_id, _visible(CarModel, _catalogue_tenant(actor))))
-    if model is None:
-        raise NotFound("No such car model.")
-    return model
 
 
 def _check_model_name_free(session: Session, tenant_id: uuid.UUID, make_id: uuid.UUID,
@@ -963,9 +964,7 @@ def update_car_model(
     if_match: str | None = None,
 ) -> CarModel:
     """Change one of the tenant's private car models."""
-    model = get_car_model(session, actor, model_id)
-    _own(model, "model")
-    check_if_match(if_match, model.version)
+    model = _own(session, actor, get_car_model, model_id, "model", if_match)
     changes = {name: getattr(data, name) for name in data.model_fields_set}
     if "name" in changes and changes["name"] is None:
         raise ValidationProblem("name cannot be null.", errors=[
@@ -983,8 +982,7 @@ def update_car_model(
     for name, value in changes.items():
         setattr(model, name, value)
     model.updated_by = actor.id
-    _flush_catalogue(session, "name", "This make already has a model with that name.")
-    _refresh(session, model)
+    _flush_catalogue(session, "name", "This make already has a model with that name.", model)
     return model
 
 
@@ -992,8 +990,6 @@ def delete_car_model(
     session: Session, actor: Actor, model_id: uuid.UUID, *, if_match: str | None = None
 ) -> None:
     """Delete one of the tenant's private car models that no vehicle uses."""
-    model = get_car_model(session, actor, model_id)
-    _own(model, "model")
-    check_if_match(if_match, model.version)
+    model = _own(session, actor, get_car_model, model_id, "model", if_match)
     session.delete(model)
     _flush_catalogue(session, "id", "The model is in use.")
