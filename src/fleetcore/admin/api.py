@@ -75,7 +75,6 @@ from fleetcore.core.versioning import (
     RequiredIfMatch,
     check_if_match,
     etag,
-    lock_and_check_if_match,
 )
 from fleetcore.privacy import service as privacy_service
 from fleetcore.privacy.api import personal_data_routes
@@ -164,13 +163,8 @@ def _member_view(session: Session, member: Member) -> tuple[Member, list[Role]]:
 
 
 def _status_change(target: MemberStatus) -> Callable[..., Any]:
-    def change(session: Session, actor: Any, member_id: uuid.UUID, data: Any,
-               if_match: str) -> tuple[Member, list[Role]]:
-        lock_and_check_if_match(session, Member, if_match, Member.id == member_id)
-        return _member_view(session, service.set_member_status(session, actor, member_id,
-                                                               status=target))
-
-    return change
+    return lambda s, a, i, data: _member_view(s, service.set_member_status(s, a, i,
+                                                                           status=target))
 
 
 _members = ResourceRoutes(router, "members", "member_id", "member", ["members"], MemberOut,
@@ -188,9 +182,9 @@ _members.get("Get a member", lambda s, a, i: _member_view(s, service.get_member(
 _members.update("Update a member", MemberUpdate, lambda s, a, i, **change: _member_view(
     s, service.update_member(s, a, i, **change)))
 _members.action("suspend", "Suspend a member (no sign-in; data kept)", MemberStatusChange,
-                _status_change(MemberStatus.SUSPENDED), optional=True)
+                _status_change(MemberStatus.SUSPENDED), optional=True, lock=Member)
 _members.action("reactivate", "Reactivate a suspended member", MemberStatusChange,
-                _status_change(MemberStatus.ACTIVE), optional=True)
+                _status_change(MemberStatus.ACTIVE), optional=True, lock=Member)
 
 
 def _grant_out(grant: MemberRole, role: Role) -> MemberRoleOut:

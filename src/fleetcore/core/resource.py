@@ -40,7 +40,12 @@ from fleetcore.core.errors import (
 from fleetcore.core.export import Column, csv_response, csv_responses
 from fleetcore.core.pagination import Page, PageParams, Pagination, keyset_page
 from fleetcore.core.schemas import Deletion, model_response
-from fleetcore.core.versioning import RequiredIfMatch, check_if_match, etag
+from fleetcore.core.versioning import (
+    RequiredIfMatch,
+    check_if_match,
+    etag,
+    lock_and_check_if_match,
+)
 
 __all__ = ["SAFE_TEXT", "DeletionReason", "IncludeDeleted", "ResourceRoutes", "Rows",
            "invalid", "no_content", "page_response", "pager", "parameter", "patch",
@@ -421,17 +426,18 @@ class ResourceRoutes:
                      change, **options)
 
     def action(self, verb: str, summary: str, body: type[BaseModel] | None,
-               change: Callable[..., Any], *, optional: bool = False, name: str | None = None,
-               **options: Any) -> None:
+               change: Callable[..., Any], *, optional: bool = False, lock: Any = None,
+               name: str | None = None, **options: Any) -> None:
         """``POST /<path>/{id}/<verb>``, a state transition under ``If-Match``:
         ``change(session, actor, id, data=…, if_match=…)`` (no ``data`` without a body; None
-        when an ``optional`` body is not sent)."""
+        when an ``optional`` body is not sent). With ``lock`` (a model), the route locks that
+        row and checks ``If-Match`` itself: ``change`` gets no ``if_match``."""
         self._change("POST", f"{self._item()}/{verb}", name or f"{verb}_{self.noun}", summary,
-                     body, change, optional=optional, **options)
+                     body, change, optional=optional, lock=lock, **options)
 
     def _change(self, method: str, path: str, name: str, summary: str,
                 body: type[BaseModel] | None, change: Callable[..., Any], *,
-                optional: bool = False, **options: Any) -> None:
+                optional: bool = False, lock: Any = None, **options: Any) -> None:
         parameters = [*self._who(self.write), parameter("if_match", RequiredIfMatch),
                       parameter(self.param, uuid.UUID)]
         if body is not None:
@@ -440,7 +446,11 @@ class ResourceRoutes:
 
         def run(actor: Any, session: Session, if_match: str, **kwargs: Any) -> Response:
             row_id = kwargs.pop(self.param)
-            return self.answer(change(session, actor, row_id, if_match=if_match, **kwargs))
+            if lock is None:
+                kwargs["if_match"] = if_match
+            else:
+                lock_and_check_if_match(session, lock, if_match, lock.id == row_id)
+            return self.answer(change(session, actor, row_id, **kwargs))
 
         self._add(method, path, name, summary, parameters, run, **options)
 

@@ -108,16 +108,6 @@ PERFORMANCES: list[str | Enum] = ["driver performances"]
 IncludeDeleted = Annotated[bool, Query(description="Also list soft-deleted rows.")]
 
 
-def _locked(model: Any, change: Callable[..., Any]) -> Callable[..., Any]:
-    """``change(session, actor, id, data)`` once ``If-Match`` is checked on the locked row."""
-    def run(session: Any, actor: Any, row_id: uuid.UUID, *, if_match: str, data: Any = None
-            ) -> Any:
-        lock_and_check_if_match(session, model, if_match, model.id == row_id)
-        return change(session, actor, row_id, data)
-
-    return run
-
-
 # --- drivers -----------------------------------------------------------------------------------
 
 
@@ -382,8 +372,7 @@ _terms.delete(
                 "never deleted, and a delete is refused with 409.")
 _terms.restore("Restore deleted cooperation terms", service.restore_cooperation_terms)
 _terms.action("terminate", "Terminate terms in force, or withdraw an offer", TermsTermination,
-              _locked(DriverCooperationTerms, lambda s, a, i, d:
-                      service.terminate_cooperation_terms(s, a, i, data=d)))
+              service.terminate_cooperation_terms, lock=DriverCooperationTerms)
 
 
 # --- driver requests ---------------------------------------------------------------------------
@@ -432,9 +421,9 @@ _requests.update(
 
 
 def _transition(target: DriverRequestStatus) -> Callable[..., Any]:
-    return _locked(DriverRequest, lambda s, a, i, d: service.transition_driver_request(
-        s, a, i, target, notes=d.notes if d else None,
-        assign_vehicle_change=fleet_service.assign_for_vehicle_change))
+    return lambda s, a, i, data: service.transition_driver_request(
+        s, a, i, target, notes=data.notes if data else None,
+        assign_vehicle_change=fleet_service.assign_for_vehicle_change)
 
 
 for _verb, _target, _summary in (
@@ -445,7 +434,8 @@ for _verb, _target, _summary in (
     ("cancel", DriverRequestStatus.CANCELLED, "Cancel a pending or under-review request"),
     ("complete", DriverRequestStatus.COMPLETED, "Mark an approved request completed"),
 ):
-    _requests.action(_verb, _summary, RequestDecision, _transition(_target), optional=True)
+    _requests.action(_verb, _summary, RequestDecision, _transition(_target), optional=True,
+                     lock=DriverRequest)
 
 
 # --- blacklists --------------------------------------------------------------------------------
@@ -482,8 +472,9 @@ _blacklists.export("Export the filtered blacklist entries as CSV", BlacklistFilt
 _blacklists.create("Blacklist a driver", BlacklistCreate, service.create_blacklist)
 _blacklists.get("Get a blacklist entry", service.get_blacklist, include_deleted=False)
 _blacklists.update("Update a blacklist entry", BlacklistUpdate, service.update_blacklist)
-_blacklists.action("lift", "Lift a blacklist entry with a reason", ReasonIn, _locked(
-    DriverBlacklist, lambda s, a, i, d: service.lift_blacklist(s, a, i, reason=d.reason)))
+_blacklists.action("lift", "Lift a blacklist entry with a reason", ReasonIn,
+                   lambda s, a, i, data: service.lift_blacklist(s, a, i, reason=data.reason),
+                   lock=DriverBlacklist)
 _blacklists.delete("Delete an entry recorded by mistake (soft, with a reason)",
                    service.delete_blacklist, reason="body")
 _blacklists.restore("Restore a deleted blacklist entry", service.restore_blacklist)
