@@ -340,7 +340,8 @@ def restore_document(session: Session, actor: Actor, document_id: uuid.UUID) -> 
     """Bring a soft-deleted document back (a live one is returned unchanged)."""
     document = get_document(session, actor, document_id, include_deleted=True)
     if document.mark_restored(actor.id):
-        return _rows.refresh(session, document)
+        _rows.refresh(session, document)
+    return document
 
 
 def verify_document(

@@ -51,7 +51,8 @@ def fleets(c: StaffCtx, _: TenantsRead,
 def open_fleet(c: StaffCtx, _: TenantsRead, form: Form) -> Response:
     """Open a fleet (by slug) in this browser's console; its pages then work on that fleet."""
     slug = str(form.get("tenant") or "").strip()
-    tenant = c.session.scalar(admin_service.tenants_query(c.actor, slug=slug)) if slug else None
+    tenant = c.session.scalar(admin_service.tenants_query(
+        c.actor, admin_service.TenantFilter(slug=slug))) if slug else None
     if not isinstance(tenant, Tenant):
         raise NotFound(gettext("There is no fleet %(slug)s.", slug=repr(slug)) if slug
                        else gettext("Choose a fleet to open."))
