@@ -52,6 +52,7 @@ __all__ = ["SAFE_TEXT", "DeletionReason", "IncludeDeleted", "ResourceRoutes", "R
            "route_function", "value_of"]
 
 T = TypeVar("T")
+F = TypeVar("F")
 
 SAFE_TEXT = r"^[^\x00]*$"
 """Text PostgreSQL can store (no NUL character)."""
@@ -103,13 +104,14 @@ def no_content() -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-def pager(query: Callable[[Actor, Any], Select[Any]], *keys: Any, descending: bool = False,
-          doc: str | None = None) -> Callable[..., tuple[list[Any], str | None]]:
+def pager(query: Callable[[Actor, F], Select[Any]], *keys: Any, descending: bool = False,
+          doc: str | None = None
+          ) -> Callable[[Session, Actor, PageParams, F], tuple[list[Any], str | None]]:
     """``list_x(session, actor, params, filters)``: one keyset page of ``query(actor,
     filters)`` ordered by ``keys`` (the list route's service call; its export orders
     ``query`` the same way)."""
     def page(session: Session, actor: Actor, params: PageParams,
-             filters: Any) -> tuple[list[Any], str | None]:
+             filters: F) -> tuple[list[Any], str | None]:
         return keyset_page(session, query(actor, filters), keys, params, descending=descending)
 
     page.__doc__ = doc

@@ -39,8 +39,8 @@ def fleets(c: StaffCtx, _: TenantsRead,
            cursor: Annotated[str | None, Query(max_length=500)] = None) -> HTMLResponse:
     """Every fleet on Fleetcore, to open one (the tenant switcher's full list)."""
     wanted = enum_value(TenantStatus, status, "fleet status")
-    tenants, next_cursor = admin_service.list_tenants(
-        c.session, c.actor, page(cursor), status=wanted, slug=(slug or "").strip() or None)
+    spec = admin_service.TenantFilter(status=wanted, slug=(slug or "").strip() or None)
+    tenants, next_cursor = admin_service.list_tenants(c.session, c.actor, page(cursor), spec)
     return c.render("provider/fleets.html", tenants=tenants, next_cursor=next_cursor,
                     statuses=options(TenantStatus),
                     params={"status": wanted, "slug": slug or None},
