@@ -238,6 +238,10 @@ def test_soft_delete_and_restore(
     assert restored.status_code == 200
     assert restored.json()["deleted_at"] is None
     assert doc_client.get(url, headers=headers).status_code == 200
+    # Restoring a live document answers it unchanged (same version), not an error.
+    again = doc_client.post(f"{url}/restore", headers=headers)
+    assert again.status_code == 200
+    assert again.json()["version"] == restored.json()["version"]
 
 
 def test_list_filters_expiry_and_pagination(
