@@ -195,12 +195,15 @@ def _include_console(app: FastAPI) -> None:
 
 
 def _include_scheduling_and_maintenance(app: FastAPI) -> None:
-    """Shifts, tasks, goals; odometer readings, maintenance schedules and records."""
+    """Shifts, tasks, goals; odometer readings, maintenance schedules and records; the drivers'
+    writes that need the fleet and scheduling (deleting a driver, driver requests)."""
     from fleetcore.fleet.maintenance_api import router as maintenance_router
     from fleetcore.scheduling.api import router as scheduling_router
+    from fleetcore.scheduling.driver_decisions_api import router as driver_decisions_router
 
     app.include_router(maintenance_router)
     app.include_router(scheduling_router)
+    app.include_router(driver_decisions_router)
 
 
 def storage_for(settings: Settings) -> DocumentStorage:

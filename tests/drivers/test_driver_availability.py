@@ -10,6 +10,7 @@ from drivers_support import AT, World
 from fleetcore.core.errors import NotFound
 from fleetcore.core.orm import new_id
 from fleetcore.drivers import service
+from fleetcore.scheduling import driver_decisions_service
 
 DEC1 = datetime(2026, 12, 1, tzinfo=UTC)
 DEC8 = datetime(2026, 12, 8, tzinfo=UTC)
@@ -77,5 +78,5 @@ def test_approving_a_vehicle_change_needs_the_assignment_permission(world: World
                      details="{}")
     actor = replace(world.actor, permissions=frozenset({"driver_requests:write"}))
     with pytest.raises(PermissionDenied):
-        service.transition_driver_request(world.session, actor, request,
-                                          DriverRequestStatus.APPROVED)
+        driver_decisions_service.transition_driver_request(world.session, actor, request,
+                                                           DriverRequestStatus.APPROVED)

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from api_support import TenantWorld, if_match
 from fleet_support import Fleet
 from fleetcore.core.orm import new_id
-from fleetcore.drivers.service import REQUEST_TRANSITIONS
+from fleetcore.scheduling.driver_decisions_service import REQUEST_TRANSITIONS
 
 Auth = Callable[..., dict[str, str]]
 REQUESTS = "/v1/driver-requests"

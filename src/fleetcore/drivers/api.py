@@ -4,10 +4,9 @@ training and performance figures."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import (
     APIRouter,
@@ -80,19 +79,16 @@ from fleetcore.drivers.schemas import (
     DriverDocumentOut,
     DriverDocumentUpdate,
     DriverOut,
-    DriverRequestCreate,
     DriverRequestOut,
-    DriverRequestUpdate,
     DriverUpdate,
     PerformanceOut,
     ReasonIn,
-    RequestDecision,
     TermsTermination,
     TrainingCreate,
     TrainingOut,
     TrainingUpdate,
+    driver_request_out,
 )
-from fleetcore.fleet import service as fleet_service
 from fleetcore.privacy import service as privacy_service
 from fleetcore.privacy.api import personal_data_routes
 
@@ -140,8 +136,6 @@ export_drivers = _drivers.export("Export the filtered drivers as CSV", DriverFil
 _drivers.create("Create a driver", DriverCreate, service.create_driver)
 _drivers.get("Get a driver", service.get_driver, include_deleted=False)
 _drivers.update("Update a driver", DriverUpdate, service.update_driver)
-_drivers.delete("Delete a driver (soft, with a reason; restorable)", service.delete_driver,
-                reason="body")
 _drivers.restore("Restore a deleted driver", service.restore_driver)
 
 
@@ -378,10 +372,6 @@ _terms.action("terminate", "Terminate terms in force, or withdraw an offer", Ter
 # --- driver requests ---------------------------------------------------------------------------
 
 
-def _request_out(r: DriverRequest) -> DriverRequestOut:
-    return from_row(DriverRequestOut, r, amount=money_out(r.amount, r.currency))
-
-
 def _request_filter(
     driver_id: uuid.UUID | None = None,
     request_status: Annotated[DriverRequestStatus | None, Query(alias="status")] = None,
@@ -403,39 +393,14 @@ _REQUEST_CSV: list[Column] = [
 
 
 _requests = ResourceRoutes(router, "driver-requests", "request_id", "request", REQUESTS,
-                           DriverRequestOut, _request_out, DriverRequestsRead,
+                           DriverRequestOut, driver_request_out, DriverRequestsRead,
                            DriverRequestsWrite)
 _requests.listing("List driver requests, newest first", RequestFilterQuery,
                   service.list_driver_requests)
 _requests.export("Export the filtered driver requests as CSV", RequestFilterQuery,
                  service.driver_requests_query, _REQUEST_CSV, "driver-requests.csv",
                  order_by=(DriverRequest.id.desc(),))
-_requests.create("File a driver request", DriverRequestCreate, service.create_driver_request)
 _requests.get("Get a driver request", service.get_driver_request, include_deleted=False)
-_requests.update(
-    "Change an open request (pending or under review)", DriverRequestUpdate,
-    service.update_driver_request,
-    description="Only the fields sent change. A decided request (approved, rejected, "
-                "cancelled, completed) is refused with 409 `request-decided`; a stale "
-                "`If-Match` with 412.")
-
-
-def _transition(target: DriverRequestStatus) -> Callable[..., Any]:
-    return lambda s, a, i, data: service.transition_driver_request(
-        s, a, i, target, notes=data.notes if data else None,
-        assign_vehicle_change=fleet_service.assign_for_vehicle_change)
-
-
-for _verb, _target, _summary in (
-    ("review", DriverRequestStatus.UNDER_REVIEW, "Start reviewing a pending request"),
-    ("approve", DriverRequestStatus.APPROVED, "Approve a request under review (a leave is "
-     "refused over planned work; a vehicle change creates the assignment)"),
-    ("reject", DriverRequestStatus.REJECTED, "Reject a request under review"),
-    ("cancel", DriverRequestStatus.CANCELLED, "Cancel a pending or under-review request"),
-    ("complete", DriverRequestStatus.COMPLETED, "Mark an approved request completed"),
-):
-    _requests.action(_verb, _summary, RequestDecision, _transition(_target), optional=True,
-                     lock=DriverRequest)
 
 
 # --- blacklists --------------------------------------------------------------------------------

@@ -23,12 +23,13 @@ from pydantic import (
     StringConstraints,
 )
 
-from fleetcore.core.schemas import Currency, MoneyIn, MoneyOut
+from fleetcore.core.schemas import Currency, MoneyIn, MoneyOut, from_row, money_out
 from fleetcore.drivers.models import (
     BlacklistCategory,
     BlacklistStatus,
     CooperationTermsStatus,
     DocumentRequirement,
+    DriverRequest,
     DriverRequestStatus,
     DriverRequestType,
     DriverStatus,
@@ -399,6 +400,11 @@ class DriverRequestOut(BaseModel):
 
 # --- blacklists --------------------------------------------------------------------------------
 
+
+
+def driver_request_out(row: DriverRequest) -> DriverRequestOut:
+    """A request as the API shows it (its amount with its currency)."""
+    return from_row(DriverRequestOut, row, amount=money_out(row.amount, row.currency))
 
 class BlacklistCreate(Input):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{

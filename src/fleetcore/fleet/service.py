@@ -488,7 +488,7 @@ def assign_for_vehicle_change(session: Session, actor: Actor, request: DriverReq
                               ) -> uuid.UUID:
     """The assignment an approved vehicle change request asks for (its id): the vehicle wanted,
     over the request's period, under every rule of :func:`assign_vehicle`. Passed to
-    ``drivers.service.transition_driver_request`` by whoever approves."""
+    ``scheduling.driver_decisions_service.transition_driver_request``."""
     if request.requested_vehicle_id is None:
         raise invalid("requested_vehicle_id", "a vehicle change names the vehicle wanted")
     data = AssignmentCreate(

@@ -33,10 +33,11 @@ from fleetcore.documents.schemas import DocumentUpload
 from fleetcore.drivers import queries as drivers_queries
 from fleetcore.drivers.models import DocumentRequirement, DriverRequestType
 from fleetcore.drivers.schemas import DriverDocumentAttach, DriverRequestCreate
-from fleetcore.drivers.service import attach_document, create_driver_request
+from fleetcore.drivers.service import attach_document
 from fleetcore.finance import queries as finance_queries
 from fleetcore.fleet import queries as fleet_queries
 from fleetcore.scheduling import queries as scheduling_queries
+from fleetcore.scheduling.driver_decisions_service import create_driver_request
 from fleetcore.trips.statement_render import (
     render_statement_html,
     render_statement_pdf,
