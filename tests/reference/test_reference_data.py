@@ -245,7 +245,8 @@ def test_brief_models_are_in_the_catalogue(data: ReferenceData) -> None:
             "unknown",
         ),
         ("car_makes.json", [{"name": "X", "models": [{"name": "Y", "seats": "5"}]}], "integer"),
-        ("platforms.json", [{"code": "x", "name": "X", "active": "yes"}], "true or false"),
+        ("platforms.json", [{"code": "x", "name": "X", "active": "yes"}],
+         "active: Input should be a valid boolean"),
         (
             "platforms.json",
             [{"code": "x", "name": "X", "active": True, "api_config": {"v": Decimal("1.5")}}],
@@ -285,7 +286,7 @@ def _regulation(**overrides: Any) -> dict[str, Any]:
     ("overrides", "message"),
     [
         ({"currency": "EURO"}, "ISO 4217"),
-        ({"vat_rate_pct": "120"}, "0..100"),
+        ({"vat_rate_pct": "120"}, "vat_rate_pct: Input should be less than or equal to 100"),
         ({"vat_rate_pct": "ten"}, "decimal"),
         ({"effective_to": "2023-01-01"}, "after effective_from"),
         ({"effective_from": "01/01/2024"}, "YYYY-MM-DD"),

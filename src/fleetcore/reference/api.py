@@ -34,7 +34,7 @@ router = APIRouter(prefix="/v1")
 
 def _country(value: str) -> str:
     code = value.upper()
-    if not service._is_country(code):
+    if not service.is_country(code):
         raise ValueError("not an ISO 3166-1 alpha-2 country code")
     return code
 

@@ -19,14 +19,27 @@ import json
 import re
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import pycountry
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    Strict,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
 from sqlalchemy import (
     ColumnElement,
     Select,
@@ -77,6 +90,7 @@ __all__ = [
     "ReferenceDataReport",
     "UpsertCounts",
     "VehicleClassRecord",
+    "is_country",
     "iter_car_makes",
     "iter_country_regulations",
     "iter_platforms",
@@ -97,75 +111,145 @@ C = TypeVar("C", CarMake, CarModel)
 _CODE = re.compile(r"[a-z0-9_]+")
 
 
-# --- records --------------------------------------------------------------------------------
+# --- records: the JSON files' rows, validated by pydantic ------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class PlatformRecord:
+def _text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("expected a non-empty string")
+    return value
+
+
+def _code(value: str) -> str:
+    if not _CODE.fullmatch(value):
+        raise ValueError(f"codes are lower-case [a-z0-9_], got {value!r}")
+    return value
+
+
+def is_country(code: str) -> bool:
+    """An ISO 3166-1 alpha-2 code, upper case."""
+    return len(code) == 2 and code.isupper() and pycountry.countries.get(alpha_2=code) is not None
+
+
+def _country(value: str) -> str:
+    if not is_country(value):
+        raise ValueError(f"not an ISO 3166-1 alpha-2 code: {value!r}")
+    return value
+
+
+def _currency(value: str) -> str:
+    if not is_currency(value):
+        raise ValueError(f"not an ISO 4217 code: {value!r}")
+    return value
+
+
+def _day(value: object) -> date:
+    try:
+        return date.fromisoformat(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"expected YYYY-MM-DD, got {value!r}") from None
+
+
+def _unique(values: tuple[str, ...]) -> tuple[str, ...]:
+    if len(set(values)) != len(values):
+        raise ValueError("has duplicates")
+    return values
+
+
+def _no_fractions(value: object) -> object:
+    # Config objects go to jsonb as they are; a fractional number there would be a Decimal
+    # (parse_float) that the JSON encoder cannot write, and a float if it could. Write such
+    # values as strings in the file.
+    if isinstance(value, Decimal):
+        raise ValueError("write non-integer numbers as strings in config objects")
+    for item in value.values() if isinstance(value, dict) else (
+            value if isinstance(value, list) else ()):
+        _no_fractions(item)
+    return value
+
+
+Text = Annotated[str, Strict(), AfterValidator(_text)]
+Code = Annotated[str, Strict(), AfterValidator(_code)]
+Country = Annotated[str, Strict(), AfterValidator(_country)]
+Day = Annotated[date, PlainValidator(_day)]
+Number = Annotated[Decimal, Field(allow_inf_nan=False)]
+"""A decimal: a string ("12.50", the documented form) or a JSON number (read as Decimal)."""
+Config = Annotated[dict[str, Any], Strict(), AfterValidator(_no_fractions)]
+
+
+class _Record(BaseModel):
+    # Strict scalars (no "5" for 5, no "yes" for true); a misspelt key would otherwise load
+    # as NULL.
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PlatformRecord(_Record):
     """One ride-hailing platform of ``platforms.json``."""
 
-    code: str
-    name: str
-    website: str | None
-    countries: tuple[str, ...]
-    report_config: Mapping[str, Any]
-    api_config: Mapping[str, Any]
-    active: bool
+    code: Code
+    name: Text
+    website: Text | None = None
+    countries: Annotated[tuple[Country, ...], AfterValidator(_unique)] = ()
+    report_config: Config = {}
+    api_config: Config = {}
+    active: StrictBool
 
 
-@dataclass(frozen=True, slots=True)
-class VehicleClassRecord:
+class VehicleClassRecord(_Record):
     """One country's vehicle class of ``vehicle_classes.json``."""
 
-    country: str
-    code: str
-    name: str
-    description: str | None
-    max_age_years: int | None
-    min_seats: int | None
+    country: Country
+    code: Code
+    name: Text
+    description: Text | None = None
+    max_age_years: StrictInt | None = None
+    min_seats: StrictInt | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CountryRegulationRecord:
+class CountryRegulationRecord(_Record):
     """One country's rules for ``[effective_from, effective_to)`` (``country_regulations.json``)."""
 
-    country: str
-    effective_from: date
-    effective_to: date | None
-    max_vehicle_age_years: int | None
-    min_fare: Decimal | None
-    currency: str
-    vat_rate_pct: Decimal
-    professional_card_required: bool
-    professional_card_name: str | None
-    vehicle_permit_required: bool
-    vehicle_permit_name: str | None
-    min_driver_age: int | None
-    min_licence_years: int | None
-    max_daily_driving_hours: Decimal | None
-    source: str
-    notes: str | None
+    country: Country
+    effective_from: Day
+    effective_to: Day | None = None
+    max_vehicle_age_years: StrictInt | None = None
+    min_fare: Number | None = None
+    currency: Annotated[str, Strict(), AfterValidator(_currency)]
+    vat_rate_pct: Annotated[Number, Field(ge=0, le=100)]
+    professional_card_required: StrictBool
+    professional_card_name: Text | None = None
+    vehicle_permit_required: StrictBool
+    vehicle_permit_name: Text | None = None
+    min_driver_age: StrictInt | None = None
+    min_licence_years: StrictInt | None = None
+    max_daily_driving_hours: Number | None = None
+    source: Text
+    notes: Text | None = None
+
+    @model_validator(mode="after")
+    def _period(self) -> CountryRegulationRecord:
+        if self.effective_to is not None and self.effective_to <= self.effective_from:
+            raise ValueError("effective_to must be after effective_from (the end is exclusive)")
+        return self
 
 
-@dataclass(frozen=True, slots=True)
-class CarModelRecord:
+class CarModelRecord(_Record):
     """One model of a car make in ``car_makes.json``."""
 
-    name: str
-    default_class_code: str | None
-    year_from: int | None
-    year_to: int | None
-    body_type: str | None
-    seats: int | None
-    energy_types: tuple[str, ...]
+    name: Text
+    default_class_code: Code | None = None
+    year_from: StrictInt | None = None
+    year_to: StrictInt | None = None
+    body_type: Text | None = None
+    seats: StrictInt | None = None
+    energy_types: Annotated[tuple[Code, ...], AfterValidator(_unique)] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class CarMakeRecord:
+class CarMakeRecord(_Record):
     """One car make of ``car_makes.json`` with its models."""
 
-    name: str
-    models: tuple[CarModelRecord, ...]
+    name: Text
+    models: tuple[CarModelRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,241 +315,48 @@ def _read(file_name: str) -> list[Any]:
     return data
 
 
-class _Fields:
-    """Typed, strict access to one JSON object; every error names the file, row and key."""
-
-    def __init__(self, where: str, raw: object, allowed: Iterable[str]) -> None:
-        if not isinstance(raw, dict):
-            raise ValueError(f"{where}: expected an object, got {type(raw).__name__}")
-        unknown = set(raw) - set(allowed)
-        if unknown:
-            # A misspelt key would otherwise silently load as NULL.
-            raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
-        self.where = where
-        self.raw: dict[str, Any] = raw
-
-    def fail(self, key: str, message: str) -> ValueError:
-        return ValueError(f"{self.where}.{key}: {message}")
-
-    def opt_str(self, key: str) -> str | None:
-        value = self.raw.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(key, f"expected a non-empty string, got {value!r}")
-        return value
-
-    def str_(self, key: str) -> str:
-        value = self.opt_str(key)
-        if value is None:
-            raise self.fail(key, "is required")
-        return value
-
-    def opt_int(self, key: str) -> int | None:
-        value = self.raw.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(key, f"expected an integer, got {value!r}")
-        return value
-
-    def bool_(self, key: str) -> bool:
-        value = self.raw.get(key)
-        if not isinstance(value, bool):
-            raise self.fail(key, f"expected true or false, got {value!r}")
-        return value
-
-    def opt_decimal(self, key: str) -> Decimal | None:
-        value = self.raw.get(key)
-        if value is None:
-            return None
-        # Strings are the documented form ("10", "12.50"); a bare JSON number arrives as
-        # Decimal or int thanks to parse_float and is accepted too.
-        if isinstance(value, bool) or not isinstance(value, str | Decimal | int):
-            raise self.fail(key, f"expected a decimal string, got {value!r}")
-        try:
-            result = Decimal(value)
-        except InvalidOperation:
-            raise self.fail(key, f"not a decimal: {value!r}") from None
-        if not result.is_finite():
-            raise self.fail(key, f"not a finite decimal: {value!r}")
-        return result
-
-    def decimal(self, key: str) -> Decimal:
-        value = self.opt_decimal(key)
-        if value is None:
-            raise self.fail(key, "is required")
-        return value
-
-    def opt_date(self, key: str) -> date | None:
-        value = self.opt_str(key)
-        if value is None:
-            return None
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            raise self.fail(key, f"expected YYYY-MM-DD, got {value!r}") from None
-
-    def date_(self, key: str) -> date:
-        value = self.opt_date(key)
-        if value is None:
-            raise self.fail(key, "is required")
-        return value
-
-    def str_list(self, key: str) -> tuple[str, ...]:
-        value = self.raw.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.fail(key, f"expected a list of strings, got {value!r}")
-        if len(set(value)) != len(value):
-            raise self.fail(key, "has duplicates")
-        return tuple(value)
-
-    def json_object(self, key: str) -> dict[str, Any]:
-        value = self.raw.get(key, {})
-        if not isinstance(value, dict):
-            raise self.fail(key, f"expected an object, got {value!r}")
-        _refuse_decimals(value, f"{self.where}.{key}")
-        return value
-
-    def code(self, key: str) -> str:
-        value = self.str_(key)
-        if not _CODE.fullmatch(value):
-            raise self.fail(key, f"codes are lower-case [a-z0-9_], got {value!r}")
-        return value
-
-    def country(self, key: str) -> str:
-        value = self.str_(key)
-        if not _is_country(value):
-            raise self.fail(key, f"not an ISO 3166-1 alpha-2 code: {value!r}")
-        return value
-
-    def currency(self, key: str) -> str:
-        value = self.str_(key)
-        if not is_currency(value):
-            raise self.fail(key, f"not an ISO 4217 code: {value!r}")
-        return value
+R = TypeVar("R", bound=BaseModel)
 
 
-def _refuse_decimals(value: object, where: str) -> None:
-    # Config objects go to jsonb as they are; a fractional number there would be a Decimal
-    # (parse_float) that the JSON encoder cannot write, and a float if it could. Write such
-    # values as strings in the file.
-    if isinstance(value, Decimal):
-        raise ValueError(f"{where}: write non-integer numbers as strings in config objects")
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _refuse_decimals(v, f"{where}.{k}")
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _refuse_decimals(v, f"{where}[{i}]")
-
-
-def _is_country(code: str) -> bool:
-    return len(code) == 2 and code.isupper() and pycountry.countries.get(alpha_2=code) is not None
-
-
-def _rows(file_name: str, allowed: Sequence[str]) -> Iterator[_Fields]:
+def _records(file_name: str, record: type[R]) -> Iterator[R]:
+    """The rows of one file as records; an error names the file, the row and the key."""
     for index, raw in enumerate(_read(file_name)):
-        yield _Fields(f"{file_name}[{index}]", raw, allowed)
+        try:
+            yield record.model_validate(raw)
+        except ValidationError as exc:
+            raise ValueError("; ".join(_error(f"{file_name}[{index}]", e)
+                                       for e in exc.errors())) from None
+
+
+def _error(where: str, error: ErrorDetails) -> str:
+    """``file[row].key: message`` (a misspelt key is an unknown key, not an extra input)."""
+    path = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in error["loc"])
+    message = ("unknown key" if error["type"] == "extra_forbidden"
+               else error["msg"].removeprefix("Value error, "))
+    return f"{where}{path}: {message}"
 
 
 def iter_platforms() -> Iterator[PlatformRecord]:
     """Parse ``platforms.json``."""
-    allowed = ("code", "name", "website", "countries", "report_config", "api_config", "active")
-    for f in _rows(PLATFORMS_FILE, allowed):
-        countries = f.str_list("countries")
-        bad = [c for c in countries if not _is_country(c)]
-        if bad:
-            raise f.fail("countries", f"not ISO 3166-1 alpha-2 codes: {bad}")
-        yield PlatformRecord(
-            code=f.code("code"),
-            name=f.str_("name"),
-            website=f.opt_str("website"),
-            countries=countries,
-            report_config=f.json_object("report_config"),
-            api_config=f.json_object("api_config"),
-            active=f.bool_("active"),
-        )
+    return _records(PLATFORMS_FILE, PlatformRecord)
 
 
 def iter_vehicle_classes() -> Iterator[VehicleClassRecord]:
     """Parse ``vehicle_classes.json``."""
-    allowed = ("country", "code", "name", "description", "max_age_years", "min_seats")
-    for f in _rows(VEHICLE_CLASSES_FILE, allowed):
-        yield VehicleClassRecord(
-            country=f.country("country"),
-            code=f.code("code"),
-            name=f.str_("name"),
-            description=f.opt_str("description"),
-            max_age_years=f.opt_int("max_age_years"),
-            min_seats=f.opt_int("min_seats"),
-        )
+    return _records(VEHICLE_CLASSES_FILE, VehicleClassRecord)
 
 
-_REGULATION_FIELDS = tuple(CountryRegulationRecord.__dataclass_fields__)
+_REGULATION_FIELDS = tuple(CountryRegulationRecord.model_fields)
 
 
 def iter_country_regulations() -> Iterator[CountryRegulationRecord]:
     """Parse ``country_regulations.json`` (decimals from strings, dates from YYYY-MM-DD)."""
-    for f in _rows(COUNTRY_REGULATIONS_FILE, _REGULATION_FIELDS):
-        effective_from = f.date_("effective_from")
-        effective_to = f.opt_date("effective_to")
-        if effective_to is not None and effective_to <= effective_from:
-            raise f.fail("effective_to", "must be after effective_from (the end is exclusive)")
-        vat = f.decimal("vat_rate_pct")
-        if not Decimal(0) <= vat <= Decimal(100):
-            raise f.fail("vat_rate_pct", f"must be a percentage 0..100, got {vat}")
-        yield CountryRegulationRecord(
-            country=f.country("country"),
-            effective_from=effective_from,
-            effective_to=effective_to,
-            max_vehicle_age_years=f.opt_int("max_vehicle_age_years"),
-            min_fare=f.opt_decimal("min_fare"),
-            currency=f.currency("currency"),
-            vat_rate_pct=vat,
-            professional_card_required=f.bool_("professional_card_required"),
-            professional_card_name=f.opt_str("professional_card_name"),
-            vehicle_permit_required=f.bool_("vehicle_permit_required"),
-            vehicle_permit_name=f.opt_str("vehicle_permit_name"),
-            min_driver_age=f.opt_int("min_driver_age"),
-            min_licence_years=f.opt_int("min_licence_years"),
-            max_daily_driving_hours=f.opt_decimal("max_daily_driving_hours"),
-            source=f.str_("source"),
-            notes=f.opt_str("notes"),
-        )
-
-
-_MODEL_FIELDS = tuple(CarModelRecord.__dataclass_fields__)
+    return _records(COUNTRY_REGULATIONS_FILE, CountryRegulationRecord)
 
 
 def iter_car_makes() -> Iterator[CarMakeRecord]:
     """Parse ``car_makes.json`` (makes with their models)."""
-    for f in _rows(CAR_MAKES_FILE, ("name", "models")):
-        raw_models = f.raw.get("models", [])
-        if not isinstance(raw_models, list):
-            raise f.fail("models", "expected a list")
-        models = []
-        for index, raw in enumerate(raw_models):
-            m = _Fields(f"{f.where}.models[{index}]", raw, _MODEL_FIELDS)
-            class_code = m.opt_str("default_class_code")
-            if class_code is not None:
-                class_code = m.code("default_class_code")
-            energy_types = m.str_list("energy_types")
-            bad = [e for e in energy_types if not _CODE.fullmatch(e)]
-            if bad:
-                raise m.fail("energy_types", f"codes are lower-case [a-z0-9_], got {bad}")
-            models.append(
-                CarModelRecord(
-                    name=m.str_("name"),
-                    default_class_code=class_code,
-                    year_from=m.opt_int("year_from"),
-                    year_to=m.opt_int("year_to"),
-                    body_type=m.opt_str("body_type"),
-                    seats=m.opt_int("seats"),
-                    energy_types=energy_types,
-                )
-            )
-        yield CarMakeRecord(name=f.str_("name"), models=tuple(models))
+    return _records(CAR_MAKES_FILE, CarMakeRecord)
 
 
 def read_reference_data() -> ReferenceData:
