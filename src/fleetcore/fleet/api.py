@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from fleetcore.core.compliance import ComplianceReport
@@ -29,7 +29,6 @@ from fleetcore.core.resource import (
     value_of,
 )
 from fleetcore.core.schemas import from_row, money_out
-from fleetcore.core.versioning import RequiredIfMatch
 from fleetcore.fleet import service
 from fleetcore.fleet.filters import (
     AssignmentFilter,
@@ -251,27 +250,14 @@ _assignments.create("Assign a vehicle to a driver (compliance, overlaps, handove
 _assignments.get("Get an assignment", service.get_assignment, include_deleted=False)
 
 
-@router.post("/vehicle-assignments/{assignment_id}/end", tags=["vehicle-assignments"],
-             response_model=AssignmentOut,
-             summary="End an assignment (odometer in, handover event)")
-def end_assignment(
-    actor: AssignmentsWrite, session: DbSession, if_match: RequiredIfMatch,
-    assignment_id: uuid.UUID, data: AssignmentEnd | None = None,
-) -> Response:
-    assignment = service.end_assignment(session, actor, assignment_id,
-                                        data=data or AssignmentEnd(), if_match=if_match)
-    return _assignments.answer(assignment)
-
-
-@router.post("/vehicle-assignments/{assignment_id}/cancel", tags=["vehicle-assignments"],
-             response_model=AssignmentOut, summary="Cancel an assignment that has not started")
-def cancel_assignment(
-    actor: AssignmentsWrite, session: DbSession, if_match: RequiredIfMatch,
-    assignment_id: uuid.UUID, data: AssignmentCancel | None = None,
-) -> Response:
-    assignment = service.cancel_assignment(session, actor, assignment_id,
-                                           data=data or AssignmentCancel(), if_match=if_match)
-    return _assignments.answer(assignment)
+_assignments.action("end", "End an assignment (odometer in, handover event)", AssignmentEnd,
+                    lambda s, a, i, data, if_match: service.end_assignment(
+                        s, a, i, data=data or AssignmentEnd(), if_match=if_match),
+                    optional=True)
+_assignments.action("cancel", "Cancel an assignment that has not started", AssignmentCancel,
+                    lambda s, a, i, data, if_match: service.cancel_assignment(
+                        s, a, i, data=data or AssignmentCancel(), if_match=if_match),
+                    optional=True)
 
 
 # --- insurances ------------------------------------------------------------------------------
