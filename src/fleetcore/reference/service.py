@@ -76,7 +76,7 @@ from fleetcore.core.errors import (
 from fleetcore.core.money import is_currency
 from fleetcore.core.orm import Base, new_id
 from fleetcore.core.pagination import equal_filters
-from fleetcore.core.resource import pager
+from fleetcore.core.resource import pager, patch
 from fleetcore.core.versioning import check_if_match
 from fleetcore.reference.models import CarMake, CarModel, CountryRegulation, Platform, VehicleClass
 from fleetcore.reference.schemas import CarMakeCreate, CarMakeUpdate, CarModelCreate, CarModelUpdate
@@ -750,21 +750,31 @@ def _flush_catalogue(session: Session, field_name: str, message: str,
         session.refresh(row, ["version", "updated_at"])
 
 
-def _check_make_name_free(session: Session, tenant_id: uuid.UUID, name: str,
-                          *, exclude: uuid.UUID | None = None) -> None:
-    clash = session.scalar(select(CarMake).where(
-        _visible(CarMake, tenant_id), func.lower(CarMake.name) == name.lower(),
-        CarMake.id != exclude if exclude else true()))
+def _check_name_free(session: Session, model: type[C], tenant_id: uuid.UUID, name: str,
+                     clash_message: Callable[[C], str], *where: ColumnElement[bool],
+                     exclude: uuid.UUID | None = None) -> None:
+    """409 on ``name`` when a catalogue row the tenant sees already has the name (any case)."""
+    clash = session.scalar(select(model).where(
+        _visible(model, tenant_id), func.lower(model.name) == name.lower(), *where,
+        model.id != exclude if exclude else true()))
     if clash is not None:
-        where = "the global catalogue" if clash.tenant_id is None else "your catalogue"
-        message = f"A car make named {clash.name!r} is already in {where}."
+        message = clash_message(clash)
         raise Conflict(message, errors=[{"field": "name", "message": message}])
+
+
+def _make_clash(clash: CarMake) -> str:
+    where = "the global catalogue" if clash.tenant_id is None else "your catalogue"
+    return f"A car make named {clash.name!r} is already in {where}."
+
+
+def _model_clash(clash: CarModel) -> str:
+    return f"This make already has a model named {clash.name!r}."
 
 
 def create_car_make(session: Session, actor: Actor, *, data: CarMakeCreate) -> CarMake:
     """A private car make of the tenant; its name must not exist globally or privately."""
     tenant_id = _catalogue_tenant(actor)
-    _check_make_name_free(session, tenant_id, data.name)
+    _check_name_free(session, CarMake, tenant_id, data.name, _make_clash)
     make = CarMake(tenant_id=tenant_id, name=data.name, created_by=actor.id,
                    updated_by=actor.id)
     session.add(make)
@@ -780,8 +790,8 @@ def update_car_make(
     """Rename one of the tenant's private car makes."""
     make = _own(session, actor, get_car_make, make_id, "make", if_match)
     if data.name is not None and data.name != make.name:
-        _check_make_name_free(session, _catalogue_tenant(actor), data.name,
-                              exclude=make.id)
+        _check_name_free(session, CarMake, _catalogue_tenant(actor), data.name, _make_clash,
+                         exclude=make.id)
         make.name = data.name
         make.updated_by = actor.id
         _flush_catalogue(session, "name", f"A car make named {data.name!r} already exists.",
@@ -817,17 +827,6 @@ list_car_models = pager(car_models_query, CarModel.name, CarModel.id,
                         doc="Car models by name: the global catalogue and the tenant's own.")
 
 
-def _check_model_name_free(session: Session, tenant_id: uuid.UUID, make_id: uuid.UUID,
-                           name: str, *, exclude: uuid.UUID | None = None) -> None:
-    clash = session.scalar(select(CarModel).where(
-        _visible(CarModel, tenant_id), CarModel.make_id == make_id,
-        func.lower(CarModel.name) == name.lower(),
-        CarModel.id != exclude if exclude else true()))
-    if clash is not None:
-        message = f"This make already has a model named {clash.name!r}."
-        raise Conflict(message, errors=[{"field": "name", "message": message}])
-
-
 def create_car_model(session: Session, actor: Actor, *, data: CarModelCreate) -> CarModel:
     """A private car model of the tenant, of a global make or one of its own."""
     tenant_id = _catalogue_tenant(actor)
@@ -836,7 +835,8 @@ def create_car_model(session: Session, actor: Actor, *, data: CarModelCreate) ->
     if make is None:
         raise ValidationProblem("No such car make.", errors=[
             {"field": "make_id", "message": "no such car make"}])
-    _check_model_name_free(session, tenant_id, make.id, data.name)
+    _check_name_free(session, CarModel, tenant_id, data.name, _model_clash,
+                     CarModel.make_id == make.id)
     model = CarModel(
         tenant_id=tenant_id, make_id=make.id, name=data.name,
         default_class_code=data.default_class_code, year_from=data.year_from,
@@ -856,22 +856,18 @@ def update_car_model(
 ) -> CarModel:
     """Change one of the tenant's private car models."""
     model = _own(session, actor, get_car_model, model_id, "model", if_match)
-    changes = {name: getattr(data, name) for name in data.model_fields_set}
-    if "name" in changes and changes["name"] is None:
-        raise ValidationProblem("name cannot be null.", errors=[
-            {"field": "name", "message": "cannot be null"}])
-    if "energy_types" in changes:
-        changes["energy_types"] = list(dict.fromkeys(changes["energy_types"] or []))
-    year_from = changes.get("year_from", model.year_from)
-    year_to = changes.get("year_to", model.year_to)
-    if year_from is not None and year_to is not None and year_to < year_from:
-        raise ValidationProblem("year_to must not be before year_from.", errors=[
-            {"field": "year_to", "message": "before year_from"}])
-    if changes.get("name") and changes["name"] != model.name:
-        _check_model_name_free(session, _catalogue_tenant(actor), model.make_id,
-                               changes["name"], exclude=model.id)
-    for name, value in changes.items():
-        setattr(model, name, value)
+    old_name = model.name
+    with session.no_autoflush:  # the rules speak before a constraint would
+        changed = patch(model, data, required=("name",))
+        if "energy_types" in changed:
+            model.energy_types = list(dict.fromkeys(model.energy_types or []))
+        if (model.year_from is not None and model.year_to is not None
+                and model.year_to < model.year_from):
+            raise ValidationProblem("year_to must not be before year_from.", errors=[
+                {"field": "year_to", "message": "before year_from"}])
+        if model.name != old_name:
+            _check_name_free(session, CarModel, _catalogue_tenant(actor), model.name,
+                             _model_clash, CarModel.make_id == model.make_id, exclude=model.id)
     model.updated_by = actor.id
     _flush_catalogue(session, "name", "This make already has a model with that name.", model)
     return model
