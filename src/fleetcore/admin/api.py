@@ -69,7 +69,7 @@ from fleetcore.core.export import (
     csv_response,
     csv_responses,
 )
-from fleetcore.core.pagination import Page, PageParams, Pagination
+from fleetcore.core.pagination import PageParams
 from fleetcore.core.resource import ResourceRoutes, value_of
 from fleetcore.core.versioning import (
     RequiredIfMatch,
@@ -236,28 +236,20 @@ def revoke_role(
 # --- roles ---------------------------------------------------------------------------------
 
 
-@router.get("/roles", tags=["roles"], summary="List roles")
-def list_roles(actor: RolesRead, session: DbSession, page: Pagination) -> Page[RoleOut]:
-    roles, cursor = service.list_roles(session, actor, page)
-    return Page(items=[RoleOut.model_validate(r) for r in roles], next_cursor=cursor)
-
-
 _ROLE_CSV: list[Column] = [
     *attribute_columns("id", "name", "description"),
     CsvColumn("permissions", lambda r: " ".join(r.permissions)),
     *attribute_columns("is_system", "created_at", "updated_at"),
 ]
 
-
-@router.get("/roles/export.csv", tags=["roles"], summary="Export the roles as CSV",
-            response_class=StreamingResponse, responses=csv_responses(_ROLE_CSV))
-def export_roles(actor: RolesRead, session: DbSession) -> StreamingResponse:
-    return csv_response(session, service.roles_query(actor).order_by(Role.id), _ROLE_CSV,
-                        filename="roles.csv")
-
+NoFilter = Annotated[None, Depends(lambda: None)]
+"""A list without filters (every live role)."""
 
 _roles = ResourceRoutes(router, "roles", "role_id", "role", ["roles"], RoleOut,
                         RoleOut.model_validate, RolesRead, RolesWrite)
+_roles.listing("List roles", NoFilter, lambda s, a, page, _: service.list_roles(s, a, page))
+_roles.export("Export the roles as CSV", NoFilter, lambda a, _: service.roles_query(a),
+              _ROLE_CSV, "roles.csv", order_by=(Role.id,))
 _roles.create("Create a custom role", RoleCreate,
               lambda s, a, data: _fresh(s, service.create_role(s, a, data=data)))
 _roles.get("Get a role", service.get_role, include_deleted=False)
