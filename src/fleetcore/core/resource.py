@@ -48,8 +48,8 @@ from fleetcore.core.versioning import (
 )
 
 __all__ = ["SAFE_TEXT", "DeletionReason", "IncludeDeleted", "ResourceRoutes", "Rows",
-           "invalid", "no_content", "page_response", "pager", "parameter", "patch",
-           "route_function", "value_of"]
+           "check_transition", "invalid", "no_content", "page_response", "pager", "parameter",
+           "patch", "route_function", "value_of"]
 
 T = TypeVar("T")
 F = TypeVar("F")
@@ -86,6 +86,21 @@ def patch(row: Any, data: BaseModel, names: Iterable[str] | None = None, *,
         value = getattr(data, name)
         setattr(row, name, value.value if isinstance(value, Enum) else value)
     return set(sent)
+
+
+def check_transition(current: str, target: str, transitions: Mapping[str, Collection[str]],
+                     what: str, problem: type[Conflict] = Conflict) -> None:
+    """A 409 (``problem``) naming ``status`` unless ``current`` may become ``target`` in the
+    state machine ``transitions`` (status → statuses it may become); with ``from``, ``to``
+    and ``allowed``."""
+    allowed = sorted(transitions[current])
+    if target not in allowed:
+        error = problem(f"A {current} {what} cannot become {target}"
+                        + (f" (allowed: {', '.join(allowed)})." if allowed else " (final)."),
+                        errors=[{"field": "status", "message": "transition not allowed"}],
+                        to=target, allowed=allowed)
+        error.extensions["from"] = current
+        raise error
 
 
 def value_of(choice: Enum | None) -> Any:

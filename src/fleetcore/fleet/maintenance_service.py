@@ -76,6 +76,7 @@ from fleetcore.core.pagination import (
     keyset_page,
     range_filter,
 )
+from fleetcore.core.resource import check_transition
 from fleetcore.core.versioning import check_if_match, refresh_version
 from fleetcore.fleet.maintenance_schemas import (
     DueStatus,
@@ -828,12 +829,7 @@ def update_maintenance(
         if data.status is MaintenanceStatus.COMPLETED:
             raise Conflict("Complete a job with POST /v1/vehicle-maintenance/{id}/complete.",
                            errors=[{"field": "status", "message": "use the complete action"}])
-        allowed = _RECORD_TRANSITIONS[record.status]
-        if data.status.value not in allowed:
-            raise Conflict(
-                f"A {record.status} job cannot become {data.status.value}"
-                + (f" (allowed: {', '.join(sorted(allowed))})." if allowed else "."),
-                errors=[{"field": "status", "message": "transition not allowed"}])
+        check_transition(record.status, data.status.value, _RECORD_TRANSITIONS, "job")
         record.status = data.status.value
     for name in ("scheduled_on", "provider", "description", "off_road_starts_at",
                  "off_road_ends_at", "driver_at_fault", "notes"):

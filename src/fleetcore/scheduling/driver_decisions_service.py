@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from fleetcore.core.auth import Actor, PermissionDenied
 from fleetcore.core.errors import Conflict, ValidationProblem
-from fleetcore.core.resource import Rows, patch
+from fleetcore.core.resource import Rows, check_transition, patch
 from fleetcore.core.schemas import MoneyIn
 from fleetcore.core.versioning import check_if_match
 from fleetcore.drivers.models import Driver, DriverRequest, DriverRequestStatus, DriverRequestType
@@ -193,12 +193,8 @@ def transition_driver_request(session: Session, actor: Actor, request_id: uuid.U
     """
     request = get_driver_request(session, actor, request_id)
     session.refresh(request, with_for_update=True)
-    current = request.status
-    if target.value not in REQUEST_TRANSITIONS[current]:
-        problem = InvalidTransition(f"A {current} request cannot become {target.value}.",
-                                    to=target.value, allowed=sorted(REQUEST_TRANSITIONS[current]))
-        problem.extensions["from"] = current
-        raise problem
+    check_transition(request.status, target.value, REQUEST_TRANSITIONS, "request",
+                     InvalidTransition)
     if target is DriverRequestStatus.APPROVED:
         if request.request_type == DriverRequestType.LEAVE.value:
             conflicts = leave_conflicts(session, request)

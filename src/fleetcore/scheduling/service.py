@@ -66,7 +66,7 @@ from fleetcore.core.errors import (
 )
 from fleetcore.core.orm import new_id
 from fleetcore.core.pagination import PageParams, equal_filters, keyset_page
-from fleetcore.core.resource import Rows, pager, patch
+from fleetcore.core.resource import Rows, check_transition, pager, patch
 from fleetcore.core.versioning import lock_and_check_if_match, refresh_version
 from fleetcore.drivers.models import Driver
 from fleetcore.drivers.service import (
@@ -214,10 +214,7 @@ def update_shift(
         if data.status is ShiftStatus.CANCELLED:
             raise Conflict("Cancel a shift with POST /v1/shifts/{id}/cancel.",
                            errors=[{"field": "status", "message": "use the cancel action"}])
-        allowed = _SHIFT_TRANSITIONS[shift.status]
-        if data.status.value not in allowed:
-            raise Conflict(f"A {shift.status} shift cannot become {data.status.value}.",
-                           errors=[{"field": "status", "message": "transition not allowed"}])
+        check_transition(shift.status, data.status.value, _SHIFT_TRANSITIONS, "shift")
         shift.status = data.status.value
     times = {"starts_at": shift.starts_at, "ends_at": shift.ends_at}
     for name in times:
@@ -667,12 +664,7 @@ def update_task(
     task = get_task(session, actor, task_id, if_match=if_match)
     fields = data.model_fields_set
     if data.status is not None and data.status.value != task.status:
-        allowed = _TASK_TRANSITIONS[task.status]
-        if data.status.value not in allowed:
-            raise Conflict(
-                f"A {task.status} task cannot become {data.status.value}"
-                + (f" (allowed: {', '.join(sorted(allowed))})." if allowed else " (final)."),
-                errors=[{"field": "status", "message": "transition not allowed"}])
+        check_transition(task.status, data.status.value, _TASK_TRANSITIONS, "task")
         task.status = data.status.value
         task.completed_at = datetime.now(UTC) if data.status is TaskStatus.DONE else None
     elif "status" in fields and data.status is None:
