@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
-from fleetcore.core.deps import DbSession
 from fleetcore.core.export import attribute_columns
 from fleetcore.core.resource import ResourceRoutes
 from fleetcore.core.schemas import money_out
-from fleetcore.core.versioning import RequiredIfMatch, etag
 from fleetcore.scheduling import service
 from fleetcore.scheduling.filters import GoalFilter, SeriesFilter, ShiftFilter, TaskFilter
 from fleetcore.scheduling.models import (
@@ -126,33 +125,22 @@ export_series = _series.export(
     _SERIES_CSV, "shift-series.csv", order_by=(ShiftSeries.id,))
 
 
-@router.post("/shift-series", tags=["shifts"], status_code=status.HTTP_201_CREATED,
-             summary="Create a recurring shift from an RRULE (all occurrences or none)")
-def create_series(
-    actor: ShiftsWrite, session: DbSession, data: ShiftSeriesCreate, response: Response
-) -> ShiftSeriesCreated:
-    series, shifts, horizon = service.create_series(session, actor, data=data)
-    session.refresh(series)
-    response.headers["ETag"] = etag(series.version)
-    response.headers["Location"] = f"/v1/shift-series/{series.id}"
-    return ShiftSeriesCreated(series=ShiftSeriesOut.model_validate(series),
-                              shifts=[ShiftOut.model_validate(s) for s in shifts],
-                              horizon_end=horizon)
-
-
+_created = replace(_series, model=ShiftSeriesCreated, row_of=lambda found: found[0],
+                   out=lambda found: ShiftSeriesCreated(
+                       series=ShiftSeriesOut.model_validate(found[0]),
+                       shifts=[ShiftOut.model_validate(s) for s in found[1]],
+                       horizon_end=found[2]))
+_created.create("Create a recurring shift from an RRULE (all occurrences or none)",
+                ShiftSeriesCreate, service.create_series)
 _series.get("Get a shift series", service.get_series, include_deleted=False)
 
 
-@router.post("/shift-series/{series_id}/cancel", tags=["shifts"],
-             summary="Stop a series: cancel its future occurrences")
-def cancel_series(
-    actor: ShiftsWrite, session: DbSession, if_match: RequiredIfMatch, series_id: uuid.UUID,
-    response: Response,
-) -> SeriesCancelled:
-    series, cancelled = service.cancel_series(session, actor, series_id, if_match=if_match)
-    response.headers["ETag"] = etag(series.version)
-    return SeriesCancelled(series=ShiftSeriesOut.model_validate(series),
-                           cancelled_shift_ids=cancelled)
+_cancelled = replace(_series, model=SeriesCancelled, row_of=lambda found: found[0],
+                     out=lambda found: SeriesCancelled(
+                         series=ShiftSeriesOut.model_validate(found[0]),
+                         cancelled_shift_ids=found[1]))
+_cancelled.action("cancel", "Stop a series: cancel its future occurrences", None,
+                  service.cancel_series)
 
 
 # --- tasks ---------------------------------------------------------------------------------
