@@ -104,6 +104,7 @@ VEHICLE_CLASSES_FILE = "vehicle_classes.json"
 COUNTRY_REGULATIONS_FILE = "country_regulations.json"
 CAR_MAKES_FILE = "car_makes.json"
 
+T = TypeVar("T")
 C = TypeVar("C", CarMake, CarModel)
 """A row of the car catalogue."""
 
@@ -114,33 +115,19 @@ _CODE = re.compile(r"[a-z0-9_]+")
 # --- records: the JSON files' rows, validated by pydantic ------------------------------------
 
 
-def _text(value: str) -> str:
-    if not value.strip():
-        raise ValueError("expected a non-empty string")
-    return value
-
-
-def _code(value: str) -> str:
-    if not _CODE.fullmatch(value):
-        raise ValueError(f"codes are lower-case [a-z0-9_], got {value!r}")
-    return value
-
-
 def is_country(code: str) -> bool:
     """An ISO 3166-1 alpha-2 code, upper case."""
     return len(code) == 2 and code.isupper() and pycountry.countries.get(alpha_2=code) is not None
 
 
-def _country(value: str) -> str:
-    if not is_country(value):
-        raise ValueError(f"not an ISO 3166-1 alpha-2 code: {value!r}")
-    return value
+def _checked(test: Callable[[Any], object], message: str) -> AfterValidator:
+    """A pydantic check: ``test(value)`` true, else ``message`` (``{value!r}`` filled in)."""
+    def check(value: T) -> T:
+        if not test(value):
+            raise ValueError(message.format(value=value))
+        return value
 
-
-def _currency(value: str) -> str:
-    if not is_currency(value):
-        raise ValueError(f"not an ISO 4217 code: {value!r}")
-    return value
+    return AfterValidator(check)
 
 
 def _day(value: object) -> date:
@@ -148,12 +135,6 @@ def _day(value: object) -> date:
         return date.fromisoformat(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ValueError(f"expected YYYY-MM-DD, got {value!r}") from None
-
-
-def _unique(values: tuple[str, ...]) -> tuple[str, ...]:
-    if len(set(values)) != len(values):
-        raise ValueError("has duplicates")
-    return values
 
 
 def _no_fractions(value: object) -> object:
@@ -168,9 +149,12 @@ def _no_fractions(value: object) -> object:
     return value
 
 
-Text = Annotated[str, Strict(), AfterValidator(_text)]
-Code = Annotated[str, Strict(), AfterValidator(_code)]
-Country = Annotated[str, Strict(), AfterValidator(_country)]
+Text = Annotated[str, Strict(), _checked(str.strip, "expected a non-empty string")]
+Code = Annotated[str, Strict(), _checked(_CODE.fullmatch,
+                                         "codes are lower-case [a-z0-9_], got {value!r}")]
+Country = Annotated[str, Strict(), _checked(is_country,
+                                            "not an ISO 3166-1 alpha-2 code: {value!r}")]
+Codes = Annotated[tuple[T, ...], _checked(lambda v: len(set(v)) == len(v), "has duplicates")]
 Day = Annotated[date, PlainValidator(_day)]
 Number = Annotated[Decimal, Field(allow_inf_nan=False)]
 """A decimal: a string ("12.50", the documented form) or a JSON number (read as Decimal)."""
@@ -189,7 +173,7 @@ class PlatformRecord(_Record):
     code: Code
     name: Text
     website: Text | None = None
-    countries: Annotated[tuple[Country, ...], AfterValidator(_unique)] = ()
+    countries: Codes[Country] = ()
     report_config: Config = {}
     api_config: Config = {}
     active: StrictBool
@@ -214,7 +198,7 @@ class CountryRegulationRecord(_Record):
     effective_to: Day | None = None
     max_vehicle_age_years: StrictInt | None = None
     min_fare: Number | None = None
-    currency: Annotated[str, Strict(), AfterValidator(_currency)]
+    currency: Annotated[str, Strict(), _checked(is_currency, "not an ISO 4217 code: {value!r}")]
     vat_rate_pct: Annotated[Number, Field(ge=0, le=100)]
     professional_card_required: StrictBool
     professional_card_name: Text | None = None
@@ -242,7 +226,7 @@ class CarModelRecord(_Record):
     year_to: StrictInt | None = None
     body_type: Text | None = None
     seats: StrictInt | None = None
-    energy_types: Annotated[tuple[Code, ...], AfterValidator(_unique)] = ()
+    energy_types: Codes[Code] = ()
 
 
 class CarMakeRecord(_Record):
