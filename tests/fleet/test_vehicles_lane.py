@@ -318,3 +318,33 @@ def _tenant_status(sessions: Any, world: TenantWorld, status: str) -> None:
     with context_session(sessions, DbContext.system()) as session:
         session.execute(_sql("UPDATE adm_tenants SET status = :s WHERE id = :id"),
                         {"s": status, "id": world.id})
+
+
+@pytest.mark.parametrize("query", [[], [("sort", "-year"), ("q", "AB"), ("status", "active")]])
+def test_the_caller_is_resolved_before_the_route_reads_a_row(
+    query: list[tuple[str, str]], app_engine: Any,
+) -> None:
+    """The lane's one statement: ``fc_resolve_member`` is the outer side of the lateral join,
+    so the route's tables are read under the context it set (``core.lane``)."""
+    from psycopg import ClientCursor
+
+    from fleetcore.core import lane as core_lane
+    from fleetcore.fleet import lane as fleet_lane
+
+    prepared = (fleet_lane.prepare_vehicles({}, query) if query else
+                fleet_lane.prepare_vehicle({"vehicle_id": str(uuid.uuid4())}, []))
+    sql = core_lane._RESOLVE_AND_READ.format(
+        caller=core_lane.CALLER, route=prepared.sql,
+        order=prepared.order and f" ORDER BY {prepared.order}")
+    params = {**prepared.params, "org_id": "org_none", "user_id": "user_none",
+              "request_id": None, "ip": None, "user_agent": None}
+    raw = app_engine.raw_connection()
+    try:
+        cursor = ClientCursor(raw.driver_connection)
+        plan = [row[0] for row in cursor.execute("EXPLAIN " + sql, params).fetchall()]
+    finally:
+        raw.rollback()
+        raw.close()
+    join = next(i for i, line in enumerate(plan) if "Nested Loop Left Join" in line)
+    outer = next(line for line in plan[join + 1:] if "->" in line)
+    assert "Function Scan on fc_resolve_member caller" in outer, "\n".join(plan)

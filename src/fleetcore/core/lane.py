@@ -12,12 +12,11 @@ the same headers by construction) and FastAPI's router:
   and the request goes to FastAPI untouched, which answers it — 422 and all — as before;
 * the session token is verified exactly as ``core.deps`` does (the verification, never the
   authorisation, is cached by the token's hash until it expires: :class:`TokenVerifier`);
-* on one connection of the lane's own async pool, in one network round trip (psycopg's
-  pipeline mode): ``BEGIN``, ``fc_resolve_member`` (routes the organisation, reads the member
-  and its roles, sets the transaction's RLS context: decision 0003), the route's Core SQL,
-  ``COMMIT``. The route's statement runs under the context the function just set, so it sees
-  exactly what the FastAPI route's statement would: a refused caller's context opens no
-  tenant, and its statement reads nothing;
+* on one connection of the lane's own async pool, **one statement**: ``fc_resolve_member``
+  (routes the organisation, reads the member and its roles, sets the RLS context: decision
+  0003) joined laterally to the route's Core SQL, which therefore runs under the context the
+  function just set and sees exactly what the FastAPI route's statement would: a refused
+  caller's context opens no tenant, and the route reads nothing (:data:`_RESOLVE_AND_READ`);
 * the member is then judged as ``core.auth`` judges it, and the route's permission checked
   like ``require()``: any refusal (not a member, suspended, cancelled, missing permission) and
   any case the lane does not take (staff, an invitation to accept, no token) declines, so the
@@ -44,7 +43,6 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from psycopg import AsyncConnection
-from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
@@ -65,14 +63,28 @@ from fleetcore.settings import PoolMode, Settings
 LANE_APPLICATION = "fleetcore-read-lane"
 """``application_name`` of the lane's connections (``pg_stat_activity``)."""
 
-RESOLVE_MEMBER_SQL = (
-    "SELECT tenant_id, tenant_status, member_id, member_status, role_permissions"
-    " FROM fc_resolve_member(%(org_id)s::text, %(user_id)s::text, false,"
-    " %(request_id)s::text, %(ip)s::text, %(user_agent)s::text)"
-)
-"""``core.auth._RESOLVE_MEMBER_SQL`` for a read (``p_write`` false: the lane serves GETs)."""
+CALLER = "caller"
+"""The alias of ``fc_resolve_member``'s row in a lane statement: a route's statement names
+``caller.tenant_id`` (:data:`CALLER_TENANT`) for its tenant."""
+CALLER_TENANT = f"{CALLER}.tenant_id"
 
-IDLE = TransactionStatus.IDLE
+_RESOLVE_AND_READ = (
+    "SELECT {caller}.tenant_id, {caller}.tenant_status, {caller}.member_id,"
+    " {caller}.member_status, {caller}.role_permissions, route.*"
+    " FROM fc_resolve_member(%(org_id)s::text, %(user_id)s::text, false,"
+    " %(request_id)s::text, %(ip)s::text, %(user_agent)s::text) AS {caller}"
+    " LEFT JOIN LATERAL ({route} OFFSET 0) AS route ON true{order}"
+)
+"""``core.auth._RESOLVE_MEMBER_SQL`` for a read (``p_write`` false: the lane serves GETs) and
+the route's statement, as one statement: the function's row is the outer side of a nested
+loop over the route's statement, which names its tenant (a lateral reference) and cannot be
+flattened into the join (``OFFSET 0``), so PostgreSQL runs the function — routing, member,
+roles, the transaction's RLS context — before it reads a row of the route's tables
+(``tests/fleet/test_vehicles_lane.py`` checks the plans). Were it ever otherwise, the policies
+would read an unset context and show nothing (not another tenant's rows: a transaction-local
+setting starts empty)."""
+_MEMBER_COLUMNS = 5
+
 _Pool = AsyncConnectionPool[AsyncConnection[tuple[Any, ...]]]
 Headers = list[tuple[bytes, bytes]]
 Answer = tuple[int, bytes, Headers]
@@ -88,9 +100,12 @@ class Prepared:
     """A route's statement for one request, and what turns its rows into the answer."""
 
     sql: str
+    """The route's ``SELECT``, naming :data:`CALLER_TENANT` for its tenant."""
     params: dict[str, Any]
     answer: Callable[[list[tuple[Any, ...]]], Answer]
     """rows → (status, JSON body, extra headers); may raise a :class:`Problem` (a 404)."""
+    order: str = ""
+    """The order of the rows (``ORDER BY`` over ``route.<column>``), kept outside the join."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +143,7 @@ class ReadLane:
         self.routes = tuple(routes)
         self.pool: _Pool | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._statements: dict[tuple[str, str], str] = {}
         self.served: Counter[str] = Counter()
         """Requests the lane answered, by route template (tests prove it served)."""
 
@@ -212,25 +228,21 @@ class ReadLane:
 
     async def _run(self, facts: dict[str, Any], prepared: Prepared
                    ) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
-        """``BEGIN``, the caller's resolution, the route's statement and ``COMMIT`` in one
-        round trip; a statement that fails rolls the transaction back before the connection
-        goes back to the pool."""
+        """The caller's resolution and the route's statement: one statement, one round trip
+        (autocommit: its own transaction, so the context it sets ends with it)."""
         assert self.pool is not None
+        sql = self._statements.get((prepared.sql, prepared.order))
+        if sql is None:
+            sql = _RESOLVE_AND_READ.format(caller=CALLER, route=prepared.sql,
+                                           order=prepared.order and f" ORDER BY {prepared.order}")
+            self._statements[(prepared.sql, prepared.order)] = sql
         async with self.pool.connection() as conn:
-            try:
-                async with conn.pipeline():
-                    await conn.execute("BEGIN")
-                    resolved = await conn.execute(RESOLVE_MEMBER_SQL, facts)
-                    read = await conn.execute(prepared.sql, prepared.params)
-                    await conn.execute("COMMIT")
-            except BaseException:
-                if not conn.closed and conn.info.transaction_status != IDLE:
-                    await conn.execute("ROLLBACK")
-                raise
-            member = await resolved.fetchone()
-            rows = await read.fetchall()
-        assert member is not None
-        return member, rows
+            cursor = await conn.execute(sql, {**prepared.params, **facts})
+            rows = await cursor.fetchall()
+        member = rows[0][:_MEMBER_COLUMNS]
+        if rows[0][_MEMBER_COLUMNS] is None:  # the left join's row without a route row
+            return member, []
+        return member, [row[_MEMBER_COLUMNS:] for row in rows]
 
     def _lifespan(self, scope: Scope, receive: Receive) -> Receive:
         """The server's start and stop open and close the lane's pool, on the server's loop

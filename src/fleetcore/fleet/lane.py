@@ -23,7 +23,7 @@ from sqlalchemy import Integer, bindparam, func, literal_column, or_, select, tr
 from sqlalchemy.dialects import postgresql
 
 from fleetcore.core.errors import NotFound
-from fleetcore.core.lane import Answer, Decline, LaneRoute, Prepared
+from fleetcore.core.lane import CALLER_TENANT, Answer, Decline, LaneRoute, Prepared
 from fleetcore.core.money import Money
 from fleetcore.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from fleetcore.core.versioning import etag
@@ -38,9 +38,8 @@ _COLUMNS = tuple(name for name in _FIELDS if name not in _DERIVED)
 """The vehicle's own columns ``VehicleOut`` shows, in its field order."""
 _ROW = {name: i for i, name in enumerate((*_COLUMNS, "acquisition_cost", "currency",
                                            "current_odometer_km", "odometer_read_at"))}
-_CURRENT_TENANT = literal_column("NULLIF(current_setting('app.tenant_id', true), '')::uuid")
-"""The tenant ``fc_resolve_member`` opened (what the RLS policies read): the statement is sent
-before Python knows it, in the same round trip."""
+_CALLER_TENANT = literal_column(CALLER_TENANT)
+"""The tenant ``fc_resolve_member`` opened, in the same statement (``core.lane``)."""
 _DIALECT = postgresql.psycopg.dialect()  # type: ignore[attr-defined]
 
 _UUID = re.compile(r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})$")
@@ -89,7 +88,7 @@ def _statement(filters: tuple[str, ...], q: int, include_deleted: bool, sort: Ve
         select(*(getattr(Vehicle, name) for name in _COLUMNS), Vehicle.acquisition_cost,
                Vehicle.currency, odo.c.odometer_km, odo.c.read_at)
         .outerjoin(odo, true())
-        .where(Vehicle.tenant_id == _CURRENT_TENANT)
+        .where(Vehicle.tenant_id == _CALLER_TENANT)
     )
     if not include_deleted:
         stmt = stmt.where(Vehicle.deleted_at.is_(None))
@@ -205,7 +204,9 @@ def prepare_vehicles(path: dict[str, str], query: list[tuple[str, str]]) -> Prep
     filters = tuple(name for name in _EQUAL if name in params)
     sql, fixed = _statement(filters, q_kind, _include_deleted(given.get("include_deleted")),
                             sort, cursor is not None, False)
-    return Prepared(sql, {**fixed, **params}, _pager(limit, keys))
+    direction = " DESC" if sort.descending else ""
+    order = ", ".join(f"route.{name}{direction}" for name in keys)
+    return Prepared(sql, {**fixed, **params}, _pager(limit, keys), order)
 
 
 def _pager(limit: int, keys: tuple[str, ...]) -> Callable[[list[tuple[Any, ...]]], Answer]:
