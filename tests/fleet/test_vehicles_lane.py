@@ -348,3 +348,39 @@ def test_the_caller_is_resolved_before_the_route_reads_a_row(
     join = next(i for i, line in enumerate(plan) if "Nested Loop Left Join" in line)
     outer = next(line for line in plan[join + 1:] if "->" in line)
     assert "Function Scan on fc_resolve_member caller" in outer, "\n".join(plan)
+
+
+def test_the_lane_takes_no_thread_trip_and_no_engine_connection(
+    lane_fleet: Fleet, client: TestClient, api_app: FastAPI, app_engine: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the lane saves (decisions 0009, 0022): FastAPI's route takes three worker-thread
+    trips and four commands on an engine connection (``tests/core/test_request_cost.py``);
+    the lane none of either — one statement on its own pool, on the event loop."""
+    import anyio.to_thread
+    from sqlalchemy import event
+
+    trips: list[str] = []
+    statements: list[str] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counting(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(func, "__name__", repr(func)))
+        return await run_sync(func, *args, **kwargs)
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    url = f"{LIST}/{lane_fleet.vehicles[0]['id']}"
+    headers = lane_fleet.headers()
+    assert client.get(url, headers=headers).status_code == 200  # the token verified once
+    served = api_app.state.read_lane.served[ITEM]
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    event.listen(app_engine, "before_cursor_execute", record)
+    try:
+        assert client.get(url, headers=headers).status_code == 200
+        assert client.get(LIST, headers=headers).status_code == 200
+    finally:
+        event.remove(app_engine, "before_cursor_execute", record)
+    assert api_app.state.read_lane.served[ITEM] == served + 1
+    assert (trips, statements) == ([], [])

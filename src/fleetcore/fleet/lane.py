@@ -38,9 +38,9 @@ _COLUMNS = tuple(name for name in _FIELDS if name not in _DERIVED)
 """The vehicle's own columns ``VehicleOut`` shows, in its field order."""
 _ROW = {name: i for i, name in enumerate((*_COLUMNS, "acquisition_cost", "currency",
                                            "current_odometer_km", "odometer_read_at"))}
-_CALLER_TENANT = literal_column(CALLER_TENANT)
+_CALLER_TENANT: Any = literal_column(CALLER_TENANT)
 """The tenant ``fc_resolve_member`` opened, in the same statement (``core.lane``)."""
-_DIALECT = postgresql.psycopg.dialect()  # type: ignore[attr-defined]
+_DIALECT = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
 
 _UUID = re.compile(r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
