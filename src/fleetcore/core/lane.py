@@ -70,7 +70,7 @@ CALLER_TENANT = f"{CALLER}.tenant_id"
 
 _RESOLVE_AND_READ = (
     "SELECT {caller}.tenant_id, {caller}.tenant_status, {caller}.member_id,"
-    " {caller}.member_status, {caller}.role_permissions, route.*"
+    " {caller}.member_status, {caller}.role_permissions::text, route.*"
     " FROM fc_resolve_member(%(org_id)s::text, %(user_id)s::text, false,"
     " %(request_id)s::text, %(ip)s::text, %(user_agent)s::text) AS {caller}"
     " LEFT JOIN LATERAL ({route} OFFSET 0) AS route ON true{order}"
@@ -82,7 +82,8 @@ flattened into the join (``OFFSET 0``), so PostgreSQL runs the function — rout
 roles, the transaction's RLS context — before it reads a row of the route's tables
 (``tests/fleet/test_vehicles_lane.py`` checks the plans). Were it ever otherwise, the policies
 would read an unset context and show nothing (not another tenant's rows: a transaction-local
-setting starts empty)."""
+setting starts empty). The roles' permissions come as text: the join repeats them on every
+row, and only the first row's are read (as jsonb, psycopg would parse each row's copy)."""
 _MEMBER_COLUMNS = 5
 
 _Pool = AsyncConnectionPool[AsyncConnection[tuple[Any, ...]]]

@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from functools import cache
+from decimal import Decimal
+from functools import cache, lru_cache
 from typing import Any
 
 from pydantic_core import to_json
@@ -116,11 +117,19 @@ def _statement(filters: tuple[str, ...], q: int, include_deleted: bool, sort: Ve
                              if value is not None}
 
 
+@lru_cache(maxsize=4096)
+def _money(amount: str, currency: str) -> dict[str, str]:
+    """``MoneyOut`` of an amount (a fleet has few distinct acquisition costs; ``Money``'s
+    checks and formatting cost more than the rest of a row). Keyed by the amount's text, not
+    the ``Decimal`` (``1.5 == 1.50``); read-only: serialised as is."""
+    return Money(Decimal(amount), currency).to_api()
+
+
 def _vehicle(row: tuple[Any, ...]) -> dict[str, Any]:
     """``VehicleOut`` of a row, as the values its serialiser turns into the same JSON."""
     data = {name: row[i] for i, name in enumerate(_COLUMNS)}
     amount, currency = row[_ROW["acquisition_cost"]], row[_ROW["currency"]]
-    data["acquisition_cost"] = (Money(amount, currency).to_api()
+    data["acquisition_cost"] = (_money(str(amount), currency)
                                 if amount is not None and currency is not None else None)
     data["current_odometer_km"] = row[_ROW["current_odometer_km"]]
     data["odometer_read_at"] = row[_ROW["odometer_read_at"]]
