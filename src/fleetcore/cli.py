@@ -101,7 +101,7 @@ def _freeze_startup_objects() -> None:
     """Leave the app's start-up objects out of garbage collection from now on.
 
     Routes, models, schemas and the like — ≈ 380,000 objects, none of them ever garbage — were
-    walked by every full collection: 300–400 ms on the 2-core bench machine, during which no
+    walked by every full collection: 300 to 400 ms on the 2-core bench machine, during which no
     request moves (the API's p99 under load, decision 0022). Collected once, then frozen.
     """
     import gc
