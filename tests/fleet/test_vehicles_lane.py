@@ -10,6 +10,7 @@ lane answered itself — so equality is never the FastAPI route compared with it
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -384,3 +385,23 @@ def test_the_lane_takes_no_thread_trip_and_no_engine_connection(
         event.remove(app_engine, "before_cursor_execute", record)
     assert api_app.state.read_lane.served[ITEM] == served + 1
     assert (trips, statements) == ([], [])
+
+
+def test_the_lane_survives_its_connections_being_closed(
+    lane_fleet: Fleet, compare: Callable[..., httpx.Response],
+) -> None:
+    """A restart closes every pooled connection: the next requests are still answered by the
+    lane (dead connections are replaced at checkout), not with a 503."""
+    url = f"{LIST}/{lane_fleet.vehicles[0]['id']}"
+    for _ in range(3):
+        compare(url, lane_fleet.headers(), served=True)
+        closed = lane_fleet.sql(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))"
+            " FROM pg_stat_activity WHERE application_name = :a", a=LANE_APPLICATION)
+        assert closed[0][0] >= 1
+        for _ in range(100):  # the server has closed them (as after a restart)
+            if not lane_fleet.sql("SELECT count(*) FROM pg_stat_activity"
+                                  " WHERE application_name = :a", a=LANE_APPLICATION)[0][0]:
+                break
+            time.sleep(0.05)
+        assert compare(url, lane_fleet.headers(), served=True).status_code == 200

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
@@ -56,7 +57,7 @@ from fleetcore.core.auth import (
     TokenVerifier,
     verifier_for,
 )
-from fleetcore.core.db import CONNECT_TIMEOUT_SECONDS
+from fleetcore.core.db import CONNECT_TIMEOUT_SECONDS, connection_is_dead
 from fleetcore.core.errors import Problem, database_unavailable, problem_response
 from fleetcore.settings import PoolMode, Settings
 
@@ -230,16 +231,27 @@ class ReadLane:
     async def _run(self, facts: dict[str, Any], prepared: Prepared
                    ) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
         """The caller's resolution and the route's statement: one statement, one round trip
-        (autocommit: its own transaction, so the context it sets ends with it)."""
+        (autocommit: its own transaction, so the context it sets ends with it). A pooled
+        connection the server closed (a restart) is replaced at checkout without a round trip
+        (:func:`_alive`, as the engine's pool does: decision 0003)."""
         assert self.pool is not None
         sql = self._statements.get((prepared.sql, prepared.order))
         if sql is None:
             sql = _RESOLVE_AND_READ.format(caller=CALLER, route=prepared.sql,
                                            order=prepared.order and f" ORDER BY {prepared.order}")
             self._statements[(prepared.sql, prepared.order)] = sql
-        async with self.pool.connection() as conn:
-            cursor = await conn.execute(sql, {**prepared.params, **facts})
-            rows = await cursor.fetchall()
+        for attempt in (1, 2):
+            conn = None
+            try:
+                async with self.pool.connection() as conn:
+                    cursor = await conn.execute(sql, {**prepared.params, **facts})
+                    rows = await cursor.fetchall()
+                break
+            except psycopg.OperationalError:
+                # A connection the server closed between the check and the statement (the
+                # pool drops it): the statement only reads, so it goes once more.
+                if conn is None or not conn.broken or attempt == 2:
+                    raise
         member = rows[0][:_MEMBER_COLUMNS]
         if rows[0][_MEMBER_COLUMNS] is None:  # the left join's row without a route row
             return member, []
@@ -272,10 +284,18 @@ class ReadLane:
         self.loop = asyncio.get_running_loop()
         self.pool = _Pool(conninfo, min_size=1, max_size=settings.database_pool_size,
                           kwargs=kwargs, timeout=CONNECT_TIMEOUT_SECONDS, open=False,
-                          name="read-lane")
+                          name="read-lane", check=_alive)
         app.state.read_lane = self
         # Not waiting: a database that is not up yet fails requests with 503, not the start.
         self.loop.create_task(self.pool.open(wait=False))
+
+
+async def _alive(conn: AsyncConnection[Any]) -> None:
+    """Pool checkout: discard a connection the server closed (``core.db.connection_is_dead``:
+    a zero-timeout poll of its socket, no round trip); the pool then hands out another."""
+    if connection_is_dead(conn):
+        await conn.close()  # closed: the pool drops it rather than taking it back
+        raise psycopg.OperationalError("The pooled connection was closed by the server.")
 
 
 def _verifier(app: Any) -> TokenVerifier | None:
