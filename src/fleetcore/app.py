@@ -38,6 +38,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     install_error_handlers(app)
+    _install_read_lane(app)  # first: inside the request-id, metrics and header middleware
     install_security_headers(app, settings)
     _include_routers(app)
     document_required_if_match(app)
@@ -153,6 +154,14 @@ def _include_gps(app: FastAPI) -> None:
 
     app.include_router(gps_router)
     app.include_router(traccar_webhooks)
+
+
+def _install_read_lane(app: FastAPI) -> None:
+    """Hot ``/v1`` reads in plain ASGI on an async pool, ahead of the router (decision 0022)."""
+    from fleetcore.core.lane import ReadLane
+    from fleetcore.fleet.lane import ROUTES as FLEET_ROUTES
+
+    app.add_middleware(ReadLane, routes=FLEET_ROUTES)
 
 
 def _install_traccar_forwarding_lane(app: FastAPI) -> None:

@@ -97,6 +97,19 @@ def _prepare(settings: Settings, runtime: DatabaseRuntime, *, demo: bool) -> Non
         engine.dispose()
 
 
+def _freeze_startup_objects() -> None:
+    """Leave the app's start-up objects out of garbage collection from now on.
+
+    Routes, models, schemas and the like — ≈ 380,000 objects, none of them ever garbage — were
+    walked by every full collection: 300 to 400 ms on the 2-core bench machine, during which no
+    request moves (the API's p99 under load, decision 0022). Collected once, then frozen.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -145,6 +158,7 @@ def serve(
                    if runtime.embedded else "")
                 + "Press Ctrl+C to stop.\n"
             )
+            _freeze_startup_objects()
             uvicorn.run(application, host=host, port=port, log_level="warning", workers=1)
         finally:
             if background is not None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import anyio.to_thread
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from psycopg.pq import Trace
 from sqlalchemy import Engine, create_engine, event, text
@@ -170,9 +171,17 @@ def test_me_is_one_statement_for_the_caller_then_the_route(
                    for s in statements[1:]), statements
 
 
+@pytest.fixture
+def fastapi_client(api_app: FastAPI) -> TestClient:
+    """A client without a lifespan: the hot reads take FastAPI's route, not the read lane
+    (decision 0022; the lane's own cost: ``tests/fleet/test_vehicles_lane.py``)."""
+    return TestClient(api_app)
+
+
 def test_vehicle_read_is_four_round_trips(
-    fleet: Fleet, client: TestClient, app_engine: Engine, tmp_path: Path
+    fleet: Fleet, fastapi_client: TestClient, app_engine: Engine, tmp_path: Path
 ) -> None:
+    client = fastapi_client
     vehicle = fleet.vehicle()
     url, headers = f"/v1/vehicles/{vehicle['id']}", fleet.headers()
     assert client.get(url, headers=headers).status_code == 200  # warm
@@ -203,9 +212,10 @@ def thread_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
 
 def test_vehicle_read_and_expense_write_take_three_thread_trips(
-    fleet: Fleet, client: TestClient, app_engine: Engine, tmp_path: Path,
+    fleet: Fleet, fastapi_client: TestClient, app_engine: Engine, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    client = fastapi_client
     vehicle = fleet.vehicle()
     url, headers = f"/v1/vehicles/{vehicle['id']}", fleet.headers()
     assert client.get(url, headers=headers).status_code == 200  # warm
@@ -233,9 +243,10 @@ def test_vehicle_read_and_expense_write_take_three_thread_trips(
 
 
 def test_a_failing_route_rolls_back_in_one_trip(
-    fleet: Fleet, client: TestClient, app_engine: Engine, tmp_path: Path,
+    fleet: Fleet, fastapi_client: TestClient, app_engine: Engine, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    client = fastapi_client
     headers = fleet.headers()
     with thread_trips(monkeypatch) as trips, wire_of(app_engine, tmp_path / "t") as wire:
         response = client.get(f"/v1/vehicles/{uuid.uuid4()}", headers=headers)

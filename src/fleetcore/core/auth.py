@@ -17,15 +17,18 @@ tenant with the ``X-Fleetcore-Tenant`` header; each such request is audited (``i
 All of that — routing, member and permissions (or staff member, opened tenant and its audit
 row), and the transaction's context — is one statement, ``fc_resolve_member`` /
 ``fc_resolve_employee`` (migration 0005, invoker's rights): round trips are what a request
-costs (``docs/decisions/0003-request-round-trips.md``). Nothing is cached between requests, so
-a suspension, a role change or a cancelled subscription applies to the very next request in
-every process.
+costs (``docs/decisions/0003-request-round-trips.md``). Nothing of that is cached between
+requests, so a suspension, a role change or a cancelled subscription applies to the very next
+request in every process; only a token's signature check is remembered until the token expires
+(:class:`TokenVerifier`, decision 0022).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -159,8 +162,20 @@ def _expiry(exp: Any) -> datetime:
         raise InvalidToken("The token's expiry (exp) is out of range.") from exc
 
 
+VERIFIED_TOKENS_KEPT = 10_000
+"""How many verified tokens a verifier remembers (one per signed-in session and minute, as
+Clerk session tokens live 60 s): beyond it, the expired ones go, then all of them."""
+
+
 class TokenVerifier:
-    """Verifies Clerk session tokens offline, with a PEM public key or a (cached) JWKS."""
+    """Verifies Clerk session tokens offline, with a PEM public key or a (cached) JWKS.
+
+    A token that verified is remembered by its SHA-256 until it expires (``exp`` + leeway):
+    the same token verifies the same way until then — its signature, ``azp`` and ``sts`` do
+    not change. Only the *verification* is kept: who the caller is in Fleetcore (member,
+    roles, suspension) is still resolved on every request (decisions 0003, 0022). A key
+    removed from the JWKS meanwhile still accepts the tokens it signed until they expire.
+    """
 
     def __init__(
         self,
@@ -180,6 +195,30 @@ class TokenVerifier:
         )
         self.authorized_parties = tuple(authorized_parties)
         self.leeway = leeway
+        self._verified: dict[bytes, tuple[float, SessionClaims]] = {}
+
+    @property
+    def offline(self) -> bool:
+        """Whether verifying needs no I/O (a PEM key; a JWKS may have to be fetched)."""
+        return self._jwks is None
+
+    def cached(self, token: str) -> SessionClaims | None:
+        """The claims of ``token`` if it verified before and has not expired since."""
+        found = self._verified.get(hashlib.sha256(token.encode()).digest())
+        if found is None or found[0] < time.time():
+            return None
+        return found[1]
+
+    def _remember(self, token: str, claims: SessionClaims) -> None:
+        kept = self._verified
+        if len(kept) >= VERIFIED_TOKENS_KEPT:
+            now = time.time()
+            for key in [k for k, (until, _) in list(kept.items()) if until < now]:
+                kept.pop(key, None)
+            if len(kept) >= VERIFIED_TOKENS_KEPT:
+                kept.clear()
+        until = claims.expires_at.timestamp() + self.leeway.total_seconds()
+        kept[hashlib.sha256(token.encode()).digest()] = (until, claims)
 
     def _key(self, token: str) -> Any:
         if self._jwks is None:
@@ -193,6 +232,13 @@ class TokenVerifier:
 
     def verify(self, token: str) -> SessionClaims:
         """The claims of ``token``, or :class:`InvalidToken` / :class:`TokenExpired`."""
+        claims = self.cached(token)
+        if claims is None:
+            claims = self._verify(token)
+            self._remember(token, claims)
+        return claims
+
+    def _verify(self, token: str) -> SessionClaims:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.DecodeError as exc:
