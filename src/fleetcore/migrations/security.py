@@ -27,9 +27,15 @@ def setting(name: str) -> str:
     return f"(SELECT current_setting('{name}', true))"
 
 
-CURRENT_TENANT = "(SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid)"
-"""The tenant of the transaction; NULL when unset or reset to '' by a pooled connection. An
-init plan: evaluated (and cast) once per statement, see :func:`setting`."""
+CURRENT_TENANT = "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+"""The tenant of the transaction; NULL when unset or reset to '' by a pooled connection.
+
+Left bare, unlike the other settings (decision 0021): the planner folds a stable call when it
+*estimates* (not when it runs), so it counts a tenant's rows from the tenant's own statistics;
+as an init plan the value is unknown and a large fleet's rows are underestimated (the demo
+scale's driver lists turned into sequential scans). In a tenant's statement the comparison
+is true on every row it keeps; the all-tenants arm, evaluated for the others and for every row
+of a provider job, is the part read once per statement."""
 
 PROVIDER_CONTEXT = f"({setting('app.context')} = 'provider')"
 """Fleetcore staff and system jobs; always audited by the code that sets it. The comparison
@@ -108,9 +114,6 @@ def audit_log(table: str = "adm_audit_logs") -> None:
             f"tenant_id IS NOT DISTINCT FROM {CURRENT_TENANT} OR {PROVIDER_CONTEXT}")
 
 
-_BARE_TENANT = re.compile(
-    r"\(NULLIF\(current_setting\('app\.tenant_id'::text, true\), ''::text\)\)::uuid")
-"""How PostgreSQL deparses the bare form of :data:`CURRENT_TENANT`."""
 _BARE_SETTING = re.compile(r"current_setting\('[^']*'::text(?:, (?:true|false))?\)")
 """How PostgreSQL deparses a bare ``current_setting`` call."""
 
@@ -154,29 +157,30 @@ def _outside_subselects(expression: str) -> list[tuple[bool, str]]:
 
 def settings_read_once(expression: str) -> str:
     """A policy expression (as deparsed) with every setting read bare turned into an init plan
-    (:func:`setting`): the tenant's uuid as :data:`CURRENT_TENANT`, any other
-    ``current_setting(…)`` call on its own. What is already a sub-select is left as it is."""
-    out = []
-    for outside, piece in _outside_subselects(expression):
-        if outside:
-            piece = _BARE_TENANT.sub(lambda m: f"(SELECT {m.group(0)})", piece)
-            pieces = _outside_subselects(piece)  # the sub-selects just made are left alone
-            piece = "".join(
-                _BARE_SETTING.sub(lambda m: f"(SELECT {m.group(0)})", p) if o else p
-                for o, p in pieces
-            )
-        out.append(piece)
-    return "".join(out)
+    (:func:`setting`), except the tenant's (:data:`CURRENT_TENANT` stays as it is). What is
+    already a sub-select is left as it is."""
+    return "".join(
+        _BARE_SETTING.sub(_wrapped, piece) if outside else piece
+        for outside, piece in _outside_subselects(expression)
+    )
+
+
+def _wrapped(call: re.Match[str]) -> str:
+    return call.group(0) if _TENANT_SETTING in call.group(0) else f"(SELECT {call.group(0)})"
+
+
+_TENANT_SETTING = "current_setting('app.tenant_id'::text"
 
 
 def bare_settings(expression: str) -> list[str]:
     """The ``current_setting`` calls of a deparsed expression that are not inside a sub-select
-    (each evaluated per row)."""
+    (each evaluated per row), but for the tenant's (see :data:`CURRENT_TENANT`)."""
     return [
         call
         for outside, piece in _outside_subselects(expression)
         if outside
         for call in _BARE_SETTING.findall(piece)
+        if _TENANT_SETTING not in call
     ]
 
 
