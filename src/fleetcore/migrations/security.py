@@ -20,10 +20,9 @@ def setting(name: str) -> str:
     """A setting of the transaction, read once per statement.
 
     ``current_setting`` is stable, not constant: written bare in a policy it is called for
-    every row the policy filters (a hash lookup, and the tenant's text parsed as a uuid each
-    time). Inside a scalar sub-select it is an *init plan*, evaluated once when the statement
-    first needs it, and the rows compare against its value (decision 0021). Policies and
-    anything else evaluated per row read settings this way."""
+    every row the policy filters. Inside a scalar sub-select it is an *init plan*, evaluated
+    once when the statement first needs it, and the rows compare against its value (decision
+    0021). Policies read settings this way — but for the tenant, see :data:`CURRENT_TENANT`."""
     return f"(SELECT current_setting('{name}', true))"
 
 

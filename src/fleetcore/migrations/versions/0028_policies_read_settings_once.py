@@ -1,17 +1,17 @@
-"""Row-level security reads the transaction's settings once per statement (decision 0021).
+"""Row-level security reads the provider context once per statement (decision 0021).
 
 Every policy compared its rows with ``current_setting(…)`` written bare: a stable function,
-called again for every row it filtered (``app.tenant_id`` looked up and parsed as a uuid, then
-``app.context`` and the tenant again for the all-tenants policy): about 0.2 s of the billing
-close's 10,000 fleets went to the policies of the 500,000 trips it measures. Each such read is
-now a scalar sub-select — an *init plan*, evaluated once when the statement first needs it —
-and the rows compare with its value. Same policies, same names, commands and meaning; the
-comparisons around the settings are kept, so the planner estimates them as before.
+called again for every row it filtered (three calls a row in a provider job). The settings
+other than the tenant — ``app.context``, and ``app.actor_type`` and ``fleetcore.erasing`` in
+the policies written by hand — are now scalar sub-selects: *init plans*, evaluated once when
+the statement first needs them; the comparisons around them are kept, so the planner
+estimates them as before. The tenant's own comparison stays a bare call: the planner folds
+it when it estimates, and counts the current tenant's rows from its statistics
+(``security.CURRENT_TENANT``). Same policies, same names, commands and meaning.
 
-The policies built by ``security`` (tenant-owned tables, catalogues, audit rows, provider
-tables) already have this form on a new database; this revision re-states the ones of an
-existing database, and those that migrations wrote by hand (0009's erasure scrub, 0023's staff
-notes), from the catalogue: every policy of the schema that still reads a setting bare.
+The policies built by ``security`` already have this form on a new database; this revision
+re-states, from the catalogue, every policy of the schema that still reads such a setting
+bare (those of an existing database, 0009's erasure scrub, 0023's staff notes).
 
 Revision ID: 0028
 Revises: 0027
