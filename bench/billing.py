@@ -22,8 +22,14 @@ What it does (quality.md, the ``bench/billing.py`` row):
    number series and periods are reset (not timed).
 4. **Checks every run:** one invoice per tenant; every invoice's lines sum to its total; the
    stored usage totals equal the baseline's.
+5. **The floor, every run (rolled back):** the rows the service just wrote — usage values,
+   invoices, lines, number series — written again plainly, one ``INSERT … SELECT`` per table
+   from a copy, and the periods advanced by one ``UPDATE``, into the same tables and indexes,
+   as the superuser without row-level security or triggers; then its audit rows the same way.
+   What no implementation of the close on this data model can go below (it must also read
+   what the baseline reads).
 
-Prints every run, the medians and the ratio (target ≤ 3x).
+Prints every run, the medians, the ratio (target ≤ 3x) and the floor.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from pathlib import Path
 
 import psycopg
 from reconcile import Database, embedded_database, external_database
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session, configure_mappers
 
 from fleetcore.billing.closing import close_due_periods
@@ -124,16 +130,31 @@ def setup(db: Database, tenants: int, drivers: int, trips: int) -> dict[str, obj
     return {"ids": ids}
 
 
-def run_baseline(db: Database, ids: list[uuid.UUID]) -> tuple[float, tuple[object, ...]]:
+def backend_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by the database backend ``pid``, read from
+    ``/proc`` (the server runs on this machine); NaN when it cannot be read. Unlike wall time,
+    other sessions' load barely changes it."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_baseline(db: Database, ids: list[uuid.UUID]) -> tuple[float, float, tuple[object, ...]]:
     with psycopg.connect(db.admin) as conn:
+        pid = conn.info.backend_pid
+        cpu = backend_cpu(pid)
         started = time.perf_counter()
         row = conn.execute(BASELINE_SQL, {"tenants": ids, "jan": JAN, "feb": FEB}).fetchone()
         elapsed = time.perf_counter() - started
+        cpu = backend_cpu(pid) - cpu
     assert row is not None
-    return elapsed, tuple(row)
+    return elapsed, cpu, tuple(row)
 
 
-def run_service(engine: Engine, ids: list[uuid.UUID], *, statements: bool = False) -> float:
+def run_service(engine: Engine, ids: list[uuid.UUID], *,
+                statements: bool = False) -> tuple[float, float]:
     timings: list[tuple[str, float]] = []
     clock: list[float] = []
 
@@ -147,17 +168,21 @@ def run_service(engine: Engine, ids: list[uuid.UUID], *, statements: bool = Fals
     if statements:
         event.listen(engine, "before_cursor_execute", before)
         event.listen(engine, "after_cursor_execute", after)
-    started = time.perf_counter()
     try:
         with Session(engine) as session:
+            pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            session.commit()
+            cpu = backend_cpu(pid)
+            started = time.perf_counter()
             bind_context(session, DbContext.system())
             with session.begin():
                 closed = close_due_periods(session, now=NOW)
+            elapsed = time.perf_counter() - started
+            cpu = backend_cpu(pid) - cpu
     finally:
         if statements:
             event.remove(engine, "before_cursor_execute", before)
             event.remove(engine, "after_cursor_execute", after)
-    elapsed = time.perf_counter() - started
     assert closed.periods >= len(ids), closed.periods
     if statements:
         in_sql = sum(t for _, t in timings)
@@ -166,7 +191,7 @@ def run_service(engine: Engine, ids: list[uuid.UUID], *, statements: bool = Fals
                 print(f"    {seconds:6.3f} s  {words}")
         print(f"    {in_sql:6.3f} s in {len(timings)} statements; "
               f"{elapsed - in_sql:6.3f} s outside them (Python, commit)", flush=True)
-    return elapsed
+    return elapsed, cpu
 
 
 def check(db: Database, ids: list[uuid.UUID], baseline: tuple[object, ...]) -> list[str]:
@@ -191,6 +216,58 @@ def check(db: Database, ids: list[uuid.UUID], baseline: tuple[object, ...]) -> l
             drivers, trips, km):
         problems.append(f"usage {usage} != baseline drivers {drivers}, trips {trips}, km {km}")
     return problems
+
+
+FLOOR_TABLES = ("bil_tenant_usage_metrics", "bil_tenant_invoices", "bil_tenant_invoice_lines",
+                "adm_number_sequences")
+
+
+def run_floor(db: Database, ids: list[uuid.UUID]) -> tuple[float, float, float, float]:
+    """The physical floor of the close (after a service run, rolled back): the plain cost of
+    writing exactly the rows the service wrote — its usage values, invoices, lines and number
+    series, one ``INSERT … SELECT`` each from a copy, and its periods advanced, one
+    ``UPDATE`` — into the same tables with the same indexes, as the superuser with no
+    row-level security and no triggers (no audit, no reference checks). Returns the seconds
+    and the backend's CPU seconds for those rows, then for the audit rows the service wrote,
+    written the same way."""
+    with psycopg.connect(db.admin) as conn:
+        conn.execute("SELECT set_config('max_parallel_workers_per_gather', '0', true)")
+        for table in FLOOR_TABLES:
+            conn.execute(f"CREATE TEMP TABLE floor_{table} AS SELECT * FROM {table}"
+                         " WHERE tenant_id = ANY(%(t)s)", {"t": ids})
+            conn.execute(f"DELETE FROM {table} WHERE tenant_id = ANY(%(t)s)", {"t": ids})
+        conn.execute("CREATE TEMP TABLE floor_periods AS SELECT tenant_id, id,"
+                     " current_period_start, current_period_end FROM bil_tenant_subscriptions"
+                     " WHERE tenant_id = ANY(%(t)s)", {"t": ids})
+        # The service's audit rows: those of its transaction, the latest for these tenants.
+        conn.execute("CREATE TEMP TABLE floor_audit AS SELECT * FROM adm_audit_logs"
+                     " WHERE tenant_id = ANY(%(t)s) AND entity_type LIKE 'bil_%%'"
+                     " AND xmin = (SELECT xmin FROM bil_tenant_subscriptions"
+                     " WHERE tenant_id = ANY(%(t)s) LIMIT 1)", {"t": ids})
+        conn.execute("SET session_replication_role = replica")
+        statements = [f"INSERT INTO {table} SELECT * FROM floor_{table}" for table in FLOOR_TABLES]
+        statements.append(
+            "UPDATE bil_tenant_subscriptions s SET current_period_start = f.current_period_end,"
+            " current_period_end = f.current_period_end + interval '1 month'"
+            " FROM floor_periods f WHERE s.tenant_id = f.tenant_id AND s.id = f.id")
+        pid = conn.info.backend_pid
+        cpu = backend_cpu(pid)
+        started = time.perf_counter()
+        for statement in statements:
+            conn.execute(statement)
+        rows = time.perf_counter() - started
+        rows_cpu = backend_cpu(pid) - cpu
+        cpu = backend_cpu(pid)
+        started = time.perf_counter()
+        conn.execute("INSERT INTO adm_audit_logs (id, tenant_id, occurred_at, actor_type,"
+                     " actor_id, action, entity_type, entity_id, changes, ip, user_agent,"
+                     " request_id) SELECT gen_random_uuid(), tenant_id, occurred_at, actor_type,"
+                     " actor_id, action, entity_type, entity_id, changes, ip, user_agent,"
+                     " request_id FROM floor_audit")
+        audit = time.perf_counter() - started
+        audit_cpu = backend_cpu(pid) - cpu
+        conn.rollback()
+    return rows, rows_cpu, audit, audit_cpu
 
 
 def reset(db: Database, ids: list[uuid.UUID]) -> None:
@@ -222,25 +299,41 @@ def main() -> None:
         ids = setup(db, args.tenants, args.drivers, args.trips)["ids"]
         assert isinstance(ids, list)
         engine = make_engine(db.app_url, pool_size=1)
-        base_times: list[float] = []
-        serv_times: list[float] = []
+        # Per run: wall and backend CPU seconds of the baseline, the service, the floor's rows
+        # and the floor's audit rows.
+        runs: list[tuple[float, float, float, float, float, float, float, float]] = []
         problems: list[str] = []
         for number in range(1, args.runs + 1):
             if number > 1:
                 reset(db, ids)
-            elapsed, baseline = run_baseline(db, ids)
-            base_times.append(elapsed)
-            serv_times.append(run_service(engine, ids, statements=args.statements))
+            base, base_cpu, baseline = run_baseline(db, ids)
+            serv, serv_cpu = run_service(engine, ids, statements=args.statements)
             problems += check(db, ids, baseline)
-            print(f"run {number}: baseline {base_times[-1]:6.2f} s   service "
-                  f"{serv_times[-1]:6.2f} s ({serv_times[-1] / len(ids) * 1000:.1f} ms a "
-                  f"tenant)   ratio {serv_times[-1] / base_times[-1]:.1f}", flush=True)
+            floor, floor_cpu, audit, audit_cpu = run_floor(db, ids)
+            runs.append((base, base_cpu, serv, serv_cpu, floor, floor_cpu, audit, audit_cpu))
+            print(f"run {number}: baseline {base:6.2f} s   service {serv:6.2f} s "
+                  f"({serv / len(ids) * 1000:.1f} ms a tenant)   ratio {serv / base:.1f}   "
+                  f"floor {floor:5.2f} s + audit rows {audit:5.2f} s   database CPU: baseline "
+                  f"{base_cpu:.2f} s, service {serv_cpu:.2f} s ({serv_cpu / base_cpu:.1f}x), "
+                  f"floor {floor_cpu:.2f} + {audit_cpu:.2f} s", flush=True)
         engine.dispose()
-        base, serv = statistics.median(base_times), statistics.median(serv_times)
+        base, base_cpu, serv, serv_cpu, floor, floor_cpu, audit, audit_cpu = (
+            statistics.median(column) for column in zip(*runs, strict=True))
         ratio = serv / base
         print(f"\nmedian of {args.runs}: baseline (hand-written counts) {base:.2f} s; "
               f"service (set-based close: usage + invoices + numbers, committed) {serv:.2f} s")
         print(f"ratio {ratio:.1f}x (target ≤ 3x): {'yes' if ratio <= 3 else 'NO'}")
+        print(f"database CPU (this backend, from /proc): baseline {base_cpu:.2f} s, service "
+              f"{serv_cpu:.2f} s ({serv_cpu / base_cpu:.1f}x)")
+        print(f"floor: the same rows written plainly (one INSERT … SELECT per table, the periods"
+              f" one UPDATE; no RLS, no triggers) {floor:.2f} s = {floor / base:.1f}x the"
+              f" baseline (CPU {floor_cpu / base_cpu:.1f}x); the service's audit rows, written"
+              f" the same way, {audit:.2f} s more ({(floor + audit) / base:.1f}x, CPU"
+              f" {(floor_cpu + audit_cpu) / base_cpu:.1f}x)")
+        print(f"so reading what the baseline reads, then writing those rows and audit rows, and"
+              f" nothing else: {(base + floor + audit) / base:.1f}x the baseline (CPU"
+              f" {(base_cpu + floor_cpu + audit_cpu) / base_cpu:.1f}x) — the least the close"
+              " can cost on this data model")
         if problems:
             print("\nCHECKS FAILED:\n  " + "\n  ".join(problems[:20]))
             sys.exit(1)

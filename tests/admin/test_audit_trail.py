@@ -128,3 +128,83 @@ def test_bulk_writes_are_audited_once_per_statement(db: Session) -> None:
     assert [(r.action, r.changes, r.request_id) for r in rows] == [
         ("bulk_insert", {"rows": 500}, "import-1")
     ]
+
+
+def _trips_audited_by_the_statement(
+    db: Session, tenant: uuid.UUID, platform: object, *, rows: int, claimed: int,
+    token: str, covering_request: str | None = "import-2",
+) -> list[tuple[str, dict[str, Any]]]:
+    """One statement writing ``rows`` trips and its own audit row claiming ``claimed`` of them
+    (token ``token``); what the audit trail then holds for those trips' tenant."""
+    db.execute(
+        text(
+            "WITH written AS ("
+            "  INSERT INTO trp_trips (tenant_id, id, platform_id, external_trip_id, status)"
+            "  SELECT :t, gen_random_uuid(), :p, CAST(gen_random_uuid() AS text), 'completed'"
+            "    FROM generate_series(1, :rows) g RETURNING 1)"
+            " INSERT INTO adm_audit_logs (id, tenant_id, actor_type, action, entity_type,"
+            "   changes, request_id, occurred_at)"
+            " SELECT gen_random_uuid(), :t, 'system', 'import_trips', 'trp_trips',"
+            "   jsonb_build_object('statement', CAST(:token AS text), 'rows',"
+            "     jsonb_build_object('trp_trips.insert', :claimed)),"
+            "   CAST(:request AS text), statement_timestamp()"
+            "  FROM (SELECT count(*) FROM written) w"
+        ),
+        {"t": tenant, "p": platform, "rows": rows, "claimed": claimed, "token": token,
+         "request": covering_request},
+    )
+    return [
+        (r.action, r.changes)
+        for r in db.execute(
+            text("SELECT action, changes FROM adm_audit_logs WHERE tenant_id = :t"
+                 " AND entity_type = 'trp_trips' ORDER BY occurred_at, action"),
+            {"t": tenant},
+        )
+    ]
+
+
+def _platform(db: Session, tenant: uuid.UUID, request_id: str) -> object:
+    platform = db.execute(text("SELECT id FROM dir_platforms LIMIT 1")).scalar()
+    if platform is None:
+        bind_context(db, DbContext.system())
+        platform = new_id()
+        db.execute(text("INSERT INTO dir_platforms (id, code, name) VALUES (:id, 'zz', 'Z')"),
+                   {"id": platform})
+    bind_context(db, DbContext.for_tenant(tenant, request_id=request_id))
+    return platform
+
+
+def test_a_statement_that_audits_itself_exactly_is_not_audited_twice(db: Session) -> None:
+    """Migration 0029: with the statement's token set, a row of the same statement, actor and
+    request that counts exactly what the trigger sees stands for the trigger's own."""
+    tenant = _tenant(db)
+    platform = _platform(db, tenant, "import-2")
+    db.execute(text("SELECT set_config('fleetcore.audit_statement', 'stmt-1', true)"))
+    trail = _trips_audited_by_the_statement(db, tenant, platform, rows=3, claimed=3,
+                                            token="stmt-1")
+    assert trail == [("import_trips", {"statement": "stmt-1", "rows": {"trp_trips.insert": 3}})]
+
+
+def test_nothing_escapes_the_trail_unless_covered_in_every_respect(db: Session) -> None:
+    """A wrong count, no token, another token, another request, or a row of an earlier
+    statement: the trigger writes its own row as well."""
+    tenant = _tenant(db)
+    platform = _platform(db, tenant, "import-2")
+    own = ("bulk_insert", {"rows": 3})
+
+    def statement(token: str, **kwargs: Any) -> int:
+        """The trigger's own rows in the trail after one more statement."""
+        kwargs.setdefault("claimed", 3)
+        trail = _trips_audited_by_the_statement(db, tenant, platform, rows=3, token=token,
+                                                **kwargs)
+        return trail.count(own)
+
+    assert statement("t") == 1  # no token set in the transaction
+    db.execute(text("SELECT set_config('fleetcore.audit_statement', 't', true)"))
+    assert statement("t", claimed=2) == 2  # counts fewer rows than were written
+    assert statement("t", covering_request="another-request") == 3  # another request's row
+    assert statement("another-token") == 4  # not the statement's token
+    assert statement("t") == 4  # covered in every respect: nothing more
+    # The row just written (token "t", three trips) covers nothing in a later statement:
+    # this one's own row claims none, so only the earlier row could have matched.
+    assert statement("t", claimed=0) == 5

@@ -113,6 +113,7 @@ def test_the_pass_catches_up_ends_trials_and_cancellations_and_runs_once(
         service.subscribe(session, None, leaving.id, monthly, now=JAN)
         service.cancel(session, None, leaving.id, at_period_end=True, if_match=None)
     with _system(sessions) as session:
+        since = session.execute(text("SELECT clock_timestamp()")).scalar_one()
         closed = close_due_periods(session, now=datetime(2026, 7, 2, tzinfo=UTC))
         assert closed.activated >= 1
     with _system(sessions) as session:
@@ -124,12 +125,25 @@ def test_the_pass_catches_up_ends_trials_and_cancellations_and_runs_once(
         assert [r.invoice_number for r in rows] == [
             f"FC-{late.slug.upper()}-2026-{n:06d}" for n in range(1, 7)]
         assert {r.status for r in rows} == {"open"}
-        # Audited per statement (revision 0022): the six invoices are one audit row per
-        # round, each counting its rows, not one per invoice.
+        # Audited per round and fleet (revision 0029): one ``billing_close`` row on the
+        # subscription per round, counting the rows written in every table, with the period
+        # and the invoice — and no other row for what the close wrote (the tables' statement
+        # triggers saw it as theirs).
         audit = session.execute(text(
-            "SELECT action, changes ->> 'rows' FROM adm_audit_logs WHERE tenant_id = :t"
-            " AND entity_type = 'bil_tenant_invoices'"), {"t": late.id}).all()
-        assert [tuple(a) for a in audit] == [("bulk_insert", "1")] * 6
+            "SELECT a.action, a.entity_id, a.changes, i.invoice_number FROM adm_audit_logs a"
+            " LEFT JOIN bil_tenant_invoices i ON i.tenant_id = a.tenant_id"
+            " AND i.id = CAST(a.changes ->> 'invoice_id' AS uuid)"
+            " WHERE a.tenant_id = :t AND a.occurred_at >= :since"
+            " ORDER BY a.changes ->> 'period_start'"), {"t": late.id, "since": since}).all()
+        subscription = service.get_subscription(session, late.id).id
+        assert [(a.action, a.entity_id, a.changes["rows"], a.invoice_number)
+                for a in audit] == [
+            ("billing_close", subscription,
+             {"bil_tenant_usage_metrics.insert": 4, "bil_tenant_invoices.insert": 1,
+              "bil_tenant_invoice_lines.insert": 1, "bil_tenant_subscriptions.update": 1},
+             f"FC-{late.slug.upper()}-2026-{n:06d}") for n in range(1, 7)]
+        assert [a.changes["period_start"][:7] for a in audit] == [
+            f"2026-{m:02d}" for m in range(1, 7)]
         # The trial ended on Jan 15: active since, the fleet too, with its lifecycle event;
         # its periods run from the trial's end.
         sub = service.get_subscription(session, trial.id)

@@ -27,8 +27,9 @@ computed in SQL from the rows themselves, with nothing going through Python per 
 6. the periods advance (scheduled downgrade or cancellation applied, consumed prorations
    cleared).
 
-The audit trail of these tables is per statement (revision 0022): one audit row per tenant
-and table.
+The audit trail: one ``billing_close`` row per fleet and round, written by the round itself,
+counting what it wrote in each table (revision 0029; the tables' statement triggers, revision
+0022, see that row as theirs and write nothing more).
 
 Runs in the provider context of the system job (every tenant's rows) and inside the caller's
 transaction.
@@ -51,7 +52,7 @@ from fleetcore.admin.numbering import yearly_series
 from fleetcore.billing.pricing import DRAFT_LINES_SQL
 from fleetcore.billing.service import INVOICE_SERIES
 from fleetcore.core.money import minor_unit_exponent
-from fleetcore.core.orm import UUID7_SQL
+from fleetcore.core.orm import uuid7_prefix, uuid7_series_sql
 
 __all__ = ["ClosedPeriods", "close_due_periods"]
 
@@ -112,8 +113,14 @@ _ACTIVATE_TRIALS = text("""
 # * ``advanced``: the next periods (a scheduled downgrade or a cancellation applied, consumed
 #   prorations cleared). One calendar month, the day clamped to the month's end, in the
 #   session's time zone: what ``pricing.add_month`` does to the datetimes psycopg returns.
-# New ids are UUIDv7, as the ORM's (``NEW_ID()``: ``core.orm.UUID7_SQL``).
-_CLOSE_ROUND = text(("""
+# * ``counted``, ``audited``: the round's audit trail, one ``billing_close`` row per fleet on
+#   its subscription — the rows written per table and operation (as the tables' statement
+#   triggers count them), the period and the invoice — at the statement's time and with its
+#   token (``:statement``): the triggers then leave that fleet out (migration 0029).
+# New ids are UUIDv7, as the ORM's: per table, one prefix for the round (``:ids_<table>``, made
+# in Python) and the row's number (``core.orm.uuid7_series_sql``, a quarter of the cost of
+# ``UUID7_SQL``'s strong-random call and byte surgery per row; decision 0021).
+_CLOSE_ROUND_SQL = ("""
 WITH due AS MATERIALIZED (
     SELECT s.tenant_id, s.id, s.plan_id, s.current_period_start AS ps,
            s.current_period_end AS pe, s.cancel_at_period_end, s.metadata AS extra,
@@ -157,12 +164,12 @@ measured AS (
 stored AS (
     INSERT INTO bil_tenant_usage_metrics
            (tenant_id, id, metric, period_start, period_end, value, source, computed_at)
-    SELECT tenant_id, NEW_ID(), metric, ps, pe, value, :source, now() FROM measured
+    SELECT tenant_id, NEW_ID(usage), metric, ps, pe, value, :source, now() FROM measured
     ON CONFLICT (tenant_id, metric, period_start) DO UPDATE
        SET value = EXCLUDED.value, computed_at = EXCLUDED.computed_at
      WHERE bil_tenant_usage_metrics.reported_at IS NULL
        AND bil_tenant_usage_metrics.period_end = EXCLUDED.period_end
-    RETURNING tenant_id, period_start, metric, value),
+    RETURNING tenant_id, period_start, metric, value, xmax = 0 AS inserted),
 before AS (
     SELECT u.tenant_id, u.period_start, u.metric, u.value FROM bil_tenant_usage_metrics u
      WHERE u.tenant_id = ANY(CAST((SELECT ids FROM fleets) AS uuid[]))
@@ -181,7 +188,7 @@ usage AS (
      WHERE NOT d.invoiced
      GROUP BY d.tenant_id, d.id),
 drafts AS MATERIALIZED (
-    SELECT d.tenant_id, d.id AS subscription_id, d.ps, d.pe, NEW_ID() AS invoice_id,
+    SELECT d.tenant_id, d.id AS subscription_id, d.ps, d.pe, NEW_ID(invoices) AS invoice_id,
            p.currency, p.monthly_fee, CAST(CAST(:exponents AS jsonb) ->> p.currency AS int) AS e,
            coalesce(CAST(d.extra ->> 'discount_pct' AS numeric), 0) AS discount_pct,
            d.extra -> 'pending_prorations' AS prorations,
@@ -199,7 +206,7 @@ series AS (
      GROUP BY x.tenant_id, t.slug),
 numbers AS (
     INSERT INTO adm_number_sequences (tenant_id, id, series, prefix, next_value, padding)
-    SELECT tenant_id, NEW_ID(), :series, prefix, 1 + n, 6 FROM series
+    SELECT tenant_id, NEW_ID(numbers), :series, prefix, 1 + n, 6 FROM series
      ORDER BY tenant_id
     ON CONFLICT (tenant_id, series) DO UPDATE
        SET next_value = adm_number_sequences.next_value + EXCLUDED.next_value - 1
@@ -228,11 +235,11 @@ written AS (
     INSERT INTO bil_tenant_invoice_lines
            (tenant_id, id, invoice_id, line_type, description, metric, quantity, unit_price,
             amount, currency, period_start, period_end)
-    SELECT i.tenant_id, NEW_ID(), i.id, l.line_type, l.description, l.metric,
+    SELECT i.tenant_id, NEW_ID(lines), i.id, l.line_type, l.description, l.metric,
            l.quantity, l.unit_price, l.amount, i.currency, i.period_start, i.period_end
       FROM invoices i JOIN lines l ON l.invoice_id = i.id
      ORDER BY i.tenant_id, i.id, l.n
-    RETURNING 1),
+    RETURNING tenant_id),
 advanced AS (
     UPDATE bil_tenant_subscriptions s
        SET status = CASE WHEN d.cancel_at_period_end THEN 'cancelled' ELSE s.status END,
@@ -252,12 +259,43 @@ advanced AS (
                   END
      WHERE s.tenant_id = ANY(CAST((SELECT ids FROM fleets) AS uuid[]))
        AND s.tenant_id = d.tenant_id AND s.id = d.id
-    RETURNING 1)
+    RETURNING s.tenant_id),
+counted AS (
+    SELECT tenant_id, 'bil_tenant_usage_metrics.' || CASE WHEN inserted THEN 'insert'
+                                                          ELSE 'update' END AS k, count(*) AS n
+      FROM stored GROUP BY 1, 2
+    UNION ALL SELECT tenant_id, 'bil_tenant_invoices.insert', count(*) FROM invoices GROUP BY 1
+    UNION ALL
+    SELECT tenant_id, 'bil_tenant_invoice_lines.insert', count(*) FROM written GROUP BY 1
+    UNION ALL
+    SELECT tenant_id, 'bil_tenant_subscriptions.update', count(*) FROM advanced GROUP BY 1),
+audited AS (
+    INSERT INTO adm_audit_logs (id, tenant_id, actor_type, actor_id, action, entity_type,
+                                entity_id, changes, ip, user_agent, request_id, occurred_at)
+    SELECT NEW_ID(audit), c.tenant_id, w.actor_type, w.actor_id, 'billing_close',
+           'bil_tenant_subscriptions', d.id,
+           jsonb_build_object('statement', CAST(:statement AS text), 'rows', c.rows,
+                              'period_start', d.ps, 'period_end', d.pe, 'invoice_id', i.id),
+           w.ip, w.user_agent, w.request_id, statement_timestamp()
+      FROM (SELECT tenant_id, jsonb_object_agg(k, n) AS rows FROM counted GROUP BY 1) c
+      JOIN due d ON d.tenant_id = c.tenant_id  -- (one per fleet: uq_…_current)
+      LEFT JOIN invoices i ON i.tenant_id = d.tenant_id
+     CROSS JOIN (SELECT fc_audit_actor_type() AS actor_type,
+                        NULLIF(current_setting('app.actor_id', true), '')::uuid AS actor_id,
+                        NULLIF(current_setting('app.ip', true), '')::inet AS ip,
+                        NULLIF(current_setting('app.user_agent', true), '') AS user_agent,
+                        NULLIF(current_setting('app.request_id', true), '') AS request_id) w
+    RETURNING 1)  -- (unread: a data-modifying CTE runs to completion all the same)
 SELECT (SELECT count(*) FROM due) AS due, (SELECT count(*) FROM drafts) AS drafted,
        (SELECT count(*) FROM written) AS lines, (SELECT count(*) FROM advanced) AS advanced,
        (SELECT count(*) FROM drafts WHERE discount_pct NOT BETWEEN 0 AND 100) AS bad_discounts,
        i.tenant_id, i.id
-  FROM (SELECT 1) AS one LEFT JOIN invoices i ON true""").replace("NEW_ID()", UUID7_SQL))
+  FROM (SELECT 1) AS one LEFT JOIN invoices i ON true""")
+_ID_SERIES = ("usage", "invoices", "numbers", "lines", "audit")
+for _name in _ID_SERIES:
+    _CLOSE_ROUND_SQL = _CLOSE_ROUND_SQL.replace(
+        f"NEW_ID({_name})", uuid7_series_sql(f"CAST(:ids_{_name} AS text)", "row_number() OVER ()"))
+_CLOSE_ROUND = text(_CLOSE_ROUND_SQL)
 
 
 def close_due_periods(session: Session, *, now: datetime, tax_rate: Decimal = Decimal(0),
@@ -273,8 +311,12 @@ def close_due_periods(session: Session, *, now: datetime, tax_rate: Decimal = De
               "series": yearly_series(INVOICE_SERIES, now.year), "year": f"{now.year}",
               "exponents": json.dumps({c: minor_unit_exponent(c) for c in currencies})}
     while True:
-        with _planned_for_sets(session):
-            rows = session.execute(_CLOSE_ROUND, params).all()
+        # The round audits itself, one row per fleet (``audited``); its token lets the tables'
+        # statement triggers see that row as theirs (migration 0029).
+        statement = uuid.uuid4().hex
+        with _round_settings(session, statement):
+            ids = {f"ids_{name}": uuid7_prefix() for name in _ID_SERIES}
+            rows = session.execute(_CLOSE_ROUND, {**params, **ids, "statement": statement}).all()
         due, drafted, _lines, advanced, bad_discounts = rows[0][:5]
         if not due:
             return result
@@ -292,12 +334,19 @@ def close_due_periods(session: Session, *, now: datetime, tax_rate: Decimal = De
 
 
 _PLANNER = {"enable_nestloop": "off", "enable_sort": "off", "jit": "off"}
+AUDIT_STATEMENT = "fleetcore.audit_statement"
+"""The transaction-local setting naming the statement that audits itself (migration 0029)."""
 
 
 @contextmanager
-def _planned_for_sets(session: Session) -> Iterator[None]:
-    """Nested loops, sorts and JIT off for the statements inside (transaction-local), then
-    back.
+def _round_settings(session: Session, statement: str) -> Iterator[None]:
+    """Nested loops, sorts and JIT off for the statements inside (transaction-local), and
+    :data:`AUDIT_STATEMENT` set to ``statement``; then both back.
+
+    The audit token: the bulk tables' statement triggers (``fc_audit_bulk``) leave out a
+    fleet whose ``billing_close`` row carries it, was written by the same statement, for the
+    same actor and request, and counts exactly the rows the trigger sees; anything else, and
+    every statement run without the token, gets the triggers' own rows (decision 0021).
 
     Row-level security's filters make the planner expect a handful of rows from every table:
     it would choose a nested loop over thousands of due periods and every trip (or every usage
@@ -305,10 +354,13 @@ def _planned_for_sets(session: Session) -> Iterator[None]:
     does (10,000 fleets: 420,000 trips, 20 MB spilled). With a disabled plan's cost, JIT would
     also compile the statement (about 0.8 s). The reads by fleet stay index scans (``= ANY``),
     and what must be sorted (lock order, numbers in period order) still is."""
-    names = list(_PLANNER)
+    settings = {**_PLANNER, AUDIT_STATEMENT: statement}
+    names = list(settings)
     previous = session.execute(text("SELECT " + ", ".join(
-        f"current_setting('{name}') || left(set_config('{name}', '{value}', true), 0)"
-        for name, value in _PLANNER.items()))).one()
+        f"coalesce(current_setting('{name}', true), '')"
+        f" || left(set_config('{name}', :v{n}, true), 0)"
+        for n, name in enumerate(names))), {f"v{n}": settings[name] for n, name in enumerate(names)}
+    ).one()
     yield
     # (Not after an error: the transaction is lost, and the settings with it.)
     session.execute(text("SELECT " + ", ".join(

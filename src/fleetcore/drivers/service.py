@@ -479,7 +479,10 @@ _CONSTRAINTS: dict[str, ConstraintProblem] = {
 }
 
 
-_rows = Rows(_CONSTRAINTS, not_deleted="It is not deleted.", tenant_scoped=False,
+# Reads name the actor's tenant (decision 0021): row-level security's tenant test is no index
+# condition, and a driver read by id alone scanned the whole table once the policies stopped
+# calling current_setting per row (tests/scheduling/test_lists_at_demo_scale.py).
+_rows = Rows(_CONSTRAINTS, not_deleted="It is not deleted.",
              refreshed=None)
 _flush = _rows.flush
 

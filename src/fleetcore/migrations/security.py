@@ -11,13 +11,35 @@ Settings the policies read (set per transaction by ``fleetcore.core.db.apply_con
 
 from __future__ import annotations
 
+import re
+
 from alembic import op
 
-CURRENT_TENANT = "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
-"""The tenant of the transaction; NULL when unset or reset to '' by a pooled connection."""
 
-PROVIDER_CONTEXT = "(current_setting('app.context', true) = 'provider')"
-"""Fleetcore staff and system jobs; always audited by the code that sets it."""
+def setting(name: str) -> str:
+    """A setting of the transaction, read once per statement.
+
+    ``current_setting`` is stable, not constant: written bare in a policy it is called for
+    every row the policy filters. Inside a scalar sub-select it is an *init plan*, evaluated
+    once when the statement first needs it, and the rows compare against its value (decision
+    0021). Policies read settings this way — but for the tenant, see :data:`CURRENT_TENANT`."""
+    return f"(SELECT current_setting('{name}', true))"
+
+
+CURRENT_TENANT = "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+"""The tenant of the transaction; NULL when unset or reset to '' by a pooled connection.
+
+Left bare, unlike the other settings (decision 0021): the planner folds a stable call when it
+*estimates* (not when it runs), so it counts a tenant's rows from the tenant's own statistics;
+as an init plan the value is unknown and a large fleet's rows are underestimated (the demo
+scale's driver lists turned into sequential scans). In a tenant's statement the comparison
+is true on every row it keeps; the all-tenants arm, evaluated for the others and for every row
+of a provider job, is the part read once per statement."""
+
+PROVIDER_CONTEXT = f"({setting('app.context')} = 'provider')"
+"""Fleetcore staff and system jobs; always audited by the code that sets it. The comparison
+stays outside the init plan: the planner estimates it as it did the bare call (an equality
+with an unknown value), where a boolean init plan would count as half of every table."""
 
 ALL_TENANTS = f"({PROVIDER_CONTEXT} AND {CURRENT_TENANT} IS NULL)"
 """Provider context with no tenant opened: an all-tenant system job."""
@@ -89,6 +111,98 @@ def audit_log(table: str = "adm_audit_logs") -> None:
     _policy(table, "provider_read", "SELECT", PROVIDER_CONTEXT, None)
     _policy(table, "insert_current", "INSERT", None,
             f"tenant_id IS NOT DISTINCT FROM {CURRENT_TENANT} OR {PROVIDER_CONTEXT}")
+
+
+_BARE_SETTING = re.compile(r"current_setting\('[^']*'::text(?:, (?:true|false))?\)")
+"""How PostgreSQL deparses a bare ``current_setting`` call."""
+
+
+def _outside_subselects(expression: str) -> list[tuple[bool, str]]:
+    """``expression`` (SQL as PostgreSQL deparses it) cut into pieces, each marked whether it
+    lies outside every ``( SELECT …)`` (string literals and quoted names skipped)."""
+    pieces: list[tuple[bool, str]] = []
+    start = i = 0
+    depth = 0  # parentheses opened since the current sub-select's own
+    inside = False
+    while i < len(expression):
+        char = expression[i]
+        if char in "'\"":
+            end = i + 1
+            while end < len(expression):
+                if expression[end] == char:
+                    if expression[end + 1 : end + 2] == char:  # doubled: escaped
+                        end += 2
+                        continue
+                    break
+                end += 1
+            i = end + 1
+            continue
+        if char == "(":
+            if not inside and re.match(r"\(\s*SELECT\b", expression[i:]):
+                pieces.append((True, expression[start:i]))
+                start, inside, depth = i, True, 0
+            elif inside:
+                depth += 1
+        elif char == ")" and inside:
+            if depth == 0:
+                pieces.append((False, expression[start : i + 1]))
+                start, inside = i + 1, False
+            else:
+                depth -= 1
+        i += 1
+    pieces.append((not inside, expression[start:]))
+    return [(outside, text) for outside, text in pieces if text]
+
+
+def settings_read_once(expression: str) -> str:
+    """A policy expression (as deparsed) with every setting read bare turned into an init plan
+    (:func:`setting`), except the tenant's (:data:`CURRENT_TENANT` stays as it is). What is
+    already a sub-select is left as it is."""
+    return "".join(
+        _BARE_SETTING.sub(_wrapped, piece) if outside else piece
+        for outside, piece in _outside_subselects(expression)
+    )
+
+
+def _wrapped(call: re.Match[str]) -> str:
+    return call.group(0) if _TENANT_SETTING in call.group(0) else f"(SELECT {call.group(0)})"
+
+
+_TENANT_SETTING = "current_setting('app.tenant_id'::text"
+
+
+def bare_settings(expression: str) -> list[str]:
+    """The ``current_setting`` calls of a deparsed expression that are not inside a sub-select
+    (each evaluated per row), but for the tenant's (see :data:`CURRENT_TENANT`)."""
+    return [
+        call
+        for outside, piece in _outside_subselects(expression)
+        if outside
+        for call in _BARE_SETTING.findall(piece)
+        if _TENANT_SETTING not in call
+    ]
+
+
+def read_policy_settings_once() -> None:
+    """Re-state every policy of the schema whose expressions read a setting bare, with
+    :func:`settings_read_once` (same meaning; ``ALTER POLICY``, names and commands kept)."""
+    bind = op.get_bind()
+    rows = bind.exec_driver_sql(
+        "SELECT p.polname, c.relname, pg_get_expr(p.polqual, p.polrelid),"
+        " pg_get_expr(p.polwithcheck, p.polrelid)"
+        " FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema()"
+        " ORDER BY c.relname, p.polname"
+    ).all()
+    for name, table, using, check in rows:
+        if not (bare_settings(using or "") or bare_settings(check or "")):
+            continue
+        clauses = f'ALTER POLICY "{name}" ON "{table}"'
+        if using is not None:
+            clauses += f" USING ({settings_read_once(using)})"
+        if check is not None:
+            clauses += f" WITH CHECK ({settings_read_once(check)})"
+        op.execute(clauses)
 
 
 def grant_app(table: str, role: str, *, append_only: bool = False) -> None:
