@@ -18,16 +18,10 @@ from fastapi.responses import StreamingResponse
 
 from fleetcore.core.deps import CurrentActor, DbSession, bounded_body
 from fleetcore.core.errors import NotFound
-from fleetcore.core.export import (
-    Column,
-    MoneyColumns,
-    attribute_columns,
-    csv_response,
-    csv_responses,
-)
+from fleetcore.core.export import Column, MoneyColumns, attribute_columns
 from fleetcore.core.money import Money
 from fleetcore.core.orm import new_id
-from fleetcore.core.pagination import Page, Pagination, keyset_page
+from fleetcore.core.resource import ResourceRoutes, pager
 from fleetcore.core.schemas import money_out
 from fleetcore.core.versioning import RequiredIfMatch, check_if_match, etag
 from fleetcore.crm import service
@@ -107,30 +101,21 @@ def _lead_filter(
 LeadFilterQuery = Annotated[LeadFilter, Depends(_lead_filter)]
 
 
-def _leads(filters: LeadFilter) -> Any:
+def _leads(actor: Any, filters: LeadFilter) -> Any:
     return service.leads_query(status=filters.status, priority=filters.priority,
                                owner_id=filters.owner_id, source=filters.source,
                                country=filters.country)
 
 
-@router.get("/leads", summary="List leads (staff)")
-def list_leads(actor: CrmRead, session: DbSession, page: Pagination,
-               filters: LeadFilterQuery) -> Page[LeadOut]:
-    rows, cursor = keyset_page(session, _leads(filters), [Lead.id], page)
-    return Page(items=[LeadOut.model_validate(r) for r in rows], next_cursor=cursor)
-
-
 _LEAD_CSV = attribute_columns(
     "id", "company_name", "contact_name", "email", "phone", "country", "fleet_size", "source",
     "status", "priority", "owner_id", "disqualification_reason", "converted_at", "created_at")
-
-
-@router.get("/leads/export.csv", summary="Export the filtered leads as CSV (staff)",
-            response_class=StreamingResponse, responses=csv_responses(_LEAD_CSV))
-def export_leads(actor: CrmRead, session: DbSession,
-                 filters: LeadFilterQuery) -> StreamingResponse:
-    return csv_response(session, _leads(filters).order_by(Lead.id), _LEAD_CSV,
-                        filename="leads.csv")
+_lead_routes = ResourceRoutes(router, "leads", "lead_id", "lead", [], LeadOut,
+                              LeadOut.model_validate, CrmRead, CrmWrite)
+_lead_routes.listing("List leads (staff)", LeadFilterQuery, pager(_leads, Lead.id),
+                     page_first=True)
+_lead_routes.export("Export the filtered leads as CSV (staff)", LeadFilterQuery, _leads,
+                    _LEAD_CSV, "leads.csv", order_by=[Lead.id])
 
 
 @router.post("/leads", status_code=status.HTTP_201_CREATED, summary="Create a lead (staff)")
@@ -191,12 +176,8 @@ def _opportunity_filter(
 OpportunityFilterQuery = Annotated[service.OpportunityFilter, Depends(_opportunity_filter)]
 
 
-@router.get("/opportunities", summary="List opportunities (staff)")
-def list_opportunities(actor: CrmRead, session: DbSession, page: Pagination,
-                       filters: OpportunityFilterQuery) -> Page[OpportunityOut]:
-    rows, cursor = keyset_page(session, service.opportunities_query(filters),
-                               [Opportunity.id], page)
-    return Page(items=[OpportunityOut.of(r) for r in rows], next_cursor=cursor)
+def _opportunities(actor: Any, filters: service.OpportunityFilter) -> Any:
+    return service.opportunities_query(filters)
 
 
 _OPPORTUNITY_CSV: list[Column] = [
@@ -205,15 +186,14 @@ _OPPORTUNITY_CSV: list[Column] = [
     *attribute_columns("probability_pct", "expected_close_on", "proposed_plan_id", "owner_id",
                        "closed_at", "lost_reason", "created_at"),
 ]
-
-
-@router.get("/opportunities/export.csv", summary="Export the filtered opportunities as CSV "
-            "(staff)", response_class=StreamingResponse,
-            responses=csv_responses(_OPPORTUNITY_CSV))
-def export_opportunities(actor: CrmRead, session: DbSession,
-                         filters: OpportunityFilterQuery) -> StreamingResponse:
-    stmt = service.opportunities_query(filters).order_by(Opportunity.id)
-    return csv_response(session, stmt, _OPPORTUNITY_CSV, filename="opportunities.csv")
+_opportunity_routes = ResourceRoutes(router, "opportunities", "opportunity_id", "opportunity",
+                                     [], OpportunityOut, OpportunityOut.of, CrmRead, CrmWrite,
+                                     plural="opportunities")
+_opportunity_routes.listing("List opportunities (staff)", OpportunityFilterQuery,
+                            pager(_opportunities, Opportunity.id), page_first=True)
+_opportunity_routes.export("Export the filtered opportunities as CSV (staff)",
+                           OpportunityFilterQuery, _opportunities, _OPPORTUNITY_CSV,
+                           "opportunities.csv", order_by=[Opportunity.id])
 
 
 @router.post("/opportunities", status_code=status.HTTP_201_CREATED,
@@ -300,16 +280,9 @@ def _contract_filter(
 ContractFilterQuery = Annotated[ContractFilter, Depends(_contract_filter)]
 
 
-def _contracts(filters: ContractFilter) -> Any:
+def _contracts(actor: Any, filters: ContractFilter) -> Any:
     return service.contracts_query(status=filters.status, opportunity_id=filters.opportunity_id,
                                    tenant_id=filters.tenant_id)
-
-
-@router.get("/contracts", summary="List contracts (staff)")
-def list_contracts(actor: CrmRead, session: DbSession, page: Pagination,
-                   filters: ContractFilterQuery) -> Page[ContractOut]:
-    rows, cursor = keyset_page(session, _contracts(filters), [Contract.id], page)
-    return Page(items=[ContractOut.of(r) for r in rows], next_cursor=cursor)
 
 
 _CONTRACT_CSV: list[Column] = [
@@ -319,14 +292,12 @@ _CONTRACT_CSV: list[Column] = [
     MoneyColumns("value", _money("value")),
     *attribute_columns("sent_at", "signed_at", "terminated_at", "created_at"),
 ]
-
-
-@router.get("/contracts/export.csv", summary="Export the filtered contracts as CSV (staff)",
-            response_class=StreamingResponse, responses=csv_responses(_CONTRACT_CSV))
-def export_contracts(actor: CrmRead, session: DbSession,
-                     filters: ContractFilterQuery) -> StreamingResponse:
-    return csv_response(session, _contracts(filters).order_by(Contract.id), _CONTRACT_CSV,
-                        filename="contracts.csv")
+_contract_routes = ResourceRoutes(router, "contracts", "contract_id", "contract", [],
+                                  ContractOut, ContractOut.of, CrmRead, CrmWrite)
+_contract_routes.listing("List contracts (staff)", ContractFilterQuery,
+                         pager(_contracts, Contract.id), page_first=True)
+_contract_routes.export("Export the filtered contracts as CSV (staff)", ContractFilterQuery,
+                        _contracts, _CONTRACT_CSV, "contracts.csv", order_by=[Contract.id])
 
 
 @router.post("/contracts", status_code=status.HTTP_201_CREATED,
