@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
+from starlette.responses import Response
 
 from fleetcore.core.errors import Problem
 from fleetcore.web.i18n import gettext
@@ -224,3 +225,22 @@ def attempt(session: Session, call: Callable[[], T]) -> T:
     page can still render (and commit nothing) in the same transaction."""
     with session.begin_nested():
         return call()
+
+
+
+P = TypeVar("P", bound=Response)
+
+
+def submit(session: Session, state: FormState, model: type[M], values: dict[str, Any],
+           change: Callable[[M], T], render: Callable[[FormState, int], P]) -> T | P:
+    """A form's submission: ``values`` as ``model`` (the API's request model), then
+    ``change(data)`` in a savepoint and its result; when refused, the page ``render(state,
+    status)`` — the form again with the refused fields marked (422 for the form's own errors,
+    the problem's status for the service's). The caller returns a page it gets back."""
+    try:
+        data = build(model, values, state)
+        return attempt(session, lambda: change(data))
+    except FormInvalid:
+        return render(state, 422)
+    except Problem as problem:
+        return render(apply_problem(state, problem), problem.status)

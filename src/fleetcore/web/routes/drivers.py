@@ -59,6 +59,7 @@ from fleetcore.web.forms import (
     local_datetime,
     money_input,
     optional,
+    submit,
     text_values,
 )
 from fleetcore.web.i18n import N_, gettext
@@ -154,15 +155,12 @@ def new_driver(c: Ctx, _: DriversWrite) -> HTMLResponse:
 def create_driver(c: Ctx, _: DriversWrite, form: Form) -> Response:
     """Add a driver (the phone is read in the fleet's country)."""
     state = FormState(values=text_values(form, FIELDS))
-    try:
-        data = build(DriverCreate, {k: v for k, v in _data(state.values).items()
-                                    if v is not None}, state)
-        driver = attempt(c.session, lambda: drivers_service.create_driver(
-            c.session, c.actor, data=data))
-    except FormInvalid:
-        return _form(c, state, driver=None, status_code=422)
-    except Problem as problem:
-        return _form(c, apply_problem(state, problem), driver=None, status_code=problem.status)
+    driver = submit(c.session, state, DriverCreate,
+                    {k: v for k, v in _data(state.values).items() if v is not None},
+                    lambda data: drivers_service.create_driver(c.session, c.actor, data=data),
+                    lambda s, code: _form(c, s, driver=None, status_code=code))
+    if isinstance(driver, Response):
+        return driver
     return redirect(c.request, f"/app/drivers/{driver.id}",
                     flash=gettext("%(first_name)s %(last_name)s added.",
                                   first_name=driver.first_name, last_name=driver.last_name))
@@ -298,15 +296,13 @@ def create_terms(c: Ctx, _: DriversWrite, driver_id: uuid.UUID, form: Form) -> R
         values.pop("rent_period", None)  # the form always sends a period; only rent uses it
     values.update({name: name in state.values for name, _label in RECHARGES},
                   driver_id=str(driver_id), currency=c.tenant.currency)
-    try:
-        data = build(CooperationTermsCreate,
-                     {k: v for k, v in values.items() if v is not None}, state)
-        terms = attempt(c.session, lambda: drivers_service.create_cooperation_terms(
-            c.session, c.actor, data=data))
-    except FormInvalid:
-        return _terms_form(c, driver, state, 422)
-    except Problem as problem:
-        return _terms_form(c, driver, apply_problem(state, problem), problem.status)
+    terms = submit(c.session, state, CooperationTermsCreate,
+                   {k: v for k, v in values.items() if v is not None},
+                   lambda data: drivers_service.create_cooperation_terms(
+                       c.session, c.actor, data=data),
+                   lambda s, code: _terms_form(c, driver, s, code))
+    if isinstance(terms, Response):
+        return terms
     return redirect(c.request, f"/app/drivers/{driver_id}#terms",
                     flash=gettext("Terms %(terms_version)s offered to %(first_name)s "
                                   "%(last_name)s: record the acceptance once signed.",
@@ -370,15 +366,13 @@ def create_platform_account(c: Ctx, _: TripsWrite, driver_id: uuid.UUID,
     state = FormState(values=text_values(form, ACCOUNT_FIELDS))
     values: dict[str, Any] = optional(state.values, "display_name")
     values["driver_id"] = str(driver_id)
-    try:
-        data = build(PlatformAccountCreate,
-                     {k: v for k, v in values.items() if v is not None}, state)
-        account = attempt(c.session, lambda: trips_service.create_platform_account(
-            c.session, c.actor, data=data))
-    except FormInvalid:
-        return _account_form(c, driver, state, 422)
-    except Problem as problem:
-        return _account_form(c, driver, apply_problem(state, problem), problem.status)
+    account = submit(c.session, state, PlatformAccountCreate,
+                     {k: v for k, v in values.items() if v is not None},
+                     lambda data: trips_service.create_platform_account(
+                         c.session, c.actor, data=data),
+                     lambda s, code: _account_form(c, driver, s, code))
+    if isinstance(account, Response):
+        return account
     return redirect(c.request, f"/app/drivers/{driver_id}#accounts",
                     flash=gettext("Account %(external_account_id)s linked to %(first_name)s "
                                   "%(last_name)s.",

@@ -30,6 +30,7 @@ from fleetcore.web.forms import (
     attempt,
     build,
     optional,
+    submit,
     text_values,
 )
 from fleetcore.web.i18n import gettext
@@ -86,16 +87,15 @@ def open_ticket(c: Ctx, _: SupportWrite, form: Form) -> Response:
     """Open a ticket (the list comes back with the refused fields marked)."""
     state = FormState(values=text_values(form, FIELDS))
     values = optional(state.values, "description", "category")
-    try:
-        data = build(TicketCreate, {k: v for k, v in values.items() if v is not None}, state)
-        ticket = attempt(c.session, lambda: support_service.create_ticket(
-            c.session, c.actor, data=data, sla=support_api.sla_policy(c.request),
-            mirror=support_api.mirror(c.request)))
-    except FormInvalid:
-        return _list(c, status=None, cursor=None, state=state, status_code=422)
-    except Problem as problem:
-        return _list(c, status=None, cursor=None, state=apply_problem(state, problem),
-                     status_code=problem.status)
+    ticket = submit(c.session, state, TicketCreate,
+                    {k: v for k, v in values.items() if v is not None},
+                    lambda data: support_service.create_ticket(
+                        c.session, c.actor, data=data, sla=support_api.sla_policy(c.request),
+                        mirror=support_api.mirror(c.request)),
+                    lambda s, code: _list(c, status=None, cursor=None, state=s,
+                                          status_code=code))
+    if isinstance(ticket, Response):
+        return ticket
     return redirect(c.request, f"/app/support/{ticket.id}", flash=gettext("Your ticket is open."))
 
 

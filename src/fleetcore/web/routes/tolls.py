@@ -33,6 +33,7 @@ from fleetcore.web.forms import (
     drop_empty,
     local_datetime,
     money_input,
+    submit,
     text_values,
 )
 from fleetcore.web.i18n import gettext
@@ -110,15 +111,12 @@ def create_toll(c: Ctx, _: TollsWrite, form: Form) -> Response:
                                            name="occurred_at", state=state)
     values["amount"] = money_input(values.get("amount"), c.tenant.currency)
     _state, upload = _defaults(c)
-    try:
-        data = build(TollCreate, drop_empty(values), state)
-        toll = attempt(c.session, lambda: finance_service.create_toll(
-            c.session, c.actor, data=data))
-    except FormInvalid:
-        return _page(c, params={}, cursor=None, state=state, upload=upload, status_code=422)
-    except Problem as problem:
-        return _page(c, params={}, cursor=None, state=apply_problem(state, problem),
-                     upload=upload, status_code=problem.status)
+    toll = submit(c.session, state, TollCreate, drop_empty(values),
+                  lambda data: finance_service.create_toll(c.session, c.actor, data=data),
+                  lambda s, code: _page(c, params={}, cursor=None, state=s, upload=upload,
+                                        status_code=code))
+    if isinstance(toll, Response):
+        return toll
     who = gettext("resolved to its driver") if toll.driver_id else gettext("unassigned: a task "
                                                                            "asks who had it")
     return redirect(c.request, "/app/tolls", flash=gettext("Toll charge recorded, %(who)s.",

@@ -48,6 +48,7 @@ from fleetcore.web.forms import (
     build,
     money_input,
     optional,
+    submit,
     text_values,
 )
 from fleetcore.web.i18n import N_, gettext
@@ -195,15 +196,12 @@ def model_options(c: Ctx, _: VehiclesWrite, make_id: str | None = None) -> HTMLR
 def create_vehicle(c: Ctx, _: VehiclesWrite, form: Form) -> Response:
     """Add a vehicle; the form comes back with the refused fields marked."""
     state = FormState(values=text_values(form, FIELDS))
-    try:
-        data = build(VehicleCreate, {k: v for k, v in _data(c, state.values).items()
-                                     if v is not None}, state)
-        vehicle = attempt(c.session, lambda: fleet_service.create_vehicle(
-            c.session, c.actor, data=data))
-    except FormInvalid:
-        return _form(c, state, vehicle=None, status_code=422)
-    except Problem as problem:
-        return _form(c, apply_problem(state, problem), vehicle=None, status_code=problem.status)
+    vehicle = submit(c.session, state, VehicleCreate,
+                     {k: v for k, v in _data(c, state.values).items() if v is not None},
+                     lambda data: fleet_service.create_vehicle(c.session, c.actor, data=data),
+                     lambda s, code: _form(c, s, vehicle=None, status_code=code))
+    if isinstance(vehicle, Response):
+        return vehicle
     return redirect(c.request, f"/app/vehicles/{vehicle.id}",
                     flash=gettext("Vehicle %(licence_plate)s added.",
                                   licence_plate=vehicle.licence_plate))
