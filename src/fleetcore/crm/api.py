@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import io
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
+from fleetcore.core.auth import Actor
 from fleetcore.core.deps import CurrentActor, DbSession, bounded_body
 from fleetcore.core.errors import NotFound
 from fleetcore.core.export import Column, MoneyColumns, attribute_columns
@@ -74,6 +78,28 @@ def _money(amount_field: str) -> Any:
     return read
 
 
+def _staff_routes(routes: ResourceRoutes, get_summary: str, update_summary: str,
+                  body: type[BaseModel], find: Callable[[Session, uuid.UUID], Any],
+                  update: Callable[..., Any]) -> None:
+    """``GET`` and ``PATCH /<path>/{id}`` of a CRM row: the row is found first and the staff
+    permission checked after, so an id a fleet may not see is a 404 before anyone gets a 403
+    (the routes take any :data:`CurrentActor`; ``routes``' permissions serve its list)."""
+    def fetch(session: Session, actor: Actor, row_id: uuid.UUID) -> Any:
+        row = find(session, row_id)
+        check_staff(actor, "crm:read")
+        return row
+
+    def change(session: Session, actor: Actor, row_id: uuid.UUID, *, data: BaseModel,
+               if_match: str) -> Any:
+        find(session, row_id)
+        check_staff(actor, "crm:write")
+        return update(session, actor, row_id, data, if_match=if_match)
+
+    anyone = replace(routes, read=CurrentActor, write=CurrentActor)
+    anyone.get(get_summary, fetch, include_deleted=False)
+    anyone.update(update_summary, body, change)
+
+
 # --- leads ---------------------------------------------------------------------------------
 
 
@@ -128,23 +154,9 @@ def create_lead(actor: CrmWrite, session: DbSession, data: LeadCreate,
     return LeadOut.model_validate(lead)
 
 
-@router.get("/leads/{lead_id}", summary="Get a lead (staff)")
-def get_lead(actor: CurrentActor, session: DbSession, lead_id: uuid.UUID,
-             response: Response) -> LeadOut:
-    lead = service.get_lead(session, lead_id)
-    check_staff(actor, "crm:read")
-    _with_etag(response, lead.version)
-    return LeadOut.model_validate(lead)
-
-
-@router.patch("/leads/{lead_id}", summary="Update a lead: qualify, disqualify, reassign (staff)")
-def update_lead(actor: CurrentActor, if_match: RequiredIfMatch, session: DbSession,
-                lead_id: uuid.UUID, data: LeadUpdate, response: Response) -> LeadOut:
-    service.get_lead(session, lead_id)
-    check_staff(actor, "crm:write")
-    lead = service.update_lead(session, actor, lead_id, data, if_match=if_match)
-    _with_etag(response, lead.version)
-    return LeadOut.model_validate(lead)
+_staff_routes(_lead_routes, "Get a lead (staff)",
+              "Update a lead: qualify, disqualify, reassign (staff)", LeadUpdate,
+              service.get_lead, service.update_lead)
 
 
 @router.delete("/leads/{lead_id}", status_code=status.HTTP_204_NO_CONTENT,
@@ -207,26 +219,9 @@ def create_opportunity(actor: CrmWrite, session: DbSession, data: OpportunityCre
     return OpportunityOut.of(opportunity)
 
 
-@router.get("/opportunities/{opportunity_id}", summary="Get an opportunity (staff)")
-def get_opportunity(actor: CurrentActor, session: DbSession, opportunity_id: uuid.UUID,
-                    response: Response) -> OpportunityOut:
-    opportunity = service.get_opportunity(session, opportunity_id)
-    check_staff(actor, "crm:read")
-    _with_etag(response, opportunity.version)
-    return OpportunityOut.of(opportunity)
-
-
-@router.patch("/opportunities/{opportunity_id}",
-              summary="Update an opportunity: stage, value, probability, close month (staff)")
-def update_opportunity(actor: CurrentActor, if_match: RequiredIfMatch, session: DbSession,
-                       opportunity_id: uuid.UUID, data: OpportunityUpdate,
-                       response: Response) -> OpportunityOut:
-    service.get_opportunity(session, opportunity_id)
-    check_staff(actor, "crm:write")
-    opportunity = service.update_opportunity(session, actor, opportunity_id, data,
-                                             if_match=if_match)
-    _with_etag(response, opportunity.version)
-    return OpportunityOut.of(opportunity)
+_staff_routes(_opportunity_routes, "Get an opportunity (staff)",
+              "Update an opportunity: stage, value, probability, close month (staff)",
+              OpportunityUpdate, service.get_opportunity, service.update_opportunity)
 
 
 @router.delete("/opportunities/{opportunity_id}", status_code=status.HTTP_204_NO_CONTENT,
@@ -311,25 +306,9 @@ def create_contract(actor: CrmWrite, session: DbSession, data: ContractCreate,
     return ContractOut.of(contract)
 
 
-@router.get("/contracts/{contract_id}", summary="Get a contract (staff)")
-def get_contract(actor: CurrentActor, session: DbSession, contract_id: uuid.UUID,
-                 response: Response) -> ContractOut:
-    contract = service.get_contract(session, contract_id)
-    check_staff(actor, "crm:read")
-    _with_etag(response, contract.version)
-    return ContractOut.of(contract)
-
-
-@router.patch("/contracts/{contract_id}",
-              summary="Change an unsigned contract's terms, send it, or terminate it (staff)")
-def update_contract(actor: CurrentActor, if_match: RequiredIfMatch, session: DbSession,
-                    contract_id: uuid.UUID, data: ContractUpdate,
-                    response: Response) -> ContractOut:
-    service.get_contract(session, contract_id)
-    check_staff(actor, "crm:write")
-    contract = service.update_contract(session, actor, contract_id, data, if_match=if_match)
-    _with_etag(response, contract.version)
-    return ContractOut.of(contract)
+_staff_routes(_contract_routes, "Get a contract (staff)",
+              "Change an unsigned contract's terms, send it, or terminate it (staff)",
+              ContractUpdate, service.get_contract, service.update_contract)
 
 
 @router.delete("/contracts/{contract_id}", status_code=status.HTTP_204_NO_CONTENT,
