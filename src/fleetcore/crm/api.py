@@ -25,7 +25,7 @@ from fleetcore.core.errors import NotFound
 from fleetcore.core.export import Column, MoneyColumns, attribute_columns
 from fleetcore.core.money import Money
 from fleetcore.core.orm import new_id
-from fleetcore.core.resource import ResourceRoutes, pager
+from fleetcore.core.resource import ResourceRoutes, no_content, pager, parameter, route_function
 from fleetcore.core.schemas import money_out
 from fleetcore.core.versioning import RequiredIfMatch, check_if_match, etag
 from fleetcore.crm import service
@@ -78,26 +78,65 @@ def _money(amount_field: str) -> Any:
     return read
 
 
-def _staff_routes(routes: ResourceRoutes, get_summary: str, update_summary: str,
-                  body: type[BaseModel], find: Callable[[Session, uuid.UUID], Any],
-                  update: Callable[..., Any]) -> None:
-    """``GET`` and ``PATCH /<path>/{id}`` of a CRM row: the row is found first and the staff
-    permission checked after, so an id a fleet may not see is a 404 before anyone gets a 403
-    (the routes take any :data:`CurrentActor`; ``routes``' permissions serve its list)."""
-    def fetch(session: Session, actor: Actor, row_id: uuid.UUID) -> Any:
-        row = find(session, row_id)
-        check_staff(actor, "crm:read")
+@dataclass(frozen=True, slots=True)
+class StaffRoutes:
+    """The create / get / update / delete routes of a CRM row, declared once: staff only, a
+    creation outside any fleet (``Location`` under ``/v1/crm``); on one row the row is found
+    first and the staff permission checked after, so an id a fleet may not see is a 404 before
+    anyone gets a 403. ``routes`` (core.resource) also declares the list and the export."""
+
+    routes: ResourceRoutes
+    find: Callable[[Session, uuid.UUID], Any]
+
+    def _found(self, session: Session, actor: Actor, row_id: uuid.UUID, permission: str) -> Any:
+        row = self.find(session, row_id)
+        check_staff(actor, permission)
         return row
 
-    def change(session: Session, actor: Actor, row_id: uuid.UUID, *, data: BaseModel,
-               if_match: str) -> Any:
-        find(session, row_id)
-        check_staff(actor, "crm:write")
-        return update(session, actor, row_id, data, if_match=if_match)
+    def create(self, summary: str, body: type[BaseModel], make: Callable[..., Any]) -> None:
+        r = self.routes
 
-    anyone = replace(routes, read=CurrentActor, write=CurrentActor)
-    anyone.get(get_summary, fetch, include_deleted=False)
-    anyone.update(update_summary, body, change)
+        def run(actor: Actor, session: Session, data: BaseModel) -> Response:
+            outside_tenant(actor)
+            row = make(session, actor, data)
+            return r.answer(row, status.HTTP_201_CREATED, Location=f"/v1/crm/{r.path}/{row.id}")
+
+        router.add_api_route(
+            f"/{r.path}", route_function(f"create_{r.noun}", [
+                parameter("actor", CrmWrite), parameter("session", DbSession),
+                parameter("data", body)], run),
+            methods=["POST"], status_code=status.HTTP_201_CREATED, summary=summary,
+            response_model=r.model, name=f"create_{r.noun}")
+
+    def get_and_update(self, get_summary: str, update_summary: str, body: type[BaseModel],
+                       update: Callable[..., Any]) -> None:
+        def change(session: Session, actor: Actor, row_id: uuid.UUID, *, data: BaseModel,
+                   if_match: str) -> Any:
+            self._found(session, actor, row_id, "crm:write")
+            return update(session, actor, row_id, data, if_match=if_match)
+
+        anyone = replace(self.routes, read=CurrentActor, write=CurrentActor)
+        anyone.get(get_summary, lambda session, actor, row_id: self._found(
+            session, actor, row_id, "crm:read"), include_deleted=False)
+        anyone.update(update_summary, body, change)
+
+    def delete(self, summary: str, remove: Callable[..., None]) -> None:
+        r = self.routes
+
+        def run(actor: Actor, if_match: str, session: Session, reason: str | None,
+                **row: uuid.UUID) -> Response:
+            row_id = row[r.param]
+            self._found(session, actor, row_id, "crm:write")
+            remove(session, actor, row_id, reason=reason, if_match=if_match)
+            return no_content()
+
+        router.add_api_route(
+            f"/{r.path}/{{{r.param}}}", route_function(f"delete_{r.noun}", [
+                parameter("actor", CurrentActor), parameter("if_match", RequiredIfMatch),
+                parameter("session", DbSession), parameter(r.param, uuid.UUID),
+                parameter("reason", Reason, None)], run),
+            methods=["DELETE"], status_code=status.HTTP_204_NO_CONTENT, summary=summary,
+            name=f"delete_{r.noun}")
 
 
 # --- leads ---------------------------------------------------------------------------------
@@ -144,29 +183,12 @@ _lead_routes.export("Export the filtered leads as CSV (staff)", LeadFilterQuery,
                     _LEAD_CSV, "leads.csv", order_by=[Lead.id])
 
 
-@router.post("/leads", status_code=status.HTTP_201_CREATED, summary="Create a lead (staff)")
-def create_lead(actor: CrmWrite, session: DbSession, data: LeadCreate,
-                response: Response) -> LeadOut:
-    outside_tenant(actor)
-    lead = service.create_lead(session, actor, data)
-    _with_etag(response, lead.version)
-    response.headers["Location"] = f"/v1/crm/leads/{lead.id}"
-    return LeadOut.model_validate(lead)
-
-
-_staff_routes(_lead_routes, "Get a lead (staff)",
-              "Update a lead: qualify, disqualify, reassign (staff)", LeadUpdate,
-              service.get_lead, service.update_lead)
-
-
-@router.delete("/leads/{lead_id}", status_code=status.HTTP_204_NO_CONTENT,
-               summary="Delete a lead with no opportunity (soft) (staff)")
-def delete_lead(actor: CurrentActor, if_match: RequiredIfMatch, session: DbSession,
-                lead_id: uuid.UUID, reason: Reason = None) -> Response:
-    service.get_lead(session, lead_id)
-    check_staff(actor, "crm:write")
-    service.delete_lead(session, actor, lead_id, reason=reason, if_match=if_match)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+_leads_staff = StaffRoutes(_lead_routes, service.get_lead)
+_leads_staff.create("Create a lead (staff)", LeadCreate, service.create_lead)
+_leads_staff.get_and_update("Get a lead (staff)",
+                            "Update a lead: qualify, disqualify, reassign (staff)", LeadUpdate,
+                            service.update_lead)
+_leads_staff.delete("Delete a lead with no opportunity (soft) (staff)", service.delete_lead)
 
 
 # --- opportunities -------------------------------------------------------------------------
@@ -208,31 +230,15 @@ _opportunity_routes.export("Export the filtered opportunities as CSV (staff)",
                            "opportunities.csv", order_by=[Opportunity.id])
 
 
-@router.post("/opportunities", status_code=status.HTTP_201_CREATED,
-             summary="Open an opportunity with a lead (staff)")
-def create_opportunity(actor: CrmWrite, session: DbSession, data: OpportunityCreate,
-                       response: Response) -> OpportunityOut:
-    outside_tenant(actor)
-    opportunity = service.create_opportunity(session, actor, data)
-    _with_etag(response, opportunity.version)
-    response.headers["Location"] = f"/v1/crm/opportunities/{opportunity.id}"
-    return OpportunityOut.of(opportunity)
-
-
-_staff_routes(_opportunity_routes, "Get an opportunity (staff)",
-              "Update an opportunity: stage, value, probability, close month (staff)",
-              OpportunityUpdate, service.get_opportunity, service.update_opportunity)
-
-
-@router.delete("/opportunities/{opportunity_id}", status_code=status.HTTP_204_NO_CONTENT,
-               summary="Delete an opportunity with no contract (soft) (staff)")
-def delete_opportunity(actor: CurrentActor, if_match: RequiredIfMatch, session: DbSession,
-                       opportunity_id: uuid.UUID, reason: Reason = None) -> Response:
-    service.get_opportunity(session, opportunity_id)
-    check_staff(actor, "crm:write")
-    service.delete_opportunity(session, actor, opportunity_id, reason=reason,
-                               if_match=if_match)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+_opportunities_staff = StaffRoutes(_opportunity_routes, service.get_opportunity)
+_opportunities_staff.create("Open an opportunity with a lead (staff)", OpportunityCreate,
+                            service.create_opportunity)
+_opportunities_staff.get_and_update(
+    "Get an opportunity (staff)",
+    "Update an opportunity: stage, value, probability, close month (staff)", OpportunityUpdate,
+    service.update_opportunity)
+_opportunities_staff.delete("Delete an opportunity with no contract (soft) (staff)",
+                            service.delete_opportunity)
 
 
 @router.get("/forecast", summary="The weighted forecast of open deals by close month (staff)")
@@ -295,30 +301,14 @@ _contract_routes.export("Export the filtered contracts as CSV (staff)", Contract
                         _contracts, _CONTRACT_CSV, "contracts.csv", order_by=[Contract.id])
 
 
-@router.post("/contracts", status_code=status.HTTP_201_CREATED,
-             summary="Draft a contract for an opportunity: numbered at once (staff)")
-def create_contract(actor: CrmWrite, session: DbSession, data: ContractCreate,
-                    response: Response) -> ContractOut:
-    outside_tenant(actor)
-    contract = service.create_contract(session, actor, data)
-    _with_etag(response, contract.version)
-    response.headers["Location"] = f"/v1/crm/contracts/{contract.id}"
-    return ContractOut.of(contract)
-
-
-_staff_routes(_contract_routes, "Get a contract (staff)",
-              "Change an unsigned contract's terms, send it, or terminate it (staff)",
-              ContractUpdate, service.get_contract, service.update_contract)
-
-
-@router.delete("/contracts/{contract_id}", status_code=status.HTTP_204_NO_CONTENT,
-               summary="Delete an unsigned contract (soft) (staff)")
-def delete_contract(actor: CurrentActor, if_match: RequiredIfMatch, session: DbSession,
-                    contract_id: uuid.UUID, reason: Reason = None) -> Response:
-    service.get_contract(session, contract_id)
-    check_staff(actor, "crm:write")
-    service.delete_contract(session, actor, contract_id, reason=reason, if_match=if_match)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+_contracts_staff = StaffRoutes(_contract_routes, service.get_contract)
+_contracts_staff.create("Draft a contract for an opportunity: numbered at once (staff)",
+                        ContractCreate, service.create_contract)
+_contracts_staff.get_and_update(
+    "Get a contract (staff)",
+    "Change an unsigned contract's terms, send it, or terminate it (staff)", ContractUpdate,
+    service.update_contract)
+_contracts_staff.delete("Delete an unsigned contract (soft) (staff)", service.delete_contract)
 
 
 @router.post("/contracts/{contract_id}/sign", summary="Sign the contract: provisions the "
