@@ -4,24 +4,25 @@ traffic fines (``docs/settlements.md``, "Tolls and fines")."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.orm import Session
 
+from fleetcore.core.auth import Actor
 from fleetcore.core.deps import DbSession
 from fleetcore.core.export import (
     Column,
     MoneyColumns,
     attribute_columns,
-    csv_response,
-    csv_responses,
 )
 from fleetcore.core.money import Money
-from fleetcore.core.pagination import Page, Pagination
+from fleetcore.core.pagination import PageParams
+from fleetcore.core.resource import ResourceRoutes
 from fleetcore.core.schemas import money_out
 from fleetcore.core.versioning import RequiredIfMatch, etag
 from fleetcore.finance import charges_service as service
@@ -93,40 +94,38 @@ _TOLL_COLUMNS: list[Column] = [
 ]
 
 
-def _toll_filter(toll_status: TollStatus | None, vehicle_id: uuid.UUID | None,
-                 driver_id: uuid.UUID | None, since: datetime | None, until: datetime | None,
-                 plate: str | None) -> service.TollFilter:
+def _toll_filter(toll_status: TollStatusQuery = None, vehicle_id: uuid.UUID | None = None,
+                 driver_id: uuid.UUID | None = None, since: datetime | None = None,
+                 until: datetime | None = None, plate: PlateQuery = None) -> service.TollFilter:
     return service.TollFilter(status=toll_status.value if toll_status else None,
                               vehicle_id=vehicle_id, driver_id=driver_id, since=since,
                               until=until, plate=plate)
 
 
-@router.get("/toll-transactions", tags=TOLLS, summary="List toll charges, latest first")
-def list_tolls(
-    actor: TollsRead, session: DbSession, page: Pagination,
-    toll_status: TollStatusQuery = None,
-    vehicle_id: uuid.UUID | None = None, driver_id: uuid.UUID | None = None,
-    since: datetime | None = None, until: datetime | None = None, plate: PlateQuery = None,
-) -> Page[TollOut]:
-    rows, cursor = service.list_tolls(session, actor, page, _toll_filter(
-        toll_status, vehicle_id, driver_id, since, until, plate))
-    tasks = service.open_tasks(session, actor.tenant_id, [r.id for r in rows], fines=False) \
-        if actor.tenant_id else {}
-    return Page(items=[toll_out(r, tasks.get(r.id)) for r in rows], next_cursor=cursor)
+TollFilterQuery = Annotated[service.TollFilter, Depends(_toll_filter)]
 
 
-@router.get("/toll-transactions/export.csv", tags=TOLLS, response_class=StreamingResponse,
-            responses=csv_responses(_TOLL_COLUMNS),
-            summary="Export the filtered toll charges as CSV (streamed)")
-def export_tolls(
-    actor: TollsRead, session: DbSession, toll_status: TollStatusQuery = None,
-    vehicle_id: uuid.UUID | None = None, driver_id: uuid.UUID | None = None,
-    since: datetime | None = None, until: datetime | None = None, plate: PlateQuery = None,
-) -> StreamingResponse:
-    stmt = service.tolls_query(actor, _toll_filter(
-        toll_status, vehicle_id, driver_id, since, until, plate)).order_by(
-        TollTransaction.occurred_at.desc(), TollTransaction.id.desc())
-    return csv_response(session, stmt, _TOLL_COLUMNS, filename="toll-transactions.csv")
+def _with_tasks(page_of: Callable[..., tuple[list[Any], str | None]], *, fines: bool
+                ) -> Callable[..., tuple[list[tuple[Any, Any]], str | None]]:
+    """A list page whose rows come with their open task (what :func:`toll_out` and
+    :func:`fine_out` show): ``(row, task)`` pairs."""
+    def page(session: Session, actor: Actor, params: PageParams,
+             filters: Any) -> tuple[list[tuple[Any, Any]], str | None]:
+        rows, cursor = page_of(session, actor, params, filters)
+        tasks = service.open_tasks(session, actor.tenant_id, [r.id for r in rows],
+                                   fines=fines) if actor.tenant_id else {}
+        return [(r, tasks.get(r.id)) for r in rows], cursor
+
+    return page
+
+
+_tolls = ResourceRoutes(router, "toll-transactions", "toll_id", "toll", TOLLS, TollOut,
+                        toll_out, TollsRead, TollsWrite)
+_tolls.listing("List toll charges, latest first", TollFilterQuery,
+               _with_tasks(service.list_tolls, fines=False), out=lambda pair: toll_out(*pair))
+_tolls.export("Export the filtered toll charges as CSV (streamed)", TollFilterQuery,
+              service.tolls_query, _TOLL_COLUMNS, "toll-transactions.csv",
+              order_by=(TollTransaction.occurred_at.desc(), TollTransaction.id.desc()))
 
 
 @router.post("/toll-transactions", tags=TOLLS, status_code=status.HTTP_201_CREATED,
@@ -230,40 +229,22 @@ _FINE_COLUMNS: list[Column] = [
 ]
 
 
-def _fine_filter(fine_status: TrafficFineStatus | None, vehicle_id: uuid.UUID | None,
-                 driver_id: uuid.UUID | None, deadline_before: date | None
+def _fine_filter(fine_status: FineStatusQuery = None, vehicle_id: uuid.UUID | None = None,
+                 driver_id: uuid.UUID | None = None, deadline_before: DeadlineQuery = None
                  ) -> service.FineFilter:
     return service.FineFilter(status=fine_status.value if fine_status else None,
                               vehicle_id=vehicle_id, driver_id=driver_id,
                               deadline_before=deadline_before)
 
 
-@router.get("/traffic-fines", tags=FINES, summary="List traffic fines, latest offence first")
-def list_fines(
-    actor: FinesRead, session: DbSession, page: Pagination,
-    fine_status: FineStatusQuery = None,
-    vehicle_id: uuid.UUID | None = None, driver_id: uuid.UUID | None = None,
-    deadline_before: DeadlineQuery = None,
-) -> Page[FineOut]:
-    rows, cursor = service.list_fines(session, actor, page, _fine_filter(
-        fine_status, vehicle_id, driver_id, deadline_before))
-    tasks = service.open_tasks(session, actor.tenant_id, [r.id for r in rows], fines=True) \
-        if actor.tenant_id else {}
-    return Page(items=[fine_out(r, tasks.get(r.id)) for r in rows], next_cursor=cursor)
-
-
-@router.get("/traffic-fines/export.csv", tags=FINES, response_class=StreamingResponse,
-            responses=csv_responses(_FINE_COLUMNS),
-            summary="Export the filtered traffic fines as CSV (streamed)")
-def export_fines(
-    actor: FinesRead, session: DbSession, fine_status: FineStatusQuery = None,
-    vehicle_id: uuid.UUID | None = None, driver_id: uuid.UUID | None = None,
-    deadline_before: DeadlineQuery = None,
-) -> StreamingResponse:
-    stmt = service.fines_query(actor, _fine_filter(
-        fine_status, vehicle_id, driver_id, deadline_before)).order_by(
-        TrafficFine.offence_at.desc(), TrafficFine.id.desc())
-    return csv_response(session, stmt, _FINE_COLUMNS, filename="traffic-fines.csv")
+FineFilterQuery = Annotated[service.FineFilter, Depends(_fine_filter)]
+_fines = ResourceRoutes(router, "traffic-fines", "fine_id", "fine", FINES, FineOut, fine_out,
+                        FinesRead, FinesWrite)
+_fines.listing("List traffic fines, latest offence first", FineFilterQuery,
+               _with_tasks(service.list_fines, fines=True), out=lambda pair: fine_out(*pair))
+_fines.export("Export the filtered traffic fines as CSV (streamed)", FineFilterQuery,
+              service.fines_query, _FINE_COLUMNS, "traffic-fines.csv",
+              order_by=(TrafficFine.offence_at.desc(), TrafficFine.id.desc()))
 
 
 @router.post("/traffic-fines", tags=FINES, status_code=status.HTTP_201_CREATED,
