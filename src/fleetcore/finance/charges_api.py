@@ -119,24 +119,30 @@ def _with_tasks(page_of: Callable[..., tuple[list[Any], str | None]], *, fines: 
     return page
 
 
+def _with_task(find: Callable[..., Any], *, fines: bool) -> Callable[..., tuple[Any, Any]]:
+    """A service call that returns one toll or fine, returning it with its open task."""
+    def call(session: Session, actor: Actor, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        row = find(session, actor, *args, **kwargs)
+        return row, service.open_tasks(session, row.tenant_id, [row.id], fines=fines).get(row.id)
+
+    return call
+
+
+def _row(pair: tuple[Any, Any]) -> Any:
+    return pair[0]
+
+
 _tolls = ResourceRoutes(router, "toll-transactions", "toll_id", "toll", TOLLS, TollOut,
-                        toll_out, TollsRead, TollsWrite)
+                        lambda pair: toll_out(*pair), TollsRead, TollsWrite, row_of=_row)
 _tolls.listing("List toll charges, latest first", TollFilterQuery,
-               _with_tasks(service.list_tolls, fines=False), out=lambda pair: toll_out(*pair))
+               _with_tasks(service.list_tolls, fines=False))
 _tolls.export("Export the filtered toll charges as CSV (streamed)", TollFilterQuery,
               service.tolls_query, _TOLL_COLUMNS, "toll-transactions.csv",
               order_by=(TollTransaction.occurred_at.desc(), TollTransaction.id.desc()))
 
 
-@router.post("/toll-transactions", tags=TOLLS, status_code=status.HTTP_201_CREATED,
-             summary="Record a toll charge (resolved to the driver who had the vehicle)")
-def create_toll(actor: TollsWrite, session: DbSession, data: TollCreate,
-                response: Response) -> TollOut:
-    toll = service.create_toll(session, actor, data=data)
-    response.headers["Location"] = f"/v1/toll-transactions/{toll.id}"
-    _with_etag(response, toll.version)
-    tasks = service.open_tasks(session, toll.tenant_id, [toll.id], fines=False)
-    return toll_out(toll, tasks.get(toll.id))
+_tolls.create("Record a toll charge (resolved to the driver who had the vehicle)", TollCreate,
+              _with_task(service.create_toll, fines=False))
 
 
 @router.post(
@@ -187,13 +193,8 @@ def statement_formats(_: TollsRead) -> StatementFormatsOut:
         columns={c: list(h) for c, h in f.headers.items()}) for f in formats().values()])
 
 
-@router.get("/toll-transactions/{toll_id}", tags=TOLLS, summary="Get a toll charge")
-def get_toll(actor: TollsRead, session: DbSession, toll_id: uuid.UUID,
-             response: Response) -> TollOut:
-    toll = service.get_toll(session, actor, toll_id)
-    _with_etag(response, toll.version)
-    tasks = service.open_tasks(session, toll.tenant_id, [toll.id], fines=False)
-    return toll_out(toll, tasks.get(toll.id))
+_tolls.get("Get a toll charge", _with_task(service.get_toll, fines=False),
+           include_deleted=False)
 
 
 @router.post("/toll-transactions/{toll_id}/dispute", tags=TOLLS,
@@ -238,34 +239,18 @@ def _fine_filter(fine_status: FineStatusQuery = None, vehicle_id: uuid.UUID | No
 
 
 FineFilterQuery = Annotated[service.FineFilter, Depends(_fine_filter)]
-_fines = ResourceRoutes(router, "traffic-fines", "fine_id", "fine", FINES, FineOut, fine_out,
-                        FinesRead, FinesWrite)
+_fines = ResourceRoutes(router, "traffic-fines", "fine_id", "fine", FINES, FineOut,
+                        lambda pair: fine_out(*pair), FinesRead, FinesWrite, row_of=_row)
 _fines.listing("List traffic fines, latest offence first", FineFilterQuery,
-               _with_tasks(service.list_fines, fines=True), out=lambda pair: fine_out(*pair))
+               _with_tasks(service.list_fines, fines=True))
 _fines.export("Export the filtered traffic fines as CSV (streamed)", FineFilterQuery,
               service.fines_query, _FINE_COLUMNS, "traffic-fines.csv",
               order_by=(TrafficFine.offence_at.desc(), TrafficFine.id.desc()))
 
 
-@router.post("/traffic-fines", tags=FINES, status_code=status.HTTP_201_CREATED,
-             summary="Record a traffic fine from its notice (resolved to the driver who had the "
-                     "vehicle)")
-def create_fine(actor: FinesWrite, session: DbSession, data: FineCreate,
-                response: Response) -> FineOut:
-    fine = service.create_fine(session, actor, data=data)
-    response.headers["Location"] = f"/v1/traffic-fines/{fine.id}"
-    _with_etag(response, fine.version)
-    tasks = service.open_tasks(session, fine.tenant_id, [fine.id], fines=True)
-    return fine_out(fine, tasks.get(fine.id))
-
-
-@router.get("/traffic-fines/{fine_id}", tags=FINES, summary="Get a traffic fine")
-def get_fine(actor: FinesRead, session: DbSession, fine_id: uuid.UUID,
-             response: Response) -> FineOut:
-    fine = service.get_fine(session, actor, fine_id)
-    _with_etag(response, fine.version)
-    tasks = service.open_tasks(session, fine.tenant_id, [fine.id], fines=True)
-    return fine_out(fine, tasks.get(fine.id))
+_fines.create("Record a traffic fine from its notice (resolved to the driver who had the "
+              "vehicle)", FineCreate, _with_task(service.create_fine, fines=True))
+_fines.get("Get a traffic fine", _with_task(service.get_fine, fines=True), include_deleted=False)
 
 
 _STEPS: dict[FineAction, str] = {

@@ -267,17 +267,24 @@ list_tolls = pager(tolls_query, TollTransaction.occurred_at, TollTransaction.id,
 get_toll = _rows.getter(TollTransaction, "toll charge")
 
 
+def _plate(session: Session, tenant: uuid.UUID, vehicle_id: uuid.UUID | None,
+           plate: str | None) -> str | None:
+    """The plate a charge is for: as given, else the named vehicle's (422 naming
+    ``vehicle_id`` when the tenant has no such vehicle)."""
+    if vehicle_id is None:
+        return plate
+    vehicle = session.scalar(select(Vehicle).where(Vehicle.tenant_id == tenant,
+                                                   Vehicle.id == vehicle_id))
+    if vehicle is None:
+        raise _invalid("vehicle_id", "no such vehicle")
+    return plate or vehicle.licence_plate
+
+
 def create_toll(session: Session, actor: Actor, *, data: TollCreate) -> TollTransaction:
     """A toll charge entered by hand, resolved to the driver who had the vehicle then."""
     tenant = tenant_of(actor)
     _require(session, tenant, Trip, data.trip_id, "trip_id", "trip")
-    plate = data.plate
-    if data.vehicle_id is not None:
-        vehicle = session.scalar(select(Vehicle).where(
-            Vehicle.tenant_id == tenant, Vehicle.id == data.vehicle_id))
-        if vehicle is None:
-            raise _invalid("vehicle_id", "no such vehicle")
-        plate = plate or vehicle.licence_plate
+    plate = _plate(session, tenant, data.vehicle_id, data.plate)
     toll = TollTransaction(
         tenant_id=tenant, vehicle_id=data.vehicle_id, plate=plate.upper() if plate else None,
         operator=data.operator, gate=data.gate, occurred_at=data.occurred_at,
@@ -427,13 +434,7 @@ def create_fine(session: Session, actor: Actor, *, data: FineCreate) -> TrafficF
     (``received``: designating that driver is a separate, deliberate step)."""
     tenant = tenant_of(actor)
     _require(session, tenant, Document, data.scan_document_id, "scan_document_id", "document")
-    plate = data.plate
-    if data.vehicle_id is not None:
-        vehicle = session.scalar(select(Vehicle).where(
-            Vehicle.tenant_id == tenant, Vehicle.id == data.vehicle_id))
-        if vehicle is None:
-            raise _invalid("vehicle_id", "no such vehicle")
-        plate = plate or vehicle.licence_plate
+    plate = _plate(session, tenant, data.vehicle_id, data.plate)
     fine = TrafficFine(
         tenant_id=tenant, vehicle_id=data.vehicle_id, fine_reference=data.fine_reference,
         issuing_authority=data.issuing_authority, offence_type=data.offence_type,
