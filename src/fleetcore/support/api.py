@@ -100,12 +100,7 @@ def create_ticket(actor: SupportWrite, session: DbSession, data: TicketCreate, s
     return TicketOut.model_validate(ticket)
 
 
-@router.get("/tickets/{ticket_id}", summary="Get a ticket")
-def get_ticket(actor: SupportRead, session: DbSession, ticket_id: uuid.UUID,
-               response: Response) -> TicketOut:
-    ticket = service.get_ticket(session, actor, ticket_id)
-    _with_etag(response, ticket.version)
-    return TicketOut.model_validate(ticket)
+_tickets.get("Get a ticket", service.get_ticket, include_deleted=False)
 
 
 @router.patch("/tickets/{ticket_id}",
@@ -119,12 +114,7 @@ def update_ticket(actor: SupportWrite, session: DbSession, if_match: RequiredIfM
     return TicketOut.model_validate(ticket)
 
 
-@router.delete("/tickets/{ticket_id}", status_code=status.HTTP_204_NO_CONTENT,
-               summary="Delete a ticket")
-def delete_ticket(actor: SupportWrite, session: DbSession, if_match: RequiredIfMatch,
-                  ticket_id: uuid.UUID) -> Response:
-    service.delete_ticket(session, actor, ticket_id, if_match=if_match)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+_tickets.delete("Delete a ticket", service.delete_ticket, reason=None)
 
 
 # --- messages ------------------------------------------------------------------------------
