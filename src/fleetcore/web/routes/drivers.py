@@ -51,11 +51,9 @@ from fleetcore.trips.permissions import TripsWrite
 from fleetcore.trips.schemas import PlatformAccountCreate
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import (
-    FormInvalid,
     FormState,
-    apply_problem,
     attempt,
-    build,
+    changed_meanwhile,
     local_datetime,
     money_input,
     optional,
@@ -179,19 +177,16 @@ def update_driver(c: Ctx, _: DriversWrite, driver_id: uuid.UUID, form: Form) -> 
     driver = drivers_service.get_driver(c.session, c.actor, driver_id)
     state = FormState(values=text_values(form, FIELDS))
     version = state.values.get("version", "")
-    try:
-        data = build(DriverUpdate, _data(state.values), state)
-        attempt(c.session, lambda: drivers_service.update_driver(
-            c.session, c.actor, driver_id, data=data,
-            if_match=form_if_match(version, "driver")))
-    except FormInvalid:
-        return _form(c, state, driver=driver, status_code=422)
-    except Problem as problem:
-        if problem.status == 412:
-            problem.detail = (gettext("Someone else changed this driver while you were editing: "
-                                      "reload the page to see their change, then apply "
-                                      "yours again."))
-        return _form(c, apply_problem(state, problem), driver=driver, status_code=problem.status)
+    refused = submit(c.session, state, DriverUpdate, _data(state.values),
+                     lambda data: drivers_service.update_driver(
+                         c.session, c.actor, driver_id, data=data,
+                         if_match=form_if_match(version, "driver")),
+                     lambda s, code: _form(c, s, driver=driver, status_code=code),
+                     adjust=changed_meanwhile(gettext(
+                         "Someone else changed this driver while you were editing: reload the "
+                         "page to see their change, then apply yours again.")))
+    if isinstance(refused, Response):
+        return refused
     return redirect(c.request, f"/app/drivers/{driver_id}", flash=gettext("Driver saved."))
 
 

@@ -25,14 +25,13 @@ from fleetcore.fleet import queries as fleet_queries
 from fleetcore.revenue.service import read_upload
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import (
-    FormInvalid,
     FormState,
     apply_problem,
     attempt,
-    build,
     drop_empty,
     local_datetime,
     money_input,
+    not_found_raised,
     submit,
     text_values,
 )
@@ -188,16 +187,13 @@ def toll_detail(c: Ctx, _: TollsRead, toll_id: uuid.UUID) -> HTMLResponse:
 def dispute(c: Ctx, _: TollsWrite, toll_id: uuid.UUID, form: Form) -> Response:
     """Set the charge aside: it is never recharged."""
     state = FormState(values=text_values(form, ("reason",)))
-    try:
-        data = build(TollDispute, {"reason": state.value("reason")}, state)
-        attempt(c.session, lambda: finance_service.dispute_toll(
-            c.session, c.actor, toll_id, reason=data.reason,
-            if_match=form_if_match(form.get("version"), gettext("toll charge"))))
-    except FormInvalid:
-        return _detail(c, finance_service.get_toll(c.session, c.actor, toll_id), state, 422)
-    except Problem as problem:
-        if problem.status == 404:
-            raise
-        return _detail(c, finance_service.get_toll(c.session, c.actor, toll_id),
-                       apply_problem(state, problem), problem.status)
+    refused = submit(c.session, state, TollDispute, {"reason": state.value("reason")},
+                     lambda data: finance_service.dispute_toll(
+                         c.session, c.actor, toll_id, reason=data.reason,
+                         if_match=form_if_match(form.get("version"), gettext("toll charge"))),
+                     lambda s, code: _detail(
+                         c, finance_service.get_toll(c.session, c.actor, toll_id), s, code),
+                     adjust=not_found_raised)
+    if isinstance(refused, Response):
+        return refused
     return redirect(c.request, f"/app/tolls/{toll_id}", flash=gettext("Charge disputed."))
