@@ -25,6 +25,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from fleetcore.admin.models import WebhookDeliveryStatus
+from fleetcore.admin.service import claim_webhook_delivery, finish_webhook_delivery
 from fleetcore.core.db import DbContext, apply_context
 from fleetcore.core.email import (
     EmailRateLimited,
@@ -319,21 +321,13 @@ def record_email_event(session: Session, event: EmailEvent) -> str:
     and the suppression is written in that tenant's context, in one transaction.
     """
     apply_context(session.connection(), DbContext.system(request_id=event.delivery_id[:128]))
-    delivery = session.execute(
-        text(
-            "INSERT INTO adm_webhook_deliveries (id, provider, delivery_id, event_type,"
-            " payload_sha256, status) VALUES (gen_random_uuid(), :provider, :delivery_id,"
-            " :event_type, :sha, 'received')"
-            " ON CONFLICT (provider, delivery_id) DO NOTHING RETURNING id"
-        ),
-        {"provider": event.provider, "delivery_id": event.delivery_id,
-         "event_type": event.event_type[:200],
-         "sha": hashlib.sha256(event.raw_body).hexdigest()},
-    ).scalar_one_or_none()
+    delivery = claim_webhook_delivery(
+        session, provider=event.provider, delivery_id=event.delivery_id,
+        event_type=event.event_type, payload_sha256=hashlib.sha256(event.raw_body).hexdigest())
     if delivery is None:
         return "duplicate"
     tenant_id = _sending_tenant(session, event)
-    status = "ignored"
+    status = WebhookDeliveryStatus.IGNORED
     reason = SUPPRESSING_EVENTS.get(event.event_type)
     if tenant_id is not None and reason is not None and not event.transient:
         apply_context(session.connection(), DbContext.for_tenant(
@@ -349,17 +343,11 @@ def record_email_event(session: Session, event: EmailEvent) -> str:
                  "event_id": event.delivery_id, "detail": (event.detail or "")[:1000] or None},
             )
         apply_context(session.connection(), DbContext.system(request_id=event.delivery_id[:128]))
-        status = "processed"
+        status = WebhookDeliveryStatus.PROCESSED
     elif tenant_id is not None:
-        status = "processed"
-    session.execute(
-        text(
-            "UPDATE adm_webhook_deliveries SET tenant_id = :tenant_id, status = :status,"
-            " processed_at = now() WHERE id = :id"
-        ),
-        {"tenant_id": tenant_id, "status": status, "id": delivery},
-    )
-    return status
+        status = WebhookDeliveryStatus.PROCESSED
+    finish_webhook_delivery(session, delivery, status=status, tenant_id=tenant_id)
+    return status.value
 
 
 def _sending_tenant(session: Session, event: EmailEvent) -> uuid.UUID | None:

@@ -4,10 +4,11 @@ usage."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Select, false
 from sqlalchemy.orm import Session
@@ -41,6 +42,7 @@ from fleetcore.core.deps import CurrentActor, DbSession
 from fleetcore.core.errors import NotFound
 from fleetcore.core.export import Column, DerivedColumns, csv_response, csv_responses
 from fleetcore.core.pagination import Page, Pagination, keyset_page
+from fleetcore.core.resource import ResourceRoutes, pager
 from fleetcore.core.schemas import MoneyOut
 from fleetcore.core.versioning import RequiredIfMatch, check_if_match, etag
 
@@ -67,9 +69,27 @@ def _staff_writer(actor: Actor) -> None:
 # --- plans (staff) -------------------------------------------------------------------------
 
 
-def _plans_for(actor: Actor, code: str | None, plan_status: str | None) -> Select[Any]:
+@dataclass(frozen=True, slots=True)
+class PlanFilter:
+    code: str | None = None
+    status: str | None = None
+
+
+CodeQuery = Annotated[str | None, Query(max_length=63)]
+StatusQuery = Annotated[str | None, Query(alias="status", max_length=20)]
+
+
+def _plan_filter(code: CodeQuery = None, plan_status: StatusQuery = None) -> PlanFilter:
+    return PlanFilter(code=code, status=plan_status)
+
+
+PlanFilterQuery = Annotated[PlanFilter, Depends(_plan_filter)]
+
+
+def _plans_for(actor: Actor, filters: PlanFilter) -> Select[Any]:
     """Staff (``plans:read``) see every version; a fleet sees the versions on offer (to choose
     one), never an archived one."""
+    code, plan_status = filters.code, filters.status
     if actor.tenant_id is None and actor.can("plans:read"):
         return service.plans_query(code=code, status=plan_status)
     if plan_status not in (None, BillingPlanStatus.ACTIVE.value):
@@ -78,18 +98,10 @@ def _plans_for(actor: Actor, code: str | None, plan_status: str | None) -> Selec
     return service.plans_query(code=code, status=BillingPlanStatus.ACTIVE.value)
 
 
-CodeQuery = Annotated[str | None, Query(max_length=63)]
-StatusQuery = Annotated[str | None, Query(alias="status", max_length=20)]
-
-
-@router.get("/plans", summary="List plan versions (staff: all; a fleet: those on offer)")
-def list_plans(
-    actor: PlanCatalogueRead, session: DbSession, page: Pagination, code: CodeQuery = None,
-    plan_status: StatusQuery = None,
-) -> Page[PlanOut]:
-    plans, cursor = keyset_page(session, _plans_for(actor, code, plan_status),
-                                [BillingPlan.id], page)
-    return Page(items=[PlanOut.of(p) for p in plans], next_cursor=cursor)
+_plans = ResourceRoutes(router, "plans", "plan_id", "plan", [], PlanOut, PlanOut.of,
+                        PlanCatalogueRead, PlansWrite)
+_plans.listing("List plan versions (staff: all; a fleet: those on offer)", PlanFilterQuery,
+               pager(_plans_for, BillingPlan.id))
 
 
 def _flat(model: Any) -> SimpleNamespace:
@@ -109,14 +121,8 @@ _PLAN_CSV: list[Column] = [DerivedColumns(
      "monthly_fee_currency", "trial_days", "version"), lambda r: _flat(PlanOut.of(r)))]
 
 
-@router.get("/plans/export.csv", summary="Export the plan versions as CSV (same filters)",
-            response_class=StreamingResponse, responses=csv_responses(_PLAN_CSV))
-def export_plans(
-    actor: PlanCatalogueRead, session: DbSession, code: CodeQuery = None,
-    plan_status: StatusQuery = None,
-) -> StreamingResponse:
-    stmt = _plans_for(actor, code, plan_status).order_by(BillingPlan.id)
-    return csv_response(session, stmt, _PLAN_CSV, filename="plans.csv")
+_plans.export("Export the plan versions as CSV (same filters)", PlanFilterQuery, _plans_for,
+              _PLAN_CSV, "plans.csv", order_by=[BillingPlan.id])
 
 
 def _plan(session: Session, actor: Actor, plan_id: uuid.UUID) -> BillingPlan:

@@ -9,25 +9,23 @@ from __future__ import annotations
 
 import io
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
+from fleetcore.core.auth import Actor
 from fleetcore.core.deps import CurrentActor, DbSession, bounded_body
 from fleetcore.core.errors import NotFound
-from fleetcore.core.export import (
-    Column,
-    MoneyColumns,
-    attribute_columns,
-    csv_response,
-    csv_responses,
-)
+from fleetcore.core.export import Column, MoneyColumns, attribute_columns
 from fleetcore.core.money import Money
 from fleetcore.core.orm import new_id
-from fleetcore.core.pagination import Page, Pagination, keyset_page
+from fleetcore.core.resource import ResourceRoutes, no_content, pager, parameter, route_function
 from fleetcore.core.schemas import money_out
 from fleetcore.core.versioning import RequiredIfMatch, check_if_match, etag
 from fleetcore.crm import service
@@ -80,6 +78,67 @@ def _money(amount_field: str) -> Any:
     return read
 
 
+@dataclass(frozen=True, slots=True)
+class StaffRoutes:
+    """The create / get / update / delete routes of a CRM row, declared once: staff only, a
+    creation outside any fleet (``Location`` under ``/v1/crm``); on one row the row is found
+    first and the staff permission checked after, so an id a fleet may not see is a 404 before
+    anyone gets a 403. ``routes`` (core.resource) also declares the list and the export."""
+
+    routes: ResourceRoutes
+    find: Callable[[Session, uuid.UUID], Any]
+
+    def _found(self, session: Session, actor: Actor, row_id: uuid.UUID, permission: str) -> Any:
+        row = self.find(session, row_id)
+        check_staff(actor, permission)
+        return row
+
+    def create(self, summary: str, body: type[BaseModel], make: Callable[..., Any]) -> None:
+        r = self.routes
+
+        def run(actor: Actor, session: Session, data: BaseModel) -> Response:
+            outside_tenant(actor)
+            row = make(session, actor, data)
+            return r.answer(row, status.HTTP_201_CREATED, Location=f"/v1/crm/{r.path}/{row.id}")
+
+        router.add_api_route(
+            f"/{r.path}", route_function(f"create_{r.noun}", [
+                parameter("actor", CrmWrite), parameter("session", DbSession),
+                parameter("data", body)], run),
+            methods=["POST"], status_code=status.HTTP_201_CREATED, summary=summary,
+            response_model=r.model, name=f"create_{r.noun}")
+
+    def get_and_update(self, get_summary: str, update_summary: str, body: type[BaseModel],
+                       update: Callable[..., Any]) -> None:
+        def change(session: Session, actor: Actor, row_id: uuid.UUID, *, data: BaseModel,
+                   if_match: str) -> Any:
+            self._found(session, actor, row_id, "crm:write")
+            return update(session, actor, row_id, data, if_match=if_match)
+
+        anyone = replace(self.routes, read=CurrentActor, write=CurrentActor)
+        anyone.get(get_summary, lambda session, actor, row_id: self._found(
+            session, actor, row_id, "crm:read"), include_deleted=False)
+        anyone.update(update_summary, body, change)
+
+    def delete(self, summary: str, remove: Callable[..., None]) -> None:
+        r = self.routes
+
+        def run(actor: Actor, if_match: str, session: Session, reason: str | None,
+                **row: uuid.UUID) -> Response:
+            row_id = row[r.param]
+            self._found(session, actor, row_id, "crm:write")
+            remove(session, actor, row_id, reason=reason, if_match=if_match)
+            return no_content()
+
+        router.add_api_route(
+            f"/{r.path}/{{{r.param}}}", route_function(f"delete_{r.noun}", [
+                parameter("actor", CurrentActor), parameter("if_match", RequiredIfMatch),
+                parameter("session", DbSession), parameter(r.param, uuid.UUID),
+                parameter("reason", Reason, None)], run),
+            methods=["DELETE"], status_code=status.HTTP_204_NO_CONTENT, summary=summary,
+            name=f"delete_{r.noun}")
+
+
 # --- leads ---------------------------------------------------------------------------------
 
 
@@ -107,69 +166,29 @@ def _lead_filter(
 LeadFilterQuery = Annotated[LeadFilter, Depends(_lead_filter)]
 
 
-def _leads(filters: LeadFilter) -> Any:
+def _leads(actor: Any, filters: LeadFilter) -> Any:
     return service.leads_query(status=filters.status, priority=filters.priority,
                                owner_id=filters.owner_id, source=filters.source,
                                country=filters.country)
 
 
-@router.get("/leads", summary="List leads (staff)")
-def list_leads(actor: CrmRead, session: DbSession, page: Pagination,
-               filters: LeadFilterQuery) -> Page[LeadOut]:
-    rows, cursor = keyset_page(session, _leads(filters), [Lead.id], page)
-    return Page(items=[LeadOut.model_validate(r) for r in rows], next_cursor=cursor)
-
-
 _LEAD_CSV = attribute_columns(
     "id", "company_name", "contact_name", "email", "phone", "country", "fleet_size", "source",
     "status", "priority", "owner_id", "disqualification_reason", "converted_at", "created_at")
+_lead_routes = ResourceRoutes(router, "leads", "lead_id", "lead", [], LeadOut,
+                              LeadOut.model_validate, CrmRead, CrmWrite)
+_lead_routes.listing("List leads (staff)", LeadFilterQuery, pager(_leads, Lead.id),
+                     page_first=True)
+_lead_routes.export("Export the filtered leads as CSV (staff)", LeadFilterQuery, _leads,
+                    _LEAD_CSV, "leads.csv", order_by=[Lead.id])
 
 
-@router.get("/leads/export.csv", summary="Export the filtered leads as CSV (staff)",
-            response_class=StreamingResponse, responses=csv_responses(_LEAD_CSV))
-def export_leads(actor: CrmRead, session: DbSession,
-                 filters: LeadFilterQuery) -> StreamingResponse:
-    return csv_response(session, _leads(filters).order_by(Lead.id), _LEAD_CSV,
-                        filename="leads.csv")
-
-
-@router.post("/leads", status_code=status.HTTP_201_CREATED, summary="Create a lead (staff)")
-def create_lead(actor: CrmWrite, session: DbSession, data: LeadCreate,
-                response: Response) -> LeadOut:
-    outside_tenant(actor)
-    lead = service.create_lead(session, actor, data)
-    _with_etag(response, lead.version)
-    response.headers["Location"] = f"/v1/crm/leads/{lead.id}"
-    return LeadOut.model_validate(lead)
-
-
-@router.get("/leads/{lead_id}", summary="Get a lead (staff)")
-def get_lead(actor: CurrentActor, session: DbSession, lead_id: uuid.UUID,
-             response: Response) -> LeadOut:
-    lead = service.get_lead(session, lead_id)
-    check_staff(actor, "crm:read")
-    _with_etag(response, lead.version)
-    return LeadOut.model_validate(lead)
-
-
-@router.patch("/leads/{lead_id}", summary="Update a lead: qualify, disqualify, reassign (staff)")
-def update_lead(actor: CurrentActor, if_match: RequiredIfMatch, session: DbSession,
-                lead_id: uuid.UUID, data: LeadUpdate, response: Response) -> LeadOut:
-    service.get_lead(session, lead_id)
-    check_staff(actor, "crm:write")
-    lead = service.update_lead(session, actor, lead_id, data, if_match=if_match)
-    _with_etag(response, lead.version)
-    return LeadOut.model_validate(lead)
-
-
-@router.delete("/leads/{lead_id}", status_code=status.HTTP_204_NO_CONTENT,
-               summary="Delete a lead with no opportunity (soft) (staff)")
-def delete_lead(actor: CurrentActor, if_match: RequiredIfMatch, session: DbSession,
-                lead_id: uuid.UUID, reason: Reason = None) -> Response:
-    service.get_lead(session, lead_id)
-    check_staff(actor, "crm:write")
-    service.delete_lead(session, actor, lead_id, reason=reason, if_match=if_match)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+_leads_staff = StaffRoutes(_lead_routes, service.get_lead)
+_leads_staff.create("Create a lead (staff)", LeadCreate, service.create_lead)
+_leads_staff.get_and_update("Get a lead (staff)",
+                            "Update a lead: qualify, disqualify, reassign (staff)", LeadUpdate,
+                            service.update_lead)
+_leads_staff.delete("Delete a lead with no opportunity (soft) (staff)", service.delete_lead)
 
 
 # --- opportunities -------------------------------------------------------------------------
@@ -191,12 +210,8 @@ def _opportunity_filter(
 OpportunityFilterQuery = Annotated[service.OpportunityFilter, Depends(_opportunity_filter)]
 
 
-@router.get("/opportunities", summary="List opportunities (staff)")
-def list_opportunities(actor: CrmRead, session: DbSession, page: Pagination,
-                       filters: OpportunityFilterQuery) -> Page[OpportunityOut]:
-    rows, cursor = keyset_page(session, service.opportunities_query(filters),
-                               [Opportunity.id], page)
-    return Page(items=[OpportunityOut.of(r) for r in rows], next_cursor=cursor)
+def _opportunities(actor: Any, filters: service.OpportunityFilter) -> Any:
+    return service.opportunities_query(filters)
 
 
 _OPPORTUNITY_CSV: list[Column] = [
@@ -205,59 +220,25 @@ _OPPORTUNITY_CSV: list[Column] = [
     *attribute_columns("probability_pct", "expected_close_on", "proposed_plan_id", "owner_id",
                        "closed_at", "lost_reason", "created_at"),
 ]
+_opportunity_routes = ResourceRoutes(router, "opportunities", "opportunity_id", "opportunity",
+                                     [], OpportunityOut, OpportunityOut.of, CrmRead, CrmWrite,
+                                     plural="opportunities")
+_opportunity_routes.listing("List opportunities (staff)", OpportunityFilterQuery,
+                            pager(_opportunities, Opportunity.id), page_first=True)
+_opportunity_routes.export("Export the filtered opportunities as CSV (staff)",
+                           OpportunityFilterQuery, _opportunities, _OPPORTUNITY_CSV,
+                           "opportunities.csv", order_by=[Opportunity.id])
 
 
-@router.get("/opportunities/export.csv", summary="Export the filtered opportunities as CSV "
-            "(staff)", response_class=StreamingResponse,
-            responses=csv_responses(_OPPORTUNITY_CSV))
-def export_opportunities(actor: CrmRead, session: DbSession,
-                         filters: OpportunityFilterQuery) -> StreamingResponse:
-    stmt = service.opportunities_query(filters).order_by(Opportunity.id)
-    return csv_response(session, stmt, _OPPORTUNITY_CSV, filename="opportunities.csv")
-
-
-@router.post("/opportunities", status_code=status.HTTP_201_CREATED,
-             summary="Open an opportunity with a lead (staff)")
-def create_opportunity(actor: CrmWrite, session: DbSession, data: OpportunityCreate,
-                       response: Response) -> OpportunityOut:
-    outside_tenant(actor)
-    opportunity = service.create_opportunity(session, actor, data)
-    _with_etag(response, opportunity.version)
-    response.headers["Location"] = f"/v1/crm/opportunities/{opportunity.id}"
-    return OpportunityOut.of(opportunity)
-
-
-@router.get("/opportunities/{opportunity_id}", summary="Get an opportunity (staff)")
-def get_opportunity(actor: CurrentActor, session: DbSession, opportunity_id: uuid.UUID,
-                    response: Response) -> OpportunityOut:
-    opportunity = service.get_opportunity(session, opportunity_id)
-    check_staff(actor, "crm:read")
-    _with_etag(response, opportunity.version)
-    return OpportunityOut.of(opportunity)
-
-
-@router.patch("/opportunities/{opportunity_id}",
-              summary="Update an opportunity: stage, value, probability, close month (staff)")
-def update_opportunity(actor: CurrentActor, if_match: RequiredIfMatch, session: DbSession,
-                       opportunity_id: uuid.UUID, data: OpportunityUpdate,
-                       response: Response) -> OpportunityOut:
-    service.get_opportunity(session, opportunity_id)
-    check_staff(actor, "crm:write")
-    opportunity = service.update_opportunity(session, actor, opportunity_id, data,
-                                             if_match=if_match)
-    _with_etag(response, opportunity.version)
-    return OpportunityOut.of(opportunity)
-
-
-@router.delete("/opportunities/{opportunity_id}", status_code=status.HTTP_204_NO_CONTENT,
-               summary="Delete an opportunity with no contract (soft) (staff)")
-def delete_opportunity(actor: CurrentActor, if_match: RequiredIfMatch, session: DbSession,
-                       opportunity_id: uuid.UUID, reason: Reason = None) -> Response:
-    service.get_opportunity(session, opportunity_id)
-    check_staff(actor, "crm:write")
-    service.delete_opportunity(session, actor, opportunity_id, reason=reason,
-                               if_match=if_match)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+_opportunities_staff = StaffRoutes(_opportunity_routes, service.get_opportunity)
+_opportunities_staff.create("Open an opportunity with a lead (staff)", OpportunityCreate,
+                            service.create_opportunity)
+_opportunities_staff.get_and_update(
+    "Get an opportunity (staff)",
+    "Update an opportunity: stage, value, probability, close month (staff)", OpportunityUpdate,
+    service.update_opportunity)
+_opportunities_staff.delete("Delete an opportunity with no contract (soft) (staff)",
+                            service.delete_opportunity)
 
 
 @router.get("/forecast", summary="The weighted forecast of open deals by close month (staff)")
@@ -300,16 +281,9 @@ def _contract_filter(
 ContractFilterQuery = Annotated[ContractFilter, Depends(_contract_filter)]
 
 
-def _contracts(filters: ContractFilter) -> Any:
+def _contracts(actor: Any, filters: ContractFilter) -> Any:
     return service.contracts_query(status=filters.status, opportunity_id=filters.opportunity_id,
                                    tenant_id=filters.tenant_id)
-
-
-@router.get("/contracts", summary="List contracts (staff)")
-def list_contracts(actor: CrmRead, session: DbSession, page: Pagination,
-                   filters: ContractFilterQuery) -> Page[ContractOut]:
-    rows, cursor = keyset_page(session, _contracts(filters), [Contract.id], page)
-    return Page(items=[ContractOut.of(r) for r in rows], next_cursor=cursor)
 
 
 _CONTRACT_CSV: list[Column] = [
@@ -319,56 +293,22 @@ _CONTRACT_CSV: list[Column] = [
     MoneyColumns("value", _money("value")),
     *attribute_columns("sent_at", "signed_at", "terminated_at", "created_at"),
 ]
+_contract_routes = ResourceRoutes(router, "contracts", "contract_id", "contract", [],
+                                  ContractOut, ContractOut.of, CrmRead, CrmWrite)
+_contract_routes.listing("List contracts (staff)", ContractFilterQuery,
+                         pager(_contracts, Contract.id), page_first=True)
+_contract_routes.export("Export the filtered contracts as CSV (staff)", ContractFilterQuery,
+                        _contracts, _CONTRACT_CSV, "contracts.csv", order_by=[Contract.id])
 
 
-@router.get("/contracts/export.csv", summary="Export the filtered contracts as CSV (staff)",
-            response_class=StreamingResponse, responses=csv_responses(_CONTRACT_CSV))
-def export_contracts(actor: CrmRead, session: DbSession,
-                     filters: ContractFilterQuery) -> StreamingResponse:
-    return csv_response(session, _contracts(filters).order_by(Contract.id), _CONTRACT_CSV,
-                        filename="contracts.csv")
-
-
-@router.post("/contracts", status_code=status.HTTP_201_CREATED,
-             summary="Draft a contract for an opportunity: numbered at once (staff)")
-def create_contract(actor: CrmWrite, session: DbSession, data: ContractCreate,
-                    response: Response) -> ContractOut:
-    outside_tenant(actor)
-    contract = service.create_contract(session, actor, data)
-    _with_etag(response, contract.version)
-    response.headers["Location"] = f"/v1/crm/contracts/{contract.id}"
-    return ContractOut.of(contract)
-
-
-@router.get("/contracts/{contract_id}", summary="Get a contract (staff)")
-def get_contract(actor: CurrentActor, session: DbSession, contract_id: uuid.UUID,
-                 response: Response) -> ContractOut:
-    contract = service.get_contract(session, contract_id)
-    check_staff(actor, "crm:read")
-    _with_etag(response, contract.version)
-    return ContractOut.of(contract)
-
-
-@router.patch("/contracts/{contract_id}",
-              summary="Change an unsigned contract's terms, send it, or terminate it (staff)")
-def update_contract(actor: CurrentActor, if_match: RequiredIfMatch, session: DbSession,
-                    contract_id: uuid.UUID, data: ContractUpdate,
-                    response: Response) -> ContractOut:
-    service.get_contract(session, contract_id)
-    check_staff(actor, "crm:write")
-    contract = service.update_contract(session, actor, contract_id, data, if_match=if_match)
-    _with_etag(response, contract.version)
-    return ContractOut.of(contract)
-
-
-@router.delete("/contracts/{contract_id}", status_code=status.HTTP_204_NO_CONTENT,
-               summary="Delete an unsigned contract (soft) (staff)")
-def delete_contract(actor: CurrentActor, if_match: RequiredIfMatch, session: DbSession,
-                    contract_id: uuid.UUID, reason: Reason = None) -> Response:
-    service.get_contract(session, contract_id)
-    check_staff(actor, "crm:write")
-    service.delete_contract(session, actor, contract_id, reason=reason, if_match=if_match)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+_contracts_staff = StaffRoutes(_contract_routes, service.get_contract)
+_contracts_staff.create("Draft a contract for an opportunity: numbered at once (staff)",
+                        ContractCreate, service.create_contract)
+_contracts_staff.get_and_update(
+    "Get a contract (staff)",
+    "Change an unsigned contract's terms, send it, or terminate it (staff)", ContractUpdate,
+    service.update_contract)
+_contracts_staff.delete("Delete an unsigned contract (soft) (staff)", service.delete_contract)
 
 
 @router.post("/contracts/{contract_id}/sign", summary="Sign the contract: provisions the "

@@ -4,24 +4,25 @@ traffic fines (``docs/settlements.md``, "Tolls and fines")."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.orm import Session
 
+from fleetcore.core.auth import Actor
 from fleetcore.core.deps import DbSession
 from fleetcore.core.export import (
     Column,
     MoneyColumns,
     attribute_columns,
-    csv_response,
-    csv_responses,
 )
 from fleetcore.core.money import Money
-from fleetcore.core.pagination import Page, Pagination
+from fleetcore.core.pagination import PageParams
+from fleetcore.core.resource import ResourceRoutes
 from fleetcore.core.schemas import money_out
 from fleetcore.core.versioning import RequiredIfMatch, etag
 from fleetcore.finance import charges_service as service
@@ -93,51 +94,55 @@ _TOLL_COLUMNS: list[Column] = [
 ]
 
 
-def _toll_filter(toll_status: TollStatus | None, vehicle_id: uuid.UUID | None,
-                 driver_id: uuid.UUID | None, since: datetime | None, until: datetime | None,
-                 plate: str | None) -> service.TollFilter:
+def _toll_filter(toll_status: TollStatusQuery = None, vehicle_id: uuid.UUID | None = None,
+                 driver_id: uuid.UUID | None = None, since: datetime | None = None,
+                 until: datetime | None = None, plate: PlateQuery = None) -> service.TollFilter:
     return service.TollFilter(status=toll_status.value if toll_status else None,
                               vehicle_id=vehicle_id, driver_id=driver_id, since=since,
                               until=until, plate=plate)
 
 
-@router.get("/toll-transactions", tags=TOLLS, summary="List toll charges, latest first")
-def list_tolls(
-    actor: TollsRead, session: DbSession, page: Pagination,
-    toll_status: TollStatusQuery = None,
-    vehicle_id: uuid.UUID | None = None, driver_id: uuid.UUID | None = None,
-    since: datetime | None = None, until: datetime | None = None, plate: PlateQuery = None,
-) -> Page[TollOut]:
-    rows, cursor = service.list_tolls(session, actor, page, _toll_filter(
-        toll_status, vehicle_id, driver_id, since, until, plate))
-    tasks = service.open_tasks(session, actor.tenant_id, [r.id for r in rows], fines=False) \
-        if actor.tenant_id else {}
-    return Page(items=[toll_out(r, tasks.get(r.id)) for r in rows], next_cursor=cursor)
+TollFilterQuery = Annotated[service.TollFilter, Depends(_toll_filter)]
 
 
-@router.get("/toll-transactions/export.csv", tags=TOLLS, response_class=StreamingResponse,
-            responses=csv_responses(_TOLL_COLUMNS),
-            summary="Export the filtered toll charges as CSV (streamed)")
-def export_tolls(
-    actor: TollsRead, session: DbSession, toll_status: TollStatusQuery = None,
-    vehicle_id: uuid.UUID | None = None, driver_id: uuid.UUID | None = None,
-    since: datetime | None = None, until: datetime | None = None, plate: PlateQuery = None,
-) -> StreamingResponse:
-    stmt = service.tolls_query(actor, _toll_filter(
-        toll_status, vehicle_id, driver_id, since, until, plate)).order_by(
-        TollTransaction.occurred_at.desc(), TollTransaction.id.desc())
-    return csv_response(session, stmt, _TOLL_COLUMNS, filename="toll-transactions.csv")
+def _with_tasks(page_of: Callable[..., tuple[list[Any], str | None]], *, fines: bool
+                ) -> Callable[..., tuple[list[tuple[Any, Any]], str | None]]:
+    """A list page whose rows come with their open task (what :func:`toll_out` and
+    :func:`fine_out` show): ``(row, task)`` pairs."""
+    def page(session: Session, actor: Actor, params: PageParams,
+             filters: Any) -> tuple[list[tuple[Any, Any]], str | None]:
+        rows, cursor = page_of(session, actor, params, filters)
+        tasks = service.open_tasks(session, actor.tenant_id, [r.id for r in rows],
+                                   fines=fines) if actor.tenant_id else {}
+        return [(r, tasks.get(r.id)) for r in rows], cursor
+
+    return page
 
 
-@router.post("/toll-transactions", tags=TOLLS, status_code=status.HTTP_201_CREATED,
-             summary="Record a toll charge (resolved to the driver who had the vehicle)")
-def create_toll(actor: TollsWrite, session: DbSession, data: TollCreate,
-                response: Response) -> TollOut:
-    toll = service.create_toll(session, actor, data=data)
-    response.headers["Location"] = f"/v1/toll-transactions/{toll.id}"
-    _with_etag(response, toll.version)
-    tasks = service.open_tasks(session, toll.tenant_id, [toll.id], fines=False)
-    return toll_out(toll, tasks.get(toll.id))
+def _with_task(find: Callable[..., Any], *, fines: bool) -> Callable[..., tuple[Any, Any]]:
+    """A service call that returns one toll or fine, returning it with its open task."""
+    def call(session: Session, actor: Actor, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        row = find(session, actor, *args, **kwargs)
+        return row, service.open_tasks(session, row.tenant_id, [row.id], fines=fines).get(row.id)
+
+    return call
+
+
+def _row(pair: tuple[Any, Any]) -> Any:
+    return pair[0]
+
+
+_tolls = ResourceRoutes(router, "toll-transactions", "toll_id", "toll", TOLLS, TollOut,
+                        lambda pair: toll_out(*pair), TollsRead, TollsWrite, row_of=_row)
+_tolls.listing("List toll charges, latest first", TollFilterQuery,
+               _with_tasks(service.list_tolls, fines=False))
+_tolls.export("Export the filtered toll charges as CSV (streamed)", TollFilterQuery,
+              service.tolls_query, _TOLL_COLUMNS, "toll-transactions.csv",
+              order_by=(TollTransaction.occurred_at.desc(), TollTransaction.id.desc()))
+
+
+_tolls.create("Record a toll charge (resolved to the driver who had the vehicle)", TollCreate,
+              _with_task(service.create_toll, fines=False))
 
 
 @router.post(
@@ -188,13 +193,8 @@ def statement_formats(_: TollsRead) -> StatementFormatsOut:
         columns={c: list(h) for c, h in f.headers.items()}) for f in formats().values()])
 
 
-@router.get("/toll-transactions/{toll_id}", tags=TOLLS, summary="Get a toll charge")
-def get_toll(actor: TollsRead, session: DbSession, toll_id: uuid.UUID,
-             response: Response) -> TollOut:
-    toll = service.get_toll(session, actor, toll_id)
-    _with_etag(response, toll.version)
-    tasks = service.open_tasks(session, toll.tenant_id, [toll.id], fines=False)
-    return toll_out(toll, tasks.get(toll.id))
+_tolls.get("Get a toll charge", _with_task(service.get_toll, fines=False),
+           include_deleted=False)
 
 
 @router.post("/toll-transactions/{toll_id}/dispute", tags=TOLLS,
@@ -230,61 +230,27 @@ _FINE_COLUMNS: list[Column] = [
 ]
 
 
-def _fine_filter(fine_status: TrafficFineStatus | None, vehicle_id: uuid.UUID | None,
-                 driver_id: uuid.UUID | None, deadline_before: date | None
+def _fine_filter(fine_status: FineStatusQuery = None, vehicle_id: uuid.UUID | None = None,
+                 driver_id: uuid.UUID | None = None, deadline_before: DeadlineQuery = None
                  ) -> service.FineFilter:
     return service.FineFilter(status=fine_status.value if fine_status else None,
                               vehicle_id=vehicle_id, driver_id=driver_id,
                               deadline_before=deadline_before)
 
 
-@router.get("/traffic-fines", tags=FINES, summary="List traffic fines, latest offence first")
-def list_fines(
-    actor: FinesRead, session: DbSession, page: Pagination,
-    fine_status: FineStatusQuery = None,
-    vehicle_id: uuid.UUID | None = None, driver_id: uuid.UUID | None = None,
-    deadline_before: DeadlineQuery = None,
-) -> Page[FineOut]:
-    rows, cursor = service.list_fines(session, actor, page, _fine_filter(
-        fine_status, vehicle_id, driver_id, deadline_before))
-    tasks = service.open_tasks(session, actor.tenant_id, [r.id for r in rows], fines=True) \
-        if actor.tenant_id else {}
-    return Page(items=[fine_out(r, tasks.get(r.id)) for r in rows], next_cursor=cursor)
+FineFilterQuery = Annotated[service.FineFilter, Depends(_fine_filter)]
+_fines = ResourceRoutes(router, "traffic-fines", "fine_id", "fine", FINES, FineOut,
+                        lambda pair: fine_out(*pair), FinesRead, FinesWrite, row_of=_row)
+_fines.listing("List traffic fines, latest offence first", FineFilterQuery,
+               _with_tasks(service.list_fines, fines=True))
+_fines.export("Export the filtered traffic fines as CSV (streamed)", FineFilterQuery,
+              service.fines_query, _FINE_COLUMNS, "traffic-fines.csv",
+              order_by=(TrafficFine.offence_at.desc(), TrafficFine.id.desc()))
 
 
-@router.get("/traffic-fines/export.csv", tags=FINES, response_class=StreamingResponse,
-            responses=csv_responses(_FINE_COLUMNS),
-            summary="Export the filtered traffic fines as CSV (streamed)")
-def export_fines(
-    actor: FinesRead, session: DbSession, fine_status: FineStatusQuery = None,
-    vehicle_id: uuid.UUID | None = None, driver_id: uuid.UUID | None = None,
-    deadline_before: DeadlineQuery = None,
-) -> StreamingResponse:
-    stmt = service.fines_query(actor, _fine_filter(
-        fine_status, vehicle_id, driver_id, deadline_before)).order_by(
-        TrafficFine.offence_at.desc(), TrafficFine.id.desc())
-    return csv_response(session, stmt, _FINE_COLUMNS, filename="traffic-fines.csv")
-
-
-@router.post("/traffic-fines", tags=FINES, status_code=status.HTTP_201_CREATED,
-             summary="Record a traffic fine from its notice (resolved to the driver who had the "
-                     "vehicle)")
-def create_fine(actor: FinesWrite, session: DbSession, data: FineCreate,
-                response: Response) -> FineOut:
-    fine = service.create_fine(session, actor, data=data)
-    response.headers["Location"] = f"/v1/traffic-fines/{fine.id}"
-    _with_etag(response, fine.version)
-    tasks = service.open_tasks(session, fine.tenant_id, [fine.id], fines=True)
-    return fine_out(fine, tasks.get(fine.id))
-
-
-@router.get("/traffic-fines/{fine_id}", tags=FINES, summary="Get a traffic fine")
-def get_fine(actor: FinesRead, session: DbSession, fine_id: uuid.UUID,
-             response: Response) -> FineOut:
-    fine = service.get_fine(session, actor, fine_id)
-    _with_etag(response, fine.version)
-    tasks = service.open_tasks(session, fine.tenant_id, [fine.id], fines=True)
-    return fine_out(fine, tasks.get(fine.id))
+_fines.create("Record a traffic fine from its notice (resolved to the driver who had the "
+              "vehicle)", FineCreate, _with_task(service.create_fine, fines=True))
+_fines.get("Get a traffic fine", _with_task(service.get_fine, fines=True), include_deleted=False)
 
 
 _STEPS: dict[FineAction, str] = {

@@ -41,12 +41,12 @@ from fleetcore.core.auth import Actor, tenant_of
 from fleetcore.core.errors import (
     Conflict,
     ConstraintProblem,
-    NotFound,
     ValidationProblem,
     flush_checked,
 )
 from fleetcore.core.orm import UUID7_SQL
-from fleetcore.core.pagination import PageParams, equal_filters, keyset_page, range_filter
+from fleetcore.core.pagination import equal_filters, range_filter
+from fleetcore.core.resource import Rows, pager
 from fleetcore.core.versioning import check_if_match
 from fleetcore.documents.models import Document
 from fleetcore.drivers.models import Driver
@@ -65,6 +65,8 @@ from fleetcore.trips.models import Trip
 
 TOLL_TASK = "toll_unassigned"
 FINE_TASK = "fine_unassigned"
+_rows = Rows()
+"""Reads of tolls and fines (404 naming what is missing)."""
 
 _CONSTRAINTS: dict[str, ConstraintProblem] = {
     "uq_fin_toll_transactions_tenant_id_external_reference": ConstraintProblem(
@@ -260,35 +262,29 @@ def tolls_query(actor: Actor, filters: TollFilter) -> Select[Any]:
     return stmt
 
 
-def list_tolls(session: Session, actor: Actor, params: PageParams,
-               filters: TollFilter) -> tuple[list[TollTransaction], str | None]:
-    """Toll charges, latest first."""
-    return keyset_page(session, tolls_query(actor, filters),
-                       [TollTransaction.occurred_at, TollTransaction.id], params, descending=True)
+list_tolls = pager(tolls_query, TollTransaction.occurred_at, TollTransaction.id,
+                   descending=True, doc="Toll charges, latest first.")
+get_toll = _rows.getter(TollTransaction, "toll charge")
 
 
-def get_toll(session: Session, actor: Actor, toll_id: uuid.UUID, *,
-             lock: bool = False) -> TollTransaction:
-    """One toll charge, or 404 (another tenant's is not found)."""
-    stmt = select(TollTransaction).where(TollTransaction.tenant_id == tenant_of(actor),
-                                         TollTransaction.id == toll_id)
-    row = session.scalar(stmt.with_for_update() if lock else stmt)
-    if row is None:
-        raise NotFound("No such toll charge.")
-    return row
+def _plate(session: Session, tenant: uuid.UUID, vehicle_id: uuid.UUID | None,
+           plate: str | None) -> str | None:
+    """The plate a charge is for: as given, else the named vehicle's (422 naming
+    ``vehicle_id`` when the tenant has no such vehicle)."""
+    if vehicle_id is None:
+        return plate
+    vehicle = session.scalar(select(Vehicle).where(Vehicle.tenant_id == tenant,
+                                                   Vehicle.id == vehicle_id))
+    if vehicle is None:
+        raise _invalid("vehicle_id", "no such vehicle")
+    return plate or vehicle.licence_plate
 
 
 def create_toll(session: Session, actor: Actor, *, data: TollCreate) -> TollTransaction:
     """A toll charge entered by hand, resolved to the driver who had the vehicle then."""
     tenant = tenant_of(actor)
     _require(session, tenant, Trip, data.trip_id, "trip_id", "trip")
-    plate = data.plate
-    if data.vehicle_id is not None:
-        vehicle = session.scalar(select(Vehicle).where(
-            Vehicle.tenant_id == tenant, Vehicle.id == data.vehicle_id))
-        if vehicle is None:
-            raise _invalid("vehicle_id", "no such vehicle")
-        plate = plate or vehicle.licence_plate
+    plate = _plate(session, tenant, data.vehicle_id, data.plate)
     toll = TollTransaction(
         tenant_id=tenant, vehicle_id=data.vehicle_id, plate=plate.upper() if plate else None,
         operator=data.operator, gate=data.gate, occurred_at=data.occurred_at,
@@ -428,22 +424,9 @@ def fines_query(actor: Actor, filters: FineFilter) -> Select[Any]:
     return stmt
 
 
-def list_fines(session: Session, actor: Actor, params: PageParams,
-               filters: FineFilter) -> tuple[list[TrafficFine], str | None]:
-    """Fines, latest offence first."""
-    return keyset_page(session, fines_query(actor, filters),
-                       [TrafficFine.offence_at, TrafficFine.id], params, descending=True)
-
-
-def get_fine(session: Session, actor: Actor, fine_id: uuid.UUID, *,
-             lock: bool = False) -> TrafficFine:
-    """One fine, or 404 (another tenant's is not found)."""
-    stmt = select(TrafficFine).where(TrafficFine.tenant_id == tenant_of(actor),
-                                     TrafficFine.id == fine_id, TrafficFine.deleted_at.is_(None))
-    row = session.scalar(stmt.with_for_update() if lock else stmt)
-    if row is None:
-        raise NotFound("No such fine.")
-    return row
+list_fines = pager(fines_query, TrafficFine.offence_at, TrafficFine.id, descending=True,
+                   doc="Fines, latest offence first.")
+get_fine = _rows.getter(TrafficFine, "fine")
 
 
 def create_fine(session: Session, actor: Actor, *, data: FineCreate) -> TrafficFine:
@@ -451,13 +434,7 @@ def create_fine(session: Session, actor: Actor, *, data: FineCreate) -> TrafficF
     (``received``: designating that driver is a separate, deliberate step)."""
     tenant = tenant_of(actor)
     _require(session, tenant, Document, data.scan_document_id, "scan_document_id", "document")
-    plate = data.plate
-    if data.vehicle_id is not None:
-        vehicle = session.scalar(select(Vehicle).where(
-            Vehicle.tenant_id == tenant, Vehicle.id == data.vehicle_id))
-        if vehicle is None:
-            raise _invalid("vehicle_id", "no such vehicle")
-        plate = plate or vehicle.licence_plate
+    plate = _plate(session, tenant, data.vehicle_id, data.plate)
     fine = TrafficFine(
         tenant_id=tenant, vehicle_id=data.vehicle_id, fine_reference=data.fine_reference,
         issuing_authority=data.issuing_authority, offence_type=data.offence_type,

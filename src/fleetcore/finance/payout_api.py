@@ -8,12 +8,15 @@ Every state transition takes ``If-Match`` (428 without, 412 when stale).
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from enum import Enum
 from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
+from fleetcore.core.auth import Actor
 from fleetcore.core.deps import DbSession
 from fleetcore.core.errors import Conflict
 from fleetcore.core.export import (
@@ -26,6 +29,7 @@ from fleetcore.core.export import (
 )
 from fleetcore.core.money import Money
 from fleetcore.core.pagination import Page, Pagination
+from fleetcore.core.resource import ResourceRoutes
 from fleetcore.core.versioning import RequiredIfMatch, check_if_match, etag
 from fleetcore.finance import payout_account_service as accounts
 from fleetcore.finance import payout_service as service
@@ -71,9 +75,11 @@ def _batch(row: Any, response: Response) -> BatchOut:
     return BatchOut.of(row)
 
 
-def _payment(row: Any, response: Response) -> PaymentOut:
-    response.headers["ETag"] = etag(row.version)
-    return PaymentOut.of(row)
+_batches = ResourceRoutes(router, "driver-payment-batches", "batch_id", "batch", TAGS, BatchOut,
+                          BatchOut.of, PayoutsRead, PayoutsWrite)
+_batches_approved = replace(_batches, write=PayoutsApprove)
+_payments = ResourceRoutes(router, "driver-payments", "payment_id", "payment", TAGS, PaymentOut,
+                           PaymentOut.of, PayoutsRead, PayoutsWrite)
 
 
 @router.post("/driver-payment-batches", tags=TAGS, status_code=status.HTTP_201_CREATED,
@@ -122,12 +128,8 @@ def export_batches(
                         _BATCH_CSV, filename="payout-batches.csv")
 
 
-@router.get("/driver-payment-batches/{batch_id}", tags=TAGS, summary="Get a payout batch",
-            responses={404: _PROBLEMS[404]})
-def get_batch(
-    actor: PayoutsRead, session: DbSession, batch_id: uuid.UUID, response: Response,
-) -> BatchOut:
-    return _batch(service.get_batch(session, actor, batch_id), response)
+_batches.get("Get a payout batch", service.get_batch, include_deleted=False,
+             responses={404: _PROBLEMS[404]})
 
 
 @router.get("/driver-payment-batches/{batch_id}/payments", tags=TAGS,
@@ -165,25 +167,17 @@ def export_payments(
                         filename="payments.csv")
 
 
-@router.post("/driver-payment-batches/{batch_id}/approve", tags=TAGS,
-             summary="Approve a draft batch (reserves its amounts)",
-             responses={**_PROBLEMS, 403: {"description": "No payouts:approve, or four-eyes: "
-                                                          "the drafter cannot approve."}})
-def approve_batch(
-    actor: PayoutsApprove, session: DbSession, if_match: RequiredIfMatch, batch_id: uuid.UUID,
-    response: Response,
-) -> BatchOut:
-    return _batch(service.approve_batch(session, actor, batch_id, if_match), response)
-
-
-@router.post("/driver-payment-batches/{batch_id}/cancel", tags=TAGS,
-             summary="Cancel a batch nothing of which was sent (releases its reservations)",
-             responses=_PROBLEMS)
-def cancel_batch(
-    actor: PayoutsWrite, session: DbSession, if_match: RequiredIfMatch, batch_id: uuid.UUID,
-    response: Response,
-) -> BatchOut:
-    return _batch(service.cancel_batch(session, actor, batch_id, if_match), response)
+_batches_approved.action(
+    "approve", "Approve a draft batch (reserves its amounts)", None,
+    lambda session, actor, batch_id, if_match: service.approve_batch(
+        session, actor, batch_id, if_match),
+    responses={**_PROBLEMS, 403: {"description": "No payouts:approve, or four-eyes: "
+                                                 "the drafter cannot approve."}})
+_batches.action(
+    "cancel", "Cancel a batch nothing of which was sent (releases its reservations)", None,
+    lambda session, actor, batch_id, if_match: service.cancel_batch(
+        session, actor, batch_id, if_match),
+    responses=_PROBLEMS)
 
 
 @router.get("/driver-payment-batches/{batch_id}/sepa", tags=TAGS,
@@ -201,18 +195,13 @@ def download_sepa(actor: PayoutsWrite, session: DbSession, batch_id: uuid.UUID) 
         "Content-Disposition": f'attachment; filename="payouts-{batch_id}.xml"'})
 
 
-@router.post("/driver-payment-batches/{batch_id}/sent", tags=TAGS,
-             summary="Record that the batch's payments were sent (posts them)",
-             responses=_PROBLEMS)
-def mark_sent(
-    actor: PayoutsWrite, session: DbSession, if_match: RequiredIfMatch, batch_id: uuid.UUID,
-    response: Response, data: PaymentsPaid | None = None,
-) -> BatchOut:
-    """The SEPA file was submitted to the bank (or a manual batch was paid): each open payment
-    (or the listed ones) is paid and posts its ledger entry."""
-    row = service.mark_paid(session, actor, batch_id, if_match,
-                            payment_ids=data.payment_ids if data else None)
-    return _batch(row, response)
+_batches.action(
+    "sent", "Record that the batch's payments were sent (posts them)", PaymentsPaid,
+    lambda session, actor, batch_id, data, if_match: service.mark_paid(
+        session, actor, batch_id, if_match, payment_ids=data.payment_ids if data else None),
+    optional=True, name="mark_sent", responses=_PROBLEMS,
+    description="The SEPA file was submitted to the bank (or a manual batch was paid): each "
+                "open payment\n(or the listed ones) is paid and posts its ledger entry.")
 
 
 @router.post("/driver-payment-batches/{batch_id}/transfers", tags=TAGS,
@@ -232,53 +221,35 @@ def send_transfers(
     return _batch(service.send_transfers(session, actor, batch_id, if_match, sender), response)
 
 
-@router.get("/driver-payments/{payment_id}", tags=TAGS, summary="Get a driver payment",
-            responses={404: _PROBLEMS[404]})
-def get_payment(
-    actor: PayoutsRead, session: DbSession, payment_id: uuid.UUID, response: Response,
-) -> PaymentOut:
-    return _payment(service.get_payment(session, actor, payment_id), response)
+_payments.get("Get a driver payment", service.get_payment, include_deleted=False,
+              responses={404: _PROBLEMS[404]})
+_payments.action(
+    "fail", "Record a failed or returned payment (reverses its posting)", PaymentFailure,
+    lambda session, actor, payment_id, data, if_match: service.fail_payment(
+        session, actor, payment_id, if_match, reason=data.reason),
+    responses=_PROBLEMS)
+replace(_payments, write=PayoutsApprove).action(
+    "reissue", "Pay a failed payment again (next attempt)", None,
+    lambda session, actor, payment_id, if_match: service.reissue_payment(
+        session, actor, payment_id, if_match),
+    responses=_PROBLEMS)
 
 
-@router.post("/driver-payments/{payment_id}/fail", tags=TAGS,
-             summary="Record a failed or returned payment (reverses its posting)",
-             responses=_PROBLEMS)
-def fail_payment(
-    actor: PayoutsWrite, session: DbSession, if_match: RequiredIfMatch, payment_id: uuid.UUID,
-    data: PaymentFailure, response: Response,
-) -> PaymentOut:
-    row = service.fail_payment(session, actor, payment_id, if_match, reason=data.reason)
-    return _payment(row, response)
-
-
-@router.post("/driver-payments/{payment_id}/reissue", tags=TAGS,
-             summary="Pay a failed payment again (next attempt)", responses=_PROBLEMS)
-def reissue_payment(
-    actor: PayoutsApprove, session: DbSession, if_match: RequiredIfMatch,
-    payment_id: uuid.UUID, response: Response,
-) -> PaymentOut:
-    return _payment(service.reissue_payment(session, actor, payment_id, if_match), response)
-
-
-@router.post("/driver-payments/{payment_id}/paid", tags=TAGS,
-             summary="Record a payment paid by hand (posts it)", responses=_PROBLEMS)
-def pay_payment(
-    actor: PayoutsWrite, session: DbSession, if_match: RequiredIfMatch, payment_id: uuid.UUID,
-    response: Response,
-) -> PaymentOut:
+def _pay_by_hand(session: Session, actor: Actor, payment_id: uuid.UUID, *,
+                 if_match: str) -> Any:
     payment = service.get_payment(session, actor, payment_id)
     check_if_match(if_match, payment.version)
     service.mark_paid(session, actor, payment.batch_id, None, payment_ids=[payment.id])
-    return _payment(service.get_payment(session, actor, payment_id), response)
+    return service.get_payment(session, actor, payment_id)
 
 
-@router.post("/driver-payments/{payment_id}/cancel", tags=TAGS,
-             summary="Cancel a pending or failed payment (releases it)", responses=_PROBLEMS)
-def cancel_payment(
-    actor: PayoutsWrite, session: DbSession, if_match: RequiredIfMatch, payment_id: uuid.UUID,
-    response: Response,
-) -> PaymentOut:
-    return _payment(service.cancel_payment(session, actor, payment_id, if_match), response)
+_payments.action("paid", "Record a payment paid by hand (posts it)", None, _pay_by_hand,
+                 name="pay_payment", responses=_PROBLEMS)
+_payments.action(
+    "cancel", "Cancel a pending or failed payment (releases it)", None,
+    lambda session, actor, payment_id, if_match: service.cancel_payment(
+        session, actor, payment_id, if_match),
+    responses=_PROBLEMS)
 
 
 # --- payout accounts and settings ------------------------------------------------------------

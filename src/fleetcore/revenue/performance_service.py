@@ -33,7 +33,7 @@ several currencies, the recompute is refused (422) naming them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
@@ -46,10 +46,10 @@ from fleetcore.core.errors import Conflict, NotFound, ValidationProblem
 from fleetcore.core.orm import UUID7_SQL
 from fleetcore.core.periods import period_of_week
 from fleetcore.revenue.models import money_precedence_sql
+from fleetcore.revenue.periods import MAX_PERIOD, check_period, field_error
 
 __all__ = ["MAX_PERIOD", "RecomputeResult", "recompute_performances"]
 
-MAX_PERIOD = timedelta(days=366)
 """The longest period recomputed at once (weeks and months are the normal case)."""
 
 # Report types that carry money, finest first (as the import pipeline ranks them).
@@ -175,31 +175,21 @@ class _MixedCurrencies(Exception):  # noqa: N818 - internal signal, never leaves
     pass
 
 
-def _field_error(name: str, message: str) -> ValidationProblem:
-    return ValidationProblem(message, errors=[{"field": name, "message": message}])
-
-
 def _period(week: date | None, period_start: datetime | None, period_end: datetime | None,
             timezone: str) -> tuple[datetime, datetime]:
     """``week`` (any day of it, the tenant's week) or an explicit ``[start, end)``."""
     if week is not None:
         if period_start is not None or period_end is not None:
-            raise _field_error("week", "Give either a week or period_start and period_end.")
+            raise field_error("week", "Give either a week or period_start and period_end.")
         try:
             found = period_of_week(week, timezone)
         except (OverflowError, ValueError):
-            raise _field_error("week", "The week is out of the calendar's range.") from None
+            raise field_error("week", "The week is out of the calendar's range.") from None
         return found.start, found.end
     if period_start is None or period_end is None:
-        raise _field_error("period_start",
+        raise field_error("period_start",
                            "Give a week, or both period_start and period_end.")
-    for name, value in (("period_start", period_start), ("period_end", period_end)):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise _field_error(name, "Give a time zone offset (e.g. 2026-11-16T00:00:00+01:00).")
-    if period_end <= period_start:
-        raise _field_error("period_end", "The period must end after it starts.")
-    if period_end - period_start > MAX_PERIOD:
-        raise _field_error("period_end", "A period covers at most 366 days.")
+    check_period(period_start, period_end, what="period")
     return period_start, period_end
 
 

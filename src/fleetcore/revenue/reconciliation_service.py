@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -53,7 +53,7 @@ from sqlalchemy.orm import Session
 
 from fleetcore.core.auth import Actor, tenant_of
 from fleetcore.core.db import ActorType
-from fleetcore.core.errors import NotFound, ValidationProblem
+from fleetcore.core.errors import NotFound
 from fleetcore.core.money import Money
 from fleetcore.core.pagination import PageParams, equal_filters, keyset_page, range_filter
 from fleetcore.reference.models import Platform
@@ -67,6 +67,7 @@ from fleetcore.revenue.models import (
     ReportType,
     RevenueImport,
 )
+from fleetcore.revenue.periods import MAX_PERIOD, check_period, field_error
 
 __all__ = [
     "MAX_PERIOD",
@@ -85,7 +86,6 @@ TRIP_MONEY_REPORTS: tuple[str, ...] = (ReportType.PAYMENTS_ORDER.value,
                                        ReportType.BOLT_ORDERS.value)
 """Report types whose rows carry a trip id *and* money: the only ones a reconciliation reads."""
 
-MAX_PERIOD = timedelta(days=366)
 """A reconciliation covers at most a year: weeks and months are the normal case; a longer
 period is almost certainly a mistake that would scan the platform's whole history."""
 
@@ -301,31 +301,17 @@ UPDATE rev_driver_revenues d
 # --- the run -----------------------------------------------------------------------------------
 
 
-def _field_error(name: str, message: str) -> ValidationProblem:
-    return ValidationProblem(message, errors=[{"field": name, "message": message}])
-
-
 def _member(actor: Actor) -> uuid.UUID | None:
     return actor.id if actor.type is ActorType.MEMBER else None
 
 
-def _check_period(period_start: datetime, period_end: datetime) -> None:
-    for name, value in (("period_start", period_start), ("period_end", period_end)):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise _field_error(name, "Give a time zone offset (e.g. 2026-11-16T00:00:00+01:00).")
-    if period_end <= period_start:
-        raise _field_error("period_end", "The period must end after it starts.")
-    if period_end - period_start > MAX_PERIOD:
-        raise _field_error("period_end", "A reconciliation covers at most 366 days.")
-
-
 def _check_tolerance(tolerance: Money) -> None:
     if tolerance.is_negative():
-        raise _field_error("tolerance", "The tolerance cannot be negative.")
+        raise field_error("tolerance", "The tolerance cannot be negative.")
     if tolerance.amount != tolerance.amount.quantize(Decimal("0.0001")):
-        raise _field_error("tolerance", "The tolerance has at most 4 decimals.")
+        raise field_error("tolerance", "The tolerance has at most 4 decimals.")
     if tolerance.amount >= Decimal("1e14"):
-        raise _field_error("tolerance", "The tolerance is too large.")
+        raise field_error("tolerance", "The tolerance is too large.")
 
 
 def _check_import(session: Session, tenant_id: uuid.UUID, import_id: uuid.UUID,
@@ -333,14 +319,14 @@ def _check_import(session: Session, tenant_id: uuid.UUID, import_id: uuid.UUID,
     imp = session.scalar(select(RevenueImport).where(RevenueImport.tenant_id == tenant_id,
                                                      RevenueImport.id == import_id))
     if imp is None:
-        raise _field_error("import_id", "No such import in this fleet.")
+        raise field_error("import_id", "No such import in this fleet.")
     if imp.status != ImportStatus.COMMITTED.value:
-        raise _field_error("import_id",
+        raise field_error("import_id",
                            f"Only a committed import can be reconciled (this one is {imp.status}).")
     if imp.platform_id != platform_id:
-        raise _field_error("import_id", "This import is another platform's report.")
+        raise field_error("import_id", "This import is another platform's report.")
     if imp.report_type not in TRIP_MONEY_REPORTS:
-        raise _field_error(
+        raise field_error(
             "import_id",
             f"A {imp.report_type} report has no per-trip amounts to reconcile; choose a "
             "per-transaction payments report (Uber) or an orders report (Bolt).")
@@ -374,10 +360,10 @@ def reconcile_period(
     scope are not all in the tolerance's currency. Every call is a new run: history is kept.
     """
     tenant_id = tenant_of(actor)
-    _check_period(period_start, period_end)
+    check_period(period_start, period_end, what="reconciliation")
     _check_tolerance(tolerance)
     if session.scalar(select(Platform.id).where(Platform.id == platform_id)) is None:
-        raise _field_error("platform_id", "No such platform.")
+        raise field_error("platform_id", "No such platform.")
     if import_id is not None:
         _check_import(session, tenant_id, import_id, platform_id)
     params: dict[str, Any] = {
@@ -411,7 +397,7 @@ def reconcile_period(
     except _MixedCurrencies:
         found = session.execute(text(_CURRENCIES_SQL), params).all()
         listed = ", ".join(f"{c} ({n} rows)" for c, n in found)
-        raise _field_error(
+        raise field_error(
             "tolerance",
             f"The platform's rows and trips of this period are not all in "
             f"{tolerance.currency}: {listed}. A reconciliation compares one currency; give the "

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from fleetcore.core.deps import DbSession
 from fleetcore.core.export import attribute_columns, csv_response, csv_responses
 from fleetcore.core.pagination import Page, Pagination
+from fleetcore.core.resource import ResourceRoutes
 from fleetcore.core.versioning import RequiredIfMatch, etag
 from fleetcore.support import service
 from fleetcore.support.models import (
@@ -81,19 +82,13 @@ def _ticket_filter(
 TicketFilterQuery = Annotated[service.TicketFilter, Depends(_ticket_filter)]
 
 
-@router.get("/tickets", summary="List tickets (newest first)")
-def list_tickets(actor: SupportRead, session: DbSession, page: Pagination,
-                 filters: TicketFilterQuery) -> Page[TicketOut]:
-    tickets, cursor = service.list_tickets(session, actor, page, filters)
-    return Page(items=[TicketOut.model_validate(t) for t in tickets], next_cursor=cursor)
-
-
-@router.get("/tickets/export.csv", summary="Tickets as CSV (same filters)",
-            response_class=StreamingResponse, responses=csv_responses(_TICKET_CSV))
-def export_tickets(actor: SupportRead, session: DbSession, filters: TicketFilterQuery
-                   ) -> StreamingResponse:
-    stmt = service.tickets_query(actor, filters).order_by(Ticket.id)
-    return csv_response(session, stmt, _TICKET_CSV, filename="tickets.csv")
+_tickets = ResourceRoutes(router, "tickets", "ticket_id", "ticket", [], TicketOut,
+                          TicketOut.model_validate, SupportRead, SupportWrite)
+_tickets.listing("List tickets (newest first)", TicketFilterQuery, service.list_tickets,
+                 page_first=True)
+export_tickets = _tickets.export("Tickets as CSV (same filters)", TicketFilterQuery,
+                                 service.tickets_query, _TICKET_CSV, "tickets.csv",
+                                 order_by=[Ticket.id])
 
 
 @router.post("/tickets", status_code=status.HTTP_201_CREATED, summary="Open a ticket")
@@ -105,12 +100,7 @@ def create_ticket(actor: SupportWrite, session: DbSession, data: TicketCreate, s
     return TicketOut.model_validate(ticket)
 
 
-@router.get("/tickets/{ticket_id}", summary="Get a ticket")
-def get_ticket(actor: SupportRead, session: DbSession, ticket_id: uuid.UUID,
-               response: Response) -> TicketOut:
-    ticket = service.get_ticket(session, actor, ticket_id)
-    _with_etag(response, ticket.version)
-    return TicketOut.model_validate(ticket)
+_tickets.get("Get a ticket", service.get_ticket, include_deleted=False)
 
 
 @router.patch("/tickets/{ticket_id}",
@@ -124,12 +114,7 @@ def update_ticket(actor: SupportWrite, session: DbSession, if_match: RequiredIfM
     return TicketOut.model_validate(ticket)
 
 
-@router.delete("/tickets/{ticket_id}", status_code=status.HTTP_204_NO_CONTENT,
-               summary="Delete a ticket")
-def delete_ticket(actor: SupportWrite, session: DbSession, if_match: RequiredIfMatch,
-                  ticket_id: uuid.UUID) -> Response:
-    service.delete_ticket(session, actor, ticket_id, if_match=if_match)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+_tickets.delete("Delete a ticket", service.delete_ticket, reason=None)
 
 
 # --- messages ------------------------------------------------------------------------------
@@ -191,16 +176,11 @@ def leave_feedback(actor: SupportWrite, session: DbSession, ticket_id: uuid.UUID
         service.leave_feedback(session, actor, ticket_id, data=data))
 
 
-@router.get("/feedback", summary="Customer feedback (newest first)")
-def list_feedback(actor: SupportRead, session: DbSession, page: Pagination,
-                  filters: FeedbackFilterQuery) -> Page[FeedbackOut]:
-    rows, cursor = service.list_feedback(session, actor, page, filters)
-    return Page(items=[FeedbackOut.model_validate(f) for f in rows], next_cursor=cursor)
-
-
-@router.get("/feedback/export.csv", summary="Customer feedback as CSV (same filters)",
-            response_class=StreamingResponse, responses=csv_responses(_FEEDBACK_CSV))
-def export_feedback(actor: SupportRead, session: DbSession, filters: FeedbackFilterQuery
-                    ) -> StreamingResponse:
-    stmt = service.feedback_query(actor, filters).order_by(CustomerFeedback.id)
-    return csv_response(session, stmt, _FEEDBACK_CSV, filename="feedback.csv")
+_feedback = ResourceRoutes(router, "feedback", "feedback_id", "feedback", [],
+                           FeedbackOut, FeedbackOut.model_validate, SupportRead, SupportWrite,
+                           plural="feedback")
+_feedback.listing("Customer feedback (newest first)", FeedbackFilterQuery, service.list_feedback,
+                  page_first=True)
+_feedback.export("Customer feedback as CSV (same filters)", FeedbackFilterQuery,
+                 service.feedback_query, _FEEDBACK_CSV, "feedback.csv",
+                 order_by=[CustomerFeedback.id])

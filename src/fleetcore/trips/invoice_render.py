@@ -8,6 +8,7 @@ mention when the driver charges no VAT). A credit note names the invoice it corr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -87,15 +88,8 @@ def render_invoice_html(session: Session, invoice: ClientInvoice) -> str:
         other.append(f"{t['vat_number']} : {invoice.client_tax_id}")
     self_billed = invoice.driver_id is not None
     seller, buyer = (other, fleet_lines) if self_billed else (fleet_lines, other)
-
-    def day(value: date | None) -> str:
-        return format_date(value, "medium", locale=locale) if value else ""
-
-    corrected = None
-    if invoice.corrects_invoice_id is not None:
-        corrected = session.execute(text(
-            "SELECT invoice_number FROM trp_client_invoices WHERE tenant_id = :t AND id = :i"),
-            {"t": invoice.tenant_id, "i": invoice.corrects_invoice_id}).scalar_one()
+    day = _day_format(locale)
+    corrected = _corrected_number(session, invoice)
     lines = _lines(session, invoice, t, day, corrected, fleet.timezone)
     mentions = []
     if self_billed:
@@ -110,6 +104,24 @@ def render_invoice_html(session: Session, invoice: ClientInvoice) -> str:
         inv=invoice, t=t, lang=lang, title=title, seller=seller, buyer=buyer, lines=lines,
         mentions=mentions, corrected=corrected, day=day, rate=f"{rate:f}",
         money=lambda amount: Money(amount, invoice.currency).format(locale))
+
+
+def _day_format(locale: str) -> Callable[[date | None], str]:
+    """A day as the document writes it (``medium`` in the invoice's language; none: blank)."""
+    def day(value: date | None) -> str:
+        return format_date(value, "medium", locale=locale) if value else ""
+
+    return day
+
+
+def _corrected_number(session: Session, invoice: ClientInvoice) -> str | None:
+    """The number of the invoice a credit note corrects (None for an invoice)."""
+    if invoice.corrects_invoice_id is None:
+        return None
+    number: str = session.execute(text(
+        "SELECT invoice_number FROM trp_client_invoices WHERE tenant_id = :t AND id = :i"),
+        {"t": invoice.tenant_id, "i": invoice.corrects_invoice_id}).scalar_one()
+    return number
 
 
 def _lines(session: Session, invoice: ClientInvoice, t: dict[str, str], day: Any,
@@ -137,16 +149,8 @@ def invoice_lines(session: Session, invoice: ClientInvoice) -> list[_Line]:
                             {"t": invoice.tenant_id}).one()
     lang = language_for(None, fleet.country)
     t, locale = WORDS[lang], _LOCALES[lang]
-
-    def day(value: date | None) -> str:
-        return format_date(value, "medium", locale=locale) if value else ""
-
-    corrected = None
-    if invoice.corrects_invoice_id is not None:
-        corrected = session.execute(text(
-            "SELECT invoice_number FROM trp_client_invoices WHERE tenant_id = :t AND id = :i"),
-            {"t": invoice.tenant_id, "i": invoice.corrects_invoice_id}).scalar_one()
-    return _lines(session, invoice, t, day, corrected, fleet.timezone)
+    return _lines(session, invoice, t, _day_format(locale), _corrected_number(session, invoice),
+                  fleet.timezone)
 
 
 def render_invoice_pdf(session: Session, invoice: ClientInvoice) -> bytes:

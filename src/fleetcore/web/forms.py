@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
+from starlette.responses import Response
 
 from fleetcore.core.errors import Problem
 from fleetcore.web.i18n import gettext
@@ -224,3 +225,43 @@ def attempt(session: Session, call: Callable[[], T]) -> T:
     page can still render (and commit nothing) in the same transaction."""
     with session.begin_nested():
         return call()
+
+
+
+P = TypeVar("P", bound=Response)
+
+
+def submit(session: Session, state: FormState, model: type[M], values: dict[str, Any],
+           change: Callable[[M], T], render: Callable[[FormState, int], P], *,
+           adjust: Callable[[Problem, FormState], object] | None = None) -> T | P:
+    """A form's submission: ``values`` as ``model`` (the API's request model), then
+    ``change(data)`` in a savepoint and its result; when refused, the page ``render(state,
+    status)`` — the form again with the refused fields marked (422 for the form's own errors,
+    the problem's status for the service's). The caller returns a page it gets back.
+    ``adjust(problem, state)`` first sees a service's problem: it may re-word it, mark a
+    field, or raise it on (a 404 is no form error)."""
+    try:
+        data = build(model, values, state)
+        return attempt(session, lambda: change(data))
+    except FormInvalid:
+        return render(state, 422)
+    except Problem as problem:
+        if adjust is not None:
+            adjust(problem, state)
+        return render(apply_problem(state, problem), problem.status)
+
+
+def changed_meanwhile(message: str) -> Callable[[Problem, FormState], None]:
+    """An ``adjust`` of :func:`submit`: a 412 (someone saved another change since the page was
+    shown) says ``message`` instead."""
+    def adjust(problem: Problem, _state: FormState) -> None:
+        if problem.status == 412:
+            problem.detail = message
+
+    return adjust
+
+
+def not_found_raised(problem: Problem, _state: FormState) -> None:
+    """An ``adjust`` of :func:`submit`: a 404 is raised on (the row is gone: no form to show)."""
+    if problem.status == 404:
+        raise problem

@@ -31,6 +31,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from fleetcore.admin import service as admin_service
+from fleetcore.admin.models import WebhookDeliveryStatus
 from fleetcore.core.auth import Actor
 from fleetcore.core.db import ActorType, DbContext, apply_context
 from fleetcore.core.deps import bounded_body
@@ -82,12 +84,9 @@ def apply_event(session: Session, event: dict[str, Any], body: bytes) -> str:
     event_id = str(event.get("id") or "")
     event_type = str(event.get("type") or "unknown")
     apply_context(session.connection(), DbContext.system(request_id=event_id[:128]))
-    delivery = session.execute(text(
-        "INSERT INTO adm_webhook_deliveries (id, provider, delivery_id, event_type,"
-        " payload_sha256, status) VALUES (gen_random_uuid(), 'stripe', :d, :e, :sha,"
-        " 'received') ON CONFLICT (provider, delivery_id) DO NOTHING RETURNING id"),
-        {"d": event_id, "e": event_type[:200], "sha": hashlib.sha256(body).hexdigest()},
-    ).scalar_one_or_none()
+    delivery = admin_service.claim_webhook_delivery(
+        session, provider="stripe", delivery_id=event_id, event_type=event_type,
+        payload_sha256=hashlib.sha256(body).hexdigest())
     if delivery is None:
         return "duplicate"
     data = event.get("data") if isinstance(event.get("data"), dict) else {}
@@ -122,9 +121,9 @@ def apply_event(session: Session, event: dict[str, Any], body: bytes) -> str:
     elif event_type.startswith(BILLING_PREFIXES):
         outcome, tenant_id = apply_billing_event(session, event, obj)
     apply_context(session.connection(), DbContext.system(request_id=event_id[:128]))
-    session.execute(text(
-        "UPDATE adm_webhook_deliveries SET tenant_id = :t, status = :s, processed_at = now()"
-        " WHERE id = :id"), {"t": tenant_id, "s": outcome, "id": delivery})
+    admin_service.finish_webhook_delivery(session, delivery,
+                                          status=WebhookDeliveryStatus(outcome),
+                                          tenant_id=tenant_id)
     return outcome
 
 

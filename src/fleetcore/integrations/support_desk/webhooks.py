@@ -20,10 +20,11 @@ import time
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from fleetcore.admin import service as admin_service
+from fleetcore.admin.models import WebhookDeliveryStatus
 from fleetcore.core.db import DbContext, apply_context
 from fleetcore.core.deps import bounded_body
 from fleetcore.integrations.support_desk import chatwoot_desk, freescout_desk
@@ -41,24 +42,20 @@ def record_delivery(session: Session, system: str, delivery: Delivery, body: byt
     """Record ``delivery`` once and apply it: ``processed``, ``ignored`` or ``duplicate``."""
     request_id = f"{system}:{delivery.delivery_id}"[:128]
     apply_context(session.connection(), DbContext.system(request_id=request_id))
-    recorded = session.execute(text(
-        "INSERT INTO adm_webhook_deliveries (id, provider, delivery_id, event_type,"
-        " payload_sha256, status) VALUES (gen_random_uuid(), :p, :d, :e, :sha, 'received')"
-        " ON CONFLICT (provider, delivery_id) DO NOTHING RETURNING id"),
-        {"p": system, "d": delivery.delivery_id, "e": delivery.event,
-         "sha": hashlib.sha256(body).hexdigest()}).scalar_one_or_none()
+    recorded = admin_service.claim_webhook_delivery(
+        session, provider=system, delivery_id=delivery.delivery_id, event_type=delivery.event,
+        payload_sha256=hashlib.sha256(body).hexdigest())
     if recorded is None:
         return "duplicate"
     applied = (service.apply_inbound(session, delivery.conversation, sla=sla,
                                      request_id=request_id)
                if delivery.conversation is not None else service.Applied("ignored"))
     apply_context(session.connection(), DbContext.system(request_id=request_id))
-    session.execute(text(
-        "UPDATE adm_webhook_deliveries SET tenant_id = :t, status = :s, processed_at = now(),"
-        " error = :error WHERE id = :id"),
-        {"t": applied.tenant_id, "s": applied.outcome, "id": recorded,
-         "error": None if applied.tenant_id or applied.outcome == "ignored"
-         else "no fleet for this contact: kept for Fleetcore staff"})
+    admin_service.finish_webhook_delivery(
+        session, recorded, status=WebhookDeliveryStatus(applied.outcome),
+        tenant_id=applied.tenant_id,
+        error=None if applied.tenant_id or applied.outcome == "ignored"
+        else "no fleet for this contact: kept for Fleetcore staff")
     return applied.outcome
 
 

@@ -27,6 +27,7 @@ from fleetcore.web.forms import (
     build,
     local_datetime,
     optional,
+    submit,
     text_values,
 )
 from fleetcore.web.i18n import gettext
@@ -201,15 +202,14 @@ def end_assignment(c: Ctx, _: AssignmentsWrite, assignment_id: uuid.UUID,
     values["ends_at"] = local_datetime(values.get("ends_at"), c.tenant.zone, name="ends_at",
                                        state=state)
     version = state.values.get("version", "")
-    try:
-        data = build(AssignmentEnd, {k: v for k, v in values.items() if v is not None}, state)
-        attempt(c.session, lambda: fleet_service.end_assignment(
-            c.session, c.actor, assignment_id, data=data,
-            if_match=form_if_match(version, "assignment")))
-    except FormInvalid:
-        return _end_form(c, assignment, state, 422)
-    except Problem as problem:
-        return _end_form(c, assignment, apply_problem(state, problem), problem.status)
+    refused = submit(c.session, state, AssignmentEnd,
+                     {k: v for k, v in values.items() if v is not None},
+                     lambda data: fleet_service.end_assignment(
+                         c.session, c.actor, assignment_id, data=data,
+                         if_match=form_if_match(version, "assignment")),
+                     lambda s, code: _end_form(c, assignment, s, code))
+    if isinstance(refused, Response):
+        return refused
     return redirect(c.request, f"/app/vehicles/{assignment.vehicle_id}",
                     flash=gettext("Assignment ended: the vehicle is back."))
 

@@ -51,14 +51,13 @@ from fleetcore.trips.permissions import TripsWrite
 from fleetcore.trips.schemas import PlatformAccountCreate
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import (
-    FormInvalid,
     FormState,
-    apply_problem,
     attempt,
-    build,
+    changed_meanwhile,
     local_datetime,
     money_input,
     optional,
+    submit,
     text_values,
 )
 from fleetcore.web.i18n import N_, gettext
@@ -154,15 +153,12 @@ def new_driver(c: Ctx, _: DriversWrite) -> HTMLResponse:
 def create_driver(c: Ctx, _: DriversWrite, form: Form) -> Response:
     """Add a driver (the phone is read in the fleet's country)."""
     state = FormState(values=text_values(form, FIELDS))
-    try:
-        data = build(DriverCreate, {k: v for k, v in _data(state.values).items()
-                                    if v is not None}, state)
-        driver = attempt(c.session, lambda: drivers_service.create_driver(
-            c.session, c.actor, data=data))
-    except FormInvalid:
-        return _form(c, state, driver=None, status_code=422)
-    except Problem as problem:
-        return _form(c, apply_problem(state, problem), driver=None, status_code=problem.status)
+    driver = submit(c.session, state, DriverCreate,
+                    {k: v for k, v in _data(state.values).items() if v is not None},
+                    lambda data: drivers_service.create_driver(c.session, c.actor, data=data),
+                    lambda s, code: _form(c, s, driver=None, status_code=code))
+    if isinstance(driver, Response):
+        return driver
     return redirect(c.request, f"/app/drivers/{driver.id}",
                     flash=gettext("%(first_name)s %(last_name)s added.",
                                   first_name=driver.first_name, last_name=driver.last_name))
@@ -181,19 +177,16 @@ def update_driver(c: Ctx, _: DriversWrite, driver_id: uuid.UUID, form: Form) -> 
     driver = drivers_service.get_driver(c.session, c.actor, driver_id)
     state = FormState(values=text_values(form, FIELDS))
     version = state.values.get("version", "")
-    try:
-        data = build(DriverUpdate, _data(state.values), state)
-        attempt(c.session, lambda: drivers_service.update_driver(
-            c.session, c.actor, driver_id, data=data,
-            if_match=form_if_match(version, "driver")))
-    except FormInvalid:
-        return _form(c, state, driver=driver, status_code=422)
-    except Problem as problem:
-        if problem.status == 412:
-            problem.detail = (gettext("Someone else changed this driver while you were editing: "
-                                      "reload the page to see their change, then apply "
-                                      "yours again."))
-        return _form(c, apply_problem(state, problem), driver=driver, status_code=problem.status)
+    refused = submit(c.session, state, DriverUpdate, _data(state.values),
+                     lambda data: drivers_service.update_driver(
+                         c.session, c.actor, driver_id, data=data,
+                         if_match=form_if_match(version, "driver")),
+                     lambda s, code: _form(c, s, driver=driver, status_code=code),
+                     adjust=changed_meanwhile(gettext(
+                         "Someone else changed this driver while you were editing: reload the "
+                         "page to see their change, then apply yours again.")))
+    if isinstance(refused, Response):
+        return refused
     return redirect(c.request, f"/app/drivers/{driver_id}", flash=gettext("Driver saved."))
 
 
@@ -298,15 +291,13 @@ def create_terms(c: Ctx, _: DriversWrite, driver_id: uuid.UUID, form: Form) -> R
         values.pop("rent_period", None)  # the form always sends a period; only rent uses it
     values.update({name: name in state.values for name, _label in RECHARGES},
                   driver_id=str(driver_id), currency=c.tenant.currency)
-    try:
-        data = build(CooperationTermsCreate,
-                     {k: v for k, v in values.items() if v is not None}, state)
-        terms = attempt(c.session, lambda: drivers_service.create_cooperation_terms(
-            c.session, c.actor, data=data))
-    except FormInvalid:
-        return _terms_form(c, driver, state, 422)
-    except Problem as problem:
-        return _terms_form(c, driver, apply_problem(state, problem), problem.status)
+    terms = submit(c.session, state, CooperationTermsCreate,
+                   {k: v for k, v in values.items() if v is not None},
+                   lambda data: drivers_service.create_cooperation_terms(
+                       c.session, c.actor, data=data),
+                   lambda s, code: _terms_form(c, driver, s, code))
+    if isinstance(terms, Response):
+        return terms
     return redirect(c.request, f"/app/drivers/{driver_id}#terms",
                     flash=gettext("Terms %(terms_version)s offered to %(first_name)s "
                                   "%(last_name)s: record the acceptance once signed.",
@@ -370,15 +361,13 @@ def create_platform_account(c: Ctx, _: TripsWrite, driver_id: uuid.UUID,
     state = FormState(values=text_values(form, ACCOUNT_FIELDS))
     values: dict[str, Any] = optional(state.values, "display_name")
     values["driver_id"] = str(driver_id)
-    try:
-        data = build(PlatformAccountCreate,
-                     {k: v for k, v in values.items() if v is not None}, state)
-        account = attempt(c.session, lambda: trips_service.create_platform_account(
-            c.session, c.actor, data=data))
-    except FormInvalid:
-        return _account_form(c, driver, state, 422)
-    except Problem as problem:
-        return _account_form(c, driver, apply_problem(state, problem), problem.status)
+    account = submit(c.session, state, PlatformAccountCreate,
+                     {k: v for k, v in values.items() if v is not None},
+                     lambda data: trips_service.create_platform_account(
+                         c.session, c.actor, data=data),
+                     lambda s, code: _account_form(c, driver, s, code))
+    if isinstance(account, Response):
+        return account
     return redirect(c.request, f"/app/drivers/{driver_id}#accounts",
                     flash=gettext("Account %(external_account_id)s linked to %(first_name)s "
                                   "%(last_name)s.",

@@ -18,12 +18,10 @@ from fleetcore.core.pagination import PageParams
 from fleetcore.core.versioning import lock_and_check_if_match
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import (
-    FormInvalid,
     FormState,
-    apply_problem,
     attempt,
-    build,
     optional,
+    submit,
     text_values,
 )
 from fleetcore.web.i18n import gettext
@@ -62,15 +60,13 @@ def invite_member(c: Ctx, _: MembersWrite, form: Form) -> Response:
     state = FormState(values=text_values(form, INVITE_FIELDS))
     values: dict[str, Any] = optional(state.values, "first_name", "last_name", "phone")
     values["role_ids"] = [str(v) for v in form.getlist("role_ids")]
-    try:
-        data = build(MemberInvite, {k: v for k, v in values.items() if v is not None}, state)
-        member = attempt(c.session, lambda: admin_service.invite_member(
-            c.session, c.actor, data=data))
-    except FormInvalid:
-        return _page(c, status=None, cursor=None, state=state, status_code=422)
-    except Problem as problem:
-        return _page(c, status=None, cursor=None, state=apply_problem(state, problem),
-                     status_code=problem.status)
+    member = submit(c.session, state, MemberInvite,
+                    {k: v for k, v in values.items() if v is not None},
+                    lambda data: admin_service.invite_member(c.session, c.actor, data=data),
+                    lambda s, code: _page(c, status=None, cursor=None, state=s,
+                                          status_code=code))
+    if isinstance(member, Response):
+        return member
     return redirect(c.request, "/app/members", flash=gettext("%(email)s invited.",
                                                              email=member.email))
 

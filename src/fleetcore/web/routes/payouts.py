@@ -21,11 +21,9 @@ from fleetcore.finance.permissions import PayoutsApprove, PayoutsRead, PayoutsWr
 from fleetcore.finance.sepa_service import export_sepa
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import (
-    FormInvalid,
     FormState,
-    apply_problem,
     attempt,
-    build,
+    submit,
     text_values,
 )
 from fleetcore.web.i18n import gettext
@@ -63,15 +61,12 @@ def batch_list(c: Ctx, _: PayoutsRead, status: str | None = None,
 def draft_batch(c: Ctx, _: PayoutsWrite, form: Form) -> Response:
     """Draft a batch: one payment per driver with a positive balance; negatives are carried."""
     state = FormState(values=text_values(form, DRAFT_FIELDS))
-    try:
-        data = build(BatchDraft, {k: v for k, v in state.values.items() if v}, state)
-        batch = attempt(c.session, lambda: payout_service.draft_batch(
-            c.session, c.actor, data=data))
-    except FormInvalid:
-        return _list(c, status=None, cursor=None, state=state, status_code=422)
-    except Problem as problem:
-        return _list(c, status=None, cursor=None, state=apply_problem(state, problem),
-                     status_code=problem.status)
+    batch = submit(c.session, state, BatchDraft, {k: v for k, v in state.values.items() if v},
+                   lambda data: payout_service.draft_batch(c.session, c.actor, data=data),
+                   lambda s, code: _list(c, status=None, cursor=None, state=s,
+                                         status_code=code))
+    if isinstance(batch, Response):
+        return batch
     return redirect(c.request, f"/app/payouts/{batch.id}",
                     flash=gettext("Draft with %(payment_count)s payments: review, then approve.",
                                   payment_count=batch.payment_count))
@@ -174,14 +169,13 @@ def create_bank_account(c: Ctx, _: PayoutsWrite, driver_id: uuid.UUID,
     """Save it; it replaces the driver's previous bank account (closed, kept)."""
     driver = drivers_service.get_driver(c.session, c.actor, driver_id)
     state = FormState(values=text_values(form, BANK_FIELDS))
-    try:
-        data = build(BankAccountIn, {k: v for k, v in state.values.items() if v}, state)
-        attempt(c.session, lambda: payout_account_service.add_bank_account(
-            c.session, c.actor, driver_id, data=data))
-    except FormInvalid:
-        return _bank_form(c, driver, state, 422)
-    except Problem as problem:
-        return _bank_form(c, driver, apply_problem(state, problem), problem.status)
+    refused = submit(c.session, state, BankAccountIn,
+                     {k: v for k, v in state.values.items() if v},
+                     lambda data: payout_account_service.add_bank_account(
+                         c.session, c.actor, driver_id, data=data),
+                     lambda s, code: _bank_form(c, driver, s, code))
+    if isinstance(refused, Response):
+        return refused
     return redirect(c.request, f"/app/drivers/{driver_id}#payout-accounts",
                     flash=gettext("Bank account of %(first_name)s %(last_name)s saved: SEPA "
                                   "payouts go to it.",

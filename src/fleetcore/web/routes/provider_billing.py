@@ -30,15 +30,12 @@ from fleetcore.billing.models import (
 from fleetcore.billing.permissions import PlansRead, PlansWrite, ProviderBillingRead
 from fleetcore.billing.pricing import METRICS
 from fleetcore.billing.schemas import PlanVersionCreate
-from fleetcore.core.errors import NotFound, Problem
+from fleetcore.core.errors import NotFound
 from fleetcore.web.deps import Form, StaffCtx
 from fleetcore.web.forms import (
-    FormInvalid,
     FormState,
-    apply_problem,
-    attempt,
-    build,
     money_input,
+    submit,
     text_values,
 )
 from fleetcore.web.i18n import gettext
@@ -149,15 +146,13 @@ def publish_version(c: StaffCtx, _: PlansWrite, plan_id: uuid.UUID, form: Form) 
         "overage": {k: (v.get(f"overage_{k}") or "").replace(",", ".") or None
                     for k in ("vehicles", "drivers", "trips", "km")},
         "features": plan.features or {}}
-    try:
-        body = build(PlanVersionCreate, data, state)
-        new = attempt(c.session, lambda: billing.publish_version(
-            c.session, c.actor, plan_id, body,
-            if_match=form_if_match(v.get("version"), "plan")))
-    except FormInvalid:
-        return _plan_page(c, plan, state, 422)
-    except Problem as problem:
-        return _plan_page(c, plan, apply_problem(state, problem), problem.status)
+    new = submit(c.session, state, PlanVersionCreate, data,
+                 lambda body: billing.publish_version(
+                     c.session, c.actor, plan_id, body,
+                     if_match=form_if_match(v.get("version"), "plan")),
+                 lambda s, code: _plan_page(c, plan, s, code))
+    if isinstance(new, Response):
+        return new
     return redirect(c.request, f"{BASE}/plans/{new.id}",
                     flash=gettext("Version %(plan_version)s of %(code)s is now offered.",
                                   plan_version=new.plan_version, code=new.code))

@@ -8,9 +8,7 @@ the API's own request models, and a change names the version the page showed (If
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import date
-from typing import Any
 
 from fastapi.responses import HTMLResponse, Response
 
@@ -19,12 +17,9 @@ from fleetcore.core.errors import Problem
 from fleetcore.crm import queries as crm_queries
 from fleetcore.crm import service
 from fleetcore.crm.models import (
-    Contract,
     ContractStatus,
-    Lead,
     LeadPriority,
     LeadStatus,
-    Opportunity,
     OpportunityStage,
 )
 from fleetcore.crm.permissions import CrmRead, CrmWrite
@@ -37,13 +32,11 @@ from fleetcore.crm.schemas import (
 )
 from fleetcore.web.deps import Form, StaffCtx
 from fleetcore.web.forms import (
-    FormInvalid,
     FormState,
-    apply_problem,
     attempt,
-    build,
     drop_empty,
     money_input,
+    submit,
     text_values,
 )
 from fleetcore.web.i18n import gettext
@@ -71,17 +64,6 @@ def _plans(c: Console) -> list[tuple[str, str]]:
 def _month(day: date, ahead: int) -> str:
     index = day.year * 12 + day.month - 1 + ahead
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-def _failed(state: FormState, render: Callable[[FormState, int], HTMLResponse],
-            call: Callable[[], Any]) -> tuple[Any, HTMLResponse | None]:
-    """Run ``call``; on a refused form or a problem, the page again with the errors."""
-    try:
-        return call(), None
-    except FormInvalid:
-        return None, render(state, 422)
-    except Problem as problem:
-        return None, render(apply_problem(state, problem), problem.status)
 
 
 # --- the pipeline board --------------------------------------------------------------------
@@ -118,13 +100,11 @@ def create_opportunity(c: StaffCtx, _: CrmWrite, form: Form) -> Response:
     values["expected_value"] = money_input(state.values.get("expected_value"),
                                            state.values.get("currency") or "EUR")
 
-    def create() -> Opportunity:
-        data = build(OpportunityCreate, drop_empty(values), state)
-        return attempt(c.session, lambda: service.create_opportunity(c.session, c.actor, data))
-
-    made, failed = _failed(state, lambda s, code: _board(c, s, code), create)
-    if failed is not None:
-        return failed
+    made = submit(c.session, state, OpportunityCreate, drop_empty(values),
+                  lambda data: service.create_opportunity(c.session, c.actor, data),
+                  lambda s, code: _board(c, s, code))
+    if isinstance(made, Response):
+        return made
     return redirect(c.request, "/app/provider/pipeline",
                                flash=gettext("Deal %(name)s opened.", name=made.name))
 
@@ -174,13 +154,11 @@ def create_lead(c: StaffCtx, _: CrmWrite, form: Form) -> Response:
     """Record a new lead."""
     state = FormState(values=text_values(form, LEAD_FIELDS))
 
-    def create() -> Lead:
-        data = build(LeadCreate, drop_empty(dict(state.values)), state)
-        return attempt(c.session, lambda: service.create_lead(c.session, c.actor, data))
-
-    made, failed = _failed(state, lambda s, code: _leads(c, s, status_code=code), create)
-    if failed is not None:
-        return failed
+    made = submit(c.session, state, LeadCreate, drop_empty(dict(state.values)),
+                  lambda data: service.create_lead(c.session, c.actor, data),
+                  lambda s, code: _leads(c, s, status_code=code))
+    if isinstance(made, Response):
+        return made
     return redirect(c.request, "/app/provider/leads", flash=gettext("%(company_name)s added.",
                                                                     company_name=made.company_name))
 
@@ -211,13 +189,11 @@ def create_contract(c: StaffCtx, _: CrmWrite, form: Form) -> Response:
     """Draft a contract for a deal (numbered at once)."""
     state = FormState(values=text_values(form, CONTRACT_FIELDS))
 
-    def create() -> Contract:
-        data = build(ContractCreate, drop_empty(dict(state.values)), state)
-        return attempt(c.session, lambda: service.create_contract(c.session, c.actor, data))
-
-    made, failed = _failed(state, lambda s, code: _contracts(c, s, status_code=code), create)
-    if failed is not None:
-        return failed
+    made = submit(c.session, state, ContractCreate, drop_empty(dict(state.values)),
+                  lambda data: service.create_contract(c.session, c.actor, data),
+                  lambda s, code: _contracts(c, s, status_code=code))
+    if isinstance(made, Response):
+        return made
     return redirect(c.request, "/app/provider/contracts",
                     flash=gettext("Contract %(contract_number)s drafted.",
                                   contract_number=made.contract_number))

@@ -42,6 +42,7 @@ from fleetcore.web.forms import (
     build,
     money_input,
     parse_date,
+    submit,
     text_values,
 )
 from fleetcore.web.i18n import N_, gettext, ngettext
@@ -156,14 +157,11 @@ def compute_settlements(c: Ctx, _: SettlementsWrite, form: Form) -> Response:
     day = parse_date(state.value("week"), name="week", state=state)
     if not state.value("week"):
         state.add("week", gettext("choose a day of the week to settle"))
-    try:
-        data = build(SettlementCompute, {"week": day} if day else {}, state)
-        outcome = attempt(c.session, lambda: service.compute_week(c.session, c.actor,
-                                                                  period=data.week))
-    except FormInvalid:
-        return _overview(c, state, 422)
-    except Problem as problem:
-        return _overview(c, apply_problem(state, problem), problem.status)
+    outcome = submit(c.session, state, SettlementCompute, {"week": day} if day else {},
+                     lambda data: service.compute_week(c.session, c.actor, period=data.week),
+                     lambda s, code: _overview(c, s, code))
+    if isinstance(outcome, Response):
+        return outcome
     count = len(outcome.settlements)
     notes = [ngettext("%(num)d draft settlement computed for the week of %(day)s.",
                       "%(num)d draft settlements computed for the week of %(day)s.", count,

@@ -31,14 +31,12 @@ from fleetcore.scheduling.permissions import ShiftsRead, ShiftsWrite
 from fleetcore.scheduling.schemas import ShiftCreate, ShiftSeriesCreate
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import (
-    FormInvalid,
     FormState,
-    apply_problem,
     attempt,
-    build,
     local_datetime,
     optional,
     parse_date,
+    submit,
     text_values,
 )
 from fleetcore.web.i18n import N_, gettext
@@ -161,14 +159,12 @@ def create_shift(c: Ctx, _: ShiftsWrite, form: Form) -> Response:
     values: dict[str, Any] = optional(state.values, "vehicle_id", "notes")
     for name in ("starts_at", "ends_at"):
         values[name] = local_datetime(values.get(name), c.tenant.zone, name=name, state=state)
-    try:
-        data = build(ShiftCreate, {k: v for k, v in values.items() if v is not None}, state)
-        shift = attempt(c.session, lambda: scheduling_service.create_shift(
-            c.session, c.actor, data=data))
-    except FormInvalid:
-        return _shift_form(c, state, 422)
-    except Problem as problem:
-        return _shift_form(c, apply_problem(state, problem), problem.status)
+    shift = submit(c.session, state, ShiftCreate,
+                   {k: v for k, v in values.items() if v is not None},
+                   lambda data: scheduling_service.create_shift(c.session, c.actor, data=data),
+                   lambda s, code: _shift_form(c, s, code))
+    if isinstance(shift, Response):
+        return shift
     name = drivers_queries.driver_names(c.session, c.tenant.id, {shift.driver_id}).get(
         shift.driver_id, "the driver")
     when = c.fmt.dt(shift.starts_at)
@@ -277,14 +273,12 @@ def create_series(c: Ctx, _: ShiftsWrite, form: Form) -> Response:
     """Save the series and its shifts up to the planning horizon (all of them or none)."""
     state = FormState(values=text_values(form, SERIES_FIELDS))
     values = _series_values(c, form, state)
-    try:
-        data = build(ShiftSeriesCreate, values, state)
-        series, shifts, horizon = attempt(c.session, lambda: scheduling_service.create_series(
-            c.session, c.actor, data=data))
-    except FormInvalid:
-        return _series_form(c, _on_form(state), 422)
-    except Problem as problem:
-        return _series_form(c, _on_form(apply_problem(state, problem)), problem.status)
+    made = submit(c.session, state, ShiftSeriesCreate, values,
+                  lambda data: scheduling_service.create_series(c.session, c.actor, data=data),
+                  lambda s, code: _series_form(c, _on_form(s), code))
+    if isinstance(made, Response):
+        return made
+    series, shifts, horizon = made
     first = state.values.get("first_day", "")
     return redirect(c.request, f"/app/shifts?series_id={series.id}&week={first}",
                     flash=gettext("%(len)s shifts planned up to %(date)s; later ones are added as "

@@ -13,7 +13,6 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
 from fleetcore.admin import queries as admin_queries
-from fleetcore.core.errors import Problem
 from fleetcore.core.pagination import PageParams
 from fleetcore.drivers import queries as drivers_queries
 from fleetcore.support import api as support_api
@@ -24,12 +23,10 @@ from fleetcore.support.permissions import SupportRead, SupportWrite
 from fleetcore.support.schemas import FeedbackCreate, MessageCreate, TicketCreate, TicketUpdate
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import (
-    FormInvalid,
     FormState,
-    apply_problem,
-    attempt,
-    build,
+    not_found_raised,
     optional,
+    submit,
     text_values,
 )
 from fleetcore.web.i18n import gettext
@@ -86,16 +83,15 @@ def open_ticket(c: Ctx, _: SupportWrite, form: Form) -> Response:
     """Open a ticket (the list comes back with the refused fields marked)."""
     state = FormState(values=text_values(form, FIELDS))
     values = optional(state.values, "description", "category")
-    try:
-        data = build(TicketCreate, {k: v for k, v in values.items() if v is not None}, state)
-        ticket = attempt(c.session, lambda: support_service.create_ticket(
-            c.session, c.actor, data=data, sla=support_api.sla_policy(c.request),
-            mirror=support_api.mirror(c.request)))
-    except FormInvalid:
-        return _list(c, status=None, cursor=None, state=state, status_code=422)
-    except Problem as problem:
-        return _list(c, status=None, cursor=None, state=apply_problem(state, problem),
-                     status_code=problem.status)
+    ticket = submit(c.session, state, TicketCreate,
+                    {k: v for k, v in values.items() if v is not None},
+                    lambda data: support_service.create_ticket(
+                        c.session, c.actor, data=data, sla=support_api.sla_policy(c.request),
+                        mirror=support_api.mirror(c.request)),
+                    lambda s, code: _list(c, status=None, cursor=None, state=s,
+                                          status_code=code))
+    if isinstance(ticket, Response):
+        return ticket
     return redirect(c.request, f"/app/support/{ticket.id}", flash=gettext("Your ticket is open."))
 
 
@@ -123,16 +119,11 @@ def _submit(c: Console, ticket_id: uuid.UUID, state: FormState, model: type[M],
             values: dict[str, Any], change: Callable[[M], object], flash: str) -> Response:
     """Validate ``values`` as ``model``, apply ``change`` in a savepoint, back to the ticket;
     a refusal re-renders the ticket with the fields marked (another fleet's ticket: 404)."""
-    try:
-        data = build(model, values, state)
-        attempt(c.session, lambda: change(data))
-    except FormInvalid:
-        return _detail(c, ticket_id, state=state, status_code=422)
-    except Problem as problem:
-        if problem.status == 404:
-            raise
-        return _detail(c, ticket_id, state=apply_problem(state, problem),
-                       status_code=problem.status)
+    refused = submit(c.session, state, model, values, change,
+                     lambda s, code: _detail(c, ticket_id, state=s, status_code=code),
+                     adjust=not_found_raised)
+    if isinstance(refused, Response):
+        return refused
     return redirect(c.request, f"/app/support/{ticket_id}", flash=flash)
 
 

@@ -17,13 +17,11 @@ from fleetcore.scheduling.schemas import TaskCreate, TaskUpdate
 from fleetcore.tasks.models import Task, TaskPriority, TaskStatus, TaskType
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import (
-    FormInvalid,
     FormState,
-    apply_problem,
     attempt,
-    build,
     local_datetime,
     optional,
+    submit,
     text_values,
 )
 from fleetcore.web.i18n import N_, gettext
@@ -99,16 +97,12 @@ def create_task(c: Ctx, _: TasksWrite, form: Form) -> Response:
     values = optional(state.values, "description", "due_at", "assignee_id")
     values["due_at"] = local_datetime(values.get("due_at"), c.tenant.zone, name="due_at",
                                       state=state)
-    try:
-        data = build(TaskCreate, {k: v for k, v in values.items() if v is not None}, state)
-        task = attempt(c.session, lambda: scheduling_service.create_task(
-            c.session, c.actor, data=data))
-    except FormInvalid:
-        return _page(c, status="open", priority=None, mine=False, cursor=None, state=state,
-                     status_code=422)
-    except Problem as problem:
-        return _page(c, status="open", priority=None, mine=False, cursor=None,
-                     state=apply_problem(state, problem), status_code=problem.status)
+    task = submit(c.session, state, TaskCreate, {k: v for k, v in values.items() if v is not None},
+                  lambda data: scheduling_service.create_task(c.session, c.actor, data=data),
+                  lambda s, code: _page(c, status="open", priority=None, mine=False,
+                                        cursor=None, state=s, status_code=code))
+    if isinstance(task, Response):
+        return task
     return redirect(c.request, "/app/tasks", flash=gettext("Task “%(title)s” added.",
                                                            title=task.title))
 

@@ -25,14 +25,14 @@ from fleetcore.fleet import queries as fleet_queries
 from fleetcore.revenue.service import read_upload
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import (
-    FormInvalid,
     FormState,
     apply_problem,
     attempt,
-    build,
     drop_empty,
     local_datetime,
     money_input,
+    not_found_raised,
+    submit,
     text_values,
 )
 from fleetcore.web.i18n import gettext
@@ -110,15 +110,12 @@ def create_toll(c: Ctx, _: TollsWrite, form: Form) -> Response:
                                            name="occurred_at", state=state)
     values["amount"] = money_input(values.get("amount"), c.tenant.currency)
     _state, upload = _defaults(c)
-    try:
-        data = build(TollCreate, drop_empty(values), state)
-        toll = attempt(c.session, lambda: finance_service.create_toll(
-            c.session, c.actor, data=data))
-    except FormInvalid:
-        return _page(c, params={}, cursor=None, state=state, upload=upload, status_code=422)
-    except Problem as problem:
-        return _page(c, params={}, cursor=None, state=apply_problem(state, problem),
-                     upload=upload, status_code=problem.status)
+    toll = submit(c.session, state, TollCreate, drop_empty(values),
+                  lambda data: finance_service.create_toll(c.session, c.actor, data=data),
+                  lambda s, code: _page(c, params={}, cursor=None, state=s, upload=upload,
+                                        status_code=code))
+    if isinstance(toll, Response):
+        return toll
     who = gettext("resolved to its driver") if toll.driver_id else gettext("unassigned: a task "
                                                                            "asks who had it")
     return redirect(c.request, "/app/tolls", flash=gettext("Toll charge recorded, %(who)s.",
@@ -190,16 +187,13 @@ def toll_detail(c: Ctx, _: TollsRead, toll_id: uuid.UUID) -> HTMLResponse:
 def dispute(c: Ctx, _: TollsWrite, toll_id: uuid.UUID, form: Form) -> Response:
     """Set the charge aside: it is never recharged."""
     state = FormState(values=text_values(form, ("reason",)))
-    try:
-        data = build(TollDispute, {"reason": state.value("reason")}, state)
-        attempt(c.session, lambda: finance_service.dispute_toll(
-            c.session, c.actor, toll_id, reason=data.reason,
-            if_match=form_if_match(form.get("version"), gettext("toll charge"))))
-    except FormInvalid:
-        return _detail(c, finance_service.get_toll(c.session, c.actor, toll_id), state, 422)
-    except Problem as problem:
-        if problem.status == 404:
-            raise
-        return _detail(c, finance_service.get_toll(c.session, c.actor, toll_id),
-                       apply_problem(state, problem), problem.status)
+    refused = submit(c.session, state, TollDispute, {"reason": state.value("reason")},
+                     lambda data: finance_service.dispute_toll(
+                         c.session, c.actor, toll_id, reason=data.reason,
+                         if_match=form_if_match(form.get("version"), gettext("toll charge"))),
+                     lambda s, code: _detail(
+                         c, finance_service.get_toll(c.session, c.actor, toll_id), s, code),
+                     adjust=not_found_raised)
+    if isinstance(refused, Response):
+        return refused
     return redirect(c.request, f"/app/tolls/{toll_id}", flash=gettext("Charge disputed."))

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
 from fleetcore.core.auth import PermissionDenied
-from fleetcore.core.errors import NotFound, Problem
+from fleetcore.core.errors import NotFound
 from fleetcore.fleet import maintenance_service
 from fleetcore.fleet import service as fleet_service
 from fleetcore.fleet.maintenance_schemas import (
@@ -37,13 +37,10 @@ from fleetcore.fleet.permissions import VehiclesRead
 from fleetcore.fleet.schemas import ExpenseCreate
 from fleetcore.web.deps import Ctx, Form
 from fleetcore.web.forms import (
-    FormInvalid,
     FormState,
-    apply_problem,
-    attempt,
-    build,
     local_datetime,
     money_input,
+    submit,
     text_values,
 )
 from fleetcore.web.i18n import N_, gettext
@@ -198,13 +195,11 @@ def create_record(c: Ctx, _: VehiclesRead, vehicle_id: uuid.UUID, kind: str,
     values = _values(c, form, state)
     if form.takes_vehicle_id:
         values["vehicle_id"] = str(vehicle_id)
-    try:
-        data = build(form.model, values, state)
-        attempt(c.session, lambda: form.save(c, vehicle, data))
-    except FormInvalid:
-        return _render(c, vehicle, kind, form, state, 422)
-    except Problem as problem:
-        return _render(c, vehicle, kind, form, apply_problem(state, problem), problem.status)
+    refused = submit(c.session, state, form.model, values,
+                     lambda data: form.save(c, vehicle, data),
+                     lambda s, code: _render(c, vehicle, kind, form, s, code))
+    if isinstance(refused, Response):
+        return refused
     return redirect(c.request, f"/app/vehicles/{vehicle_id}#{form.anchor}", flash=form.done)
 
 

@@ -46,8 +46,10 @@ from fleetcore.web.forms import (
     apply_problem,
     attempt,
     build,
+    changed_meanwhile,
     money_input,
     optional,
+    submit,
     text_values,
 )
 from fleetcore.web.i18n import N_, gettext
@@ -195,15 +197,12 @@ def model_options(c: Ctx, _: VehiclesWrite, make_id: str | None = None) -> HTMLR
 def create_vehicle(c: Ctx, _: VehiclesWrite, form: Form) -> Response:
     """Add a vehicle; the form comes back with the refused fields marked."""
     state = FormState(values=text_values(form, FIELDS))
-    try:
-        data = build(VehicleCreate, {k: v for k, v in _data(c, state.values).items()
-                                     if v is not None}, state)
-        vehicle = attempt(c.session, lambda: fleet_service.create_vehicle(
-            c.session, c.actor, data=data))
-    except FormInvalid:
-        return _form(c, state, vehicle=None, status_code=422)
-    except Problem as problem:
-        return _form(c, apply_problem(state, problem), vehicle=None, status_code=problem.status)
+    vehicle = submit(c.session, state, VehicleCreate,
+                     {k: v for k, v in _data(c, state.values).items() if v is not None},
+                     lambda data: fleet_service.create_vehicle(c.session, c.actor, data=data),
+                     lambda s, code: _form(c, s, vehicle=None, status_code=code))
+    if isinstance(vehicle, Response):
+        return vehicle
     return redirect(c.request, f"/app/vehicles/{vehicle.id}",
                     flash=gettext("Vehicle %(licence_plate)s added.",
                                   licence_plate=vehicle.licence_plate))
@@ -222,20 +221,16 @@ def update_vehicle(c: Ctx, _: VehiclesWrite, vehicle_id: uuid.UUID, form: Form) 
     view = fleet_service.get_vehicle(c.session, c.actor, vehicle_id)
     state = FormState(values=text_values(form, FIELDS))
     version = state.values.get("version", "")
-    try:
-        data = build(VehicleUpdate, _data(c, state.values), state)
-        attempt(c.session, lambda: fleet_service.update_vehicle(
-            c.session, c.actor, vehicle_id, data=data,
-            if_match=form_if_match(version, "vehicle")))
-    except FormInvalid:
-        return _form(c, state, vehicle=view.vehicle, status_code=422)
-    except Problem as problem:
-        if problem.status == 412:
-            problem.detail = (gettext("Someone else changed this vehicle while you were editing: "
-                                      "reload the page to see their change, then apply "
-                                      "yours again."))
-        return _form(c, apply_problem(state, problem), vehicle=view.vehicle,
-                     status_code=problem.status)
+    refused = submit(c.session, state, VehicleUpdate, _data(c, state.values),
+                     lambda data: fleet_service.update_vehicle(
+                         c.session, c.actor, vehicle_id, data=data,
+                         if_match=form_if_match(version, "vehicle")),
+                     lambda s, code: _form(c, s, vehicle=view.vehicle, status_code=code),
+                     adjust=changed_meanwhile(gettext(
+                         "Someone else changed this vehicle while you were editing: reload the "
+                         "page to see their change, then apply yours again.")))
+    if isinstance(refused, Response):
+        return refused
     return redirect(c.request, f"/app/vehicles/{vehicle_id}", flash=gettext("Vehicle saved."))
 
 
