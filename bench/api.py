@@ -14,9 +14,14 @@ each scenario one after the other, ``--seconds`` long, repeated ``--runs`` times
 * ``GET /v1/vehicles?limit=50``
 * ``POST /v1/vehicle-expenses``
 * ``GET /healthz``: no auth, no database — what routing and middleware alone allow
+* the list's own baseline: the same bare Starlette app running the lane's SELECT of
+  ``GET /v1/vehicles?limit=50`` (same columns, odometer ``LATERAL``, order and limit; the
+  tenant a parameter), its rows turned into JSON with ``json.dumps``
 
 and prints requests/s, p50/p99 latency (wrk's own histogram), non-2xx and socket errors, the
-ratio to the baseline of the same round, and the median over the rounds. Targets
+ratio to the baseline of the same round, and the median over the rounds. A list of 50 rows
+cannot reach a one-row read by its nature, so the list is also given as a share of its own
+bare baseline (the PK ratio, the one the target names, is kept). Targets
 (quality.md): reads ≥ 60% of the baseline's requests/s, writes ≥ 40%; p99 < 25 ms for reads
 and < 50 ms for writes; 0 errors. ``wrk`` is native code, so unlike a Python load generator it
 does not cap the baseline; it still shares the machine's cores with both servers.
@@ -88,11 +93,12 @@ def _wait(
 
 BASELINE_APP = textwrap.dedent(
     """
+    import json
     import os
     from contextlib import asynccontextmanager
     from psycopg_pool import AsyncConnectionPool
     from starlette.applications import Starlette
-    from starlette.responses import JSONResponse
+    from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
     pool = AsyncConnectionPool(os.environ["BENCH_CONNINFO"], min_size=10, max_size=20,
@@ -107,13 +113,26 @@ BASELINE_APP = textwrap.dedent(
         return JSONResponse({"id": str(row[0]), "licence_plate": row[1], "vin": row[2],
                              "status": row[3], "version": row[4]})
 
+    LIST_SQL = os.environ["BENCH_LIST_SQL"]
+    LIST_PARAMS = json.loads(os.environ["BENCH_LIST_PARAMS"])
+
+    async def vehicles(request):
+        async with pool.connection() as conn:
+            cursor = await conn.execute(
+                LIST_SQL, {**LIST_PARAMS, "tenant": request.query_params["t"]})
+            names = [c.name for c in cursor.description]
+            rows = await cursor.fetchall()
+        body = json.dumps({"items": [dict(zip(names, row)) for row in rows]}, default=str)
+        return Response(body, media_type="application/json")
+
     @asynccontextmanager
     async def lifespan(app):
         await pool.open()
         yield
         await pool.close()
 
-    app = Starlette(routes=[Route("/vehicles/{vid}", vehicle)], lifespan=lifespan)
+    app = Starlette(routes=[Route("/vehicles/{vid}", vehicle), Route("/vehicles", vehicles)],
+                    lifespan=lifespan)
     """
 )
 
@@ -347,6 +366,26 @@ def _sequential(stacks: list[Stack], count: int) -> None:
     print(flush=True)
 
 
+def _list_baseline_sql() -> tuple[str, dict[str, object]]:
+    """The lane's own SQL for ``GET /v1/vehicles?limit=50`` (every column, the odometer
+    ``LATERAL``, the default sort), its tenant a parameter instead of the caller's row, and its
+    binds, ``limit`` 50: the bare list baseline reads exactly the rows the route reads."""
+    from fleetcore.core.lane import CALLER_TENANT
+    from fleetcore.fleet.filters import VehicleSort
+    from fleetcore.fleet.lane import _statement
+
+    sql, fixed = _statement((), 0, False, VehicleSort.CREATED, False, False)
+    if CALLER_TENANT not in sql:
+        raise SystemExit("the lane's list statement no longer names the caller's tenant")
+    return sql.replace(CALLER_TENANT, "%(tenant)s::uuid"), {**fixed, "limit": LIST_LIMIT}
+
+
+LIST_LIMIT = 50
+LIST_BASELINE = 5
+"""Index of the bare list baseline among the scenarios (after the five of before, so that the
+others keep their places); ``GET /v1/vehicles?limit=50`` (index 2) is also compared to it."""
+
+
 def _summary(rounds: list[list[Result]]) -> None:
     """Medians over the rounds (ratios are per round, then the median) and the targets."""
     print(f"\nmedian of {len(rounds)} round(s) (load average {os.getloadavg()[0]:.1f}):")
@@ -359,7 +398,9 @@ def _summary(rounds: list[list[Result]]) -> None:
         p99 = statistics.median(results[index].p99_ms for results in rounds)
         text = f"  {name:<34} {rps:>8.0f} req/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms"
         ratio = statistics.median(results[index].rps / results[0].rps for results in rounds)
-        if index > 0 and index not in targets:
+        if index == LIST_BASELINE:
+            text += f"   {ratio:4.0%} of the PK baseline"
+        elif index > 0 and index not in targets:
             text += f"   {ratio:4.0%} of baseline"
         elif index in targets:
             share, limit = targets[index]
@@ -367,6 +408,10 @@ def _summary(rounds: list[list[Result]]) -> None:
             met = met and ok
             text += (f"   {ratio:4.0%} of baseline (target ≥ {share:.0%}, p99 < {limit:.0f} ms:"
                      f" {'met' if ok else 'NOT met'})")
+            if index == 2:
+                same = statistics.median(results[2].rps / results[LIST_BASELINE].rps
+                                         for results in rounds)
+                text += f"; {same:4.0%} of the bare list"
         print(text)
     print(f"\nerrors (non-2xx, socket, timeouts): {errors}; "
           f"every target: {'met' if met and not errors else 'NOT met'}", flush=True)
@@ -413,17 +458,23 @@ def main() -> None:
             return
         app_base = stack.base
 
+        list_sql, list_params = _list_baseline_sql()
         app_file = work / "baseline_app.py"
         app_file.write_text(BASELINE_APP)
         baseline = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "baseline_app:app", "--port", str(base_port),
              "--log-level", "warning", "--no-access-log"],
-            cwd=work, env={**env, "BENCH_CONNINFO": conninfo},
+            cwd=work, env={**env, "BENCH_CONNINFO": conninfo, "BENCH_LIST_SQL": list_sql,
+                           "BENCH_LIST_PARAMS": json.dumps(list_params)},
             stdout=(work / "baseline.log").open("wb"), stderr=subprocess.STDOUT,
         )
         processes.append(baseline)
         _wait(f"http://127.0.0.1:{base_port}/vehicles/{vehicles[0]}?t={tenant}", baseline,
               log=work / "baseline.log")
+        bare_list = httpx.get(f"http://127.0.0.1:{base_port}/vehicles?t={tenant}").json()
+        if not bare_list["items"]:
+            raise SystemExit("the bare list read no rows")
+        print(f"the lists read {len(bare_list['items'])} rows (limit {LIST_LIMIT})", flush=True)
 
         ids = [str(v) for v in vehicles]
         auth = {"Authorization": headers["Authorization"]}
@@ -444,6 +495,9 @@ def main() -> None:
             # The app's floor: routing and middleware, no auth, no database, no target.
             ("GET /healthz (the app's floor)", app_base,
              _wrk_script("GET", "/healthz", ids, {})),
+            # The list's own bare baseline: the same SELECT (50 rows, same columns and order).
+            ("baseline: bare Starlette list of 50", f"http://127.0.0.1:{base_port}",
+             _wrk_script("GET", f"/vehicles?t={tenant}", ids, {})),
         ]
         scripts = []
         for index, (_, _, script) in enumerate(scenarios):
@@ -462,6 +516,9 @@ def main() -> None:
                 results.append(result)
                 ratio = (f"   {result.rps / results[0].rps:4.0%} of baseline"
                          if len(results) > 1 else "")
+                if len(results) - 1 == LIST_BASELINE:
+                    ratio += (f"; the list above: {results[2].rps / result.rps:4.0%}"
+                              " of this one")
                 print(f"  {result.line()}{ratio}", flush=True)
             rounds.append(results)
         _summary(rounds)
