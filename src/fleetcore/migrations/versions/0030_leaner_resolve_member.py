@@ -34,7 +34,7 @@ lane's and the engine's connections are pooled).
 ``tests/core/test_resolve_member_lean.py`` compares this function with 0020's over every case.
 
 Revision ID: 0030
-Revises: 0027 (0028/0029 are another branch's; the chain is set when the branches merge)
+Revises: 0029
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ import importlib
 from alembic import context, op
 
 revision: str = "0030"
-down_revision: str | None = "0027"
+down_revision: str | None = "0029"
 branch_labels = None
 depends_on = None
 
