@@ -60,14 +60,15 @@ def test_no_policy_calls_current_setting_per_row(owner_engine: Engine) -> None:
 
 
 def test_a_read_evaluates_the_provider_context_once(db: Session) -> None:
-    """The trips' filter reads the context from init plans (``$n``); only the tenant's own
-    comparison calls ``current_setting``."""
+    """The trips' filter reads the context from init plans (``$n`` up to PostgreSQL 17,
+    ``(InitPlan n).coln`` from 18); only the tenant's own comparison calls
+    ``current_setting``."""
     bind_context(db, DbContext.for_tenant(uuid.uuid4()))
     plan = "\n".join(
         db.execute(text("EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM trp_trips")).scalars()
     )
     scan = next(line for line in plan.splitlines() if line.strip().startswith("Filter:"))
-    assert re.search(r"\$\d+ = 'provider'::text", scan)
+    assert re.search(r"(\$\d+|\(InitPlan \d+\)\.col\d+) = 'provider'::text", scan)
     assert scan.count("current_setting") == 2  # the tenant's, in each of the two policies
     assert "app.context" not in scan
     assert "InitPlan" in plan

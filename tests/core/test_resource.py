@@ -93,7 +93,7 @@ def routes(calls: Calls) -> tuple[FastAPI, Any]:
     things.listing("List things", ThingFilter, page_of)
     export = things.export("Export things", ThingFilter, query, [], "things.csv")
     things.create("Add a thing", ThingChange,
-                  lambda s, a, d: Thing(thing.id, d.name))
+                  lambda s, a, data: Thing(thing.id, data.name))
     things.get("Get a thing", lambda s, a, i, include_deleted: Thing(i, f"got {include_deleted}"))
     things.update("Rename a thing", ThingChange, change)
     things.delete("Delete a thing", remove)

@@ -405,3 +405,21 @@ def test_the_lane_survives_its_connections_being_closed(
                 break
             time.sleep(0.05)
         assert compare(url, lane_fleet.headers(), served=True).status_code == 200
+
+
+def test_a_second_lifespan_ending_leaves_the_first_its_lane(
+    api_app: FastAPI, lane_fleet: Fleet, compare: Callable[..., httpx.Response],
+) -> None:
+    """Another lifespan of the same app (an in-process OpenAPI fuzzer, a nested test client)
+    opens its own pool and, when it ends, closes only that one: the session's client keeps
+    being served by the lane."""
+    url = f"{LIST}/{lane_fleet.vehicles[0]['id']}"
+    outer_pool = api_app.state.read_lane.pool
+    with TestClient(api_app) as nested:
+        assert api_app.state.read_lane.pool is not outer_pool
+        lane = api_app.state.read_lane
+        before = sum(lane.served.values())
+        assert nested.get(url, headers=lane_fleet.headers()).status_code == 200
+        assert sum(lane.served.values()) == before + 1
+    assert api_app.state.read_lane.pool is outer_pool
+    compare(url, lane_fleet.headers(), served=True)

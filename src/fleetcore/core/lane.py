@@ -132,7 +132,62 @@ def query_items(query_string: bytes) -> list[tuple[str, str]]:
     return items
 
 
-class ReadLane:
+class LifespanPool:
+    """What the ASGI lanes share (the GPS lane, decision 0007; the read lane, decision 0022):
+    an async psycopg pool that each lifespan of the app opens on its own loop, and closes when
+    it ends. A request on another loop (a test client without a lifespan runs each request on
+    a new one) is not the lane's: ``self.pool`` is used only when ``self.loop`` is running.
+
+    A lifespan closes only the pool it opened, and gives back the pool and loop that were
+    current before it: an app can run a second lifespan while the first is still up (an
+    OpenAPI fuzzer driving the app in-process, a test client inside another), and the first
+    keeps its lane when the second ends."""
+
+    application_name = "fleetcore-lane"
+    pool_name = "lane"
+
+    def __init__(self) -> None:
+        self.pool: _Pool | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def _lifespan(self, scope: Scope, receive: Receive) -> Receive:
+        before: tuple[asyncio.AbstractEventLoop | None, _Pool | None] = (None, None)
+        mine: _Pool | None = None
+
+        async def wrapped() -> Message:
+            nonlocal before, mine
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                before = (self.loop, self.pool)
+                self._open(scope["app"])
+                mine = self.pool
+            elif message["type"] == "lifespan.shutdown" and mine is not None:
+                pool, mine = mine, None
+                if self.pool is pool:
+                    self.loop, self.pool = before
+                await pool.close()
+            return message
+
+        return wrapped
+
+    def _open(self, app: Any) -> None:
+        settings: Settings = app.state.settings
+        engine: Engine = app.state.engine
+        kwargs: dict[str, Any] = {"autocommit": True, "application_name": self.application_name}
+        if settings.database_pool_mode is PoolMode.TRANSACTION:
+            kwargs["prepare_threshold"] = None
+        conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        if "connect_timeout" not in conninfo:
+            kwargs["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+        self.loop = asyncio.get_running_loop()
+        self.pool = _Pool(conninfo, min_size=1, max_size=settings.database_pool_size,
+                          kwargs=kwargs, timeout=CONNECT_TIMEOUT_SECONDS, open=False,
+                          name=self.pool_name, check=_alive)
+        # Not waiting: a database that is not up yet fails requests with 503, not the start.
+        self.loop.create_task(self.pool.open(wait=False))
+
+
+class ReadLane(LifespanPool):
     """Serves the registered :class:`LaneRoute` s ahead of FastAPI's router (see module).
 
     Installed with ``app.add_middleware`` *before* the observability and security-header
@@ -140,14 +195,20 @@ class ReadLane:
     route template and the security headers exactly as FastAPI's do.
     """
 
+    application_name = LANE_APPLICATION
+    pool_name = "read-lane"
+
     def __init__(self, app: ASGIApp, *, routes: Sequence[LaneRoute] = ()) -> None:
+        super().__init__()
         self.app = app
         self.routes = tuple(routes)
-        self.pool: _Pool | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
         self._statements: dict[tuple[str, str], str] = {}
         self.served: Counter[str] = Counter()
         """Requests the lane answered, by route template (tests prove it served)."""
+
+    def _open(self, app: Any) -> None:
+        super()._open(app)
+        app.state.read_lane = self
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -258,38 +319,6 @@ class ReadLane:
         if rows[0][_MEMBER_COLUMNS] is None:  # the left join's row without a route row
             return member, []
         return member, [row[_MEMBER_COLUMNS:] for row in rows]
-
-    def _lifespan(self, scope: Scope, receive: Receive) -> Receive:
-        """The server's start and stop open and close the lane's pool, on the server's loop
-        (as the Traccar lane's, decision 0007)."""
-
-        async def wrapped() -> Message:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                self._open(scope["app"])
-            elif message["type"] == "lifespan.shutdown" and self.pool is not None:
-                pool, self.pool = self.pool, None
-                await pool.close()
-            return message
-
-        return wrapped
-
-    def _open(self, app: Any) -> None:
-        settings: Settings = app.state.settings
-        engine: Engine = app.state.engine
-        kwargs: dict[str, Any] = {"autocommit": True, "application_name": LANE_APPLICATION}
-        if settings.database_pool_mode is PoolMode.TRANSACTION:
-            kwargs["prepare_threshold"] = None
-        conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        if "connect_timeout" not in conninfo:
-            kwargs["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
-        self.loop = asyncio.get_running_loop()
-        self.pool = _Pool(conninfo, min_size=1, max_size=settings.database_pool_size,
-                          kwargs=kwargs, timeout=CONNECT_TIMEOUT_SECONDS, open=False,
-                          name="read-lane", check=_alive)
-        app.state.read_lane = self
-        # Not waiting: a database that is not up yet fails requests with 503, not the start.
-        self.loop.create_task(self.pool.open(wait=False))
 
 
 async def _alive(conn: AsyncConnection[Any]) -> None:

@@ -28,9 +28,9 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from fleetcore.core.db import CONNECT_TIMEOUT_SECONDS, ActorType, DbContext, bind_context
+from fleetcore.core.db import ActorType, DbContext, bind_context
 from fleetcore.core.errors import (
     DATABASE_UNAVAILABLE,
     Problem,
@@ -39,9 +39,9 @@ from fleetcore.core.errors import (
     database_unavailable,
     problem_response,
 )
+from fleetcore.core.lane import LifespanPool
 from fleetcore.fleet import gps_service
 from fleetcore.integrations.traccar import mapping
-from fleetcore.settings import PoolMode, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +183,11 @@ def _as_problem(exc: Exception) -> Problem:
     return unavailable
 
 
-class ForwardingLane:
+LANE_APPLICATION = "fleetcore-traccar-lane"
+"""``application_name`` of the lane's connections (``pg_stat_activity``)."""
+
+
+class ForwardingLane(LifespanPool):
     """Serves Traccar's forwards (``POST /webhooks/traccar/positions`` and ``…/events``) ahead
     of the API's middleware stack.
 
@@ -196,10 +200,12 @@ class ForwardingLane:
     (``app.add_middleware`` after every other middleware).
     """
 
+    application_name = LANE_APPLICATION
+    pool_name = "traccar-lane"
+
     def __init__(self, app: ASGIApp) -> None:
+        super().__init__()
         self.app = app
-        self.pool: _Pool | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -224,42 +230,6 @@ class ForwardingLane:
             response = problem_response(_as_problem(exc), request)
         response.headers["X-Request-Id"] = request.state.request_id
         await response(scope, receive, send)
-
-
-    def _lifespan(self, scope: Scope, receive: Receive) -> Receive:
-        """The server's start and stop open and close the lane's pool, on the server's loop.
-
-        Only then: a client that sends requests without a lifespan (a test client outside a
-        ``with`` block runs each request on a new loop) is served through the worker threads
-        instead, and never leaves a pool behind on a dead loop.
-        """
-
-        async def wrapped() -> Message:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                self._open(scope["app"])
-            elif message["type"] == "lifespan.shutdown" and self.pool is not None:
-                pool, self.pool = self.pool, None
-                await pool.close()
-            return message
-
-        return wrapped
-
-    def _open(self, app: Any) -> None:
-        settings: Settings = app.state.settings
-        engine: Engine = app.state.engine
-        kwargs: dict[str, Any] = {"autocommit": True, "application_name": LANE_APPLICATION}
-        if settings.database_pool_mode is PoolMode.TRANSACTION:
-            kwargs["prepare_threshold"] = None
-        conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        if "connect_timeout" not in conninfo:
-            kwargs["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
-        self.loop = asyncio.get_running_loop()
-        self.pool = _Pool(conninfo, min_size=1, max_size=settings.database_pool_size,
-                          kwargs=kwargs, timeout=CONNECT_TIMEOUT_SECONDS, open=False,
-                          name="traccar-lane")
-        # Not waiting: a database that is not up yet fails forwards with 503, not the start.
-        self.loop.create_task(self.pool.open(wait=False))
 
 
 async def _plain_lane(scope: Scope, receive: Receive, send: Send, pool: _Pool,
@@ -300,8 +270,6 @@ async def _plain_lane(scope: Scope, receive: Receive, send: Send, pool: _Pool,
 
 
 _POOL_KEY = "fleetcore.traccar_pool"
-LANE_APPLICATION = "fleetcore-traccar-lane"
-"""``application_name`` of the lane's connections (``pg_stat_activity``)."""
 _Pool = AsyncConnectionPool[AsyncConnection[tuple[Any, ...]]]
 
 
